@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+// Runs the compiled test files (dist/test/**/*.test.js) with node's test runner.
+//   node scripts/run-tests.mjs [--only unit|integration] [name-substring ...]
+// Integration suites build their own network namespaces with unique names, so files
+// run side by side; --test-concurrency is set explicitly because node's default on a
+// 2-core machine is 1.
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { spawn } from 'node:child_process';
+
+const root = new URL('..', import.meta.url).pathname;
+const args = process.argv.slice(2);
+let only = null;
+const filters = [];
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--only') only = args[++i];
+  else filters.push(args[i]);
+}
+
+function walk(dir, out) {
+  let entries;
+  try { entries = readdirSync(dir); } catch { return out; }
+  for (const name of entries) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) walk(p, out);
+    else if (name.endsWith('.test.js')) out.push(p);
+  }
+  return out;
+}
+
+let files = walk(join(root, 'dist', 'test'), []).sort();
+if (only) files = files.filter((f) => relative(join(root, 'dist', 'test'), f).startsWith(only + '/'));
+if (filters.length) files = files.filter((f) => filters.some((s) => f.includes(s)));
+if (files.length === 0) {
+  console.error('run-tests: no test files matched');
+  process.exit(1);
+}
+const concurrency = process.env.PEERLINK_TEST_CONCURRENCY ?? '4';
+const child = spawn(process.execPath, [
+  '--test',
+  `--test-concurrency=${concurrency}`,
+  '--test-timeout=900000',
+  '--test-reporter=spec',
+  ...files,
+], { stdio: 'inherit', cwd: root });
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -1,0 +1,60 @@
+/**
+ * One error class for the whole library. `code` is stable and documented in
+ * docs/errors.md; `message` tells a person what went wrong and what to do.
+ */
+export type PeerlinkErrorCode =
+  // caller input
+  | 'ERR_INVALID_ARGUMENT'
+  | 'ERR_INVALID_SERVICE_TYPE'
+  | 'ERR_INVALID_INSTANCE_NAME'
+  | 'ERR_INVALID_HOST_NAME'
+  | 'ERR_INVALID_TXT'
+  | 'ERR_UNKNOWN_INTERFACE'
+  | 'ERR_INVALID_STATE'
+  // wire input
+  | 'ERR_MALFORMED_PACKET'
+  | 'ERR_MALFORMED_FRAME'
+  | 'ERR_MESSAGE_TOO_LARGE'
+  | 'ERR_DATAGRAM_TOO_LARGE'
+  | 'ERR_PROTOCOL'
+  // network / lifecycle
+  | 'ERR_CONNECTION_REFUSED'
+  | 'ERR_CONNECTION_RESET'
+  | 'ERR_CONNECTION_TIMEOUT'
+  | 'ERR_KEEPALIVE_TIMEOUT'
+  | 'ERR_PEER_UNREACHABLE'
+  | 'ERR_NO_USABLE_INTERFACE'
+  | 'ERR_ADDRESS_IN_USE'
+  | 'ERR_RESOLVE_FAILED'
+  | 'ERR_CANCELLED'
+  | 'ERR_CLOSED'
+  // security
+  | 'ERR_PSK_MISMATCH'
+  | 'ERR_PSK_IDENTITY_REJECTED'
+  | 'ERR_TLS_HANDSHAKE'
+  | 'ERR_CERT_UNTRUSTED'
+  | 'ERR_CERT_PIN_MISMATCH'
+  | 'ERR_CERT_HOSTNAME_MISMATCH'
+  | 'ERR_CERT_REQUIRED'
+  // session / resources
+  | 'ERR_RESOURCE_NAME'
+  | 'ERR_RESOURCE_VERIFY'
+  | 'ERR_RESOURCE_QUOTA'
+  | 'ERR_RESOURCE_ABORTED'
+  | 'ERR_PEER_NOT_CONNECTED'
+  | 'ERR_TIMEOUT'
+  | 'ERR_INTERNAL';
+
+export class PeerlinkError extends Error {
+  readonly code: PeerlinkErrorCode;
+
+  constructor(code: PeerlinkErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'PeerlinkError';
+    this.code = code;
+  }
+}
+
+export function isPeerlinkError(err: unknown, code?: PeerlinkErrorCode): err is PeerlinkError {
+  return err instanceof PeerlinkError && (code === undefined || err.code === code);
+}
