@@ -1,0 +1,155 @@
+/**
+ * Message framing over a byte stream (Network framework's NWProtocolFramer).
+ *
+ * The default framer prefixes every message with its length as a 32-bit big-endian
+ * integer. The high bit of the length word marks a control frame (keepalive ping / pong),
+ * so messages are limited to 2^31 - 1 bytes; control frames are only ever sent to a peer
+ * that asked for keepalives or pinged first, and every peerlink framer answers pings.
+ *
+ * Decoding keeps a list of received chunks and only concatenates when a frame is complete
+ * (re-concatenating on every chunk is quadratic for large frames), and checks the length
+ * against the limit before allocating anything.
+ */
+import { PeerlinkError } from '../errors.js';
+
+export type Frame =
+  | { kind: 'message'; data: Buffer }
+  | { kind: 'ping'; data: Buffer }
+  | { kind: 'pong'; data: Buffer };
+
+/** Decodes frames from the chunks of one byte stream. One decoder per connection. */
+export interface FrameDecoder {
+  /** Adds received bytes. Throws PeerlinkError (ERR_MESSAGE_TOO_LARGE, ERR_MALFORMED_FRAME). */
+  push(chunk: Buffer): void;
+  /** The next complete frame, or undefined when more bytes are needed. */
+  next(): Frame | undefined;
+  /** Bytes held that do not form a complete frame yet. */
+  readonly buffered: number;
+}
+
+/** A pluggable framer. */
+export interface Framer {
+  readonly name: string;
+  /** True when the framer can carry ping / pong control frames (needed for keepalives). */
+  readonly supportsControlFrames: boolean;
+  /** The chunks to write for one frame: header and payload, never copied together. */
+  encode(frame: Frame): Buffer[];
+  createDecoder(maxMessageSize: number): FrameDecoder;
+}
+
+const CONTROL_BIT = 0x80000000;
+const CONTROL_PING = 1;
+const CONTROL_PONG = 2;
+/** Largest message the length prefix can describe. */
+export const MAX_FRAMED_MESSAGE = 0x7fffffff;
+/** Control payloads are tiny (an 8-byte timestamp): anything larger is a protocol error. */
+const MAX_CONTROL_PAYLOAD = 64;
+
+class LengthPrefixDecoder implements FrameDecoder {
+  private chunks: Buffer[] = [];
+  private held = 0;
+  private need = -1; // payload length of the frame being assembled, -1 = reading header
+  private control = false;
+
+  constructor(private readonly maxMessageSize: number) {}
+
+  get buffered(): number {
+    return this.held;
+  }
+
+  push(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    this.chunks.push(chunk);
+    this.held += chunk.length;
+  }
+
+  next(): Frame | undefined {
+    if (this.need < 0) {
+      if (this.held < 4) return undefined;
+      const word = this.peekUInt32();
+      this.control = (word & CONTROL_BIT) !== 0;
+      const len = word & MAX_FRAMED_MESSAGE;
+      if (this.control ? len > MAX_CONTROL_PAYLOAD : len > this.maxMessageSize) {
+        throw new PeerlinkError(
+          this.control ? 'ERR_MALFORMED_FRAME' : 'ERR_MESSAGE_TOO_LARGE',
+          this.control
+            ? `control frame of ${len} bytes (at most ${MAX_CONTROL_PAYLOAD})`
+            : `peer sent a ${len}-byte message; the limit is ${this.maxMessageSize} bytes (raise maxMessageSize on both sides if this is expected)`,
+        );
+      }
+      this.consume(4);
+      this.need = len;
+    }
+    if (this.held < this.need) return undefined;
+    const data = this.take(this.need);
+    this.need = -1;
+    if (!this.control) return { kind: 'message', data };
+    const type = data[0];
+    if (type === CONTROL_PING) return { kind: 'ping', data: data.subarray(1) };
+    if (type === CONTROL_PONG) return { kind: 'pong', data: data.subarray(1) };
+    throw new PeerlinkError('ERR_MALFORMED_FRAME', `unknown control frame type ${String(type)}`);
+  }
+
+  private peekUInt32(): number {
+    const first = this.chunks[0] as Buffer;
+    if (first.length >= 4) return first.readUInt32BE(0);
+    const b = Buffer.allocUnsafe(4);
+    let off = 0;
+    for (const c of this.chunks) {
+      const n = Math.min(c.length, 4 - off);
+      c.copy(b, off, 0, n);
+      off += n;
+      if (off === 4) break;
+    }
+    return b.readUInt32BE(0);
+  }
+
+  private consume(n: number): void {
+    this.take(n);
+  }
+
+  /** Removes n bytes from the front; zero-copy when they lie in one chunk. */
+  private take(n: number): Buffer {
+    this.held -= n;
+    if (n === 0) return Buffer.alloc(0);
+    const first = this.chunks[0] as Buffer;
+    if (first.length >= n) {
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let off = 0;
+    while (off < n) {
+      const c = this.chunks[0] as Buffer;
+      const k = Math.min(c.length, n - off);
+      c.copy(out, off, 0, k);
+      off += k;
+      if (k === c.length) this.chunks.shift();
+      else this.chunks[0] = c.subarray(k);
+    }
+    return out;
+  }
+}
+
+/** The default framer: 4-byte big-endian length, high bit = control frame. */
+export const lengthPrefixFramer: Framer = {
+  name: 'length-prefix',
+  supportsControlFrames: true,
+  encode(frame: Frame): Buffer[] {
+    const header = Buffer.allocUnsafe(4);
+    if (frame.kind === 'message') {
+      if (frame.data.length > MAX_FRAMED_MESSAGE) {
+        throw new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `message of ${frame.data.length} bytes exceeds the framer's limit of ${MAX_FRAMED_MESSAGE}`);
+      }
+      header.writeUInt32BE(frame.data.length, 0);
+      return frame.data.length > 0 ? [header, frame.data] : [header];
+    }
+    header.writeUInt32BE((CONTROL_BIT | (frame.data.length + 1)) >>> 0, 0);
+    const type = Buffer.of(frame.kind === 'ping' ? CONTROL_PING : CONTROL_PONG);
+    return [header, type, frame.data];
+  },
+  createDecoder(maxMessageSize: number): FrameDecoder {
+    return new LengthPrefixDecoder(Math.min(maxMessageSize, MAX_FRAMED_MESSAGE));
+  },
+};
