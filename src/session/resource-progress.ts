@@ -1,0 +1,124 @@
+/**
+ * What outgoing and incoming transfers have in common: a name, a peer, progress
+ * events ({bytes, total, rate}) at a bounded rate, and a `done` promise.
+ *
+ * `done` never causes an unhandled rejection: an app that ignores a failed transfer
+ * must not crash (a remote peer can make any transfer fail), so the promise is marked
+ * handled; awaiting it still throws.
+ */
+import { EventEmitter } from 'node:events';
+import { channel } from 'node:diagnostics_channel';
+import type { PeerlinkError } from '../errors.js';
+
+export interface ResourceProgress {
+  /** Bytes transferred so far. */
+  bytes: number;
+  /** Announced size in bytes. */
+  total: number;
+  /** Recent rate in bytes per second (over the last couple of seconds). */
+  rate: number;
+}
+
+export type TransferState = 'pending' | 'transferring' | 'verifying' | 'completed' | 'failed';
+
+export interface ResourceTransferEvents {
+  progress: [ResourceProgress];
+}
+
+/** diagnostics_channel for transfers: {event: 'start' | 'done' | 'failed', direction, name, size, error?}. */
+export const resourceChannel = channel('peerlink:session:resource');
+
+/** Progress events are emitted at most this often (plus the first and the last). */
+const PROGRESS_INTERVAL_MS = 100;
+/** The rate is averaged over this window. */
+const RATE_WINDOW_MS = 2000;
+
+export abstract class TransferBase<P, R> extends EventEmitter<ResourceTransferEvents> {
+  readonly peer: P;
+  abstract readonly direction: 'send' | 'receive';
+  /** Resolves with the result when the receiver has confirmed the verified file. */
+  readonly done: Promise<R>;
+  #resolve!: (r: R) => void;
+  #reject!: (e: PeerlinkError) => void;
+  #bytes = 0;
+  #total = 0;
+  #state: TransferState = 'pending';
+  #error: PeerlinkError | undefined;
+  #lastEmit = 0;
+  readonly #samples: Array<[number, number]> = [];
+  readonly startedAt = Date.now();
+
+  constructor(peer: P) {
+    super();
+    this.peer = peer;
+    this.done = new Promise<R>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    this.done.catch(() => undefined);
+  }
+
+  abstract get name(): string;
+
+  get state(): TransferState {
+    return this.#state;
+  }
+
+  /** The error a failed transfer ended with. */
+  get error(): PeerlinkError | undefined {
+    return this.#error;
+  }
+
+  get progress(): ResourceProgress {
+    return { bytes: this.#bytes, total: this.#total, rate: this.#rate(Date.now()) };
+  }
+
+  protected setTotal(total: number): void {
+    this.#total = total;
+  }
+
+  protected setState(state: TransferState): void {
+    this.#state = state;
+  }
+
+  protected advance(bytes: number, force = false): void {
+    this.#bytes += bytes;
+    const now = Date.now();
+    // One sample per emit interval keeps the window short however small the chunks.
+    const lastSample = this.#samples[this.#samples.length - 1];
+    if (!lastSample || now - lastSample[0] >= PROGRESS_INTERVAL_MS) this.#samples.push([now, this.#bytes - bytes]);
+    while (this.#samples.length > 2 && now - this.#samples[0]![0] > RATE_WINDOW_MS) this.#samples.shift();
+    if (force || now - this.#lastEmit >= PROGRESS_INTERVAL_MS || this.#bytes === this.#total) {
+      this.#lastEmit = now;
+      this.emit('progress', this.progress);
+    }
+  }
+
+  #rate(now: number): number {
+    const first = this.#samples[0];
+    if (!first) return 0;
+    const span = now - first[0];
+    // Under 50 ms the estimate is noise (a first chunk divided by ~0 s).
+    if (span < 50) return 0;
+    return Math.round(((this.#bytes - first[1]) * 1000) / span);
+  }
+
+  protected succeed(result: R): void {
+    if (this.#state === 'completed' || this.#state === 'failed') return;
+    this.#state = 'completed';
+    resourceChannel.publish({ event: 'done', direction: this.direction, name: this.name, size: this.#total });
+    this.#resolve(result);
+  }
+
+  protected fail(err: PeerlinkError): void {
+    if (this.#state === 'completed' || this.#state === 'failed') return;
+    this.#state = 'failed';
+    this.#error = err;
+    resourceChannel.publish({ event: 'failed', direction: this.direction, name: this.name, size: this.#total, error: err });
+    this.#reject(err);
+  }
+
+  protected published(): void {
+    resourceChannel.publish({ event: 'start', direction: this.direction, name: this.name, size: this.#total });
+  }
+}

@@ -1,0 +1,209 @@
+/**
+ * The receiving end of one resource: a Writable that hashes each chunk and writes it
+ * straight to a temporary file in the download directory. Nothing accumulates in
+ * memory beyond one coalescing buffer (small network chunks are gathered into writes
+ * of at least 64 KiB), and the Writable's backpressure reaches the network: a slow
+ * disk slows the sender.
+ *
+ * After the body, `commit()` checks size and SHA-256 and puts the file in place under
+ * its name (never replacing anything); `abort()` removes the temp file. Partial files
+ * are removed, not kept: resuming is left to a later protocol revision (the wire format
+ * already carries an offset for it).
+ */
+import { Writable } from 'node:stream';
+import { createHash, type Hash } from 'node:crypto';
+import { unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PeerlinkError } from '../errors.js';
+import type { ResourceStore } from './resource-store.js';
+
+/** Network chunks are gathered into file writes of at least this many bytes. */
+export const MIN_WRITE = 64 * 1024;
+
+export interface ResourceSinkInit {
+  store: ResourceStore;
+  directory: string;
+  tempName: string;
+  handle: FileHandle;
+  name: string;
+  size: number;
+  expectedSha256: string | null;
+}
+
+export interface PlacedResource {
+  /** The name the file was saved under (the sent name, or a numbered variant of it). */
+  name: string;
+  /** Absolute path of the saved file. */
+  path: string;
+  size: number;
+  sha256: string;
+}
+
+export class ResourceSink extends Writable {
+  readonly name: string;
+  readonly size: number;
+  readonly #init: ResourceSinkInit;
+  readonly #hash: Hash = createHash('sha256');
+  #accepted = 0;
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  #settled = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(init: ResourceSinkInit) {
+    super({ highWaterMark: 256 * 1024 });
+    this.#init = init;
+    this.name = init.name;
+    this.size = init.size;
+  }
+
+  /** Bytes received so far (hashed and handed to the file). */
+  get bytesReceived(): number {
+    return this.#accepted;
+  }
+
+  get tempPath(): string {
+    return join(this.#init.directory, this.#init.tempName);
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.#take([chunk], cb);
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
+    this.#take(
+      chunks.map((c) => c.chunk),
+      cb,
+    );
+  }
+
+  #take(chunks: Buffer[], cb: (err?: Error | null) => void): void {
+    const bytes = chunks.reduce((n, c) => n + c.length, 0);
+    if (this.#accepted + bytes > this.size) {
+      // Enforces the announced size (and so the reserved quota) while writing.
+      cb(new PeerlinkError('ERR_RESOURCE_VERIFY', `the peer sent more than the ${this.size} bytes it announced`));
+      return;
+    }
+    for (const c of chunks) this.#hash.update(c);
+    this.#accepted += bytes;
+    this.#pending.push(...chunks);
+    this.#pendingBytes += bytes;
+    if (this.#pendingBytes < MIN_WRITE) {
+      cb();
+      return;
+    }
+    this.#flush().then(
+      () => cb(),
+      (err: unknown) => cb(mapWriteError(err)),
+    );
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.#flush().then(
+      () => cb(),
+      (err: unknown) => cb(mapWriteError(err)),
+    );
+  }
+
+  async #flush(): Promise<void> {
+    let bufs = this.#pending;
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    while (bufs.length > 0) {
+      const { bytesWritten } = await this.#init.handle.writev(bufs);
+      bufs = dropBytes(bufs, bytesWritten);
+    }
+  }
+
+  /**
+   * Verifies size and digest against the announced values and `trailerSha256`, then
+   * puts the file in place. Call after the body has been written and `end()` called.
+   * On a mismatch the temp file is removed and ERR_RESOURCE_VERIFY thrown.
+   */
+  async commit(trailerSha256: string | null): Promise<PlacedResource> {
+    if (this.#settled) throw new PeerlinkError('ERR_INVALID_STATE', 'resource already finished');
+    try {
+      if (!this.writableFinished) await finishedWriting(this);
+      if (this.#accepted !== this.size)
+        throw new PeerlinkError('ERR_RESOURCE_VERIFY', `received ${this.#accepted} of ${this.size} announced bytes`);
+      const sha256 = this.#hash.digest('hex');
+      for (const expected of [this.#init.expectedSha256, trailerSha256]) {
+        if (expected !== null && expected !== sha256)
+          throw new PeerlinkError('ERR_RESOURCE_VERIFY', `SHA-256 mismatch: the peer announced ${expected.slice(0, 16)}…, the received bytes hash to ${sha256.slice(0, 16)}…`);
+      }
+      // The file must be complete on disk before it appears under its name.
+      await this.#init.handle.datasync();
+      await this.#closeHandle();
+      const name = await this.#init.store.place(this.#init.directory, this.#init.tempName, this.name);
+      this.#settled = true;
+      this.#init.store.release(this, this.#init.tempName);
+      return { name, path: join(this.#init.directory, name), size: this.size, sha256 };
+    } catch (err) {
+      const e = mapWriteError(err);
+      await this.abort(e);
+      throw e;
+    }
+  }
+
+  /** Stops the transfer and removes the temp file. Safe to call more than once. */
+  async abort(_reason?: Error): Promise<void> {
+    if (this.#settled) return;
+    this.#settled = true;
+    // destroy() without an error: the reason is reported by whoever called abort, and
+    // an 'error' event nobody listens to would crash the process.
+    this.destroy();
+    await this.#closeHandle();
+    await unlink(this.tempPath).catch(() => undefined);
+    this.#init.store.release(this, this.#init.tempName);
+  }
+
+  #closeHandle(): Promise<void> {
+    this.#closing ??= this.#init.handle.close().catch(() => undefined);
+    return this.#closing;
+  }
+}
+
+function dropBytes(bufs: Buffer[], n: number): Buffer[] {
+  let i = 0;
+  while (i < bufs.length && n >= bufs[i]!.length) n -= bufs[i++]!.length;
+  const rest = bufs.slice(i);
+  if (n > 0 && rest.length > 0) rest[0] = rest[0]!.subarray(n);
+  return rest;
+}
+
+function finishedWriting(w: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (w.writableFinished) return resolve();
+    if (w.errored) return reject(w.errored);
+    const cleanup = (): void => {
+      w.off('finish', onFinish);
+      w.off('error', onError);
+      w.off('close', onClose);
+    };
+    const onFinish = (): void => {
+      cleanup();
+      resolve();
+    };
+    const onError = (err: Error): void => {
+      cleanup();
+      reject(err);
+    };
+    const onClose = (): void => {
+      cleanup();
+      if (w.writableFinished) resolve();
+      else reject(w.errored ?? new PeerlinkError('ERR_RESOURCE_ABORTED', 'the transfer was stopped'));
+    };
+    w.on('finish', onFinish);
+    w.on('error', onError);
+    w.on('close', onClose);
+  });
+}
+
+/** File system errors while writing a resource, as peerlink errors. */
+export function mapWriteError(err: unknown): PeerlinkError {
+  if (err instanceof PeerlinkError) return err;
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'ENOSPC' || e?.code === 'EDQUOT' || e?.code === 'EFBIG')
+    return new PeerlinkError('ERR_RESOURCE_QUOTA', `the download directory is out of space (${e.code})`, { cause: err });
+  return new PeerlinkError('ERR_INTERNAL', `writing the resource failed: ${e?.message ?? String(err)}`, { cause: err });
+}

@@ -1,0 +1,133 @@
+/**
+ * Where an outgoing resource's bytes come from: a local file, or an HTTP(S) GET.
+ * Either way the size must be known before the first byte is sent (the receiver
+ * checks its quota against it), and the body is a Readable read in chunks of at
+ * least 64 KiB for files, pulled only as fast as the network takes it.
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { basename } from 'node:path';
+import { PeerlinkError } from '../errors.js';
+
+export interface ResourceSource {
+  /** Exact number of bytes the body will yield. */
+  size: number;
+  /** The body. Must be destroyed by the caller if not read to the end. */
+  body: Readable;
+  /** A name to offer when the caller gives none (the file's base name, the URL's last segment). */
+  suggestedName: string;
+  /** For messages: the path or URL. */
+  description: string;
+}
+
+export interface OpenSourceOptions {
+  signal?: AbortSignal;
+  /** Most redirects followed for URLs (default 5). */
+  maxRedirects?: number;
+}
+
+/** File reads are this large, so every chunk sent is at least 64 KiB (except the last). */
+export const FILE_CHUNK = 256 * 1024;
+
+function sourceError(message: string, cause?: unknown): PeerlinkError {
+  return new PeerlinkError('ERR_RESOURCE_SOURCE', message, cause === undefined ? undefined : { cause });
+}
+
+/** True for http: and https: URLs given as URL objects or strings. */
+export function isHttpSource(source: string | URL): boolean {
+  const s = typeof source === 'string' ? source : source.href;
+  return /^https?:\/\//i.test(s);
+}
+
+export async function openResourceSource(source: string | URL, options: OpenSourceOptions = {}): Promise<ResourceSource> {
+  if (isHttpSource(source)) return openHttp(new URL(source), options, options.maxRedirects ?? 5);
+  let path: string;
+  if (source instanceof URL) {
+    if (source.protocol !== 'file:') throw sourceError(`cannot send from a ${source.protocol} URL: use a file path, file:, http: or https:`);
+    path = fileURLToPath(source);
+  } else {
+    path = /^file:/i.test(source) ? fileURLToPath(source) : source;
+  }
+  return openFile(path, options);
+}
+
+async function openFile(path: string, options: OpenSourceOptions): Promise<ResourceSource> {
+  let st;
+  try {
+    st = await stat(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw sourceError(code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot read (${code ?? String(err)})`, err);
+  }
+  if (!st.isFile()) throw sourceError(`${path}: not a regular file`);
+  const size = st.size;
+  // `end` pins the length to the size announced: a file that grows meanwhile is cut
+  // there; one that shrinks ends early and the sender reports it.
+  const body =
+    size === 0
+      ? createReadStream(path, { start: 0, end: -1, highWaterMark: FILE_CHUNK, signal: options.signal })
+      : createReadStream(path, { start: 0, end: size - 1, highWaterMark: FILE_CHUNK, signal: options.signal });
+  await new Promise<void>((resolve, reject) => {
+    body.once('open', () => resolve());
+    body.once('error', (err) => reject(sourceError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? err.message})`, err)));
+  });
+  return { size, body, suggestedName: basename(path), description: path };
+}
+
+function openHttp(url: URL, options: OpenSourceOptions, redirectsLeft: number): Promise<ResourceSource> {
+  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = request(url, {
+      method: 'GET',
+      // The bytes sent are the bytes the server sends: ask for them unencoded so the
+      // size and digest describe the resource, not a compressed form of it.
+      headers: { 'accept-encoding': 'identity', 'user-agent': 'peerlink' },
+      signal: options.signal,
+    });
+    req.once('error', (err) => reject(sourceError(`${url.href}: request failed (${(err as NodeJS.ErrnoException).code ?? err.message})`, err)));
+    req.once('response', (res: IncomingMessage) => {
+      const status = res.statusCode ?? 0;
+      if ([301, 302, 303, 307, 308].includes(status) && res.headers.location) {
+        res.resume();
+        if (redirectsLeft <= 0) return reject(sourceError(`${url.href}: too many redirects`));
+        let next: URL;
+        try {
+          next = new URL(res.headers.location, url);
+        } catch {
+          return reject(sourceError(`${url.href}: bad redirect location`));
+        }
+        if (next.protocol !== 'http:' && next.protocol !== 'https:') return reject(sourceError(`${url.href}: redirect to a ${next.protocol} URL refused`));
+        openHttp(next, options, redirectsLeft - 1).then(resolve, reject);
+        return;
+      }
+      if (status !== 200) {
+        res.resume();
+        return reject(sourceError(`${url.href}: the server answered ${status} ${res.statusMessage ?? ''}`.trimEnd()));
+      }
+      const encoding = res.headers['content-encoding'];
+      if (encoding !== undefined && encoding !== 'identity') {
+        res.destroy();
+        return reject(sourceError(`${url.href}: the server sent a ${encoding}-encoded body; peerlink sends resources byte for byte and needs the plain one`));
+      }
+      const length = res.headers['content-length'];
+      const size = length !== undefined && /^\d+$/.test(length) ? Number(length) : NaN;
+      if (!Number.isSafeInteger(size)) {
+        res.destroy();
+        return reject(sourceError(`${url.href}: the server did not say how large the file is (no Content-Length); download it first and send the file`));
+      }
+      const segment = url.pathname.split('/').filter(Boolean).pop() ?? '';
+      let last = segment;
+      try {
+        last = decodeURIComponent(segment);
+      } catch {
+        // keep the encoded form
+      }
+      resolve({ size, body: res, suggestedName: last || url.hostname, description: url.href });
+    });
+    req.end();
+  });
+}

@@ -1,0 +1,69 @@
+/**
+ * Small stream helpers shared by the two ends of a resource stream.
+ */
+import type { Duplex, Writable } from 'node:stream';
+import { PeerlinkError, isPeerlinkError } from '../errors.js';
+
+/** How long a finished stream may linger for the peer's end before it is destroyed. */
+const LINGER_MS = 5000;
+
+/** Resolves on 'drain'; rejects with ERR_RESOURCE_ABORTED if the stream closes or fails first. */
+export function waitDrain(w: Writable): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (w.destroyed || w.writableEnded) {
+      reject(aborted(w.errored));
+      return;
+    }
+    const cleanup = (): void => {
+      w.off('drain', onDrain);
+      w.off('close', onClose);
+      w.off('error', onError);
+    };
+    const onDrain = (): void => {
+      cleanup();
+      resolve();
+    };
+    const onClose = (): void => {
+      cleanup();
+      reject(aborted(w.errored));
+    };
+    const onError = (err: Error): void => {
+      cleanup();
+      reject(aborted(err));
+    };
+    w.on('drain', onDrain);
+    w.on('close', onClose);
+    w.on('error', onError);
+  });
+}
+
+function aborted(cause: Error | null | undefined): PeerlinkError {
+  if (isPeerlinkError(cause)) return cause;
+  return new PeerlinkError('ERR_RESOURCE_ABORTED', 'the peer went away during the transfer', cause ? { cause } : undefined);
+}
+
+/**
+ * Ends our side and drains the peer's, so the underlying connection closes by itself;
+ * destroys it if the peer does not end within a few seconds.
+ */
+export function closeGracefully(stream: Duplex): void {
+  stream.resume();
+  stream.end();
+  const t = setTimeout(() => stream.destroy(), LINGER_MS);
+  t.unref();
+  stream.once('close', () => clearTimeout(t));
+}
+
+/** Any failure of a transfer as a PeerlinkError with a resource code. */
+export function asTransferError(err: unknown, cancelled: boolean): PeerlinkError {
+  if (cancelled) return new PeerlinkError('ERR_CANCELLED', 'the transfer was cancelled', { cause: err });
+  if (isPeerlinkError(err)) {
+    // A stream that broke is, to the app, a transfer the peer abandoned.
+    if (err.code === 'ERR_CONNECTION_RESET' || err.code === 'ERR_CLOSED') return new PeerlinkError('ERR_RESOURCE_ABORTED', err.message, { cause: err });
+    return err;
+  }
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'ECONNRESET' || e?.code === 'EPIPE' || e?.code === 'ERR_STREAM_PREMATURE_CLOSE' || e?.code === 'ERR_STREAM_DESTROYED' || e?.code === 'ABORT_ERR')
+    return new PeerlinkError('ERR_RESOURCE_ABORTED', 'the peer went away during the transfer', { cause: err });
+  return new PeerlinkError('ERR_INTERNAL', `resource transfer failed: ${e?.message ?? String(err)}`, { cause: err });
+}

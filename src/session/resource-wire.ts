@@ -1,0 +1,208 @@
+/**
+ * The resource stream's wire format. A resource travels on its own stream:
+ *
+ *   sender → receiver   HEADER  {type:'resource', v:1, name, size, sha256|null}
+ *   receiver → sender   ACCEPT  {type:'accept', offset}      or  REJECT {type:'reject', code, message}
+ *   sender → receiver   exactly (size - offset) raw bytes
+ *   sender → receiver   TRAILER {type:'end', sha256}
+ *   receiver → sender   RESULT  {type:'done', size, sha256}  or  {type:'error', code, message}
+ *
+ * Control frames are a 32-bit big-endian length and UTF-8 JSON, limited to
+ * MAX_CONTROL_FRAME. The body is unframed so it costs nothing per chunk and flows with
+ * the stream's own backpressure. The digest is in the trailer because a sender streaming
+ * from HTTP (or hashing while it reads, so a 10 GiB file is read once) only knows it at
+ * the end; a header digest, when the sender knows it beforehand, is checked as well.
+ * `offset` is always 0 today: it is there so resuming needs no new message.
+ */
+import type { Readable } from 'node:stream';
+import { PeerlinkError, type PeerlinkErrorCode } from '../errors.js';
+
+export const RESOURCE_PROTOCOL_VERSION = 1;
+/** Largest control frame (a header with a 255-byte name is far smaller). */
+export const MAX_CONTROL_FRAME = 16 * 1024;
+/** Largest resource announced; 2^53 - 1 keeps sizes exact as JSON numbers. */
+export const MAX_RESOURCE_SIZE = Number.MAX_SAFE_INTEGER;
+
+export interface ResourceHeader {
+  type: 'resource';
+  v: number;
+  name: string;
+  size: number;
+  sha256: string | null;
+}
+export interface ResourceAccept {
+  type: 'accept';
+  offset: number;
+}
+export interface ResourceFailure {
+  type: 'reject' | 'error';
+  code: PeerlinkErrorCode;
+  message: string;
+}
+export interface ResourceTrailer {
+  type: 'end';
+  sha256: string;
+}
+export interface ResourceDone {
+  type: 'done';
+  size: number;
+  sha256: string;
+}
+export type ResourceFrame = ResourceHeader | ResourceAccept | ResourceFailure | ResourceTrailer | ResourceDone;
+
+/** Codes a peer may report for a transfer; anything else is shown as ERR_PROTOCOL. */
+const REMOTE_CODES: ReadonlySet<string> = new Set<PeerlinkErrorCode>([
+  'ERR_RESOURCE_NAME',
+  'ERR_RESOURCE_VERIFY',
+  'ERR_RESOURCE_QUOTA',
+  'ERR_RESOURCE_ABORTED',
+  'ERR_RESOURCE_SOURCE',
+  'ERR_PROTOCOL',
+  'ERR_CANCELLED',
+  'ERR_CLOSED',
+  'ERR_TIMEOUT',
+  'ERR_INTERNAL',
+]);
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+export function encodeFrame(frame: ResourceFrame): Buffer {
+  const json = Buffer.from(JSON.stringify(frame), 'utf8');
+  if (json.length > MAX_CONTROL_FRAME) throw new PeerlinkError('ERR_MESSAGE_TOO_LARGE', 'resource control frame too large');
+  const out = Buffer.allocUnsafe(4 + json.length);
+  out.writeUInt32BE(json.length, 0);
+  json.copy(out, 4);
+  return out;
+}
+
+function protocolError(what: string): PeerlinkError {
+  return new PeerlinkError('ERR_PROTOCOL', `resource stream: ${what}`);
+}
+
+function isSize(n: unknown): n is number {
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 && n <= MAX_RESOURCE_SIZE;
+}
+
+// Remote text ends up in logs and terminals: keep it printable and short.
+function cleanText(s: unknown): string {
+  // eslint-disable-next-line no-control-regex
+  return typeof s === 'string' ? s.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, '?').slice(0, 300) : '';
+}
+
+/**
+ * Checks a decoded frame's shape. The header's name is returned as received (any
+ * string): judging it is the receiver's job (resource-name.ts), so that a refused name
+ * is reported as ERR_RESOURCE_NAME rather than as a malformed frame.
+ */
+export function parseFrame(payload: Buffer): ResourceFrame {
+  let v: unknown;
+  try {
+    v = JSON.parse(payload.toString('utf8'));
+  } catch {
+    throw protocolError('control frame is not JSON');
+  }
+  if (typeof v !== 'object' || v === null) throw protocolError('control frame is not an object');
+  const o = v as Record<string, unknown>;
+  switch (o.type) {
+    case 'resource':
+      if (typeof o.v !== 'number' || !isSize(o.size) || !(o.sha256 === null || (typeof o.sha256 === 'string' && SHA256_HEX.test(o.sha256))))
+        throw protocolError('malformed header');
+      if (o.v !== RESOURCE_PROTOCOL_VERSION) throw protocolError(`unsupported resource protocol version ${String(o.v)}`);
+      return { type: 'resource', v: o.v, name: typeof o.name === 'string' ? o.name : '', size: o.size, sha256: o.sha256 as string | null };
+    case 'accept':
+      if (!isSize(o.offset)) throw protocolError('malformed accept');
+      return { type: 'accept', offset: o.offset };
+    case 'reject':
+    case 'error': {
+      const code = typeof o.code === 'string' && REMOTE_CODES.has(o.code) ? (o.code as PeerlinkErrorCode) : 'ERR_PROTOCOL';
+      return { type: o.type, code, message: cleanText(o.message) };
+    }
+    case 'end':
+      if (typeof o.sha256 !== 'string' || !SHA256_HEX.test(o.sha256)) throw protocolError('malformed trailer');
+      return { type: 'end', sha256: o.sha256 };
+    case 'done':
+      if (!isSize(o.size) || typeof o.sha256 !== 'string' || !SHA256_HEX.test(o.sha256)) throw protocolError('malformed result');
+      return { type: 'done', size: o.size, sha256: o.sha256 };
+    default:
+      throw protocolError('unknown control frame');
+  }
+}
+
+/**
+ * Pulls control frames and raw body bytes from a Readable, one read at a time, so the
+ * stream's own backpressure governs how fast the peer may send.
+ */
+export class ResourceStreamReader {
+  #held: Buffer | null = null;
+
+  constructor(private readonly stream: Readable) {}
+
+  /** The next chunk, at most `max` bytes; null at a clean end of the stream. */
+  async chunk(max: number): Promise<Buffer | null> {
+    let c = this.#held;
+    this.#held = null;
+    if (c === null) c = await nextChunk(this.stream);
+    if (c === null) return null;
+    if (c.length > max) {
+      this.#held = c.subarray(max);
+      c = c.subarray(0, max);
+    }
+    return c;
+  }
+
+  /** Reads exactly n bytes; rejects with ERR_RESOURCE_ABORTED if the stream ends first. */
+  async exactly(n: number): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    let have = 0;
+    while (have < n) {
+      const c = await this.chunk(n - have);
+      if (c === null) throw new PeerlinkError('ERR_RESOURCE_ABORTED', 'the peer closed the resource stream early');
+      parts.push(c);
+      have += c.length;
+    }
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
+  }
+
+  async frame(): Promise<ResourceFrame> {
+    const len = (await this.exactly(4)).readUInt32BE(0);
+    if (len > MAX_CONTROL_FRAME) throw protocolError(`control frame of ${len} bytes exceeds ${MAX_CONTROL_FRAME}`);
+    return parseFrame(await this.exactly(len));
+  }
+}
+
+/** Resolves with the next buffered chunk, null at end, or rejects if the stream fails or closes early. */
+function nextChunk(stream: Readable): Promise<Buffer | null> {
+  const c = stream.read() as Buffer | null;
+  if (c !== null) return Promise.resolve(c);
+  if (stream.readableEnded) return Promise.resolve(null);
+  if (stream.destroyed) return Promise.reject(stream.errored ?? new PeerlinkError('ERR_RESOURCE_ABORTED', 'the resource stream was closed'));
+  return new Promise((resolve, reject) => {
+    const done = (): void => {
+      stream.off('readable', onReadable);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+      stream.off('close', onClose);
+    };
+    const onReadable = (): void => {
+      done();
+      nextChunk(stream).then(resolve, reject);
+    };
+    const onEnd = (): void => {
+      done();
+      resolve(null);
+    };
+    const onError = (err: Error): void => {
+      done();
+      reject(err);
+    };
+    const onClose = (): void => {
+      done();
+      if (stream.readableEnded) resolve(null);
+      else reject(stream.errored ?? new PeerlinkError('ERR_RESOURCE_ABORTED', 'the resource stream was closed before the transfer finished'));
+    };
+    stream.on('readable', onReadable);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+    stream.on('close', onClose);
+  });
+}
