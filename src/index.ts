@@ -1,3 +1,5 @@
 // The public API of peerlink, and nothing else.
 export { PeerlinkError, isPeerlinkError } from './errors.js';
 export type { PeerlinkErrorCode } from './errors.js';
+export { Mdns, Advertisement, ServiceBrowser, advertise, browse, resolve, encodeTxt, decodeTxt, parseServiceType } from './dnssd/index.js';
+export type { MdnsOptions, MdnsEvents, AdvertiseOptions, BrowseOptions, ResolveOptions, AdvertisementEvents, BrowseEvent, BrowseEventType, BrowserEvents, ServiceInstance, TxtInput, TxtEntry } from './dnssd/index.js';

@@ -11,6 +11,8 @@ type Loader = () => Promise<{ run: Command; summary: string }>;
 
 const commands: Record<string, Loader> = {
   // Each subcommand lives in ./commands/<name>.ts and exports `run` and `summary`.
+  advertise: () => import('./commands/advertise.js'),
+  browse: () => import('./commands/browse.js'),
 };
 
 function version(): string {

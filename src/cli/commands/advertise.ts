@@ -1,0 +1,107 @@
+/**
+ * `peerlink advertise <name> <type> <port> [key=value ...]` — publishes a Bonjour service
+ * until SIGINT/SIGTERM, then sends goodbyes and exits 0.
+ */
+import { Mdns } from '../../dnssd/index.js';
+import type { TxtInput } from '../../dnssd/index.js';
+import { isPeerlinkError } from '../../errors.js';
+import { jsonLine, parse, parsePort, UsageError } from '../args.js';
+import { EXIT_FAILED, EXIT_OK, type CliIO } from '../io.js';
+
+export const summary = 'publish a Bonjour service until stopped';
+
+const USAGE = `Usage: peerlink advertise <name> <type> <port> [key=value ...] [options]
+
+Publishes <name> (an instance name, up to 63 bytes of UTF-8) of <type> (e.g. _example._tcp)
+at <port>, with TXT entries key=value (or a bare key for a boolean attribute), until
+SIGINT/SIGTERM; then sends goodbye packets and exits 0.
+
+Options:
+  --interface IF   use only this interface (repeatable; default: every up, multicast-capable,
+                   non-loopback interface; lo only when named)
+  --subtype SUB    also register under subtype SUB (repeatable)
+  --host NAME      host name to publish (default: this machine's host name)
+  --json           one JSON object per line: {"event":"registered","name",...},
+                   {"event":"renamed","from","name"}
+  --verbose        log to stderr
+  -h, --help       this help
+`;
+
+/** Parses `key=value` / `key` arguments into TXT data (first occurrence of a key wins is the reader's rule; we refuse duplicates). */
+export function parseTxtArgs(args: readonly string[]): TxtInput {
+  const txt: TxtInput = {};
+  for (const a of args) {
+    const eq = a.indexOf('=');
+    if (eq === 0) throw new UsageError(`TXT entry "${a}" has no key`);
+    if (eq < 0) txt[a] = true;
+    else txt[a.slice(0, eq)] = a.slice(eq + 1);
+  }
+  return txt;
+}
+
+export async function run(argv: string[], io: CliIO): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    interface: { type: 'string', multiple: true },
+    subtype: { type: 'string', multiple: true },
+    host: { type: 'string' },
+    json: { type: 'boolean' },
+    verbose: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    io.stdout.write(USAGE);
+    return EXIT_OK;
+  }
+  if (positionals.length < 3) throw new UsageError('advertise needs <name> <type> <port>');
+  const [name, type, portText, ...txtArgs] = positionals as [string, string, string, ...string[]];
+  const port = parsePort(portText);
+  const txt = parseTxtArgs(txtArgs);
+  const json = values.json === true;
+  const verbose = values.verbose === true;
+
+  const mdns = new Mdns({ ...(values.interface ? { interfaces: values.interface } : {}), ...(values.host ? { host: values.host } : {}) });
+  if (verbose) {
+    mdns.on('warning', (err) => io.stderr.write(`peerlink: warning: ${err.message}\n`));
+    mdns.on('hostRenamed', ({ from, name: to }) => io.stderr.write(`host name ${from} taken, now ${to}\n`));
+  }
+  let failed = false;
+  try {
+    const ad = mdns.advertise({ name, type, port, txt, ...(values.subtype ? { subtypes: values.subtype } : {}) });
+    ad.on('registered', (final) => {
+      if (json) jsonLine(io, { event: 'registered', name: final, type: ad.type, port: ad.port });
+      else io.stdout.write(`registered ${final}\n`);
+      if (verbose) io.stderr.write(`registered ${final}.${ad.type}.local on ${mdns.hostname}:${port}\n`);
+    });
+    ad.on('renamed', ({ from, name: to }) => {
+      if (json) jsonLine(io, { event: 'renamed', from, name: to });
+      else io.stdout.write(`renamed ${from} -> ${to}\n`);
+    });
+    ad.on('error', (err) => {
+      failed = true;
+      if (json) jsonLine(io, { event: 'error', code: isPeerlinkError(err) ? err.code : 'ERR_INTERNAL', message: err.message });
+      else io.stderr.write(`peerlink: ${err.message}\n`);
+    });
+    await untilAborted(io.signal);
+    await ad.stop();
+  } finally {
+    await mdns.close();
+  }
+  return failed ? EXIT_FAILED : EXIT_OK;
+}
+
+export function untilAborted(signal: AbortSignal, timeoutMs?: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (signal.aborted) {
+      resolve();
+      return;
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const done = (): void => {
+      if (timer) clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    signal.addEventListener('abort', done, { once: true });
+    if (timeoutMs !== undefined) timer = setTimeout(done, timeoutMs);
+  });
+}

@@ -1,0 +1,91 @@
+/**
+ * `peerlink browse <type>` — prints one line per change (added / changed / removed) of the
+ * instances of a Bonjour service type; exits 0 after --timeout or on SIGINT/SIGTERM.
+ */
+import { Mdns, type ServiceInstance } from '../../dnssd/index.js';
+import { jsonLine, parse, parseSeconds, UsageError } from '../args.js';
+import { EXIT_OK, type CliIO } from '../io.js';
+import { untilAborted } from './advertise.js';
+
+export const summary = 'list Bonjour services of a type as they come and go';
+
+const USAGE = `Usage: peerlink browse <type> [options]
+
+Browses for instances of <type> (e.g. _example._tcp) and prints one line per change.
+An instance is printed once it is resolved (host, port, addresses, TXT), once per
+interface it is found on.
+
+Options:
+  --interface IF     use only this interface (repeatable; default: every up,
+                     multicast-capable, non-loopback interface; lo only when named)
+  --subtype SUB      only instances registered with this subtype
+  --timeout SECONDS  stop after this long (exit 0)
+  --json             one JSON object per line:
+                     {"event":"added"|"changed","name","type","domain","host","port",
+                      "addresses":[...],"txt":{...},"interface"}  (+ "binaryTxt" when a value
+                     is not UTF-8: it is then base64) and {"event":"removed","name","type",
+                     "domain","interface"}
+  --verbose          log to stderr
+  -h, --help         this help
+`;
+
+export function instanceJson(event: 'added' | 'changed' | 'removed', s: ServiceInstance): Record<string, unknown> {
+  if (event === 'removed') return { event, name: s.name, type: s.type, domain: s.domain, interface: s.interface };
+  const out: Record<string, unknown> = {
+    event,
+    name: s.name,
+    type: s.type,
+    domain: s.domain,
+    host: s.host,
+    port: s.port,
+    addresses: s.addresses,
+    txt: s.txt,
+    interface: s.interface,
+  };
+  if (s.binaryTxt.length > 0) out.binaryTxt = s.binaryTxt;
+  return out;
+}
+
+export function instanceText(event: 'added' | 'changed' | 'removed', s: ServiceInstance): string {
+  const head = `${event.padEnd(7)} ${s.name} ${s.type}.${s.domain} on ${s.interface}`;
+  if (event === 'removed') return head;
+  const txt = Object.entries(s.txt).map(([k, v]) => (v === null ? k : `${k}=${v}`));
+  return `${head}: ${s.host}:${s.port} [${s.addresses.join(', ')}]${txt.length ? ` txt: ${txt.join(' ')}` : ''}`;
+}
+
+export async function run(argv: string[], io: CliIO): Promise<number> {
+  const { values, positionals } = parse(argv, {
+    interface: { type: 'string', multiple: true },
+    subtype: { type: 'string' },
+    timeout: { type: 'string' },
+    json: { type: 'boolean' },
+    verbose: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    io.stdout.write(USAGE);
+    return EXIT_OK;
+  }
+  if (positionals.length !== 1) throw new UsageError('browse needs exactly one <type>, e.g. _example._tcp');
+  const type = positionals[0] as string;
+  const timeout = parseSeconds('--timeout', values.timeout);
+  const json = values.json === true;
+
+  const mdns = new Mdns(values.interface ? { interfaces: values.interface } : {});
+  if (values.verbose) mdns.on('warning', (err) => io.stderr.write(`peerlink: warning: ${err.message}\n`));
+  try {
+    const browser = mdns.browse({ type, ...(values.subtype ? { subtype: values.subtype } : {}) });
+    const print = (event: 'added' | 'changed' | 'removed') => (s: ServiceInstance): void => {
+      if (json) jsonLine(io, instanceJson(event, s));
+      else io.stdout.write(`${instanceText(event, s)}\n`);
+    };
+    browser.on('added', print('added'));
+    browser.on('changed', print('changed'));
+    browser.on('removed', print('removed'));
+    await untilAborted(io.signal, timeout === undefined ? undefined : timeout * 1000);
+    browser.stop();
+  } finally {
+    await mdns.close();
+  }
+  return EXIT_OK;
+}

@@ -1,0 +1,232 @@
+/**
+ * ServiceBrowser: continuous PTR queries for a service type (or subtype), and resolution
+ * of every instance found to SRV + TXT + addresses on each interface. Reports `added`
+ * once an instance is resolved, `changed` when its host, port, addresses or TXT change,
+ * and `removed` when its PTR goes (goodbye or expiry). Also an async iterator of the same.
+ */
+import { EventEmitter } from 'node:events';
+import type { CachedRecord, RecordCache } from './cache.js';
+import type { Clock, TimerHandle } from './clock.js';
+import { nameKey } from './codec/name.js';
+import { CLASS_IN, RRType, rrTypeNumber, type Question } from './codec/types.js';
+import type { Querier } from './querier.js';
+import { buildInstance, lookupParts, sameInstance, type ServiceInstance } from './service-instance.js';
+
+export type BrowseEventType = 'added' | 'removed' | 'changed';
+
+export interface BrowseEvent {
+  event: BrowseEventType;
+  service: ServiceInstance;
+}
+
+export interface BrowserEvents {
+  added: [ServiceInstance];
+  removed: [ServiceInstance];
+  changed: [ServiceInstance];
+  error: [Error];
+}
+
+export interface BrowserContext {
+  cache: RecordCache;
+  querier: Querier;
+  clock: Clock;
+}
+
+/** Resolution queries: now, then 1, 2, 4, 8 s later. */
+const RESOLVE_ATTEMPTS = 5;
+/** Without a TXT record after this long, report the instance with an empty one. */
+const TXT_GRACE_MS = 1500;
+const MAX_QUEUED_EVENTS = 10_000;
+
+interface Tracked {
+  fqdn: string;
+  iface: string;
+  emitted: ServiceInstance | undefined;
+  startedAt: number;
+  attempt: number;
+  retry: TimerHandle | undefined;
+}
+
+export class ServiceBrowser extends EventEmitter<BrowserEvents> {
+  private readonly tracked = new Map<string, Tracked>();
+  private readonly dirty = new Set<string>();
+  private flushTimer: TimerHandle | undefined;
+  private stopQuery: (() => void) | undefined;
+  private removeInterest: (() => void) | undefined;
+  private readonly queue: BrowseEvent[] = [];
+  private readonly waiters: ((r: IteratorResult<BrowseEvent>) => void)[] = [];
+  private stopped = false;
+  private readonly onAdded = (e: CachedRecord): void => this.onCache(e);
+  private readonly onRemoved = (e: CachedRecord): void => this.onCache(e);
+
+  constructor(
+    private readonly ctx: BrowserContext,
+    /** The PTR name browsed: `_http._tcp.local` or `_printer._sub._http._tcp.local`. */
+    readonly ptrName: string,
+  ) {
+    super();
+  }
+
+  /** Called by the engine once its sockets are open. */
+  start(): void {
+    if (this.stopped || this.stopQuery) return;
+    const { cache, querier } = this.ctx;
+    cache.on('added', this.onAdded);
+    cache.on('removed', this.onRemoved);
+    this.removeInterest = querier.addInterest((name, type, iface) => this.wants(name, type, iface));
+    this.stopQuery = querier.startContinuous(this.ptrName, RRType.PTR);
+    // instances another browser already has in the cache
+    for (const e of cache.get(this.ptrName, RRType.PTR)) this.onCache(e);
+  }
+
+  /** Instances currently resolved. */
+  get services(): ServiceInstance[] {
+    return [...this.tracked.values()].flatMap((t) => (t.emitted ? [t.emitted] : []));
+  }
+
+  private wants(name: string, type: number, iface: string): boolean {
+    const n = nameKey(name);
+    if (type === RRType.PTR) return n === nameKey(this.ptrName);
+    if (type === RRType.SRV || type === RRType.TXT) return this.tracked.has(`${iface}|${n}`);
+    if (type === RRType.A || type === RRType.AAAA) {
+      for (const t of this.tracked.values()) if (t.iface === iface && t.emitted && nameKey(t.emitted.host) === n) return true;
+    }
+    return false;
+  }
+
+  private onCache(e: CachedRecord): void {
+    if (this.stopped) return;
+    const r = e.record;
+    const n = nameKey(r.name);
+    if (r.type === 'PTR' && n === nameKey(this.ptrName)) {
+      const t = this.tracked.get(`${e.iface}|${nameKey(r.target)}`);
+      if (t) t.attempt = 0;
+      this.markDirty(`${e.iface}|${nameKey(r.target)}`, r.target, e.iface);
+      return;
+    }
+    const type = rrTypeNumber(r);
+    if (type === RRType.SRV || type === RRType.TXT) {
+      if (this.tracked.has(`${e.iface}|${n}`)) this.markDirty(`${e.iface}|${n}`);
+      return;
+    }
+    if (type === RRType.A || type === RRType.AAAA) {
+      for (const [k, t] of this.tracked) {
+        if (t.iface !== e.iface) continue;
+        const srv = lookupParts(this.ctx.cache, t.fqdn, t.iface).srv;
+        if (srv && nameKey(srv.target) === n) this.markDirty(k);
+      }
+    }
+  }
+
+  private markDirty(key: string, fqdn?: string, iface?: string): void {
+    if (!this.tracked.has(key)) {
+      if (fqdn === undefined || iface === undefined) return;
+      this.tracked.set(key, { fqdn, iface, emitted: undefined, startedAt: this.ctx.clock.now(), attempt: 0, retry: undefined });
+    }
+    this.dirty.add(key);
+    // a response's records arrive one by one: look at the instance once the packet is in
+    this.flushTimer ??= this.ctx.clock.setTimeout(() => {
+      this.flushTimer = undefined;
+      for (const k of [...this.dirty]) {
+        this.dirty.delete(k);
+        this.recompute(k);
+      }
+    }, 0);
+  }
+
+  private recompute(key: string): void {
+    const t = this.tracked.get(key);
+    if (!t || this.stopped) return;
+    const { cache, clock } = this.ctx;
+    const stillListed = cache.get(this.ptrName, RRType.PTR, t.iface).some((e) => e.record.type === 'PTR' && nameKey(e.record.target) === nameKey(t.fqdn));
+    if (!stillListed) {
+      t.retry?.cancel();
+      this.tracked.delete(key);
+      if (t.emitted) this.publish('removed', t.emitted);
+      return;
+    }
+    const parts = lookupParts(cache, t.fqdn, t.iface);
+    const complete = parts.srv !== undefined && parts.addresses.length > 0 && (parts.txt !== undefined || clock.now() - t.startedAt >= TXT_GRACE_MS);
+    if (!complete) {
+      // a resolved instance that lost its SRV or addresses stays as last seen while we ask again
+      this.scheduleResolve(key, t);
+      return;
+    }
+    t.retry?.cancel();
+    t.retry = undefined;
+    t.attempt = 0;
+    const inst = buildInstance(t.fqdn, t.iface, parts);
+    if (!inst) return;
+    if (!t.emitted) {
+      t.emitted = inst;
+      this.publish('added', inst);
+    } else if (!sameInstance(t.emitted, inst)) {
+      t.emitted = inst;
+      this.publish('changed', inst);
+    }
+  }
+
+  private scheduleResolve(key: string, t: Tracked): void {
+    if (t.retry || t.attempt >= RESOLVE_ATTEMPTS) return;
+    t.retry = this.ctx.clock.setTimeout(() => {
+      t.retry = undefined;
+      if (this.stopped || this.tracked.get(key) !== t) return;
+      const parts = lookupParts(this.ctx.cache, t.fqdn, t.iface);
+      const q = (name: string, qtype: number): Question => ({ name, qtype, qclass: CLASS_IN, unicastResponse: false });
+      if (!parts.srv) this.ctx.querier.query([q(t.fqdn, RRType.SRV), q(t.fqdn, RRType.TXT)], t.iface);
+      else if (parts.addresses.length === 0) this.ctx.querier.query([q(parts.srv.target, RRType.A), q(parts.srv.target, RRType.AAAA)], t.iface);
+      else if (!parts.txt) this.ctx.querier.query([q(t.fqdn, RRType.TXT)], t.iface);
+      // look again after the back-off (1, 2, 4, 8 s), or when the TXT grace ends
+      const wait = Math.min(1000 * 2 ** t.attempt, parts.srv && parts.addresses.length > 0 ? TXT_GRACE_MS : Infinity);
+      t.attempt++;
+      t.retry = this.ctx.clock.setTimeout(() => {
+        t.retry = undefined;
+        this.markDirty(key);
+      }, wait);
+    }, 0);
+  }
+
+  private publish(event: BrowseEventType, service: ServiceInstance): void {
+    if (this.iterating) {
+      const waiter = this.waiters.shift();
+      if (waiter) waiter({ value: { event, service }, done: false });
+      else {
+        if (this.queue.length >= MAX_QUEUED_EVENTS) this.queue.shift();
+        this.queue.push({ event, service });
+      }
+    }
+    this.emit(event, service);
+  }
+
+  private iterating = false;
+
+  /** Changes as an async iterator (`for await (const {event, service} of browser)`); ends on stop(). */
+  [Symbol.asyncIterator](): AsyncIterator<BrowseEvent> {
+    this.iterating = true;
+    return {
+      next: () => {
+        const queued = this.queue.shift();
+        if (queued) return Promise.resolve({ value: queued, done: false });
+        if (this.stopped) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve) => this.waiters.push(resolve));
+      },
+      return: () => {
+        this.stop();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+    };
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.stopQuery?.();
+    this.removeInterest?.();
+    this.ctx.cache.off('added', this.onAdded);
+    this.ctx.cache.off('removed', this.onRemoved);
+    this.flushTimer?.cancel();
+    for (const t of this.tracked.values()) t.retry?.cancel();
+    this.tracked.clear();
+    for (const w of this.waiters.splice(0)) w({ value: undefined, done: true });
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * The querier's record cache (RFC 6762 §5.2, §10), one entry per record per interface:
+ * expiry at TTL, refresh points at 80/85/90/95 % of the TTL (+0-2 % jitter), goodbyes
+ * (TTL 0) kept for one more second, and the cache-flush one-second rule. Bounded: past
+ * `maxRecords` the entries closest to expiry are evicted.
+ */
+import { EventEmitter } from 'node:events';
+import type { Clock, TimerHandle } from './clock.js';
+import { nameKey } from './codec/name.js';
+import { recordKey, rrsetKey } from './codec/records.js';
+import { rrTypeNumber, type ResourceRecord } from './codec/types.js';
+
+export const REFRESH_POINTS = [0.8, 0.85, 0.9, 0.95] as const;
+const GOODBYE_GRACE_MS = 1000;
+
+export interface CachedRecord {
+  record: ResourceRecord;
+  iface: string;
+  receivedAt: number;
+  expiresAt: number;
+  /** Remaining refresh times (absolute ms), soonest first. */
+  refreshAt: number[];
+}
+
+export interface CacheEvents {
+  added: [CachedRecord];
+  removed: [CachedRecord];
+  /** A refresh point was reached: query again if the record is still wanted. */
+  refresh: [CachedRecord];
+}
+
+export class RecordCache extends EventEmitter<CacheEvents> {
+  /** `${iface}|${rrsetKey}` -> recordKey -> entry */
+  private readonly sets = new Map<string, Map<string, CachedRecord>>();
+  private count = 0;
+  private timer: TimerHandle | undefined;
+  private timerAt = Infinity;
+
+  constructor(
+    private readonly clock: Clock,
+    readonly maxRecords = 4096,
+  ) {
+    super();
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  /**
+   * Adds the records of one received response. Cache-flush records make older members of
+   * their RRSet (received more than a second ago) expire in one second.
+   */
+  addResponse(records: readonly ResourceRecord[], iface: string): void {
+    const now = this.clock.now();
+    const flushSets = new Set<string>();
+    for (const r of records) {
+      this.put(r, iface, now);
+      if (r.cacheFlush && r.ttl > 0) flushSets.add(`${iface}|${rrsetKey(r)}`);
+    }
+    for (const setKey of flushSets) {
+      const set = this.sets.get(setKey);
+      if (!set) continue;
+      for (const e of set.values()) {
+        if (e.receivedAt < now - 1000 && e.expiresAt > now + GOODBYE_GRACE_MS) {
+          e.expiresAt = now + GOODBYE_GRACE_MS;
+          e.refreshAt = [];
+          this.arm(e.expiresAt);
+        }
+      }
+    }
+  }
+
+  private put(r: ResourceRecord, iface: string, now: number): void {
+    const setKey = `${iface}|${rrsetKey(r)}`;
+    const k = recordKey(r);
+    let set = this.sets.get(setKey);
+    const existing = set?.get(k);
+    if (r.ttl === 0) {
+      // goodbye: keep it one more second so a quick re-announcement does not flap (§10.1)
+      if (existing) {
+        existing.expiresAt = Math.min(existing.expiresAt, now + GOODBYE_GRACE_MS);
+        existing.refreshAt = [];
+        this.arm(existing.expiresAt);
+      }
+      return;
+    }
+    const ttlMs = Math.min(r.ttl, 0x7fffffff) * 1000;
+    const refreshAt = REFRESH_POINTS.map((f) => now + ttlMs * (f + this.clock.random() * 0.02));
+    if (existing) {
+      existing.record = r;
+      existing.receivedAt = now;
+      existing.expiresAt = now + ttlMs;
+      existing.refreshAt = refreshAt;
+      this.arm(refreshAt[0] as number);
+      return;
+    }
+    if (this.count >= this.maxRecords) this.evict();
+    if (!set) {
+      set = new Map();
+      this.sets.set(setKey, set);
+    }
+    const e: CachedRecord = { record: r, iface, receivedAt: now, expiresAt: now + ttlMs, refreshAt };
+    set.set(k, e);
+    this.count++;
+    this.arm(refreshAt[0] as number);
+    this.emit('added', e);
+  }
+
+  /** Live records for a name and type (RRType.ANY for all) on an interface (or all). */
+  get(name: string, type: number, iface?: string): CachedRecord[] {
+    const now = this.clock.now();
+    const out: CachedRecord[] = [];
+    const lname = nameKey(name);
+    for (const [setKey, set] of this.sets) {
+      if (iface !== undefined && !setKey.startsWith(`${iface}|`)) continue;
+      const rest = iface !== undefined ? setKey.slice(iface.length + 1) : setKey.slice(setKey.indexOf('|') + 1);
+      if (!rest.startsWith(`${lname}|`)) continue;
+      for (const e of set.values()) {
+        if (e.expiresAt <= now) continue;
+        if (type !== 255 && rrTypeNumber(e.record) !== type) continue;
+        if (nameKey(e.record.name) !== lname) continue;
+        out.push(e);
+      }
+    }
+    return out;
+  }
+
+  /** Known answers for a question: records with more than half their TTL left (§7.1). */
+  knownAnswers(name: string, type: number, iface: string): ResourceRecord[] {
+    const now = this.clock.now();
+    return this.get(name, type, iface)
+      .filter((e) => e.expiresAt - now > (e.record.ttl * 1000) / 2)
+      .map((e) => ({ ...e.record, ttl: Math.max(1, Math.floor((e.expiresAt - now) / 1000)) }));
+  }
+
+  /** Forgets everything on an interface (it went away). */
+  clearInterface(iface: string): void {
+    for (const [setKey, set] of this.sets) {
+      if (!setKey.startsWith(`${iface}|`)) continue;
+      this.sets.delete(setKey);
+      for (const e of set.values()) {
+        this.count--;
+        this.emit('removed', e);
+      }
+    }
+  }
+
+  close(): void {
+    this.timer?.cancel();
+    this.timer = undefined;
+    this.sets.clear();
+    this.count = 0;
+  }
+
+  private evict(): void {
+    // drop the tenth of entries that would expire soonest; rare, so a full scan is fine
+    const all: [string, string, CachedRecord][] = [];
+    for (const [sk, set] of this.sets) for (const [k, e] of set) all.push([sk, k, e]);
+    all.sort((a, b) => a[2].expiresAt - b[2].expiresAt);
+    for (const [sk, k, e] of all.slice(0, Math.max(1, Math.floor(this.maxRecords / 10)))) {
+      const set = this.sets.get(sk);
+      set?.delete(k);
+      if (set && set.size === 0) this.sets.delete(sk);
+      this.count--;
+      this.emit('removed', e);
+    }
+  }
+
+  private arm(at: number): void {
+    if (at >= this.timerAt) return;
+    this.timer?.cancel();
+    this.timerAt = at;
+    this.timer = this.clock.setTimeout(() => this.tick(), at - this.clock.now());
+  }
+
+  private tick(): void {
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    const now = this.clock.now();
+    let next = Infinity;
+    const removed: CachedRecord[] = [];
+    const refresh: CachedRecord[] = [];
+    for (const [sk, set] of this.sets) {
+      for (const [k, e] of set) {
+        if (e.expiresAt <= now) {
+          set.delete(k);
+          this.count--;
+          removed.push(e);
+          continue;
+        }
+        let due = false;
+        while (e.refreshAt.length > 0 && (e.refreshAt[0] as number) <= now) {
+          e.refreshAt.shift();
+          due = true;
+        }
+        if (due) refresh.push(e);
+        next = Math.min(next, e.expiresAt, e.refreshAt[0] ?? Infinity);
+      }
+      if (set.size === 0) this.sets.delete(sk);
+    }
+    if (next < Infinity) this.arm(next);
+    for (const e of refresh) this.emit('refresh', e);
+    for (const e of removed) this.emit('removed', e);
+  }
+}

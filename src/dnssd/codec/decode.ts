@@ -1,0 +1,225 @@
+/**
+ * Strictly bounded DNS message parser. Every length read from the wire is checked before
+ * use; compression pointers must point before the start of the label run that contains
+ * them (so offsets strictly decrease and a loop is impossible) and are hop-limited; names
+ * stop at 255 bytes; record counts are capped by what the packet could possibly hold.
+ * Any violation is a PeerlinkError('ERR_MALFORMED_PACKET'); nothing else escapes.
+ */
+import { PeerlinkError } from '../../errors.js';
+import { CLASS_TOP_BIT, RRType, type DnsPacket, type Question, type ResourceRecord } from './types.js';
+import { MAX_LABEL_BYTES, MAX_NAME_BYTES, escapeLabel } from './name.js';
+
+/** mDNS packets are at most 9000 bytes (RFC 6762 §17); anything larger is refused. */
+export const MAX_PACKET_BYTES = 9000;
+/** A cap on questions + records per packet, far above real traffic. */
+export const MAX_RECORDS = 512;
+const MAX_POINTER_HOPS = 32;
+/** Smallest possible question (root name + type + class) and record (plus ttl + rdlength). */
+const MIN_QUESTION = 5;
+const MIN_RECORD = 11;
+
+function malformed(why: string): PeerlinkError {
+  return new PeerlinkError('ERR_MALFORMED_PACKET', `malformed DNS packet: ${why}`);
+}
+
+class Reader {
+  constructor(readonly buf: Buffer) {}
+
+  u8(off: number): number {
+    if (off + 1 > this.buf.length) throw malformed('truncated');
+    return this.buf[off] as number;
+  }
+  u16(off: number): number {
+    if (off + 2 > this.buf.length) throw malformed('truncated');
+    return this.buf.readUInt16BE(off);
+  }
+  u32(off: number): number {
+    if (off + 4 > this.buf.length) throw malformed('truncated');
+    return this.buf.readUInt32BE(off);
+  }
+
+  /** Reads a name at `off`; returns it and the offset after it (after the first pointer, if any). */
+  name(off: number, limit = this.buf.length): [string, number] {
+    const labels: string[] = [];
+    let wireLen = 1;
+    let pos = off;
+    let runStart = off;
+    let end = -1;
+    let hops = 0;
+    for (;;) {
+      if (pos >= limit) throw malformed('name runs past its data');
+      const len = this.u8(pos);
+      if (len === 0) {
+        if (end < 0) end = pos + 1;
+        break;
+      }
+      const kind = len & 0xc0;
+      if (kind === 0xc0) {
+        const target = this.u16(pos) & 0x3fff;
+        if (end < 0) end = pos + 2;
+        if (++hops > MAX_POINTER_HOPS) throw malformed('too many compression pointers');
+        // strictly backward from the start of the current run: offsets always decrease
+        if (target >= runStart) throw malformed('compression pointer does not point backward');
+        pos = target;
+        runStart = target;
+        // after a pointer the name may lie anywhere earlier in the packet
+        limit = this.buf.length;
+        continue;
+      }
+      if (kind !== 0) throw malformed('unsupported label type');
+      if (len > MAX_LABEL_BYTES) throw malformed('label longer than 63 bytes');
+      wireLen += len + 1;
+      if (wireLen > MAX_NAME_BYTES) throw malformed('name longer than 255 bytes');
+      if (pos + 1 + len > limit) throw malformed('label runs past its data');
+      labels.push(escapeLabel(this.buf.toString('utf8', pos + 1, pos + 1 + len)));
+      pos += 1 + len;
+    }
+    return [labels.join('.'), end];
+  }
+}
+
+function ipv6String(buf: Buffer, off: number): string {
+  const groups: string[] = [];
+  for (let i = 0; i < 8; i++) groups.push(buf.readUInt16BE(off + i * 2).toString(16));
+  // compress the longest run of zero groups (RFC 5952)
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8; ) {
+    if (groups[i] !== '0') {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > bestLen && j - i > 1) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  if (bestStart < 0) return groups.join(':');
+  return `${groups.slice(0, bestStart).join(':')}::${groups.slice(bestStart + bestLen).join(':')}`;
+}
+
+function readRecord(r: Reader, off: number): [ResourceRecord, number] {
+  const [name, p] = r.name(off);
+  const rrtype = r.u16(p);
+  const klass = r.u16(p + 2);
+  const ttl = r.u32(p + 4);
+  const rdlength = r.u16(p + 8);
+  const start = p + 10;
+  const end = start + rdlength;
+  if (end > r.buf.length) throw malformed('rdlength exceeds packet');
+  const base = { name, ttl, rrclass: klass & ~CLASS_TOP_BIT, cacheFlush: (klass & CLASS_TOP_BIT) !== 0 };
+  const exact = (consumed: number): void => {
+    if (consumed !== end) throw malformed(`record data length mismatch for type ${rrtype}`);
+  };
+  switch (rrtype) {
+    case RRType.A:
+      if (rdlength !== 4) throw malformed('A record data is not 4 bytes');
+      return [{ ...base, type: 'A', address: `${r.buf[start]}.${r.buf[start + 1]}.${r.buf[start + 2]}.${r.buf[start + 3]}` }, end];
+    case RRType.AAAA:
+      if (rdlength !== 16) throw malformed('AAAA record data is not 16 bytes');
+      return [{ ...base, type: 'AAAA', address: ipv6String(r.buf, start) }, end];
+    case RRType.PTR: {
+      const [target, q] = r.name(start, end);
+      exact(q);
+      return [{ ...base, type: 'PTR', target }, end];
+    }
+    case RRType.SRV: {
+      if (rdlength < 7) throw malformed('SRV record too short');
+      const [target, q] = r.name(start + 6, end);
+      exact(q);
+      return [{ ...base, type: 'SRV', priority: r.u16(start), weight: r.u16(start + 2), port: r.u16(start + 4), target }, end];
+    }
+    case RRType.TXT: {
+      const strings: Buffer[] = [];
+      let q = start;
+      while (q < end) {
+        const len = r.u8(q);
+        if (q + 1 + len > end) throw malformed('TXT string runs past its record');
+        strings.push(Buffer.from(r.buf.subarray(q + 1, q + 1 + len)));
+        q += 1 + len;
+      }
+      return [{ ...base, type: 'TXT', strings }, end];
+    }
+    case RRType.NSEC: {
+      const [next, q0] = r.name(start, end);
+      const types: number[] = [];
+      let q = q0;
+      while (q < end) {
+        const win = r.u8(q);
+        const len = r.u8(q + 1);
+        if (len < 1 || len > 32 || q + 2 + len > end) throw malformed('bad NSEC type bitmap');
+        for (let i = 0; i < len; i++) {
+          const byte = r.u8(q + 2 + i);
+          for (let bit = 0; bit < 8; bit++) if (byte & (0x80 >> bit)) types.push(win * 256 + i * 8 + bit);
+        }
+        q += 2 + len;
+      }
+      exact(q);
+      return [{ ...base, type: 'NSEC', next, types }, end];
+    }
+    default:
+      return [{ ...base, type: 'UNKNOWN', rrtype, data: Buffer.from(r.buf.subarray(start, end)) }, end];
+  }
+}
+
+/** Decodes one DNS message; throws only PeerlinkError('ERR_MALFORMED_PACKET'). */
+export function decodePacket(buf: Buffer): DnsPacket {
+  try {
+    return decodeUnchecked(buf);
+  } catch (err) {
+    if (err instanceof PeerlinkError) throw err;
+    // defence in depth: a bug above must not become a crash of the socket handler
+    throw malformed(String((err as Error)?.message ?? err));
+  }
+}
+
+function decodeUnchecked(buf: Buffer): DnsPacket {
+  if (buf.length < 12) throw malformed('shorter than a DNS header');
+  if (buf.length > MAX_PACKET_BYTES) throw malformed('larger than 9000 bytes');
+  const r = new Reader(buf);
+  const flags = r.u16(2);
+  const qd = r.u16(4);
+  const an = r.u16(6);
+  const ns = r.u16(8);
+  const ar = r.u16(10);
+  const room = buf.length - 12;
+  if (qd + an + ns + ar > MAX_RECORDS) throw malformed('too many records');
+  // counts that claim more entries than the bytes could hold are refused before any work
+  if (qd * MIN_QUESTION + (an + ns + ar) * MIN_RECORD > room) throw malformed('record counts exceed packet size');
+  let off = 12;
+  const questions: Question[] = [];
+  for (let i = 0; i < qd; i++) {
+    const [name, p] = r.name(off);
+    const qtype = r.u16(p);
+    const klass = r.u16(p + 2);
+    questions.push({ name, qtype, qclass: klass & ~CLASS_TOP_BIT, unicastResponse: (klass & CLASS_TOP_BIT) !== 0 });
+    off = p + 4;
+  }
+  const section = (n: number): ResourceRecord[] => {
+    const out: ResourceRecord[] = [];
+    for (let i = 0; i < n; i++) {
+      const [rec, next] = readRecord(r, off);
+      out.push(rec);
+      off = next;
+    }
+    return out;
+  };
+  const answers = section(an);
+  const authorities = section(ns);
+  const additionals = section(ar);
+  return {
+    id: r.u16(0),
+    response: (flags & 0x8000) !== 0,
+    opcode: (flags >> 11) & 0xf,
+    authoritative: (flags & 0x0400) !== 0,
+    truncated: (flags & 0x0200) !== 0,
+    rcode: flags & 0xf,
+    questions,
+    answers,
+    authorities,
+    additionals,
+  };
+}

@@ -1,0 +1,50 @@
+/**
+ * Record identity and ordering: what makes two records "the same" (name, type, class,
+ * rdata) and the lexicographic order used by simultaneous-probe tie-breaking (RFC 6762 §8.2).
+ */
+import { PacketWriter } from './encode.js';
+import { nameKey } from './name.js';
+import { rrTypeNumber, type ResourceRecord } from './types.js';
+
+export function rdataOf(r: ResourceRecord): Buffer {
+  return PacketWriter.rdata(r);
+}
+
+/** A key that is equal for records with the same name, type, class and rdata. */
+export function recordKey(r: ResourceRecord): string {
+  return `${nameKey(r.name)}|${rrTypeNumber(r)}|${r.rrclass}|${rdataOf(r).toString('hex')}`;
+}
+
+/** Name + type + class: the "RRSet" a record belongs to. */
+export function rrsetKey(r: ResourceRecord): string {
+  return `${nameKey(r.name)}|${rrTypeNumber(r)}|${r.rrclass}`;
+}
+
+export function sameRecord(a: ResourceRecord, b: ResourceRecord): boolean {
+  return recordKey(a) === recordKey(b);
+}
+
+/** Compares two records by class, then type, then raw rdata bytes (RFC 6762 §8.2). */
+export function compareRecords(a: ResourceRecord, b: ResourceRecord): number {
+  if (a.rrclass !== b.rrclass) return a.rrclass - b.rrclass;
+  const ta = rrTypeNumber(a);
+  const tb = rrTypeNumber(b);
+  if (ta !== tb) return ta - tb;
+  return Buffer.compare(rdataOf(a), rdataOf(b));
+}
+
+/**
+ * Tie-break between two sets of probe records for one name (RFC 6762 §8.2): sort each,
+ * compare pairwise; the first difference decides, and a set that runs out first is
+ * lexicographically earlier. Returns <0 when `ours` loses, >0 when it wins, 0 when equal.
+ */
+export function compareProbeSets(ours: readonly ResourceRecord[], theirs: readonly ResourceRecord[]): number {
+  const a = [...ours].sort(compareRecords);
+  const b = [...theirs].sort(compareRecords);
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const c = compareRecords(a[i] as ResourceRecord, b[i] as ResourceRecord);
+    if (c !== 0) return c;
+  }
+  return a.length - b.length;
+}

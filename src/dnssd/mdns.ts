@@ -1,0 +1,222 @@
+/**
+ * Mdns: the Bonjour engine. One object owns the mDNS sockets for a set of interfaces, a
+ * responder (advertisements) and a querier with its cache (browsers, resolves), so any
+ * number of advertisements and browsers in a process share one set of sockets.
+ */
+import { EventEmitter } from 'node:events';
+import { PeerlinkError } from '../errors.js';
+import { selectInterfaces, type NetworkInterface } from '../path/interfaces.js';
+import { Advertisement } from './advertisement.js';
+import { ServiceBrowser } from './browser.js';
+import { RecordCache } from './cache.js';
+import { systemClock, type Clock } from './clock.js';
+import { nameKey } from './codec/name.js';
+import { CLASS_IN, RRType, type Question } from './codec/types.js';
+import { DEFAULT_DOMAIN, defaultHostLabel, instanceFqdn, normalizeSubtype, parseHostName, parseServiceType, serviceTypeFqdn, subtypeFqdn, validateInstanceName } from './names.js';
+import { Querier } from './querier.js';
+import { Registration, Responder } from './responder.js';
+import { buildInstance, lookupParts, type ServiceInstance } from './service-instance.js';
+import { MdnsTransport, type PacketNetwork, type ReceivedPacket } from './transport.js';
+import { encodeTxt, type TxtInput } from './txt.js';
+
+export interface MdnsOptions {
+  /** Interface names; default: every up, multicast-capable, non-loopback interface. `lo` only when named. */
+  interfaces?: string[];
+  /** Host name to publish (`name` or `name.local`); default: this machine's host name. */
+  host?: string;
+  /** @internal tests: a fake network and clock. */
+  network?: PacketNetwork;
+  clock?: Clock;
+}
+
+export interface AdvertiseOptions {
+  name: string;
+  /** `_example._tcp` */
+  type: string;
+  port: number;
+  txt?: TxtInput;
+  subtypes?: string[];
+  domain?: string;
+}
+
+export interface BrowseOptions {
+  type: string;
+  domain?: string;
+  /** Browse only instances registered with this subtype (`_printer`). */
+  subtype?: string;
+}
+
+export interface ResolveOptions {
+  timeout?: number;
+}
+
+export interface MdnsEvents {
+  /** The host name was taken by someone else and changed (`vm.local` -> `vm-2.local`). */
+  hostRenamed: [change: { from: string; name: string }];
+  /** Non-fatal problems (a socket that could not be opened, a send error). */
+  warning: [err: Error];
+}
+
+export class Mdns extends EventEmitter<MdnsEvents> {
+  readonly interfaces: readonly NetworkInterface[];
+  readonly clock: Clock;
+  private readonly net: PacketNetwork;
+  private readonly transport: MdnsTransport | undefined;
+  private readonly responder: Responder;
+  private readonly cache: RecordCache;
+  private readonly querier: Querier;
+  private readonly browsers = new Set<ServiceBrowser>();
+  private readonly ready: Promise<Responder>;
+  private closed = false;
+  private readonly onPacket = (p: ReceivedPacket): void => {
+    this.responder.handle(p);
+    this.querier.handle(p);
+  };
+
+  /** Throws ERR_UNKNOWN_INTERFACE for a name that is not an interface here, ERR_NO_USABLE_INTERFACE when none is left. */
+  constructor(options: MdnsOptions = {}) {
+    super();
+    this.clock = options.clock ?? systemClock;
+    if (options.network) {
+      this.net = options.network;
+      this.interfaces = options.network.interfaces;
+    } else {
+      this.interfaces = selectInterfaces(options.interfaces);
+      if (this.interfaces.length === 0) {
+        throw new PeerlinkError('ERR_NO_USABLE_INTERFACE', 'no up, multicast-capable interface to use for mDNS (name one with --interface / interfaces)');
+      }
+      this.transport = new MdnsTransport(this.interfaces);
+      this.transport.on('warning', (err: Error) => this.emit('warning', err));
+      this.net = this.transport;
+    }
+    const hostLabel = options.host !== undefined ? parseHostName(options.host) : defaultHostLabel();
+    this.responder = new Responder(this.net, this.clock, hostLabel);
+    this.responder.events.on('hostRenamed', (c: { from: string; name: string }) => this.emit('hostRenamed', c));
+    this.cache = new RecordCache(this.clock);
+    this.querier = new Querier(this.net, this.clock, this.cache);
+    this.net.on('packet', this.onPacket);
+    this.ready = (this.transport ? this.transport.start() : Promise.resolve()).then(() => this.responder);
+  }
+
+  /** The host name published for this engine's services (`vm.local`; may change on conflict). */
+  get hostname(): string {
+    return this.responder.hostFqdn;
+  }
+
+  /** Counters from the sockets: packets received, malformed, dropped off-link, sent. */
+  get stats(): MdnsTransport['stats'] | undefined {
+    return this.transport?.stats;
+  }
+
+  /** Resolves once the sockets are open. */
+  async whenReady(): Promise<void> {
+    await this.ready;
+  }
+
+  /** Advertises a service. Invalid input throws a PeerlinkError with a stable code. */
+  advertise(opts: AdvertiseOptions): Advertisement {
+    this.assertOpen();
+    validateInstanceName(opts.name);
+    const type = parseServiceType(opts.type);
+    if (!Number.isInteger(opts.port) || opts.port < 0 || opts.port > 65535) {
+      throw new PeerlinkError('ERR_INVALID_ARGUMENT', `invalid port ${String(opts.port)} (0-65535)`);
+    }
+    const subtypes = (opts.subtypes ?? []).map(normalizeSubtype);
+    const domain = opts.domain ?? DEFAULT_DOMAIN;
+    // fail early on a name that cannot be encoded
+    instanceFqdn(opts.name, type, domain);
+    const reg = new Registration({ instance: opts.name, type, domain, port: opts.port, txt: encodeTxt(opts.txt), subtypes });
+    return new Advertisement(reg, this.ready);
+  }
+
+  /** Browses for a service type; instances arrive as `added` / `changed` / `removed`. */
+  browse(opts: BrowseOptions): ServiceBrowser {
+    this.assertOpen();
+    const type = parseServiceType(opts.type);
+    const domain = opts.domain ?? DEFAULT_DOMAIN;
+    const ptr = opts.subtype !== undefined ? subtypeFqdn(normalizeSubtype(opts.subtype), type, domain) : serviceTypeFqdn(type, domain);
+    const browser = new ServiceBrowser({ cache: this.cache, querier: this.querier, clock: this.clock }, ptr);
+    this.browsers.add(browser);
+    const stop = browser.stop.bind(browser);
+    browser.stop = () => {
+      this.browsers.delete(browser);
+      stop();
+    };
+    this.ready.then(() => browser.start(), () => undefined);
+    return browser;
+  }
+
+  /**
+   * Resolves one instance to its SRV, TXT and addresses on every interface where it answers
+   * within `timeout` ms (default 3000). Rejects with ERR_RESOLVE_FAILED when none does.
+   */
+  async resolve(instance: { name: string; type: string; domain?: string }, opts: ResolveOptions = {}): Promise<ServiceInstance[]> {
+    this.assertOpen();
+    validateInstanceName(instance.name);
+    const type = parseServiceType(instance.type);
+    const fqdn = instanceFqdn(instance.name, type, instance.domain ?? DEFAULT_DOMAIN);
+    const timeout = opts.timeout ?? 3000;
+    await this.ready;
+    const wanted = (name: string, t: number): boolean => {
+      if (nameKey(name) === nameKey(fqdn)) return true;
+      if (t !== RRType.A && t !== RRType.AAAA) return false;
+      return this.interfaces.some((i) => {
+        const srv = lookupParts(this.cache, fqdn, i.name).srv;
+        return srv !== undefined && nameKey(srv.target) === nameKey(name);
+      });
+    };
+    const removeInterest = this.querier.addInterest(wanted);
+    const q = (name: string, qtype: number): Question => ({ name, qtype, qclass: CLASS_IN, unicastResponse: false });
+    const snapshot = (): ServiceInstance[] =>
+      this.interfaces.flatMap((i) => {
+        const parts = lookupParts(this.cache, fqdn, i.name);
+        const inst = parts.addresses.length > 0 ? buildInstance(fqdn, i.name, parts) : undefined;
+        return inst ? [inst] : [];
+      });
+    try {
+      const started = this.clock.now();
+      let interval = 250;
+      for (;;) {
+        const found = snapshot();
+        if (found.length === this.interfaces.length) return found;
+        const elapsed = this.clock.now() - started;
+        if (found.length > 0 && elapsed > 500) return found;
+        if (elapsed >= timeout) {
+          if (found.length > 0) return found;
+          throw new PeerlinkError('ERR_RESOLVE_FAILED', `no answer for "${instance.name}" (${formatType(instance.type)}) within ${timeout} ms`);
+        }
+        for (const i of this.interfaces) {
+          const parts = lookupParts(this.cache, fqdn, i.name);
+          if (!parts.srv || !parts.txt) this.querier.query([q(fqdn, RRType.SRV), q(fqdn, RRType.TXT)], i.name);
+          else if (parts.addresses.length === 0) this.querier.query([q(parts.srv.target, RRType.A), q(parts.srv.target, RRType.AAAA)], i.name);
+        }
+        await new Promise<void>((resolve) => this.clock.setTimeout(resolve, Math.min(interval, Math.max(50, timeout - elapsed))));
+        interval = Math.min(interval * 2, 1000);
+        if (this.closed) throw new PeerlinkError('ERR_CLOSED', 'the mDNS engine was closed');
+      }
+    } finally {
+      removeInterest();
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new PeerlinkError('ERR_CLOSED', 'the mDNS engine was closed');
+  }
+
+  /** Stops every browser, sends goodbyes for every advertisement and the host, closes the sockets. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.ready.catch(() => undefined);
+    for (const b of [...this.browsers]) b.stop();
+    this.responder.close();
+    this.querier.close();
+    this.cache.close();
+    this.net.off('packet', this.onPacket);
+    await this.transport?.close();
+  }
+}
+
+function formatType(t: string): string {
+  return t.replace(/\.$/, '');
+}

@@ -1,0 +1,142 @@
+/**
+ * The querying side (RFC 6762 §5): continuous questions sent at 1 s, then doubling up to
+ * an hour (the first after 20-120 ms), with known answers (§7.1, split over TC packets
+ * when they do not fit), refresh queries when a wanted record reaches 80/85/90/95 % of its
+ * TTL, and one-off queries for resolution. Responses feed the cache.
+ */
+import type { NetworkInterface } from '../path/interfaces.js';
+import type { CachedRecord, RecordCache } from './cache.js';
+import type { Clock, TimerHandle } from './clock.js';
+import { PacketWriter, DEFAULT_MAX_SEND_BYTES } from './codec/encode.js';
+import { nameKey } from './codec/name.js';
+import { CLASS_IN, rrTypeNumber, type Question, type ResourceRecord } from './codec/types.js';
+import type { PacketNetwork, ReceivedPacket } from './transport.js';
+
+export const FIRST_QUERY_MIN_MS = 20;
+export const FIRST_QUERY_SPREAD_MS = 100;
+export const INITIAL_INTERVAL_MS = 1000;
+export const MAX_INTERVAL_MS = 60 * 60 * 1000;
+
+/** Returns true when a record is still wanted by someone (so refreshing it is worthwhile). */
+export type Interest = (name: string, type: number, iface: string) => boolean;
+
+interface Continuous {
+  name: string;
+  qtype: number;
+  refs: number;
+  interval: number;
+  timer: TimerHandle | undefined;
+  /** Times the question went out, for tests and diagnostics. */
+  sentAt: number[];
+}
+
+export class Querier {
+  private readonly continuous = new Map<string, Continuous>();
+  private readonly interests = new Set<Interest>();
+  private closed = false;
+
+  constructor(
+    private readonly net: PacketNetwork,
+    private readonly clock: Clock,
+    readonly cache: RecordCache,
+  ) {
+    cache.on('refresh', (e) => this.onRefresh(e));
+  }
+
+  addInterest(i: Interest): () => void {
+    this.interests.add(i);
+    return () => this.interests.delete(i);
+  }
+
+  /** Feeds received packets: responses go to the cache (RFC 6762 §6: only from port 5353). */
+  handle(p: ReceivedPacket): void {
+    if (this.closed || !p.packet.response || p.port !== 5353) return;
+    if (p.packet.opcode !== 0 || p.packet.rcode !== 0) return;
+    if (this.continuous.size === 0 && this.interests.size === 0) return;
+    this.cache.addResponse([...p.packet.answers, ...p.packet.additionals].filter((r) => r.rrclass === CLASS_IN), p.iface.name);
+  }
+
+  /**
+   * Asks a question continuously until the returned function is called. Several callers
+   * asking the same question share one schedule.
+   */
+  startContinuous(name: string, qtype: number): () => void {
+    const key = `${nameKey(name)}|${qtype}`;
+    let c = this.continuous.get(key);
+    if (c) c.refs++;
+    else {
+      c = { name, qtype, refs: 1, interval: INITIAL_INTERVAL_MS, timer: undefined, sentAt: [] };
+      this.continuous.set(key, c);
+      const cc = c;
+      cc.timer = this.clock.setTimeout(() => this.fire(cc), FIRST_QUERY_MIN_MS + this.clock.random() * FIRST_QUERY_SPREAD_MS);
+    }
+    const cur = c;
+    let stopped = false;
+    return () => {
+      if (stopped) return;
+      stopped = true;
+      if (--cur.refs === 0) {
+        cur.timer?.cancel();
+        this.continuous.delete(key);
+      }
+    };
+  }
+
+  /** Query times of a continuous question (for tests). */
+  history(name: string, qtype: number): readonly number[] {
+    return this.continuous.get(`${nameKey(name)}|${qtype}`)?.sentAt ?? [];
+  }
+
+  private fire(c: Continuous): void {
+    if (this.closed) return;
+    c.sentAt.push(this.clock.now());
+    if (c.sentAt.length > 64) c.sentAt.shift();
+    this.query([{ name: c.name, qtype: c.qtype, qclass: CLASS_IN, unicastResponse: false }]);
+    const wait = c.interval;
+    c.interval = Math.min(c.interval * 2, MAX_INTERVAL_MS);
+    c.timer = this.clock.setTimeout(() => this.fire(c), wait);
+  }
+
+  /** Sends questions on every interface (or one), with known answers from the cache. */
+  query(questions: readonly Question[], only?: string): void {
+    if (this.closed) return;
+    for (const iface of this.net.interfaces) {
+      if (only !== undefined && iface.name !== only) continue;
+      this.queryOn(iface, questions);
+    }
+  }
+
+  private queryOn(iface: NetworkInterface, questions: readonly Question[]): void {
+    const known: ResourceRecord[] = [];
+    for (const q of questions) known.push(...this.cache.knownAnswers(q.name, q.qtype, iface.name));
+    let w = new PacketWriter(DEFAULT_MAX_SEND_BYTES);
+    w.header(0, false);
+    for (const q of questions) w.addQuestion(q);
+    for (const r of known) {
+      if (w.addRecord(1, r)) continue;
+      // the rest of the known answers go in further packets; TC tells responders to wait
+      w.setTruncated(true);
+      this.net.sendMulticast(iface.name, w.finish());
+      w = new PacketWriter(DEFAULT_MAX_SEND_BYTES);
+      w.header(0, false);
+      w.addRecord(1, r);
+    }
+    this.net.sendMulticast(iface.name, w.finish());
+  }
+
+  private onRefresh(e: CachedRecord): void {
+    const type = rrTypeNumber(e.record);
+    for (const i of this.interests) {
+      if (i(e.record.name, type, e.iface)) {
+        this.query([{ name: e.record.name, qtype: type, qclass: CLASS_IN, unicastResponse: false }], e.iface);
+        return;
+      }
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const c of this.continuous.values()) c.timer?.cancel();
+    this.continuous.clear();
+  }
+}

@@ -1,0 +1,461 @@
+/**
+ * The mDNS responder (RFC 6762 §6-§10): owns the host name and every registered service
+ * of one engine, probes and announces them, answers queries (shared answers aggregated
+ * 20-120 ms, unique ones at once; known-answer suppression across TC packets; QU and
+ * legacy unicast), defends its names, renames on conflict and says goodbye.
+ */
+import { EventEmitter } from 'node:events';
+import type { NetworkInterface } from '../path/interfaces.js';
+import type { Clock, TimerHandle } from './clock.js';
+import { PacketWriter, DEFAULT_MAX_SEND_BYTES } from './codec/encode.js';
+import { nameKey } from './codec/name.js';
+import { recordKey } from './codec/records.js';
+import { CLASS_IN, RRType, rrTypeNumber, type DnsPacket, type Question, type ResourceRecord } from './codec/types.js';
+import { instanceFqdn, nextHostLabel, nextInstanceName } from './names.js';
+import { Prober } from './prober.js';
+import { enumerationRecord, hostRecords, sharedServiceRecords, uniqueServiceRecords, type ServiceDescription } from './service-records.js';
+import type { PacketNetwork, ReceivedPacket } from './transport.js';
+
+export const ANNOUNCE_COUNT = 2;
+export const ANNOUNCE_INTERVAL_MS = 1000;
+/** Legacy unicast answers carry at most this TTL (RFC 6762 §6.7). */
+export const LEGACY_TTL = 10;
+/** Wait for the rest of a truncated known-answer list (RFC 6762 §7.2: 400-500 ms). */
+const TC_WAIT_MIN = 400;
+const TC_WAIT_SPREAD = 100;
+
+export type RegistrationState = 'waiting' | 'probing' | 'probed' | 'announced' | 'stopped';
+
+/** One advertised service inside the responder. */
+export class Registration extends EventEmitter {
+  state: RegistrationState = 'waiting';
+  prober: Prober | undefined;
+  announceTimer: TimerHandle | undefined;
+  registeredName: string | undefined;
+
+  constructor(public desc: ServiceDescription) {
+    super();
+  }
+
+  get fqdn(): string {
+    return instanceFqdn(this.desc.instance, this.desc.type, this.desc.domain);
+  }
+}
+
+interface Pending {
+  answers: Map<string, ResourceRecord>;
+  timer: TimerHandle;
+}
+
+interface Held {
+  packet: DnsPacket;
+  timer: TimerHandle;
+}
+
+export class Responder {
+  private hostLabel: string;
+  private hostState: 'idle' | 'probing' | 'claimed' = 'idle';
+  private hostProber: Prober | undefined;
+  private readonly regs = new Set<Registration>();
+  private readonly pending = new Map<string, Pending>();
+  private readonly held = new Map<string, Held>();
+  /** `${iface}|${recordKey}` -> last time we multicast it there (RFC 6762 §6 rate limits). */
+  private readonly lastMulticast = new Map<string, number>();
+  private readonly conflicts: number[] = [];
+  private closed = false;
+  /** Emits `hostRenamed` ({from, name}) and `warning`. */
+  readonly events = new EventEmitter();
+
+  constructor(
+    private readonly net: PacketNetwork,
+    private readonly clock: Clock,
+    hostLabel: string,
+  ) {
+    this.hostLabel = hostLabel;
+  }
+
+  get hostFqdn(): string {
+    return `${this.hostLabel}.local`;
+  }
+
+  get hostClaimed(): boolean {
+    return this.hostState === 'claimed';
+  }
+
+  // ---- registration lifecycle -------------------------------------------------------
+
+  register(reg: Registration): void {
+    this.regs.add(reg);
+    this.ensureHost();
+    // the instance name is probed at the same time as the host name; it is announced once both are ours
+    this.probeService(reg);
+  }
+
+  private ensureHost(): void {
+    if (this.hostState !== 'idle') return;
+    this.hostState = 'probing';
+    this.hostProber = new Prober(this.net, this.clock, {
+      names: () => [this.hostFqdn],
+      records: (iface) => hostRecords(this.hostFqdn, iface),
+    }, {
+      success: () => {
+        this.hostState = 'claimed';
+        this.announceHost();
+        for (const reg of this.regs) if (reg.state === 'probed') this.announceRegistered(reg);
+      },
+      conflict: () => {
+        const from = this.hostLabel;
+        this.hostLabel = nextHostLabel(this.hostLabel);
+        this.events.emit('hostRenamed', { from: `${from}.local`, name: this.hostFqdn });
+        this.hostState = 'idle';
+        this.clock.setTimeout(() => this.ensureHost(), this.conflictDelay());
+      },
+    });
+    this.hostProber.start();
+  }
+
+  /** RFC 6762 §8.1: after 15 conflicts within 10 s, wait 5 s before probing again. */
+  private conflictDelay(): number {
+    const now = this.clock.now();
+    this.conflicts.push(now);
+    while (this.conflicts.length > 0 && (this.conflicts[0] as number) < now - 10_000) this.conflicts.shift();
+    return this.conflicts.length > 15 ? 5000 : 0;
+  }
+
+  private probeService(reg: Registration): void {
+    if (reg.state === 'stopped' || this.closed) return;
+    // a name already held by another registration here is a conflict we can see locally
+    for (const other of this.regs) {
+      if (other !== reg && other.state !== 'stopped' && nameKey(other.fqdn) === nameKey(reg.fqdn)) {
+        this.renameService(reg);
+        return;
+      }
+    }
+    reg.state = 'probing';
+    reg.prober?.cancel();
+    reg.prober = new Prober(this.net, this.clock, {
+      names: () => [reg.fqdn],
+      records: () => uniqueServiceRecords(reg.desc, this.hostFqdn),
+    }, {
+      success: () => {
+        reg.state = 'probed';
+        if (this.hostState === 'claimed') this.announceRegistered(reg);
+      },
+      conflict: () => this.renameService(reg),
+    });
+    reg.prober.start();
+  }
+
+  private announceRegistered(reg: Registration): void {
+    reg.state = 'announced';
+    this.announceService(reg);
+    // a host rename re-announces the service; the caller heard of this name already
+    if (reg.registeredName !== reg.desc.instance) {
+      reg.registeredName = reg.desc.instance;
+      reg.emit('registered', reg.desc.instance);
+    }
+  }
+
+  private renameService(reg: Registration): void {
+    const from = reg.desc.instance;
+    reg.desc = { ...reg.desc, instance: nextInstanceName(from) };
+    reg.state = 'waiting';
+    reg.emit('renamed', { from, name: reg.desc.instance });
+    this.clock.setTimeout(() => this.probeService(reg), this.conflictDelay());
+  }
+
+  private serviceAnnouncement(reg: Registration, iface: NetworkInterface): { answers: ResourceRecord[]; additionals: ResourceRecord[] } {
+    return {
+      answers: [...sharedServiceRecords(reg.desc), ...uniqueServiceRecords(reg.desc, this.hostFqdn)],
+      additionals: hostRecords(this.hostFqdn, iface),
+    };
+  }
+
+  private announceService(reg: Registration, only?: (r: ResourceRecord) => boolean): void {
+    let count = 0;
+    const step = (): void => {
+      if (reg.state !== 'announced' || this.closed) return;
+      for (const iface of this.net.interfaces) {
+        const a = this.serviceAnnouncement(reg, iface);
+        const answers = only ? a.answers.filter(only) : a.answers;
+        this.sendResponse(iface, answers, only ? [] : a.additionals, { multicast: true });
+      }
+      if (++count < ANNOUNCE_COUNT) reg.announceTimer = this.clock.setTimeout(step, ANNOUNCE_INTERVAL_MS);
+    };
+    reg.announceTimer?.cancel();
+    step();
+  }
+
+  /** Announces the host's address records (twice, a second apart). */
+  private announceHost(): void {
+    let count = 0;
+    const step = (): void => {
+      if (this.closed || this.hostState !== 'claimed') return;
+      for (const iface of this.net.interfaces) this.sendResponse(iface, hostRecords(this.hostFqdn, iface), [], { multicast: true });
+      if (++count < ANNOUNCE_COUNT) this.clock.setTimeout(step, ANNOUNCE_INTERVAL_MS);
+    };
+    step();
+  }
+
+  /** New TXT data: re-announce the TXT record (RFC 6762 §8.4); no probing needed. */
+  updateTxt(reg: Registration, txt: Buffer[]): void {
+    reg.desc = { ...reg.desc, txt };
+    if (reg.state === 'announced') this.announceService(reg, (r) => r.type === 'TXT');
+  }
+
+  /** Sends goodbyes (TTL 0) for a registration and forgets it. */
+  unregister(reg: Registration): void {
+    const wasAnnounced = reg.state === 'announced';
+    reg.state = 'stopped';
+    reg.prober?.cancel();
+    reg.announceTimer?.cancel();
+    this.regs.delete(reg);
+    if (!wasAnnounced) return;
+    const stillTyped = [...this.regs].some((r) => r.state === 'announced' && nameKey(r.desc.type.name + r.desc.type.protocol) === nameKey(reg.desc.type.name + reg.desc.type.protocol));
+    let records = [...sharedServiceRecords(reg.desc, 0), ...uniqueServiceRecords(reg.desc, this.hostFqdn, 0)];
+    if (stillTyped) {
+      const keep = recordKey(enumerationRecord(reg.desc, 0));
+      records = records.filter((r) => recordKey(r) !== keep);
+    }
+    for (const iface of this.net.interfaces) this.sendResponse(iface, records, [], { multicast: true, goodbye: true });
+  }
+
+  /** Goodbyes for everything, including the host's addresses. */
+  close(): void {
+    for (const reg of [...this.regs]) this.unregister(reg);
+    if (this.hostState === 'claimed') {
+      for (const iface of this.net.interfaces) this.sendResponse(iface, hostRecords(this.hostFqdn, iface, 0), [], { multicast: true, goodbye: true });
+    }
+    this.hostProber?.cancel();
+    this.closed = true;
+    for (const p of this.pending.values()) p.timer.cancel();
+    for (const h of this.held.values()) h.timer.cancel();
+    this.pending.clear();
+    this.held.clear();
+  }
+
+  // ---- what we can answer -------------------------------------------------------------
+
+  /** Records we may answer with on an interface, with whether each is shared. */
+  private answerable(iface: NetworkInterface): ResourceRecord[] {
+    const out: ResourceRecord[] = [];
+    if (this.hostState === 'claimed') out.push(...hostRecords(this.hostFqdn, iface));
+    const seenEnum = new Set<string>();
+    for (const reg of this.regs) {
+      if (reg.state !== 'announced') continue;
+      for (const r of sharedServiceRecords(reg.desc)) {
+        if (r.type === 'PTR' && nameKey(r.name).startsWith('_services._dns-sd._udp.')) {
+          const k = recordKey(r);
+          if (seenEnum.has(k)) continue;
+          seenEnum.add(k);
+        }
+        out.push(r);
+      }
+      out.push(...uniqueServiceRecords(reg.desc, this.hostFqdn));
+    }
+    return out;
+  }
+
+  /** RFC 6763 §12 additional records for an answer. */
+  private additionalsFor(answer: ResourceRecord, pool: readonly ResourceRecord[]): ResourceRecord[] {
+    const byName = (name: string, ...types: number[]): ResourceRecord[] =>
+      pool.filter((r) => nameKey(r.name) === nameKey(name) && types.includes(rrTypeNumber(r)));
+    if (answer.type === 'PTR') {
+      const inst = byName(answer.target, RRType.SRV, RRType.TXT);
+      const hosts = inst.flatMap((r) => (r.type === 'SRV' ? byName(r.target, RRType.A, RRType.AAAA) : []));
+      return [...inst, ...hosts];
+    }
+    if (answer.type === 'SRV') return byName(answer.target, RRType.A, RRType.AAAA);
+    if (answer.type === 'A') return byName(answer.name, RRType.AAAA);
+    if (answer.type === 'AAAA') return byName(answer.name, RRType.A);
+    return [];
+  }
+
+  // ---- incoming packets ---------------------------------------------------------------
+
+  handle(p: ReceivedPacket): void {
+    if (this.closed) return;
+    this.hostProber?.handle(p);
+    for (const reg of this.regs) reg.prober?.handle(p);
+    if (p.packet.opcode !== 0 || p.packet.rcode !== 0) return;
+    if (p.packet.response) this.onResponse(p);
+    else this.onQuery(p);
+  }
+
+  private onResponse(p: ReceivedPacket): void {
+    if (p.port !== 5353) return;
+    const records = [...p.packet.answers, ...p.packet.additionals];
+    // duplicate answer suppression (RFC 6762 §7.4): someone already sent what we were about to
+    const pend = this.pending.get(p.iface.name);
+    if (pend) {
+      for (const r of p.packet.answers) {
+        const k = recordKey(r);
+        const ours = pend.answers.get(k);
+        if (ours && r.ttl >= ours.ttl / 2) pend.answers.delete(k);
+      }
+    }
+    // conflicts with names we already own (RFC 6762 §9): probe again, which renames
+    if (this.hostState === 'claimed') {
+      const mine = new Set(hostRecords(this.hostFqdn, p.iface).map(recordKey));
+      if (records.some((r) => r.ttl > 0 && nameKey(r.name) === nameKey(this.hostFqdn) && !mine.has(recordKey(r)))) {
+        this.hostState = 'idle';
+        // services stay claimed; they are announced again (new SRV target) once the host is
+        for (const reg of this.regs) if (reg.state === 'announced') reg.state = 'probed';
+        this.ensureHost();
+        return;
+      }
+    }
+    for (const reg of this.regs) {
+      if (reg.state !== 'announced') continue;
+      const mine = new Set(uniqueServiceRecords(reg.desc, this.hostFqdn).map(recordKey));
+      if (records.some((r) => r.ttl > 0 && nameKey(r.name) === nameKey(reg.fqdn) && !mine.has(recordKey(r)))) {
+        reg.announceTimer?.cancel();
+        this.probeService(reg);
+      }
+    }
+  }
+
+  private onQuery(p: ReceivedPacket): void {
+    const key = `${p.iface.name}|${p.address}|${p.port}`;
+    const held = this.held.get(key);
+    if (held) {
+      // continuation of a truncated known-answer list (RFC 6762 §7.2)
+      held.packet.answers.push(...p.packet.answers.slice(0, 512 - held.packet.answers.length));
+      held.packet.questions.push(...p.packet.questions.slice(0, 64 - held.packet.questions.length));
+      return;
+    }
+    if (p.packet.truncated && p.port === 5353) {
+      if (this.held.size >= 64) return;
+      const packet = { ...p.packet, answers: [...p.packet.answers], questions: [...p.packet.questions] };
+      const timer = this.clock.setTimeout(() => {
+        this.held.delete(key);
+        this.answer({ ...p, packet });
+      }, TC_WAIT_MIN + this.clock.random() * TC_WAIT_SPREAD);
+      this.held.set(key, { packet, timer });
+      return;
+    }
+    if (p.packet.questions.length === 0) return;
+    this.answer(p);
+  }
+
+  private answer(p: ReceivedPacket): void {
+    const legacy = p.port !== 5353;
+    const pool = this.answerable(p.iface);
+    if (pool.length === 0) return;
+    const known = new Map<string, number>();
+    for (const r of p.packet.answers) known.set(recordKey(r), r.ttl);
+    const probe = p.packet.authorities.length > 0;
+    const now = this.clock.now();
+    const multicast = new Map<string, ResourceRecord>();
+    const unicast = new Map<string, ResourceRecord>();
+    let shared = false;
+    for (const q of p.packet.questions) {
+      if (q.qclass !== CLASS_IN && q.qclass !== 255) continue;
+      for (const r of pool) {
+        if (!matches(q, r)) continue;
+        const k = recordKey(r);
+        const knownTtl = known.get(k);
+        // known-answer suppression: the querier already has it with at least half its TTL
+        if (knownTtl !== undefined && knownTtl >= r.ttl / 2) continue;
+        if (legacy) {
+          unicast.set(k, r);
+          continue;
+        }
+        const last = this.lastMulticast.get(`${p.iface.name}|${k}`) ?? -Infinity;
+        if (q.unicastResponse && !p.local && now - last < (r.ttl * 1000) / 4) {
+          unicast.set(k, r);
+          continue;
+        }
+        // at most one multicast per record per second; 250 ms when defending against a probe
+        if (now - last < (probe ? 250 : 1000)) continue;
+        multicast.set(k, r);
+        if (!r.cacheFlush) shared = true;
+      }
+    }
+    if (legacy) {
+      if (unicast.size > 0) this.sendLegacy(p, [...unicast.values()], pool);
+      return;
+    }
+    if (unicast.size > 0) {
+      this.sendResponse(p.iface, [...unicast.values()], this.additionals([...unicast.values()], pool, known), { to: { address: p.address, port: p.port } });
+    }
+    if (multicast.size === 0) return;
+    if (!shared || probe) {
+      const answers = [...multicast.values()];
+      this.sendResponse(p.iface, answers, this.additionals(answers, pool, known), { multicast: true });
+      return;
+    }
+    // shared answers wait 20-120 ms, so replies to several queriers go out together (§6)
+    const pend = this.pending.get(p.iface.name);
+    if (pend) {
+      for (const [k, r] of multicast) pend.answers.set(k, r);
+      return;
+    }
+    const answers = new Map(multicast);
+    const timer = this.clock.setTimeout(() => {
+      this.pending.delete(p.iface.name);
+      if (this.closed || answers.size === 0) return;
+      const list = [...answers.values()];
+      this.sendResponse(p.iface, list, this.additionals(list, this.answerable(p.iface), new Map()), { multicast: true });
+    }, 20 + this.clock.random() * 100);
+    this.pending.set(p.iface.name, { answers, timer });
+  }
+
+  private additionals(answers: readonly ResourceRecord[], pool: readonly ResourceRecord[], known: ReadonlyMap<string, number>): ResourceRecord[] {
+    const have = new Set(answers.map(recordKey));
+    const out = new Map<string, ResourceRecord>();
+    for (const a of answers) {
+      for (const r of this.additionalsFor(a, pool)) {
+        const k = recordKey(r);
+        if (!have.has(k) && !known.has(k)) out.set(k, r);
+      }
+    }
+    return [...out.values()];
+  }
+
+  private sendLegacy(p: ReceivedPacket, answers: ResourceRecord[], pool: readonly ResourceRecord[]): void {
+    // RFC 6762 §6.7: echo id and questions, no cache-flush bits, TTL at most 10 s
+    const clamp = (r: ResourceRecord): ResourceRecord => ({ ...r, cacheFlush: false, ttl: Math.min(r.ttl, LEGACY_TTL) });
+    const w = new PacketWriter(DEFAULT_MAX_SEND_BYTES);
+    w.header(p.packet.id, true);
+    for (const q of p.packet.questions) w.addQuestion({ ...q, unicastResponse: false });
+    for (const r of answers) if (!w.addRecord(1, clamp(r))) w.setTruncated(true);
+    for (const r of this.additionals(answers, pool, new Map())) w.addRecord(3, clamp(r));
+    this.net.sendUnicast(p.iface.name, w.finish(), p.address, p.port);
+  }
+
+  /** Sends answers (split over packets if needed) plus as many additionals as fit. */
+  private sendResponse(iface: NetworkInterface, answers: readonly ResourceRecord[], additionals: readonly ResourceRecord[], how: { multicast?: boolean; to?: { address: string; port: number }; goodbye?: boolean }): void {
+    if (answers.length === 0) return;
+    const now = this.clock.now();
+    let w = new PacketWriter(DEFAULT_MAX_SEND_BYTES);
+    w.header(0, true);
+    const flush = (): void => {
+      const buf = w.finish();
+      if (how.to) this.net.sendUnicast(iface.name, buf, how.to.address, how.to.port);
+      else this.net.sendMulticast(iface.name, buf);
+    };
+    for (const r of answers) {
+      if (!w.addRecord(1, r)) {
+        if (w.recordCount === 0) continue; // a single record larger than a packet: skip it
+        flush();
+        w = new PacketWriter(DEFAULT_MAX_SEND_BYTES);
+        w.header(0, true);
+        if (!w.addRecord(1, r)) continue;
+      }
+      if (how.multicast && !how.goodbye) this.lastMulticast.set(`${iface.name}|${recordKey(r)}`, now);
+    }
+    for (const r of additionals) w.addRecord(3, r);
+    flush();
+    if (this.lastMulticast.size > 4096) this.pruneLastMulticast(now);
+  }
+
+  private pruneLastMulticast(now: number): void {
+    for (const [k, t] of this.lastMulticast) if (now - t > 10_000) this.lastMulticast.delete(k);
+  }
+}
+
+function matches(q: Question, r: ResourceRecord): boolean {
+  if (q.qtype !== RRType.ANY && q.qtype !== rrTypeNumber(r)) return false;
+  return nameKey(q.name) === nameKey(r.name);
+}

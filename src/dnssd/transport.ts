@@ -1,0 +1,221 @@
+/**
+ * mDNS sockets: one IPv4 and one IPv6 UDP socket per selected interface, all on port
+ * 5353 with address reuse (so Avahi and other peerlink processes share the port), each
+ * joined to the group on its own interface and sending through it (setMulticastInterface:
+ * never rely on a route for 224.0.0.0/4). Multicast loopback stays on so that processes on
+ * one host see each other.
+ *
+ * Node does not report the interface a datagram arrived on, and a socket bound to the
+ * wildcard address sees groups joined by its sibling sockets (IP_MULTICAST_ALL), so each
+ * packet is attributed by its source address (interfaceForSource, as ciao does). The same
+ * match is the RFC 6762 §11 source check: a packet whose source is not on the link is
+ * dropped. Decoding never throws out of the handler; bad packets are counted and dropped.
+ */
+import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import { inSubnet, type NetworkInterface } from '../path/interfaces.js';
+import { decodePacket } from './codec/decode.js';
+import type { DnsPacket } from './codec/types.js';
+
+export const MDNS_PORT = 5353;
+export const MDNS_IPV4 = '224.0.0.251';
+export const MDNS_IPV6 = 'ff02::fb';
+
+export interface ReceivedPacket {
+  packet: DnsPacket;
+  /** The interface the packet is attributed to. */
+  iface: NetworkInterface;
+  /** Source address (IPv6 without zone) and port. */
+  address: string;
+  port: number;
+  family: 'IPv4' | 'IPv6';
+  /** True when the source is one of this host's addresses (another process, or us). */
+  local: boolean;
+}
+
+export interface TransportStats {
+  received: number;
+  malformed: number;
+  /** Dropped by the source check (not from this link). */
+  offLink: number;
+  sent: number;
+  sendErrors: number;
+}
+
+/** What the responder and querier need from the network; tests supply a fake. */
+export interface PacketNetwork {
+  readonly interfaces: readonly NetworkInterface[];
+  on(event: 'packet', listener: (p: ReceivedPacket) => void): this;
+  off(event: 'packet', listener: (p: ReceivedPacket) => void): this;
+  /** Multicasts on one interface, over every family it has a socket for. */
+  sendMulticast(iface: string, data: Buffer): void;
+  sendUnicast(iface: string, data: Buffer, address: string, port: number): void;
+}
+
+interface Sock {
+  iface: NetworkInterface;
+  family: 'IPv4' | 'IPv6';
+  socket: Socket;
+}
+
+function bestPrefix(iface: NetworkInterface, address: string): number {
+  let best = -1;
+  for (const a of iface.addresses) {
+    if (a.address === address) return 129;
+    if (inSubnet(address, a)) best = Math.max(best, a.prefixLength);
+  }
+  return best;
+}
+
+/**
+ * Whether a packet from `address` belongs to `iface` among `all`: its source lies in one
+ * of the interface's subnets and no other interface claims it more specifically. IPv6
+ * link-local sources match every interface equally; Node gives no zone, so such packets
+ * count for each interface that has a link-local address (documented in docs/dnssd.md).
+ */
+export function belongsTo(iface: NetworkInterface, address: string, zone: string | undefined, all: readonly NetworkInterface[]): boolean {
+  if (zone) return iface.name === zone || String(iface.index) === zone;
+  const mine = bestPrefix(iface, address);
+  if (mine < 0) return false;
+  return all.every((other) => other === iface || bestPrefix(other, address) <= mine);
+}
+
+export class MdnsTransport extends EventEmitter implements PacketNetwork {
+  readonly stats: TransportStats = { received: 0, malformed: 0, offLink: 0, sent: 0, sendErrors: 0 };
+  private socks: Sock[] = [];
+  private closed = false;
+  private inFlight = 0;
+  private drained: (() => void)[] = [];
+
+  constructor(readonly interfaces: readonly NetworkInterface[]) {
+    super();
+  }
+
+  /** Opens the sockets. Resolves when every socket that could be set up is bound. */
+  async start(): Promise<void> {
+    const jobs: Promise<void>[] = [];
+    for (const iface of this.interfaces) {
+      const v4 = iface.addresses.find((a) => a.family === 'IPv4');
+      if (v4) jobs.push(this.open(iface, 'IPv4', v4.address));
+      const v6 = iface.addresses.find((a) => a.family === 'IPv6');
+      if (v6) jobs.push(this.open(iface, 'IPv6', `::%${iface.name}`));
+    }
+    await Promise.all(jobs);
+  }
+
+  /** The families that have a working socket on an interface. */
+  families(iface: string): ('IPv4' | 'IPv6')[] {
+    return this.socks.filter((s) => s.iface.name === iface).map((s) => s.family);
+  }
+
+  private open(iface: NetworkInterface, family: 'IPv4' | 'IPv6', ifaceAddr: string): Promise<void> {
+    const socket = createSocket(family === 'IPv4' ? { type: 'udp4', reuseAddr: true } : { type: 'udp6', reuseAddr: true, ipv6Only: true });
+    return new Promise<void>((resolve) => {
+      const fail = (err: Error): void => {
+        this.emit('warning', new Error(`mDNS ${family} socket on ${iface.name} unavailable: ${err.message}`));
+        try {
+          socket.close();
+        } catch {
+          // already closed
+        }
+        resolve();
+      };
+      socket.once('error', fail);
+      socket.bind({ port: MDNS_PORT, address: family === 'IPv4' ? '0.0.0.0' : '::', exclusive: false }, () => {
+        try {
+          socket.addMembership(family === 'IPv4' ? MDNS_IPV4 : MDNS_IPV6, ifaceAddr);
+          socket.setMulticastInterface(ifaceAddr);
+          socket.setMulticastTTL(255);
+          socket.setTTL(255);
+          socket.setMulticastLoopback(true);
+        } catch (err) {
+          fail(err as Error);
+          return;
+        }
+        socket.off('error', fail);
+        socket.on('error', (err) => this.emit('warning', err));
+        socket.on('message', (msg, rinfo) => this.onMessage(iface, family, msg, rinfo));
+        if (this.closed) socket.close();
+        else this.socks.push({ iface, family, socket });
+        resolve();
+      });
+    });
+  }
+
+  private onMessage(iface: NetworkInterface, family: 'IPv4' | 'IPv6', msg: Buffer, rinfo: RemoteInfo): void {
+    try {
+      const pct = rinfo.address.indexOf('%');
+      const address = pct < 0 ? rinfo.address : rinfo.address.slice(0, pct);
+      const zone = pct < 0 ? undefined : rinfo.address.slice(pct + 1);
+      if (!belongsTo(iface, address, zone, this.interfaces)) {
+        this.stats.offLink++;
+        return;
+      }
+      this.stats.received++;
+      let packet: DnsPacket;
+      try {
+        packet = decodePacket(msg);
+      } catch {
+        this.stats.malformed++;
+        return;
+      }
+      const local = this.interfaces.some((i) => i.addresses.some((a) => a.address === address));
+      this.emit('packet', { packet, iface, address, port: rinfo.port, family, local } satisfies ReceivedPacket);
+    } catch (err) {
+      // a bug in a packet listener must not take the socket (or the process) down
+      this.stats.malformed++;
+      this.emit('warning', err);
+    }
+  }
+
+  sendMulticast(ifaceName: string, data: Buffer): void {
+    for (const s of this.socks) {
+      if (s.iface.name !== ifaceName) continue;
+      this.sendOn(s, data, s.family === 'IPv4' ? MDNS_IPV4 : `${MDNS_IPV6}%${ifaceName}`, MDNS_PORT);
+    }
+  }
+
+  sendUnicast(ifaceName: string, data: Buffer, address: string, port: number): void {
+    const v6 = address.includes(':');
+    const s = this.socks.find((x) => x.iface.name === ifaceName && x.family === (v6 ? 'IPv6' : 'IPv4'));
+    if (!s) return;
+    const dest = v6 && address.toLowerCase().startsWith('fe80') && !address.includes('%') ? `${address}%${ifaceName}` : address;
+    this.sendOn(s, data, dest, port);
+  }
+
+  private sendOn(s: Sock, data: Buffer, address: string, port: number): void {
+    if (this.closed) return;
+    this.stats.sent++;
+    this.inFlight++;
+    try {
+      s.socket.send(data, port, address, (err) => {
+        if (--this.inFlight === 0) for (const d of this.drained.splice(0)) d();
+        if (err) {
+          this.stats.sendErrors++;
+          this.emit('warning', err);
+        }
+      });
+    } catch (err) {
+      this.inFlight--;
+      this.stats.sendErrors++;
+      this.emit('warning', err);
+    }
+  }
+
+  /** Closes every socket after pending sends have been handed to the kernel. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    // goodbyes are sent just before close: let them reach the kernel first
+    if (this.inFlight > 0) await new Promise<void>((resolve) => this.drained.push(resolve));
+    this.closed = true;
+    const socks = this.socks;
+    this.socks = [];
+    await Promise.all(socks.map((s) => new Promise<void>((resolve) => {
+      try {
+        s.socket.close(() => resolve());
+      } catch {
+        resolve();
+      }
+    })));
+  }
+}
