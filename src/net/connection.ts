@@ -2,19 +2,31 @@
  * Connection: Network framework's NWConnection for Node.
  *
  * States: setup → preparing → ready; waiting(error) (retried with back-off, or at once on
- * restart()); failed(error); cancelled. A send() promise resolves when the transport has
- * accepted the data — that is the flow control; receive()/receiveMessage()/messages() pull.
+ * restart()); failed(error); cancelled (by the owner, or ended cleanly in both directions).
+ * A send() promise resolves when the transport has accepted the data — that is the flow
+ * control; receive()/receiveMessage()/messages() pull from a bounded queue.
  */
 import { EventEmitter } from 'node:events';
 import type { X509Certificate } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { PeerlinkError } from '../errors.js';
-import type { Endpoint } from './endpoint.js';
+import type { Channel, ChannelSink } from './channel.js';
+import { Endpoint, type HostPortEndpoint } from './endpoint.js';
+import { DEFAULT_CONNECTION_TIMEOUT, establish, type Established } from './establish.js';
+import { spkiPin } from './identity.js';
+import { describeInterface } from './interface-policy.js';
+import { isRecoverable, toPeerlinkError } from './net-errors.js';
 import type { Parameters } from './parameters.js';
-import type { ConnectionState } from './state.js';
 import type { ConnectionPath } from './path.js';
-import type { ConnectionCounters, ConnectionReport } from './report.js';
+import { ReceiveQueue } from './receive-queue.js';
+import { emptyCounters, type ConnectionCounters, type ConnectionReport, type RttEstimate } from './report.js';
+import { SocketChannel } from './socket-channel.js';
+import type { ConnectionState } from './state.js';
+import { peerChain } from './tls-config.js';
+import { UdpChannel } from './udp-channel.js';
+import { FramedChannel } from './framed-channel.js';
 
 export interface ConnectionEvents {
   /** Every state change; `error` is set for waiting and failed. */
@@ -39,14 +51,64 @@ export interface WhenReadyOptions {
   waiting?: 'reject' | 'retry';
 }
 
+/** What a send accepts: bytes, a string (UTF-8), or several chunks that form ONE message. */
+export type SendData = Uint8Array | string | readonly Uint8Array[];
+
+/** Receive queue high-water marks: bytes before the transport is paused. */
+const STREAM_HIGH_WATER = 1024 * 1024;
+const MESSAGE_HIGH_WATER = 4 * 1024 * 1024;
+
+/** Internal: lets a Listener hand an accepted channel to a Connection. */
+export const adoptChannel = Symbol('adoptChannel');
+
+export interface AdoptInfo {
+  established: Established;
+  /** Handshake timing on the server side. */
+  handshake?: number;
+}
+
+let nextId = 1;
+
+function toBuffer(d: Uint8Array | string): Buffer {
+  if (typeof d === 'string') return Buffer.from(d, 'utf8');
+  return Buffer.isBuffer(d) ? d : Buffer.from(d.buffer, d.byteOffset, d.byteLength);
+}
+
 export class Connection extends EventEmitter<ConnectionEvents> {
+  readonly id = nextId++;
   readonly endpoint: Endpoint;
   readonly parameters: Parameters;
+
+  private _state: ConnectionState = 'setup';
+  private _error: PeerlinkError | undefined;
+  private _role: 'client' | 'server' = 'client';
+  private _viable = true;
+  private _path: ConnectionPath | undefined;
+  private channel: Channel | undefined;
+  private attempt: AbortController | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryDelay: number;
+  private readonly created = performance.now();
+  private readyAt: number | undefined;
+  private endedAt: number | undefined;
+  private timings: { resolve?: number; connect?: number; handshake?: number } = {};
+  private readonly _counters: ConnectionCounters = emptyCounters();
+  private _rtt: RttEstimate | undefined;
+  private readonly queue: ReceiveQueue;
+  private detached = false;
+  private weSentFinal = false;
 
   constructor(endpoint: Endpoint, parameters: Parameters) {
     super();
     this.endpoint = endpoint;
     this.parameters = parameters;
+    this.retryDelay = parameters.retry.initialDelay;
+    this.queue = new ReceiveQueue(
+      parameters.isMessageProtocol ? MESSAGE_HIGH_WATER : STREAM_HIGH_WATER,
+      () => this.channel?.pause(),
+      () => this.channel?.resume(),
+    );
+    // An unhandled 'error' event would crash the process; Connection reports through 'state'.
   }
 
   /** Creates, starts and waits for a connection to become ready. */
@@ -63,40 +125,41 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   get state(): ConnectionState {
-    return 'setup';
+    return this._state;
   }
 
   /** The error behind `waiting` or `failed`. */
   get error(): PeerlinkError | undefined {
-    return undefined;
+    return this._error;
   }
 
   /** 'client' for connections we dialled, 'server' for those a Listener accepted. */
   get role(): 'client' | 'server' {
-    return 'client';
+    return this._role;
   }
 
   get isViable(): boolean {
-    return true;
+    return this._viable;
   }
 
   get currentPath(): ConnectionPath | undefined {
-    return undefined;
+    return this._path;
   }
 
-  /** Largest datagram send() accepts on a UDP connection (path MTU − IP/UDP headers − overhead). */
+  /** Largest datagram send() accepts on a UDP connection (path MTU − IP/UDP headers − overhead); 0 otherwise. */
   get maximumDatagramSize(): number {
-    return 0;
+    return this.channel instanceof UdpChannel ? this.channel.maximumDatagramSize : 0;
   }
 
   /** The TLS socket of a TLS connection (ws over TLS included), once ready. */
   get tlsSocket(): TLSSocket | undefined {
-    return undefined;
+    return this.channel?.tlsSocket;
   }
 
   /** The peer's certificate chain, leaf first (PKI). */
   get peerCertificates(): X509Certificate[] {
-    return [];
+    const t = this.tlsSocket;
+    return t ? peerChain(t) : [];
   }
 
   /** RFC 5705 keying material from the TLS session (both ends get the same bytes). */
@@ -108,68 +171,337 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   get counters(): Readonly<ConnectionCounters> {
-    throw new PeerlinkError('ERR_INTERNAL', 'not implemented yet');
+    return this._counters;
+  }
+
+  /** Bytes received and queued for the reader (bounded: the transport is paused above a limit). */
+  get bufferedReceiveBytes(): number {
+    return this.queue.bufferedBytes;
+  }
+
+  /** Bytes accepted by send() that the socket has not written yet. */
+  get bufferedSendBytes(): number {
+    const c = this.channel;
+    if (c instanceof SocketChannel) return c.io.writableLength;
+    return 0;
   }
 
   /** Starts connecting (setup → preparing). Idempotent; accepted connections are already started. */
   start(): this {
+    if (this._state !== 'setup') return this;
+    this.setState('preparing', undefined);
+    void this.runAttempt();
     return this;
   }
 
   /** Resolves when ready; rejects with the error on failed / cancelled (and waiting, if asked). */
-  whenReady(_options: WhenReadyOptions = {}): Promise<void> {
-    return Promise.reject(new PeerlinkError('ERR_INTERNAL', 'not implemented yet'));
+  whenReady(options: WhenReadyOptions = {}): Promise<void> {
+    const check = (): { done: boolean; err?: PeerlinkError } => {
+      switch (this._state) {
+        case 'ready':
+          return { done: true };
+        case 'failed':
+          return { done: true, err: this._error ?? new PeerlinkError('ERR_INTERNAL', 'connection failed') };
+        case 'cancelled':
+          return { done: true, err: new PeerlinkError('ERR_CANCELLED', 'the connection was cancelled') };
+        case 'waiting':
+          if (options.waiting === 'reject') return { done: true, err: this._error ?? new PeerlinkError('ERR_CONNECTION_REFUSED', 'connection is waiting') };
+          return { done: false };
+        default:
+          return { done: false };
+      }
+    };
+    const now = check();
+    if (now.done) return now.err ? Promise.reject(now.err) : Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const signal = options.signal;
+      const onState = (): void => {
+        const r = check();
+        if (!r.done) return;
+        cleanup();
+        if (r.err) reject(r.err);
+        else resolve();
+      };
+      const onAbort = (): void => {
+        cleanup();
+        const reason: unknown = signal?.reason;
+        reject(reason instanceof PeerlinkError ? reason : new PeerlinkError('ERR_CANCELLED', 'stopped waiting for the connection', { cause: reason }));
+      };
+      const cleanup = (): void => {
+        this.off('state', onState);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      if (signal?.aborted) return onAbort();
+      this.on('state', onState);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   /** In `waiting`: retry now instead of after the back-off. */
-  restart(): void {}
+  restart(): void {
+    if (this._state !== 'waiting') return;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.setState('preparing', undefined);
+    void this.runAttempt();
+  }
 
   /** Graceful close: pending sends are flushed, then FIN / close_notify / WebSocket close. */
-  cancel(): void {}
+  cancel(): void {
+    this.finish(false);
+  }
 
   /** Immediate close: pending data is dropped, the socket destroyed. */
-  forceCancel(): void {}
+  forceCancel(): void {
+    this.finish(true);
+  }
 
   /**
-   * Sends bytes (byte stream) or one message (framer, ws, udp). Resolves when the transport
-   * has accepted the data; rejects if the connection fails first.
+   * Sends bytes (byte stream) or one message (framer, ws, udp); an array of chunks is one
+   * message. Resolves when the transport has accepted the data; rejects if the connection
+   * fails first. Sends made before `ready` are queued until it.
    */
-  send(_data: Uint8Array | string, _options: SendOptions = {}): Promise<void> {
-    return Promise.reject(new PeerlinkError('ERR_INTERNAL', 'not implemented yet'));
+  send(data: SendData, options: SendOptions = {}): Promise<void> {
+    const ch = this.channel;
+    if (this._state !== 'ready' || !ch) {
+      if (this._state === 'failed' || this._state === 'cancelled') {
+        return Promise.reject(this._error ?? new PeerlinkError('ERR_CLOSED', 'cannot send: the connection is cancelled'));
+      }
+      return this.whenReady().then(() => this.send(data, options));
+    }
+    if (this.detached) return Promise.reject(new PeerlinkError('ERR_INVALID_STATE', 'send() after stream(): write to the Duplex instead'));
+    let chunks: Buffer[];
+    let size = 0;
+    if (typeof data === 'string' || data instanceof Uint8Array) {
+      const b = toBuffer(data);
+      chunks = [b];
+      size = b.length;
+    } else {
+      chunks = data.map((d) => toBuffer(d));
+      for (const c of chunks) size += c.length;
+    }
+    if (this.parameters.isMessageProtocol && this.parameters.transport === 'tcp' && size > this.parameters.maxMessageSize) {
+      return Promise.reject(new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `message of ${size} bytes exceeds maxMessageSize ${this.parameters.maxMessageSize}`));
+    }
+    const final = options.final === true;
+    const p = ch.send(chunks, final);
+    this._counters.bytesOut += size;
+    if (this.parameters.isMessageProtocol) this._counters.messagesOut++;
+    if (final) this.weSentFinal = true;
+    return p;
   }
 
   /**
    * Byte streams: resolves with between `minimumIncompleteLength` and `maximumLength` bytes,
    * fewer only at the end of the stream; null when the peer has finished and nothing is left.
    */
-  receive(_minimumIncompleteLength = 1, _maximumLength = 65536): Promise<Buffer | null> {
-    return Promise.reject(new PeerlinkError('ERR_INTERNAL', 'not implemented yet'));
+  receive(minimumIncompleteLength = 1, maximumLength = 65536): Promise<Buffer | null> {
+    if (this.parameters.isMessageProtocol) return Promise.reject(new PeerlinkError('ERR_INVALID_STATE', 'receive() is for byte streams; use receiveMessage() on message connections'));
+    if (this.detached) return Promise.reject(new PeerlinkError('ERR_INVALID_STATE', 'receive() after stream(): read the Duplex instead'));
+    const min = Math.max(1, Math.floor(minimumIncompleteLength));
+    const max = Math.max(min, Math.floor(maximumLength));
+    return this.queue.nextBytes(min, max);
   }
 
   /** Message protocols: the next message, or null when the peer has finished. */
   receiveMessage(): Promise<Buffer | null> {
-    return Promise.reject(new PeerlinkError('ERR_INTERNAL', 'not implemented yet'));
+    if (!this.parameters.isMessageProtocol) return Promise.reject(new PeerlinkError('ERR_INVALID_STATE', 'receiveMessage() is for message connections (framer, ws, udp); use receive() on byte streams'));
+    return this.queue.nextMessage();
   }
 
   /** Message protocols: every message until the peer finishes; throws if the connection fails. */
-  async *messages(): AsyncGenerator<Buffer, void, undefined> {
-    for (;;) {
-      const m = await this.receiveMessage();
-      if (m === null) return;
-      yield m;
-    }
+  messages(): AsyncIterableIterator<Buffer> {
+    const iterator: AsyncIterableIterator<Buffer> = {
+      next: () => this.receiveMessage().then((m): IteratorResult<Buffer> => (m === null ? { done: true, value: undefined } : { done: false, value: m })),
+      return: () => Promise.resolve({ done: true, value: undefined }),
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
   }
 
   /**
-   * Byte streams (tcp / tls without framer): a Node Duplex over the connection with the
-   * socket's own backpressure both ways. After this, use the Duplex instead of
-   * send()/receive(); the connection's state, cancel() and report() keep working.
+   * Byte streams (tcp / tls without framer): the Node Duplex (the socket itself) with its
+   * own backpressure both ways. After this, use the Duplex instead of send()/receive(); the
+   * connection's state, cancel() and report() keep working.
    */
   stream(): Duplex {
-    throw new PeerlinkError('ERR_INTERNAL', 'not implemented yet');
+    const ch = this.channel;
+    if (this._state !== 'ready' || !ch) throw new PeerlinkError('ERR_INVALID_STATE', `stream() needs a ready connection (state is ${this._state})`);
+    if (!(ch instanceof SocketChannel) || ch instanceof FramedChannel) throw new PeerlinkError('ERR_INVALID_STATE', 'stream() is for byte-stream connections (tcp / tls without a framer)');
+    if (this.detached) return ch.io;
+    this.detached = true;
+    return ch.detach(this.queue.drain());
   }
 
   report(): ConnectionReport {
-    throw new PeerlinkError('ERR_INTERNAL', 'not implemented yet');
+    const now = this.endedAt ?? performance.now();
+    const r: ConnectionReport = {
+      id: this.id,
+      endpoint: this._role === 'server' && this._path ? Endpoint.format(this._path.remoteEndpoint) : Endpoint.format(this.endpoint),
+      role: this._role,
+      stack: this.parameters.describe(),
+      state: this._state,
+      timings: { ...this.timings, ...(this.readyAt !== undefined ? { ready: this.readyAt - this.created } : {}), duration: now - this.created },
+      counters: { ...this._counters },
+    };
+    if (this._error) r.error = { code: this._error.code, message: this._error.message };
+    if (this._path) r.path = this._path;
+    if (this._rtt) r.rtt = { ...this._rtt };
+    const t = this.tlsSocket;
+    const tls = this.parameters.tls;
+    if (t && tls) {
+      const cipher = t.getCipher();
+      const leaf = tls.pki ? t.getPeerX509Certificate() : undefined;
+      r.tls = {
+        version: t.getProtocol() ?? '?',
+        cipher: cipher?.standardName ?? cipher?.name ?? '?',
+        mode: tls.psk ? 'psk' : 'pki',
+        resumed: t.isSessionReused(),
+        ...(tls.psk && this._role === 'client' ? { pskIdentity: tls.psk.identity ?? 'peerlink' } : {}),
+        ...(leaf ? { peerPin: spkiPin(leaf), peerSubject: leaf.subject.replace(/\n/g, ', ') } : {}),
+      };
+    }
+    return r;
+  }
+
+  /** Internal: takes over a channel a Listener accepted. */
+  [adoptChannel](info: AdoptInfo): void {
+    this._role = 'server';
+    this.timings = { ...info.established.timings };
+    this.becomeReady(info.established);
+  }
+
+  private setState(s: ConnectionState, err: PeerlinkError | undefined): void {
+    if (this._state === s && this._error === err) return;
+    this._state = s;
+    this._error = err;
+    if (s === 'failed' || s === 'cancelled') this.endedAt = performance.now();
+    this.emit('state', s, err);
+  }
+
+  private async runAttempt(): Promise<void> {
+    const ac = new AbortController();
+    this.attempt = ac;
+    const limit = this.parameters.tcp.connectionTimeout ?? DEFAULT_CONNECTION_TIMEOUT;
+    const timer = setTimeout(() => ac.abort(new PeerlinkError('ERR_CONNECTION_TIMEOUT', `no connection to ${Endpoint.format(this.endpoint)} within ${limit} ms`)), limit);
+    try {
+      const e = await establish(this.endpoint, this.parameters, { signal: ac.signal, onAttempt: () => this._counters.attempts++ });
+      if (this.attempt !== ac || this._state !== 'preparing') {
+        e.channel.destroy();
+        return;
+      }
+      this.timings = e.timings;
+      this.becomeReady(e);
+    } catch (err) {
+      if (this.attempt !== ac || this._state !== 'preparing') return;
+      const pe = toPeerlinkError(err, { what: `connecting to ${Endpoint.format(this.endpoint)}` });
+      if (isRecoverable(pe)) {
+        this.setState('waiting', pe);
+        this.scheduleRetry();
+      } else {
+        this.setState('failed', pe);
+        this.queue.close(pe, false);
+      }
+    } finally {
+      clearTimeout(timer);
+      if (this.attempt === ac) this.attempt = undefined;
+    }
+  }
+
+  private scheduleRetry(): void {
+    if (!this.parameters.retry.automatic) return;
+    const delay = this.retryDelay;
+    this.retryDelay = Math.min(this.retryDelay * 2, this.parameters.retry.maxDelay);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this._state === 'waiting') {
+        this.setState('preparing', undefined);
+        void this.runAttempt();
+      }
+    }, delay);
+  }
+
+  private becomeReady(e: Established): void {
+    const ch = e.channel;
+    this.channel = ch;
+    this.retryDelay = this.parameters.retry.initialDelay;
+    const local = ch.local;
+    const remote = ch.remote;
+    if (local && remote) {
+      const iface = describeInterface(local.address, e.pinnedTo);
+      const remoteEndpoint: HostPortEndpoint = { kind: 'hostPort', host: remote.address, port: remote.port, ...(e.remote.interface !== undefined ? { interface: e.remote.interface } : {}) };
+      this._path = {
+        localEndpoint: { kind: 'hostPort', host: local.address, port: local.port },
+        remoteEndpoint,
+        ...(iface ? { interface: iface } : {}),
+        interfaceSource: e.pinnedTo !== undefined ? 'pinned' : iface ? 'route' : 'unknown',
+      };
+    }
+    const sink: ChannelSink = {
+      data: (chunk) => {
+        this._counters.bytesIn += chunk.length;
+        this.queue.push(chunk);
+      },
+      message: (msg) => {
+        this._counters.bytesIn += msg.length;
+        this._counters.messagesIn++;
+        if (this.parameters.transport === 'udp' && this.queue.length >= (this.parameters.udp?.receiveQueueLimit ?? 1024)) {
+          // UDP has no backpressure: a reader that falls behind loses datagrams, counted.
+          this._counters.dropped++;
+          return;
+        }
+        this.queue.push(msg);
+      },
+      end: () => this.queue.end(),
+      closed: (err) => this.channelClosed(err),
+      rtt: (ms) => this.sampleRtt(ms),
+      keepaliveSent: () => this._counters.keepalivesSent++,
+    };
+    ch.attach(sink);
+    this.readyAt = performance.now();
+    this.setState('ready', undefined);
+    if (this._path) this.emit('path', this._path);
+  }
+
+  private channelClosed(err: PeerlinkError | undefined): void {
+    if (this._state === 'cancelled' || this._state === 'failed') return;
+    if (err) {
+      this.setState('failed', err);
+      this.queue.close(err, false);
+      return;
+    }
+    // Ended cleanly in both directions (or the peer's close ended ours, e.g. WebSocket).
+    this.queue.end();
+    this.setState('cancelled', undefined);
+  }
+
+  private finish(force: boolean): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    if (this.attempt) this.attempt.abort(new PeerlinkError('ERR_CANCELLED', 'the connection was cancelled'));
+    this.attempt = undefined;
+    const wasFinal = this._state === 'failed' || this._state === 'cancelled';
+    if (!wasFinal) this.setState('cancelled', undefined);
+    this.queue.close(undefined, force);
+    const ch = this.channel;
+    if (!ch) return;
+    if (force) ch.destroy();
+    else if (!wasFinal) ch.end();
+  }
+
+  private sampleRtt(ms: number): void {
+    const r = this._rtt;
+    if (!r) this._rtt = { latest: ms, smoothed: ms, min: ms, samples: 1 };
+    else {
+      r.latest = ms;
+      r.smoothed = r.smoothed * 0.875 + ms * 0.125;
+      r.min = Math.min(r.min, ms);
+      r.samples++;
+    }
+  }
+
+  /** True once send({final: true}) was called. */
+  get finalSent(): boolean {
+    return this.weSentFinal;
   }
 }

@@ -17,6 +17,12 @@ export type Frame =
   | { kind: 'ping'; data: Buffer }
   | { kind: 'pong'; data: Buffer };
 
+/** A frame to encode; a message may be given as several chunks (one message, not joined). */
+export type OutgoingFrame =
+  | { kind: 'message'; data: Buffer | readonly Buffer[] }
+  | { kind: 'ping'; data: Buffer }
+  | { kind: 'pong'; data: Buffer };
+
 /** Decodes frames from the chunks of one byte stream. One decoder per connection. */
 export interface FrameDecoder {
   /** Adds received bytes. Throws PeerlinkError (ERR_MESSAGE_TOO_LARGE, ERR_MALFORMED_FRAME). */
@@ -33,7 +39,7 @@ export interface Framer {
   /** True when the framer can carry ping / pong control frames (needed for keepalives). */
   readonly supportsControlFrames: boolean;
   /** The chunks to write for one frame: header and payload, never copied together. */
-  encode(frame: Frame): Buffer[];
+  encode(frame: OutgoingFrame): Buffer[];
   createDecoder(maxMessageSize: number): FrameDecoder;
 }
 
@@ -136,14 +142,19 @@ class LengthPrefixDecoder implements FrameDecoder {
 export const lengthPrefixFramer: Framer = {
   name: 'length-prefix',
   supportsControlFrames: true,
-  encode(frame: Frame): Buffer[] {
+  encode(frame: OutgoingFrame): Buffer[] {
     const header = Buffer.allocUnsafe(4);
     if (frame.kind === 'message') {
-      if (frame.data.length > MAX_FRAMED_MESSAGE) {
-        throw new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `message of ${frame.data.length} bytes exceeds the framer's limit of ${MAX_FRAMED_MESSAGE}`);
+      const d = frame.data;
+      let len = 0;
+      if (Buffer.isBuffer(d)) len = d.length;
+      else for (const c of d) len += c.length;
+      if (len > MAX_FRAMED_MESSAGE) {
+        throw new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `message of ${len} bytes exceeds the framer's limit of ${MAX_FRAMED_MESSAGE}`);
       }
-      header.writeUInt32BE(frame.data.length, 0);
-      return frame.data.length > 0 ? [header, frame.data] : [header];
+      header.writeUInt32BE(len, 0);
+      if (Buffer.isBuffer(d)) return len > 0 ? [header, d] : [header];
+      return [header, ...d];
     }
     header.writeUInt32BE((CONTROL_BIT | (frame.data.length + 1)) >>> 0, 0);
     const type = Buffer.of(frame.kind === 'ping' ? CONTROL_PING : CONTROL_PONG);

@@ -25,7 +25,7 @@ export type { ListenerOptions, ListenerServiceOptions, ListenerEvents, ServiceRe
 export { Browser } from './browser.js';
 export type { BrowseResult, BrowserOptions, BrowseChange, BrowserEvents } from './browser.js';
 export { lengthPrefixFramer, MAX_FRAMED_MESSAGE } from './framer.js';
-export type { Framer, Frame, FrameDecoder } from './framer.js';
+export type { Framer, Frame, OutgoingFrame, FrameDecoder } from './framer.js';
 export type { ConnectionState, ListenerState } from './state.js';
 export type { ConnectionPath, PathInterface } from './path.js';
 export { formatReport } from './report.js';

@@ -3,12 +3,34 @@
  * (0 = any), optionally advertises a Bonjour service, and hands out ready Connections. A
  * client whose handshake fails (wrong PSK, untrusted certificate) never becomes a
  * `connection`: it is reported through `rejected` instead.
+ *
+ * Every TCP stack starts from one net.Server; TLS and HTTP/WebSocket servers are never
+ * listening themselves, we feed them accepted sockets ('connection' events), so interface
+ * checks, limits and socket options apply the same way to every stack.
  */
 import { EventEmitter } from 'node:events';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import type { Duplex } from 'node:stream';
+import tls, { type TLSSocket } from 'node:tls';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { PeerlinkError } from '../errors.js';
-import type { Connection } from './connection.js';
+import type { Channel } from './channel.js';
+import { adoptChannel, Connection } from './connection.js';
+import { Endpoint } from './endpoint.js';
+import { applyTcpOptions, DEFAULT_CONNECTION_TIMEOUT, type Established } from './establish.js';
+import { FramedChannel } from './framed-channel.js';
+import { planInterfaces } from './interface-policy.js';
+import { toPeerlinkError, type TlsMode } from './net-errors.js';
 import type { Parameters } from './parameters.js';
+import { SocketChannel } from './socket-channel.js';
+import { bindToDevice } from './sockopt.js';
 import type { ListenerState } from './state.js';
+import { serverTlsOptions, verifyPkiPeer } from './tls-config.js';
+import { UdpFlowTable } from './udp-flows.js';
+import { WsChannel } from './ws-channel.js';
+import { advertiseService, type Advertisement } from './service-advertise.js';
 
 export interface ListenerServiceOptions {
   /** Instance name; may be renamed on conflict (see `serviceRegistration`). */
@@ -47,9 +69,29 @@ export interface ListenerEvents {
   serviceRegistration: [registration: ServiceRegistration];
 }
 
+function remoteText(s: Socket): string {
+  const a = s.remoteAddress ?? '?';
+  return a.includes(':') ? `[${a}]:${s.remotePort ?? '?'}` : `${a}:${s.remotePort ?? '?'}`;
+}
+
 export class Listener extends EventEmitter<ListenerEvents> {
   readonly parameters: Parameters;
   readonly options: ListenerOptions;
+  private _state: ListenerState = 'setup';
+  private _error: PeerlinkError | undefined;
+  private _port = 0;
+  private _host = '';
+  private server: NetServer | undefined;
+  private tlsServer: tls.Server | undefined;
+  private httpServer: HttpServer | undefined;
+  private wss: WebSocketServer | undefined;
+  private udp: UdpFlowTable | undefined;
+  private advertisement: Advertisement | undefined;
+  private accepted = 0;
+  private readonly rejectedIdentity = new WeakSet<TLSSocket>();
+  private readonly handshakeStart = new WeakMap<Duplex, number>();
+  private readonly pending: Connection[] = [];
+  private readonly waiters: Array<(c: Connection | null) => void> = [];
 
   constructor(parameters: Parameters, options: ListenerOptions = {}) {
     super();
@@ -58,24 +100,289 @@ export class Listener extends EventEmitter<ListenerEvents> {
   }
 
   get state(): ListenerState {
-    return 'setup';
+    return this._state;
+  }
+
+  get error(): PeerlinkError | undefined {
+    return this._error;
   }
 
   /** The port bound (valid once ready). */
   get port(): number {
-    return 0;
+    return this._port;
+  }
+
+  /** The address bound (valid once ready). */
+  get host(): string {
+    return this._host;
   }
 
   /** Starts listening; resolves when ready (rejects on failed). */
-  start(): Promise<void> {
-    return Promise.reject(new PeerlinkError('ERR_INTERNAL', 'not implemented yet'));
+  async start(): Promise<void> {
+    if (this._state !== 'setup') throw new PeerlinkError('ERR_INVALID_STATE', `listener already started (state ${this._state})`);
+    const p = this.parameters;
+    const port = this.options.port ?? p.requiredLocalEndpoint?.port ?? 0;
+    const host = this.options.host ?? p.requiredLocalEndpoint?.host;
+    try {
+      const plan = planInterfaces(p.constraints);
+      if (p.transport === 'udp') await this.startUdp(port, host);
+      else await this.startTcp(port, host);
+      if (p.requiredInterface !== undefined) {
+        const sock = this.udp?.socket ?? (this.server as unknown as Socket | undefined);
+        if (sock) bindToDevice(sock, p.requiredInterface);
+      }
+      void plan;
+    } catch (err) {
+      const pe = toPeerlinkError(err, { what: 'listener' });
+      this.setState('failed', pe);
+      throw pe;
+    }
+    this.setState('ready', undefined);
+    if (this.options.service) {
+      try {
+        this.advertisement = await advertiseService(this.options.service, this._port, (reg) => this.emit('serviceRegistration', reg));
+      } catch (err) {
+        this.emit('rejected', toPeerlinkError(err, { what: 'advertising the service' }), '');
+      }
+    }
   }
 
   /** Async iterator over accepted connections, until the listener is cancelled. */
   connections(): AsyncIterableIterator<Connection> {
-    throw new PeerlinkError('ERR_INTERNAL', 'not implemented yet');
+    const it: AsyncIterableIterator<Connection> = {
+      next: () => {
+        const c = this.pending.shift();
+        if (c) return Promise.resolve({ done: false, value: c });
+        if (this._state === 'cancelled' || this._state === 'failed') return Promise.resolve({ done: true, value: undefined });
+        return new Promise((resolve) => this.waiters.push((x) => resolve(x ? { done: false, value: x } : { done: true, value: undefined })));
+      },
+      return: () => Promise.resolve({ done: true, value: undefined }),
+      [Symbol.asyncIterator]: () => it,
+    };
+    // Only queue connections for iteration once someone iterates.
+    this.iterating = true;
+    return it;
   }
 
-  /** Stops accepting and withdraws the service (goodbye). Existing connections are not touched. */
-  async cancel(): Promise<void> {}
+  private iterating = false;
+
+  /** Stops accepting and withdraws the service (goodbye). Accepted TCP connections stay open. */
+  async cancel(): Promise<void> {
+    if (this._state === 'cancelled') return;
+    this.setState('cancelled', undefined);
+    for (const w of this.waiters.splice(0)) w(null);
+    this.udp?.close();
+    // Stops accepting; accepted TCP connections are not touched (server.close() would wait for them).
+    this.server?.close();
+    this.wss?.close();
+    const ad = this.advertisement;
+    this.advertisement = undefined;
+    if (ad) {
+      try {
+        await ad.stop();
+        this.emit('serviceRegistration', { ...ad.registration, change: 'removed' });
+      } catch {
+        // goodbye packets are best-effort
+      }
+    }
+  }
+
+  private setState(s: ListenerState, err: PeerlinkError | undefined): void {
+    this._state = s;
+    this._error = err;
+    this.emit('state', s, err);
+  }
+
+  private deliver(c: Connection): void {
+    this.accepted++;
+    const w = this.waiters.shift();
+    if (w) w(c);
+    else if (this.iterating) this.pending.push(c);
+    this.emit('connection', c);
+  }
+
+  private reject(err: PeerlinkError, remote: string): void {
+    this.emit('rejected', err, remote);
+  }
+
+  private atLimit(): boolean {
+    const limit = this.options.newConnectionLimit;
+    return limit !== undefined && this.accepted >= limit;
+  }
+
+  private async startUdp(port: number, host: string | undefined): Promise<void> {
+    const settings = this.parameters.udp;
+    if (!settings) throw new PeerlinkError('ERR_INTERNAL', 'udp parameters missing');
+    const bindHost = host ?? '::';
+    const family = bindHost.includes(':') ? 6 : 4;
+    const table = new UdpFlowTable(family, settings, {
+      flow: (ch, first) => {
+        if (this.atLimit()) {
+          ch.closeFlow(undefined);
+          return;
+        }
+        const c = new Connection(Endpoint.hostPort(ch.remote.address, ch.remote.port), this.parameters);
+        c[adoptChannel]({ established: { channel: ch, pinnedTo: this.parameters.requiredInterface, timings: {}, remote: { kind: 'hostPort', host: ch.remote.address, port: ch.remote.port } } });
+        ch.deliver(first);
+        this.deliver(c);
+      },
+      dropped: (remote) => this.reject(new PeerlinkError('ERR_RESOURCE_QUOTA', `UDP flow limit (${settings.flowLimit}) reached; datagram from ${remote} dropped`), remote),
+    });
+    this.udp = table;
+    const a = await table.bind(port, bindHost);
+    this._port = a.port;
+    this._host = a.address;
+  }
+
+  private async startTcp(port: number, host: string | undefined): Promise<void> {
+    const p = this.parameters;
+    const timeout = p.tcp.connectionTimeout ?? DEFAULT_CONNECTION_TIMEOUT;
+    const mode: TlsMode = p.tls ? (p.tls.psk ? 'psk' : 'pki') : undefined;
+    if (p.tls) {
+      const t = tls.createServer({ ...serverTlsOptions(p.tls, timeout, this.rejectedIdentity), allowHalfOpen: true });
+      t.on('secureConnection', (s: TLSSocket) => void this.onSecure(s, mode));
+      t.on('tlsClientError', (err: Error, s: TLSSocket) => {
+        const pe = this.rejectedIdentity.has(s) ? new PeerlinkError('ERR_PSK_IDENTITY_REJECTED', 'the client sent a PSK identity this listener does not accept') : toPeerlinkError(err, { tls: mode, during: 'handshake' });
+        this.reject(pe, remoteText(s));
+        s.destroy();
+      });
+      this.tlsServer = t;
+    }
+    if (p.application === 'ws') this.setUpWs(timeout);
+    const server = createNetServer({ allowHalfOpen: true, pauseOnConnect: false });
+    server.on('connection', (s) => this.onTcp(s, timeout));
+    this.server = server;
+    const bind = (h: string): Promise<void> =>
+      new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ port, host: h, ipv6Only: false }, () => {
+          server.removeListener('error', reject);
+          resolve();
+        });
+      });
+    try {
+      await bind(host ?? '::');
+    } catch (err) {
+      // Hosts without IPv6 cannot bind '::'; fall back to IPv4 everywhere.
+      if (host !== undefined || (err as NodeJS.ErrnoException).code !== 'EAFNOSUPPORT') throw err;
+      await bind('0.0.0.0');
+    }
+    server.on('error', () => {});
+    const a = server.address();
+    if (a && typeof a === 'object') {
+      this._port = a.port;
+      this._host = a.address;
+    }
+  }
+
+  private onTcp(s: Socket, timeout: number): void {
+    const remote = remoteText(s);
+    s.on('error', () => {});
+    if (this._state !== 'ready' || this.atLimit()) {
+      s.destroy();
+      this.reject(new PeerlinkError('ERR_RESOURCE_QUOTA', `connection from ${remote} refused: ${this._state !== 'ready' ? 'listener not ready' : 'newConnectionLimit reached'}`), remote);
+      return;
+    }
+    try {
+      planInterfaces(this.parameters.constraints).check(s.localAddress ?? '');
+    } catch (err) {
+      s.destroy();
+      this.reject(toPeerlinkError(err), remote);
+      return;
+    }
+    applyTcpOptions(s, this.parameters);
+    this.handshakeStart.set(s, performance.now());
+    if (this.tlsServer) {
+      this.tlsServer.emit('connection', s);
+      return;
+    }
+    this.afterTransport(s, s, undefined, timeout);
+  }
+
+  private async onSecure(t: TLSSocket, mode: TlsMode): Promise<void> {
+    const raw = (t as unknown as { _parent?: Socket })._parent ?? t;
+    const pki = this.parameters.tls?.pki;
+    if (pki) {
+      try {
+        await verifyPkiPeer(t, pki, { remote: Endpoint.hostPort(t.remoteAddress ?? '::', t.remotePort ?? 0), role: 'server' });
+      } catch (err) {
+        this.reject(toPeerlinkError(err, { tls: mode }), remoteText(t));
+        t.destroy();
+        return;
+      }
+    }
+    void mode;
+    this.afterTransport(t, raw, t, this.parameters.tcp.connectionTimeout ?? DEFAULT_CONNECTION_TIMEOUT);
+  }
+
+  /** TCP (and TLS) is up: run the application protocol, then hand out the connection. */
+  private afterTransport(io: Socket, tcp: Socket, t: TLSSocket | undefined, timeout: number): void {
+    const p = this.parameters;
+    const mode: TlsMode = p.tls ? (p.tls.psk ? 'psk' : 'pki') : undefined;
+    if (p.application === 'ws') {
+      const timer = setTimeout(() => {
+        this.reject(new PeerlinkError('ERR_CONNECTION_TIMEOUT', 'no WebSocket upgrade request in time'), remoteText(tcp));
+        io.destroy();
+      }, timeout);
+      timer.unref();
+      this.wsTransport.set(io, { tcp, tls: t, timer });
+      this.httpServer?.emit('connection', io);
+      return;
+    }
+    let channel: Channel;
+    if (p.application === 'framer' && p.framer) channel = new FramedChannel(io, tcp, mode, p.framer, p.maxMessageSize, p.keepalive);
+    else channel = new SocketChannel(io, tcp, mode);
+    this.hand(channel, tcp);
+  }
+
+  private hand(channel: Channel, tcp: Socket): void {
+    const started = this.handshakeStart.get(tcp);
+    const remote = channel.remote ?? { address: tcp.remoteAddress ?? '::', port: tcp.remotePort ?? 0 };
+    const established: Established = {
+      channel,
+      pinnedTo: this.parameters.requiredInterface,
+      timings: started !== undefined && (this.parameters.tls || this.parameters.application === 'ws') ? { handshake: performance.now() - started } : {},
+      remote: { kind: 'hostPort', host: remote.address, port: remote.port },
+    };
+    const c = new Connection(Endpoint.hostPort(remote.address, remote.port), this.parameters);
+    c[adoptChannel]({ established });
+    this.deliver(c);
+  }
+
+  private readonly wsTransport = new WeakMap<Duplex, { tcp: Socket; tls: TLSSocket | undefined; timer: NodeJS.Timeout }>();
+
+  private setUpWs(timeout: number): void {
+    const p = this.parameters;
+    const wantPath = p.ws?.path;
+    const protocols = p.ws?.subprotocols ?? [];
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: p.maxMessageSize,
+      perMessageDeflate: false,
+      clientTracking: false,
+      skipUTF8Validation: true,
+      ...(protocols.length ? { handleProtocols: (offered: Set<string>) => protocols.find((x) => offered.has(x)) ?? false } : {}),
+    });
+    const http = createHttpServer({ requestTimeout: timeout, headersTimeout: timeout });
+    http.on('request', (_req, res) => {
+      res.writeHead(426, { 'content-type': 'text/plain', upgrade: 'websocket', connection: 'close' });
+      res.end('this is a WebSocket endpoint\n');
+    });
+    http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const info = this.wsTransport.get(socket);
+      const path = (req.url ?? '/').split('?')[0];
+      if (!info || (wantPath !== undefined && path !== wantPath)) {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        if (info) this.reject(new PeerlinkError('ERR_PROTOCOL', `WebSocket request for ${path ?? '?'} refused (this listener serves ${wantPath ?? 'any path'})`), remoteText(info.tcp));
+        return;
+      }
+      this.wss?.handleUpgrade(req, socket, head, (ws: WebSocket) => {
+        clearTimeout(info.timer);
+        const mode: TlsMode = p.tls ? (p.tls.psk ? 'psk' : 'pki') : undefined;
+        this.hand(new WsChannel(ws, info.tcp, info.tls, mode, p.keepalive), info.tcp);
+      });
+    });
+    http.on('clientError', (_err, socket: Duplex) => socket.destroy());
+    this.httpServer = http;
+  }
 }

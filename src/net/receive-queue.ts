@@ -1,0 +1,175 @@
+/**
+ * The receive side of a Connection: a bounded queue of chunks (byte stream) or messages,
+ * and the readers waiting on it. Above the high-water mark the transport is paused, so a
+ * fast sender ends up waiting on its own send() promises instead of filling our memory.
+ */
+import { PeerlinkError } from '../errors.js';
+
+interface Waiter {
+  kind: 'bytes' | 'message';
+  min: number;
+  max: number;
+  resolve: (b: Buffer | null) => void;
+  reject: (e: PeerlinkError) => void;
+}
+
+export class ReceiveQueue {
+  private items: Buffer[] = [];
+  private head = 0;
+  private bytes = 0;
+  private waiters: Waiter[] = [];
+  private ended = false;
+  private error: PeerlinkError | undefined;
+  private paused = false;
+
+  constructor(
+    private readonly highWater: number,
+    private readonly pause: () => void,
+    private readonly resume: () => void,
+  ) {}
+
+  get bufferedBytes(): number {
+    return this.bytes;
+  }
+
+  get length(): number {
+    return this.items.length - this.head;
+  }
+
+  push(b: Buffer): void {
+    if (this.ended) return;
+    // A waiting reader takes the item directly, without queueing.
+    if (this.waiters.length > 0 && this.length === 0) {
+      const w = this.waiters[0] as Waiter;
+      if (w.kind === 'message' || b.length >= w.min) {
+        this.waiters.shift();
+        if (w.kind === 'bytes' && b.length > w.max) {
+          w.resolve(b.subarray(0, w.max));
+          b = b.subarray(w.max);
+        } else {
+          w.resolve(b);
+          return;
+        }
+      }
+    }
+    this.items.push(b);
+    this.bytes += b.length;
+    if (this.waiters.length > 0) this.serve();
+    if (!this.paused && this.bytes >= this.highWater) {
+      this.paused = true;
+      this.pause();
+    }
+  }
+
+  /** The peer finished: readers get what is left, then null. */
+  end(): void {
+    this.ended = true;
+    this.serve();
+  }
+
+  /** The connection failed or was cancelled: readers get what is left, then the error (or null). */
+  close(err: PeerlinkError | undefined, discard: boolean): void {
+    this.ended = true;
+    if (err) this.error = err;
+    if (discard) {
+      this.items = [];
+      this.head = 0;
+      this.bytes = 0;
+    }
+    this.serve();
+  }
+
+  nextMessage(): Promise<Buffer | null> {
+    if (this.length > 0) return Promise.resolve(this.shift());
+    if (this.ended) return this.error ? Promise.reject(this.error) : Promise.resolve(null);
+    return new Promise((resolve, reject) => this.waiters.push({ kind: 'message', min: 0, max: 0, resolve, reject }));
+  }
+
+  nextBytes(min: number, max: number): Promise<Buffer | null> {
+    if (this.waiters.length === 0) {
+      const b = this.takeBytes(min, max);
+      if (b) return Promise.resolve(b);
+      if (this.ended && this.bytes === 0) return this.error ? Promise.reject(this.error) : Promise.resolve(null);
+    }
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ kind: 'bytes', min, max, resolve, reject });
+      this.serve();
+    });
+  }
+
+  /** Everything still queued (for handing a byte stream over to a Duplex). */
+  drain(): Buffer[] {
+    const out = this.items.slice(this.head);
+    this.items = [];
+    this.head = 0;
+    this.bytes = 0;
+    return out;
+  }
+
+  private shift(): Buffer {
+    const b = this.items[this.head] as Buffer;
+    this.items[this.head] = undefined as unknown as Buffer;
+    this.head++;
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    this.bytes -= b.length;
+    if (this.paused && this.bytes <= this.highWater / 2) {
+      this.paused = false;
+      this.resume();
+    }
+    return b;
+  }
+
+  private takeBytes(min: number, max: number): Buffer | undefined {
+    if (this.bytes === 0) return undefined;
+    if (this.bytes < min && !this.ended) return undefined;
+    const first = this.items[this.head] as Buffer;
+    if (first.length >= max) {
+      if (first.length === max) return this.shift();
+      this.items[this.head] = first.subarray(max);
+      this.bytes -= max;
+      return first.subarray(0, max);
+    }
+    const want = Math.min(max, this.bytes);
+    if (first.length === want) return this.shift();
+    const parts: Buffer[] = [];
+    let got = 0;
+    while (got < want) {
+      const c = this.items[this.head] as Buffer;
+      if (got + c.length <= want) {
+        parts.push(this.shift());
+        got += c.length;
+      } else {
+        const k = want - got;
+        parts.push(c.subarray(0, k));
+        this.items[this.head] = c.subarray(k);
+        this.bytes -= k;
+        got += k;
+      }
+    }
+    return Buffer.concat(parts, got);
+  }
+
+  private serve(): void {
+    while (this.waiters.length > 0) {
+      const w = this.waiters[0] as Waiter;
+      let v: Buffer | undefined;
+      if (w.kind === 'message') v = this.length > 0 ? this.shift() : undefined;
+      else v = this.takeBytes(w.min, w.max);
+      if (v !== undefined) {
+        this.waiters.shift();
+        w.resolve(v);
+        continue;
+      }
+      if (this.ended && this.length === 0) {
+        this.waiters.shift();
+        if (this.error) w.reject(this.error);
+        else w.resolve(null);
+        continue;
+      }
+      break;
+    }
+  }
+}

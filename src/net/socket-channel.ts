@@ -1,0 +1,141 @@
+/**
+ * Channels over a TCP or TLS socket. `SocketChannel` is the byte stream (and the base of the
+ * framed channel): reads are delivered as they come, send() resolves at once while the
+ * socket is below its high-water mark and on 'drain' otherwise.
+ */
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { PeerlinkError } from '../errors.js';
+import { RESOLVED, type Channel, type ChannelSink } from './channel.js';
+import { toPeerlinkError, type TlsMode } from './net-errors.js';
+
+export class SocketChannel implements Channel {
+  readonly kind: 'stream' | 'message' = 'stream';
+  protected sink: ChannelSink | undefined;
+  private drainWaiters: Array<{ resolve: () => void; reject: (e: PeerlinkError) => void }> = [];
+  private closedError: PeerlinkError | undefined;
+  private isClosed = false;
+  /** Set when we are going away on purpose, so the resulting socket errors are not reported. */
+  protected closing = false;
+  protected readonly onDataBound = (chunk: Buffer): void => this.onData(chunk);
+
+  constructor(
+    /** The socket carrying application data (the TLSSocket for TLS). */
+    readonly io: Socket,
+    /** The TCP socket underneath. */
+    readonly socket: Socket,
+    readonly tlsMode: TlsMode,
+  ) {
+    io.on('data', this.onDataBound);
+    io.on('end', () => this.sink?.end());
+    io.on('drain', () => this.flushDrainWaiters());
+    io.on('error', (err) => {
+      if (!this.closedError && !this.closing) this.closedError = toPeerlinkError(err, { tls: tlsMode, during: 'transfer' });
+    });
+    io.on('close', () => this.onClose());
+    // A TLS socket whose TCP socket dies does not always emit 'close' itself.
+    if (socket !== io) socket.on('close', () => queueMicrotask(() => io.destroy()));
+  }
+
+  get tlsSocket(): TLSSocket | undefined {
+    return this.tlsMode ? (this.io as TLSSocket) : undefined;
+  }
+
+  get local(): { address: string; port: number } | undefined {
+    const s = this.socket;
+    return s.localAddress !== undefined && s.localPort !== undefined ? { address: s.localAddress, port: s.localPort } : undefined;
+  }
+
+  get remote(): { address: string; port: number } | undefined {
+    const s = this.socket;
+    return s.remoteAddress !== undefined && s.remotePort !== undefined ? { address: s.remoteAddress, port: s.remotePort } : undefined;
+  }
+
+  attach(sink: ChannelSink): void {
+    this.sink = sink;
+  }
+
+  protected onData(chunk: Buffer): void {
+    this.sink?.data(chunk);
+  }
+
+  protected onClose(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    const err = this.closedError;
+    this.rejectDrainWaiters(err ?? new PeerlinkError('ERR_CLOSED', 'the connection is closed'));
+    this.sink?.closed(err);
+  }
+
+  /** Fails the channel with `err` (limit exceeded, keepalive timeout, ...). */
+  fail(err: PeerlinkError): void {
+    if (!this.closedError) this.closedError = err;
+    this.closing = true;
+    this.io.destroy();
+  }
+
+  protected waitDrain(): Promise<void> {
+    if (this.isClosed) return Promise.reject(this.closedError ?? new PeerlinkError('ERR_CLOSED', 'the connection is closed'));
+    return new Promise<void>((resolve, reject) => this.drainWaiters.push({ resolve, reject }));
+  }
+
+  private flushDrainWaiters(): void {
+    const w = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const x of w) x.resolve();
+  }
+
+  private rejectDrainWaiters(err: PeerlinkError): void {
+    const w = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const x of w) x.reject(err);
+  }
+
+  send(chunks: readonly Buffer[], final: boolean): Promise<void> {
+    if (this.isClosed || this.io.writableEnded) return Promise.reject(new PeerlinkError('ERR_CLOSED', 'cannot send: this side of the connection is closed'));
+    const io = this.io;
+    if (chunks.length > 1) io.cork();
+    for (const c of chunks) if (c.length > 0) io.write(c);
+    if (chunks.length > 1) io.uncork();
+    if (final) io.end();
+    return io.writableNeedDrain ? this.waitDrain() : RESOLVED;
+  }
+
+  pause(): void {
+    this.io.pause();
+  }
+
+  resume(): void {
+    this.io.resume();
+  }
+
+  end(): void {
+    this.closing = true;
+    if (!this.io.writableEnded) this.io.end();
+    // A peer that never finishes its side must not keep a cancelled connection alive forever.
+    const t = setTimeout(() => this.io.destroy(), 5000);
+    t.unref();
+    this.io.once('close', () => clearTimeout(t));
+  }
+
+  destroy(err?: PeerlinkError): void {
+    if (err && !this.closedError) this.closedError = err;
+    this.closing = true;
+    const raw = this.socket as Socket & { resetAndDestroy?: () => void };
+    // forceCancel: an RST tells the peer at once; TLS state is abandoned with it.
+    if (typeof raw.resetAndDestroy === 'function' && !raw.destroyed && raw.readyState === 'open') raw.resetAndDestroy();
+    else raw.destroy();
+    this.io.destroy();
+  }
+
+  /**
+   * Hands the socket to the caller as a Duplex: our data listener goes, bytes already
+   * received but not consumed are put back in front of the stream.
+   */
+  detach(unconsumed: Buffer[]): Socket {
+    this.io.removeListener('data', this.onDataBound);
+    this.io.pause();
+    for (let i = unconsumed.length - 1; i >= 0; i--) this.io.unshift(unconsumed[i] as Buffer);
+    return this.io;
+  }
+}

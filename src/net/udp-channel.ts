@@ -1,0 +1,128 @@
+/**
+ * UDP flows. A client flow owns a connected dgram socket; flows accepted by a listener share
+ * the listener's socket and are fed by its 4-tuple demultiplexer (udp-flows.ts). Each
+ * datagram is one message; nothing is fragmented: a send above maximumDatagramSize is
+ * refused with ERR_DATAGRAM_TOO_LARGE and the connection carries on.
+ */
+import type { Socket as DgramSocket } from 'node:dgram';
+import { isIPv4 } from 'node:net';
+import { listInterfaces } from '../path/interfaces.js';
+import { PeerlinkError } from '../errors.js';
+import { RESOLVED, type Channel, type ChannelSink } from './channel.js';
+import { toPeerlinkError } from './net-errors.js';
+
+/** Bytes of IP + UDP header. */
+const V4_HEADERS = 20 + 8;
+const V6_HEADERS = 40 + 8;
+/** Largest UDP payload the IP length fields allow. */
+const V4_MAX = 65507;
+const V6_MAX = 65527;
+const SEND_QUEUE_HIGH_WATER = 256 * 1024;
+
+/** MTU of the interface that owns `localAddress` (1500 when unknown). */
+export function mtuForLocalAddress(localAddress: string): number {
+  const bare = localAddress.split('%')[0] ?? localAddress;
+  const v4 = bare.startsWith('::ffff:') ? bare.slice(7) : bare;
+  if (v4.startsWith('127.') || bare === '::1') {
+    const lo = listInterfaces().find((i) => i.flags.loopback);
+    return lo?.mtu ?? 65536;
+  }
+  for (const iface of listInterfaces()) {
+    if (iface.addresses.some((a) => a.address === v4 || a.address === bare)) return iface.mtu;
+  }
+  return 1500;
+}
+
+export function maxDatagramFor(localAddress: string, overhead: number): number {
+  const v4 = isIPv4(localAddress) || localAddress.startsWith('::ffff:');
+  const mtu = mtuForLocalAddress(localAddress);
+  const size = Math.min(mtu - (v4 ? V4_HEADERS : V6_HEADERS), v4 ? V4_MAX : V6_MAX) - overhead;
+  return Math.max(0, size);
+}
+
+export class UdpChannel implements Channel {
+  readonly kind = 'message' as const;
+  readonly socket = undefined;
+  readonly tlsSocket = undefined;
+  private sink: ChannelSink | undefined;
+  private isClosed = false;
+  /** Set by the listener's flow table: called when this flow ends, to forget it. */
+  onClose: (() => void) | undefined;
+  lastActivity = Date.now();
+
+  constructor(
+    private readonly dgram: DgramSocket,
+    readonly local: { address: string; port: number },
+    readonly remote: { address: string; port: number },
+    /** True when this flow owns the socket (client); false for listener flows. */
+    private readonly ownsSocket: boolean,
+    readonly maximumDatagramSize: number,
+  ) {
+    if (ownsSocket) {
+      dgram.on('message', (msg) => this.deliver(msg));
+      // ICMP errors (port unreachable) surface as socket errors on a connected UDP socket;
+      // UDP is best-effort, so they are not fatal.
+      dgram.on('error', () => {});
+      dgram.on('close', () => this.closeFlow(undefined));
+    }
+  }
+
+  attach(sink: ChannelSink): void {
+    this.sink = sink;
+  }
+
+  /** A datagram for this flow. */
+  deliver(msg: Buffer): void {
+    this.lastActivity = Date.now();
+    this.sink?.message(msg);
+  }
+
+  send(chunks: readonly Buffer[], final: boolean): Promise<void> {
+    if (this.isClosed) return Promise.reject(new PeerlinkError('ERR_CLOSED', 'cannot send: the UDP flow is closed'));
+    let size = 0;
+    for (const c of chunks) size += c.length;
+    if (size > this.maximumDatagramSize) {
+      return Promise.reject(new PeerlinkError('ERR_DATAGRAM_TOO_LARGE', `datagram of ${size} bytes exceeds maximumDatagramSize ${this.maximumDatagramSize}; split it (UDP messages are never fragmented)`));
+    }
+    this.lastActivity = Date.now();
+    const data = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks as Buffer[], size);
+    const wait = this.dgram.getSendQueueSize() > SEND_QUEUE_HIGH_WATER;
+    const p = new Promise<void>((resolve, reject) => {
+      const cb = (err: Error | null): void => (err ? reject(toPeerlinkError(err, { what: 'UDP send' })) : resolve());
+      if (this.ownsSocket) this.dgram.send(data, cb);
+      else this.dgram.send(data, this.remote.port, this.remote.address, cb);
+    });
+    if (final) queueMicrotask(() => this.end());
+    if (!wait) {
+      p.catch(() => {});
+      return RESOLVED;
+    }
+    return p;
+  }
+
+  pause(): void {}
+  resume(): void {}
+
+  end(): void {
+    this.closeFlow(undefined);
+  }
+
+  destroy(err?: PeerlinkError): void {
+    this.closeFlow(err);
+  }
+
+  closeFlow(err: PeerlinkError | undefined): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    if (this.ownsSocket) {
+      try {
+        this.dgram.close();
+      } catch {
+        // already closed
+      }
+    }
+    this.onClose?.();
+    if (!err) this.sink?.end();
+    this.sink?.closed(err);
+  }
+}
