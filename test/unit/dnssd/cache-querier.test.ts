@@ -1,0 +1,131 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FakeClock } from '../../../src/dnssd/clock.js';
+import { RecordCache, REFRESH_POINTS } from '../../../src/dnssd/cache.js';
+import { Querier, MAX_INTERVAL_MS } from '../../../src/dnssd/querier.js';
+import { CLASS_IN, RRType, type ResourceRecord } from '../../../src/dnssd/codec/types.js';
+import { compareProbeSets } from '../../../src/dnssd/codec/records.js';
+import { FakeLink } from './fake-link.js';
+
+const a = (address: string, ttl = 120, cacheFlush = true): ResourceRecord => ({ name: 'vm.local', type: 'A', address, ttl, rrclass: CLASS_IN, cacheFlush });
+
+test('cache: records expire at their TTL; refresh points at 80/85/90/95 % (+0-2 %)', () => {
+  const clock = new FakeClock();
+  const cache = new RecordCache(clock);
+  const t0 = clock.now();
+  const refreshes: number[] = [];
+  const removed: number[] = [];
+  cache.on('refresh', () => refreshes.push(clock.now() - t0));
+  cache.on('removed', () => removed.push(clock.now() - t0));
+  cache.addResponse([a('10.0.0.1', 100)], 'eth0');
+  assert.equal(cache.get('VM.local', RRType.A, 'eth0').length, 1, 'names compare case-insensitively');
+  clock.advance(101_000);
+  assert.equal(refreshes.length, 4);
+  refreshes.forEach((ms, i) => {
+    const f = REFRESH_POINTS[i] as number;
+    assert.ok(ms >= f * 100_000 && ms <= (f + 0.02) * 100_000, `refresh ${i} at ${ms}`);
+  });
+  assert.deepEqual(removed, [100_000]);
+  assert.equal(cache.get('vm.local', RRType.A, 'eth0').length, 0);
+});
+
+test('cache: a goodbye removes the record one second later', () => {
+  const clock = new FakeClock();
+  const cache = new RecordCache(clock);
+  let removedAt = -1;
+  const t0 = clock.now();
+  cache.on('removed', () => (removedAt = clock.now() - t0));
+  cache.addResponse([a('10.0.0.1')], 'eth0');
+  cache.addResponse([a('10.0.0.1', 0)], 'eth0');
+  clock.advance(999);
+  assert.equal(removedAt, -1);
+  clock.advance(2);
+  assert.equal(removedAt, 1000);
+});
+
+test('cache: the cache-flush one-second rule', () => {
+  const clock = new FakeClock();
+  const cache = new RecordCache(clock);
+  // two addresses in one burst (within a second) both stay
+  cache.addResponse([a('10.0.0.1')], 'eth0');
+  clock.advance(500);
+  cache.addResponse([a('10.0.0.2')], 'eth0');
+  clock.advance(2000);
+  assert.equal(cache.get('vm.local', RRType.A, 'eth0').length, 2);
+  // a later cache-flush record makes the older members expire in one second
+  cache.addResponse([a('10.0.0.3')], 'eth0');
+  clock.advance(999);
+  assert.equal(cache.get('vm.local', RRType.A, 'eth0').length, 3);
+  clock.advance(2);
+  assert.deepEqual(cache.get('vm.local', RRType.A, 'eth0').map((e) => (e.record as { address: string }).address), ['10.0.0.3']);
+  // a shared record (no cache-flush) does not flush
+  cache.addResponse([a('10.0.0.4', 120, false)], 'eth0');
+  clock.advance(3000);
+  assert.equal(cache.get('vm.local', RRType.A, 'eth0').length, 2);
+  // other interfaces are separate caches
+  assert.equal(cache.get('vm.local', RRType.A, 'eth1').length, 0);
+});
+
+test('cache: bounded size', () => {
+  const clock = new FakeClock();
+  const cache = new RecordCache(clock, 100);
+  for (let i = 0; i < 1000; i++) cache.addResponse([{ ...a(`10.0.${i >> 8}.${i & 255}`), name: `h${i}.local` }], 'eth0');
+  assert.ok(cache.size <= 100);
+});
+
+test('querier: continuous queries start at 20-120 ms, then 1 s doubling up to 60 min', () => {
+  const clock = new FakeClock();
+  const link = new FakeLink(clock);
+  const host = link.host(1);
+  const q = new Querier(host, clock, new RecordCache(clock));
+  const stop = q.startContinuous('_x._tcp.local', RRType.PTR);
+  clock.advance(10 * 3600 * 1000);
+  const times = [...q.history('_x._tcp.local', RRType.PTR)];
+  assert.ok(times.length > 10);
+  const t0 = (times[0] as number) - 1_000_000;
+  assert.ok(t0 >= 20 && t0 <= 120, `first query after ${t0} ms`);
+  const gaps = times.slice(1).map((t, i) => t - (times[i] as number));
+  assert.deepEqual(gaps.slice(0, 5), [1000, 2000, 4000, 8000, 16000]);
+  assert.ok(gaps.every((g) => g <= MAX_INTERVAL_MS));
+  assert.equal(gaps[gaps.length - 1], MAX_INTERVAL_MS);
+  stop();
+  const sent = link.log.length;
+  clock.advance(10 * 3600 * 1000);
+  assert.equal(link.log.length, sent, 'no queries after stop');
+});
+
+test('querier: known answers go with the question, split over TC packets when many', () => {
+  const clock = new FakeClock();
+  const link = new FakeLink(clock);
+  const host = link.host(1);
+  const cache = new RecordCache(clock);
+  const q = new Querier(host, clock, cache);
+  const ptrs: ResourceRecord[] = Array.from({ length: 60 }, (_, i) => ({ name: '_x._tcp.local', type: 'PTR', target: `Instance number ${i} with a long name._x._tcp.local`, ttl: 4500, rrclass: CLASS_IN, cacheFlush: false }));
+  cache.addResponse(ptrs, 'eth0');
+  // one with less than half its TTL left is not a known answer
+  cache.addResponse([{ name: '_x._tcp.local', type: 'PTR', target: 'Old._x._tcp.local', ttl: 10, rrclass: CLASS_IN, cacheFlush: false }], 'eth0');
+  clock.advance(6000);
+  q.query([{ name: '_x._tcp.local', qtype: RRType.PTR, qclass: CLASS_IN, unicastResponse: false }]);
+  const sent = link.log.map((s) => s.packet);
+  assert.ok(sent.length >= 2, 'split over several packets');
+  assert.equal(sent[0]?.questions.length, 1);
+  sent.slice(0, -1).forEach((p) => assert.equal(p.truncated, true));
+  assert.equal(sent[sent.length - 1]?.truncated, false);
+  const targets = sent.flatMap((p) => p.answers.map((r) => (r as { target: string }).target));
+  assert.equal(targets.length, 60);
+  assert.ok(!targets.includes('Old._x._tcp.local'));
+  for (const p of sent) assert.ok(p.answers.every((r) => r.ttl < 4500 && r.ttl > 4400));
+});
+
+test('tie-breaking compares class, type, then rdata bytes; the later set wins', () => {
+  const r = (address: string): ResourceRecord => a(address);
+  assert.ok(compareProbeSets([r('10.0.0.2')], [r('10.0.0.1')]) > 0);
+  assert.ok(compareProbeSets([r('10.0.0.1')], [r('10.0.0.2')]) < 0);
+  assert.equal(compareProbeSets([r('10.0.0.1'), r('10.0.0.2')], [r('10.0.0.2'), r('10.0.0.1')]), 0, 'order-independent');
+  assert.ok(compareProbeSets([r('10.0.0.1'), r('10.0.0.2')], [r('10.0.0.1')]) > 0, 'a longer set wins when the shared part is equal');
+  const aaaa: ResourceRecord = { name: 'vm.local', type: 'AAAA', address: '::1', ttl: 120, rrclass: CLASS_IN, cacheFlush: true };
+  assert.ok(compareProbeSets([aaaa], [r('255.255.255.255')]) > 0, 'type 28 > type 1');
+  // RFC 6762 §8.2 example: SRV rdata compared byte-wise (priority/weight/port first)
+  const srv = (port: number): ResourceRecord => ({ name: 'x._http._tcp.local', type: 'SRV', priority: 0, weight: 0, port, target: 'vm.local', ttl: 120, rrclass: CLASS_IN, cacheFlush: true });
+  assert.ok(compareProbeSets([srv(8080)], [srv(80)]) > 0);
+});

@@ -1,0 +1,145 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decodePacket, encodePacket, PacketWriter, emptyPacket, CLASS_IN, RRType, splitName, joinLabels, type DnsPacket, type ResourceRecord } from '../../../src/dnssd/codec/index.js';
+import { isPeerlinkError } from '../../../src/errors.js';
+
+const rr = { ttl: 120, rrclass: CLASS_IN, cacheFlush: false };
+
+function roundTrip(p: DnsPacket): DnsPacket {
+  return decodePacket(encodePacket(p));
+}
+
+function malformed(buf: Buffer): void {
+  assert.throws(() => decodePacket(buf), (e: unknown) => isPeerlinkError(e, 'ERR_MALFORMED_PACKET'));
+}
+
+test('every supported record type survives a round trip', () => {
+  const records: ResourceRecord[] = [
+    { ...rr, name: 'vm.local', type: 'A', address: '10.77.0.1', cacheFlush: true },
+    { ...rr, name: 'vm.local', type: 'AAAA', address: 'fe80::77:ff:fe00:1' },
+    { ...rr, name: 'vm.local', type: 'AAAA', address: '2001:db8::1' },
+    { ...rr, name: '_http._tcp.local', type: 'PTR', target: 'My\\.Printer._http._tcp.local', ttl: 4500 },
+    { ...rr, name: 'My\\.Printer._http._tcp.local', type: 'SRV', priority: 1, weight: 2, port: 8080, target: 'vm.local' },
+    { ...rr, name: 'My\\.Printer._http._tcp.local', type: 'TXT', strings: [Buffer.from('a=1'), Buffer.from([0, 255, 61])] },
+    { ...rr, name: 'vm.local', type: 'NSEC', next: 'vm.local', types: [1, 28, 33, 47, 256, 1000] },
+    { ...rr, name: 'vm.local', type: 'UNKNOWN', rrtype: 13, data: Buffer.from('HINFO-ish') },
+  ];
+  const p: DnsPacket = { ...emptyPacket(true), id: 7, answers: records.slice(0, 4), authorities: records.slice(4, 6), additionals: records.slice(6) };
+  const back = roundTrip(p);
+  assert.equal(back.id, 7);
+  assert.equal(back.response, true);
+  assert.equal(back.authoritative, true);
+  assert.deepEqual(back.answers, p.answers);
+  assert.deepEqual(back.authorities, p.authorities);
+  assert.deepEqual(back.additionals, p.additionals);
+});
+
+test('questions keep the QU bit; records keep the cache-flush bit', () => {
+  const p: DnsPacket = {
+    ...emptyPacket(false),
+    truncated: true,
+    questions: [
+      { name: '_x._tcp.local', qtype: RRType.PTR, qclass: CLASS_IN, unicastResponse: true },
+      { name: 'vm.local', qtype: RRType.ANY, qclass: CLASS_IN, unicastResponse: false },
+    ],
+    answers: [{ ...rr, name: 'vm.local', type: 'A', address: '1.2.3.4', cacheFlush: true }],
+  };
+  const back = roundTrip(p);
+  assert.deepEqual(back.questions, p.questions);
+  assert.equal(back.truncated, true);
+  assert.equal(back.response, false);
+  assert.equal(back.answers[0]?.cacheFlush, true);
+});
+
+test('names are compressed and a name with dots inside a label is kept intact', () => {
+  const name = 'Mr\\. Smith\\\\s box._http._tcp.local';
+  assert.deepEqual(splitName(name), ['Mr. Smith\\s box', '_http', '_tcp', 'local']);
+  assert.equal(joinLabels(splitName(name)), name);
+  const p: DnsPacket = { ...emptyPacket(true), answers: Array.from({ length: 5 }, () => ({ ...rr, name: '_http._tcp.local', type: 'PTR' as const, target: name })) };
+  const buf = encodePacket(p);
+  // five uncompressed copies would need > 5 * 2 * 40 bytes
+  assert.ok(buf.length < 200, `compressed size ${buf.length}`);
+  assert.equal((roundTrip(p).answers[0] as { target: string }).target, name);
+});
+
+test('an empty TXT record is written as one zero byte', () => {
+  const p: DnsPacket = { ...emptyPacket(true), answers: [{ ...rr, name: 'a.local', type: 'TXT', strings: [] }] };
+  const buf = encodePacket(p);
+  assert.equal(buf[buf.length - 1], 0);
+  assert.equal(buf.readUInt16BE(buf.length - 3), 1);
+});
+
+function header(qd: number, an: number, ns = 0, ar = 0, flags = 0x8400): Buffer {
+  const h = Buffer.alloc(12);
+  h.writeUInt16BE(flags, 2);
+  h.writeUInt16BE(qd, 4);
+  h.writeUInt16BE(an, 6);
+  h.writeUInt16BE(ns, 8);
+  h.writeUInt16BE(ar, 10);
+  return h;
+}
+
+test('refuses truncated and oversized input', () => {
+  malformed(Buffer.alloc(0));
+  malformed(Buffer.alloc(11));
+  malformed(Buffer.alloc(9001));
+  const good = encodePacket({ ...emptyPacket(true), answers: [{ ...rr, name: 'vm.local', type: 'A', address: '1.2.3.4' }] });
+  for (let cut = 12; cut < good.length; cut++) malformed(good.subarray(0, cut));
+});
+
+test('refuses compression loops, forward pointers and pointer chains', () => {
+  // a question whose name is a pointer to itself
+  malformed(Buffer.concat([header(1, 0), Buffer.from([0xc0, 12, 0, 1, 0, 1])]));
+  // a label followed by a pointer back to that label: offsets do not strictly decrease
+  malformed(Buffer.concat([header(1, 0), Buffer.from([1, 0x61, 0xc0, 12, 0, 1, 0, 1])]));
+  // a forward pointer
+  malformed(Buffer.concat([header(1, 0), Buffer.from([0xc0, 20, 0, 1, 0, 1, 0, 0, 1, 0x61, 0])]));
+  // two pointers pointing at each other
+  malformed(Buffer.concat([header(2, 0), Buffer.from([0xc0, 18, 0, 1, 0, 1, 0xc0, 12, 0, 1, 0, 1])]));
+  // reserved label types 0x40 / 0x80
+  malformed(Buffer.concat([header(1, 0), Buffer.from([0x41, 0x61, 0, 0, 1, 0, 1])]));
+});
+
+test('a legal backward pointer chain decodes', () => {
+  const buf = Buffer.concat([header(2, 0), Buffer.from([3, 0x61, 0x62, 0x63, 0, 0, 1, 0, 1, 1, 0x78, 0xc0, 12, 0, 1, 0, 1])]);
+  const p = decodePacket(buf);
+  assert.deepEqual(p.questions.map((q) => q.name), ['abc', 'x.abc']);
+});
+
+test('enforces label <= 63 and name <= 255 bytes', () => {
+  const label64 = Buffer.concat([Buffer.from([64]), Buffer.alloc(64, 0x61), Buffer.from([0])]);
+  malformed(Buffer.concat([header(1, 0), label64, Buffer.from([0, 1, 0, 1])]));
+  const labels: number[] = [];
+  for (let i = 0; i < 5; i++) labels.push(60, ...Buffer.alloc(60, 0x61));
+  malformed(Buffer.concat([header(1, 0), Buffer.from(labels), Buffer.from([0, 0, 1, 0, 1])]));
+  assert.throws(() => encodePacket({ ...emptyPacket(false), questions: [{ name: `${'a'.repeat(64)}.local`, qtype: 1, qclass: 1, unicastResponse: false }] }), (e: unknown) => isPeerlinkError(e, 'ERR_INVALID_ARGUMENT'));
+});
+
+test('checks rdlength against the packet and against the record data', () => {
+  // A record claiming 200 bytes of data
+  malformed(Buffer.concat([header(0, 1), Buffer.from([0, 0, 1, 0, 1, 0, 0, 0, 10, 0, 200, 1, 2, 3, 4])]));
+  // A record with 5 bytes
+  malformed(Buffer.concat([header(0, 1), Buffer.from([0, 0, 1, 0, 1, 0, 0, 0, 10, 0, 5, 1, 2, 3, 4, 5])]));
+  // PTR whose name runs past its rdlength (rdlength 2 but name is 3 bytes)
+  malformed(Buffer.concat([header(0, 1), Buffer.from([0, 0, 12, 0, 1, 0, 0, 0, 10, 0, 2, 1, 0x61, 0])]));
+  // TXT string longer than its record
+  malformed(Buffer.concat([header(0, 1), Buffer.from([0, 0, 16, 0, 1, 0, 0, 0, 10, 0, 2, 5, 0x61])]));
+  // SRV too short
+  malformed(Buffer.concat([header(0, 1), Buffer.from([0, 0, 33, 0, 1, 0, 0, 0, 10, 0, 3, 0, 0, 0])]));
+});
+
+test('refuses record counts the packet cannot hold', () => {
+  malformed(Buffer.concat([header(0xffff, 0xffff, 0xffff, 0xffff), Buffer.alloc(100)]));
+  malformed(Buffer.concat([header(0, 10), Buffer.alloc(100)]));
+});
+
+test('PacketWriter rolls back a record that does not fit', () => {
+  const w = new PacketWriter(100);
+  w.header(0, true);
+  assert.equal(w.addRecord(1, { ...rr, name: 'a.local', type: 'TXT', strings: [Buffer.alloc(40)] }), true);
+  assert.equal(w.addRecord(1, { ...rr, name: 'b.local', type: 'TXT', strings: [Buffer.alloc(60)] }), false);
+  assert.equal(w.addRecord(1, { ...rr, name: 'a.local', type: 'A', address: '1.1.1.1' }), true);
+  const p = decodePacket(w.finish());
+  assert.equal(p.answers.length, 2);
+  assert.equal(p.answers[1]?.name, 'a.local');
+});

@@ -1,0 +1,105 @@
+/**
+ * An in-memory link for engine tests in fake time: every host's multicast reaches every
+ * host on the link (itself included, like IP_MULTICAST_LOOP), after 1 ms, through the real
+ * decoder. Unicast reaches the one host owning the address.
+ */
+import { EventEmitter } from 'node:events';
+import type { NetworkInterface } from '../../../src/path/interfaces.js';
+import { decodePacket } from '../../../src/dnssd/codec/decode.js';
+import type { DnsPacket } from '../../../src/dnssd/codec/types.js';
+import type { FakeClock } from '../../../src/dnssd/clock.js';
+import type { PacketNetwork, ReceivedPacket } from '../../../src/dnssd/transport.js';
+
+export function fakeInterface(i: number): NetworkInterface {
+  return {
+    name: 'eth0',
+    index: 2,
+    type: 'wiredEthernet',
+    flags: { up: true, running: true, broadcast: true, multicast: true, loopback: false, pointToPoint: false },
+    mtu: 1500,
+    addresses: [
+      { family: 'IPv4', address: `10.9.0.${i}`, prefixLength: 24, netmask: '255.255.255.0', scope: 'global' },
+      { family: 'IPv6', address: `fe80::${i}`, prefixLength: 64, netmask: 'ffff:ffff:ffff:ffff::', scope: 'link', scopeId: 2 },
+    ],
+  };
+}
+
+export interface Sent {
+  from: string;
+  at: number;
+  data: Buffer;
+  packet: DnsPacket;
+  to?: { address: string; port: number };
+}
+
+export class FakeLink {
+  readonly hosts: FakeHost[] = [];
+  readonly log: Sent[] = [];
+  /** When set, drops (returns true) or alters packets in flight. */
+  filter: ((s: Sent) => boolean) | undefined;
+
+  constructor(readonly clock: FakeClock) {}
+
+  host(i: number): FakeHost {
+    const h = new FakeHost(this, fakeInterface(i));
+    this.hosts.push(h);
+    return h;
+  }
+
+  deliver(from: FakeHost, data: Buffer, to?: { address: string; port: number }, srcPort = 5353): void {
+    const packet = decodePacket(data);
+    const sent: Sent = { from: from.address, at: this.clock.now(), data, packet, ...(to ? { to } : {}) };
+    this.log.push(sent);
+    if (this.filter?.(sent)) return;
+    this.clock.setTimeout(() => {
+      for (const h of this.hosts) {
+        if (to && h.address !== to.address) continue;
+        h.receive(data, from.address, srcPort);
+      }
+    }, 1);
+  }
+
+  /** Injects raw bytes as if sent by `address` (for fuzzing and legacy queries). */
+  inject(data: Buffer, address: string, port = 5353): void {
+    for (const h of this.hosts) h.receive(data, address, port);
+  }
+}
+
+export class FakeHost extends EventEmitter implements PacketNetwork {
+  readonly interfaces: NetworkInterface[];
+  readonly unicastOut: Sent[] = [];
+  malformed = 0;
+
+  constructor(
+    private readonly link: FakeLink,
+    iface: NetworkInterface,
+  ) {
+    super();
+    this.interfaces = [iface];
+  }
+
+  get address(): string {
+    return (this.interfaces[0] as NetworkInterface).addresses[0]?.address as string;
+  }
+
+  receive(data: Buffer, address: string, port: number): void {
+    let packet: DnsPacket;
+    try {
+      packet = decodePacket(data);
+    } catch {
+      this.malformed++;
+      return;
+    }
+    const p: ReceivedPacket = { packet, iface: this.interfaces[0] as NetworkInterface, address, port, family: 'IPv4', local: address === this.address };
+    this.emit('packet', p);
+  }
+
+  sendMulticast(_iface: string, data: Buffer): void {
+    this.link.deliver(this, data);
+  }
+
+  sendUnicast(_iface: string, data: Buffer, address: string, port: number): void {
+    this.unicastOut.push({ from: this.address, at: this.link.clock.now(), data, packet: decodePacket(data), to: { address, port } });
+    if (port === 5353) this.link.deliver(this, data, { address, port });
+  }
+}
