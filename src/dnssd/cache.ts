@@ -30,8 +30,9 @@ export interface CacheEvents {
 }
 
 export class RecordCache extends EventEmitter<CacheEvents> {
-  /** `${iface}|${rrsetKey}` -> recordKey -> entry */
+  /** `${iface}|${nameKey}` -> recordKey -> entry: lookups are by name, so index by name. */
   private readonly sets = new Map<string, Map<string, CachedRecord>>();
+  private readonly ifaces = new Set<string>();
   private count = 0;
   private timer: TimerHandle | undefined;
   private timerAt = Infinity;
@@ -53,15 +54,16 @@ export class RecordCache extends EventEmitter<CacheEvents> {
    */
   addResponse(records: readonly ResourceRecord[], iface: string): void {
     const now = this.clock.now();
-    const flushSets = new Set<string>();
+    const flushSets = new Map<string, ResourceRecord>();
     for (const r of records) {
       this.put(r, iface, now);
-      if (r.cacheFlush && r.ttl > 0) flushSets.add(`${iface}|${rrsetKey(r)}`);
+      if (r.cacheFlush && r.ttl > 0) flushSets.set(rrsetKey(r), r);
     }
-    for (const setKey of flushSets) {
-      const set = this.sets.get(setKey);
+    for (const [rrset, r] of flushSets) {
+      const set = this.sets.get(`${iface}|${nameKey(r.name)}`);
       if (!set) continue;
       for (const e of set.values()) {
+        if (rrsetKey(e.record) !== rrset) continue;
         if (e.receivedAt < now - 1000 && e.expiresAt > now + GOODBYE_GRACE_MS) {
           e.expiresAt = now + GOODBYE_GRACE_MS;
           e.refreshAt = [];
@@ -72,7 +74,7 @@ export class RecordCache extends EventEmitter<CacheEvents> {
   }
 
   private put(r: ResourceRecord, iface: string, now: number): void {
-    const setKey = `${iface}|${rrsetKey(r)}`;
+    const setKey = `${iface}|${nameKey(r.name)}`;
     const k = recordKey(r);
     let set = this.sets.get(setKey);
     const existing = set?.get(k);
@@ -99,6 +101,7 @@ export class RecordCache extends EventEmitter<CacheEvents> {
     if (!set) {
       set = new Map();
       this.sets.set(setKey, set);
+      this.ifaces.add(iface);
     }
     const e: CachedRecord = { record: r, iface, receivedAt: now, expiresAt: now + ttlMs, refreshAt };
     set.set(k, e);
@@ -112,14 +115,12 @@ export class RecordCache extends EventEmitter<CacheEvents> {
     const now = this.clock.now();
     const out: CachedRecord[] = [];
     const lname = nameKey(name);
-    for (const [setKey, set] of this.sets) {
-      if (iface !== undefined && !setKey.startsWith(`${iface}|`)) continue;
-      const rest = iface !== undefined ? setKey.slice(iface.length + 1) : setKey.slice(setKey.indexOf('|') + 1);
-      if (!rest.startsWith(`${lname}|`)) continue;
+    for (const i of iface !== undefined ? [iface] : this.ifaces) {
+      const set = this.sets.get(`${i}|${lname}`);
+      if (!set) continue;
       for (const e of set.values()) {
         if (e.expiresAt <= now) continue;
         if (type !== 255 && rrTypeNumber(e.record) !== type) continue;
-        if (nameKey(e.record.name) !== lname) continue;
         out.push(e);
       }
     }
