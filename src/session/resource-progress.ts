@@ -45,6 +45,7 @@ export abstract class TransferBase<P, R> extends EventEmitter<ResourceTransferEv
   #state: TransferState = 'pending';
   #error: PeerlinkError | undefined;
   #lastEmit = 0;
+  #trailing: NodeJS.Timeout | undefined;
   readonly #samples: Array<[number, number]> = [];
   readonly startedAt = Date.now();
 
@@ -89,9 +90,20 @@ export abstract class TransferBase<P, R> extends EventEmitter<ResourceTransferEv
     if (!lastSample || now - lastSample[0] >= PROGRESS_INTERVAL_MS) this.#samples.push([now, this.#bytes - bytes]);
     while (this.#samples.length > 2 && now - this.#samples[0]![0] > RATE_WINDOW_MS) this.#samples.shift();
     if (force || now - this.#lastEmit >= PROGRESS_INTERVAL_MS || this.#bytes === this.#total) {
-      this.#lastEmit = now;
-      this.emit('progress', this.progress);
+      this.#emitProgress(now);
+    } else if (!this.#trailing) {
+      // A throttled update is still delivered, a little later, so the last event of a
+      // stalled transfer shows where it stalled.
+      this.#trailing = setTimeout(() => this.#emitProgress(Date.now()), PROGRESS_INTERVAL_MS - (now - this.#lastEmit));
+      this.#trailing.unref();
     }
+  }
+
+  #emitProgress(now: number): void {
+    if (this.#trailing) clearTimeout(this.#trailing);
+    this.#trailing = undefined;
+    this.#lastEmit = now;
+    this.emit('progress', this.progress);
   }
 
   #rate(now: number): number {
@@ -106,6 +118,7 @@ export abstract class TransferBase<P, R> extends EventEmitter<ResourceTransferEv
   protected succeed(result: R): void {
     if (this.#state === 'completed' || this.#state === 'failed') return;
     this.#state = 'completed';
+    if (this.#trailing) clearTimeout(this.#trailing);
     resourceChannel.publish({ event: 'done', direction: this.direction, name: this.name, size: this.#total });
     this.#resolve(result);
   }
@@ -113,6 +126,7 @@ export abstract class TransferBase<P, R> extends EventEmitter<ResourceTransferEv
   protected fail(err: PeerlinkError): void {
     if (this.#state === 'completed' || this.#state === 'failed') return;
     this.#state = 'failed';
+    if (this.#trailing) clearTimeout(this.#trailing);
     this.#error = err;
     resourceChannel.publish({ event: 'failed', direction: this.direction, name: this.name, size: this.#total, error: err });
     this.#reject(err);

@@ -27,6 +27,7 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
   #name = '';
   #sha256: string | null = null;
   #sink: ResourceSink | undefined;
+  #cancelled: PeerlinkError | undefined;
   readonly #stream: Duplex;
 
   /**
@@ -40,7 +41,7 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
     stream.on('error', () => undefined); // failures surface through the reader
     this.#run(store, announce).then(
       (r) => this.succeed(r),
-      (err: unknown) => this.fail(asTransferError(err, false)),
+      (err: unknown) => this.fail(this.#cancelled ?? asTransferError(err, false)),
     );
   }
 
@@ -61,7 +62,11 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
 
   /** Stops receiving; the partial file is removed and the sender told. */
   cancel(): void {
-    this.#fail(new PeerlinkError('ERR_CANCELLED', 'the receiver cancelled the transfer'));
+    if (this.state === 'completed' || this.state === 'failed' || this.#cancelled) return;
+    // The sender is told at once; the read loop then fails, removes the temp file and
+    // settles `done` with this error.
+    this.#cancelled = new PeerlinkError('ERR_CANCELLED', 'the receiver cancelled the transfer');
+    this.#tell('error', this.#cancelled);
   }
 
   async #run(store: ResourceStore, announce: (r: IncomingResource<P>) => void): Promise<ReceivedResource> {
@@ -118,7 +123,7 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
       closeGracefully(stream);
       return placed;
     } catch (err) {
-      const e = asTransferError(sink.errored && !(err instanceof PeerlinkError) ? sink.errored : err, false);
+      const e = this.#cancelled ?? asTransferError(sink.errored && !(err instanceof PeerlinkError) ? sink.errored : err, false);
       await sink.abort(e);
       this.#tell('error', e);
       throw e;
@@ -132,13 +137,6 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
       stream.write(encodeFrame({ type, code: e.code, message: e.message }));
       closeGracefully(stream);
     } else stream.destroy();
-  }
-
-  #fail(e: PeerlinkError): void {
-    if (this.state === 'completed' || this.state === 'failed') return;
-    void this.#sink?.abort(e);
-    this.#tell('error', e);
-    this.fail(e);
   }
 
   /** The digest the sender announced up front, if it did. */

@@ -128,8 +128,8 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
       // A write failed or the source broke: prefer the receiver's explanation if it sent one.
       const f = early ?? (await withTimeout(answer, 1000, '').catch(() => undefined));
       if (f && (f.type === 'error' || f.type === 'reject')) throw remoteFailure(f);
-      if (body.errored) throw asSourceError(body.errored);
-      throw err;
+      // Write failures are already PeerlinkErrors (waitDrain); anything else came from the source.
+      throw asSourceError(err);
     }
     if (early && (early.type === 'error' || early.type === 'reject')) throw remoteFailure(early);
     if (sent !== size) throw new PeerlinkError('ERR_RESOURCE_SOURCE', `the source ended after ${sent} of ${size} bytes (was the file changed while sending?)`);
