@@ -42,11 +42,9 @@ export class ResourceManager<P> {
 
   /** Takes an incoming resource stream from `peer`. */
   receive(stream: Duplex, peer: P): IncomingResource<P> {
-    if (this.#closed) {
-      stream.destroy();
-    }
     const r = new IncomingResource<P>(stream, peer, this.store, this.#announce);
     this.#track(r);
+    if (this.#closed) r.terminate(new PeerlinkError('ERR_CLOSED', 'the session is closed'));
     return r;
   }
 
@@ -63,7 +61,11 @@ export class ResourceManager<P> {
   /** Cancels outgoing transfers, aborts incoming ones (their temp files are removed). */
   async close(): Promise<void> {
     this.#closed = true;
-    for (const t of this.#active) t.cancel();
+    const reason = new PeerlinkError('ERR_RESOURCE_ABORTED', 'the session closed during the transfer');
+    for (const t of this.#active) {
+      if (t instanceof IncomingResource) t.terminate(reason);
+      else t.cancel();
+    }
     await this.store.close();
     await Promise.allSettled([...this.#active].map((t) => t.done));
   }

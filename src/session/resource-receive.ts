@@ -69,6 +69,13 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
     this.#tell('error', this.#cancelled);
   }
 
+  /** Stops at once (the session is closing): the stream is destroyed, the temp file removed. */
+  terminate(reason: PeerlinkError): void {
+    if (this.state === 'completed' || this.state === 'failed') return;
+    this.#cancelled ??= reason;
+    this.#stream.destroy();
+  }
+
   async #run(store: ResourceStore, announce: (r: IncomingResource<P>) => void): Promise<ReceivedResource> {
     const stream = this.#stream;
     const reader = new ResourceStreamReader(stream);

@@ -1,0 +1,14 @@
+/**
+ * Resources (Multipeer Connectivity's sendResource / didStartReceivingResource /
+ * didFinishReceivingResource): the entry point the session imports. A resource
+ * travels on its own stream (wire format: resource-wire.ts), is written straight to a
+ * temporary file in the download directory, verified (size, SHA-256) and renamed into
+ * place under its sent name (resource-store.ts).
+ */
+export { ResourceManager, type ResourceManagerOptions } from './resource-manager.js';
+export { ResourceTransfer, type SendResourceOptions, type SentResource } from './resource-send.js';
+export { IncomingResource, type ReceivedResource } from './resource-receive.js';
+export { ResourceStore, type ResourceStoreOptions } from './resource-store.js';
+export type { ResourceProgress, TransferState } from './resource-progress.js';
+export { resourceChannel } from './resource-progress.js';
+export { validateResourceName, resourceNameProblem, MAX_RESOURCE_NAME_BYTES } from './resource-name.js';
