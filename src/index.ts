@@ -5,3 +5,5 @@ export { Mdns, Advertisement, ServiceBrowser, advertise, browse, resolve, encode
 export type { MdnsOptions, MdnsEvents, AdvertiseOptions, BrowseOptions, ResolveOptions, AdvertisementEvents, BrowseEvent, BrowseEventType, BrowserEvents, ServiceInstance, TxtInput, TxtEntry } from './dnssd/index.js';
 export { ResourceTransfer, IncomingResource, validateResourceName } from './session/resource-transfer.js';
 export type { ResourceProgress, SendResourceOptions, SentResource, ReceivedResource, TransferState } from './session/resource-transfer.js';
+export { PathMonitor, listInterfaces, selectInterfaces, interfacesSatisfying } from './path/index.js';
+export type { Path, PathStatus, PathMonitorOptions, InterfaceChange, NetworkInterface, InterfaceType, InterfaceAddress, PathConstraints, InterfaceCosts } from './path/index.js';
