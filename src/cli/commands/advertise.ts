@@ -83,6 +83,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     });
     await untilAborted(io.signal);
     await ad.stop();
+    if (verbose && mdns.stats) io.stderr.write(`mdns stats: ${JSON.stringify(mdns.stats)}\n`);
   } finally {
     await mdns.close();
   }

@@ -84,6 +84,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     browser.on('removed', print('removed'));
     await untilAborted(io.signal, timeout === undefined ? undefined : timeout * 1000);
     browser.stop();
+    if (values.verbose && mdns.stats) io.stderr.write(`mdns stats: ${JSON.stringify(mdns.stats)}\n`);
   } finally {
     await mdns.close();
   }
