@@ -47,7 +47,10 @@ export interface BrowseOptions {
 }
 
 export interface ResolveOptions {
+  /** Milliseconds to wait for answers (default 3000). */
   timeout?: number;
+  /** Aborting rejects with ERR_CANCELLED. */
+  signal?: AbortSignal;
 }
 
 export interface MdnsEvents {
@@ -177,6 +180,7 @@ export class Mdns extends EventEmitter<MdnsEvents> {
       const started = this.clock.now();
       let interval = 250;
       for (;;) {
+        if (opts.signal?.aborted) throw new PeerlinkError('ERR_CANCELLED', `resolving "${instance.name}" was cancelled`);
         const found = snapshot();
         if (found.length === this.interfaces.length) return found;
         const elapsed = this.clock.now() - started;
@@ -190,9 +194,18 @@ export class Mdns extends EventEmitter<MdnsEvents> {
           if (!parts.srv || !parts.txt) this.querier.query([q(fqdn, RRType.SRV), q(fqdn, RRType.TXT)], i.name);
           else if (parts.addresses.length === 0) this.querier.query([q(parts.srv.target, RRType.A), q(parts.srv.target, RRType.AAAA)], i.name);
         }
-        await new Promise<void>((resolve) => this.clock.setTimeout(resolve, Math.min(interval, Math.max(50, timeout - elapsed))));
+        await new Promise<void>((resolve) => {
+          const timer = this.clock.setTimeout(done, Math.min(interval, Math.max(50, timeout - elapsed)));
+          function done(): void {
+            timer?.cancel();
+            opts.signal?.removeEventListener('abort', done);
+            resolve();
+          }
+          opts.signal?.addEventListener('abort', done, { once: true });
+        });
         interval = Math.min(interval * 2, 1000);
         if (this.closed) throw new PeerlinkError('ERR_CLOSED', 'the mDNS engine was closed');
+        if (opts.signal?.aborted) throw new PeerlinkError('ERR_CANCELLED', `resolving "${instance.name}" was cancelled`);
       }
     } finally {
       removeInterest();
