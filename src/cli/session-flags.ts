@@ -1,0 +1,89 @@
+/**
+ * The flags every session command (chat, send, receive) shares — service, name,
+ * security, interfaces — and how they become PeerSession options (../shared/CLI.md).
+ */
+import { readFileSync } from 'node:fs';
+import { PeerlinkError } from '../errors.js';
+import { selectInterfaces } from '../path/interfaces.js';
+import { parsePsk } from '../net/index.js';
+import type { PeerSessionOptions, SessionSecurity } from '../session/index.js';
+import { UsageError } from './args.js';
+import type { CliIO } from './io.js';
+
+/** parseArgs definitions for the shared flags. */
+export const sessionFlags = {
+  service: { type: 'string' },
+  name: { type: 'string' },
+  psk: { type: 'string' },
+  'psk-file': { type: 'string' },
+  'psk-identity': { type: 'string' },
+  interface: { type: 'string', multiple: true },
+  json: { type: 'boolean' },
+  verbose: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export const SESSION_FLAGS_HELP = `  --service NAME       the session's service (bare name: NAME → _NAME._tcp); required
+  --name NAME          display name (default: host name + a short random suffix)
+  --psk HEX            TLS pre-shared key, hex, at least 16 bytes (visible in /proc:
+                       prefer --psk-file or PEERLINK_PSK)
+  --psk-file FILE      read the key (hex) from FILE
+  --psk-identity ID    the PSK identity to send / accept
+  --interface IF       use only this interface (repeatable; default: every up,
+                       multicast-capable, non-loopback interface; lo only when named)
+  --json               one JSON object per line on stdout (see docs/cli.md)
+  --verbose            state changes and errors in detail on stderr
+  -h, --help           this help
+  Environment: PEERLINK_PSK (hex key), NO_COLOR (no colours)`;
+
+export interface SessionFlagValues {
+  service?: string;
+  name?: string;
+  psk?: string;
+  'psk-file'?: string;
+  'psk-identity'?: string;
+  interface?: string[];
+  json?: boolean;
+  verbose?: boolean;
+}
+
+/**
+ * The session options the flags ask for. Warns on stderr when the session will run
+ * unencrypted. Throws UsageError / PeerlinkError (exit 2) for bad values.
+ */
+export function sessionOptionsFromFlags(values: SessionFlagValues, io: CliIO, command: string): PeerSessionOptions {
+  if (!values.service) throw new UsageError(`${command} needs --service NAME (the same NAME on every peer)`);
+  const service = values.service.replace(/^_/, '').replace(/\._tcp\.?$/, '');
+  if (values.interface) selectInterfaces(values.interface); // unknown interface → ERR_UNKNOWN_INTERFACE (exit 2)
+  const security = securityFromFlags(values, io);
+  if (security.mode === 'none')
+    io.stderr.write(`peerlink: warning: running unencrypted — anyone on the network can read and join this session; use --psk-file FILE or PEERLINK_PSK\n`);
+  const opts: PeerSessionOptions = { serviceType: service, security };
+  if (values.name !== undefined) opts.displayName = values.name;
+  if (values.interface) opts.interfaces = values.interface;
+  return opts;
+}
+
+function securityFromFlags(values: SessionFlagValues, io: CliIO): SessionSecurity {
+  const given = [values.psk !== undefined, values['psk-file'] !== undefined].filter(Boolean).length;
+  if (given > 1) throw new UsageError('give the key once: --psk or --psk-file');
+  let hex: string | undefined = values.psk;
+  if (values['psk-file'] !== undefined) {
+    try {
+      hex = readFileSync(values['psk-file'], 'utf8').trim();
+    } catch (err) {
+      throw new UsageError(`cannot read --psk-file ${values['psk-file']}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  }
+  hex ??= io.env.PEERLINK_PSK;
+  if (hex === undefined || hex === '') return { mode: 'none' };
+  try {
+    parsePsk(hex);
+  } catch (err) {
+    if (err instanceof PeerlinkError) throw new UsageError(err.message);
+    throw err;
+  }
+  const sec: SessionSecurity = { mode: 'psk', key: hex.trim() };
+  if (values['psk-identity'] !== undefined) sec.identity = values['psk-identity'];
+  return sec;
+}
