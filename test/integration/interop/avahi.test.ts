@@ -1,0 +1,199 @@
+/**
+ * ours <-> Avahi between network-namespace hosts: Avahi (h2) sees our service with the
+ * right TXT, we see avahi-publish-service's, our goodbye removes it from Avahi within 2 s,
+ * a TXT update reaches Avahi, and a name conflict with Avahi ends with exactly one side
+ * renamed and both visible to a third host.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createLab, type Lab } from '../../harness/netns.js';
+import { startAvahi, parseAvahiBrowseLine, type Avahi } from '../../harness/avahi.js';
+import { killAllTracked, until, waitForJson, waitForLine } from '../../harness/proc.js';
+import { requires, skipUnless } from '../../harness/prereq.js';
+import {
+  DISCOVERY_MS,
+  STARTUP_MS,
+  avahiRemoved,
+  avahiResolved,
+  isRenamedFrom,
+  oursAdvertise,
+  oursAdvertiseUpdatable,
+  oursBrowse,
+  registered,
+  txtSet,
+  waitAdded,
+  type AdvertiseLine,
+  type BrowseLine,
+} from './peers.js';
+
+const skip = skipUnless('netns', 'avahi');
+let lab: Lab | undefined;
+let avahi: Avahi | undefined;
+
+before(async () => {
+  if (skip) return;
+  lab = await createLab({ hosts: 3, tag: 'iava' });
+  avahi = await startAvahi(lab, 2, { hostName: 'avahi-h2' });
+});
+
+after(async () => {
+  await killAllTracked();
+  await avahi?.stop().catch(() => undefined);
+  await lab?.teardown();
+});
+
+const T = { timeout: 300_000 };
+
+test('Avahi (avahi-browse -rpt) sees our service with the right TXT, host, port and address', { skip, ...T }, async (t) => {
+  if (!requires(t, 'netns', 'avahi') || !lab || !avahi) return;
+  const type = '_plava1._tcp';
+  const ours = oursAdvertise(lab, 1, 'Ours Alpha', type, 4101, ['v=1', 'id=abc', 'flag', 'sp=two words'], { host: 'ours-h1' });
+  assert.equal(await registered(ours), 'Ours Alpha');
+
+  const lines = await avahi.browseOnce(type);
+  const v4 = lines.find((l) => l.kind === '=' && l.name === 'Ours Alpha' && l.protocol === 'IPv4' && l.interface === 'eth0');
+  assert.ok(v4, `avahi-browse -rpt did not resolve "Ours Alpha" over IPv4:\n${JSON.stringify(lines, null, 1)}`);
+  assert.equal(v4.type, type);
+  assert.equal(v4.domain, 'local');
+  assert.equal(v4.host, 'ours-h1.local');
+  assert.equal(v4.port, 4101);
+  assert.equal(v4.address, lab.host(1).ipv4);
+  assert.deepEqual(txtSet(v4.txt), txtSet(['v=1', 'id=abc', 'flag', 'sp=two words']));
+  // found over IPv6 mDNS too (avahi-browse's protocol column is the transport, not the address family)
+  assert.ok(
+    lines.some((l) => l.kind === '=' && l.name === 'Ours Alpha' && l.protocol === 'IPv6'),
+    'resolved over IPv6 mDNS as well',
+  );
+  // and our host name has AAAA records Avahi can resolve
+  const aaaa = await lab.exec(avahi.ns, 'avahi-resolve-host-name', ['-6', 'ours-h1.local'], { env: avahi.env, timeoutMs: 20_000 });
+  const v6 = aaaa.stdout.trim().split(/\s+/)[1] ?? '';
+  assert.ok(v6 === lab.host(1).ipv6 || v6.startsWith('fe80:'), `AAAA of ours-h1.local: "${aaaa.stdout.trim()}"`);
+  const a = await lab.exec(avahi.ns, 'avahi-resolve-host-name', ['-4', 'ours-h1.local'], { env: avahi.env, timeoutMs: 20_000 });
+  assert.equal(a.stdout.trim().split(/\s+/)[1], lab.host(1).ipv4);
+});
+
+test('our goodbye removes the service from Avahi within 2 s', { skip, ...T }, async (t) => {
+  if (!requires(t, 'netns', 'avahi') || !lab || !avahi) return;
+  const type = '_plava2._tcp';
+  const watch = avahi.browse(type);
+  const ours = oursAdvertise(lab, 1, 'Ours Leaving', type, 4102, ['v=1'], { host: 'ours-h1' });
+  await registered(ours);
+  await waitForLine(watch, (l) => avahiResolved(l, 'Ours Leaving'), DISCOVERY_MS, { what: 'avahi resolves "Ours Leaving"' });
+  const mark = watch.stdoutLines.length;
+  const t0 = Date.now();
+  ours.signal('SIGTERM');
+  await waitForLine(watch, (l) => avahiRemoved(l, 'Ours Leaving'), 2_000, { since: mark, what: 'avahi "-" for "Ours Leaving" within 2 s' });
+  t.diagnostic(`Avahi saw the removal ${Date.now() - t0} ms after SIGTERM`);
+  assert.equal((await ours.exited).code, 0, ours.tail());
+});
+
+test('we see avahi-publish-service\'s service (TXT, host, port, addresses) and its removal', { skip, ...T }, async (t) => {
+  if (!requires(t, 'netns', 'avahi') || !lab || !avahi) return;
+  const type = '_plava3._tcp';
+  const browse = oursBrowse(lab, 1, type);
+  const pub = avahi.publish('Avahi Beta', type, 4103, ['a=1', 'b=two words', 'bare']);
+  assert.equal(await avahi.published(pub), 'Avahi Beta');
+  const added = await waitAdded(browse, 'Avahi Beta', STARTUP_MS);
+  assert.equal(added.type, type);
+  assert.equal(added.domain, 'local');
+  assert.equal(added.host, 'avahi-h2.local');
+  assert.equal(added.port, 4103);
+  assert.equal(added.interface, 'eth0');
+  assert.deepEqual(added.txt, { a: '1', b: 'two words', bare: null });
+  assert.ok(added.addresses?.includes(lab.host(2).ipv4 ?? ''), `addresses ${JSON.stringify(added.addresses)}`);
+  const ll = await lab.linkLocal(2);
+  const v6ok = added.addresses?.some((a) => a === lab?.host(2).ipv6 || a === `${ll}%eth0`);
+  assert.ok(v6ok, `an IPv6 address of h2 in ${JSON.stringify(added.addresses)}`);
+
+  const mark = browse.stdoutLines.length;
+  await pub.stop();
+  await waitForJson<BrowseLine>(browse, (e) => e.event === 'removed' && e.name === 'Avahi Beta', 5_000, { since: mark, what: '"removed" Avahi Beta' });
+});
+
+test('a TXT update of ours reaches Avahi', { skip, ...T }, async (t) => {
+  if (!requires(t, 'netns', 'avahi') || !lab || !avahi) return;
+  const type = '_plava4._tcp';
+  const watch = avahi.browse(type);
+  const ours = oursAdvertiseUpdatable(lab, 1, 'Ours Changing', type, 4104, ['v=1'], { host: 'ours-h1' });
+  await registered(ours);
+  await waitForLine(watch, (l) => avahiResolved(l, 'Ours Changing', (e) => txtSet(e.txt).join() === 'v=1'), DISCOVERY_MS, { what: 'avahi resolves v=1' });
+  ours.writeLine('update v=2 extra=yes');
+  await waitForJson<AdvertiseLine>(ours, (e) => e.event === 'updated', 10_000);
+  // avahi-browse resolves an instance once and never reports TXT changes, so ask Avahi's
+  // cache again: the re-announcement (cache-flush TXT) must have replaced the old record.
+  const fresh = await until(
+    async () => {
+      const lines = await avahi?.browseOnce(type);
+      return lines?.find((l) => l.kind === '=' && l.name === 'Ours Changing' && txtSet(l.txt).join() === 'extra=yes,v=2');
+    },
+    10_000,
+    'Avahi to hold the new TXT',
+    250,
+  );
+  assert.equal(fresh.port, 4104);
+  await ours.stop();
+});
+
+test('name conflict with Avahi: exactly one side renames, a third host sees both', { skip, ...T }, async (t) => {
+  if (!requires(t, 'netns', 'avahi') || !lab || !avahi) return;
+  const type = '_plava5._tcp';
+  const browse = oursBrowse(lab, 3, type);
+  // Started together, so both probe at once (simultaneous-probe tie-breaking, RFC 6762 §8.2)
+  // or one defends while the other probes: either way one name must change.
+  const pub = avahi.publish('Clash', type, 4105, ['who=avahi']);
+  const ours = oursAdvertise(lab, 1, 'Clash', type, 4106, ['who=ours'], { host: 'ours-h1' });
+  const [avahiName, oursName] = await Promise.all([avahi.published(pub, STARTUP_MS), registered(ours)]);
+  const oursFinal = ours
+    .json<AdvertiseLine>()
+    .filter((e) => e.event === 'registered')
+    .pop()?.name;
+  t.diagnostic(`Avahi: "${avahiName}", ours: "${oursFinal ?? oursName}"`);
+  const finalOurs = oursFinal ?? oursName;
+  assert.notEqual(avahiName, finalOurs, 'the two services ended with different names');
+  const renamed = [avahiName, finalOurs].filter((n) => n !== 'Clash');
+  assert.equal(renamed.length, 1, `exactly one renamed: ${avahiName} / ${finalOurs}`);
+  assert.ok(isRenamedFrom(renamed[0] ?? '', 'Clash'), `renamed form: ${renamed[0]}`);
+  if (finalOurs !== 'Clash') {
+    assert.ok(
+      ours.json<AdvertiseLine>().some((e) => e.event === 'renamed' && e.from === 'Clash' && e.name === finalOurs),
+      `ours printed a "renamed" event:\n${ours.tail()}`,
+    );
+  }
+  const a = await waitAdded(browse, avahiName, DISCOVERY_MS);
+  const o = await waitAdded(browse, finalOurs, DISCOVERY_MS);
+  assert.equal(a.txt?.who, 'avahi');
+  assert.equal(o.txt?.who, 'ours');
+  assert.equal(a.port, 4105);
+  assert.equal(o.port, 4106);
+  // and nothing else claims to be either of them
+  const names = new Set(browse.json<BrowseLine>().filter((e) => e.event === 'added').map((e) => e.name));
+  assert.deepEqual([...names].sort(), [avahiName, finalOurs].sort());
+});
+
+test('two of ours clash: exactly one renames, Avahi on a third host sees both', { skip, ...T }, async (t) => {
+  if (!requires(t, 'netns', 'avahi') || !lab || !avahi) return;
+  const type = '_plava6._tcp';
+  const watch = avahi.browse(type);
+  const a = oursAdvertise(lab, 1, 'Twin', type, 4107, ['who=h1'], { host: 'ours-h1' });
+  const b = oursAdvertise(lab, 3, 'Twin', type, 4108, ['who=h3'], { host: 'ours-h3' });
+  await Promise.all([registered(a), registered(b)]);
+  const last = (p: typeof a): string | undefined =>
+    p
+      .json<AdvertiseLine>()
+      .filter((e) => e.event === 'registered')
+      .pop()?.name;
+  const na = last(a) ?? '';
+  const nb = last(b) ?? '';
+  t.diagnostic(`h1: "${na}", h3: "${nb}"`);
+  assert.notEqual(na, nb);
+  assert.equal([na, nb].filter((n) => n === 'Twin').length, 1, 'exactly one kept the name');
+  assert.ok(isRenamedFrom(na === 'Twin' ? nb : na, 'Twin'));
+  for (const [n, who] of [
+    [na, 'h1'],
+    [nb, 'h3'],
+  ] as const) {
+    await waitForLine(watch, (l) => avahiResolved(l, n, (e) => (e.txt ?? []).includes(`who=${who}`)), DISCOVERY_MS, { what: `avahi resolves ${n}` });
+  }
+  const seen = new Set(watch.stdoutLines.map(parseAvahiBrowseLine).filter((e) => e?.kind === '+').map((e) => e?.name));
+  assert.deepEqual([...seen].sort(), [na, nb].sort());
+});
