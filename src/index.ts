@@ -7,3 +7,5 @@ export { ResourceTransfer, IncomingResource, validateResourceName } from './sess
 export type { ResourceProgress, SendResourceOptions, SentResource, ReceivedResource, TransferState } from './session/resource-transfer.js';
 export { PathMonitor, listInterfaces, selectInterfaces, interfacesSatisfying } from './path/index.js';
 export type { Path, PathStatus, PathMonitorOptions, InterfaceChange, NetworkInterface, InterfaceType, InterfaceAddress, PathConstraints, InterfaceCosts } from './path/index.js';
+export { PeerSession, PeerID } from './session/index.js';
+export type { PeerSessionOptions, PeerSessionEvents, PeerErrorInfo, SessionSecurity, PeerState, DiscoveredPeer, SendOptions as SessionSendOptions, OpenStreamOptions, ConnectOptions, PeerInfo as SessionPeerInfo, Architecture } from './session/index.js';

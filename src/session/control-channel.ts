@@ -1,0 +1,195 @@
+/**
+ * One control connection to a peer: session messages over a framed (or WebSocket)
+ * Connection, with the session's own keepalive.
+ *
+ * The keepalive lives here rather than in the transport so it is the same for every
+ * transport and measures what the application cares about: a PING every
+ * `keepaliveInterval`, answered with PONG by the peer's session code, so a frozen process
+ * (SIGSTOP: its kernel still ACKs TCP) is detected as surely as a cut cable. Anything that
+ * arrives counts as a sign of life; `keepaliveTimeout` of silence fails the channel.
+ */
+import { EventEmitter } from 'node:events';
+import type { Connection } from '../net/index.js';
+import { PeerlinkError, isPeerlinkError } from '../errors.js';
+import { decodeMessage, encodeMessage } from './protocol/codec.js';
+import { ByeReason, type HelloMessage, type SessionMessage } from './protocol/messages.js';
+
+export type ChannelDirection = 'outgoing' | 'incoming';
+export type ChannelPhase = 'hello' | 'identified' | 'active' | 'closed';
+
+export interface ControlChannelOptions {
+  maxDataSize: number;
+  keepaliveInterval: number;
+  keepaliveTimeout: number;
+}
+
+export interface ControlChannelEvents {
+  /** Every decoded message except PING/PONG, which the channel handles itself. */
+  message: [message: SessionMessage];
+  /** The channel is closed; `error` says why when it was not our own close(). */
+  closed: [error: PeerlinkError | undefined, bye: { reason: number; text: string } | undefined];
+}
+
+type OutgoingMessage = Exclude<SessionMessage, { type: 'unknown' }>;
+
+let nextChannelId = 1;
+
+export class ControlChannel extends EventEmitter<ControlChannelEvents> {
+  /** For logs. */
+  readonly id = nextChannelId++;
+  readonly connection: Connection;
+  readonly direction: ChannelDirection;
+  phase: ChannelPhase = 'hello';
+  /** The peer's HELLO, once received. */
+  hello: HelloMessage | undefined;
+  /** Generation of this connection once WELCOMEd (0 before). */
+  generation = 0;
+  /** Smoothed round-trip time from PING/PONG, ms. */
+  rttMs: number | undefined;
+  /** Messages of unknown type received (ignored). */
+  unknownMessages = 0;
+  private lastInbound = Date.now();
+  private readonly opts: ControlChannelOptions;
+  private timer: NodeJS.Timeout | undefined;
+  private pingSeq = 0;
+  private readonly pingsSent = new Map<number, number>();
+  private closedBye: { reason: number; text: string } | undefined;
+
+  constructor(connection: Connection, direction: ChannelDirection, opts: ControlChannelOptions) {
+    super();
+    this.connection = connection;
+    this.direction = direction;
+    this.opts = opts;
+  }
+
+  /** Milliseconds since anything last arrived. */
+  get silentFor(): number {
+    return Date.now() - this.lastInbound;
+  }
+
+  get closed(): boolean {
+    return this.phase === 'closed';
+  }
+
+  /** Starts the keepalive and the read loop. `first` is a message already read by the caller. */
+  start(first?: SessionMessage): void {
+    this.lastInbound = Date.now();
+    this.timer = setInterval(() => this.tick(), this.opts.keepaliveInterval);
+    this.timer.unref();
+    if (first) this.dispatch(first);
+    void this.readLoop();
+  }
+
+  /** Sends a message; rejects if the channel closes first. */
+  send(msg: OutgoingMessage): Promise<void> {
+    if (this.phase === 'closed') return Promise.reject(new PeerlinkError('ERR_PEER_NOT_CONNECTED', 'the connection to this peer is closed'));
+    const parts = encodeMessage(msg);
+    const data = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+    return this.connection.send(data);
+  }
+
+  /** Sends BYE (best effort) and closes gracefully; no `closed` error is reported. */
+  close(reason: number, text = ''): void {
+    if (this.phase === 'closed') return;
+    this.closedBye = { reason, text };
+    this.send({ type: 'bye', reason, text }).catch(() => undefined);
+    this.finish(undefined);
+    this.connection.cancel();
+  }
+
+  /** Closes at once (no BYE): the peer is presumed gone. */
+  destroy(error?: PeerlinkError): void {
+    if (this.phase === 'closed') return;
+    this.finish(error);
+    this.connection.forceCancel();
+  }
+
+  private finish(error: PeerlinkError | undefined): void {
+    this.phase = 'closed';
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.pingsSent.clear();
+    this.emit('closed', error, this.closedBye);
+  }
+
+  private tick(): void {
+    if (this.phase === 'closed') return;
+    if (this.silentFor > this.opts.keepaliveTimeout) {
+      this.closedBye = { reason: ByeReason.TIMEOUT, text: 'keepalive timeout' };
+      this.destroy(new PeerlinkError('ERR_KEEPALIVE_TIMEOUT', `nothing heard from the peer for ${this.silentFor} ms (keepalive timeout ${this.opts.keepaliveTimeout} ms)`));
+      return;
+    }
+    const seq = (this.pingSeq = (this.pingSeq + 1) >>> 0);
+    this.pingsSent.set(seq, performance.now());
+    // Only the last few pings matter for RTT; a peer that never answers must not grow the map.
+    if (this.pingsSent.size > 8) this.pingsSent.delete(this.pingsSent.keys().next().value as number);
+    this.send({ type: 'ping', seq }).catch(() => undefined);
+  }
+
+  private async readLoop(): Promise<void> {
+    for (;;) {
+      let frame: Buffer | null;
+      try {
+        frame = await this.connection.receiveMessage();
+      } catch (err) {
+        if (this.phase !== 'closed') this.destroy(toPeerlinkError(err, 'ERR_CONNECTION_RESET'));
+        return;
+      }
+      if (this.phase === 'closed') return;
+      if (frame === null) {
+        this.destroy(new PeerlinkError('ERR_CONNECTION_RESET', 'the peer closed the connection'));
+        return;
+      }
+      this.lastInbound = Date.now();
+      let msg: SessionMessage;
+      try {
+        msg = decodeMessage(frame, { maxDataSize: this.opts.maxDataSize });
+      } catch (err) {
+        const e = toPeerlinkError(err, 'ERR_PROTOCOL');
+        this.closedBye = { reason: ByeReason.PROTOCOL_ERROR, text: e.message };
+        this.send({ type: 'bye', reason: ByeReason.PROTOCOL_ERROR, text: e.message }).catch(() => undefined);
+        this.finish(e);
+        this.connection.cancel();
+        return;
+      }
+      this.dispatch(msg);
+    }
+  }
+
+  private dispatch(msg: SessionMessage): void {
+    switch (msg.type) {
+      case 'ping':
+        this.send({ type: 'pong', seq: msg.seq }).catch(() => undefined);
+        return;
+      case 'pong': {
+        const sent = this.pingsSent.get(msg.seq);
+        if (sent !== undefined) {
+          this.pingsSent.delete(msg.seq);
+          const sample = performance.now() - sent;
+          this.rttMs = this.rttMs === undefined ? sample : this.rttMs * 0.875 + sample * 0.125;
+        }
+        return;
+      }
+      case 'unknown':
+        this.unknownMessages++;
+        return;
+      case 'bye':
+        this.closedBye = { reason: msg.reason, text: msg.text };
+        this.finish(new PeerlinkError(msg.reason === ByeReason.CLOSING ? 'ERR_CLOSED' : 'ERR_CONNECTION_RESET', `peer closed the connection: ${byeReasonText(msg.reason)}${msg.text ? ` (${msg.text})` : ''}`));
+        this.connection.cancel();
+        return;
+      default:
+        this.emit('message', msg);
+    }
+  }
+}
+
+export function toPeerlinkError(err: unknown, fallback: 'ERR_CONNECTION_RESET' | 'ERR_PROTOCOL' | 'ERR_INTERNAL'): PeerlinkError {
+  if (isPeerlinkError(err)) return err;
+  return new PeerlinkError(fallback, err instanceof Error ? err.message : String(err), { cause: err });
+}
+
+export function byeReasonText(reason: number): string {
+  for (const [k, v] of Object.entries(ByeReason)) if (v === reason) return k.toLowerCase().replace(/_/g, ' ');
+  return `reason ${reason}`;
+}

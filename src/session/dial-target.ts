@@ -1,0 +1,47 @@
+/**
+ * Dial targets: the places the session connects to (browse results and connect()
+ * endpoints), each with its own back-off, so a peer that is unreachable or refuses us
+ * (wrong key) is retried ever more slowly without slowing anyone else.
+ */
+import type { Endpoint } from '../net/index.js';
+import type { DiscoveredPeer } from './discovery-info.js';
+
+export class DialTarget {
+  /** `svc:<instance>` for browse results, `ep:<endpoint>` for connect(). */
+  readonly key: string;
+  endpoint: Endpoint;
+  /** The browse result behind it (undefined for connect() targets). */
+  discovered: DiscoveredPeer | undefined;
+  /** The peer behind it, once a HELLO told us (or TXT did). */
+  peerKey: string | undefined;
+  /** connect() targets are dialled until cancelConnect(); browse targets while they are present. */
+  readonly manual: boolean;
+  /** Still in the browse results (always true for manual targets until cancelled). */
+  present = true;
+  /** The target is ourselves (our own advertisement): never dialled. */
+  self = false;
+  /** Dial attempts since the last successful connection. */
+  attempts = 0;
+  timer: NodeJS.Timeout | undefined;
+  /** A dial (connection or handshake) in progress. */
+  busy = false;
+  /** Do not dial before this time (ms since epoch), e.g. after the peer said goodbye. */
+  notBefore = 0;
+
+  constructor(key: string, endpoint: Endpoint, manual: boolean) {
+    this.key = key;
+    this.endpoint = endpoint;
+    this.manual = manual;
+  }
+
+  cancelTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Exponential back-off with jitter (half to full delay), so restarts do not dial in lockstep. */
+  backoff(initial: number, max: number): number {
+    const base = Math.min(max, initial * 2 ** Math.min(this.attempts, 16));
+    return Math.round(base / 2 + (Math.random() * base) / 2);
+  }
+}

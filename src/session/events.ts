@@ -1,0 +1,39 @@
+/**
+ * PeerSession's typed events (Multipeer Connectivity's MCSessionDelegate and
+ * MCNearbyServiceBrowserDelegate, as Node events).
+ */
+import type { Duplex } from 'node:stream';
+import type { PeerlinkError } from '../errors.js';
+import type { PeerID } from './peer-id.js';
+import type { PeerState } from './peer-record.js';
+import type { DiscoveredPeer } from './discovery-info.js';
+
+export interface PeerErrorInfo {
+  /** The peer, when it is known (it said HELLO, or TXT/an earlier connection told us). */
+  peer?: PeerID;
+  /** The endpoint dialled, or the remote address of an incoming connection. */
+  endpoint?: string;
+}
+
+export interface PeerSessionEvents {
+  /** MC's session(_:peer:didChange:). Reported once per change. */
+  peer: [peer: PeerID, state: PeerState];
+  /** MC's session(_:didReceive:fromPeer:): one reliable message, in order per peer. */
+  message: [data: Buffer, peer: PeerID];
+  /** MC's didReceive stream withName: a stream the peer opened with openStream(). */
+  stream: [stream: Duplex, name: string, peer: PeerID];
+  /** A peer of our service was found (or its TXT changed). */
+  found: [info: DiscoveredPeer];
+  /** A found peer's advertisement went away (its connection may live on). */
+  lost: [info: DiscoveredPeer];
+  /**
+   * Something went wrong with one peer or endpoint — the session carries on. Codes:
+   * ERR_PSK_MISMATCH (wrong key: the peer never becomes connected), ERR_TLS_HANDSHAKE,
+   * ERR_PROTOCOL / ERR_MALFORMED_FRAME / ERR_MESSAGE_TOO_LARGE (bad input from the peer).
+   */
+  peerError: [error: PeerlinkError, info: PeerErrorInfo];
+  /** start() finished: listening, advertising, browsing. */
+  ready: [];
+  /** close() finished. */
+  close: [];
+}

@@ -1,0 +1,9 @@
+// src/session: PeerSession, the Multipeer Connectivity replacement. See docs/session.md.
+export { PeerSession } from './session.js';
+export type { SendOptions, OpenStreamOptions, ConnectOptions, PeerInfo, StreamKindHandler } from './session.js';
+export type { PeerSessionEvents, PeerErrorInfo } from './events.js';
+export type { PeerSessionOptions, SessionSecurity } from './options.js';
+export type { PeerState } from './peer-record.js';
+export type { DiscoveredPeer } from './discovery-info.js';
+export { PeerID, MAX_DISPLAY_NAME_BYTES } from './peer-id.js';
+export type { Architecture } from './dedup.js';

@@ -1,0 +1,105 @@
+/**
+ * A byte-stream Duplex over a message connection (framer or WebSocket), used for session
+ * streams after their STREAM_BIND / STREAM_BOUND exchange.
+ *
+ * Each non-empty message carries stream bytes; an empty message marks the end of the
+ * sender's side (half-close), so the same code works over WebSocket, which has no
+ * half-close of its own. Backpressure is the connection's in both directions: a write
+ * completes when `send()` resolves (the transport accepted it), and a message is only
+ * pulled off the connection when the readable side asks for more (`_read`), so a slow
+ * reader stops the socket and, through TCP, the writer.
+ */
+import { Duplex } from 'node:stream';
+import type { Connection } from '../net/index.js';
+import { PeerlinkError } from '../errors.js';
+import { toPeerlinkError } from './control-channel.js';
+
+/** Largest chunk put in one message; bigger writes are split (the receiver's limit is larger). */
+export const STREAM_CHUNK_MAX = 1024 * 1024;
+
+const END = Buffer.alloc(0);
+
+export class MessageStream extends Duplex {
+  readonly connection: Connection;
+  private reading = false;
+  private remoteEnded = false;
+  private localEnded = false;
+
+  constructor(connection: Connection, opts: { highWaterMark?: number } = {}) {
+    super({ allowHalfOpen: true, readableHighWaterMark: opts.highWaterMark ?? 256 * 1024, writableHighWaterMark: opts.highWaterMark ?? 256 * 1024 });
+    this.connection = connection;
+  }
+
+  override _read(): void {
+    if (this.reading) return;
+    this.reading = true;
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    try {
+      for (;;) {
+        const m = await this.connection.receiveMessage();
+        if (this.destroyed) return;
+        if (m === null) {
+          // The transport ended without our end marker: the peer went away mid-stream.
+          this.destroy(new PeerlinkError('ERR_CONNECTION_RESET', 'the stream connection closed before the peer finished sending'));
+          return;
+        }
+        if (m.length === 0) {
+          this.remoteEnded = true;
+          this.push(null);
+          this.maybeClose();
+          return;
+        }
+        if (!this.push(m)) {
+          this.reading = false;
+          return;
+        }
+      }
+    } catch (err) {
+      if (!this.destroyed) this.destroy(toPeerlinkError(err, 'ERR_CONNECTION_RESET'));
+    }
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.sendChunks(chunk).then(() => cb(), (err: unknown) => cb(toPeerlinkError(err, 'ERR_CONNECTION_RESET')));
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
+    // Small writes are merged into one message; big ones go as they are.
+    const total = chunks.reduce((n, c) => n + c.chunk.length, 0);
+    const data = total <= STREAM_CHUNK_MAX ? Buffer.concat(chunks.map((c) => c.chunk), total) : undefined;
+    const run = data ? this.sendChunks(data) : chunks.reduce<Promise<void>>((p, c) => p.then(() => this.sendChunks(c.chunk)), Promise.resolve());
+    run.then(() => cb(), (err: unknown) => cb(toPeerlinkError(err, 'ERR_CONNECTION_RESET')));
+  }
+
+  private async sendChunks(chunk: Buffer): Promise<void> {
+    if (chunk.length === 0) return; // an empty message would mean "end"
+    for (let off = 0; off < chunk.length; off += STREAM_CHUNK_MAX) {
+      await this.connection.send(off === 0 && chunk.length <= STREAM_CHUNK_MAX ? chunk : chunk.subarray(off, off + STREAM_CHUNK_MAX));
+    }
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.connection.send(END).then(
+      () => {
+        this.localEnded = true;
+        this.maybeClose();
+        cb();
+      },
+      (err: unknown) => cb(toPeerlinkError(err, 'ERR_CONNECTION_RESET')),
+    );
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (this.localEnded && this.remoteEnded && !err) this.connection.cancel();
+    else this.connection.forceCancel();
+    cb(err);
+  }
+
+  private maybeClose(): void {
+    // Both directions finished: close the connection gracefully (Duplex autoDestroy follows).
+    if (this.localEnded && this.remoteEnded) this.connection.cancel();
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * What the session knows about one remote peer: its identity, the one active control
+ * connection, connections still in their handshake, and the state the app was last told.
+ */
+import type { Duplex } from 'node:stream';
+import type { PeerID } from './peer-id.js';
+import type { ControlChannel } from './control-channel.js';
+
+export type PeerState = 'notConnected' | 'connecting' | 'connected';
+
+export class PeerRecord {
+  /** Canonical key (lower-case UUID). */
+  readonly key: string;
+  peer: PeerID;
+  /** The control connection in use (WELCOMEd), if any. */
+  active: ControlChannel | undefined;
+  /** Connections that sent HELLO but are not (yet) the active one. */
+  readonly pending = new Set<ControlChannel>();
+  /** Dials in flight to an endpoint known to be this peer. */
+  dialing = 0;
+  /** Nonce of the peer's current run (from its last HELLO). */
+  remoteNonce: Buffer | undefined;
+  /** Generation of the last active connection that died (sent in our next HELLO). */
+  lastGeneration = 0;
+  /** The peer's advertised instance name, when it told us. */
+  instanceName = '';
+  /** The state last reported with a `peer` event. */
+  reported: PeerState = 'notConnected';
+  /** Open streams (app and resource) with this peer, destroyed when it disconnects. */
+  readonly streams = new Set<Duplex>();
+  /** When the peer last said BYE CLOSING (it left on purpose). */
+  leftAt = 0;
+
+  constructor(key: string, peer: PeerID) {
+    this.key = key;
+    this.peer = peer;
+  }
+
+  get state(): PeerState {
+    if (this.active && !this.active.closed) return 'connected';
+    if (this.pending.size > 0 || this.dialing > 0) return 'connecting';
+    return 'notConnected';
+  }
+}

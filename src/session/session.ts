@@ -1,0 +1,714 @@
+/**
+ * PeerSession: Multipeer Connectivity's MCSession (+ advertiser + browser), built on the
+ * net/ primitives the way Apple's "Moving from Multipeer Connectivity to Network Framework"
+ * describes: a listener advertised over Bonjour, a browser, one control connection per
+ * peer pair (HELLO, de-duplication, keepalive), reliable messages over it, and a new
+ * connection per stream. Wire protocol and rules: docs/session.md.
+ */
+import { EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import { Browser, Connection, Endpoint, Listener, type BrowseResult, type Parameters } from '../net/index.js';
+import { PeerlinkError, isPeerlinkError, type PeerlinkErrorCode } from '../errors.js';
+import { PeerID, peerKey } from './peer-id.js';
+import { PeerRecord, type PeerState } from './peer-record.js';
+import { ControlChannel, toPeerlinkError, type ChannelDirection } from './control-channel.js';
+import { decide, isDecider, rolesCompatible, GenerationCounter } from './dedup.js';
+import { decodeMessage, encodeMessageBuffer } from './protocol/codec.js';
+import { ByeReason, Capability, PROTOCOL_VERSION, StreamKind, type HelloMessage, type SessionMessage } from './protocol/messages.js';
+import { resolveOptions, buildParameters, type PeerSessionOptions, type ResolvedSessionOptions } from './options.js';
+import { buildTxt, readTxt, type DiscoveredPeer } from './discovery-info.js';
+import { DialTarget } from './dial-target.js';
+import { StreamManager } from './streams.js';
+import type { MessageStream } from './message-stream.js';
+import type { PeerErrorInfo, PeerSessionEvents } from './events.js';
+
+export interface SendOptions {
+  /** One peer or several; default every connected peer. */
+  to?: PeerID | readonly PeerID[];
+}
+
+export interface OpenStreamOptions {
+  /** 'app' (default) surfaces as a `stream` event; 'resource' is for the session's resource transfers. */
+  kind?: 'app' | 'resource';
+  /** Bytes given to the receiving side with the stream (≤ 4096). */
+  meta?: Uint8Array;
+}
+
+export interface ConnectOptions {
+  signal?: AbortSignal;
+}
+
+export interface PeerInfo {
+  peer: PeerID;
+  state: PeerState;
+  /** The peer's discoveryInfo (TXT app keys), when it was found by browsing. */
+  discoveryInfo: Record<string, string>;
+  instanceName: string;
+  /** Smoothed keepalive round-trip time. */
+  rttMs?: number;
+  /** Remote address of the control connection. */
+  address?: string;
+}
+
+/** Handler for a non-app stream kind (resources). */
+export type StreamKindHandler = (stream: Duplex, name: string, meta: Buffer, peer: PeerID) => void;
+
+/** Codes that mean "this peer will not work with our settings" and deserve a peerError. */
+const REPORTED_CODES = new Set<PeerlinkErrorCode>([
+  'ERR_PSK_MISMATCH', 'ERR_PSK_IDENTITY_REJECTED', 'ERR_TLS_HANDSHAKE', 'ERR_CERT_UNTRUSTED', 'ERR_CERT_REQUIRED',
+  'ERR_PROTOCOL', 'ERR_MALFORMED_FRAME', 'ERR_MESSAGE_TOO_LARGE',
+]);
+const SECURITY_CODES = new Set<PeerlinkErrorCode>(['ERR_PSK_MISMATCH', 'ERR_PSK_IDENTITY_REJECTED', 'ERR_TLS_HANDSHAKE', 'ERR_CERT_UNTRUSTED', 'ERR_CERT_REQUIRED']);
+/** After a security failure a target is retried this much later (the key will not fix itself soon). */
+const SECURITY_RETRY_DELAY = 30_000;
+/** The deciding side of a pair waits this long before dialling a peer known from TXT, so the other side's dial usually wins the race and only one connection is made. */
+const DECIDER_DIAL_DELAY = 1000;
+
+export class PeerSession extends EventEmitter<PeerSessionEvents> {
+  readonly options: ResolvedSessionOptions;
+  /** Our identity. */
+  readonly peerId: PeerID;
+  readonly #parameters: Parameters;
+  readonly #nonce = randomBytes(16);
+  readonly #generations = new GenerationCounter();
+  readonly #peers = new Map<string, PeerRecord>();
+  readonly #targets = new Map<string, DialTarget>();
+  /** Instance name → peer key, learned from HELLOs: stops dials to peers we already have. */
+  readonly #instanceKeys = new Map<string, string>();
+  readonly #channels = new Set<ControlChannel>();
+  readonly #unattached = new Set<Connection>();
+  readonly #targetConns = new Map<DialTarget, Connection>();
+  readonly #connectWaiters = new Map<DialTarget, Array<{ resolve: (p: PeerID) => void; reject: (e: PeerlinkError) => void }>>();
+  readonly #streamHandlers = new Map<number, StreamKindHandler>();
+  readonly #streams: StreamManager;
+  #listener: Listener | undefined;
+  #browser: Browser | undefined;
+  #registeredName: string | undefined;
+  #state: 'idle' | 'starting' | 'running' | 'closing' | 'closed' = 'idle';
+
+  constructor(options: PeerSessionOptions) {
+    super();
+    this.options = resolveOptions(options);
+    this.peerId = this.options.peerId;
+    this.#parameters = buildParameters(this.options);
+    this.#streams = new StreamManager({
+      localId: this.peerId,
+      parameters: this.#parameters,
+      listenPort: () => this.listenPort,
+      connectionTimeout: this.options.connectionTimeout,
+      record: (key) => this.#peers.get(key),
+      acceptsKind: (kind) => kind === StreamKind.APP || this.#streamHandlers.has(kind),
+      deliver: (kind, stream, name, meta, rec) => this.#deliverStream(kind, stream, name, meta, rec),
+    });
+  }
+
+  /** The listener's port (0 when not listening or not started). */
+  get listenPort(): number {
+    return this.#listener?.port ?? 0;
+  }
+
+  /** The instance name we are advertised under (after any conflict rename). */
+  get instanceName(): string | undefined {
+    return this.#registeredName;
+  }
+
+  /** Peers with a working control connection. */
+  get connectedPeers(): PeerID[] {
+    return [...this.#peers.values()].filter((r) => r.state === 'connected').map((r) => r.peer);
+  }
+
+  /** Current browse results. */
+  get discoveredPeers(): DiscoveredPeer[] {
+    return [...this.#targets.values()].filter((t) => t.present && !t.self && t.discovered).map((t) => this.#describeTarget(t));
+  }
+
+  /** Starts listening, advertising and browsing (each as the options say). */
+  async start(): Promise<void> {
+    if (this.#state !== 'idle') throw new PeerlinkError('ERR_INVALID_STATE', 'start() may be called once');
+    this.#state = 'starting';
+    const o = this.options;
+    try {
+      if (o.listen) {
+        const listener = new Listener(this.#parameters, {
+          port: o.port,
+          ...(o.advertise
+            ? { service: { name: o.instanceName, type: o.bonjourType, txt: buildTxt(o), ...(o.interfaces ? { interfaces: o.interfaces } : {}) } }
+            : {}),
+        });
+        this.#listener = listener;
+        listener.on('connection', (c) => this.#onIncoming(c));
+        listener.on('rejected', (err, remote) => this.#reportError(err, { endpoint: remote }));
+        listener.on('serviceRegistration', (r) => {
+          if (r.change === 'registered') this.#registeredName = r.name;
+        });
+        await listener.start();
+      }
+      if (o.browse) {
+        const browser = new Browser({ type: o.bonjourType, ...(o.interfaces ? { interfaces: o.interfaces } : {}) });
+        this.#browser = browser;
+        browser.on('added', (r) => this.#onBrowse(r));
+        browser.on('changed', (r) => this.#onBrowse(r));
+        browser.on('removed', (r) => this.#onBrowseRemoved(r));
+        await browser.start();
+      }
+    } catch (err) {
+      await this.close();
+      throw toPeerlinkError(err, 'ERR_INTERNAL');
+    }
+    if (this.#state !== 'starting') return;
+    this.#state = 'running';
+    this.emit('ready');
+  }
+
+  /**
+   * Connects to a peer known by address (MC's connectPeer). Resolves with the peer once
+   * connected; the session keeps reconnecting to the endpoint until cancelConnect() or close().
+   * Rejects on a security failure (wrong key), cancelConnect(), close() or the signal.
+   */
+  connect(endpoint: Endpoint, options: ConnectOptions = {}): Promise<PeerID> {
+    if (this.#state !== 'running' && this.#state !== 'starting') {
+      return Promise.reject(new PeerlinkError('ERR_INVALID_STATE', 'connect() needs a started session'));
+    }
+    const key = `ep:${Endpoint.format(endpoint)}`;
+    let target = this.#targets.get(key);
+    if (!target) {
+      target = new DialTarget(key, endpoint, true);
+      this.#targets.set(key, target);
+    }
+    target.present = true;
+    target.notBefore = 0;
+    const t = target;
+    const p = new Promise<PeerID>((resolve, reject) => {
+      const list = this.#connectWaiters.get(t) ?? [];
+      list.push({ resolve, reject });
+      this.#connectWaiters.set(t, list);
+      options.signal?.addEventListener('abort', () => this.#settleWaiters(t, new PeerlinkError('ERR_CANCELLED', 'connect() was aborted')), { once: true });
+    });
+    const rec = t.peerKey ? this.#peers.get(t.peerKey) : undefined;
+    if (rec?.state === 'connected') this.#settleWaiters(t, rec.peer);
+    else this.#schedule(t, 0);
+    return p;
+  }
+
+  /** Stops connecting to a peer (MC's cancelConnectPeer): pending dials and handshakes end; a working connection stays. */
+  cancelConnect(peer: PeerID): void {
+    const key = peer.id;
+    for (const t of this.#targets.values()) {
+      if (t.peerKey !== key) continue;
+      t.cancelTimer();
+      if (t.manual) t.present = false;
+      else t.notBefore = Number.POSITIVE_INFINITY; // until the peer is rediscovered
+      this.#targetConns.get(t)?.forceCancel();
+      this.#settleWaiters(t, new PeerlinkError('ERR_CANCELLED', `connecting to ${peer.displayName} was cancelled`));
+    }
+    const rec = this.#peers.get(key);
+    if (rec) for (const ch of [...rec.pending]) ch.close(ByeReason.CLOSING, 'connection cancelled');
+  }
+
+  /**
+   * Sends one reliable message to the given peers (default: all connected), in order per
+   * peer. Resolves when every target's transport accepted it: a slow peer delays only the
+   * promise of sends that include it.
+   */
+  async send(data: Uint8Array | string, options: SendOptions = {}): Promise<void> {
+    const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    if (payload.length > this.options.maxMessageSize) {
+      throw new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `message of ${payload.length} bytes exceeds maxMessageSize ${this.options.maxMessageSize}; use openStream() for bulk data`);
+    }
+    let recs: PeerRecord[];
+    if (options.to === undefined) recs = [...this.#peers.values()].filter((r) => r.state === 'connected');
+    else {
+      const list: readonly PeerID[] = options.to instanceof PeerID ? [options.to] : options.to;
+      recs = list.map((p) => {
+        const r = this.#peers.get(p.id);
+        if (!r || r.state !== 'connected') throw new PeerlinkError('ERR_PEER_NOT_CONNECTED', `${p.displayName} is not connected`);
+        return r;
+      });
+    }
+    await Promise.all(
+      recs.map((r) => {
+        const ch = r.active as ControlChannel;
+        const limit = ch.hello?.maxMessageSize ?? 0;
+        if (payload.length > limit) {
+          return Promise.reject(new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `${r.peer.displayName} accepts messages up to ${limit} bytes; this one is ${payload.length}`));
+        }
+        return ch.send({ type: 'data', payload }).catch((err: unknown) => {
+          throw isPeerlinkError(err, 'ERR_PEER_NOT_CONNECTED') ? err : new PeerlinkError('ERR_PEER_NOT_CONNECTED', `${r.peer.displayName} disconnected before the message was sent`, { cause: err });
+        });
+      }),
+    );
+  }
+
+  /** Opens a byte stream to a connected peer (MC's startStream); the peer gets a `stream` event. */
+  async openStream(name: string, peer: PeerID, options: OpenStreamOptions = {}): Promise<Duplex> {
+    const rec = this.#peers.get(peer.id);
+    if (!rec || rec.state !== 'connected') throw new PeerlinkError('ERR_PEER_NOT_CONNECTED', `${peer.displayName} is not connected`);
+    const kind = options.kind === 'resource' ? StreamKind.RESOURCE : StreamKind.APP;
+    const meta = options.meta ? Buffer.from(options.meta) : Buffer.alloc(0);
+    return this.#streams.open(rec, name, kind, meta);
+  }
+
+  /** Registers the handler for a non-app stream kind (used by resource transfers). */
+  setStreamHandler(kind: 'resource', handler: StreamKindHandler | undefined): void {
+    const code = StreamKind.RESOURCE;
+    if (handler) this.#streamHandlers.set(code, handler);
+    else this.#streamHandlers.delete(code);
+    void kind;
+  }
+
+  /** What the session knows about a peer. */
+  peerInfo(peer: PeerID): PeerInfo | undefined {
+    const rec = this.#peers.get(peer.id);
+    if (!rec) return undefined;
+    const target = [...this.#targets.values()].find((t) => t.peerKey === rec.key && t.discovered);
+    const info: PeerInfo = { peer: rec.peer, state: rec.state, discoveryInfo: target?.discovered?.discoveryInfo ?? {}, instanceName: rec.instanceName };
+    if (rec.active?.rttMs !== undefined) info.rttMs = rec.active.rttMs;
+    const remote = rec.active?.connection.currentPath?.remoteEndpoint;
+    if (remote) info.address = Endpoint.format(remote);
+    return info;
+  }
+
+  /** Leaves: BYE to every peer, service withdrawn, listener and browser stopped, streams destroyed. */
+  async close(): Promise<void> {
+    if (this.#state === 'closed' || this.#state === 'closing') return;
+    this.#state = 'closing';
+    for (const t of this.#targets.values()) {
+      t.cancelTimer();
+      this.#settleWaiters(t, new PeerlinkError('ERR_CLOSED', 'the session was closed'));
+    }
+    for (const c of this.#targetConns.values()) c.forceCancel();
+    for (const c of this.#unattached) c.forceCancel();
+    const closing: Array<Promise<void>> = [];
+    for (const ch of [...this.#channels]) {
+      closing.push(waitClosed(ch.connection));
+      ch.close(ByeReason.CLOSING, 'session closed');
+    }
+    this.#streams.close();
+    for (const rec of this.#peers.values()) this.#update(rec);
+    await Promise.allSettled([this.#browser?.cancel(), this.#listener?.cancel()]);
+    await Promise.race([Promise.allSettled(closing), delay(1000)]);
+    this.#state = 'closed';
+    this.emit('close');
+  }
+
+  // ---- incoming connections -------------------------------------------------------------
+
+  #onIncoming(conn: Connection): void {
+    if (this.#state === 'closing' || this.#state === 'closed') {
+      conn.forceCancel();
+      return;
+    }
+    this.#unattached.add(conn);
+    const timer = setTimeout(() => conn.forceCancel(), this.options.connectionTimeout);
+    timer.unref();
+    conn.receiveMessage().then(
+      (frame) => {
+        clearTimeout(timer);
+        this.#unattached.delete(conn);
+        if (frame === null || this.#state === 'closing' || this.#state === 'closed') return conn.forceCancel();
+        let msg: SessionMessage;
+        try {
+          msg = decodeMessage(frame, { maxDataSize: 0 });
+        } catch (err) {
+          this.#reportError(toPeerlinkError(err, 'ERR_PROTOCOL'), { endpoint: remoteOf(conn) });
+          return conn.forceCancel();
+        }
+        if (msg.type === 'hello') this.#attach(conn, 'incoming', undefined, msg);
+        else if (msg.type === 'streamBind') this.#streams.onBind(conn, msg);
+        else {
+          this.#reportError(new PeerlinkError('ERR_PROTOCOL', `a new connection must start with HELLO or STREAM_BIND, not ${msg.type}`), { endpoint: remoteOf(conn) });
+          conn.send(encodeMessageBuffer({ type: 'bye', reason: ByeReason.PROTOCOL_ERROR, text: 'expected HELLO' })).catch(() => undefined);
+          conn.cancel();
+        }
+      },
+      () => {
+        clearTimeout(timer);
+        this.#unattached.delete(conn);
+        conn.forceCancel();
+      },
+    );
+  }
+
+  // ---- control channels -----------------------------------------------------------------
+
+  #hello(lastGeneration: number): HelloMessage {
+    const o = this.options;
+    return {
+      type: 'hello',
+      version: PROTOCOL_VERSION,
+      role: o.role,
+      peerId: this.peerId.toBytes(),
+      nonce: this.#nonce,
+      capabilities: Capability.STREAMS | (this.#streamHandlers.has(StreamKind.RESOURCE) ? Capability.RESOURCES : 0),
+      maxMessageSize: o.maxMessageSize,
+      listenPort: this.listenPort,
+      lastGeneration,
+      displayName: this.peerId.displayName,
+      instanceName: o.advertise ? (this.#registeredName ?? o.instanceName) : '',
+    };
+  }
+
+  #attach(conn: Connection, direction: ChannelDirection, target: DialTarget | undefined, first?: HelloMessage): ControlChannel {
+    const o = this.options;
+    const ch = new ControlChannel(conn, direction, { maxDataSize: o.maxMessageSize, keepaliveInterval: o.keepaliveInterval, keepaliveTimeout: o.keepaliveTimeout });
+    this.#channels.add(ch);
+    ch.on('message', (m) => this.#onMessage(ch, m, target));
+    ch.on('closed', (err, bye) => this.#onClosed(ch, err, bye, target));
+    const knownKey = first ? peerKey(first.peerId) : target?.peerKey;
+    const lastGeneration = knownKey ? (this.#peers.get(knownKey)?.lastGeneration ?? 0) : 0;
+    ch.send(this.#hello(lastGeneration)).catch(() => undefined);
+    const timer = setTimeout(() => {
+      if (ch.phase !== 'active' && !ch.closed) ch.destroy(new PeerlinkError('ERR_CONNECTION_TIMEOUT', 'the peer did not complete the session handshake in time'));
+    }, o.connectionTimeout);
+    timer.unref();
+    ch.start(first);
+    return ch;
+  }
+
+  #onMessage(ch: ControlChannel, m: SessionMessage, target: DialTarget | undefined): void {
+    switch (m.type) {
+      case 'hello':
+        return this.#onHello(ch, m, target);
+      case 'welcome':
+        return this.#onWelcome(ch, m.generation, target);
+      case 'data': {
+        const rec = this.#activeRecord(ch, 'DATA');
+        if (rec) this.#emitApp('message', m.payload, rec.peer);
+        return;
+      }
+      case 'streamOffer': {
+        const rec = this.#activeRecord(ch, 'STREAM_OFFER');
+        if (rec) this.#streams.onOffer(rec, m);
+        return;
+      }
+      case 'streamReject': {
+        const rec = this.#activeRecord(ch, 'STREAM_REJECT');
+        if (rec) this.#streams.onReject(rec, m.token);
+        return;
+      }
+      case 'extension':
+        return; // no extension registered for control messages yet: ignored, like unknown types
+      default:
+        return this.#protocolError(ch, `${m.type} is not valid on a control connection`);
+    }
+  }
+
+  /** The record whose active connection `ch` is; a protocol error otherwise. */
+  #activeRecord(ch: ControlChannel, what: string): PeerRecord | undefined {
+    const rec = ch.hello ? this.#peers.get(peerKey(ch.hello.peerId)) : undefined;
+    if (ch.phase === 'active' && rec?.active === ch) return rec;
+    // A message racing the replacement of this connection is dropped, not an error.
+    if (ch.phase === 'active' || ch.closed) return undefined;
+    this.#protocolError(ch, `${what} before the handshake finished`);
+    return undefined;
+  }
+
+  #protocolError(ch: ControlChannel, text: string): void {
+    const err = new PeerlinkError('ERR_PROTOCOL', `peer broke the session protocol: ${text}`);
+    const rec = ch.hello ? this.#peers.get(peerKey(ch.hello.peerId)) : undefined;
+    this.#reportError(err, { ...(rec ? { peer: rec.peer } : {}), endpoint: remoteOf(ch.connection) });
+    ch.close(ByeReason.PROTOCOL_ERROR, text);
+  }
+
+  #onHello(ch: ControlChannel, hello: HelloMessage, target: DialTarget | undefined): void {
+    const o = this.options;
+    if (ch.phase !== 'hello') return this.#protocolError(ch, 'a second HELLO');
+    if (Buffer.compare(hello.peerId, this.peerId.toBytes()) === 0) {
+      if (target) target.self = true;
+      ch.close(ByeReason.SELF, 'connected to itself');
+      return;
+    }
+    if (!rolesCompatible(o.architecture, o.role, hello.role)) {
+      this.#reportError(new PeerlinkError('ERR_PROTOCOL', `peer ${hello.displayName} is a "${hello.role}" and we are a "${o.role}" (${o.architecture})`), { endpoint: remoteOf(ch.connection) });
+      ch.close(ByeReason.ROLE, `incompatible roles ${o.role}/${hello.role}`);
+      return;
+    }
+    const key = peerKey(hello.peerId);
+    let rec = this.#peers.get(key);
+    if (!rec) {
+      rec = new PeerRecord(key, PeerID.fromBytes(hello.peerId, hello.displayName));
+      this.#peers.set(key, rec);
+    } else if (rec.peer.displayName !== hello.displayName) rec.peer = rec.peer.withDisplayName(hello.displayName);
+    if (hello.instanceName) {
+      rec.instanceName = hello.instanceName;
+      this.#instanceKeys.set(hello.instanceName, key);
+      const t = this.#targets.get(`svc:${hello.instanceName}`);
+      if (t) t.peerKey = key;
+    }
+    if (target) target.peerKey = key;
+    // A new nonce means the peer restarted: connections from its previous run are dead.
+    if (rec.remoteNonce && !rec.remoteNonce.equals(hello.nonce)) {
+      rec.lastGeneration = 0;
+      for (const old of [...(rec.active ? [rec.active] : []), ...rec.pending]) {
+        if (old.hello && !old.hello.nonce.equals(hello.nonce)) old.destroy(new PeerlinkError('ERR_CONNECTION_RESET', 'the peer restarted'));
+      }
+    }
+    rec.remoteNonce = hello.nonce;
+    ch.hello = hello;
+    ch.phase = 'identified';
+    rec.pending.add(ch);
+    if (!isDecider(o.architecture, this.peerId.toBytes(), hello.peerId, o.role)) {
+      this.#update(rec); // connecting, until the other side WELCOMEs one connection
+      return;
+    }
+    const active = rec.active && !rec.active.closed ? rec.active : undefined;
+    const decision = decide(
+      o.architecture,
+      active && active.hello ? { remoteNonce: active.hello.nonce, generation: active.generation, silentFor: active.silentFor } : undefined,
+      hello,
+      o.keepaliveInterval * 1.5 + 500,
+    );
+    if (decision === 'duplicate') {
+      ch.close(ByeReason.DUPLICATE, 'already connected');
+      return;
+    }
+    ch.generation = this.#generations.take();
+    this.#activate(rec, ch, target);
+    ch.send({ type: 'welcome', generation: ch.generation }).catch(() => undefined);
+    this.#update(rec);
+  }
+
+  #onWelcome(ch: ControlChannel, generation: number, target: DialTarget | undefined): void {
+    const o = this.options;
+    if (ch.phase !== 'identified' || !ch.hello || isDecider(o.architecture, this.peerId.toBytes(), ch.hello.peerId, o.role)) {
+      return this.#protocolError(ch, 'unexpected WELCOME');
+    }
+    const rec = this.#peers.get(peerKey(ch.hello.peerId));
+    if (!rec) return;
+    ch.generation = generation;
+    this.#activate(rec, ch, target);
+    this.#update(rec);
+  }
+
+  /** Makes `ch` the peer's connection; the one it replaces is closed without a state change. */
+  #activate(rec: PeerRecord, ch: ControlChannel, target: DialTarget | undefined): void {
+    const old = rec.active;
+    ch.phase = 'active';
+    rec.pending.delete(ch);
+    rec.active = ch;
+    rec.leftAt = 0;
+    if (old && old !== ch) old.close(ByeReason.REPLACED, 'replaced by a newer connection');
+    if (target) target.attempts = 0;
+    for (const t of this.#targets.values()) {
+      if (t.peerKey === rec.key) this.#settleWaiters(t, rec.peer);
+    }
+  }
+
+  #onClosed(ch: ControlChannel, err: PeerlinkError | undefined, bye: { reason: number; text: string } | undefined, target: DialTarget | undefined): void {
+    this.#channels.delete(ch);
+    const rec = ch.hello ? this.#peers.get(peerKey(ch.hello.peerId)) : undefined;
+    if (target) {
+      target.busy = false;
+      this.#targetConns.delete(target);
+      if (bye?.reason === ByeReason.SELF) target.self = true;
+    }
+    if (err && REPORTED_CODES.has(err.code)) this.#reportError(err, { ...(rec ? { peer: rec.peer } : {}), endpoint: remoteOf(ch.connection) });
+    else if (bye && (bye.reason === ByeReason.ROLE || bye.reason === ByeReason.VERSION || bye.reason === ByeReason.PROTOCOL_ERROR) && err) {
+      this.#reportError(new PeerlinkError('ERR_PROTOCOL', err.message), { ...(rec ? { peer: rec.peer } : {}), endpoint: remoteOf(ch.connection) });
+    }
+    if (rec) {
+      rec.pending.delete(ch);
+      if (rec.active === ch) {
+        rec.active = undefined;
+        rec.lastGeneration = ch.generation;
+        if (bye?.reason === ByeReason.CLOSING && err) rec.leftAt = Date.now();
+      }
+      this.#update(rec);
+    }
+    if (target) {
+      // A peer that said goodbye is not redialled until it is rediscovered (or a while passed).
+      if (rec?.leftAt) target.notBefore = Date.now() + 10_000;
+      this.#schedule(target);
+    }
+  }
+
+  /** Reports a state change once, and reacts to losing a peer. */
+  #update(rec: PeerRecord): void {
+    const closing = this.#state === 'closing' || this.#state === 'closed';
+    const state = closing && rec.state !== 'connected' ? 'notConnected' : rec.state;
+    if (state === rec.reported) return;
+    rec.reported = state;
+    if (state === 'notConnected') {
+      this.#streams.dropPeer(rec);
+      if (!closing) for (const t of this.#targets.values()) if (t.peerKey === rec.key) this.#schedule(t);
+    }
+    this.#emitApp('peer', rec.peer, state);
+  }
+
+  // ---- dialling -------------------------------------------------------------------------
+
+  #onBrowse(result: BrowseResult): void {
+    if (this.#state !== 'running' && this.#state !== 'starting') return;
+    const name = result.endpoint.name;
+    const key = `svc:${name}`;
+    const info = readTxt(name, result.txt, result.interfaces, this.options);
+    let target = this.#targets.get(key);
+    if (!target) {
+      target = new DialTarget(key, result.endpoint, false);
+      this.#targets.set(key, target);
+    }
+    const wasPresent = target.present && target.discovered !== undefined;
+    target.endpoint = result.endpoint;
+    target.discovered = info;
+    target.present = true;
+    if (!wasPresent) target.notBefore = 0;
+    if (info.peerId) target.peerKey = info.peerId;
+    else target.peerKey ??= this.#instanceKeys.get(name);
+    if (info.peerId === this.peerId.id || (this.options.advertise && name === this.#registeredName)) target.self = true;
+    if (target.self) return;
+    this.#emitApp('found', this.#describeTarget(target));
+    // Hint only: when TXT tells us the id and we decide for the pair, let the other side dial first.
+    let first = Math.floor(Math.random() * 100);
+    if (info.peerId && this.options.architecture === 'star' && Buffer.compare(this.peerId.toBytes(), PeerID.fromString(info.peerId, 'x').toBytes()) > 0) {
+      first += DECIDER_DIAL_DELAY;
+    }
+    if (!wasPresent) target.attempts = 0;
+    this.#schedule(target, first);
+  }
+
+  #onBrowseRemoved(result: BrowseResult): void {
+    const target = this.#targets.get(`svc:${result.endpoint.name}`);
+    if (!target || target.self || !target.present) return;
+    target.present = false;
+    target.cancelTimer();
+    this.#emitApp('lost', this.#describeTarget(target));
+  }
+
+  #describeTarget(t: DialTarget): DiscoveredPeer {
+    const d = t.discovered as DiscoveredPeer;
+    return t.peerKey ? { ...d, peerId: t.peerKey } : { ...d };
+  }
+
+  /** Plans the next dial of a target, after `delayMs` or its back-off. */
+  #schedule(t: DialTarget, delayMs?: number): void {
+    if (this.#state !== 'running' && this.#state !== 'starting') return;
+    if (t.self || !t.present || t.busy || t.timer) return;
+    if (!t.manual && (!this.options.autoConnect || !t.discovered?.compatible)) return;
+    if (this.#targetConnected(t)) return;
+    const wait = Math.max(delayMs ?? t.backoff(this.options.reconnectInitialDelay, this.options.reconnectMaxDelay), t.notBefore - Date.now());
+    if (!Number.isFinite(wait)) return;
+    t.timer = setTimeout(() => {
+      t.timer = undefined;
+      void this.#dial(t);
+    }, wait);
+    t.timer.unref();
+  }
+
+  #targetConnected(t: DialTarget): boolean {
+    if (!t.peerKey && t.discovered) t.peerKey = this.#instanceKeys.get(t.discovered.instanceName);
+    const rec = t.peerKey ? this.#peers.get(t.peerKey) : undefined;
+    return rec?.state === 'connected';
+  }
+
+  async #dial(t: DialTarget): Promise<void> {
+    if (this.#state !== 'running' || t.busy || t.self || !t.present || this.#targetConnected(t)) return;
+    t.busy = true;
+    t.attempts++;
+    const rec = t.peerKey ? this.#peers.get(t.peerKey) : undefined;
+    if (rec) {
+      rec.dialing++;
+      this.#update(rec);
+    }
+    const conn = new Connection(t.endpoint, this.#parameters);
+    this.#targetConns.set(t, conn);
+    let failure: PeerlinkError | undefined;
+    try {
+      conn.start();
+      await conn.whenReady({ waiting: 'reject', signal: AbortSignal.timeout(this.options.connectionTimeout) });
+    } catch (err) {
+      failure = toPeerlinkError(err, 'ERR_CONNECTION_RESET');
+    }
+    if (rec) rec.dialing--;
+    if (failure || this.#state !== 'running') {
+      conn.forceCancel();
+      this.#targetConns.delete(t);
+      t.busy = false;
+      if (rec) this.#update(rec);
+      if (failure && this.#state === 'running') this.#dialFailed(t, failure, rec);
+      return;
+    }
+    this.#attach(conn, 'outgoing', t);
+  }
+
+  #dialFailed(t: DialTarget, err: PeerlinkError, rec: PeerRecord | undefined): void {
+    const info: PeerErrorInfo = { endpoint: Endpoint.format(t.endpoint), ...(rec ? { peer: rec.peer } : {}) };
+    if (SECURITY_CODES.has(err.code)) {
+      this.#reportError(err, info);
+      if (t.manual) {
+        t.present = false;
+        this.#settleWaiters(t, err);
+        return;
+      }
+      t.notBefore = Date.now() + SECURITY_RETRY_DELAY;
+    } else if (REPORTED_CODES.has(err.code)) this.#reportError(err, info);
+    this.#schedule(t);
+  }
+
+  #settleWaiters(t: DialTarget, result: PeerID | PeerlinkError): void {
+    const list = this.#connectWaiters.get(t);
+    if (!list) return;
+    this.#connectWaiters.delete(t);
+    for (const w of list) {
+      if (result instanceof PeerID) w.resolve(result);
+      else w.reject(result);
+    }
+  }
+
+  // ---- streams and events ---------------------------------------------------------------
+
+  #deliverStream(kind: number, stream: MessageStream, name: string, meta: Buffer, rec: PeerRecord): void {
+    if (kind === StreamKind.APP) {
+      if (this.listenerCount('stream') === 0) {
+        stream.destroy(new PeerlinkError('ERR_CANCELLED', 'no stream handler'));
+        return;
+      }
+      this.#emitApp('stream', stream, name, rec.peer);
+      return;
+    }
+    const handler = this.#streamHandlers.get(kind);
+    if (!handler) return void stream.destroy();
+    try {
+      handler(stream, name, meta, rec.peer);
+    } catch (err) {
+      stream.destroy(toPeerlinkError(err, 'ERR_INTERNAL'));
+    }
+  }
+
+  #reportError(err: PeerlinkError, info: PeerErrorInfo): void {
+    this.#emitApp('peerError', err, info);
+  }
+
+  /** Emits to app listeners; an exception thrown by one surfaces as uncaught, not inside our I/O loops. */
+  #emitApp<K extends keyof PeerSessionEvents>(event: K, ...args: PeerSessionEvents[K]): void {
+    try {
+      (this.emit as (e: K, ...a: PeerSessionEvents[K]) => boolean)(event, ...args);
+    } catch (err) {
+      process.nextTick(() => {
+        throw err;
+      });
+    }
+  }
+}
+
+function remoteOf(conn: Connection): string | undefined {
+  const r = conn.currentPath?.remoteEndpoint;
+  return r ? Endpoint.format(r) : undefined;
+}
+
+function waitClosed(conn: Connection): Promise<void> {
+  if (conn.state === 'cancelled' || conn.state === 'failed') return Promise.resolve();
+  return new Promise((resolve) => {
+    const on = (s: string): void => {
+      if (s === 'cancelled' || s === 'failed') {
+        conn.off('state', on);
+        resolve();
+      }
+    };
+    conn.on('state', on);
+  });
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
