@@ -7,6 +7,7 @@ import type { PeerlinkError } from '../errors.js';
 import type { PeerID } from './peer-id.js';
 import type { PeerState } from './peer-record.js';
 import type { DiscoveredPeer } from './discovery-info.js';
+import type { IncomingResource } from './resource-transfer.js';
 
 export interface PeerErrorInfo {
   /** The peer, when it is known (it said HELLO, or TXT/an earlier connection told us). */
@@ -22,6 +23,8 @@ export interface PeerSessionEvents {
   message: [data: Buffer, peer: PeerID];
   /** MC's didReceive stream withName: a stream the peer opened with openStream(). */
   stream: [stream: Duplex, name: string, peer: PeerID];
+  /** MC's didStartReceivingResource: a resource is arriving; its `done` gives the saved file. */
+  resource: [incoming: IncomingResource<PeerID>];
   /** A peer of our service was found (or its TXT changed). */
   found: [info: DiscoveredPeer];
   /** A found peer's advertisement went away (its connection may live on). */

@@ -22,6 +22,7 @@ import { DialTarget } from './dial-target.js';
 import { StreamManager } from './streams.js';
 import type { MessageStream } from './message-stream.js';
 import type { PeerErrorInfo, PeerSessionEvents } from './events.js';
+import { ResourceManager, type ResourceTransfer, type SendResourceOptions } from './resource-transfer.js';
 
 export interface SendOptions {
   /** One peer or several; default every connected peer. */
@@ -82,6 +83,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   readonly #connectWaiters = new Map<DialTarget, Array<{ resolve: (p: PeerID) => void; reject: (e: PeerlinkError) => void }>>();
   readonly #streamHandlers = new Map<number, StreamKindHandler>();
   readonly #streams: StreamManager;
+  readonly #resources: ResourceManager<PeerID>;
   #listener: Listener | undefined;
   #browser: Browser | undefined;
   #registeredName: string | undefined;
@@ -100,6 +102,14 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       record: (key) => this.#peers.get(key),
       acceptsKind: (kind) => kind === StreamKind.APP || this.#streamHandlers.has(kind),
       deliver: (kind, stream, name, meta, rec) => this.#deliverStream(kind, stream, name, meta, rec),
+    });
+    this.#resources = new ResourceManager<PeerID>({
+      ...this.options.resources,
+      open: (name, peer) => this.openStream(name, peer, { kind: 'resource' }),
+      announce: (incoming) => this.#emitApp('resource', incoming),
+    });
+    this.setStreamHandler('resource', (stream, _name, _meta, peer) => {
+      this.#resources.receive(stream, peer);
     });
   }
 
@@ -257,6 +267,19 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     void kind;
   }
 
+  /**
+   * MC's sendResource(at:withName:toPeer:): a file path, file: URL or http(s) URL, sent over
+   * a resource stream; the transfer reports `progress` and settles `done`.
+   */
+  sendResource(source: string | URL, name: string, peer: PeerID, options?: SendResourceOptions): ResourceTransfer<PeerID> {
+    return this.#resources.send(source, name, peer, options);
+  }
+
+  /** Where received resources are saved. */
+  resourceDirectory(): Promise<string> {
+    return this.#resources.store.directory();
+  }
+
   /** What the session knows about a peer. */
   peerInfo(peer: PeerID): PeerInfo | undefined {
     const rec = this.#peers.get(peer.id);
@@ -273,6 +296,8 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   async close(): Promise<void> {
     if (this.#state === 'closed' || this.#state === 'closing') return;
     this.#state = 'closing';
+    // Transfers first, so they end as cancelled/aborted rather than as broken connections.
+    await this.#resources.close().catch(() => undefined);
     for (const t of this.#targets.values()) {
       t.cancelTimer();
       this.#settleWaiters(t, new PeerlinkError('ERR_CLOSED', 'the session was closed'));
