@@ -97,6 +97,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private readonly queue: ReceiveQueue;
   private detached = false;
   private weSentFinal = false;
+  /** Captured at ready: OpenSSL may drop the peer chain after TLS 1.3 session tickets. */
+  private chain: X509Certificate[] = [];
 
   constructor(endpoint: Endpoint, parameters: Parameters) {
     super();
@@ -158,8 +160,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   /** The peer's certificate chain, leaf first (PKI). */
   get peerCertificates(): X509Certificate[] {
-    const t = this.tlsSocket;
-    return t ? peerChain(t) : [];
+    return [...this.chain];
   }
 
   /** RFC 5705 keying material from the TLS session (both ends get the same bytes). */
@@ -351,7 +352,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const tls = this.parameters.tls;
     if (t && tls) {
       const cipher = t.getCipher();
-      const leaf = tls.pki ? t.getPeerX509Certificate() : undefined;
+      const leaf = tls.pki ? this.chain[0] : undefined;
       r.tls = {
         version: t.getProtocol() ?? '?',
         cipher: cipher?.standardName ?? cipher?.name ?? '?',
@@ -458,6 +459,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       keepaliveSent: () => this._counters.keepalivesSent++,
     };
     ch.attach(sink);
+    if (ch.tlsSocket && this.parameters.tls?.pki) this.chain = peerChain(ch.tlsSocket);
     this.readyAt = performance.now();
     this.setState('ready', undefined);
     if (this._path) this.emit('path', this._path);

@@ -115,11 +115,15 @@ export class ReceiveQueue {
       this.head = 0;
     }
     this.bytes -= b.length;
+    this.maybeResume();
+    return b;
+  }
+
+  private maybeResume(): void {
     if (this.paused && this.bytes <= this.highWater / 2) {
       this.paused = false;
       this.resume();
     }
-    return b;
   }
 
   private takeBytes(min: number, max: number): Buffer | undefined {
@@ -130,6 +134,7 @@ export class ReceiveQueue {
       if (first.length === max) return this.shift();
       this.items[this.head] = first.subarray(max);
       this.bytes -= max;
+      this.maybeResume();
       return first.subarray(0, max);
     }
     const want = Math.min(max, this.bytes);
@@ -149,6 +154,7 @@ export class ReceiveQueue {
         got += k;
       }
     }
+    this.maybeResume();
     return Buffer.concat(parts, got);
   }
 

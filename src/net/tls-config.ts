@@ -80,13 +80,14 @@ export function clientTlsOptions(opts: TlsOptions, remote: HostPortEndpoint, dia
     minVersion: opts.minVersion ?? 'TLSv1.2',
     maxVersion: opts.maxVersion ?? 'TLSv1.3',
     rejectUnauthorized: false,
+    // Host names are checked in verifyPkiPeer, so that `authorized` reflects the chain only.
+    checkServerIdentity: () => undefined,
   };
   if (opts.psk) {
     const key = parsePsk(opts.psk.key);
     const identity = opts.psk.identity ?? DEFAULT_PSK_IDENTITY;
     o.ciphers = PSK_CIPHERS;
     o.pskCallback = () => ({ psk: key, identity });
-    o.checkServerIdentity = () => undefined;
   } else {
     const name = opts.pki?.serverName ?? dialledHost;
     // SNI carries names only, never IP literals (RFC 6066 §3).
@@ -166,7 +167,7 @@ export async function verifyPkiPeer(socket: TLSSocket, pki: PkiOptions, peer: Pe
     }
   }
   if (pki.verify) {
-    let ok = false;
+    let ok: boolean;
     try {
       ok = await pki.verify(chain, peer);
     } catch (err) {
