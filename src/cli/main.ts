@@ -13,7 +13,10 @@ const commands: Record<string, Loader> = {
   // Each subcommand lives in ./commands/<name>.ts and exports `run` and `summary`.
   advertise: () => import('./commands/advertise.js'),
   browse: () => import('./commands/browse.js'),
+  chat: () => import('./commands/chat.js'),
   interfaces: () => import('./commands/interfaces.js'),
+  receive: () => import('./commands/receive.js'),
+  send: () => import('./commands/send.js'),
 };
 
 function version(): string {
