@@ -181,7 +181,12 @@ async function establishUdp(addresses: ResolvedAddress[], port: number, p: Param
 export async function establish(endpoint: Endpoint, p: Parameters, ctx: AttemptContext): Promise<Established> {
   const t0 = performance.now();
   const plan = planInterfaces(p.constraints);
-  const { host, port, addresses } = await abortable(ctx.signal, resolveEndpoint(endpoint, p, ctx.signal), () => undefined);
+  const resolved = await abortable(ctx.signal, resolveEndpoint(endpoint, p, ctx.signal), () => undefined);
+  const { host, port } = resolved;
+  const addresses = resolved.addresses.filter((a) => plan.usable(a));
+  if (addresses.length === 0) {
+    throw new PeerlinkError('ERR_NO_USABLE_INTERFACE', `none of ${resolved.addresses.map((a) => a.address).join(', ')} is reachable through an interface the parameters allow`);
+  }
   const t1 = performance.now();
   if (p.transport === 'udp') {
     const e = await establishUdp(addresses, port, p, plan, ctx);

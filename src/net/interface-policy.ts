@@ -37,6 +37,8 @@ export function satisfyingInterfaces(c: InterfaceConstraints, all: readonly Netw
 export interface InterfacePlan {
   /** undefined = no constraints: any interface, no pinning. */
   allowed: NetworkInterface[] | undefined;
+  /** False when no allowed interface can reach the address (loopback needs lo; zones must be allowed). */
+  usable(a: ResolvedAddress): boolean;
   /** The interface to pin an attempt to this address to, if any. */
   pinFor(a: ResolvedAddress): string | undefined;
   /** Throws ERR_NO_USABLE_INTERFACE when the connection's local address is on a forbidden interface. */
@@ -48,7 +50,7 @@ function isLoopbackAddress(a: string): boolean {
 }
 
 export function planInterfaces(c: InterfaceConstraints): InterfacePlan {
-  if (!hasInterfaceConstraints(c)) return { allowed: undefined, pinFor: () => undefined, check: () => undefined };
+  if (!hasInterfaceConstraints(c)) return { allowed: undefined, usable: () => true, pinFor: () => undefined, check: () => undefined };
   const all = listInterfaces();
   const allowed = satisfyingInterfaces(c, all);
   if (allowed.length === 0) {
@@ -57,6 +59,11 @@ export function planInterfaces(c: InterfaceConstraints): InterfacePlan {
   const names = new Set(allowed.map((i) => i.name));
   return {
     allowed,
+    usable(a) {
+      if (isLoopbackAddress(a.address)) return allowed.some((i) => i.flags.loopback);
+      if (a.zone !== undefined && isLinkLocal6(a.address)) return names.has(a.zone);
+      return true;
+    },
     pinFor(a) {
       if (a.zone !== undefined && isLinkLocal6(a.address)) return names.has(a.zone) ? a.zone : allowed[0]?.name;
       if (isLoopbackAddress(a.address)) return allowed.find((i) => i.flags.loopback)?.name ?? allowed[0]?.name;

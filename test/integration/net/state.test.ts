@@ -1,0 +1,199 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server, type Socket } from 'node:net';
+import { WebSocketServer } from 'ws';
+import { Connection, Endpoint, Listener, Parameters, generateIdentity } from '../../../src/net/index.js';
+import { delay, dial, echoListener, nextState, PSK } from './helpers.js';
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+test('refused → waiting, then ready once the listener appears (automatic retry)', async () => {
+  const port = await freePort();
+  const c = new Connection(Endpoint.hostPort('127.0.0.1', port), Parameters.tcp({ framer: true, retry: { initialDelay: 50, maxDelay: 200 } }));
+  const states: string[] = [];
+  c.on('state', (s) => states.push(s));
+  c.start();
+  assert.equal(await nextState(c, 'waiting', 'ready', 'failed'), 'waiting');
+  assert.equal(c.error?.code, 'ERR_CONNECTION_REFUSED');
+  await assert.rejects(c.whenReady({ waiting: 'reject' }), (e: unknown) => (e as { code?: string }).code === 'ERR_CONNECTION_REFUSED');
+  const l = new Listener(Parameters.tcp({ framer: true }), { host: '127.0.0.1', port });
+  await l.start();
+  await c.whenReady();
+  assert.deepEqual(states.slice(0, 2), ['preparing', 'waiting']);
+  assert.equal(states.at(-1), 'ready');
+  assert.ok(c.counters.attempts >= 2);
+  c.cancel();
+  await l.cancel();
+});
+
+test('restart() retries at once when automatic retry is off', async () => {
+  const port = await freePort();
+  const c = new Connection(Endpoint.hostPort('127.0.0.1', port), Parameters.tcp({ retry: { automatic: false } })).start();
+  assert.equal(await nextState(c, 'waiting', 'ready', 'failed'), 'waiting');
+  await delay(200);
+  assert.equal(c.state, 'waiting');
+  const l = await echoListener(Parameters.tcp());
+  // the listener is on another port: restart() against the same endpoint must wait again
+  c.restart();
+  assert.equal(c.state, 'preparing');
+  assert.equal(await nextState(c, 'waiting', 'ready'), 'waiting');
+  await l.cancel();
+  const l2 = new Listener(Parameters.tcp(), { host: '127.0.0.1', port });
+  await l2.start();
+  c.restart();
+  assert.equal(await nextState(c, 'ready', 'waiting', 'failed'), 'ready');
+  c.forceCancel();
+  await l2.cancel();
+});
+
+test('wrong PSK → failed with ERR_PSK_MISMATCH on both sides (TLS 1.3 and 1.2)', async () => {
+  for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
+    const l = await echoListener(Parameters.tls({ psk: { key: PSK }, maxVersion }, { framer: true }));
+    const rejected = new Promise<string>((r) => l.once('rejected', (e) => r(e.code)));
+    const c = new Connection(Endpoint.hostPort('127.0.0.1', l.port), Parameters.tls({ psk: { key: 'ff'.repeat(16) }, maxVersion }, { framer: true })).start();
+    assert.equal(await nextState(c, 'failed', 'ready', 'waiting'), 'failed');
+    assert.equal(c.error?.code, 'ERR_PSK_MISMATCH', `${maxVersion}: ${c.error?.message}`);
+    assert.equal(await rejected, 'ERR_PSK_MISMATCH');
+    await l.cancel();
+  }
+});
+
+test('untrusted certificate and pin mismatch → failed with a code', async () => {
+  const id = await generateIdentity();
+  const other = await generateIdentity();
+  const l = await echoListener(Parameters.tls({ pki: { cert: id.cert, key: id.key } }, { framer: true }));
+  const untrusted = new Connection(Endpoint.hostPort('127.0.0.1', l.port), Parameters.tls({ pki: {} }, { framer: true })).start();
+  assert.equal(await nextState(untrusted, 'failed', 'ready', 'waiting'), 'failed');
+  assert.equal(untrusted.error?.code, 'ERR_CERT_UNTRUSTED');
+  const pinned = new Connection(Endpoint.hostPort('127.0.0.1', l.port), Parameters.tls({ pki: { pins: [other.pin] } }, { framer: true })).start();
+  assert.equal(await nextState(pinned, 'failed', 'ready', 'waiting'), 'failed');
+  assert.equal(pinned.error?.code, 'ERR_CERT_PIN_MISMATCH');
+  await l.cancel();
+});
+
+test('cancel() is graceful, forceCancel() is immediate', async () => {
+  const p = Parameters.tcp({ framer: true });
+  const l = new Listener(p, { host: '127.0.0.1' });
+  const server: Connection[] = [];
+  l.on('connection', (c) => server.push(c));
+  await l.start();
+  const a = await dial(l.port, p);
+  await delay(20);
+  const sa = server[0] as Connection;
+  for (let i = 0; i < 100; i++) void a.send(`m${i}`);
+  a.cancel();
+  assert.equal(a.state, 'cancelled');
+  let n = 0;
+  for await (const m of sa.messages()) assert.equal(String(m), `m${n++}`);
+  assert.equal(n, 100);
+  // The peer finished; this side may still send until it cancels too.
+  assert.equal(sa.state, 'ready');
+  sa.cancel();
+
+  const b = await dial(l.port, p);
+  await delay(20);
+  const sb = server[1] as Connection;
+  b.forceCancel();
+  assert.equal(b.state, 'cancelled');
+  assert.equal(await nextState(sb, 'cancelled', 'failed'), 'failed');
+  assert.equal(sb.error?.code, 'ERR_CONNECTION_RESET');
+  assert.equal(await b.receiveMessage(), null);
+  await l.cancel();
+});
+
+test('oversized message → failed with ERR_MESSAGE_TOO_LARGE, and the process keeps running', async () => {
+  for (const [small, big] of [
+    [Parameters.tcp({ framer: true, maxMessageSize: 1000 }), Parameters.tcp({ framer: true })],
+    [Parameters.tls({ psk: { key: PSK } }, { framer: true, maxMessageSize: 1000 }), Parameters.tls({ psk: { key: PSK } }, { framer: true })],
+    [Parameters.ws({ maxMessageSize: 1000 }), Parameters.ws()],
+  ] as const) {
+    const l = new Listener(small, { host: '127.0.0.1' });
+    const got = new Promise<Connection>((r) => l.once('connection', r));
+    await l.start();
+    const c = await dial(l.port, big);
+    const s = await got;
+    await c.send(Buffer.alloc(999));
+    assert.equal((await s.receiveMessage())?.length, 999);
+    await c.send(Buffer.alloc(100_000));
+    assert.equal(await nextState(s, 'failed', 'cancelled'), 'failed');
+    assert.equal(s.error?.code, 'ERR_MESSAGE_TOO_LARGE');
+    await assert.rejects(s.receiveMessage(), (e: unknown) => (e as { code?: string }).code === 'ERR_MESSAGE_TOO_LARGE');
+    // our own limit applies to what we send, without failing the connection
+    const ok = await dial(l.port, small);
+    await assert.rejects(ok.send(Buffer.alloc(2000)), (e: unknown) => (e as { code?: string }).code === 'ERR_MESSAGE_TOO_LARGE');
+    assert.equal(ok.state, 'ready');
+    ok.cancel();
+    c.forceCancel();
+    await l.cancel();
+  }
+});
+
+test('keepalive: a frozen peer is detected within the window (framer and ws)', async () => {
+  // A peer whose kernel accepts the connection but whose application never answers.
+  const frozen: Server = createServer((s: Socket) => s.pause());
+  await new Promise<void>((r) => frozen.listen(0, '127.0.0.1', r));
+  const port = (frozen.address() as { port: number }).port;
+  const c = await dial(port, Parameters.tcp({ framer: true, keepalive: { interval: 100, timeout: 400 } }));
+  const t0 = Date.now();
+  assert.equal(await nextState(c, 'failed', 'cancelled'), 'failed');
+  assert.equal(c.error?.code, 'ERR_KEEPALIVE_TIMEOUT');
+  assert.ok(c.counters.keepalivesSent >= 1);
+  assert.ok(Date.now() - t0 < 10_000);
+  frozen.close();
+
+  // ws: a server that does not answer pings
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, autoPong: false });
+  await new Promise<void>((r) => wss.once('listening', () => r()));
+  const wc = await dial((wss.address() as { port: number }).port, Parameters.ws({ keepalive: { interval: 100, timeout: 400 } }));
+  assert.equal(await nextState(wc, 'failed', 'cancelled'), 'failed');
+  assert.equal(wc.error?.code, 'ERR_KEEPALIVE_TIMEOUT');
+  wss.close();
+  for (const client of wss.clients) client.terminate();
+});
+
+test('a handshake that never completes → connection timeout → waiting', async () => {
+  const silent = createServer(() => undefined);
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  const port = (silent.address() as { port: number }).port;
+  const c = new Connection(Endpoint.hostPort('127.0.0.1', port), Parameters.tls({ psk: { key: PSK } }, { tcp: { connectionTimeout: 300 }, retry: { automatic: false } })).start();
+  assert.equal(await nextState(c, 'waiting', 'failed', 'ready'), 'waiting');
+  assert.equal(c.error?.code, 'ERR_CONNECTION_TIMEOUT');
+  c.cancel();
+  silent.close();
+});
+
+test('interface constraints: pinned to lo; loopback prohibited → waiting with a reason', async () => {
+  const l = await echoListener(Parameters.tcp({ framer: true }));
+  const p = Parameters.tcp({ framer: true, requiredInterface: 'lo' });
+  const c = await dial(l.port, p);
+  assert.equal(c.currentPath?.interface?.name, 'lo');
+  assert.match(c.currentPath?.interfaceSource ?? '', /pinned|route/);
+  c.cancel();
+  const q = Parameters.tcp({ framer: true, prohibitedInterfaceTypes: ['loopback'], retry: { automatic: false } });
+  const d = new Connection(Endpoint.hostPort('127.0.0.1', l.port), q).start();
+  assert.equal(await nextState(d, 'waiting', 'ready', 'failed'), 'waiting');
+  assert.equal(d.error?.code, 'ERR_NO_USABLE_INTERFACE');
+  d.cancel();
+  const r = Parameters.tcp({ requiredInterface: 'nosuchif0', retry: { automatic: false } });
+  const e = new Connection(Endpoint.hostPort('127.0.0.1', l.port), r).start();
+  assert.equal(await nextState(e, 'waiting', 'ready', 'failed'), 'waiting');
+  assert.equal(e.error?.code, 'ERR_NO_USABLE_INTERFACE');
+  e.cancel();
+  await l.cancel();
+});
+
+test('Happy Eyeballs: localhost resolves to ::1 and 127.0.0.1; the listening family wins', async () => {
+  const l = await echoListener(Parameters.tcp({ framer: true }), '127.0.0.1');
+  const c = await Connection.connect(Endpoint.hostPort('localhost', l.port), Parameters.tcp({ framer: true }));
+  assert.equal(c.currentPath?.remoteEndpoint.host, '127.0.0.1');
+  await c.send('x');
+  assert.equal(String(await c.receiveMessage()), 'x');
+  c.cancel();
+  await l.cancel();
+});
