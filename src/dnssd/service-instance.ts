@@ -38,10 +38,13 @@ export interface ResolveParts {
 
 /** What the cache holds for an instance on an interface. */
 export function lookupParts(cache: RecordCache, fqdn: string, iface: string): ResolveParts {
-  const newest = <T>(list: { record: T; receivedAt: number }[]): T | undefined =>
-    list.sort((a, b) => b.receivedAt - a.receivedAt)[0]?.record;
-  const srv = newest(cache.get(fqdn, RRType.SRV, iface)) as SrvRecord | undefined;
-  const txt = newest(cache.get(fqdn, RRType.TXT, iface)) as TxtRecord | undefined;
+  // filter on the decoded kind: a record of type SRV whose data did not parse is 'UNKNOWN'
+  const newest = <K extends 'SRV' | 'TXT'>(kind: K, type: number): Extract<SrvRecord | TxtRecord, { type: K }> | undefined => {
+    const list = cache.get(fqdn, type, iface).filter((e) => e.record.type === kind);
+    return list.sort((a, b) => b.receivedAt - a.receivedAt)[0]?.record as Extract<SrvRecord | TxtRecord, { type: K }> | undefined;
+  };
+  const srv = newest('SRV', RRType.SRV);
+  const txt = newest('TXT', RRType.TXT);
   const addresses: string[] = [];
   if (srv) {
     const v4: string[] = [];

@@ -111,26 +111,39 @@ function readRecord(r: Reader, off: number): [ResourceRecord, number] {
   const end = start + rdlength;
   if (end > r.buf.length) throw malformed('rdlength exceeds packet');
   const base = { name, ttl, rrclass: klass & ~CLASS_TOP_BIT, cacheFlush: (klass & CLASS_TOP_BIT) !== 0 };
+  try {
+    return [readRdata(r, base, rrtype, start, end), end];
+  } catch (err) {
+    // The record's frame (rdlength) is sound, so the rest of the packet is trustworthy: keep
+    // a record whose data we cannot parse as raw bytes rather than dropping the packet.
+    // Real senders need this: python-zeroconf 0.47 writes NSEC bitmap headers as 16-bit words.
+    if (!(err instanceof PeerlinkError)) throw err;
+    return [{ ...base, type: 'UNKNOWN', rrtype, data: Buffer.from(r.buf.subarray(start, end)) }, end];
+  }
+}
+
+function readRdata(r: Reader, base: { name: string; ttl: number; rrclass: number; cacheFlush: boolean }, rrtype: number, start: number, end: number): ResourceRecord {
+  const rdlength = end - start;
   const exact = (consumed: number): void => {
     if (consumed !== end) throw malformed(`record data length mismatch for type ${rrtype}`);
   };
   switch (rrtype) {
     case RRType.A:
       if (rdlength !== 4) throw malformed('A record data is not 4 bytes');
-      return [{ ...base, type: 'A', address: `${r.buf[start]}.${r.buf[start + 1]}.${r.buf[start + 2]}.${r.buf[start + 3]}` }, end];
+      return { ...base, type: 'A', address: `${r.buf[start]}.${r.buf[start + 1]}.${r.buf[start + 2]}.${r.buf[start + 3]}` };
     case RRType.AAAA:
       if (rdlength !== 16) throw malformed('AAAA record data is not 16 bytes');
-      return [{ ...base, type: 'AAAA', address: ipv6String(r.buf, start) }, end];
+      return { ...base, type: 'AAAA', address: ipv6String(r.buf, start) };
     case RRType.PTR: {
       const [target, q] = r.name(start, end);
       exact(q);
-      return [{ ...base, type: 'PTR', target }, end];
+      return { ...base, type: 'PTR', target };
     }
     case RRType.SRV: {
       if (rdlength < 7) throw malformed('SRV record too short');
       const [target, q] = r.name(start + 6, end);
       exact(q);
-      return [{ ...base, type: 'SRV', priority: r.u16(start), weight: r.u16(start + 2), port: r.u16(start + 4), target }, end];
+      return { ...base, type: 'SRV', priority: r.u16(start), weight: r.u16(start + 2), port: r.u16(start + 4), target };
     }
     case RRType.TXT: {
       const strings: Buffer[] = [];
@@ -141,7 +154,7 @@ function readRecord(r: Reader, off: number): [ResourceRecord, number] {
         strings.push(Buffer.from(r.buf.subarray(q + 1, q + 1 + len)));
         q += 1 + len;
       }
-      return [{ ...base, type: 'TXT', strings }, end];
+      return { ...base, type: 'TXT', strings };
     }
     case RRType.NSEC: {
       const [next, q0] = r.name(start, end);
@@ -158,10 +171,10 @@ function readRecord(r: Reader, off: number): [ResourceRecord, number] {
         q += 2 + len;
       }
       exact(q);
-      return [{ ...base, type: 'NSEC', next, types }, end];
+      return { ...base, type: 'NSEC', next, types };
     }
     default:
-      return [{ ...base, type: 'UNKNOWN', rrtype, data: Buffer.from(r.buf.subarray(start, end)) }, end];
+      return { ...base, type: 'UNKNOWN', rrtype, data: Buffer.from(r.buf.subarray(start, end)) };
   }
 }
 

@@ -116,16 +116,35 @@ test('enforces label <= 63 and name <= 255 bytes', () => {
 });
 
 test('checks rdlength against the packet and against the record data', () => {
-  // A record claiming 200 bytes of data
+  // A record claiming 200 bytes of data: the packet's framing is broken
   malformed(Buffer.concat([header(0, 1), Buffer.from([0, 0, 1, 0, 1, 0, 0, 0, 10, 0, 200, 1, 2, 3, 4])]));
-  // A record with 5 bytes
-  malformed(Buffer.concat([header(0, 1), Buffer.from([0, 0, 1, 0, 1, 0, 0, 0, 10, 0, 5, 1, 2, 3, 4, 5])]));
-  // PTR whose name runs past its rdlength (rdlength 2 but name is 3 bytes)
-  malformed(Buffer.concat([header(0, 1), Buffer.from([0, 0, 12, 0, 1, 0, 0, 0, 10, 0, 2, 1, 0x61, 0])]));
-  // TXT string longer than its record
-  malformed(Buffer.concat([header(0, 1), Buffer.from([0, 0, 16, 0, 1, 0, 0, 0, 10, 0, 2, 5, 0x61])]));
-  // SRV too short
-  malformed(Buffer.concat([header(0, 1), Buffer.from([0, 0, 33, 0, 1, 0, 0, 0, 10, 0, 3, 0, 0, 0])]));
+  // a record claiming fewer bytes than the rest: the next record starts inside garbage
+  malformed(Buffer.concat([header(0, 2), Buffer.from([0, 0, 1, 0, 1, 0, 0, 0, 10, 0, 3, 1, 2, 3, 4])]));
+  // records whose data does not match their type stay in the packet as raw bytes, never as
+  // half-parsed values: A with 5 bytes, a PTR name running past rdlength, a TXT string
+  // longer than its record, a short SRV
+  const cases: [number[], number][] = [
+    [[0, 0, 1, 0, 1, 0, 0, 0, 10, 0, 5, 1, 2, 3, 4, 5], RRType.A],
+    [[0, 0, 12, 0, 1, 0, 0, 0, 10, 0, 2, 1, 0x61, 0], RRType.PTR],
+    [[0, 0, 16, 0, 1, 0, 0, 0, 10, 0, 2, 5, 0x61], RRType.TXT],
+    [[0, 0, 33, 0, 1, 0, 0, 0, 10, 0, 3, 0, 0, 0], RRType.SRV],
+  ];
+  for (const [bytes, rrtype] of cases) {
+    const buf = Buffer.concat([header(0, 1), Buffer.from(bytes)]);
+    let p: DnsPacket;
+    try {
+      p = decodePacket(buf);
+    } catch {
+      // the PTR case's trailing byte is outside the record: also a framing error
+      continue;
+    }
+    const r = p.answers[0];
+    assert.equal(r?.type, 'UNKNOWN', `type ${rrtype}`);
+    assert.equal(r?.type === 'UNKNOWN' && r.rrtype, rrtype);
+  }
+  // the PTR case with correct framing but a name that runs past the rdata
+  const ptr = decodePacket(Buffer.concat([header(0, 1), Buffer.from([0, 0, 12, 0, 1, 0, 0, 0, 10, 0, 2, 1, 0x61])]));
+  assert.equal(ptr.answers[0]?.type, 'UNKNOWN');
 });
 
 test('refuses record counts the packet cannot hold', () => {
@@ -142,4 +161,18 @@ test('PacketWriter rolls back a record that does not fit', () => {
   const p = decodePacket(w.finish());
   assert.equal(p.answers.length, 2);
   assert.equal(p.answers[1]?.name, 'a.local');
+});
+
+test('a record whose data does not parse is kept raw; the rest of the packet survives', () => {
+  // a real python-zeroconf 0.47 response: its NSEC writes the bitmap window and length as
+  // 16-bit words; the PTR, TXT, SRV and A records around it must still be usable
+  const hex = '000084000000000100000004085f6578616d706c65045f746370056c6f63616c00000c0001000011940009065a4320537663c00cc02b00108001000011940007047a3d7a7a0162067a63686f7374c01a002f800100001194000ac0470000000400000008c02b00218001000000780008000000001b9ec047c047000180010000007800040a4d0003';
+  const p = decodePacket(Buffer.from(hex, 'hex'));
+  assert.deepEqual([...p.answers, ...p.additionals].map((r) => r.type), ['PTR', 'TXT', 'UNKNOWN', 'SRV', 'A']);
+  const srv = p.additionals.find((r) => r.type === 'SRV');
+  assert.equal(srv?.type === 'SRV' && srv.port, 7070);
+  const raw = p.additionals.find((r) => r.type === 'UNKNOWN');
+  assert.equal(raw?.type === 'UNKNOWN' && raw.rrtype, RRType.NSEC);
+  // it re-encodes byte for byte as it came
+  assert.equal(raw?.type === 'UNKNOWN' && raw.data.length, 10);
 });
