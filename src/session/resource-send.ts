@@ -133,9 +133,9 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
     }
     if (early && (early.type === 'error' || early.type === 'reject')) throw remoteFailure(early);
     if (sent !== size) throw new PeerlinkError('ERR_RESOURCE_SOURCE', `the source ended after ${sent} of ${size} bytes (was the file changed while sending?)`);
+    // A digest that differs from the header's is still sent: the receiver then fails the
+    // transfer with ERR_RESOURCE_VERIFY and says so, so both sides report the same code.
     const sha256 = hash.digest('hex');
-    if (headerSha256 !== null && headerSha256 !== sha256)
-      throw new PeerlinkError('ERR_RESOURCE_VERIFY', 'the bytes read do not match the SHA-256 given for this resource (was the file changed?)');
     stream.write(encodeFrame({ type: 'end', sha256 }));
     this.setState('verifying');
     const result = await answer;

@@ -4,11 +4,11 @@
  * checks its quota against it), and the body is a Readable read in chunks of at
  * least 64 KiB for files, pulled only as fast as the network takes it.
  */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { createReadStream, constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { basename } from 'node:path';
 import { PeerlinkError } from '../errors.js';
@@ -67,10 +67,14 @@ async function openFile(path: string, options: OpenSourceOptions): Promise<Resou
   const size = st.size;
   // `end` pins the length to the size announced: a file that grows meanwhile is cut
   // there; one that shrinks ends early and the sender reports it.
-  const body =
-    size === 0
-      ? createReadStream(path, { start: 0, end: -1, highWaterMark: FILE_CHUNK, signal: options.signal })
-      : createReadStream(path, { start: 0, end: size - 1, highWaterMark: FILE_CHUNK, signal: options.signal });
+  if (size === 0) {
+    // createReadStream cannot express "no bytes" (end must be >= start); still check it is readable.
+    await access(path, constants.R_OK).catch((err: NodeJS.ErrnoException) => {
+      throw sourceError(`${path}: cannot read (${err.code ?? err.message})`, err);
+    });
+    return { size, body: Readable.from([]), suggestedName: basename(path), description: path };
+  }
+  const body = createReadStream(path, { start: 0, end: size - 1, highWaterMark: FILE_CHUNK, signal: options.signal });
   await new Promise<void>((resolve, reject) => {
     body.once('open', () => resolve());
     body.once('error', (err) => reject(sourceError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? err.message})`, err)));

@@ -109,6 +109,28 @@ test('a second file of the same name gets a numbered suffix', async (t) => {
   assert.equal(await readFile(join(p.dir, 'same (1).txt'), 'utf8'), 'two');
 });
 
+test('an empty file crosses too', async (t) => {
+  const src = await tempDir(t);
+  await writeFile(join(src, 'empty.txt'), '');
+  const p = await pair(t);
+  const [sent, received] = await Promise.all([p.sender.send(join(src, 'empty.txt'), 'empty.txt', 'r').done, (await p.incoming).done]);
+  assert.equal(sent.size, 0);
+  assert.equal(received.sha256, sha(Buffer.alloc(0)));
+  assert.equal((await readFile(received.path)).length, 0);
+});
+
+test('a known digest in the header is checked; a wrong one fails on both sides', async (t) => {
+  const src = await tempDir(t);
+  await writeFile(join(src, 'f.txt'), 'content');
+  const p = await pair(t);
+  const t1 = p.sender.send(join(src, 'f.txt'), 'f.txt', 'r', { sha256: sha(Buffer.from('content')) });
+  await t1.done;
+  const t2 = p.sender.send(join(src, 'f.txt'), 'g.txt', 'r', { sha256: 'a'.repeat(64) });
+  await assert.rejects(t2.done, (e: unknown) => isPeerlinkError(e, 'ERR_RESOURCE_VERIFY'));
+  // The receiver reported the mismatch, so its temp file is already gone.
+  assert.deepEqual(await readdir(p.dir), ['f.txt']);
+});
+
 test('the sender refuses a hostile name before opening anything', async (t) => {
   const src = await tempDir(t);
   await writeFile(join(src, 'f'), 'x');
