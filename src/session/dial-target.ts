@@ -3,13 +3,17 @@
  * endpoints), each with its own back-off, so a peer that is unreachable or refuses us
  * (wrong key) is retried ever more slowly without slowing anyone else.
  */
-import type { Endpoint } from '../net/index.js';
+import { Endpoint } from '../net/index.js';
 import type { DiscoveredPeer } from './discovery-info.js';
 
 export class DialTarget {
   /** `svc:<instance>` for browse results, `ep:<endpoint>` for connect(). */
   readonly key: string;
-  endpoint: Endpoint;
+  /** connect() targets: the endpoint given. */
+  endpoint: Endpoint | undefined;
+  /** Browse targets: the resolved addresses and port; each attempt takes the next address. */
+  addresses: string[] = [];
+  port = 0;
   /** The browse result behind it (undefined for connect() targets). */
   discovered: DiscoveredPeer | undefined;
   /** The peer behind it, once a HELLO told us (or TXT did). */
@@ -28,10 +32,24 @@ export class DialTarget {
   /** Do not dial before this time (ms since epoch), e.g. after the peer said goodbye. */
   notBefore = 0;
 
-  constructor(key: string, endpoint: Endpoint, manual: boolean) {
+  constructor(key: string, endpoint: Endpoint | undefined, manual: boolean) {
     this.key = key;
     this.endpoint = endpoint;
     this.manual = manual;
+  }
+
+  /** Where the next attempt goes: the endpoint, or the addresses in turn (IPv4 first). */
+  nextEndpoint(): Endpoint | undefined {
+    if (this.endpoint) return this.endpoint;
+    if (this.addresses.length === 0 || this.port === 0) return undefined;
+    const addr = this.addresses[this.attempts % this.addresses.length] as string;
+    return Endpoint.hostPort(addr, this.port);
+  }
+
+  /** Text for reports. */
+  describe(): string {
+    if (this.endpoint) return Endpoint.format(this.endpoint);
+    return `${this.key.slice(4)} (${this.addresses.join(', ')} port ${this.port})`;
   }
 
   cancelTimer(): void {

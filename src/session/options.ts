@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Parameters, parsePsk } from '../net/index.js';
 import { PeerlinkError } from '../errors.js';
+import type { Mdns } from '../dnssd/index.js';
 import { PeerID, validateDisplayName } from './peer-id.js';
 import type { Architecture } from './dedup.js';
 import type { HelloRole } from './protocol/messages.js';
@@ -53,6 +54,8 @@ export interface PeerSessionOptions {
   connectionTimeout?: number;
   /** Reconnection back-off, ms. Defaults 200 and 5000. */
   reconnect?: { initialDelay?: number; maxDelay?: number };
+  /** A dnssd engine to share between sessions of one process (not closed by the session). Default: the session's own. */
+  mdns?: Mdns;
   /** Resource transfers (see docs/session.md). */
   resources?: { directory?: string; quota?: number };
 }
@@ -83,6 +86,7 @@ export interface ResolvedSessionOptions {
   reconnectInitialDelay: number;
   reconnectMaxDelay: number;
   resources: { directory?: string; quota?: number };
+  mdns: Mdns | undefined;
 }
 
 function positive(name: string, v: number | undefined, dflt: number): number {
@@ -148,6 +152,7 @@ export function resolveOptions(o: PeerSessionOptions): ResolvedSessionOptions {
     reconnectInitialDelay: positive('reconnect.initialDelay', o.reconnect?.initialDelay, 200),
     reconnectMaxDelay: positive('reconnect.maxDelay', o.reconnect?.maxDelay, 5000),
     resources: { ...(o.resources ?? {}) },
+    mdns: o.mdns,
   };
 }
 

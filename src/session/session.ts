@@ -8,7 +8,8 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { Browser, Connection, Endpoint, Listener, type BrowseResult, type Parameters } from '../net/index.js';
+import { Connection, Endpoint, Listener, type Parameters } from '../net/index.js';
+import { Discovery, type FoundService } from './discovery.js';
 import { PeerlinkError, isPeerlinkError, type PeerlinkErrorCode } from '../errors.js';
 import { PeerID, peerKey } from './peer-id.js';
 import { PeerRecord, type PeerState } from './peer-record.js';
@@ -85,7 +86,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   readonly #streams: StreamManager;
   readonly #resources: ResourceManager<PeerID>;
   #listener: Listener | undefined;
-  #browser: Browser | undefined;
+  #discovery: Discovery | undefined;
   #registeredName: string | undefined;
   #state: 'idle' | 'starting' | 'running' | 'closing' | 'closed' = 'idle';
 
@@ -128,6 +129,22 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     return [...this.#peers.values()].filter((r) => r.state === 'connected').map((r) => r.peer);
   }
 
+  /**
+   * Counters for tests and diagnostics. `controlConnections` counts every open control
+   * connection (active or in handshake): once things settle it equals the number of
+   * connected peers — anything more is a duplicate connection.
+   */
+  get stats(): { controlConnections: number; activeConnections: number; handshakes: number; streams: number; targets: number } {
+    let active = 0;
+    let streams = 0;
+    for (const r of this.#peers.values()) {
+      if (r.active && !r.active.closed) active++;
+      streams += r.streams.size;
+    }
+    const open = [...this.#channels].filter((c) => !c.closed).length;
+    return { controlConnections: open, activeConnections: active, handshakes: open - active, streams, targets: this.#targets.size };
+  }
+
   /** Current browse results. */
   get discoveredPeers(): DiscoveredPeer[] {
     return [...this.#targets.values()].filter((t) => t.present && !t.self && t.discovered).map((t) => this.#describeTarget(t));
@@ -140,27 +157,24 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     const o = this.options;
     try {
       if (o.listen) {
-        const listener = new Listener(this.#parameters, {
-          port: o.port,
-          ...(o.advertise
-            ? { service: { name: o.instanceName, type: o.bonjourType, txt: buildTxt(o), ...(o.interfaces ? { interfaces: o.interfaces } : {}) } }
-            : {}),
-        });
+        const listener = new Listener(this.#parameters, { port: o.port });
         this.#listener = listener;
         listener.on('connection', (c) => this.#onIncoming(c));
         listener.on('rejected', (err, remote) => this.#reportError(err, { endpoint: remote }));
-        listener.on('serviceRegistration', (r) => {
-          if (r.change === 'registered') this.#registeredName = r.name;
-        });
         await listener.start();
       }
-      if (o.browse) {
-        const browser = new Browser({ type: o.bonjourType, ...(o.interfaces ? { interfaces: o.interfaces } : {}) });
-        this.#browser = browser;
-        browser.on('added', (r) => this.#onBrowse(r));
-        browser.on('changed', (r) => this.#onBrowse(r));
-        browser.on('removed', (r) => this.#onBrowseRemoved(r));
-        await browser.start();
+      if (o.advertise || o.browse) {
+        const discovery = new Discovery({ type: o.bonjourType, interfaces: o.interfaces, mdns: o.mdns });
+        this.#discovery = discovery;
+        discovery.on('registered', (name) => {
+          this.#registeredName = name;
+          const self = this.#targets.get(`svc:${name}`);
+          if (self) self.self = true;
+        });
+        discovery.on('found', (f) => this.#onFound(f));
+        discovery.on('lost', (f) => this.#onLost(f));
+        if (o.advertise) discovery.advertise(o.instanceName, this.listenPort, buildTxt(o));
+        if (o.browse) discovery.browse();
       }
     } catch (err) {
       await this.close();
@@ -311,7 +325,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     }
     this.#streams.close();
     for (const rec of this.#peers.values()) this.#update(rec);
-    await Promise.allSettled([this.#browser?.cancel(), this.#listener?.cancel()]);
+    await Promise.allSettled([this.#discovery?.close(), this.#listener?.cancel()]);
     await Promise.race([Promise.allSettled(closing), delay(1000)]);
     this.#state = 'closed';
     this.emit('close');
@@ -563,24 +577,27 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
 
   // ---- dialling -------------------------------------------------------------------------
 
-  #onBrowse(result: BrowseResult): void {
+  #onFound(f: FoundService): void {
     if (this.#state !== 'running' && this.#state !== 'starting') return;
-    const name = result.endpoint.name;
-    const key = `svc:${name}`;
-    const info = readTxt(name, result.txt, result.interfaces, this.options);
+    const key = `svc:${f.name}`;
+    const info = readTxt(f.name, f.txt, f.interfaces, this.options);
     let target = this.#targets.get(key);
     if (!target) {
-      target = new DialTarget(key, result.endpoint, false);
+      target = new DialTarget(key, undefined, false);
       this.#targets.set(key, target);
     }
     const wasPresent = target.present && target.discovered !== undefined;
-    target.endpoint = result.endpoint;
+    target.addresses = f.addresses;
+    target.port = f.port;
     target.discovered = info;
     target.present = true;
-    if (!wasPresent) target.notBefore = 0;
+    if (!wasPresent) {
+      target.notBefore = 0;
+      target.attempts = 0;
+    }
     if (info.peerId) target.peerKey = info.peerId;
-    else target.peerKey ??= this.#instanceKeys.get(name);
-    if (info.peerId === this.peerId.id || (this.options.advertise && name === this.#registeredName)) target.self = true;
+    else target.peerKey ??= this.#instanceKeys.get(f.name);
+    if (info.peerId === this.peerId.id || (this.options.advertise && f.name === this.#registeredName)) target.self = true;
     if (target.self) return;
     this.#emitApp('found', this.#describeTarget(target));
     // Hint only: when TXT tells us the id and we decide for the pair, let the other side dial first.
@@ -588,12 +605,11 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     if (info.peerId && this.options.architecture === 'star' && Buffer.compare(this.peerId.toBytes(), PeerID.fromString(info.peerId, 'x').toBytes()) > 0) {
       first += DECIDER_DIAL_DELAY;
     }
-    if (!wasPresent) target.attempts = 0;
-    this.#schedule(target, first);
+    this.#schedule(target, wasPresent ? undefined : first);
   }
 
-  #onBrowseRemoved(result: BrowseResult): void {
-    const target = this.#targets.get(`svc:${result.endpoint.name}`);
+  #onLost(f: FoundService): void {
+    const target = this.#targets.get(`svc:${f.name}`);
     if (!target || target.self || !target.present) return;
     target.present = false;
     target.cancelTimer();
@@ -610,7 +626,12 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     if (this.#state !== 'running' && this.#state !== 'starting') return;
     if (t.self || !t.present || t.busy || t.timer) return;
     if (!t.manual && (!this.options.autoConnect || !t.discovered?.compatible)) return;
-    if (this.#targetConnected(t)) return;
+    if (this.#targetConnected(t)) {
+      // Connected through another connection (e.g. the peer's own dial won): the target is satisfied.
+      const rec = this.#peers.get(t.peerKey as string);
+      if (rec) this.#settleWaiters(t, rec.peer);
+      return;
+    }
     const wait = Math.max(delayMs ?? t.backoff(this.options.reconnectInitialDelay, this.options.reconnectMaxDelay), t.notBefore - Date.now());
     if (!Number.isFinite(wait)) return;
     t.timer = setTimeout(() => {
@@ -635,7 +656,16 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       rec.dialing++;
       this.#update(rec);
     }
-    const conn = new Connection(t.endpoint, this.#parameters);
+    const endpoint = t.nextEndpoint();
+    if (!endpoint) {
+      t.busy = false;
+      if (rec) {
+        rec.dialing--;
+        this.#update(rec);
+      }
+      return;
+    }
+    const conn = new Connection(endpoint, this.#parameters);
     this.#targetConns.set(t, conn);
     let failure: PeerlinkError | undefined;
     try {
@@ -657,7 +687,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   }
 
   #dialFailed(t: DialTarget, err: PeerlinkError, rec: PeerRecord | undefined): void {
-    const info: PeerErrorInfo = { endpoint: Endpoint.format(t.endpoint), ...(rec ? { peer: rec.peer } : {}) };
+    const info: PeerErrorInfo = { endpoint: t.describe(), ...(rec ? { peer: rec.peer } : {}) };
     if (SECURITY_CODES.has(err.code)) {
       this.#reportError(err, info);
       if (t.manual) {

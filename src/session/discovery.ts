@@ -1,0 +1,122 @@
+/**
+ * Discovery for a session on src/dnssd: our advertisement, and a browser whose
+ * per-interface results are merged into one entry per instance name (a peer seen on eth0
+ * and wlan0 is one peer with more addresses, not two peers).
+ *
+ * The dnssd engine may be shared between sessions of one process (`mdns` option): one set
+ * of port-5353 sockets instead of one per session. A shared engine is not closed here.
+ */
+import { EventEmitter } from 'node:events';
+import { Mdns, type Advertisement, type ServiceBrowser, type ServiceInstance } from '../dnssd/index.js';
+
+export interface FoundService {
+  name: string;
+  port: number;
+  /** IPv4 first, then IPv6 (link-local with %interface), over every interface it was seen on. */
+  addresses: string[];
+  txt: Record<string, string | true>;
+  interfaces: string[];
+}
+
+export interface DiscoveryEvents {
+  /** First sighting, or a change of TXT / port / addresses. */
+  found: [service: FoundService];
+  lost: [service: FoundService];
+  /** Our advertisement's final name (after any conflict rename). */
+  registered: [name: string];
+}
+
+export interface DiscoveryOptions {
+  type: string;
+  interfaces: string[] | undefined;
+  mdns: Mdns | undefined;
+}
+
+export class Discovery extends EventEmitter<DiscoveryEvents> {
+  readonly #opts: DiscoveryOptions;
+  #mdns: Mdns | undefined;
+  #ownsMdns = false;
+  #ad: Advertisement | undefined;
+  #browser: ServiceBrowser | undefined;
+  /** name → interface → instance */
+  readonly #seen = new Map<string, Map<string, ServiceInstance>>();
+
+  constructor(opts: DiscoveryOptions) {
+    super();
+    this.#opts = opts;
+  }
+
+  #engine(): Mdns {
+    if (!this.#mdns) {
+      if (this.#opts.mdns) this.#mdns = this.#opts.mdns;
+      else {
+        this.#mdns = new Mdns(this.#opts.interfaces ? { interfaces: this.#opts.interfaces } : {});
+        this.#ownsMdns = true;
+      }
+    }
+    return this.#mdns;
+  }
+
+  advertise(name: string, port: number, txt: Record<string, string>): void {
+    const ad = this.#engine().advertise({ name, type: this.#opts.type, port, txt });
+    this.#ad = ad;
+    ad.on('registered', (n: string) => this.emit('registered', n));
+  }
+
+  browse(): void {
+    const b = this.#engine().browse({ type: this.#opts.type });
+    this.#browser = b;
+    b.on('added', (s: ServiceInstance) => this.#onInstance(s));
+    b.on('changed', (s: ServiceInstance) => this.#onInstance(s));
+    b.on('removed', (s: ServiceInstance) => this.#onRemoved(s));
+  }
+
+  async close(): Promise<void> {
+    this.#browser?.stop();
+    this.#browser = undefined;
+    const ad = this.#ad;
+    this.#ad = undefined;
+    await ad?.stop().catch(() => undefined);
+    if (this.#ownsMdns) await this.#mdns?.close().catch(() => undefined);
+    this.#mdns = undefined;
+  }
+
+  #onInstance(s: ServiceInstance): void {
+    let byIf = this.#seen.get(s.name);
+    if (!byIf) {
+      byIf = new Map();
+      this.#seen.set(s.name, byIf);
+    }
+    byIf.set(s.interface, s);
+    this.emit('found', merge(s.name, byIf));
+  }
+
+  #onRemoved(s: ServiceInstance): void {
+    const byIf = this.#seen.get(s.name);
+    if (!byIf) return;
+    const last = byIf.get(s.interface) ?? s;
+    byIf.delete(s.interface);
+    if (byIf.size > 0) {
+      this.emit('found', merge(s.name, byIf));
+      return;
+    }
+    this.#seen.delete(s.name);
+    this.emit('lost', merge(s.name, new Map([[s.interface, last]])));
+  }
+}
+
+function merge(name: string, byIf: Map<string, ServiceInstance>): FoundService {
+  const v4: string[] = [];
+  const v6: string[] = [];
+  let port = 0;
+  let txt: Record<string, string | true> = {};
+  for (const inst of byIf.values()) {
+    port = inst.port;
+    txt = Object.fromEntries(Object.entries(inst.txt).map(([k, v]) => [k, v === null ? true : v]));
+    for (const a of inst.addresses) {
+      const list = a.includes(':') ? v6 : v4;
+      if (!list.includes(a)) list.push(a);
+    }
+  }
+  return { name, port, addresses: [...v4, ...v6], txt, interfaces: [...byIf.keys()] };
+}

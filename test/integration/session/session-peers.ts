@@ -1,0 +1,199 @@
+/**
+ * Test fixture: runs one or more PeerSessions in this process (inside a test namespace),
+ * reports events as JSON lines on stdout and obeys JSON commands on stdin.
+ *
+ *   node session-peers.js '<config json>'
+ *
+ * Output lines: {"ev":"ready",...} {"ev":"peer",...} {"ev":"peerError",...} {"ev":"status",...}
+ * {"ev":"recv",...} {"ev":"sent",...} {"ev":"stream-done",...} {"ev":"stream-recv",...}.
+ * Memory is sampled every 50 ms so stream tests can assert a bound on peak RSS and heap.
+ */
+import { createInterface } from 'node:readline';
+import { PeerSession } from '../../../src/session/index.js';
+import { PeerID } from '../../../src/session/peer-id.js';
+import { Mdns } from '../../../src/dnssd/index.js';
+import type { PeerSessionOptions } from '../../../src/session/options.js';
+
+export interface FixtureConfig {
+  service: string;
+  /** Display names, one session each. */
+  names: string[];
+  /** Persist ids here (`<dir>/<name>.json`), so a restarted process keeps its peer ids. */
+  idDir?: string;
+  psk?: string;
+  interfaces?: string[];
+  keepaliveInterval?: number;
+  keepaliveTimeout?: number;
+  includePeerIdInTxt?: boolean;
+  transport?: 'framer' | 'ws';
+  /** One dnssd engine for all sessions of the process. */
+  sharedMdns?: boolean;
+}
+
+type Command =
+  | { cmd: 'status' }
+  | { cmd: 'send'; count: number; size?: number }
+  | { cmd: 'recv' }
+  | { cmd: 'stream'; from: string; to: string; bytes: number }
+  | { cmd: 'close' };
+
+const cfg = JSON.parse(process.argv[2] ?? '{}') as FixtureConfig;
+const out = (o: Record<string, unknown>): void => {
+  process.stdout.write(JSON.stringify({ t: Date.now(), ...o }) + '\n');
+};
+
+let peakRss = 0;
+let peakHeap = 0;
+const sampler = setInterval(() => {
+  const m = process.memoryUsage();
+  peakRss = Math.max(peakRss, m.rss);
+  peakHeap = Math.max(peakHeap, m.heapUsed + m.arrayBuffers);
+}, 50);
+sampler.unref();
+function resetPeaks(): { rss: number; heap: number } {
+  const m = process.memoryUsage();
+  peakRss = m.rss;
+  peakHeap = m.heapUsed + m.arrayBuffers;
+  return { rss: m.rss, heap: m.heapUsed + m.arrayBuffers };
+}
+
+const mdns = cfg.sharedMdns ? new Mdns(cfg.interfaces ? { interfaces: cfg.interfaces } : {}) : undefined;
+const sessions = new Map<string, PeerSession>();
+/** receiver name → sender id → {count, ordered, last} */
+const received = new Map<string, Map<string, { count: number; ordered: boolean; last: number }>>();
+/** Sequence numbers per sending session. */
+let seq = 0;
+
+async function main(): Promise<void> {
+  for (const name of cfg.names) {
+    const peerId = cfg.idDir ? await PeerID.loadOrCreate(`${cfg.idDir}/${name}.json`, name) : PeerID.generate(name);
+    const opts: PeerSessionOptions = {
+      serviceType: cfg.service,
+      peerId,
+      ...(cfg.psk ? { security: { mode: 'psk', key: cfg.psk } } : {}),
+      ...(cfg.interfaces ? { interfaces: cfg.interfaces } : {}),
+      ...(cfg.keepaliveInterval ? { keepaliveInterval: cfg.keepaliveInterval } : {}),
+      ...(cfg.keepaliveTimeout ? { keepaliveTimeout: cfg.keepaliveTimeout } : {}),
+      ...(cfg.includePeerIdInTxt ? { includePeerIdInTxt: true } : {}),
+      ...(cfg.transport ? { transport: cfg.transport } : {}),
+      ...(mdns ? { mdns } : {}),
+    };
+    const s = new PeerSession(opts);
+    sessions.set(name, s);
+    const rx = new Map<string, { count: number; ordered: boolean; last: number }>();
+    received.set(name, rx);
+    s.on('peer', (p, state) => out({ ev: 'peer', name, id: s.peerId.id, peer: p.id, peerName: p.displayName, state }));
+    s.on('peerError', (err, info) => out({ ev: 'peerError', name, code: err.code, message: err.message, endpoint: info.endpoint ?? null }));
+    s.on('message', (data, p) => {
+      // Message body: 8-byte sequence number (per sender) + padding.
+      const n = data.length >= 8 ? Number(data.readBigUInt64BE(0)) : -1;
+      const r = rx.get(p.id) ?? { count: 0, ordered: true, last: -1 };
+      if (n <= r.last) r.ordered = false;
+      r.last = n;
+      r.count++;
+      rx.set(p.id, r);
+    });
+    s.on('stream', (stream, streamName, p) => {
+      const base = resetPeaks();
+      let bytes = 0;
+      stream.on('data', (c: Buffer) => {
+        bytes += c.length;
+      });
+      stream.on('end', () => {
+        out({ ev: 'stream-recv', name, from: p.id, streamName, bytes, baseRss: base.rss, peakRss, baseHeap: base.heap, peakHeap });
+        stream.end();
+      });
+      stream.on('error', (err) => out({ ev: 'stream-error', name, message: err.message }));
+    });
+  }
+  await Promise.all([...sessions.values()].map((s) => s.start()));
+  for (const [name, s] of sessions) out({ ev: 'ready', name, id: s.peerId.id, port: s.listenPort });
+}
+
+function byId(id: string): PeerSession | undefined {
+  for (const s of sessions.values()) if (s.peerId.id === id) return s;
+  return undefined;
+}
+
+async function onCommand(c: Command): Promise<void> {
+  switch (c.cmd) {
+    case 'status':
+      for (const [name, s] of sessions) {
+        const ids = s.connectedPeers.map((p) => p.id);
+        out({ ev: 'status', name, id: s.peerId.id, connected: ids, unique: new Set(ids).size, stats: s.stats });
+      }
+      return;
+    case 'send': {
+      const size = Math.max(8, c.size ?? 64);
+      const jobs: Array<Promise<void>> = [];
+      for (const [name, s] of sessions) {
+        jobs.push(
+          (async () => {
+            const peers = s.connectedPeers;
+            for (let i = 0; i < c.count; i++) {
+              const b = Buffer.alloc(size);
+              b.writeBigUInt64BE(BigInt(seq++), 0);
+              await s.send(b, { to: peers });
+            }
+            out({ ev: 'sent', name, count: c.count, to: peers.length });
+          })(),
+        );
+      }
+      await Promise.all(jobs);
+      return;
+    }
+    case 'recv':
+      for (const [name, rx] of received) out({ ev: 'recv', name, from: Object.fromEntries(rx) });
+      return;
+    case 'stream': {
+      const s = sessions.get(c.from);
+      const to = s ? s.connectedPeers.find((p) => p.id === c.to || p.displayName === c.to) : undefined;
+      if (!s || !to) {
+        out({ ev: 'stream-error', name: c.from, message: `no such peer ${c.to}` });
+        return;
+      }
+      const base = resetPeaks();
+      const stream = await s.openStream('bulk', to);
+      const chunk = Buffer.alloc(64 * 1024, 0x5a);
+      let sent = 0;
+      const t0 = Date.now();
+      while (sent < c.bytes) {
+        const n = Math.min(chunk.length, c.bytes - sent);
+        if (!stream.write(n === chunk.length ? chunk : chunk.subarray(0, n))) await new Promise((r) => stream.once('drain', r));
+        sent += n;
+      }
+      stream.end();
+      stream.resume(); // the receiver ends its side after reading everything
+      await new Promise<void>((resolve, reject) => {
+        stream.on('close', () => resolve());
+        stream.on('error', reject);
+      });
+      out({ ev: 'stream-done', name: c.from, bytes: sent, ms: Date.now() - t0, baseRss: base.rss, peakRss, baseHeap: base.heap, peakHeap });
+      return;
+    }
+    case 'close':
+      await Promise.all([...sessions.values()].map((s) => s.close()));
+      await mdns?.close();
+      out({ ev: 'closed' });
+      process.exit(0);
+  }
+}
+
+void byId;
+const rl = createInterface({ input: process.stdin });
+rl.on('line', (line) => {
+  let c: Command;
+  try {
+    c = JSON.parse(line) as Command;
+  } catch {
+    return;
+  }
+  onCommand(c).catch((err: unknown) => out({ ev: 'error', message: err instanceof Error ? err.message : String(err) }));
+});
+process.on('SIGTERM', () => {
+  void Promise.all([...sessions.values()].map((s) => s.close())).finally(() => process.exit(0));
+});
+main().catch((err: unknown) => {
+  out({ ev: 'fatal', message: err instanceof Error ? err.stack ?? err.message : String(err) });
+  process.exit(1);
+});
