@@ -13,6 +13,7 @@ const commands: Record<string, Loader> = {
   // Each subcommand lives in ./commands/<name>.ts and exports `run` and `summary`.
   advertise: () => import('./commands/advertise.js'),
   browse: () => import('./commands/browse.js'),
+  cat: () => import('./commands/cat.js'),
   chat: () => import('./commands/chat.js'),
   interfaces: () => import('./commands/interfaces.js'),
   receive: () => import('./commands/receive.js'),

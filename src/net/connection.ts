@@ -21,7 +21,8 @@ import { isRecoverable, toPeerlinkError } from './net-errors.js';
 import type { Parameters } from './parameters.js';
 import type { ConnectionPath } from './path.js';
 import { ReceiveQueue } from './receive-queue.js';
-import { emptyCounters, type ConnectionCounters, type ConnectionReport, type RttEstimate } from './report.js';
+import { emptyCounters, type ConnectionCounters, type ConnectionReport, type RttEstimate, type TlsReport } from './report.js';
+import { DEFAULT_PSK_IDENTITY } from './psk.js';
 import { SocketChannel } from './socket-channel.js';
 import type { ConnectionState } from './state.js';
 import { peerChain } from './tls-config.js';
@@ -99,6 +100,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private weSentFinal = false;
   /** Captured at ready: OpenSSL may drop the peer chain after TLS 1.3 session tickets. */
   private chain: X509Certificate[] = [];
+  private tlsReport: TlsReport | undefined;
 
   constructor(endpoint: Endpoint, parameters: Parameters) {
     super();
@@ -348,20 +350,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (this._error) r.error = { code: this._error.code, message: this._error.message };
     if (this._path) r.path = this._path;
     if (this._rtt) r.rtt = { ...this._rtt };
-    const t = this.tlsSocket;
-    const tls = this.parameters.tls;
-    if (t && tls) {
-      const cipher = t.getCipher();
-      const leaf = tls.pki ? this.chain[0] : undefined;
-      r.tls = {
-        version: t.getProtocol() ?? '?',
-        cipher: cipher?.standardName ?? cipher?.name ?? '?',
-        mode: tls.psk ? 'psk' : 'pki',
-        resumed: t.isSessionReused(),
-        ...(tls.psk && this._role === 'client' ? { pskIdentity: tls.psk.identity ?? 'peerlink' } : {}),
-        ...(leaf ? { peerPin: spkiPin(leaf), peerSubject: leaf.subject.replace(/\n/g, ', ') } : {}),
-      };
-    }
+    if (this.tlsReport) r.tls = { ...this.tlsReport };
     return r;
   }
 
@@ -460,6 +449,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     };
     ch.attach(sink);
     if (ch.tlsSocket && this.parameters.tls?.pki) this.chain = peerChain(ch.tlsSocket);
+    if (ch.tlsSocket) this.tlsReport = this.describeTls(ch.tlsSocket);
     this.readyAt = performance.now();
     this.setState('ready', undefined);
     if (this._path) this.emit('path', this._path);
@@ -489,6 +479,22 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (!ch) return;
     if (force) ch.destroy();
     else if (!wasFinal) ch.end();
+  }
+
+  /** TLS facts for report(), taken at ready (a closed TLSSocket no longer knows them). */
+  private describeTls(t: TLSSocket): TlsReport | undefined {
+    const tls = this.parameters.tls;
+    if (!tls) return undefined;
+    const cipher = t.getCipher();
+    const leaf = this.chain[0];
+    return {
+      version: t.getProtocol() ?? '?',
+      cipher: cipher?.standardName ?? cipher?.name ?? '?',
+      mode: tls.psk ? 'psk' : 'pki',
+      resumed: t.isSessionReused(),
+      ...(tls.psk && this._role === 'client' ? { pskIdentity: tls.psk.identity ?? DEFAULT_PSK_IDENTITY } : {}),
+      ...(leaf ? { peerPin: spkiPin(leaf), peerSubject: leaf.subject.replace(/\n/g, ', ') } : {}),
+    };
   }
 
   private sampleRtt(ms: number): void {
