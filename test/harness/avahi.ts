@@ -11,6 +11,7 @@
 import { mkdirSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import type { Lab, Host } from './netns.js';
 import { waitForLine, sleep, type TrackedProcess } from './proc.js';
+import { interopScript, SYSTEM_PYTHON } from './paths.js';
 
 export interface AvahiOptions {
   /** Host name Avahi publishes (default `avahi-h<i>`). */
@@ -62,6 +63,19 @@ export class Avahi {
   publish(name: string, type: string, port: number, txt: string[] = [], opts: { subtypes?: string[]; host?: string } = {}): TrackedProcess {
     const args = ['-s', ...(opts.subtypes ?? []).map((s) => `--subtype=${s}`), ...(opts.host ? ['-H', opts.host] : []), name, type, String(port), ...txt];
     return this.lab.spawn(this.ns, 'avahi-publish', args, { env: this.env, label: `${this.ns}: avahi-publish ${args.join(' ')}` });
+  }
+
+  /**
+   * Publishes through Avahi's D-Bus API (test/interop/avahi_publish_dbus.py, needs
+   * python3-dbus), which can change the TXT record: write `update k=v ...` to its stdin.
+   * Prints JSON lines (`registered`, `updated`, `stopped`).
+   */
+  publishDbus(name: string, type: string, port: number, txt: string[] = []): TrackedProcess {
+    return this.lab.spawn(this.ns, SYSTEM_PYTHON, [interopScript('avahi_publish_dbus.py'), name, type, String(port), ...txt], {
+      env: { ...this.env, PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1' },
+      stdin: true,
+      label: `${this.ns}: avahi_publish_dbus ${name}`,
+    });
   }
 
   /** Waits until a publish process says its service is established; returns the final name. */

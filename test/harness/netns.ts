@@ -12,7 +12,8 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
-import { run, spawnTracked, sleep, type ExecOptions, type ExecResult, type SpawnTrackedOptions, type TrackedProcess } from './proc.js';
+import { fileURLToPath } from 'node:url';
+import { run, spawnTracked, sleep, waitForLine, type ExecOptions, type ExecResult, type SpawnTrackedOptions, type TrackedProcess } from './proc.js';
 
 export interface HostOptions {
   /** No IPv4 address and no IPv4 multicast route: IPv6 (link-local + ULA) only. */
@@ -158,6 +159,7 @@ export class Lab {
   /** Runtime directory for daemons of this lab (avahi, dbus). */
   readonly runDir: string;
   private tornDown = false;
+  private sniffAddressed = false;
 
   constructor(prefix: string) {
     this.prefix = prefix;
@@ -245,6 +247,24 @@ export class Lab {
     return r.stdout.trim() === 'yes';
   }
 
+  /**
+   * Watches every mDNS packet on the lab's bridge (multicast only) from the switch
+   * namespace, where no responder lives, so nothing is taken from the hosts. Lines are
+   * summaries (see mdns-sniffer.ts); put `sniffer.tail()` in a failure message.
+   */
+  async sniffMdns(): Promise<TrackedProcess> {
+    if (!this.sniffAddressed) {
+      // br0 needs addresses for the switch's own stack to join the groups on it
+      await ipCmd(['-n', this.switchNs, 'addr', 'add', `${LAB_V4_PREFIX}254/24`, 'dev', 'br0']);
+      await ipCmd(['-n', this.switchNs, 'route', 'add', '224.0.0.0/4', 'dev', 'br0']);
+      this.sniffAddressed = true;
+    }
+    const script = fileURLToPath(new URL('./mdns-sniffer.js', import.meta.url));
+    const p = this.spawn(this.switchNs, process.execPath, [script, `${LAB_V4_PREFIX}254`, 'br0'], { label: `${this.switchNs}: mdns sniffer` });
+    await waitForLineOnce(p);
+    return p;
+  }
+
   /** Makes a namespace with only `lo`, multicast enabled on it (IPv4 and IPv6 routes). */
   async addLoopbackNamespace(name = 'lo'): Promise<string> {
     const ns = `${this.prefix}-${name}`;
@@ -291,6 +311,10 @@ export class Lab {
     rmSync(this.runDir, { recursive: true, force: true });
     liveLabs.delete(this);
   }
+}
+
+function waitForLineOnce(p: TrackedProcess): Promise<string> {
+  return waitForLine(p, (l) => l.includes('"ready"'), 30_000, { what: 'sniffer ready' });
 }
 
 async function buildHost(lab: Lab, index: number, options: HostOptions): Promise<Host> {

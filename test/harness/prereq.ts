@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { TestContext } from 'node:test';
 
-export type Requirement = 'root' | 'netns' | 'avahi' | 'zeroconf' | 'openssl' | 'python-websockets' | 'dig' | 'nft';
+export type Requirement = 'root' | 'netns' | 'avahi' | 'zeroconf' | 'openssl' | 'python-websockets' | 'python-dbus' | 'dig' | 'nft';
 
 const cache = new Map<Requirement, string | null>();
 
@@ -47,6 +47,10 @@ export function missing(req: Requirement): string | null {
     case 'python-websockets':
       if (!existsSync('/usr/bin/python3') || spawnSync('/usr/bin/python3', ['-c', 'import websockets'], { stdio: 'ignore' }).status !== 0)
         why = 'python3-websockets is not installed for /usr/bin/python3 (apt-get install python3-websockets)';
+      break;
+    case 'python-dbus':
+      if (!existsSync('/usr/bin/python3') || spawnSync('/usr/bin/python3', ['-c', 'import dbus'], { stdio: 'ignore' }).status !== 0)
+        why = 'python3-dbus is not installed for /usr/bin/python3 (apt-get install python3-dbus)';
       break;
     case 'openssl':
       if (!which('openssl')) why = 'openssl is not installed (apt-get install openssl)';

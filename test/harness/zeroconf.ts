@@ -31,8 +31,9 @@ export interface ZeroconfPublishEvent {
 const env = (): NodeJS.ProcessEnv => ({ ...process.env, PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1' });
 
 /** Starts zc_browse.py for `type` (e.g. `_example._tcp`); wait for `{event:'ready'}` before relying on it. */
-export function zeroconfBrowse(lab: Lab, where: number | Host | string, type: string, opts: { ipVersion?: IpVersion } = {}): TrackedProcess {
+export function zeroconfBrowse(lab: Lab, where: number | Host | string, type: string, opts: { ipVersion?: IpVersion; interfaces?: string[] } = {}): TrackedProcess {
   const args = [interopScript('zc_browse.py'), type, '--ip-version', opts.ipVersion ?? 'all'];
+  for (const i of opts.interfaces ?? []) args.push('--interface', i);
   const ns = typeof where === 'string' ? where : lab.host(where).ns;
   return lab.spawn(ns, SYSTEM_PYTHON, args, { env: env(), label: `${ns}: zc_browse ${type}` });
 }
@@ -44,6 +45,8 @@ export interface ZeroconfPublishOptions {
   addresses?: string[];
   ipVersion?: IpVersion;
   includeLoopback?: boolean;
+  /** zeroconf's `interfaces` (addresses of the interfaces to bind, e.g. `127.0.0.1`). */
+  interfaces?: string[];
 }
 
 /**
@@ -63,6 +66,7 @@ export function zeroconfPublish(
   if (opts.server) args.push('--server', opts.server);
   for (const a of opts.addresses ?? []) args.push('--address', a);
   if (opts.includeLoopback) args.push('--include-loopback');
+  for (const i of opts.interfaces ?? []) args.push('--interface', i);
   const ns = typeof where === 'string' ? where : lab.host(where).ns;
   return lab.spawn(ns, SYSTEM_PYTHON, args, { env: env(), stdin: true, label: `${ns}: zc_publish ${name} ${type}` });
 }

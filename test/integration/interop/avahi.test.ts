@@ -197,3 +197,22 @@ test('two of ours clash: exactly one renames, Avahi on a third host sees both', 
   const seen = new Set(watch.stdoutLines.map(parseAvahiBrowseLine).filter((e) => e?.kind === '+').map((e) => e?.name));
   assert.deepEqual([...seen].sort(), [na, nb].sort());
 });
+
+test('a TXT update published through Avahi reaches us as "changed"', { skip, ...T }, async (t) => {
+  if (!requires(t, 'netns', 'avahi', 'python-dbus') || !lab || !avahi) return;
+  const type = '_plava7._tcp';
+  const browse = oursBrowse(lab, 1, type);
+  const pub = avahi.publishDbus('Avahi Changing', type, 4109, ['v=1']);
+  await waitForJson<{ event: string }>(pub, (e) => e.event === 'registered', STARTUP_MS, { what: 'Avahi D-Bus publish registered' });
+  await waitAdded(browse, 'Avahi Changing', STARTUP_MS, (e) => e.txt?.v === '1');
+  const mark = browse.stdoutLines.length;
+  pub.writeLine('update v=2 extra=yes');
+  await waitForJson<{ event: string }>(pub, (e) => e.event === 'updated', 10_000);
+  const changed = await waitForJson<BrowseLine>(browse, (e) => e.event === 'changed' && e.name === 'Avahi Changing', 10_000, { since: mark, what: '"changed" from Avahi' });
+  assert.deepEqual(changed.txt, { v: '2', extra: 'yes' });
+  assert.equal(changed.port, 4109);
+  assert.equal(changed.host, 'avahi-h2.local');
+  const stopMark = browse.stdoutLines.length;
+  await pub.stop();
+  await waitForJson<BrowseLine>(browse, (e) => e.event === 'removed' && e.name === 'Avahi Changing', 5_000, { since: stopMark, what: '"removed" Avahi Changing' });
+});

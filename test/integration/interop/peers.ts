@@ -95,3 +95,17 @@ export function isRenamedFrom(name: string, original: string): boolean {
   const esc = original.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   return new RegExp(`^${esc}( \\(\\d+\\)| #\\d+|-\\d+)$`).test(name);
 }
+
+/**
+ * Awaits `p`; if it fails, the error also quotes the sniffer's packets that mention
+ * `filter` (a name or type), so a failure report carries its own capture.
+ */
+export async function withCapture<T>(sniffer: TrackedProcess | undefined, filter: string, p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    if (!sniffer) throw err;
+    const lines = sniffer.stdoutLines.filter((l) => l.includes(filter)).slice(-80);
+    throw new Error(`${(err as Error).message}\n--- mDNS on the bridge (${filter}) ---\n${lines.join('\n')}`, { cause: err });
+  }
+}
