@@ -1,0 +1,50 @@
+/** Runs `node bin/peerlink.js ...` for the cat tests. */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const BIN = fileURLToPath(new URL('../../../../bin/peerlink.js', import.meta.url));
+
+export interface Proc {
+  child: ChildProcessWithoutNullStreams;
+  stdout: () => Buffer;
+  stderr: () => string;
+  exited: Promise<number>;
+  /** Resolves with the port a listener printed on stderr. */
+  port: () => Promise<number>;
+  /** Resolves once stderr matches. */
+  waitFor: (re: RegExp) => Promise<RegExpMatchArray>;
+}
+
+export function peerlink(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, PEERLINK_PSK: '', ...env }, stdio: 'pipe' });
+  const out: Buffer[] = [];
+  let err = '';
+  const watchers: Array<() => void> = [];
+  child.stdout.on('data', (b: Buffer) => out.push(b));
+  child.stderr.on('data', (b: Buffer) => {
+    err += b.toString();
+    for (const w of watchers) w();
+  });
+  const exited = new Promise<number>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
+  const waitFor = (re: RegExp): Promise<RegExpMatchArray> =>
+    new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const m = re.exec(err);
+        if (m) resolve(m);
+        return m !== null;
+      };
+      if (check()) return;
+      watchers.push(check);
+      void exited.then(() => {
+        if (!check()) reject(new Error(`exited before stderr matched ${re}; stderr: ${err}`));
+      });
+    });
+  return {
+    child,
+    stdout: () => Buffer.concat(out),
+    stderr: () => err,
+    exited,
+    waitFor,
+    port: async () => Number((await waitFor(/port (\d+)/))[1]),
+  };
+}
