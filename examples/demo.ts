@@ -21,7 +21,7 @@ const FILE_BYTES = 64 * 1024 * 1024;
 const STEP_TIMEOUT_MS = 15_000;
 const OVERALL_TIMEOUT_MS = 28_000;
 
-const out = new ProgressRenderer(process.stdout, process.env);
+const out = new ProgressRenderer(process.stdout, process.env, { indent: '  ' });
 const t0 = Date.now();
 const elapsed = (): string => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
 const say = (s = ''): void => out.log(s);
@@ -106,12 +106,12 @@ function onEvent(peer: Peer, e: DemoEvent): void {
       const pair = [peer.name, e.peer].sort().join(' ⇄ ');
       if (other?.connected.has(peer.name) && !pairsShown.has(pair)) {
         pairsShown.add(pair);
-        ok(`${pair} connected (TLS 1.3 with the pre-shared key, one connection for the pair)`);
+        ok(`${pair} connected (TLS with the pre-shared key; one connection for the pair)`);
       }
       break;
     }
     case 'progress':
-      fileTask ??= out.start('demo-file.bin', e.total, `  sending demo-file.bin (${formatBytes(e.total)}) Carol → Alice`);
+      fileTask ??= out.start('demo-file.bin', e.total, `  sending demo-file.bin (${formatBytes(e.total)}) from Carol to Alice`);
       fileTask.update(e);
       break;
     case 'error':
@@ -197,7 +197,7 @@ async function main(): Promise<void> {
     if (codes === null || codes.some((c) => c !== 0)) throw new Error(`a peer did not exit cleanly (${JSON.stringify(codes)})`);
     ok('all three peers exited cleanly');
     say();
-    say(`${out.paint('green', 'Done')} in ${elapsed()}. Next: ${out.paint('bold', 'peerlink chat --service NAME --interface lo')} in two terminals, or see README.md.`);
+    say(`${out.paint('green', 'Done')} in ${elapsed()}. Next: run ${out.paint('bold', 'node bin/peerlink.js chat --service demo --interface lo')} in two terminals, or read README.md.`);
   } finally {
     clearTimeout(overall);
     out.close();

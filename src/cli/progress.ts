@@ -16,6 +16,8 @@ export interface ProgressStyle {
   color: boolean;
   /** Terminal width; bars shrink to fit. */
   columns: number;
+  /** Put in front of every bar and final line (the demo indents its steps). */
+  indent: string;
 }
 
 /** What the environment allows: bars only on a TTY; colours only on a TTY without NO_COLOR. */
@@ -23,7 +25,7 @@ export function progressStyle(stream: Writable, env: NodeJS.ProcessEnv): Progres
   const s = stream as Writable & { isTTY?: boolean; columns?: number };
   const tty = s.isTTY === true;
   const noColor = env.NO_COLOR !== undefined && env.NO_COLOR !== '';
-  return { tty, color: tty && !noColor && env.TERM !== 'dumb', columns: s.columns && s.columns > 20 ? s.columns : 80 };
+  return { tty, color: tty && !noColor && env.TERM !== 'dumb', columns: s.columns && s.columns > 20 ? s.columns : 80, indent: '' };
 }
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
@@ -145,11 +147,11 @@ export class ProgressRenderer {
     if (this.style.tty) {
       this.#clear();
       this.#tasks.splice(this.#tasks.indexOf(task), 1);
-      this.#out.write(`${mark} ${message}\n`);
+      this.#out.write(`${this.style.indent}${mark} ${message}\n`);
       this.#draw();
     } else {
       this.#tasks.splice(this.#tasks.indexOf(task), 1);
-      this.#out.write(`${mark} ${message}\n`);
+      this.#out.write(`${this.style.indent}${mark} ${message}\n`);
     }
   }
 
@@ -186,15 +188,16 @@ export class ProgressRenderer {
     const frac = total > 0 ? Math.min(1, bytes / total) : 1;
     const pct = `${Math.floor(frac * 100)}%`.padStart(4);
     const eta = rate > 0 && total > bytes ? `ETA ${formatDuration((total - bytes) / rate)}` : bytes >= total ? 'verifying' : 'ETA --';
-    const stats = `${pct}  ${formatBytes(bytes)} / ${formatBytes(total)}  ${formatRate(rate)}  ${eta}`;
-    const labelWidth = Math.min(24, Math.max(8, Math.floor(this.style.columns / 4)));
+    const stats = `${pct}  ${formatBytes(bytes)} of ${formatBytes(total)}  ${formatRate(rate)}  ${eta}`;
+    const labelWidth = Math.min(Array.from(task.label).length, 24, Math.max(8, Math.floor(this.style.columns / 4)));
+    const columns = this.style.columns - this.style.indent.length;
     const label = fit(task.label, labelWidth);
     // A line that wraps would break the in-place redraw: stay one column short of the edge.
-    const barWidth = Math.min(40, this.style.columns - 1 - labelWidth - 4 - stats.length);
-    if (barWidth < 5) return `${label}  ${stats}`.slice(0, this.style.columns - 1);
+    const barWidth = Math.min(40, columns - 1 - labelWidth - 4 - stats.length);
+    if (barWidth < 5) return `${this.style.indent}${label}  ${stats}`.slice(0, this.style.columns - 1);
     const filled = Math.round(frac * barWidth);
     const bar = this.paint('green', '█'.repeat(filled)) + this.paint('dim', '░'.repeat(barWidth - filled));
-    return `${label}  ${bar}  ${stats}`;
+    return `${this.style.indent}${label}  ${bar}  ${stats}`;
   }
 }
 

@@ -49,7 +49,7 @@ test('TTY: a redrawn bar with bytes, rate and ETA, cleared at the end', async ()
   const task = r.start('file.bin', 10 * 1024 * 1024);
   task.update({ bytes: 5 * 1024 * 1024, total: 10 * 1024 * 1024, rate: 1024 * 1024 });
   await new Promise((res) => setTimeout(res, 150));
-  assert.match(out.text, /file\.bin +█+░+ +50% +5\.00 MiB \/ 10\.0 MiB +1\.00 MiB\/s +ETA 5s/);
+  assert.match(out.text, /file\.bin +█+░+ +50% +5\.00 MiB of 10\.0 MiB +1\.00 MiB\/s +ETA 5s/);
   assert.ok(!out.text.includes('\u001b[32m'), 'no colour with NO_COLOR');
   r.log('a log line');
   task.finish(true, 'done');
