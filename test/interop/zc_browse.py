@@ -9,13 +9,14 @@ TYPE is written `_example._tcp` (`.local.` is added). Lines:
    "server": "host.local.", "port": 1234, "addresses": [...], "txt": {"k": "v", "flag": null}}
   {"event": "removed", "name": ..., "fullname": ..., "type": ...}
   {"event": "unresolved", "name": ...}   (added/updated but no complete info within 3 s)
-Stops on SIGTERM/SIGINT. Run it with /usr/bin/python3 (Debian's zeroconf).
+Every line also carries "t" (wall-clock milliseconds). Stops on SIGTERM/SIGINT. Run it with /usr/bin/python3 (Debian's zeroconf).
 """
 import argparse
 import json
 import signal
 import sys
 import threading
+import time
 
 from zeroconf import IPVersion, ServiceBrowser, ServiceListener, Zeroconf
 
@@ -23,6 +24,7 @@ _lock = threading.Lock()
 
 
 def emit(obj):
+    obj["t"] = time.time() * 1000  # wall-clock ms, for timing across processes
     with _lock:
         sys.stdout.write(json.dumps(obj) + "\n")
         sys.stdout.flush()
