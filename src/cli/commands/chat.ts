@@ -93,7 +93,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
 
   try {
     await session.start();
-    if (json) jsonLine(io, { event: 'ready', service: `_${options.serviceType}._tcp`, name: session.instanceName, id: session.peerId.id });
+    if (json) jsonLine(io, { event: 'ready', service: `_${options.serviceType}._tcp`, name: session.peerId.displayName, id: session.peerId.id });
     else note(`chatting on _${options.serviceType}._tcp as "${printable(session.peerId.displayName)}" — type a line and press Enter; Ctrl-C to leave`);
     await untilAborted(io.signal, timeout === undefined ? undefined : timeout * 1000);
   } finally {

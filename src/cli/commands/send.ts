@@ -186,7 +186,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     }
     // Receivers found but still connecting get a moment more.
     const graceEnd = Date.now() + CONNECT_GRACE_MS;
-    while (!io.signal.aborted && foundReceivers.size > 0 && started.size === 0 && Date.now() < graceEnd) await new Promise((r) => setTimeout(r, 100));
+    while (!io.signal.aborted && foundReceivers.size > 0 && started.size === 0 && securityErrors.length === 0 && Date.now() < graceEnd)
+      await new Promise((r) => setTimeout(r, 100));
     windowOpen = false;
     const runs = [...new Set(started.values())];
     if (io.signal.aborted) code = io.signal.reason === 'SIGTERM' ? EXIT_SIGTERM : EXIT_SIGINT;
