@@ -105,8 +105,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   try {
     await session.start();
     const where = await session.resourceDirectory();
-    if (json) jsonLine(io, { event: 'listening', service: `_${options.serviceType}._tcp`, name: session.instanceName, port: session.listenPort, dir: where });
-    else io.stderr.write(`receiving for service _${options.serviceType}._tcp as "${printable(session.instanceName ?? '')}" (port ${session.listenPort}); saving to ${where}; Ctrl-C to stop\n`);
+    if (json) jsonLine(io, { event: 'listening', service: `_${options.serviceType}._tcp`, name: session.instanceName ?? session.peerId.displayName, port: session.listenPort, dir: where });
+    else io.stderr.write(`receiving for service _${options.serviceType}._tcp as "${printable(session.instanceName ?? session.peerId.displayName)}" (port ${session.listenPort}); saving to ${where}; Ctrl-C to stop\n`);
     await untilAborted(io.signal, timeout === undefined ? undefined : timeout * 1000);
   } finally {
     progress.close();
