@@ -31,6 +31,7 @@ import { serverTlsOptions, verifyPkiPeer } from './tls-config.js';
 import { UdpFlowTable } from './udp-flows.js';
 import { WsChannel } from './ws-channel.js';
 import { advertiseService, type Advertisement } from './service-advertise.js';
+import type { Mdns } from '../dnssd/index.js';
 
 export interface ListenerServiceOptions {
   /** Instance name; may be renamed on conflict (see `serviceRegistration`). */
@@ -39,8 +40,10 @@ export interface ListenerServiceOptions {
   type: string;
   domain?: string;
   txt?: Record<string, string | Uint8Array | true>;
-  /** Interfaces to advertise on (names). Default: the dnssd default. */
+  /** Interfaces to advertise on (names). Default: the dnssd default (up, multicast, non-loopback). */
   interfaces?: string[];
+  /** An existing Bonjour engine to advertise with (shared sockets); `interfaces` is then ignored. */
+  mdns?: Mdns;
 }
 
 export interface ListenerOptions {

@@ -1,19 +1,55 @@
 /**
- * Service endpoints → host, port and addresses, through src/dnssd.
- * Until src/dnssd offers a resolver this reports ERR_RESOLVE_FAILED.
+ * Service endpoints → host, port and addresses, through src/dnssd (multicast queries only;
+ * never relies on unicast replies, which RFC 6762 §15 says reach only one process per host).
  */
+import { isIP } from 'node:net';
+import { Mdns } from '../dnssd/index.js';
 import { PeerlinkError } from '../errors.js';
 import type { ServiceEndpoint } from './endpoint.js';
 import type { ResolvedAddress } from './dial.js';
 import type { Parameters } from './parameters.js';
+import { HINT_FRESH_MS, serviceHints } from './service-hints.js';
 
 export interface ResolvedService {
   host: string;
   port: number;
   addresses: ResolvedAddress[];
-  txt: Record<string, string | true>;
 }
 
-export async function resolveService(endpoint: ServiceEndpoint, _p: Parameters, _signal: AbortSignal): Promise<ResolvedService> {
-  throw new PeerlinkError('ERR_RESOLVE_FAILED', `cannot resolve ${endpoint.name}.${endpoint.type}.${endpoint.domain}: Bonjour resolution is not available yet`);
+/** `fe80::1%eth0` / `10.0.0.1` → ResolvedAddress. */
+export function toResolvedAddress(a: string): ResolvedAddress | undefined {
+  const pct = a.indexOf('%');
+  const bare = pct >= 0 ? a.slice(0, pct) : a;
+  const fam = isIP(bare);
+  if (fam === 0) return undefined;
+  return pct >= 0 ? { address: bare, family: 6, zone: a.slice(pct + 1) } : { address: bare, family: fam as 4 | 6 };
+}
+
+/** Interfaces to resolve on: the endpoint's, else the browser's, else the dnssd default. */
+function interfacesFor(endpoint: ServiceEndpoint, p: Parameters): string[] | undefined {
+  if (endpoint.interface !== undefined) return [endpoint.interface];
+  const hint = serviceHints.get(endpoint);
+  if (hint) return hint.interfaces;
+  if (p.requiredInterface !== undefined) return [p.requiredInterface];
+  return undefined;
+}
+
+export async function resolveService(endpoint: ServiceEndpoint, p: Parameters, signal: AbortSignal): Promise<ResolvedService> {
+  const hint = serviceHints.get(endpoint);
+  if (hint && hint.addresses && hint.port !== undefined && Date.now() - hint.at < HINT_FRESH_MS) {
+    const addresses = hint.addresses.map(toResolvedAddress).filter((a): a is ResolvedAddress => a !== undefined);
+    if (addresses.length > 0) return { host: hint.host ?? addresses[0]?.address ?? '', port: hint.port, addresses };
+  }
+  const ifaces = interfacesFor(endpoint, p);
+  const mdns = new Mdns({ ...(ifaces ? { interfaces: ifaces } : {}), watchInterfaces: false });
+  try {
+    const found = await mdns.resolve({ name: endpoint.name, type: endpoint.type, domain: endpoint.domain.replace(/\.$/, '') }, { timeout: 3000, signal });
+    const first = found[0];
+    if (!first) throw new PeerlinkError('ERR_RESOLVE_FAILED', `no answer for ${endpoint.name}.${endpoint.type}.${endpoint.domain}`);
+    const addresses = found.flatMap((f) => f.addresses).map(toResolvedAddress).filter((a): a is ResolvedAddress => a !== undefined);
+    if (addresses.length === 0) throw new PeerlinkError('ERR_RESOLVE_FAILED', `${endpoint.name} resolved to ${first.host} but it has no addresses`);
+    return { host: first.host, port: first.port, addresses };
+  } finally {
+    await mdns.close();
+  }
 }

@@ -1,0 +1,22 @@
+/**
+ * What a Browser learnt about a service endpoint (interfaces, fresh addresses), so that a
+ * Connection to that endpoint resolves on the same interfaces and can skip a query when
+ * the answer is only seconds old. Keyed by the endpoint object; nothing is global state
+ * beyond that weak association.
+ */
+import type { ServiceEndpoint } from './endpoint.js';
+
+export interface ServiceHint {
+  /** Interfaces the browser runs on (resolution uses the same ones). */
+  interfaces: string[];
+  host?: string;
+  port?: number;
+  addresses?: string[];
+  txt?: Record<string, string | true>;
+  at: number;
+}
+
+export const serviceHints = new WeakMap<ServiceEndpoint, ServiceHint>();
+
+/** Addresses seen this recently are used without asking the network again. */
+export const HINT_FRESH_MS = 5000;
