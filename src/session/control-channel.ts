@@ -84,8 +84,8 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
   send(msg: OutgoingMessage): Promise<void> {
     if (this.phase === 'closed') return Promise.reject(new PeerlinkError('ERR_PEER_NOT_CONNECTED', 'the connection to this peer is closed'));
     const parts = encodeMessage(msg);
-    const data = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
-    return this.connection.send(data);
+    // One message from several chunks: the DATA header and the app's payload, never copied together.
+    return this.connection.send(parts.length === 1 ? (parts[0] as Buffer) : parts);
   }
 
   /** Sends BYE (best effort) and closes gracefully; no `closed` error is reported. */
