@@ -3,6 +3,7 @@
  * to pin a socket to, and describes the interface a connection ended up on.
  */
 import { interfaceForSource, listInterfaces, type NetworkInterface } from '../path/interfaces.js';
+import { interfacesSatisfying } from '../path/constraints.js';
 import { PeerlinkError } from '../errors.js';
 import type { InterfaceConstraints } from './options.js';
 import type { PathInterface } from './path.js';
@@ -22,16 +23,7 @@ export function hasInterfaceConstraints(c: InterfaceConstraints): boolean {
 
 /** Interfaces that are up and satisfy the constraints (Network framework's semantics). */
 export function satisfyingInterfaces(c: InterfaceConstraints, all: readonly NetworkInterface[] = listInterfaces()): NetworkInterface[] {
-  return all.filter((i) => {
-    if (!i.flags.up) return false;
-    if (c.requiredInterface !== undefined && i.name !== c.requiredInterface) return false;
-    if (c.requiredInterfaceType !== undefined && i.type !== c.requiredInterfaceType) return false;
-    if (c.prohibitedInterfaces?.includes(i.name)) return false;
-    if (c.prohibitedInterfaceTypes?.includes(i.type)) return false;
-    // Cellular is the only interface type Linux lets us call expensive without help.
-    if (c.prohibitExpensivePaths && i.type === 'cellular') return false;
-    return true;
-  });
+  return interfacesSatisfying(c, all.filter((i) => i.flags.up));
 }
 
 export interface InterfacePlan {
