@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { createLab, type Lab } from '../harness/netns.js';
-import { killAllTracked, run, waitForJson, type TrackedProcess } from '../harness/proc.js';
+import { killAllTracked, run, waitForJson, waitForLine, type TrackedProcess } from '../harness/proc.js';
 import { requires, skipUnless } from '../harness/prereq.js';
 import { PEERLINK_BIN } from '../harness/paths.js';
 
@@ -126,6 +126,37 @@ test('--interface lo on one machine, --to picks the receiver by name', { skip, t
   recvB.signal('SIGTERM');
   assert.equal((await recvA.exited).code, 0);
   assert.equal((await recvB.exited).code, 0);
+});
+
+test('receive --quota: a file over the quota is refused, the sender exits 1', { skip, timeout: 120_000 }, async (t) => {
+  if (!requires(t, 'netns') || !lab) return;
+  const svc = service();
+  const dir = join(work, 'inbox-quota');
+  const file = join(work, 'too-big.bin');
+  await writeFile(file, randomBytes(256 * 1024));
+  const recv = receiver(2, svc, dir, ['--quota', '100000']);
+  await waitForJson(recv, (e) => e.event === 'listening', 30_000);
+  const r = await sendCmd(1, [file, '--service', svc, '--timeout', '3', '--json']);
+  assert.equal(r.code, 1, r.stderr);
+  const failed = jsonLines(r.stdout).find((e) => e.event === 'failed');
+  assert.equal(failed?.code, 'ERR_RESOURCE_QUOTA', r.stdout);
+  const rf = await waitForJson(recv, (e) => e.event === 'failed', 30_000);
+  assert.equal(rf.code, 'ERR_RESOURCE_QUOTA');
+  assert.deepEqual(await readdir(dir), []);
+  await recv.stop();
+});
+
+test('send: SIGINT exits 130 and SIGTERM 143 after a clean shutdown', { skip, timeout: 120_000 }, async (t) => {
+  if (!requires(t, 'netns') || !lab) return;
+  const file = join(work, 'sig.txt');
+  await writeFile(file, 'x');
+  for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    const p: TrackedProcess = lab.spawnNode(1, PEERLINK_BIN, ['send', file, '--service', service(), '--timeout', '60'], { env: env() });
+    await waitForLine(p, (l) => l.includes('looking for receivers'), 30_000, { stderr: true });
+    p.signal(sig);
+    const exit = await p.exited;
+    assert.equal(exit.code, code, p.tail());
+  }
 });
 
 test('chat: a line typed on one host is printed on the other', { skip, timeout: 120_000 }, async (t) => {
