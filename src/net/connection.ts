@@ -28,6 +28,7 @@ import type { ConnectionState } from './state.js';
 import { peerChain } from './tls-config.js';
 import { UdpChannel } from './udp-channel.js';
 import { FramedChannel } from './framed-channel.js';
+import { WsChannel } from './ws-channel.js';
 
 export interface ConnectionEvents {
   /** Every state change; `error` is set for waiting and failed. */
@@ -186,6 +187,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   get bufferedSendBytes(): number {
     const c = this.channel;
     if (c instanceof SocketChannel) return c.io.writableLength;
+    if (c instanceof WsChannel) return c.ws.bufferedAmount;
     return 0;
   }
 

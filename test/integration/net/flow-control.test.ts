@@ -1,0 +1,88 @@
+// A sender faster than its receiver: both sides' queues stay bounded (asserted on sizes,
+// never on time).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Connection, Listener, Parameters } from '../../../src/net/index.js';
+import { delay, dial, PSK } from './helpers.js';
+
+const MESSAGE = 64 * 1024;
+const TOTAL = 48 * 1024 * 1024;
+/** Receive queue limit for messages (4 MiB) plus one message in flight. */
+const RECEIVE_BOUND = 4 * 1024 * 1024 + MESSAGE + 1024;
+/** What send() may have accepted but the socket not yet written: its high-water mark, one batch and one message. */
+const SEND_BOUND = 512 * 1024;
+
+for (const [name, params] of [
+  ['tcp+framer', Parameters.tcp({ framer: true })],
+  ['tls(psk)+framer', Parameters.tls({ psk: { key: PSK } }, { framer: true })],
+  ['ws', Parameters.ws()],
+] as const) {
+  test(`flow control, ${name}: fast sender, slow receiver`, async (t) => {
+    const l = new Listener(params, { host: '127.0.0.1' });
+    const accepted = new Promise<Connection>((r) => l.once('connection', r));
+    await l.start();
+    const sender = await dial(l.port, params);
+    const receiver = await accepted;
+    let maxRecv = 0;
+    let maxSend = 0;
+    const sample = (): void => {
+      maxRecv = Math.max(maxRecv, receiver.bufferedReceiveBytes);
+      maxSend = Math.max(maxSend, sender.bufferedSendBytes);
+    };
+    const chunk = Buffer.alloc(MESSAGE, 7);
+    const sending = (async () => {
+      for (let sent = 0; sent < TOTAL; sent += MESSAGE) {
+        await sender.send(chunk);
+        sample();
+      }
+    })();
+    let got = 0;
+    while (got < TOTAL) {
+      const m = await receiver.receiveMessage();
+      assert.ok(m);
+      got += m.length;
+      sample();
+      // slow reader: a pause every 64 messages
+      if ((got / MESSAGE) % 64 === 0) await delay(5);
+    }
+    await sending;
+    t.diagnostic(`max receive queue ${maxRecv} B, max send queue ${maxSend} B`);
+    assert.ok(maxRecv <= RECEIVE_BOUND, `receive queue reached ${maxRecv}`);
+    assert.ok(maxSend <= SEND_BOUND, `send queue reached ${maxSend}`);
+    sender.cancel();
+    receiver.cancel();
+    await l.cancel();
+  });
+}
+
+test('flow control, byte stream via stream(): pipe backpressure both ways', async () => {
+  const p = Parameters.tcp();
+  const l = new Listener(p, { host: '127.0.0.1' });
+  const accepted = new Promise<Connection>((r) => l.once('connection', r));
+  await l.start();
+  const sender = await dial(l.port, p);
+  const receiver = await accepted;
+  const out = sender.stream();
+  const inp = receiver.stream();
+  let maxWritable = 0;
+  let maxReadable = 0;
+  const chunk = Buffer.alloc(MESSAGE, 1);
+  const writing = (async () => {
+    for (let sent = 0; sent < TOTAL; sent += MESSAGE) {
+      if (!out.write(chunk)) await new Promise((r) => out.once('drain', r));
+      maxWritable = Math.max(maxWritable, out.writableLength);
+    }
+    out.end();
+  })();
+  let got = 0;
+  for await (const b of inp) {
+    got += (b as Buffer).length;
+    maxReadable = Math.max(maxReadable, inp.readableLength);
+    if (got % (4 * 1024 * 1024) < MESSAGE) await delay(5);
+  }
+  await writing;
+  assert.equal(got, TOTAL);
+  assert.ok(maxWritable <= out.writableHighWaterMark + MESSAGE, `writable reached ${maxWritable}`);
+  assert.ok(maxReadable <= inp.readableHighWaterMark + MESSAGE, `readable reached ${maxReadable}`);
+  await l.cancel();
+});
