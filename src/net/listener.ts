@@ -229,7 +229,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
         ch.deliver(first);
         this.deliver(c);
       },
-      dropped: (remote) => this.reject(new PeerlinkError('ERR_RESOURCE_QUOTA', `UDP flow limit (${settings.flowLimit}) reached; datagram from ${remote} dropped`), remote),
+      dropped: (remote) => this.reject(new PeerlinkError('ERR_CONNECTION_REFUSED', `UDP flow limit (${settings.flowLimit}) reached; datagram from ${remote} dropped`), remote),
     });
     this.udp = table;
     const a = await table.bind(port, bindHost);
@@ -283,7 +283,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
     s.on('error', () => {});
     if (this._state !== 'ready' || this.atLimit()) {
       s.destroy();
-      this.reject(new PeerlinkError('ERR_RESOURCE_QUOTA', `connection from ${remote} refused: ${this._state !== 'ready' ? 'listener not ready' : 'newConnectionLimit reached'}`), remote);
+      this.reject(new PeerlinkError('ERR_CONNECTION_REFUSED', `connection from ${remote} refused: ${this._state !== 'ready' ? 'listener not ready' : 'newConnectionLimit reached'}`), remote);
       return;
     }
     try {
