@@ -133,3 +133,21 @@ test('teardown kills processes and deletes every namespace', { skip }, async (t)
   assert.ok(names.every((n) => !listNetns().includes(n)), 'no namespace left');
   assert.ok(!listNetns().some((n) => n.startsWith(`${tmp.prefix}-`)));
 });
+
+test('avahi-browse -p lines parse (escapes, TXT, removal)', () => {
+  const eq = parseAvahiBrowseLine('=;eth0;IPv4;Living\\032Room\\059x;_ex._tcp;local;h.local;10.0.0.1;80;"b=two words" "a=1"');
+  assert.deepEqual(eq, {
+    kind: '=',
+    interface: 'eth0',
+    protocol: 'IPv4',
+    name: 'Living Room;x',
+    type: '_ex._tcp',
+    domain: 'local',
+    host: 'h.local',
+    address: '10.0.0.1',
+    port: 80,
+    txt: ['b=two words', 'a=1'],
+  });
+  assert.equal(parseAvahiBrowseLine('-;eth0;IPv6;Caf\\195\\169;_ex._tcp;local')?.name, 'Café');
+  assert.equal(parseAvahiBrowseLine('garbage'), undefined);
+});
