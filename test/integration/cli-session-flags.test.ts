@@ -1,0 +1,58 @@
+// Shared flags of chat/send/receive: key sources, the unencrypted warning, usage errors.
+// (No network: these only build options.)
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PassThrough, Readable } from 'node:stream';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sessionOptionsFromFlags } from '../../src/cli/session-flags.js';
+import { UsageError } from '../../src/cli/args.js';
+import type { CliIO } from '../../src/cli/io.js';
+
+function io(env: NodeJS.ProcessEnv = {}): CliIO & { err: () => string } {
+  const stderr = new PassThrough();
+  let text = '';
+  stderr.on('data', (c: Buffer) => (text += c.toString()));
+  return { stdin: Readable.from([]), stdout: new PassThrough(), stderr, env, signal: new AbortController().signal, err: () => text };
+}
+
+const KEY = '00112233445566778899aabbccddeeff';
+
+test('no key: unencrypted, with a warning on stderr', () => {
+  const i = io();
+  const o = sessionOptionsFromFlags({ service: 'photos' }, i, 'send');
+  assert.deepEqual(o.security, { mode: 'none' });
+  assert.equal(o.serviceType, 'photos');
+  assert.match(i.err(), /warning: running unencrypted/);
+});
+
+test('--psk, PEERLINK_PSK and --psk-file all give a PSK session, without the warning', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pl-flags-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'key'), `${KEY}\n`);
+  for (const [flags, env] of [
+    [{ psk: KEY }, {}],
+    [{}, { PEERLINK_PSK: KEY }],
+    [{ 'psk-file': join(dir, 'key') }, {}],
+    [{ 'psk-file': join(dir, 'key') }, { PEERLINK_PSK: 'ffff' }],
+  ] as const) {
+    const i = io(env);
+    const o = sessionOptionsFromFlags({ service: 'photos', ...flags }, i, 'send');
+    assert.deepEqual(o.security, { mode: 'psk', key: KEY });
+    assert.equal(i.err(), '');
+  }
+});
+
+test('usage errors: no service, bad key, both key flags, unknown interface', () => {
+  assert.throws(() => sessionOptionsFromFlags({}, io(), 'send'), UsageError);
+  assert.throws(() => sessionOptionsFromFlags({ service: 'x', psk: 'nothex' }, io(), 'send'), UsageError);
+  assert.throws(() => sessionOptionsFromFlags({ service: 'x', psk: 'abcd' }, io(), 'send'), UsageError);
+  assert.throws(() => sessionOptionsFromFlags({ service: 'x', psk: KEY, 'psk-file': '/k' }, io(), 'send'), UsageError);
+  assert.throws(() => sessionOptionsFromFlags({ service: 'x', 'psk-file': '/nonexistent/key' }, io(), 'send'), UsageError);
+  assert.throws(() => sessionOptionsFromFlags({ service: 'x', interface: ['nosuchif0'] }, io(), 'send'), (e: unknown) => (e as { code?: string }).code === 'ERR_UNKNOWN_INTERFACE');
+});
+
+test('a full service type is accepted as its bare name', () => {
+  assert.equal(sessionOptionsFromFlags({ service: '_photos._tcp', psk: KEY }, io(), 'send').serviceType, 'photos');
+});
