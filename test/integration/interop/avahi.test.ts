@@ -10,6 +10,7 @@ import { createLab, type Lab } from '../../harness/netns.js';
 import { startAvahi, parseAvahiBrowseLine, type Avahi } from '../../harness/avahi.js';
 import { killAllTracked, until, waitForJson, waitForLine } from '../../harness/proc.js';
 import { requires, skipUnless } from '../../harness/prereq.js';
+import { PEERLINK_BIN } from '../../harness/paths.js';
 import {
   DISCOVERY_MS,
   STARTUP_MS,
@@ -215,4 +216,52 @@ test('a TXT update published through Avahi reaches us as "changed"', { skip, ...
   const stopMark = browse.stdoutLines.length;
   await pub.stop();
   await waitForJson<BrowseLine>(browse, (e) => e.event === 'removed' && e.name === 'Avahi Changing', 5_000, { since: stopMark, what: '"removed" Avahi Changing' });
+});
+
+test('subtypes both ways: Avahi browses our _sub, we browse Avahi\'s', { skip, ...T }, async (t) => {
+  if (!requires(t, 'netns', 'avahi') || !lab || !avahi) return;
+  const type = '_plava8._tcp';
+  const ours = lab.spawnNode(1, PEERLINK_BIN, ['advertise', 'Ours Sub', type, '4110', '--subtype', '_printer', '--json', '--host', 'ours-h1']);
+  await registered(ours);
+  const plain = oursAdvertise(lab, 1, 'Ours Plain', type, 4111, [], { host: 'ours-h1b' });
+  await registered(plain);
+  // avahi-browse takes a subtype as `_printer._sub._plava8._tcp`
+  const subLines = await until(
+    async () => {
+      const l = await avahi?.browseOnce(`_printer._sub.${type}`);
+      return l?.some((x) => x.kind === '=' && x.name === 'Ours Sub') ? l : undefined;
+    },
+    DISCOVERY_MS,
+    'Avahi to find Ours Sub under _printer._sub',
+    500,
+  );
+  assert.ok(!subLines.some((x) => x.name === 'Ours Plain'), 'the plain instance is not under the subtype');
+
+  const pub = avahi.publish('Avahi Sub', type, 4112, [], { subtypes: [`_scanner._sub.${type}`] });
+  await avahi.published(pub);
+  const browse = lab.spawnNode(3, PEERLINK_BIN, ['browse', type, '--subtype', '_scanner', '--json']);
+  await waitAdded(browse, 'Avahi Sub', DISCOVERY_MS);
+  assert.ok(!browse.json<BrowseLine>().some((e) => e.name === 'Ours Sub' || e.name === 'Ours Plain'), 'only the subtype instance');
+  await Promise.all([ours.stop(), plain.stop(), pub.stop(), browse.stop()]);
+});
+
+test('Avahi finds our service type through _services._dns-sd._udp enumeration', { skip, ...T }, async (t) => {
+  if (!requires(t, 'netns', 'avahi') || !lab || !avahi) return;
+  const type = '_plenum._tcp';
+  const ours = oursAdvertise(lab, 1, 'Ours Enum', type, 4113, [], { host: 'ours-h1' });
+  await registered(ours);
+  // `avahi-browse -a` browses every type found by enumeration (RFC 6763 §9)
+  await until(
+    async () => {
+      const r = await lab?.exec(avahi?.ns ?? '', 'avahi-browse', ['-a', '-p', '-k', '-t'], { env: avahi?.env, timeoutMs: 20_000, check: false });
+      return r?.stdout.split('\n').some((l) => {
+        const e = parseAvahiBrowseLine(l);
+        return e?.kind === '+' && e.type === type && e.name === 'Ours Enum';
+      });
+    },
+    DISCOVERY_MS,
+    'avahi-browse -a to list _plenum._tcp',
+    500,
+  );
+  await ours.stop();
 });
