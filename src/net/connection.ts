@@ -13,7 +13,7 @@ import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { PeerlinkError } from '../errors.js';
 import type { Channel, ChannelSink } from './channel.js';
-import { Endpoint, type HostPortEndpoint } from './endpoint.js';
+import { Endpoint } from './endpoint.js';
 import { DEFAULT_CONNECTION_TIMEOUT, establish, type Established } from './establish.js';
 import { spkiPin } from './identity.js';
 import { describeInterface } from './interface-policy.js';
@@ -29,6 +29,7 @@ import { peerChain } from './tls-config.js';
 import { UdpChannel } from './udp-channel.js';
 import { FramedChannel } from './framed-channel.js';
 import { WsChannel } from './ws-channel.js';
+import { watchViability, type ViabilityWatch } from './viability.js';
 
 export interface ConnectionEvents {
   /** Every state change; `error` is set for waiting and failed. */
@@ -102,6 +103,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** Captured at ready: OpenSSL may drop the peer chain after TLS 1.3 session tickets. */
   private chain: X509Certificate[] = [];
   private tlsReport: TlsReport | undefined;
+  private viabilityWatch: ViabilityWatch | undefined;
 
   constructor(endpoint: Endpoint, parameters: Parameters) {
     super();
@@ -367,7 +369,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (this._state === s && this._error === err) return;
     this._state = s;
     this._error = err;
-    if (s === 'failed' || s === 'cancelled') this.endedAt = performance.now();
+    if (s === 'failed' || s === 'cancelled') {
+      this.endedAt = performance.now();
+      this.viabilityWatch?.stop();
+      this.viabilityWatch = undefined;
+    }
     this.emit('state', s, err);
   }
 
@@ -421,9 +427,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const remote = ch.remote;
     if (local && remote) {
       const iface = describeInterface(local.address, e.pinnedTo);
-      const remoteEndpoint: HostPortEndpoint = { kind: 'hostPort', host: remote.address, port: remote.port, ...(e.remote.interface !== undefined ? { interface: e.remote.interface } : {}) };
+      // Node reports link-local addresses with their zone (`fe80::1%eth0`): endpoints keep it apart.
+      const remoteEndpoint = Endpoint.hostPort(remote.address, remote.port, e.remote.interface !== undefined ? { interface: e.remote.interface } : {});
       this._path = {
-        localEndpoint: { kind: 'hostPort', host: local.address, port: local.port },
+        localEndpoint: Endpoint.hostPort(local.address, local.port),
         remoteEndpoint,
         ...(iface ? { interface: iface } : {}),
         interfaceSource: e.pinnedTo !== undefined ? 'pinned' : iface ? 'route' : 'unknown',
@@ -450,6 +457,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       keepaliveSent: () => this._counters.keepalivesSent++,
     };
     ch.attach(sink);
+    const iface = this._path?.interface;
+    if (iface && iface.type !== 'loopback' && this._path) {
+      this.viabilityWatch = watchViability(iface.name, this._path.localEndpoint.host, (viable) => {
+        this._viable = viable;
+        this.emit('viability', viable);
+      });
+    }
     if (ch.tlsSocket && this.parameters.tls?.pki) this.chain = peerChain(ch.tlsSocket);
     if (ch.tlsSocket) this.tlsReport = this.describeTls(ch.tlsSocket);
     this.readyAt = performance.now();

@@ -1,0 +1,59 @@
+// Two hosts in network namespaces: IPv6 link-local with scope, interface pinning, viability.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { createLab, type Lab } from '../../harness/netns.js';
+import { killAllTracked, waitForJson } from '../../harness/proc.js';
+import { requires, skipUnless } from '../../harness/prereq.js';
+
+const PEER = fileURLToPath(new URL('./fixtures/net-peer.js', import.meta.url));
+const skip = skipUnless('netns');
+let lab: Lab | undefined;
+
+before(async () => {
+  if (!skip) lab = await createLab({ hosts: 2, tag: 'net' });
+});
+after(async () => {
+  await killAllTracked();
+  await lab?.teardown();
+});
+
+interface Ev {
+  event: string;
+  port?: number;
+  viable?: boolean;
+  data?: string;
+  state?: string;
+  path?: { localEndpoint: { host: string }; remoteEndpoint: { host: string; interface?: string }; interface?: { name: string }; interfaceSource: string };
+}
+
+test('IPv6 link-local with scope, pinning to eth0, viability when the link goes down and back', { skip }, async (t) => {
+  if (!requires(t, 'netns') || !lab) return;
+  const server = lab.spawnNode(1, PEER, ['listen', '0']);
+  const { port } = await waitForJson<Ev>(server, (e) => e.event === 'listening', 30_000);
+  const ll = await lab.linkLocal(1);
+
+  // link-local with its zone
+  const a = lab.spawnNode(2, PEER, ['connect', `${ll.split('%')[0]}%eth0`, String(port)], { stdin: true });
+  const ready = await waitForJson<Ev>(a, (e) => e.event === 'ready', 30_000);
+  assert.equal(ready.path?.interface?.name, 'eth0');
+  assert.equal(ready.path?.remoteEndpoint.interface, 'eth0');
+  assert.equal(ready.path?.remoteEndpoint.host, ll.split('%')[0]);
+  a.writeLine('over link-local');
+  assert.equal((await waitForJson<Ev>(a, (e) => e.event === 'reply', 30_000)).data, 'over link-local');
+
+  // pinned to eth0 by requiredInterface, IPv4
+  const h1 = lab.host(1);
+  const b = lab.spawnNode(2, PEER, ['connect', h1.ipv4 ?? '', String(port), 'eth0'], { stdin: true });
+  const pinned = await waitForJson<Ev>(b, (e) => e.event === 'ready', 30_000);
+  assert.equal(pinned.path?.interface?.name, 'eth0');
+  assert.equal(pinned.path?.interfaceSource, 'pinned');
+
+  // viability follows the link
+  await lab.linkDown(2, 'host');
+  assert.equal((await waitForJson<Ev>(b, (e) => e.event === 'viability', 30_000)).viable, false);
+  await lab.linkUp(2, 'host');
+  await waitForJson<Ev>(b, (e) => e.event === 'viability' && e.viable === true, 30_000);
+  b.writeLine('after the flap');
+  assert.equal((await waitForJson<Ev>(b, (e) => e.event === 'reply' && e.data === 'after the flap', 60_000)).data, 'after the flap');
+});
