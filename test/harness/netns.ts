@@ -217,6 +217,8 @@ export class Lab {
       return;
     }
     await ipCmd(['-n', host.ns, 'link', 'set', 'eth0', 'up']);
+    // IPv6 addresses are flushed on link down (keep_addr_on_down=0); routes via eth0 too.
+    if (host.ipv6) await ipCmd(['-n', host.ns, '-6', 'addr', 'replace', `${host.ipv6}/64`, 'dev', 'eth0', 'nodad']);
     if (!host.options.ipv6Only) await ipCmd(['-n', host.ns, 'route', 'replace', '224.0.0.0/4', 'dev', 'eth0']);
   }
 

@@ -1,0 +1,85 @@
+/**
+ * A link going down and up (the cable pulled and put back) does not break discovery:
+ * after a flap on the advertiser's host, Avahi and python-zeroconf still find our service
+ * with its current addresses; after a flap on our browser's host, we still see services
+ * announced afterwards.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createLab, type Lab } from '../../harness/netns.js';
+import { startAvahi, type Avahi } from '../../harness/avahi.js';
+import { killAllTracked, sleep, until, waitForJson } from '../../harness/proc.js';
+import { requires, skipUnless } from '../../harness/prereq.js';
+import { zeroconfBrowse, zeroconfPublish, zeroconfReady, zeroconfRegistered, type ZeroconfBrowseEvent } from '../../harness/zeroconf.js';
+import { DISCOVERY_MS, STARTUP_MS, oursAdvertise, oursBrowse, registered, waitAdded, withCapture } from './peers.js';
+
+const skip = skipUnless('netns', 'avahi', 'zeroconf');
+let lab: Lab | undefined;
+let avahi: Avahi | undefined;
+
+before(async () => {
+  if (skip) return;
+  lab = await createLab({ hosts: 3, tag: 'iflap' });
+  avahi = await startAvahi(lab, 2, { hostName: 'avahi-h2' });
+});
+
+after(async () => {
+  await killAllTracked();
+  await avahi?.stop().catch(() => undefined);
+  await lab?.teardown();
+});
+
+const T = { timeout: 300_000 };
+
+test('after a link flap on our advertiser, Avahi and a fresh python-zeroconf browser still find it', { skip, ...T }, async (t) => {
+  if (!requires(t, 'netns', 'avahi', 'zeroconf') || !lab || !avahi) return;
+  const type = '_plflap1._tcp';
+  const ours = oursAdvertise(lab, 1, 'Ours Flapping', type, 4601, ['v=1'], { host: 'ours-h1' });
+  await registered(ours);
+  await until(async () => (await avahi?.browseOnce(type))?.some((l) => l.kind === '=' && l.name === 'Ours Flapping'), DISCOVERY_MS, 'Avahi sees it first', 500);
+
+  await lab.linkDown(1);
+  await sleep(3000);
+  await lab.linkUp(1);
+  const sniffer = await lab.sniffMdns();
+
+  const zc = zeroconfBrowse(lab, 3, type);
+  await zeroconfReady(zc, STARTUP_MS);
+  const seen = await withCapture(
+    sniffer,
+    type,
+    waitForJson<ZeroconfBrowseEvent>(zc, (e) => e.event === 'added' && e.name === 'Ours Flapping', DISCOVERY_MS, { what: 'zeroconf after the flap' }),
+  );
+  assert.equal(seen.port, 4601);
+  assert.ok(seen.addresses?.includes(lab.host(1).ipv4 ?? ''), `addresses ${JSON.stringify(seen.addresses)}`);
+  const line = await until(
+    async () => (await avahi?.browseOnce(type))?.find((l) => l.kind === '=' && l.name === 'Ours Flapping' && l.protocol === 'IPv4'),
+    DISCOVERY_MS,
+    'Avahi to resolve it after the flap',
+    500,
+  );
+  assert.equal(line.address, lab.host(1).ipv4);
+  assert.ok(ours.running, ours.tail());
+});
+
+test('after a link flap on our browser\'s host, we still see services announced afterwards', { skip, ...T }, async (t) => {
+  if (!requires(t, 'netns', 'avahi', 'zeroconf') || !lab || !avahi) return;
+  const type = '_plflap2._tcp';
+  const browse = oursBrowse(lab, 1, type);
+  const first = avahi.publish('Before Flap', type, 4602);
+  await avahi.published(first);
+  await waitAdded(browse, 'Before Flap', STARTUP_MS);
+
+  await lab.linkDown(1);
+  await sleep(3000);
+  await lab.linkUp(1);
+  const sniffer = await lab.sniffMdns();
+
+  const second = avahi.publish('After Flap', type, 4603);
+  await avahi.published(second);
+  const zpub = zeroconfPublish(lab, 3, 'After Flap ZC', type, 4604, [], { server: 'zc-h3.local.', addresses: [lab.host(3).ipv4 ?? ''] });
+  await zeroconfRegistered(zpub, STARTUP_MS);
+  await withCapture(sniffer, type, waitAdded(browse, 'After Flap', DISCOVERY_MS));
+  await withCapture(sniffer, type, waitAdded(browse, 'After Flap ZC', DISCOVERY_MS));
+  assert.ok(browse.running, browse.tail());
+});
