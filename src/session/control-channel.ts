@@ -13,6 +13,7 @@ import type { Connection } from '../net/index.js';
 import { PeerlinkError, isPeerlinkError } from '../errors.js';
 import { decodeMessage, encodeMessage } from './protocol/codec.js';
 import { ByeReason, type HelloMessage, type SessionMessage } from './protocol/messages.js';
+import type { PeerRecord } from './peer-record.js';
 
 export type ChannelDirection = 'outgoing' | 'incoming';
 export type ChannelPhase = 'hello' | 'identified' | 'active' | 'closed';
@@ -42,6 +43,8 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
   phase: ChannelPhase = 'hello';
   /** The peer's HELLO, once received. */
   hello: HelloMessage | undefined;
+  /** The peer this connection belongs to, once its HELLO was accepted. */
+  record: PeerRecord | undefined;
   /** Generation of this connection once WELCOMEd (0 before). */
   generation = 0;
   /** Smoothed round-trip time from PING/PONG, ms. */

@@ -4,6 +4,7 @@
  * (wrong key) is retried ever more slowly without slowing anyone else.
  */
 import { Endpoint } from '../net/index.js';
+
 import type { DiscoveredPeer } from './discovery-info.js';
 
 export class DialTarget {
@@ -26,7 +27,8 @@ export class DialTarget {
   self = false;
   /** Dial attempts since the last successful connection. */
   attempts = 0;
-  timer: NodeJS.Timeout | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
   /** A dial (connection or handshake) in progress. */
   busy = false;
   /** Do not dial before this time (ms since epoch), e.g. after the peer said goodbye. */
@@ -52,9 +54,28 @@ export class DialTarget {
     return `${this.key.slice(4)} (${this.addresses.join(', ')} port ${this.port})`;
   }
 
+  /** Runs `fn` after `ms`; at once (next turn of the event loop) for 0, since setTimeout(0) waits about 1 ms. */
+  setTimer(fn: () => void, ms: number): void {
+    this.cancelTimer();
+    const run = (): void => {
+      this.timer = undefined;
+      this.immediate = undefined;
+      fn();
+    };
+    if (ms <= 0) this.immediate = setImmediate(run).unref();
+    else this.timer = setTimeout(run, ms).unref();
+  }
+
+  /** A dial is planned. */
+  get scheduled(): boolean {
+    return this.timer !== undefined || this.immediate !== undefined;
+  }
+
   cancelTimer(): void {
     if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
     this.timer = undefined;
+    this.immediate = undefined;
   }
 
   /** Exponential back-off with jitter (half to full delay), so restarts do not dial in lockstep. */

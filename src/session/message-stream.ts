@@ -14,8 +14,13 @@ import type { Connection } from '../net/index.js';
 import { PeerlinkError } from '../errors.js';
 import { toPeerlinkError } from './control-channel.js';
 
-/** Largest chunk put in one message; bigger writes are split (the receiver's limit is larger). */
-export const STREAM_CHUNK_MAX = 1024 * 1024;
+/**
+ * Largest chunk put in one message; bigger writes are split (the receiver's limit is larger).
+ * Moderate frames keep the receiver's transient allocations (one buffer per frame) small.
+ */
+export const STREAM_CHUNK_MAX = 256 * 1024;
+/** Writes queued together that are smaller than this in total are merged into one message. */
+const MERGE_LIMIT = 64 * 1024;
 
 const END = Buffer.alloc(0);
 
@@ -67,9 +72,9 @@ export class MessageStream extends Duplex {
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
-    // Small writes are merged into one message; big ones go as they are.
+    // Small writes are merged into one message (fewer frames); big ones go as they are (no copy).
     const total = chunks.reduce((n, c) => n + c.chunk.length, 0);
-    const data = total <= STREAM_CHUNK_MAX ? Buffer.concat(chunks.map((c) => c.chunk), total) : undefined;
+    const data = total <= MERGE_LIMIT ? Buffer.concat(chunks.map((c) => c.chunk), total) : undefined;
     const run = data ? this.sendChunks(data) : chunks.reduce<Promise<void>>((p, c) => p.then(() => this.sendChunks(c.chunk)), Promise.resolve());
     run.then(() => cb(), (err: unknown) => cb(toPeerlinkError(err, 'ERR_CONNECTION_RESET')));
   }

@@ -235,33 +235,38 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
    * peer. Resolves when every target's transport accepted it: a slow peer delays only the
    * promise of sends that include it.
    */
-  async send(data: Uint8Array | string, options: SendOptions = {}): Promise<void> {
+  send(data: Uint8Array | string, options: SendOptions = {}): Promise<void> {
     const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     if (payload.length > this.options.maxMessageSize) {
-      throw new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `message of ${payload.length} bytes exceeds maxMessageSize ${this.options.maxMessageSize}; use openStream() for bulk data`);
+      return Promise.reject(new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `message of ${payload.length} bytes exceeds maxMessageSize ${this.options.maxMessageSize}; use openStream() for bulk data`));
+    }
+    const to = options.to;
+    // One peer: the common case, kept free of arrays and extra promises (100-byte messages at millions per second).
+    if (to instanceof PeerID) {
+      const rec = this.#peers.get(to.id);
+      if (!rec?.active || rec.active.closed) return Promise.reject(new PeerlinkError('ERR_PEER_NOT_CONNECTED', `${to.displayName} is not connected`));
+      return this.#sendTo(rec, payload);
     }
     let recs: PeerRecord[];
-    if (options.to === undefined) recs = [...this.#peers.values()].filter((r) => r.state === 'connected');
+    if (to === undefined) recs = [...this.#peers.values()].filter((r) => r.state === 'connected');
     else {
-      const list: readonly PeerID[] = options.to instanceof PeerID ? [options.to] : options.to;
-      recs = list.map((p) => {
+      recs = [];
+      for (const p of to) {
         const r = this.#peers.get(p.id);
-        if (!r || r.state !== 'connected') throw new PeerlinkError('ERR_PEER_NOT_CONNECTED', `${p.displayName} is not connected`);
-        return r;
-      });
+        if (!r || r.state !== 'connected') return Promise.reject(new PeerlinkError('ERR_PEER_NOT_CONNECTED', `${p.displayName} is not connected`));
+        recs.push(r);
+      }
     }
-    await Promise.all(
-      recs.map((r) => {
-        const ch = r.active as ControlChannel;
-        const limit = ch.hello?.maxMessageSize ?? 0;
-        if (payload.length > limit) {
-          return Promise.reject(new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `${r.peer.displayName} accepts messages up to ${limit} bytes; this one is ${payload.length}`));
-        }
-        return ch.send({ type: 'data', payload }).catch((err: unknown) => {
-          throw isPeerlinkError(err, 'ERR_PEER_NOT_CONNECTED') ? err : new PeerlinkError('ERR_PEER_NOT_CONNECTED', `${r.peer.displayName} disconnected before the message was sent`, { cause: err });
-        });
-      }),
-    );
+    return Promise.all(recs.map((r) => this.#sendTo(r, payload))).then(() => undefined);
+  }
+
+  #sendTo(rec: PeerRecord, payload: Buffer): Promise<void> {
+    const ch = rec.active as ControlChannel;
+    const limit = ch.hello?.maxMessageSize ?? 0;
+    if (payload.length > limit) {
+      return Promise.reject(new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `${rec.peer.displayName} accepts messages up to ${limit} bytes; this one is ${payload.length}`));
+    }
+    return ch.send({ type: 'data', payload }).catch(notConnected);
   }
 
   /** Opens a byte stream to a connected peer (MC's startStream); the peer gets a `stream` event. */
@@ -435,7 +440,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
 
   /** The record whose active connection `ch` is; a protocol error otherwise. */
   #activeRecord(ch: ControlChannel, what: string): PeerRecord | undefined {
-    const rec = ch.hello ? this.#peers.get(peerKey(ch.hello.peerId)) : undefined;
+    const rec = ch.record;
     if (ch.phase === 'active' && rec?.active === ch) return rec;
     // A message racing the replacement of this connection is dropped, not an error.
     if (ch.phase === 'active' || ch.closed) return undefined;
@@ -485,6 +490,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     }
     rec.remoteNonce = hello.nonce;
     ch.hello = hello;
+    ch.record = rec;
     ch.phase = 'identified';
     rec.pending.add(ch);
     if (!isDecider(o.architecture, this.peerId.toBytes(), hello.peerId, o.role)) {
@@ -624,7 +630,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   /** Plans the next dial of a target, after `delayMs` or its back-off. */
   #schedule(t: DialTarget, delayMs?: number): void {
     if (this.#state !== 'running' && this.#state !== 'starting') return;
-    if (t.self || !t.present || t.busy || t.timer) return;
+    if (t.self || !t.present || t.busy || t.scheduled) return;
     if (!t.manual && (!this.options.autoConnect || !t.discovered?.compatible)) return;
     if (this.#targetConnected(t)) {
       // Connected through another connection (e.g. the peer's own dial won): the target is satisfied.
@@ -634,11 +640,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     }
     const wait = Math.max(delayMs ?? t.backoff(this.options.reconnectInitialDelay, this.options.reconnectMaxDelay), t.notBefore - Date.now());
     if (!Number.isFinite(wait)) return;
-    t.timer = setTimeout(() => {
-      t.timer = undefined;
-      void this.#dial(t);
-    }, wait);
-    t.timer.unref();
+    t.setTimer(() => void this.#dial(t), wait);
   }
 
   #targetConnected(t: DialTarget): boolean {
@@ -744,6 +746,11 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       });
     }
   }
+}
+
+function notConnected(err: unknown): never {
+  if (isPeerlinkError(err, 'ERR_PEER_NOT_CONNECTED')) throw err;
+  throw new PeerlinkError('ERR_PEER_NOT_CONNECTED', 'the peer disconnected before the message was sent', { cause: err });
 }
 
 function remoteOf(conn: Connection): string | undefined {
