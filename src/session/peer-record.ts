@@ -16,8 +16,6 @@ export class PeerRecord {
   active: ControlChannel | undefined;
   /** Connections that sent HELLO but are not (yet) the active one. */
   readonly pending = new Set<ControlChannel>();
-  /** Dials in flight to an endpoint known to be this peer. */
-  dialing = 0;
   /** Nonce of the peer's current run (from its last HELLO). */
   remoteNonce: Buffer | undefined;
   /** Generation of the last active connection that died (sent in our next HELLO). */
@@ -38,7 +36,9 @@ export class PeerRecord {
 
   get state(): PeerState {
     if (this.active && !this.active.closed) return 'connected';
-    if (this.pending.size > 0 || this.dialing > 0) return 'connecting';
+    // Only a connection that reached the handshake counts: failed dials to an absent peer
+    // would otherwise report connecting/notConnected over and over.
+    if (this.pending.size > 0) return 'connecting';
     return 'notConnected';
   }
 }

@@ -66,6 +66,8 @@ const SECURITY_CODES = new Set<PeerlinkErrorCode>(['ERR_PSK_MISMATCH', 'ERR_PSK_
 const SECURITY_RETRY_DELAY = 30_000;
 /** The deciding side of a pair waits this long before dialling a peer known from TXT, so the other side's dial usually wins the race and only one connection is made. */
 const DECIDER_DIAL_DELAY = 1000;
+/** A peer that said BYE (closing) is redialled only after this long, unless it is rediscovered first. */
+const LEFT_PEER_REDIAL_DELAY = 10_000;
 
 export class PeerSession extends EventEmitter<PeerSessionEvents> {
   readonly options: ResolvedSessionOptions;
@@ -557,15 +559,15 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       if (rec.active === ch) {
         rec.active = undefined;
         rec.lastGeneration = ch.generation;
-        if (bye?.reason === ByeReason.CLOSING && err) rec.leftAt = Date.now();
+        if (bye?.reason === ByeReason.CLOSING && err) {
+          // The peer left on purpose: do not redial it until it is rediscovered (or a while passed).
+          rec.leftAt = Date.now();
+          for (const t of this.#targets.values()) if (t.peerKey === rec.key) t.notBefore = rec.leftAt + LEFT_PEER_REDIAL_DELAY;
+        }
       }
       this.#update(rec);
     }
-    if (target) {
-      // A peer that said goodbye is not redialled until it is rediscovered (or a while passed).
-      if (rec?.leftAt) target.notBefore = Date.now() + 10_000;
-      this.#schedule(target);
-    }
+    if (target) this.#schedule(target);
   }
 
   /** Reports a state change once, and reacts to losing a peer. */
@@ -654,17 +656,9 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     t.busy = true;
     t.attempts++;
     const rec = t.peerKey ? this.#peers.get(t.peerKey) : undefined;
-    if (rec) {
-      rec.dialing++;
-      this.#update(rec);
-    }
     const endpoint = t.nextEndpoint();
     if (!endpoint) {
       t.busy = false;
-      if (rec) {
-        rec.dialing--;
-        this.#update(rec);
-      }
       return;
     }
     const conn = new Connection(endpoint, this.#parameters);
@@ -676,12 +670,10 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     } catch (err) {
       failure = toPeerlinkError(err, 'ERR_CONNECTION_RESET');
     }
-    if (rec) rec.dialing--;
     if (failure || this.#state !== 'running') {
       conn.forceCancel();
       this.#targetConns.delete(t);
       t.busy = false;
-      if (rec) this.#update(rec);
       if (failure && this.#state === 'running') this.#dialFailed(t, failure, rec);
       return;
     }
