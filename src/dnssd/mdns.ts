@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { PeerlinkError } from '../errors.js';
 import { selectInterfaces, type NetworkInterface } from '../path/interfaces.js';
+import { PathMonitor, type InterfaceChange } from '../path/monitor.js';
 import { Advertisement } from './advertisement.js';
 import { ServiceBrowser } from './browser.js';
 import { RecordCache } from './cache.js';
@@ -24,6 +25,11 @@ export interface MdnsOptions {
   interfaces?: string[];
   /** Host name to publish (`name` or `name.local`); default: this machine's host name. */
   host?: string;
+  /**
+   * Follow address changes and link up/down of the selected interfaces (default true):
+   * re-announce on new addresses, drop what was learnt on an interface that went down.
+   */
+  watchInterfaces?: boolean;
   /** @internal tests: a fake network and clock. */
   network?: PacketNetwork;
   clock?: Clock;
@@ -71,6 +77,7 @@ export class Mdns extends EventEmitter<MdnsEvents> {
   private readonly browsers = new Set<ServiceBrowser>();
   private readonly ready: Promise<Responder>;
   private closed = false;
+  private monitor: PathMonitor | undefined;
   private readonly onPacket = (p: ReceivedPacket): void => {
     this.responder.handle(p);
     this.querier.handle(p);
@@ -99,6 +106,44 @@ export class Mdns extends EventEmitter<MdnsEvents> {
     this.querier = new Querier(this.net, this.clock, this.cache);
     this.net.on('packet', this.onPacket);
     this.ready = (this.transport ? this.transport.start() : Promise.resolve()).then(() => this.responder);
+    if (this.transport && options.watchInterfaces !== false) this.watch();
+  }
+
+  private watch(): void {
+    // polling /sys every 2 s is cheap and needs no worker thread per engine
+    try {
+      const monitor = new PathMonitor({ detection: 'poll', pollIntervalMs: 2000 });
+      monitor.on('change', (c) => {
+        try {
+          this.onInterfaceChange(c);
+        } catch (err) {
+          this.emit('warning', err as Error);
+        }
+      });
+      monitor.start().catch((err: unknown) => this.emit('warning', err as Error));
+      this.monitor = monitor;
+    } catch (err) {
+      this.emit('warning', err as Error);
+    }
+  }
+
+  private onInterfaceChange(c: InterfaceChange): void {
+    const iface = this.interfaces.find((i) => i.name === c.interface.name);
+    if (!iface || this.closed) return;
+    const wasUp = iface.flags.up;
+    iface.flags = { ...c.interface.flags };
+    iface.addresses = c.interface.addresses.map((a) => ({ ...a }));
+    const isUp = c.kind !== 'removed' && iface.flags.up && iface.addresses.length > 0;
+    if (!isUp) {
+      // what was learnt there is gone with the link; browsers report removals
+      this.cache.clearInterface(iface.name);
+      return;
+    }
+    void this.transport?.refreshInterface(iface).then(() => {
+      if (this.closed) return;
+      this.responder.interfaceChanged(iface, c.removedAddresses ?? []);
+      if (!wasUp || c.kind === 'up' || c.kind === 'added') this.querier.restart();
+    });
   }
 
   /** The host name published for this engine's services (`vm.local`; may change on conflict). */
@@ -221,6 +266,7 @@ export class Mdns extends EventEmitter<MdnsEvents> {
     if (this.closed) return;
     this.closed = true;
     await this.ready.catch(() => undefined);
+    void this.monitor?.cancel().catch(() => undefined);
     for (const b of [...this.browsers]) b.stop();
     this.responder.close();
     this.querier.close();

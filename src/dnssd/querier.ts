@@ -82,6 +82,15 @@ export class Querier {
     };
   }
 
+  /** Starts every continuous question's schedule over (an interface came up, RFC 6762 §8.3). */
+  restart(): void {
+    for (const c of this.continuous.values()) {
+      c.timer?.cancel();
+      c.interval = INITIAL_INTERVAL_MS;
+      c.timer = this.clock.setTimeout(() => this.fire(c), FIRST_QUERY_MIN_MS + this.clock.random() * FIRST_QUERY_SPREAD_MS);
+    }
+  }
+
   /** Query times of a continuous question (for tests). */
   history(name: string, qtype: number): readonly number[] {
     return this.continuous.get(`${nameKey(name)}|${qtype}`)?.sentAt ?? [];

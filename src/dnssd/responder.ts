@@ -197,6 +197,25 @@ export class Responder {
     step();
   }
 
+  /**
+   * An interface's addresses changed or it came back up: say goodbye to the addresses it
+   * lost, and announce the host and every service on it again (RFC 6762 §8.4).
+   */
+  interfaceChanged(iface: NetworkInterface, removed: readonly { family: 'IPv4' | 'IPv6'; address: string }[]): void {
+    if (this.closed || this.hostState !== 'claimed') return;
+    const gone: ResourceRecord[] = removed.map((a) =>
+      a.family === 'IPv4'
+        ? { name: this.hostFqdn, type: 'A', address: a.address, ttl: 0, rrclass: CLASS_IN, cacheFlush: true }
+        : { name: this.hostFqdn, type: 'AAAA', address: a.address.split('%')[0] as string, ttl: 0, rrclass: CLASS_IN, cacheFlush: true });
+    this.sendResponse(iface, gone, [], { multicast: true, goodbye: true });
+    this.sendResponse(iface, hostRecords(this.hostFqdn, iface), [], { multicast: true });
+    for (const reg of this.regs) {
+      if (reg.state !== 'announced') continue;
+      const a = this.serviceAnnouncement(reg, iface);
+      this.sendResponse(iface, a.answers, a.additionals, { multicast: true });
+    }
+  }
+
   /** New TXT data: re-announce the TXT record (RFC 6762 §8.4); no probing needed. */
   updateTxt(reg: Registration, txt: Buffer[]): void {
     reg.desc = { ...reg.desc, txt };

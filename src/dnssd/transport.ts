@@ -69,9 +69,8 @@ function bestPrefix(iface: NetworkInterface, address: string): number {
 
 /**
  * Whether a packet from `address` belongs to `iface` among `all`: its source lies in one
- * of the interface's subnets and no other interface claims it more specifically. IPv6
- * link-local sources match every interface equally; Node gives no zone, so such packets
- * count for each interface that has a link-local address (documented in docs/dnssd.md).
+ * of the interface's subnets and no other interface claims it more specifically. Node
+ * reports IPv6 link-local sources with their zone (`fe80::1%eth0`), which decides those.
  */
 export function belongsTo(iface: NetworkInterface, address: string, zone: string | undefined, all: readonly NetworkInterface[]): boolean {
   if (zone) return iface.name === zone || String(iface.index) === zone;
@@ -166,6 +165,30 @@ export class MdnsTransport extends EventEmitter implements PacketNetwork {
       this.stats.malformed++;
       this.emit('warning', err);
     }
+  }
+
+  /**
+   * The interface's addresses changed (the caller updated `iface.addresses`): point the
+   * sockets at the new addresses, and open a socket for a family that just appeared.
+   */
+  async refreshInterface(iface: NetworkInterface): Promise<void> {
+    if (this.closed) return;
+    const v4 = iface.addresses.find((a) => a.family === 'IPv4');
+    const v6 = iface.addresses.find((a) => a.family === 'IPv6');
+    const has = (family: 'IPv4' | 'IPv6'): Sock | undefined => this.socks.find((x) => x.iface.name === iface.name && x.family === family);
+    const s4 = has('IPv4');
+    if (s4 && v4) {
+      try {
+        s4.socket.setMulticastInterface(v4.address);
+        s4.socket.addMembership(MDNS_IPV4, v4.address);
+      } catch {
+        // already a member through this interface: the membership follows the interface
+      }
+    }
+    const jobs: Promise<void>[] = [];
+    if (!s4 && v4) jobs.push(this.open(iface, 'IPv4', v4.address));
+    if (!has('IPv6') && v6) jobs.push(this.open(iface, 'IPv6', `::%${iface.name}`));
+    await Promise.all(jobs);
   }
 
   sendMulticast(ifaceName: string, data: Buffer): void {

@@ -195,3 +195,22 @@ test('legacy unicast query (dig -p 5353) gets a unicast answer with TTL <= 10', 
   await adv.stop();
   await sleep(100);
 });
+
+test('link down on the browser: removed; link up: found again; a new address: changed', { skip }, async (t) => {
+  if (!requires(t, 'netns') || !lab) return;
+  const adv = peerlink(1, ['advertise', 'Flappy', '_plflap._tcp', '8080', '--json', '--host', 'h1flap']);
+  await waitForJson(adv, (e) => e.event === 'registered', 30_000);
+  const browse = peerlink(2, ['browse', '_plflap._tcp', '--json', '--timeout', '120']);
+  await waitForJson(browse, (e) => e.event === 'added', 30_000);
+  await lab.linkDown(2);
+  await waitForJson(browse, (e) => e.event === 'removed', 15_000);
+  const since = browse.stdoutLines.length;
+  await lab.linkUp(2);
+  await waitForJson(browse, (e) => e.event === 'added', 30_000, { since });
+  await lab.ip(1, ['addr', 'add', '10.77.0.101/24', 'dev', 'eth0']);
+  const changed = await waitForJson<Added>(browse, (e) => e.event === 'changed' && (e.addresses as string[]).includes('10.77.0.101'), 30_000);
+  assert.ok(changed.addresses.includes('10.77.0.1'));
+  await lab.ip(1, ['addr', 'del', '10.77.0.101/24', 'dev', 'eth0']);
+  await waitForJson<Added>(browse, (e) => e.event === 'changed' && !(e.addresses as string[]).includes('10.77.0.101'), 30_000);
+  await Promise.all([adv.stop(), browse.stop()]);
+});
