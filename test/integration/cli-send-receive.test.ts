@@ -80,6 +80,25 @@ test('send → receive across two hosts: verified file, clash suffix, SIGINT exi
   assert.equal(exit.code, 0, recv.tail());
 });
 
+test('without --to every receiver found gets every file', { skip, timeout: 180_000 }, async (t) => {
+  if (!requires(t, 'netns') || !lab) return;
+  const svc = service();
+  const dirs = [join(work, 'multi-1'), join(work, 'multi-2')];
+  const r1 = receiver(1, svc, dirs[0]!, ['--name', 'R1']);
+  const r2 = receiver(2, svc, dirs[1]!, ['--name', 'R2']);
+  await Promise.all([waitForJson(r1, (e) => e.event === 'listening', 30_000), waitForJson(r2, (e) => e.event === 'listening', 30_000)]);
+  const files = [join(work, 'm-a.txt'), join(work, 'm-b.bin')];
+  await writeFile(files[0]!, 'first');
+  await writeFile(files[1]!, randomBytes(100_000));
+  const r = await sendCmd(1, [...files, '--service', svc, '--timeout', '4', '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  const sent = jsonLines(r.stdout).filter((e) => e.event === 'sent');
+  assert.deepEqual(sent.map((e) => `${String(e.peer)}:${String(e.file)}`).sort(), ['R1:m-a.txt', 'R1:m-b.bin', 'R2:m-a.txt', 'R2:m-b.bin']);
+  assert.deepEqual(jsonLines(r.stdout).at(-1), { event: 'done', receivers: 2, ok: true });
+  for (const d of dirs) assert.deepEqual((await readdir(d)).sort(), ['m-a.txt', 'm-b.bin']);
+  await Promise.all([r1.stop(), r2.stop()]);
+});
+
 test('send with no receiver exits 124 with a clear message', { skip, timeout: 120_000 }, async (t) => {
   if (!requires(t, 'netns') || !lab) return;
   const file = join(work, 'lonely.txt');

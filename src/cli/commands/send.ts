@@ -174,6 +174,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   io.signal.addEventListener('abort', onAbort, { once: true });
 
   let code: number = EXIT_OK;
+  let summaryLine: Record<string, unknown> | undefined;
   try {
     await session.start();
     if (!json) io.stderr.write(`looking for receivers of _${options.serviceType}._tcp${wanted.size ? ` named ${[...wanted].map((w) => `"${printable(w)}"`).join(', ')}` : ''} (up to ${wait / 1000} s)…\n`);
@@ -211,13 +212,15 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       if (io.signal.aborted) code = io.signal.reason === 'SIGTERM' ? EXIT_SIGTERM : EXIT_SIGINT;
       else if (results.some((ok) => !ok)) code = EXIT_FAILED;
       else if (wanted.size && !allWantedStarted()) code = EXIT_TIMEOUT;
-      if (json) jsonLine(io, { event: 'done', receivers: runs.length, ok: code === EXIT_OK });
+      summaryLine = { event: 'done', receivers: runs.length, ok: code === EXIT_OK };
     }
   } finally {
     io.signal.removeEventListener('abort', onAbort);
     progress.close();
     await session.close();
   }
+  // Last, after the shutdown's peer events, so a script can stop reading at `done`.
+  if (json && summaryLine) jsonLine(io, summaryLine);
   return code;
 }
 
