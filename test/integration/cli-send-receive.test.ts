@@ -2,7 +2,7 @@
 // test creates (two hosts on a bridge, and a loopback-only namespace for --interface lo).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
@@ -97,6 +97,28 @@ test('without --to every receiver found gets every file', { skip, timeout: 180_0
   assert.deepEqual(jsonLines(r.stdout).at(-1), { event: 'done', receivers: 2, ok: true });
   for (const d of dirs) assert.deepEqual((await readdir(d)).sort(), ['m-a.txt', 'm-b.bin']);
   await Promise.all([r1.stop(), r2.stop()]);
+});
+
+test('a sender killed mid-transfer: the receiver reports ERR_RESOURCE_ABORTED and keeps no partial file', { skip, timeout: 180_000 }, async (t) => {
+  if (!requires(t, 'netns') || !lab) return;
+  const svc = service();
+  const dir = join(work, 'inbox-killed');
+  const file = join(work, 'huge.bin');
+  const fh = await open(file, 'w');
+  await fh.truncate(4 * 1024 * 1024 * 1024); // sparse: costs no disk on the sending side
+  await fh.close();
+  const recv = receiver(2, svc, dir);
+  await waitForJson(recv, (e) => e.event === 'listening', 30_000);
+  const sender: TrackedProcess = lab.spawnNode(1, PEERLINK_BIN, ['send', file, '--service', svc, '--to', recv.json().find((e) => e.event === 'listening')!.name as string, '--json'], { env: env() });
+  await waitForJson(recv, (e) => e.event === 'progress' && (e.bytes as number) > 0, 60_000);
+  sender.signal('SIGKILL');
+  const failed = await waitForJson(recv, (e) => e.event === 'failed', 60_000);
+  assert.equal(failed.code, 'ERR_RESOURCE_ABORTED');
+  assert.deepEqual(await readdir(dir), [], 'temporary file removed');
+  assert.ok(recv.running, 'the receiver carries on');
+  recv.signal('SIGTERM');
+  assert.equal((await recv.exited).code, 0);
+  await rm(file, { force: true });
 });
 
 test('send with no receiver exits 124 with a clear message', { skip, timeout: 120_000 }, async (t) => {
