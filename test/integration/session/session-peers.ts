@@ -28,6 +28,8 @@ export interface FixtureConfig {
   transport?: 'framer' | 'ws';
   /** One dnssd engine for all sessions of the process. */
   sharedMdns?: boolean;
+  architecture?: 'star' | 'client-server';
+  role?: 'server' | 'client';
 }
 
 type Command =
@@ -35,6 +37,7 @@ type Command =
   | { cmd: 'send'; count: number; size?: number }
   | { cmd: 'recv' }
   | { cmd: 'stream'; from: string; to: string; bytes: number }
+  | { cmd: 'flood'; from: string; to: string; count: number; size: number }
   | { cmd: 'close' };
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as FixtureConfig;
@@ -63,6 +66,7 @@ const sessions = new Map<string, PeerSession>();
 const received = new Map<string, Map<string, { count: number; ordered: boolean; last: number }>>();
 /** Sequence numbers per sending session. */
 let seq = 0;
+let floods = 0;
 
 async function main(): Promise<void> {
   for (const name of cfg.names) {
@@ -77,6 +81,8 @@ async function main(): Promise<void> {
       ...(cfg.includePeerIdInTxt ? { includePeerIdInTxt: true } : {}),
       ...(cfg.transport ? { transport: cfg.transport } : {}),
       ...(mdns ? { mdns } : {}),
+      ...(cfg.architecture ? { architecture: cfg.architecture } : {}),
+      ...(cfg.role ? { role: cfg.role } : {}),
     };
     const s = new PeerSession(opts);
     sessions.set(name, s);
@@ -169,6 +175,26 @@ async function onCommand(c: Command): Promise<void> {
         stream.on('error', reject);
       });
       out({ ev: 'stream-done', name: c.from, bytes: sent, ms: Date.now() - t0, baseRss: base.rss, peakRss, baseHeap: base.heap, peakHeap });
+      return;
+    }
+    case 'flood': {
+      // Messages to one peer, each send awaited: a slow peer can only hold up this loop.
+      const s = sessions.get(c.from);
+      const to = s ? s.connectedPeers.find((p) => p.id === c.to || p.displayName === c.to) : undefined;
+      if (!s || !to) {
+        out({ ev: 'flood-error', name: c.from, to: c.to, message: `no such peer ${c.to}` });
+        return;
+      }
+      // Peaks are reset by the first of concurrent floods only, so each one's report covers its whole run.
+      const base = floods++ === 0 ? resetPeaks() : { rss: process.memoryUsage().rss };
+      const t0 = Date.now();
+      for (let i = 0; i < c.count; i++) {
+        const b = Buffer.alloc(Math.max(8, c.size));
+        b.writeBigUInt64BE(BigInt(seq++), 0);
+        await s.send(b, { to });
+      }
+      floods--;
+      out({ ev: 'flood-done', name: c.from, to: to.displayName, count: c.count, ms: Date.now() - t0, baseRss: base.rss, peakRss });
       return;
     }
     case 'close':
