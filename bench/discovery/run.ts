@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { createLab, type Lab } from '../../test/harness/netns.js';
 import { startAvahi, parseAvahiBrowseLine, type Avahi } from '../../test/harness/avahi.js';
 import { killAllTracked, waitForJson, type TrackedProcess } from '../../test/harness/proc.js';
-import { missing } from '../../test/harness/prereq.js';
+import { missing, type Requirement } from '../../test/harness/prereq.js';
 import { zeroconfBrowse, zeroconfReady } from '../../test/harness/zeroconf.js';
 import { SYSTEM_PYTHON } from '../../test/harness/paths.js';
 
@@ -53,7 +53,8 @@ async function main(): Promise<number> {
     process.stderr.write('bench:discovery: --runs expects a positive integer\n');
     return 2;
   }
-  const why = ['netns', 'avahi', 'zeroconf', 'python-dbus'].map((r) => missing(r as 'netns')).filter(Boolean);
+  const needs: Requirement[] = ['netns', 'avahi', 'zeroconf', 'python-dbus'];
+  const why = needs.map(missing).filter(Boolean);
   if (why.length > 0) {
     process.stderr.write(`bench:discovery: cannot run: ${why.join('; ')}\n`);
     return 2;
