@@ -21,6 +21,8 @@ export interface SendResourceOptions {
   signal?: AbortSignal;
   /** The SHA-256 (hex) of the resource if already known; sent in the header and checked by both sides. */
   sha256?: string;
+  /** https: sources only: extra trusted CA certificates (PEM). */
+  ca?: string | Buffer | Array<string | Buffer>;
 }
 
 export interface SentResource {
@@ -71,7 +73,7 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
     if (options.sha256 !== undefined && !/^[0-9a-f]{64}$/.test(options.sha256))
       throw new PeerlinkError('ERR_INVALID_ARGUMENT', 'sha256 must be 64 lower-case hex digits');
     if (signal.aborted) throw new PeerlinkError('ERR_CANCELLED', 'the transfer was cancelled');
-    const src = await openResourceSource(source, { signal });
+    const src = await openResourceSource(source, options.ca === undefined ? { signal } : { signal, ca: options.ca });
     this.setTotal(src.size);
     let stream: Duplex | undefined;
     const onAbort = (): void => {

@@ -28,6 +28,8 @@ export interface OpenSourceOptions {
   signal?: AbortSignal;
   /** Most redirects followed for URLs (default 5). */
   maxRedirects?: number;
+  /** Extra trusted CA certificates (PEM) for https: sources, e.g. a LAN server's self-signed certificate. */
+  ca?: string | Buffer | Array<string | Buffer>;
 }
 
 /** File reads are this large, so every chunk sent is at least 64 KiB (except the last). */
@@ -91,6 +93,7 @@ function openHttp(url: URL, options: OpenSourceOptions, redirectsLeft: number): 
       // size and digest describe the resource, not a compressed form of it.
       headers: { 'accept-encoding': 'identity', 'user-agent': 'peerlink' },
       signal: options.signal,
+      ...(options.ca !== undefined && url.protocol === 'https:' ? { ca: options.ca } : {}),
     });
     req.once('error', (err) => reject(sourceError(`${url.href}: request failed (${(err as NodeJS.ErrnoException).code ?? err.message})`, err)));
     req.once('response', (res: IncomingMessage) => {

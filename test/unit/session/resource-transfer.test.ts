@@ -4,6 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect, type Socket } from 'node:net';
 import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { generateIdentity } from '../../../src/net/identity.js';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -272,6 +274,25 @@ test('an HTTP source is streamed to the peer', async (t) => {
   assert.equal(sent.sha256, sha(data));
   assert.equal(received.sha256, sha(data));
   assert.deepEqual(await readFile(join(p.dir, 'remote.bin')), data);
+});
+
+test('an HTTPS source: refused when its certificate is untrusted, sent when its CA is given', async (t) => {
+  const id = await generateIdentity({ altNames: ['127.0.0.1'] });
+  const data = randomBytes(300_000);
+  const server = createHttpsServer({ cert: id.cert, key: id.key }, (_req, res) => {
+    res.writeHead(200, { 'content-length': data.length });
+    res.end(data);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/secure.bin`;
+  const p = await pair(t);
+  await assert.rejects(p.sender.send(url, 'secure.bin', 'r').done, (e: unknown) => isPeerlinkError(e, 'ERR_RESOURCE_SOURCE'));
+  const transfer = p.sender.send(url, 'secure.bin', 'r', { ca: id.cert });
+  const [sent] = await Promise.all([transfer.done, (await p.incoming).done]);
+  assert.equal(sent.sha256, sha(data));
+  assert.deepEqual(await readFile(join(p.dir, 'secure.bin')), data);
 });
 
 test('an HTTP source without Content-Length is refused', async (t) => {
