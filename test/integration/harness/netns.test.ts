@@ -5,10 +5,10 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLab, listNetns, netnsPids, type Lab } from '../../harness/netns.js';
+import { createLab, listNetns, netnsPids, sweepStaleLabs, type Lab } from '../../harness/netns.js';
 import { startAvahi, parseAvahiBrowseLine } from '../../harness/avahi.js';
 import { zeroconfBrowse, zeroconfPublish, zeroconfReady, zeroconfRegistered, type ZeroconfBrowseEvent } from '../../harness/zeroconf.js';
-import { waitForJson, waitForLine, killAllTracked } from '../../harness/proc.js';
+import { waitForJson, waitForLine, killAllTracked, spawnTracked } from '../../harness/proc.js';
 import { requires, skipUnless } from '../../harness/prereq.js';
 
 const skip = skipUnless('netns');
@@ -150,4 +150,22 @@ test('avahi-browse -p lines parse (escapes, TXT, removal)', () => {
   });
   assert.equal(parseAvahiBrowseLine('-;eth0;IPv6;Caf\\195\\169;_ex._tcp;local')?.name, 'Café');
   assert.equal(parseAvahiBrowseLine('garbage'), undefined);
+});
+
+test('a lab left behind by a killed test process is swept by the next createLab', { skip }, async (t) => {
+  if (!requires(t, 'netns')) return;
+  const harness = new URL('../../harness/netns.js', import.meta.url).href;
+  const script = `
+    const { createLab } = await import(${JSON.stringify(harness)});
+    const lab = await createLab({ hosts: 1, tag: 'orphan' });
+    lab.spawn(1, 'sleep', ['300']);
+    console.log(JSON.stringify({ namespaces: lab.namespaces }));
+    setInterval(() => {}, 1000);`;
+  const orphanMaker = spawnTracked(process.execPath, ['--input-type=module', '-e', script]);
+  const { namespaces } = await waitForJson<{ namespaces: string[] }>(orphanMaker, (o) => Array.isArray(o.namespaces), 30_000);
+  orphanMaker.signal('SIGKILL'); // no after-hook, no exit hook: the namespaces stay
+  await orphanMaker.exited;
+  assert.ok(namespaces.every((n) => listNetns().includes(n)), 'left behind');
+  sweepStaleLabs();
+  assert.ok(namespaces.every((n) => !listNetns().includes(n)), `swept: ${namespaces.join(' ')}`);
 });
