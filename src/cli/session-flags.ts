@@ -64,9 +64,12 @@ export function sessionOptionsFromFlags(values: SessionFlagValues, io: CliIO, co
   return opts;
 }
 
-function securityFromFlags(values: SessionFlagValues, io: CliIO): SessionSecurity {
-  const given = [values.psk !== undefined, values['psk-file'] !== undefined].filter(Boolean).length;
-  if (given > 1) throw new UsageError('give the key once: --psk or --psk-file');
+/**
+ * The PSK (hex) from --psk, --psk-file or PEERLINK_PSK, in that order of precedence
+ * (the flags are exclusive); undefined when none is given. Usable by any command.
+ */
+export function pskFromFlags(values: { psk?: string; 'psk-file'?: string }, env: NodeJS.ProcessEnv): string | undefined {
+  if (values.psk !== undefined && values['psk-file'] !== undefined) throw new UsageError('give the key once: --psk or --psk-file');
   let hex: string | undefined = values.psk;
   if (values['psk-file'] !== undefined) {
     try {
@@ -75,15 +78,21 @@ function securityFromFlags(values: SessionFlagValues, io: CliIO): SessionSecurit
       throw new UsageError(`cannot read --psk-file ${values['psk-file']}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
   }
-  hex ??= io.env.PEERLINK_PSK;
-  if (hex === undefined || hex === '') return { mode: 'none' };
+  hex ??= env.PEERLINK_PSK;
+  if (hex === undefined || hex.trim() === '') return undefined;
   try {
     parsePsk(hex);
   } catch (err) {
     if (err instanceof PeerlinkError) throw new UsageError(err.message);
     throw err;
   }
-  const sec: SessionSecurity = { mode: 'psk', key: hex.trim() };
+  return hex.trim();
+}
+
+function securityFromFlags(values: SessionFlagValues, io: CliIO): SessionSecurity {
+  const hex = pskFromFlags(values, io.env);
+  if (hex === undefined) return { mode: 'none' };
+  const sec: SessionSecurity = { mode: 'psk', key: hex };
   if (values['psk-identity'] !== undefined) sec.identity = values['psk-identity'];
   return sec;
 }
