@@ -91,7 +91,10 @@ export function pskFromFlags(values: { psk?: string; 'psk-file'?: string }, env:
 
 function securityFromFlags(values: SessionFlagValues, io: CliIO): SessionSecurity {
   const hex = pskFromFlags(values, io.env);
-  if (hex === undefined) return { mode: 'none' };
+  if (hex === undefined) {
+    if (values['psk-identity'] !== undefined) throw new UsageError('--psk-identity needs a key (--psk-file, PEERLINK_PSK or --psk)');
+    return { mode: 'none' };
+  }
   const sec: SessionSecurity = { mode: 'psk', key: hex };
   if (values['psk-identity'] !== undefined) sec.identity = values['psk-identity'];
   return sec;

@@ -50,6 +50,7 @@ test('usage errors: no service, bad key, both key flags, unknown interface', () 
   assert.throws(() => sessionOptionsFromFlags({ service: 'x', psk: 'abcd' }, io(), 'send'), UsageError);
   assert.throws(() => sessionOptionsFromFlags({ service: 'x', psk: KEY, 'psk-file': '/k' }, io(), 'send'), UsageError);
   assert.throws(() => sessionOptionsFromFlags({ service: 'x', 'psk-file': '/nonexistent/key' }, io(), 'send'), UsageError);
+  assert.throws(() => sessionOptionsFromFlags({ service: 'x', 'psk-identity': 'me' }, io(), 'send'), UsageError);
   assert.throws(() => sessionOptionsFromFlags({ service: 'x', interface: ['nosuchif0'] }, io(), 'send'), (e: unknown) => (e as { code?: string }).code === 'ERR_UNKNOWN_INTERFACE');
 });
 
