@@ -268,7 +268,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     if (payload.length > limit) {
       return Promise.reject(new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `${rec.peer.displayName} accepts messages up to ${limit} bytes; this one is ${payload.length}`));
     }
-    return ch.send({ type: 'data', payload }).catch(notConnected);
+    return ch.sendData(payload).catch(notConnected);
   }
 
   /** Opens a byte stream to a connected peer (MC's startStream); the peer gets a `stream` event. */
