@@ -46,6 +46,32 @@ export class BatchWriter {
     }
   }
 
+  /**
+   * One length-prefixed message (the default framer's wire form) without building a header
+   * buffer or a chunk list: the hot path for small messages.
+   */
+  writeLengthPrefixed(data: Buffer): void {
+    const n = data.length;
+    if (n >= COPY_LIMIT) {
+      const header = Buffer.allocUnsafe(4);
+      header.writeUInt32BE(n, 0);
+      this.write([header, data]);
+      return;
+    }
+    if (!this.buf || this.used + 4 + n > this.buf.length) {
+      this.flush();
+      this.buf = Buffer.allocUnsafe(BATCH_SIZE);
+    }
+    const buf = this.buf;
+    buf.writeUInt32BE(n, this.used);
+    if (n > 0) data.copy(buf, this.used + 4);
+    this.used += 4 + n;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      process.nextTick(this.flushBound);
+    }
+  }
+
   /** Writes whatever is pending now. */
   flush(): void {
     const pending = this.take();

@@ -37,7 +37,7 @@ export interface Channel {
    * Sends one message (message channels: the chunks are one message) or bytes (stream).
    * Returns RESOLVED while the transport is below its high-water mark.
    */
-  send(chunks: readonly Buffer[], final: boolean): Promise<void>;
+  send(data: Buffer | readonly Buffer[], final: boolean): Promise<void>;
   /** Stop / restart delivering data (receive-side backpressure). */
   pause(): void;
   resume(): void;

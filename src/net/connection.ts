@@ -277,21 +277,24 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       return this.whenReady().then(() => this.send(data, options));
     }
     if (this.detached) return Promise.reject(new PeerlinkError('ERR_INVALID_STATE', 'send() after stream(): write to the Duplex instead'));
-    let chunks: Buffer[];
-    let size = 0;
-    if (typeof data === 'string' || data instanceof Uint8Array) {
-      const b = toBuffer(data);
-      chunks = [b];
-      size = b.length;
+    let payload: Buffer | Buffer[];
+    let size: number;
+    if (Buffer.isBuffer(data)) {
+      payload = data;
+      size = data.length;
+    } else if (typeof data === 'string' || data instanceof Uint8Array) {
+      payload = toBuffer(data);
+      size = payload.length;
     } else {
-      chunks = data.map((d) => toBuffer(d));
-      for (const c of chunks) size += c.length;
+      payload = data.map((d) => toBuffer(d));
+      size = 0;
+      for (const c of payload) size += c.length;
     }
-    if (this.parameters.isMessageProtocol && this.parameters.transport === 'tcp' && size > this.parameters.maxMessageSize) {
+    if (size > this.parameters.maxMessageSize && this.parameters.isMessageProtocol && this.parameters.transport === 'tcp') {
       return Promise.reject(new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `message of ${size} bytes exceeds maxMessageSize ${this.parameters.maxMessageSize}`));
     }
     const final = options.final === true;
-    const p = ch.send(chunks, final);
+    const p = ch.send(payload, final);
     this._counters.bytesOut += size;
     if (this.parameters.isMessageProtocol) this._counters.messagesOut++;
     if (final) this.weSentFinal = true;

@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import { PeerlinkError } from '../errors.js';
 import { BatchWriter } from './batch-writer.js';
 import { RESOLVED } from './channel.js';
-import type { Framer, FrameDecoder } from './framer.js';
+import { LengthPrefixDecoder, lengthPrefixFramer, type Framer, type FrameDecoder, type FrameSink } from './framer.js';
 import { KeepaliveTimer } from './keepalive.js';
 import type { TlsMode } from './net-errors.js';
 import type { ResolvedKeepalive } from './parameters.js';
@@ -14,7 +14,10 @@ import { SocketChannel } from './socket-channel.js';
 
 export class FramedChannel extends SocketChannel {
   override readonly kind = 'message' as const;
-  private readonly decoder: FrameDecoder;
+  private readonly decoder: FrameDecoder & { drain?: (sink: FrameSink) => void };
+  /** The default framer's allocation-free paths (no Frame objects, no header buffers). */
+  private readonly fast: boolean;
+  private readonly frameSink: FrameSink | undefined;
   private readonly writer: BatchWriter;
   private readonly keepalive: KeepaliveTimer | undefined;
 
@@ -22,6 +25,14 @@ export class FramedChannel extends SocketChannel {
     super(io, socket, tlsMode);
     this.decoder = framer.createDecoder(maxMessageSize);
     this.writer = new BatchWriter(io);
+    this.fast = framer === lengthPrefixFramer;
+    this.frameSink =
+      this.decoder instanceof LengthPrefixDecoder
+        ? {
+            message: (d) => this.sink?.message(d),
+            control: (kind, d) => this.onControl(kind, d),
+          }
+        : undefined;
     if (keepalive) {
       this.keepalive = new KeepaliveTimer(
         keepalive,
@@ -40,15 +51,15 @@ export class FramedChannel extends SocketChannel {
     this.keepalive?.received();
     try {
       this.decoder.push(chunk);
+      if (this.frameSink) {
+        (this.decoder as LengthPrefixDecoder).drain(this.frameSink);
+        return;
+      }
       for (;;) {
         const f = this.decoder.next();
         if (!f) break;
         if (f.kind === 'message') this.sink?.message(f.data);
-        else if (f.kind === 'ping') this.writer.write(this.framer.encode({ kind: 'pong', data: f.data }));
-        else {
-          const rtt = this.keepalive?.rttFrom(f.data);
-          if (rtt !== undefined) this.sink?.rtt(rtt);
-        }
+        else this.onControl(f.kind, f.data);
       }
     } catch (err) {
       // Bad input from the network fails this connection, never the process.
@@ -56,17 +67,29 @@ export class FramedChannel extends SocketChannel {
     }
   }
 
-  override send(chunks: readonly Buffer[], final: boolean): Promise<void> {
+  override send(data: Buffer | readonly Buffer[], final: boolean): Promise<void> {
     const io = this.io;
     if (io.destroyed || io.writableEnded) return Promise.reject(new PeerlinkError('ERR_CLOSED', 'cannot send: this side of the connection is closed'));
+    if (this.fast && Buffer.isBuffer(data)) {
+      this.writer.writeLengthPrefixed(data);
+      return this.afterWrite(final);
+    }
     let frame: Buffer[];
     try {
-      frame = this.framer.encode({ kind: 'message', data: chunks.length === 1 ? (chunks[0] as Buffer) : chunks });
+      frame = this.framer.encode({ kind: 'message', data });
     } catch (err) {
       return Promise.reject(err);
     }
     this.writer.write(frame);
     return this.afterWrite(final);
+  }
+
+  private onControl(kind: 'ping' | 'pong', data: Buffer): void {
+    if (kind === 'ping') this.writer.write(this.framer.encode({ kind: 'pong', data }));
+    else {
+      const rtt = this.keepalive?.rttFrom(data);
+      if (rtt !== undefined) this.sink?.rtt(rtt);
+    }
   }
 
   private afterWrite(final: boolean): Promise<void> {

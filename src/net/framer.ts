@@ -51,8 +51,16 @@ export const MAX_FRAMED_MESSAGE = 0x7fffffff;
 /** Control payloads are tiny (an 8-byte timestamp): anything larger is a protocol error. */
 const MAX_CONTROL_PAYLOAD = 64;
 
-class LengthPrefixDecoder implements FrameDecoder {
+/** Callbacks for LengthPrefixDecoder.drain (the allocation-free path used by FramedChannel). */
+export interface FrameSink {
+  message(data: Buffer): void;
+  control(kind: 'ping' | 'pong', data: Buffer): void;
+}
+
+export class LengthPrefixDecoder implements FrameDecoder {
   private chunks: Buffer[] = [];
+  /** Read offset into chunks[0]. */
+  private off = 0;
   private held = 0;
   private need = -1; // payload length of the frame being assembled, -1 = reading header
   private control = false;
@@ -96,43 +104,91 @@ class LengthPrefixDecoder implements FrameDecoder {
     throw new PeerlinkError('ERR_MALFORMED_FRAME', `unknown control frame type ${String(type)}`);
   }
 
+  /** Delivers every complete frame to `sink` (no Frame objects). Throws like next(). */
+  drain(sink: FrameSink): void {
+    for (;;) {
+      if (this.need < 0) {
+        if (this.held < 4) return;
+        const word = this.peekUInt32();
+        this.control = (word & CONTROL_BIT) !== 0;
+        const len = word & MAX_FRAMED_MESSAGE;
+        if (this.control || len > this.maxMessageSize) {
+          // rare cases: let next() do the checks and build the frame
+          const f = this.next();
+          if (!f) return;
+          if (f.kind === 'message') sink.message(f.data);
+          else sink.control(f.kind, f.data);
+          continue;
+        }
+        this.consume(4);
+        this.need = len;
+      }
+      if (this.held < this.need) return;
+      const data = this.take(this.need);
+      this.need = -1;
+      sink.message(data);
+    }
+  }
+
   private peekUInt32(): number {
     const first = this.chunks[0] as Buffer;
-    if (first.length >= 4) return first.readUInt32BE(0);
+    if (first.length - this.off >= 4) return first.readUInt32BE(this.off);
     const b = Buffer.allocUnsafe(4);
-    let off = 0;
-    for (const c of this.chunks) {
-      const n = Math.min(c.length, 4 - off);
-      c.copy(b, off, 0, n);
-      off += n;
-      if (off === 4) break;
+    let got = 0;
+    for (let i = 0; got < 4; i++) {
+      const c = this.chunks[i] as Buffer;
+      const from = i === 0 ? this.off : 0;
+      const n = Math.min(c.length - from, 4 - got);
+      c.copy(b, got, from, from + n);
+      got += n;
     }
     return b.readUInt32BE(0);
   }
 
+  /** Drops n bytes from the front without allocating. */
   private consume(n: number): void {
-    this.take(n);
+    this.held -= n;
+    while (n > 0) {
+      const c = this.chunks[0] as Buffer;
+      const left = c.length - this.off;
+      if (n < left) {
+        this.off += n;
+        return;
+      }
+      n -= left;
+      this.chunks.shift();
+      this.off = 0;
+    }
   }
 
-  /** Removes n bytes from the front; zero-copy when they lie in one chunk. */
+  /**
+   * Removes n bytes from the front; a view (no copy) when they lie in one chunk. The front
+   * chunk is tracked by offset, so reading a small frame costs one Buffer view, not three.
+   */
   private take(n: number): Buffer {
-    this.held -= n;
     if (n === 0) return Buffer.alloc(0);
+    this.held -= n;
     const first = this.chunks[0] as Buffer;
-    if (first.length >= n) {
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-      return first.subarray(0, n);
+    const left = first.length - this.off;
+    if (left >= n) {
+      const out = first.subarray(this.off, this.off + n);
+      if (left === n) {
+        this.chunks.shift();
+        this.off = 0;
+      } else this.off += n;
+      return out;
     }
     const out = Buffer.allocUnsafe(n);
-    let off = 0;
-    while (off < n) {
+    let got = 0;
+    while (got < n) {
       const c = this.chunks[0] as Buffer;
-      const k = Math.min(c.length, n - off);
-      c.copy(out, off, 0, k);
-      off += k;
-      if (k === c.length) this.chunks.shift();
-      else this.chunks[0] = c.subarray(k);
+      const k = Math.min(c.length - this.off, n - got);
+      c.copy(out, got, this.off, this.off + k);
+      got += k;
+      if (this.off + k === c.length) {
+        this.chunks.shift();
+        this.off = 0;
+      } else this.off += k;
     }
     return out;
   }

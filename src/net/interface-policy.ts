@@ -10,6 +10,19 @@ import type { PathInterface } from './path.js';
 import type { ResolvedAddress } from './dial.js';
 import { isLinkLocal6 } from './dial.js';
 
+/**
+ * Reading every interface from /sys costs about a millisecond; connections are set up far more
+ * often than interfaces change, so a reading is reused for a short while.
+ */
+const CACHE_MS = 1000;
+let cached: { at: number; list: NetworkInterface[] } | undefined;
+
+export function currentInterfaces(): NetworkInterface[] {
+  const now = Date.now();
+  if (!cached || now - cached.at > CACHE_MS) cached = { at: now, list: listInterfaces() };
+  return cached.list;
+}
+
 export function hasInterfaceConstraints(c: InterfaceConstraints): boolean {
   return (
     c.requiredInterface !== undefined ||
@@ -22,7 +35,7 @@ export function hasInterfaceConstraints(c: InterfaceConstraints): boolean {
 }
 
 /** Interfaces that are up and satisfy the constraints (Network framework's semantics). */
-export function satisfyingInterfaces(c: InterfaceConstraints, all: readonly NetworkInterface[] = listInterfaces()): NetworkInterface[] {
+export function satisfyingInterfaces(c: InterfaceConstraints, all: readonly NetworkInterface[] = currentInterfaces()): NetworkInterface[] {
   return interfacesSatisfying(c, all.filter((i) => i.flags.up));
 }
 
@@ -43,7 +56,7 @@ function isLoopbackAddress(a: string): boolean {
 
 export function planInterfaces(c: InterfaceConstraints): InterfacePlan {
   if (!hasInterfaceConstraints(c)) return { allowed: undefined, usable: () => true, pinFor: () => undefined, check: () => undefined };
-  const all = listInterfaces();
+  const all = currentInterfaces();
   const allowed = satisfyingInterfaces(c, all);
   if (allowed.length === 0) {
     throw new PeerlinkError('ERR_NO_USABLE_INTERFACE', `no interface satisfies the parameters' constraints (interfaces here: ${all.map((i) => `${i.name}/${i.type}${i.flags.up ? '' : ' down'}`).join(', ')})`);
@@ -75,7 +88,7 @@ export function planInterfaces(c: InterfaceConstraints): InterfacePlan {
 
 /** The interface a connection with this local address runs on. */
 export function describeInterface(localAddress: string, pinnedTo: string | undefined): PathInterface | undefined {
-  const all = listInterfaces();
+  const all = currentInterfaces();
   const iface = pinnedTo !== undefined ? all.find((i) => i.name === pinnedTo) : isLoopbackAddress(localAddress) ? all.find((i) => i.flags.loopback) : interfaceForSource(localAddress, all);
   return iface ? { name: iface.name, index: iface.index, type: iface.type, mtu: iface.mtu } : undefined;
 }

@@ -91,12 +91,16 @@ export class SocketChannel implements Channel {
     for (const x of w) x.reject(err);
   }
 
-  send(chunks: readonly Buffer[], final: boolean): Promise<void> {
+  send(data: Buffer | readonly Buffer[], final: boolean): Promise<void> {
     if (this.isClosed || this.io.writableEnded) return Promise.reject(new PeerlinkError('ERR_CLOSED', 'cannot send: this side of the connection is closed'));
     const io = this.io;
-    if (chunks.length > 1) io.cork();
-    for (const c of chunks) if (c.length > 0) io.write(c);
-    if (chunks.length > 1) io.uncork();
+    if (Buffer.isBuffer(data)) {
+      if (data.length > 0) io.write(data);
+    } else {
+      io.cork();
+      for (const c of data) if (c.length > 0) io.write(c);
+      io.uncork();
+    }
     if (final) io.end();
     return io.writableNeedDrain ? this.waitDrain() : RESOLVED;
   }

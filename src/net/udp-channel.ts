@@ -6,7 +6,7 @@
  */
 import type { Socket as DgramSocket } from 'node:dgram';
 import { isIPv4 } from 'node:net';
-import { listInterfaces } from '../path/interfaces.js';
+import { currentInterfaces } from './interface-policy.js';
 import { PeerlinkError } from '../errors.js';
 import { RESOLVED, type Channel, type ChannelSink } from './channel.js';
 import { toPeerlinkError } from './net-errors.js';
@@ -24,10 +24,10 @@ export function mtuForLocalAddress(localAddress: string): number {
   const bare = localAddress.split('%')[0] ?? localAddress;
   const v4 = bare.startsWith('::ffff:') ? bare.slice(7) : bare;
   if (v4.startsWith('127.') || bare === '::1') {
-    const lo = listInterfaces().find((i) => i.flags.loopback);
+    const lo = currentInterfaces().find((i) => i.flags.loopback);
     return lo?.mtu ?? 65536;
   }
-  for (const iface of listInterfaces()) {
+  for (const iface of currentInterfaces()) {
     if (iface.addresses.some((a) => a.address === v4 || a.address === bare)) return iface.mtu;
   }
   return 1500;
@@ -77,15 +77,16 @@ export class UdpChannel implements Channel {
     this.sink?.message(msg);
   }
 
-  send(chunks: readonly Buffer[], final: boolean): Promise<void> {
+  send(chunks: Buffer | readonly Buffer[], final: boolean): Promise<void> {
     if (this.isClosed) return Promise.reject(new PeerlinkError('ERR_CLOSED', 'cannot send: the UDP flow is closed'));
     let size = 0;
-    for (const c of chunks) size += c.length;
+    if (Buffer.isBuffer(chunks)) size = chunks.length;
+    else for (const c of chunks) size += c.length;
     if (size > this.maximumDatagramSize) {
       return Promise.reject(new PeerlinkError('ERR_DATAGRAM_TOO_LARGE', `datagram of ${size} bytes exceeds maximumDatagramSize ${this.maximumDatagramSize}; split it (UDP messages are never fragmented)`));
     }
     this.lastActivity = Date.now();
-    const data = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks as Buffer[], size);
+    const data = Buffer.isBuffer(chunks) ? chunks : Buffer.concat(chunks as Buffer[], size);
     const wait = this.dgram.getSendQueueSize() > SEND_QUEUE_HIGH_WATER;
     const p = new Promise<void>((resolve, reject) => {
       const cb = (err: Error | null): void => (err ? reject(toPeerlinkError(err, { what: 'UDP send' })) : resolve());

@@ -107,10 +107,10 @@ export class WsChannel implements Channel {
     this.sink = sink;
   }
 
-  send(chunks: readonly Buffer[], final: boolean): Promise<void> {
+  send(chunks: Buffer | readonly Buffer[], final: boolean): Promise<void> {
     const ws = this.ws;
     if (this.isClosed || ws.readyState !== ws.OPEN) return Promise.reject(this.error ?? new PeerlinkError('ERR_CLOSED', 'cannot send: the WebSocket is closing or closed'));
-    const data = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks as Buffer[]);
+    const data = Buffer.isBuffer(chunks) ? chunks : Buffer.concat(chunks as Buffer[]);
     const io = (this.tls ?? this.socket) as Socket;
     if (!this.corked) {
       // ws writes each frame on its own; corking until the next tick merges a tick's frames.
