@@ -8,9 +8,9 @@
 import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { Connection, Endpoint, Listener, type Parameters } from '../net/index.js';
-import { Discovery, type FoundService } from './discovery.js';
-import { PeerlinkError, isPeerlinkError, type PeerlinkErrorCode } from '../errors.js';
+import { Endpoint, Listener, type Connection, type Parameters } from '../net/index.js';
+import { Discovery } from './discovery.js';
+import { PeerlinkError, isPeerlinkError } from '../errors.js';
 import { PeerID, peerKey } from './peer-id.js';
 import { PeerRecord, type PeerState } from './peer-record.js';
 import { ControlChannel, toPeerlinkError, type ChannelDirection } from './control-channel.js';
@@ -18,8 +18,9 @@ import { decide, isDecider, rolesCompatible, GenerationCounter } from './dedup.j
 import { decodeMessage, encodeMessageBuffer } from './protocol/codec.js';
 import { ByeReason, Capability, PROTOCOL_VERSION, StreamKind, type HelloMessage, type SessionMessage } from './protocol/messages.js';
 import { resolveOptions, buildParameters, type PeerSessionOptions, type ResolvedSessionOptions } from './options.js';
-import { buildTxt, readTxt, type DiscoveredPeer } from './discovery-info.js';
-import { DialTarget } from './dial-target.js';
+import { buildTxt, type DiscoveredPeer } from './discovery-info.js';
+import type { DialTarget } from './dial-target.js';
+import { Dialer, REPORTED_CODES } from './dialer.js';
 import { StreamManager } from './streams.js';
 import type { MessageStream } from './message-stream.js';
 import type { PeerErrorInfo, PeerSessionEvents } from './events.js';
@@ -56,19 +57,6 @@ export interface PeerInfo {
 /** Handler for a non-app stream kind (resources). */
 export type StreamKindHandler = (stream: Duplex, name: string, meta: Buffer, peer: PeerID) => void;
 
-/** Codes that mean "this peer will not work with our settings" and deserve a peerError. */
-const REPORTED_CODES = new Set<PeerlinkErrorCode>([
-  'ERR_PSK_MISMATCH', 'ERR_PSK_IDENTITY_REJECTED', 'ERR_TLS_HANDSHAKE', 'ERR_CERT_UNTRUSTED', 'ERR_CERT_REQUIRED',
-  'ERR_PROTOCOL', 'ERR_MALFORMED_FRAME', 'ERR_MESSAGE_TOO_LARGE',
-]);
-const SECURITY_CODES = new Set<PeerlinkErrorCode>(['ERR_PSK_MISMATCH', 'ERR_PSK_IDENTITY_REJECTED', 'ERR_TLS_HANDSHAKE', 'ERR_CERT_UNTRUSTED', 'ERR_CERT_REQUIRED']);
-/** After a security failure a target is retried this much later (the key will not fix itself soon). */
-const SECURITY_RETRY_DELAY = 30_000;
-/** The deciding side of a pair waits this long before dialling a peer known from TXT, so the other side's dial usually wins the race and only one connection is made. */
-const DECIDER_DIAL_DELAY = 1000;
-/** A peer that said BYE (closing) is redialled only after this long, unless it is rediscovered first. */
-const LEFT_PEER_REDIAL_DELAY = 10_000;
-
 export class PeerSession extends EventEmitter<PeerSessionEvents> {
   readonly options: ResolvedSessionOptions;
   /** Our identity. */
@@ -77,15 +65,11 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   readonly #nonce = randomBytes(16);
   readonly #generations = new GenerationCounter();
   readonly #peers = new Map<string, PeerRecord>();
-  readonly #targets = new Map<string, DialTarget>();
-  /** Instance name → peer key, learned from HELLOs: stops dials to peers we already have. */
-  readonly #instanceKeys = new Map<string, string>();
   readonly #channels = new Set<ControlChannel>();
   readonly #unattached = new Set<Connection>();
-  readonly #targetConns = new Map<DialTarget, Connection>();
-  readonly #connectWaiters = new Map<DialTarget, Array<{ resolve: (p: PeerID) => void; reject: (e: PeerlinkError) => void }>>();
   readonly #streamHandlers = new Map<number, StreamKindHandler>();
   readonly #streams: StreamManager;
+  readonly #dialer: Dialer;
   readonly #resources: ResourceManager<PeerID>;
   #listener: Listener | undefined;
   #discovery: Discovery | undefined;
@@ -105,6 +89,21 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       record: (key) => this.#peers.get(key),
       acceptsKind: (kind) => kind === StreamKind.APP || this.#streamHandlers.has(kind),
       deliver: (kind, stream, name, meta, rec) => this.#deliverStream(kind, stream, name, meta, rec),
+    });
+    this.#dialer = new Dialer({
+      options: this.options,
+      peerId: this.peerId,
+      parameters: this.#parameters,
+      running: () => this.#state === 'running' || this.#state === 'starting',
+      record: (key) => this.#peers.get(key),
+      registeredName: () => this.#registeredName,
+      attach: (conn, target) => {
+        if (this.#state === 'running') this.#attach(conn, 'outgoing', target);
+        else conn.forceCancel();
+      },
+      reportError: (err, info) => this.#reportError(err, info),
+      found: (info) => this.#emitApp('found', info),
+      lost: (info) => this.#emitApp('lost', info),
     });
     this.#resources = new ResourceManager<PeerID>({
       ...this.options.resources,
@@ -144,12 +143,12 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       streams += r.streams.size;
     }
     const open = [...this.#channels].filter((c) => !c.closed).length;
-    return { controlConnections: open, activeConnections: active, handshakes: open - active, streams, targets: this.#targets.size };
+    return { controlConnections: open, activeConnections: active, handshakes: open - active, streams, targets: this.#dialer.size };
   }
 
   /** Current browse results. */
   get discoveredPeers(): DiscoveredPeer[] {
-    return [...this.#targets.values()].filter((t) => t.present && !t.self && t.discovered).map((t) => this.#describeTarget(t));
+    return this.#dialer.discovered;
   }
 
   /** Starts listening, advertising and browsing (each as the options say). */
@@ -170,11 +169,10 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
         this.#discovery = discovery;
         discovery.on('registered', (name) => {
           this.#registeredName = name;
-          const self = this.#targets.get(`svc:${name}`);
-          if (self) self.self = true;
+          this.#dialer.registered(name);
         });
-        discovery.on('found', (f) => this.#onFound(f));
-        discovery.on('lost', (f) => this.#onLost(f));
+        discovery.on('found', (f) => this.#dialer.onFound(f));
+        discovery.on('lost', (f) => this.#dialer.onLost(f));
         if (o.advertise) discovery.advertise(o.instanceName, this.listenPort, buildTxt(o));
         if (o.browse) discovery.browse();
       }
@@ -196,39 +194,13 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     if (this.#state !== 'running' && this.#state !== 'starting') {
       return Promise.reject(new PeerlinkError('ERR_INVALID_STATE', 'connect() needs a started session'));
     }
-    const key = `ep:${Endpoint.format(endpoint)}`;
-    let target = this.#targets.get(key);
-    if (!target) {
-      target = new DialTarget(key, endpoint, true);
-      this.#targets.set(key, target);
-    }
-    target.present = true;
-    target.notBefore = 0;
-    const t = target;
-    const p = new Promise<PeerID>((resolve, reject) => {
-      const list = this.#connectWaiters.get(t) ?? [];
-      list.push({ resolve, reject });
-      this.#connectWaiters.set(t, list);
-      options.signal?.addEventListener('abort', () => this.#settleWaiters(t, new PeerlinkError('ERR_CANCELLED', 'connect() was aborted')), { once: true });
-    });
-    const rec = t.peerKey ? this.#peers.get(t.peerKey) : undefined;
-    if (rec?.state === 'connected') this.#settleWaiters(t, rec.peer);
-    else this.#schedule(t, 0);
-    return p;
+    return this.#dialer.connect(endpoint, options.signal);
   }
 
   /** Stops connecting to a peer (MC's cancelConnectPeer): pending dials and handshakes end; a working connection stays. */
   cancelConnect(peer: PeerID): void {
-    const key = peer.id;
-    for (const t of this.#targets.values()) {
-      if (t.peerKey !== key) continue;
-      t.cancelTimer();
-      if (t.manual) t.present = false;
-      else t.notBefore = Number.POSITIVE_INFINITY; // until the peer is rediscovered
-      this.#targetConns.get(t)?.forceCancel();
-      this.#settleWaiters(t, new PeerlinkError('ERR_CANCELLED', `connecting to ${peer.displayName} was cancelled`));
-    }
-    const rec = this.#peers.get(key);
+    this.#dialer.cancel(peer);
+    const rec = this.#peers.get(peer.id);
     if (rec) for (const ch of [...rec.pending]) ch.close(ByeReason.CLOSING, 'connection cancelled');
   }
 
@@ -305,8 +277,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   peerInfo(peer: PeerID): PeerInfo | undefined {
     const rec = this.#peers.get(peer.id);
     if (!rec) return undefined;
-    const target = [...this.#targets.values()].find((t) => t.peerKey === rec.key && t.discovered);
-    const info: PeerInfo = { peer: rec.peer, state: rec.state, discoveryInfo: target?.discovered?.discoveryInfo ?? {}, instanceName: rec.instanceName };
+    const info: PeerInfo = { peer: rec.peer, state: rec.state, discoveryInfo: this.#dialer.discoveryInfoOf(rec.key), instanceName: rec.instanceName };
     if (rec.active?.rttMs !== undefined) info.rttMs = rec.active.rttMs;
     const remote = rec.active?.connection.currentPath?.remoteEndpoint;
     if (remote) info.address = Endpoint.format(remote);
@@ -319,11 +290,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     this.#state = 'closing';
     // Transfers first, so they end as cancelled/aborted rather than as broken connections.
     await this.#resources.close().catch(() => undefined);
-    for (const t of this.#targets.values()) {
-      t.cancelTimer();
-      this.#settleWaiters(t, new PeerlinkError('ERR_CLOSED', 'the session was closed'));
-    }
-    for (const c of this.#targetConns.values()) c.forceCancel();
+    this.#dialer.close();
     for (const c of this.#unattached) c.forceCancel();
     const closing: Array<Promise<void>> = [];
     for (const ch of [...this.#channels]) {
@@ -476,13 +443,8 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       rec = new PeerRecord(key, PeerID.fromBytes(hello.peerId, hello.displayName));
       this.#peers.set(key, rec);
     } else if (rec.peer.displayName !== hello.displayName) rec.peer = rec.peer.withDisplayName(hello.displayName);
-    if (hello.instanceName) {
-      rec.instanceName = hello.instanceName;
-      this.#instanceKeys.set(hello.instanceName, key);
-      const t = this.#targets.get(`svc:${hello.instanceName}`);
-      if (t) t.peerKey = key;
-    }
-    if (target) target.peerKey = key;
+    if (hello.instanceName) rec.instanceName = hello.instanceName;
+    this.#dialer.learned(key, hello.instanceName, target);
     // A new nonce means the peer restarted: connections from its previous run are dead.
     if (rec.remoteNonce && !rec.remoteNonce.equals(hello.nonce)) {
       rec.lastGeneration = 0;
@@ -537,19 +499,12 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     rec.leftAt = 0;
     if (old && old !== ch) old.close(ByeReason.REPLACED, 'replaced by a newer connection');
     if (target) target.attempts = 0;
-    for (const t of this.#targets.values()) {
-      if (t.peerKey === rec.key) this.#settleWaiters(t, rec.peer);
-    }
+    this.#dialer.connected(rec);
   }
 
   #onClosed(ch: ControlChannel, err: PeerlinkError | undefined, bye: { reason: number; text: string } | undefined, target: DialTarget | undefined): void {
     this.#channels.delete(ch);
     const rec = ch.hello ? this.#peers.get(peerKey(ch.hello.peerId)) : undefined;
-    if (target) {
-      target.busy = false;
-      this.#targetConns.delete(target);
-      if (bye?.reason === ByeReason.SELF) target.self = true;
-    }
     if (err && REPORTED_CODES.has(err.code)) this.#reportError(err, { ...(rec ? { peer: rec.peer } : {}), endpoint: remoteOf(ch.connection) });
     else if (bye && (bye.reason === ByeReason.ROLE || bye.reason === ByeReason.VERSION || bye.reason === ByeReason.PROTOCOL_ERROR) && err) {
       this.#reportError(new PeerlinkError('ERR_PROTOCOL', err.message), { ...(rec ? { peer: rec.peer } : {}), endpoint: remoteOf(ch.connection) });
@@ -562,12 +517,12 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
         if (bye?.reason === ByeReason.CLOSING && err) {
           // The peer left on purpose: do not redial it until it is rediscovered (or a while passed).
           rec.leftAt = Date.now();
-          for (const t of this.#targets.values()) if (t.peerKey === rec.key) t.notBefore = rec.leftAt + LEFT_PEER_REDIAL_DELAY;
+          this.#dialer.peerLeft(rec);
         }
       }
       this.#update(rec);
     }
-    if (target) this.#schedule(target);
+    if (target) this.#dialer.channelClosed(target, bye?.reason === ByeReason.SELF);
   }
 
   /** Reports a state change once, and reacts to losing a peer. */
@@ -578,130 +533,9 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     rec.reported = state;
     if (state === 'notConnected') {
       this.#streams.dropPeer(rec);
-      if (!closing) for (const t of this.#targets.values()) if (t.peerKey === rec.key) this.#schedule(t);
+      if (!closing) this.#dialer.lostPeer(rec);
     }
     this.#emitApp('peer', rec.peer, state);
-  }
-
-  // ---- dialling -------------------------------------------------------------------------
-
-  #onFound(f: FoundService): void {
-    if (this.#state !== 'running' && this.#state !== 'starting') return;
-    const key = `svc:${f.name}`;
-    const info = readTxt(f.name, f.txt, f.interfaces, this.options);
-    let target = this.#targets.get(key);
-    if (!target) {
-      target = new DialTarget(key, undefined, false);
-      this.#targets.set(key, target);
-    }
-    const wasPresent = target.present && target.discovered !== undefined;
-    target.addresses = f.addresses;
-    target.port = f.port;
-    target.discovered = info;
-    target.present = true;
-    if (!wasPresent) {
-      target.notBefore = 0;
-      target.attempts = 0;
-    }
-    if (info.peerId) target.peerKey = info.peerId;
-    else target.peerKey ??= this.#instanceKeys.get(f.name);
-    if (info.peerId === this.peerId.id || (this.options.advertise && f.name === this.#registeredName)) target.self = true;
-    if (target.self) return;
-    this.#emitApp('found', this.#describeTarget(target));
-    // Hint only: when TXT tells us the id and we decide for the pair, let the other side dial first.
-    let first = Math.floor(Math.random() * 100);
-    if (info.peerId && this.options.architecture === 'star' && Buffer.compare(this.peerId.toBytes(), PeerID.fromString(info.peerId, 'x').toBytes()) > 0) {
-      first += DECIDER_DIAL_DELAY;
-    }
-    this.#schedule(target, wasPresent ? undefined : first);
-  }
-
-  #onLost(f: FoundService): void {
-    const target = this.#targets.get(`svc:${f.name}`);
-    if (!target || target.self || !target.present) return;
-    target.present = false;
-    target.cancelTimer();
-    this.#emitApp('lost', this.#describeTarget(target));
-  }
-
-  #describeTarget(t: DialTarget): DiscoveredPeer {
-    const d = t.discovered as DiscoveredPeer;
-    return t.peerKey ? { ...d, peerId: t.peerKey } : { ...d };
-  }
-
-  /** Plans the next dial of a target, after `delayMs` or its back-off. */
-  #schedule(t: DialTarget, delayMs?: number): void {
-    if (this.#state !== 'running' && this.#state !== 'starting') return;
-    if (t.self || !t.present || t.busy || t.scheduled) return;
-    if (!t.manual && (!this.options.autoConnect || !t.discovered?.compatible)) return;
-    if (this.#targetConnected(t)) {
-      // Connected through another connection (e.g. the peer's own dial won): the target is satisfied.
-      const rec = this.#peers.get(t.peerKey as string);
-      if (rec) this.#settleWaiters(t, rec.peer);
-      return;
-    }
-    const wait = Math.max(delayMs ?? t.backoff(this.options.reconnectInitialDelay, this.options.reconnectMaxDelay), t.notBefore - Date.now());
-    if (!Number.isFinite(wait)) return;
-    t.setTimer(() => void this.#dial(t), wait);
-  }
-
-  #targetConnected(t: DialTarget): boolean {
-    if (!t.peerKey && t.discovered) t.peerKey = this.#instanceKeys.get(t.discovered.instanceName);
-    const rec = t.peerKey ? this.#peers.get(t.peerKey) : undefined;
-    return rec?.state === 'connected';
-  }
-
-  async #dial(t: DialTarget): Promise<void> {
-    if (this.#state !== 'running' || t.busy || t.self || !t.present || this.#targetConnected(t)) return;
-    t.busy = true;
-    t.attempts++;
-    const rec = t.peerKey ? this.#peers.get(t.peerKey) : undefined;
-    const endpoint = t.nextEndpoint();
-    if (!endpoint) {
-      t.busy = false;
-      return;
-    }
-    const conn = new Connection(endpoint, this.#parameters);
-    this.#targetConns.set(t, conn);
-    let failure: PeerlinkError | undefined;
-    try {
-      conn.start();
-      await conn.whenReady({ waiting: 'reject', signal: AbortSignal.timeout(this.options.connectionTimeout) });
-    } catch (err) {
-      failure = toPeerlinkError(err, 'ERR_CONNECTION_RESET');
-    }
-    if (failure || this.#state !== 'running') {
-      conn.forceCancel();
-      this.#targetConns.delete(t);
-      t.busy = false;
-      if (failure && this.#state === 'running') this.#dialFailed(t, failure, rec);
-      return;
-    }
-    this.#attach(conn, 'outgoing', t);
-  }
-
-  #dialFailed(t: DialTarget, err: PeerlinkError, rec: PeerRecord | undefined): void {
-    const info: PeerErrorInfo = { endpoint: t.describe(), ...(rec ? { peer: rec.peer } : {}) };
-    if (SECURITY_CODES.has(err.code)) {
-      this.#reportError(err, info);
-      if (t.manual) {
-        t.present = false;
-        this.#settleWaiters(t, err);
-        return;
-      }
-      t.notBefore = Date.now() + SECURITY_RETRY_DELAY;
-    } else if (REPORTED_CODES.has(err.code)) this.#reportError(err, info);
-    this.#schedule(t);
-  }
-
-  #settleWaiters(t: DialTarget, result: PeerID | PeerlinkError): void {
-    const list = this.#connectWaiters.get(t);
-    if (!list) return;
-    this.#connectWaiters.delete(t);
-    for (const w of list) {
-      if (result instanceof PeerID) w.resolve(result);
-      else w.reject(result);
-    }
   }
 
   // ---- streams and events ---------------------------------------------------------------

@@ -1,0 +1,281 @@
+/**
+ * The session's outgoing side: which peers to dial (browse results, connect() endpoints),
+ * when (back-off per target, hints from TXT and earlier HELLOs), and what a failed dial
+ * means (a wrong key is reported and retried slowly; an unreachable peer quietly).
+ * A dial that reaches `ready` is handed to the session, which runs the handshake.
+ */
+import { Connection, Endpoint, type Parameters } from '../net/index.js';
+import { PeerlinkError, type PeerlinkErrorCode } from '../errors.js';
+import { PeerID } from './peer-id.js';
+import type { PeerRecord } from './peer-record.js';
+import type { ResolvedSessionOptions } from './options.js';
+import { readTxt, type DiscoveredPeer } from './discovery-info.js';
+import type { FoundService } from './discovery.js';
+import { DialTarget } from './dial-target.js';
+import { toPeerlinkError } from './control-channel.js';
+import type { PeerErrorInfo } from './events.js';
+
+/** Codes that mean "this peer will not work with our settings" and deserve a peerError. */
+export const REPORTED_CODES = new Set<PeerlinkErrorCode>([
+  'ERR_PSK_MISMATCH', 'ERR_PSK_IDENTITY_REJECTED', 'ERR_TLS_HANDSHAKE', 'ERR_CERT_UNTRUSTED', 'ERR_CERT_REQUIRED',
+  'ERR_PROTOCOL', 'ERR_MALFORMED_FRAME', 'ERR_MESSAGE_TOO_LARGE',
+]);
+const SECURITY_CODES = new Set<PeerlinkErrorCode>(['ERR_PSK_MISMATCH', 'ERR_PSK_IDENTITY_REJECTED', 'ERR_TLS_HANDSHAKE', 'ERR_CERT_UNTRUSTED', 'ERR_CERT_REQUIRED']);
+/** After a security failure a target is retried this much later (the key will not fix itself soon). */
+const SECURITY_RETRY_DELAY = 30_000;
+/**
+ * The deciding side of a pair waits this long before dialling a peer known from TXT, so
+ * the other side's dial usually wins the race and only one connection is made.
+ */
+const DECIDER_DIAL_DELAY = 1000;
+/** A peer that said BYE (closing) is redialled only after this long, unless it is rediscovered first. */
+const LEFT_PEER_REDIAL_DELAY = 10_000;
+
+export interface DialerHost {
+  readonly options: ResolvedSessionOptions;
+  readonly peerId: PeerID;
+  readonly parameters: Parameters;
+  /** True while the session may dial. */
+  running(): boolean;
+  record(key: string): PeerRecord | undefined;
+  /** Our advertised name (after any rename), when known. */
+  registeredName(): string | undefined;
+  /** A dial reached `ready`: run the session handshake on it. */
+  attach(conn: Connection, target: DialTarget): void;
+  reportError(err: PeerlinkError, info: PeerErrorInfo): void;
+  found(info: DiscoveredPeer): void;
+  lost(info: DiscoveredPeer): void;
+}
+
+interface Waiter {
+  resolve: (p: PeerID) => void;
+  reject: (e: PeerlinkError) => void;
+}
+
+export class Dialer {
+  readonly #host: DialerHost;
+  readonly #targets = new Map<string, DialTarget>();
+  /** Instance name → peer key, learned from HELLOs: stops dials to peers we already have. */
+  readonly #instanceKeys = new Map<string, string>();
+  readonly #conns = new Map<DialTarget, Connection>();
+  readonly #waiters = new Map<DialTarget, Waiter[]>();
+
+  constructor(host: DialerHost) {
+    this.#host = host;
+  }
+
+  get size(): number {
+    return this.#targets.size;
+  }
+
+  /** Current browse results (not ourselves). */
+  get discovered(): DiscoveredPeer[] {
+    return [...this.#targets.values()].filter((t) => t.present && !t.self && t.discovered).map(describe);
+  }
+
+  /** The discoveryInfo of a peer, when a browse result is known to be it. */
+  discoveryInfoOf(key: string): Record<string, string> {
+    for (const t of this.#targets.values()) if (t.peerKey === key && t.discovered) return t.discovered.discoveryInfo;
+    return {};
+  }
+
+  /** connect(): dial an endpoint until connected (and keep it connected) or cancelled. */
+  connect(endpoint: Endpoint, signal: AbortSignal | undefined): Promise<PeerID> {
+    const key = `ep:${Endpoint.format(endpoint)}`;
+    let t = this.#targets.get(key);
+    if (!t) {
+      t = new DialTarget(key, endpoint, true);
+      this.#targets.set(key, t);
+    }
+    t.present = true;
+    t.notBefore = 0;
+    const target = t;
+    const p = new Promise<PeerID>((resolve, reject) => {
+      const list = this.#waiters.get(target) ?? [];
+      list.push({ resolve, reject });
+      this.#waiters.set(target, list);
+      signal?.addEventListener('abort', () => this.#settle(target, new PeerlinkError('ERR_CANCELLED', 'connect() was aborted')), { once: true });
+    });
+    const rec = target.peerKey ? this.#host.record(target.peerKey) : undefined;
+    if (rec?.state === 'connected') this.#settle(target, rec.peer);
+    else this.schedule(target, 0);
+    return p;
+  }
+
+  /** cancelConnect(): no more dials to this peer until connect() or rediscovery. */
+  cancel(peer: PeerID): void {
+    for (const t of this.#targets.values()) {
+      if (t.peerKey !== peer.id) continue;
+      t.cancelTimer();
+      if (t.manual) t.present = false;
+      else t.notBefore = Number.POSITIVE_INFINITY; // until the peer is rediscovered
+      this.#conns.get(t)?.forceCancel();
+      this.#settle(t, new PeerlinkError('ERR_CANCELLED', `connecting to ${peer.displayName} was cancelled`));
+    }
+  }
+
+  close(): void {
+    for (const t of this.#targets.values()) {
+      t.cancelTimer();
+      this.#settle(t, new PeerlinkError('ERR_CLOSED', 'the session was closed'));
+    }
+    for (const c of this.#conns.values()) c.forceCancel();
+    this.#conns.clear();
+  }
+
+  /** Our own advertisement got its final name. */
+  registered(name: string): void {
+    const self = this.#targets.get(`svc:${name}`);
+    if (self) self.self = true;
+  }
+
+  /** A HELLO told us which peer an instance name (and a target) belongs to. */
+  learned(key: string, instanceName: string, target: DialTarget | undefined): void {
+    if (target) target.peerKey = key;
+    if (!instanceName) return;
+    this.#instanceKeys.set(instanceName, key);
+    const t = this.#targets.get(`svc:${instanceName}`);
+    if (t) t.peerKey = key;
+  }
+
+  /** A peer became connected: connect() calls waiting for it resolve. */
+  connected(rec: PeerRecord): void {
+    for (const t of this.#targets.values()) if (t.peerKey === rec.key) this.#settle(t, rec.peer);
+  }
+
+  /** A peer was lost: dial it again wherever it can be reached. */
+  lostPeer(rec: PeerRecord): void {
+    for (const t of this.#targets.values()) if (t.peerKey === rec.key) this.schedule(t);
+  }
+
+  /** A peer said goodbye: hold off redials of it. */
+  peerLeft(rec: PeerRecord): void {
+    for (const t of this.#targets.values()) if (t.peerKey === rec.key) t.notBefore = Date.now() + LEFT_PEER_REDIAL_DELAY;
+  }
+
+  /** The control connection a target's dial made has closed. */
+  channelClosed(t: DialTarget, self: boolean): void {
+    t.busy = false;
+    this.#conns.delete(t);
+    if (self) t.self = true;
+    this.schedule(t);
+  }
+
+  onFound(f: FoundService): void {
+    const host = this.#host;
+    if (!host.running()) return;
+    const key = `svc:${f.name}`;
+    const info = readTxt(f.name, f.txt, f.interfaces, host.options);
+    let t = this.#targets.get(key);
+    if (!t) {
+      t = new DialTarget(key, undefined, false);
+      this.#targets.set(key, t);
+    }
+    const wasPresent = t.present && t.discovered !== undefined;
+    t.addresses = f.addresses;
+    t.port = f.port;
+    t.discovered = info;
+    t.present = true;
+    if (!wasPresent) {
+      t.notBefore = 0;
+      t.attempts = 0;
+    }
+    if (info.peerId) t.peerKey = info.peerId;
+    else t.peerKey ??= this.#instanceKeys.get(f.name);
+    if (info.peerId === host.peerId.id || (host.options.advertise && f.name === host.registeredName())) t.self = true;
+    if (t.self) return;
+    host.found(describe(t));
+    // Hint only: when TXT tells us the id and we decide for the pair, let the other side dial first.
+    let first = Math.floor(Math.random() * 100);
+    if (info.peerId && host.options.architecture === 'star' && Buffer.compare(host.peerId.toBytes(), PeerID.fromString(info.peerId, 'x').toBytes()) > 0) {
+      first += DECIDER_DIAL_DELAY;
+    }
+    this.schedule(t, wasPresent ? undefined : first);
+  }
+
+  onLost(f: FoundService): void {
+    const t = this.#targets.get(`svc:${f.name}`);
+    if (!t || t.self || !t.present) return;
+    t.present = false;
+    t.cancelTimer();
+    this.#host.lost(describe(t));
+  }
+
+  /** Plans the next dial of a target, after `delayMs` or its back-off. */
+  schedule(t: DialTarget, delayMs?: number): void {
+    const o = this.#host.options;
+    if (!this.#host.running()) return;
+    if (t.self || !t.present || t.busy || t.scheduled) return;
+    if (!t.manual && (!o.autoConnect || !t.discovered?.compatible)) return;
+    const rec = this.#recordOf(t);
+    if (rec?.state === 'connected') {
+      // Connected through another connection (e.g. the peer's own dial won): the target is satisfied.
+      this.#settle(t, rec.peer);
+      return;
+    }
+    const wait = Math.max(delayMs ?? t.backoff(o.reconnectInitialDelay, o.reconnectMaxDelay), t.notBefore - Date.now());
+    if (!Number.isFinite(wait)) return;
+    t.setTimer(() => void this.#dial(t), wait);
+  }
+
+  #recordOf(t: DialTarget): PeerRecord | undefined {
+    if (!t.peerKey && t.discovered) t.peerKey = this.#instanceKeys.get(t.discovered.instanceName);
+    return t.peerKey ? this.#host.record(t.peerKey) : undefined;
+  }
+
+  async #dial(t: DialTarget): Promise<void> {
+    const host = this.#host;
+    if (!host.running() || t.busy || t.self || !t.present || this.#recordOf(t)?.state === 'connected') return;
+    const endpoint = t.nextEndpoint();
+    if (!endpoint) return;
+    t.busy = true;
+    t.attempts++;
+    const conn = new Connection(endpoint, host.parameters);
+    this.#conns.set(t, conn);
+    let failure: PeerlinkError | undefined;
+    try {
+      conn.start();
+      await conn.whenReady({ waiting: 'reject', signal: AbortSignal.timeout(host.options.connectionTimeout) });
+    } catch (err) {
+      failure = toPeerlinkError(err, 'ERR_CONNECTION_RESET');
+    }
+    if (failure || !host.running()) {
+      conn.forceCancel();
+      this.#conns.delete(t);
+      t.busy = false;
+      if (failure && host.running()) this.#failed(t, failure);
+      return;
+    }
+    host.attach(conn, t);
+  }
+
+  #failed(t: DialTarget, err: PeerlinkError): void {
+    const rec = this.#recordOf(t);
+    const info: PeerErrorInfo = { endpoint: t.describe(), ...(rec ? { peer: rec.peer } : {}) };
+    if (SECURITY_CODES.has(err.code)) {
+      this.#host.reportError(err, info);
+      if (t.manual) {
+        t.present = false;
+        this.#settle(t, err);
+        return;
+      }
+      t.notBefore = Date.now() + SECURITY_RETRY_DELAY;
+    } else if (REPORTED_CODES.has(err.code)) this.#host.reportError(err, info);
+    this.schedule(t);
+  }
+
+  #settle(t: DialTarget, result: PeerID | PeerlinkError): void {
+    const list = this.#waiters.get(t);
+    if (!list) return;
+    this.#waiters.delete(t);
+    for (const w of list) {
+      if (result instanceof PeerID) w.resolve(result);
+      else w.reject(result);
+    }
+  }
+}
+
+function describe(t: DialTarget): DiscoveredPeer {
+  const d = t.discovered as DiscoveredPeer;
+  return t.peerKey ? { ...d, peerId: t.peerKey } : { ...d };
+}
