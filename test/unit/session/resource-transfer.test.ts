@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import diagnostics from 'node:diagnostics_channel';
 import type { AddressInfo } from 'node:net';
 import { isPeerlinkError } from '../../../src/errors.js';
 import { ResourceManager } from '../../../src/session/resource-manager.js';
@@ -131,6 +132,21 @@ test('a known digest in the header is checked; a wrong one fails on both sides',
   await assert.rejects(t2.done, (e: unknown) => isPeerlinkError(e, 'ERR_RESOURCE_VERIFY'));
   // The receiver reported the mismatch, so its temp file is already gone.
   assert.deepEqual(await readdir(p.dir), ['f.txt']);
+});
+
+test('transfers are published on the peerlink:session:resource diagnostics channel', async (t) => {
+  const seen: string[] = [];
+  const onMessage = (m: unknown): void => {
+    const e = m as { event: string; direction: string; name: string };
+    if (e.name === 'traced.txt') seen.push(`${e.direction}:${e.event}`);
+  };
+  diagnostics.subscribe('peerlink:session:resource', onMessage);
+  t.after(() => diagnostics.unsubscribe('peerlink:session:resource', onMessage));
+  const src = await tempDir(t);
+  await writeFile(join(src, 'traced.txt'), 'trace me');
+  const p = await pair(t);
+  await Promise.all([p.sender.send(join(src, 'traced.txt'), 'traced.txt', 'r').done, (await p.incoming).done]);
+  assert.deepEqual(seen.sort(), ['receive:done', 'receive:start', 'send:done', 'send:start']);
 });
 
 test('the sender refuses a hostile name before opening anything', async (t) => {
