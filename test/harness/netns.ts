@@ -10,7 +10,7 @@
  * process 'exit' hook, and labs left behind by a dead test process are swept on the next
  * `createLab`.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readdirSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { run, spawnTracked, sleep, waitForLine, type ExecOptions, type ExecResult, type SpawnTrackedOptions, type TrackedProcess } from './proc.js';
@@ -383,10 +383,4 @@ export async function createLab(opts: LabOptions = {}): Promise<Lab> {
 /** True when a namespace of this name exists. */
 export function netnsExists(ns: string): boolean {
   return listNetns().includes(ns);
-}
-
-/** `ip netns exec` is root-only; callers gate on `requires(t, 'netns')` first. */
-export function assertRoot(): void {
-  if (process.getuid?.() !== 0) throw new Error('network namespaces need root');
-  execFileSync('ip', ['-V'], { stdio: 'ignore' });
 }

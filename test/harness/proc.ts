@@ -277,15 +277,15 @@ export async function waitForJson<T = Record<string, unknown>>(
   return parseJsonLine<T>(line) as T;
 }
 
-/** Resolves true if no matching line arrives within `ms` (and none arrived before). */
+/**
+ * Resolves true if no matching line arrives within `ms` (and none arrived before); a
+ * process that exits without printing one counts as "none".
+ */
 export async function noLineWithin(proc: TrackedProcess, predicate: LinePredicate, ms: number, opts: WaitOptions = {}): Promise<boolean> {
-  try {
-    await waitForLine(proc, predicate, ms, opts);
-    return false;
-  } catch (err) {
-    if ((err as Error).message.startsWith('timed out')) return true;
-    return true;
-  }
+  return waitForLine(proc, predicate, ms, opts).then(
+    () => false,
+    () => true,
+  );
 }
 
 function safe(predicate: LinePredicate, line: string): boolean {
