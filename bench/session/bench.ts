@@ -5,10 +5,12 @@
  *
  *   npm run bench:session [-- --messages 300000 --bulk-mib 512 --rtt 2000 --connects 20]
  *
- * Prints each measurement for both stacks and the ratio session / raw TLS. A comparison with
- * js-libp2p is not included yet (it needs the libp2p packages installed).
+ * Prints each measurement for both stacks and the ratio session / raw TLS, and — when
+ * bench/libp2p is installed (`npm run bench:libp2p:install`) — js-libp2p (tcp + noise + yamux)
+ * with the same sizes and the ratio session / js-libp2p.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFile, fork, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import tls, { type TLSSocket } from 'node:tls';
@@ -144,6 +146,29 @@ function write(s: TLSSocket | Duplex, b: Buffer): Promise<void> | undefined {
   return new Promise((r) => s.once('drain', () => r()));
 }
 
+interface Libp2pResult {
+  messagesPerSec: number;
+  bulkMiBps: number;
+  rttP50Us: number;
+  connectMs: number;
+}
+
+/** Runs bench/libp2p/peer.mjs with the same sizes; undefined (with a note) when it is not installed. */
+function runLibp2p(args: string[]): Promise<Libp2pResult | string> {
+  const dir = fileURLToPath(new URL('../../../bench/libp2p/', import.meta.url));
+  if (!existsSync(`${dir}node_modules`)) return Promise.resolve('js-libp2p: not installed, run npm run bench:libp2p:install');
+  return new Promise((resolve) => {
+    execFile(process.execPath, [`${dir}peer.mjs`, ...args], { timeout: 600_000, maxBuffer: 1 << 20 }, (err, stdout) => {
+      const line = stdout.split('\n').find((l) => l.startsWith('{'));
+      if (err || !line) {
+        resolve(`js-libp2p: failed (${err ? err.message.split('\n')[0] : 'no result'})`);
+        return;
+      }
+      resolve(JSON.parse(line) as Libp2pResult);
+    });
+  });
+}
+
 function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number;
@@ -163,7 +188,7 @@ async function parent(): Promise<void> {
   await a.start();
   const peer: PeerID = await a.connect(Endpoint.hostPort('127.0.0.1', ready.sessionPort));
   const raw = await rawConnect(ready.rawPort);
-  const rows: Array<[string, string, number, number, string]> = [];
+  const rows: Array<[string, string, number, number, string, number | undefined]> = [];
   const msg = Buffer.alloc(100, 0x61);
 
   // 1. 100-byte messages, pipelined.
@@ -196,7 +221,7 @@ async function parent(): Promise<void> {
     }
     await rawDone;
     const rawRate = N / ((performance.now() - t1) / 1000);
-    rows.push(['100-byte messages (pipelined)', 'msg/s', sessRate, rawRate, '≥ 0.8']);
+    rows.push(['100-byte messages (pipelined)', 'msg/s', sessRate, rawRate, '≥ 0.8', undefined]);
   }
 
   // 2. RTT, 100-byte ping-pong.
@@ -225,7 +250,7 @@ async function parent(): Promise<void> {
       rawR.push(performance.now() - t0);
     }
     tell({ type: 'echo', on: false });
-    rows.push(['RTT p50 (100-byte ping-pong)', 'µs', percentile(sess, 50) * 1000, percentile(rawR, 50) * 1000, '']);
+    rows.push(['RTT p50 (100-byte ping-pong)', 'µs', percentile(sess, 50) * 1000, percentile(rawR, 50) * 1000, '', undefined]);
   }
 
   // 3. Bulk stream, 64 KiB chunks.
@@ -253,7 +278,7 @@ async function parent(): Promise<void> {
     bulkSock.end();
     await rawDone;
     const rawBps = BULK / ((performance.now() - t1) / 1000);
-    rows.push([`bulk stream (${BULK >> 20} MiB)`, 'MB/s', sessBps / 1e6, rawBps / 1e6, '≥ 0.9']);
+    rows.push([`bulk stream (${BULK >> 20} MiB)`, 'MB/s', sessBps / 1e6, rawBps / 1e6, '≥ 0.9', undefined]);
   }
 
   // 4. Time to connected: a new session dials (TCP + TLS + HELLO/WELCOME) vs a TLS handshake.
@@ -274,18 +299,30 @@ async function parent(): Promise<void> {
       rawT.push(performance.now() - t0);
       s.destroy();
     }
-    rows.push(['time to connected p50', 'ms', percentile(sess, 50), percentile(rawT, 50), '']);
+    rows.push(['time to connected p50', 'ms', percentile(sess, 50), percentile(rawT, 50), '', undefined]);
   }
 
   raw.destroy();
   await a.close();
   tell({ type: 'quit' });
+  // js-libp2p last, alone, so it does not compete with the runs above.
+  const lp = await runLibp2p(['--messages', String(N), '--bulk-mib', String(BULK >> 20), '--rtt', String(RTTS), '--connects', String(CONNECTS)]);
+  if (typeof lp !== 'string') {
+    const [m, r, b, c] = rows as [(typeof rows)[0], (typeof rows)[0], (typeof rows)[0], (typeof rows)[0]];
+    m[5] = lp.messagesPerSec;
+    r[5] = lp.rttP50Us;
+    b[5] = (lp.bulkMiBps * 1048576) / 1e6;
+    c[5] = lp.connectMs;
+  }
   const fmt = (n: number): string => (n >= 1000 ? Math.round(n).toLocaleString('en-US') : n.toFixed(n >= 10 ? 1 : 3));
   console.log(`peerlink session benchmark — Node ${process.version}, TLS-PSK, 127.0.0.1, peers in separate processes`);
-  console.log(['measurement'.padEnd(32), 'unit'.padEnd(6), 'session'.padStart(12), 'raw tls'.padStart(12), 'ratio'.padStart(7), 'target'.padStart(7)].join(' '));
-  for (const [name, unit, s, r, target] of rows) {
-    console.log([name.padEnd(32), unit.padEnd(6), fmt(s).padStart(12), fmt(r).padStart(12), (s / r).toFixed(2).padStart(7), target.padStart(7)].join(' '));
+  console.log(['measurement'.padEnd(32), 'unit'.padEnd(6), 'session'.padStart(12), 'raw tls'.padStart(12), 'ratio'.padStart(7), 'target'.padStart(7), 'js-libp2p'.padStart(12), 'ratio'.padStart(7)].join(' '));
+  for (const [name, unit, s, r, target, l] of rows) {
+    const lp2 = l === undefined ? ['', ''] : [fmt(l), (s / l).toFixed(2)];
+    console.log([name.padEnd(32), unit.padEnd(6), fmt(s).padStart(12), fmt(r).padStart(12), (s / r).toFixed(2).padStart(7), target.padStart(7), (lp2[0] as string).padStart(12), (lp2[1] as string).padStart(7)].join(' '));
   }
+  if (typeof lp === 'string') console.log(lp);
+  console.log('ratio = session / other; for RTT and time to connected lower is better (ratio > 1 = session slower). Targets: messages ≥ 0.8× raw TLS and ≥ 20× js-libp2p, bulk ≥ 0.9× raw TLS.');
 }
 
 if (process.argv[2] === 'child') void child();
