@@ -319,6 +319,17 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return this.queue.nextMessage();
   }
 
+  /**
+   * Message protocols, synchronously: a message already received, `null` when the peer has
+   * finished (or the connection ended), `undefined` when nothing is queued right now. Throws
+   * the connection's error once it failed and the queue is empty. Lets a reader drain
+   * everything queued per wake-up instead of paying a promise per small message.
+   */
+  tryReceiveMessage(): Buffer | null | undefined {
+    if (!this.parameters.isMessageProtocol) throw new PeerlinkError('ERR_INVALID_STATE', 'tryReceiveMessage() is for message connections (framer, ws, udp)');
+    return this.queue.tryNext();
+  }
+
   /** Message protocols: every message until the peer finishes; throws if the connection fails. */
   messages(): AsyncIterableIterator<Buffer> {
     const iterator: AsyncIterableIterator<Buffer> = {

@@ -79,6 +79,16 @@ export class ReceiveQueue {
     this.serve();
   }
 
+  /** A queued item now, null at the end, undefined when nothing is queued; throws the failure. */
+  tryNext(): Buffer | null | undefined {
+    if (this.length > 0) return this.shift();
+    if (this.ended) {
+      if (this.error) throw this.error;
+      return null;
+    }
+    return undefined;
+  }
+
   nextMessage(): Promise<Buffer | null> {
     if (this.length > 0) return Promise.resolve(this.shift());
     if (this.ended) return this.error ? Promise.reject(this.error) : Promise.resolve(null);

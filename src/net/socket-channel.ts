@@ -125,11 +125,16 @@ export class SocketChannel implements Channel {
   destroy(err?: PeerlinkError): void {
     if (err && !this.closedError) this.closedError = err;
     this.closing = true;
+    if (this.tlsMode) {
+      // The TLS layer owns the TCP handle: resetting that handle under it crashes Node
+      // (segfault), so a TLS connection is destroyed through its TLSSocket only.
+      this.io.destroy();
+      return;
+    }
     const raw = this.socket as Socket & { resetAndDestroy?: () => void };
-    // forceCancel: an RST tells the peer at once; TLS state is abandoned with it.
+    // forceCancel: an RST tells the peer at once.
     if (typeof raw.resetAndDestroy === 'function' && !raw.destroyed && raw.readyState === 'open') raw.resetAndDestroy();
     else raw.destroy();
-    this.io.destroy();
   }
 
   /**

@@ -197,3 +197,31 @@ test('Happy Eyeballs: localhost resolves to ::1 and 127.0.0.1; the listening fam
   c.cancel();
   await l.cancel();
 });
+
+test('forceCancel() right after ready does not crash the process (tcp, tls, wss)', async () => {
+  for (const p of [Parameters.tcp({ framer: true }), Parameters.tls({ psk: { key: PSK } }, { framer: true }), Parameters.ws({ tls: { psk: { key: PSK } } })]) {
+    const l = await echoListener(p);
+    for (let i = 0; i < 20; i++) {
+      const c = await dial(l.port, p);
+      c.forceCancel();
+      assert.equal(c.state, 'cancelled');
+    }
+    await l.cancel();
+  }
+});
+
+test('tryReceiveMessage drains what is queued without promises', async () => {
+  const p = Parameters.tcp({ framer: true });
+  const l = await echoListener(p);
+  const c = await dial(l.port, p);
+  assert.equal(c.tryReceiveMessage(), undefined);
+  for (let i = 0; i < 50; i++) void c.send(`m${i}`);
+  assert.equal(String(await c.receiveMessage()), 'm0');
+  await delay(100);
+  const got: string[] = [];
+  for (let m = c.tryReceiveMessage(); m; m = c.tryReceiveMessage()) got.push(String(m));
+  assert.equal(got.length, 49);
+  c.cancel();
+  assert.equal(c.tryReceiveMessage(), null);
+  await l.cancel();
+});
