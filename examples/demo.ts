@@ -42,9 +42,13 @@ interface Peer {
 
 const peers = new Map<Name, Peer>();
 const waiters = new Set<() => void>();
+/** Set when a peer process ends before the demo asked it to: every wait fails at once. */
+let crashed: string | undefined;
+let closing = false;
 
 /** Resolves when `pred` holds (checked on every event), or rejects after the step timeout. */
 function until(what: string, pred: () => boolean, ms = STEP_TIMEOUT_MS): Promise<void> {
+  if (crashed !== undefined) return Promise.reject(new Error(crashed));
   if (pred()) return Promise.resolve();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -52,6 +56,12 @@ function until(what: string, pred: () => boolean, ms = STEP_TIMEOUT_MS): Promise
       reject(new Error(`timed out waiting for ${what}`));
     }, ms);
     const check = (): void => {
+      if (crashed !== undefined) {
+        clearTimeout(timer);
+        waiters.delete(check);
+        reject(new Error(crashed));
+        return;
+      }
       if (!pred()) return;
       clearTimeout(timer);
       waiters.delete(check);
@@ -82,6 +92,11 @@ function startPeer(name: Name, service: string, key: string, dir: string): Peer 
     connected: new Set(),
     exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))),
   };
+  child.once('exit', (code, signal) => {
+    if (closing) return;
+    crashed ??= `${name}'s process ended unexpectedly (${signal ?? `exit code ${String(code)}`})`;
+    for (const w of [...waiters]) w();
+  });
   child.on('message', (m) => {
     const e = m as DemoEvent;
     peer.events.push(e);
@@ -189,6 +204,7 @@ async function main(): Promise<void> {
     ok(`SHA-256 verified: ${done.sha256}`);
 
     step('Shutting down', 'Each peer says goodbye, withdraws its Bonjour service and closes its connections.');
+    closing = true;
     for (const name of NAMES) command(name, { cmd: 'close' });
     const codes = await Promise.race([
       Promise.all(NAMES.map((n) => peers.get(n)!.exited)),
