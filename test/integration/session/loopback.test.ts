@@ -151,6 +151,13 @@ test('option validation', () => {
   }
 });
 
+test('start() fails cleanly: unknown interface → ERR_UNKNOWN_INTERFACE; start twice → ERR_INVALID_STATE', async () => {
+  const s = new PeerSession({ serviceType: 'loop', displayName: 'x', interfaces: ['no-such-if0'] });
+  await assert.rejects(s.start(), (e: unknown) => isPeerlinkError(e, 'ERR_UNKNOWN_INTERFACE'));
+  await assert.rejects(s.start(), (e: unknown) => isPeerlinkError(e, 'ERR_INVALID_STATE'));
+  await assert.rejects(s.connect(Endpoint.hostPort('127.0.0.1', 1)), (e: unknown) => isPeerlinkError(e, 'ERR_INVALID_STATE'));
+});
+
 test('hostile peer: garbage, a malformed HELLO, DATA before HELLO, oversized DATA — reported, never a crash', async () => {
   const s = new PeerSession({ serviceType: 'loop', displayName: 'victim', advertise: false, browse: false, maxMessageSize: 1000 });
   await s.start();

@@ -28,6 +28,7 @@ export interface FixtureConfig {
   transport?: 'framer' | 'ws';
   /** One dnssd engine for all sessions of the process. */
   sharedMdns?: boolean;
+  discoveryInfo?: Record<string, string>;
   architecture?: 'star' | 'client-server';
   role?: 'server' | 'client';
 }
@@ -82,6 +83,7 @@ async function main(): Promise<void> {
       ...(cfg.transport ? { transport: cfg.transport } : {}),
       ...(mdns ? { mdns } : {}),
       ...(cfg.architecture ? { architecture: cfg.architecture } : {}),
+      ...(cfg.discoveryInfo ? { discoveryInfo: cfg.discoveryInfo } : {}),
       ...(cfg.role ? { role: cfg.role } : {}),
     };
     const s = new PeerSession(opts);
@@ -89,6 +91,7 @@ async function main(): Promise<void> {
     const rx = new Map<string, { count: number; ordered: boolean; last: number }>();
     received.set(name, rx);
     s.on('peer', (p, state) => out({ ev: 'peer', name, id: s.peerId.id, peer: p.id, peerName: p.displayName, state }));
+    s.on('found', (info) => out({ ev: 'found', name, instance: info.instanceName, discoveryInfo: info.discoveryInfo, compatible: info.compatible, peerId: info.peerId ?? null }));
     s.on('peerError', (err, info) => out({ ev: 'peerError', name, code: err.code, message: err.message, endpoint: info.endpoint ?? null }));
     s.on('message', (data, p) => {
       // Message body: 8-byte sequence number (per sender) + padding.

@@ -23,7 +23,7 @@ for (const transport of ['framer', 'ws'] as const) {
     const wrong = randomBytes(32).toString('hex');
     const base = { service: 'pltwo', interfaces: ['eth0'], transport };
     const a = startPeers(lab, 1, { ...base, names: ['alpha'], psk: key });
-    const b = startPeers(lab, 2, { ...base, names: ['beta'], psk: key });
+    const b = startPeers(lab, 2, { ...base, names: ['beta'], psk: key, discoveryInfo: { role: 'receiver' } });
     const c = startPeers(lab, 3, { ...base, names: ['gamma'], psk: wrong });
     const ra = await waitEv(a, (e) => e.ev === 'ready', 30_000, 'alpha ready');
     const rb = await waitEv(b, (e) => e.ev === 'ready', 30_000, 'beta ready');
@@ -33,6 +33,11 @@ for (const transport of ['framer', 'ws'] as const) {
     // The wrong key is reported (on the dialling side and/or the accepting side) …
     await waitEv(c, (e) => e.ev === 'peerError' && e.code === 'ERR_PSK_MISMATCH', 30_000, 'gamma told ERR_PSK_MISMATCH');
     await waitEv(a, (e) => e.ev === 'peerError' && e.code === 'ERR_PSK_MISMATCH', 30_000, 'alpha told ERR_PSK_MISMATCH');
+
+    // Discovery info (TXT app keys) reaches the other side; the session's own keys are not in it.
+    const found = await waitEv(a, (e) => e.ev === 'found' && e.instance === 'beta', 10_000, 'alpha found beta');
+    assert.deepEqual(found.discoveryInfo, { role: 'receiver' });
+    assert.equal(found.compatible, true);
 
     // Messages, in order.
     a.writeLine(JSON.stringify({ cmd: 'send', count: 500, size: 100 }));
