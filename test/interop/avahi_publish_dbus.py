@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Publish a service through Avahi's D-Bus API (avahi-publish cannot change a TXT record).
 
-  avahi_publish_dbus.py NAME TYPE PORT [key=value | key ...]
+  avahi_publish_dbus.py NAME TYPE PORT [key=value | key | hex:BYTES ...]
 
 Needs DBUS_SYSTEM_BUS_ADDRESS pointing at the bus of the avahi-daemon to use, and
 python3-dbus. Lines: {"event": "registered", "name": ...}; stdin `update k=v ...` calls
@@ -28,8 +28,13 @@ def emit(obj):
     sys.stdout.flush()
 
 
+def txt_bytes(item):
+    # `hex:6b3dff` gives raw bytes (binary values, invalid UTF-8); anything else is UTF-8 text
+    return bytes.fromhex(item[4:]) if item.startswith("hex:") else item.encode("utf-8")
+
+
 def txt_array(items):
-    return dbus.Array([dbus.Array([dbus.Byte(b) for b in s.encode("utf-8")], signature="y") for s in items],
+    return dbus.Array([dbus.Array([dbus.Byte(b) for b in txt_bytes(s)], signature="y") for s in items],
                       signature="ay")
 
 
