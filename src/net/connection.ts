@@ -30,6 +30,7 @@ import { UdpChannel } from './udp-channel.js';
 import { FramedChannel } from './framed-channel.js';
 import { WsChannel } from './ws-channel.js';
 import { watchViability, type ViabilityWatch } from './viability.js';
+import { connectionStateChannel, log } from './diagnostics.js';
 
 export interface ConnectionEvents {
   /** Every state change; `error` is set for waiting and failed. */
@@ -383,6 +384,10 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (this._state === s && this._error === err) return;
     this._state = s;
     this._error = err;
+    if (connectionStateChannel.hasSubscribers) {
+      connectionStateChannel.publish({ id: this.id, role: this._role, endpoint: Endpoint.format(this.endpoint), state: s, ...(err ? { error: { code: err.code, message: err.message } } : {}) });
+    }
+    log('[C%d] %s %s%s', this.id, Endpoint.format(this.endpoint), s, err ? ` (${err.code}: ${err.message})` : '');
     if (s === 'failed' || s === 'cancelled') {
       this.endedAt = performance.now();
       this.viabilityWatch?.stop();

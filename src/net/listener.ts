@@ -31,6 +31,7 @@ import { serverTlsOptions, verifyPkiPeer } from './tls-config.js';
 import { UdpFlowTable } from './udp-flows.js';
 import { WsChannel } from './ws-channel.js';
 import { advertiseService, type Advertisement } from './service-advertise.js';
+import { listenerRejectChannel, listenerStateChannel, log } from './diagnostics.js';
 import type { Mdns } from '../dnssd/index.js';
 
 export interface ListenerServiceOptions {
@@ -193,6 +194,8 @@ export class Listener extends EventEmitter<ListenerEvents> {
   private setState(s: ListenerState, err: PeerlinkError | undefined): void {
     this._state = s;
     this._error = err;
+    if (listenerStateChannel.hasSubscribers) listenerStateChannel.publish({ port: this._port, state: s, ...(err ? { error: { code: err.code, message: err.message } } : {}) });
+    log('[L:%d] %s%s', this._port, s, err ? ` (${err.code}: ${err.message})` : '');
     this.emit('state', s, err);
   }
 
@@ -205,6 +208,8 @@ export class Listener extends EventEmitter<ListenerEvents> {
   }
 
   private reject(err: PeerlinkError, remote: string): void {
+    if (listenerRejectChannel.hasSubscribers) listenerRejectChannel.publish({ port: this._port, remote, error: { code: err.code, message: err.message } });
+    log('[L:%d] refused %s: %s (%s)', this._port, remote, err.message, err.code);
     this.emit('rejected', err, remote);
   }
 
@@ -282,7 +287,8 @@ export class Listener extends EventEmitter<ListenerEvents> {
     const remote = remoteText(s);
     s.on('error', () => {});
     if (this._state !== 'ready' || this.atLimit()) {
-      s.destroy();
+      // An RST, so the client learns at once that it was refused.
+      s.resetAndDestroy();
       this.reject(new PeerlinkError('ERR_CONNECTION_REFUSED', `connection from ${remote} refused: ${this._state !== 'ready' ? 'listener not ready' : 'newConnectionLimit reached'}`), remote);
       return;
     }

@@ -23,6 +23,7 @@ const SOCK_CLOEXEC = 0o2000000;
 
 interface Libc {
   setsockopt: (fd: number, level: number, name: number, value: Buffer, len: number) => number;
+  getsockopt: (fd: number, level: number, name: number, value: Buffer, len: Buffer) => number;
   socket: (domain: number, type: number, protocol: number) => number;
   close: (fd: number) => number;
   errno: () => number;
@@ -43,11 +44,13 @@ function load(): Libc | null {
     };
     const lib = koffi.load('libc.so.6');
     const setsockopt = lib.func('int setsockopt(int fd, int level, int name, const void *val, uint32_t len)');
+    const getsockopt = lib.func('int getsockopt(int fd, int level, int name, _Out_ void *val, _Inout_ uint32_t *len)');
     const socket = lib.func('int socket(int domain, int type, int protocol)');
     const close = lib.func('int close(int fd)');
     const errnoLocation = lib.func('int *__errno_location()');
     libc = {
       setsockopt: (fd, level, name, value, len) => setsockopt(fd, level, name, value, len) as number,
+      getsockopt: (fd, level, name, value, len) => getsockopt(fd, level, name, value, len) as number,
       socket: (d, t, p) => socket(d, t, p) as number,
       close: (fd) => close(fd) as number,
       errno: () => koffi.decode(errnoLocation(), 'int') as number,
@@ -135,4 +138,22 @@ export function tuneTcp(socket: Socket, t: TcpTuning): { keepalive: boolean; use
   out.keepalive = ka;
   if (t.userTimeout !== undefined) out.userTimeout = setInt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, Math.max(1, Math.round(t.userTimeout)));
   return out;
+}
+
+/** Reads back the TCP tuning of a socket (for reports and tests); undefined where unavailable. */
+export function readTcpTuning(socket: Socket): { keepaliveCount: number; keepaliveInterval: number; userTimeout: number } | undefined {
+  const l = load();
+  const fd = socketFd(socket);
+  if (!l || fd === undefined) return undefined;
+  const get = (name: number): number | undefined => {
+    const v = Buffer.alloc(4);
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(4, 0);
+    return l.getsockopt(fd, IPPROTO_TCP, name, v, len) === 0 ? v.readInt32LE(0) : undefined;
+  };
+  const count = get(TCP_KEEPCNT);
+  const interval = get(TCP_KEEPINTVL);
+  const user = get(TCP_USER_TIMEOUT);
+  if (count === undefined || interval === undefined || user === undefined) return undefined;
+  return { keepaliveCount: count, keepaliveInterval: interval * 1000, userTimeout: user };
 }

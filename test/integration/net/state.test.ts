@@ -225,3 +225,33 @@ test('tryReceiveMessage drains what is queued without promises', async () => {
   assert.equal(c.tryReceiveMessage(), null);
   await l.cancel();
 });
+
+test('TCP options: keepalive count / interval and connectionDropTime reach the socket', async (t) => {
+  const { readTcpTuning, sockoptAvailable } = await import('../../../src/net/sockopt.js');
+  if (!sockoptAvailable()) {
+    t.skip('no setsockopt helper on this platform (documented degradation)');
+    return;
+  }
+  const l = await echoListener(Parameters.tcp());
+  const c = await dial(l.port, Parameters.tcp({ tcp: { enableKeepalive: true, keepaliveIdle: 5000, keepaliveCount: 3, keepaliveInterval: 2000, connectionDropTime: 7000 } }));
+  const s = c.stream() as import('node:net').Socket;
+  assert.deepEqual(readTcpTuning(s), { keepaliveCount: 3, keepaliveInterval: 2000, userTimeout: 7000 });
+  s.destroy();
+  await l.cancel();
+});
+
+test('newConnectionLimit: further clients are refused', async () => {
+  const l = new Listener(Parameters.tcp({ framer: true }), { host: '127.0.0.1', newConnectionLimit: 1 });
+  const rejected: string[] = [];
+  l.on('rejected', (e) => rejected.push(e.code));
+  await l.start();
+  const a = await dial(l.port, Parameters.tcp({ framer: true }));
+  const b = new Connection(Endpoint.hostPort('127.0.0.1', l.port), Parameters.tcp({ framer: true })).start();
+  // the RST may land during or just after the TCP handshake: waiting (retrying) or failed
+  assert.match(await nextState(b, 'failed', 'waiting'), /failed|waiting/);
+  assert.equal(b.error?.code, 'ERR_CONNECTION_RESET');
+  assert.equal(rejected[0], 'ERR_CONNECTION_REFUSED');
+  a.cancel();
+  b.cancel();
+  await l.cancel();
+});
