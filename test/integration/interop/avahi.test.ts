@@ -265,3 +265,23 @@ test('Avahi finds our service type through _services._dns-sd._udp enumeration', 
   );
   await ours.stop();
 });
+
+test('host name conflict with Avahi: we take `<name>-2.local`, and Avahi resolves our service to it', { skip, ...T }, async (t) => {
+  if (!requires(t, 'netns', 'avahi') || !lab || !avahi) return;
+  const type = '_plava9._tcp';
+  // Avahi on h2 already owns avahi-h2.local; we ask for the same host name on h1
+  const ours = oursAdvertise(lab, 1, 'Ours Hosted', type, 4114, [], { host: 'avahi-h2' });
+  await registered(ours);
+  const line = await until(
+    async () => (await avahi?.browseOnce(type))?.find((l) => l.kind === '=' && l.name === 'Ours Hosted' && l.protocol === 'IPv4'),
+    DISCOVERY_MS,
+    'Avahi resolves Ours Hosted',
+    500,
+  );
+  assert.ok(line.host && /^avahi-h2-\d+\.local$/.test(line.host), `renamed host: ${line.host}`);
+  assert.equal(line.address, lab.host(1).ipv4);
+  // Avahi kept its own name and address
+  const own = await lab.exec(avahi.ns, 'avahi-resolve-host-name', ['-4', 'avahi-h2.local'], { env: avahi.env, timeoutMs: 20_000 });
+  assert.equal(own.stdout.trim().split(/\s+/)[1], lab.host(2).ipv4);
+  await ours.stop();
+});
