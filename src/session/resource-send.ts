@@ -41,6 +41,7 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
   readonly direction = 'send' as const;
   readonly #name: string;
   readonly #abort = new AbortController();
+  #streamOpened = false;
 
   constructor(source: string | URL, name: string, peer: P, open: OpenResourceStream, options: SendResourceOptions = {}) {
     super(peer);
@@ -53,7 +54,7 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
     queueMicrotask(() => {
       this.#run(source, open, options).then(
         (r) => this.succeed(r),
-        (err: unknown) => this.fail(asTransferError(err, this.#abort.signal.aborted)),
+        (err: unknown) => this.fail(asTransferError(err, this.#abort.signal.aborted, this.#streamOpened)),
       );
     });
   }
@@ -83,6 +84,7 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       stream = await open();
+      this.#streamOpened = true;
       if (signal.aborted) throw new PeerlinkError('ERR_CANCELLED', 'the transfer was cancelled');
       stream.on('error', () => undefined); // failures surface through the reader and writes
       return await this.#exchange(stream, src.body, src.size, options.sha256 ?? null);

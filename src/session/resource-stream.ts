@@ -54,12 +54,26 @@ export function closeGracefully(stream: Duplex): void {
   stream.once('close', () => clearTimeout(t));
 }
 
-/** Any failure of a transfer as a PeerlinkError with a resource code. */
-export function asTransferError(err: unknown, cancelled: boolean): PeerlinkError {
+/** Codes with which a stream breaks when its peer or connection goes away. */
+const STREAM_LOST: ReadonlySet<string> = new Set([
+  'ERR_CONNECTION_RESET',
+  'ERR_CLOSED',
+  'ERR_PEER_NOT_CONNECTED',
+  'ERR_KEEPALIVE_TIMEOUT',
+  'ERR_CONNECTION_TIMEOUT',
+  'ERR_PEER_UNREACHABLE',
+]);
+
+/**
+ * Any failure of a transfer as a PeerlinkError with a resource code. `started`: the
+ * resource stream was open — before that, "peer not connected" is the better answer.
+ */
+export function asTransferError(err: unknown, cancelled: boolean, started = true): PeerlinkError {
   if (cancelled) return new PeerlinkError('ERR_CANCELLED', 'the transfer was cancelled', { cause: err });
   if (isPeerlinkError(err)) {
-    // A stream that broke is, to the app, a transfer the peer abandoned.
-    if (err.code === 'ERR_CONNECTION_RESET' || err.code === 'ERR_CLOSED') return new PeerlinkError('ERR_RESOURCE_ABORTED', err.message, { cause: err });
+    // A stream that broke is, to the app, a transfer the peer abandoned — whichever
+    // layer noticed first (the stream itself, or the session dropping the peer).
+    if (started && STREAM_LOST.has(err.code)) return new PeerlinkError('ERR_RESOURCE_ABORTED', `the transfer stopped: ${err.message}`, { cause: err });
     return err;
   }
   const e = err as NodeJS.ErrnoException;
