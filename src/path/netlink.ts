@@ -42,11 +42,72 @@ function loadWakeLib(): WakeLib | null {
   return wakeLib;
 }
 
+interface Subscriber {
+  onChange(): void;
+  onFailure(reason: string): void;
+}
+
+interface Hub {
+  subscribers: Set<Subscriber>;
+  watcher: ChangeWatcher;
+}
+
+// One worker per process, shared by every watcher: a library may run many PathMonitors
+// (one per engine, per connection) and each would otherwise cost a thread.
+let hub: Promise<Hub | undefined> | undefined;
+let stopping: Promise<void> = Promise.resolve();
+
 /**
- * Starts the netlink watcher. Resolves once the socket is subscribed (so a change made
- * after this resolves is reported), or with undefined when netlink is unavailable.
+ * Subscribes to netlink change notifications. Resolves once the socket is subscribed (so a
+ * change made after this resolves is reported), or with undefined when netlink is
+ * unavailable. All subscribers share one worker, which stops when the last one closes.
  */
 export async function watchNetlink(onChange: () => void, onFailure: (reason: string) => void): Promise<ChangeWatcher | undefined> {
+  await stopping;
+  if (!hub) {
+    const subscribers = new Set<Subscriber>();
+    const starting: Promise<Hub | undefined> = startWorker(
+      () => {
+        for (const sub of [...subscribers]) sub.onChange();
+      },
+      (reason) => {
+        // the worker is gone: every subscriber falls back, and the next subscription retries
+        const subs = [...subscribers];
+        subscribers.clear();
+        if (hub === starting) hub = undefined;
+        for (const sub of subs) sub.onFailure(reason);
+      },
+    ).then((watcher) => (watcher ? { subscribers, watcher } : undefined));
+    hub = starting;
+  }
+  const mine = hub;
+  const h = await mine;
+  if (!h) {
+    if (hub === mine) hub = undefined;
+    return undefined;
+  }
+  // the hub may have been stopped while we waited for it: subscribe to a fresh one
+  if (hub !== mine) return watchNetlink(onChange, onFailure);
+  const sub: Subscriber = { onChange, onFailure };
+  h.subscribers.add(sub);
+  let closed = false;
+  return {
+    kind: 'netlink',
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      h.subscribers.delete(sub);
+      if (h.subscribers.size === 0 && hub === mine) {
+        hub = undefined;
+        stopping = h.watcher.close();
+        await stopping;
+      }
+    },
+  };
+}
+
+/** Starts one worker; resolves once its socket is subscribed, or undefined. */
+async function startWorker(onChange: () => void, onFailure: (reason: string) => void): Promise<ChangeWatcher | undefined> {
   if (process.platform !== 'linux') return undefined;
   const lib = loadWakeLib();
   if (!lib) return undefined;

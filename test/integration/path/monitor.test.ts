@@ -79,7 +79,8 @@ test('PathMonitor reports interface changes from netlink notifications', { skip 
   if (!requires(t, 'netns')) return;
   const lab = await createLab({ hosts: 1, tag: 'pmn' });
   labs.push(lab);
-  const mon = lab.spawnNode(1, fixtureScript('path-monitor.js'), ['--detection', 'netlink']);
+  // two other monitors share the netlink worker and are cancelled: it must keep serving this one
+  const mon = lab.spawnNode(1, fixtureScript('path-monitor.js'), ['--detection', 'netlink', '--extra', '2']);
   await exercise(lab, mon);
   assert.ok(mon.json<MonitorEvent>().some((e) => e.event === 'ready' && e.detection === 'netlink'));
 });

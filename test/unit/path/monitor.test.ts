@@ -122,3 +122,23 @@ test('PathMonitor with netlink (or its fallback) starts and cancels without hold
   assert.ok(m.detectionMode === 'netlink' || m.detectionMode === 'poll');
   await m.cancel();
 });
+
+test('netlink monitors share one worker: start/cancel in any order, restart after all cancelled', async () => {
+  const a = new PathMonitor();
+  const b = new PathMonitor();
+  await Promise.all([a.start(), b.start()]);
+  const mode = a.detectionMode;
+  assert.ok(mode === 'netlink' || mode === 'poll');
+  assert.equal(b.detectionMode, mode);
+  const c = new PathMonitor();
+  const starting = c.start();
+  await a.cancel();
+  await starting;
+  await b.cancel();
+  assert.equal(c.detectionMode, mode);
+  await c.cancel();
+  const d = new PathMonitor();
+  await d.start();
+  assert.equal(d.detectionMode, mode);
+  await d.cancel();
+});
