@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLab, type Lab } from '../../harness/netns.js';
 import { startAvahi, parseAvahiBrowseLine, type Avahi } from '../../harness/avahi.js';
-import { killAllTracked, until, waitForJson, waitForLine } from '../../harness/proc.js';
+import { killAllTracked, sleep, until, waitForJson, waitForLine } from '../../harness/proc.js';
 import { requires, skipUnless } from '../../harness/prereq.js';
 import { PEERLINK_BIN } from '../../harness/paths.js';
 import {
@@ -284,4 +284,33 @@ test('host name conflict with Avahi: we take `<name>-2.local`, and Avahi resolve
   const own = await lab.exec(avahi.ns, 'avahi-resolve-host-name', ['-4', 'avahi-h2.local'], { env: avahi.env, timeoutMs: 20_000 });
   assert.equal(own.stdout.trim().split(/\s+/)[1], lab.host(2).ipv4);
   await ours.stop();
+});
+
+test('known-answer suppression: Avahi\'s repeated queries that list our PTR get no PTR answer from us', { skip, ...T }, async (t) => {
+  if (!requires(t, 'netns', 'avahi') || !lab) return;
+  const type = '_plkas._tcp';
+  const ours = oursAdvertise(lab, 1, 'Ours Known', type, 4115, [], { host: 'ours-h1' });
+  await registered(ours);
+  await sleep(3000); // announcements are over
+  const sniffer = await lab.sniffMdns();
+  // a fresh Avahi (on h3) that has not cached our announcements
+  const fresh = await startAvahi(lab, 3, { hostName: 'avahi-h3', serverConf: ['use-ipv6=no'] });
+  try {
+    const watch = fresh.browse(type);
+    await waitForLine(watch, (l) => avahiResolved(l, 'Ours Known'), DISCOVERY_MS);
+    await sleep(12_000); // Avahi re-queries at growing intervals (1 s, 2 s, 4 s, ...)
+    const ptr = `${type}.local/PTR`;
+    const fromAvahi = sniffer.stdoutLines.filter((l) => l.includes(`${lab?.host(3).ipv4}:5353 Q`) && l.includes(`q=[${ptr}`));
+    const withKnown = fromAvahi.filter((l) => l.includes(`an:${ptr}`));
+    const ourPtrAnswers = sniffer.stdoutLines.filter((l) => l.includes(`${lab?.host(1).ipv4}:5353 R`) && l.includes(`an:${ptr}`));
+    t.diagnostic(`Avahi queries: ${fromAvahi.length} (${withKnown.length} with our PTR as known answer); our PTR answers: ${ourPtrAnswers.length}`);
+    assert.ok(withKnown.length >= 2, `Avahi re-queried with known answers:\n${fromAvahi.join('\n')}`);
+    assert.ok(
+      ourPtrAnswers.length <= fromAvahi.length - withKnown.length,
+      `we answered queries that already knew our PTR:\n${[...fromAvahi, ...ourPtrAnswers].join('\n')}`,
+    );
+  } finally {
+    await fresh.stop();
+    await ours.stop();
+  }
 });
