@@ -107,11 +107,8 @@ async function connect(port: number): Promise<Client> {
   const c = await Connection.connect(Endpoint.hostPort('127.0.0.1', port), params());
   return {
     send: (b) => c.send(b),
-    next: async () => {
-      const m = await c.receiveMessage();
-      if (!m) throw new Error('closed');
-      return m;
-    },
+    // receiveMessage() resolves null only at the end, which the scenarios never reach.
+    next: () => c.receiveMessage() as Promise<Buffer>,
     close: () => c.cancel(),
   };
 }

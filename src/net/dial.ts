@@ -131,6 +131,9 @@ export function raceConnect(addresses: readonly ResolvedAddress[], opts: RaceOpt
       const s = sock;
       s.once('connect', () => {
         s.removeAllListeners('error');
+        // Later errors belong to the channel (or the TLS socket on top); until it takes over,
+        // an unhandled 'error' event must not take the process down.
+        s.on('error', () => undefined);
         live.delete(s);
         finish(undefined, { socket: s, address: a, pinned });
       });
