@@ -334,7 +334,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** Message protocols: every message until the peer finishes; throws if the connection fails. */
   messages(): AsyncIterableIterator<Buffer> {
     const iterator: AsyncIterableIterator<Buffer> = {
-      next: () => this.receiveMessage().then((m): IteratorResult<Buffer> => (m === null ? { done: true, value: undefined } : { done: false, value: m })),
+      next: () => {
+        // Fast path: a queued message costs one resolved promise, not a promise chain.
+        if (this.parameters.isMessageProtocol && this.queue.length > 0) return Promise.resolve({ done: false, value: this.queue.tryNext() as Buffer });
+        return this.receiveMessage().then((m): IteratorResult<Buffer> => (m === null ? { done: true, value: undefined } : { done: false, value: m }));
+      },
       return: () => Promise.resolve({ done: true, value: undefined }),
       [Symbol.asyncIterator]: () => iterator,
     };
