@@ -4,6 +4,7 @@
  * Avahi and python-zeroconf start inside namespaces, and teardown leaves nothing behind.
  */
 import { test, before, after } from 'node:test';
+import { readdirSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { createLab, listNetns, netnsPids, sweepStaleLabs, type Lab } from '../../harness/netns.js';
 import { startAvahi, parseAvahiBrowseLine } from '../../harness/avahi.js';
@@ -119,9 +120,12 @@ test('Avahi starts inside a namespace and python-zeroconf sees its service', { s
   await avahi.stop();
 });
 
-test('teardown kills processes and deletes every namespace', { skip }, async (t) => {
+test('teardown kills processes and deletes every namespace; the root namespace is untouched', { skip }, async (t) => {
   if (!requires(t, 'netns')) return;
+  const rootLinks = (): string[] => readdirSync('/sys/class/net').sort();
+  const rootBefore = rootLinks();
   const tmp = await createLab({ hosts: 2, tag: 'td' });
+  assert.deepEqual(rootLinks(), rootBefore, 'no interface of the lab appears in the root namespace');
   const sleeper = tmp.spawn(1, 'sleep', ['300']);
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(netnsPids(tmp.host(1).ns).length, 1);
@@ -132,6 +136,7 @@ test('teardown kills processes and deletes every namespace', { skip }, async (t)
   await sleeper.exited;
   assert.ok(names.every((n) => !listNetns().includes(n)), 'no namespace left');
   assert.ok(!listNetns().some((n) => n.startsWith(`${tmp.prefix}-`)));
+  assert.deepEqual(rootLinks(), rootBefore);
 });
 
 test('avahi-browse -p lines parse (escapes, TXT, removal)', () => {
