@@ -161,6 +161,8 @@ export class PathMonitor extends EventEmitter<PathMonitorEvents> {
   private debounce: NodeJS.Timeout | undefined;
   private state: 'setup' | 'starting' | 'running' | 'cancelled' = 'setup';
   private starting: Promise<void> | undefined;
+  /** Wakes `paths()` iterators when the monitor is cancelled. */
+  private readonly cancelListeners = new Set<() => void>();
 
   constructor(options: PathMonitorOptions = {}) {
     super();
@@ -284,6 +286,7 @@ export class PathMonitor extends EventEmitter<PathMonitorEvents> {
     this.debounce = undefined;
     const w = this.watcher;
     this.watcher = undefined;
+    for (const wakeIterator of [...this.cancelListeners]) wakeIterator();
     await w?.close();
   }
 
@@ -295,9 +298,10 @@ export class PathMonitor extends EventEmitter<PathMonitorEvents> {
       queue.push(p);
       wake?.();
     };
-    const onAbort = (): void => wake?.();
+    const onEnd = (): void => wake?.();
     this.on('path', onPath);
-    signal?.addEventListener('abort', onAbort);
+    this.cancelListeners.add(onEnd);
+    signal?.addEventListener('abort', onEnd);
     try {
       while (!signal?.aborted && this.state !== 'cancelled') {
         const p = queue.shift();
@@ -305,17 +309,13 @@ export class PathMonitor extends EventEmitter<PathMonitorEvents> {
           yield p;
           continue;
         }
-        await new Promise<void>((r) => {
-          wake = r;
-          // cancel() emits nothing; check again now and then so the loop can end
-          const t = setTimeout(r, 500);
-          t.unref();
-        });
+        await new Promise<void>((r) => (wake = r));
         wake = undefined;
       }
     } finally {
       this.off('path', onPath);
-      signal?.removeEventListener('abort', onAbort);
+      this.cancelListeners.delete(onEnd);
+      signal?.removeEventListener('abort', onEnd);
     }
   }
 }

@@ -142,3 +142,16 @@ test('netlink monitors share one worker: start/cancel in any order, restart afte
   assert.equal(d.detectionMode, mode);
   await d.cancel();
 });
+
+test('PathMonitor.paths() ends when the monitor is cancelled', async () => {
+  const m = new PathMonitor({ detection: 'poll', list: () => [lo, eth] });
+  await m.start();
+  const seen: string[] = [];
+  const done = (async () => {
+    for await (const p of m.paths()) seen.push(p.status);
+  })();
+  await new Promise((r) => setImmediate(r));
+  await m.cancel();
+  await done;
+  assert.deepEqual(seen, ['satisfied']);
+});
