@@ -265,3 +265,13 @@ export function parseAvahiBrowseLine(line: string): AvahiBrowseLine | undefined 
   }
   return entry;
 }
+
+/** `avahi-browse -rpk type` in the daemon's namespace (see Avahi.browse). */
+export function avahiBrowse(avahi: Avahi, type: string, opts: { terminate?: boolean } = {}): TrackedProcess {
+  return avahi.browse(type, opts);
+}
+
+/** `avahi-publish -s name type port txt...` in the daemon's namespace (see Avahi.publish). */
+export function avahiPublish(avahi: Avahi, name: string, type: string, port: number, txt: string[] = [], opts: { subtypes?: string[]; host?: string } = {}): TrackedProcess {
+  return avahi.publish(name, type, port, txt, opts);
+}
