@@ -67,8 +67,9 @@ export interface MdnsEvents {
 }
 
 export class Mdns extends EventEmitter<MdnsEvents> {
-  readonly interfaces: readonly NetworkInterface[];
   readonly clock: Clock;
+  /** True when the caller named the interfaces: then no other interface is ever adopted. */
+  private readonly explicitInterfaces: boolean;
   private readonly net: PacketNetwork;
   private readonly transport: MdnsTransport | undefined;
   private readonly responder: Responder;
@@ -87,15 +88,15 @@ export class Mdns extends EventEmitter<MdnsEvents> {
   constructor(options: MdnsOptions = {}) {
     super();
     this.clock = options.clock ?? systemClock;
+    this.explicitInterfaces = (options.interfaces?.length ?? 0) > 0;
     if (options.network) {
       this.net = options.network;
-      this.interfaces = options.network.interfaces;
     } else {
-      this.interfaces = selectInterfaces(options.interfaces);
-      if (this.interfaces.length === 0) {
+      const selected = selectInterfaces(options.interfaces);
+      if (selected.length === 0) {
         throw new PeerlinkError('ERR_NO_USABLE_INTERFACE', 'no up, multicast-capable interface to use for mDNS (name one with --interface / interfaces)');
       }
-      this.transport = new MdnsTransport(this.interfaces);
+      this.transport = new MdnsTransport(selected);
       this.transport.on('warning', (err: Error) => this.emit('warning', err));
       this.net = this.transport;
     }
@@ -120,16 +121,43 @@ export class Mdns extends EventEmitter<MdnsEvents> {
           this.emit('warning', err as Error);
         }
       });
-      monitor.start().catch((err: unknown) => this.emit('warning', err as Error));
+      monitor
+        .start()
+        .then(() => this.reconcile(monitor.allInterfaces))
+        .catch((err: unknown) => this.emit('warning', err as Error));
       this.monitor = monitor;
     } catch (err) {
       this.emit('warning', err as Error);
     }
   }
 
+  /**
+   * The monitor's first reading may be newer than the one the sockets were opened with (an
+   * interface that was just coming up): apply the difference, since it reports only later changes.
+   */
+  private reconcile(current: readonly NetworkInterface[]): void {
+    if (this.closed) return;
+    const key = (i: NetworkInterface): string => `${String(i.flags.up)}|${i.addresses.map((a) => a.address).sort().join(',')}`;
+    for (const now of current) {
+      const mine = this.interfaces.find((i) => i.name === now.name);
+      if (mine && key(mine) === key(now)) continue;
+      const removed = mine ? mine.addresses.filter((a) => !now.addresses.some((b) => b.address === a.address)) : [];
+      this.onInterfaceChange({ kind: mine ? 'addresses' : 'added', interface: now, removedAddresses: removed });
+    }
+  }
+
   private onInterfaceChange(c: InterfaceChange): void {
+    if (this.closed) return;
     const iface = this.interfaces.find((i) => i.name === c.interface.name);
-    if (!iface || this.closed) return;
+    if (!iface) {
+      this.adopt(c);
+      return;
+    }
+    if (c.kind === 'removed' && !this.explicitInterfaces) {
+      this.cache.clearInterface(iface.name);
+      this.transport?.removeInterface(iface.name);
+      return;
+    }
     const wasUp = iface.flags.up;
     iface.flags = { ...c.interface.flags };
     iface.addresses = c.interface.addresses.map((a) => ({ ...a }));
@@ -146,6 +174,11 @@ export class Mdns extends EventEmitter<MdnsEvents> {
     });
   }
 
+  /** The interfaces in use (with the default selection, interfaces that come up later join). */
+  get interfaces(): readonly NetworkInterface[] {
+    return this.net.interfaces;
+  }
+
   /** The host name published for this engine's services (`vm.local`; may change on conflict). */
   get hostname(): string {
     return this.responder.hostFqdn;
@@ -159,6 +192,23 @@ export class Mdns extends EventEmitter<MdnsEvents> {
   /** Resolves once the sockets are open. */
   async whenReady(): Promise<void> {
     await this.ready;
+  }
+
+  /**
+   * With the default selection, an interface that appears or comes up later and is up,
+   * multicast-capable and not loopback is used from then on: sockets, announcements of the
+   * host and every service on it, and queries (RFC 6762 §8.3).
+   */
+  private adopt(c: InterfaceChange): void {
+    const n = c.interface;
+    if (this.explicitInterfaces || c.kind === 'removed' || !this.transport) return;
+    if (!n.flags.up || !n.flags.multicast || n.flags.loopback || n.addresses.length === 0) return;
+    const iface: NetworkInterface = { ...n, flags: { ...n.flags }, addresses: n.addresses.map((a) => ({ ...a })) };
+    void this.transport.addInterface(iface).then(() => {
+      if (this.closed) return;
+      this.responder.interfaceChanged(iface, []);
+      this.querier.restart();
+    });
   }
 
   /** Advertises a service. Invalid input throws a PeerlinkError with a stable code. */

@@ -86,8 +86,37 @@ export class MdnsTransport extends EventEmitter implements PacketNetwork {
   private inFlight = 0;
   private drained: (() => void)[] = [];
 
-  constructor(readonly interfaces: readonly NetworkInterface[]) {
+  private readonly ifaces: NetworkInterface[];
+
+  constructor(interfaces: readonly NetworkInterface[]) {
     super();
+    this.ifaces = [...interfaces];
+  }
+
+  /** The interfaces in use (the list changes as interfaces are adopted or dropped). */
+  get interfaces(): readonly NetworkInterface[] {
+    return this.ifaces;
+  }
+
+  /** Starts using an interface that appeared after start. */
+  async addInterface(iface: NetworkInterface): Promise<void> {
+    if (this.closed || this.ifaces.some((i) => i.name === iface.name)) return;
+    this.ifaces.push(iface);
+    await this.refreshInterface(iface);
+  }
+
+  /** Stops using an interface that went away: closes its sockets. */
+  removeInterface(name: string): void {
+    const at = this.ifaces.findIndex((i) => i.name === name);
+    if (at >= 0) this.ifaces.splice(at, 1);
+    for (const s of this.socks.filter((x) => x.iface.name === name)) {
+      this.socks.splice(this.socks.indexOf(s), 1);
+      try {
+        s.socket.close();
+      } catch {
+        // already closed
+      }
+    }
   }
 
   /** Opens the sockets. Resolves when every socket that could be set up is bound. */

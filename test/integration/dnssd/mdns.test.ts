@@ -214,3 +214,28 @@ test('link down on the browser: removed; link up: found again; a new address: ch
   await waitForJson<Added>(browse, (e) => e.event === 'changed' && !(e.addresses as string[]).includes('10.77.0.101'), 30_000);
   await Promise.all([adv.stop(), browse.stop()]);
 });
+
+test('an interface that appears after start is adopted (default selection only)', { skip }, async (t) => {
+  if (!requires(t, 'netns') || !lab) return;
+  const adv = peerlink(1, ['advertise', 'Grows', '_plgrow._tcp', '4605', '--json', '--host', 'h1grow']);
+  const pinned = peerlink(1, ['advertise', 'Pinned', '_plgrow._tcp', '4606', '--json', '--host', 'h1pin', '--interface', 'eth0']);
+  await Promise.all([waitForJson(adv, (e) => e.event === 'registered', 30_000), waitForJson(pinned, (e) => e.event === 'registered', 30_000)]);
+  const [h1, h3] = [lab.host(1), lab.host(3)];
+  await lab.ip(h1, ['link', 'add', 'eth9', 'type', 'veth', 'peer', 'name', 'eth9', 'netns', h3.ns]);
+  try {
+    await lab.ip(h1, ['addr', 'add', '10.56.0.1/24', 'dev', 'eth9']);
+    await lab.ip(h3, ['addr', 'add', '10.56.0.3/24', 'dev', 'eth9']);
+    await lab.ip(h1, ['link', 'set', 'eth9', 'up']);
+    await lab.ip(h3, ['link', 'set', 'eth9', 'up']);
+    const browse = peerlink(3, ['browse', '_plgrow._tcp', '--interface', 'eth9', '--json', '--timeout', '20']);
+    const added = await waitForJson<Added>(browse, (e) => e.event === 'added' && e.name === 'Grows', 30_000);
+    assert.equal(added.interface, 'eth9');
+    assert.ok(added.addresses.includes('10.56.0.1'), JSON.stringify(added.addresses));
+    await browse.exited;
+    // the advertiser that named its interface did not spread to the new one
+    assert.equal(browse.json().filter((e) => e.name === 'Pinned').length, 0);
+  } finally {
+    await lab.ip(h1, ['link', 'del', 'eth9']).catch(() => undefined);
+  }
+  await Promise.all([adv.stop(), pinned.stop()]);
+});
