@@ -84,7 +84,11 @@ export class Mdns extends EventEmitter<MdnsEvents> {
     this.querier.handle(p);
   };
 
-  /** Throws ERR_UNKNOWN_INTERFACE for a name that is not an interface here, ERR_NO_USABLE_INTERFACE when none is left. */
+  /**
+   * Throws ERR_UNKNOWN_INTERFACE for a name that is not an interface here, and
+   * ERR_NO_USABLE_INTERFACE when named interfaces leave nothing to use. With the default
+   * selection and no usable interface yet, the engine waits for one (warning event).
+   */
   constructor(options: MdnsOptions = {}) {
     super();
     this.clock = options.clock ?? systemClock;
@@ -94,7 +98,12 @@ export class Mdns extends EventEmitter<MdnsEvents> {
     } else {
       const selected = selectInterfaces(options.interfaces);
       if (selected.length === 0) {
-        throw new PeerlinkError('ERR_NO_USABLE_INTERFACE', 'no up, multicast-capable interface to use for mDNS (name one with --interface / interfaces)');
+        if (this.explicitInterfaces || options.watchInterfaces === false) {
+          throw new PeerlinkError('ERR_NO_USABLE_INTERFACE', 'no up, multicast-capable interface to use for mDNS (name one with --interface / interfaces)');
+        }
+        // like Network framework's `waiting`: advertisements and browsers start once an
+        // interface comes up (a machine whose network is not up yet)
+        setImmediate(() => this.emit('warning', new PeerlinkError('ERR_NO_USABLE_INTERFACE', 'no usable interface yet: waiting for one to come up')));
       }
       this.transport = new MdnsTransport(selected);
       this.transport.on('warning', (err: Error) => this.emit('warning', err));

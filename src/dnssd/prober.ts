@@ -69,6 +69,11 @@ export class Prober {
       this.cb.success();
       return;
     }
+    if (this.net.interfaces.length === 0) {
+      // nowhere to probe yet: a name is not ours until it has been asked about on a link
+      this.schedule(1000);
+      return;
+    }
     for (const iface of this.net.interfaces) this.sendProbe(iface);
     this.sent++;
     this.schedule(PROBE_INTERVAL_MS);

@@ -60,8 +60,11 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const verbose = values.verbose === true;
 
   const mdns = new Mdns({ ...(values.interface ? { interfaces: values.interface } : {}), ...(values.host ? { host: values.host } : {}) });
+  // waiting for an interface is worth saying even without --verbose (stderr only)
+  mdns.on('warning', (err) => {
+    if (verbose || isPeerlinkError(err, 'ERR_NO_USABLE_INTERFACE')) io.stderr.write(`peerlink: warning: ${err.message}\n`);
+  });
   if (verbose) {
-    mdns.on('warning', (err) => io.stderr.write(`peerlink: warning: ${err.message}\n`));
     mdns.on('hostRenamed', ({ from, name: to }) => io.stderr.write(`host name ${from} taken, now ${to}\n`));
   }
   let failed = false;
@@ -97,7 +100,10 @@ export function untilAborted(signal: AbortSignal, timeoutMs?: number): Promise<v
       return;
     }
     let timer: NodeJS.Timeout | undefined;
+    // the command runs until stopped even when no socket is open yet (waiting for an interface)
+    const keepAlive = setInterval(() => undefined, 1 << 30);
     const done = (): void => {
+      clearInterval(keepAlive);
       if (timer) clearTimeout(timer);
       signal.removeEventListener('abort', done);
       resolve();

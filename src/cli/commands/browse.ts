@@ -3,6 +3,7 @@
  * instances of a Bonjour service type; exits 0 after --timeout or on SIGINT/SIGTERM.
  */
 import { Mdns, type ServiceInstance } from '../../dnssd/index.js';
+import { isPeerlinkError } from '../../errors.js';
 import { jsonLine, parse, parseSeconds, UsageError } from '../args.js';
 import { EXIT_OK, type CliIO } from '../io.js';
 import { untilAborted } from './advertise.js';
@@ -72,7 +73,10 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const json = values.json === true;
 
   const mdns = new Mdns(values.interface ? { interfaces: values.interface } : {});
-  if (values.verbose) mdns.on('warning', (err) => io.stderr.write(`peerlink: warning: ${err.message}\n`));
+  // waiting for an interface is worth saying even without --verbose (stderr only)
+  mdns.on('warning', (err) => {
+    if (values.verbose || isPeerlinkError(err, 'ERR_NO_USABLE_INTERFACE')) io.stderr.write(`peerlink: warning: ${err.message}\n`);
+  });
   try {
     const browser = mdns.browse({ type, ...(values.subtype ? { subtype: values.subtype } : {}) });
     const print = (event: 'added' | 'changed' | 'removed') => (s: ServiceInstance): void => {

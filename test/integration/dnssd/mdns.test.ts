@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLab, type Lab } from '../../harness/netns.js';
-import { killAllTracked, run, sleep, waitForJson, type TrackedProcess } from '../../harness/proc.js';
+import { killAllTracked, run, sleep, waitForJson, waitForLine, type TrackedProcess } from '../../harness/proc.js';
 import { requires, skipUnless, missing } from '../../harness/prereq.js';
 import { PEERLINK_BIN, REPO_ROOT } from '../../harness/paths.js';
 
@@ -238,4 +238,22 @@ test('an interface that appears after start is adopted (default selection only)'
     await lab.ip(h1, ['link', 'del', 'eth9']).catch(() => undefined);
   }
   await Promise.all([adv.stop(), pinned.stop()]);
+});
+
+test('with no usable interface at start, advertise waits and registers once one comes up', { skip }, async (t) => {
+  if (!requires(t, 'netns') || !lab) return;
+  await lab.linkDown(3);
+  let adv: TrackedProcess;
+  try {
+    adv = peerlink(3, ['advertise', 'Patient', '_plwait._tcp', '4700', '--json', '--host', 'h3wait']);
+    await waitForLine(adv, (l) => l.includes('waiting for one to come up'), 30_000, { stderr: true });
+    assert.equal(adv.json().length, 0, 'not registered while there is no link');
+  } finally {
+    await lab.linkUp(3);
+  }
+  await waitForJson(adv, (e) => e.event === 'registered' && e.name === 'Patient', 30_000);
+  const browse = peerlink(1, ['browse', '_plwait._tcp', '--json', '--timeout', '60']);
+  const added = await waitForJson<Added>(browse, (e) => e.event === 'added', 30_000);
+  assert.ok(added.addresses.includes('10.77.0.3'));
+  await Promise.all([adv.stop(), browse.stop()]);
 });
