@@ -93,7 +93,7 @@ async function tlsHandshake(socket: Socket, p: Parameters, host: string, remote:
   if (!opts) throw new PeerlinkError('ERR_INTERNAL', 'no TLS options');
   const mode = tlsModeOf(p);
   // allowHalfOpen is honoured by tls.connect (TLS 1.2 and 1.3 both half-close) but missing from its types.
-  const connectOptions: tls.ConnectionOptions & { allowHalfOpen: boolean } = { ...clientTlsOptions(opts, remote, host), socket, allowHalfOpen: true };
+  const connectOptions: tls.ConnectionOptions & { allowHalfOpen: boolean } = { ...clientTlsOptions(opts, host), socket, allowHalfOpen: true };
   const t = tls.connect(connectOptions);
   await abortable(
     signal,

@@ -61,8 +61,9 @@ export interface ServiceRegistration {
   name: string;
   type: string;
   domain: string;
-  /** 'registered' once announced; 'removed' after cancel. */
-  change: 'registered' | 'removed';
+  /** 'registered' once announced (again after a conflict rename); 'removed' after cancel; 'failed' if it could not be advertised. */
+  change: 'registered' | 'removed' | 'failed';
+  error?: PeerlinkError;
 }
 
 export interface ListenerEvents {
@@ -96,6 +97,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
   private readonly handshakeStart = new WeakMap<Duplex, number>();
   private readonly pending: Connection[] = [];
   private readonly waiters: Array<(c: Connection | null) => void> = [];
+  private iterating = false;
 
   constructor(parameters: Parameters, options: ListenerOptions = {}) {
     super();
@@ -128,14 +130,14 @@ export class Listener extends EventEmitter<ListenerEvents> {
     const port = this.options.port ?? p.requiredLocalEndpoint?.port ?? 0;
     const host = this.options.host ?? p.requiredLocalEndpoint?.host;
     try {
-      const plan = planInterfaces(p.constraints);
+      // Fails early (ERR_NO_USABLE_INTERFACE) when no interface satisfies the constraints.
+      planInterfaces(p.constraints);
       if (p.transport === 'udp') await this.startUdp(port, host);
       else await this.startTcp(port, host);
       if (p.requiredInterface !== undefined) {
         const sock = this.udp?.socket ?? (this.server as unknown as Socket | undefined);
         if (sock) bindToDevice(sock, p.requiredInterface);
       }
-      void plan;
     } catch (err) {
       const pe = toPeerlinkError(err, { what: 'listener' });
       this.setState('failed', pe);
@@ -146,7 +148,9 @@ export class Listener extends EventEmitter<ListenerEvents> {
       try {
         this.advertisement = await advertiseService(this.options.service, this._port, (reg) => this.emit('serviceRegistration', reg));
       } catch (err) {
-        this.emit('rejected', toPeerlinkError(err, { what: 'advertising the service' }), '');
+        // The listener works without Bonjour; the failure is reported, not thrown.
+        const svc = this.options.service;
+        this.emit('serviceRegistration', { name: svc.name, type: svc.type, domain: svc.domain ?? 'local.', change: 'failed', error: toPeerlinkError(err, { what: 'advertising the service' }) });
       }
     }
   }
@@ -167,8 +171,6 @@ export class Listener extends EventEmitter<ListenerEvents> {
     this.iterating = true;
     return it;
   }
-
-  private iterating = false;
 
   /** Stops accepting and withdraws the service (goodbye). Accepted TCP connections stay open. */
   async cancel(): Promise<void> {
@@ -320,7 +322,6 @@ export class Listener extends EventEmitter<ListenerEvents> {
         return;
       }
     }
-    void mode;
     this.afterTransport(t, raw, t, this.parameters.tcp.connectionTimeout ?? DEFAULT_CONNECTION_TIMEOUT);
   }
 

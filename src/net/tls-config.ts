@@ -10,7 +10,6 @@ import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import tls, { type ConnectionOptions, type SecureContext, type TLSSocket, type TlsOptions as NodeTlsOptions } from 'node:tls';
 import { PeerlinkError } from '../errors.js';
-import type { HostPortEndpoint } from './endpoint.js';
 import { matchesPin, parsePin, spkiPin } from './identity.js';
 import type { PeerInfo, PkiOptions, PskOptions, TlsOptions } from './options.js';
 import { DEFAULT_PSK_IDENTITY, PSK_TLS12_CIPHERS, PSK_TLS13_SUITES, parsePsk } from './psk.js';
@@ -74,7 +73,7 @@ function contextFor(opts: TlsOptions, role: 'client' | 'server'): SecureContext 
 }
 
 /** Options for tls.connect() over an already connected socket. */
-export function clientTlsOptions(opts: TlsOptions, remote: HostPortEndpoint, dialledHost: string): ConnectionOptions {
+export function clientTlsOptions(opts: TlsOptions, dialledHost: string): ConnectionOptions {
   const o: ConnectionOptions = {
     secureContext: contextFor(opts, 'client'),
     minVersion: opts.minVersion ?? 'TLSv1.2',
@@ -93,7 +92,6 @@ export function clientTlsOptions(opts: TlsOptions, remote: HostPortEndpoint, dia
     // SNI carries names only, never IP literals (RFC 6066 §3).
     if (isIP(name) === 0) o.servername = name;
   }
-  void remote;
   return o;
 }
 

@@ -383,7 +383,8 @@ async function runListener(
   const l = new Listener(params, opts);
   l.on('rejected', (err, remote) => io.stderr.write(`peerlink: refused ${remote || 'a client'}: ${err.message} (${err.code})\n`));
   l.on('serviceRegistration', (r) => {
-    if (verbose || r.change === 'registered') io.stderr.write(`peerlink: ${r.change} ${r.name}.${r.type}.${r.domain}\n`);
+    if (r.change === 'failed') io.stderr.write(`peerlink: could not advertise ${r.name}: ${r.error?.message ?? '?'} (${r.error?.code ?? 'ERR_INTERNAL'})\n`);
+    else if (verbose || r.change === 'registered') io.stderr.write(`peerlink: ${r.change} ${r.name}.${r.type}.${r.domain}\n`);
   });
   if (verbose) l.on('state', (s, err) => logState(io, 'listener', s, err));
   const first = new Promise<Connection>((resolve) => l.once('connection', resolve));
