@@ -84,9 +84,8 @@ test('after a link flap on our browser\'s host, we still see services announced 
   assert.ok(browse.running, browse.tail());
 });
 
-// Engine gap reported in /work/notes/to-dnssd.md (03:35): interfaces that appear after the
-// engine started are never used. Marked todo so the suite stays green; remove `todo` when fixed.
-test('an interface that appears after start is used (announced on it, queries answered)', { skip, todo: 'engine adopts new interfaces (to-dnssd.md 03:35)', ...T }, async (t) => {
+// (Was an engine gap, fixed in 5d6e35a: interfaces that appear after start were never used.)
+test('an interface that appears after start is used (announced on it, queries answered)', { skip, ...T }, async (t) => {
   if (!requires(t, 'netns', 'zeroconf') || !lab) return;
   const type = '_plnewif._tcp';
   const ours = oursAdvertise(lab, 1, 'Ours Grows', type, 4605, [], { host: 'ours-h1' });
@@ -107,4 +106,20 @@ test('an interface that appears after start is used (announced on it, queries an
   const browse = oursBrowse(lab, h3, type, { interfaces: ['eth1'] });
   await waitAdded(browse, 'Ours Grows', DISCOVERY_MS);
   await lab.ip(h1, ['link', 'del', 'eth1']);
+});
+
+test('an advertiser started while every interface is down is discoverable once the link comes up', { skip, ...T }, async (t) => {
+  if (!requires(t, 'netns', 'zeroconf') || !lab) return;
+  const type = '_pllate._tcp';
+  await lab.linkDown(2);
+  const ours = oursAdvertise(lab, 2, 'Ours Late', type, 4606, [], { host: 'ours-h2' });
+  await sleep(3000);
+  assert.ok(ours.running, `advertise waits for an interface instead of exiting:\n${ours.tail()}`);
+  await lab.linkUp(2);
+  await registered(ours);
+  const zc = zeroconfBrowse(lab, 3, type);
+  await zeroconfReady(zc, STARTUP_MS);
+  const seen = await waitForJson<ZeroconfBrowseEvent>(zc, (e) => e.event === 'added' && e.name === 'Ours Late', DISCOVERY_MS, { what: 'zeroconf sees Ours Late' });
+  assert.ok(seen.addresses?.includes(lab.host(2).ipv4 ?? ''), `addresses ${JSON.stringify(seen.addresses)}`);
+  await ours.stop();
 });
