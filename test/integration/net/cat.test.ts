@@ -112,7 +112,8 @@ test('cat --ws: messages both ways, closing handshake at EOF; --keep-open waits 
   const port = await l.port();
   const c = peerlink(['cat', '--ws', '127.0.0.1', String(port)]);
   l.child.stdin.write('hello from listener');
-  await new Promise((r) => setTimeout(r, 300));
+  // WebSocket has no half-close: end the client's input only once the listener's message is in.
+  while (String(c.stdout()) !== 'hello from listener') await new Promise((r) => setTimeout(r, 50));
   c.child.stdin.end('hello from client');
   assert.equal(await c.exited, 0, c.stderr());
   assert.equal(await l.exited, 0, l.stderr());
