@@ -37,10 +37,14 @@ const RESOLVE_ATTEMPTS = 5;
 /** Without a TXT record after this long, report the instance with an empty one. */
 const TXT_GRACE_MS = 1500;
 const MAX_QUEUED_EVENTS = 10_000;
+/** Instances followed per browser; past this, new names are ignored (a flood cannot grow memory). */
+const MAX_TRACKED = 2048;
 
 interface Tracked {
   fqdn: string;
   iface: string;
+  /** nameKey of the SRV target last seen, to find instances affected by an address record. */
+  host: string | undefined;
   emitted: ServiceInstance | undefined;
   startedAt: number;
   attempt: number;
@@ -89,7 +93,7 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
     if (type === RRType.PTR) return n === nameKey(this.ptrName);
     if (type === RRType.SRV || type === RRType.TXT) return this.tracked.has(`${iface}|${n}`);
     if (type === RRType.A || type === RRType.AAAA) {
-      for (const t of this.tracked.values()) if (t.iface === iface && t.emitted && nameKey(t.emitted.host) === n) return true;
+      for (const t of this.tracked.values()) if (t.iface === iface && t.host === n) return true;
     }
     return false;
   }
@@ -110,18 +114,14 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
       return;
     }
     if (type === RRType.A || type === RRType.AAAA) {
-      for (const [k, t] of this.tracked) {
-        if (t.iface !== e.iface) continue;
-        const srv = lookupParts(this.ctx.cache, t.fqdn, t.iface).srv;
-        if (srv && nameKey(srv.target) === n) this.markDirty(k);
-      }
+      for (const [k, t] of this.tracked) if (t.iface === e.iface && t.host === n) this.markDirty(k);
     }
   }
 
   private markDirty(key: string, fqdn?: string, iface?: string): void {
     if (!this.tracked.has(key)) {
-      if (fqdn === undefined || iface === undefined) return;
-      this.tracked.set(key, { fqdn, iface, emitted: undefined, startedAt: this.ctx.clock.now(), attempt: 0, retry: undefined });
+      if (fqdn === undefined || iface === undefined || this.tracked.size >= MAX_TRACKED) return;
+      this.tracked.set(key, { fqdn, iface, host: undefined, emitted: undefined, startedAt: this.ctx.clock.now(), attempt: 0, retry: undefined });
     }
     this.dirty.add(key);
     // a response's records arrive one by one: look at the instance once the packet is in
@@ -146,9 +146,17 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
       return;
     }
     const parts = lookupParts(cache, t.fqdn, t.iface);
+    t.host = parts.srv ? nameKey(parts.srv.target) : undefined;
     const complete = parts.srv !== undefined && parts.addresses.length > 0 && (parts.txt !== undefined || clock.now() - t.startedAt >= TXT_GRACE_MS);
     if (!complete) {
-      // a resolved instance that lost its SRV or addresses stays as last seen while we ask again
+      if (t.emitted && (!parts.srv || parts.addresses.length === 0)) {
+        // its SRV or every address expired although refresh queries went out at 80-95 % of
+        // their TTL: the instance left without a goodbye; its PTR (75 min) may outlive it
+        const last = t.emitted;
+        t.emitted = undefined;
+        t.startedAt = clock.now();
+        this.publish('removed', last);
+      }
       this.scheduleResolve(key, t);
       return;
     }

@@ -277,3 +277,28 @@ test('invalid input gets PeerlinkErrors with stable codes', async () => {
   await m.close();
   assert.throws(() => m.browse({ type: '_x._tcp' }), { code: 'ERR_CLOSED' });
 });
+
+test('refresh queries at 80 % keep a live instance; a silent departure is removed at TTL expiry', async () => {
+  const { clock, link, engines } = await setup(2);
+  engines[0]!.advertise({ name: 'Steady', type: '_x._tcp', port: 5 });
+  const browser = engines[1]!.browse({ type: '_x._tcp' });
+  const events = collect(browser);
+  await Promise.resolve();
+  clock.advance(5000);
+  assert.deepEqual(events.map((e) => e.event), ['added']);
+  const t0 = clock.now();
+  link.log.length = 0;
+  // the SRV (TTL 120 s) is refreshed from 96 s on: a query for it goes out
+  clock.advance(100_000);
+  const srvQueries = link.log.filter((s) => !s.packet.response && s.packet.questions.some((q) => q.qtype === RRType.SRV && q.name === 'Steady._x._tcp.local'));
+  assert.ok(srvQueries.length >= 1, 'refresh query for the SRV');
+  const at = srvQueries[0]!.at - t0;
+  assert.ok(at >= 0.8 * 120_000 - 5000 && at <= 0.82 * 120_000, `first refresh at ${at} ms`);
+  clock.advance(400_000);
+  assert.deepEqual(events.map((e) => e.event), ['added'], 'still there after several TTLs');
+  // the advertiser's host vanishes without a goodbye: records expire, the instance is removed
+  link.filter = (s) => s.from === '10.9.0.1';
+  clock.advance(130_000);
+  assert.deepEqual(events.map((e) => e.event), ['added', 'removed']);
+  await Promise.all(engines.map((e) => e.close()));
+});
