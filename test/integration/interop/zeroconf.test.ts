@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLab, type Lab } from '../../harness/netns.js';
-import { killAllTracked, waitForJson } from '../../harness/proc.js';
+import { killAllTracked, waitForJson, type TrackedProcess } from '../../harness/proc.js';
 import { requires, skipUnless } from '../../harness/prereq.js';
 import { zeroconfBrowse, zeroconfPublish, zeroconfReady, zeroconfRegistered, type ZeroconfBrowseEvent, type ZeroconfPublishEvent } from '../../harness/zeroconf.js';
 import {
@@ -19,16 +19,20 @@ import {
   oursBrowse,
   registered,
   waitAdded,
+  withCapture,
   type AdvertiseLine,
   type BrowseLine,
 } from './peers.js';
 
 const skip = skipUnless('netns', 'zeroconf');
 let lab: Lab | undefined;
+/** Every mDNS packet on the bridge, quoted in a failure message (withCapture). */
+let sniffer: TrackedProcess | undefined;
 
 before(async () => {
   if (skip) return;
   lab = await createLab({ hosts: 3, tag: 'izc' });
+  sniffer = await lab.sniffMdns();
 });
 
 after(async () => {
@@ -45,7 +49,7 @@ test('python-zeroconf sees our service with its TXT, and its removal within 2 s 
   await zeroconfReady(zc, STARTUP_MS);
   const ours = oursAdvertise(lab, 1, 'Ours Gamma', type, 4201, ['v=1', 'id=xyz', 'flag', 'sp=two words'], { host: 'ours-h1' });
   assert.equal(await registered(ours), 'Ours Gamma');
-  const seen = await waitForJson<ZeroconfBrowseEvent>(zc, (e) => e.event === 'added' && e.name === 'Ours Gamma', DISCOVERY_MS, { what: 'zeroconf added' });
+  const seen = await withCapture(sniffer, type, waitForJson<ZeroconfBrowseEvent>(zc, (e) => e.event === 'added' && e.name === 'Ours Gamma', DISCOVERY_MS, { what: 'zeroconf added' }));
   assert.equal(seen.type, type);
   assert.equal(seen.port, 4201);
   assert.equal(seen.server, 'ours-h1.local.');
@@ -55,7 +59,7 @@ test('python-zeroconf sees our service with its TXT, and its removal within 2 s 
   const mark = zc.stdoutLines.length;
   const t0 = Date.now();
   ours.signal('SIGTERM');
-  await waitForJson<ZeroconfBrowseEvent>(zc, (e) => e.event === 'removed' && e.name === 'Ours Gamma', 2_000, { since: mark, what: 'zeroconf removed within 2 s' });
+  await withCapture(sniffer, type, waitForJson<ZeroconfBrowseEvent>(zc, (e) => e.event === 'removed' && e.name === 'Ours Gamma', 2_000, { since: mark, what: 'zeroconf removed within 2 s' }));
   t.diagnostic(`zeroconf saw the removal ${Date.now() - t0} ms after SIGTERM`);
   assert.equal((await ours.exited).code, 0, ours.tail());
 });
@@ -66,7 +70,7 @@ test('we see a python-zeroconf service (TXT, host, port, address) and its remova
   const browse = oursBrowse(lab, 1, type);
   const pub = zeroconfPublish(lab, 2, 'Zeroconf Delta', type, 4202, ['a=1', 'b=two words', 'bare'], { server: 'zc-h2.local.', addresses: [lab.host(2).ipv4 ?? '', lab.host(2).ipv6 ?? ''] });
   assert.equal(await zeroconfRegistered(pub, STARTUP_MS), 'Zeroconf Delta');
-  const added = await waitAdded(browse, 'Zeroconf Delta', STARTUP_MS);
+  const added = await withCapture(sniffer, type, waitAdded(browse, 'Zeroconf Delta', STARTUP_MS));
   assert.equal(added.type, type);
   assert.equal(added.domain, 'local');
   assert.equal(added.host, 'zc-h2.local');
@@ -79,7 +83,7 @@ test('we see a python-zeroconf service (TXT, host, port, address) and its remova
   const mark = browse.stdoutLines.length;
   const t0 = Date.now();
   await pub.stop();
-  await waitForJson<BrowseLine>(browse, (e) => e.event === 'removed' && e.name === 'Zeroconf Delta', 5_000, { since: mark, what: '"removed" Zeroconf Delta' });
+  await withCapture(sniffer, type, waitForJson<BrowseLine>(browse, (e) => e.event === 'removed' && e.name === 'Zeroconf Delta', 5_000, { since: mark, what: '"removed" Zeroconf Delta' }));
   t.diagnostic(`we saw the removal ${Date.now() - t0} ms after zeroconf's stop`);
 });
 
@@ -93,7 +97,7 @@ test('a TXT update of ours reaches python-zeroconf as "updated"', { skip, ...T }
   await waitForJson<ZeroconfBrowseEvent>(zc, (e) => e.event === 'added' && e.name === 'Ours Changing' && e.txt?.v === '1', DISCOVERY_MS);
   const mark = zc.stdoutLines.length;
   ours.writeLine('update v=2 extra=yes');
-  const upd = await waitForJson<ZeroconfBrowseEvent>(zc, (e) => e.event === 'updated' && e.name === 'Ours Changing' && e.txt?.v === '2', 10_000, { since: mark, what: 'zeroconf updated v=2' });
+  const upd = await withCapture(sniffer, type, waitForJson<ZeroconfBrowseEvent>(zc, (e) => e.event === 'updated' && e.name === 'Ours Changing' && e.txt?.v === '2', 10_000, { since: mark, what: 'zeroconf updated v=2' }));
   assert.deepEqual(upd.txt, { v: '2', extra: 'yes' });
   await ours.stop();
 });
@@ -104,11 +108,11 @@ test('a TXT update by python-zeroconf reaches us as "changed"', { skip, ...T }, 
   const browse = oursBrowse(lab, 1, type);
   const pub = zeroconfPublish(lab, 2, 'Zeroconf Changing', type, 4204, ['v=1'], { server: 'zc-h2.local.', addresses: [lab.host(2).ipv4 ?? ''] });
   await zeroconfRegistered(pub, STARTUP_MS);
-  await waitAdded(browse, 'Zeroconf Changing', STARTUP_MS, (e) => e.txt?.v === '1');
+  await withCapture(sniffer, type, waitAdded(browse, 'Zeroconf Changing', STARTUP_MS, (e) => e.txt?.v === '1'));
   const mark = browse.stdoutLines.length;
   pub.writeLine('update v=2 extra=yes');
   await waitForJson<ZeroconfPublishEvent>(pub, (e) => e.event === 'updated', 10_000);
-  const changed = await waitForJson<BrowseLine>(browse, (e) => e.event === 'changed' && e.name === 'Zeroconf Changing', 10_000, { since: mark, what: '"changed" from zeroconf' });
+  const changed = await withCapture(sniffer, type, waitForJson<BrowseLine>(browse, (e) => e.event === 'changed' && e.name === 'Zeroconf Changing', 10_000, { since: mark, what: '"changed" from zeroconf' }));
   assert.deepEqual(changed.txt, { v: '2', extra: 'yes' });
   assert.equal(changed.port, 4204);
   await pub.stop();
@@ -133,8 +137,8 @@ test('name conflict with python-zeroconf: exactly one renames, a third host sees
   const renamed = [zcName, oursName].filter((n) => n !== 'Clash');
   assert.equal(renamed.length, 1, `exactly one renamed: ${zcName} / ${oursName}`);
   assert.ok(isRenamedFrom(renamed[0] ?? '', 'Clash'), `renamed form: ${renamed[0]}`);
-  const z = await waitAdded(browse, zcName, DISCOVERY_MS);
-  const o = await waitAdded(browse, oursName, DISCOVERY_MS);
+  const z = await withCapture(sniffer, type, waitAdded(browse, zcName, DISCOVERY_MS));
+  const o = await withCapture(sniffer, type, waitAdded(browse, oursName, DISCOVERY_MS));
   assert.equal(z.txt?.who, 'zc');
   assert.equal(o.txt?.who, 'ours');
   // the third host's zeroconf agrees
