@@ -266,7 +266,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   /**
    * Sends bytes (byte stream) or one message (framer, ws, udp); an array of chunks is one
-   * message. Resolves when the transport has accepted the data; rejects if the connection
+   * message. An empty send with `final` sends nothing: it only half-closes / closes. Resolves when the transport has accepted the data; rejects if the connection
    * fails first. Sends made before `ready` are queued until it.
    */
   send(data: SendData, options: SendOptions = {}): Promise<void> {
@@ -297,7 +297,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const final = options.final === true;
     const p = ch.send(payload, final);
     this._counters.bytesOut += size;
-    if (this.parameters.isMessageProtocol) this._counters.messagesOut++;
+    if (this.parameters.isMessageProtocol && !(final && size === 0)) this._counters.messagesOut++;
     if (final) this.weSentFinal = true;
     return p;
   }

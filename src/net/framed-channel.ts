@@ -70,6 +70,8 @@ export class FramedChannel extends SocketChannel {
   override send(data: Buffer | readonly Buffer[], final: boolean): Promise<void> {
     const io = this.io;
     if (io.destroyed || io.writableEnded) return Promise.reject(new PeerlinkError('ERR_CLOSED', 'cannot send: this side of the connection is closed'));
+    // An empty final send only half-closes: no empty message goes out.
+    if (final && (Buffer.isBuffer(data) ? data.length === 0 : data.every((c) => c.length === 0))) return this.afterWrite(true);
     if (this.fast && Buffer.isBuffer(data)) {
       this.writer.writeLengthPrefixed(data);
       return this.afterWrite(final);

@@ -122,6 +122,11 @@ export class WsChannel implements Channel {
       });
     }
     let result: Promise<void> = RESOLVED;
+    if (final && data.length === 0) {
+      // An empty final send only closes (WebSocket has no half-close to carry it otherwise).
+      ws.close(1000);
+      return result;
+    }
     if (ws.bufferedAmount > WS_HIGH_WATER) {
       result = new Promise<void>((resolve, reject) => {
         ws.send(data, { binary: true }, (err) => (err ? reject(this.error ?? wsError(err, this.tlsMode)) : resolve()));
