@@ -72,6 +72,32 @@ export class BatchWriter {
     }
   }
 
+  /** One length-prefixed message made of several chunks (not joined). */
+  writeLengthPrefixedChunks(chunks: readonly Buffer[]): void {
+    let n = 0;
+    for (const c of chunks) n += c.length;
+    if (n >= COPY_LIMIT || !this.buf || this.used + 4 + n > this.buf.length) {
+      if (n < COPY_LIMIT) {
+        this.flush();
+        this.buf = Buffer.allocUnsafe(BATCH_SIZE);
+      } else {
+        const header = Buffer.allocUnsafe(4);
+        header.writeUInt32BE(n, 0);
+        this.write([header, ...chunks]);
+        return;
+      }
+    }
+    const buf = this.buf as Buffer;
+    buf.writeUInt32BE(n, this.used);
+    let off = this.used + 4;
+    for (const c of chunks) off += c.copy(buf, off);
+    this.used = off;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      process.nextTick(this.flushBound);
+    }
+  }
+
   /** Writes whatever is pending now. */
   flush(): void {
     const pending = this.take();

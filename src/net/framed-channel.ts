@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import { PeerlinkError } from '../errors.js';
 import { BatchWriter } from './batch-writer.js';
 import { RESOLVED } from './channel.js';
-import { LengthPrefixDecoder, lengthPrefixFramer, type Framer, type FrameDecoder, type FrameSink } from './framer.js';
+import { LengthPrefixDecoder, lengthPrefixFramer, MAX_FRAMED_MESSAGE, type Framer, type FrameDecoder, type FrameSink } from './framer.js';
 import { KeepaliveTimer } from './keepalive.js';
 import type { TlsMode } from './net-errors.js';
 import type { ResolvedKeepalive } from './parameters.js';
@@ -72,8 +72,14 @@ export class FramedChannel extends SocketChannel {
     if (io.destroyed || io.writableEnded) return Promise.reject(new PeerlinkError('ERR_CLOSED', 'cannot send: this side of the connection is closed'));
     // An empty final send only half-closes: no empty message goes out.
     if (final && (Buffer.isBuffer(data) ? data.length === 0 : data.every((c) => c.length === 0))) return this.afterWrite(true);
-    if (this.fast && Buffer.isBuffer(data)) {
-      this.writer.writeLengthPrefixed(data);
+    if (this.fast) {
+      if (Buffer.isBuffer(data)) this.writer.writeLengthPrefixed(data);
+      else {
+        let n = 0;
+        for (const c of data) n += c.length;
+        if (n > MAX_FRAMED_MESSAGE) return Promise.reject(new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `message of ${n} bytes exceeds the framer's limit of ${MAX_FRAMED_MESSAGE}`));
+        this.writer.writeLengthPrefixedChunks(data);
+      }
       return this.afterWrite(final);
     }
     let frame: Buffer[];
