@@ -120,9 +120,9 @@ export class Mdns extends EventEmitter<MdnsEvents> {
   }
 
   private watch(): void {
-    // polling /sys every 2 s is cheap and needs no worker thread per engine
+    // netlink notifications (one shared worker per process) when available, else polling
     try {
-      const monitor = new PathMonitor({ detection: 'poll', pollIntervalMs: 2000 });
+      const monitor = new PathMonitor({ detection: 'auto', pollIntervalMs: 2000 });
       monitor.on('change', (c) => {
         try {
           this.onInterfaceChange(c);
