@@ -1,0 +1,60 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import type { Socket } from 'node:net';
+import { BatchWriter } from '../../../src/net/batch-writer.js';
+import { lengthPrefixFramer } from '../../../src/net/framer.js';
+
+/** A socket stand-in that records the writes it gets (writev counts as one). */
+function recorder(): { socket: Socket; writes: Buffer[][]; bytes: () => Buffer } {
+  const writes: Buffer[][] = [];
+  const w = new Writable({
+    highWaterMark: 1 << 30,
+    writev(chunks, cb) {
+      writes.push(chunks.map((c) => c.chunk as Buffer));
+      cb();
+    },
+    write(chunk: Buffer, _enc, cb) {
+      writes.push([chunk]);
+      cb();
+    },
+  });
+  return { socket: w as unknown as Socket, writes, bytes: () => Buffer.concat(writes.flat()) };
+}
+
+test('many small frames in one tick become a few writes of merged buffers', async () => {
+  const r = recorder();
+  const bw = new BatchWriter(r.socket);
+  const msg = Buffer.alloc(100, 9);
+  for (let i = 0; i < 2000; i++) bw.writeLengthPrefixed(msg);
+  await new Promise((resolve) => process.nextTick(resolve));
+  await new Promise((resolve) => setImmediate(resolve));
+  // 2000 × 104 bytes = 208 000 bytes: four 64 KiB buffers, not 2000 writes
+  assert.ok(r.writes.length <= 5, `${r.writes.length} writes`);
+  const wire = r.bytes();
+  assert.equal(wire.length, 2000 * 104);
+  const d = lengthPrefixFramer.createDecoder(1 << 20);
+  d.push(wire);
+  let n = 0;
+  for (let f = d.next(); f; f = d.next()) {
+    assert.ok(f.data.equals(msg));
+    n++;
+  }
+  assert.equal(n, 2000);
+});
+
+test('large payloads are written by reference next to their header', async () => {
+  const r = recorder();
+  const bw = new BatchWriter(r.socket);
+  const big = Buffer.alloc(200_000, 1);
+  bw.writeLengthPrefixed(Buffer.from('small'));
+  bw.writeLengthPrefixed(big);
+  bw.writeLengthPrefixedChunks([Buffer.from('a'), Buffer.from('bc')]);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.ok(r.writes.flat().some((b) => b === big), 'the big payload was not copied');
+  const d = lengthPrefixFramer.createDecoder(1 << 20);
+  d.push(r.bytes());
+  assert.equal(String(d.next()?.data), 'small');
+  assert.equal(d.next()?.data.length, 200_000);
+  assert.equal(String(d.next()?.data), 'abc');
+});
