@@ -57,3 +57,33 @@ test('IPv6 link-local with scope, pinning to eth0, viability when the link goes 
   b.writeLine('after the flap');
   assert.equal((await waitForJson<Ev>(b, (e) => e.event === 'reply' && e.data === 'after the flap', 60_000)).data, 'after the flap');
 });
+
+test('Happy Eyeballs: an address that never answers does not hold the race up', { skip }, async (t) => {
+  if (!requires(t, 'netns') || !lab) return;
+  const server = lab.spawnNode(1, PEER, ['listen', '0']);
+  const { port } = await waitForJson<Ev>(server, (e) => e.event === 'listening', 30_000);
+  // fd77::99 is on the lab's link but nobody has it: neighbour discovery stalls for seconds.
+  const h1 = lab.host(1);
+  const r = lab.spawnNode(2, PEER, ['race', String(port), 'fd77::99', h1.ipv4 ?? '']);
+  const won = await waitForJson<Ev & { address: string; ms: number; attempts: number }>(r, (e) => e.event === 'won', 30_000);
+  assert.equal(won.address, h1.ipv4);
+  assert.equal(won.attempts, 2);
+  // the IPv4 attempt started after the 250 ms stagger, long before the IPv6 one gave up
+  assert.ok(won.ms >= 240, `won after ${won.ms} ms`);
+});
+
+test('connectionDropTime: unacknowledged data fails the connection (TCP_USER_TIMEOUT)', { skip }, async (t) => {
+  if (!requires(t, 'netns') || !lab) return;
+  const server = lab.spawnNode(1, PEER, ['listen', '0']);
+  const { port } = await waitForJson<Ev>(server, (e) => e.event === 'listening', 30_000);
+  const h1 = lab.host(1);
+  const c = lab.spawnNode(2, PEER, ['droptime', h1.ipv4 ?? '', String(port), '1500']);
+  await waitForJson<Ev>(c, (e) => e.event === 'ready', 30_000);
+  await lab.linkDown(1, 'switch');
+  try {
+    const ev = await waitForJson<Ev & { code?: string }>(c, (e) => e.event === 'state' && e.state === 'failed', 30_000);
+    assert.equal(ev.code, 'ERR_CONNECTION_TIMEOUT');
+  } finally {
+    await lab.linkUp(1, 'switch');
+  }
+});
