@@ -12,6 +12,7 @@ import { nameKey } from './codec/name.js';
 import { compareProbeSets, recordKey } from './codec/records.js';
 import { CLASS_IN, RRType, type ResourceRecord } from './codec/types.js';
 import type { PacketNetwork, ReceivedPacket } from './transport.js';
+import { withNsec } from './service-records.js';
 
 export const PROBE_INTERVAL_MS = 250;
 export const PROBE_COUNT = 3;
@@ -95,7 +96,8 @@ export class Prober {
     const names = new Set(this.subject.names().map(nameKey));
     if (p.packet.response) {
       if (p.port !== 5353) return;
-      const ours = new Set(this.subject.records(p.iface).map(recordKey));
+      // our own NSEC (from another process of this host holding the same records) is no conflict
+      const ours = new Set(withNsec(this.subject.records(p.iface)).map(recordKey));
       for (const r of [...p.packet.answers, ...p.packet.additionals]) {
         if (r.ttl === 0 || !names.has(nameKey(r.name))) continue;
         if (!ours.has(recordKey(r))) {

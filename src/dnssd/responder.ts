@@ -13,7 +13,7 @@ import { recordKey } from './codec/records.js';
 import { CLASS_IN, RRType, rrTypeNumber, type DnsPacket, type Question, type ResourceRecord } from './codec/types.js';
 import { instanceFqdn, nextHostLabel, nextInstanceName } from './names.js';
 import { Prober } from './prober.js';
-import { enumerationRecord, hostRecords, sharedServiceRecords, uniqueServiceRecords, type ServiceDescription } from './service-records.js';
+import { enumerationRecord, hostRecords, sharedServiceRecords, uniqueServiceRecords, withNsec, type ServiceDescription } from './service-records.js';
 import type { PacketNetwork, ReceivedPacket } from './transport.js';
 
 export const ANNOUNCE_COUNT = 2;
@@ -258,7 +258,7 @@ export class Responder {
   /** Records we may answer with on an interface, with whether each is shared. */
   private answerable(iface: NetworkInterface): ResourceRecord[] {
     const out: ResourceRecord[] = [];
-    if (this.hostState === 'claimed') out.push(...hostRecords(this.hostFqdn, iface));
+    if (this.hostState === 'claimed') out.push(...withNsec(hostRecords(this.hostFqdn, iface)));
     const seenEnum = new Set<string>();
     for (const reg of this.regs) {
       if (reg.state !== 'announced') continue;
@@ -270,7 +270,7 @@ export class Responder {
         }
         out.push(r);
       }
-      out.push(...uniqueServiceRecords(reg.desc, this.hostFqdn));
+      out.push(...withNsec(uniqueServiceRecords(reg.desc, this.hostFqdn)));
     }
     return out;
   }
@@ -279,14 +279,16 @@ export class Responder {
   private additionalsFor(answer: ResourceRecord, pool: readonly ResourceRecord[]): ResourceRecord[] {
     const byName = (name: string, ...types: number[]): ResourceRecord[] =>
       pool.filter((r) => nameKey(r.name) === nameKey(name) && types.includes(rrTypeNumber(r)));
+    const orNsec = (found: ResourceRecord[], name: string): ResourceRecord[] => (found.length > 0 ? found : byName(name, RRType.NSEC));
     if (answer.type === 'PTR') {
       const inst = byName(answer.target, RRType.SRV, RRType.TXT);
       const hosts = inst.flatMap((r) => (r.type === 'SRV' ? byName(r.target, RRType.A, RRType.AAAA) : []));
       return [...inst, ...hosts];
     }
     if (answer.type === 'SRV') return byName(answer.target, RRType.A, RRType.AAAA);
-    if (answer.type === 'A') return byName(answer.name, RRType.AAAA);
-    if (answer.type === 'AAAA') return byName(answer.name, RRType.A);
+    // the other address family, or the NSEC saying there is none (RFC 6762 §6.2)
+    if (answer.type === 'A') return orNsec(byName(answer.name, RRType.AAAA), answer.name);
+    if (answer.type === 'AAAA') return orNsec(byName(answer.name, RRType.A), answer.name);
     return [];
   }
 
@@ -315,7 +317,7 @@ export class Responder {
     }
     // conflicts with names we already own (RFC 6762 §9): probe again, which renames
     if (this.hostState === 'claimed') {
-      const mine = new Set(hostRecords(this.hostFqdn, p.iface).map(recordKey));
+      const mine = new Set(withNsec(hostRecords(this.hostFqdn, p.iface)).map(recordKey));
       if (records.some((r) => r.ttl > 0 && nameKey(r.name) === nameKey(this.hostFqdn) && !mine.has(recordKey(r)))) {
         this.hostState = 'idle';
         // services stay claimed; they are announced again (new SRV target) once the host is
@@ -326,7 +328,7 @@ export class Responder {
     }
     for (const reg of this.regs) {
       if (reg.state !== 'announced') continue;
-      const mine = new Set(uniqueServiceRecords(reg.desc, this.hostFqdn).map(recordKey));
+      const mine = new Set(withNsec(uniqueServiceRecords(reg.desc, this.hostFqdn)).map(recordKey));
       if (records.some((r) => r.ttl > 0 && nameKey(r.name) === nameKey(reg.fqdn) && !mine.has(recordKey(r)))) {
         reg.announceTimer?.cancel();
         this.probeService(reg);
@@ -370,8 +372,9 @@ export class Responder {
     let shared = false;
     for (const q of p.packet.questions) {
       if (q.qclass !== CLASS_IN && q.qclass !== 255) continue;
-      for (const r of pool) {
-        if (!matches(q, r)) continue;
+      // no record of the asked type at a unique name we own: the NSEC answers (RFC 6762 §6.1)
+      const negative = !pool.some((r) => matches(q, r)) ? pool.filter((r) => r.type === 'NSEC' && nameKey(r.name) === nameKey(q.name)) : [];
+      for (const r of [...pool.filter((x) => matches(q, x)), ...negative]) {
         const k = recordKey(r);
         const knownTtl = known.get(k);
         // known-answer suppression: the querier already has it with at least half its TTL

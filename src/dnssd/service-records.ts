@@ -4,7 +4,8 @@
  * (cache-flush) SRV, TXT and the host's A/AAAA records on each interface.
  */
 import type { NetworkInterface } from '../path/interfaces.js';
-import { CLASS_IN, type ResourceRecord } from './codec/types.js';
+import { nameKey } from './codec/name.js';
+import { CLASS_IN, rrTypeNumber, type ResourceRecord } from './codec/types.js';
 import { SERVICES_ENUMERATION, instanceFqdn, serviceTypeFqdn, subtypeFqdn, type ServiceType } from './names.js';
 
 export const HOST_TTL = 120;
@@ -55,4 +56,28 @@ export function sharedServiceRecords(s: ServiceDescription, ttlScale = 1): Resou
 export function enumerationRecord(s: ServiceDescription, ttl = PTR_TTL): ResourceRecord {
   const enumName = s.domain === 'local' ? SERVICES_ENUMERATION : `_services._dns-sd._udp.${s.domain}`;
   return { name: enumName, type: 'PTR', target: serviceTypeFqdn(s.type, s.domain), ttl, rrclass: CLASS_IN, cacheFlush: false };
+}
+
+/**
+ * The NSEC record asserting which types exist at a unique name we own (RFC 6762 §6.1):
+ * it answers questions for types we do not have (e.g. AAAA on an IPv4-only host).
+ */
+export function nsecFor(name: string, records: readonly ResourceRecord[]): ResourceRecord | undefined {
+  const mine = records.filter((r) => nameKey(r.name) === nameKey(name) && r.type !== 'NSEC');
+  if (mine.length === 0) return undefined;
+  const types = [...new Set(mine.map(rrTypeNumber))].sort((a, b) => a - b);
+  const ttl = Math.min(...mine.map((r) => r.ttl));
+  return { name, type: 'NSEC', next: name, types, ttl, rrclass: CLASS_IN, cacheFlush: true };
+}
+
+/** Records plus the NSEC for each distinct name among them. */
+export function withNsec(records: readonly ResourceRecord[]): ResourceRecord[] {
+  const names = new Map<string, string>();
+  for (const r of records) names.set(nameKey(r.name), r.name);
+  const out = [...records];
+  for (const name of names.values()) {
+    const n = nsecFor(name, records);
+    if (n) out.push(n);
+  }
+  return out;
 }

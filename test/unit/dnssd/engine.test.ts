@@ -302,3 +302,26 @@ test('refresh queries at 80 % keep a live instance; a silent departure is remove
   assert.deepEqual(events.map((e) => e.event), ['added', 'removed']);
   await Promise.all(engines.map((e) => e.close()));
 });
+
+test('a question for a type we lack at a name we own gets an NSEC (RFC 6762 §6.1)', async () => {
+  const env = await registered();
+  query(env, { questions: [q('host1.local', RRType.TXT)] });
+  env.clock.advance(50);
+  const p = env.link.log.find((s) => s.packet.response)?.packet;
+  assert.ok(p, 'answered');
+  const nsec = p.answers[0];
+  assert.equal(nsec?.type, 'NSEC');
+  assert.deepEqual(nsec?.type === 'NSEC' && nsec.types, [RRType.A, RRType.AAAA]);
+  assert.equal(nsec?.cacheFlush, true);
+  env.link.log.length = 0;
+  query(env, { questions: [q('Svc._x._tcp.local', RRType.A)] });
+  env.clock.advance(50);
+  const p2 = env.link.log.find((s) => s.packet.response)?.packet;
+  assert.deepEqual(p2?.answers.map((r) => (r.type === 'NSEC' ? r.types : r.type)), [[RRType.TXT, RRType.SRV]]);
+  // a name we do not own gets nothing
+  env.link.log.length = 0;
+  query(env, { questions: [q('other.local', RRType.A)] });
+  env.clock.advance(50);
+  assert.equal(env.link.log.length, 0);
+  await env.engines[0]!.close();
+});
