@@ -173,7 +173,7 @@ async function establishUdp(addresses: ResolvedAddress[], port: number, p: Param
   const la = sock.address();
   const ra = sock.remoteAddress();
   plan.check(la.address);
-  const channel = new UdpChannel(sock, { address: la.address, port: la.port }, { address: ra.address, port: ra.port }, true, maxDatagramFor(la.address, p.udp?.datagramOverhead ?? 0));
+  const channel = new UdpChannel(sock, { address: la.address, port: la.port }, { address: ra.address, port: ra.port }, true, maxDatagramFor(la.address, p.udp?.datagramOverhead ?? 0, ra.address));
   return { channel, pinnedTo: pin, timings: {}, remote: { kind: 'hostPort', host: ra.address, port: ra.port } };
 }
 

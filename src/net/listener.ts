@@ -393,6 +393,8 @@ export class Listener extends EventEmitter<ListenerEvents> {
       });
     });
     http.on('clientError', (_err, socket: Duplex) => socket.destroy());
+    // Bad upgrade requests are answered by ws itself; nothing here may throw out of an event.
+    this.wss.on('error', () => undefined);
     this.httpServer = http;
   }
 }

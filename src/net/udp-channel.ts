@@ -7,6 +7,7 @@
 import type { Socket as DgramSocket } from 'node:dgram';
 import { isIPv4 } from 'node:net';
 import { currentInterfaces } from './interface-policy.js';
+import { interfaceForSource } from '../path/interfaces.js';
 import { PeerlinkError } from '../errors.js';
 import { RESOLVED, type Channel, type ChannelSink } from './channel.js';
 import { toPeerlinkError } from './net-errors.js';
@@ -19,23 +20,39 @@ const V4_MAX = 65507;
 const V6_MAX = 65527;
 const SEND_QUEUE_HIGH_WATER = 256 * 1024;
 
-/** MTU of the interface that owns `localAddress` (1500 when unknown). */
-export function mtuForLocalAddress(localAddress: string): number {
-  const bare = localAddress.split('%')[0] ?? localAddress;
-  const v4 = bare.startsWith('::ffff:') ? bare.slice(7) : bare;
-  if (v4.startsWith('127.') || bare === '::1') {
-    const lo = currentInterfaces().find((i) => i.flags.loopback);
-    return lo?.mtu ?? 65536;
-  }
-  for (const iface of currentInterfaces()) {
-    if (iface.addresses.some((a) => a.address === v4 || a.address === bare)) return iface.mtu;
+function unmapped(a: string): string {
+  const bare = a.split('%')[0] ?? a;
+  return bare.startsWith('::ffff:') && isIPv4(bare.slice(7)) ? bare.slice(7) : bare;
+}
+
+function isLoopback(a: string): boolean {
+  return a === '::1' || a.startsWith('127.');
+}
+
+/**
+ * MTU of the interface a flow uses: the one owning `localAddress`, or, for a socket bound to
+ * the unspecified address (a listener on `::`), the one whose subnet holds the remote address.
+ * 1500 when unknown.
+ */
+export function mtuFor(localAddress: string, remoteAddress?: string): number {
+  const local = unmapped(localAddress);
+  const remote = remoteAddress !== undefined ? unmapped(remoteAddress) : undefined;
+  const all = currentInterfaces();
+  if (isLoopback(local) || (remote !== undefined && isLoopback(remote))) return all.find((i) => i.flags.loopback)?.mtu ?? 65536;
+  const owner = all.find((i) => i.addresses.some((a) => a.address === local));
+  if (owner) return owner.mtu;
+  if (remote !== undefined) {
+    const via = interfaceForSource(remoteAddress ?? remote, all);
+    if (via) return via.mtu;
   }
   return 1500;
 }
 
-export function maxDatagramFor(localAddress: string, overhead: number): number {
-  const v4 = isIPv4(localAddress) || localAddress.startsWith('::ffff:');
-  const mtu = mtuForLocalAddress(localAddress);
+/** Largest UDP payload for a flow: MTU − IP/UDP headers − `overhead`, within UDP's own limit. */
+export function maxDatagramFor(localAddress: string, overhead: number, remoteAddress?: string): number {
+  const probe = remoteAddress ?? localAddress;
+  const v4 = isIPv4(unmapped(probe));
+  const mtu = mtuFor(localAddress, remoteAddress);
   const size = Math.min(mtu - (v4 ? V4_HEADERS : V6_HEADERS), v4 ? V4_MAX : V6_MAX) - overhead;
   return Math.max(0, size);
 }

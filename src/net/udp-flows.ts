@@ -62,7 +62,7 @@ export class UdpFlowTable {
       return;
     }
     const local = this.socket.address();
-    const ch = new UdpChannel(this.socket, { address: local.address, port: local.port }, { address: rinfo.address, port: rinfo.port }, false, maxDatagramFor(local.address, this.settings.datagramOverhead));
+    const ch = new UdpChannel(this.socket, { address: local.address, port: local.port }, { address: rinfo.address, port: rinfo.port }, false, maxDatagramFor(local.address, this.settings.datagramOverhead, rinfo.address));
     ch.onClose = () => this.flows.delete(key);
     this.flows.set(key, ch);
     this.handlers.flow(ch, msg);

@@ -114,3 +114,13 @@ test('interface constraints', () => {
   assert.deepEqual(names({ prohibitedInterfaceTypes: ['loopback', 'wifi'], prohibitExpensivePaths: true }), ['eth0']);
   assert.deepEqual(names({ prohibitedInterfaces: ['lo', 'eth0'] }), ['wlan0', 'wwan0']);
 });
+
+test('maximumDatagramSize: MTU minus IPv4 / IPv6 headers, loopback by either address', async () => {
+  const { maxDatagramFor } = await import('../../../src/net/udp-channel.js');
+  assert.equal(maxDatagramFor('127.0.0.1', 0), 65507);
+  assert.equal(maxDatagramFor('::', 0, '::ffff:127.0.0.1'), 65507);
+  assert.equal(maxDatagramFor('::1', 0), 65488);
+  assert.equal(maxDatagramFor('127.0.0.1', 40), 65467);
+  // an address on no interface: assume an ordinary 1500-byte Ethernet MTU
+  assert.equal(maxDatagramFor('192.0.2.1', 0, '198.51.100.7'), 1472);
+});
