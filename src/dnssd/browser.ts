@@ -10,6 +10,7 @@ import type { Clock, TimerHandle } from './clock.js';
 import { nameKey } from './codec/name.js';
 import { CLASS_IN, RRType, rrTypeNumber, type Question } from './codec/types.js';
 import type { Querier } from './querier.js';
+import { browseChannel } from './diagnostics.js';
 import { buildInstance, lookupParts, sameInstance, type ServiceInstance } from './service-instance.js';
 
 export type BrowseEventType = 'added' | 'removed' | 'changed';
@@ -195,6 +196,7 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
   }
 
   private publish(event: BrowseEventType, service: ServiceInstance): void {
+    if (browseChannel.hasSubscribers) browseChannel.publish({ event, name: service.name, type: service.type, interface: service.interface });
     if (this.iterating) {
       const waiter = this.waiters.shift();
       if (waiter) waiter({ value: { event, service }, done: false });

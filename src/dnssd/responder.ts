@@ -15,6 +15,7 @@ import { instanceFqdn, nextHostLabel, nextInstanceName } from './names.js';
 import { Prober } from './prober.js';
 import { enumerationRecord, hostRecords, sharedServiceRecords, uniqueServiceRecords, withNsec, type ServiceDescription } from './service-records.js';
 import type { PacketNetwork, ReceivedPacket } from './transport.js';
+import { conflictChannel, log, registrationChannel } from './diagnostics.js';
 
 export const ANNOUNCE_COUNT = 2;
 export const ANNOUNCE_INTERVAL_MS = 1000;
@@ -106,6 +107,8 @@ export class Responder {
       conflict: () => {
         const from = this.hostLabel;
         this.hostLabel = nextHostLabel(this.hostLabel);
+        conflictChannel.publish({ kind: 'host', name: this.hostFqdn, from: `${from}.local` });
+        log('host name %s.local is taken; now %s', from, this.hostFqdn);
         this.events.emit('hostRenamed', { from: `${from}.local`, name: this.hostFqdn });
         this.hostState = 'idle';
         this.clock.setTimeout(() => this.ensureHost(), this.conflictDelay());
@@ -132,6 +135,7 @@ export class Responder {
       }
     }
     reg.state = 'probing';
+    registrationChannel.publish({ name: reg.desc.instance, type: reg.desc.type.name + '.' + reg.desc.type.protocol, state: 'probing' });
     reg.prober?.cancel();
     reg.prober = new Prober(this.net, this.clock, {
       names: () => [reg.fqdn],
@@ -152,6 +156,8 @@ export class Responder {
     // a host rename re-announces the service; the caller heard of this name already
     if (reg.registeredName !== reg.desc.instance) {
       reg.registeredName = reg.desc.instance;
+      registrationChannel.publish({ name: reg.desc.instance, type: reg.desc.type.name + '.' + reg.desc.type.protocol, state: 'registered' });
+      log('registered %s', reg.fqdn);
       reg.emit('registered', reg.desc.instance);
     }
   }
@@ -160,6 +166,10 @@ export class Responder {
     const from = reg.desc.instance;
     reg.desc = { ...reg.desc, instance: nextInstanceName(from) };
     reg.state = 'waiting';
+    const type = reg.desc.type.name + '.' + reg.desc.type.protocol;
+    conflictChannel.publish({ kind: 'service', name: reg.desc.instance, from });
+    registrationChannel.publish({ name: reg.desc.instance, type, state: 'renamed', from });
+    log('service name %s (%s) is taken; now %s', from, type, reg.desc.instance);
     reg.emit('renamed', { from, name: reg.desc.instance });
     this.clock.setTimeout(() => this.probeService(reg), this.conflictDelay());
   }
@@ -226,6 +236,7 @@ export class Responder {
   unregister(reg: Registration): void {
     const wasAnnounced = reg.state === 'announced';
     reg.state = 'stopped';
+    registrationChannel.publish({ name: reg.desc.instance, type: reg.desc.type.name + '.' + reg.desc.type.protocol, state: 'stopped' });
     reg.prober?.cancel();
     reg.announceTimer?.cancel();
     this.regs.delete(reg);

@@ -16,6 +16,7 @@ import { EventEmitter } from 'node:events';
 import { inSubnet, type NetworkInterface } from '../path/interfaces.js';
 import { decodePacket } from './codec/decode.js';
 import type { DnsPacket } from './codec/types.js';
+import { droppedChannel, log } from './diagnostics.js';
 
 export const MDNS_PORT = 5353;
 export const MDNS_IPV4 = '224.0.0.251';
@@ -177,14 +178,17 @@ export class MdnsTransport extends EventEmitter implements PacketNetwork {
       const zone = pct < 0 ? undefined : rinfo.address.slice(pct + 1);
       if (!belongsTo(iface, address, zone, this.interfaces)) {
         this.stats.offLink++;
+        if (droppedChannel.hasSubscribers) droppedChannel.publish({ reason: 'off-link', iface: iface.name, address, port: rinfo.port });
         return;
       }
       this.stats.received++;
       let packet: DnsPacket;
       try {
         packet = decodePacket(msg);
-      } catch {
+      } catch (err) {
         this.stats.malformed++;
+        if (droppedChannel.hasSubscribers) droppedChannel.publish({ reason: 'malformed', iface: iface.name, address, port: rinfo.port });
+        log('dropped a malformed packet from %s on %s: %s', rinfo.address, iface.name, (err as Error).message);
         return;
       }
       const local = this.interfaces.some((i) => i.addresses.some((a) => a.address === address));

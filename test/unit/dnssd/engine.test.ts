@@ -325,3 +325,31 @@ test('a question for a type we lack at a name we own gets an NSEC (RFC 6762 §6.
   assert.equal(env.link.log.length, 0);
   await env.engines[0]!.close();
 });
+
+test('diagnostics channels report registrations, conflicts and browse results', async () => {
+  const dc = await import('node:diagnostics_channel');
+  const seen: { ch: string; msg: unknown }[] = [];
+  const subs = ['peerlink:dnssd:registration', 'peerlink:dnssd:conflict', 'peerlink:dnssd:browse'].map((ch) => {
+    const fn = (msg: unknown): void => void seen.push({ ch, msg });
+    dc.subscribe(ch, fn);
+    return () => dc.unsubscribe(ch, fn);
+  });
+  try {
+    const { clock, engines } = await setup(3);
+    engines[0]!.advertise({ name: 'Diag', type: '_d._tcp', port: 1 });
+    await Promise.resolve();
+    clock.advance(3000);
+    engines[1]!.advertise({ name: 'Diag', type: '_d._tcp', port: 2 });
+    engines[2]!.browse({ type: '_d._tcp' });
+    await Promise.resolve();
+    clock.advance(6000);
+    const states = seen.filter((s) => s.ch.endsWith('registration')).map((s) => (s.msg as { state: string; name: string }).state + ':' + (s.msg as { name: string }).name);
+    assert.deepEqual(states.filter((x) => x.startsWith('registered')).sort(), ['registered:Diag', 'registered:Diag (2)']);
+    assert.ok(states.includes('renamed:Diag (2)'));
+    assert.deepEqual(seen.filter((s) => s.ch.endsWith('conflict')).map((s) => s.msg), [{ kind: 'service', name: 'Diag (2)', from: 'Diag' }]);
+    assert.equal(seen.filter((s) => s.ch.endsWith('browse')).length, 2);
+    await Promise.all(engines.map((e) => e.close()));
+  } finally {
+    subs.forEach((u) => u());
+  }
+});

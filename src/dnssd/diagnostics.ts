@@ -1,0 +1,23 @@
+/**
+ * Observability for src/dnssd: diagnostics_channel channels (for tools and tests) and human
+ * logging, off by default, on with NODE_DEBUG=peerlink (or NODE_DEBUG=peerlink:dnssd).
+ */
+import { channel } from 'node:diagnostics_channel';
+import { debuglog } from 'node:util';
+
+/** `{name, type, state: 'probing' | 'registered' | 'renamed' | 'stopped', from?}` for each advertisement. */
+export const registrationChannel = channel('peerlink:dnssd:registration');
+/** `{kind: 'host' | 'service', name, from?}` when a name turned out to be taken. */
+export const conflictChannel = channel('peerlink:dnssd:conflict');
+/** `{reason: 'malformed' | 'off-link', iface, address, port}` for each dropped packet. */
+export const droppedChannel = channel('peerlink:dnssd:dropped');
+/** `{event: 'added' | 'changed' | 'removed', name, type, interface}` for each browse result. */
+export const browseChannel = channel('peerlink:dnssd:browse');
+
+const logDnssd = debuglog('peerlink:dnssd');
+const logAll = debuglog('peerlink');
+
+export function log(fmt: string, ...args: unknown[]): void {
+  if (logDnssd.enabled) logDnssd(fmt, ...args);
+  else if (logAll.enabled) logAll(fmt, ...args);
+}
