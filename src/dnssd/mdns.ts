@@ -178,8 +178,13 @@ export class Mdns extends EventEmitter<MdnsEvents> {
     }
     void this.transport?.refreshInterface(iface).then(() => {
       if (this.closed) return;
-      this.responder.interfaceChanged(iface, c.removedAddresses ?? []);
-      if (!wasUp || c.kind === 'up' || c.kind === 'added') this.querier.restart();
+      if (!wasUp || c.kind === 'up' || c.kind === 'added') {
+        // the link (re)appeared: probe, then announce; and ask again from the start
+        this.responder.reprobe();
+        this.querier.restart();
+      } else {
+        this.responder.interfaceChanged(iface, c.removedAddresses ?? []);
+      }
     });
   }
 
@@ -215,7 +220,7 @@ export class Mdns extends EventEmitter<MdnsEvents> {
     const iface: NetworkInterface = { ...n, flags: { ...n.flags }, addresses: n.addresses.map((a) => ({ ...a })) };
     void this.transport.addInterface(iface).then(() => {
       if (this.closed) return;
-      this.responder.interfaceChanged(iface, []);
+      this.responder.reprobe();
       this.querier.restart();
     });
   }

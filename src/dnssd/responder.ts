@@ -226,6 +226,23 @@ export class Responder {
     }
   }
 
+  /**
+   * A link became active (an interface came up or was adopted): probe every name again before
+   * answering for it there (RFC 6762 §8.3, §13), then announce. A name taken on the new link
+   * is renamed as at start.
+   */
+  reprobe(): void {
+    if (this.closed || this.hostState === 'idle') return;
+    this.hostProber?.cancel();
+    this.hostState = 'idle';
+    for (const reg of this.regs) {
+      if (reg.state === 'stopped' || reg.state === 'waiting') continue;
+      reg.announceTimer?.cancel();
+      this.probeService(reg);
+    }
+    this.ensureHost();
+  }
+
   /** New TXT data: re-announce the TXT record (RFC 6762 §8.4); no probing needed. */
   updateTxt(reg: Registration, txt: Buffer[]): void {
     reg.desc = { ...reg.desc, txt };
