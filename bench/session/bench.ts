@@ -3,13 +3,13 @@
  * with the same PSK cipher suites, peers in separate processes, on 127.0.0.1 (no discovery:
  * `connect()` by address, so nothing is multicast).
  *
- *   npm run bench:session [-- --messages 300000 --bulk-mib 512 --rtt 2000 --connects 20]
+ *   npm run bench:session [-- --messages 300000 --bulk-mib 512 --rtt 2000 --connects 20 --libp2p-timeout 180]
  *
  * Prints each measurement for both stacks and the ratio session / raw TLS, and — when
  * bench/libp2p is installed (`npm run bench:libp2p:install`) — js-libp2p (tcp + noise + yamux)
  * with the same sizes and the ratio session / js-libp2p.
  */
-import { execFile, fork, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -153,18 +153,30 @@ interface Libp2pResult {
   connectMs: number;
 }
 
-/** Runs bench/libp2p/peer.mjs with the same sizes; undefined (with a note) when it is not installed. */
-function runLibp2p(args: string[]): Promise<Libp2pResult | string> {
+/**
+ * Runs bench/libp2p/peer.mjs with the same sizes, in its own process group so that a run
+ * that times out is ended with every process it forked. A string says why there is no result.
+ */
+function runLibp2p(args: string[], timeoutMs: number): Promise<Libp2pResult | string> {
   const dir = fileURLToPath(new URL('../../../bench/libp2p/', import.meta.url));
   if (!existsSync(`${dir}node_modules`)) return Promise.resolve('js-libp2p: not installed, run npm run bench:libp2p:install');
   return new Promise((resolve) => {
-    execFile(process.execPath, [`${dir}peer.mjs`, ...args], { timeout: 600_000, maxBuffer: 1 << 20 }, (err, stdout) => {
-      const line = stdout.split('\n').find((l) => l.startsWith('{'));
-      if (err || !line) {
-        resolve(`js-libp2p: failed (${err ? err.message.split('\n')[0] : 'no result'})`);
-        return;
+    const child = spawn(process.execPath, [`${dir}peer.mjs`, ...args], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
+    let stdout = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => (stdout += d));
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-(child.pid as number), 'SIGKILL');
+      } catch {
+        // already gone
       }
-      resolve(JSON.parse(line) as Libp2pResult);
+      resolve(`js-libp2p: no result within ${timeoutMs / 1000} s (try smaller sizes)`);
+    }, timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      const line = stdout.split('\n').find((l) => l.startsWith('{'));
+      resolve(line ? (JSON.parse(line) as Libp2pResult) : `js-libp2p: failed (exit ${String(code)})`);
     });
   });
 }
@@ -191,7 +203,11 @@ async function parent(): Promise<void> {
   const rows: Array<[string, string, number, number, string, number | undefined]> = [];
   const msg = Buffer.alloc(100, 0x61);
 
+  const phase = (what: string): void => {
+    process.stderr.write(`bench: ${what}\n`);
+  };
   // 1. 100-byte messages, pipelined.
+  phase('messages');
   {
     tell({ type: 'expect', what: 'messages', count: N });
     await new Promise((r) => setTimeout(r, 100));
@@ -225,6 +241,7 @@ async function parent(): Promise<void> {
   }
 
   // 2. RTT, 100-byte ping-pong.
+  phase('rtt');
   {
     tell({ type: 'echo', on: true });
     await new Promise((r) => setTimeout(r, 100));
@@ -254,6 +271,7 @@ async function parent(): Promise<void> {
   }
 
   // 3. Bulk stream, 64 KiB chunks.
+  phase('bulk');
   {
     const chunk = Buffer.alloc(64 * 1024, 0x42);
     const done = waitFor(c, 'stream');
@@ -282,6 +300,7 @@ async function parent(): Promise<void> {
   }
 
   // 4. Time to connected: a new session dials (TCP + TLS + HELLO/WELCOME) vs a TLS handshake.
+  phase('connect');
   {
     const sess: number[] = [];
     for (let i = 0; i < CONNECTS; i++) {
@@ -306,7 +325,8 @@ async function parent(): Promise<void> {
   await a.close();
   tell({ type: 'quit' });
   // js-libp2p last, alone, so it does not compete with the runs above.
-  const lp = await runLibp2p(['--messages', String(N), '--bulk-mib', String(BULK >> 20), '--rtt', String(RTTS), '--connects', String(CONNECTS)]);
+  phase('js-libp2p');
+  const lp = await runLibp2p(['--messages', String(N), '--bulk-mib', String(BULK >> 20), '--rtt', String(RTTS), '--connects', String(CONNECTS)], arg('libp2p-timeout', 180) * 1000);
   if (typeof lp !== 'string') {
     const [m, r, b, c] = rows as [(typeof rows)[0], (typeof rows)[0], (typeof rows)[0], (typeof rows)[0]];
     m[5] = lp.messagesPerSec;

@@ -33,11 +33,6 @@ export interface ControlChannelEvents {
 
 type OutgoingMessage = Exclude<SessionMessage, { type: 'unknown' }>;
 
-/** A synchronous receive (queued message, null at the end, undefined when nothing is queued), when net offers it. */
-interface SyncReceive {
-  tryReceiveMessage(): Buffer | null | undefined;
-}
-
 const DATA_HEADER = Buffer.of(MessageType.DATA);
 
 let nextChannelId = 1;
@@ -143,15 +138,14 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
   }
 
   private async readLoop(): Promise<void> {
-    // Drain what is already queued synchronously when the transport offers it: one promise
-    // and microtask per 100-byte message is a large share of the receive cost.
-    const conn = this.connection as Connection & Partial<SyncReceive>;
-    const trySync = typeof conn.tryReceiveMessage === 'function' ? () => (conn.tryReceiveMessage as SyncReceive['tryReceiveMessage']).call(conn) : undefined;
+    // Drain what is already queued synchronously: one promise and microtask per 100-byte
+    // message would be a large share of the receive cost.
+    const conn = this.connection;
     for (;;) {
       let frame: Buffer | null | undefined;
       try {
-        frame = trySync?.();
-        if (frame === undefined) frame = await this.connection.receiveMessage();
+        frame = conn.tryReceiveMessage();
+        if (frame === undefined) frame = await conn.receiveMessage();
       } catch (err) {
         if (this.phase !== 'closed') this.destroy(toPeerlinkError(err, 'ERR_CONNECTION_RESET'));
         return;

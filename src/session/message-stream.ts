@@ -44,7 +44,8 @@ export class MessageStream extends Duplex {
   private async pump(): Promise<void> {
     try {
       for (;;) {
-        const m = await this.connection.receiveMessage();
+        let m = this.connection.tryReceiveMessage();
+        if (m === undefined) m = await this.connection.receiveMessage();
         if (this.destroyed) return;
         if (m === null) {
           // The transport ended without our end marker: the peer went away mid-stream.
