@@ -63,6 +63,11 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
   private stopped = false;
   private readonly onAdded = (e: CachedRecord): void => this.onCache(e);
   private readonly onRemoved = (e: CachedRecord): void => this.onCache(e);
+  // a record received again may have become the newest of its set (e.g. an older TXT that
+  // arrived within the same second as its replacement): only SRV and TXT pick "the newest"
+  private readonly onUpdated = (e: CachedRecord): void => {
+    if (e.record.type === 'SRV' || e.record.type === 'TXT') this.onCache(e);
+  };
 
   constructor(
     private readonly ctx: BrowserContext,
@@ -77,6 +82,7 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
     if (this.stopped || this.stopQuery) return;
     const { cache, querier } = this.ctx;
     cache.on('added', this.onAdded);
+    cache.on('updated', this.onUpdated);
     cache.on('removed', this.onRemoved);
     this.removeInterest = querier.addInterest((name, type, iface) => this.wants(name, type, iface));
     this.stopQuery = querier.startContinuous(this.ptrName, RRType.PTR);
@@ -233,6 +239,7 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
     this.stopQuery?.();
     this.removeInterest?.();
     this.ctx.cache.off('added', this.onAdded);
+    this.ctx.cache.off('updated', this.onUpdated);
     this.ctx.cache.off('removed', this.onRemoved);
     this.flushTimer?.cancel();
     for (const t of this.tracked.values()) t.retry?.cancel();

@@ -17,6 +17,8 @@ export interface CachedRecord {
   record: ResourceRecord;
   iface: string;
   receivedAt: number;
+  /** Arrival order: packets handled in the same millisecond still have an order. */
+  seq: number;
   expiresAt: number;
   /** Remaining refresh times (absolute ms), soonest first. */
   refreshAt: number[];
@@ -24,6 +26,8 @@ export interface CachedRecord {
 
 export interface CacheEvents {
   added: [CachedRecord];
+  /** A record already cached was received again (it may now be the newest of its set). */
+  updated: [CachedRecord];
   removed: [CachedRecord];
   /** A refresh point was reached: query again if the record is still wanted. */
   refresh: [CachedRecord];
@@ -34,6 +38,7 @@ export class RecordCache extends EventEmitter<CacheEvents> {
   private readonly sets = new Map<string, Map<string, CachedRecord>>();
   private readonly ifaces = new Set<string>();
   private count = 0;
+  private seq = 0;
   private timer: TimerHandle | undefined;
   private timerAt = Infinity;
 
@@ -92,9 +97,11 @@ export class RecordCache extends EventEmitter<CacheEvents> {
     if (existing) {
       existing.record = r;
       existing.receivedAt = now;
+      existing.seq = ++this.seq;
       existing.expiresAt = now + ttlMs;
       existing.refreshAt = refreshAt;
       this.arm(refreshAt[0] as number);
+      this.emit('updated', existing);
       return;
     }
     if (this.count >= this.maxRecords) this.evict();
@@ -103,7 +110,7 @@ export class RecordCache extends EventEmitter<CacheEvents> {
       this.sets.set(setKey, set);
       this.ifaces.add(iface);
     }
-    const e: CachedRecord = { record: r, iface, receivedAt: now, expiresAt: now + ttlMs, refreshAt };
+    const e: CachedRecord = { record: r, iface, receivedAt: now, seq: ++this.seq, expiresAt: now + ttlMs, refreshAt };
     set.set(k, e);
     this.count++;
     this.arm(refreshAt[0] as number);

@@ -93,7 +93,7 @@ export class Responder {
   }
 
   private ensureHost(): void {
-    if (this.hostState !== 'idle') return;
+    if (this.hostState !== 'idle' || this.closed) return;
     this.hostState = 'probing';
     this.hostProber = new Prober(this.net, this.clock, {
       names: () => [this.hostFqdn],

@@ -41,7 +41,7 @@ export function lookupParts(cache: RecordCache, fqdn: string, iface: string): Re
   // filter on the decoded kind: a record of type SRV whose data did not parse is 'UNKNOWN'
   const newest = <K extends 'SRV' | 'TXT'>(kind: K, type: number): Extract<SrvRecord | TxtRecord, { type: K }> | undefined => {
     const list = cache.get(fqdn, type, iface).filter((e) => e.record.type === kind);
-    return list.sort((a, b) => b.receivedAt - a.receivedAt)[0]?.record as Extract<SrvRecord | TxtRecord, { type: K }> | undefined;
+    return list.sort((a, b) => b.seq - a.seq)[0]?.record as Extract<SrvRecord | TxtRecord, { type: K }> | undefined;
   };
   const srv = newest('SRV', RRType.SRV);
   const txt = newest('TXT', RRType.TXT);

@@ -353,3 +353,37 @@ test('diagnostics channels report registrations, conflicts and browse results', 
     subs.forEach((u) => u());
   }
 });
+
+test('a TXT replaced within the same second (and packets handled in the same millisecond) still reads as changed', async () => {
+  const { clock, link, engines } = await setup(1);
+  const browser = engines[0]!.browse({ type: '_z._tcp' });
+  const events = collect(browser);
+  await Promise.resolve();
+  const rr = { rrclass: CLASS_IN };
+  const announce = (v: string): Buffer =>
+    encodePacket({
+      ...emptyPacket(true),
+      answers: [
+        { ...rr, name: '_z._tcp.local', type: 'PTR', target: 'Z._z._tcp.local', ttl: 4500, cacheFlush: false },
+        { ...rr, name: 'Z._z._tcp.local', type: 'SRV', priority: 0, weight: 0, port: 4204, target: 'zc.local', ttl: 120, cacheFlush: true },
+        { ...rr, name: 'Z._z._tcp.local', type: 'TXT', strings: [Buffer.from(`v=${v}`)], ttl: 4500, cacheFlush: true },
+        { ...rr, name: 'zc.local', type: 'A', address: '10.9.0.2', ttl: 120, cacheFlush: true },
+      ],
+    });
+  link.inject(announce('1'), '10.9.0.2');
+  clock.advance(100);
+  assert.deepEqual(events.map((e) => e.s.txt.v), ['1']);
+  // like python-zeroconf: the update's announcements 5 ms after the last old one, and the
+  // old one's IPv6 copy handled after the new one, all in one millisecond
+  link.inject(announce('1'), '10.9.0.2');
+  link.inject(announce('2'), '10.9.0.2');
+  link.inject(announce('1'), '10.9.0.2');
+  link.inject(announce('2'), '10.9.0.2');
+  clock.advance(1);
+  assert.deepEqual(events.map((e) => `${e.event}:${e.s.txt.v}`), ['added:1', 'changed:2'], 'the last one received wins, even within a millisecond');
+  clock.advance(225);
+  link.inject(announce('2'), '10.9.0.2');
+  clock.advance(100);
+  assert.deepEqual(events.map((e) => `${e.event}:${e.s.txt.v}`), ['added:1', 'changed:2']);
+  await engines[0]!.close();
+});
