@@ -24,6 +24,7 @@ import { Dialer, REPORTED_CODES } from './dialer.js';
 import { StreamManager } from './streams.js';
 import type { MessageStream } from './message-stream.js';
 import type { PeerErrorInfo, PeerSessionEvents } from './events.js';
+import { connectionChannel, log, peerStateChannel } from './diagnostics.js';
 import { ResourceManager, type ResourceTransfer, type SendResourceOptions } from './resource-transfer.js';
 
 export interface SendOptions {
@@ -56,6 +57,9 @@ export interface PeerInfo {
 
 /** Handler for a non-app stream kind (resources). */
 export type StreamKindHandler = (stream: Duplex, name: string, meta: Buffer, peer: PeerID) => void;
+
+/** Stream kinds by name → their STREAM_OFFER code. */
+const STREAM_KIND_CODES = { app: StreamKind.APP, resource: StreamKind.RESOURCE } as const;
 
 export class PeerSession extends EventEmitter<PeerSessionEvents> {
   readonly options: ResolvedSessionOptions;
@@ -247,17 +251,16 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   async openStream(name: string, peer: PeerID, options: OpenStreamOptions = {}): Promise<Duplex> {
     const rec = this.#peers.get(peer.id);
     if (!rec || rec.state !== 'connected') throw new PeerlinkError('ERR_PEER_NOT_CONNECTED', `${peer.displayName} is not connected`);
-    const kind = options.kind === 'resource' ? StreamKind.RESOURCE : StreamKind.APP;
+    const kind = STREAM_KIND_CODES[options.kind ?? 'app'];
     const meta = options.meta ? Buffer.from(options.meta) : Buffer.alloc(0);
     return this.#streams.open(rec, name, kind, meta);
   }
 
   /** Registers the handler for a non-app stream kind (used by resource transfers). */
   setStreamHandler(kind: 'resource', handler: StreamKindHandler | undefined): void {
-    const code = StreamKind.RESOURCE;
+    const code = STREAM_KIND_CODES[kind];
     if (handler) this.#streamHandlers.set(code, handler);
     else this.#streamHandlers.delete(code);
-    void kind;
   }
 
   /**
@@ -469,10 +472,12 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       o.keepaliveInterval * 1.5 + 500,
     );
     if (decision === 'duplicate') {
+      this.#trace(ch, rec, 'duplicate');
       ch.close(ByeReason.DUPLICATE, 'already connected');
       return;
     }
     ch.generation = this.#generations.take();
+    this.#trace(ch, rec, decision);
     this.#activate(rec, ch, target);
     ch.send({ type: 'welcome', generation: ch.generation }).catch(() => undefined);
     this.#update(rec);
@@ -486,8 +491,17 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     const rec = this.#peers.get(peerKey(ch.hello.peerId));
     if (!rec) return;
     ch.generation = generation;
+    this.#trace(ch, rec, 'welcomed');
     this.#activate(rec, ch, target);
     this.#update(rec);
+  }
+
+  /** The de-duplication trail, for diagnostics_channel subscribers and NODE_DEBUG=peerlink:session. */
+  #trace(ch: ControlChannel, rec: PeerRecord, decision: string, reason?: string): void {
+    if (connectionChannel.hasSubscribers) {
+      connectionChannel.publish({ session: this.peerId.id, peer: rec.key, decision, generation: ch.generation, direction: ch.direction, ...(reason ? { reason } : {}) });
+    }
+    log('%s: %s connection #%d %s %s (generation %d)%s', this.peerId.displayName, ch.direction, ch.id, decision, rec.peer.displayName, ch.generation, reason ? `: ${reason}` : '');
   }
 
   /** Makes `ch` the peer's connection; the one it replaces is closed without a state change. */
@@ -510,6 +524,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       this.#reportError(new PeerlinkError('ERR_PROTOCOL', err.message), { ...(rec ? { peer: rec.peer } : {}), endpoint: remoteOf(ch.connection) });
     }
     if (rec) {
+      this.#trace(ch, rec, 'closed', bye ? `bye ${bye.reason}${bye.text ? ` ${bye.text}` : ''}` : err?.code);
       rec.pending.delete(ch);
       if (rec.active === ch) {
         rec.active = undefined;
@@ -535,6 +550,8 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       this.#streams.dropPeer(rec);
       if (!closing) this.#dialer.lostPeer(rec);
     }
+    if (peerStateChannel.hasSubscribers) peerStateChannel.publish({ session: this.peerId.id, peer: rec.key, displayName: rec.peer.displayName, state });
+    log('%s: peer %s %s', this.peerId.displayName, rec.peer.displayName, state);
     this.#emitApp('peer', rec.peer, state);
   }
 

@@ -1,0 +1,22 @@
+/**
+ * Observability for src/session: diagnostics_channel channels (for tools and tests) and human
+ * logging, off by default, on with NODE_DEBUG=peerlink (or NODE_DEBUG=peerlink:session).
+ */
+import { channel } from 'node:diagnostics_channel';
+import { debuglog } from 'node:util';
+
+/** `{session, peer, displayName, state}` on every reported peer state change. */
+export const peerStateChannel = channel('peerlink:session:peer');
+/**
+ * `{session, peer, decision, generation?, direction, reason?}` whenever a control connection is
+ * kept (`accept` / `replace`), dropped as a duplicate, or closed — the de-duplication trail.
+ */
+export const connectionChannel = channel('peerlink:session:connection');
+
+const logSession = debuglog('peerlink:session');
+const logAll = debuglog('peerlink');
+
+export function log(fmt: string, ...args: unknown[]): void {
+  if (logSession.enabled) logSession(fmt, ...args);
+  else if (logAll.enabled) logAll(fmt, ...args);
+}
