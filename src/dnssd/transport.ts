@@ -13,7 +13,7 @@
  */
 import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
 import { EventEmitter } from 'node:events';
-import { inSubnet, type NetworkInterface } from '../path/interfaces.js';
+import { interfaceForSource, type NetworkInterface } from '../path/interfaces.js';
 import { decodePacket } from './codec/decode.js';
 import type { DnsPacket } from './codec/types.js';
 import { droppedChannel, log } from './diagnostics.js';
@@ -59,25 +59,14 @@ interface Sock {
   socket: Socket;
 }
 
-function bestPrefix(iface: NetworkInterface, address: string): number {
-  let best = -1;
-  for (const a of iface.addresses) {
-    if (a.address === address) return 129;
-    if (inSubnet(address, a)) best = Math.max(best, a.prefixLength);
-  }
-  return best;
-}
-
 /**
- * Whether a packet from `address` belongs to `iface` among `all`: its source lies in one
- * of the interface's subnets and no other interface claims it more specifically. Node
- * reports IPv6 link-local sources with their zone (`fe80::1%eth0`), which decides those.
+ * Whether a packet from `address` belongs to `iface` among `all` (path's interfaceForSource:
+ * the zone Node reports for IPv6 link-local sources, `fe80::1%eth0`, decides those; otherwise
+ * the interface whose subnet holds the source most specifically). No match means the source
+ * is not on any of our links: RFC 6762 §11 says drop it.
  */
 export function belongsTo(iface: NetworkInterface, address: string, zone: string | undefined, all: readonly NetworkInterface[]): boolean {
-  if (zone) return iface.name === zone || String(iface.index) === zone;
-  const mine = bestPrefix(iface, address);
-  if (mine < 0) return false;
-  return all.every((other) => other === iface || bestPrefix(other, address) <= mine);
+  return interfaceForSource(zone ? `${address}%${zone}` : address, all)?.name === iface.name;
 }
 
 export class MdnsTransport extends EventEmitter implements PacketNetwork {
