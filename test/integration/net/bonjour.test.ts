@@ -1,11 +1,15 @@
 // Bonjour on the loopback interface only (never a real interface outside a namespace).
-import { test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Browser, Connection, Endpoint, Listener, Parameters, type BrowseResult } from '../../../src/net/index.js';
-import { peerlink } from './cli-proc.js';
+import { killAll, peerlink } from './cli-proc.js';
 
-test('Listener service on lo → Browser result → Connection (hinted and freshly resolved)', async () => {
+afterEach(() => killAll());
+/** A stuck child process fails its test instead of hanging the file. */
+const LIMIT = { timeout: 120_000 };
+
+test('Listener service on lo → Browser result → Connection (hinted and freshly resolved)', LIMIT, async () => {
   const type = `_pl${randomBytes(3).toString('hex')}._tcp`;
   const p = Parameters.tcp({ framer: true });
   const l = new Listener(p, { host: '127.0.0.1', service: { name: 'Net Test', type, txt: { v: '1', flag: true }, interfaces: ['lo'] } });
@@ -35,7 +39,7 @@ test('Listener service on lo → Browser result → Connection (hinted and fresh
   await b.cancel();
 });
 
-test('cat -l --advertise and cat --service on lo', async () => {
+test('cat -l --advertise and cat --service on lo', LIMIT, async () => {
   const type = `_pl${randomBytes(3).toString('hex')}._tcp`;
   const l = peerlink(['cat', '-l', '--advertise', `Cat: Den:${type}`, '--interface', 'lo', '127.0.0.1', '0']);
   l.child.stdin.end('hello from den');

@@ -1,14 +1,18 @@
-import { test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateIdentity } from '../../../src/net/index.js';
-import { peerlink } from './cli-proc.js';
+import { killAll, peerlink, until } from './cli-proc.js';
+
+afterEach(() => killAll());
+/** A stuck child process fails its test instead of hanging the file. */
+const LIMIT = { timeout: 120_000 };
 import { PSK } from './helpers.js';
 
-test('cat: tcp both ways byte-exact, half-close, both exit 0', async () => {
+test('cat: tcp both ways byte-exact, half-close, both exit 0', LIMIT, async () => {
   const l = peerlink(['cat', '-l', '127.0.0.1', '0']);
   const port = await l.port();
   const fromListener = randomBytes(200_000);
@@ -22,7 +26,7 @@ test('cat: tcp both ways byte-exact, half-close, both exit 0', async () => {
   assert.ok(c.stdout().equals(fromListener));
 });
 
-test('cat -l waits for a peer with stdin already at EOF, and the client keeps reading after its EOF', async () => {
+test('cat -l waits for a peer with stdin already at EOF, and the client keeps reading after its EOF', LIMIT, async () => {
   const l = peerlink(['cat', '-l', '127.0.0.1', '0']);
   l.child.stdin.end();
   const port = await l.port();
@@ -35,7 +39,7 @@ test('cat -l waits for a peer with stdin already at EOF, and the client keeps re
   assert.equal(String(l.stdout()), 'ping');
 });
 
-test('cat: refused client exits 1 at once; --wait retries until the listener appears', async () => {
+test('cat: refused client exits 1 at once; --wait retries until the listener appears', LIMIT, async () => {
   const probe = peerlink(['cat', '-l', '127.0.0.1', '0', '--timeout', '0.1']);
   const port = await probe.port();
   assert.equal(await probe.exited, 0); // a listener still waiting at --timeout exits 0
@@ -54,7 +58,7 @@ test('cat: refused client exits 1 at once; --wait retries until the listener app
   assert.equal(String(l.stdout()), 'late');
 });
 
-test('cat --psk: wrong key fails the client (1) and the listener keeps waiting for a good one', async () => {
+test('cat --psk: wrong key fails the client (1) and the listener keeps waiting for a good one', LIMIT, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'plcat-'));
   writeFileSync(join(dir, 'key'), `${PSK}\n`);
   const l = peerlink(['cat', '-l', '--psk-file', join(dir, 'key'), '127.0.0.1', '0']);
@@ -74,7 +78,7 @@ test('cat --psk: wrong key fails the client (1) and the listener keeps waiting f
   assert.match(good.stderr(), /tls: TLSv1\.3 .* psk identity "peerlink"/);
 });
 
-test('cat --tls: ephemeral listener identity, client pins it; a wrong pin fails', async () => {
+test('cat --tls: ephemeral listener identity, client pins it; a wrong pin fails', LIMIT, async () => {
   const l = peerlink(['cat', '-l', '--tls', '127.0.0.1', '0']);
   l.child.stdin.end('tls reply');
   const pin = (await l.waitFor(/pin is (sha256\/\S+)/))[1] as string;
@@ -92,7 +96,7 @@ test('cat --tls: ephemeral listener identity, client pins it; a wrong pin fails'
   assert.equal(String(c.stdout()), 'tls reply');
 });
 
-test('cat --tls with --cert/--key/--ca (mutual TLS with pins)', async () => {
+test('cat --tls with --cert/--key/--ca (mutual TLS with pins)', LIMIT, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'plcat-'));
   const s = await generateIdentity();
   const k = await generateIdentity();
@@ -107,13 +111,13 @@ test('cat --tls with --cert/--key/--ca (mutual TLS with pins)', async () => {
   assert.equal(String(l.stdout()), 'mutual');
 });
 
-test('cat --ws: messages both ways, closing handshake at EOF; --keep-open waits for the peer', async () => {
+test('cat --ws: messages both ways, closing handshake at EOF; --keep-open waits for the peer', LIMIT, async () => {
   const l = peerlink(['cat', '-l', '--ws', '--keep-open', '127.0.0.1', '0']);
   const port = await l.port();
   const c = peerlink(['cat', '--ws', '127.0.0.1', String(port)]);
   l.child.stdin.write('hello from listener');
   // WebSocket has no half-close: end the client's input only once the listener's message is in.
-  while (String(c.stdout()) !== 'hello from listener') await new Promise((r) => setTimeout(r, 50));
+  await until(() => String(c.stdout()) === 'hello from listener', "the listener's message");
   c.child.stdin.end('hello from client');
   assert.equal(await c.exited, 0, c.stderr());
   assert.equal(await l.exited, 0, l.stderr());
@@ -121,30 +125,34 @@ test('cat --ws: messages both ways, closing handshake at EOF; --keep-open waits 
   assert.equal(String(c.stdout()), 'hello from listener');
 });
 
-test('cat -u: datagrams both ways; runs until --timeout (exit 0)', async () => {
-  const l = peerlink(['cat', '-l', '-u', '127.0.0.1', '0', '--timeout', '3']);
+test('cat -u: datagrams both ways; runs until --timeout (exit 0)', LIMIT, async () => {
+  // Generous timeouts: process start-up under load must not eat the test; every step waits on evidence.
+  const l = peerlink(['cat', '-l', '-u', '127.0.0.1', '0', '--timeout', '20']);
   const port = await l.port();
-  const c = peerlink(['cat', '-u', '127.0.0.1', String(port), '--timeout', '2']);
+  const c = peerlink(['cat', '-u', '127.0.0.1', String(port), '--timeout', '15']);
   c.child.stdin.write('datagram one');
-  await new Promise((r) => setTimeout(r, 500));
+  await until(() => String(l.stdout()) === 'datagram one', 'the first datagram at the listener');
   l.child.stdin.write('datagram back');
+  await until(() => String(c.stdout()) === 'datagram back', 'the reply at the client');
+  // UDP has no end: SIGTERM (or --timeout) is the normal end, exit 0.
+  c.child.kill('SIGTERM');
+  l.child.kill('SIGTERM');
   assert.equal(await c.exited, 0, c.stderr());
   assert.equal(await l.exited, 0, l.stderr());
-  assert.equal(String(l.stdout()), 'datagram one');
-  assert.equal(String(c.stdout()), 'datagram back');
 });
 
-test('cat: usage errors exit 2; SIGINT on a connected client exits 130; listener waiting exits 0 on SIGTERM', async () => {
+test('cat: usage errors exit 2; SIGINT on a connected client exits 130; listener waiting exits 0 on SIGTERM', LIMIT, async () => {
   for (const args of [['cat'], ['cat', '-u', '--ws', 'h', '1'], ['cat', '--psk', '00', 'h', '1'], ['cat', '--interface', 'nosuch0', 'h', '1'], ['cat', '-u', '--tls', 'h', '1']]) {
     const p = peerlink(args);
     p.child.stdin.end();
     assert.equal(await p.exited, 2, `${args.join(' ')}: ${p.stderr()}`);
   }
-  const l = peerlink(['cat', '-l', '127.0.0.1', '0']);
+  const l = peerlink(['cat', '-l', '--verbose', '127.0.0.1', '0']);
   const port = await l.port();
-  const c = peerlink(['cat', '127.0.0.1', String(port)]);
-  await l.waitFor(/listening/);
-  await new Promise((r) => setTimeout(r, 500));
+  const c = peerlink(['cat', '--verbose', '127.0.0.1', String(port)]);
+  // interrupt only once both ends are connected
+  await l.waitFor(/\[C\d+\] from .* ready/);
+  await c.waitFor(/ready/);
   c.child.kill('SIGINT');
   assert.equal(await c.exited, 130);
   l.child.stdin.end();

@@ -15,8 +15,27 @@ export interface Proc {
   waitFor: (re: RegExp) => Promise<RegExpMatchArray>;
 }
 
+const live = new Set<ChildProcessWithoutNullStreams>();
+
+/** Kills every process a test left running (call from `after`/`afterEach`), so a failed test cannot hang the file. */
+export function killAll(): void {
+  for (const c of live) c.kill('SIGKILL');
+  live.clear();
+}
+
+/** Polls until `check` is true; fails with `what` after `ms`. */
+export async function until(check: () => boolean, what: string, ms = 30_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 export function peerlink(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
   const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, PEERLINK_PSK: '', ...env }, stdio: 'pipe' });
+  live.add(child);
+  child.on('exit', () => live.delete(child));
   const out: Buffer[] = [];
   let err = '';
   const watchers: Array<() => void> = [];
