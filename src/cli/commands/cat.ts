@@ -228,6 +228,15 @@ async function serve(io: CliIO, c: Connection, f: Flags, deadline: Promise<'time
   return Promise.race([finished(c).then((state): Outcome => ({ kind: 'done', state })), signal, deadline.then((): Outcome => ({ kind: 'timeout' }))]);
 }
 
+/**
+ * Interrupted: close cleanly (FIN / close_notify / WebSocket close), but do not wait on a peer
+ * that keeps its side open — after a short grace the socket is destroyed so the process exits.
+ */
+function stop(c: Connection): void {
+  c.cancel();
+  setTimeout(() => c.forceCancel(), 500).unref();
+}
+
 function exitFor(o: Outcome, c: Connection | undefined, io: CliIO, f: Flags, listener: boolean): number {
   if (o.kind === 'signal') return f.udp ? EXIT_OK : o.signal === 'SIGTERM' ? EXIT_SIGTERM : EXIT_SIGINT;
   if (o.kind === 'timeout') return f.udp || (listener && !c) ? EXIT_OK : EXIT_TIMEOUT;
@@ -362,7 +371,7 @@ async function runClient(
     return EXIT_FAILED;
   }
   const outcome = await serve(io, c, f, deadline);
-  if (outcome.kind !== 'done') c.cancel();
+  if (outcome.kind !== 'done') stop(c);
   if (verbose) io.stderr.write(`${formatReport(c.report())}\n`);
   return exitFor(outcome, c, io, f, false);
 }
@@ -408,7 +417,7 @@ async function runListener(
     c.on('state', (s, err) => logState(io, `[C${c.id}]`, s, err));
   }
   const outcome = await serve(io, c, f, deadline);
-  if (outcome.kind !== 'done') c.cancel();
+  if (outcome.kind !== 'done') stop(c);
   if (f.udp) await l.cancel();
   if (verbose) io.stderr.write(`${formatReport(c.report())}\n`);
   return exitFor(outcome, c, io, f, true);
