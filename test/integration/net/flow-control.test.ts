@@ -86,3 +86,21 @@ test('flow control, byte stream via stream(): pipe backpressure both ways', asyn
   assert.ok(maxReadable <= inp.readableHighWaterMark + MESSAGE, `readable reached ${maxReadable}`);
   await l.cancel();
 });
+
+test('flow control, udp: a reader that falls behind loses datagrams beyond its queue, counted', async () => {
+  const l = new Listener(Parameters.udp({ receiveQueueLimit: 100, idleTimeout: 0 }), { host: '127.0.0.1' });
+  const accepted = new Promise<Connection>((r) => l.once('connection', r));
+  await l.start();
+  const sender = await dial(l.port, Parameters.udp());
+  for (let i = 0; i < 2000; i++) await sender.send(Buffer.alloc(100, i & 0xff));
+  const receiver = await accepted;
+  await delay(200);
+  let queued = 0;
+  while (receiver.tryReceiveMessage()) queued++;
+  assert.ok(queued <= 100, `${queued} queued`);
+  // what was neither queued nor dropped by us was lost in the kernel: both are bounded
+  assert.ok(receiver.counters.dropped + queued <= 2000);
+  assert.ok(receiver.counters.dropped > 0);
+  sender.cancel();
+  await l.cancel();
+});
