@@ -112,6 +112,7 @@ export class Mdns extends EventEmitter<MdnsEvents> {
     const hostLabel = options.host !== undefined ? parseHostName(options.host) : defaultHostLabel();
     this.responder = new Responder(this.net, this.clock, hostLabel);
     this.responder.events.on('hostRenamed', (c: { from: string; name: string }) => this.emit('hostRenamed', c));
+    this.responder.events.on('warning', (err: Error) => this.emit('warning', err));
     this.cache = new RecordCache(this.clock);
     this.querier = new Querier(this.net, this.clock, this.cache);
     this.net.on('packet', this.onPacket);

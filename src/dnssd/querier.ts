@@ -122,7 +122,13 @@ export class Querier {
     w.header(0, false);
     for (const q of questions) w.addQuestion(q);
     for (const r of known) {
-      if (w.addRecord(1, r)) continue;
+      let added: boolean;
+      try {
+        added = w.addRecord(1, r);
+      } catch {
+        continue; // a cached record we cannot write is not worth a query
+      }
+      if (added) continue;
       // the rest of the known answers go in further packets; TC tells responders to wait
       w.setTruncated(true);
       this.net.sendMulticast(iface.name, w.finish());

@@ -378,13 +378,22 @@ export class Responder {
       const packet = { ...p.packet, answers: [...p.packet.answers], questions: [...p.packet.questions] };
       const timer = this.clock.setTimeout(() => {
         this.held.delete(key);
-        this.answer({ ...p, packet });
+        this.guard(() => this.answer({ ...p, packet }));
       }, TC_WAIT_MIN + this.clock.random() * TC_WAIT_SPREAD);
       this.held.set(key, { packet, timer });
       return;
     }
     if (p.packet.questions.length === 0) return;
     this.answer(p);
+  }
+
+  /** Work on foreign data from a timer: a failure drops that work, never the process. */
+  private guard(work: () => void): void {
+    try {
+      work();
+    } catch (err) {
+      this.events.emit('warning', err);
+    }
   }
 
   private answer(p: ReceivedPacket): void {
@@ -468,7 +477,13 @@ export class Responder {
     const clamp = (r: ResourceRecord): ResourceRecord => ({ ...r, cacheFlush: false, ttl: Math.min(r.ttl, LEGACY_TTL) });
     const w = new PacketWriter(DEFAULT_MAX_SEND_BYTES);
     w.header(p.packet.id, true);
-    for (const q of p.packet.questions) w.addQuestion({ ...q, unicastResponse: false });
+    for (const q of p.packet.questions) {
+      try {
+        w.addQuestion({ ...q, unicastResponse: false });
+      } catch {
+        // a question we cannot echo is left out
+      }
+    }
     for (const r of answers) if (!w.addRecord(1, clamp(r))) w.setTruncated(true);
     for (const r of this.additionals(answers, pool, new Map())) w.addRecord(3, clamp(r));
     this.net.sendUnicast(p.iface.name, w.finish(), p.address, p.port);

@@ -71,10 +71,25 @@ class Reader {
       wireLen += len + 1;
       if (wireLen > MAX_NAME_BYTES) throw malformed('name longer than 255 bytes');
       if (pos + 1 + len > limit) throw malformed('label runs past its data');
-      labels.push(escapeLabel(this.buf.toString('utf8', pos + 1, pos + 1 + len)));
+      labels.push(escapeLabel(decodeLabel(this.buf.subarray(pos + 1, pos + 1 + len))));
       pos += 1 + len;
     }
     return [labels.join('.'), end];
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Labels must be UTF-8 (RFC 6762 §16). Refusing anything else keeps decode -> encode exact:
+ * a lenient decoder would turn each bad byte into U+FFFD (3 bytes) and a 63-byte label
+ * could come back too long to write.
+ */
+function decodeLabel(bytes: Uint8Array): string {
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    throw malformed('label is not UTF-8');
   }
 }
 
@@ -154,6 +169,8 @@ function readRdata(r: Reader, base: { name: string; ttl: number; rrclass: number
         strings.push(Buffer.from(r.buf.subarray(q + 1, q + 1 + len)));
         q += 1 + len;
       }
+      // rdlength 0 is not a valid TXT record; read it as the empty one (a single empty string)
+      if (strings.length === 0) strings.push(Buffer.alloc(0));
       return { ...base, type: 'TXT', strings };
     }
     case RRType.NSEC: {

@@ -7,7 +7,7 @@ import { isIPv4 } from 'node:net';
 import { PeerlinkError } from '../../errors.js';
 import { expandIPv6 } from '../../path/interfaces.js';
 import { CLASS_TOP_BIT, rrTypeNumber, type DnsPacket, type Question, type ResourceRecord } from './types.js';
-import { labelsToBuffers, nameKey, splitName, joinLabels } from './name.js';
+import { labelsToBuffers, splitName, joinLabels } from './name.js';
 
 /** Default size limit for packets we send: fits an Ethernet MTU over IPv6 (RFC 6762 §17). */
 export const DEFAULT_MAX_SEND_BYTES = 1440;
@@ -15,7 +15,7 @@ export const DEFAULT_MAX_SEND_BYTES = 1440;
 export class PacketWriter {
   private buf: Buffer;
   private len = 12;
-  /** Suffix (lower-case presentation form) -> offset, for compression. */
+  /** Suffix (presentation form, exact case) -> offset, for compression. */
   private names = new Map<string, number>();
   private counts = [0, 0, 0, 0];
 
@@ -80,7 +80,9 @@ export class PacketWriter {
     const labels = labelsToBuffers(name);
     const raw = splitName(name);
     for (let i = 0; i < labels.length; i++) {
-      const suffix = nameKey(joinLabels(raw.slice(i)));
+      // exact case: compressing against a suffix that differs in case would change how a
+      // name reads (instance names are shown to people), although DNS would call it equal
+      const suffix = joinLabels(raw.slice(i));
       const at = compress && this.compression ? this.names.get(suffix) : undefined;
       if (at !== undefined) {
         this.u16(0xc000 | at);

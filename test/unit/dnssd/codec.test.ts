@@ -176,3 +176,10 @@ test('a record whose data does not parse is kept raw; the rest of the packet sur
   // it re-encodes byte for byte as it came
   assert.equal(raw?.type === 'UNKNOWN' && raw.data.length, 10);
 });
+
+test('labels must be UTF-8, so a decoded name always encodes back exactly', () => {
+  malformed(Buffer.concat([header(1, 0), Buffer.from([2, 0xff, 0xfe, 0, 0, 1, 0, 1])]));
+  const name = 'caf\u00e9 \ud83d\ude00 x\\.y.local';
+  const p: DnsPacket = { ...emptyPacket(false), questions: [{ name, qtype: 1, qclass: 1, unicastResponse: false }] };
+  assert.equal(roundTrip(p).questions[0]?.name, name);
+});
