@@ -286,9 +286,9 @@ export class Listener extends EventEmitter<ListenerEvents> {
   }
 
   private onTcp(s: Socket, timeout: number): void {
-    const remote = remoteText(s);
     s.on('error', () => {});
     if (this._state !== 'ready' || this.atLimit()) {
+      const remote = remoteText(s);
       // An RST, so the client learns at once that it was refused.
       s.resetAndDestroy();
       this.reject(new PeerlinkError('ERR_CONNECTION_REFUSED', `connection from ${remote} refused: ${this._state !== 'ready' ? 'listener not ready' : 'newConnectionLimit reached'}`), remote);
@@ -298,7 +298,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
       planInterfaces(this.parameters.constraints).check(s.localAddress ?? '');
     } catch (err) {
       s.destroy();
-      this.reject(toPeerlinkError(err), remote);
+      this.reject(toPeerlinkError(err), remoteText(s));
       return;
     }
     applyTcpOptions(s, this.parameters);

@@ -63,7 +63,8 @@ export class SocketChannel implements Channel {
     if (this.isClosed) return;
     this.isClosed = true;
     const err = this.closedError;
-    this.rejectDrainWaiters(err ?? new PeerlinkError('ERR_CLOSED', 'the connection is closed'));
+    // Errors capture a stack (costly): build one only for senders actually waiting.
+    if (this.drainWaiters.length > 0) this.rejectDrainWaiters(err ?? new PeerlinkError('ERR_CLOSED', 'the connection is closed'));
     this.sink?.closed(err);
   }
 
