@@ -26,6 +26,7 @@ export type {
   UdpParametersOptions,
   ConnectionEvents,
   SendOptions as ConnectionSendOptions,
+  SendData,
   WhenReadyOptions,
   ListenerOptions,
   ListenerServiceOptions,
