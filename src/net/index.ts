@@ -19,7 +19,7 @@ export type {
   UdpParametersOptions,
 } from './options.js';
 export { Connection } from './connection.js';
-export type { ConnectionEvents, SendOptions, WhenReadyOptions } from './connection.js';
+export type { ConnectionEvents, SendOptions, SendData, WhenReadyOptions } from './connection.js';
 export { Listener } from './listener.js';
 export type { ListenerOptions, ListenerServiceOptions, ListenerEvents, ServiceRegistration } from './listener.js';
 export { Browser } from './browser.js';
