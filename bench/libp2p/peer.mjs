@@ -2,7 +2,7 @@
 // js-libp2p baseline (tcp + noise + yamux) for bench/session: the same traffic as the
 // session benchmark, between two processes on 127.0.0.1. Prints one JSON line:
 //   {"stack":"js-libp2p", "messagesPerSec", "bulkMiBps", "rttP50Us", "rttP99Us", "connectMs"}
-// Usage: node bench/libp2p/peer.mjs [--messages N] [--bulk-mib N] [--rtt N] [--connects N]
+// Usage: node bench/libp2p/peer.mjs [--messages N] [--bulk-mib N] [--rtt N] [--connects N] [--verbose]
 // Install first: npm run bench:libp2p:install (a separate package, never a peerlink dependency).
 import { fork } from 'node:child_process';
 
@@ -21,6 +21,8 @@ const { noise } = await import('@chainsafe/libp2p-noise');
 const { yamux } = await import('@chainsafe/libp2p-yamux');
 
 const PROTO = '/peerlink-bench/1';
+const verbose = process.argv.includes('--verbose');
+const log = (...a) => { if (verbose) console.error('[libp2p-bench]', ...a); };
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? Number(process.argv[i + 1]) : dflt;
@@ -86,7 +88,11 @@ async function server() {
         return;
       }
       if (mode === 'echo') { stream.send(frame(f)); return; }
-      if (mode === 'messages') { if (++count === target) stream.send(frame(Buffer.from('done'))); return; }
+      if (mode === 'messages') {
+        if (++count === target) stream.send(frame(Buffer.from('done')));
+        else if (count % 50000 === 0) log('server got', count);
+        return;
+      }
       if (mode === 'bulk') { bytes += f.length; if (bytes >= target) stream.send(frame(Buffer.from('done'))); }
     });
   }, { maxInboundStreams: 1024 });
@@ -96,7 +102,7 @@ async function server() {
 
 // ---- client (parent) ----------------------------------------------------------------------
 async function client() {
-  const child = fork(new URL(import.meta.url).pathname, ['--server'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(new URL(import.meta.url).pathname, ['--server', ...(verbose ? ['--verbose'] : [])], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const { addr } = await new Promise((res) => child.once('message', res));
   const { multiaddr } = await import('@multiformats/multiaddr');
   const node = await makeNode(false);
@@ -115,6 +121,7 @@ async function client() {
     await node.hangUp(ma);
   }
   times.sort((a, b) => a - b);
+  log('connects done');
   result.connectMs = +times[Math.floor(times.length / 2)].toFixed(2);
 
   async function session(mode, count, body) {
@@ -134,11 +141,14 @@ async function client() {
     const t0 = performance.now();
     for (let i = 0; i < n; i++) {
       if (!stream.send(msg)) await stream.onDrain();
+      if (i % 50000 === 0) log('client sent', i, stream.status, stream.writeStatus);
     }
+    log('client sent all');
     await done;
     return Math.round(n / ((performance.now() - t0) / 1000));
   });
 
+  log('messages done', result.messagesPerSec);
   // bulk: 64 KiB chunks
   const mib = arg('bulk-mib', 256);
   const chunk = Buffer.alloc(65536 - 4, 1);
@@ -153,6 +163,7 @@ async function client() {
     return +((total / 1048576) / ((performance.now() - t0) / 1000)).toFixed(1);
   });
 
+  log('bulk done', result.bulkMiBps);
   // RTT of 64-byte messages, one at a time
   const rtts = arg('rtt', 2000);
   const rttList = [];
