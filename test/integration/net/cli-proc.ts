@@ -16,6 +16,8 @@ export interface Proc {
 }
 
 const live = new Set<ChildProcessWithoutNullStreams>();
+/** No test here needs a process for longer than this. */
+const PROCESS_LIMIT_MS = 45_000;
 
 /** Kills every process a test left running (call from `after`/`afterEach`), so a failed test cannot hang the file. */
 export function killAll(): void {
@@ -35,7 +37,16 @@ export async function until(check: () => boolean, what: string, ms = 30_000): Pr
 export function peerlink(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
   const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, PEERLINK_PSK: '', ...env }, stdio: 'pipe' });
   live.add(child);
-  child.on('exit', () => live.delete(child));
+  // A hard limit per process: a cat that never exits is killed and its test fails with its stderr.
+  const killer = setTimeout(() => {
+    err += `\n[test: killed after ${PROCESS_LIMIT_MS / 1000} s without exiting]\n`;
+    child.kill('SIGKILL');
+  }, PROCESS_LIMIT_MS);
+  killer.unref();
+  child.on('exit', () => {
+    clearTimeout(killer);
+    live.delete(child);
+  });
   const out: Buffer[] = [];
   let err = '';
   const watchers: Array<() => void> = [];
@@ -44,7 +55,7 @@ export function peerlink(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
     err += b.toString();
     for (const w of watchers) w();
   });
-  const exited = new Promise<number>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : 1))));
+  const exited = new Promise<number>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal === 'SIGKILL' ? 137 : signal ? 128 : 1))));
   const waitFor = (re: RegExp): Promise<RegExpMatchArray> =>
     new Promise((resolve, reject) => {
       const check = (): boolean => {
