@@ -90,7 +90,11 @@ export class BatchWriter {
     const buf = this.buf as Buffer;
     buf.writeUInt32BE(n, this.used);
     let off = this.used + 4;
-    for (const c of chunks) off += c.copy(buf, off);
+    for (const c of chunks) {
+      // A one-byte chunk (a type byte ahead of a payload) is common: skip the native copy call.
+      if (c.length === 1) buf[off++] = c[0] as number;
+      else off += c.copy(buf, off);
+    }
     this.used = off;
     if (!this.scheduled) {
       this.scheduled = true;

@@ -287,9 +287,15 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       payload = toBuffer(data);
       size = payload.length;
     } else {
-      payload = data.map((d) => toBuffer(d));
+      // Chunk lists are usually Buffers already (the session's DATA header + payload): reuse
+      // the caller's array instead of mapping a new one per message.
       size = 0;
-      for (const c of payload) size += c.length;
+      let allBuffers = true;
+      for (const c of data) {
+        size += c.byteLength;
+        if (!Buffer.isBuffer(c)) allBuffers = false;
+      }
+      payload = allBuffers ? (data as readonly Buffer[] as Buffer[]) : data.map((d) => toBuffer(d));
     }
     if (size > this.parameters.maxMessageSize && this.parameters.isMessageProtocol && this.parameters.transport === 'tcp') {
       return Promise.reject(new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `message of ${size} bytes exceeds maxMessageSize ${this.parameters.maxMessageSize}`));

@@ -13,6 +13,7 @@ export class SocketChannel implements Channel {
   readonly kind: 'stream' | 'message' = 'stream';
   protected sink: ChannelSink | undefined;
   private drainWaiters: Array<{ resolve: () => void; reject: (e: PeerlinkError) => void }> = [];
+  private drainPromise: Promise<void> | undefined;
   private closedError: PeerlinkError | undefined;
   private isClosed = false;
   /** Set when we are going away on purpose, so the resulting socket errors are not reported. */
@@ -77,18 +78,23 @@ export class SocketChannel implements Channel {
 
   protected waitDrain(): Promise<void> {
     if (this.isClosed) return Promise.reject(this.closedError ?? new PeerlinkError('ERR_CLOSED', 'the connection is closed'));
-    return new Promise<void>((resolve, reject) => this.drainWaiters.push({ resolve, reject }));
+    // Every send above the high-water mark shares one promise per drain: pipelined small
+    // messages would otherwise build a promise (and a waiter) each.
+    this.drainPromise ??= new Promise<void>((resolve, reject) => this.drainWaiters.push({ resolve, reject }));
+    return this.drainPromise;
   }
 
   private flushDrainWaiters(): void {
     const w = this.drainWaiters;
     this.drainWaiters = [];
+    this.drainPromise = undefined;
     for (const x of w) x.resolve();
   }
 
   private rejectDrainWaiters(err: PeerlinkError): void {
     const w = this.drainWaiters;
     this.drainWaiters = [];
+    this.drainPromise = undefined;
     for (const x of w) x.reject(err);
   }
 

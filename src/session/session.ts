@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { Endpoint, Listener, type Connection, type Parameters } from '../net/index.js';
+import { RESOLVED } from '../net/channel.js';
 import { Discovery } from './discovery.js';
 import { PeerlinkError, isPeerlinkError } from '../errors.js';
 import { PeerID, peerKey } from './peer-id.js';
@@ -79,6 +80,9 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   #discovery: Discovery | undefined;
   #registeredName: string | undefined;
   #state: 'idle' | 'starting' | 'running' | 'closing' | 'closed' = 'idle';
+  /** The last transport send promise that was not already resolved, and its error-mapped form (see #sendTo). */
+  #lastSendRaw: Promise<void> | undefined;
+  #lastSendMapped: Promise<void> | undefined;
 
   constructor(options: PeerSessionOptions) {
     super();
@@ -244,7 +248,16 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     if (payload.length > limit) {
       return Promise.reject(new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `${rec.peer.displayName} accepts messages up to ${limit} bytes; this one is ${payload.length}`));
     }
-    return ch.sendData(payload).catch(notConnected);
+    const p = ch.sendData(payload);
+    // Accepted at once (the usual case): hand back the transport's shared resolved promise
+    // instead of chaining a new one per message. Above the high-water mark the transport
+    // shares one drain promise between sends, so the mapped one is shared too.
+    if (p === RESOLVED) return p;
+    if (p !== this.#lastSendRaw) {
+      this.#lastSendRaw = p;
+      this.#lastSendMapped = p.catch(notConnected);
+    }
+    return this.#lastSendMapped as Promise<void>;
   }
 
   /** Opens a byte stream to a connected peer (MC's startStream); the peer gets a `stream` event. */
@@ -370,6 +383,18 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     const ch = new ControlChannel(conn, direction, { maxDataSize: o.maxMessageSize, keepaliveInterval: o.keepaliveInterval, keepaliveTimeout: o.keepaliveTimeout });
     this.#channels.add(ch);
     ch.on('message', (m) => this.#onMessage(ch, m, target));
+    // DATA's hot path: no message object, no switch, no rest-argument emit per message.
+    ch.onData = (payload) => {
+      const rec = ch.record;
+      if (rec?.active !== ch) return; // raced the replacement of this connection: dropped
+      try {
+        this.emit('message', payload, rec.peer);
+      } catch (err) {
+        process.nextTick(() => {
+          throw err;
+        });
+      }
+    };
     ch.on('closed', (err, bye) => this.#onClosed(ch, err, bye, target));
     const knownKey = first ? peerKey(first.peerId) : target?.peerKey;
     const lastGeneration = knownKey ? (this.#peers.get(knownKey)?.lastGeneration ?? 0) : 0;
