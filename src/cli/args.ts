@@ -27,7 +27,9 @@ export function parse<O extends Options>(argv: string[], options: O): Parsed<Ret
     const r = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
     return { values: r.values, positionals: r.positionals };
   } catch (err) {
-    throw new UsageError((err as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, ''));
+    // Node's messages carry a long hint about '--'; the first sentence is the useful part.
+    const text = (err as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, '');
+    throw new UsageError(text.split(/\. (?=[A-Z])/)[0]?.replace(/\.$/, '') ?? text);
   }
 }
 
@@ -44,25 +46,41 @@ export function parsePort(value: string): number {
   return n;
 }
 
+export interface ReportOptions {
+  verbose?: boolean;
+  /** --json: the error also goes to stdout as {"event":"error","code","message"}. */
+  json?: boolean;
+}
+
+const USAGE_CODES = new Set(['ERR_UNKNOWN_INTERFACE', 'ERR_INVALID_ARGUMENT', 'ERR_INVALID_SERVICE_TYPE', 'ERR_INVALID_INSTANCE_NAME', 'ERR_INVALID_HOST_NAME', 'ERR_INVALID_TXT']);
+
 /** Prints an error the CLI.md way and returns the exit status it maps to. */
-export function reportError(io: CliIO, err: unknown, verbose = false): number {
+export function reportError(io: CliIO, err: unknown, options: ReportOptions = {}): number {
+  let code: string;
+  let message: string;
+  let status: number;
+  let stack: string | undefined;
   if (err instanceof UsageError) {
-    io.stderr.write(`peerlink: ${err.message}\nTry 'peerlink --help' for more information.\n`);
-    return EXIT_USAGE;
+    code = 'ERR_INVALID_ARGUMENT';
+    message = err.message;
+    status = EXIT_USAGE;
+  } else if (err instanceof PeerlinkError) {
+    code = err.code;
+    message = err.message;
+    status = USAGE_CODES.has(err.code) ? EXIT_USAGE : EXIT_FAILED;
+    stack = err.stack;
+  } else {
+    const e = err as Error;
+    code = 'ERR_INTERNAL';
+    message = e?.message ?? String(err);
+    status = EXIT_FAILED;
+    stack = e?.stack;
   }
-  if (err instanceof PeerlinkError) {
-    if (err.code === 'ERR_UNKNOWN_INTERFACE' || err.code === 'ERR_INVALID_ARGUMENT' || err.code === 'ERR_INVALID_SERVICE_TYPE' || err.code === 'ERR_INVALID_INSTANCE_NAME' || err.code === 'ERR_INVALID_TXT') {
-      io.stderr.write(`peerlink: ${err.message} (${err.code})\n`);
-      return EXIT_USAGE;
-    }
-    io.stderr.write(`peerlink: ${err.message} (${err.code})\n`);
-    if (verbose && err.stack) io.stderr.write(`${err.stack}\n`);
-    return EXIT_FAILED;
-  }
-  const e = err as Error;
-  io.stderr.write(`peerlink: ${e?.message ?? String(err)} (ERR_INTERNAL)\n`);
-  if (verbose && e?.stack) io.stderr.write(`${e.stack}\n`);
-  return EXIT_FAILED;
+  if (options.json) jsonLine(io, { event: 'error', code, message });
+  io.stderr.write(`peerlink: ${message} (${code})\n`);
+  if (status === EXIT_USAGE) io.stderr.write("Try 'peerlink --help' for more information.\n");
+  if (options.verbose && stack) io.stderr.write(`${stack}\n`);
+  return status;
 }
 
 /** One JSON object per line, for --json output. */

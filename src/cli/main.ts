@@ -67,6 +67,6 @@ export async function main(argv: string[], io: CliIO = processIO()): Promise<num
   try {
     return await mod.run(rest, io);
   } catch (err) {
-    return reportError(io, err, rest.includes('--verbose'));
+    return reportError(io, err, { verbose: rest.includes('--verbose'), json: rest.includes('--json') });
   }
 }

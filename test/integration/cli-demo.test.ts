@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createLab, type Lab } from '../harness/netns.js';
 import { killAllTracked } from '../harness/proc.js';
-import { requires, skipUnless } from '../harness/prereq.js';
+import { inCI, requires, skipUnless } from '../harness/prereq.js';
 import { REPO_ROOT } from '../harness/paths.js';
 
 const skip = skipUnless('netns');
@@ -31,7 +31,9 @@ test('the demo runs to the end, verifies the file digest and exits 0', { skip, t
 test('with a terminal: colours and a progress bar, still exit 0', { skip, timeout: 120_000 }, async (t) => {
   if (!requires(t, 'netns')) return;
   if (spawnSync('sh', ['-c', 'command -v script'], { stdio: 'ignore' }).status !== 0) {
-    t.skip('util-linux `script` (to give the demo a pseudo-terminal) is not installed');
+    const why = 'util-linux `script` (to give the demo a pseudo-terminal) is not installed (apt-get install bsdutils)';
+    if (inCI) throw new Error(`${why} — .ci/run must install it`);
+    t.skip(why);
     return;
   }
   lab ??= await createLab({ hosts: 0, tag: 'demo' });
