@@ -9,7 +9,7 @@ import type { NetworkInterface } from '../path/interfaces.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { PacketWriter, DEFAULT_MAX_SEND_BYTES } from './codec/encode.js';
 import { nameKey } from './codec/name.js';
-import { recordKey } from './codec/records.js';
+import { recordKey, rrsetKey } from './codec/records.js';
 import { CLASS_IN, RRType, rrTypeNumber, type DnsPacket, type Question, type ResourceRecord } from './codec/types.js';
 import { instanceFqdn, nextHostLabel, nextInstanceName } from './names.js';
 import { Prober } from './prober.js';
@@ -334,6 +334,7 @@ export class Responder {
   private onResponse(p: ReceivedPacket): void {
     if (p.port !== 5353) return;
     const records = [...p.packet.answers, ...p.packet.additionals];
+    this.rescue(p.iface, records);
     // duplicate answer suppression (RFC 6762 §7.4): someone already sent what we were about to
     const pend = this.pending.get(p.iface.name);
     if (pend) {
@@ -362,6 +363,30 @@ export class Responder {
         this.probeService(reg);
       }
     }
+  }
+
+  /**
+   * Someone said goodbye (TTL 0) to a record we still publish: typically another process on
+   * this host stopping, whose host A/AAAA records and `_services._dns-sd._udp` PTR are ours
+   * too. Multicast it again at once with its normal TTL, so caches that set the goodbye's
+   * TTL to one second (RFC 6762 §10.1) keep it and browsers do not report the instance gone.
+   * Not rate-limited (§6.6: a record wrongly withdrawn is corrected immediately). A rescued
+   * cache-flush record goes with the rest of its RRSet, or the flush would drop our siblings.
+   */
+  private rescue(iface: NetworkInterface, records: readonly ResourceRecord[]): void {
+    const goodbyes = new Set<string>();
+    for (const r of records) if (r.ttl === 0) goodbyes.add(recordKey(r));
+    if (goodbyes.size === 0) return;
+    const pool = this.answerable(iface).filter((r) => r.type !== 'NSEC');
+    const hit = pool.filter((r) => goodbyes.has(recordKey(r)));
+    if (hit.length === 0) return;
+    const flushSets = new Set(hit.filter((r) => r.cacheFlush).map(rrsetKey));
+    const out = new Map<string, ResourceRecord>();
+    for (const r of pool) {
+      if (goodbyes.has(recordKey(r)) || (r.cacheFlush && flushSets.has(rrsetKey(r)))) out.set(recordKey(r), r);
+    }
+    log('rescuing %d record(s) another responder said goodbye to on %s', out.size, iface.name);
+    this.sendResponse(iface, [...out.values()], [], { multicast: true });
   }
 
   private onQuery(p: ReceivedPacket): void {

@@ -43,6 +43,25 @@ test('cache: a goodbye removes the record one second later', () => {
   assert.equal(removedAt, 1000);
 });
 
+test('cache: a fresh answer within the second after a goodbye cancels the removal (RFC 6762 §10.1)', () => {
+  const clock = new FakeClock();
+  const cache = new RecordCache(clock);
+  const removed: number[] = [];
+  const t0 = clock.now();
+  cache.on('removed', () => removed.push(clock.now() - t0));
+  cache.addResponse([a('10.0.0.1')], 'eth0');
+  clock.advance(5000);
+  cache.addResponse([a('10.0.0.1', 0)], 'eth0');
+  // still answerable during its last second, but no longer offered as a known answer
+  assert.equal(cache.get('vm.local', RRType.A, 'eth0').length, 1);
+  assert.equal(cache.knownAnswers('vm.local', RRType.A, 'eth0').length, 0);
+  clock.advance(400);
+  cache.addResponse([a('10.0.0.1')], 'eth0');
+  clock.advance(10_000);
+  assert.deepEqual(removed, []);
+  assert.equal(cache.get('vm.local', RRType.A, 'eth0')[0]?.expiresAt, t0 + 5400 + 120_000);
+});
+
 test('cache: the cache-flush one-second rule', () => {
   const clock = new FakeClock();
   const cache = new RecordCache(clock);

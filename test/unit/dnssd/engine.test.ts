@@ -387,3 +387,66 @@ test('a TXT replaced within the same second (and packets handled in the same mil
   assert.deepEqual(events.map((e) => `${e.event}:${e.s.txt.v}`), ['added:1', 'changed:2']);
   await engines[0]!.close();
 });
+
+test('another process on the same host stops: its goodbyes for shared records are rescued, browsers see no flicker', async () => {
+  const clock = new FakeClock();
+  const link = new FakeLink(clock);
+  // two processes on one host (same interface and addresses, same host name) and a browser elsewhere
+  const [keepNet, leaveNet, farNet] = [link.host(1), link.host(1), link.host(3)];
+  const keeper = new Mdns({ network: keepNet, clock, host: 'hostx' });
+  const leaver = new Mdns({ network: leaveNet, clock, host: 'hostx' });
+  const far = new Mdns({ network: farNet, clock, host: 'far' });
+  await Promise.all([keeper, leaver, far].map((e) => e.whenReady()));
+  const renames: string[] = [];
+  for (const e of [keeper, leaver]) e.on('hostRenamed', (c) => renames.push(c.name));
+  keeper.advertise({ name: 'Keep', type: '_x._tcp', port: 1 });
+  leaver.advertise({ name: 'Leaver', type: '_x._tcp', port: 2 });
+  const browser = far.browse({ type: '_x._tcp' });
+  const events = collect(browser);
+  await Promise.resolve();
+  clock.advance(6000);
+  assert.deepEqual(renames, [], 'the shared host name is not a conflict');
+  assert.deepEqual(events.map((e) => `${e.event}:${e.s.name}`).sort(), ['added:Keep', 'added:Leaver']);
+  const from = link.log.length;
+  const closedAt = clock.now();
+  await leaver.close();
+  clock.advance(10_000);
+  assert.deepEqual(events.map((e) => `${e.event}:${e.s.name}`).sort(), ['added:Keep', 'added:Leaver', 'removed:Leaver']);
+  // the goodbyes (A/AAAA of hostx, the enumeration PTR) went out ...
+  const after = link.log.slice(from);
+  const goodbye = (r: ResourceRecord): boolean => r.ttl === 0;
+  const saidGoodbye = after.filter((s) => s.packet.answers.some(goodbye));
+  assert.ok(saidGoodbye.some((s) => s.packet.answers.some((r) => goodbye(r) && r.type === 'A' && r.name === 'hostx.local')));
+  assert.ok(saidGoodbye.some((s) => s.packet.answers.some((r) => goodbye(r) && r.name === '_services._dns-sd._udp.local')));
+  // ... and the keeper answered each at once (well inside the browsers' one second) with the normal TTL
+  const rescued = (pred: (r: ResourceRecord) => boolean): number | undefined =>
+    after.find((s) => s.at - closedAt < 100 && s.packet.answers.some((r) => r.ttl > 0 && pred(r)))?.at;
+  const aAt = rescued((r) => r.type === 'A' && r.name === 'hostx.local' && r.ttl === 120);
+  const aaaaAt = rescued((r) => r.type === 'AAAA' && r.name === 'hostx.local' && r.ttl === 120);
+  const enumAt = rescued((r) => r.type === 'PTR' && r.name === '_services._dns-sd._udp.local' && r.target === '_x._tcp.local' && r.ttl === 4500);
+  assert.ok(aAt !== undefined && aaaaAt !== undefined && enumAt !== undefined, `rescues at ${String(aAt)} ${String(aaaaAt)} ${String(enumAt)}`);
+  // a real goodbye with nobody to rescue it is still a removal within 2 s
+  const keepClosedAt = clock.now();
+  let keepRemovedAt = -1;
+  browser.on('removed', (s) => {
+    if (s.name === 'Keep') keepRemovedAt = clock.now();
+  });
+  await keeper.close();
+  clock.advance(2000);
+  assert.ok(keepRemovedAt > 0 && keepRemovedAt - keepClosedAt <= 2000, `Keep removed ${keepRemovedAt - keepClosedAt} ms after close`);
+  await far.close();
+});
+
+test('a goodbye for a record we do not publish is not answered', async () => {
+  const env = await setup(2);
+  const ad = env.engines[0]!.advertise({ name: 'Solo', type: '_y._tcp', port: 1 });
+  await Promise.resolve();
+  env.clock.advance(5000);
+  const from = env.link.log.length;
+  await ad.stop();
+  env.clock.advance(3000);
+  // the stopped service's goodbyes are the last word: nobody re-announces them
+  const later = env.link.log.slice(from).filter((s) => s.packet.response && s.packet.answers.some((r) => r.ttl > 0 && (r.name.includes('Solo') || r.name === '_services._dns-sd._udp.local')));
+  assert.deepEqual(later, []);
+  await Promise.all(env.engines.map((e) => e.close()));
+});
