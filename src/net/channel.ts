@@ -46,3 +46,15 @@ export interface Channel {
   /** Immediate close. */
   destroy(err?: PeerlinkError): void;
 }
+
+export type SocketAddress = { address: string; port: number };
+
+/** The local address and port of a TCP socket, once known. */
+export function localOf(s: Socket): SocketAddress | undefined {
+  return s.localAddress !== undefined && s.localPort !== undefined ? { address: s.localAddress, port: s.localPort } : undefined;
+}
+
+/** The remote address and port of a TCP socket, once known. */
+export function remoteOf(s: Socket): SocketAddress | undefined {
+  return s.remoteAddress !== undefined && s.remotePort !== undefined ? { address: s.remoteAddress, port: s.remotePort } : undefined;
+}

@@ -3,21 +3,17 @@
  * seconds; Node uses milliseconds, and this is a Node library).
  */
 import type { X509Certificate } from 'node:crypto';
-import type { InterfaceType } from '../path/interfaces.js';
+import type { PathConstraints } from '../path/constraints.js';
 import type { Framer } from './framer.js';
 import type { HostPortEndpoint } from './endpoint.js';
 
-/** Network framework's interface constraints, by the same names. */
-export interface InterfaceConstraints {
-  /** Use only this interface (name, e.g. `eth0`). The socket is pinned with SO_BINDTODEVICE where possible. */
-  requiredInterface?: string;
-  requiredInterfaceType?: InterfaceType;
-  prohibitedInterfaces?: string[];
-  prohibitedInterfaceTypes?: InterfaceType[];
-  /** Cellular (and anything marked expensive by PathMonitor) is not used. */
-  prohibitExpensivePaths?: boolean;
-  /** Paths marked constrained (low-data mode) by PathMonitor are not used. */
-  prohibitConstrainedPaths?: boolean;
+/**
+ * Network framework's interface constraints, by the same names: src/path's PathConstraints
+ * (requiredInterface, requiredInterfaceType, prohibitedInterfaces, prohibitedInterfaceTypes,
+ * prohibitExpensivePaths, prohibitConstrainedPaths) plus the local endpoint to bind. With a
+ * required interface the socket is pinned with SO_BINDTODEVICE where possible.
+ */
+export interface InterfaceConstraints extends PathConstraints {
   /** Local address / port to bind. For a listener: the address and port to listen on. */
   requiredLocalEndpoint?: HostPortEndpoint;
 }

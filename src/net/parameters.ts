@@ -74,6 +74,7 @@ export class Parameters implements InterfaceConstraints {
   readonly ws: WsSettings | undefined;
   readonly udp: UdpSettings | undefined;
 
+  // Network framework's constraints (src/path's PathConstraints), mutable as on NWParameters.
   requiredInterface?: string;
   requiredInterfaceType?: InterfaceType;
   prohibitedInterfaces?: string[];
@@ -185,15 +186,15 @@ export class Parameters implements InterfaceConstraints {
 
   /** The interface constraints, as a plain object (for src/path). */
   get constraints(): InterfaceConstraints {
-    const c: InterfaceConstraints = {};
-    if (this.requiredInterface !== undefined) c.requiredInterface = this.requiredInterface;
-    if (this.requiredInterfaceType !== undefined) c.requiredInterfaceType = this.requiredInterfaceType;
-    if (this.prohibitedInterfaces !== undefined) c.prohibitedInterfaces = this.prohibitedInterfaces;
-    if (this.prohibitedInterfaceTypes !== undefined) c.prohibitedInterfaceTypes = this.prohibitedInterfaceTypes;
-    if (this.prohibitExpensivePaths !== undefined) c.prohibitExpensivePaths = this.prohibitExpensivePaths;
-    if (this.prohibitConstrainedPaths !== undefined) c.prohibitConstrainedPaths = this.prohibitConstrainedPaths;
-    if (this.requiredLocalEndpoint !== undefined) c.requiredLocalEndpoint = this.requiredLocalEndpoint;
-    return c;
+    return {
+      ...(this.requiredInterface !== undefined ? { requiredInterface: this.requiredInterface } : {}),
+      ...(this.requiredInterfaceType !== undefined ? { requiredInterfaceType: this.requiredInterfaceType } : {}),
+      ...(this.prohibitedInterfaces !== undefined ? { prohibitedInterfaces: this.prohibitedInterfaces } : {}),
+      ...(this.prohibitedInterfaceTypes !== undefined ? { prohibitedInterfaceTypes: this.prohibitedInterfaceTypes } : {}),
+      ...(this.prohibitExpensivePaths !== undefined ? { prohibitExpensivePaths: this.prohibitExpensivePaths } : {}),
+      ...(this.prohibitConstrainedPaths !== undefined ? { prohibitConstrainedPaths: this.prohibitConstrainedPaths } : {}),
+      ...(this.requiredLocalEndpoint !== undefined ? { requiredLocalEndpoint: this.requiredLocalEndpoint } : {}),
+    };
   }
 
   /** A short description of the stack for reports: `tls(psk)+framer over tcp`. */

@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type WebSocket from 'ws';
 import { PeerlinkError } from '../errors.js';
-import { RESOLVED, type Channel, type ChannelSink } from './channel.js';
+import { localOf, remoteOf, RESOLVED, type Channel, type ChannelSink, type SocketAddress } from './channel.js';
 import { KeepaliveTimer } from './keepalive.js';
 import { toPeerlinkError, type TlsMode } from './net-errors.js';
 import type { ResolvedKeepalive } from './parameters.js';
@@ -93,14 +93,12 @@ export class WsChannel implements Channel {
     return this.tls;
   }
 
-  get local(): { address: string; port: number } | undefined {
-    const s = this.socket;
-    return s.localAddress !== undefined && s.localPort !== undefined ? { address: s.localAddress, port: s.localPort } : undefined;
+  get local(): SocketAddress | undefined {
+    return localOf(this.socket);
   }
 
-  get remote(): { address: string; port: number } | undefined {
-    const s = this.socket;
-    return s.remoteAddress !== undefined && s.remotePort !== undefined ? { address: s.remoteAddress, port: s.remotePort } : undefined;
+  get remote(): SocketAddress | undefined {
+    return remoteOf(this.socket);
   }
 
   attach(sink: ChannelSink): void {

@@ -40,22 +40,34 @@ test('cat -l waits for a peer with stdin already at EOF, and the client keeps re
 });
 
 test('cat: refused client exits 1 at once; --wait retries until the listener appears', LIMIT, async () => {
-  const probe = peerlink(['cat', '-l', '127.0.0.1', '0', '--timeout', '0.1']);
-  const port = await probe.port();
-  assert.equal(await probe.exited, 0); // a listener still waiting at --timeout exits 0
-  const refused = peerlink(['cat', '127.0.0.1', String(port)]);
+  // Port 1 (tcpmux) has no listener here: a deterministic refusal, no freed port another process could take.
+  const refused = peerlink(['cat', '127.0.0.1', '1']);
   refused.child.stdin.end();
   assert.equal(await refused.exited, 1);
   assert.match(refused.stderr(), /ERR_CONNECTION_REFUSED/);
 
-  const waiting = peerlink(['cat', '--wait', '20', '127.0.0.1', String(port)]);
-  waiting.child.stdin.end('late');
-  await new Promise((r) => setTimeout(r, 500));
-  const l = peerlink(['cat', '-l', '127.0.0.1', String(port)]);
-  l.child.stdin.end();
-  assert.equal(await waiting.exited, 0, waiting.stderr());
-  assert.equal(await l.exited, 0);
-  assert.equal(String(l.stdout()), 'late');
+  // --wait needs a port that is free now and listened on later; if another process takes the
+  // freed port in between, the listener cannot bind: try again with a fresh one.
+  for (let attempt = 1; ; attempt++) {
+    const probe = peerlink(['cat', '-l', '127.0.0.1', '0', '--timeout', '0.1']);
+    const port = await probe.port();
+    assert.equal(await probe.exited, 0); // a listener still waiting at --timeout exits 0
+    const waiting = peerlink(['cat', '--wait', '20', '127.0.0.1', String(port)]);
+    waiting.child.stdin.end('late');
+    await new Promise((r) => setTimeout(r, 500));
+    const l = peerlink(['cat', '-l', '--verbose', '127.0.0.1', String(port)]);
+    l.child.stdin.end();
+    const lcode = await Promise.race([l.exited, l.waitFor(/listening on|ERR_ADDRESS_IN_USE/).then(() => -1, () => -2)]);
+    if (lcode !== -1 || /ERR_ADDRESS_IN_USE/.test(l.stderr())) {
+      waiting.child.kill('SIGKILL');
+      if (attempt < 3) continue;
+      assert.fail(`could not listen on a freed port three times: ${l.stderr()}`);
+    }
+    assert.equal(await waiting.exited, 0, waiting.stderr());
+    assert.equal(await l.exited, 0);
+    assert.equal(String(l.stdout()), 'late');
+    break;
+  }
 });
 
 test('cat --psk: wrong key fails the client (1) and the listener keeps waiting for a good one', LIMIT, async () => {

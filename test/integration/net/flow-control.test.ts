@@ -1,7 +1,10 @@
-// A sender faster than its receiver: both sides' queues stay bounded (asserted on sizes,
-// never on time).
+// A sender faster than its receiver: both processes' queues and memory stay bounded (asserted
+// on sizes, never on time).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { Connection, Listener, Parameters } from '../../../src/net/index.js';
 import { delay, dial, PSK } from './helpers.js';
 
@@ -12,46 +15,50 @@ const RECEIVE_BOUND = 4 * 1024 * 1024 + MESSAGE + 1024;
 /** What send() may have accepted but the socket not yet written: its high-water mark, one batch and one message. */
 const SEND_BOUND = 512 * 1024;
 
-for (const [name, params] of [
-  ['tcp+framer', Parameters.tcp({ framer: true })],
-  ['tls(psk)+framer', Parameters.tls({ psk: { key: PSK } }, { framer: true })],
-  ['ws', Parameters.ws()],
+const PEER = fileURLToPath(new URL('./fixtures/net-peer.js', import.meta.url));
+/** 512 MiB through queues of a few MiB: memory that grew with the transfer would show. */
+const FLOOD = 512 * 1024 * 1024;
+const RSS_BOUND = 160 * 1024 * 1024;
+
+for (const [name, stack, params] of [
+  ['tcp+framer', 'tcp', Parameters.tcp({ framer: true })],
+  ['tls(psk)+framer', 'tls', Parameters.tls({ psk: { key: PSK } }, { framer: true })],
+  ['ws', 'ws', Parameters.ws()],
 ] as const) {
-  test(`flow control, ${name}: fast sender, slow receiver`, async (t) => {
+  test(`flow control, ${name}: a sender process faster than this receiver — both stay bounded`, async (t) => {
     const l = new Listener(params, { host: '127.0.0.1' });
     const accepted = new Promise<Connection>((r) => l.once('connection', r));
     await l.start();
-    const sender = await dial(l.port, params);
-    const receiver = await accepted;
-    let maxRecv = 0;
-    let maxSend = 0;
-    const sample = (): void => {
-      maxRecv = Math.max(maxRecv, receiver.bufferedReceiveBytes);
-      maxSend = Math.max(maxSend, sender.bufferedSendBytes);
-    };
-    const chunk = Buffer.alloc(MESSAGE, 7);
-    const sending = (async () => {
-      for (let sent = 0; sent < TOTAL; sent += MESSAGE) {
-        await sender.send(chunk);
-        sample();
+    const child = spawn(process.execPath, [PEER, 'flood', String(l.port), stack, String(FLOOD)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const report = new Promise<{ maxSend: number; rssGrowth: number }>((resolve) => createInterface({ input: child.stdout }).once('line', (line) => resolve(JSON.parse(line) as { maxSend: number; rssGrowth: number })));
+      const receiver = await accepted;
+      const rss0 = process.memoryUsage().rss;
+      let maxRecv = 0;
+      let maxRss = rss0;
+      let got = 0;
+      while (got < FLOOD) {
+        const m = await receiver.receiveMessage();
+        assert.ok(m, 'connection ended early');
+        got += m.length;
+        maxRecv = Math.max(maxRecv, receiver.bufferedReceiveBytes + m.length);
+        // slow reader: a pause every 64 messages
+        if ((got / MESSAGE) % 64 === 0) {
+          maxRss = Math.max(maxRss, process.memoryUsage().rss);
+          await delay(5);
+        }
       }
-    })();
-    let got = 0;
-    while (got < TOTAL) {
-      const m = await receiver.receiveMessage();
-      assert.ok(m);
-      got += m.length;
-      sample();
-      // slow reader: a pause every 64 messages
-      if ((got / MESSAGE) % 64 === 0) await delay(5);
+      const sender = await report;
+      t.diagnostic(`receiver: max queue ${maxRecv} B, RSS growth ${maxRss - rss0} B; sender: max send queue ${sender.maxSend} B, RSS growth ${sender.rssGrowth} B`);
+      assert.ok(maxRecv <= RECEIVE_BOUND, `receive queue reached ${maxRecv}`);
+      assert.ok(maxRss - rss0 <= RSS_BOUND, `receiver RSS grew by ${maxRss - rss0}`);
+      assert.ok(sender.maxSend <= SEND_BOUND, `send queue reached ${sender.maxSend}`);
+      assert.ok(sender.rssGrowth <= RSS_BOUND, `sender RSS grew by ${sender.rssGrowth}`);
+      receiver.cancel();
+    } finally {
+      child.kill('SIGKILL');
+      await l.cancel();
     }
-    await sending;
-    t.diagnostic(`max receive queue ${maxRecv} B, max send queue ${maxSend} B`);
-    assert.ok(maxRecv <= RECEIVE_BOUND, `receive queue reached ${maxRecv}`);
-    assert.ok(maxSend <= SEND_BOUND, `send queue reached ${maxSend}`);
-    sender.cancel();
-    receiver.cancel();
-    await l.cancel();
   });
 }
 
