@@ -172,6 +172,12 @@ export class Listener extends EventEmitter<ListenerEvents> {
     return it;
   }
 
+  /** Replaces the advertised service's TXT record (Network framework: setting `service` again). */
+  updateServiceTxt(txt: Record<string, string | Uint8Array | true>): void {
+    if (!this.advertisement) throw new PeerlinkError('ERR_INVALID_STATE', 'this listener advertises no service (yet)');
+    this.advertisement.updateTxt(txt);
+  }
+
   /** Stops accepting and withdraws the service (goodbye). Accepted TCP connections stay open. */
   async cancel(): Promise<void> {
     if (this._state === 'cancelled') return;

@@ -7,6 +7,8 @@ import type { ListenerServiceOptions, ServiceRegistration } from './listener.js'
 
 export interface Advertisement {
   registration: ServiceRegistration;
+  /** Replaces the TXT record (announced again; browsers report `changed`). */
+  updateTxt(txt: Record<string, string | Uint8Array | true>): void;
   stop(): Promise<void>;
 }
 
@@ -29,6 +31,7 @@ export async function advertiseService(service: ListenerServiceOptions, port: nu
     ad.on('error', () => undefined);
     return {
       registration,
+      updateTxt: (txt) => ad.update(txt),
       stop: async () => {
         await ad.stop();
         if (owned) await mdns.close();

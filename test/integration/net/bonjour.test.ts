@@ -51,3 +51,31 @@ test('cat -l --advertise and cat --service on lo', LIMIT, async () => {
   assert.equal(String(l.stdout()), 'hi den');
   assert.equal(String(c.stdout()), 'hello from den');
 });
+
+test('Browser reports changed on a TXT update; a second listener with the same name is renamed', LIMIT, async () => {
+  const type = `_pl${randomBytes(3).toString('hex')}._tcp`;
+  const p = Parameters.tcp({ framer: true });
+  const first = new Listener(p, { host: '127.0.0.1', service: { name: 'Twin', type, txt: { v: '1' }, interfaces: ['lo'] } });
+  const firstName = new Promise<string>((r) => first.on('serviceRegistration', (x) => x.change === 'registered' && r(x.name)));
+  await first.start();
+  assert.equal(await firstName, 'Twin');
+  const b = new Browser({ type, interfaces: ['lo'] });
+  const added = new Promise<BrowseResult>((r) => b.once('added', r));
+  await b.start();
+  assert.deepEqual((await added).txt, { v: '1' });
+  const changed = new Promise<[BrowseResult, BrowseResult]>((r) => b.once('changed', (now, before) => r([now, before])));
+  first.updateServiceTxt({ v: '2' });
+  const [now, before] = await changed;
+  assert.deepEqual(now.txt, { v: '2' });
+  assert.deepEqual(before.txt, { v: '1' });
+
+  const second = new Listener(p, { host: '127.0.0.1', service: { name: 'Twin', type, interfaces: ['lo'] } });
+  const secondName = new Promise<string>((r) => second.on('serviceRegistration', (x) => x.change === 'registered' && r(x.name)));
+  await second.start();
+  const renamed = await secondName;
+  assert.notEqual(renamed, 'Twin');
+  assert.match(renamed, /^Twin/);
+  await second.cancel();
+  await first.cancel();
+  await b.cancel();
+});
