@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLab, type Lab } from '../../harness/netns.js';
-import { killAllTracked, run, sleep, waitForJson, waitForLine, type TrackedProcess } from '../../harness/proc.js';
+import { killAllTracked, run, sleep, until, waitForJson, waitForLine, type TrackedProcess } from '../../harness/proc.js';
 import { requires, skipUnless, missing } from '../../harness/prereq.js';
 import { PEERLINK_BIN, REPO_ROOT } from '../../harness/paths.js';
 
@@ -140,6 +140,9 @@ test('an IPv6-only host advertises and browses', { skip }, async (t) => {
 
 test('several peerlink processes on one host see each other', { skip }, async (t) => {
   if (!requires(t, 'netns') || !lab) return;
+  // the sniffer says "ready" before its group memberships are active: start it first, and rely
+  // on it only once it has captured this test's announcements
+  const sniffer = await lab.sniffMdns();
   const a = peerlink(1, ['advertise', 'One', '_plmulti._tcp', '1001', '--json']);
   const b = peerlink(1, ['advertise', 'Two', '_plmulti._tcp', '1002', '--json']);
   await Promise.all([waitForJson(a, (e) => e.event === 'registered', 30_000), waitForJson(b, (e) => e.event === 'registered', 30_000)]);
@@ -158,7 +161,7 @@ test('several peerlink processes on one host see each other', { skip }, async (t
     return remote.size === 2;
   }, 30_000);
   // one of them stops: the others on that host and the remote browser see it go
-  const sniffer = await lab.sniffMdns();
+  await until(() => sniffer.stdoutLines.some((l) => l.includes(' 10.77.0.1:5353 R ') && l.includes('_plmulti._tcp.local/PTR/4500')), 30_000, 'the sniffer capturing our announcements');
   const mark = sniffer.stdoutLines.length;
   b.signal('SIGINT');
   await waitForJson(local, (e) => e.event === 'removed' && e.name === 'Two', 10_000);

@@ -289,25 +289,42 @@ test('host name conflict with Avahi: we take `<name>-2.local`, and Avahi resolve
 test('known-answer suppression: Avahi\'s repeated queries that list our PTR get no PTR answer from us', { skip, ...T }, async (t) => {
   if (!requires(t, 'netns', 'avahi') || !lab) return;
   const type = '_plkas._tcp';
+  const ptr = `${type}.local/PTR`;
+  const ourPtr = (l: string): boolean => l.includes(`${lab?.host(1).ipv4}:5353 R`) && l.includes(`an:${ptr}`);
+  const sniffer = await lab.sniffMdns();
   const ours = oursAdvertise(lab, 1, 'Ours Known', type, 4115, [], { host: 'ours-h1' });
   await registered(ours);
-  await sleep(3000); // announcements are over
-  const sniffer = await lab.sniffMdns();
+  // Our announcements must be over before we count PTR answers: see both in the capture, then
+  // a quiet second and a half (nobody queries this type yet), however slow the machine is.
+  let seen = -1;
+  let quietSince = Date.now();
+  await until(() => {
+    const n = sniffer.stdoutLines.filter(ourPtr).length;
+    if (n !== seen) {
+      seen = n;
+      quietSince = Date.now();
+    }
+    return n >= 2 && Date.now() - quietSince >= 1500;
+  }, 30_000, 'our two announcements, then quiet');
+  const mark = sniffer.stdoutLines.length;
+  const captured = (): string[] => sniffer.stdoutLines.slice(mark);
   // a fresh Avahi (on h3) that has not cached our announcements
   const fresh = await startAvahi(lab, 3, { hostName: 'avahi-h3', serverConf: ['use-ipv6=no'] });
   try {
     const watch = fresh.browse(type);
     await waitForLine(watch, (l) => avahiResolved(l, 'Ours Known'), DISCOVERY_MS);
-    await sleep(12_000); // Avahi re-queries at growing intervals (1 s, 2 s, 4 s, ...)
-    const ptr = `${type}.local/PTR`;
-    const fromAvahi = sniffer.stdoutLines.filter((l) => l.includes(`${lab?.host(3).ipv4}:5353 Q`) && l.includes(`q=[${ptr}`));
-    const withKnown = fromAvahi.filter((l) => l.includes(`an:${ptr}`));
-    const ourPtrAnswers = sniffer.stdoutLines.filter((l) => l.includes(`${lab?.host(1).ipv4}:5353 R`) && l.includes(`an:${ptr}`));
-    t.diagnostic(`Avahi queries: ${fromAvahi.length} (${withKnown.length} with our PTR as known answer); our PTR answers: ${ourPtrAnswers.length}`);
-    assert.ok(withKnown.length >= 2, `Avahi re-queried with known answers:\n${fromAvahi.join('\n')}`);
+    const fromAvahi = (): string[] => captured().filter((l) => l.includes(`${lab?.host(3).ipv4}:5353 Q`) && l.includes(`q=[${ptr}`));
+    const withKnown = (): string[] => fromAvahi().filter((l) => l.includes(`an:${ptr}`));
+    // Avahi re-queries at growing intervals (1 s, 2 s, 4 s, ...): wait for two that list our PTR
+    await until(() => withKnown().length >= 2, 60_000, 'two Avahi queries listing our PTR').catch(() => undefined);
+    // an answer to the last query may still be on its way (20-120 ms aggregation)
+    await sleep(500);
+    const ourPtrAnswers = captured().filter(ourPtr);
+    t.diagnostic(`Avahi queries: ${fromAvahi().length} (${withKnown().length} with our PTR as known answer); our PTR answers: ${ourPtrAnswers.length}`);
+    assert.ok(withKnown().length >= 2, `Avahi re-queried with known answers:\n${fromAvahi().join('\n')}`);
     assert.ok(
-      ourPtrAnswers.length <= fromAvahi.length - withKnown.length,
-      `we answered queries that already knew our PTR:\n${[...fromAvahi, ...ourPtrAnswers].join('\n')}`,
+      ourPtrAnswers.length <= fromAvahi().length - withKnown().length,
+      `we answered queries that already knew our PTR:\n${[...fromAvahi(), ...ourPtrAnswers].join('\n')}`,
     );
   } finally {
     await fresh.stop();

@@ -66,10 +66,21 @@ test('we see an Avahi service once per link, each with that link\'s addresses on
   const browse = oursBrowse(lab, 2, type);
   const pub = avahi.publish('Avahi Twice', type, 4802, ['v=2']);
   await avahi.published(pub);
-  const on0 = await waitAdded(browse, 'Avahi Twice', STARTUP_MS, (e) => e.interface === 'eth0');
-  const on1 = await waitAdded(browse, 'Avahi Twice', STARTUP_MS, (e) => e.interface === 'eth1');
+  await waitAdded(browse, 'Avahi Twice', STARTUP_MS, (e) => e.interface === 'eth0');
+  await waitAdded(browse, 'Avahi Twice', STARTUP_MS, (e) => e.interface === 'eth1');
   // (Avahi also publishes AAAA records over IPv4 mDNS: fd77::1 belongs to eth0 only)
   const v4 = (e: BrowseLine): string[] => (e.addresses ?? []).filter((a) => !a.includes(':'));
+  // `added` comes with the first address seen; Avahi may send its AAAA before its A on a link,
+  // and the A then arrives as `changed`: judge each link by its latest state once it has an IPv4
+  const latest = (iface: string): BrowseLine | undefined =>
+    browse.json<BrowseLine>().filter((e) => e.name === 'Avahi Twice' && e.interface === iface && e.event !== 'removed').at(-1);
+  const [on0, on1] = await until(() => {
+    const l0 = latest('eth0');
+    const l1 = latest('eth1');
+    return l0 && l1 && v4(l0).length > 0 && v4(l1).length > 0 ? ([l0, l1] as const) : undefined;
+  }, DISCOVERY_MS, 'an IPv4 address for Avahi Twice on eth0 and eth1').catch((err: unknown) => {
+    throw new Error(`${(err as Error).message}\n${browse.tail()}`, { cause: err });
+  });
   assert.deepEqual(v4(on0), ['10.77.0.1'], `eth0: ${JSON.stringify(on0)}`);
   assert.deepEqual(v4(on1), ['10.55.0.1'], `eth1: ${JSON.stringify(on1)}`);
   assert.ok(!(on1.addresses ?? []).includes('fd77::1'), `eth0's ULA must not be reported on eth1: ${JSON.stringify(on1)}`);

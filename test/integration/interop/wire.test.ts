@@ -8,7 +8,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createLab, type Lab } from '../../harness/netns.js';
-import { killAllTracked, sleep, type TrackedProcess } from '../../harness/proc.js';
+import { killAllTracked, until, type TrackedProcess } from '../../harness/proc.js';
 import { requires, skipUnless } from '../../harness/prereq.js';
 import { oursAdvertise, registered } from './peers.js';
 
@@ -57,17 +57,27 @@ test('probes, announcements, TTLs, cache-flush bits and goodbyes on the wire', {
   const mark = sniffer.stdoutLines.length;
   const ours = oursAdvertise(lab, 1, 'WireCheck', type, 4990, ['v=1'], { host: 'wire-h1' });
   await registered(ours);
-  await sleep(3000); // the announcements are done by now
   const src = lab.host(1).ipv4 ?? '';
+  const snif = sniffer;
   const packets = (): Packet[] =>
-    sniffer!.stdoutLines
+    snif.stdoutLines
       .slice(mark)
       .map(parse)
       .filter((p): p is Packet => p !== undefined && p.src === src);
-  const capture = (): string => sniffer!.stdoutLines.slice(mark).join('\n');
+  const capture = (): string => snif.stdoutLines.slice(mark).join('\n');
+  const probesIn = (ps: Packet[]): Packet[] => ps.filter((p) => p.kind === 'Q' && p.questions.some((q) => q.startsWith(`${instance}/ANY`)));
+  const announcementsIn = (ps: Packet[]): Packet[] => {
+    const afterProbes = probesIn(ps).at(-1)?.ms ?? 0;
+    return ps.filter((p) => p.kind === 'R' && p.ms >= afterProbes && p.records.some((r) => r.section === 'an' && r.name === instance && r.type === 'SRV'));
+  };
+  // the second announcement comes a second after the first; on a loaded machine the sniffer's
+  // output may lag further: wait for both to be captured rather than for a fixed time
+  await until(() => announcementsIn(packets()).length >= 2, 30_000, `two announcements of ${instance} in the capture`).catch((err: unknown) => {
+    throw new Error(`${(err as Error).message}\n${capture()}`, { cause: err });
+  });
 
   // Probes: queries for the instance with the proposed records in the authority section
-  const probes = packets().filter((p) => p.kind === 'Q' && p.questions.some((q) => q.startsWith(`${instance}/ANY`)));
+  const probes = probesIn(packets());
   assert.ok(probes.length >= 3, `three probes:\n${capture()}`);
   // RFC 6762 §8.1 says probes SHOULD be QU questions; with several responders sharing port 5353
   // on one host a unicast defence may reach the wrong process (§15), so this is reported only.
@@ -79,8 +89,7 @@ test('probes, announcements, TTLs, cache-flush bits and goodbyes on the wire', {
   }
 
   // Announcements: unsolicited responses with the SRV, at least two, a second apart
-  const afterProbes = probes[probes.length - 1]?.ms ?? 0;
-  const announcements = packets().filter((p) => p.kind === 'R' && p.ms >= afterProbes && p.records.some((r) => r.section === 'an' && r.name === instance && r.type === 'SRV'));
+  const announcements = announcementsIn(packets());
   assert.ok(announcements.length >= 2, `two announcements:\n${capture()}`);
   const gap = (announcements[1]?.ms ?? 0) - (announcements[0]?.ms ?? 0);
   assert.ok(gap >= 900, `announcements a second apart (got ${gap} ms)`);
@@ -104,11 +113,14 @@ test('probes, announcements, TTLs, cache-flush bits and goodbyes on the wire', {
   const before = sniffer.stdoutLines.length;
   ours.signal('SIGTERM');
   assert.equal((await ours.exited).code, 0, ours.tail());
-  await sleep(500);
-  const goodbyes = sniffer.stdoutLines
-    .slice(before)
-    .map(parse)
-    .filter((p): p is Packet => p !== undefined && p.src === src && p.kind === 'R');
-  const bye = goodbyes.flatMap((p) => p.records).find((r) => r.name === `${type}.local` && r.type === 'PTR');
-  assert.equal(bye?.ttl, 0, `goodbye PTR with TTL 0:\n${sniffer.stdoutLines.slice(before).join('\n')}`);
+  // the goodbye left before the exit, but the sniffer's output may lag: poll the capture
+  const byePtr = (): { ttl: number } | undefined =>
+    snif.stdoutLines
+      .slice(before)
+      .map(parse)
+      .filter((p): p is Packet => p !== undefined && p.src === src && p.kind === 'R')
+      .flatMap((p) => p.records)
+      .find((r) => r.name === `${type}.local` && r.type === 'PTR');
+  const bye = await until(byePtr, 15_000, 'the goodbye PTR in the capture').catch(() => undefined);
+  assert.equal(bye?.ttl, 0, `goodbye PTR with TTL 0:\n${snif.stdoutLines.slice(before).join('\n')}`);
 });
