@@ -72,22 +72,31 @@ function main(): void {
     }
     process.stdout.write(`${Date.now() - t0} ${r.address}:${r.port} ${s}\n`);
   };
+  // 'ready' is printed only once every group membership is in place, so a test that waits
+  // for it cannot miss the first packets it is about to cause.
+  let pending = ifname ? 2 : 1;
+  const joined = (): void => {
+    if (--pending === 0) process.stdout.write(`${JSON.stringify({ event: 'ready' })}\n`);
+  };
   const s4 = createSocket({ type: 'udp4', reuseAddr: true });
   s4.on('message', onMessage);
-  s4.bind(5353, () => s4.addMembership('224.0.0.251', v4));
+  s4.bind(5353, () => {
+    s4.addMembership('224.0.0.251', v4);
+    joined();
+  });
   if (ifname) {
     const s6 = createSocket({ type: 'udp6', reuseAddr: true });
     s6.on('message', onMessage);
-    s6.on('error', () => undefined);
+    s6.on('error', () => joined());
     s6.bind(5353, () => {
       try {
         s6.addMembership('ff02::fb', `::%${ifname}`);
       } catch {
         // no IPv6 here: IPv4 only
       }
+      joined();
     });
   }
-  process.stdout.write(`${JSON.stringify({ event: 'ready' })}\n`);
 }
 
 if (process.argv[1]?.endsWith('mdns-sniffer.js')) main();
