@@ -4,11 +4,11 @@
  * a TXT update reaches Avahi, and a name conflict with Avahi ends with exactly one side
  * renamed and both visible to a third host.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLab, type Lab } from '../../harness/netns.js';
+import type { Lab } from '../../harness/netns.js';
 import { startAvahi, parseAvahiBrowseLine, type Avahi } from '../../harness/avahi.js';
-import { killAllTracked, sleep, until, waitForJson, waitForLine } from '../../harness/proc.js';
+import { sleep, until, waitForJson, waitForLine } from '../../harness/proc.js';
 import { requires, skipUnless } from '../../harness/prereq.js';
 import { PEERLINK_BIN } from '../../harness/paths.js';
 import {
@@ -26,21 +26,15 @@ import {
   type AdvertiseLine,
   type BrowseLine,
 } from './peers.js';
+import { useLab, startAvahiH2 } from './lab.js';
 
 const skip = skipUnless('netns', 'avahi');
 let lab: Lab | undefined;
 let avahi: Avahi | undefined;
 
-before(async () => {
-  if (skip) return;
-  lab = await createLab({ hosts: 3, tag: 'iava' });
-  avahi = await startAvahi(lab, 2, { hostName: 'avahi-h2' });
-});
-
-after(async () => {
-  await killAllTracked();
-  await avahi?.stop().catch(() => undefined);
-  await lab?.teardown();
+useLab(skip, { hosts: 3, tag: 'iava' }, async (l, avahis) => {
+  lab = l;
+  avahi = await startAvahiH2(l, avahis);
 });
 
 const T = { timeout: 300_000 };

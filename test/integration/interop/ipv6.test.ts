@@ -2,30 +2,24 @@
  * An IPv6-only host (no IPv4 address, no IPv4 multicast route) interoperates: Avahi and
  * python-zeroconf on other hosts see our service with IPv6 addresses, and we see theirs.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLab, type Lab } from '../../harness/netns.js';
-import { startAvahi, type Avahi } from '../../harness/avahi.js';
-import { killAllTracked, until, waitForJson } from '../../harness/proc.js';
+import type { Lab } from '../../harness/netns.js';
+import type { Avahi } from '../../harness/avahi.js';
+import { until, waitForJson } from '../../harness/proc.js';
 import { requires, skipUnless } from '../../harness/prereq.js';
 import { zeroconfBrowse, zeroconfPublish, zeroconfReady, zeroconfRegistered, type ZeroconfBrowseEvent } from '../../harness/zeroconf.js';
 import { DISCOVERY_MS, STARTUP_MS, oursAdvertise, oursBrowse, registered, txtSet, waitAdded } from './peers.js';
+import { useLab, startAvahiH2 } from './lab.js';
 
 const skip = skipUnless('netns', 'avahi', 'zeroconf');
 let lab: Lab | undefined;
 let avahi: Avahi | undefined;
 
-before(async () => {
-  if (skip) return;
-  // h1 is IPv6-only; h2 runs Avahi, h3 python-zeroconf (both dual-stack).
-  lab = await createLab({ hosts: 3, hostOptions: [{ ipv6Only: true }], tag: 'iv6' });
-  avahi = await startAvahi(lab, 2, { hostName: 'avahi-h2' });
-});
-
-after(async () => {
-  await killAllTracked();
-  await avahi?.stop().catch(() => undefined);
-  await lab?.teardown();
+// h1 is IPv6-only; h2 runs Avahi, h3 python-zeroconf (both dual-stack).
+useLab(skip, { hosts: 3, hostOptions: [{ ipv6Only: true }], tag: 'iv6' }, async (l, avahis) => {
+  lab = l;
+  avahi = await startAvahiH2(l, avahis);
 });
 
 const T = { timeout: 300_000 };

@@ -4,29 +4,23 @@
  * with its current addresses; after a flap on our browser's host, we still see services
  * announced afterwards.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLab, type Lab } from '../../harness/netns.js';
-import { startAvahi, type Avahi } from '../../harness/avahi.js';
-import { killAllTracked, sleep, until, waitForJson } from '../../harness/proc.js';
+import type { Lab } from '../../harness/netns.js';
+import type { Avahi } from '../../harness/avahi.js';
+import { sleep, until, waitForJson } from '../../harness/proc.js';
 import { requires, skipUnless } from '../../harness/prereq.js';
 import { zeroconfBrowse, zeroconfPublish, zeroconfReady, zeroconfRegistered, type ZeroconfBrowseEvent } from '../../harness/zeroconf.js';
 import { DISCOVERY_MS, STARTUP_MS, oursAdvertise, oursBrowse, registered, waitAdded, withCapture } from './peers.js';
+import { useLab, startAvahiH2, addDirectLink } from './lab.js';
 
 const skip = skipUnless('netns', 'avahi', 'zeroconf');
 let lab: Lab | undefined;
 let avahi: Avahi | undefined;
 
-before(async () => {
-  if (skip) return;
-  lab = await createLab({ hosts: 3, tag: 'iflap' });
-  avahi = await startAvahi(lab, 2, { hostName: 'avahi-h2' });
-});
-
-after(async () => {
-  await killAllTracked();
-  await avahi?.stop().catch(() => undefined);
-  await lab?.teardown();
+useLab(skip, { hosts: 3, tag: 'iflap' }, async (l, avahis) => {
+  lab = l;
+  avahi = await startAvahiH2(l, avahis);
 });
 
 const T = { timeout: 300_000 };
@@ -92,11 +86,7 @@ test('an interface that appears after start is used (announced on it, queries an
   await registered(ours);
   // a new point-to-point link h1:eth1 <-> h3:eth1 (10.55.0.0/24), off the bridge
   const [h1, h3] = [lab.host(1), lab.host(3)];
-  await lab.ip(h1, ['link', 'add', 'eth1', 'type', 'veth', 'peer', 'name', 'eth1', 'netns', h3.ns]);
-  await lab.ip(h1, ['addr', 'add', '10.55.0.1/24', 'dev', 'eth1']);
-  await lab.ip(h3, ['addr', 'add', '10.55.0.3/24', 'dev', 'eth1']);
-  await lab.ip(h1, ['link', 'set', 'eth1', 'up']);
-  await lab.ip(h3, ['link', 'set', 'eth1', 'up']);
+  await addDirectLink(lab, h1, h3);
   // The engine notices the new interface through its PathMonitor (netlink, or polling every
   // 2 s), probes on it and announces. Our browser on the far end of the link queries until it
   // is answered: that is the adoption, seen without guessing how long it takes here.

@@ -4,35 +4,23 @@
  * browser reports one `added` per interface with the addresses seen there — checked
  * against Avahi, which is per-interface throughout.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLab, type Lab } from '../../harness/netns.js';
+import type { Lab } from '../../harness/netns.js';
 import { startAvahi, type Avahi } from '../../harness/avahi.js';
-import { killAllTracked, until } from '../../harness/proc.js';
+import { until } from '../../harness/proc.js';
 import { requires, skipUnless } from '../../harness/prereq.js';
 import { DISCOVERY_MS, STARTUP_MS, oursAdvertise, oursBrowse, registered, waitAdded, type BrowseLine } from './peers.js';
+import { useLab, addDirectLink } from './lab.js';
 
 const skip = skipUnless('netns', 'avahi');
 let lab: Lab | undefined;
-const avahis: Avahi[] = [];
 
-before(async () => {
-  if (skip) return;
-  lab = await createLab({ hosts: 2, tag: 'imh' });
-  const [h1, h2] = [lab.host(1), lab.host(2)];
-  await lab.ip(h1, ['link', 'add', 'eth1', 'type', 'veth', 'peer', 'name', 'eth1', 'netns', h2.ns]);
-  await lab.ip(h1, ['addr', 'add', '10.55.0.1/24', 'dev', 'eth1']);
-  await lab.ip(h2, ['addr', 'add', '10.55.0.2/24', 'dev', 'eth1']);
-  await lab.ip(h1, ['link', 'set', 'eth1', 'up']);
-  await lab.ip(h2, ['link', 'set', 'eth1', 'up']);
-  avahis.push(await startAvahi(lab, 1, { hostName: 'avahi-h1', serverConf: ['use-ipv6=no'] }));
-  avahis.push(await startAvahi(lab, 2, { hostName: 'avahi-h2', serverConf: ['use-ipv6=no'] }));
-});
-
-after(async () => {
-  await killAllTracked();
-  for (const a of avahis) await a.stop().catch(() => undefined);
-  await lab?.teardown();
+const avahis = useLab(skip, { hosts: 2, tag: 'imh' }, async (l, started) => {
+  lab = l;
+  await addDirectLink(l, l.host(1), l.host(2));
+  started.push(await startAvahi(l, 1, { hostName: 'avahi-h1', serverConf: ['use-ipv6=no'] }));
+  started.push(await startAvahi(l, 2, { hostName: 'avahi-h2', serverConf: ['use-ipv6=no'] }));
 });
 
 const T = { timeout: 300_000 };

@@ -4,29 +4,23 @@
  * TXT with boolean keys, empty values, binary (non-UTF-8) values, duplicate keys (first
  * wins, keys case-insensitive) and a 255-byte string (RFC 6763 §6).
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLab, type Lab } from '../../harness/netns.js';
-import { startAvahi, type Avahi } from '../../harness/avahi.js';
-import { killAllTracked, until, waitForJson } from '../../harness/proc.js';
+import type { Lab } from '../../harness/netns.js';
+import type { Avahi } from '../../harness/avahi.js';
+import { until, waitForJson } from '../../harness/proc.js';
 import { requires, skipUnless } from '../../harness/prereq.js';
 import { zeroconfBrowse, zeroconfReady, type ZeroconfBrowseEvent } from '../../harness/zeroconf.js';
 import { DISCOVERY_MS, STARTUP_MS, oursAdvertise, oursBrowse, registered, txtSet, waitAdded } from './peers.js';
+import { useLab, startAvahiH2 } from './lab.js';
 
 const skip = skipUnless('netns', 'avahi', 'zeroconf');
 let lab: Lab | undefined;
 let avahi: Avahi | undefined;
 
-before(async () => {
-  if (skip) return;
-  lab = await createLab({ hosts: 3, tag: 'intx' });
-  avahi = await startAvahi(lab, 2, { hostName: 'avahi-h2' });
-});
-
-after(async () => {
-  await killAllTracked();
-  await avahi?.stop().catch(() => undefined);
-  await lab?.teardown();
+useLab(skip, { hosts: 3, tag: 'intx' }, async (l, avahis) => {
+  lab = l;
+  avahi = await startAvahiH2(l, avahis);
 });
 
 const T = { timeout: 300_000 };

@@ -4,28 +4,21 @@
  * and another host sees all of them. Also the loopback-only mode: everything on `lo` in a
  * namespace that has nothing else.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLab, type Lab } from '../../harness/netns.js';
-import { startAvahi, type Avahi } from '../../harness/avahi.js';
-import { killAllTracked, until, waitForJson } from '../../harness/proc.js';
+import type { Lab } from '../../harness/netns.js';
+import { startAvahi } from '../../harness/avahi.js';
+import { until, waitForJson } from '../../harness/proc.js';
 import { requires, skipUnless } from '../../harness/prereq.js';
 import { zeroconfBrowse, zeroconfPublish, zeroconfReady, zeroconfRegistered, type ZeroconfBrowseEvent } from '../../harness/zeroconf.js';
 import { DISCOVERY_MS, STARTUP_MS, oursAdvertise, oursBrowse, registered, waitAdded, withCapture } from './peers.js';
+import { useLab } from './lab.js';
 
 const skip = skipUnless('netns', 'avahi', 'zeroconf');
 let lab: Lab | undefined;
-const avahis: Avahi[] = [];
 
-before(async () => {
-  if (skip) return;
-  lab = await createLab({ hosts: 2, tag: 'ish' });
-});
-
-after(async () => {
-  await killAllTracked();
-  for (const a of avahis) await a.stop().catch(() => undefined);
-  await lab?.teardown();
+const avahis = useLab(skip, { hosts: 2, tag: 'ish' }, (l) => {
+  lab = l;
 });
 
 const T = { timeout: 300_000 };

@@ -5,26 +5,21 @@
  * announcements a second apart, TTLs (120 s host/SRV, 4500 s PTR/TXT), the cache-flush bit
  * on unique records only, and goodbyes (TTL 0) on stop.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLab, type Lab } from '../../harness/netns.js';
-import { killAllTracked, until, type TrackedProcess } from '../../harness/proc.js';
+import type { Lab } from '../../harness/netns.js';
+import { until, type TrackedProcess } from '../../harness/proc.js';
 import { requires, skipUnless } from '../../harness/prereq.js';
 import { oursAdvertise, registered } from './peers.js';
+import { useLab } from './lab.js';
 
 const skip = skipUnless('netns');
 let lab: Lab | undefined;
 let sniffer: TrackedProcess | undefined;
 
-before(async () => {
-  if (skip) return;
-  lab = await createLab({ hosts: 1, tag: 'iwire' });
-  sniffer = await lab.sniffMdns();
-});
-
-after(async () => {
-  await killAllTracked();
-  await lab?.teardown();
+useLab(skip, { hosts: 1, tag: 'iwire' }, async (l) => {
+  lab = l;
+  sniffer = await l.sniffMdns();
 });
 
 interface Packet {

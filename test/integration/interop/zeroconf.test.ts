@@ -4,10 +4,10 @@
  * updates on either side arrive as `updated` / `changed`; a name conflict ends with exactly
  * one renamed and both visible to a third host.
  */
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createLab, type Lab } from '../../harness/netns.js';
-import { killAllTracked, waitForJson, type TrackedProcess } from '../../harness/proc.js';
+import type { Lab } from '../../harness/netns.js';
+import { waitForJson, type TrackedProcess } from '../../harness/proc.js';
 import { requires, skipUnless } from '../../harness/prereq.js';
 import { zeroconfBrowse, zeroconfPublish, zeroconfReady, zeroconfRegistered, type ZeroconfBrowseEvent, type ZeroconfPublishEvent } from '../../harness/zeroconf.js';
 import {
@@ -23,21 +23,16 @@ import {
   type AdvertiseLine,
   type BrowseLine,
 } from './peers.js';
+import { useLab } from './lab.js';
 
 const skip = skipUnless('netns', 'zeroconf');
 let lab: Lab | undefined;
 /** Every mDNS packet on the bridge, quoted in a failure message (withCapture). */
 let sniffer: TrackedProcess | undefined;
 
-before(async () => {
-  if (skip) return;
-  lab = await createLab({ hosts: 3, tag: 'izc' });
-  sniffer = await lab.sniffMdns();
-});
-
-after(async () => {
-  await killAllTracked();
-  await lab?.teardown();
+useLab(skip, { hosts: 3, tag: 'izc' }, async (l) => {
+  lab = l;
+  sniffer = await l.sniffMdns();
 });
 
 const T = { timeout: 300_000 };
