@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { createLab, type Lab } from '../../harness/netns.js';
 import { killAllTracked, run, sleep, until, waitForJson, waitForLine, type TrackedProcess } from '../../harness/proc.js';
 import { requires, skipUnless, missing } from '../../harness/prereq.js';
-import { PEERLINK_BIN, REPO_ROOT } from '../../harness/paths.js';
+import { PEERLINK_BIN, fixtureScript } from '../../harness/paths.js';
 
-const FIXTURE = `${REPO_ROOT}/dist/test/integration/dnssd/advertise-fixture.js`;
+const FIXTURE = fixtureScript('advertise-update.js');
 const skip = skipUnless('netns');
 let lab: Lab | undefined;
 
@@ -106,7 +106,7 @@ test('name conflict between two hosts: exactly one renames, a third host sees bo
 
 test('TXT update is seen as `changed` by the other side', { skip }, async (t) => {
   if (!requires(t, 'netns') || !lab) return;
-  const adv = lab.spawnNode(1, FIXTURE, ['Updater', '_plupd._tcp', '9000', 'v=1'], { stdin: true, env: { ...process.env, PL_HOST: 'h1upd' } });
+  const adv = lab.spawnNode(1, FIXTURE, ['Updater', '_plupd._tcp', '9000', 'v=1', '--host', 'h1upd'], { stdin: true });
   await waitForJson(adv, (e) => e.event === 'registered', 30_000);
   const browse = peerlink(2, ['browse', '_plupd._tcp', '--json', '--timeout', '60']);
   const added = await waitForJson<Added>(browse, (e) => e.event === 'added', 30_000);
