@@ -21,8 +21,10 @@ export interface Parsed<V> {
   positionals: string[];
 }
 
+type Values<O extends Options> = ReturnType<typeof parseArgs<{ options: O; allowPositionals: true; strict: true; args: string[] }>>['values'];
+
 /** parseArgs with strict checking; any parse problem becomes a UsageError. */
-export function parse<O extends Options>(argv: string[], options: O): Parsed<ReturnType<typeof parseArgs<{ options: O; allowPositionals: true; strict: true; args: string[] }>>['values']> {
+export function parse<O extends Options>(argv: string[], options: O): Parsed<Values<O>> {
   try {
     const r = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
     return { values: r.values, positionals: r.positionals };
@@ -31,6 +33,25 @@ export function parse<O extends Options>(argv: string[], options: O): Parsed<Ret
     const text = (err as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, '');
     throw new UsageError(text.split(/\. (?=[A-Z])/)[0]?.replace(/\.$/, '') ?? text);
   }
+}
+
+/** The options every subcommand takes besides its own. */
+const COMMAND_OPTIONS = {
+  verbose: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/**
+ * A subcommand's `parse`: its own options plus `--verbose` and `-h/--help`. With --help it
+ * writes `usage` to stdout and returns undefined; the command then exits with EXIT_OK.
+ */
+export function parseCommand<O extends Options>(argv: string[], io: CliIO, usage: string, options: O): Parsed<Values<O & typeof COMMAND_OPTIONS>> | undefined {
+  const parsed = parse(argv, { ...options, ...COMMAND_OPTIONS });
+  if ((parsed.values as { help?: boolean }).help) {
+    io.stdout.write(usage);
+    return undefined;
+  }
+  return parsed;
 }
 
 export function parseSeconds(flag: string, value: string | undefined): number | undefined {

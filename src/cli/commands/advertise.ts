@@ -5,7 +5,7 @@
 import { Mdns } from '../../dnssd/index.js';
 import type { TxtInput } from '../../dnssd/index.js';
 import { isPeerlinkError } from '../../errors.js';
-import { jsonLine, parse, parsePort, UsageError } from '../args.js';
+import { jsonLine, parseCommand, parsePort, UsageError } from '../args.js';
 import { EXIT_FAILED, EXIT_OK, type CliIO } from '../io.js';
 
 export const summary = 'publish a Bonjour service until stopped';
@@ -40,18 +40,14 @@ export function parseTxtArgs(args: readonly string[]): TxtInput {
 }
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parse(argv, {
+  const parsed = parseCommand(argv, io, USAGE, {
     interface: { type: 'string', multiple: true },
     subtype: { type: 'string', multiple: true },
     host: { type: 'string' },
     json: { type: 'boolean' },
-    verbose: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
   });
-  if (values.help) {
-    io.stdout.write(USAGE);
-    return EXIT_OK;
-  }
+  if (!parsed) return EXIT_OK;
+  const { values, positionals } = parsed;
   if (positionals.length < 3) throw new UsageError('advertise needs <name> <type> <port>');
   const [name, type, portText, ...txtArgs] = positionals as [string, string, string, ...string[]];
   const port = parsePort(portText);

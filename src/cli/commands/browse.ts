@@ -4,7 +4,7 @@
  */
 import { Mdns, type ServiceInstance } from '../../dnssd/index.js';
 import { isPeerlinkError } from '../../errors.js';
-import { jsonLine, parse, parseSeconds, UsageError } from '../args.js';
+import { jsonLine, parseCommand, parseSeconds, UsageError } from '../args.js';
 import { EXIT_OK, type CliIO } from '../io.js';
 import { untilAborted } from './advertise.js';
 
@@ -55,18 +55,14 @@ export function instanceText(event: 'added' | 'changed' | 'removed', s: ServiceI
 }
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parse(argv, {
+  const parsed = parseCommand(argv, io, USAGE, {
     interface: { type: 'string', multiple: true },
     subtype: { type: 'string' },
     timeout: { type: 'string' },
     json: { type: 'boolean' },
-    verbose: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
   });
-  if (values.help) {
-    io.stdout.write(USAGE);
-    return EXIT_OK;
-  }
+  if (!parsed) return EXIT_OK;
+  const { values, positionals } = parsed;
   if (positionals.length !== 1) throw new UsageError('browse needs exactly one <type>, e.g. _example._tcp');
   const type = positionals[0] as string;
   const timeout = parseSeconds('--timeout', values.timeout);

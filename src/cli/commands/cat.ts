@@ -20,7 +20,7 @@ import {
   type StreamParametersOptions,
   type TlsOptions,
 } from '../../net/index.js';
-import { parse, parsePort, parseSeconds, UsageError } from '../args.js';
+import { parseCommand, parsePort, parseSeconds, UsageError } from '../args.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_TIMEOUT, type CliIO } from '../io.js';
 
 export const summary = 'connect or listen, and copy stdin/stdout over TCP, TLS, WebSocket or UDP';
@@ -248,7 +248,7 @@ function exitFor(o: Outcome, c: Connection | undefined, io: CliIO, f: Flags, lis
 }
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parse(argv, {
+  const parsed = parseCommand(argv, io, USAGE, {
     listen: { type: 'boolean', short: 'l' },
     udp: { type: 'boolean', short: 'u' },
     ws: { type: 'boolean' },
@@ -266,13 +266,9 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     interface: { type: 'string', multiple: true },
     wait: { type: 'string' },
     timeout: { type: 'string' },
-    verbose: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
   });
-  if (values.help) {
-    io.stdout.write(USAGE);
-    return EXIT_OK;
-  }
+  if (!parsed) return EXIT_OK;
+  const { values, positionals } = parsed;
   const f = values as Flags;
   const verbose = f.verbose === true;
   if (f.udp && f.ws) throw new UsageError('choose one: -u (UDP) or --ws (WebSocket)');

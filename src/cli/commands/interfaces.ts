@@ -6,7 +6,7 @@
 import { listInterfaces, selectInterfaces, type NetworkInterface } from '../../path/interfaces.js';
 import { isExpensiveInterface } from '../../path/constraints.js';
 import { PathMonitor, type InterfaceChange, type Path } from '../../path/monitor.js';
-import { jsonLine, parse, UsageError } from '../args.js';
+import { jsonLine, parseCommand, UsageError } from '../args.js';
 import { EXIT_OK, type CliIO } from '../io.js';
 
 export const summary = 'list network interfaces (type, state, addresses); --watch for changes';
@@ -113,16 +113,12 @@ function pathText(p: Path): string {
 }
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parse(argv, {
+  const parsed = parseCommand(argv, io, USAGE, {
     json: { type: 'boolean' },
     watch: { type: 'boolean' },
-    verbose: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
   });
-  if (values.help) {
-    io.stdout.write(USAGE);
-    return EXIT_OK;
-  }
+  if (!parsed) return EXIT_OK;
+  const { values, positionals } = parsed;
   if (positionals.length > 0) throw new UsageError(`interfaces takes no arguments (got "${positionals.join(' ')}")`);
 
   const all = listInterfaces();
