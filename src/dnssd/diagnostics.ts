@@ -3,7 +3,7 @@
  * logging, off by default, on with NODE_DEBUG=peerlink (or NODE_DEBUG=peerlink:dnssd).
  */
 import { channel } from 'node:diagnostics_channel';
-import { debuglog } from 'node:util';
+import { debugLog } from '../debug.js';
 
 /** `{name, type, state: 'probing' | 'registered' | 'renamed' | 'stopped', from?}` for each advertisement. */
 export const registrationChannel = channel('peerlink:dnssd:registration');
@@ -14,10 +14,4 @@ export const droppedChannel = channel('peerlink:dnssd:dropped');
 /** `{event: 'added' | 'changed' | 'removed', name, type, interface}` for each browse result. */
 export const browseChannel = channel('peerlink:dnssd:browse');
 
-const logDnssd = debuglog('peerlink:dnssd');
-const logAll = debuglog('peerlink');
-
-export function log(fmt: string, ...args: unknown[]): void {
-  if (logDnssd.enabled) logDnssd(fmt, ...args);
-  else if (logAll.enabled) logAll(fmt, ...args);
-}
+export const log = debugLog('dnssd');

@@ -3,7 +3,7 @@
  * logging, off by default, on with NODE_DEBUG=peerlink (or NODE_DEBUG=peerlink:net).
  */
 import { channel } from 'node:diagnostics_channel';
-import { debuglog } from 'node:util';
+import { debugLog } from '../debug.js';
 
 /** `{id, role, endpoint, state, error?: {code, message}}` on every Connection state change. */
 export const connectionStateChannel = channel('peerlink:net:connection:state');
@@ -11,10 +11,4 @@ export const connectionStateChannel = channel('peerlink:net:connection:state');
 export const listenerStateChannel = channel('peerlink:net:listener:state');
 export const listenerRejectChannel = channel('peerlink:net:listener:rejected');
 
-const logNet = debuglog('peerlink:net');
-const logAll = debuglog('peerlink');
-
-export function log(fmt: string, ...args: unknown[]): void {
-  if (logNet.enabled) logNet(fmt, ...args);
-  else if (logAll.enabled) logAll(fmt, ...args);
-}
+export const log = debugLog('net');

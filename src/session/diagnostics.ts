@@ -3,7 +3,7 @@
  * logging, off by default, on with NODE_DEBUG=peerlink (or NODE_DEBUG=peerlink:session).
  */
 import { channel } from 'node:diagnostics_channel';
-import { debuglog } from 'node:util';
+import { debugLog } from '../debug.js';
 
 /** `{session, peer, displayName, state}` on every reported peer state change. */
 export const peerStateChannel = channel('peerlink:session:peer');
@@ -13,10 +13,4 @@ export const peerStateChannel = channel('peerlink:session:peer');
  */
 export const connectionChannel = channel('peerlink:session:connection');
 
-const logSession = debuglog('peerlink:session');
-const logAll = debuglog('peerlink');
-
-export function log(fmt: string, ...args: unknown[]): void {
-  if (logSession.enabled) logSession(fmt, ...args);
-  else if (logAll.enabled) logAll(fmt, ...args);
-}
+export const log = debugLog('session');
