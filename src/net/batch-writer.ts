@@ -72,10 +72,8 @@ export class BatchWriter {
     }
   }
 
-  /** One length-prefixed message made of several chunks (not joined). */
-  writeLengthPrefixedChunks(chunks: readonly Buffer[]): void {
-    let n = 0;
-    for (const c of chunks) n += c.length;
+  /** One length-prefixed message made of several chunks (not joined); `n` = their total length. */
+  writeLengthPrefixedChunks(chunks: readonly Buffer[], n = sumLengths(chunks)): void {
     if (n >= COPY_LIMIT || !this.buf || this.used + 4 + n > this.buf.length) {
       if (n < COPY_LIMIT) {
         this.flush();
@@ -90,7 +88,8 @@ export class BatchWriter {
     const buf = this.buf as Buffer;
     buf.writeUInt32BE(n, this.used);
     let off = this.used + 4;
-    for (const c of chunks) {
+    for (let i = 0; i < chunks.length; i++) {
+      const c = chunks[i] as Buffer;
       // A one-byte chunk (a type byte ahead of a payload) is common: skip the native copy call.
       if (c.length === 1) buf[off++] = c[0] as number;
       else off += c.copy(buf, off);
@@ -116,4 +115,10 @@ export class BatchWriter {
     this.used = 0;
     return out;
   }
+}
+
+function sumLengths(chunks: readonly Buffer[]): number {
+  let n = 0;
+  for (let i = 0; i < chunks.length; i++) n += (chunks[i] as Buffer).length;
+  return n;
 }

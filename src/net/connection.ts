@@ -291,7 +291,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       // the caller's array instead of mapping a new one per message.
       size = 0;
       let allBuffers = true;
-      for (const c of data) {
+      for (let i = 0; i < data.length; i++) {
+        const c = data[i] as Uint8Array;
         size += c.byteLength;
         if (!Buffer.isBuffer(c)) allBuffers = false;
       }

@@ -76,9 +76,9 @@ export class FramedChannel extends SocketChannel {
       if (Buffer.isBuffer(data)) this.writer.writeLengthPrefixed(data);
       else {
         let n = 0;
-        for (const c of data) n += c.length;
+        for (let i = 0; i < data.length; i++) n += (data[i] as Buffer).length;
         if (n > MAX_FRAMED_MESSAGE) return Promise.reject(new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `message of ${n} bytes exceeds the framer's limit of ${MAX_FRAMED_MESSAGE}`));
-        this.writer.writeLengthPrefixedChunks(data);
+        this.writer.writeLengthPrefixedChunks(data, n);
       }
       return this.afterWrite(final);
     }

@@ -11,8 +11,9 @@
 import { EventEmitter } from 'node:events';
 import type { Connection } from '../net/index.js';
 import { PeerlinkError, isPeerlinkError } from '../errors.js';
-import { decodeMessage, encodeMessage } from './protocol/codec.js';
-import { ByeReason, MessageType, type HelloMessage, type SessionMessage } from './protocol/messages.js';
+import { decodeDataBatch, decodeMessage, encodeMessage } from './protocol/codec.js';
+import { ByeReason, Capability, MessageType, type HelloMessage, type SessionMessage } from './protocol/messages.js';
+import { RESOLVED } from '../net/channel.js';
 import type { PeerRecord } from './peer-record.js';
 
 export type ChannelDirection = 'outgoing' | 'incoming';
@@ -36,6 +37,15 @@ type OutgoingMessage = Exclude<SessionMessage, { type: 'unknown' }>;
 const DATA_HEADER = Buffer.of(MessageType.DATA);
 /** Passed explicitly so send() does not build its default options object per message. */
 const NOT_FINAL = Object.freeze({ final: false });
+
+/**
+ * DATA_BATCH: app messages sent in one tick share one framed message, so the per-message
+ * cost is a length and a copy instead of a trip through the transport's send path (which
+ * held the session to about half of raw TLS's rate for 100-byte messages). Bounded: a batch
+ * goes out when it reaches BATCH_BYTES, and payloads above BATCH_PAYLOAD_MAX go alone.
+ */
+const BATCH_BYTES = 64 * 1024;
+const BATCH_PAYLOAD_MAX = 8 * 1024;
 
 let nextChannelId = 1;
 
@@ -67,6 +77,18 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
    * share of the receive cost. Unset, DATA goes through the `message` event like the rest.
    */
   onData: ((payload: Buffer) => void) | undefined;
+  /** The batch being filled: buf[start] is its type byte, buf[start, used) its bytes so far. */
+  private batchBuf: Buffer | undefined;
+  private batchStart = 0;
+  private batchUsed = 0;
+  private batchCount = 0;
+  private batchScheduled = false;
+  /** Set while the transport is above its high-water mark after a batch: sends wait on it. */
+  private blocked: Promise<void> | undefined;
+  private readonly flushBound = (): void => {
+    this.batchScheduled = false;
+    this.flushBatch();
+  };
 
   constructor(connection: Connection, direction: ChannelDirection, opts: ControlChannelOptions) {
     super();
@@ -96,6 +118,8 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
   /** Sends a message; rejects if the channel closes first. */
   send(msg: OutgoingMessage): Promise<void> {
     if (this.phase === 'closed') return Promise.reject(new PeerlinkError('ERR_PEER_NOT_CONNECTED', 'the connection to this peer is closed'));
+    // Whatever is batched was sent first.
+    this.flushBatch();
     const parts = encodeMessage(msg);
     // One message from several chunks: the DATA header and the app's payload, never copied together.
     return this.connection.send(parts.length === 1 ? (parts[0] as Buffer) : parts);
@@ -104,7 +128,63 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
   /** Sends one app message (DATA) — the hot path, without building a message object. */
   sendData(payload: Buffer): Promise<void> {
     if (this.phase === 'closed') return Promise.reject(new PeerlinkError('ERR_PEER_NOT_CONNECTED', 'the connection to this peer is closed'));
-    return this.connection.send(payload.length > 0 ? [DATA_HEADER, payload] : DATA_HEADER, NOT_FINAL);
+    const n = payload.length;
+    if (n > BATCH_PAYLOAD_MAX || this.hello === undefined || (this.hello.capabilities & Capability.DATA_BATCH) === 0) {
+      this.flushBatch();
+      return this.connection.send(n > 0 ? [DATA_HEADER, payload] : DATA_HEADER, NOT_FINAL);
+    }
+    let buf = this.batchBuf;
+    if (buf === undefined || this.batchCount === 0 || this.batchUsed + 4 + n > buf.length) {
+      // A new batch: after the previous one (sent), or in a fresh buffer when that is full.
+      this.flushBatch();
+      buf = this.batchBuf;
+      if (buf === undefined || this.batchStart + 1 + 4 + n > buf.length) {
+        buf = this.batchBuf = Buffer.allocUnsafe(BATCH_BYTES);
+        this.batchStart = 0;
+      }
+      buf[this.batchStart] = MessageType.DATA_BATCH;
+      this.batchUsed = this.batchStart + 1;
+    }
+    buf.writeUInt32BE(n, this.batchUsed);
+    if (n > 0) payload.copy(buf, this.batchUsed + 4);
+    this.batchUsed += 4 + n;
+    this.batchCount++;
+    if (!this.batchScheduled) {
+      this.batchScheduled = true;
+      process.nextTick(this.flushBound);
+    }
+    // Accepted (it is in the batch); while the transport is above its high-water mark the
+    // caller waits for it like for a direct send.
+    return this.blocked ?? RESOLVED;
+  }
+
+  /** Sends the batch being filled, if any. */
+  private flushBatch(): void {
+    const buf = this.batchBuf;
+    if (buf === undefined || this.batchCount === 0) return;
+    const start = this.batchStart;
+    const end = this.batchUsed;
+    const count = this.batchCount;
+    this.batchCount = 0;
+    // The transport may keep a reference to what it is given, so the bytes sent are never
+    // reused: the next batch starts after them (or in a new buffer).
+    if (buf.length - end >= 1024) {
+      this.batchStart = end;
+      this.batchUsed = end;
+    } else this.batchBuf = undefined;
+    if (this.phase === 'closed') return;
+    let p: Promise<void>;
+    if (count === 1) {
+      // One message in this tick (request/response traffic): plain DATA, 4 bytes shorter.
+      p = this.connection.send([DATA_HEADER, buf.subarray(start + 5, end)], NOT_FINAL);
+    } else p = this.connection.send(buf.subarray(start, end), NOT_FINAL);
+    if (p === RESOLVED) return;
+    this.blocked = p;
+    const clear = (): void => {
+      if (this.blocked === p) this.blocked = undefined;
+    };
+    // A failed send closes the connection, which reports it; here it only unblocks.
+    p.then(clear, clear);
   }
 
   /** Sends BYE (best effort) and closes gracefully; no `closed` error is reported. */
@@ -177,6 +257,17 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
           return;
         }
         onData(frame.subarray(1));
+        continue;
+      }
+      if (onData !== undefined && frame.length > 0 && frame[0] === MessageType.DATA_BATCH && this.phase === 'active') {
+        let payloads: Buffer[];
+        try {
+          payloads = decodeDataBatch(frame.subarray(1), this.opts.maxDataSize);
+        } catch (err) {
+          this.protocolFailure(toPeerlinkError(err, 'ERR_PROTOCOL'));
+          return;
+        }
+        for (let i = 0; i < payloads.length && (this.phase as ChannelPhase) !== 'closed'; i++) onData(payloads[i] as Buffer);
         continue;
       }
       let msg: SessionMessage;

@@ -369,7 +369,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       role: o.role,
       peerId: this.peerId.toBytes(),
       nonce: this.#nonce,
-      capabilities: Capability.STREAMS | (this.#streamHandlers.has(StreamKind.RESOURCE) ? Capability.RESOURCES : 0),
+      capabilities: Capability.STREAMS | Capability.DATA_BATCH | (this.#streamHandlers.has(StreamKind.RESOURCE) ? Capability.RESOURCES : 0),
       maxMessageSize: o.maxMessageSize,
       listenPort: this.listenPort,
       lastGeneration,
@@ -416,6 +416,11 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       case 'data': {
         const rec = this.#activeRecord(ch, 'DATA');
         if (rec) this.#emitApp('message', m.payload, rec.peer);
+        return;
+      }
+      case 'dataBatch': {
+        const rec = this.#activeRecord(ch, 'DATA_BATCH');
+        if (rec) for (const p of m.payloads) this.#emitApp('message', p, rec.peer);
         return;
       }
       case 'streamOffer': {

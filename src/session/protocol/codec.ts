@@ -143,6 +143,13 @@ export function encodeMessage(msg: Exclude<SessionMessage, { type: 'unknown' }>)
   switch (msg.type) {
     case 'data':
       return msg.payload.length > 0 ? [DATA_HEADER, msg.payload] : [DATA_HEADER];
+    case 'dataBatch': {
+      let n = 1;
+      for (const b of msg.payloads) n += 4 + b.length;
+      const w = new Writer(n).u8(MessageType.DATA_BATCH);
+      for (const b of msg.payloads) w.u32(b.length).bytes(b);
+      return [w.buf];
+    }
     case 'hello': {
       const name = textBytes(msg.displayName, Limits.NAME_BYTES, 'display name');
       const inst = textBytes(msg.instanceName, Limits.NAME_BYTES, 'instance name');
@@ -212,6 +219,8 @@ export function decodeMessage(frame: Buffer, opts: DecodeOptions): SessionMessag
         throw new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `peer sent a ${body.length}-byte message; the limit is ${opts.maxDataSize} bytes`);
       }
       return { type: 'data', payload: body };
+    case MessageType.DATA_BATCH:
+      return { type: 'dataBatch', payloads: decodeDataBatch(body, opts.maxDataSize) };
     case MessageType.HELLO:
       return decodeHello(body);
     case MessageType.WELCOME: {
@@ -292,4 +301,24 @@ function decodeHello(body: Buffer): HelloMessage {
   // Version 1 ends here; a newer peer may append fields, which a v1 reader skips.
   if (version === 1) r.end();
   return { type: 'hello', version, role, peerId, nonce, capabilities, maxMessageSize, listenPort, lastGeneration, displayName, instanceName };
+}
+
+/**
+ * Splits a DATA_BATCH body (`u32 length` + payload, repeated, at least one) into views of
+ * its payloads, each checked against the local limit before it is taken.
+ */
+export function decodeDataBatch(body: Buffer, maxDataSize: number): Buffer[] {
+  if (body.length === 0) throw malformed('empty DATA_BATCH');
+  const out: Buffer[] = [];
+  let off = 0;
+  while (off < body.length) {
+    if (body.length - off < 4) throw malformed(`DATA_BATCH ends inside a length (${body.length - off} bytes left)`);
+    const len = body.readUInt32BE(off);
+    if (len > maxDataSize) throw new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `peer sent a ${len}-byte message; the limit is ${maxDataSize} bytes`);
+    off += 4;
+    if (body.length - off < len) throw malformed(`DATA_BATCH message of ${len} bytes has only ${body.length - off}`);
+    out.push(body.subarray(off, off + len));
+    off += len;
+  }
+  return out;
 }

@@ -29,6 +29,7 @@ export const MessageType = {
   DATA: 0x06,
   STREAM_OFFER: 0x07,
   STREAM_REJECT: 0x08,
+  DATA_BATCH: 0x09,
   STREAM_BIND: 0x20,
   STREAM_BOUND: 0x21,
 } as const;
@@ -46,6 +47,8 @@ export const Capability = {
   RESOURCES: 1 << 1,
   /** Reserved for the best-effort (UDP) channel. */
   DATAGRAMS: 1 << 2,
+  /** Understands DATA_BATCH (several app messages in one framed message). */
+  DATA_BATCH: 1 << 3,
 } as const;
 
 /** What a HELLO says about the sender's place in the architecture. */
@@ -143,6 +146,12 @@ export interface DataMessage {
   payload: Buffer;
 }
 
+/** Several app messages in one framed message: each `u32 length` + payload. */
+export interface DataBatchMessage {
+  type: 'dataBatch';
+  payloads: Buffer[];
+}
+
 export interface StreamOfferMessage {
   type: 'streamOffer';
   /** 16 random bytes; one use. */
@@ -194,6 +203,7 @@ export type SessionMessage =
   | PingMessage
   | PongMessage
   | DataMessage
+  | DataBatchMessage
   | StreamOfferMessage
   | StreamRejectMessage
   | StreamBindMessage

@@ -167,3 +167,21 @@ function encodeHelloRaw({ name }: { name: string }): Buffer {
   const nameLenAt = 1 + 1 + 1 + 16 + 16 + 4 + 4 + 2 + 4;
   return Buffer.concat([h.subarray(0, nameLenAt), Buffer.of(Buffer.byteLength(name)), Buffer.from(name), Buffer.of(0)]);
 }
+
+test('DATA_BATCH: round-trips, keeps empty messages, checks every length against the data and the limit', () => {
+  const m: SessionMessage = { type: 'dataBatch', payloads: [Buffer.from('one'), Buffer.alloc(0), Buffer.alloc(1024, 7)] };
+  const wire = encodeMessageBuffer(m as Exclude<SessionMessage, { type: 'unknown' }>);
+  assert.equal(wire[0], MessageType.DATA_BATCH);
+  assert.equal(wire.length, 1 + 3 * 4 + 3 + 1024);
+  assert.deepEqual(decodeMessage(wire, opts), m);
+  // Cut inside a length or inside a payload: malformed (a cut at a message boundary is a shorter valid batch).
+  malformed(wire.subarray(0, 3), 'cut inside the first length');
+  malformed(wire.subarray(0, 6), 'cut inside the first payload');
+  malformed(wire.subarray(0, wire.length - 1), 'cut inside the last payload');
+  malformed(Buffer.of(MessageType.DATA_BATCH), 'empty batch');
+  malformed(Buffer.concat([wire, Buffer.of(0, 0)]), 'trailing bytes shorter than a length');
+  const tooBig = encodeMessageBuffer({ type: 'dataBatch', payloads: [Buffer.from('ok'), Buffer.alloc(1025)] });
+  assert.throws(() => decodeMessage(tooBig, opts), (e: unknown) => isPeerlinkError(e, 'ERR_MESSAGE_TOO_LARGE'));
+  // A length claiming more than the frame holds is refused before any allocation.
+  malformed(Buffer.of(MessageType.DATA_BATCH, 0, 0, 0, 9, 1, 2), 'length beyond the frame');
+});
