@@ -222,13 +222,19 @@ test('a sender vanishing mid-transfer: ERR_RESOURCE_ABORTED and the temp file re
   assert.deepEqual(await readdir(p.dir), []);
 });
 
-test('a receiver vanishing mid-transfer: the sender fails with ERR_RESOURCE_ABORTED', async (t) => {
+/** A 30 MiB file on its way from the pair's sender, once the receiver has taken its first MiB. */
+async function bigTransferUnderway(t: Ctx) {
   const src = await tempDir(t);
   await writeFile(join(src, 'big.bin'), Buffer.alloc(30 * 1024 * 1024));
   const p = await pair(t);
   const transfer = p.sender.send(join(src, 'big.bin'), 'big.bin', 'r');
   const incoming = await p.incoming;
   while (incoming.progress.bytes < 1024 * 1024) await once(incoming, 'progress');
+  return { p, transfer, incoming };
+}
+
+test('a receiver vanishing mid-transfer: the sender fails with ERR_RESOURCE_ABORTED', async (t) => {
+  const { p, transfer, incoming } = await bigTransferUnderway(t);
   p.receiverSocket()?.destroy();
   await assert.rejects(transfer.done, (e: unknown) => isPeerlinkError(e, 'ERR_RESOURCE_ABORTED'));
   await assert.rejects(incoming.done, (e: unknown) => isPeerlinkError(e, 'ERR_RESOURCE_ABORTED'));
@@ -236,12 +242,7 @@ test('a receiver vanishing mid-transfer: the sender fails with ERR_RESOURCE_ABOR
 });
 
 test('cancel on the sender: ERR_CANCELLED there, ERR_RESOURCE_ABORTED on the receiver', async (t) => {
-  const src = await tempDir(t);
-  await writeFile(join(src, 'big.bin'), Buffer.alloc(30 * 1024 * 1024));
-  const p = await pair(t);
-  const transfer = p.sender.send(join(src, 'big.bin'), 'big.bin', 'r');
-  const incoming = await p.incoming;
-  while (incoming.progress.bytes < 1024 * 1024) await once(incoming, 'progress');
+  const { p, transfer, incoming } = await bigTransferUnderway(t);
   transfer.cancel();
   await assert.rejects(transfer.done, (e: unknown) => isPeerlinkError(e, 'ERR_CANCELLED'));
   await assert.rejects(incoming.done, (e: unknown) => isPeerlinkError(e, 'ERR_RESOURCE_ABORTED'));
@@ -249,12 +250,7 @@ test('cancel on the sender: ERR_CANCELLED there, ERR_RESOURCE_ABORTED on the rec
 });
 
 test('cancel on the receiver: the sender is told', async (t) => {
-  const src = await tempDir(t);
-  await writeFile(join(src, 'big.bin'), Buffer.alloc(30 * 1024 * 1024));
-  const p = await pair(t);
-  const transfer = p.sender.send(join(src, 'big.bin'), 'big.bin', 'r');
-  const incoming = await p.incoming;
-  while (incoming.progress.bytes < 1024 * 1024) await once(incoming, 'progress');
+  const { p, transfer, incoming } = await bigTransferUnderway(t);
   incoming.cancel();
   await assert.rejects(incoming.done, (e: unknown) => isPeerlinkError(e, 'ERR_CANCELLED'));
   await assert.rejects(transfer.done, (e: unknown) => isPeerlinkError(e, 'ERR_CANCELLED') || isPeerlinkError(e, 'ERR_RESOURCE_ABORTED'));
