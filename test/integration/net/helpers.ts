@@ -1,4 +1,5 @@
 /** Shared helpers for the net integration tests (loopback only). */
+import { createServer } from 'node:net';
 import { Connection, Endpoint, Listener, Parameters } from '../../../src/net/index.js';
 import type { ConnectionState } from '../../../src/net/index.js';
 
@@ -39,6 +40,15 @@ export function nextState(c: Connection, ...states: ConnectionState[]): Promise<
     };
     c.on('state', on);
   });
+}
+
+/** A loopback TCP port that was free a moment ago (nothing listens on it now). */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
 }
 
 export function delay(ms: number): Promise<void> {

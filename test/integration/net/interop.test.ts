@@ -4,12 +4,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requires } from '../../harness/prereq.js';
 import { Connection, Endpoint, Listener, Parameters, generateIdentity } from '../../../src/net/index.js';
-import { PSK } from './helpers.js';
+import { freePort, PSK } from './helpers.js';
 
 interface Run {
   code: number;
@@ -44,14 +43,6 @@ async function replyListener(p: Parameters): Promise<Listener> {
   });
   await l.start();
   return l;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 /** Starts `openssl s_server ... -rev` and resolves once it accepts. */

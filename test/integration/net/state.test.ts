@@ -3,16 +3,8 @@ import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { Connection, Endpoint, Listener, Parameters, generateIdentity } from '../../../src/net/index.js';
-import { delay, dial, echoListener, nextState, PSK } from './helpers.js';
+import { delay, dial, echoListener, freePort, nextState, PSK } from './helpers.js';
 import { inCI } from '../../harness/prereq.js';
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 test('refused → waiting, then ready once the listener appears (automatic retry)', async () => {
   const port = await freePort();
