@@ -156,14 +156,13 @@ async function tlsFrom(f: Flags, io: CliIO): Promise<TlsOptions | undefined> {
 }
 
 function parametersFrom(f: Flags, tls: TlsOptions | undefined, interfaces: string[] | undefined, wait: number | undefined): Parameters {
-  const constraints: StreamParametersOptions = {};
-  if (interfaces?.length === 1) constraints.requiredInterface = interfaces[0] as string;
-  else if (interfaces && interfaces.length > 1) {
-    // Several named interfaces: every other one is prohibited.
-    constraints.prohibitedInterfaces = listInterfaces()
-      .map((i) => i.name)
-      .filter((n) => !interfaces.includes(n));
-  }
+  // One named interface is required; with several, every other one is prohibited.
+  const constraints: StreamParametersOptions =
+    interfaces?.length === 1
+      ? { requiredInterface: interfaces[0] as string }
+      : interfaces && interfaces.length > 1
+        ? { prohibitedInterfaces: listInterfaces().map((i) => i.name).filter((n) => !interfaces.includes(n)) }
+        : {};
   const retry = wait !== undefined ? { initialDelay: 200, maxDelay: 1000 } : { automatic: false };
   if (f.udp) return Parameters.udp({ ...constraints, retry });
   if (f.ws) return Parameters.ws({ ...constraints, retry, keepalive: true, ...(tls ? { tls } : {}) });
