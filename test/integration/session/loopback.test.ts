@@ -195,3 +195,40 @@ test('hostile peer: garbage, a malformed HELLO, DATA before HELLO, oversized DAT
     await s.close();
   }
 });
+
+test('hostile peer: a DATA_BATCH with a length past its end or over the limit is refused, never delivered in part', async () => {
+  const s = new PeerSession({ serviceType: 'loop', displayName: 'victim', advertise: false, browse: false, maxMessageSize: 1000 });
+  await s.start();
+  const errors: PeerlinkError[] = [];
+  const delivered: Buffer[] = [];
+  s.on('peerError', (e) => errors.push(e));
+  s.on('message', (m) => delivered.push(m));
+  const ep = Endpoint.hostPort('127.0.0.1', s.listenPort);
+  const hello = encodeMessageBuffer({
+    type: 'hello', version: 1, role: 'peer', peerId: randomBytes(16), nonce: randomBytes(16), capabilities: 0,
+    maxMessageSize: 1000, listenPort: 0, lastGeneration: 0, displayName: 'evil', instanceName: '',
+  });
+  const ok = Buffer.concat([Buffer.of(0, 0, 0, 2), Buffer.from('hi')]);
+  try {
+    for (const bad of [Buffer.of(0, 0, 0, 9, 1, 2), Buffer.concat([Buffer.of(0, 0, 0x10, 0), Buffer.alloc(4096)])]) {
+      const before = errors.length;
+      const c = await Connection.connect(ep, Parameters.tcp({ framer: true }));
+      await c.send(hello);
+      // Wait for the session's answer (HELLO, WELCOME) so the batch meets an active connection.
+      await c.receiveMessage();
+      await c.send(Buffer.concat([Buffer.of(MessageType.DATA_BATCH), ok, bad])).catch(() => undefined);
+      for (;;) {
+        const m = await c.receiveMessage().catch(() => null);
+        if (m === null) break;
+      }
+      c.cancel();
+      assert.ok(errors.length > before, 'the bad batch is reported');
+    }
+    assert.deepEqual(delivered, [], 'no part of a bad batch reaches the app');
+    assert.ok(errors.some((e) => e.code === 'ERR_MALFORMED_FRAME'), errors.map((e) => e.code).join());
+    assert.ok(errors.some((e) => e.code === 'ERR_MESSAGE_TOO_LARGE'), errors.map((e) => e.code).join());
+    assert.deepEqual(s.connectedPeers, []);
+  } finally {
+    await s.close();
+  }
+});
