@@ -22,9 +22,11 @@ after(async () => {
   if (idDir) await rm(idDir, { recursive: true, force: true });
 });
 
-/** The documented bound (interval + timeout = 8 s) plus slack for a loaded CI machine. */
+/**
+ * Issue 4: a lost peer is notConnected within the keepalive window, by default ≤ 10 s.
+ * The default window is interval + timeout = 8 s, leaving 2 s for a loaded machine.
+ */
 const WINDOW_MS = 10_000;
-const SLACK_MS = 3_000;
 
 test('SIGSTOP, link down and SIGKILL → notConnected within the keepalive window, back after restore', { timeout: 300_000 }, async (t) => {
   if (!requires(t, 'netns')) return;
@@ -45,10 +47,10 @@ test('SIGSTOP, link down and SIGKILL → notConnected within the keepalive windo
     const since = observer.stdoutLines.length;
     const at = Date.now();
     await doIt();
-    const gone = await waitEv(observer, isVictim('notConnected'), WINDOW_MS + SLACK_MS + 5_000, `${what}: notConnected`, since);
+    const gone = await waitEv(observer, isVictim('notConnected'), WINDOW_MS + 8_000, `${what}: notConnected`, since);
     const took = gone.t - at;
     t.diagnostic(`${what}: notConnected after ${took} ms`);
-    assert.ok(took <= WINDOW_MS + SLACK_MS, `${what}: notConnected after ${took} ms (window ${WINDOW_MS} ms)`);
+    assert.ok(took <= WINDOW_MS, `${what}: notConnected after ${took} ms (window ${WINDOW_MS} ms)`);
     const mark = observer.stdoutLines.length;
     const restoredAt = Date.now();
     await undo();
