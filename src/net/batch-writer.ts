@@ -1,9 +1,11 @@
 /**
  * Merges small frames into ~64 KiB buffers so that many sends in one tick become one socket
  * write (one write per 100-byte message caps TCP at ~0.6 M msgs/s here; merged, ~3 M).
- * Large payloads are not copied: the pending buffer and the payload go out as one writev.
- * Pending bytes are flushed on the next tick, or at once when the buffer is full, so the
- * batch never grows beyond one buffer.
+ * Large payloads are not copied: on TCP the pending buffer and the payload go out as one
+ * writev; on TLS they are two writes, because Node's TLS socket copies every multi-buffer
+ * write into one allocation before encrypting it (a 64 KiB copy per stream frame), while a
+ * single buffer is encrypted in place. Pending bytes are flushed on the next tick, or at
+ * once when the buffer is full, so the batch never grows beyond one buffer.
  */
 import type { Socket } from 'node:net';
 
@@ -20,13 +22,22 @@ export class BatchWriter {
     this.flush();
   };
 
-  constructor(private readonly io: Socket) {}
+  /** `tls`: the socket encrypts, so large payloads are written alone (see above). */
+  constructor(
+    private readonly io: Socket,
+    private readonly tls = false,
+  ) {}
 
   /** Queues the chunks of one frame. */
   write(chunks: readonly Buffer[]): void {
     for (const c of chunks) {
       if (c.length >= COPY_LIMIT) {
         const pending = this.take();
+        if (this.tls) {
+          if (pending) this.io.write(pending);
+          this.io.write(c);
+          continue;
+        }
         this.io.cork();
         if (pending) this.io.write(pending);
         this.io.write(c);

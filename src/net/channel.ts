@@ -12,6 +12,8 @@ export interface ChannelSink {
   data(chunk: Buffer): void;
   /** One whole message (framer, ws, udp). */
   message(msg: Buffer): void;
+  /** A piece of a message, after deliverPartialMessages(); `complete` on its last piece. */
+  part(data: Buffer, complete: boolean): void;
   /** The peer finished sending (FIN, close_notify, WebSocket close). */
   end(): void;
   /** The channel is gone: cleanly (undefined) or with an error. Called once. */
@@ -38,6 +40,11 @@ export interface Channel {
    * Returns RESOLVED while the transport is below its high-water mark.
    */
   send(data: Buffer | readonly Buffer[], final: boolean): Promise<void>;
+  /**
+   * From now on, deliver messages in pieces as they arrive (sink.part) instead of whole.
+   * Optional: a channel without it keeps delivering whole messages.
+   */
+  deliverPartialMessages?(): void;
   /** Stop / restart delivering data (receive-side backpressure). */
   pause(): void;
   resume(): void;

@@ -20,7 +20,7 @@ import { describeInterface } from './interface-policy.js';
 import { isRecoverable, toPeerlinkError } from './net-errors.js';
 import type { Parameters } from './parameters.js';
 import type { ConnectionPath } from './path.js';
-import { ReceiveQueue } from './receive-queue.js';
+import { ReceiveQueue, type MessagePart } from './receive-queue.js';
 import { emptyCounters, type ConnectionCounters, type ConnectionReport, type RttEstimate, type TlsReport } from './report.js';
 import { DEFAULT_PSK_IDENTITY } from './psk.js';
 import { SocketChannel } from './socket-channel.js';
@@ -73,6 +73,10 @@ export interface AdoptInfo {
 
 let nextId = 1;
 
+function partialError(what: string): PeerlinkError {
+  return new PeerlinkError('ERR_INVALID_STATE', `${what} after receivePartialMessages(): use receiveMessagePart() instead`);
+}
+
 function toBuffer(d: Uint8Array | string): Buffer {
   if (typeof d === 'string') return Buffer.from(d, 'utf8');
   return Buffer.isBuffer(d) ? d : Buffer.from(d.buffer, d.byteOffset, d.byteLength);
@@ -100,6 +104,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private _rtt: RttEstimate | undefined;
   private readonly queue: ReceiveQueue;
   private detached = false;
+  /** receivePartialMessages() was called: the queue holds message pieces. */
+  private partial = false;
   private weSentFinal = false;
   /** Captured at ready: OpenSSL may drop the peer chain after TLS 1.3 session tickets. */
   private chain: X509Certificate[] = [];
@@ -324,7 +330,41 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** Message protocols: the next message, or null when the peer has finished. */
   receiveMessage(): Promise<Buffer | null> {
     if (!this.parameters.isMessageProtocol) return Promise.reject(new PeerlinkError('ERR_INVALID_STATE', 'receiveMessage() is for message connections (framer, ws, udp); use receive() on byte streams'));
+    if (this.partial) return Promise.reject(partialError('receiveMessage()'));
     return this.queue.nextMessage();
+  }
+
+  /**
+   * Message protocols: from now on, receive messages in pieces as their bytes arrive instead
+   * of whole — Network framework's receive(minimumIncompleteLength:maximumLength:) on a framed
+   * connection. With the default framer each piece is a view of what the transport read
+   * (nothing is reassembled or copied, so a large message is never held whole); WebSocket,
+   * UDP and custom framers keep delivering whole messages, each as one complete piece. Read
+   * with receiveMessagePart() / tryReceiveMessagePart(); receiveMessage() and messages() are
+   * refused afterwards. Messages already received stay whole. Cannot be undone.
+   */
+  receivePartialMessages(): void {
+    if (!this.parameters.isMessageProtocol) throw new PeerlinkError('ERR_INVALID_STATE', 'receivePartialMessages() is for message connections (framer, ws, udp)');
+    if (this.partial) return;
+    this.partial = true;
+    this.channel?.deliverPartialMessages?.();
+  }
+
+  /**
+   * Message protocols: the next piece of a message (`complete` on its last piece; a whole
+   * message is one complete piece), or null when the peer has finished. A zero-length
+   * message is one empty, complete piece.
+   */
+  receiveMessagePart(): Promise<MessagePart | null> {
+    if (!this.parameters.isMessageProtocol) return Promise.reject(new PeerlinkError('ERR_INVALID_STATE', 'receiveMessagePart() is for message connections (framer, ws, udp)'));
+    return this.queue.nextPart();
+  }
+
+  /** Like tryReceiveMessage(), for pieces: one queued now, null at the end, undefined when none is queued. */
+  tryReceiveMessagePart(): MessagePart | null | undefined {
+    if (!this.parameters.isMessageProtocol) throw new PeerlinkError('ERR_INVALID_STATE', 'tryReceiveMessagePart() is for message connections (framer, ws, udp)');
+    const data = this.queue.tryNext();
+    return data == null ? data : { data, complete: this.queue.lastComplete };
   }
 
   /**
@@ -335,6 +375,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    */
   tryReceiveMessage(): Buffer | null | undefined {
     if (!this.parameters.isMessageProtocol) throw new PeerlinkError('ERR_INVALID_STATE', 'tryReceiveMessage() is for message connections (framer, ws, udp)');
+    if (this.partial) throw partialError('tryReceiveMessage()');
     return this.queue.tryNext();
   }
 
@@ -343,7 +384,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const iterator: AsyncIterableIterator<Buffer> = {
       next: () => {
         // Fast path: a queued message costs one resolved promise, not a promise chain.
-        if (this.parameters.isMessageProtocol && this.queue.length > 0) return Promise.resolve({ done: false, value: this.queue.tryNext() as Buffer });
+        if (this.parameters.isMessageProtocol && !this.partial && this.queue.length > 0) return Promise.resolve({ done: false, value: this.queue.tryNext() as Buffer });
         return this.receiveMessage().then((m): IteratorResult<Buffer> => (m === null ? { done: true, value: undefined } : { done: false, value: m }));
       },
       return: () => Promise.resolve({ done: true, value: undefined }),
@@ -481,12 +522,18 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         }
         this.queue.push(msg);
       },
+      part: (data, complete) => {
+        this._counters.bytesIn += data.length;
+        if (complete) this._counters.messagesIn++;
+        this.queue.push(data, complete);
+      },
       end: () => this.queue.end(),
       closed: (err) => this.channelClosed(err),
       rtt: (ms) => this.sampleRtt(ms),
       keepaliveSent: () => this._counters.keepalivesSent++,
     };
     ch.attach(sink);
+    if (this.partial) ch.deliverPartialMessages?.();
     const iface = this._path?.interface;
     if (iface && iface.type !== 'loopback' && this._path) {
       this.viabilityWatch = watchViability(iface.name, this._path.localEndpoint.host, (viable) => {

@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import { PeerlinkError } from '../errors.js';
 import { BatchWriter } from './batch-writer.js';
 import { RESOLVED } from './channel.js';
-import { LengthPrefixDecoder, lengthPrefixFramer, MAX_FRAMED_MESSAGE, type Framer, type FrameDecoder, type FrameSink } from './framer.js';
+import { LengthPrefixDecoder, lengthPrefixFramer, MAX_FRAMED_MESSAGE, type Framer, type FrameDecoder, type FrameSink, type PartSink } from './framer.js';
 import { KeepaliveTimer } from './keepalive.js';
 import type { TlsMode } from './net-errors.js';
 import type { ResolvedKeepalive } from './parameters.js';
@@ -18,13 +18,15 @@ export class FramedChannel extends SocketChannel {
   /** The default framer's allocation-free paths (no Frame objects, no header buffers). */
   private readonly fast: boolean;
   private readonly frameSink: FrameSink | undefined;
+  /** Set by deliverPartialMessages() (default framer only): messages go up in pieces. */
+  private partSink: PartSink | undefined;
   private readonly writer: BatchWriter;
   private readonly keepalive: KeepaliveTimer | undefined;
 
   constructor(io: Socket, socket: Socket, tlsMode: TlsMode, private readonly framer: Framer, maxMessageSize: number, keepalive: ResolvedKeepalive | undefined) {
     super(io, socket, tlsMode);
     this.decoder = framer.createDecoder(maxMessageSize);
-    this.writer = new BatchWriter(io);
+    this.writer = new BatchWriter(io, tlsMode !== undefined);
     this.fast = framer === lengthPrefixFramer;
     this.frameSink =
       this.decoder instanceof LengthPrefixDecoder
@@ -51,6 +53,10 @@ export class FramedChannel extends SocketChannel {
     this.keepalive?.received();
     try {
       this.decoder.push(chunk);
+      if (this.partSink) {
+        (this.decoder as LengthPrefixDecoder).drainParts(this.partSink);
+        return;
+      }
       if (this.frameSink) {
         (this.decoder as LengthPrefixDecoder).drain(this.frameSink);
         return;
@@ -65,6 +71,15 @@ export class FramedChannel extends SocketChannel {
       // Bad input from the network fails this connection, never the process.
       this.fail(err instanceof PeerlinkError ? err : new PeerlinkError('ERR_MALFORMED_FRAME', String(err)));
     }
+  }
+
+  /** Pieces as they arrive instead of reassembled messages; a custom framer keeps whole messages. */
+  deliverPartialMessages(): void {
+    if (!(this.decoder instanceof LengthPrefixDecoder) || this.partSink) return;
+    this.partSink = {
+      part: (d, complete) => this.sink?.part(d, complete),
+      control: (kind, d) => this.onControl(kind, d),
+    };
   }
 
   override send(data: Buffer | readonly Buffer[], final: boolean): Promise<void> {

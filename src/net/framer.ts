@@ -57,6 +57,15 @@ export interface FrameSink {
   control(kind: 'ping' | 'pong', data: Buffer): void;
 }
 
+/** Callbacks for LengthPrefixDecoder.drainParts (partial message delivery). */
+export interface PartSink {
+  /** A piece of a message as it arrived (a view, never copied); `complete` on its last piece. */
+  part(data: Buffer, complete: boolean): void;
+  control(kind: 'ping' | 'pong', data: Buffer): void;
+}
+
+const EMPTY = Buffer.alloc(0);
+
 export class LengthPrefixDecoder implements FrameDecoder {
   private chunks: Buffer[] = [];
   /** Read offset into chunks[0]. */
@@ -107,6 +116,7 @@ export class LengthPrefixDecoder implements FrameDecoder {
   /** Delivers every complete frame to `sink` (no Frame objects). Throws like next(). */
   drain(sink: FrameSink): void {
     for (;;) {
+      if (this.control && this.need >= 0 && !this.controlFrame(sink)) return;
       if (this.need < 0) {
         if (this.held < 4) return;
         const word = this.peekUInt32();
@@ -114,10 +124,7 @@ export class LengthPrefixDecoder implements FrameDecoder {
         const len = word & MAX_FRAMED_MESSAGE;
         if (this.control || len > this.maxMessageSize) {
           // rare cases: let next() do the checks and build the frame
-          const f = this.next();
-          if (!f) return;
-          if (f.kind === 'message') sink.message(f.data);
-          else sink.control(f.kind, f.data);
+          if (!this.controlFrame(sink)) return;
           continue;
         }
         this.consume(4);
@@ -128,6 +135,52 @@ export class LengthPrefixDecoder implements FrameDecoder {
       this.need = -1;
       sink.message(data);
     }
+  }
+
+  /**
+   * Delivers messages in pieces as their bytes arrive: each piece is a view of one received
+   * chunk, so nothing is copied or reassembled (a message is never held whole). A zero-length
+   * message is one empty, complete piece. Control frames (tiny) are still delivered whole.
+   * Throws like next().
+   */
+  drainParts(sink: PartSink): void {
+    for (;;) {
+      if (this.control && this.need >= 0 && !this.controlFrame(sink)) return;
+      if (this.need < 0) {
+        if (this.held < 4) return;
+        const word = this.peekUInt32();
+        if ((word & CONTROL_BIT) !== 0 || (word & MAX_FRAMED_MESSAGE) > this.maxMessageSize) {
+          if (!this.controlFrame(sink)) return;
+          continue;
+        }
+        this.consume(4);
+        this.control = false;
+        this.need = word;
+        if (word === 0) {
+          this.need = -1;
+          sink.part(EMPTY, true);
+          continue;
+        }
+      }
+      if (this.held === 0) return;
+      const first = this.chunks[0] as Buffer;
+      const n = Math.min(this.need, first.length - this.off);
+      const data = this.take(n);
+      this.need -= n;
+      const complete = this.need === 0;
+      if (complete) this.need = -1;
+      sink.part(data, complete);
+    }
+  }
+
+  /** The control frame (or over-limit header) at the front, through next(); false when incomplete. */
+  private controlFrame(sink: Pick<PartSink, 'control'>): boolean {
+    // Only called at a control header (or inside a control frame) or an over-limit header,
+    // for which next() throws: it never returns a data frame here.
+    const f = this.next();
+    if (!f) return false;
+    if (f.kind !== 'message') sink.control(f.kind, f.data);
+    return true;
   }
 
   private peekUInt32(): number {

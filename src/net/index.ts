@@ -20,6 +20,7 @@ export type {
 } from './options.js';
 export { Connection } from './connection.js';
 export type { ConnectionEvents, SendOptions, SendData, WhenReadyOptions } from './connection.js';
+export type { MessagePart } from './receive-queue.js';
 export { Listener } from './listener.js';
 export type { ListenerOptions, ListenerServiceOptions, ListenerEvents, ServiceRegistration } from './listener.js';
 export { Browser } from './browser.js';

@@ -5,6 +5,12 @@
  */
 import { PeerlinkError } from '../errors.js';
 
+/** A piece of a message (partial delivery); `complete` is set on its last piece. */
+export interface MessagePart {
+  data: Buffer;
+  complete: boolean;
+}
+
 interface Waiter {
   kind: 'bytes' | 'message';
   min: number;
@@ -15,7 +21,11 @@ interface Waiter {
 
 export class ReceiveQueue {
   private items: Buffer[] = [];
+  /** Per item: false for a piece of a message that continues in the next item (partial delivery). */
+  private whole: boolean[] = [];
   private head = 0;
+  /** Whether the item handed out last (by shift or directly to a waiter) ended its message. */
+  lastComplete = true;
   private bytes = 0;
   private waiters: Waiter[] = [];
   private ended = false;
@@ -36,7 +46,8 @@ export class ReceiveQueue {
     return this.items.length - this.head;
   }
 
-  push(b: Buffer): void {
+  /** Queues bytes or a message; `complete` = false for a piece of a message that goes on. */
+  push(b: Buffer, complete = true): void {
     if (this.ended) return;
     // A waiting reader takes the item directly, without queueing.
     if (this.waiters.length > 0 && this.length === 0) {
@@ -47,12 +58,14 @@ export class ReceiveQueue {
           w.resolve(b.subarray(0, w.max));
           b = b.subarray(w.max);
         } else {
+          this.lastComplete = complete;
           w.resolve(b);
           return;
         }
       }
     }
     this.items.push(b);
+    this.whole.push(complete);
     this.bytes += b.length;
     if (this.waiters.length > 0) this.serve();
     if (!this.paused && this.bytes >= this.highWater) {
@@ -73,6 +86,7 @@ export class ReceiveQueue {
     if (err) this.error = err;
     if (discard) {
       this.items = [];
+      this.whole = [];
       this.head = 0;
       this.bytes = 0;
     }
@@ -95,6 +109,19 @@ export class ReceiveQueue {
     return new Promise((resolve, reject) => this.waiters.push({ kind: 'message', min: 0, max: 0, resolve, reject }));
   }
 
+  /** The next message piece (a whole message is one complete piece), or null at the end. */
+  nextPart(): Promise<MessagePart | null> {
+    if (this.length > 0) {
+      const data = this.shift();
+      return Promise.resolve({ data, complete: this.lastComplete });
+    }
+    if (this.ended) return this.error ? Promise.reject(this.error) : Promise.resolve(null);
+    return new Promise((resolve, reject) =>
+      // lastComplete is set just before a waiter is resolved, so it is read here synchronously.
+      this.waiters.push({ kind: 'message', min: 0, max: 0, resolve: (b) => resolve(b === null ? null : { data: b, complete: this.lastComplete }), reject }),
+    );
+  }
+
   nextBytes(min: number, max: number): Promise<Buffer | null> {
     if (this.waiters.length === 0) {
       const b = this.takeBytes(min, max);
@@ -111,6 +138,7 @@ export class ReceiveQueue {
   drain(): Buffer[] {
     const out = this.items.slice(this.head);
     this.items = [];
+    this.whole = [];
     this.head = 0;
     this.bytes = 0;
     return out;
@@ -118,10 +146,12 @@ export class ReceiveQueue {
 
   private shift(): Buffer {
     const b = this.items[this.head] as Buffer;
+    this.lastComplete = this.whole[this.head] as boolean;
     this.items[this.head] = undefined as unknown as Buffer;
     this.head++;
     if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
+      this.whole = this.whole.slice(this.head);
       this.head = 0;
     }
     this.bytes -= b.length;

@@ -7,7 +7,9 @@
  * half-close of its own. Backpressure is the connection's in both directions: a write
  * completes when `send()` resolves (the transport accepted it), and a message is only
  * pulled off the connection when the readable side asks for more (`_read`), so a slow
- * reader stops the socket and, through TCP, the writer.
+ * reader stops the socket and, through TCP, the writer. Messages are received in pieces
+ * (Connection.receivePartialMessages): each piece is a view of a transport read, so a
+ * stream frame is never reassembled or copied on the way to the reader.
  */
 import { Duplex } from 'node:stream';
 import type { Connection } from '../net/index.js';
@@ -33,6 +35,7 @@ export class MessageStream extends Duplex {
   constructor(connection: Connection, opts: { highWaterMark?: number } = {}) {
     super({ allowHalfOpen: true, readableHighWaterMark: opts.highWaterMark ?? 256 * 1024, writableHighWaterMark: opts.highWaterMark ?? 256 * 1024 });
     this.connection = connection;
+    connection.receivePartialMessages();
   }
 
   override _read(): void {
@@ -44,21 +47,22 @@ export class MessageStream extends Duplex {
   private async pump(): Promise<void> {
     try {
       for (;;) {
-        let m = this.connection.tryReceiveMessage();
-        if (m === undefined) m = await this.connection.receiveMessage();
+        let m = this.connection.tryReceiveMessagePart();
+        if (m === undefined) m = await this.connection.receiveMessagePart();
         if (this.destroyed) return;
         if (m === null) {
           // The transport ended without our end marker: the peer went away mid-stream.
           this.destroy(new PeerlinkError('ERR_CONNECTION_RESET', 'the stream connection closed before the peer finished sending'));
           return;
         }
-        if (m.length === 0) {
+        // Only an empty message (the end marker) gives an empty piece.
+        if (m.data.length === 0) {
           this.remoteEnded = true;
           this.push(null);
           this.maybeClose();
           return;
         }
-        if (!this.push(m)) {
+        if (!this.push(m.data)) {
           this.reading = false;
           return;
         }
@@ -73,11 +77,34 @@ export class MessageStream extends Duplex {
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
-    // Small writes are merged into one message (fewer frames); big ones go as they are (no copy).
+    // Small writes are copied into one message; big ones are grouped, uncopied, into messages
+    // of up to STREAM_CHUNK_MAX (one frame header per group instead of one per write).
     const total = chunks.reduce((n, c) => n + c.chunk.length, 0);
-    const data = total <= MERGE_LIMIT ? Buffer.concat(chunks.map((c) => c.chunk), total) : undefined;
-    const run = data ? this.sendChunks(data) : chunks.reduce<Promise<void>>((p, c) => p.then(() => this.sendChunks(c.chunk)), Promise.resolve());
+    const run = total <= MERGE_LIMIT ? this.sendChunks(Buffer.concat(chunks.map((c) => c.chunk), total)) : this.sendGroups(chunks);
     run.then(() => cb(), (err: unknown) => cb(toPeerlinkError(err, 'ERR_CONNECTION_RESET')));
+  }
+
+  private async sendGroups(chunks: Array<{ chunk: Buffer }>): Promise<void> {
+    let group: Buffer[] = [];
+    let size = 0;
+    for (const { chunk } of chunks) {
+      if (chunk.length === 0) continue;
+      if (chunk.length > STREAM_CHUNK_MAX) {
+        if (group.length > 0) await this.connection.send(group);
+        group = [];
+        size = 0;
+        await this.sendChunks(chunk);
+        continue;
+      }
+      if (size + chunk.length > STREAM_CHUNK_MAX) {
+        await this.connection.send(group);
+        group = [];
+        size = 0;
+      }
+      group.push(chunk);
+      size += chunk.length;
+    }
+    if (group.length > 0) await this.connection.send(group);
   }
 
   private async sendChunks(chunk: Buffer): Promise<void> {

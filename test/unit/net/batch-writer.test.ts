@@ -58,3 +58,20 @@ test('large payloads are written by reference next to their header', async () =>
   assert.equal(d.next()?.data.length, 200_000);
   assert.equal(String(d.next()?.data), 'abc');
 });
+
+test('on TLS, a large payload is its own write (never a writev the TLS socket would copy)', async () => {
+  const r = recorder();
+  const bw = new BatchWriter(r.socket, true);
+  const big = Buffer.alloc(100_000, 2);
+  bw.writeLengthPrefixed(Buffer.from('small'));
+  bw.writeLengthPrefixedChunks([big, big]);
+  bw.writeLengthPrefixed(Buffer.from('after'));
+  await new Promise((resolve) => setImmediate(resolve));
+  for (const w of r.writes) if (w.some((b) => b === big)) assert.equal(w.length, 1, 'the payload went out alone');
+  assert.equal(r.writes.flat().filter((b) => b === big).length, 2, 'both payload chunks by reference');
+  const d = lengthPrefixFramer.createDecoder(1 << 20);
+  d.push(r.bytes());
+  assert.equal(String(d.next()?.data), 'small');
+  assert.ok(d.next()?.data.equals(Buffer.concat([big, big])));
+  assert.equal(String(d.next()?.data), 'after');
+});
