@@ -44,17 +44,21 @@ export class BatchWriter {
         this.io.uncork();
         continue;
       }
-      if (!this.buf || this.used + c.length > this.buf.length) {
-        this.flush();
-        this.buf = Buffer.allocUnsafe(BATCH_SIZE);
-      }
-      c.copy(this.buf, this.used);
+      c.copy(this.reserve(c.length), this.used);
       this.used += c.length;
     }
-    if (this.used > 0 && !this.scheduled) {
-      this.scheduled = true;
-      process.nextTick(this.flushBound);
+    if (this.used > 0) this.schedule();
+  }
+
+  /** One frame already encoded in a single buffer (header included): by reference when large. */
+  writeFrame(frame: Buffer): void {
+    if (frame.length >= COPY_LIMIT) {
+      this.write([frame]);
+      return;
     }
+    frame.copy(this.reserve(frame.length), this.used);
+    this.used += frame.length;
+    this.schedule();
   }
 
   /**
@@ -69,34 +73,22 @@ export class BatchWriter {
       this.write([header, data]);
       return;
     }
-    if (!this.buf || this.used + 4 + n > this.buf.length) {
-      this.flush();
-      this.buf = Buffer.allocUnsafe(BATCH_SIZE);
-    }
-    const buf = this.buf;
+    const buf = this.reserve(4 + n);
     buf.writeUInt32BE(n, this.used);
     if (n > 0) data.copy(buf, this.used + 4);
     this.used += 4 + n;
-    if (!this.scheduled) {
-      this.scheduled = true;
-      process.nextTick(this.flushBound);
-    }
+    this.schedule();
   }
 
   /** One length-prefixed message made of several chunks (not joined); `n` = their total length. */
   writeLengthPrefixedChunks(chunks: readonly Buffer[], n = sumLengths(chunks)): void {
-    if (n >= COPY_LIMIT || !this.buf || this.used + 4 + n > this.buf.length) {
-      if (n < COPY_LIMIT) {
-        this.flush();
-        this.buf = Buffer.allocUnsafe(BATCH_SIZE);
-      } else {
-        const header = Buffer.allocUnsafe(4);
-        header.writeUInt32BE(n, 0);
-        this.write([header, ...chunks]);
-        return;
-      }
+    if (n >= COPY_LIMIT) {
+      const header = Buffer.allocUnsafe(4);
+      header.writeUInt32BE(n, 0);
+      this.write([header, ...chunks]);
+      return;
     }
-    const buf = this.buf as Buffer;
+    const buf = this.reserve(4 + n);
     buf.writeUInt32BE(n, this.used);
     let off = this.used + 4;
     for (let i = 0; i < chunks.length; i++) {
@@ -106,16 +98,29 @@ export class BatchWriter {
       else off += c.copy(buf, off);
     }
     this.used = off;
-    if (!this.scheduled) {
-      this.scheduled = true;
-      process.nextTick(this.flushBound);
-    }
+    this.schedule();
   }
 
   /** Writes whatever is pending now. */
   flush(): void {
     const pending = this.take();
     if (pending && !this.io.destroyed && !this.io.writableEnded) this.io.write(pending);
+  }
+
+  /** The batch buffer with room for n more bytes at `used` (the full one is flushed first). */
+  private reserve(n: number): Buffer {
+    if (!this.buf || this.used + n > this.buf.length) {
+      this.flush();
+      this.buf = Buffer.allocUnsafe(BATCH_SIZE);
+    }
+    return this.buf;
+  }
+
+  private schedule(): void {
+    if (!this.scheduled) {
+      this.scheduled = true;
+      process.nextTick(this.flushBound);
+    }
   }
 
   private take(): Buffer | undefined {

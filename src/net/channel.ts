@@ -40,6 +40,13 @@ export interface Channel {
    * Returns RESOLVED while the transport is below its high-water mark.
    */
   send(data: Buffer | readonly Buffer[], final: boolean): Promise<void>;
+  /** Bytes of frame header a sendWithHeadroom() caller reserves; absent = no such header. */
+  readonly headroom?: number;
+  /**
+   * Sends the message data.subarray(headroom) (non-empty), writing the frame header into the
+   * `headroom` bytes before it (headroom ≥ this.headroom) so header and message are one buffer.
+   */
+  sendWithHeadroom?(data: Buffer, headroom: number, final: boolean): Promise<void>;
   /**
    * From now on, deliver messages in pieces as they arrive (sink.part) instead of whole.
    * Optional: a channel without it keeps delivering whole messages.

@@ -47,6 +47,14 @@ export interface SendOptions {
    * connections half-close after the message; WebSocket starts the closing handshake.
    */
   final?: boolean;
+  /**
+   * Message protocols, with one Buffer: its first `headroom` bytes are not part of the
+   * message but scratch space the transport may overwrite with its frame header, so the
+   * frame goes out as one write without copying the message (skb-style headroom). Reserve
+   * `messageHeadroom` bytes to benefit; with less, or on transports without a header to
+   * write there (WebSocket, UDP, custom framers), the message is simply the rest of the buffer.
+   */
+  headroom?: number;
 }
 
 export interface WhenReadyOptions {
@@ -284,6 +292,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       return this.whenReady().then(() => this.send(data, options));
     }
     if (this.detached) return Promise.reject(new PeerlinkError('ERR_INVALID_STATE', 'send() after stream(): write to the Duplex instead'));
+    const headroom = options.headroom;
+    if (headroom !== undefined && headroom > 0) return this.sendWithHeadroom(ch, data, headroom, options.final === true);
     let payload: Buffer | Buffer[];
     let size: number;
     if (Buffer.isBuffer(data)) {
@@ -304,11 +314,31 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       }
       payload = allBuffers ? (data as readonly Buffer[] as Buffer[]) : data.map((d) => toBuffer(d));
     }
+    return this.sendPayload(ch, payload, size, options.final === true, undefined);
+  }
+
+  /**
+   * Bytes of headroom worth reserving in front of a message given to send() with `headroom`
+   * (the frame header of the default framer: 4); 0 when the transport has none to put there.
+   */
+  get messageHeadroom(): number {
+    return this.channel?.headroom ?? 0;
+  }
+
+  private sendWithHeadroom(ch: Channel, data: SendData, headroom: number, final: boolean): Promise<void> {
+    if (!Buffer.isBuffer(data) || !this.parameters.isMessageProtocol || headroom > data.length) {
+      return Promise.reject(new PeerlinkError('ERR_INVALID_ARGUMENT', 'send() with headroom takes one Buffer at least `headroom` bytes long, on a message connection'));
+    }
+    const size = data.length - headroom;
+    if (ch.sendWithHeadroom && headroom >= (ch.headroom ?? Infinity) && size > 0) return this.sendPayload(ch, data, size, final, headroom);
+    return this.sendPayload(ch, data.subarray(headroom), size, final, undefined);
+  }
+
+  private sendPayload(ch: Channel, payload: Buffer | Buffer[], size: number, final: boolean, headroom: number | undefined): Promise<void> {
     if (size > this.parameters.maxMessageSize && this.parameters.isMessageProtocol && this.parameters.transport === 'tcp') {
       return Promise.reject(new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `message of ${size} bytes exceeds maxMessageSize ${this.parameters.maxMessageSize}`));
     }
-    const final = options.final === true;
-    const p = ch.send(payload, final);
+    const p = headroom === undefined ? ch.send(payload, final) : (ch.sendWithHeadroom as NonNullable<Channel['sendWithHeadroom']>)(payload as Buffer, headroom, final);
     this._counters.bytesOut += size;
     if (this.parameters.isMessageProtocol && !(final && size === 0)) this._counters.messagesOut++;
     if (final) this.weSentFinal = true;

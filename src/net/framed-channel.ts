@@ -27,6 +27,11 @@ export class FramedChannel extends SocketChannel {
     super(io, socket, tlsMode);
     this.decoder = framer.createDecoder(maxMessageSize);
     this.writer = new BatchWriter(io, tlsMode !== undefined);
+    // Node's TLS socket copies every multi-buffer write (writev) into one allocation before
+    // encrypting it. Writes queued while one is in flight would go out that way, so on TLS they
+    // go one by one instead (each is encrypted in place; our writes are batched to ~64 KiB, so
+    // this costs no extra records). Plain TCP keeps writev: the kernel gathers without a copy.
+    if (tlsMode !== undefined) (io as unknown as { _writev: unknown })._writev = null;
     this.fast = framer === lengthPrefixFramer;
     this.frameSink =
       this.decoder instanceof LengthPrefixDecoder
@@ -80,6 +85,22 @@ export class FramedChannel extends SocketChannel {
       part: (d, complete) => this.sink?.part(d, complete),
       control: (kind, d) => this.onControl(kind, d),
     };
+  }
+
+  /** The default framer's 4-byte length prefix can be written into a sender's headroom. */
+  get headroom(): number | undefined {
+    return this.fast ? 4 : undefined;
+  }
+
+  sendWithHeadroom(data: Buffer, headroom: number, final: boolean): Promise<void> {
+    const io = this.io;
+    if (io.destroyed || io.writableEnded) return Promise.reject(new PeerlinkError('ERR_CLOSED', 'cannot send: this side of the connection is closed'));
+    const n = data.length - headroom;
+    if (!this.fast) return this.send(data.subarray(headroom), final);
+    if (n > MAX_FRAMED_MESSAGE) return Promise.reject(new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `message of ${n} bytes exceeds the framer's limit of ${MAX_FRAMED_MESSAGE}`));
+    data.writeUInt32BE(n, headroom - 4);
+    this.writer.writeFrame(data.subarray(headroom - 4));
+    return this.afterWrite(final);
   }
 
   override send(data: Buffer | readonly Buffer[], final: boolean): Promise<void> {

@@ -46,6 +46,12 @@ const NOT_FINAL = Object.freeze({ final: false });
  */
 const BATCH_BYTES = 64 * 1024;
 const BATCH_PAYLOAD_MAX = 8 * 1024;
+/**
+ * Space kept in front of each batch for the transport's frame header (Connection.send with
+ * `headroom`): the batch and its length prefix go out as one buffer, one TLS write.
+ */
+const HEADROOM = 4;
+const BATCH_SEND = Object.freeze({ final: false, headroom: HEADROOM });
 
 let nextChannelId = 1;
 
@@ -77,7 +83,7 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
    * share of the receive cost. Unset, DATA goes through the `message` event like the rest.
    */
   onData: ((payload: Buffer) => void) | undefined;
-  /** The batch being filled: buf[start] is its type byte, buf[start, used) its bytes so far. */
+  /** The batch being filled: buf[start, start + HEADROOM) is headroom, then its type byte, up to buf[used]. */
   private batchBuf: Buffer | undefined;
   private batchStart = 0;
   private batchUsed = 0;
@@ -138,12 +144,12 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
       // A new batch: after the previous one (sent), or in a fresh buffer when that is full.
       this.flushBatch();
       buf = this.batchBuf;
-      if (buf === undefined || this.batchStart + 1 + 4 + n > buf.length) {
+      if (buf === undefined || this.batchStart + HEADROOM + 1 + 4 + n > buf.length) {
         buf = this.batchBuf = Buffer.allocUnsafe(BATCH_BYTES);
         this.batchStart = 0;
       }
-      buf[this.batchStart] = MessageType.DATA_BATCH;
-      this.batchUsed = this.batchStart + 1;
+      buf[this.batchStart + HEADROOM] = MessageType.DATA_BATCH;
+      this.batchUsed = this.batchStart + HEADROOM + 1;
     }
     buf.writeUInt32BE(n, this.batchUsed);
     // TypedArray#set: a V8 builtin, cheaper than Buffer#copy's argument handling for small payloads.
@@ -176,9 +182,12 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
     if (this.phase === 'closed') return;
     let p: Promise<void>;
     if (count === 1) {
-      // One message in this tick (request/response traffic): plain DATA, 4 bytes shorter.
-      p = this.connection.send([DATA_HEADER, buf.subarray(start + 5, end)], NOT_FINAL);
-    } else p = this.connection.send(buf.subarray(start, end), NOT_FINAL);
+      // One message in this tick (request/response traffic): plain DATA, 4 bytes shorter. Its
+      // type byte goes over the batch's last length byte; the headroom moves along with it.
+      const at = start + HEADROOM + 1 + 3;
+      buf[at] = MessageType.DATA;
+      p = this.connection.send(buf.subarray(at - HEADROOM, end), BATCH_SEND);
+    } else p = this.connection.send(buf.subarray(start, end), BATCH_SEND);
     if (p === RESOLVED) return;
     this.blocked = p;
     const clear = (): void => {

@@ -1,7 +1,9 @@
 /**
- * Partial message delivery (Connection.receivePartialMessages) over real loopback sockets:
- * a framed TLS connection hands large messages up in pieces, WebSocket keeps them whole,
- * and whole-message reads are refused once pieces are on.
+ * The copy-avoiding paths of Connection over real loopback sockets. Partial message delivery
+ * (receivePartialMessages): a framed TLS connection hands large messages up in pieces,
+ * WebSocket keeps them whole, whole-message reads are refused once pieces are on. Send with
+ * headroom: the frame header goes into the sender's buffer, or the headroom is dropped where
+ * the transport has no header to put there.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -112,4 +114,34 @@ test('receivePartialMessages is refused on byte streams', async () => {
   c.cancel();
   server.cancel();
   await l.cancel();
+});
+
+test('send with headroom: framed tcp and tls write the header in place; ws drops the headroom', async () => {
+  const variants: Array<[string, Parameters, number]> = [
+    ['tcp + framer', Parameters.tcp({ framer: true }), 4],
+    ['tls-psk + framer', Parameters.tls({ psk: { key: PSK } }, { framer: true }), 4],
+    ['ws', Parameters.ws(), 0],
+  ];
+  for (const [what, p, expectHeadroom] of variants) {
+    const { l, accepted } = await acceptOne(p);
+    const c = await dial(l.port, p);
+    const server = await accepted;
+    assert.equal(c.messageHeadroom, expectHeadroom, what);
+    const small = Buffer.concat([Buffer.alloc(4, 0xee), Buffer.from('small')]);
+    const big = Buffer.concat([Buffer.alloc(8, 0xee), randomBytes(100_000)]);
+    await c.send(small, { headroom: 4 });
+    await c.send(big, { headroom: 8 }); // more headroom than needed: the header goes just before the message
+    await c.send(Buffer.from('plain'));
+    await c.send(Buffer.concat([Buffer.alloc(2), Buffer.from('short headroom')]), { headroom: 2 }); // too little: plain send of the rest
+    assert.equal(String(await server.receiveMessage()), 'small', what);
+    assert.ok((await server.receiveMessage())?.equals(big.subarray(8)), what);
+    assert.equal(String(await server.receiveMessage()), 'plain', what);
+    assert.equal(String(await server.receiveMessage()), 'short headroom', what);
+    assert.equal(c.report().counters.bytesOut, 5 + 100_000 + 5 + 14, `${what}: counters exclude the headroom`);
+    await assert.rejects(c.send([Buffer.alloc(8)], { headroom: 4 }), (e: unknown) => isPeerlinkError(e, 'ERR_INVALID_ARGUMENT'));
+    await assert.rejects(c.send(Buffer.alloc(2), { headroom: 4 }), (e: unknown) => isPeerlinkError(e, 'ERR_INVALID_ARGUMENT'));
+    c.cancel();
+    server.cancel();
+    await l.cancel();
+  }
 });
