@@ -42,8 +42,9 @@ const CHUNK = 64 * 1024;
 
 type ChildMsg =
   | { type: 'ready'; sessionPort: number; rawPort: number }
-  | { type: 'done'; what: string; count: number; bytes: number; maxRssKiB?: number };
-type ParentMsg = { type: 'expect'; what: 'messages' | 'raw-messages'; count: number } | { type: 'echo'; on: boolean } | { type: 'quit' };
+  | { type: 'done'; what: string; count: number; bytes: number; maxRssKiB?: number }
+  | { type: 'cpu'; micros: number };
+type ParentMsg = { type: 'expect'; what: 'messages' | 'raw-messages'; count: number } | { type: 'echo'; on: boolean } | { type: 'cpu' } | { type: 'quit' };
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -146,7 +147,10 @@ async function child(): Promise<void> {
         rawGot = 0;
       }
     } else if (m.type === 'echo') echo = m.on;
-    else if (m.type === 'quit') {
+    else if (m.type === 'cpu') {
+      const u = process.cpuUsage();
+      send({ type: "cpu", micros: u.user + u.system });
+    } else if (m.type === 'quit') {
       void session.close().finally(() => process.exit(0));
     }
   });
@@ -443,6 +447,34 @@ async function connectRaw(x: Ctx, n: number): Promise<number> {
   return percentile(times, 50);
 }
 
+/** The receiver process's CPU time so far (user + system), µs. */
+function childCpu(x: Ctx): Promise<number> {
+  return new Promise((resolve) => {
+    const on = (m: ChildMsg): void => {
+      if (m.type !== 'cpu') return;
+      x.c.off('message', on);
+      resolve(m.micros);
+    };
+    x.c.on('message', on);
+    x.tell({ type: 'cpu' });
+  });
+}
+
+/**
+ * Runs one measurement and records the CPU time both processes spent on it (sender = this
+ * process, receiver = the child) in `sink`, as ns per `units`. CPU time is much less
+ * disturbed by other jobs on a shared machine than wall-clock rates.
+ */
+async function withCpu(x: Ctx, run: () => Promise<number>, units: number, per: number, sink: number[]): Promise<number> {
+  const c0 = await childCpu(x);
+  const p0 = process.cpuUsage();
+  const v = await run();
+  const p = process.cpuUsage(p0);
+  const c1 = await childCpu(x);
+  sink.push(Number.isNaN(v) ? NaN : ((p.user + p.system + c1 - c0) * 1000 * per) / units);
+  return v;
+}
+
 function forkChild(args: string[]): { c: ChildProcess; ready: Promise<Extract<ChildMsg, { type: 'ready' }>> } {
   const c = fork(fileURLToPath(import.meta.url), args, { env: { ...process.env, BENCH_PSK: KEY_HEX } });
   const ready = new Promise<Extract<ChildMsg, { type: 'ready' }>>((resolve, reject) => {
@@ -548,19 +580,37 @@ async function parent(): Promise<void> {
   const raw = await rawConnect(ready.rawPort);
   const x: Ctx = { c, a, peer, raw, rawPort: ready.rawPort, tell };
   const rows: Row[] = [];
-  const add = (row: Row, s: () => Promise<number>, r: () => Promise<number>) => ({ row, s, r });
-  const plan = [
-    scenarios.has('messages') && add({ name: `${MSG_SIZE}-byte messages (pipelined)`, unit: 'msg/s', session: [], raw: [], better: 'higher', target: '≥ 0.8', goal: 0.8, libp2pGoal: 20 }, () => messagesSession(x, N), () => messagesRaw(x, N)),
-    scenarios.has('rtt') && add({ name: `RTT p50 (${MSG_SIZE}-byte ping-pong)`, unit: 'µs', session: [], raw: [], better: 'lower', target: '' }, () => rttSession(x, RTTS), () => rttRaw(x, RTTS)),
-    scenarios.has('bulk') && add({ name: `bulk stream (${BULK >> 20} MiB, 64 KiB writes)`, unit: 'MB/s', session: [], raw: [], better: 'higher', target: '≥ 0.9', goal: 0.9 }, () => bulkSession(x, BULK), () => bulkRaw(x, BULK)),
-    scenarios.has('connect') && add({ name: 'time to connected p50', unit: 'ms', session: [], raw: [], better: 'lower', target: '' }, () => connectSession(ready.sessionPort, CONNECTS), () => connectRaw(x, CONNECTS)),
-  ].filter((p) => p !== false);
   // For profiling one side alone: --sides session (or raw) skips the other.
   const sides = argList('sides', 'session,raw');
-  for (const p of plan) {
-    if (!sides.includes('session')) p.s = () => Promise.resolve(NaN);
-    if (!sides.includes('raw')) p.r = () => Promise.resolve(NaN);
-  }
+  const skip = (): Promise<number> => Promise.resolve(NaN);
+  const add = (row: Row, s: () => Promise<number>, r: () => Promise<number>) => ({ row, s: sides.includes('session') ? s : skip, r: sides.includes('raw') ? r : skip });
+  // CPU time of both processes per unit of work, next to the rate it was measured with.
+  const cpuRows: Row[] = [];
+  const withCpuRow = (p: { row: Row; s: () => Promise<number>; r: () => Promise<number> }, name: string, unit: string, units: number, per: number) => {
+    const row: Row = { name, unit, session: [], raw: [], better: 'lower', target: '' };
+    cpuRows.push(row);
+    return { row: p.row, s: () => withCpu(x, p.s, units, per, row.session), r: () => withCpu(x, p.r, units, per, row.raw) };
+  };
+  const plan = [
+    scenarios.has('messages') &&
+      withCpuRow(
+        add({ name: `${MSG_SIZE}-byte messages (pipelined)`, unit: 'msg/s', session: [], raw: [], better: 'higher', target: '≥ 0.8', goal: 0.8, libp2pGoal: 20 }, () => messagesSession(x, N), () => messagesRaw(x, N)),
+        '  CPU per message (both processes)',
+        'ns',
+        N,
+        1,
+      ),
+    scenarios.has('rtt') && add({ name: `RTT p50 (${MSG_SIZE}-byte ping-pong)`, unit: 'µs', session: [], raw: [], better: 'lower', target: '' }, () => rttSession(x, RTTS), () => rttRaw(x, RTTS)),
+    scenarios.has('bulk') &&
+      withCpuRow(
+        add({ name: `bulk stream (${BULK >> 20} MiB, 64 KiB writes)`, unit: 'MB/s', session: [], raw: [], better: 'higher', target: '≥ 0.9', goal: 0.9 }, () => bulkSession(x, BULK), () => bulkRaw(x, BULK)),
+        '  CPU per MiB (both processes)',
+        'µs',
+        BULK,
+        1024 * 1024 / 1000,
+      ),
+    scenarios.has('connect') && add({ name: 'time to connected p50', unit: 'ms', session: [], raw: [], better: 'lower', target: '' }, () => connectSession(ready.sessionPort, CONNECTS), () => connectRaw(x, CONNECTS)),
+  ].filter((p) => p !== false);
   // Warm-up, not recorded: a side that runs first in round 1 would otherwise pay for JIT
   // compilation (the first RTT round was 2.5x slower than the next ones).
   if (!process.argv.includes('--no-warmup')) {
@@ -589,7 +639,11 @@ async function parent(): Promise<void> {
       }
     }
   }
-  rows.push(...plan.map((p) => p.row));
+  for (const p of plan) {
+    rows.push(p.row);
+    const cpu = cpuRows.find((r) => p.row.name.startsWith('bulk') ? r.unit === 'µs' : p.row.unit === 'msg/s' && r.unit === 'ns');
+    if (cpu) rows.push(cpu);
+  }
   raw.destroy();
   await a.close();
   tell({ type: 'quit' });

@@ -55,6 +55,11 @@ const BATCH_SEND = Object.freeze({ final: false, headroom: HEADROOM });
 
 let nextChannelId = 1;
 
+/** A big-endian uint32 at `off` (the caller checked the bounds): cheaper than readUInt32BE per message. */
+function u32(b: Buffer, off: number): number {
+  return ((b[off] as number) * 0x1000000 + (((b[off + 1] as number) << 16) | ((b[off + 2] as number) << 8) | (b[off + 3] as number)));
+}
+
 export class ControlChannel extends EventEmitter<ControlChannelEvents> {
   /** For logs. */
   readonly id = nextChannelId++;
@@ -151,7 +156,12 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
       buf[this.batchStart + HEADROOM] = MessageType.DATA_BATCH;
       this.batchUsed = this.batchStart + HEADROOM + 1;
     }
-    buf.writeUInt32BE(n, this.batchUsed);
+    // The length, big-endian, by hand: measurably cheaper per message than writeUInt32BE's checks.
+    const at = this.batchUsed;
+    buf[at] = n >>> 24;
+    buf[at + 1] = n >>> 16;
+    buf[at + 2] = n >>> 8;
+    buf[at + 3] = n;
     // TypedArray#set: a V8 builtin, cheaper than Buffer#copy's argument handling for small payloads.
     if (n > 0) buf.set(payload, this.batchUsed + 4);
     this.batchUsed += 4 + n;
@@ -278,7 +288,7 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
         while (ok && off < frame.length) {
           if (frame.length - off < 4) ok = false;
           else {
-            const len = frame.readUInt32BE(off);
+            const len = u32(frame, off);
             if (len > max || frame.length - off - 4 < len) ok = false;
             else off += 4 + len;
           }
@@ -294,7 +304,7 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
           return;
         }
         for (off = 1; off < frame.length && (this.phase as ChannelPhase) !== 'closed'; ) {
-          const len = frame.readUInt32BE(off);
+          const len = u32(frame, off);
           onData(frame.subarray(off + 4, off + 4 + len));
           off += 4 + len;
         }

@@ -69,7 +69,11 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   readonly #parameters: Parameters;
   readonly #nonce = randomBytes(16);
   readonly #generations = new GenerationCounter();
+  /** Peer records by peer key; never deleted (a record outlives its connections). */
   readonly #peers = new Map<string, PeerRecord>();
+  /** send()'s one-entry lookup cache: the PeerID of the last single-peer send and its record. */
+  #lastTo: PeerID | undefined;
+  #lastRec: PeerRecord | undefined;
   readonly #channels = new Set<ControlChannel>();
   readonly #unattached = new Set<Connection>();
   readonly #streamHandlers = new Map<number, StreamKindHandler>();
@@ -225,7 +229,13 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     const to = options.to;
     // One peer: the common case, kept free of arrays and extra promises (100-byte messages at millions per second).
     if (to instanceof PeerID) {
-      const rec = this.#peers.get(to.id);
+      // Records are never removed, so the last one looked up stays valid for the same PeerID.
+      let rec = to === this.#lastTo ? this.#lastRec : undefined;
+      if (rec === undefined) {
+        rec = this.#peers.get(to.id);
+        this.#lastTo = to;
+        this.#lastRec = rec;
+      }
       if (!rec?.active || rec.active.closed) return Promise.reject(new PeerlinkError('ERR_PEER_NOT_CONNECTED', `${to.displayName} is not connected`));
       return this.#sendTo(rec, payload);
     }
