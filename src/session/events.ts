@@ -1,7 +1,9 @@
 /**
  * PeerSession's typed events (Multipeer Connectivity's MCSessionDelegate and
- * MCNearbyServiceBrowserDelegate, as Node events).
+ * MCNearbyServiceBrowserDelegate, as Node events), and emitApp, which emits them so that an
+ * app listener's exception cannot escape into the session's I/O loops.
  */
+import type { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import type { PeerlinkError } from '../errors.js';
 import type { PeerID } from './peer-id.js';
@@ -39,4 +41,15 @@ export interface PeerSessionEvents {
   ready: [];
   /** close() finished. */
   close: [];
+}
+
+/** Emits to app listeners; an exception thrown by one surfaces as uncaught, not inside our I/O loops. */
+export function emitApp<K extends keyof PeerSessionEvents>(events: EventEmitter<PeerSessionEvents>, event: K, ...args: PeerSessionEvents[K]): void {
+  try {
+    (events.emit as (e: K, ...a: PeerSessionEvents[K]) => boolean)(event, ...args);
+  } catch (err) {
+    process.nextTick(() => {
+      throw err;
+    });
+  }
 }

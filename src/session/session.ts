@@ -4,28 +4,28 @@
  * describes: a listener advertised over Bonjour, a browser, one control connection per
  * peer pair (HELLO, de-duplication, keepalive), reliable messages over it, and a new
  * connection per stream. Wire protocol and rules: docs/session.md.
+ *
+ * This file is the public API and its wiring; the parts live beside it: the peers and their
+ * control connections (handshake, de-duplication, state changes) in peer-table.ts, dialling
+ * in dialer.ts, streams in streams.ts, resources in resource-manager.ts.
  */
 import { EventEmitter } from 'node:events';
-import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { Endpoint, Listener, type Connection, type Parameters } from '../net/index.js';
+import { Endpoint, Listener, type Parameters } from '../net/index.js';
 import { RESOLVED } from '../net/channel.js';
 import { Discovery } from './discovery.js';
 import { PeerlinkError, isPeerlinkError } from '../errors.js';
-import { PeerID, peerKey } from './peer-id.js';
-import { PeerRecord, type PeerState } from './peer-record.js';
-import { ControlChannel, toPeerlinkError, type ChannelDirection } from './control-channel.js';
-import { decide, isDecider, rolesCompatible, GenerationCounter } from './dedup.js';
-import { decodeMessage, encodeMessageBuffer } from './protocol/codec.js';
-import { ByeReason, Capability, PROTOCOL_VERSION, StreamKind, type HelloMessage, type SessionMessage } from './protocol/messages.js';
+import { PeerID } from './peer-id.js';
+import type { PeerRecord, PeerState } from './peer-record.js';
+import { toPeerlinkError, type ControlChannel } from './control-channel.js';
+import { ByeReason, StreamKind } from './protocol/messages.js';
 import { resolveOptions, buildParameters, type PeerSessionOptions, type ResolvedSessionOptions } from './options.js';
 import { buildTxt, type DiscoveredPeer } from './discovery-info.js';
-import type { DialTarget } from './dial-target.js';
-import { Dialer, REPORTED_CODES } from './dialer.js';
+import { Dialer } from './dialer.js';
 import { StreamManager } from './streams.js';
+import { PeerTable } from './peer-table.js';
 import type { MessageStream } from './message-stream.js';
-import type { PeerErrorInfo, PeerSessionEvents } from './events.js';
-import { connectionChannel, log, peerStateChannel } from './diagnostics.js';
+import { emitApp, type PeerErrorInfo, type PeerSessionEvents } from './events.js';
 import { ResourceManager, type ResourceTransfer, type SendResourceOptions } from './resource-transfer.js';
 
 export interface SendOptions {
@@ -67,15 +67,13 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   /** Our identity. */
   readonly peerId: PeerID;
   readonly #parameters: Parameters;
-  readonly #nonce = randomBytes(16);
-  readonly #generations = new GenerationCounter();
-  /** Peer records by peer key; never deleted (a record outlives its connections). */
-  readonly #peers = new Map<string, PeerRecord>();
+  /** The peers and their control connections. */
+  readonly #table: PeerTable;
+  /** The table's records by peer key, held here for send()'s direct lookup; never deleted. */
+  readonly #peers: ReadonlyMap<string, PeerRecord>;
   /** send()'s one-entry lookup cache: the PeerID of the last single-peer send and its record. */
   #lastTo: PeerID | undefined;
   #lastRec: PeerRecord | undefined;
-  readonly #channels = new Set<ControlChannel>();
-  readonly #unattached = new Set<Connection>();
   readonly #streamHandlers = new Map<number, StreamKindHandler>();
   readonly #streams: StreamManager;
   readonly #dialer: Dialer;
@@ -110,17 +108,29 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       record: (key) => this.#peers.get(key),
       registeredName: () => this.#registeredName,
       attach: (conn, target) => {
-        if (this.#state === 'running') this.#attach(conn, 'outgoing', target);
+        if (this.#state === 'running') this.#table.attach(conn, 'outgoing', target);
         else conn.forceCancel();
       },
       reportError: (err, info) => this.#reportError(err, info),
-      found: (info) => this.#emitApp('found', info),
-      lost: (info) => this.#emitApp('lost', info),
+      found: (info) => emitApp(this, 'found', info),
+      lost: (info) => emitApp(this, 'lost', info),
     });
+    this.#table = new PeerTable({
+      options: this.options,
+      peerId: this.peerId,
+      events: this,
+      dialer: this.#dialer,
+      streams: this.#streams,
+      listenPort: () => this.listenPort,
+      registeredName: () => this.#registeredName,
+      acceptsResources: () => this.#streamHandlers.has(StreamKind.RESOURCE),
+      closing: () => this.#state === 'closing' || this.#state === 'closed',
+    });
+    this.#peers = this.#table.records;
     this.#resources = new ResourceManager<PeerID>({
       ...this.options.resources,
       open: (name, peer) => this.openStream(name, peer, { kind: 'resource' }),
-      announce: (incoming) => this.#emitApp('resource', incoming),
+      announce: (incoming) => emitApp(this, 'resource', incoming),
     });
     this.setStreamHandler('resource', (stream, _name, _meta, peer) => {
       this.#resources.receive(stream, peer);
@@ -154,7 +164,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       if (r.active && !r.active.closed) active++;
       streams += r.streams.size;
     }
-    const open = [...this.#channels].filter((c) => !c.closed).length;
+    const open = this.#table.openChannels;
     return { controlConnections: open, activeConnections: active, handshakes: open - active, streams, targets: this.#dialer.size };
   }
 
@@ -172,7 +182,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       if (o.listen) {
         const listener = new Listener(this.#parameters, { port: o.port });
         this.#listener = listener;
-        listener.on('connection', (c) => this.#onIncoming(c));
+        listener.on('connection', (c) => this.#table.onIncoming(c));
         listener.on('rejected', (err, remote) => this.#reportError(err, { endpoint: remote }));
         await listener.start();
       }
@@ -317,282 +327,13 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     // Transfers first, so they end as cancelled/aborted rather than as broken connections.
     await this.#resources.close().catch(() => undefined);
     this.#dialer.close();
-    for (const c of this.#unattached) c.forceCancel();
-    const closing: Array<Promise<void>> = [];
-    for (const ch of [...this.#channels]) {
-      closing.push(waitClosed(ch.connection));
-      ch.close(ByeReason.CLOSING, 'session closed');
-    }
+    const closed = this.#table.closeChannels();
     this.#streams.close();
-    for (const rec of this.#peers.values()) this.#update(rec);
+    this.#table.reportAll();
     await Promise.allSettled([this.#discovery?.close(), this.#listener?.cancel()]);
-    await Promise.race([Promise.allSettled(closing), delay(1000)]);
+    await Promise.race([closed, delay(1000)]);
     this.#state = 'closed';
     this.emit('close');
-  }
-
-  // ---- incoming connections -------------------------------------------------------------
-
-  #onIncoming(conn: Connection): void {
-    if (this.#state === 'closing' || this.#state === 'closed') {
-      conn.forceCancel();
-      return;
-    }
-    this.#unattached.add(conn);
-    const timer = setTimeout(() => conn.forceCancel(), this.options.connectionTimeout);
-    timer.unref();
-    conn.receiveMessage().then(
-      (frame) => {
-        clearTimeout(timer);
-        this.#unattached.delete(conn);
-        if (frame === null || this.#state === 'closing' || this.#state === 'closed') return conn.forceCancel();
-        let msg: SessionMessage;
-        try {
-          msg = decodeMessage(frame, { maxDataSize: 0 });
-        } catch (err) {
-          this.#reportError(toPeerlinkError(err, 'ERR_PROTOCOL'), { endpoint: remoteOf(conn) });
-          return conn.forceCancel();
-        }
-        if (msg.type === 'hello') this.#attach(conn, 'incoming', undefined, msg);
-        else if (msg.type === 'streamBind') this.#streams.onBind(conn, msg);
-        else {
-          this.#reportError(new PeerlinkError('ERR_PROTOCOL', `a new connection must start with HELLO or STREAM_BIND, not ${msg.type}`), { endpoint: remoteOf(conn) });
-          conn.send(encodeMessageBuffer({ type: 'bye', reason: ByeReason.PROTOCOL_ERROR, text: 'expected HELLO' })).catch(() => undefined);
-          conn.cancel();
-        }
-      },
-      () => {
-        clearTimeout(timer);
-        this.#unattached.delete(conn);
-        conn.forceCancel();
-      },
-    );
-  }
-
-  // ---- control channels -----------------------------------------------------------------
-
-  #hello(lastGeneration: number): HelloMessage {
-    const o = this.options;
-    return {
-      type: 'hello',
-      version: PROTOCOL_VERSION,
-      role: o.role,
-      peerId: this.peerId.toBytes(),
-      nonce: this.#nonce,
-      capabilities: Capability.STREAMS | Capability.DATA_BATCH | (this.#streamHandlers.has(StreamKind.RESOURCE) ? Capability.RESOURCES : 0),
-      maxMessageSize: o.maxMessageSize,
-      listenPort: this.listenPort,
-      lastGeneration,
-      displayName: this.peerId.displayName,
-      instanceName: o.advertise ? (this.#registeredName ?? o.instanceName) : '',
-    };
-  }
-
-  #attach(conn: Connection, direction: ChannelDirection, target: DialTarget | undefined, first?: HelloMessage): ControlChannel {
-    const o = this.options;
-    const ch = new ControlChannel(conn, direction, { maxDataSize: o.maxMessageSize, keepaliveInterval: o.keepaliveInterval, keepaliveTimeout: o.keepaliveTimeout });
-    this.#channels.add(ch);
-    ch.on('message', (m) => this.#onMessage(ch, m, target));
-    // DATA's hot path: no message object, no switch, no rest-argument emit per message.
-    ch.onData = (payload) => {
-      const rec = ch.record;
-      if (rec?.active !== ch) return; // raced the replacement of this connection: dropped
-      try {
-        this.emit('message', payload, rec.peer);
-      } catch (err) {
-        process.nextTick(() => {
-          throw err;
-        });
-      }
-    };
-    ch.on('closed', (err, bye) => this.#onClosed(ch, err, bye, target));
-    const knownKey = first ? peerKey(first.peerId) : target?.peerKey;
-    const lastGeneration = knownKey ? (this.#peers.get(knownKey)?.lastGeneration ?? 0) : 0;
-    ch.send(this.#hello(lastGeneration)).catch(() => undefined);
-    const timer = setTimeout(() => {
-      if (ch.phase !== 'active' && !ch.closed) ch.destroy(new PeerlinkError('ERR_CONNECTION_TIMEOUT', 'the peer did not complete the session handshake in time'));
-    }, o.connectionTimeout);
-    timer.unref();
-    ch.start(first);
-    return ch;
-  }
-
-  #onMessage(ch: ControlChannel, m: SessionMessage, target: DialTarget | undefined): void {
-    switch (m.type) {
-      case 'hello':
-        return this.#onHello(ch, m, target);
-      case 'welcome':
-        return this.#onWelcome(ch, m.generation, target);
-      case 'data': {
-        const rec = this.#activeRecord(ch, 'DATA');
-        if (rec) this.#emitApp('message', m.payload, rec.peer);
-        return;
-      }
-      case 'dataBatch': {
-        const rec = this.#activeRecord(ch, 'DATA_BATCH');
-        if (rec) for (const p of m.payloads) this.#emitApp('message', p, rec.peer);
-        return;
-      }
-      case 'streamOffer': {
-        const rec = this.#activeRecord(ch, 'STREAM_OFFER');
-        if (rec) this.#streams.onOffer(rec, m);
-        return;
-      }
-      case 'streamReject': {
-        const rec = this.#activeRecord(ch, 'STREAM_REJECT');
-        if (rec) this.#streams.onReject(rec, m.token);
-        return;
-      }
-      case 'extension':
-        return; // no extension registered for control messages yet: ignored, like unknown types
-      default:
-        return this.#protocolError(ch, `${m.type} is not valid on a control connection`);
-    }
-  }
-
-  /** The record whose active connection `ch` is; a protocol error otherwise. */
-  #activeRecord(ch: ControlChannel, what: string): PeerRecord | undefined {
-    const rec = ch.record;
-    if (ch.phase === 'active' && rec?.active === ch) return rec;
-    // A message racing the replacement of this connection is dropped, not an error.
-    if (ch.phase === 'active' || ch.closed) return undefined;
-    this.#protocolError(ch, `${what} before the handshake finished`);
-    return undefined;
-  }
-
-  #protocolError(ch: ControlChannel, text: string): void {
-    const err = new PeerlinkError('ERR_PROTOCOL', `peer broke the session protocol: ${text}`);
-    const rec = ch.hello ? this.#peers.get(peerKey(ch.hello.peerId)) : undefined;
-    this.#reportError(err, { ...(rec ? { peer: rec.peer } : {}), endpoint: remoteOf(ch.connection) });
-    ch.close(ByeReason.PROTOCOL_ERROR, text);
-  }
-
-  #onHello(ch: ControlChannel, hello: HelloMessage, target: DialTarget | undefined): void {
-    const o = this.options;
-    if (ch.phase !== 'hello') return this.#protocolError(ch, 'a second HELLO');
-    if (Buffer.compare(hello.peerId, this.peerId.toBytes()) === 0) {
-      if (target) target.self = true;
-      ch.close(ByeReason.SELF, 'connected to itself');
-      return;
-    }
-    if (!rolesCompatible(o.architecture, o.role, hello.role)) {
-      this.#reportError(new PeerlinkError('ERR_PROTOCOL', `peer ${hello.displayName} is a "${hello.role}" and we are a "${o.role}" (${o.architecture})`), { endpoint: remoteOf(ch.connection) });
-      ch.close(ByeReason.ROLE, `incompatible roles ${o.role}/${hello.role}`);
-      return;
-    }
-    const key = peerKey(hello.peerId);
-    let rec = this.#peers.get(key);
-    if (!rec) {
-      rec = new PeerRecord(key, PeerID.fromBytes(hello.peerId, hello.displayName));
-      this.#peers.set(key, rec);
-    } else if (rec.peer.displayName !== hello.displayName) rec.peer = rec.peer.withDisplayName(hello.displayName);
-    if (hello.instanceName) rec.instanceName = hello.instanceName;
-    this.#dialer.learned(key, hello.instanceName, target);
-    // A new nonce means the peer restarted: connections from its previous run are dead.
-    if (rec.remoteNonce && !rec.remoteNonce.equals(hello.nonce)) {
-      rec.lastGeneration = 0;
-      for (const old of [...(rec.active ? [rec.active] : []), ...rec.pending]) {
-        if (old.hello && !old.hello.nonce.equals(hello.nonce)) old.destroy(new PeerlinkError('ERR_CONNECTION_RESET', 'the peer restarted'));
-      }
-    }
-    rec.remoteNonce = hello.nonce;
-    ch.hello = hello;
-    ch.record = rec;
-    ch.phase = 'identified';
-    rec.pending.add(ch);
-    if (!isDecider(o.architecture, this.peerId.toBytes(), hello.peerId, o.role)) {
-      this.#update(rec); // connecting, until the other side WELCOMEs one connection
-      return;
-    }
-    const active = rec.active && !rec.active.closed ? rec.active : undefined;
-    const decision = decide(
-      o.architecture,
-      active && active.hello ? { remoteNonce: active.hello.nonce, generation: active.generation, silentFor: active.silentFor } : undefined,
-      hello,
-      o.keepaliveInterval * 1.5 + 500,
-    );
-    if (decision === 'duplicate') {
-      this.#trace(ch, rec, 'duplicate');
-      ch.close(ByeReason.DUPLICATE, 'already connected');
-      return;
-    }
-    ch.generation = this.#generations.take();
-    this.#trace(ch, rec, decision);
-    this.#activate(rec, ch, target);
-    ch.send({ type: 'welcome', generation: ch.generation }).catch(() => undefined);
-    this.#update(rec);
-  }
-
-  #onWelcome(ch: ControlChannel, generation: number, target: DialTarget | undefined): void {
-    const o = this.options;
-    if (ch.phase !== 'identified' || !ch.hello || isDecider(o.architecture, this.peerId.toBytes(), ch.hello.peerId, o.role)) {
-      return this.#protocolError(ch, 'unexpected WELCOME');
-    }
-    const rec = this.#peers.get(peerKey(ch.hello.peerId));
-    if (!rec) return;
-    ch.generation = generation;
-    this.#trace(ch, rec, 'welcomed');
-    this.#activate(rec, ch, target);
-    this.#update(rec);
-  }
-
-  /** The de-duplication trail, for diagnostics_channel subscribers and NODE_DEBUG=peerlink:session. */
-  #trace(ch: ControlChannel, rec: PeerRecord, decision: string, reason?: string): void {
-    if (connectionChannel.hasSubscribers) {
-      connectionChannel.publish({ session: this.peerId.id, peer: rec.key, decision, generation: ch.generation, direction: ch.direction, ...(reason ? { reason } : {}) });
-    }
-    log('%s: %s connection #%d %s %s (generation %d)%s', this.peerId.displayName, ch.direction, ch.id, decision, rec.peer.displayName, ch.generation, reason ? `: ${reason}` : '');
-  }
-
-  /** Makes `ch` the peer's connection; the one it replaces is closed without a state change. */
-  #activate(rec: PeerRecord, ch: ControlChannel, target: DialTarget | undefined): void {
-    const old = rec.active;
-    ch.phase = 'active';
-    rec.pending.delete(ch);
-    rec.active = ch;
-    rec.leftAt = 0;
-    if (old && old !== ch) old.close(ByeReason.REPLACED, 'replaced by a newer connection');
-    if (target) target.attempts = 0;
-    this.#dialer.connected(rec);
-  }
-
-  #onClosed(ch: ControlChannel, err: PeerlinkError | undefined, bye: { reason: number; text: string } | undefined, target: DialTarget | undefined): void {
-    this.#channels.delete(ch);
-    const rec = ch.hello ? this.#peers.get(peerKey(ch.hello.peerId)) : undefined;
-    if (err && REPORTED_CODES.has(err.code)) this.#reportError(err, { ...(rec ? { peer: rec.peer } : {}), endpoint: remoteOf(ch.connection) });
-    else if (bye && (bye.reason === ByeReason.ROLE || bye.reason === ByeReason.VERSION || bye.reason === ByeReason.PROTOCOL_ERROR) && err) {
-      this.#reportError(new PeerlinkError('ERR_PROTOCOL', err.message), { ...(rec ? { peer: rec.peer } : {}), endpoint: remoteOf(ch.connection) });
-    }
-    if (rec) {
-      this.#trace(ch, rec, 'closed', bye ? `bye ${bye.reason}${bye.text ? ` ${bye.text}` : ''}` : err?.code);
-      rec.pending.delete(ch);
-      if (rec.active === ch) {
-        rec.active = undefined;
-        rec.lastGeneration = ch.generation;
-        if (bye?.reason === ByeReason.CLOSING && err) {
-          // The peer left on purpose: do not redial it until it is rediscovered (or a while passed).
-          rec.leftAt = Date.now();
-          this.#dialer.peerLeft(rec);
-        }
-      }
-      this.#update(rec);
-    }
-    if (target) this.#dialer.channelClosed(target, bye?.reason === ByeReason.SELF);
-  }
-
-  /** Reports a state change once, and reacts to losing a peer. */
-  #update(rec: PeerRecord): void {
-    const closing = this.#state === 'closing' || this.#state === 'closed';
-    const state = closing && rec.state !== 'connected' ? 'notConnected' : rec.state;
-    if (state === rec.reported) return;
-    rec.reported = state;
-    if (state === 'notConnected') {
-      this.#streams.dropPeer(rec);
-      if (!closing) this.#dialer.lostPeer(rec);
-    }
-    if (peerStateChannel.hasSubscribers) peerStateChannel.publish({ session: this.peerId.id, peer: rec.key, displayName: rec.peer.displayName, state });
-    log('%s: peer %s %s', this.peerId.displayName, rec.peer.displayName, state);
-    this.#emitApp('peer', rec.peer, state);
   }
 
   // ---- streams and events ---------------------------------------------------------------
@@ -603,7 +344,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
         stream.destroy(new PeerlinkError('ERR_CANCELLED', 'no stream handler'));
         return;
       }
-      this.#emitApp('stream', stream, name, rec.peer);
+      emitApp(this, 'stream', stream, name, rec.peer);
       return;
     }
     const handler = this.#streamHandlers.get(kind);
@@ -616,42 +357,13 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   }
 
   #reportError(err: PeerlinkError, info: PeerErrorInfo): void {
-    this.#emitApp('peerError', err, info);
-  }
-
-  /** Emits to app listeners; an exception thrown by one surfaces as uncaught, not inside our I/O loops. */
-  #emitApp<K extends keyof PeerSessionEvents>(event: K, ...args: PeerSessionEvents[K]): void {
-    try {
-      (this.emit as (e: K, ...a: PeerSessionEvents[K]) => boolean)(event, ...args);
-    } catch (err) {
-      process.nextTick(() => {
-        throw err;
-      });
-    }
+    emitApp(this, 'peerError', err, info);
   }
 }
 
 function notConnected(err: unknown): never {
   if (isPeerlinkError(err, 'ERR_PEER_NOT_CONNECTED')) throw err;
   throw new PeerlinkError('ERR_PEER_NOT_CONNECTED', 'the peer disconnected before the message was sent', { cause: err });
-}
-
-function remoteOf(conn: Connection): string | undefined {
-  const r = conn.currentPath?.remoteEndpoint;
-  return r ? Endpoint.format(r) : undefined;
-}
-
-function waitClosed(conn: Connection): Promise<void> {
-  if (conn.state === 'cancelled' || conn.state === 'failed') return Promise.resolve();
-  return new Promise((resolve) => {
-    const on = (s: string): void => {
-      if (s === 'cancelled' || s === 'failed') {
-        conn.off('state', on);
-        resolve();
-      }
-    };
-    conn.on('state', on);
-  });
 }
 
 function delay(ms: number): Promise<void> {
