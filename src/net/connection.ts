@@ -293,7 +293,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
     if (this.detached) return Promise.reject(new PeerlinkError('ERR_INVALID_STATE', 'send() after stream(): write to the Duplex instead'));
     const headroom = options.headroom;
-    if (headroom !== undefined && headroom > 0) return this.sendWithHeadroom(ch, data, headroom, options.final === true);
+    if (headroom !== undefined && headroom !== 0) return this.sendWithHeadroom(ch, data, headroom, options.final === true);
     let payload: Buffer | Buffer[];
     let size: number;
     if (Buffer.isBuffer(data)) {
@@ -326,8 +326,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   private sendWithHeadroom(ch: Channel, data: SendData, headroom: number, final: boolean): Promise<void> {
-    if (!Buffer.isBuffer(data) || !this.parameters.isMessageProtocol || headroom > data.length) {
-      return Promise.reject(new PeerlinkError('ERR_INVALID_ARGUMENT', 'send() with headroom takes one Buffer at least `headroom` bytes long, on a message connection'));
+    if (!Buffer.isBuffer(data) || !this.parameters.isMessageProtocol || !Number.isInteger(headroom) || headroom < 0 || headroom > data.length) {
+      return Promise.reject(new PeerlinkError('ERR_INVALID_ARGUMENT', 'send() with headroom takes one Buffer at least `headroom` bytes long (a whole number of bytes), on a message connection'));
     }
     const size = data.length - headroom;
     if (ch.sendWithHeadroom && headroom >= (ch.headroom ?? Infinity) && size > 0) return this.sendPayload(ch, data, size, final, headroom);
@@ -376,6 +376,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   receivePartialMessages(): void {
     if (!this.parameters.isMessageProtocol) throw new PeerlinkError('ERR_INVALID_STATE', 'receivePartialMessages() is for message connections (framer, ws, udp)');
     if (this.partial) return;
+    if (this.queue.awaitingMessage) throw new PeerlinkError('ERR_INVALID_STATE', 'receivePartialMessages() while a receiveMessage() is waiting: it would get a piece, not a message');
     this.partial = true;
     this.channel?.deliverPartialMessages?.();
   }

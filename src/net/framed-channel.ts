@@ -56,8 +56,13 @@ export class FramedChannel extends SocketChannel {
 
   protected override onData(chunk: Buffer): void {
     this.keepalive?.received();
+    this.decode(chunk);
+  }
+
+  /** Adds `chunk`, then delivers every complete frame (in partial mode, every piece) the decoder holds. */
+  private decode(chunk?: Buffer): void {
     try {
-      this.decoder.push(chunk);
+      if (chunk) this.decoder.push(chunk);
       if (this.partSink) {
         (this.decoder as LengthPrefixDecoder).drainParts(this.partSink);
         return;
@@ -85,6 +90,8 @@ export class FramedChannel extends SocketChannel {
       part: (d, complete) => this.sink?.part(d, complete),
       control: (kind, d) => this.onControl(kind, d),
     };
+    // What the decoder already holds of a message goes up now, not with the next read.
+    this.decode();
   }
 
   /** The default framer's 4-byte length prefix can be written into a sender's headroom. */

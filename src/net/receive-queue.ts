@@ -5,6 +5,9 @@
  */
 import { PeerlinkError } from '../errors.js';
 
+/** Queued items (messages, pieces or chunks) above which the transport is paused, whatever their size. */
+const ITEM_HIGH_WATER = 65_536;
+
 /** A piece of a message (partial delivery); `complete` is set on its last piece. */
 export interface MessagePart {
   data: Buffer;
@@ -12,7 +15,8 @@ export interface MessagePart {
 }
 
 interface Waiter {
-  kind: 'bytes' | 'message';
+  /** 'part': a message piece (partial delivery); 'message' wants a whole message. */
+  kind: 'bytes' | 'message' | 'part';
   min: number;
   max: number;
   resolve: (b: Buffer | null) => void;
@@ -52,7 +56,7 @@ export class ReceiveQueue {
     // A waiting reader takes the item directly, without queueing.
     if (this.waiters.length > 0 && this.length === 0) {
       const w = this.waiters[0] as Waiter;
-      if (w.kind === 'message' || b.length >= w.min) {
+      if (w.kind !== 'bytes' || b.length >= w.min) {
         this.waiters.shift();
         if (w.kind === 'bytes' && b.length > w.max) {
           w.resolve(b.subarray(0, w.max));
@@ -68,10 +72,16 @@ export class ReceiveQueue {
     this.whole.push(complete);
     this.bytes += b.length;
     if (this.waiters.length > 0) this.serve();
-    if (!this.paused && this.bytes >= this.highWater) {
+    // Items count too: a flood of empty messages holds no bytes but still costs memory.
+    if (!this.paused && (this.bytes >= this.highWater || this.length >= ITEM_HIGH_WATER)) {
       this.paused = true;
       this.pause();
     }
+  }
+
+  /** Whether a reader is waiting for a whole message (receiveMessage). */
+  get awaitingMessage(): boolean {
+    return this.waiters.some((w) => w.kind === 'message');
   }
 
   /** The peer finished: readers get what is left, then null. */
@@ -118,7 +128,7 @@ export class ReceiveQueue {
     if (this.ended) return this.error ? Promise.reject(this.error) : Promise.resolve(null);
     return new Promise((resolve, reject) =>
       // lastComplete is set just before a waiter is resolved, so it is read here synchronously.
-      this.waiters.push({ kind: 'message', min: 0, max: 0, resolve: (b) => resolve(b === null ? null : { data: b, complete: this.lastComplete }), reject }),
+      this.waiters.push({ kind: 'part', min: 0, max: 0, resolve: (b) => resolve(b === null ? null : { data: b, complete: this.lastComplete }), reject }),
     );
   }
 
@@ -160,7 +170,7 @@ export class ReceiveQueue {
   }
 
   private maybeResume(): void {
-    if (this.paused && this.bytes <= this.highWater / 2) {
+    if (this.paused && this.bytes <= this.highWater / 2 && this.length <= ITEM_HIGH_WATER / 2) {
       this.paused = false;
       this.resume();
     }
@@ -202,7 +212,7 @@ export class ReceiveQueue {
     while (this.waiters.length > 0) {
       const w = this.waiters[0] as Waiter;
       let v: Buffer | undefined;
-      if (w.kind === 'message') v = this.length > 0 ? this.shift() : undefined;
+      if (w.kind !== 'bytes') v = this.length > 0 ? this.shift() : undefined;
       else v = this.takeBytes(w.min, w.max);
       if (v !== undefined) {
         this.waiters.shift();

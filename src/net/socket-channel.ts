@@ -30,6 +30,8 @@ export class SocketChannel implements Channel {
     io.on('data', this.onDataBound);
     io.on('end', () => this.sink?.end());
     io.on('drain', () => this.flushDrainWaiters());
+    // After end() Node emits no 'drain': sends waiting on it are settled once everything is flushed.
+    io.on('finish', () => this.flushDrainWaiters());
     io.on('error', (err) => {
       if (!this.closedError && !this.closing) this.closedError = toPeerlinkError(err, { tls: tlsMode, during: 'transfer' });
     });

@@ -111,3 +111,26 @@ test('flow control, udp: a reader that falls behind loses datagrams beyond its q
   sender.cancel();
   await l.cancel();
 });
+
+test('sends waiting for drain settle after a final send (Node emits no drain once the socket is ending)', async () => {
+  for (const p of [Parameters.tcp({ framer: true }), Parameters.tls({ psk: { key: PSK } }, { framer: true })]) {
+    const l = new Listener(p, { host: '127.0.0.1' });
+    const accepted = new Promise<Connection>((resolve) => l.once('connection', resolve));
+    await l.start();
+    const c = await dial(l.port, p);
+    const server = await accepted;
+    // 24 MiB queued behind a receiver that is not reading yet (its queue pauses at 4 MiB).
+    const sends: Array<Promise<void>> = [];
+    for (let i = 0; i < 24; i++) sends.push(c.send(Buffer.alloc(1 << 20, i)));
+    sends.push(c.send(Buffer.alloc(0), { final: true }));
+    await delay(100);
+    let got = 0;
+    for (let m = await server.receiveMessage(); m !== null; m = await server.receiveMessage()) got += m.length;
+    assert.equal(got, 24 << 20);
+    const settled = await Promise.race([Promise.allSettled(sends).then(() => 'settled'), delay(5000).then(() => 'stuck')]);
+    assert.equal(settled, 'settled', 'every send promise settled once the data was flushed');
+    server.cancel();
+    c.cancel();
+    await l.cancel();
+  }
+});

@@ -155,7 +155,12 @@ test('drainParts hands out views of the received chunks, never copies', () => {
   const big = randomBytes(200_000);
   const wire = encodeAll([big]);
   const chunks: Buffer[] = [];
-  for (let off = 0; off < wire.length; off += 16384) chunks.push(wire.subarray(off, off + 16384));
+  // Each read in its own allocation, as the socket delivers them.
+  for (let off = 0; off < wire.length; off += 16384) {
+    const c = Buffer.alloc(Math.min(16384, wire.length - off));
+    wire.copy(c, 0, off, off + c.length);
+    chunks.push(c);
+  }
   const d = lengthPrefixFramer.createDecoder(1 << 20) as LengthPrefixDecoder;
   const pieces: Array<{ data: Buffer; complete: boolean }> = [];
   for (const c of chunks) {

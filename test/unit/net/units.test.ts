@@ -75,6 +75,33 @@ test('receive queue pauses above the high-water mark and resumes below half', as
   assert.equal(await q.nextBytes(1, 10), null);
 });
 
+test('receive queue: a flood of empty messages pauses the transport too (items count, not only bytes)', () => {
+  let paused = 0;
+  let resumed = 0;
+  const q = new ReceiveQueue(1 << 20, () => paused++, () => resumed++);
+  const empty = Buffer.alloc(0);
+  for (let i = 0; i < 70_000; i++) q.push(empty);
+  assert.equal(q.bufferedBytes, 0);
+  assert.equal(paused, 1, 'paused by item count');
+  while (q.length > 40_000) q.tryNext();
+  assert.equal(resumed, 0, 'not yet below half');
+  while (q.length > 30_000) q.tryNext();
+  assert.equal(resumed, 1);
+});
+
+test('receive queue: pieces keep their complete flag through queueing and waiting readers', async () => {
+  const q = new ReceiveQueue(1 << 20, () => undefined, () => undefined);
+  const waiting = q.nextPart();
+  q.push(Buffer.from('a'), false);
+  assert.deepEqual(await waiting, { data: Buffer.from('a'), complete: false });
+  q.push(Buffer.from('b'), false);
+  q.push(Buffer.from('c'), true);
+  assert.deepEqual(await q.nextPart(), { data: Buffer.from('b'), complete: false });
+  assert.deepEqual(await q.nextPart(), { data: Buffer.from('c'), complete: true });
+  q.end();
+  assert.equal(await q.nextPart(), null);
+});
+
 test('receive queue: waiting readers are served in order; failure after data', async () => {
   const q = new ReceiveQueue(1 << 20, () => undefined, () => undefined);
   const a = q.nextMessage();
