@@ -309,43 +309,45 @@ interface Ctx {
   tell: (m: ParentMsg) => void;
 }
 
-async function messagesSession(x: Ctx, n: number): Promise<number> {
+/** Tells the receiver to expect `n` messages, runs `send`, and returns messages per second to the receiver's count. */
+async function timedMessages(x: Ctx, what: 'messages' | 'raw-messages', n: number, send: (msg: Buffer) => Promise<void>): Promise<number> {
   const msg = Buffer.alloc(MSG_SIZE, 0x61);
-  x.tell({ type: 'expect', what: 'messages', count: n });
+  x.tell({ type: 'expect', what, count: n });
   await sleep(100);
-  const done = waitFor(x.c, 'messages');
+  const done = waitFor(x.c, what);
   const t0 = performance.now();
-  // Pipelined as an app would: keep sending, wait on a send now and then so backpressure applies.
-  for (let i = 0; i < n; i++) {
-    const p = x.a.send(msg, { to: x.peer });
-    if ((i & 1023) === 1023) await p;
-  }
+  await send(msg);
   await done;
   return n / ((performance.now() - t0) / 1000);
 }
 
-async function messagesRaw(x: Ctx, n: number): Promise<number> {
-  const msg = Buffer.alloc(MSG_SIZE, 0x61);
-  x.tell({ type: 'expect', what: 'raw-messages', count: n });
-  await sleep(100);
-  const rawDone = waitFor(x.c, 'raw-messages');
-  const t1 = performance.now();
-  // Frames merged into 64 KiB writes, waiting for drain when the socket says so.
-  let batch = Buffer.allocUnsafe(CHUNK);
-  let off = 0;
-  for (let i = 0; i < n; i++) {
-    batch.writeUInt32BE(MSG_SIZE, off);
-    msg.copy(batch, off + 4);
-    off += 4 + MSG_SIZE;
-    if (off + 4 + MSG_SIZE > batch.length || i === n - 1) {
-      const w = write(x.raw, batch.subarray(0, off));
-      batch = Buffer.allocUnsafe(CHUNK);
-      off = 0;
-      if (w) await w;
+function messagesSession(x: Ctx, n: number): Promise<number> {
+  return timedMessages(x, 'messages', n, async (msg) => {
+    // Pipelined as an app would: keep sending, wait on a send now and then so backpressure applies.
+    for (let i = 0; i < n; i++) {
+      const p = x.a.send(msg, { to: x.peer });
+      if ((i & 1023) === 1023) await p;
     }
-  }
-  await rawDone;
-  return n / ((performance.now() - t1) / 1000);
+  });
+}
+
+function messagesRaw(x: Ctx, n: number): Promise<number> {
+  return timedMessages(x, 'raw-messages', n, async (msg) => {
+    // Frames merged into 64 KiB writes, waiting for drain when the socket says so.
+    let batch = Buffer.allocUnsafe(CHUNK);
+    let off = 0;
+    for (let i = 0; i < n; i++) {
+      batch.writeUInt32BE(MSG_SIZE, off);
+      msg.copy(batch, off + 4);
+      off += 4 + MSG_SIZE;
+      if (off + 4 + MSG_SIZE > batch.length || i === n - 1) {
+        const w = write(x.raw, batch.subarray(0, off));
+        batch = Buffer.allocUnsafe(CHUNK);
+        off = 0;
+        if (w) await w;
+      }
+    }
+  });
 }
 
 async function rttSession(x: Ctx, n: number): Promise<number> {

@@ -118,17 +118,9 @@ export class LengthPrefixDecoder implements FrameDecoder {
     for (;;) {
       if (this.control && this.need >= 0 && !this.controlFrame(sink)) return;
       if (this.need < 0) {
-        if (this.held < 4) return;
-        const word = this.peekUInt32();
-        this.control = (word & CONTROL_BIT) !== 0;
-        const len = word & MAX_FRAMED_MESSAGE;
-        if (this.control || len > this.maxMessageSize) {
-          // rare cases: let next() do the checks and build the frame
-          if (!this.controlFrame(sink)) return;
-          continue;
-        }
-        this.consume(4);
-        this.need = len;
+        const h = this.beginFrame(sink);
+        if (h === 'more') return;
+        if (h === 'control') continue;
       }
       if (this.held < this.need) return;
       const data = this.take(this.need);
@@ -147,16 +139,10 @@ export class LengthPrefixDecoder implements FrameDecoder {
     for (;;) {
       if (this.control && this.need >= 0 && !this.controlFrame(sink)) return;
       if (this.need < 0) {
-        if (this.held < 4) return;
-        const word = this.peekUInt32();
-        if ((word & CONTROL_BIT) !== 0 || (word & MAX_FRAMED_MESSAGE) > this.maxMessageSize) {
-          if (!this.controlFrame(sink)) return;
-          continue;
-        }
-        this.consume(4);
-        this.control = false;
-        this.need = word;
-        if (word === 0) {
+        const h = this.beginFrame(sink);
+        if (h === 'more') return;
+        if (h === 'control') continue;
+        if (this.need === 0) {
           this.need = -1;
           sink.part(EMPTY, true);
           continue;
@@ -171,6 +157,24 @@ export class LengthPrefixDecoder implements FrameDecoder {
       if (complete) this.need = -1;
       sink.part(data, complete);
     }
+  }
+
+  /**
+   * At a frame boundary: 'data' when a data frame's header within the limit was read (`need`
+   * is its length), 'control' when a control frame was delivered whole, 'more' when more bytes
+   * are needed. Over-limit and malformed headers throw (through next()).
+   */
+  private beginFrame(sink: Pick<PartSink, 'control'>): 'data' | 'control' | 'more' {
+    if (this.held < 4) return 'more';
+    const word = this.peekUInt32();
+    if ((word & CONTROL_BIT) !== 0 || (word & MAX_FRAMED_MESSAGE) > this.maxMessageSize) {
+      // rare cases: let next() do the checks and build the frame
+      return this.controlFrame(sink) ? 'control' : 'more';
+    }
+    this.consume(4);
+    this.control = false;
+    this.need = word;
+    return 'data';
   }
 
   /** The control frame (or over-limit header) at the front, through next(); false when incomplete. */
