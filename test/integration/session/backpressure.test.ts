@@ -29,6 +29,15 @@ test('a frozen peer slows only its own sends; memory stays bounded; nothing lost
   const c = startPeers(lab, ns, { ...cfg, names: ['frozen'] });
   const ids = await Promise.all([a, b, c].map(async (p) => (await waitEv(p, (e) => e.ev === 'ready', 30_000, 'ready')).id as string));
   await eventually([a, b, c].map((p) => ({ p, n: 1 })), fullMesh(ids), 60_000);
+  const retained = async (): Promise<number> => {
+    const since = a.stdoutLines.length;
+    a.writeLine(JSON.stringify({ cmd: 'mem' }));
+    const m = await waitEv(a, (e) => e.ev === 'mem', 10_000, 'mem', since);
+    t.diagnostic(`sender after GC: heap ${((m.heapUsed as number) / 1048576).toFixed(1)} MiB, buffers ${((m.arrayBuffers as number) / 1048576).toFixed(1)} MiB`);
+    return m.heap as number;
+  };
+  const base = await retained();
+  let stalled = 0;
 
   c.signal('SIGSTOP');
   try {
@@ -40,13 +49,19 @@ test('a frozen peer slows only its own sends; memory stays bounded; nothing lost
     assert.equal(events(a).filter((e) => e.ev === 'flood-done' && e.to === 'frozen').length, 0, 'the flood to the frozen peer cannot have finished');
     // Memory: the stalled flood (100 MiB of messages) is not buffered.
     await new Promise((r) => setTimeout(r, 2000));
+    stalled = await retained();
   } finally {
     c.signal('SIGCONT');
   }
   const slow = await waitEv(a, (e) => e.ev === 'flood-done' && e.to === 'frozen', 120_000, 'flood to the frozen peer after SIGCONT');
   const growth = (slow.peakRss as number) - (slow.baseRss as number);
-  t.diagnostic(`sender RSS grew by ${(growth / 1048576).toFixed(1)} MiB during a ${(FLOOD * SIZE) / 1048576} MiB flood to a frozen peer`);
-  assert.ok(growth < 64 * 1024 * 1024, `sender RSS grew by ${growth} bytes`);
+  const held = stalled - base;
+  t.diagnostic(`sender RSS grew by ${(growth / 1048576).toFixed(1)} MiB (peak, garbage included) during a ${(FLOOD * SIZE) / 1048576} MiB flood to a frozen peer; retained heap + buffers after GC while stalled: ${(held / 1048576).toFixed(1)} MiB`);
+  // What the stalled flood keeps alive (after a full GC) is a fraction of it, not the flood:
+  // 0-2 MiB in most runs, up to 18 MiB of buffers in some (not yet explained; see the issue note).
+  assert.ok(held < 32 * 1024 * 1024, `the sender retained ${held} bytes while the flood was stalled`);
+  // The peak RSS counts garbage the GC has not collected yet (12-67 MiB here): only a coarse bound.
+  assert.ok(growth < (FLOOD * SIZE) * 0.9, `sender RSS grew by ${growth} bytes`);
   // Everything arrived at both, in order.
   for (const [p, n] of [[b, 5000], [c, FLOOD]] as const) {
     let got: { count: number; ordered: boolean } | undefined;

@@ -5,10 +5,13 @@
  *   node session-peers.js '<config json>'
  *
  * Output lines: {"ev":"ready",...} {"ev":"peer",...} {"ev":"peerError",...} {"ev":"status",...}
- * {"ev":"recv",...} {"ev":"sent",...} {"ev":"stream-done",...} {"ev":"stream-recv",...}.
- * Memory is sampled every 50 ms so stream tests can assert a bound on peak RSS and heap.
+ * {"ev":"recv",...} {"ev":"sent",...} {"ev":"stream-done",...} {"ev":"stream-recv",...} {"ev":"mem",...}.
+ * Memory is sampled every 50 ms so stream tests can assert a bound on peak RSS and heap;
+ * `mem` reports what is retained after a full garbage collection (peaks include garbage).
  */
 import { createInterface } from 'node:readline';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { PeerSession } from '../../../src/session/index.js';
 import { PeerID } from '../../../src/session/peer-id.js';
 import { Mdns } from '../../../src/dnssd/index.js';
@@ -39,7 +42,12 @@ type Command =
   | { cmd: 'recv' }
   | { cmd: 'stream'; from: string; to: string; bytes: number }
   | { cmd: 'flood'; from: string; to: string; count: number; size: number }
+  | { cmd: 'mem' }
   | { cmd: 'close' };
+
+// A full GC on demand (for `mem`), without a command-line flag.
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as FixtureConfig;
 const out = (o: Record<string, unknown>): void => {
@@ -154,6 +162,12 @@ async function onCommand(c: Command): Promise<void> {
     case 'recv':
       for (const [name, rx] of received) out({ ev: 'recv', name, from: Object.fromEntries(rx) });
       return;
+    case 'mem': {
+      collectGarbage();
+      const m = process.memoryUsage();
+      out({ ev: 'mem', heap: m.heapUsed + m.arrayBuffers, heapUsed: m.heapUsed, arrayBuffers: m.arrayBuffers, rss: m.rss });
+      return;
+    }
     case 'stream': {
       const s = sessions.get(c.from);
       const to = s ? s.connectedPeers.find((p) => p.id === c.to || p.displayName === c.to) : undefined;
