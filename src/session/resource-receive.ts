@@ -63,8 +63,8 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
   /** Stops receiving; the partial file is removed and the sender told. */
   cancel(): void {
     if (this.state === 'completed' || this.state === 'failed' || this.#cancelled) return;
-    // The sender is told at once; the read loop then fails, removes the temp file and
-    // settles `done` with this error.
+    // The sender is told at once; the read loop stops at its next step (even if everything
+    // has already arrived), removes the temp file and settles `done` with this error.
     this.#cancelled = new PeerlinkError('ERR_CANCELLED', 'the receiver cancelled the transfer');
     this.#tell('error', this.#cancelled);
   }
@@ -113,6 +113,8 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
       this.advance(0, true);
       let remaining = header.size;
       while (remaining > 0) {
+        // cancel() is honoured here even when the rest of the data has already arrived.
+        if (this.#cancelled) throw this.#cancelled;
         const piece = await reader.chunk(Math.min(remaining, MAX_PIECE));
         if (piece === null) throw new PeerlinkError('ERR_RESOURCE_ABORTED', `the peer stopped after ${header.size - remaining} of ${header.size} bytes`);
         remaining -= piece.length;
@@ -124,6 +126,7 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
       sink.end();
       this.setState('verifying');
       const trailer = await reader.frame();
+      if (this.#cancelled) throw this.#cancelled;
       if (trailer.type !== 'end') throw new PeerlinkError('ERR_RESOURCE_VERIFY', `the peer sent more than the ${header.size} bytes it announced`);
       const placed = await sink.commit(trailer.sha256);
       stream.write(encodeFrame({ type: 'done', size: placed.size, sha256: placed.sha256 }));
