@@ -66,8 +66,14 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
   readonly connection: Connection;
   readonly direction: ChannelDirection;
   phase: ChannelPhase = 'hello';
-  /** The peer's HELLO, once received. */
-  hello: HelloMessage | undefined;
+  #hello: HelloMessage | undefined;
+  /** The peer takes DATA_BATCH (from its HELLO). */
+  private batching = false;
+  /**
+   * Largest app message that can go straight to sendData(): the smaller of the peer's and our
+   * maxMessageSize once its HELLO arrived, 0 before and once closed (PeerSession.send's fast path).
+   */
+  sendLimit = 0;
   /** The peer this connection belongs to, once its HELLO was accepted. */
   record: PeerRecord | undefined;
   /** Generation of this connection once WELCOMEd (0 before). */
@@ -108,6 +114,17 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
     this.opts = opts;
   }
 
+  /** The peer's HELLO, once received. */
+  get hello(): HelloMessage | undefined {
+    return this.#hello;
+  }
+
+  set hello(h: HelloMessage | undefined) {
+    this.#hello = h;
+    this.batching = h !== undefined && (h.capabilities & Capability.DATA_BATCH) !== 0;
+    this.sendLimit = h !== undefined && this.phase !== 'closed' ? Math.min(h.maxMessageSize, this.opts.maxDataSize) : 0;
+  }
+
   /** Milliseconds since anything last arrived. */
   get silentFor(): number {
     return Date.now() - this.lastInbound;
@@ -140,7 +157,7 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
   sendData(payload: Buffer): Promise<void> {
     if (this.phase === 'closed') return Promise.reject(new PeerlinkError('ERR_PEER_NOT_CONNECTED', 'the connection to this peer is closed'));
     const n = payload.length;
-    if (n > BATCH_PAYLOAD_MAX || this.hello === undefined || (this.hello.capabilities & Capability.DATA_BATCH) === 0) {
+    if (n > BATCH_PAYLOAD_MAX || !this.batching) {
       this.flushBatch();
       return this.connection.send(n > 0 ? [DATA_HEADER, payload] : DATA_HEADER, NOT_FINAL);
     }
@@ -225,6 +242,7 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
 
   private finish(error: PeerlinkError | undefined): void {
     this.phase = 'closed';
+    this.sendLimit = 0;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.pingsSent.clear();

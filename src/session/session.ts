@@ -232,11 +232,17 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
    * promise of sends that include it.
    */
   send(data: Uint8Array | string, options: SendOptions = {}): Promise<void> {
+    const to = options.to;
+    // Fast path: a Buffer for the same peer as the last send, within both sides' limits, on a
+    // live connection (sendLimit is 0 otherwise); everything else takes the checks below.
+    if (to !== undefined && to === this.#lastTo && Buffer.isBuffer(data)) {
+      const ch = this.#lastRec?.active;
+      if (ch !== undefined && data.length <= ch.sendLimit) return this.#settled(ch.sendData(data));
+    }
     const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     if (payload.length > this.options.maxMessageSize) {
       return Promise.reject(new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `message of ${payload.length} bytes exceeds maxMessageSize ${this.options.maxMessageSize}; use openStream() for bulk data`));
     }
-    const to = options.to;
     // One peer: the common case, kept free of arrays and extra promises (100-byte messages at millions per second).
     if (to instanceof PeerID) {
       // Records are never removed, so the last one looked up stays valid for the same PeerID.
@@ -268,7 +274,11 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     if (payload.length > limit) {
       return Promise.reject(new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `${rec.peer.displayName} accepts messages up to ${limit} bytes; this one is ${payload.length}`));
     }
-    const p = ch.sendData(payload);
+    return this.#settled(ch.sendData(payload));
+  }
+
+  /** A send's promise as the app sees it (failures mapped to ERR_PEER_NOT_CONNECTED). */
+  #settled(p: Promise<void>): Promise<void> {
     // Accepted at once (the usual case): hand back the transport's shared resolved promise
     // instead of chaining a new one per message. Above the high-water mark the transport
     // shares one drain promise between sends, so the mapped one is shared too.

@@ -83,6 +83,14 @@ test('send: unknown peer → ERR_PEER_NOT_CONNECTED, too large → ERR_MESSAGE_T
   try {
     const p = await big.connect(Endpoint.hostPort('127.0.0.1', small.listenPort));
     await assert.rejects(big.send(Buffer.alloc(101), { to: p }), (e: unknown) => isPeerlinkError(e, 'ERR_MESSAGE_TOO_LARGE'));
+    // The same again after a send that primed send()'s per-peer fast path: still checked.
+    await big.send(Buffer.alloc(100), { to: p });
+    await assert.rejects(big.send(Buffer.alloc(101), { to: p }), (e: unknown) => isPeerlinkError(e, 'ERR_MESSAGE_TOO_LARGE'));
+    // And once the peer is gone, the cached peer is not connected any more.
+    const gone = new Promise<void>((resolve) => big.on('peer', (peer, state) => peer.equals(p) && state === 'notConnected' && resolve()));
+    await small.close();
+    await gone;
+    await assert.rejects(big.send(Buffer.alloc(10), { to: p }), (e: unknown) => isPeerlinkError(e, 'ERR_PEER_NOT_CONNECTED'));
   } finally {
     await big.close();
     await small.close();
