@@ -116,12 +116,9 @@ export class LengthPrefixDecoder implements FrameDecoder {
   /** Delivers every complete frame to `sink` (no Frame objects). Throws like next(). */
   drain(sink: FrameSink): void {
     for (;;) {
-      if (this.control && this.need >= 0 && !this.controlFrame(sink)) return;
-      if (this.need < 0) {
-        const h = this.beginFrame(sink);
-        if (h === 'more') return;
-        if (h === 'control') continue;
-      }
+      const h = this.step(sink);
+      if (h === 'more') return;
+      if (h === 'control') continue;
       if (this.held < this.need) return;
       const data = this.take(this.need);
       this.need = -1;
@@ -137,16 +134,14 @@ export class LengthPrefixDecoder implements FrameDecoder {
    */
   drainParts(sink: PartSink): void {
     for (;;) {
-      if (this.control && this.need >= 0 && !this.controlFrame(sink)) return;
-      if (this.need < 0) {
-        const h = this.beginFrame(sink);
-        if (h === 'more') return;
-        if (h === 'control') continue;
-        if (this.need === 0) {
-          this.need = -1;
-          sink.part(EMPTY, true);
-          continue;
-        }
+      const h = this.step(sink);
+      if (h === 'more') return;
+      if (h === 'control') continue;
+      if (this.need === 0) {
+        // only right after a header: a piece that ends a message sets need to -1
+        this.need = -1;
+        sink.part(EMPTY, true);
+        continue;
       }
       if (this.held === 0) return;
       const first = this.chunks[0] as Buffer;
@@ -157,6 +152,15 @@ export class LengthPrefixDecoder implements FrameDecoder {
       if (complete) this.need = -1;
       sink.part(data, complete);
     }
+  }
+
+  /**
+   * Where the decoder stands before reading payload: 'more' (wait for bytes), 'control' (a
+   * control frame was delivered: go on), 'data' (inside a data frame, `need` bytes to go).
+   */
+  private step(sink: Pick<PartSink, 'control'>): 'data' | 'control' | 'more' {
+    if (this.control && this.need >= 0) return this.controlFrame(sink) ? 'control' : 'more';
+    return this.need < 0 ? this.beginFrame(sink) : 'data';
   }
 
   /**
