@@ -2,7 +2,7 @@
  * Merges small frames into ~64 KiB buffers so that many sends in one tick become one socket
  * write (one write per 100-byte message caps TCP at ~0.6 M msgs/s here; merged, ~3 M).
  * Large payloads are not copied: on TCP the pending buffer and the payload go out as one
- * writev; on TLS they are two writes, because Node's TLS socket copies every multi-buffer
+ * writev; on TLS as separate writes, because Node's TLS socket copies every multi-buffer
  * write into one allocation before encrypting it (a 64 KiB copy per stream frame), while a
  * single buffer is encrypted in place. Pending bytes are flushed on the next tick, or at
  * once when the buffer is full, so the batch never grows beyond one buffer.
@@ -22,22 +22,22 @@ export class BatchWriter {
     this.flush();
   };
 
-  /** `tls`: the socket encrypts, so large payloads are written alone (see above). */
+  /**
+   * `tls`: the socket encrypts, so it gets no writev at all: chunks queued together (corked,
+   * or while a write is in flight) are then written one by one, each encrypted in place.
+   */
   constructor(
     private readonly io: Socket,
-    private readonly tls = false,
-  ) {}
+    tls = false,
+  ) {
+    if (tls) (io as unknown as { _writev: unknown })._writev = null;
+  }
 
   /** Queues the chunks of one frame. */
   write(chunks: readonly Buffer[]): void {
     for (const c of chunks) {
       if (c.length >= COPY_LIMIT) {
         const pending = this.take();
-        if (this.tls) {
-          if (pending) this.io.write(pending);
-          this.io.write(c);
-          continue;
-        }
         this.io.cork();
         if (pending) this.io.write(pending);
         this.io.write(c);

@@ -26,12 +26,9 @@ export class FramedChannel extends SocketChannel {
   constructor(io: Socket, socket: Socket, tlsMode: TlsMode, private readonly framer: Framer, maxMessageSize: number, keepalive: ResolvedKeepalive | undefined) {
     super(io, socket, tlsMode);
     this.decoder = framer.createDecoder(maxMessageSize);
+    // On TLS the writer turns writev off (TLSWrap would copy multi-buffer writes); plain TCP
+    // keeps it: the kernel gathers without a copy.
     this.writer = new BatchWriter(io, tlsMode !== undefined);
-    // Node's TLS socket copies every multi-buffer write (writev) into one allocation before
-    // encrypting it. Writes queued while one is in flight would go out that way, so on TLS they
-    // go one by one instead (each is encrypted in place; our writes are batched to ~64 KiB, so
-    // this costs no extra records). Plain TCP keeps writev: the kernel gathers without a copy.
-    if (tlsMode !== undefined) (io as unknown as { _writev: unknown })._writev = null;
     this.fast = framer === lengthPrefixFramer;
     this.frameSink =
       this.decoder instanceof LengthPrefixDecoder
