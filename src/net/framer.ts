@@ -11,6 +11,7 @@
  * against the limit before allocating anything.
  */
 import { PeerlinkError } from '../errors.js';
+import { bufferView } from './buffer-view.js';
 
 export type Frame =
   | { kind: 'message'; data: Buffer }
@@ -73,6 +74,12 @@ export class LengthPrefixDecoder implements FrameDecoder {
   private held = 0;
   private need = -1; // payload length of the frame being assembled, -1 = reading header
   private control = false;
+  /**
+   * chunks[0]'s ArrayBuffer and byteOffset, read once per chunk: take() builds each frame's
+   * view with bufferView(), and `Buffer#buffer` costs about as much as the view itself.
+   */
+  private frontBuffer: ArrayBufferLike | undefined;
+  private frontOffset = 0;
 
   constructor(private readonly maxMessageSize: number) {}
 
@@ -82,7 +89,7 @@ export class LengthPrefixDecoder implements FrameDecoder {
 
   push(chunk: Buffer): void {
     if (chunk.length === 0) return;
-    this.chunks.push(chunk);
+    if (this.chunks.push(chunk) === 1) this.front();
     this.held += chunk.length;
   }
 
@@ -206,6 +213,19 @@ export class LengthPrefixDecoder implements FrameDecoder {
     return b.readUInt32BE(0);
   }
 
+  /** Drops chunks[0] (read to its end). */
+  private shift(): void {
+    this.chunks.shift();
+    this.off = 0;
+    this.front();
+  }
+
+  private front(): void {
+    const c = this.chunks[0];
+    this.frontBuffer = c?.buffer;
+    this.frontOffset = c === undefined ? 0 : c.byteOffset;
+  }
+
   /** Drops n bytes from the front without allocating. */
   private consume(n: number): void {
     this.held -= n;
@@ -217,8 +237,7 @@ export class LengthPrefixDecoder implements FrameDecoder {
         return;
       }
       n -= left;
-      this.chunks.shift();
-      this.off = 0;
+      this.shift();
     }
   }
 
@@ -232,11 +251,9 @@ export class LengthPrefixDecoder implements FrameDecoder {
     const first = this.chunks[0] as Buffer;
     const left = first.length - this.off;
     if (left >= n) {
-      const out = first.subarray(this.off, this.off + n);
-      if (left === n) {
-        this.chunks.shift();
-        this.off = 0;
-      } else this.off += n;
+      const out = bufferView(this.frontBuffer as ArrayBufferLike, this.frontOffset + this.off, n);
+      if (left === n) this.shift();
+      else this.off += n;
       return out;
     }
     const out = Buffer.allocUnsafe(n);
@@ -246,10 +263,8 @@ export class LengthPrefixDecoder implements FrameDecoder {
       const k = Math.min(c.length - this.off, n - got);
       c.copy(out, got, this.off, this.off + k);
       got += k;
-      if (this.off + k === c.length) {
-        this.chunks.shift();
-        this.off = 0;
-      } else this.off += k;
+      if (this.off + k === c.length) this.shift();
+      else this.off += k;
     }
     return out;
   }
