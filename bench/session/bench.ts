@@ -3,7 +3,7 @@
  * with the same PSK cipher suites, peers in separate processes, on 127.0.0.1 (no discovery:
  * `connect()` by address, so nothing is multicast).
  *
- *   npm run bench:session [-- --rounds 3 --messages 300000 --bulk-mib 512 --rtt 2000 --connects 20]
+ *   npm run bench:session [-- --rounds 3 --messages 1000000 --bulk-mib 512 --rtt 2000 --connects 20]
  *   npm run bench:session -- --scenarios messages,bulk --rounds 5 --no-libp2p
  *   npm run bench:session -- --scenarios resource --resource-gib 1,10 [--resource-rounds 1]
  *   (also: --sides session|raw to profile one side, --no-warmup, --libp2p-messages, --libp2p-bulk-mib)
@@ -462,18 +462,29 @@ function childCpu(x: Ctx): Promise<number> {
   });
 }
 
+/** Where withCpu() records one side's CPU time: both processes together, and each alone. */
+interface CpuSinks {
+  both: number[];
+  sender: number[];
+  receiver: number[];
+}
+
 /**
- * Runs one measurement and records the CPU time both processes spent on it (sender = this
- * process, receiver = the child) in `sink`, as ns per `units`. CPU time is much less
- * disturbed by other jobs on a shared machine than wall-clock rates.
+ * Runs one measurement and records the CPU time the two processes spent on it (sender = this
+ * process, receiver = the child), together and each alone, as ns per `units`. CPU time is much
+ * less disturbed by other jobs on a shared machine than wall-clock rates, and the split shows
+ * which side a difference comes from.
  */
-async function withCpu(x: Ctx, run: () => Promise<number>, units: number, per: number, sink: number[]): Promise<number> {
+async function withCpu(x: Ctx, run: () => Promise<number>, units: number, per: number, sink: CpuSinks): Promise<number> {
   const c0 = await childCpu(x);
   const p0 = process.cpuUsage();
   const v = await run();
   const p = process.cpuUsage(p0);
   const c1 = await childCpu(x);
-  sink.push(Number.isNaN(v) ? NaN : ((p.user + p.system + c1 - c0) * 1000 * per) / units);
+  const scale = (micros: number): number => (Number.isNaN(v) ? NaN : (micros * 1000 * per) / units);
+  sink.both.push(scale(p.user + p.system + c1 - c0));
+  sink.sender.push(scale(p.user + p.system));
+  sink.receiver.push(scale(c1 - c0));
   return v;
 }
 
@@ -563,7 +574,7 @@ async function resourceScenario(gibs: number[], rounds: number): Promise<Row[]> 
 }
 
 async function parent(): Promise<void> {
-  const N = arg('messages', 300_000);
+  const N = arg('messages', 1_000_000);
   const BULK = arg('bulk-mib', 512) * 1024 * 1024;
   const RTTS = arg('rtt', 2000);
   const CONNECTS = arg('connects', 20);
@@ -587,17 +598,19 @@ async function parent(): Promise<void> {
   const skip = (): Promise<number> => Promise.resolve(NaN);
   const add = (row: Row, s: () => Promise<number>, r: () => Promise<number>) => ({ row, s: sides.includes('session') ? s : skip, r: sides.includes('raw') ? r : skip });
   // CPU time of both processes per unit of work, next to the rate it was measured with.
-  const cpuRows: Row[] = [];
+  const cpuRows = new Map<Row, Row[]>();
   const withCpuRow = (p: { row: Row; s: () => Promise<number>; r: () => Promise<number> }, name: string, unit: string, units: number, per: number) => {
-    const row: Row = { name, unit, session: [], raw: [], better: 'lower', target: '' };
-    cpuRows.push(row);
-    return { row: p.row, s: () => withCpu(x, p.s, units, per, row.session), r: () => withCpu(x, p.r, units, per, row.raw) };
+    const cpuRow = (label: string): Row => ({ name: label, unit, session: [], raw: [], better: 'lower', target: '' });
+    const [both, sender, receiver] = [cpuRow(`  ${name} (both processes)`), cpuRow('    sender'), cpuRow('    receiver')];
+    cpuRows.set(p.row, [both, sender, receiver]);
+    const sinks = (side: 'session' | 'raw'): CpuSinks => ({ both: both[side], sender: sender[side], receiver: receiver[side] });
+    return { row: p.row, s: () => withCpu(x, p.s, units, per, sinks('session')), r: () => withCpu(x, p.r, units, per, sinks('raw')) };
   };
   const plan = [
     scenarios.has('messages') &&
       withCpuRow(
         add({ name: `${MSG_SIZE}-byte messages (pipelined)`, unit: 'msg/s', session: [], raw: [], better: 'higher', target: '≥ 0.8', goal: 0.8, libp2pGoal: 20 }, () => messagesSession(x, N), () => messagesRaw(x, N)),
-        '  CPU per message (both processes)',
+        'CPU per message',
         'ns',
         N,
         1,
@@ -606,7 +619,7 @@ async function parent(): Promise<void> {
     scenarios.has('bulk') &&
       withCpuRow(
         add({ name: `bulk stream (${BULK >> 20} MiB, 64 KiB writes)`, unit: 'MB/s', session: [], raw: [], better: 'higher', target: '≥ 0.9', goal: 0.9 }, () => bulkSession(x, BULK), () => bulkRaw(x, BULK)),
-        '  CPU per MiB (both processes)',
+        'CPU per MiB',
         'µs',
         BULK,
         1024 * 1024 / 1000,
@@ -643,8 +656,7 @@ async function parent(): Promise<void> {
   }
   for (const p of plan) {
     rows.push(p.row);
-    const cpu = cpuRows.find((r) => p.row.name.startsWith('bulk') ? r.unit === 'µs' : p.row.unit === 'msg/s' && r.unit === 'ns');
-    if (cpu) rows.push(cpu);
+    rows.push(...(cpuRows.get(p.row) ?? []));
   }
   raw.destroy();
   await a.close();
