@@ -65,6 +65,34 @@ test('connect by address, messages both ways, peerInfo, stats, close → notConn
   }
 });
 
+test('messages of every size sent in one tick (batched and alone) arrive intact, in order, as Buffers that stay valid', async () => {
+  const { a, b, pb } = await pair();
+  try {
+    // Sizes around the batch's payload limit (8 KiB) and the empty message, with random
+    // content, enough of them to fill several 64 KiB batches spread over many TLS reads.
+    const sizes = [0, 1, 3, 4, 100, 1000, 8191, 8192, 8193, 20_000];
+    const sent: Buffer[] = [];
+    for (let i = 0; i < 3000; i++) sent.push(randomBytes(sizes[i % sizes.length] as number));
+    const got: Buffer[] = [];
+    b.on('message', (d) => got.push(d));
+    let last: Promise<void> = Promise.resolve();
+    for (const m of sent) last = a.send(m, { to: pb });
+    await last;
+    for (let i = 0; i < 300 && got.length < sent.length; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(got.length, sent.length);
+    // Checked only after everything arrived: a view whose bytes were reused would show it here.
+    for (let i = 0; i < sent.length; i++) {
+      const d = got[i] as Buffer;
+      assert.ok(Buffer.isBuffer(d) && d instanceof Buffer, `message ${i} is a Buffer`);
+      assert.ok(d.equals(sent[i] as Buffer), `message ${i} (${(sent[i] as Buffer).length} bytes) intact`);
+    }
+    assert.equal(Buffer.concat(got).length, Buffer.concat(sent).length);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
 test('send: unknown peer → ERR_PEER_NOT_CONNECTED, too large → ERR_MESSAGE_TOO_LARGE (both limits)', async () => {
   const { a, b, pb } = await pair({ maxMessageSize: 1000 });
   try {
