@@ -178,12 +178,16 @@ export class Listener extends EventEmitter<ListenerEvents> {
     this.advertisement.updateTxt(txt);
   }
 
-  /** Stops accepting and withdraws the service (goodbye). Accepted TCP connections stay open. */
+  /**
+   * Stops accepting and withdraws the service (goodbye). Accepted connections stay open: TCP
+   * ones are independent sockets, and UDP flows keep the listener's socket until the last of
+   * them is closed (datagrams from new remotes are then ignored).
+   */
   async cancel(): Promise<void> {
     if (this._state === 'cancelled') return;
     this.setState('cancelled', undefined);
     for (const w of this.waiters.splice(0)) w(null);
-    this.udp?.close();
+    this.udp?.stopAccepting();
     // Stops accepting; accepted TCP connections are not touched (server.close() would wait for them).
     this.server?.close();
     this.wss?.close();

@@ -2,6 +2,8 @@
  * The UDP side of a Listener: one bound socket, datagrams demultiplexed by the remote
  * address and port (the local side is fixed) into one flow per 4-tuple. A new 4-tuple
  * beyond `flowLimit` is dropped (and counted); a flow idle for `idleTimeout` is closed.
+ * After stopAccepting() (the listener was cancelled) the flows already accepted go on, as
+ * Network framework's connections outlive their listener; the socket closes with the last.
  */
 import { createSocket, type Socket as DgramSocket, type RemoteInfo } from 'node:dgram';
 import { toPeerlinkError } from './net-errors.js';
@@ -17,6 +19,8 @@ export class UdpFlowTable {
   readonly socket: DgramSocket;
   private readonly flows = new Map<string, UdpChannel>();
   private sweeper: NodeJS.Timeout | undefined;
+  private accepting = true;
+  private closed = false;
   droppedFlows = 0;
 
   constructor(
@@ -56,6 +60,7 @@ export class UdpFlowTable {
       existing.deliver(msg);
       return;
     }
+    if (!this.accepting) return; // the listener is cancelled: nothing to accept a new flow
     if (this.flows.size >= this.settings.flowLimit) {
       this.droppedFlows++;
       this.handlers.dropped(key);
@@ -63,7 +68,10 @@ export class UdpFlowTable {
     }
     const local = this.socket.address();
     const ch = new UdpChannel(this.socket, { address: local.address, port: local.port }, { address: rinfo.address, port: rinfo.port }, false, maxDatagramFor(local.address, this.settings.datagramOverhead, rinfo.address));
-    ch.onClose = () => this.flows.delete(key);
+    ch.onClose = () => {
+      this.flows.delete(key);
+      if (!this.accepting && this.flows.size === 0) this.close();
+    };
     this.flows.set(key, ch);
     this.handlers.flow(ch, msg);
   }
@@ -73,7 +81,17 @@ export class UdpFlowTable {
     for (const f of [...this.flows.values()]) if (f.lastActivity < limit) f.closeFlow(undefined);
   }
 
+  /** No new flows from now on; the socket stays open for the accepted ones and closes with the last. */
+  stopAccepting(): void {
+    this.accepting = false;
+    if (this.flows.size === 0) this.close();
+  }
+
+  /** Closes every flow and the socket. */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.accepting = false;
     if (this.sweeper) clearInterval(this.sweeper);
     for (const f of [...this.flows.values()]) f.closeFlow(undefined);
     try {

@@ -405,15 +405,14 @@ async function runListener(
     return EXIT_OK;
   }
   const c = got;
-  // One connection: stop accepting (UDP flows share the socket, so that listener stays open).
-  if (!f.udp) await l.cancel();
+  // One connection: stop accepting. A UDP flow keeps the listener's socket until it ends.
+  await l.cancel();
   if (verbose) {
     logState(io, `[C${c.id}] from ${c.currentPath ? Endpoint.format(c.currentPath.remoteEndpoint) : '?'}`, c.state);
     c.on('state', (s, err) => logState(io, `[C${c.id}]`, s, err));
   }
   const outcome = await serve(io, c, f, deadline);
   if (outcome.kind !== 'done') stop(c);
-  if (f.udp) await l.cancel();
   if (verbose) io.stderr.write(`${formatReport(c.report())}\n`);
   return exitFor(outcome, c, io, f, true);
 }

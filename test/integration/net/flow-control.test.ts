@@ -110,6 +110,7 @@ test('flow control, udp: a reader that falls behind loses datagrams beyond its q
   assert.ok(receiver.counters.dropped > 0);
   sender.cancel();
   await l.cancel();
+  receiver.cancel(); // the last flow closes the listener's socket
 });
 
 test('sends waiting for drain settle after a final send (Node emits no drain once the socket is ending)', async () => {

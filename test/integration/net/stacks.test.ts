@@ -189,6 +189,43 @@ test('udp flows: three clients from three ports become three connections', async
   assert.equal(clients[0]?.state, 'ready');
   for (const c of clients) c.cancel();
   await l.cancel();
+  for (const c of accepted) c.cancel(); // the last flow closes the listener's socket
+});
+
+test('udp listener cancel: accepted flows keep working, no new flows, the port is freed with the last flow', { timeout: 10_000 }, async () => {
+  const l = new Listener(Parameters.udp({ idleTimeout: 0 }), { host: '127.0.0.1' });
+  const accepted: Connection[] = [];
+  l.on('connection', (c) => accepted.push(c));
+  await l.start();
+  const port = l.port;
+  const a = await dial(port, Parameters.udp());
+  await a.send('hello');
+  for (let i = 0; i < 100 && accepted.length === 0; i++) await delay(10);
+  const flow = accepted[0] as Connection;
+  assert.equal(String(await flow.receiveMessage()), 'hello');
+  await l.cancel();
+  assert.equal(l.state, 'cancelled');
+  // Network framework: cancelling a listener does not cancel the connections it produced.
+  assert.equal(flow.state, 'ready');
+  await a.send('still there?');
+  assert.equal(String(await flow.receiveMessage()), 'still there?');
+  await flow.send('yes');
+  assert.equal(String(await a.receiveMessage()), 'yes');
+  // A new remote gets no flow (nothing to accept it), and nothing reaches the old flow.
+  const b = await dial(port, Parameters.udp());
+  await b.send('new peer');
+  await delay(100);
+  assert.equal(accepted.length, 1);
+  assert.equal(flow.tryReceiveMessage(), undefined);
+  // The socket goes with the last flow: the port can be bound again.
+  flow.cancel();
+  await delay(50);
+  const again = new Listener(Parameters.udp({ idleTimeout: 0 }), { host: '127.0.0.1', port });
+  await again.start();
+  assert.equal(again.port, port);
+  await again.cancel();
+  a.cancel();
+  b.cancel();
 });
 
 test('udp listener: flow cap and idle timeout', async () => {
