@@ -3,13 +3,21 @@
  * an hour (the first after 20-120 ms), with known answers (§7.1, split over TC packets
  * when they do not fit), refresh queries when a wanted record reaches 80/85/90/95 % of its
  * TTL, and one-off queries for resolution. Responses feed the cache.
+ *
+ * Duplicate question suppression (§7.3): when another host asks one of our continuous QM
+ * questions on an interface shortly before ours is due — within half the interval that led to
+ * it, as mDNSResponder does — and its known answers are all ones we would list too, its
+ * responses serve us as well: ours is not sent there, and the schedule goes on as if it was.
+ * Our own queries come back to us through multicast loopback; that is harmless, as each is
+ * a whole interval before our next query.
  */
 import type { NetworkInterface } from '../path/interfaces.js';
 import type { CachedRecord, RecordCache } from './cache.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { PacketWriter, DEFAULT_MAX_SEND_BYTES } from './codec/encode.js';
 import { nameKey } from './codec/name.js';
-import { CLASS_IN, rrTypeNumber, type Question, type ResourceRecord } from './codec/types.js';
+import { sameRecord } from './codec/records.js';
+import { CLASS_IN, RRType, rrTypeNumber, type Question, type ResourceRecord } from './codec/types.js';
 import type { PacketNetwork, ReceivedPacket } from './transport.js';
 
 export const FIRST_QUERY_MIN_MS = 20;
@@ -28,12 +36,18 @@ interface Continuous {
   timer: TimerHandle | undefined;
   /** Times the question went out, for tests and diagnostics. */
   sentAt: number[];
+  /** The wait before the pending query (the first delay, then the interval). */
+  wait: number;
+  /** When another host last asked this question, per interface (§7.3). */
+  seen: Map<string, number>;
 }
 
 export class Querier {
   private readonly continuous = new Map<string, Continuous>();
   private readonly interests = new Set<Interest>();
   private closed = false;
+  /** Continuous queries not sent on an interface because another host had just asked (§7.3). */
+  suppressedQueries = 0;
 
   constructor(
     private readonly net: PacketNetwork,
@@ -50,7 +64,11 @@ export class Querier {
 
   /** Feeds received packets: responses go to the cache (RFC 6762 §6: only from port 5353). */
   handle(p: ReceivedPacket): void {
-    if (this.closed || !p.packet.response || p.port !== 5353) return;
+    if (this.closed || p.port !== 5353) return;
+    if (!p.packet.response) {
+      this.noteDuplicateQuestions(p);
+      return;
+    }
     if (p.packet.opcode !== 0 || p.packet.rcode !== 0) return;
     if (this.continuous.size === 0 && this.interests.size === 0) return;
     this.cache.addResponse([...p.packet.answers, ...p.packet.additionals].filter((r) => r.rrclass === CLASS_IN), p.iface.name);
@@ -65,10 +83,9 @@ export class Querier {
     let c = this.continuous.get(key);
     if (c) c.refs++;
     else {
-      c = { name, qtype, refs: 1, interval: INITIAL_INTERVAL_MS, timer: undefined, sentAt: [] };
+      c = { name, qtype, refs: 1, interval: INITIAL_INTERVAL_MS, timer: undefined, sentAt: [], wait: 0, seen: new Map() };
       this.continuous.set(key, c);
-      const cc = c;
-      cc.timer = this.clock.setTimeout(() => this.fire(cc), FIRST_QUERY_MIN_MS + this.clock.random() * FIRST_QUERY_SPREAD_MS);
+      this.scheduleFirst(c);
     }
     const cur = c;
     let stopped = false;
@@ -87,8 +104,13 @@ export class Querier {
     for (const c of this.continuous.values()) {
       c.timer?.cancel();
       c.interval = INITIAL_INTERVAL_MS;
-      c.timer = this.clock.setTimeout(() => this.fire(c), FIRST_QUERY_MIN_MS + this.clock.random() * FIRST_QUERY_SPREAD_MS);
+      this.scheduleFirst(c);
     }
+  }
+
+  private scheduleFirst(c: Continuous): void {
+    c.wait = FIRST_QUERY_MIN_MS + this.clock.random() * FIRST_QUERY_SPREAD_MS;
+    c.timer = this.clock.setTimeout(() => this.fire(c), c.wait);
   }
 
   /** Query times of a continuous question (for tests). */
@@ -98,12 +120,43 @@ export class Querier {
 
   private fire(c: Continuous): void {
     if (this.closed) return;
-    c.sentAt.push(this.clock.now());
-    if (c.sentAt.length > 64) c.sentAt.shift();
-    this.query([{ name: c.name, qtype: c.qtype, qclass: CLASS_IN, unicastResponse: false }]);
-    const wait = c.interval;
+    const now = this.clock.now();
+    const questions = [{ name: c.name, qtype: c.qtype, qclass: CLASS_IN, unicastResponse: false }];
+    let sent = false;
+    for (const iface of this.net.interfaces) {
+      const seen = c.seen.get(iface.name);
+      if (seen !== undefined && now - seen < c.wait / 2) {
+        this.suppressedQueries++;
+        continue;
+      }
+      this.queryOn(iface, questions);
+      sent = true;
+    }
+    c.seen.clear();
+    if (sent) {
+      c.sentAt.push(now);
+      if (c.sentAt.length > 64) c.sentAt.shift();
+    }
+    c.wait = c.interval;
     c.interval = Math.min(c.interval * 2, MAX_INTERVAL_MS);
-    c.timer = this.clock.setTimeout(() => this.fire(c), wait);
+    c.timer = this.clock.setTimeout(() => this.fire(c), c.wait);
+  }
+
+  /**
+   * A query from someone else (or our own, looped back): notes each of our continuous QM
+   * questions it asks whose known answers we would all list too (§7.3). A truncated query is
+   * skipped: the rest of its known answers are still to come.
+   */
+  private noteDuplicateQuestions(p: ReceivedPacket): void {
+    if (this.continuous.size === 0 || p.packet.truncated || p.packet.opcode !== 0) return;
+    for (const q of p.packet.questions) {
+      if (q.unicastResponse || q.qclass !== CLASS_IN) continue;
+      const c = this.continuous.get(`${nameKey(q.name)}|${q.qtype}`);
+      if (c === undefined) continue;
+      const ours = this.cache.knownAnswers(c.name, c.qtype, p.iface.name);
+      const theirs = p.packet.answers.filter((r) => nameKey(r.name) === nameKey(c.name) && (c.qtype === RRType.ANY || rrTypeNumber(r) === c.qtype));
+      if (theirs.every((r) => ours.some((o) => sameRecord(o, r)))) c.seen.set(p.iface.name, this.clock.now());
+    }
   }
 
   /** Sends questions on every interface (or one), with known answers from the cache. */

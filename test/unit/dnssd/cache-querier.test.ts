@@ -6,6 +6,8 @@ import { Querier, MAX_INTERVAL_MS } from '../../../src/dnssd/querier.js';
 import { CLASS_IN, RRType, type ResourceRecord } from '../../../src/dnssd/codec/types.js';
 import { compareProbeSets } from '../../../src/dnssd/codec/records.js';
 import { FakeLink } from './fake-link.js';
+import { PacketWriter, DEFAULT_MAX_SEND_BYTES } from '../../../src/dnssd/codec/encode.js';
+import type { ReceivedPacket } from '../../../src/dnssd/transport.js';
 
 const a = (address: string, ttl = 120, cacheFlush = true): ResourceRecord => ({ name: 'vm.local', type: 'A', address, ttl, rrclass: CLASS_IN, cacheFlush });
 
@@ -134,6 +136,70 @@ test('querier: known answers go with the question, split over TC packets when ma
   assert.equal(targets.length, 60);
   assert.ok(!targets.includes('Old._x._tcp.local'));
   for (const p of sent) assert.ok(p.answers.every((r) => r.ttl < 4500 && r.ttl > 4400));
+});
+
+test('querier: duplicate question suppression (RFC 6762 §7.3): another host asking the same QM question with no known answers we lack counts as our query', () => {
+  const clock = new FakeClock();
+  const link = new FakeLink(clock);
+  const mine = link.host(1);
+  const other = link.host(2);
+  const cache = new RecordCache(clock);
+  const q = new Querier(mine, clock, cache);
+  mine.on('packet', (p: ReceivedPacket) => q.handle(p));
+  const ptr = (target: string): ResourceRecord => ({ name: '_x._tcp.local', type: 'PTR', target, ttl: 4500, rrclass: CLASS_IN, cacheFlush: false });
+  const question = (unicastResponse = false) => ({ name: '_X._tcp.local', qtype: RRType.PTR, qclass: CLASS_IN, unicastResponse });
+  const otherAsks = (known: ResourceRecord[] = [], o: { unicastResponse?: boolean; truncated?: boolean; port?: number } = {}): void => {
+    const w = new PacketWriter(DEFAULT_MAX_SEND_BYTES);
+    w.header(0, false);
+    if (o.truncated) w.setTruncated(true);
+    w.addQuestion(question(o.unicastResponse));
+    for (const r of known) w.addRecord(1, r);
+    link.inject(w.finish(), other.address, o.port ?? 5353);
+  };
+  const ours = (): number => link.log.filter((s) => s.from === mine.address).length;
+  cache.addResponse([ptr('A._x._tcp.local')], 'eth0');
+  q.startContinuous('_x._tcp.local', RRType.PTR);
+  clock.advance(200); // the first query goes out 20-120 ms after the start
+  assert.equal(ours(), 1);
+  // Then every 1, 2, 4, 8 … s: due at t1 + 1000, 3000, 7000, 15000, 31000, 63000, 127000, 255000.
+  const t1 = q.history('_x._tcp.local', RRType.PTR)[0] as number;
+  const at = (ms: number): void => clock.advance(t1 + ms - clock.now());
+
+  // Seen within the half-interval before our next query (due at +1000): ours is not sent.
+  at(700);
+  otherAsks([ptr('A._x._tcp.local')]);
+  at(1100);
+  assert.equal(ours(), 1, 'suppressed');
+  assert.equal(q.suppressedQueries, 1);
+  // The schedule goes on as if it had been sent: the next one is 2 s later, and it goes out.
+  at(2900);
+  assert.equal(ours(), 1);
+  at(3100);
+  assert.equal(ours(), 2);
+
+  // Seen more than half an interval before ours (4 s interval, seen 2.5 s before): ours goes out.
+  at(4500);
+  otherAsks();
+  at(7100);
+  assert.equal(ours(), 3);
+
+  // Not duplicates: their known answers include one we do not have (we could miss its answer),
+  // a QU question, a truncated query (more known answers follow), a legacy querier (not port 5353).
+  const cases: Array<[string, number, () => void]> = [
+    ['an unknown known answer', 15_000, () => otherAsks([ptr('A._x._tcp.local'), ptr('B._x._tcp.local')])],
+    ['QU', 31_000, () => otherAsks([], { unicastResponse: true })],
+    ['TC', 63_000, () => otherAsks([], { truncated: true })],
+    ['legacy port', 127_000, () => otherAsks([], { port: 40000 })],
+  ];
+  for (const [what, due, ask] of cases) {
+    const before = ours();
+    at(due - 100);
+    ask();
+    at(due + 100);
+    assert.equal(ours(), before + 1, `${what}: our query still goes out`);
+  }
+  assert.equal(q.suppressedQueries, 1);
+  q.close();
 });
 
 test('tie-breaking compares class, type, then rdata bytes; the later set wins', () => {
