@@ -130,22 +130,9 @@ function typeFromSys(name: string, arphrd: number | undefined, loopback: boolean
   const devtype = /^DEVTYPE=(.*)$/m.exec(uevent)?.[1];
   if (devtype === 'wlan' || existsSync(`${SYS_NET}/${name}/wireless`) || existsSync(`${SYS_NET}/${name}/phy80211`)) return 'wifi';
   if (devtype === 'wwan' || arphrd === ARPHRD_RAWIP) return 'cellular';
-  if (arphrd === ARPHRD_ETHER && (devtype === undefined || devtype === 'gadget') && wiredLink(name)) return 'wiredEthernet';
+  if (arphrd === ARPHRD_ETHER && (devtype === undefined || devtype === 'gadget')) return 'wiredEthernet';
   if (arphrd === ARPHRD_NONE) return 'other';
   return 'other';
-}
-
-/**
- * An Ethernet-framed link that carries traffic to somewhere: a hardware NIC (it has a `device`)
- * or a link stacked on / paired with another one (`iflink` is another interface's index: a
- * container's or network namespace's veth, macvlan). Pseudo-devices with neither — `ifb`
- * (traffic shaping), `dummy` — lead nowhere and are `other`.
- */
-function wiredLink(name: string): boolean {
-  if (existsSync(`${SYS_NET}/${name}/device`)) return true;
-  const ifindex = readSys(name, 'ifindex');
-  const iflink = readSys(name, 'iflink');
-  return ifindex !== undefined && iflink !== undefined && ifindex !== iflink;
 }
 
 /** Type guess from a name, for platforms without /sys/class/net. */
