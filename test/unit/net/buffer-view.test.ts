@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { inspect } from 'node:util';
+import { inspect, isDeepStrictEqual } from 'node:util';
 import { bufferView } from '../../../src/net/buffer-view.js';
 
 test('bufferView: a Buffer in every way an app can see, sharing the bytes it views', () => {
@@ -16,6 +16,11 @@ test('bufferView: a Buffer in every way an app can see, sharing the bytes it vie
   assert.equal(Buffer.compare(v, Buffer.from('hello world')), 0);
   assert.equal(v.readUInt16BE(0), 0x6865);
   assert.match(inspect(v), /^<Buffer 68 65 6c 6c 6f/);
+  // An ordinary Buffer: same prototype, so strict deep equality with a Buffer of the same bytes holds
+  // (what an app's tests of received messages use).
+  assert.equal(Object.getPrototypeOf(v), Buffer.prototype);
+  assert.deepStrictEqual(v, Buffer.from('hello world'));
+  assert.ok(isDeepStrictEqual(v, Buffer.from('hello world')));
   assert.deepEqual(JSON.parse(JSON.stringify(v)), { type: 'Buffer', data: [...Buffer.from('hello world')] });
   // Buffer methods that build new Buffers return ordinary ones.
   const s = v.subarray(6);
