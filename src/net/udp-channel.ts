@@ -65,6 +65,14 @@ export class UdpChannel implements Channel {
   private isClosed = false;
   /** Set by the listener's flow table: called when this flow ends, to forget it. */
   onClose: (() => void) | undefined;
+  /**
+   * Set by the listener's flow table: told when a send starts and when the socket is done with
+   * it, so the shared socket is not closed under a datagram still on its way out.
+   */
+  sendTracker: { begin(): void; end(): void } | undefined;
+  /** Sends the socket has not called back for yet; an owned socket closes only after them. */
+  private sending = 0;
+  private closeWhenSent = false;
   lastActivity = Date.now();
 
   constructor(
@@ -105,8 +113,19 @@ export class UdpChannel implements Channel {
     this.lastActivity = Date.now();
     const data = Buffer.isBuffer(chunks) ? chunks : Buffer.concat(chunks as Buffer[], size);
     const wait = this.dgram.getSendQueueSize() > SEND_QUEUE_HIGH_WATER;
+    // A listener flow's send goes out on a later tick (dgram looks the address up first), so a
+    // final send or a cancel() right after it must not close the socket before it has gone.
+    this.sending++;
+    const tracker = this.sendTracker;
+    tracker?.begin();
     const p = new Promise<void>((resolve, reject) => {
-      const cb = (err: Error | null): void => (err ? reject(toPeerlinkError(err, { what: 'UDP send' })) : resolve());
+      const cb = (err: Error | null): void => {
+        this.sending--;
+        tracker?.end();
+        if (this.closeWhenSent && this.sending === 0) this.closeSocket();
+        if (err) reject(toPeerlinkError(err, { what: 'UDP send' }));
+        else resolve();
+      };
       if (this.ownsSocket) this.dgram.send(data, cb);
       else this.dgram.send(data, this.remote.port, this.remote.address, cb);
     });
@@ -133,14 +152,19 @@ export class UdpChannel implements Channel {
     if (this.isClosed) return;
     this.isClosed = true;
     if (this.ownsSocket) {
-      try {
-        this.dgram.close();
-      } catch {
-        // already closed
-      }
+      if (this.sending === 0) this.closeSocket();
+      else this.closeWhenSent = true;
     }
     this.onClose?.();
     if (!err) this.sink?.end();
     this.sink?.closed(err);
+  }
+
+  private closeSocket(): void {
+    try {
+      this.dgram.close();
+    } catch {
+      // already closed
+    }
   }
 }

@@ -3,7 +3,8 @@
  * address and port (the local side is fixed) into one flow per 4-tuple. A new 4-tuple
  * beyond `flowLimit` is dropped (and counted); a flow idle for `idleTimeout` is closed.
  * After stopAccepting() (the listener was cancelled) the flows already accepted go on, as
- * Network framework's connections outlive their listener; the socket closes with the last.
+ * Network framework's connections outlive their listener; the socket closes with the last,
+ * once its datagrams have been sent.
  */
 import { createSocket, type Socket as DgramSocket, type RemoteInfo } from 'node:dgram';
 import { toPeerlinkError } from './net-errors.js';
@@ -21,6 +22,17 @@ export class UdpFlowTable {
   private sweeper: NodeJS.Timeout | undefined;
   private accepting = true;
   private closed = false;
+  /** Sends of any flow still on their way out of the socket (see UdpChannel.sendTracker). */
+  private sending = 0;
+  private readonly sendTracker = {
+    begin: (): void => {
+      this.sending++;
+    },
+    end: (): void => {
+      this.sending--;
+      this.closeIfDone();
+    },
+  };
   droppedFlows = 0;
 
   constructor(
@@ -70,8 +82,9 @@ export class UdpFlowTable {
     const ch = new UdpChannel(this.socket, { address: local.address, port: local.port }, { address: rinfo.address, port: rinfo.port }, false, maxDatagramFor(local.address, this.settings.datagramOverhead, rinfo.address));
     ch.onClose = () => {
       this.flows.delete(key);
-      if (!this.accepting && this.flows.size === 0) this.close();
+      this.closeIfDone();
     };
+    ch.sendTracker = this.sendTracker;
     this.flows.set(key, ch);
     this.handlers.flow(ch, msg);
   }
@@ -84,7 +97,12 @@ export class UdpFlowTable {
   /** No new flows from now on; the socket stays open for the accepted ones and closes with the last. */
   stopAccepting(): void {
     this.accepting = false;
-    if (this.flows.size === 0) this.close();
+    this.closeIfDone();
+  }
+
+  /** After stopAccepting(): closes the socket once no flow is left and nothing is being sent. */
+  private closeIfDone(): void {
+    if (!this.accepting && this.flows.size === 0 && this.sending === 0) this.close();
   }
 
   /** Closes every flow and the socket. */

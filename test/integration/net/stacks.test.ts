@@ -217,15 +217,28 @@ test('udp listener cancel: accepted flows keep working, no new flows, the port i
   await delay(100);
   assert.equal(accepted.length, 1);
   assert.equal(flow.tryReceiveMessage(), undefined);
-  // The socket goes with the last flow: the port can be bound again.
-  flow.cancel();
+  // The last flow's last datagram still goes out (a final send ends the flow and so closes the
+  // socket, but only once the datagram has left it).
+  await flow.send('last words', { final: true });
+  assert.equal(String(await a.receiveMessage()), 'last words');
+  assert.equal(flow.state, 'cancelled');
+  // The socket went with the last flow: the port can be bound again.
   await delay(50);
   const again = new Listener(Parameters.udp({ idleTimeout: 0 }), { host: '127.0.0.1', port });
   await again.start();
   assert.equal(again.port, port);
+  // Same for a send right before cancel() on the last flow of a cancelled listener.
+  const accepted2 = new Promise<Connection>((r) => again.once('connection', r));
+  const c = await dial(port, Parameters.udp());
+  await c.send('hi');
+  const flow2 = await accepted2;
   await again.cancel();
+  void flow2.send('bye');
+  flow2.cancel();
+  assert.equal(String(await c.receiveMessage()), 'bye');
   a.cancel();
   b.cancel();
+  c.cancel();
 });
 
 test('udp listener: flow cap and idle timeout', async () => {
