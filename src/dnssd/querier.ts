@@ -8,6 +8,7 @@
  * questions on an interface shortly before ours is due — within half the interval that led to
  * it, as mDNSResponder does — and its known answers are all ones we would list too, its
  * responses serve us as well: ours is not sent there, and the schedule goes on as if it was.
+ * Per address family: a duplicate heard over IPv4 only still lets ours go out over IPv6.
  * Our own queries come back to us through multicast loopback; that is harmless, as each is
  * a whole interval before our next query.
  */
@@ -38,7 +39,7 @@ interface Continuous {
   sentAt: number[];
   /** The wait before the pending query (the first delay, then the interval). */
   wait: number;
-  /** When another host last asked this question, per interface (§7.3). */
+  /** When another host last asked this question, per interface and family (`eth0|IPv4`, §7.3). */
   seen: Map<string, number>;
 }
 
@@ -123,13 +124,17 @@ export class Querier {
     const now = this.clock.now();
     const questions = [{ name: c.name, qtype: c.qtype, qclass: CLASS_IN, unicastResponse: false }];
     let sent = false;
+    // Per family: a duplicate heard over IPv4 says nothing about hosts that listen on IPv6 only.
+    const heard = (iface: string, family: 'IPv4' | 'IPv6'): boolean => {
+      const t = c.seen.get(`${iface}|${family}`);
+      return t !== undefined && now - t < c.wait / 2;
+    };
     for (const iface of this.net.interfaces) {
-      const seen = c.seen.get(iface.name);
-      if (seen !== undefined && now - seen < c.wait / 2) {
-        this.suppressedQueries++;
-        continue;
-      }
-      this.queryOn(iface, questions);
+      const v4 = heard(iface.name, 'IPv4');
+      const v6 = heard(iface.name, 'IPv6');
+      this.suppressedQueries += (v4 ? 1 : 0) + (v6 ? 1 : 0);
+      if (v4 && v6) continue;
+      this.queryOn(iface, questions, v4 ? 'IPv6' : v6 ? 'IPv4' : undefined);
       sent = true;
     }
     c.seen.clear();
@@ -155,7 +160,7 @@ export class Querier {
       if (c === undefined) continue;
       const ours = this.cache.knownAnswers(c.name, c.qtype, p.iface.name);
       const theirs = p.packet.answers.filter((r) => nameKey(r.name) === nameKey(c.name) && (c.qtype === RRType.ANY || rrTypeNumber(r) === c.qtype));
-      if (theirs.every((r) => ours.some((o) => sameRecord(o, r)))) c.seen.set(p.iface.name, this.clock.now());
+      if (theirs.every((r) => ours.some((o) => sameRecord(o, r)))) c.seen.set(`${p.iface.name}|${p.family}`, this.clock.now());
     }
   }
 
@@ -168,7 +173,7 @@ export class Querier {
     }
   }
 
-  private queryOn(iface: NetworkInterface, questions: readonly Question[]): void {
+  private queryOn(iface: NetworkInterface, questions: readonly Question[], family?: 'IPv4' | 'IPv6'): void {
     const known: ResourceRecord[] = [];
     for (const q of questions) known.push(...this.cache.knownAnswers(q.name, q.qtype, iface.name));
     let w = new PacketWriter(DEFAULT_MAX_SEND_BYTES);
@@ -184,12 +189,12 @@ export class Querier {
       if (added) continue;
       // the rest of the known answers go in further packets; TC tells responders to wait
       w.setTruncated(true);
-      this.net.sendMulticast(iface.name, w.finish());
+      this.net.sendMulticast(iface.name, w.finish(), family);
       w = new PacketWriter(DEFAULT_MAX_SEND_BYTES);
       w.header(0, false);
       w.addRecord(1, r);
     }
-    this.net.sendMulticast(iface.name, w.finish());
+    this.net.sendMulticast(iface.name, w.finish(), family);
   }
 
   private onRefresh(e: CachedRecord): void {

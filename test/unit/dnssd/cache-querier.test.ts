@@ -202,6 +202,40 @@ test('querier: duplicate question suppression (RFC 6762 §7.3): another host ask
   q.close();
 });
 
+test('querier: duplicate question suppression is per address family: a duplicate heard over IPv4 only leaves our IPv6 query', () => {
+  const clock = new FakeClock();
+  const link = new FakeLink(clock);
+  const mine = link.host(1, ['IPv4', 'IPv6']);
+  const other = link.host(2, ['IPv4', 'IPv6']);
+  const q = new Querier(mine, clock, new RecordCache(clock));
+  mine.on('packet', (p: ReceivedPacket) => q.handle(p));
+  const ask = (family: 'IPv4' | 'IPv6'): void => {
+    const w = new PacketWriter(DEFAULT_MAX_SEND_BYTES);
+    w.header(0, false);
+    w.addQuestion({ name: '_x._tcp.local', qtype: RRType.PTR, qclass: CLASS_IN, unicastResponse: false });
+    link.inject(w.finish(), other.address, 5353, family);
+  };
+  const ours = (family: 'IPv4' | 'IPv6'): number => link.log.filter((s) => s.from === mine.address && s.family === family).length;
+  q.startContinuous('_x._tcp.local', RRType.PTR);
+  clock.advance(200);
+  assert.deepEqual([ours('IPv4'), ours('IPv6')], [1, 1]);
+  const t1 = q.history('_x._tcp.local', RRType.PTR)[0] as number;
+  const at = (ms: number): void => clock.advance(t1 + ms - clock.now());
+  at(700);
+  ask('IPv4');
+  at(1100);
+  assert.deepEqual([ours('IPv4'), ours('IPv6')], [1, 2], 'only the IPv4 query suppressed');
+  at(2700); // next due at +3000 (2 s interval): heard over both families → nothing sent
+  ask('IPv4');
+  ask('IPv6');
+  at(3100);
+  assert.deepEqual([ours('IPv4'), ours('IPv6')], [1, 2], 'both suppressed');
+  assert.equal(q.suppressedQueries, 3);
+  at(7100);
+  assert.deepEqual([ours('IPv4'), ours('IPv6')], [2, 3], 'and the schedule goes on');
+  q.close();
+});
+
 test('tie-breaking compares class, type, then rdata bytes; the later set wins', () => {
   const r = (address: string): ResourceRecord => a(address);
   assert.ok(compareProbeSets([r('10.0.0.2')], [r('10.0.0.1')]) > 0);

@@ -29,6 +29,8 @@ export interface Sent {
   at: number;
   data: Buffer;
   packet: DnsPacket;
+  /** The family of the socket it went out on (multicast; unicast counts as IPv4 here). */
+  family?: 'IPv4' | 'IPv6';
   to?: { address: string; port: number };
 }
 
@@ -40,28 +42,30 @@ export class FakeLink {
 
   constructor(readonly clock: FakeClock) {}
 
-  host(i: number): FakeHost {
-    const h = new FakeHost(this, fakeInterface(i));
+  /** A host on the link; `families` are the multicast sockets it has (default IPv4 only). */
+  host(i: number, families: ReadonlyArray<'IPv4' | 'IPv6'> = ['IPv4']): FakeHost {
+    const h = new FakeHost(this, fakeInterface(i), families);
     this.hosts.push(h);
     return h;
   }
 
-  deliver(from: FakeHost, data: Buffer, to?: { address: string; port: number }, srcPort = 5353): void {
+  deliver(from: FakeHost, data: Buffer, to?: { address: string; port: number }, srcPort = 5353, family: 'IPv4' | 'IPv6' = 'IPv4'): void {
     const packet = decodePacket(data);
-    const sent: Sent = { from: from.address, at: this.clock.now(), data, packet, ...(to ? { to } : {}) };
+    const sent: Sent = { from: from.address, at: this.clock.now(), data, packet, family, ...(to ? { to } : {}) };
     this.log.push(sent);
     if (this.filter?.(sent)) return;
     this.clock.setTimeout(() => {
       for (const h of this.hosts) {
         if (to && h.address !== to.address) continue;
-        h.receive(data, from.address, srcPort);
+        if (!h.families.includes(family)) continue;
+        h.receive(data, from.address, srcPort, family);
       }
     }, 1);
   }
 
   /** Injects raw bytes as if sent by `address` (for fuzzing and legacy queries). */
-  inject(data: Buffer, address: string, port = 5353): void {
-    for (const h of this.hosts) h.receive(data, address, port);
+  inject(data: Buffer, address: string, port = 5353, family: 'IPv4' | 'IPv6' = 'IPv4'): void {
+    for (const h of this.hosts) if (h.families.includes(family)) h.receive(data, address, port, family);
   }
 }
 
@@ -73,6 +77,7 @@ export class FakeHost extends EventEmitter implements PacketNetwork {
   constructor(
     private readonly link: FakeLink,
     iface: NetworkInterface,
+    readonly families: ReadonlyArray<'IPv4' | 'IPv6'> = ['IPv4'],
   ) {
     super();
     this.interfaces = [iface];
@@ -82,7 +87,7 @@ export class FakeHost extends EventEmitter implements PacketNetwork {
     return (this.interfaces[0] as NetworkInterface).addresses[0]?.address as string;
   }
 
-  receive(data: Buffer, address: string, port: number): void {
+  receive(data: Buffer, address: string, port: number, family: 'IPv4' | 'IPv6' = 'IPv4'): void {
     let packet: DnsPacket;
     try {
       packet = decodePacket(data);
@@ -90,12 +95,12 @@ export class FakeHost extends EventEmitter implements PacketNetwork {
       this.malformed++;
       return;
     }
-    const p: ReceivedPacket = { packet, iface: this.interfaces[0] as NetworkInterface, address, port, family: 'IPv4', local: address === this.address };
+    const p: ReceivedPacket = { packet, iface: this.interfaces[0] as NetworkInterface, address, port, family, local: address === this.address };
     this.emit('packet', p);
   }
 
-  sendMulticast(_iface: string, data: Buffer): void {
-    this.link.deliver(this, data);
+  sendMulticast(_iface: string, data: Buffer, family?: 'IPv4' | 'IPv6'): void {
+    for (const f of this.families) if (family === undefined || f === family) this.link.deliver(this, data, undefined, 5353, f);
   }
 
   sendUnicast(_iface: string, data: Buffer, address: string, port: number): void {
