@@ -29,7 +29,7 @@ import { peerChain } from './tls-config.js';
 import { UdpChannel } from './udp-channel.js';
 import { FramedChannel } from './framed-channel.js';
 import { WsChannel } from './ws-channel.js';
-import { watchViability, type ViabilityWatch } from './viability.js';
+import { watchViability, type PathUpdate, type ViabilityWatch } from './viability.js';
 import { connectionStateChannel, log } from './diagnostics.js';
 
 export interface ConnectionEvents {
@@ -37,7 +37,10 @@ export interface ConnectionEvents {
   state: [state: ConnectionState, error: PeerlinkError | undefined];
   /** The path under the connection went away (false) or came back (true). */
   viability: [viable: boolean];
-  /** The connection's path changed (e.g. became known at ready). */
+  /**
+   * The connection's path: once at ready, then whenever its interface goes away or comes back
+   * (`status` 'unsatisfied' / 'satisfied', with `viability`) or its MTU changes.
+   */
   path: [path: ConnectionPath];
 }
 
@@ -536,6 +539,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         remoteEndpoint,
         ...(iface ? { interface: iface } : {}),
         interfaceSource: e.pinnedTo !== undefined ? 'pinned' : iface ? 'route' : 'unknown',
+        status: 'satisfied',
       };
     }
     const sink: ChannelSink = {
@@ -567,16 +571,26 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (this.partial) ch.deliverPartialMessages?.();
     const iface = this._path?.interface;
     if (iface && iface.type !== 'loopback' && this._path) {
-      this.viabilityWatch = watchViability(iface.name, this._path.localEndpoint.host, (viable) => {
-        this._viable = viable;
-        this.emit('viability', viable);
-      });
+      this.viabilityWatch = watchViability(iface.name, this._path.localEndpoint.host, iface.mtu, (u) => this.pathChanged(u));
     }
     if (ch.tlsSocket && this.parameters.tls?.pki) this.chain = peerChain(ch.tlsSocket);
     if (ch.tlsSocket) this.tlsReport = this.describeTls(ch.tlsSocket);
     this.readyAt = performance.now();
     this.setState('ready', undefined);
     if (this._path) this.emit('path', this._path);
+  }
+
+  /** The interface under a ready connection changed: a new `path` (and `viability` when that changed). */
+  private pathChanged(u: PathUpdate): void {
+    const path = this._path;
+    if (!path || this._state !== 'ready') return;
+    const status = u.viable ? 'satisfied' : 'unsatisfied';
+    this._path = { ...path, status, ...(path.interface && u.mtu !== undefined ? { interface: { ...path.interface, mtu: u.mtu } } : {}) };
+    if (this._viable !== u.viable) {
+      this._viable = u.viable;
+      this.emit('viability', u.viable);
+    }
+    this.emit('path', this._path);
   }
 
   private channelClosed(err: PeerlinkError | undefined): void {

@@ -21,4 +21,9 @@ export interface ConnectionPath {
    * 'route' = inferred from the local address; 'unknown'.
    */
   interfaceSource: 'pinned' | 'route' | 'unknown';
+  /**
+   * NWPath.status as seen by the connection: 'satisfied' while its interface is up and has the
+   * local address, 'unsatisfied' while not (the same facts as the `viability` event).
+   */
+  status: 'satisfied' | 'unsatisfied';
 }

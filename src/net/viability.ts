@@ -1,6 +1,7 @@
 /**
  * Connection viability from PathMonitor: a connection whose interface goes down, disappears
- * or loses the local address becomes not viable, and viable again when it comes back.
+ * or loses the local address becomes not viable, and viable again when it comes back; an MTU
+ * change on its interface is reported too (the connection's `path` event).
  * One monitor is shared by the live connections of a process and cancelled with the last
  * one (a netlink watcher per connection would be wasteful). Loopback connections are not
  * watched: lo does not go away.
@@ -37,17 +38,30 @@ function subscribe(fn: Listener): () => void {
   };
 }
 
-/** Watches `ifname` (carrying `localAddress`) and reports viability changes. */
-export function watchViability(ifname: string, localAddress: string, onChange: (viable: boolean) => void): ViabilityWatch {
+/** What changed on a watched connection's interface. */
+export interface PathUpdate {
+  viable: boolean;
+  /** The interface's MTU now (it may change while the connection is viable). */
+  mtu: number | undefined;
+}
+
+/**
+ * Watches `ifname` (carrying `localAddress`) and reports when the connection's viability or
+ * its interface's MTU changes (the facts a connection's `path` carries after ready).
+ */
+export function watchViability(ifname: string, localAddress: string, mtu: number, onChange: (u: PathUpdate) => void): ViabilityWatch {
   let viable = true;
+  let lastMtu: number | undefined = mtu;
   const bare = (localAddress.split('%')[0] ?? localAddress).replace(/^::ffff:/, '');
   const unsubscribe = subscribe((c) => {
     if (c.interface.name !== ifname) return;
     const hasAddress = c.interface.addresses.some((a) => a.address === bare);
     const now = c.kind !== 'removed' && c.kind !== 'down' && c.interface.flags.up && hasAddress;
-    if (now !== viable) {
+    const nowMtu = c.kind === 'removed' ? lastMtu : c.interface.mtu;
+    if (now !== viable || nowMtu !== lastMtu) {
       viable = now;
-      onChange(now);
+      lastMtu = nowMtu;
+      onChange({ viable, mtu: nowMtu });
     }
   });
   return { stop: unsubscribe };

@@ -24,7 +24,7 @@ interface Ev {
   viable?: boolean;
   data?: string;
   state?: string;
-  path?: { localEndpoint: { host: string }; remoteEndpoint: { host: string; interface?: string }; interface?: { name: string }; interfaceSource: string };
+  path?: { localEndpoint: { host: string }; remoteEndpoint: { host: string; interface?: string }; interface?: { name: string; mtu: number }; interfaceSource: string; status: string };
 }
 
 test('IPv6 link-local with scope, pinning to eth0, viability when the link goes down and back', { skip }, async (t) => {
@@ -49,11 +49,23 @@ test('IPv6 link-local with scope, pinning to eth0, viability when the link goes 
   assert.equal(pinned.path?.interface?.name, 'eth0');
   assert.equal(pinned.path?.interfaceSource, 'pinned');
 
-  // viability follows the link
+  assert.equal(pinned.path?.status, 'satisfied');
+
+  // viability and the path follow the link
+  let mark = b.stdoutLines.length;
   await lab.linkDown(2, 'host');
   assert.equal((await waitForJson<Ev>(b, (e) => e.event === 'viability', 30_000)).viable, false);
+  assert.equal((await waitForJson<Ev>(b, (e) => e.event === 'path', 30_000, { since: mark })).path?.status, 'unsatisfied');
+  mark = b.stdoutLines.length;
   await lab.linkUp(2, 'host');
-  await waitForJson<Ev>(b, (e) => e.event === 'viability' && e.viable === true, 30_000);
+  await waitForJson<Ev>(b, (e) => e.event === 'viability' && e.viable === true, 30_000, { since: mark });
+  assert.equal((await waitForJson<Ev>(b, (e) => e.event === 'path', 30_000, { since: mark })).path?.status, 'satisfied');
+  // an MTU change on the interface is a new path too
+  mark = b.stdoutLines.length;
+  await lab.exec(2, 'ip', ['link', 'set', 'dev', 'eth0', 'mtu', '1280']);
+  const smaller = await waitForJson<Ev>(b, (e) => e.event === 'path' && e.path?.interface?.mtu === 1280, 30_000, { since: mark });
+  assert.equal(smaller.path?.status, 'satisfied');
+  assert.equal(smaller.path?.interface?.name, 'eth0');
   b.writeLine('after the flap');
   assert.equal((await waitForJson<Ev>(b, (e) => e.event === 'reply' && e.data === 'after the flap', 60_000)).data, 'after the flap');
 });
