@@ -134,8 +134,8 @@ export class Querier {
       const v6 = heard(iface.name, 'IPv6');
       this.suppressedQueries += (v4 ? 1 : 0) + (v6 ? 1 : 0);
       if (v4 && v6) continue;
-      this.queryOn(iface, questions, v4 ? 'IPv6' : v6 ? 'IPv4' : undefined);
-      sent = true;
+      // On a single-family interface the other family has no socket: then nothing goes out.
+      if (this.queryOn(iface, questions, v4 ? 'IPv6' : v6 ? 'IPv4' : undefined)) sent = true;
     }
     c.seen.clear();
     if (sent) {
@@ -173,7 +173,8 @@ export class Querier {
     }
   }
 
-  private queryOn(iface: NetworkInterface, questions: readonly Question[], family?: 'IPv4' | 'IPv6'): void {
+  /** Sends the questions on one interface (one family, or all); false when no socket took them. */
+  private queryOn(iface: NetworkInterface, questions: readonly Question[], family?: 'IPv4' | 'IPv6'): boolean {
     const known: ResourceRecord[] = [];
     for (const q of questions) known.push(...this.cache.knownAnswers(q.name, q.qtype, iface.name));
     let w = new PacketWriter(DEFAULT_MAX_SEND_BYTES);
@@ -194,7 +195,7 @@ export class Querier {
       w.header(0, false);
       w.addRecord(1, r);
     }
-    this.net.sendMulticast(iface.name, w.finish(), family);
+    return this.net.sendMulticast(iface.name, w.finish(), family) > 0;
   }
 
   private onRefresh(e: CachedRecord): void {

@@ -48,8 +48,11 @@ export interface PacketNetwork {
   readonly interfaces: readonly NetworkInterface[];
   on(event: 'packet', listener: (p: ReceivedPacket) => void): this;
   off(event: 'packet', listener: (p: ReceivedPacket) => void): this;
-  /** Multicasts on one interface, over every family it has a socket for (or only `family`). */
-  sendMulticast(iface: string, data: Buffer, family?: 'IPv4' | 'IPv6'): void;
+  /**
+   * Multicasts on one interface, over every family it has a socket for (or only `family`);
+   * returns how many sockets it went out on (0: none for that interface and family).
+   */
+  sendMulticast(iface: string, data: Buffer, family?: 'IPv4' | 'IPv6'): number;
   sendUnicast(iface: string, data: Buffer, address: string, port: number): void;
 }
 
@@ -213,11 +216,14 @@ export class MdnsTransport extends EventEmitter implements PacketNetwork {
     await Promise.all(jobs);
   }
 
-  sendMulticast(ifaceName: string, data: Buffer, family?: 'IPv4' | 'IPv6'): void {
+  sendMulticast(ifaceName: string, data: Buffer, family?: 'IPv4' | 'IPv6'): number {
+    let n = 0;
     for (const s of this.socks) {
       if (s.iface.name !== ifaceName || (family !== undefined && s.family !== family)) continue;
       this.sendOn(s, data, s.family === 'IPv4' ? MDNS_IPV4 : `${MDNS_IPV6}%${ifaceName}`, MDNS_PORT);
+      n++;
     }
+    return n;
   }
 
   sendUnicast(ifaceName: string, data: Buffer, address: string, port: number): void {

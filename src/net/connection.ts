@@ -577,7 +577,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (ch.tlsSocket) this.tlsReport = this.describeTls(ch.tlsSocket);
     this.readyAt = performance.now();
     this.setState('ready', undefined);
-    if (this._path) this.emit('path', this._path);
+    // A 'state' listener may have cancelled already: no path for a connection that is gone.
+    if (this._path && this._state === 'ready') this.emit('path', this._path);
   }
 
   /** The interface under a ready connection changed: a new `path` (and `viability` when that changed). */
@@ -585,6 +586,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const path = this._path;
     if (!path || this._state !== 'ready') return;
     const status = u.viable ? 'satisfied' : 'unsatisfied';
+    if (u.mtu !== undefined && this.channel instanceof UdpChannel) this.channel.mtuChanged(u.mtu);
     this._path = { ...path, status, ...(path.interface && u.mtu !== undefined ? { interface: { ...path.interface, mtu: u.mtu } } : {}) };
     if (this._viable !== u.viable) {
       this._viable = u.viable;

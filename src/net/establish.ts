@@ -20,7 +20,7 @@ import { resolveService } from './service-resolve.js';
 import { SocketChannel } from './socket-channel.js';
 import { bindToDevice, tuneTcp } from './sockopt.js';
 import { clientTlsOptions, verifyPkiPeer } from './tls-config.js';
-import { maxDatagramFor, UdpChannel } from './udp-channel.js';
+import { UdpChannel } from './udp-channel.js';
 import { WsChannel } from './ws-channel.js';
 
 export interface Established {
@@ -173,7 +173,7 @@ async function establishUdp(addresses: ResolvedAddress[], port: number, p: Param
   const la = sock.address();
   const ra = sock.remoteAddress();
   plan.check(la.address);
-  const channel = new UdpChannel(sock, { address: la.address, port: la.port }, { address: ra.address, port: ra.port }, true, maxDatagramFor(la.address, p.udp?.datagramOverhead ?? 0, ra.address));
+  const channel = new UdpChannel(sock, { address: la.address, port: la.port }, { address: ra.address, port: ra.port }, true, p.udp?.datagramOverhead ?? 0);
   return { channel, pinnedTo: pin, timings: {}, remote: { kind: 'hostPort', host: ra.address, port: ra.port } };
 }
 

@@ -50,11 +50,12 @@ export function mtuFor(localAddress: string, remoteAddress?: string): number {
 
 /** Largest UDP payload for a flow: MTU − IP/UDP headers − `overhead`, within UDP's own limit. */
 export function maxDatagramFor(localAddress: string, overhead: number, remoteAddress?: string): number {
-  const probe = remoteAddress ?? localAddress;
-  const v4 = isIPv4(unmapped(probe));
-  const mtu = mtuFor(localAddress, remoteAddress);
-  const size = Math.min(mtu - (v4 ? V4_HEADERS : V6_HEADERS), v4 ? V4_MAX : V6_MAX) - overhead;
-  return Math.max(0, size);
+  return datagramLimit(mtuFor(localAddress, remoteAddress), isIPv4(unmapped(remoteAddress ?? localAddress)), overhead);
+}
+
+/** Largest UDP payload on a link of `mtu` bytes. */
+function datagramLimit(mtu: number, v4: boolean, overhead: number): number {
+  return Math.max(0, Math.min(mtu - (v4 ? V4_HEADERS : V6_HEADERS), v4 ? V4_MAX : V6_MAX) - overhead);
 }
 
 export class UdpChannel implements Channel {
@@ -70,6 +71,8 @@ export class UdpChannel implements Channel {
    * it, so the shared socket is not closed under a datagram still on its way out.
    */
   sendTracker: { begin(): void; end(): void } | undefined;
+  /** Largest datagram send() accepts: the interface's MTU − IP/UDP headers − the overhead. */
+  maximumDatagramSize: number;
   /** Sends the socket has not called back for yet; an owned socket closes only after them. */
   private sending = 0;
   private closeWhenSent = false;
@@ -81,8 +84,10 @@ export class UdpChannel implements Channel {
     readonly remote: { address: string; port: number },
     /** True when this flow owns the socket (client); false for listener flows. */
     private readonly ownsSocket: boolean,
-    readonly maximumDatagramSize: number,
+    /** Bytes a layer above reserves per datagram (UdpSettings.datagramOverhead). */
+    private readonly overhead: number,
   ) {
+    this.maximumDatagramSize = maxDatagramFor(local.address, overhead, remote.address);
     if (ownsSocket) {
       dgram.on('message', (msg) => this.deliver(msg));
       // ICMP errors (port unreachable) surface as socket errors on a connected UDP socket;
@@ -90,6 +95,11 @@ export class UdpChannel implements Channel {
       dgram.on('error', () => {});
       dgram.on('close', () => this.closeFlow(undefined));
     }
+  }
+
+  /** The MTU of the flow's interface changed (the connection's path watch). */
+  mtuChanged(mtu: number): void {
+    this.maximumDatagramSize = datagramLimit(mtu, isIPv4(unmapped(this.remote.address)), this.overhead);
   }
 
   attach(sink: ChannelSink): void {
@@ -119,15 +129,23 @@ export class UdpChannel implements Channel {
     const tracker = this.sendTracker;
     tracker?.begin();
     const p = new Promise<void>((resolve, reject) => {
+      let done = false;
       const cb = (err: Error | null): void => {
+        if (done) return;
+        done = true;
         this.sending--;
         tracker?.end();
         if (this.closeWhenSent && this.sending === 0) this.closeSocket();
         if (err) reject(toPeerlinkError(err, { what: 'UDP send' }));
         else resolve();
       };
-      if (this.ownsSocket) this.dgram.send(data, cb);
-      else this.dgram.send(data, this.remote.port, this.remote.address, cb);
+      try {
+        if (this.ownsSocket) this.dgram.send(data, cb);
+        else this.dgram.send(data, this.remote.port, this.remote.address, cb);
+      } catch (err) {
+        // dgram throws (rather than calling back) on a closed socket: settle the counts here.
+        cb(err as Error);
+      }
     });
     if (final) queueMicrotask(() => this.end());
     if (!wait) {

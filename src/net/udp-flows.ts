@@ -9,7 +9,7 @@
 import { createSocket, type Socket as DgramSocket, type RemoteInfo } from 'node:dgram';
 import { toPeerlinkError } from './net-errors.js';
 import type { UdpSettings } from './parameters.js';
-import { maxDatagramFor, UdpChannel } from './udp-channel.js';
+import { UdpChannel } from './udp-channel.js';
 
 export interface UdpFlowEvents {
   flow: (channel: UdpChannel, first: Buffer) => void;
@@ -79,7 +79,7 @@ export class UdpFlowTable {
       return;
     }
     const local = this.socket.address();
-    const ch = new UdpChannel(this.socket, { address: local.address, port: local.port }, { address: rinfo.address, port: rinfo.port }, false, maxDatagramFor(local.address, this.settings.datagramOverhead, rinfo.address));
+    const ch = new UdpChannel(this.socket, { address: local.address, port: local.port }, { address: rinfo.address, port: rinfo.port }, false, this.settings.datagramOverhead);
     ch.onClose = () => {
       this.flows.delete(key);
       this.closeIfDone();

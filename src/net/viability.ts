@@ -56,7 +56,8 @@ export function watchViability(ifname: string, localAddress: string, mtu: number
   const unsubscribe = subscribe((c) => {
     if (c.interface.name !== ifname) return;
     const hasAddress = c.interface.addresses.some((a) => a.address === bare);
-    const now = c.kind !== 'removed' && c.kind !== 'down' && c.interface.flags.up && hasAddress;
+    // Up and running (carrier), as the monitor's own up/down: a link without carrier is not viable.
+    const now = c.kind !== 'removed' && c.kind !== 'down' && c.interface.flags.up && c.interface.flags.running && hasAddress;
     const nowMtu = c.kind === 'removed' ? lastMtu : c.interface.mtu;
     if (now !== viable || nowMtu !== lastMtu) {
       viable = now;

@@ -66,6 +66,18 @@ test('IPv6 link-local with scope, pinning to eth0, viability when the link goes 
   const smaller = await waitForJson<Ev>(b, (e) => e.event === 'path' && e.path?.interface?.mtu === 1280, 30_000, { since: mark });
   assert.equal(smaller.path?.status, 'satisfied');
   assert.equal(smaller.path?.interface?.name, 'eth0');
+  // Carrier lost (the switch side goes down; eth0 stays administratively up): unsatisfied, and
+  // an MTU change meanwhile does not make it satisfied.
+  mark = b.stdoutLines.length;
+  await lab.linkDown(2, 'switch');
+  assert.equal((await waitForJson<Ev>(b, (e) => e.event === 'path', 30_000, { since: mark })).path?.status, 'unsatisfied');
+  mark = b.stdoutLines.length;
+  await lab.exec(2, 'ip', ['link', 'set', 'dev', 'eth0', 'mtu', '1400']);
+  const meanwhile = await waitForJson<Ev>(b, (e) => e.event === 'path' && e.path?.interface?.mtu === 1400, 30_000, { since: mark });
+  assert.equal(meanwhile.path?.status, 'unsatisfied');
+  mark = b.stdoutLines.length;
+  await lab.linkUp(2, 'switch');
+  assert.equal((await waitForJson<Ev>(b, (e) => e.event === 'path', 30_000, { since: mark })).path?.status, 'satisfied');
   b.writeLine('after the flap');
   assert.equal((await waitForJson<Ev>(b, (e) => e.event === 'reply' && e.data === 'after the flap', 60_000)).data, 'after the flap');
 });

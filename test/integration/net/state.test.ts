@@ -70,6 +70,28 @@ test('untrusted certificate and pin mismatch → failed with a code', async () =
   await l.cancel();
 });
 
+test("a connection cancelled by a 'state' listener at ready emits no 'path' afterwards", async () => {
+  const l = await echoListener(Parameters.tcp({ framer: true }));
+  const c = new Connection(Endpoint.hostPort('127.0.0.1', l.port), Parameters.tcp({ framer: true }));
+  const events: string[] = [];
+  c.on('state', (s) => {
+    events.push(s);
+    if (s === 'ready') c.cancel();
+  });
+  c.on('path', (p) => events.push(`path:${p.status}`));
+  c.start();
+  await nextState(c, 'cancelled');
+  await delay(50);
+  assert.deepEqual(events, ['preparing', 'ready', 'cancelled']);
+  // Without the cancel, the path comes at ready, satisfied.
+  const d = new Connection(Endpoint.hostPort('127.0.0.1', l.port), Parameters.tcp({ framer: true }));
+  const path = new Promise<string>((resolve) => d.once('path', (p) => resolve(p.status)));
+  d.start();
+  assert.equal(await path, 'satisfied');
+  d.cancel();
+  await l.cancel();
+});
+
 test('cancel() is graceful, forceCancel() is immediate', async () => {
   const p = Parameters.tcp({ framer: true });
   const l = new Listener(p, { host: '127.0.0.1' });

@@ -171,6 +171,8 @@ test('querier: duplicate question suppression (RFC 6762 §7.3): another host ask
   at(1100);
   assert.equal(ours(), 1, 'suppressed');
   assert.equal(q.suppressedQueries, 1);
+  // This host has no IPv6 socket: nothing went out, so nothing is recorded as sent.
+  assert.equal(q.history('_x._tcp.local', RRType.PTR).length, 1);
   // The schedule goes on as if it had been sent: the next one is 2 s later, and it goes out.
   at(2900);
   assert.equal(ours(), 1);

@@ -99,8 +99,14 @@ export class FakeHost extends EventEmitter implements PacketNetwork {
     this.emit('packet', p);
   }
 
-  sendMulticast(_iface: string, data: Buffer, family?: 'IPv4' | 'IPv6'): void {
-    for (const f of this.families) if (family === undefined || f === family) this.link.deliver(this, data, undefined, 5353, f);
+  sendMulticast(_iface: string, data: Buffer, family?: 'IPv4' | 'IPv6'): number {
+    let n = 0;
+    for (const f of this.families) {
+      if (family !== undefined && f !== family) continue;
+      this.link.deliver(this, data, undefined, 5353, f);
+      n++;
+    }
+    return n;
   }
 
   sendUnicast(_iface: string, data: Buffer, address: string, port: number): void {

@@ -151,3 +151,15 @@ test('maximumDatagramSize: MTU minus IPv4 / IPv6 headers, loopback by either add
   // an address on no interface: assume an ordinary 1500-byte Ethernet MTU
   assert.equal(maxDatagramFor('192.0.2.1', 0, '198.51.100.7'), 1472);
 });
+
+test('maximumDatagramSize follows an MTU change on the flow (path watch); larger sends are refused', async () => {
+  const { UdpChannel } = await import('../../../src/net/udp-channel.js');
+  const { createSocket } = await import('node:dgram');
+  const sock = createSocket('udp4'); // never bound, nothing is sent: the size check comes first
+  const ch = new UdpChannel(sock, { address: '192.0.2.1', port: 5000 }, { address: '198.51.100.7', port: 5001 }, true, 8);
+  assert.equal(ch.maximumDatagramSize, 1500 - 28 - 8);
+  ch.mtuChanged(1280);
+  assert.equal(ch.maximumDatagramSize, 1280 - 28 - 8);
+  await assert.rejects(ch.send(Buffer.alloc(1280 - 28 - 8 + 1), false), (e: unknown) => (e as { code?: string }).code === 'ERR_DATAGRAM_TOO_LARGE');
+  ch.closeFlow(undefined);
+});
