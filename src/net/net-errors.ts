@@ -46,13 +46,22 @@ const CERT_UNTRUSTED = new Set([
   'ERR_SSL_TLSV1_ALERT_ACCESS_DENIED',
 ]);
 
+/**
+ * OpenSSL 3.2+ (Node 22 and later) names alerts "ssl/tls alert …" where 3.0 (Node 20) said
+ * "sslv3 alert …", so Node's derived code changed from ERR_SSL_SSLV3_ALERT_X to
+ * ERR_SSL_SSL/TLS_ALERT_X. One spelling here, so every Node line maps alike.
+ */
+function normalizeSslCode(code: string): string {
+  return code.startsWith('ERR_SSL_SSL/TLS_ALERT_') ? 'ERR_SSL_SSLV3_ALERT_' + code.slice('ERR_SSL_SSL/TLS_ALERT_'.length) : code;
+}
+
 export type TlsMode = 'psk' | 'pki' | undefined;
 
 /** Converts anything thrown or emitted by a socket / TLS / ws into a PeerlinkError. */
 export function toPeerlinkError(err: unknown, context: { tls?: TlsMode; during?: 'connect' | 'handshake' | 'transfer'; what?: string } = {}): PeerlinkError {
   if (err instanceof PeerlinkError) return err;
   const e = err as NodeJS.ErrnoException & { reason?: string };
-  const code = e?.code ?? '';
+  const code = normalizeSslCode(e?.code ?? '');
   const what = context.what ? `${context.what}: ` : '';
   const msg = e?.message ?? String(err);
   const mk = (c: PeerlinkErrorCode, m: string): PeerlinkError => new PeerlinkError(c, `${what}${m}`, { cause: err });
