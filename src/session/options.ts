@@ -10,6 +10,7 @@ import { PeerID, validateDisplayName } from './peer-id.js';
 import type { Architecture } from './dedup.js';
 import type { HelloRole } from './protocol/messages.js';
 import { STREAM_CHUNK_MAX } from './message-stream.js';
+import { resolveBudgets, type SessionBudgets } from './budgets.js';
 
 export type SessionSecurity = { mode: 'none' } | { mode: 'psk'; key: string | Uint8Array; identity?: string };
 
@@ -58,6 +59,8 @@ export interface PeerSessionOptions {
   mdns?: Mdns;
   /** Resource transfers (see docs/session.md). */
   resources?: { directory?: string; quota?: number };
+  /** Limits on what peers can make the session hold or do (docs/security.md). Default DEFAULT_BUDGETS. */
+  budgets?: Partial<SessionBudgets>;
 }
 
 export const RESERVED_TXT_KEYS = new Set(['v', 'sec', 'id', 'arch']);
@@ -87,6 +90,7 @@ export interface ResolvedSessionOptions {
   reconnectMaxDelay: number;
   resources: { directory?: string; quota?: number };
   mdns: Mdns | undefined;
+  budgets: SessionBudgets;
 }
 
 function positive(name: string, v: number | undefined, dflt: number): number {
@@ -153,6 +157,7 @@ export function resolveOptions(o: PeerSessionOptions): ResolvedSessionOptions {
     reconnectMaxDelay: positive('reconnect.maxDelay', o.reconnect?.maxDelay, 5000),
     resources: { ...(o.resources ?? {}) },
     mdns: o.mdns,
+    budgets: resolveBudgets(o.budgets),
   };
 }
 

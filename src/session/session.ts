@@ -27,6 +27,7 @@ import { PeerTable } from './peer-table.js';
 import type { MessageStream } from './message-stream.js';
 import { emitApp, type PeerErrorInfo, type PeerSessionEvents } from './events.js';
 import { ResourceManager, type ResourceTransfer, type SendResourceOptions } from './resource-transfer.js';
+import { BudgetLedger, type BudgetName } from './budgets.js';
 
 export interface SendOptions {
   /** One peer or several; default every connected peer. */
@@ -78,6 +79,8 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   readonly #streams: StreamManager;
   readonly #dialer: Dialer;
   readonly #resources: ResourceManager<PeerID>;
+  /** Refusals per budget (stats.budgets); handed to every part that enforces one. */
+  readonly #budgets: BudgetLedger;
   #listener: Listener | undefined;
   #discovery: Discovery | undefined;
   #registeredName: string | undefined;
@@ -90,6 +93,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     super();
     this.options = resolveOptions(options);
     this.peerId = this.options.peerId;
+    this.#budgets = new BudgetLedger(this.options.budgets, this);
     this.#parameters = buildParameters(this.options);
     this.#streams = new StreamManager({
       localId: this.peerId,
@@ -157,7 +161,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
    * connection (active or in handshake): once things settle it equals the number of
    * connected peers — anything more is a duplicate connection.
    */
-  get stats(): { controlConnections: number; activeConnections: number; handshakes: number; streams: number; targets: number } {
+  get stats(): { controlConnections: number; activeConnections: number; handshakes: number; streams: number; targets: number; budgets: Readonly<Partial<Record<BudgetName, number>>> } {
     let active = 0;
     let streams = 0;
     for (const r of this.#peers.values()) {
@@ -165,7 +169,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       streams += r.streams.size;
     }
     const open = this.#table.openChannels;
-    return { controlConnections: open, activeConnections: active, handshakes: open - active, streams, targets: this.#dialer.size };
+    return { controlConnections: open, activeConnections: active, handshakes: open - active, streams, targets: this.#dialer.size, budgets: this.#budgets.counts };
   }
 
   /** Current browse results. */

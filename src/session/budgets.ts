@@ -1,0 +1,118 @@
+/**
+ * Budgets: a limit on every piece of state a peer (or a stranger on the link) can make a
+ * session hold or do — frames before HELLO, unidentified connections, stream offers,
+ * dial-backs, open streams, transfers, dials, discovery records. Each has a documented
+ * default (docs/security.md) sized so that a 100-peer session and the loopback demo fit
+ * with room to spare, and an option (`PeerSessionOptions.budgets`).
+ *
+ * Going over a budget costs the offender only: the offending frame, connection, offer or
+ * dial is refused, the event is counted (`session.stats.budgets[name]`) and published on
+ * diagnostics_channel `peerlink:session:budget` as `{session, budget, peer?, address?,
+ * limit, detail?}`. Nothing here slows or drops other peers.
+ */
+import { channel } from 'node:diagnostics_channel';
+import { PeerlinkError } from '../errors.js';
+
+export interface SessionBudgets {
+  /** Largest first frame on a connection that has not said HELLO / STREAM_BIND, bytes. Default 2048. */
+  firstFrameBytes: number;
+  /** Incoming connections that have not identified themselves yet, in total. Default 256. */
+  unidentifiedConnections: number;
+  /** …and from one source address. Default 64. */
+  unidentifiedPerAddress: number;
+  /** Time an incoming connection may take to identify itself, ms. Default 10 000. */
+  unidentifiedTimeout: number;
+  /** Stream offers from one peer waiting for their stream connection. Default 32. */
+  streamOffersPerPeer: number;
+  /** Dial-backs (we dial the offering peer) in flight for one peer. Default 8. */
+  dialBacksPerPeer: number;
+  /** Open streams with one peer (both directions). Default 64. */
+  streamsPerPeer: number;
+  /** Incoming resource transfers from one peer at a time. Default 4. */
+  transfersPerPeer: number;
+  /** Silence after which an incoming transfer's body fails and its reservation is released, ms. Default 20 000. */
+  transferIdleTimeout: number;
+  /** New outgoing dials per second, whole session. Default 20. */
+  dialsPerSecond: number;
+  /** Back-off for dials to one address:port learned from mDNS: first delay, ms (doubles). Default 1000. */
+  dialBackoffInitial: number;
+  /** Failures after which a destination is tried at most once per `dialBackoffSlow`. Default 3. */
+  dialFailuresBeforeSlow: number;
+  /** The slow retry period, ms. Default 60 000. */
+  dialBackoffSlow: number;
+  /** Records and dial targets of absent peers expire after this, ms. Default 600 000 (10 min). */
+  absentPeerExpiry: number;
+  /** Most peer records and dial targets kept (least recently seen evicted first). Default 4096. */
+  maxPeerRecords: number;
+}
+
+export const DEFAULT_BUDGETS: Readonly<SessionBudgets> = Object.freeze({
+  firstFrameBytes: 2048,
+  unidentifiedConnections: 256,
+  unidentifiedPerAddress: 64,
+  unidentifiedTimeout: 10_000,
+  streamOffersPerPeer: 32,
+  dialBacksPerPeer: 8,
+  streamsPerPeer: 64,
+  transfersPerPeer: 4,
+  transferIdleTimeout: 20_000,
+  dialsPerSecond: 20,
+  dialBackoffInitial: 1000,
+  dialFailuresBeforeSlow: 3,
+  dialBackoffSlow: 60_000,
+  absentPeerExpiry: 600_000,
+  maxPeerRecords: 4096,
+});
+
+export type BudgetName = keyof SessionBudgets;
+
+/** Validates app-given budgets over the defaults. */
+export function resolveBudgets(given: Partial<SessionBudgets> | undefined): SessionBudgets {
+  const out: SessionBudgets = { ...DEFAULT_BUDGETS };
+  if (given === undefined) return out;
+  for (const [k, v] of Object.entries(given)) {
+    if (!(k in DEFAULT_BUDGETS)) throw new PeerlinkError('ERR_INVALID_ARGUMENT', `unknown budget "${k}" (known: ${Object.keys(DEFAULT_BUDGETS).join(', ')})`);
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new PeerlinkError('ERR_INVALID_ARGUMENT', `budget ${k} must be a positive number, got ${String(v)}`);
+    out[k as BudgetName] = v;
+  }
+  return out;
+}
+
+/** `{session, budget, peer?, address?, limit, detail?}` whenever a budget refuses something. */
+export const budgetChannel = channel('peerlink:session:budget');
+
+export interface BudgetEvent {
+  budget: BudgetName;
+  /** The offending peer's id, when it is known. */
+  peer?: string;
+  /** The offending remote address, when there is one. */
+  address?: string;
+  detail?: string;
+}
+
+/**
+ * Counts refusals per budget for one session (`session.stats.budgets`) and publishes them.
+ * One per session, passed to every part that enforces a budget.
+ */
+export class BudgetLedger {
+  readonly limits: SessionBudgets;
+  readonly #counts: Partial<Record<BudgetName, number>> = {};
+  readonly #session: object;
+
+  constructor(limits: SessionBudgets, session: object) {
+    this.limits = limits;
+    this.#session = session;
+  }
+
+  /** Records one refusal under `budget`. Never throws. */
+  exceeded(e: BudgetEvent): void {
+    this.#counts[e.budget] = (this.#counts[e.budget] ?? 0) + 1;
+    if (budgetChannel.hasSubscribers) budgetChannel.publish({ session: this.#session, limit: this.limits[e.budget], ...e });
+  }
+
+  /** Refusals so far, by budget (only budgets that refused something appear). */
+  get counts(): Readonly<Partial<Record<BudgetName, number>>> {
+    return { ...this.#counts };
+  }
+}

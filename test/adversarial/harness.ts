@@ -1,0 +1,284 @@
+/**
+ * Adversarial tests: a victim session in its own process (victim.ts) and an attacker written
+ * from raw sockets and hand-built frames — deliberately not the session's own codec or client
+ * code, so a bug shared by both sides cannot hide an attack. Byte layouts: docs/session.md.
+ *
+ *   const v = await startVictim({ serviceType: 'adv', advertise: false, browse: false });
+ *   const s = await rawConnect(v.port);
+ *   s.write(frame(hello({ peerId, nonce })));
+ *   const before = await v.cost(); ... attack ...; const after = await v.cost();
+ *
+ * Victims listen on 127.0.0.1 only (`interfaces: ['lo']`, advertising and browsing off unless
+ * a test turns them on inside a namespace). Every socket and victim is closed by `cleanup()`.
+ */
+import { connect, type Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { spawnTracked, waitForJson, type TrackedProcess } from '../harness/proc.js';
+import type { PeerSessionOptions } from '../../src/session/options.js';
+
+const VICTIM = fileURLToPath(new URL('./victim.js', import.meta.url));
+
+export interface VictimCost {
+  rss: number;
+  peakRss: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+  fds: number;
+  /** Established TCP connections this process dialled. */
+  outgoing: number;
+  /** Established TCP connections it accepted. */
+  incoming: number;
+  files: string[];
+  stats: { controlConnections: number; handshakes: number; streams: number; targets: number; budgets: Record<string, number> } & Record<string, unknown>;
+}
+
+export interface Victim {
+  proc: TrackedProcess;
+  port: number;
+  id: string;
+  cost(): Promise<VictimCost>;
+  reset(): Promise<void>;
+  /** Events the victim printed so far with `ev` equal to `name`. */
+  events(name: string): Array<Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+export type VictimOptions = Partial<PeerSessionOptions> & { peerIdHex?: string; acceptResources?: boolean };
+
+const victims = new Set<Victim>();
+const sockets = new Set<Socket>();
+
+export async function startVictim(options: VictimOptions = {}): Promise<Victim> {
+  const opts = { serviceType: 'adversary', advertise: false, browse: false, interfaces: ['lo'], ...options };
+  const proc = spawnTracked(process.execPath, [VICTIM, JSON.stringify(opts)], { label: 'victim', stdin: true });
+  const ready = await waitForJson<{ ev: string; port: number; id: string }>(proc, (e) => e.ev === 'ready', 20_000);
+  const v: Victim = {
+    proc,
+    port: ready.port,
+    id: ready.id,
+    async cost() {
+      const n = proc.stdoutLines.length;
+      proc.writeLine('cost');
+      return waitForJson<VictimCost & { ev: string }>(proc, (e) => e.ev === 'cost', 30_000, { since: n });
+    },
+    async reset() {
+      const n = proc.stdoutLines.length;
+      proc.writeLine('reset');
+      await waitForJson(proc, (e) => e.ev === 'reset', 10_000, { since: n });
+    },
+    events(name) {
+      const out: Array<Record<string, unknown>> = [];
+      for (const l of proc.stdoutLines) {
+        try {
+          const o = JSON.parse(l) as Record<string, unknown>;
+          if (o.ev === name) out.push(o);
+        } catch {
+          /* not JSON */
+        }
+      }
+      return out;
+    },
+    async stop() {
+      victims.delete(v);
+      await proc.stop();
+    },
+  };
+  victims.add(v);
+  return v;
+}
+
+/** A raw TCP connection to 127.0.0.1:port, tracked for cleanup(). */
+export function rawConnect(port: number, host = '127.0.0.1'): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ port, host });
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.once('connect', () => {
+      s.removeListener('error', reject);
+      s.on('error', () => undefined);
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+}
+
+/** Closes every raw socket and stops every victim. */
+export async function cleanup(): Promise<void> {
+  for (const s of sockets) s.destroy();
+  sockets.clear();
+  await Promise.all([...victims].map((v) => v.stop()));
+}
+
+// ---- hand-built frames (docs/session.md "Wire") ------------------------------------------
+
+/** The length-prefix framer: u32 big-endian length, then the message. */
+export function frame(body: Buffer): Buffer {
+  const h = Buffer.alloc(4);
+  h.writeUInt32BE(body.length);
+  return Buffer.concat([h, body]);
+}
+
+/** A framer-level control frame: high bit of the length word set; body = type byte (1 ping, 2 pong) + payload. */
+export function framerPing(kind: 1 | 2 = 1, payload: Buffer = Buffer.alloc(8)): Buffer {
+  const h = Buffer.alloc(4);
+  h.writeUInt32BE((0x80000000 | (1 + payload.length)) >>> 0);
+  return Buffer.concat([h, Buffer.from([kind]), payload]);
+}
+
+function str8(s: string): Buffer {
+  const b = Buffer.from(s, 'utf8');
+  return Buffer.concat([Buffer.from([b.length]), b]);
+}
+
+function str16(s: string): Buffer {
+  const b = Buffer.from(s, 'utf8');
+  const h = Buffer.alloc(2);
+  h.writeUInt16BE(b.length);
+  return Buffer.concat([h, b]);
+}
+
+export interface HelloFields {
+  peerId?: Buffer;
+  nonce?: Buffer;
+  role?: 0 | 1 | 2;
+  capabilities?: number;
+  maxMessageSize?: number;
+  listenPort?: number;
+  lastGeneration?: number;
+  displayName?: string;
+  instanceName?: string;
+}
+
+/** HELLO (0x01). Defaults: random id and nonce, streams + resources capabilities, 4 MiB. */
+export function hello(f: HelloFields = {}): Buffer {
+  const fixed = Buffer.alloc(1 + 1 + 1 + 16 + 16 + 4 + 4 + 2 + 4);
+  let o = 0;
+  fixed[o++] = 0x01;
+  fixed[o++] = 1; // v
+  fixed[o++] = f.role ?? 0;
+  (f.peerId ?? randomBytes(16)).copy(fixed, o);
+  o += 16;
+  (f.nonce ?? randomBytes(16)).copy(fixed, o);
+  o += 16;
+  fixed.writeUInt32BE(f.capabilities ?? 0b11, o);
+  o += 4;
+  fixed.writeUInt32BE(f.maxMessageSize ?? 4 * 1024 * 1024, o);
+  o += 4;
+  fixed.writeUInt16BE(f.listenPort ?? 0, o);
+  o += 2;
+  fixed.writeUInt32BE(f.lastGeneration ?? 0, o);
+  return Buffer.concat([fixed, str8(f.displayName ?? 'mallory'), str8(f.instanceName ?? '')]);
+}
+
+/** PING (0x04) / PONG (0x05) with a u32 sequence number. */
+export function ping(seq: number, type: 0x04 | 0x05 = 0x04): Buffer {
+  const b = Buffer.alloc(5);
+  b[0] = type;
+  b.writeUInt32BE(seq >>> 0, 1);
+  return b;
+}
+
+/** DATA (0x06). */
+export function data(payload: Buffer | string): Buffer {
+  return Buffer.concat([Buffer.from([0x06]), Buffer.from(payload)]);
+}
+
+/** STREAM_OFFER (0x07): token, kind (0 app, 1 resource), flags (bit 0 dialBack), name, meta. */
+export function streamOffer(f: { token?: Buffer; kind?: number; dialBack?: boolean; name?: string; meta?: Buffer } = {}): Buffer {
+  const meta = f.meta ?? Buffer.alloc(0);
+  const ml = Buffer.alloc(2);
+  ml.writeUInt16BE(meta.length);
+  return Buffer.concat([Buffer.from([0x07]), f.token ?? randomBytes(16), Buffer.from([f.kind ?? 0, f.dialBack ? 1 : 0]), str16(f.name ?? 's'), ml, meta]);
+}
+
+/** STREAM_BIND (0x20): first message of a stream connection. */
+export function streamBind(peerId: Buffer, token: Buffer): Buffer {
+  return Buffer.concat([Buffer.from([0x20, 1]), peerId, token]);
+}
+
+/** Splits a byte stream into framed messages (both control frames and messages). */
+export class FrameReader {
+  #buf = Buffer.alloc(0);
+  readonly messages: Buffer[] = [];
+  controls = 0;
+  /** Answer the victim's PINGs with PONGs (as a live peer does). Default true. */
+  answerPings = true;
+  readonly #socket: Socket;
+  constructor(socket: Socket) {
+    this.#socket = socket;
+    socket.on('data', (c: Buffer) => this.push(c));
+  }
+  push(c: Buffer): void {
+    this.#buf = Buffer.concat([this.#buf, c]);
+    while (this.#buf.length >= 4) {
+      const word = this.#buf.readUInt32BE(0);
+      const control = (word & 0x80000000) !== 0;
+      const len = word & 0x7fffffff;
+      if (this.#buf.length < 4 + len) return;
+      const body = this.#buf.subarray(4, 4 + len);
+      this.#buf = this.#buf.subarray(4 + len);
+      if (control) this.controls++;
+      else {
+        this.messages.push(Buffer.from(body));
+        if (body[0] === 0x04 && this.answerPings && !this.#socket.destroyed) this.#socket.write(frame(ping(body.readUInt32BE(1), 0x05)));
+      }
+    }
+  }
+  /** Messages received so far whose type byte is `type`. */
+  ofType(type: number): Buffer[] {
+    return this.messages.filter((m) => m[0] === type);
+  }
+}
+
+/** WELCOME (0x02) with a generation number (≠ 0). */
+export function welcome(generation = 1): Buffer {
+  const b = Buffer.alloc(5);
+  b[0] = 0x02;
+  b.writeUInt32BE(generation >>> 0, 1);
+  return b;
+}
+
+/** A random peer id that is smaller than `than` as a 128-bit number, so the victim decides (docs/session.md). */
+export function smallerId(than: string): Buffer {
+  const limit = idBytes(than);
+  for (;;) {
+    const id = randomBytes(16);
+    id[0] = Math.floor((limit[0] ?? 0) * Math.random());
+    if (Buffer.compare(id, limit) < 0) return id;
+  }
+}
+
+/**
+ * A raw control connection that completes the handshake the way docs/session.md says: HELLO both
+ * ways, then WELCOME from the deciding side (the larger id). Resolves once the victim reports
+ * the peer connected. `fields.peerId` defaults to an id smaller than the victim's.
+ */
+export async function rawPeer(v: Victim, fields: HelloFields = {}): Promise<{ socket: Socket; reader: FrameReader; peerId: Buffer }> {
+  const socket = await rawConnect(v.port);
+  const reader = new FrameReader(socket);
+  const peerId = fields.peerId ?? smallerId(v.id);
+  socket.write(frame(hello({ ...fields, peerId })));
+  const deadline = Date.now() + 10_000;
+  while (reader.ofType(0x01).length === 0) {
+    if (Date.now() > deadline || socket.destroyed) throw new Error('no HELLO from the victim');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  if (Buffer.compare(peerId, idBytes(v.id)) > 0) socket.write(frame(welcome(1 + Math.floor(Math.random() * 1e9))));
+  else {
+    while (reader.ofType(0x02).length === 0) {
+      if (reader.ofType(0x03).length > 0) throw new Error('the victim said BYE instead of WELCOME');
+      if (Date.now() > deadline || socket.destroyed) throw new Error('no WELCOME from the victim');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+  return { socket, reader, peerId };
+}
+
+/** The 16 id bytes of a UUID string. */
+export function idBytes(uuid: string): Buffer {
+  return Buffer.from(uuid.replace(/-/g, ''), 'hex');
+}
+
+export const MiB = 1024 * 1024;
