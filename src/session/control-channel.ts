@@ -138,11 +138,6 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
     this.replies.reply(msg, coalesce);
   }
 
-  /** Replies not sent because the peer did not read (coalesced or over the queue), for stats and tests. */
-  get repliesDropped(): number {
-    return this.replies.dropped;
-  }
-
   /** The peer's HELLO, once received. */
   get hello(): HelloMessage | undefined {
     return this.#hello;
