@@ -52,6 +52,12 @@ export interface Channel {
    * Optional: a channel without it keeps delivering whole messages.
    */
   deliverPartialMessages?(): void;
+  /**
+   * Changes the largest message the receive side accepts, from the next message on (message
+   * channels: framer and ws; a larger one fails the channel with ERR_MESSAGE_TOO_LARGE before
+   * it is buffered). Optional: byte streams and UDP have no such limit to change.
+   */
+  setMaxMessageSize?(n: number): void;
   /** Stop / restart delivering data (receive-side backpressure). */
   pause(): void;
   resume(): void;

@@ -122,6 +122,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private chain: X509Certificate[] = [];
   private tlsReport: TlsReport | undefined;
   private viabilityWatch: ViabilityWatch | undefined;
+  /** Set by setMaxMessageSize() (applied to the channel at ready when set before it). */
+  private receiveLimit: number | undefined;
 
   constructor(endpoint: Endpoint, parameters: Parameters) {
     super();
@@ -318,6 +320,20 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       payload = allBuffers ? (data as readonly Buffer[] as Buffer[]) : data.map((d) => toBuffer(d));
     }
     return this.sendPayload(ch, payload, size, options.final === true, undefined);
+  }
+
+  /**
+   * Message protocols (framer, ws): the largest message accepted from the peer from the next
+   * message on; a larger one fails the connection with ERR_MESSAGE_TOO_LARGE as soon as its
+   * length is read, before it is buffered. Starts at `parameters.maxMessageSize` (or the
+   * Listener's `initialMaxMessageSize`); may be lowered or raised at any time, e.g. raised
+   * once the peer has identified itself. Sends are not affected. No effect on byte streams
+   * and UDP.
+   */
+  setMaxMessageSize(n: number): void {
+    if (!Number.isInteger(n) || n <= 0) throw new PeerlinkError('ERR_INVALID_ARGUMENT', `maxMessageSize must be a positive whole number of bytes, got ${String(n)}`);
+    this.receiveLimit = n;
+    this.channel?.setMaxMessageSize?.(n);
   }
 
   /**
@@ -568,6 +584,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       keepaliveSent: () => this._counters.keepalivesSent++,
     };
     ch.attach(sink);
+    if (this.receiveLimit !== undefined) ch.setMaxMessageSize?.(this.receiveLimit);
     if (this.partial) ch.deliverPartialMessages?.();
     const iface = this._path?.interface;
     if (iface && iface.type !== 'loopback' && this._path) {

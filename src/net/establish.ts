@@ -126,6 +126,8 @@ async function wsHandshake(io: Socket, tcp: Socket, tlsSock: TLSSocket | undefin
     // The socket (TCP or TLS) is already connected and verified: ws only runs HTTP on it.
     createConnection: () => io,
     maxPayload: p.maxMessageSize,
+    // WsChannel answers pings itself, coalesced (replies we owe).
+    autoPong: false,
     perMessageDeflate: false,
     skipUTF8Validation: true,
   });

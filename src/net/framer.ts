@@ -32,6 +32,12 @@ export interface FrameDecoder {
   next(): Frame | undefined;
   /** Bytes held that do not form a complete frame yet. */
   readonly buffered: number;
+  /**
+   * Changes the largest message accepted from the next frame header on (a frame whose header
+   * was already read is finished under the old limit). Optional for custom framers: without
+   * it, FramedChannel enforces a lowered limit on what the decoder buffers and delivers.
+   */
+  setMaxMessageSize?(n: number): void;
 }
 
 /** A pluggable framer. */
@@ -81,10 +87,22 @@ export class LengthPrefixDecoder implements FrameDecoder {
   private frontBuffer: ArrayBufferLike | undefined;
   private frontOffset = 0;
 
-  constructor(private readonly maxMessageSize: number) {}
+  private maxMessageSize: number;
+
+  constructor(maxMessageSize: number) {
+    this.maxMessageSize = Math.min(maxMessageSize, MAX_FRAMED_MESSAGE);
+  }
 
   get buffered(): number {
     return this.held;
+  }
+
+  /**
+   * A limit that changes at run time: a connection that has not identified itself yet is held
+   * to a small first frame, raised once it has (docs/security.md "Before HELLO").
+   */
+  setMaxMessageSize(n: number): void {
+    this.maxMessageSize = Math.min(n, MAX_FRAMED_MESSAGE);
   }
 
   push(chunk: Buffer): void {

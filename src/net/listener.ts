@@ -55,6 +55,14 @@ export interface ListenerOptions {
   service?: ListenerServiceOptions;
   /** Most connections accepted; further ones are refused. Default unlimited. */
   newConnectionLimit?: number;
+  /**
+   * Largest message a new connection may send until its owner raises the limit with
+   * `connection.setMaxMessageSize()` (framer and ws): a larger one fails the connection
+   * (ERR_MESSAGE_TOO_LARGE) before it is buffered. Default: the Parameters' maxMessageSize.
+   * For protocols whose first message is small (a HELLO), so that a stranger cannot make us
+   * hold a frame of maxMessageSize per connection.
+   */
+  initialMaxMessageSize?: number;
 }
 
 export interface ServiceRegistration {
@@ -356,6 +364,9 @@ export class Listener extends EventEmitter<ListenerEvents> {
   }
 
   private hand(channel: Channel, tcp: Socket): void {
+    // Before any byte is decoded: the channel's first data event comes after this tick.
+    const initial = this.options.initialMaxMessageSize;
+    if (initial !== undefined) channel.setMaxMessageSize?.(initial);
     const started = this.handshakeStart.get(tcp);
     const remote = channel.remote ?? { address: tcp.remoteAddress ?? '::', port: tcp.remotePort ?? 0 };
     const established: Established = {
@@ -378,6 +389,8 @@ export class Listener extends EventEmitter<ListenerEvents> {
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: p.maxMessageSize,
+      // WsChannel answers pings itself, coalesced (replies we owe).
+      autoPong: false,
       perMessageDeflate: false,
       clientTracking: false,
       skipUTF8Validation: true,

@@ -14,6 +14,22 @@ import { toPeerlinkError, type TlsMode } from './net-errors.js';
 import type { ResolvedKeepalive } from './parameters.js';
 
 const WS_HIGH_WATER = 256 * 1024;
+/** Pings coalesced while a pong is being written, beyond which the channel stops reading. */
+const REPLY_BACKLOG = 8;
+
+/**
+ * ws checks each frame's announced length against its receiver's `_maxPayload` as the length
+ * is read (ws/lib/receiver.js haveLength), so changing it limits the next frame without
+ * buffering it. ws has no public setter; when a future ws lacks the field, WsChannel falls
+ * back to refusing over-limit messages once received (memory then bounded by the
+ * construction-time maxPayload only). test/unit/net/receive-limit.test.ts pins this.
+ */
+export function setWsReceiveLimit(ws: WebSocket, n: number): boolean {
+  const receiver = (ws as unknown as { _receiver?: { _maxPayload?: unknown } })._receiver;
+  if (receiver === undefined || typeof receiver._maxPayload !== 'number') return false;
+  receiver._maxPayload = n;
+  return true;
+}
 
 function closeError(code: number, reason: Buffer): PeerlinkError | undefined {
   const why = reason.length ? `: ${reason.toString('utf8')}` : '';
@@ -44,6 +60,18 @@ export class WsChannel implements Channel {
   private isClosed = false;
   private corked = false;
   private readonly keepalive: KeepaliveTimer | undefined;
+  private limit = Number.POSITIVE_INFINITY;
+  /**
+   * Pongs are replies we owe: only the latest ping is answered while a pong is still being
+   * written (RFC 6455 §5.5.3 allows answering only the most recent ping), and after
+   * REPLY_BACKLOG more pings the channel stops reading until that pong is written. Needs
+   * ws's `autoPong: false` (listener.ts, establish.ts).
+   */
+  private owedPong: Buffer | undefined;
+  private owedPings = 0;
+  private pongInFlight = false;
+  private replyHold = false;
+  private queuePaused = false;
 
   constructor(
     readonly ws: WebSocket,
@@ -55,9 +83,17 @@ export class WsChannel implements Channel {
     ws.binaryType = 'nodebuffer';
     ws.on('message', (data: Buffer, _isBinary: boolean) => {
       this.keepalive?.received();
+      if (data.length > this.limit) {
+        this.error ??= new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `peer sent a ${data.length}-byte message; the limit is ${this.limit} bytes`);
+        ws.close(1009);
+        return;
+      }
       this.sink?.message(data);
     });
-    ws.on('ping', () => this.keepalive?.received());
+    ws.on('ping', (data: Buffer) => {
+      this.keepalive?.received();
+      this.owePong(data);
+    });
     ws.on('pong', (data: Buffer) => {
       this.keepalive?.received();
       const rtt = this.keepalive?.rttFrom(data);
@@ -134,12 +170,50 @@ export class WsChannel implements Channel {
     return result;
   }
 
+  /** The largest message accepted from the next frame on (see Channel.setMaxMessageSize). */
+  setMaxMessageSize(n: number): void {
+    this.limit = n;
+    setWsReceiveLimit(this.ws, n);
+  }
+
+  private owePong(data: Buffer): void {
+    this.owedPong = Buffer.from(data);
+    this.owedPings++;
+    if (!this.pongInFlight) {
+      this.sendOwedPong();
+      return;
+    }
+    if (this.owedPings > REPLY_BACKLOG && !this.replyHold) {
+      this.replyHold = true;
+      this.ws.pause();
+    }
+  }
+
+  private sendOwedPong(): void {
+    const ws = this.ws;
+    const payload = this.owedPong;
+    if (payload === undefined || ws.readyState !== ws.OPEN) return;
+    this.owedPong = undefined;
+    this.owedPings = 0;
+    this.pongInFlight = true;
+    ws.pong(payload, undefined, () => {
+      this.pongInFlight = false;
+      if (this.replyHold) {
+        this.replyHold = false;
+        if (!this.queuePaused) ws.resume();
+      }
+      this.sendOwedPong();
+    });
+  }
+
   pause(): void {
+    this.queuePaused = true;
     this.ws.pause();
   }
 
   resume(): void {
-    this.ws.resume();
+    this.queuePaused = false;
+    if (!this.replyHold) this.ws.resume();
   }
 
   end(): void {

@@ -16,6 +16,7 @@ import { ByeReason, Capability, MessageType, type HelloMessage, type SessionMess
 import { RESOLVED } from '../net/channel.js';
 import { bufferView } from '../net/buffer-view.js';
 import type { PeerRecord } from './peer-record.js';
+import { ReplyQueue } from './reply-queue.js';
 
 export type ChannelDirection = 'outgoing' | 'incoming';
 export type ChannelPhase = 'hello' | 'identified' | 'active' | 'closed';
@@ -53,6 +54,14 @@ const BATCH_PAYLOAD_MAX = 8 * 1024;
  */
 const HEADROOM = 4;
 const BATCH_SEND = Object.freeze({ final: false, headroom: HEADROOM });
+
+/**
+ * Replies we owe (reply-queue.ts): requests while a reply is pending after which reading
+ * stops, and replies (other than the coalesced PONG) owed meanwhile. An honest peer asks
+ * once per keepalive interval.
+ */
+const REPLY_BACKLOG = 8;
+const REPLY_QUEUE = 16;
 
 let nextChannelId = 1;
 
@@ -107,12 +116,26 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
     this.batchScheduled = false;
     this.flushBatch();
   };
+  /** PONGs and other replies the peer asked for: coalesced, bounded, never ahead of reading. */
+  private readonly replies: ReplyQueue<OutgoingMessage>;
 
   constructor(connection: Connection, direction: ChannelDirection, opts: ControlChannelOptions) {
     super();
     this.connection = connection;
     this.direction = direction;
     this.opts = opts;
+    this.replies = new ReplyQueue((m) => this.send(m), { backlogLimit: REPLY_BACKLOG, queueLimit: REPLY_QUEUE });
+  }
+
+  /**
+   * Sends a reply the peer asked for (STREAM_REJECT, ...) through the reply queue: at once
+   * while the transport takes it, otherwise owed (at most a few; `coalesce` keeps only the
+   * latest of one kind). Use send() for what we chose to send, reply() for what the peer's
+   * request makes us send (docs/security.md "Replies we owe").
+   */
+  reply(msg: OutgoingMessage, coalesce?: string): void {
+    if (this.phase === 'closed') return;
+    this.replies.reply(msg, coalesce);
   }
 
   /** The peer's HELLO, once received. */
@@ -244,6 +267,7 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
   private finish(error: PeerlinkError | undefined): void {
     this.phase = 'closed';
     this.sendLimit = 0;
+    this.replies.close();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.pingsSent.clear();
@@ -252,6 +276,13 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
 
   private tick(): void {
     if (this.phase === 'closed') return;
+    // A peer that keeps asking for replies but has not taken the pending one for a keepalive
+    // window is not reading: it is dropped like a silent one.
+    if (this.replies.backedUp && this.replies.pendingFor > this.opts.keepaliveTimeout) {
+      this.closedBye = { reason: ByeReason.TIMEOUT, text: 'replies not read' };
+      this.destroy(new PeerlinkError('ERR_KEEPALIVE_TIMEOUT', `the peer has not read our replies for ${Math.round(this.replies.pendingFor)} ms while asking for more (keepalive timeout ${this.opts.keepaliveTimeout} ms)`));
+      return;
+    }
     if (this.silentFor > this.opts.keepaliveTimeout) {
       this.closedBye = { reason: ByeReason.TIMEOUT, text: 'keepalive timeout' };
       this.destroy(new PeerlinkError('ERR_KEEPALIVE_TIMEOUT', `nothing heard from the peer for ${this.silentFor} ms (keepalive timeout ${this.opts.keepaliveTimeout} ms)`));
@@ -269,6 +300,13 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
     // message would be a large share of the receive cost.
     const conn = this.connection;
     for (;;) {
+      if (this.replies.backedUp) {
+        // The peer asks faster than it reads our replies: stop reading until they drain (the
+        // transport then stops reading too once the receive queue is full).
+        await this.replies.whenAccepted();
+        if (this.phase === 'closed') return;
+        continue;
+      }
       let frame: Buffer | null | undefined;
       let drained = true;
       try {
@@ -355,7 +393,7 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
   private dispatch(msg: SessionMessage): void {
     switch (msg.type) {
       case 'ping':
-        this.send({ type: 'pong', seq: msg.seq }).catch(() => undefined);
+        this.replies.reply({ type: 'pong', seq: msg.seq }, 'pong');
         return;
       case 'pong': {
         const sent = this.pingsSent.get(msg.seq);

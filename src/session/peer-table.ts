@@ -21,6 +21,8 @@ import { REPORTED_CODES, type Dialer } from './dialer.js';
 import type { StreamManager } from './streams.js';
 import { emitApp, type PeerErrorInfo, type PeerSessionEvents } from './events.js';
 import { connectionChannel, log, peerStateChannel } from './diagnostics.js';
+import type { BudgetLedger } from './budgets.js';
+import { UnidentifiedConnections } from './unidentified.js';
 
 export interface PeerTableHost {
   readonly options: ResolvedSessionOptions;
@@ -36,6 +38,8 @@ export interface PeerTableHost {
   acceptsResources(): boolean;
   /** True once close() began: new connections are refused, lost peers are not redialled. */
   closing(): boolean;
+  /** The session's budgets and refusal counts. */
+  readonly budgets: BudgetLedger;
 }
 
 export class PeerTable {
@@ -48,10 +52,13 @@ export class PeerTable {
   readonly #channels = new Set<ControlChannel>();
   /** Incoming connections whose first message has not arrived yet. */
   readonly #unattached = new Set<Connection>();
+  /** Their budgets: in total and per source address (docs/security.md "Before HELLO"). */
+  readonly #unidentified: UnidentifiedConnections;
 
   constructor(host: PeerTableHost) {
     this.#host = host;
     this.#events = host.events;
+    this.#unidentified = new UnidentifiedConnections(host.budgets);
   }
 
   /** Peer records by peer key; a record, once made, stays (so it may be cached). */
@@ -87,20 +94,32 @@ export class PeerTable {
 
   // ---- incoming connections -------------------------------------------------------------
 
-  /** A connection accepted by the listener: its first message says what it is. */
+  /**
+   * A connection accepted by the listener: its first message says what it is. Until then it
+   * is unidentified: budgeted in number, held to a first frame of `firstFrameBytes` (the
+   * listener's initialMaxMessageSize) and closed after `unidentifiedTimeout`.
+   */
   onIncoming(conn: Connection): void {
     if (this.#host.closing()) {
       conn.forceCancel();
       return;
     }
+    const release = this.#unidentified.admit(conn.currentPath?.remoteEndpoint.host ?? '');
+    if (release === undefined) {
+      conn.forceCancel();
+      return;
+    }
     this.#unattached.add(conn);
-    const timer = setTimeout(() => conn.forceCancel(), this.#host.options.connectionTimeout);
+    const timer = setTimeout(() => conn.forceCancel(), this.#host.budgets.limits.unidentifiedTimeout);
     timer.unref();
     conn.receiveMessage().then(
       (frame) => {
         clearTimeout(timer);
+        release();
         this.#unattached.delete(conn);
         if (frame === null || this.#host.closing()) return conn.forceCancel();
+        // Identified (or refused below): the session's own limit from the next message on.
+        conn.setMaxMessageSize(conn.parameters.maxMessageSize);
         let msg: SessionMessage;
         try {
           msg = decodeMessage(frame, { maxDataSize: 0 });
@@ -118,6 +137,7 @@ export class PeerTable {
       },
       () => {
         clearTimeout(timer);
+        release();
         this.#unattached.delete(conn);
         conn.forceCancel();
       },

@@ -129,6 +129,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       registeredName: () => this.#registeredName,
       acceptsResources: () => this.#streamHandlers.has(StreamKind.RESOURCE),
       closing: () => this.#state === 'closing' || this.#state === 'closed',
+      budgets: this.#budgets,
     });
     this.#peers = this.#table.records;
     this.#resources = new ResourceManager<PeerID>({
@@ -184,7 +185,9 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     const o = this.options;
     try {
       if (o.listen) {
-        const listener = new Listener(this.#parameters, { port: o.port });
+        // A new connection's first message is HELLO (< 1 KiB) or STREAM_BIND (34 bytes): it may
+        // not send more until it has identified itself (peer-table.ts raises the limit then).
+        const listener = new Listener(this.#parameters, { port: o.port, initialMaxMessageSize: o.budgets.firstFrameBytes });
         this.#listener = listener;
         listener.on('connection', (c) => this.#table.onIncoming(c));
         listener.on('rejected', (err, remote) => this.#reportError(err, { endpoint: remote }));

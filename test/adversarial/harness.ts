@@ -89,10 +89,13 @@ export async function startVictim(options: VictimOptions = {}): Promise<Victim> 
   return v;
 }
 
-/** A raw TCP connection to 127.0.0.1:port, tracked for cleanup(). */
-export function rawConnect(port: number, host = '127.0.0.1'): Promise<Socket> {
+/**
+ * A raw TCP connection to 127.0.0.1:port, tracked for cleanup(). `localAddress` binds the
+ * client side (e.g. 127.0.0.5: every 127.0.0.0/8 address is on `lo`), to appear as another host.
+ */
+export function rawConnect(port: number, host = '127.0.0.1', localAddress?: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s = connect({ port, host });
+    const s = connect({ port, host, ...(localAddress !== undefined ? { localAddress } : {}) });
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
     s.once('connect', () => {

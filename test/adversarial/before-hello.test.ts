@@ -1,0 +1,95 @@
+/**
+ * Before HELLO (docs/security.md "Before HELLO"): a connection that has not identified itself
+ * may send a first frame of at most `budgets.firstFrameBytes` (a HELLO is under 1 KiB, a
+ * STREAM_BIND 34 bytes), and the victim holds at most `unidentifiedConnections` of them in
+ * total and `unidentifiedPerAddress` from one source address; further ones are closed at once
+ * and counted in stats.budgets.
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Socket } from 'node:net';
+import { cleanup, data, frame, MiB, rawConnect, rawPeer, startVictim } from './harness.js';
+import { sleep, until } from '../harness/proc.js';
+
+after(cleanup);
+
+/** Resolves true if `s` is closed by the other side within `ms`. */
+function closedWithin(s: Socket, ms: number): Promise<boolean> {
+  if (s.destroyed) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), ms);
+    s.once('close', () => {
+      clearTimeout(t);
+      resolve(true);
+    });
+    // A paused socket would not notice a FIN: keep reading (and discarding).
+    s.resume();
+  });
+}
+
+test('100 unidentified connections each announcing a ~4 MiB first frame: victim memory bounded', { timeout: 120_000 }, async (t) => {
+  const v = await startVictim();
+  await v.reset();
+  const before = await v.cost();
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(4 * MiB - 16);
+  // One body shared by every socket (write() keeps a reference): the attacker does not need 400 MB.
+  const body = Buffer.alloc(4 * MiB - 64, 0x41);
+  const socks: Socket[] = [];
+  for (let i = 0; i < 120; i++) {
+    const s = await rawConnect(v.port, '127.0.0.1', `127.0.1.${1 + (i % 8)}`);
+    s.write(header);
+    s.write(body);
+    socks.push(s);
+  }
+  await sleep(3000);
+  const after = await v.cost();
+  const growth = after.peakRss - before.rss;
+  t.diagnostic(`victim RSS ${(before.rss / MiB).toFixed(1)} → peak ${(after.peakRss / MiB).toFixed(1)} MiB (+${(growth / MiB).toFixed(1)}); budgets ${JSON.stringify(after.stats.budgets)}`);
+  assert.ok(growth <= 64 * MiB, `victim RSS grew by ${(growth / MiB).toFixed(1)} MiB`);
+  for (const s of socks) s.destroy();
+  // A real peer still gets in and is heard.
+  const p = await rawPeer(v, { displayName: 'honest' });
+  p.socket.write(frame(data('after the flood')));
+  await until(() => v.events('message').some((e) => e.text === 'after the flood'), 10_000, 'message after the flood');
+});
+
+test('unidentified connections: the 65th from one address and the 257th in total are closed at once, and counted', { timeout: 120_000 }, async () => {
+  const v = await startVictim();
+  // 64 from 127.0.0.2 stay; the 65th is closed at once.
+  const same: Socket[] = [];
+  for (let i = 0; i < 64; i++) same.push(await rawConnect(v.port, '127.0.0.1', '127.0.0.2'));
+  const extra = await rawConnect(v.port, '127.0.0.1', '127.0.0.2');
+  assert.equal(await closedWithin(extra, 2000), true, 'the 65th connection from 127.0.0.2 is closed at once');
+  assert.equal(same.filter((s) => s.destroyed).length, 0, 'the first 64 stay open');
+  let c = await v.cost();
+  assert.ok((c.stats.budgets.unidentifiedPerAddress ?? 0) >= 1, `counted: ${JSON.stringify(c.stats.budgets)}`);
+  // 192 more from four other addresses (48 each, under the per-address budget): 256 in all.
+  const others: Socket[] = [];
+  for (let a = 3; a <= 6; a++) for (let i = 0; i < 48; i++) others.push(await rawConnect(v.port, '127.0.0.1', `127.0.0.${a}`));
+  const over = await rawConnect(v.port, '127.0.0.1', '127.0.0.7');
+  assert.equal(await closedWithin(over, 2000), true, 'the 257th unidentified connection is closed at once');
+  assert.equal([...same, ...others].filter((s) => s.destroyed).length, 0, 'the first 256 stay open');
+  c = await v.cost();
+  assert.ok((c.stats.budgets.unidentifiedConnections ?? 0) >= 1, `counted: ${JSON.stringify(c.stats.budgets)}`);
+  // Once they go, a new connection is accepted again (the count is released).
+  for (const s of [...same, ...others]) s.destroy();
+  await until(async () => (await v.cost()).incoming === 0, 10_000, 'the unidentified connections closed');
+  const p = await rawPeer(v, { displayName: 'late' });
+  p.socket.write(frame(data('accepted again')));
+  await until(() => v.events('message').some((e) => e.text === 'accepted again'), 10_000, 'a peer accepted after the flood');
+});
+
+test('a first frame larger than firstFrameBytes is refused; a HELLO within it is accepted and the limit is raised after it', { timeout: 60_000 }, async () => {
+  const v = await startVictim();
+  const s = await rawConnect(v.port);
+  const big = Buffer.alloc(4);
+  big.writeUInt32BE(2049);
+  s.write(big);
+  assert.equal(await closedWithin(s, 3000), true, 'a 2049-byte first frame closes the connection at once');
+  // After HELLO, a message far above 2 KiB is delivered.
+  const p = await rawPeer(v, { displayName: 'big' });
+  const text = 'x'.repeat(100_000);
+  p.socket.write(frame(data(text)));
+  await until(() => v.events('message').some((e) => e.bytes === 100_000), 10_000, 'a 100 kB message after HELLO');
+});
