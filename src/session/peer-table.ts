@@ -212,6 +212,9 @@ export class PeerTable {
       if (ch.phase !== 'active' && !ch.closed) ch.destroy(new PeerlinkError('ERR_CONNECTION_TIMEOUT', 'the peer did not complete the session handshake in time'));
     }, o.connectionTimeout);
     timer.unref();
+    // Not left running after the channel closed: it would hold the channel, its connection and
+    // buffers (tens of KiB each) for connectionTimeout — thousands of short connections' worth.
+    ch.once('closed', () => clearTimeout(timer));
     ch.start(first);
     return ch;
   }
