@@ -11,7 +11,7 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { cleanup, frame, hello, idBytes, rawConnect, rawPeer, smallerId, startVictim, welcome, FrameReader, type Victim } from './harness.js';
+import { cleanup, data, frame, hello, idBytes, rawConnect, rawPeer, smallerId, startVictim, welcome, FrameReader, type Victim } from './harness.js';
 import { sleep, until } from '../harness/proc.js';
 
 after(cleanup);
@@ -120,6 +120,19 @@ test('id takeover (A decides): a claim with its own WELCOME is refused while A a
   await refused(attacker, 'self-WELCOMEd claim');
   await keepsPlace(v, a, attacker, 'alice', 'self-WELCOMEd claim');
   assert.ok(!v.events('peer').some((e) => e.name === 'mallory'), 'never renamed to the claimant');
+
+  // Restart case with A deciding: A froze; its new run WELCOMEs at once and sends a message
+  // straight away. The message is held with the claim and delivered once the old connection
+  // failed its check.
+  a.reader.answerPings = false;
+  a.socket.pause();
+  const restarted = await claim(v, a.peerId, randomBytes(16), 'alice2', { selfWelcome: true });
+  restarted.socket.write(frame(data('first words of the new run')));
+  await until(() => v.events('message').some((e) => e.text === 'first words of the new run'), 15_000, 'the held message is delivered after the check failed');
+  await until(() => v.events('peer').some((e) => e.peer === uuidOf(a.peerId) && e.state === 'connected' && e.name === 'alice2'), 10_000, 'connected as the new run');
+  const text = `after-restart-${Math.random().toString(36).slice(2)}`;
+  v.proc.writeLine(`send ${uuidOf(a.peerId)} ${text}`);
+  await until(() => texts(restarted.reader).includes(text), 10_000, 'messages go to the new run');
   await v.stop();
 });
 
