@@ -44,6 +44,11 @@ export interface SessionBudgets {
   absentPeerExpiry: number;
   /** Most peer records and dial targets kept (least recently seen evicted first). Default 4096. */
   maxPeerRecords: number;
+  /**
+   * Connections claiming a connected peer's id held at once while its connection in use is
+   * checked (a PING round trip, at most max(2 s, 4 × RTT)); more are refused. Default 4.
+   */
+  claimsPerPeer: number;
 }
 
 export const DEFAULT_BUDGETS: Readonly<SessionBudgets> = Object.freeze({
@@ -62,6 +67,7 @@ export const DEFAULT_BUDGETS: Readonly<SessionBudgets> = Object.freeze({
   dialBackoffSlow: 60_000,
   absentPeerExpiry: 600_000,
   maxPeerRecords: 4096,
+  claimsPerPeer: 4,
 });
 
 export type BudgetName = keyof SessionBudgets;

@@ -97,6 +97,8 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
   private timer: NodeJS.Timeout | undefined;
   private pingSeq = 0;
   private readonly pingsSent = new Map<number, number>();
+  /** roundTrip() calls waiting for the PONG of their PING, by seq. */
+  private readonly probes = new Map<number, (alive: boolean) => void>();
   private closedBye: { reason: number; text: string } | undefined;
   /**
    * Receives DATA payloads directly, without a decoded message object or an event: at
@@ -248,6 +250,27 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
     p.then(clear, clear);
   }
 
+  /**
+   * Sends a PING now; resolves true when its PONG arrives, false when the channel closes first
+   * or `deadlineMs` passes. The session's liveness check of a connection whose peer id another
+   * connection claims (dedup.ts): only a peer that is really there can answer it.
+   */
+  roundTrip(deadlineMs: number): Promise<boolean> {
+    if (this.phase === 'closed') return Promise.resolve(false);
+    const seq = (this.pingSeq = (this.pingSeq + 1) >>> 0);
+    return new Promise((resolve) => {
+      const settle = (alive: boolean): void => {
+        clearTimeout(timer);
+        this.probes.delete(seq);
+        resolve(alive);
+      };
+      const timer = setTimeout(settle, deadlineMs, false);
+      timer.unref();
+      this.probes.set(seq, settle);
+      this.send({ type: 'ping', seq }).catch(() => settle(false));
+    });
+  }
+
   /** Sends BYE (best effort) and closes gracefully; no `closed` error is reported. */
   close(reason: number, text = ''): void {
     if (this.phase === 'closed') return;
@@ -271,6 +294,7 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.pingsSent.clear();
+    for (const settle of [...this.probes.values()]) settle(false);
     this.emit('closed', error, this.closedBye);
   }
 
@@ -396,6 +420,7 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
         this.replies.reply({ type: 'pong', seq: msg.seq }, 'pong');
         return;
       case 'pong': {
+        this.probes.get(msg.seq)?.(true);
         const sent = this.pingsSent.get(msg.seq);
         if (sent !== undefined) {
           this.pingsSent.delete(msg.seq);

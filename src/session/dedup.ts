@@ -13,13 +13,18 @@
  * nothing about a peer that restarted or a link that flapped (its old connection is dead
  * but still looks established). The deciding side here is the seed's "larger id" side, and
  * its choice keeps the connection it accepted first for a simultaneous dial — the exact
- * outcome the seed's rule produces when one connection is established first — while:
- *   - a HELLO with a new nonce (the peer restarted) replaces the old connection;
+ * outcome the seed's rule produces when one connection is established first — while a HELLO
+ * that may come from a peer whose connection in use died is a *claim* on that peer's place:
+ *   - a HELLO with a new nonce (the peer restarted);
  *   - a HELLO whose `lastGeneration` names the active connection (the other side saw that
- *     connection die and reconnected: a link flap) replaces it;
- *   - an active connection that has been silent for longer than the keepalive interval
- *     is presumed dead (it failed its keepalive) and is replaced;
- *   - client-server: the server keeps the newest connection per client id.
+ *     connection die and reconnected: a link flap);
+ *   - a HELLO arriving while the active connection has been silent for longer than the
+ *     keepalive interval (it may have failed its keepalive).
+ * Until peer ids are bound to keys, anyone on the link (security none) or any key holder (psk)
+ * can send any of these with a connected peer's id: a claim alone never displaces the live
+ * connection. The connection in use is checked with a PING round trip (deadline
+ * `checkDeadline()`), and the claimant replaces it only if that check fails. Client-server
+ * follows the same rules (the newest connection wins only when its predecessor fails the check).
  */
 import { comparePeerIdBytes } from './peer-id.js';
 import type { HelloRole } from './protocol/messages.js';
@@ -42,7 +47,23 @@ export interface IncomingHelloFacts {
   lastGeneration: number;
 }
 
-export type DedupDecision = 'accept' | 'replace' | 'duplicate';
+/**
+ * `check`: the HELLO claims the place of the connection in use; it is checked with a PING round
+ * trip and replaced only if that fails (or it closes meanwhile).
+ */
+export type DedupDecision = 'accept' | 'check' | 'duplicate';
+
+/** The liveness check's shortest deadline, ms. */
+export const CHECK_MIN_DEADLINE = 2000;
+
+/**
+ * How long the connection in use has to answer the liveness check: max(2 s, 4 × its smoothed
+ * RTT) — long enough for a live peer on a slow or busy link, short enough that a restarted
+ * peer reconnects before its old connection's keepalive would notice.
+ */
+export function checkDeadline(rttMs: number | undefined): number {
+  return Math.max(CHECK_MIN_DEADLINE, 4 * (rttMs ?? 0));
+}
 
 /**
  * True when the local side decides for this pair. Throws nothing: a role mismatch is
@@ -61,14 +82,13 @@ export function rolesCompatible(architecture: Architecture, localRole: HelloRole
 
 /**
  * The deciding side's choice for a connection whose HELLO just arrived.
- * `staleAfter`: silence (ms) after which an active connection is presumed dead.
+ * `staleAfter`: silence (ms) after which an active connection may have failed its keepalive.
  */
-export function decide(architecture: Architecture, active: ActiveConnectionFacts | undefined, hello: IncomingHelloFacts, staleAfter: number): DedupDecision {
+export function decide(active: ActiveConnectionFacts | undefined, hello: IncomingHelloFacts, staleAfter: number): DedupDecision {
   if (!active) return 'accept';
-  if (Buffer.compare(active.remoteNonce, hello.nonce) !== 0) return 'replace';
-  if (architecture === 'client-server') return 'replace';
-  if (hello.lastGeneration !== 0 && hello.lastGeneration === active.generation) return 'replace';
-  if (active.silentFor > staleAfter) return 'replace';
+  if (Buffer.compare(active.remoteNonce, hello.nonce) !== 0) return 'check';
+  if (hello.lastGeneration !== 0 && hello.lastGeneration === active.generation) return 'check';
+  if (active.silentFor > staleAfter) return 'check';
   return 'duplicate';
 }
 

@@ -1,6 +1,8 @@
 /**
  * What the session knows about one remote peer: its identity, the one active control
  * connection, connections still in their handshake, and the state the app was last told.
+ * A record outlives its connections, but not for ever: once the peer is absent (no
+ * connection, handshake, claim or stream) it expires (peer-records.ts).
  */
 import type { Duplex } from 'node:stream';
 import type { PeerID } from './peer-id.js';
@@ -14,8 +16,17 @@ export class PeerRecord {
   peer: PeerID;
   /** The control connection in use (WELCOMEd), if any. */
   active: ControlChannel | undefined;
-  /** Connections that sent HELLO but are not (yet) the active one. */
+  /** Connections that sent HELLO but are not (yet) the active one (held claims included). */
   readonly pending = new Set<ControlChannel>();
+  /**
+   * Connections claiming this peer's id while `active` looks alive: held (no WELCOME, nothing
+   * delivered) until `active` answers or fails its liveness check (dedup.ts).
+   */
+  readonly claims = new Set<ControlChannel>();
+  /** The active connection whose liveness check is running, if any. */
+  checking: ControlChannel | undefined;
+  /** When the peer was last seen (a HELLO accepted, a connection closed): ms, the record store's clock. */
+  seenAt = 0;
   /** Nonce of the peer's current run (from its last HELLO). */
   remoteNonce: Buffer | undefined;
   /** Generation of the last active connection that died (sent in our next HELLO). */
@@ -32,6 +43,11 @@ export class PeerRecord {
   constructor(key: string, peer: PeerID) {
     this.key = key;
     this.peer = peer;
+  }
+
+  /** Nothing of the peer's is open here: the record may expire or be evicted. */
+  get absent(): boolean {
+    return (this.active === undefined || this.active.closed) && this.pending.size === 0 && this.claims.size === 0 && this.streams.size === 0;
   }
 
   get state(): PeerState {

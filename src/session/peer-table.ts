@@ -1,8 +1,10 @@
 /**
  * The session's peers and their control connections: the first message of a connection
  * that arrives at the listener (HELLO or STREAM_BIND), the HELLO/WELCOME handshake,
- * de-duplication (dedup.ts) and the replacement of a connection, the messages of an active
- * control connection, and the peer state reported to the app once per change.
+ * de-duplication (dedup.ts) and the replacement of a connection — a connection claiming a
+ * connected peer's id is held while the connection in use is checked, and replaces it only if
+ * that check fails — the messages of an active control connection, and the peer state
+ * reported to the app once per change. Records are bounded (peer-records.ts).
  * PeerSession owns one; dials that reach `ready` come from the Dialer through the session.
  */
 import type { EventEmitter } from 'node:events';
@@ -12,7 +14,9 @@ import { PeerlinkError } from '../errors.js';
 import { PeerID, peerKey } from './peer-id.js';
 import { PeerRecord } from './peer-record.js';
 import { ControlChannel, toPeerlinkError, type ChannelDirection } from './control-channel.js';
-import { decide, isDecider, rolesCompatible, GenerationCounter } from './dedup.js';
+import { checkDeadline, decide, isDecider, rolesCompatible, GenerationCounter } from './dedup.js';
+import { PeerRecords } from './peer-records.js';
+import type { BudgetLedger } from './budgets.js';
 import { decodeMessage, encodeMessageBuffer } from './protocol/codec.js';
 import { ByeReason, Capability, PROTOCOL_VERSION, type HelloMessage, type SessionMessage } from './protocol/messages.js';
 import type { ResolvedSessionOptions } from './options.js';
@@ -21,7 +25,6 @@ import { REPORTED_CODES, type Dialer } from './dialer.js';
 import type { StreamManager } from './streams.js';
 import { emitApp, type PeerErrorInfo, type PeerSessionEvents } from './events.js';
 import { connectionChannel, log, peerStateChannel } from './diagnostics.js';
-import type { BudgetLedger } from './budgets.js';
 import { UnidentifiedConnections } from './unidentified.js';
 
 export interface PeerTableHost {
@@ -38,18 +41,38 @@ export interface PeerTableHost {
   acceptsResources(): boolean;
   /** True once close() began: new connections are refused, lost peers are not redialled. */
   closing(): boolean;
-  /** The session's budgets and refusal counts. */
+  /** The session's budget ledger (unidentified connections, peer records, claims). */
   readonly budgets: BudgetLedger;
+  /** A peer record expired or was evicted: anything cached for it must go. */
+  recordRemoved(rec: PeerRecord): void;
 }
+
+/** What a held claim (a connection claiming a connected peer's id) carries until it is settled. */
+interface HeldClaim {
+  target: DialTarget | undefined;
+  /** The generation of a WELCOME that arrived while held (0: none yet; the other side decides). */
+  welcome: number;
+  /** Messages that followed that WELCOME, replayed in order if the claim is accepted. */
+  queue: Array<() => void>;
+  bytes: number;
+}
+
+/** Messages a held, WELCOMEd connection may queue before it is refused (bytes: maxMessageSize). */
+const HELD_MESSAGES = 256;
 
 export class PeerTable {
   readonly #host: PeerTableHost;
   readonly #events: EventEmitter<PeerSessionEvents>;
   readonly #nonce = randomBytes(16);
   readonly #generations = new GenerationCounter();
-  /** Peer records by peer key; never deleted (a record outlives its connections). */
-  readonly #peers = new Map<string, PeerRecord>();
+  readonly #budgets: BudgetLedger;
+  /** Peer records by peer key; a record outlives its connections, until it expires (peer-records.ts). */
+  readonly #peers: PeerRecords;
+  readonly #sweep: NodeJS.Timeout;
   readonly #channels = new Set<ControlChannel>();
+  readonly #held = new Map<ControlChannel, HeldClaim>();
+  /** Channels that sent our HELLO (an incoming one sends it once its own HELLO is accepted). */
+  readonly #helloSent = new WeakSet<ControlChannel>();
   /** Incoming connections whose first message has not arrived yet. */
   readonly #unattached = new Set<Connection>();
   /** Their budgets: in total and per source address (docs/security.md "Before HELLO"). */
@@ -59,11 +82,21 @@ export class PeerTable {
     this.#host = host;
     this.#events = host.events;
     this.#unidentified = new UnidentifiedConnections(host.budgets);
+    this.#budgets = host.budgets;
+    this.#peers = new PeerRecords({ ledger: host.budgets, removed: (rec) => host.recordRemoved(rec) });
+    // Expiry also happens when a record is added; this catches a session that stopped meeting new peers.
+    this.#sweep = setInterval(() => this.#peers.sweep(), Math.min(host.budgets.limits.absentPeerExpiry, 60_000));
+    this.#sweep.unref();
   }
 
-  /** Peer records by peer key; a record, once made, stays (so it may be cached). */
+  /** Peer records by peer key (a record may expire once its peer is absent: see recordRemoved). */
   get records(): ReadonlyMap<string, PeerRecord> {
-    return this.#peers;
+    return this.#peers.map;
+  }
+
+  /** Peer records kept (session.stats.peers). */
+  get recordCount(): number {
+    return this.#peers.size;
   }
 
   /** Control connections open (active or in handshake). */
@@ -78,6 +111,7 @@ export class PeerTable {
    * connection. Resolves when they are all closed.
    */
   closeChannels(): Promise<PromiseSettledResult<void>[]> {
+    clearInterval(this.#sweep);
     for (const c of this.#unattached) c.forceCancel();
     const closing: Array<Promise<void>> = [];
     for (const ch of [...this.#channels]) {
@@ -173,7 +207,12 @@ export class PeerTable {
     const events = this.#events;
     ch.onData = (payload) => {
       const rec = ch.record;
-      if (rec?.active !== ch) return; // raced the replacement of this connection: dropped
+      if (rec?.active !== ch) {
+        // A held claim already WELCOMEd by the other side: kept until the claim is settled.
+        const held = this.#held.get(ch);
+        if (held !== undefined && held.welcome !== 0) this.#enqueue(ch, held, payload.length, () => ch.onData?.(payload));
+        return; // otherwise it raced the replacement of this connection: dropped
+      }
       try {
         events.emit('message', payload, rec.peer);
       } catch (err) {
@@ -183,18 +222,34 @@ export class PeerTable {
       }
     };
     ch.on('closed', (err, bye) => this.#onClosed(ch, err, bye, target));
-    const knownKey = first ? peerKey(first.peerId) : target?.peerKey;
-    const lastGeneration = knownKey ? (this.#peers.get(knownKey)?.lastGeneration ?? 0) : 0;
-    ch.send(this.#hello(lastGeneration)).catch(() => undefined);
+    // Ours first on a connection we dialled; on an incoming one, once its HELLO is accepted
+    // (a claimant held for a liveness check learns nothing and cannot be WELCOMEd meanwhile).
+    if (!first) this.#sendHello(ch, target);
     const timer = setTimeout(() => {
       if (ch.phase !== 'active' && !ch.closed) ch.destroy(new PeerlinkError('ERR_CONNECTION_TIMEOUT', 'the peer did not complete the session handshake in time'));
     }, o.connectionTimeout);
     timer.unref();
+    // Not left running after the channel closed: it would hold the channel, its connection and
+    // buffers (tens of KiB each) for connectionTimeout — thousands of short connections' worth.
+    ch.once('closed', () => clearTimeout(timer));
     ch.start(first);
     return ch;
   }
 
+  #sendHello(ch: ControlChannel, target: DialTarget | undefined): void {
+    if (this.#helloSent.has(ch) || ch.closed) return;
+    this.#helloSent.add(ch);
+    const knownKey = ch.hello ? peerKey(ch.hello.peerId) : target?.peerKey;
+    const lastGeneration = knownKey ? (this.#peers.get(knownKey)?.lastGeneration ?? 0) : 0;
+    ch.send(this.#hello(lastGeneration)).catch(() => undefined);
+  }
+
   #onMessage(ch: ControlChannel, m: SessionMessage, target: DialTarget | undefined): void {
+    const held = this.#held.get(ch);
+    if (held !== undefined && held.welcome !== 0 && m.type !== 'hello' && m.type !== 'welcome') {
+      this.#enqueue(ch, held, m.type === 'data' ? m.payload.length : 64, () => this.#onMessage(ch, m, target));
+      return;
+    }
     switch (m.type) {
       case 'hello':
         return this.#onHello(ch, m, target);
@@ -239,7 +294,7 @@ export class PeerTable {
 
   #protocolError(ch: ControlChannel, text: string): void {
     const err = new PeerlinkError('ERR_PROTOCOL', `peer broke the session protocol: ${text}`);
-    const rec = ch.hello ? this.#peers.get(peerKey(ch.hello.peerId)) : undefined;
+    const rec = ch.record;
     this.#reportError(err, { ...(rec ? { peer: rec.peer } : {}), endpoint: remoteOf(ch.connection) });
     ch.close(ByeReason.PROTOCOL_ERROR, text);
   }
@@ -262,43 +317,151 @@ export class PeerTable {
     let rec = this.#peers.get(key);
     if (!rec) {
       rec = new PeerRecord(key, PeerID.fromBytes(hello.peerId, hello.displayName));
-      this.#peers.set(key, rec);
-    } else if (rec.peer.displayName !== hello.displayName) rec.peer = rec.peer.withDisplayName(hello.displayName);
-    if (hello.instanceName) rec.instanceName = hello.instanceName;
-    this.#host.dialer.learned(key, hello.instanceName, target);
-    // A new nonce means the peer restarted: connections from its previous run are dead.
-    if (rec.remoteNonce && !rec.remoteNonce.equals(hello.nonce)) {
-      rec.lastGeneration = 0;
-      for (const old of [...(rec.active ? [rec.active] : []), ...rec.pending]) {
-        if (old.hello && !old.hello.nonce.equals(hello.nonce)) old.destroy(new PeerlinkError('ERR_CONNECTION_RESET', 'the peer restarted'));
-      }
+      this.#peers.add(rec);
     }
-    rec.remoteNonce = hello.nonce;
     ch.hello = hello;
     ch.record = rec;
     ch.phase = 'identified';
     rec.pending.add(ch);
-    if (!isDecider(o.architecture, localId.toBytes(), hello.peerId, o.role)) {
-      this.#update(rec); // connecting, until the other side WELCOMEs one connection
+    this.#identified(rec, ch, target);
+  }
+
+  /**
+   * A connection said it is `rec`'s peer. Nothing in its HELLO is believed (no rename, no
+   * nonce, no instance name) until it is accepted: at once when the peer has no live
+   * connection, after a failed liveness check of the live one when it claims that one's place,
+   * never when it is a duplicate of it. Run again for held claims once their check settled.
+   */
+  #identified(rec: PeerRecord, ch: ControlChannel, target: DialTarget | undefined): void {
+    if (ch.closed || this.#host.closing()) return;
+    const o = this.#host.options;
+    const hello = ch.hello as HelloMessage;
+    const live = rec.active && !rec.active.closed && rec.active !== ch ? rec.active : undefined;
+    if (isDecider(o.architecture, this.#host.peerId.toBytes(), hello.peerId, o.role)) {
+      const decision = decide(
+        live?.hello ? { remoteNonce: live.hello.nonce, generation: live.generation, silentFor: live.silentFor } : undefined,
+        hello,
+        o.keepaliveInterval * 1.5 + 500,
+      );
+      if (decision === 'duplicate') {
+        // Our own dial reached the run we are connected to: the target is that peer.
+        if (target) this.#host.dialer.learned(rec.key, '', target);
+        this.#trace(ch, rec, 'duplicate');
+        ch.close(ByeReason.DUPLICATE, 'already connected');
+        return;
+      }
+      if (decision === 'check') return this.#hold(rec, ch, target);
+      this.#held.delete(ch);
+      this.#accept(rec, ch, target, 'accept');
       return;
     }
-    const active = rec.active && !rec.active.closed ? rec.active : undefined;
-    const decision = decide(
-      o.architecture,
-      active && active.hello ? { remoteNonce: active.hello.nonce, generation: active.generation, silentFor: active.silentFor } : undefined,
-      hello,
-      o.keepaliveInterval * 1.5 + 500,
-    );
-    if (decision === 'duplicate') {
-      this.#trace(ch, rec, 'duplicate');
+    // The other side decides, but a WELCOME from whoever claims a connected peer's id proves
+    // nothing: while the connection in use looks alive, it is checked first.
+    if (live) return this.#hold(rec, ch, target);
+    const held = this.#held.get(ch);
+    this.#held.delete(ch);
+    this.#admit(rec, ch, target);
+    if (held !== undefined && held.welcome !== 0) {
+      this.#welcomed(rec, ch, held.welcome, target);
+      for (const replay of held.queue) {
+        if (ch.closed) break;
+        replay();
+      }
+      return;
+    }
+    this.#update(rec); // connecting, until the other side WELCOMEs one connection
+  }
+
+  /** The claim of `ch` is accepted: its HELLO now speaks for the peer. */
+  #admit(rec: PeerRecord, ch: ControlChannel, target: DialTarget | undefined): void {
+    const hello = ch.hello as HelloMessage;
+    if (rec.peer.displayName !== hello.displayName) rec.peer = rec.peer.withDisplayName(hello.displayName);
+    if (hello.instanceName) rec.instanceName = hello.instanceName;
+    this.#host.dialer.learned(rec.key, hello.instanceName, target);
+    // A new run knows nothing of the generations of the previous one's connections.
+    if (rec.remoteNonce && !rec.remoteNonce.equals(hello.nonce)) rec.lastGeneration = 0;
+    rec.remoteNonce = hello.nonce;
+    this.#peers.seen(rec);
+    this.#sendHello(ch, target);
+  }
+
+  /** Deciding side: `ch` becomes the peer's connection (WELCOME). */
+  #accept(rec: PeerRecord, ch: ControlChannel, target: DialTarget | undefined, decision: 'accept' | 'replace', dead?: ControlChannel): void {
+    this.#admit(rec, ch, target);
+    ch.generation = this.#generations.take();
+    this.#trace(ch, rec, decision);
+    this.#activate(rec, ch, target, dead);
+    ch.send({ type: 'welcome', generation: ch.generation }).catch(() => undefined);
+    this.#update(rec);
+  }
+
+  /**
+   * Holds a claim on a connected peer's place and checks the connection in use with a PING
+   * round trip (one check per connection at a time; claims arriving meanwhile share it).
+   */
+  #hold(rec: PeerRecord, ch: ControlChannel, target: DialTarget | undefined): void {
+    const active = rec.active as ControlChannel;
+    if (!rec.claims.has(ch)) {
+      if (rec.claims.size >= this.#budgets.limits.claimsPerPeer) {
+        this.#budgets.exceeded({ budget: 'claimsPerPeer', peer: rec.key, ...addressOf(ch), detail: 'connection claiming a connected peer refused' });
+        this.#trace(ch, rec, 'duplicate', 'too many claims being checked');
+        ch.close(ByeReason.DUPLICATE, 'already connected');
+        return;
+      }
+      rec.claims.add(ch);
+      if (!this.#held.has(ch)) this.#held.set(ch, { target, welcome: 0, queue: [], bytes: 0 });
+    }
+    this.#trace(ch, rec, 'held', 'checking the connection in use');
+    if (rec.checking === active) return;
+    rec.checking = active;
+    void active.roundTrip(checkDeadline(active.rttMs)).then((alive) => {
+      if (rec.checking === active) rec.checking = undefined;
+      this.#settleClaims(rec, active, alive);
+    });
+  }
+
+  /** The check of `checked` is over: its claims are refused (it answered) or decided again without it. */
+  #settleClaims(rec: PeerRecord, checked: ControlChannel, alive: boolean): void {
+    const claims = [...rec.claims];
+    rec.claims.clear();
+    if (this.#host.closing()) return;
+    const stillActive = rec.active === checked && !checked.closed;
+    if (alive && stillActive) {
+      for (const ch of claims) {
+        this.#held.delete(ch);
+        if (ch.closed) continue;
+        this.#trace(ch, rec, 'duplicate', 'the connection in use answered its liveness check');
+        ch.close(ByeReason.DUPLICATE, 'already connected');
+      }
+      this.#update(rec);
+      return;
+    }
+    const open = claims.filter((c) => !c.closed);
+    if (stillActive) {
+      this.#trace(checked, rec, 'failed check', `no answer to a liveness check within ${checkDeadline(checked.rttMs)} ms`);
+      const o = this.#host.options;
+      const first = open[0];
+      if (first && isDecider(o.architecture, this.#host.peerId.toBytes(), rec.peer.toBytes(), o.role)) {
+        // Presumed dead, like a failed keepalive: the first claimant takes its place at once.
+        open.shift();
+        const held = this.#held.get(first);
+        this.#held.delete(first);
+        this.#accept(rec, first, held?.target, 'replace', checked);
+      } else checked.destroy(new PeerlinkError('ERR_KEEPALIVE_TIMEOUT', 'the peer did not answer a liveness check'));
+    }
+    for (const ch of open) this.#identified(rec, ch, this.#held.get(ch)?.target);
+  }
+
+  /** Queues a message that arrived on a held, WELCOMEd connection; bounded, or the claim is refused. */
+  #enqueue(ch: ControlChannel, held: HeldClaim, bytes: number, replay: () => void): void {
+    held.bytes += bytes;
+    if (held.queue.length >= HELD_MESSAGES || held.bytes > this.#host.options.maxMessageSize) {
+      const rec = ch.record;
+      this.#budgets.exceeded({ budget: 'claimsPerPeer', ...(rec ? { peer: rec.key } : {}), ...addressOf(ch), detail: 'too much sent on a connection held for a liveness check' });
       ch.close(ByeReason.DUPLICATE, 'already connected');
       return;
     }
-    ch.generation = this.#generations.take();
-    this.#trace(ch, rec, decision);
-    this.#activate(rec, ch, target);
-    ch.send({ type: 'welcome', generation: ch.generation }).catch(() => undefined);
-    this.#update(rec);
+    held.queue.push(replay);
   }
 
   #onWelcome(ch: ControlChannel, generation: number, target: DialTarget | undefined): void {
@@ -306,8 +469,18 @@ export class PeerTable {
     if (ch.phase !== 'identified' || !ch.hello || isDecider(o.architecture, this.#host.peerId.toBytes(), ch.hello.peerId, o.role)) {
       return this.#protocolError(ch, 'unexpected WELCOME');
     }
-    const rec = this.#peers.get(peerKey(ch.hello.peerId));
+    const rec = ch.record;
     if (!rec) return;
+    const held = this.#held.get(ch);
+    if (held !== undefined) {
+      if (held.welcome !== 0) return this.#protocolError(ch, 'a second WELCOME');
+      held.welcome = generation; // acted on if the claim is accepted
+      return;
+    }
+    this.#welcomed(rec, ch, generation, target);
+  }
+
+  #welcomed(rec: PeerRecord, ch: ControlChannel, generation: number, target: DialTarget | undefined): void {
     ch.generation = generation;
     this.#trace(ch, rec, 'welcomed');
     this.#activate(rec, ch, target);
@@ -323,21 +496,28 @@ export class PeerTable {
     log('%s: %s connection #%d %s %s (generation %d)%s', localId.displayName, ch.direction, ch.id, decision, rec.peer.displayName, ch.generation, reason ? `: ${reason}` : '');
   }
 
-  /** Makes `ch` the peer's connection; the one it replaces is closed without a state change. */
-  #activate(rec: PeerRecord, ch: ControlChannel, target: DialTarget | undefined): void {
+  /**
+   * Makes `ch` the peer's connection; the one it replaces is closed without a state change
+   * (at once, without BYE, when it is `dead`: it failed its liveness check).
+   */
+  #activate(rec: PeerRecord, ch: ControlChannel, target: DialTarget | undefined, dead?: ControlChannel): void {
     const old = rec.active;
     ch.phase = 'active';
     rec.pending.delete(ch);
     rec.active = ch;
     rec.leftAt = 0;
-    if (old && old !== ch) old.close(ByeReason.REPLACED, 'replaced by a newer connection');
+    if (old && old !== ch) {
+      if (old === dead) old.destroy(new PeerlinkError('ERR_KEEPALIVE_TIMEOUT', 'the peer did not answer a liveness check'));
+      else old.close(ByeReason.REPLACED, 'replaced by a newer connection');
+    }
     if (target) target.attempts = 0;
     this.#host.dialer.connected(rec);
   }
 
   #onClosed(ch: ControlChannel, err: PeerlinkError | undefined, bye: { reason: number; text: string } | undefined, target: DialTarget | undefined): void {
     this.#channels.delete(ch);
-    const rec = ch.hello ? this.#peers.get(peerKey(ch.hello.peerId)) : undefined;
+    this.#held.delete(ch);
+    const rec = ch.record;
     if (err && REPORTED_CODES.has(err.code)) this.#reportError(err, { ...(rec ? { peer: rec.peer } : {}), endpoint: remoteOf(ch.connection) });
     else if (bye && (bye.reason === ByeReason.ROLE || bye.reason === ByeReason.VERSION || bye.reason === ByeReason.PROTOCOL_ERROR) && err) {
       this.#reportError(new PeerlinkError('ERR_PROTOCOL', err.message), { ...(rec ? { peer: rec.peer } : {}), endpoint: remoteOf(ch.connection) });
@@ -345,6 +525,7 @@ export class PeerTable {
     if (rec) {
       this.#trace(ch, rec, 'closed', bye ? `bye ${bye.reason}${bye.text ? ` ${bye.text}` : ''}` : err?.code);
       rec.pending.delete(ch);
+      rec.claims.delete(ch);
       if (rec.active === ch) {
         rec.active = undefined;
         rec.lastGeneration = ch.generation;
@@ -355,6 +536,8 @@ export class PeerTable {
         }
       }
       this.#update(rec);
+      // Its absence starts now (expiry counts from here).
+      if (rec.absent) this.#peers.seen(rec);
     }
     if (target) this.#host.dialer.channelClosed(target, bye?.reason === ByeReason.SELF);
   }
@@ -377,6 +560,11 @@ export class PeerTable {
   #reportError(err: PeerlinkError, info: PeerErrorInfo): void {
     emitApp(this.#events, 'peerError', err, info);
   }
+}
+
+function addressOf(ch: ControlChannel): { address?: string } {
+  const a = remoteOf(ch.connection);
+  return a ? { address: a } : {};
 }
 
 function remoteOf(conn: Connection): string | undefined {

@@ -70,7 +70,11 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   readonly #parameters: Parameters;
   /** The peers and their control connections. */
   readonly #table: PeerTable;
-  /** The table's records by peer key, held here for send()'s direct lookup; never deleted. */
+  /**
+   * The table's records by peer key, held here for send()'s direct lookup. Records of absent
+   * peers expire (peer-records.ts); the table tells us (recordRemoved) so the cache below never
+   * holds a removed one.
+   */
   readonly #peers: ReadonlyMap<string, PeerRecord>;
   /** send()'s one-entry lookup cache: the PeerID of the last single-peer send and its record. */
   #lastTo: PeerID | undefined;
@@ -130,6 +134,12 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       acceptsResources: () => this.#streamHandlers.has(StreamKind.RESOURCE),
       closing: () => this.#state === 'closing' || this.#state === 'closed',
       budgets: this.#budgets,
+      recordRemoved: (rec) => {
+        if (this.#lastRec === rec) {
+          this.#lastRec = undefined;
+          this.#lastTo = undefined;
+        }
+      },
     });
     this.#peers = this.#table.records;
     this.#resources = new ResourceManager<PeerID>({
@@ -160,9 +170,10 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   /**
    * Counters for tests and diagnostics. `controlConnections` counts every open control
    * connection (active or in handshake): once things settle it equals the number of
-   * connected peers — anything more is a duplicate connection.
+   * connected peers — anything more is a duplicate connection. `peers`: peer records kept
+   * (connected peers and absent ones not yet expired).
    */
-  get stats(): { controlConnections: number; activeConnections: number; handshakes: number; streams: number; targets: number; budgets: Readonly<Partial<Record<BudgetName, number>>> } {
+  get stats(): { controlConnections: number; activeConnections: number; handshakes: number; streams: number; targets: number; peers: number; budgets: Readonly<Partial<Record<BudgetName, number>>> } {
     let active = 0;
     let streams = 0;
     for (const r of this.#peers.values()) {
@@ -170,7 +181,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       streams += r.streams.size;
     }
     const open = this.#table.openChannels;
-    return { controlConnections: open, activeConnections: active, handshakes: open - active, streams, targets: this.#dialer.size, budgets: this.#budgets.counts };
+    return { controlConnections: open, activeConnections: active, handshakes: open - active, streams, targets: this.#dialer.size, peers: this.#table.recordCount, budgets: this.#budgets.counts };
   }
 
   /** Current browse results. */
@@ -252,7 +263,8 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     }
     // One peer: the common case, kept free of arrays and extra promises (100-byte messages at millions per second).
     if (to instanceof PeerID) {
-      // Records are never removed, so the last one looked up stays valid for the same PeerID.
+      // The last record looked up stays valid for the same PeerID: a record is removed only
+      // when its peer is absent, and then recordRemoved clears this cache.
       let rec = to === this.#lastTo ? this.#lastRec : undefined;
       if (rec === undefined) {
         rec = this.#peers.get(to.id);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decide, isDecider, rolesCompatible, GenerationCounter } from '../../../src/session/dedup.js';
+import { checkDeadline, decide, isDecider, rolesCompatible, GenerationCounter } from '../../../src/session/dedup.js';
 import { PeerID } from '../../../src/session/peer-id.js';
 
 const lo = PeerID.fromString('10000000-0000-4000-8000-000000000000', 'lo').toBytes();
@@ -28,22 +28,30 @@ test('client-server: the server decides; roles must be one of each', () => {
 });
 
 test('decide: first connection accepted; a simultaneous dial is a duplicate', () => {
-  assert.equal(decide('star', undefined, { nonce: n1, lastGeneration: 0 }, 3000), 'accept');
+  assert.equal(decide(undefined, { nonce: n1, lastGeneration: 0 }, 3000), 'accept');
   const active = { remoteNonce: n1, generation: 77, silentFor: 10 };
-  assert.equal(decide('star', active, { nonce: n1, lastGeneration: 0 }, 3000), 'duplicate');
-  assert.equal(decide('star', active, { nonce: n1, lastGeneration: 76 }, 3000), 'duplicate', 'an older generation is not this connection');
+  assert.equal(decide(active, { nonce: n1, lastGeneration: 0 }, 3000), 'duplicate');
+  assert.equal(decide(active, { nonce: n1, lastGeneration: 76 }, 3000), 'duplicate', 'an older generation is not this connection');
 });
 
-test('decide: restart (new nonce), link flap (lastGeneration names the active one), stale active → replace', () => {
+test('decide: restart (new nonce), link flap (lastGeneration names the active one), stale active → a claim, checked before any replacement', () => {
   const active = { remoteNonce: n1, generation: 77, silentFor: 10 };
-  assert.equal(decide('star', active, { nonce: n2, lastGeneration: 0 }, 3000), 'replace');
-  assert.equal(decide('star', active, { nonce: n1, lastGeneration: 77 }, 3000), 'replace');
-  assert.equal(decide('star', { ...active, silentFor: 5000 }, { nonce: n1, lastGeneration: 0 }, 3000), 'replace');
+  assert.equal(decide(active, { nonce: n2, lastGeneration: 0 }, 3000), 'check');
+  assert.equal(decide(active, { nonce: n1, lastGeneration: 77 }, 3000), 'check');
+  assert.equal(decide({ ...active, silentFor: 5000 }, { nonce: n1, lastGeneration: 0 }, 3000), 'check');
 });
 
-test('decide: client-server keeps the newest connection per client', () => {
+test('decide: client-server follows the same rule — a same-nonce connection to a live client is a duplicate, not newest-wins', () => {
   const active = { remoteNonce: n1, generation: 5, silentFor: 0 };
-  assert.equal(decide('client-server', active, { nonce: n1, lastGeneration: 0 }, 3000), 'replace');
+  assert.equal(decide(active, { nonce: n1, lastGeneration: 0 }, 3000), 'duplicate');
+  assert.equal(decide(active, { nonce: n2, lastGeneration: 0 }, 3000), 'check');
+});
+
+test('check deadline: max(2 s, 4 × smoothed RTT)', () => {
+  assert.equal(checkDeadline(undefined), 2000);
+  assert.equal(checkDeadline(1), 2000);
+  assert.equal(checkDeadline(499), 2000);
+  assert.equal(checkDeadline(800), 3200);
 });
 
 test('simultaneous dials: both sides end with the same single connection in any completion order', () => {
@@ -55,7 +63,7 @@ test('simultaneous dials: both sides end with the same single connection in any 
     const gens = new GenerationCounter(1);
     const closed: string[] = [];
     for (const name of order) {
-      const d = decide('star', decided ? { remoteNonce: n1, generation: decided.generation, silentFor: 0 } : undefined, { nonce: n1, lastGeneration: 0 }, 3000);
+      const d = decide(decided ? { remoteNonce: n1, generation: decided.generation, silentFor: 0 } : undefined, { nonce: n1, lastGeneration: 0 }, 3000);
       if (d === 'duplicate') closed.push(name);
       else decided = { name, generation: gens.take() };
     }
