@@ -3,6 +3,11 @@
  * of every instance found to SRV + TXT + addresses on each interface. Reports `added`
  * once an instance is resolved, `changed` when its host, port, addresses or TXT change,
  * and `removed` when its PTR goes (goodbye or expiry). Also an async iterator of the same.
+ *
+ * Resolution costs queries, and anyone on the link can list instances: at most
+ * `maxResolving` instances are being resolved at a time (the rest wait their turn, in the
+ * order they were heard), each with at most RESOLVE_ATTEMPTS queries, and the querier's
+ * bucket bounds the total rate.
  */
 import { EventEmitter } from 'node:events';
 import type { CachedRecord, RecordCache } from './cache.js';
@@ -12,6 +17,7 @@ import { CLASS_IN, RRType, rrTypeNumber, type Question } from './codec/types.js'
 import type { Querier } from './querier.js';
 import { browseChannel } from './diagnostics.js';
 import { buildInstance, lookupParts, sameInstance, type ServiceInstance } from './service-instance.js';
+import { DEFAULT_MDNS_LIMITS } from './rate-limit.js';
 
 export type BrowseEventType = 'added' | 'removed' | 'changed';
 
@@ -31,6 +37,8 @@ export interface BrowserContext {
   cache: RecordCache;
   querier: Querier;
   clock: Clock;
+  /** Instances resolved at a time (default DEFAULT_MDNS_LIMITS.maxResolving). */
+  maxResolving?: number;
 }
 
 /** Resolution queries: now, then 1, 2, 4, 8 s later. */
@@ -55,6 +63,9 @@ interface Tracked {
 export class ServiceBrowser extends EventEmitter<BrowserEvents> {
   private readonly tracked = new Map<string, Tracked>();
   private readonly dirty = new Set<string>();
+  /** Instances being resolved (sending queries), and those waiting for a turn, oldest first. */
+  private readonly resolving = new Set<string>();
+  private readonly waitingResolve = new Set<string>();
   private flushTimer: TimerHandle | undefined;
   private stopQuery: (() => void) | undefined;
   private removeInterest: (() => void) | undefined;
@@ -149,6 +160,8 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
     if (!stillListed) {
       t.retry?.cancel();
       this.tracked.delete(key);
+      this.waitingResolve.delete(key);
+      this.endResolve(key);
       if (t.emitted) this.publish('removed', t.emitted);
       return;
     }
@@ -170,6 +183,7 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
     t.retry?.cancel();
     t.retry = undefined;
     t.attempt = 0;
+    this.endResolve(key);
     const inst = buildInstance(t.fqdn, t.iface, parts);
     if (!inst) return;
     if (!t.emitted) {
@@ -181,8 +195,33 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
     }
   }
 
+  /** An instance stops resolving (resolved, given up, gone): the next waiting one starts. */
+  private endResolve(key: string): void {
+    if (!this.resolving.delete(key)) return;
+    const max = this.ctx.maxResolving ?? DEFAULT_MDNS_LIMITS.maxResolving;
+    for (const next of this.waitingResolve) {
+      if (this.resolving.size >= max) break;
+      this.waitingResolve.delete(next);
+      if (!this.tracked.has(next)) continue;
+      this.resolving.add(next);
+      this.markDirty(next);
+    }
+  }
+
   private scheduleResolve(key: string, t: Tracked): void {
-    if (t.retry || t.attempt >= RESOLVE_ATTEMPTS) return;
+    if (t.retry) return;
+    if (t.attempt >= RESOLVE_ATTEMPTS) {
+      this.endResolve(key);
+      return;
+    }
+    if (!this.resolving.has(key)) {
+      if (this.resolving.size >= (this.ctx.maxResolving ?? DEFAULT_MDNS_LIMITS.maxResolving)) {
+        this.waitingResolve.add(key);
+        return;
+      }
+      this.waitingResolve.delete(key);
+      this.resolving.add(key);
+    }
     t.retry = this.ctx.clock.setTimeout(() => {
       t.retry = undefined;
       if (this.stopped || this.tracked.get(key) !== t) return;
@@ -244,6 +283,8 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
     this.flushTimer?.cancel();
     for (const t of this.tracked.values()) t.retry?.cancel();
     this.tracked.clear();
+    this.resolving.clear();
+    this.waitingResolve.clear();
     for (const w of this.waiters.splice(0)) w({ value: undefined, done: true });
   }
 }

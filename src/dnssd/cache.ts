@@ -2,7 +2,9 @@
  * The querier's record cache (RFC 6762 §5.2, §10), one entry per record per interface:
  * expiry at TTL, refresh points at 80/85/90/95 % of the TTL (+0-2 % jitter), goodbyes
  * (TTL 0) kept for one more second, and the cache-flush one-second rule. Bounded: past
- * `maxRecords` the entries closest to expiry are evicted.
+ * `maxRecords` the entries closest to expiry are evicted, and no record is kept longer than
+ * `maxTtl` seconds whatever TTL its sender chose (RFC 6762 §10 recommends 75 minutes for
+ * the longest-lived records), so a stranger's answer does not keep us busy for years.
  */
 import { EventEmitter } from 'node:events';
 import type { Clock, TimerHandle } from './clock.js';
@@ -45,6 +47,7 @@ export class RecordCache extends EventEmitter<CacheEvents> {
   constructor(
     private readonly clock: Clock,
     readonly maxRecords = 4096,
+    readonly maxTtl = 4500,
   ) {
     super();
   }
@@ -78,7 +81,8 @@ export class RecordCache extends EventEmitter<CacheEvents> {
     }
   }
 
-  private put(r: ResourceRecord, iface: string, now: number): void {
+  private put(given: ResourceRecord, iface: string, now: number): void {
+    const r = given.ttl > this.maxTtl ? { ...given, ttl: this.maxTtl } : given;
     const setKey = `${iface}|${nameKey(r.name)}`;
     const k = recordKey(r);
     let set = this.sets.get(setKey);

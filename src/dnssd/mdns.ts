@@ -18,6 +18,7 @@ import { Querier } from './querier.js';
 import { Registration, Responder } from './responder.js';
 import { buildInstance, lookupParts, type ServiceInstance } from './service-instance.js';
 import { MdnsTransport, type PacketNetwork, type ReceivedPacket } from './transport.js';
+import { resolveLimits, TokenBucket, type MdnsLimits } from './rate-limit.js';
 import { encodeTxt, type TxtInput } from './txt.js';
 
 export interface MdnsOptions {
@@ -30,6 +31,12 @@ export interface MdnsOptions {
    * re-announce on new addresses, drop what was learnt on an interface that went down.
    */
   watchInterfaces?: boolean;
+  /**
+   * What strangers on the link can make the engine send or keep (defaults in
+   * DEFAULT_MDNS_LIMITS, docs/dnssd.md "Limits"): one-off queries and re-announcements per
+   * second, instances resolved at once per browser, the largest TTL believed.
+   */
+  limits?: Partial<MdnsLimits>;
   /** @internal tests: a fake network and clock. */
   network?: PacketNetwork;
   clock?: Clock;
@@ -79,6 +86,9 @@ export class Mdns extends EventEmitter<MdnsEvents> {
   private readonly ready: Promise<Responder>;
   private closed = false;
   private monitor: PathMonitor | undefined;
+  readonly limits: MdnsLimits;
+  private readonly queryBucket: TokenBucket;
+  private readonly announceBucket: TokenBucket;
   private readonly onPacket = (p: ReceivedPacket): void => {
     this.responder.handle(p);
     this.querier.handle(p);
@@ -93,6 +103,9 @@ export class Mdns extends EventEmitter<MdnsEvents> {
     super();
     this.clock = options.clock ?? systemClock;
     this.explicitInterfaces = (options.interfaces?.length ?? 0) > 0;
+    this.limits = resolveLimits(options.limits);
+    this.queryBucket = new TokenBucket(this.clock, this.limits.queriesPerSecond, this.limits.queryBurst);
+    this.announceBucket = new TokenBucket(this.clock, this.limits.reannouncementsPerSecond, this.limits.reannouncementsPerSecond);
     if (options.network) {
       this.net = options.network;
     } else {
@@ -110,11 +123,11 @@ export class Mdns extends EventEmitter<MdnsEvents> {
       this.net = this.transport;
     }
     const hostLabel = options.host !== undefined ? parseHostName(options.host) : defaultHostLabel();
-    this.responder = new Responder(this.net, this.clock, hostLabel);
+    this.responder = new Responder(this.net, this.clock, hostLabel, this.announceBucket);
     this.responder.events.on('hostRenamed', (c: { from: string; name: string }) => this.emit('hostRenamed', c));
     this.responder.events.on('warning', (err: Error) => this.emit('warning', err));
-    this.cache = new RecordCache(this.clock);
-    this.querier = new Querier(this.net, this.clock, this.cache);
+    this.cache = new RecordCache(this.clock, undefined, this.limits.maxTtl);
+    this.querier = new Querier(this.net, this.clock, this.cache, this.queryBucket);
     this.net.on('packet', this.onPacket);
     this.ready = (this.transport ? this.transport.start() : Promise.resolve()).then(() => this.responder);
     if (this.transport && options.watchInterfaces !== false) this.watch();
@@ -204,6 +217,11 @@ export class Mdns extends EventEmitter<MdnsEvents> {
     return this.transport?.stats;
   }
 
+  /** What the limits held back so far: one-off queries not sent, re-announcements deferred. */
+  get limited(): { queries: number; reannouncements: number } {
+    return { queries: this.queryBucket.refused, reannouncements: this.announceBucket.refused };
+  }
+
   /** Resolves once the sockets are open. */
   async whenReady(): Promise<void> {
     await this.ready;
@@ -248,7 +266,7 @@ export class Mdns extends EventEmitter<MdnsEvents> {
     const type = parseServiceType(opts.type);
     const domain = opts.domain ?? DEFAULT_DOMAIN;
     const ptr = opts.subtype !== undefined ? subtypeFqdn(normalizeSubtype(opts.subtype), type, domain) : serviceTypeFqdn(type, domain);
-    const browser = new ServiceBrowser({ cache: this.cache, querier: this.querier, clock: this.clock }, ptr);
+    const browser = new ServiceBrowser({ cache: this.cache, querier: this.querier, clock: this.clock, maxResolving: this.limits.maxResolving }, ptr);
     this.browsers.add(browser);
     const stop = browser.stop.bind(browser);
     browser.stop = () => {

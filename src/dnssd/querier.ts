@@ -11,6 +11,11 @@
  * Per address family: a duplicate heard over IPv4 only still lets ours go out over IPv6.
  * Our own queries come back to us through multicast loopback; that is harmless, as each is
  * a whole interval before our next query.
+ *
+ * One-off queries (resolution, refresh: their number follows what others announce) also take
+ * a token of the engine's query bucket per interface; without one they are not sent (and
+ * counted). Continuous queries are exempt: their number is ours (one per browse) and §5.2's
+ * doubling interval bounds them.
  */
 import type { NetworkInterface } from '../path/interfaces.js';
 import type { CachedRecord, RecordCache } from './cache.js';
@@ -20,6 +25,7 @@ import { nameKey } from './codec/name.js';
 import { sameRecord } from './codec/records.js';
 import { CLASS_IN, RRType, rrTypeNumber, type Question, type ResourceRecord } from './codec/types.js';
 import type { PacketNetwork, ReceivedPacket } from './transport.js';
+import type { TokenBucket } from './rate-limit.js';
 
 export const FIRST_QUERY_MIN_MS = 20;
 export const FIRST_QUERY_SPREAD_MS = 100;
@@ -54,6 +60,7 @@ export class Querier {
     private readonly net: PacketNetwork,
     private readonly clock: Clock,
     readonly cache: RecordCache,
+    private readonly bucket?: TokenBucket,
   ) {
     cache.on('refresh', (e) => this.onRefresh(e));
   }
@@ -164,11 +171,12 @@ export class Querier {
     }
   }
 
-  /** Sends questions on every interface (or one), with known answers from the cache. */
+  /** Sends questions on every interface (or one), with known answers from the cache; within the query bucket. */
   query(questions: readonly Question[], only?: string): void {
     if (this.closed) return;
     for (const iface of this.net.interfaces) {
       if (only !== undefined && iface.name !== only) continue;
+      if (this.bucket && !this.bucket.take()) continue;
       this.queryOn(iface, questions);
     }
   }

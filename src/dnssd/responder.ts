@@ -16,6 +16,7 @@ import { Prober } from './prober.js';
 import { enumerationRecord, hostRecords, sharedServiceRecords, uniqueServiceRecords, withNsec, type ServiceDescription } from './service-records.js';
 import type { PacketNetwork, ReceivedPacket } from './transport.js';
 import { conflictChannel, log, registrationChannel } from './diagnostics.js';
+import type { TokenBucket } from './rate-limit.js';
 
 export const ANNOUNCE_COUNT = 2;
 export const ANNOUNCE_INTERVAL_MS = 1000;
@@ -48,6 +49,13 @@ interface Pending {
   timer: TimerHandle;
 }
 
+interface Rescue {
+  iface: NetworkInterface;
+  /** recordKeys to multicast again. */
+  keys: Set<string>;
+  timer: TimerHandle;
+}
+
 interface Held {
   packet: DnsPacket;
   timer: TimerHandle;
@@ -60,6 +68,8 @@ export class Responder {
   private readonly regs = new Set<Registration>();
   private readonly pending = new Map<string, Pending>();
   private readonly held = new Map<string, Held>();
+  /** Re-announcements due, per interface (coalesced: one packet for any number of goodbyes). */
+  private readonly rescues = new Map<string, Rescue>();
   /** `${iface}|${recordKey}` -> last time we multicast it there (RFC 6762 §6 rate limits). */
   private readonly lastMulticast = new Map<string, number>();
   private readonly conflicts: number[] = [];
@@ -71,6 +81,8 @@ export class Responder {
     private readonly net: PacketNetwork,
     private readonly clock: Clock,
     hostLabel: string,
+    /** Re-announcements (rescues) take a token each; without one they wait for the next. */
+    private readonly bucket?: TokenBucket,
   ) {
     this.hostLabel = hostLabel;
   }
@@ -277,6 +289,8 @@ export class Responder {
     this.closed = true;
     for (const p of this.pending.values()) p.timer.cancel();
     for (const h of this.held.values()) h.timer.cancel();
+    for (const r of this.rescues.values()) r.timer.cancel();
+    this.rescues.clear();
     this.pending.clear();
     this.held.clear();
   }
@@ -370,8 +384,14 @@ export class Responder {
    * this host stopping, whose host A/AAAA records and `_services._dns-sd._udp` PTR are ours
    * too. Multicast it again at once with its normal TTL, so caches that set the goodbye's
    * TTL to one second (RFC 6762 §10.1) keep it and browsers do not report the instance gone.
-   * Not rate-limited (§6.6: a record wrongly withdrawn is corrected immediately). A rescued
-   * cache-flush record goes with the rest of its RRSet, or the flush would drop our siblings.
+   * A rescued cache-flush record goes with the rest of its RRSet, or the flush would drop our
+   * siblings.
+   *
+   * Anyone can send goodbyes, so rescues are coalesced per interface and keep §6's limit of one
+   * multicast of a record per second per interface: a rescue is due once every record in it
+   * may be multicast again — at most a second after we last sent it, hence before the caches'
+   * one-second grace (§10.1) after a goodbye heard since then runs out. On top, each rescue
+   * packet takes a token of the engine's re-announcement bucket.
    */
   private rescue(iface: NetworkInterface, records: readonly ResourceRecord[]): void {
     const goodbyes = new Set<string>();
@@ -385,8 +405,29 @@ export class Responder {
     for (const r of pool) {
       if (goodbyes.has(recordKey(r)) || (r.cacheFlush && flushSets.has(rrsetKey(r)))) out.set(recordKey(r), r);
     }
-    log('rescuing %d record(s) another responder said goodbye to on %s', out.size, iface.name);
-    this.sendResponse(iface, [...out.values()], [], { multicast: true });
+    let due = this.rescues.get(iface.name);
+    if (!due) {
+      due = { iface, keys: new Set(), timer: { cancel: () => undefined } };
+      this.rescues.set(iface.name, due);
+      const now = this.clock.now();
+      let at = now;
+      for (const k of out.keys()) at = Math.max(at, (this.lastMulticast.get(`${iface.name}|${k}`) ?? -Infinity) + 1000);
+      due.timer = this.clock.setTimeout(() => this.guard(() => this.sendRescue(iface.name)), at - now);
+    }
+    for (const k of out.keys()) due.keys.add(k);
+  }
+
+  private sendRescue(ifaceName: string): void {
+    const due = this.rescues.get(ifaceName);
+    if (!due || this.closed) return;
+    if (this.bucket && !this.bucket.take()) {
+      due.timer = this.clock.setTimeout(() => this.guard(() => this.sendRescue(ifaceName)), this.bucket.wait());
+      return;
+    }
+    this.rescues.delete(ifaceName);
+    const records = this.answerable(due.iface).filter((r) => r.type !== 'NSEC' && due.keys.has(recordKey(r)));
+    log('rescuing %d record(s) another responder said goodbye to on %s', records.length, ifaceName);
+    this.sendResponse(due.iface, records, [], { multicast: true });
   }
 
   private onQuery(p: ReceivedPacket): void {

@@ -13,7 +13,7 @@
  */
 import { createSocket, type Socket, type RemoteInfo } from 'node:dgram';
 import { EventEmitter } from 'node:events';
-import { interfaceForSource, type NetworkInterface } from '../path/interfaces.js';
+import { inSubnet, interfaceForSource, type NetworkInterface } from '../path/interfaces.js';
 import { decodePacket } from './codec/decode.js';
 import type { DnsPacket } from './codec/types.js';
 import { droppedChannel, log } from './diagnostics.js';
@@ -269,4 +269,17 @@ export class MdnsTransport extends EventEmitter implements PacketNetwork {
       }
     })));
   }
+}
+
+/**
+ * Whether an address from an answer heard on `iface` is on that link: in one of its subnets,
+ * or IPv6 link-local scoped to it (`fe80::1%eth0`). Anything else named in an mDNS answer may
+ * be a stranger pointing us elsewhere (a reflector): not for dialling (RFC 6762 §11 keeps
+ * mDNS to the link).
+ */
+export function onLink(address: string, iface: NetworkInterface): boolean {
+  const pct = address.indexOf('%');
+  const bare = pct < 0 ? address : address.slice(0, pct);
+  if (/^fe[89ab]/i.test(bare)) return pct >= 0 && address.slice(pct + 1) === iface.name;
+  return iface.addresses.some((a) => inSubnet(bare, a));
 }

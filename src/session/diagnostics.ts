@@ -13,4 +13,10 @@ export const peerStateChannel = channel('peerlink:session:peer');
  */
 export const connectionChannel = channel('peerlink:session:connection');
 
+/**
+ * `{reason: 'off-link-address', instance, interface, address}` when discovery ignores an
+ * address an mDNS answer named that is not on the link the answer came from.
+ */
+export const discoveryChannel = channel('peerlink:session:discovery');
+
 export const log = debugLog('session');

@@ -33,6 +33,10 @@ export class DialTarget {
   busy = false;
   /** Do not dial before this time (ms since epoch), e.g. after the peer said goodbye. */
   notBefore = 0;
+  /** When it left the browse results (or connect() was cancelled): absent targets expire (absentPeerExpiry). */
+  absentSince = 0;
+  /** Browse targets: the destination (DestinationBackoff key) of the dial in flight. */
+  destination: string | undefined;
 
   constructor(key: string, endpoint: Endpoint | undefined, manual: boolean) {
     this.key = key;

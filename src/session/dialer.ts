@@ -3,6 +3,13 @@
  * when (back-off per target, hints from TXT and earlier HELLOs), and what a failed dial
  * means (a wrong key is reported and retried slowly; an unreachable peer quietly).
  * A dial that reaches `ready` is handed to the session, which runs the handshake.
+ *
+ * Budgets (docs/security.md "Discovery"): addresses learned from mDNS are dialled under a
+ * back-off per destination address:port, however many instances name it (a stranger's
+ * answers must not turn us into a reflector); every dial takes a token of the session-wide
+ * `dialsPerSecond` bucket (over it, the dial waits its turn); absent targets expire after
+ * `absentPeerExpiry`, and at most `maxPeerRecords` targets are kept (least recently seen
+ * evicted first).
  */
 import { Connection, Endpoint, type Parameters } from '../net/index.js';
 import { PeerlinkError, type PeerlinkErrorCode } from '../errors.js';
@@ -14,6 +21,8 @@ import type { FoundService } from './discovery.js';
 import { DialTarget } from './dial-target.js';
 import { toPeerlinkError } from './control-channel.js';
 import type { PeerErrorInfo } from './events.js';
+import type { BudgetLedger } from './budgets.js';
+import { DestinationBackoff, DialRate } from './dial-budget.js';
 
 /** Codes that mean "this peer will not work with our settings" and deserve a peerError. */
 export const REPORTED_CODES = new Set<PeerlinkErrorCode>([
@@ -35,6 +44,8 @@ export interface DialerHost {
   readonly options: ResolvedSessionOptions;
   readonly peerId: PeerID;
   readonly parameters: Parameters;
+  /** The session's budgets (limits and refusal counts). */
+  readonly budgets: BudgetLedger;
   /** True while the session may dial. */
   running(): boolean;
   record(key: string): PeerRecord | undefined;
@@ -59,9 +70,52 @@ export class Dialer {
   readonly #instanceKeys = new Map<string, string>();
   readonly #conns = new Map<DialTarget, Connection>();
   readonly #waiters = new Map<DialTarget, Waiter[]>();
+  readonly #rate: DialRate;
+  readonly #destinations: DestinationBackoff;
+  #sweep: NodeJS.Timeout | undefined;
 
   constructor(host: DialerHost) {
     this.#host = host;
+    const limits = host.budgets.limits;
+    this.#rate = new DialRate(limits.dialsPerSecond);
+    this.#destinations = new DestinationBackoff(limits);
+  }
+
+  /** Adds a target (or marks it seen): the most recently seen are kept longest. */
+  #touch(t: DialTarget): void {
+    this.#targets.delete(t.key);
+    this.#targets.set(t.key, t);
+    if (this.#targets.size > this.#host.budgets.limits.maxPeerRecords) this.#evict();
+    this.#sweep ??= setInterval(() => this.#expire(), Math.min(60_000, Math.max(500, this.#host.budgets.limits.absentPeerExpiry / 2))).unref();
+  }
+
+  /** A target that may be forgotten: no dial or connect() depends on it, and the app did not ask for it. */
+  #removable(t: DialTarget): boolean {
+    return !t.busy && !this.#waiters.has(t) && !(t.manual && t.present);
+  }
+
+  #remove(t: DialTarget): void {
+    t.cancelTimer();
+    if (this.#targets.get(t.key) === t) this.#targets.delete(t.key);
+  }
+
+  /** Over maxPeerRecords: absent targets first, then present ones, least recently seen first. */
+  #evict(): void {
+    const max = this.#host.budgets.limits.maxPeerRecords;
+    for (const absentOnly of [true, false]) {
+      for (const t of this.#targets.values()) {
+        if (this.#targets.size <= max) return;
+        if ((absentOnly && t.present) || !this.#removable(t)) continue;
+        this.#remove(t);
+        this.#host.budgets.exceeded({ budget: 'maxPeerRecords', detail: `dial target ${t.key} evicted` });
+      }
+    }
+  }
+
+  /** Absent targets expire after absentPeerExpiry. */
+  #expire(): void {
+    const cutoff = Date.now() - this.#host.budgets.limits.absentPeerExpiry;
+    for (const t of [...this.#targets.values()]) if (!t.present && t.absentSince <= cutoff && this.#removable(t)) this.#remove(t);
   }
 
   get size(): number {
@@ -83,10 +137,8 @@ export class Dialer {
   connect(endpoint: Endpoint, signal: AbortSignal | undefined): Promise<PeerID> {
     const key = `ep:${Endpoint.format(endpoint)}`;
     let t = this.#targets.get(key);
-    if (!t) {
-      t = new DialTarget(key, endpoint, true);
-      this.#targets.set(key, t);
-    }
+    t ??= new DialTarget(key, endpoint, true);
+    this.#touch(t);
     t.present = true;
     t.notBefore = 0;
     const target = t;
@@ -107,14 +159,18 @@ export class Dialer {
     for (const t of this.#targets.values()) {
       if (t.peerKey !== peer.id) continue;
       t.cancelTimer();
-      if (t.manual) t.present = false;
-      else t.notBefore = Number.POSITIVE_INFINITY; // until the peer is rediscovered
+      if (t.manual) {
+        t.present = false;
+        t.absentSince = Date.now();
+      } else t.notBefore = Number.POSITIVE_INFINITY; // until the peer is rediscovered
       this.#conns.get(t)?.forceCancel();
       this.#settle(t, new PeerlinkError('ERR_CANCELLED', `connecting to ${peer.displayName} was cancelled`));
     }
   }
 
   close(): void {
+    if (this.#sweep) clearInterval(this.#sweep);
+    this.#sweep = undefined;
     for (const t of this.#targets.values()) {
       t.cancelTimer();
       this.#settle(t, new PeerlinkError('ERR_CLOSED', 'the session was closed'));
@@ -133,14 +189,22 @@ export class Dialer {
   learned(key: string, instanceName: string, target: DialTarget | undefined): void {
     if (target) target.peerKey = key;
     if (!instanceName) return;
+    this.#instanceKeys.delete(instanceName);
     this.#instanceKeys.set(instanceName, key);
+    // bounded like the targets: the oldest lesson is forgotten first
+    if (this.#instanceKeys.size > this.#host.budgets.limits.maxPeerRecords) this.#instanceKeys.delete(this.#instanceKeys.keys().next().value as string);
     const t = this.#targets.get(`svc:${instanceName}`);
     if (t) t.peerKey = key;
   }
 
   /** A peer became connected: connect() calls waiting for it resolve. */
   connected(rec: PeerRecord): void {
-    for (const t of this.#targets.values()) if (t.peerKey === rec.key) this.#settle(t, rec.peer);
+    for (const t of this.#targets.values()) {
+      if (t.peerKey !== rec.key) continue;
+      // the destination led to a peer: its back-off starts over
+      if (t.destination !== undefined) this.#destinations.succeeded(t.destination);
+      this.#settle(t, rec.peer);
+    }
   }
 
   /** A peer was lost: dial it again wherever it can be reached. */
@@ -156,6 +220,7 @@ export class Dialer {
   /** The control connection a target's dial made has closed. */
   channelClosed(t: DialTarget, self: boolean): void {
     t.busy = false;
+    this.#endDial(t);
     this.#conns.delete(t);
     if (self) t.self = true;
     this.schedule(t);
@@ -166,11 +231,8 @@ export class Dialer {
     if (!host.running()) return;
     const key = `svc:${f.name}`;
     const info = readTxt(f.name, f.txt, f.interfaces, host.options);
-    let t = this.#targets.get(key);
-    if (!t) {
-      t = new DialTarget(key, undefined, false);
-      this.#targets.set(key, t);
-    }
+    const t = this.#targets.get(key) ?? new DialTarget(key, undefined, false);
+    this.#touch(t);
     const wasPresent = t.present && t.discovered !== undefined;
     t.addresses = f.addresses;
     t.port = f.port;
@@ -197,6 +259,7 @@ export class Dialer {
     const t = this.#targets.get(`svc:${f.name}`);
     if (!t || t.self || !t.present) return;
     t.present = false;
+    t.absentSince = Date.now();
     t.cancelTimer();
     this.#host.lost(describe(t));
   }
@@ -204,7 +267,7 @@ export class Dialer {
   /** Plans the next dial of a target, after `delayMs` or its back-off. */
   schedule(t: DialTarget, delayMs?: number): void {
     const o = this.#host.options;
-    if (!this.#host.running()) return;
+    if (!this.#host.running() || this.#targets.get(t.key) !== t) return;
     if (t.self || !t.present || t.busy || t.scheduled) return;
     if (!t.manual && (!o.autoConnect || !t.discovered?.compatible)) return;
     const rec = this.#recordOf(t);
@@ -223,11 +286,61 @@ export class Dialer {
     return t.peerKey ? this.#host.record(t.peerKey) : undefined;
   }
 
-  async #dial(t: DialTarget): Promise<void> {
+  /**
+   * A browse target's next destination: the first of its addresses (from the one after the last
+   * tried) whose back-off allows a dial now, or how long until one does.
+   */
+  #pick(t: DialTarget): { endpoint: Endpoint; key: string } | { wait: number; key: string } | undefined {
+    const n = t.addresses.length;
+    if (n === 0 || t.port === 0) return undefined;
+    let soonest: { wait: number; key: string } | undefined;
+    for (let i = 0; i < n; i++) {
+      const address = t.addresses[(t.attempts + i) % n] as string;
+      const key = DestinationBackoff.key(address, t.port);
+      const wait = this.#destinations.wait(key);
+      if (wait === 0) return { endpoint: Endpoint.hostPort(address, t.port), key };
+      if (!soonest || wait < soonest.wait) soonest = { wait, key };
+    }
+    return soonest;
+  }
+
+  #endDial(t: DialTarget): void {
+    if (t.destination !== undefined) this.#destinations.finished(t.destination);
+    t.destination = undefined;
+  }
+
+  async #dial(t: DialTarget, reserved = false): Promise<void> {
     const host = this.#host;
-    if (!host.running() || t.busy || t.self || !t.present || this.#recordOf(t)?.state === 'connected') return;
-    const endpoint = t.nextEndpoint();
+    if (!host.running() || t.busy || t.self || !t.present || this.#targets.get(t.key) !== t || this.#recordOf(t)?.state === 'connected') return;
+    let endpoint: Endpoint | undefined;
+    let destination: string | undefined;
+    if (t.endpoint || t.manual) endpoint = t.nextEndpoint();
+    else {
+      // learned from mDNS: the destination's back-off, whoever named it
+      const pick = this.#pick(t);
+      if (!pick) return;
+      if ('wait' in pick) {
+        const slow = this.#destinations.failures(pick.key) >= host.budgets.limits.dialFailuresBeforeSlow;
+        host.budgets.exceeded({ budget: slow ? 'dialBackoffSlow' : 'dialBackoffInitial', address: pick.key.replace('|', ' port '), detail: `dial of ${t.key.slice(4)} deferred ${pick.wait} ms` });
+        t.setTimer(() => void this.#dial(t), pick.wait);
+        return;
+      }
+      endpoint = pick.endpoint;
+      destination = pick.key;
+    }
     if (!endpoint) return;
+    if (!reserved) {
+      const wait = this.#rate.reserve();
+      if (wait > 0) {
+        host.budgets.exceeded({ budget: 'dialsPerSecond', address: Endpoint.format(endpoint), detail: `dial deferred ${wait} ms` });
+        t.setTimer(() => void this.#dial(t, true), wait);
+        return;
+      }
+    }
+    if (destination !== undefined) {
+      this.#destinations.started(destination);
+      t.destination = destination;
+    }
     t.busy = true;
     t.attempts++;
     const conn = new Connection(endpoint, host.parameters);
@@ -243,6 +356,7 @@ export class Dialer {
       conn.forceCancel();
       this.#conns.delete(t);
       t.busy = false;
+      this.#endDial(t);
       if (failure && host.running()) this.#failed(t, failure);
       return;
     }
@@ -256,6 +370,7 @@ export class Dialer {
       this.#host.reportError(err, info);
       if (t.manual) {
         t.present = false;
+        t.absentSince = Date.now();
         this.#settle(t, err);
         return;
       }

@@ -3,11 +3,18 @@
  * per-interface results are merged into one entry per instance name (a peer seen on eth0
  * and wlan0 is one peer with more addresses, not two peers).
  *
+ * Discovery hygiene: an address named in an mDNS answer is kept only when it is on the link
+ * the answer arrived on (one of that interface's subnets, or IPv6 link-local scoped to it).
+ * Anyone on the link can answer, naming any address: without this, a stranger could point
+ * every browsing session at a host elsewhere. The rule is for mDNS only; connect() endpoints
+ * are never filtered.
+ *
  * The dnssd engine may be shared between sessions of one process (`mdns` option): one set
  * of port-5353 sockets instead of one per session. A shared engine is not closed here.
  */
 import { EventEmitter } from 'node:events';
-import { Mdns, type Advertisement, type ServiceBrowser, type ServiceInstance } from '../dnssd/index.js';
+import { Mdns, onLink, type Advertisement, type ServiceBrowser, type ServiceInstance } from '../dnssd/index.js';
+import { discoveryChannel, log } from './diagnostics.js';
 
 export interface FoundService {
   name: string;
@@ -40,6 +47,8 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
   #browser: ServiceBrowser | undefined;
   /** name → interface → instance */
   readonly #seen = new Map<string, Map<string, ServiceInstance>>();
+  /** Addresses dropped because they were not on the link their answer came from. */
+  offLinkAddresses = 0;
 
   constructor(opts: DiscoveryOptions) {
     super();
@@ -81,7 +90,22 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
     this.#mdns = undefined;
   }
 
-  #onInstance(s: ServiceInstance): void {
+  /** The instance with only the addresses on the link it was heard on. */
+  #onLinkOnly(s: ServiceInstance): ServiceInstance {
+    const iface = this.#mdns?.interfaces.find((i) => i.name === s.interface);
+    const kept = iface ? s.addresses.filter((a) => onLink(a, iface)) : [];
+    if (kept.length === s.addresses.length) return s;
+    for (const a of s.addresses) {
+      if (kept.includes(a)) continue;
+      this.offLinkAddresses++;
+      log('ignoring %s for "%s": not on %s, where it was announced', a, s.name, s.interface);
+      if (discoveryChannel.hasSubscribers) discoveryChannel.publish({ reason: 'off-link-address', instance: s.name, interface: s.interface, address: a });
+    }
+    return { ...s, addresses: kept };
+  }
+
+  #onInstance(found: ServiceInstance): void {
+    const s = this.#onLinkOnly(found);
     let byIf = this.#seen.get(s.name);
     if (!byIf) {
       byIf = new Map();

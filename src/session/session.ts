@@ -112,6 +112,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       options: this.options,
       peerId: this.peerId,
       parameters: this.#parameters,
+      budgets: this.#budgets,
       running: () => this.#state === 'running' || this.#state === 'starting',
       record: (key) => this.#peers.get(key),
       registeredName: () => this.#registeredName,

@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { spawnTracked, waitForJson, type TrackedProcess } from '../harness/proc.js';
 import type { PeerSessionOptions } from '../../src/session/options.js';
+import type { Lab } from '../harness/netns.js';
 
 const VICTIM = fileURLToPath(new URL('./victim.js', import.meta.url));
 
@@ -32,6 +33,8 @@ export interface VictimCost {
   incoming: number;
   files: string[];
   stats: { controlConnections: number; handshakes: number; streams: number; targets: number; budgets: Record<string, number> } & Record<string, unknown>;
+  /** The mDNS engine's packet counters, when the victim was started with `mdnsStats: true`. */
+  mdns?: { received: number; malformed: number; offLink: number; sent: number; sendErrors: number };
 }
 
 export interface Victim {
@@ -45,14 +48,22 @@ export interface Victim {
   stop(): Promise<void>;
 }
 
-export type VictimOptions = Partial<PeerSessionOptions> & { peerIdHex?: string; acceptResources?: boolean };
+export type VictimOptions = Partial<PeerSessionOptions> & { peerIdHex?: string; acceptResources?: boolean; mdnsStats?: boolean };
+
+/** Where to run the victim: a host of a namespace lab (default: this machine, on `lo`). */
+export interface VictimPlacement {
+  lab: Lab;
+  host: number;
+}
 
 const victims = new Set<Victim>();
 const sockets = new Set<Socket>();
 
-export async function startVictim(options: VictimOptions = {}): Promise<Victim> {
+export async function startVictim(options: VictimOptions = {}, placement?: VictimPlacement): Promise<Victim> {
   const opts = { serviceType: 'adversary', advertise: false, browse: false, interfaces: ['lo'], ...options };
-  const proc = spawnTracked(process.execPath, [VICTIM, JSON.stringify(opts)], { label: 'victim', stdin: true });
+  const proc = placement
+    ? placement.lab.spawnNode(placement.host, VICTIM, [JSON.stringify(opts)], { label: `victim@h${placement.host}`, stdin: true })
+    : spawnTracked(process.execPath, [VICTIM, JSON.stringify(opts)], { label: 'victim', stdin: true });
   const ready = await waitForJson<{ ev: string; port: number; id: string }>(proc, (e) => e.ev === 'ready', 20_000);
   const v: Victim = {
     proc,

@@ -8,7 +8,8 @@
  * "peerError"|"resource"|"stream",...} as they happen; {"ev":"cost",...} in answer to the stdin
  * line `cost` (memory after a full GC, peak RSS since the last `reset`, open fds, outgoing TCP
  * connections, files in the resource directory, session.stats). Other stdin lines:
- * `reset` (peaks), `send <peerId> <text>`, `close`.
+ * `reset` (peaks), `send <peerId> <text>`, `close`. With `mdnsStats: true` in the options the victim
+ * makes the session's mDNS engine itself and `cost` also carries its counters (`mdns`: sent, …).
  */
 import { createInterface } from 'node:readline';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { runInNewContext } from 'node:vm';
 import { PeerSession } from '../../src/session/index.js';
 import { PeerID } from '../../src/session/peer-id.js';
 import type { PeerSessionOptions } from '../../src/session/options.js';
+import { Mdns } from '../../src/dnssd/index.js';
 
 setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
@@ -25,8 +27,12 @@ const out = (o: Record<string, unknown>): void => {
   process.stdout.write(JSON.stringify({ t: Date.now(), ...o }) + '\n');
 };
 
-const given = JSON.parse(process.argv[2] ?? '{}') as PeerSessionOptions & { peerIdHex?: string; acceptResources?: boolean };
+const given = JSON.parse(process.argv[2] ?? '{}') as PeerSessionOptions & { peerIdHex?: string; acceptResources?: boolean; mdnsStats?: boolean };
 const opts: PeerSessionOptions = { ...given };
+// mdnsStats: the victim owns the mDNS engine (passed as `mdns`), so cost() can report its packet counters
+const engine = given.mdnsStats ? new Mdns(given.interfaces ? { interfaces: given.interfaces } : {}) : undefined;
+if (engine) opts.mdns = engine;
+delete (opts as { mdnsStats?: boolean }).mdnsStats;
 if (given.peerIdHex) opts.peerId = PeerID.fromBytes(Buffer.from(given.peerIdHex, 'hex'), given.displayName ?? 'victim');
 if (given.peerIdHex) delete opts.displayName;
 delete (opts as { peerIdHex?: string }).peerIdHex;
@@ -110,7 +116,7 @@ rl.on('line', (line) => {
     collectGarbage();
     const m = process.memoryUsage();
     const fds = readdirSync('/proc/self/fd').length;
-    out({ ev: 'cost', rss: m.rss, peakRss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, fds, ...tcpConnections(), files: filesIn(given.resources?.directory), stats: session.stats });
+    out({ ev: 'cost', rss: m.rss, peakRss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, fds, ...tcpConnections(), files: filesIn(given.resources?.directory), stats: session.stats, ...(engine ? { mdns: engine.stats } : {}) });
   } else if (cmd === 'reset') {
     peakRss = process.memoryUsage().rss;
     out({ ev: 'reset', rss: peakRss });
@@ -123,10 +129,10 @@ rl.on('line', (line) => {
       (err: { code?: string }) => out({ ev: 'send-failed', peer: id, code: err.code ?? null }),
     );
   } else if (cmd === 'close') {
-    void session.close().then(() => process.exit(0));
+    void session.close().then(() => engine?.close()).then(() => process.exit(0));
   }
 });
-process.on('SIGTERM', () => void session.close().finally(() => process.exit(0)));
+process.on('SIGTERM', () => void session.close().then(() => engine?.close()).finally(() => process.exit(0)));
 
 session.start().then(
   () => out({ ev: 'ready', port: session.listenPort, id: session.peerId.id }),

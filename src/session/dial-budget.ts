@@ -1,0 +1,111 @@
+/**
+ * Dial budgets (docs/security.md "Discovery"): what a stranger who can put answers on the
+ * link can make the session dial.
+ *
+ * - Per destination (address:port learned from mDNS, however many instances name it): a
+ *   dial counts as a failure until the peer behind it is connected; after the n-th failure
+ *   the next try waits `dialBackoffInitial × 2^(n-1)`, and from `dialFailuresBeforeSlow`
+ *   failures on, `dialBackoffSlow`. One dial in flight per destination.
+ * - Whole session: a token bucket of `dialsPerSecond` (burst of the same size). A dial over
+ *   it waits its turn (a reservation), it is not dropped; the queue is bounded because each
+ *   dial target has at most one dial planned and targets are capped (maxPeerRecords).
+ *
+ * Time is injected (`now`) so the rules are tested in fake time.
+ */
+import type { SessionBudgets } from './budgets.js';
+
+/** A token bucket whose reservations queue behind each other. */
+export class DialRate {
+  #tokens: number;
+  #at: number;
+
+  constructor(
+    readonly perSecond: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.#tokens = perSecond;
+    this.#at = now();
+  }
+
+  /** Reserves the next dial: milliseconds to wait before making it (0: now). */
+  reserve(): number {
+    const now = this.now();
+    this.#tokens = Math.min(this.perSecond, this.#tokens + ((now - this.#at) * this.perSecond) / 1000);
+    this.#at = now;
+    this.#tokens -= 1;
+    return this.#tokens >= 0 ? 0 : Math.ceil((-this.#tokens * 1000) / this.perSecond);
+  }
+}
+
+interface Destination {
+  failures: number;
+  /** No dial before this time (ms). */
+  nextAt: number;
+  inFlight: boolean;
+}
+
+type BackoffLimits = Pick<SessionBudgets, 'dialBackoffInitial' | 'dialFailuresBeforeSlow' | 'dialBackoffSlow' | 'maxPeerRecords'>;
+
+/** Per-destination back-off for addresses learned from mDNS. Bounded: least recently dialled forgotten first. */
+export class DestinationBackoff {
+  readonly #dests = new Map<string, Destination>();
+
+  constructor(
+    private readonly limits: BackoffLimits,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  static key(address: string, port: number): string {
+    return `${address}|${port}`;
+  }
+
+  get size(): number {
+    return this.#dests.size;
+  }
+
+  /** Milliseconds before `key` may be dialled (0: now); while a dial there is in flight, a retry delay. */
+  wait(key: string): number {
+    const d = this.#dests.get(key);
+    if (!d) return 0;
+    const left = Math.max(0, d.nextAt - this.now());
+    if (d.inFlight) return Math.max(left, this.limits.dialBackoffInitial);
+    return left;
+  }
+
+  /** Failures so far at `key`. */
+  failures(key: string): number {
+    return this.#dests.get(key)?.failures ?? 0;
+  }
+
+  /** A dial to `key` starts. It counts as a failure until `succeeded(key)`. */
+  started(key: string): void {
+    const d = this.#dests.get(key) ?? { failures: 0, nextAt: 0, inFlight: false };
+    this.#dests.delete(key);
+    d.failures++;
+    d.inFlight = true;
+    d.nextAt = this.now() + this.delayAfter(d.failures);
+    this.#dests.set(key, d);
+    while (this.#dests.size > this.limits.maxPeerRecords) {
+      const oldest = this.#dests.keys().next().value as string;
+      this.#dests.delete(oldest);
+    }
+  }
+
+  /** The dial to `key` ended (connection failed, or its control connection closed). */
+  finished(key: string): void {
+    const d = this.#dests.get(key);
+    if (d) d.inFlight = false;
+  }
+
+  /** A peer became connected through `key`: its back-off starts over. */
+  succeeded(key: string): void {
+    this.#dests.delete(key);
+  }
+
+  /** Wait after the n-th failure: doubling from dialBackoffInitial, then dialBackoffSlow. */
+  delayAfter(failures: number): number {
+    const l = this.limits;
+    if (failures >= l.dialFailuresBeforeSlow) return l.dialBackoffSlow;
+    return Math.min(l.dialBackoffSlow, l.dialBackoffInitial * 2 ** Math.max(0, failures - 1));
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * What strangers on the link can make the engine send or keep, in fake time: the query and
+ * re-announcement buckets, resolution capped per browser, rescues coalesced under RFC 6762 §6,
+ * the TTL cap, and the on-link address rule used by discovery.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FakeClock } from '../../../src/dnssd/clock.js';
+import { Mdns } from '../../../src/dnssd/mdns.js';
+import { RecordCache } from '../../../src/dnssd/cache.js';
+import { DEFAULT_MDNS_LIMITS, TokenBucket } from '../../../src/dnssd/rate-limit.js';
+import { onLink } from '../../../src/dnssd/transport.js';
+import { encodePacket, emptyPacket, CLASS_IN, RRType, type ResourceRecord } from '../../../src/dnssd/codec/index.js';
+import { FakeLink, fakeInterface } from './fake-link.js';
+
+function responseOf(answers: ResourceRecord[]): Buffer {
+  return encodePacket({ ...emptyPacket(true), answers });
+}
+
+test('TokenBucket: a burst, then the rate; wait() says when the next token comes', () => {
+  const clock = new FakeClock();
+  const b = new TokenBucket(clock, 10, 20);
+  let n = 0;
+  while (b.take()) n++;
+  assert.equal(n, 20);
+  assert.equal(b.refused, 1);
+  assert.equal(b.wait(), 100);
+  clock.advance(100);
+  assert.equal(b.take(), true);
+  assert.equal(b.take(), false);
+  clock.advance(10_000);
+  n = 0;
+  while (b.take()) n++;
+  assert.equal(n, 20, 'no more than the burst saved up');
+});
+
+test('cache: no record is kept longer than maxTtl, whatever TTL its sender chose', () => {
+  const clock = new FakeClock();
+  const cache = new RecordCache(clock, 100, 60);
+  cache.addResponse([{ name: 'x.local', type: 'A', address: '10.9.0.9', ttl: 0x7fffffff, rrclass: CLASS_IN, cacheFlush: true }], 'eth0');
+  assert.equal(cache.get('x.local', RRType.A)[0]?.record.ttl, 60);
+  clock.advance(61_000);
+  assert.equal(cache.get('x.local', RRType.A).length, 0);
+  assert.equal(new RecordCache(clock).maxTtl, DEFAULT_MDNS_LIMITS.maxTtl);
+});
+
+test('300 bare PTRs: at most maxResolving instances are resolved at a time, and queries stay within the bucket', async () => {
+  const clock = new FakeClock();
+  const link = new FakeLink(clock);
+  const host = link.host(1);
+  link.host(9);
+  const mdns = new Mdns({ network: host, clock, host: 'victim' });
+  await mdns.whenReady();
+  const browser = mdns.browse({ type: '_amp._tcp' });
+  await new Promise((r) => setImmediate(r)); // the browser starts once the engine is ready
+  clock.advance(2000);
+  const from = link.log.length;
+  const ptrs: ResourceRecord[] = Array.from({ length: 300 }, (_, i) => ({ name: '_amp._tcp.local', type: 'PTR', target: `bare-${i}._amp._tcp.local`, ttl: 4500, rrclass: CLASS_IN, cacheFlush: false }));
+  for (let i = 0; i < 300; i += 50) link.inject(responseOf(ptrs.slice(i, i + 50)), '10.9.0.9');
+  clock.advance(1500);
+  const asked = (since: number): Set<string> => {
+    const names = new Set<string>();
+    for (const s of link.log.slice(since)) if (s.from === host.address && !s.packet.response) for (const q of s.packet.questions) if (q.name.startsWith('bare-')) names.add(q.name);
+    return names;
+  };
+  assert.equal(asked(from).size, DEFAULT_MDNS_LIMITS.maxResolving, 'instances resolved in the first 1.5 s');
+  clock.advance(14_500);
+  const queries = link.log.slice(from).filter((s) => s.from === host.address && !s.packet.response).length;
+  const limit = DEFAULT_MDNS_LIMITS.queryBurst + DEFAULT_MDNS_LIMITS.queriesPerSecond * 16 + 4;
+  assert.ok(queries <= limit, `${queries} queries in 16 s (limit ${limit})`);
+  // the waiting ones get their turn once the first give up
+  clock.advance(60_000);
+  assert.ok(asked(from).size > DEFAULT_MDNS_LIMITS.maxResolving * 2, `${asked(from).size} instances tried`);
+  browser.stop();
+  await mdns.close();
+});
+
+test('200 spoofed goodbyes: our record is re-announced, at most once a second (RFC 6762 §6)', async () => {
+  const clock = new FakeClock();
+  const link = new FakeLink(clock);
+  const host = link.host(1);
+  link.host(9);
+  const mdns = new Mdns({ network: host, clock, host: 'victim' });
+  await mdns.whenReady();
+  mdns.advertise({ name: 'V', type: '_bye._tcp', port: 4000 });
+  await new Promise((r) => setImmediate(r)); // registered once the engine is ready
+  clock.advance(5000);
+  const from = link.log.length;
+  const bye = responseOf([{ name: '_services._dns-sd._udp.local', type: 'PTR', target: '_bye._tcp.local', ttl: 0, rrclass: CLASS_IN, cacheFlush: false }]);
+  for (let i = 0; i < 200; i++) {
+    link.inject(bye, '10.9.0.9');
+    clock.advance(10);
+  }
+  clock.advance(3000);
+  const rescues = link.log.slice(from).filter((s) => s.from === host.address && s.packet.response && s.packet.answers.some((r) => r.type === 'PTR' && r.name === '_services._dns-sd._udp.local' && r.ttl > 0));
+  assert.ok(rescues.length >= 2 && rescues.length <= 3, `${rescues.length} re-announcements over 2 s of goodbyes`);
+  for (let i = 1; i < rescues.length; i++) assert.ok((rescues[i]?.at ?? 0) - (rescues[i - 1]?.at ?? 0) >= 1000, 'a second apart');
+  await mdns.close();
+});
+
+test('onLink: in a subnet of the interface, or IPv6 link-local scoped to it', () => {
+  const eth0 = fakeInterface(1);
+  assert.equal(onLink('10.9.0.200', eth0), true);
+  assert.equal(onLink('10.9.1.2', eth0), false);
+  assert.equal(onLink('8.8.8.8', eth0), false);
+  assert.equal(onLink('fe80::9%eth0', eth0), true);
+  assert.equal(onLink('fe80::9%wlan0', eth0), false);
+  assert.equal(onLink('fe80::9', eth0), false);
+  assert.equal(onLink('2001:db8::1', eth0), false);
+});

@@ -1,0 +1,55 @@
+/**
+ * Dial budgets in fake time: the session-wide dial bucket (excess waits its turn) and the
+ * per-destination back-off for addresses learned from mDNS.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DestinationBackoff, DialRate } from '../../../src/session/dial-budget.js';
+import { DEFAULT_BUDGETS } from '../../../src/session/budgets.js';
+
+test('DialRate: a burst of dialsPerSecond, then reservations queue 1/rate apart', () => {
+  let now = 0;
+  const r = new DialRate(20, () => now);
+  for (let i = 0; i < 20; i++) assert.equal(r.reserve(), 0);
+  assert.equal(r.reserve(), 50);
+  assert.equal(r.reserve(), 100);
+  assert.equal(r.reserve(), 150);
+  now = 1000;
+  // 20 tokens came back, 3 were already promised
+  let free = 0;
+  while (r.reserve() === 0) free++;
+  assert.equal(free, 17);
+});
+
+test('DestinationBackoff: 1 s, 2 s, then once a minute; one dial in flight; success starts over', () => {
+  let now = 0;
+  const d = new DestinationBackoff(DEFAULT_BUDGETS, () => now);
+  const k = DestinationBackoff.key('10.0.0.9', 7000);
+  const dials: number[] = [];
+  for (now = 0; now <= 200_000; now += 100) {
+    if (d.wait(k) !== 0) continue;
+    dials.push(now);
+    d.started(k);
+    d.finished(k);
+  }
+  assert.deepEqual(dials, [0, 1000, 3000, 63_000, 123_000, 183_000]);
+  assert.equal(d.failures(k), 6);
+  d.succeeded(k);
+  assert.equal(d.wait(k), 0);
+  d.started(k);
+  assert.ok(d.wait(k) >= DEFAULT_BUDGETS.dialBackoffInitial, 'in flight');
+  now += 5000;
+  assert.equal(d.wait(k), DEFAULT_BUDGETS.dialBackoffInitial, 'still in flight: no second dial');
+  d.finished(k);
+  assert.equal(d.wait(k), 0);
+});
+
+test('DestinationBackoff: bounded by maxPeerRecords, least recently dialled forgotten first', () => {
+  let now = 0;
+  const d = new DestinationBackoff({ ...DEFAULT_BUDGETS, maxPeerRecords: 3 }, () => now);
+  for (let i = 0; i < 5; i++) d.started(DestinationBackoff.key(`10.0.0.${i}`, 1));
+  assert.equal(d.size, 3);
+  assert.equal(d.failures(DestinationBackoff.key('10.0.0.0', 1)), 0);
+  assert.equal(d.failures(DestinationBackoff.key('10.0.0.4', 1)), 1);
+  now++;
+});
