@@ -37,7 +37,7 @@ function chatOnTty(svc: string, name: string, extra: string[] = []): TrackedProc
 }
 
 const messages = (p: TrackedProcess): string[] => p.json<Record<string, unknown>>().filter((e) => e.event === 'message').map((e) => String(e.text));
-const connectedTo = (p: TrackedProcess, peer: string): Promise<unknown> => waitForJson(p, (e) => e.event === 'peer' && e.peer === peer && e.state === 'connected', 30_000);
+const connectedTo = (p: TrackedProcess, peer: string): Promise<unknown> => waitForJson<Record<string, unknown>>(p, (e) => e.event === 'peer' && e.peer === peer && e.state === 'connected', 30_000);
 
 /**
  * What a terminal shows for a transcript: printable text, CR, LF, and the few CSI sequences
