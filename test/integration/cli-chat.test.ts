@@ -151,6 +151,7 @@ test('chat: lines typed before anyone joins go once to each peer present when th
   // The queue was cleared once delivered: a peer joining later gets none of it.
   const d = chat(svc2, 'Dan', ['--json']);
   await connectedTo(d, 'Ann');
+  await connectedTo(a, 'Dan');
   a.writeLine('welcome Dan');
   await waitForJson(d, (e) => e.event === 'message' && e.text === 'welcome Dan', 20_000);
   assert.deepEqual(messages(d), ['welcome Dan'], d.tail());

@@ -6,9 +6,10 @@
  * keeps listening).
  *
  * Lines typed while nobody is connected are held. When the first chat peer joins, chat waits
- * HOLD_SETTLE_MS (peers found by one browse connect within a moment of each other), then sends
- * the held lines, in order, once to each chat peer connected at that moment, and forgets them:
- * a peer joining later does not get them, and no line is ever sent twice to one peer.
+ * until no other has joined for HOLD_QUIET_MS (at most HOLD_MAX_MS after the first: peers found
+ * by one browse connect within a moment of each other), then sends the held lines, in order,
+ * once to each chat peer connected at that moment, and forgets them: a peer joining later does
+ * not get them, and no line is ever sent twice to one peer.
  *
  * Chat installs no resource listener, so the session refuses files offered to it.
  */
@@ -24,8 +25,10 @@ import { untilAborted } from './advertise.js';
 
 export const summary = 'chat with every peer of a session';
 
-/** How long after the first peer joins held lines wait for the others found with it. */
-export const HOLD_SETTLE_MS = 1000;
+/** Held lines wait for peers to stop joining for this long… */
+export const HOLD_QUIET_MS = 1000;
+/** …but no longer than this after the first one joined. */
+export const HOLD_MAX_MS = 3000;
 
 /** How long leaving waits for sends still in progress. */
 const FLUSH_ON_LEAVE_MS = 2000;
@@ -36,9 +39,9 @@ Joins the session NAME: each line you type goes to every connected chat peer,
 each message received is printed as "[name] text". Peers with the same name are
 shown with a short suffix from their id: "Alice (6f1c)".
 
-Lines typed while nobody is here are held; when the first peer joins they are
-sent once to every peer here a second later, then forgotten (peers joining
-later do not get them). Files offered to chat are refused.
+Lines typed while nobody is here are held; once peers have joined (and no other
+has joined for a second) they are sent once to every peer here, then forgotten:
+peers joining later do not get them. Files offered to chat are refused.
 
 Commands (a line starting with "/"; start it with "//" to send a "/" line):
   /who                 list the connected peers
@@ -117,6 +120,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
 
   const held: string[] = [];
   let settle: NodeJS.Timeout | undefined;
+  let firstJoinAt = 0;
   const hold = (text: string, nobodyHere: boolean): void => {
     if (json) emit({ event: 'queued', text });
     else if (nobodyHere && held.length === 0) screen.note('(nobody here yet — what you type will be sent to the peers here when the first one joins)');
@@ -153,7 +157,6 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
         who();
         return;
       case '/quit':
-      case '/exit':
         leave.abort();
         return;
       case '/help':
@@ -192,11 +195,17 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
           screen.note(`* ${label(peer)} joined${also.length > 0 ? ` (another peer has this name: ${also.join(', ')})` : ''}`);
         }
       }
-      if (held.length > 0 && settle === undefined && isChatPeer(peer)) {
-        settle = setTimeout(() => {
-          settle = undefined;
-          enqueue(flushHeld);
-        }, HOLD_SETTLE_MS);
+      if (held.length > 0 && isChatPeer(peer)) {
+        const now = Date.now();
+        if (settle === undefined) firstJoinAt = now;
+        else clearTimeout(settle);
+        settle = setTimeout(
+          () => {
+            settle = undefined;
+            enqueue(flushHeld);
+          },
+          Math.min(HOLD_QUIET_MS, Math.max(0, firstJoinAt + HOLD_MAX_MS - now)),
+        );
       }
     } else if (state === 'notConnected' && joined.delete(peer.id) && !json) {
       screen.note(`* ${label(peer)} left`);
