@@ -1,33 +1,64 @@
 /**
- * `peerlink chat --service NAME` — every line typed is sent to every peer of the session;
- * every message received is printed as `[name] text`. Joins and leaves go to stderr.
- * Runs until SIGINT / SIGTERM or --timeout (exit 0); stdin reaching its end does not
- * stop it (`echo hi | peerlink chat …` sends, then keeps listening).
+ * `peerlink chat --service NAME` — every line typed is sent to every chat peer of the
+ * session; every message received is printed as `[name] text`. Joins and leaves go to stderr.
+ * Runs until /quit, SIGINT / SIGTERM, --timeout (exit 0), or Ctrl-C / Ctrl-D on a terminal;
+ * stdin reaching its end otherwise does not stop it (`echo hi | peerlink chat …` sends, then
+ * keeps listening).
+ *
+ * Lines typed while nobody is connected are held. When the first chat peer joins, chat waits
+ * until no other has joined for HOLD_QUIET_MS (at most HOLD_MAX_MS after the first: peers found
+ * by one browse connect within a moment of each other), then sends the held lines, in order,
+ * once to each chat peer connected at that moment, and forgets them: a peer joining later does
+ * not get them, and no line is ever sent twice to one peer.
+ *
+ * Chat installs no resource listener, so the session refuses files offered to it.
  */
-import { createInterface } from 'node:readline';
 import { PeerSession, type PeerID } from '../../session/index.js';
 import { isPeerlinkError } from '../../errors.js';
 import { jsonLine, parse, parseSeconds, UsageError } from '../args.js';
 import { EXIT_OK, type CliIO } from '../io.js';
 import { sessionFlags, sessionOptionsFromFlags, SESSION_FLAGS_HELP } from '../session-flags.js';
 import { progressStyle, printable } from '../progress.js';
+import { ChatNames } from '../chat-names.js';
+import { ChatScreen, isInteractive } from '../chat-screen.js';
 import { untilAborted } from './advertise.js';
 
 export const summary = 'chat with every peer of a session';
 
+/** Held lines wait for peers to stop joining for this long… */
+export const HOLD_QUIET_MS = 1000;
+/** …but no longer than this after the first one joined. */
+export const HOLD_MAX_MS = 3000;
+
+/** How long leaving waits for sends still in progress. */
+const FLUSH_ON_LEAVE_MS = 2000;
+
 const USAGE = `Usage: peerlink chat --service NAME [--name DISPLAY] [options]
 
-Joins the session NAME: each line you type goes to every connected peer, each
-message received is printed as "[name] text". Lines typed before anyone has
-joined are sent to the first peers to connect. Ctrl-C to leave.
+Joins the session NAME: each line you type goes to every connected chat peer,
+each message received is printed as "[name] text". Peers with the same name are
+shown with a short suffix from their id: "Alice (6f1c)".
+
+Lines typed while nobody is here are held; once peers have joined (and no other
+has joined for a second) they are sent once to every peer here, then forgotten:
+peers joining later do not get them. Files offered to chat are refused.
+
+Commands (a line starting with "/"; start it with "//" to send a "/" line):
+  /who                 list the connected peers
+  /quit                leave (also Ctrl-C, or Ctrl-D on an empty line)
+  /help                this list
 
 Options:
+  --timestamps         prefix every line shown with the time, [HH:MM:SS]
+                       (with --json: a "time" field on every event)
   --timeout SECONDS    leave after this long
 ${SESSION_FLAGS_HELP}
 `;
 
+const COMMANDS_HELP = '/who lists the connected peers, /quit leaves; start a line with // to send a line beginning with /';
+
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parse(argv, { ...sessionFlags, timeout: { type: 'string' } });
+  const { values, positionals } = parse(argv, { ...sessionFlags, timeout: { type: 'string' }, timestamps: { type: 'boolean' } });
   if (values.help) {
     io.stdout.write(USAGE);
     return EXIT_OK;
@@ -35,71 +66,182 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   if (positionals.length > 0) throw new UsageError(`chat takes no arguments (got "${positionals[0]}"); type messages on stdin`);
   const timeout = parseSeconds('--timeout', values.timeout);
   const json = values.json === true;
+  const timestamps = values.timestamps === true;
   const options = sessionOptionsFromFlags(values, io, 'chat');
   const session = new PeerSession({ ...options, autoConnect: true, discoveryInfo: { role: 'chat' } });
+  // No session.on('resource', …): a session nobody listens to for resources refuses them.
   const style = progressStyle(io.stdout, io.env);
   const bold = (s: string): string => (style.color ? `\u001b[1m${s}\u001b[0m` : s);
-  const note = (s: string): void => {
-    io.stderr.write(`${s}\n`);
+  const screen = new ChatScreen({ input: io.stdin, stdout: io.stdout, stderr: io.stderr, interactive: !json && isInteractive(io.stdin, io.stderr), timestamps });
+  const names = new ChatNames(session.peerId);
+  const label = (p: PeerID): string => printable(names.label(p));
+  const emit = (event: Record<string, unknown>): void => {
+    jsonLine(io, timestamps ? { ...event, time: new Date().toISOString() } : event);
   };
-  // Peers running `receive` are part of the service but are not chatting.
-  const chatPeers = (): PeerID[] => session.connectedPeers.filter((p) => session.peerInfo(p)?.discoveryInfo.role !== 'receiver');
-  const pending: string[] = [];
 
+  const leave = new AbortController();
+  const onAbort = (): void => leave.abort();
+  if (io.signal.aborted) leave.abort();
+  else io.signal.addEventListener('abort', onAbort, { once: true });
+  let leaving = false;
+
+  // Peers running `receive` are part of the service but are not chatting.
+  const isChatPeer = (p: PeerID): boolean => session.peerInfo(p)?.discoveryInfo.role !== 'receiver';
+  const chatPeers = (): PeerID[] => session.connectedPeers.filter(isChatPeer);
+  /** Peers shown as joined (connected, and told so). */
+  const joined = new Set<string>();
+
+  // Every send runs on one chain, so lines go out in the order typed, held ones first.
+  let chain: Promise<void> = Promise.resolve();
+  const enqueue = (job: () => Promise<void>): void => {
+    chain = chain.then(job).catch(() => undefined);
+  };
+
+  /** Sends one line to `to`, each peer separately; returns how many peers took it. */
+  const sendTo = async (text: string, to: PeerID[]): Promise<number> => {
+    const payload = Buffer.from(text, 'utf8');
+    // Per peer, so a count is known whatever session.send() resolves with.
+    const results = await Promise.allSettled(to.map((p) => session.send(payload, { to: p })));
+    let delivered = 0;
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled') {
+        delivered++;
+        return;
+      }
+      const err = r.reason as Error;
+      const code = isPeerlinkError(err) ? err.code : 'ERR_INTERNAL';
+      const peer = to[i] as PeerID;
+      if (json) emit({ event: 'error', code, message: err.message, peer: peer.displayName, id: peer.id });
+      else screen.note(`peerlink: not delivered to ${label(peer)}: ${err.message} (${code})`);
+    });
+    if (delivered > 0 && json) emit({ event: 'sent', text, peers: delivered });
+    return delivered;
+  };
+
+  const held: string[] = [];
+  let settle: NodeJS.Timeout | undefined;
+  let firstJoinAt = 0;
+  const hold = (text: string, nobodyHere: boolean): void => {
+    if (json) emit({ event: 'queued', text });
+    else if (nobodyHere && held.length === 0) screen.note('(nobody here yet — what you type will be sent to the peers here when the first one joins)');
+    held.push(text);
+  };
+  const flushHeld = async (): Promise<void> => {
+    const to = chatPeers();
+    // Everyone left again before the moment came: keep holding until the next join.
+    if (to.length === 0 || held.length === 0) return;
+    const lines = held.splice(0);
+    let reached = 0;
+    for (const line of lines) reached = Math.max(reached, await sendTo(line, to));
+    if (!json && reached > 0) screen.note(`(sent ${lines.length === 1 ? 'the line' : `${lines.length} lines`} typed while nobody was here to ${to.map(label).join(', ')})`);
+  };
   const deliver = async (text: string): Promise<void> => {
     const to = chatPeers();
-    if (to.length === 0) {
-      pending.push(text);
-      if (!json) note('(nobody here yet — the message will be sent when someone joins)');
+    // Held lines still waiting (a peer just joined): this one goes after them, with them.
+    if (held.length > 0 || to.length === 0) {
+      hold(text, to.length === 0);
       return;
     }
-    try {
-      await session.send(Buffer.from(text, 'utf8'), { to });
-    } catch (err) {
-      const code = isPeerlinkError(err) ? err.code : 'ERR_INTERNAL';
-      if (json) jsonLine(io, { event: 'error', code, message: (err as Error).message });
-      else note(`peerlink: message not delivered to everyone: ${(err as Error).message} (${code})`);
+    await sendTo(text, to);
+  };
+
+  const who = (): void => {
+    const peers = chatPeers();
+    if (json) emit({ event: 'who', peers: peers.map((p) => ({ peer: p.displayName, label: names.label(p), id: p.id })) });
+    else screen.print(peers.length === 0 ? 'nobody else is here' : `here: ${peers.map(label).join(', ')}`);
+  };
+  const command = (line: string): void => {
+    const [name] = line.trim().split(/\s+/, 1);
+    switch (name) {
+      case '/who':
+        who();
+        return;
+      case '/quit':
+        leave.abort();
+        return;
+      case '/help':
+        if (json) emit({ event: 'help', text: COMMANDS_HELP });
+        else screen.note(COMMANDS_HELP);
+        return;
+      default: {
+        const message = `unknown command ${printable(name ?? line)} (not sent): ${COMMANDS_HELP}`;
+        if (json) emit({ event: 'error', code: 'ERR_INVALID_ARGUMENT', message });
+        else screen.note(message);
+      }
     }
   };
 
+  screen.onLine((line) => {
+    if (leaving || line.length === 0) return;
+    if (line.startsWith('/') && !line.startsWith('//')) {
+      command(line);
+      return;
+    }
+    const text = line.startsWith('//') ? line.slice(1) : line;
+    enqueue(() => deliver(text));
+  });
+  screen.onLeaveKey(() => leave.abort());
+
   session.on('peer', (peer, state) => {
-    if (json) jsonLine(io, { event: 'peer', peer: peer.displayName, id: peer.id, state });
-    else if (state === 'connected') note(`* ${printable(peer.displayName)} joined`);
-    else if (state === 'notConnected') note(`* ${printable(peer.displayName)} left`);
-    if (state === 'connected' && pending.length > 0 && chatPeers().length > 0) {
-      const lines = pending.splice(0);
-      void (async () => {
-        for (const l of lines) await deliver(l);
-      })();
+    // Our own close() reports every peer as gone; that is us leaving, not them.
+    if (leaving) return;
+    const renamed = state === 'connected' ? names.add(peer) : [];
+    if (json) emit({ event: 'peer', peer: peer.displayName, label: names.label(peer), id: peer.id, state });
+    if (state === 'connected') {
+      if (!joined.has(peer.id)) {
+        joined.add(peer.id);
+        if (!json) {
+          const also = renamed.map((r) => `${printable(r.from)} is now shown as ${printable(r.to)}`);
+          screen.note(`* ${label(peer)} joined${also.length > 0 ? ` (another peer has this name: ${also.join(', ')})` : ''}`);
+        }
+      }
+      if (held.length > 0 && isChatPeer(peer)) {
+        const now = Date.now();
+        if (settle === undefined) firstJoinAt = now;
+        else clearTimeout(settle);
+        settle = setTimeout(
+          () => {
+            settle = undefined;
+            enqueue(flushHeld);
+          },
+          Math.min(HOLD_QUIET_MS, Math.max(0, firstJoinAt + HOLD_MAX_MS - now)),
+        );
+      }
+    } else if (state === 'notConnected' && joined.delete(peer.id) && !json) {
+      screen.note(`* ${label(peer)} left`);
     }
   });
   session.on('message', (data, peer) => {
     const text = data.toString('utf8');
-    if (json) jsonLine(io, { event: 'message', peer: peer.displayName, id: peer.id, text });
-    else io.stdout.write(`[${bold(printable(peer.displayName))}] ${printable(text)}\n`);
+    if (json) emit({ event: 'message', peer: peer.displayName, label: names.label(peer), id: peer.id, text });
+    else screen.print(`[${bold(label(peer))}] ${printable(text)}`);
   });
   session.on('peerError', (err, info) => {
-    if (json) jsonLine(io, { event: 'peerError', peer: info.peer?.displayName, code: err.code, message: err.message });
-    else note(`peerlink: ${info.peer ? printable(info.peer.displayName) : (info.endpoint ?? 'a peer')}: ${err.message} (${err.code})`);
+    if (json) emit({ event: 'peerError', peer: info.peer?.displayName, code: err.code, message: err.message });
+    else screen.note(`peerlink: ${info.peer ? label(info.peer) : (info.endpoint ?? 'a peer')}: ${err.message} (${err.code})`);
   });
 
-  const rl = createInterface({ input: io.stdin, crlfDelay: Infinity, terminal: false });
-  let sending = Promise.resolve();
-  rl.on('line', (line) => {
-    if (line.length === 0) return;
-    if (json) jsonLine(io, { event: 'sent', text: line });
-    sending = sending.then(() => deliver(line));
-  });
-
+  let started = false;
   try {
     await session.start();
-    if (json) jsonLine(io, { event: 'ready', service: `_${options.serviceType}._tcp`, name: session.peerId.displayName, id: session.peerId.id });
-    else note(`chatting on _${options.serviceType}._tcp as "${printable(session.peerId.displayName)}" — type a line and press Enter; Ctrl-C to leave`);
-    await untilAborted(io.signal, timeout === undefined ? undefined : timeout * 1000);
+    started = true;
+    if (json) emit({ event: 'ready', service: `_${options.serviceType}._tcp`, name: session.peerId.displayName, id: session.peerId.id });
+    else screen.note(`chatting on _${options.serviceType}._tcp as "${printable(session.peerId.displayName)}" — type a line and press Enter; /who lists peers, /quit leaves`);
+    await untilAborted(leave.signal, timeout === undefined ? undefined : timeout * 1000);
   } finally {
-    rl.close();
-    await sending;
+    leaving = true;
+    io.signal.removeEventListener('abort', onAbort);
+    if (settle !== undefined) clearTimeout(settle);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([chain, new Promise<void>((r) => (timer = setTimeout(r, FLUSH_ON_LEAVE_MS)))]);
+    clearTimeout(timer);
+    screen.close();
     await session.close();
+    if (started) {
+      const unsent = held.length;
+      if (json) emit({ event: 'left', name: session.peerId.displayName, id: session.peerId.id, ...(unsent > 0 ? { unsent } : {}) });
+      else screen.note(`* you left${unsent > 0 ? ` (${unsent === 1 ? 'a line' : `${unsent} lines`} typed while nobody was here never sent)` : ''}`);
+    }
   }
   return EXIT_OK;
 }
