@@ -169,18 +169,38 @@ function parametersFrom(f: Flags, tls: TlsOptions | undefined, interfaces: strin
   return tls ? Parameters.tls(tls, { ...constraints, retry }) : Parameters.tcp({ ...constraints, retry });
 }
 
-/** stdin → connection. Message protocols: one read, one message (UDP: split at maximumDatagramSize). */
-async function pumpIn(io: CliIO, c: Connection, f: Flags): Promise<void> {
+/** What became of stdin, for the exit status: a copy cut short must never look like success. */
+interface InputState {
+  /** Bytes read from stdin and accepted by the connection. */
+  sent: number;
+  /** stdin reached EOF and everything read was accepted. */
+  eof: boolean;
+  /** Bytes read from stdin that the connection did not accept (it closed or failed first). */
+  unsent: number;
+}
+
+/**
+ * stdin → connection. Message protocols: one read, one message (UDP: split at maximumDatagramSize).
+ * WebSocket has no half-close, so its closing handshake at stdin EOF ends the peer's sending
+ * too: a side that sent nothing has nothing to end and waits for the peer to close instead, so
+ * that a receiver whose stdin is empty (`< /dev/null`, a script) never cuts the sender short.
+ */
+async function pumpIn(io: CliIO, c: Connection, f: Flags, st: InputState): Promise<void> {
   for await (const chunk of io.stdin as AsyncIterable<Buffer | string>) {
     const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (b.length === 0) continue;
+    st.unsent += b.length;
     if (c.state !== 'ready') return;
     if (f.udp) {
       const max = c.maximumDatagramSize;
       for (let off = 0; off < b.length; off += max) await c.send(b.subarray(off, off + max));
     } else await c.send(b);
+    st.unsent -= b.length;
+    st.sent += b.length;
   }
+  st.eof = true;
   if (c.state !== 'ready' || f.udp) return;
-  if (f.ws && f['keep-open']) return;
+  if (f.ws && (f['keep-open'] || st.sent === 0)) return;
   await c.send(Buffer.alloc(0), { final: true }).catch(() => undefined);
 }
 
@@ -213,18 +233,29 @@ function finished(c: Connection): Promise<ConnectionState> {
 
 type Outcome = { kind: 'done'; state: ConnectionState } | { kind: 'signal'; signal: string } | { kind: 'timeout' };
 
+/** How long a connection that ended may wait for a stdin read in flight to show it had more. */
+const CUT_GRACE_MS = 200;
+
 /** Copies both ways until the connection ends, a signal arrives or the timeout runs out. */
-async function serve(io: CliIO, c: Connection, f: Flags, deadline: Promise<'timeout'>): Promise<Outcome> {
+async function serve(io: CliIO, c: Connection, f: Flags, deadline: Promise<'timeout'>, st: InputState): Promise<Outcome> {
   const message = c.parameters.isMessageProtocol;
-  void pumpIn(io, c, f).catch(() => undefined);
-  void pumpOut(io, c, message).catch(() => undefined);
+  const input = pumpIn(io, c, f, st).catch(() => undefined);
+  const output = pumpOut(io, c, message).catch(() => undefined);
   const signal = new Promise<Outcome>((resolve) => {
     const on = (): void => resolve({ kind: 'signal', signal: String(io.signal.reason) });
     if (io.signal.aborted) on();
     else io.signal.addEventListener('abort', on, { once: true });
   });
   // A UDP flow has no end: it runs until a signal or the timeout.
-  return Promise.race([finished(c).then((state): Outcome => ({ kind: 'done', state })), signal, deadline.then((): Outcome => ({ kind: 'timeout' }))]);
+  const outcome = await Promise.race([finished(c).then((state): Outcome => ({ kind: 'done', state })), signal, deadline.then((): Outcome => ({ kind: 'timeout' }))]);
+  if (outcome.kind === 'done') {
+    // Everything received goes to stdout before the exit status is decided.
+    await output;
+    // A read in flight (a file or a fast pipe) shows at once whether stdin had more than the
+    // peer let us send; a terminal or a slow writer that has nothing to give now lost nothing yet.
+    if (!st.eof && st.unsent === 0 && io.stdin.readableLength === 0) await Promise.race([input, new Promise((r) => setTimeout(r, CUT_GRACE_MS).unref())]);
+  }
+  return outcome;
 }
 
 /**
@@ -236,11 +267,20 @@ function stop(c: Connection): void {
   setTimeout(() => c.forceCancel(), 500).unref();
 }
 
-function exitFor(o: Outcome, c: Connection | undefined, io: CliIO, f: Flags, listener: boolean): number {
+function exitFor(o: Outcome, c: Connection | undefined, io: CliIO, f: Flags, listener: boolean, st: InputState): number {
   if (o.kind === 'signal') return f.udp ? EXIT_OK : o.signal === 'SIGTERM' ? EXIT_SIGTERM : EXIT_SIGINT;
   if (o.kind === 'timeout') return f.udp || (listener && !c) ? EXIT_OK : EXIT_TIMEOUT;
   if (o.state === 'failed' && c?.error) {
     io.stderr.write(`peerlink: ${c.error.message} (${c.error.code})\n`);
+    return EXIT_FAILED;
+  }
+  if (!st.eof && (st.unsent > 0 || io.stdin.readableLength > 0)) {
+    // The peer ended the connection while stdin still had data: the copy is short.
+    const ws = f.ws === true;
+    io.stderr.write(
+      `peerlink: the peer closed the connection before all of stdin was sent (${st.sent} bytes sent, more were left) (ERR_CLOSED)\n` +
+        (ws ? 'WebSocket has no half-close: the peer ended its input first. Give the receiving side --keep-open, or an empty stdin.\n' : ''),
+    );
     return EXIT_FAILED;
   }
   return EXIT_OK;
@@ -365,10 +405,11 @@ async function runClient(
     if (err.code === 'ERR_CONNECTION_REFUSED' && wait === undefined) io.stderr.write('Is the peer listening? --wait SECONDS retries while it is not.\n');
     return EXIT_FAILED;
   }
-  const outcome = await serve(io, c, f, deadline);
+  const st: InputState = { sent: 0, eof: false, unsent: 0 };
+  const outcome = await serve(io, c, f, deadline, st);
   if (outcome.kind !== 'done') stop(c);
   if (verbose) io.stderr.write(`${formatReport(c.report())}\n`);
-  return exitFor(outcome, c, io, f, false);
+  return exitFor(outcome, c, io, f, false, st);
 }
 
 async function runListener(
@@ -411,8 +452,9 @@ async function runListener(
     logState(io, `[C${c.id}] from ${c.currentPath ? Endpoint.format(c.currentPath.remoteEndpoint) : '?'}`, c.state);
     c.on('state', (s, err) => logState(io, `[C${c.id}]`, s, err));
   }
-  const outcome = await serve(io, c, f, deadline);
+  const st: InputState = { sent: 0, eof: false, unsent: 0 };
+  const outcome = await serve(io, c, f, deadline, st);
   if (outcome.kind !== 'done') stop(c);
   if (verbose) io.stderr.write(`${formatReport(c.report())}\n`);
-  return exitFor(outcome, c, io, f, true);
+  return exitFor(outcome, c, io, f, true, st);
 }
