@@ -47,8 +47,10 @@ Options:
   --pin PIN             trust a peer whose public key has this pin (sha256/BASE64 or hex;
                         repeatable)
   --psk HEX             TLS-PSK key (hex, >= 16 bytes; visible in /proc: prefer --psk-file
-                        or PEERLINK_PSK)
+                        or --psk-env). An empty key is a usage error
   --psk-file FILE       read the PSK (hex) from FILE
+  --psk-env             read the PSK (hex) from PEERLINK_PSK; without this flag cat ignores
+                        the variable. Where the key came from is said on stderr
   --psk-identity ID     PSK identity to send; a listener given one accepts only it
   --advertise NAME:TYPE with -l: also register a Bonjour service (e.g. "Den:_demo._tcp")
   --service INSTANCE:TYPE  connect to a Bonjour instance instead of host port
@@ -57,7 +59,7 @@ Options:
   --timeout SECONDS     give up after this long (client: exit 124; listener waiting: exit 0)
   --verbose             state changes and the connection report on stderr
   -h, --help            this help
-  Environment: PEERLINK_PSK (hex key)
+  Environment: PEERLINK_PSK (hex key), read only with --psk-env
 
 Exit status: 0 done; 1 the connection failed (refused, handshake, reset); 2 usage error;
 124 --timeout ran out; 130 SIGINT / 143 SIGTERM (a listener still waiting exits 0).
@@ -75,6 +77,7 @@ interface Flags {
   pin?: string[];
   psk?: string;
   'psk-file'?: string;
+  'psk-env'?: boolean;
   'psk-identity'?: string;
   advertise?: string;
   service?: string;
@@ -99,19 +102,34 @@ function splitService(flag: string, v: string): { name: string; type: string } {
   return { name: v.slice(0, i), type: v.slice(i + 1) };
 }
 
-function pskFrom(f: Flags, env: NodeJS.ProcessEnv): string | undefined {
-  if (f.psk !== undefined && f['psk-file'] !== undefined) throw new UsageError('give the key once: --psk or --psk-file');
-  let hex = f.psk ?? (f['psk-file'] !== undefined ? readText('--psk-file', f['psk-file']).trim() : undefined);
-  const explicit = hex !== undefined;
-  if (!explicit && (f.tls || f.cert || f.ca || f.pin)) return undefined; // --tls wins over the environment
-  hex ??= env.PEERLINK_PSK;
-  if (hex === undefined || hex === '') return undefined;
+/** A key and where it came from, for the line that says so on stderr. */
+interface PskChoice {
+  hex: string;
+  source: string;
+}
+
+/**
+ * The key from --psk, --psk-file or (only with --psk-env) PEERLINK_PSK: an exported key never
+ * silently turns a plain `cat` into TLS. An empty or blank key is a usage error, never "no key".
+ */
+function pskFrom(f: Flags, env: NodeJS.ProcessEnv): PskChoice | undefined {
+  const given = [f.psk !== undefined && '--psk', f['psk-file'] !== undefined && '--psk-file', f['psk-env'] === true && '--psk-env'].filter((x): x is string => x !== false);
+  if (given.length > 1) throw new UsageError(`give the key once: ${given.join(' or ')}`);
+  let choice: PskChoice | undefined;
+  if (f.psk !== undefined) choice = { hex: f.psk, source: '--psk (visible to other users in /proc: prefer --psk-file)' };
+  else if (f['psk-file'] !== undefined) choice = { hex: readText('--psk-file', f['psk-file']), source: `--psk-file ${f['psk-file']}` };
+  else if (f['psk-env']) {
+    if (env.PEERLINK_PSK === undefined) throw new UsageError('--psk-env: PEERLINK_PSK is not set');
+    choice = { hex: env.PEERLINK_PSK, source: 'PEERLINK_PSK (--psk-env)' };
+  }
+  if (!choice) return undefined;
+  if (choice.hex.trim() === '') throw new UsageError(`the key from ${given[0] === '--psk-env' ? 'PEERLINK_PSK' : given[0]} is empty; a TLS-PSK key is hex, at least 16 bytes (e.g. openssl rand -hex 32)`);
   try {
-    parsePsk(hex);
+    parsePsk(choice.hex.trim());
   } catch (err) {
     throw new UsageError(isPeerlinkError(err) ? err.message : String(err));
   }
-  return hex.trim();
+  return { hex: choice.hex.trim(), source: choice.source };
 }
 
 /** Builds the TLS options (or none); a PKI listener without --cert gets an ephemeral identity. */
@@ -121,10 +139,12 @@ async function tlsFrom(f: Flags, io: CliIO): Promise<TlsOptions | undefined> {
   if (psk !== undefined && pki) throw new UsageError('choose one: --psk (pre-shared key) or --tls/--cert/--ca/--pin (certificates)');
   if ((psk !== undefined || pki) && f.udp) throw new UsageError('-u cannot be combined with TLS (there is no DTLS here); use TCP or --ws');
   if (psk !== undefined) {
-    return { psk: { key: psk, ...(f['psk-identity'] !== undefined ? { identity: f['psk-identity'] } : {}) } };
+    io.stderr.write(`peerlink: TLS-PSK with the key from ${psk.source}\n`);
+    return { psk: { key: psk.hex, ...(f['psk-identity'] !== undefined ? { identity: f['psk-identity'] } : {}) } };
   }
   if (!pki) {
-    if (f['psk-identity'] !== undefined) throw new UsageError('--psk-identity needs a key (--psk, --psk-file or PEERLINK_PSK)');
+    if (f['psk-identity'] !== undefined) throw new UsageError('--psk-identity needs a key (--psk, --psk-file or --psk-env)');
+    if ((io.env.PEERLINK_PSK ?? '').trim() !== '') io.stderr.write('peerlink: PEERLINK_PSK is set but not used: cat reads it only with --psk-env (this connection is not encrypted)\n');
     return undefined;
   }
   if ((f.cert === undefined) !== (f.key === undefined)) throw new UsageError('--cert and --key go together');
@@ -171,6 +191,8 @@ function parametersFrom(f: Flags, tls: TlsOptions | undefined, interfaces: strin
 
 /** What became of stdin, for the exit status: a copy cut short must never look like success. */
 interface InputState {
+  /** A plain client got a TLS alert as the whole reply: the listener wants TLS. */
+  sawTlsAlert: boolean;
   /** Bytes read from stdin and accepted by the connection. */
   sent: number;
   /** stdin reached EOF and everything read was accepted. */
@@ -204,12 +226,39 @@ async function pumpIn(io: CliIO, c: Connection, f: Flags, st: InputState): Promi
   await c.send(Buffer.alloc(0), { final: true }).catch(() => undefined);
 }
 
-/** connection → stdout, respecting stdout's backpressure. */
-async function pumpOut(io: CliIO, c: Connection, message: boolean): Promise<void> {
+/** A TLS alert record (RFC 8446 §5.1, §6): 0x15, version 3.x, length 2. */
+function isTlsAlert(b: Buffer): boolean {
+  return b.length === 7 && b[0] === 0x15 && b[1] === 0x03 && (b[2] ?? 9) <= 0x04 && b[3] === 0x00 && b[4] === 0x02;
+}
+
+/**
+ * connection → stdout, respecting stdout's backpressure. On a plain byte stream, a reply that is
+ * one TLS alert and then the end is a TLS listener refusing us: it is not written to stdout,
+ * and `sawTlsAlert` says so.
+ */
+async function pumpOut(io: CliIO, c: Connection, message: boolean, plain: boolean, st: { sawTlsAlert: boolean }): Promise<void> {
+  let first = !message && plain;
+  let held: Buffer | undefined;
   for (;;) {
     const b = message ? await c.receiveMessage() : await c.receive(1, 256 * 1024);
-    if (b === null) return;
-    if (!io.stdout.write(b)) await once(io.stdout, 'drain');
+    if (b === null) {
+      if (held && isTlsAlert(held)) {
+        st.sawTlsAlert = true;
+        // Nothing more will come from a peer that refused us: do not wait on our stdin.
+        c.forceCancel();
+      } else if (held) io.stdout.write(held);
+      return;
+    }
+    let out: Buffer = b;
+    if (first) {
+      held = held ? Buffer.concat([held, b]) : b;
+      // Wait for the end only while what came so far may still be exactly one alert record.
+      if (held.length < 7 ? held[0] === 0x15 : isTlsAlert(held)) continue;
+      first = false;
+      out = held;
+      held = undefined;
+    }
+    if (!io.stdout.write(out)) await once(io.stdout, 'drain');
   }
 }
 
@@ -240,7 +289,7 @@ const CUT_GRACE_MS = 200;
 async function serve(io: CliIO, c: Connection, f: Flags, deadline: Promise<'timeout'>, st: InputState): Promise<Outcome> {
   const message = c.parameters.isMessageProtocol;
   const input = pumpIn(io, c, f, st).catch(() => undefined);
-  const output = pumpOut(io, c, message).catch(() => undefined);
+  const output = pumpOut(io, c, message, c.parameters.tls === undefined && !f.udp, st).catch(() => undefined);
   const signal = new Promise<Outcome>((resolve) => {
     const on = (): void => resolve({ kind: 'signal', signal: String(io.signal.reason) });
     if (io.signal.aborted) on();
@@ -274,6 +323,11 @@ function exitFor(o: Outcome, c: Connection | undefined, io: CliIO, f: Flags, lis
     io.stderr.write(`peerlink: ${c.error.message} (${c.error.code})\n`);
     return EXIT_FAILED;
   }
+  if (st.sawTlsAlert) {
+    io.stderr.write('peerlink: the peer answered with a TLS alert and closed: it uses TLS and this connection does not (ERR_TLS_REQUIRED)\n');
+    io.stderr.write('Give the key the peer uses (--psk-file FILE, or --psk-env with PEERLINK_PSK), or --tls / --pin for certificates.\n');
+    return EXIT_FAILED;
+  }
   if (!st.eof && (st.unsent > 0 || io.stdin.readableLength > 0)) {
     // The peer ended the connection while stdin still had data: the copy is short.
     const ws = f.ws === true;
@@ -299,6 +353,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     pin: { type: 'string', multiple: true },
     psk: { type: 'string' },
     'psk-file': { type: 'string' },
+    'psk-env': { type: 'boolean' },
     'psk-identity': { type: 'string' },
     advertise: { type: 'string' },
     service: { type: 'string' },
@@ -405,7 +460,7 @@ async function runClient(
     if (err.code === 'ERR_CONNECTION_REFUSED' && wait === undefined) io.stderr.write('Is the peer listening? --wait SECONDS retries while it is not.\n');
     return EXIT_FAILED;
   }
-  const st: InputState = { sent: 0, eof: false, unsent: 0 };
+  const st: InputState = { sent: 0, eof: false, unsent: 0, sawTlsAlert: false };
   const outcome = await serve(io, c, f, deadline, st);
   if (outcome.kind !== 'done') stop(c);
   if (verbose) io.stderr.write(`${formatReport(c.report())}\n`);
@@ -431,7 +486,8 @@ async function runListener(
     if (r.change === 'failed') io.stderr.write(`peerlink: could not advertise ${r.name}: ${r.error?.message ?? '?'} (${r.error?.code ?? 'ERR_INTERNAL'})\n`);
     else if (verbose || r.change === 'registered') io.stderr.write(`peerlink: ${r.change} ${r.name}.${r.type}.${r.domain}\n`);
   });
-  if (verbose) l.on('state', (s, err) => logState(io, 'listener', s, err));
+  const onListenerState = (s: string, err?: PeerlinkError): void => logState(io, 'listener', s, err);
+  if (verbose) l.on('state', onListenerState);
   const first = new Promise<Connection>((resolve) => l.once('connection', resolve));
   await l.start();
   if (port === 0 || verbose) io.stderr.write(`peerlink: listening on ${l.host.includes(':') ? `[${l.host}]` : l.host} port ${l.port}\n`);
@@ -447,12 +503,15 @@ async function runListener(
   }
   const c = got;
   // One connection: stop accepting. A UDP flow keeps the listener's socket until it ends.
+  // The listener's own end is not news here ("listener cancelled" read as if the client were).
+  l.off('state', onListenerState);
   await l.cancel();
   if (verbose) {
+    io.stderr.write('peerlink: listener: serving this connection, no longer accepting others\n');
     logState(io, `[C${c.id}] from ${c.currentPath ? Endpoint.format(c.currentPath.remoteEndpoint) : '?'}`, c.state);
     c.on('state', (s, err) => logState(io, `[C${c.id}]`, s, err));
   }
-  const st: InputState = { sent: 0, eof: false, unsent: 0 };
+  const st: InputState = { sent: 0, eof: false, unsent: 0, sawTlsAlert: false };
   const outcome = await serve(io, c, f, deadline, st);
   if (outcome.kind !== 'done') stop(c);
   if (verbose) io.stderr.write(`${formatReport(c.report())}\n`);
