@@ -38,7 +38,9 @@ Options:
                         connection, then exit when it ends (port 0 picks one; printed on stderr)
   -u, --udp             UDP: each stdin read is one datagram, each datagram one write
   --ws                  WebSocket (each stdin read is one message); at stdin EOF the closing
-                        handshake starts
+                        handshake starts, unless nothing was sent (empty stdin): then it
+                        waits for the peer to close. If the peer closes first while stdin
+                        still has data, exit 1 (ERR_CLOSED)
   --keep-open           with --ws: at stdin EOF wait for the peer to close instead
   --tls                 TLS with certificates (implied by --cert / --ca / --pin)
   --cert FILE --key FILE  our certificate and key (PEM). A listener without them makes an
@@ -61,7 +63,9 @@ Options:
   -h, --help            this help
   Environment: PEERLINK_PSK (hex key), read only with --psk-env
 
-Exit status: 0 done; 1 the connection failed (refused, handshake, reset); 2 usage error;
+Exit status: 0 done; 1 the connection failed (refused, handshake, reset, a plain client of a
+TLS listener: ERR_TLS_REQUIRED) or the peer closed before all of stdin was sent (ERR_CLOSED);
+2 usage error (including an empty key);
 124 --timeout ran out; 130 SIGINT / 143 SIGTERM (a listener still waiting exits 0).
 `;
 
@@ -507,8 +511,8 @@ async function runListener(
   l.off('state', onListenerState);
   await l.cancel();
   if (verbose) {
-    io.stderr.write('peerlink: listener: serving this connection, no longer accepting others\n');
     logState(io, `[C${c.id}] from ${c.currentPath ? Endpoint.format(c.currentPath.remoteEndpoint) : '?'}`, c.state);
+    io.stderr.write('peerlink: listener: serving this connection, no longer accepting others\n');
     c.on('state', (s, err) => logState(io, `[C${c.id}]`, s, err));
   }
   const st: InputState = { sent: 0, eof: false, unsent: 0, sawTlsAlert: false };
