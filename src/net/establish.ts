@@ -144,7 +144,13 @@ async function wsHandshake(io: Socket, tcp: Socket, tlsSock: TLSSocket | undefin
         reject(new PeerlinkError('ERR_PROTOCOL', `the server refused the WebSocket upgrade (HTTP ${res.statusCode ?? '?'})`));
         ws.terminate();
       });
-      ws.once('error', (err: Error & { code?: string }) => reject(err.code?.startsWith('WS_ERR') || /Unexpected server response|Invalid Sec-WebSocket/.test(err.message) ? new PeerlinkError('ERR_PROTOCOL', `WebSocket handshake failed: ${err.message}`) : toPeerlinkError(err, { tls: mode, during: 'handshake' })));
+      ws.once('error', (err: Error & { code?: string }) =>
+        reject(
+          err.code?.startsWith('HPE_')
+            ? new PeerlinkError('ERR_PROTOCOL', `the server did not answer the WebSocket upgrade with HTTP (${err.message}): if it uses TLS, give its key or certificates (wss)`, { cause: err })
+            : err.code?.startsWith('WS_ERR') || /Unexpected server response|Invalid Sec-WebSocket/.test(err.message) ? new PeerlinkError('ERR_PROTOCOL', `WebSocket handshake failed: ${err.message}`) : toPeerlinkError(err, { tls: mode, during: 'handshake' }),
+        ),
+      );
     }),
     () => ws.terminate(),
   );

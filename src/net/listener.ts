@@ -82,6 +82,27 @@ export interface ListenerEvents {
   serviceRegistration: [registration: ServiceRegistration];
 }
 
+/** A fatal protocol_version alert in a TLS 1.2 record: what a plaintext client is told. */
+const PROTOCOL_VERSION_ALERT = Buffer.from([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46]);
+
+/** OpenSSL's view of a first flight that is no TLS record at all. */
+const NOT_TLS = new Set(['ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_HTTP_REQUEST', 'ERR_SSL_HTTPS_PROXY_REQUEST', 'ERR_SSL_UNKNOWN_PROTOCOL', 'ERR_SSL_PACKET_LENGTH_TOO_LONG']);
+
+/**
+ * A clearer reason than OpenSSL's for a handshake that a client ended or never began: a
+ * plaintext client (ERR_TLS_REQUIRED), or — with certificates — one that closed after seeing
+ * ours, which is what a client that does not trust it does.
+ */
+function handshakeRefusal(err: Error & { code?: string }, raw: Socket | undefined, mode: TlsMode): PeerlinkError | undefined {
+  const want = mode === 'psk' ? 'TLS-PSK (a key)' : 'TLS';
+  if (err.code !== undefined && NOT_TLS.has(err.code)) return new PeerlinkError('ERR_TLS_REQUIRED', `the client does not speak TLS (a plain TCP or WebSocket client?); this listener requires ${want}`, { cause: err });
+  if (err.code !== 'ECONNRESET') return undefined;
+  if ((raw?.bytesRead ?? 1) === 0) return new PeerlinkError('ERR_TLS_REQUIRED', `the client closed the connection without starting a TLS handshake (a plain client?); this listener requires ${want}`, { cause: err });
+  if (mode === 'pki')
+    return new PeerlinkError('ERR_CERT_UNTRUSTED', "the client ended the TLS handshake after receiving this listener's certificate: most likely it does not trust it (give the client --pin with this listener's pin, or --ca)", { cause: err });
+  return undefined;
+}
+
 function remoteText(s: Socket): string {
   const a = s.remoteAddress ?? '?';
   return a.includes(':') ? `[${a}]:${s.remotePort ?? '?'}` : `${a}:${s.remotePort ?? '?'}`;
@@ -102,6 +123,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
   private advertisement: Advertisement | undefined;
   private accepted = 0;
   private readonly rejectedIdentity = new WeakSet<TLSSocket>();
+  private readonly remoteOfRaw = new WeakMap<Socket, string>();
   private readonly handshakeStart = new WeakMap<Duplex, number>();
   private readonly pending: Connection[] = [];
   private readonly waiters: Array<(c: Connection | null) => void> = [];
@@ -270,9 +292,16 @@ export class Listener extends EventEmitter<ListenerEvents> {
       const t = tls.createServer({ ...serverTlsOptions(p.tls, timeout, this.rejectedIdentity), allowHalfOpen: true });
       t.on('secureConnection', (s: TLSSocket) => void this.onSecure(s, mode));
       t.on('tlsClientError', (err: Error, s: TLSSocket) => {
-        const pe = this.rejectedIdentity.has(s) ? new PeerlinkError('ERR_PSK_IDENTITY_REJECTED', 'the client sent a PSK identity this listener does not accept') : toPeerlinkError(err, { tls: mode, during: 'handshake' });
-        this.reject(pe, remoteText(s));
-        s.destroy();
+        const raw = (s as unknown as { _parent?: Socket })._parent;
+        const notTls = handshakeRefusal(err, raw, mode);
+        const pe = this.rejectedIdentity.has(s) ? new PeerlinkError('ERR_PSK_IDENTITY_REJECTED', 'the client sent a PSK identity this listener does not accept') : (notTls ?? toPeerlinkError(err, { tls: mode, during: 'handshake' }));
+        this.reject(pe, raw ? (this.remoteOfRaw.get(raw) ?? remoteText(s)) : remoteText(s));
+        if (pe.code === 'ERR_TLS_REQUIRED' && raw && !raw.destroyed) {
+          // A plaintext client gets a TLS alert it can recognise (RFC 8446 §6.2, protocol_version)
+          // instead of a bare close that reads like a clean, empty reply.
+          raw.end(PROTOCOL_VERSION_ALERT);
+          setTimeout(() => raw.destroy(), 1000).unref();
+        } else s.destroy();
       });
       this.tlsServer = t;
     }
@@ -322,6 +351,12 @@ export class Listener extends EventEmitter<ListenerEvents> {
     applyTcpOptions(s, this.parameters);
     this.handshakeStart.set(s, performance.now());
     if (this.tlsServer) {
+      // The TLSSocket copies allowHalfOpen from this socket. During the handshake a client's
+      // EOF must end the attempt at once (tlsClientError) rather than wait out the handshake
+      // timeout with nothing said; half-close is turned back on once secure (onSecure).
+      s.allowHalfOpen = false;
+      // A client that ends the handshake leaves a closed socket that no longer knows its peer.
+      this.remoteOfRaw.set(s, remoteText(s));
       this.tlsServer.emit('connection', s);
       return;
     }
@@ -329,6 +364,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
   }
 
   private async onSecure(t: TLSSocket, mode: TlsMode): Promise<void> {
+    t.allowHalfOpen = true;
     const raw = (t as unknown as { _parent?: Socket })._parent ?? t;
     const pki = this.parameters.tls?.pki;
     if (pki) {

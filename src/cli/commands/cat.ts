@@ -38,7 +38,9 @@ Options:
                         connection, then exit when it ends (port 0 picks one; printed on stderr)
   -u, --udp             UDP: each stdin read is one datagram, each datagram one write
   --ws                  WebSocket (each stdin read is one message); at stdin EOF the closing
-                        handshake starts
+                        handshake starts, unless nothing was sent (empty stdin): then it
+                        waits for the peer to close. If the peer closes first while stdin
+                        still has data, exit 1 (ERR_CLOSED)
   --keep-open           with --ws: at stdin EOF wait for the peer to close instead
   --tls                 TLS with certificates (implied by --cert / --ca / --pin)
   --cert FILE --key FILE  our certificate and key (PEM). A listener without them makes an
@@ -47,8 +49,10 @@ Options:
   --pin PIN             trust a peer whose public key has this pin (sha256/BASE64 or hex;
                         repeatable)
   --psk HEX             TLS-PSK key (hex, >= 16 bytes; visible in /proc: prefer --psk-file
-                        or PEERLINK_PSK)
+                        or --psk-env). An empty key is a usage error
   --psk-file FILE       read the PSK (hex) from FILE
+  --psk-env             read the PSK (hex) from PEERLINK_PSK; without this flag cat ignores
+                        the variable. Where the key came from is said on stderr
   --psk-identity ID     PSK identity to send; a listener given one accepts only it
   --advertise NAME:TYPE with -l: also register a Bonjour service (e.g. "Den:_demo._tcp")
   --service INSTANCE:TYPE  connect to a Bonjour instance instead of host port
@@ -57,9 +61,11 @@ Options:
   --timeout SECONDS     give up after this long (client: exit 124; listener waiting: exit 0)
   --verbose             state changes and the connection report on stderr
   -h, --help            this help
-  Environment: PEERLINK_PSK (hex key)
+  Environment: PEERLINK_PSK (hex key), read only with --psk-env
 
-Exit status: 0 done; 1 the connection failed (refused, handshake, reset); 2 usage error;
+Exit status: 0 done; 1 the connection failed (refused, handshake, reset, a plain client of a
+TLS listener: ERR_TLS_REQUIRED) or the peer closed before all of stdin was sent (ERR_CLOSED);
+2 usage error (including an empty key);
 124 --timeout ran out; 130 SIGINT / 143 SIGTERM (a listener still waiting exits 0).
 `;
 
@@ -75,6 +81,7 @@ interface Flags {
   pin?: string[];
   psk?: string;
   'psk-file'?: string;
+  'psk-env'?: boolean;
   'psk-identity'?: string;
   advertise?: string;
   service?: string;
@@ -99,19 +106,34 @@ function splitService(flag: string, v: string): { name: string; type: string } {
   return { name: v.slice(0, i), type: v.slice(i + 1) };
 }
 
-function pskFrom(f: Flags, env: NodeJS.ProcessEnv): string | undefined {
-  if (f.psk !== undefined && f['psk-file'] !== undefined) throw new UsageError('give the key once: --psk or --psk-file');
-  let hex = f.psk ?? (f['psk-file'] !== undefined ? readText('--psk-file', f['psk-file']).trim() : undefined);
-  const explicit = hex !== undefined;
-  if (!explicit && (f.tls || f.cert || f.ca || f.pin)) return undefined; // --tls wins over the environment
-  hex ??= env.PEERLINK_PSK;
-  if (hex === undefined || hex === '') return undefined;
+/** A key and where it came from, for the line that says so on stderr. */
+interface PskChoice {
+  hex: string;
+  source: string;
+}
+
+/**
+ * The key from --psk, --psk-file or (only with --psk-env) PEERLINK_PSK: an exported key never
+ * silently turns a plain `cat` into TLS. An empty or blank key is a usage error, never "no key".
+ */
+function pskFrom(f: Flags, env: NodeJS.ProcessEnv): PskChoice | undefined {
+  const given = [f.psk !== undefined && '--psk', f['psk-file'] !== undefined && '--psk-file', f['psk-env'] === true && '--psk-env'].filter((x): x is string => x !== false);
+  if (given.length > 1) throw new UsageError(`give the key once: ${given.join(' or ')}`);
+  let choice: PskChoice | undefined;
+  if (f.psk !== undefined) choice = { hex: f.psk, source: '--psk (visible to other users in /proc: prefer --psk-file)' };
+  else if (f['psk-file'] !== undefined) choice = { hex: readText('--psk-file', f['psk-file']), source: `--psk-file ${f['psk-file']}` };
+  else if (f['psk-env']) {
+    if (env.PEERLINK_PSK === undefined) throw new UsageError('--psk-env: PEERLINK_PSK is not set');
+    choice = { hex: env.PEERLINK_PSK, source: 'PEERLINK_PSK (--psk-env)' };
+  }
+  if (!choice) return undefined;
+  if (choice.hex.trim() === '') throw new UsageError(`the key from ${given[0] === '--psk-env' ? 'PEERLINK_PSK' : given[0]} is empty; a TLS-PSK key is hex, at least 16 bytes (e.g. openssl rand -hex 32)`);
   try {
-    parsePsk(hex);
+    parsePsk(choice.hex.trim());
   } catch (err) {
     throw new UsageError(isPeerlinkError(err) ? err.message : String(err));
   }
-  return hex.trim();
+  return { hex: choice.hex.trim(), source: choice.source };
 }
 
 /** Builds the TLS options (or none); a PKI listener without --cert gets an ephemeral identity. */
@@ -121,10 +143,12 @@ async function tlsFrom(f: Flags, io: CliIO): Promise<TlsOptions | undefined> {
   if (psk !== undefined && pki) throw new UsageError('choose one: --psk (pre-shared key) or --tls/--cert/--ca/--pin (certificates)');
   if ((psk !== undefined || pki) && f.udp) throw new UsageError('-u cannot be combined with TLS (there is no DTLS here); use TCP or --ws');
   if (psk !== undefined) {
-    return { psk: { key: psk, ...(f['psk-identity'] !== undefined ? { identity: f['psk-identity'] } : {}) } };
+    io.stderr.write(`peerlink: TLS-PSK with the key from ${psk.source}\n`);
+    return { psk: { key: psk.hex, ...(f['psk-identity'] !== undefined ? { identity: f['psk-identity'] } : {}) } };
   }
   if (!pki) {
-    if (f['psk-identity'] !== undefined) throw new UsageError('--psk-identity needs a key (--psk, --psk-file or PEERLINK_PSK)');
+    if (f['psk-identity'] !== undefined) throw new UsageError('--psk-identity needs a key (--psk, --psk-file or --psk-env)');
+    if ((io.env.PEERLINK_PSK ?? '').trim() !== '') io.stderr.write('peerlink: PEERLINK_PSK is set but not used: cat reads it only with --psk-env (this connection is not encrypted)\n');
     return undefined;
   }
   if ((f.cert === undefined) !== (f.key === undefined)) throw new UsageError('--cert and --key go together');
@@ -169,27 +193,76 @@ function parametersFrom(f: Flags, tls: TlsOptions | undefined, interfaces: strin
   return tls ? Parameters.tls(tls, { ...constraints, retry }) : Parameters.tcp({ ...constraints, retry });
 }
 
-/** stdin → connection. Message protocols: one read, one message (UDP: split at maximumDatagramSize). */
-async function pumpIn(io: CliIO, c: Connection, f: Flags): Promise<void> {
+/** What became of stdin, for the exit status: a copy cut short must never look like success. */
+interface InputState {
+  /** A plain client got a TLS alert as the whole reply: the listener wants TLS. */
+  sawTlsAlert: boolean;
+  /** Bytes read from stdin and accepted by the connection. */
+  sent: number;
+  /** stdin reached EOF and everything read was accepted. */
+  eof: boolean;
+  /** Bytes read from stdin that the connection did not accept (it closed or failed first). */
+  unsent: number;
+}
+
+/**
+ * stdin → connection. Message protocols: one read, one message (UDP: split at maximumDatagramSize).
+ * WebSocket has no half-close, so its closing handshake at stdin EOF ends the peer's sending
+ * too: a side that sent nothing has nothing to end and waits for the peer to close instead, so
+ * that a receiver whose stdin is empty (`< /dev/null`, a script) never cuts the sender short.
+ */
+async function pumpIn(io: CliIO, c: Connection, f: Flags, st: InputState): Promise<void> {
   for await (const chunk of io.stdin as AsyncIterable<Buffer | string>) {
     const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (b.length === 0) continue;
+    st.unsent += b.length;
     if (c.state !== 'ready') return;
     if (f.udp) {
       const max = c.maximumDatagramSize;
       for (let off = 0; off < b.length; off += max) await c.send(b.subarray(off, off + max));
     } else await c.send(b);
+    st.unsent -= b.length;
+    st.sent += b.length;
   }
+  st.eof = true;
   if (c.state !== 'ready' || f.udp) return;
-  if (f.ws && f['keep-open']) return;
+  if (f.ws && (f['keep-open'] || st.sent === 0)) return;
   await c.send(Buffer.alloc(0), { final: true }).catch(() => undefined);
 }
 
-/** connection → stdout, respecting stdout's backpressure. */
-async function pumpOut(io: CliIO, c: Connection, message: boolean): Promise<void> {
+/** A TLS alert record (RFC 8446 §5.1, §6): 0x15, version 3.x, length 2. */
+function isTlsAlert(b: Buffer): boolean {
+  return b.length === 7 && b[0] === 0x15 && b[1] === 0x03 && (b[2] ?? 9) <= 0x04 && b[3] === 0x00 && b[4] === 0x02;
+}
+
+/**
+ * connection → stdout, respecting stdout's backpressure. On a plain byte stream, a reply that is
+ * one TLS alert and then the end is a TLS listener refusing us: it is not written to stdout,
+ * and `sawTlsAlert` says so.
+ */
+async function pumpOut(io: CliIO, c: Connection, message: boolean, plain: boolean, st: { sawTlsAlert: boolean }): Promise<void> {
+  let first = !message && plain;
+  let held: Buffer | undefined;
   for (;;) {
     const b = message ? await c.receiveMessage() : await c.receive(1, 256 * 1024);
-    if (b === null) return;
-    if (!io.stdout.write(b)) await once(io.stdout, 'drain');
+    if (b === null) {
+      if (held && isTlsAlert(held)) {
+        st.sawTlsAlert = true;
+        // Nothing more will come from a peer that refused us: do not wait on our stdin.
+        c.forceCancel();
+      } else if (held) io.stdout.write(held);
+      return;
+    }
+    let out: Buffer = b;
+    if (first) {
+      held = held ? Buffer.concat([held, b]) : b;
+      // Wait for the end only while what came so far may still be exactly one alert record.
+      if (held.length < 7 ? held[0] === 0x15 : isTlsAlert(held)) continue;
+      first = false;
+      out = held;
+      held = undefined;
+    }
+    if (!io.stdout.write(out)) await once(io.stdout, 'drain');
   }
 }
 
@@ -213,18 +286,29 @@ function finished(c: Connection): Promise<ConnectionState> {
 
 type Outcome = { kind: 'done'; state: ConnectionState } | { kind: 'signal'; signal: string } | { kind: 'timeout' };
 
+/** How long a connection that ended may wait for a stdin read in flight to show it had more. */
+const CUT_GRACE_MS = 200;
+
 /** Copies both ways until the connection ends, a signal arrives or the timeout runs out. */
-async function serve(io: CliIO, c: Connection, f: Flags, deadline: Promise<'timeout'>): Promise<Outcome> {
+async function serve(io: CliIO, c: Connection, f: Flags, deadline: Promise<'timeout'>, st: InputState): Promise<Outcome> {
   const message = c.parameters.isMessageProtocol;
-  void pumpIn(io, c, f).catch(() => undefined);
-  void pumpOut(io, c, message).catch(() => undefined);
+  const input = pumpIn(io, c, f, st).catch(() => undefined);
+  const output = pumpOut(io, c, message, c.parameters.tls === undefined && !f.udp, st).catch(() => undefined);
   const signal = new Promise<Outcome>((resolve) => {
     const on = (): void => resolve({ kind: 'signal', signal: String(io.signal.reason) });
     if (io.signal.aborted) on();
     else io.signal.addEventListener('abort', on, { once: true });
   });
   // A UDP flow has no end: it runs until a signal or the timeout.
-  return Promise.race([finished(c).then((state): Outcome => ({ kind: 'done', state })), signal, deadline.then((): Outcome => ({ kind: 'timeout' }))]);
+  const outcome = await Promise.race([finished(c).then((state): Outcome => ({ kind: 'done', state })), signal, deadline.then((): Outcome => ({ kind: 'timeout' }))]);
+  if (outcome.kind === 'done') {
+    // Everything received goes to stdout before the exit status is decided.
+    await output;
+    // A read in flight (a file or a fast pipe) shows at once whether stdin had more than the
+    // peer let us send; a terminal or a slow writer that has nothing to give now lost nothing yet.
+    if (!st.eof && st.unsent === 0 && io.stdin.readableLength === 0) await Promise.race([input, new Promise((r) => setTimeout(r, CUT_GRACE_MS).unref())]);
+  }
+  return outcome;
 }
 
 /**
@@ -236,11 +320,25 @@ function stop(c: Connection): void {
   setTimeout(() => c.forceCancel(), 500).unref();
 }
 
-function exitFor(o: Outcome, c: Connection | undefined, io: CliIO, f: Flags, listener: boolean): number {
+function exitFor(o: Outcome, c: Connection | undefined, io: CliIO, f: Flags, listener: boolean, st: InputState): number {
   if (o.kind === 'signal') return f.udp ? EXIT_OK : o.signal === 'SIGTERM' ? EXIT_SIGTERM : EXIT_SIGINT;
   if (o.kind === 'timeout') return f.udp || (listener && !c) ? EXIT_OK : EXIT_TIMEOUT;
   if (o.state === 'failed' && c?.error) {
     io.stderr.write(`peerlink: ${c.error.message} (${c.error.code})\n`);
+    return EXIT_FAILED;
+  }
+  if (st.sawTlsAlert) {
+    io.stderr.write('peerlink: the peer answered with a TLS alert and closed: it uses TLS and this connection does not (ERR_TLS_REQUIRED)\n');
+    io.stderr.write('Give the key the peer uses (--psk-file FILE, or --psk-env with PEERLINK_PSK), or --tls / --pin for certificates.\n');
+    return EXIT_FAILED;
+  }
+  if (!st.eof && (st.unsent > 0 || io.stdin.readableLength > 0)) {
+    // The peer ended the connection while stdin still had data: the copy is short.
+    const ws = f.ws === true;
+    io.stderr.write(
+      `peerlink: the peer closed the connection before all of stdin was sent (${st.sent} bytes sent, more were left) (ERR_CLOSED)\n` +
+        (ws ? 'WebSocket has no half-close: the peer ended its input first. Give the receiving side --keep-open, or an empty stdin.\n' : ''),
+    );
     return EXIT_FAILED;
   }
   return EXIT_OK;
@@ -259,6 +357,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     pin: { type: 'string', multiple: true },
     psk: { type: 'string' },
     'psk-file': { type: 'string' },
+    'psk-env': { type: 'boolean' },
     'psk-identity': { type: 'string' },
     advertise: { type: 'string' },
     service: { type: 'string' },
@@ -365,10 +464,11 @@ async function runClient(
     if (err.code === 'ERR_CONNECTION_REFUSED' && wait === undefined) io.stderr.write('Is the peer listening? --wait SECONDS retries while it is not.\n');
     return EXIT_FAILED;
   }
-  const outcome = await serve(io, c, f, deadline);
+  const st: InputState = { sent: 0, eof: false, unsent: 0, sawTlsAlert: false };
+  const outcome = await serve(io, c, f, deadline, st);
   if (outcome.kind !== 'done') stop(c);
   if (verbose) io.stderr.write(`${formatReport(c.report())}\n`);
-  return exitFor(outcome, c, io, f, false);
+  return exitFor(outcome, c, io, f, false, st);
 }
 
 async function runListener(
@@ -390,7 +490,8 @@ async function runListener(
     if (r.change === 'failed') io.stderr.write(`peerlink: could not advertise ${r.name}: ${r.error?.message ?? '?'} (${r.error?.code ?? 'ERR_INTERNAL'})\n`);
     else if (verbose || r.change === 'registered') io.stderr.write(`peerlink: ${r.change} ${r.name}.${r.type}.${r.domain}\n`);
   });
-  if (verbose) l.on('state', (s, err) => logState(io, 'listener', s, err));
+  const onListenerState = (s: string, err?: PeerlinkError): void => logState(io, 'listener', s, err);
+  if (verbose) l.on('state', onListenerState);
   const first = new Promise<Connection>((resolve) => l.once('connection', resolve));
   await l.start();
   if (port === 0 || verbose) io.stderr.write(`peerlink: listening on ${l.host.includes(':') ? `[${l.host}]` : l.host} port ${l.port}\n`);
@@ -406,13 +507,17 @@ async function runListener(
   }
   const c = got;
   // One connection: stop accepting. A UDP flow keeps the listener's socket until it ends.
+  // The listener's own end is not news here ("listener cancelled" read as if the client were).
+  l.off('state', onListenerState);
   await l.cancel();
   if (verbose) {
     logState(io, `[C${c.id}] from ${c.currentPath ? Endpoint.format(c.currentPath.remoteEndpoint) : '?'}`, c.state);
+    io.stderr.write('peerlink: listener: serving this connection, no longer accepting others\n');
     c.on('state', (s, err) => logState(io, `[C${c.id}]`, s, err));
   }
-  const outcome = await serve(io, c, f, deadline);
+  const st: InputState = { sent: 0, eof: false, unsent: 0, sawTlsAlert: false };
+  const outcome = await serve(io, c, f, deadline, st);
   if (outcome.kind !== 'done') stop(c);
   if (verbose) io.stderr.write(`${formatReport(c.report())}\n`);
-  return exitFor(outcome, c, io, f, true);
+  return exitFor(outcome, c, io, f, true, st);
 }

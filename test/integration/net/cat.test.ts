@@ -76,12 +76,12 @@ test('cat --psk: wrong key fails the client (1) and the listener keeps waiting f
   const l = peerlink(['cat', '-l', '--psk-file', join(dir, 'key'), '127.0.0.1', '0']);
   l.child.stdin.end('secret reply');
   const port = await l.port();
-  const bad = peerlink(['cat', '127.0.0.1', String(port)], { PEERLINK_PSK: 'ff'.repeat(16) });
+  const bad = peerlink(['cat', '--psk-env', '127.0.0.1', String(port)], { PEERLINK_PSK: 'ff'.repeat(16) });
   bad.child.stdin.end('x');
   assert.equal(await bad.exited, 1);
   assert.match(bad.stderr(), /ERR_PSK_MISMATCH/);
   await l.waitFor(/ERR_PSK_MISMATCH/);
-  const good = peerlink(['cat', '--verbose', '127.0.0.1', String(port)], { PEERLINK_PSK: PSK });
+  const good = peerlink(['cat', '--psk-env', '--verbose', '127.0.0.1', String(port)], { PEERLINK_PSK: PSK });
   good.child.stdin.end('secret');
   assert.equal(await good.exited, 0, good.stderr());
   assert.equal(await l.exited, 0);

@@ -1,5 +1,6 @@
 /** Runs `node bin/peerlink.js ...` for the cat tests. */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const BIN = fileURLToPath(new URL('../../../../bin/peerlink.js', import.meta.url));
@@ -34,8 +35,15 @@ export async function until(check: () => boolean, what: string, ms = 30_000): Pr
   }
 }
 
-export function peerlink(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, PEERLINK_PSK: '', ...env }, stdio: 'pipe' });
+export interface SpawnOptions {
+  /** stdin from this file (as a shell's `< FILE`), not a pipe: `child.stdin` is then null. */
+  stdinFile?: string;
+}
+
+export function peerlink(args: string[], env: NodeJS.ProcessEnv = {}, options: SpawnOptions = {}): Proc {
+  const fd = options.stdinFile !== undefined ? openSync(options.stdinFile, 'r') : undefined;
+  const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, PEERLINK_PSK: '', ...env }, stdio: [fd ?? 'pipe', 'pipe', 'pipe'] }) as ChildProcessWithoutNullStreams;
+  if (fd !== undefined) closeSync(fd);
   live.add(child);
   // A hard limit per process: a cat that never exits is killed and its test fails with its stderr.
   const killer = setTimeout(() => {
