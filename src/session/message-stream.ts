@@ -164,7 +164,8 @@ export class MessageStream extends Duplex {
       if (this.remoteEnded) this.closeQuietly();
       return;
     }
-    if (this.remoteEnded && this.localEnded) this.closeQuietly();
+    // Lost after its data was complete, with nothing of ours under way: nothing was lost.
+    if (this.remoteEnded && (this.localEnded || (this.writableLength === 0 && !this.writableEnded))) this.closeQuietly();
     else this.destroy(err);
   }
 

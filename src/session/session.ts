@@ -105,6 +105,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       deliver: (kind, stream, name, meta, rec) => this.#deliverStream(kind, stream, name, meta, rec),
       budgets: this.#budgets,
       reportError: (err, info) => this.#reportError(err, info),
+      closing: () => this.#state === 'closing' || this.#state === 'closed',
     });
     this.#dialer = new Dialer({
       options: this.options,
@@ -359,10 +360,11 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     this.#state = 'closing';
     // Transfers first, so they end as cancelled/aborted rather than as broken connections.
     await this.#resources.close().catch(() => undefined);
-    this.#dialer.close();
     // BYE closing first, so peers know we leave on purpose before our streams end: a stream
-    // whose peer left gracefully ends without an error (docs/session.md "Streams").
+    // whose peer left gracefully ends without an error (docs/session.md "Streams"). Before the
+    // dialer closes: it force-cancels its connections, which would drop the BYE on the ones we dialled.
     const closed = this.#table.closeChannels();
+    this.#dialer.close();
     const streamsClosed = this.#streams.close();
     this.#table.reportAll();
     await Promise.allSettled([this.#discovery?.close(), this.#listener?.cancel(), streamsClosed]);

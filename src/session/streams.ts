@@ -54,6 +54,8 @@ export interface StreamHost {
   readonly budgets: BudgetLedger;
   /** Reports trouble with one peer (peerError). */
   reportError(err: PeerlinkError, info: PeerErrorInfo): void;
+  /** The session's close() has begun (its BYEs drop every peer before close() ends the streams). */
+  closing(): boolean;
 }
 
 /** Per-peer stream bookkeeping for the budgets. */
@@ -314,7 +316,7 @@ export class StreamManager {
    * ends every stream itself.
    */
   dropPeer(rec: PeerRecord): void {
-    if (this.closed) return;
+    if (this.closed || this.host.closing()) return;
     const graceful = rec.leftAt !== 0;
     const err = new PeerlinkError('ERR_PEER_NOT_CONNECTED', graceful ? `${rec.peer.displayName} left before the stream ended` : `${rec.peer.displayName} disconnected`);
     for (const s of [...rec.streams]) {
