@@ -44,6 +44,7 @@ export type PeerlinkErrorCode =
   | 'ERR_RESOURCE_ABORTED'
   | 'ERR_RESOURCE_SOURCE'
   | 'ERR_PEER_NOT_CONNECTED'
+  | 'ERR_STREAM_REFUSED'
   | 'ERR_TIMEOUT'
   | 'ERR_INTERNAL';
 

@@ -37,8 +37,14 @@ export interface PeerSessionEvents {
    * ERR_PROTOCOL / ERR_MALFORMED_FRAME / ERR_MESSAGE_TOO_LARGE (bad input from the peer).
    */
   peerError: [error: PeerlinkError, info: PeerErrorInfo];
-  /** start() finished: listening, advertising, browsing. */
+  /** start() finished: listening, advertising (probing may still be under way), browsing. */
   ready: [];
+  /**
+   * Our advertisement is registered under `instanceName` (the final name after any conflict
+   * rename; `session.instanceName` from now on). Always after `ready`; emitted again if a later
+   * conflict renames us. Never emitted with `advertise: false`.
+   */
+  advertised: [instanceName: string];
   /** close() finished. */
   close: [];
 }

@@ -10,6 +10,13 @@
  * reader stops the socket and, through TCP, the writer. Messages are received in pieces
  * (Connection.receivePartialMessages): each piece is a view of a transport read, so a
  * stream frame is never reassembled or copied on the way to the reader.
+ *
+ * Ending, the way a Node user expects of a socket whose peer leaves: a peer that leaves the
+ * session gracefully (our session or theirs closes) ends the stream — the reader gets every
+ * byte and 'end', then the stream closes without an 'error' (writes still queued towards a
+ * peer that left are dropped: `finished()` / `pipeline()` report a premature close). Only a
+ * stream cut off before the peer's end marker arrived (the peer was lost, or vanished
+ * mid-stream) is destroyed with an error. docs/session.md "Streams" shows the handling.
  */
 import { Duplex } from 'node:stream';
 import type { Connection } from '../net/index.js';
@@ -25,12 +32,18 @@ export const STREAM_CHUNK_MAX = 256 * 1024;
 const MERGE_LIMIT = 64 * 1024;
 
 const END = Buffer.alloc(0);
+/** How long a stream connection closed after our end marker waits for the peer to close its side, ms. */
+const LINGER_MS = 2000;
 
 export class MessageStream extends Duplex {
   readonly connection: Connection;
   private reading = false;
   private remoteEnded = false;
   private localEnded = false;
+  /** The peer left the session with BYE closing: what it sent is all there will be. */
+  private peerLeft = false;
+  /** closeQuietly() was called (it waits for the reader to take everything). */
+  private closingQuietly = false;
 
   constructor(connection: Connection, opts: { highWaterMark?: number } = {}) {
     super({ allowHalfOpen: true, readableHighWaterMark: opts.highWaterMark ?? 256 * 1024, writableHighWaterMark: opts.highWaterMark ?? 256 * 1024 });
@@ -60,6 +73,7 @@ export class MessageStream extends Duplex {
           this.remoteEnded = true;
           this.push(null);
           this.maybeClose();
+          if (this.peerLeft) this.closeQuietly();
           return;
         }
         if (!this.push(m.data)) {
@@ -73,7 +87,7 @@ export class MessageStream extends Duplex {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    this.sendChunks(chunk).then(() => cb(), (err: unknown) => cb(toPeerlinkError(err, 'ERR_CONNECTION_RESET')));
+    this.sendChunks(chunk).then(() => cb(), (err: unknown) => this.writeFailed(err, cb));
   }
 
   override _writev(chunks: Array<{ chunk: Buffer }>, cb: (err?: Error | null) => void): void {
@@ -81,7 +95,7 @@ export class MessageStream extends Duplex {
     // of up to STREAM_CHUNK_MAX (one frame header per group instead of one per write).
     const total = chunks.reduce((n, c) => n + c.chunk.length, 0);
     const run = total <= MERGE_LIMIT ? this.sendChunks(Buffer.concat(chunks.map((c) => c.chunk), total)) : this.sendGroups(chunks);
-    run.then(() => cb(), (err: unknown) => cb(toPeerlinkError(err, 'ERR_CONNECTION_RESET')));
+    run.then(() => cb(), (err: unknown) => this.writeFailed(err, cb));
   }
 
   private async sendGroups(chunks: Array<{ chunk: Buffer }>): Promise<void> {
@@ -121,14 +135,88 @@ export class MessageStream extends Duplex {
         this.maybeClose();
         cb();
       },
-      (err: unknown) => cb(toPeerlinkError(err, 'ERR_CONNECTION_RESET')),
+      (err: unknown) => this.writeFailed(err, cb),
     );
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    if (this.localEnded && this.remoteEnded && !err) this.connection.cancel();
-    else this.connection.forceCancel();
+    if (this.localEnded && !err) {
+      // Our end marker is out: close gracefully so it is delivered (a reset could drop it),
+      // and hard if the peer does not close its side soon.
+      this.connection.cancel();
+      if (!this.remoteEnded) setTimeout(() => this.connection.forceCancel(), LINGER_MS).unref();
+    } else this.connection.forceCancel();
     cb(err);
+  }
+
+  /**
+   * The peer left its session: gracefully (BYE closing) or lost. Called by the session's
+   * StreamManager. A graceful leave ends the stream once the peer's end marker has been read
+   * (its session ends every stream before it closes); a lost peer is an error unless both
+   * sides had already finished.
+   */
+  peerGone(graceful: boolean, err: PeerlinkError): void {
+    if (this.destroyed) return;
+    if (graceful) {
+      this.peerLeft = true;
+      // Not ended yet: the END (→ closeQuietly) or the transport closing without one (an
+      // incomplete stream: an error, in pump) settles it.
+      if (this.remoteEnded) this.closeQuietly();
+      return;
+    }
+    // Lost after its data was complete, with nothing of ours under way: nothing was lost.
+    if (this.remoteEnded && (this.localEnded || (this.writableLength === 0 && !this.writableEnded))) this.closeQuietly();
+    else this.destroy(err);
+  }
+
+  /**
+   * Our session is closing: queued writes go out, then our end marker (as if the app had
+   * called end()), then the stream closes without an error. Waits at most `graceMs` for a
+   * slow reader on the other side; after that the stream is closed anyway (the peer, whose
+   * data is then incomplete, gets an error).
+   */
+  closeForSession(graceMs: number): Promise<void> {
+    if (this.destroyed) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.off('finish', done);
+        this.off('close', done);
+        this.off('error', done);
+        if (!this.destroyed) this.destroy();
+        resolve();
+      };
+      const timer = setTimeout(done, graceMs);
+      timer.unref();
+      this.once('finish', done);
+      this.once('close', done);
+      // An error here has its own listener so that closing never makes it an uncaught one.
+      this.once('error', done);
+      if (this.writableFinished) done();
+      else if (!this.writableEnded) this.end();
+    });
+  }
+
+  /**
+   * A send failed. After the peer's end marker (or its graceful leave) that is the peer closing
+   * the stream, not a failure: the stream closes quietly once the reader has everything, and
+   * the failed write's callback gets the error (Writable does not emit it on a destroyed stream).
+   */
+  private writeFailed(err: unknown, cb: (err?: Error | null) => void): void {
+    const e = toPeerlinkError(err, 'ERR_CONNECTION_RESET');
+    if (!this.remoteEnded && !this.peerLeft) return cb(e);
+    this.closeQuietly();
+    if (this.destroyed) cb(e);
+    else this.once('close', () => cb(e));
+  }
+
+  /** Closes without an error once the reader has taken everything the peer sent. */
+  private closeQuietly(): void {
+    if (this.destroyed || this.closingQuietly) return;
+    this.closingQuietly = true;
+    // destroy() drops what the reader has not consumed: wait for 'end', unless nobody reads.
+    if (this.readableEnded || this.readableFlowing === null) this.destroy();
+    else this.once('end', () => this.destroy());
   }
 
   private maybeClose(): void {

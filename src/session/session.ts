@@ -91,7 +91,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   #state: 'idle' | 'starting' | 'running' | 'closing' | 'closed' = 'idle';
   /** The last transport send promise that was not already resolved, and its error-mapped form (see #sendTo). */
   #lastSendRaw: Promise<void> | undefined;
-  #lastSendMapped: Promise<void> | undefined;
+  #lastSendMapped: Promise<number> | undefined;
 
   constructor(options: PeerSessionOptions) {
     super();
@@ -107,6 +107,9 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       record: (key) => this.#peers.get(key),
       acceptsKind: (kind) => kind === StreamKind.APP || this.#streamHandlers.has(kind),
       deliver: (kind, stream, name, meta, rec) => this.#deliverStream(kind, stream, name, meta, rec),
+      budgets: this.#budgets,
+      reportError: (err, info) => this.#reportError(err, info),
+      closing: () => this.#state === 'closing' || this.#state === 'closed',
     });
     this.#dialer = new Dialer({
       options: this.options,
@@ -209,8 +212,11 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
         const discovery = new Discovery({ type: o.bonjourType, interfaces: o.interfaces, mdns: o.mdns });
         this.#discovery = discovery;
         discovery.on('registered', (name) => {
+          if (name === this.#registeredName) return;
           this.#registeredName = name;
           this.#dialer.registered(name);
+          // Before start() resolves this waits for 'ready' (the documented order); after, at once.
+          if (this.#state === 'running') emitApp(this, 'advertised', name);
         });
         discovery.on('found', (f) => this.#dialer.onFound(f));
         discovery.on('lost', (f) => this.#dialer.onLost(f));
@@ -224,6 +230,8 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     if (this.#state !== 'starting') return;
     this.#state = 'running';
     this.emit('ready');
+    // Registered while starting (rare: probing takes ~750 ms): announced right after ready.
+    if (this.#registeredName !== undefined) emitApp(this, 'advertised', this.#registeredName);
   }
 
   /**
@@ -247,16 +255,27 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
 
   /**
    * Sends one reliable message to the given peers (default: all connected), in order per
-   * peer. Resolves when every target's transport accepted it: a slow peer delays only the
-   * promise of sends that include it.
+   * peer. Resolves with the number of peers it went to once every target's transport accepted
+   * it: a slow peer delays only the promise of sends that include it. A send to everyone while
+   * nobody is connected resolves with 0; a `to` that is not connected rejects
+   * (ERR_PEER_NOT_CONNECTED), as does any send before start() (ERR_INVALID_STATE) or after
+   * close() (ERR_CLOSED).
    */
-  send(data: Uint8Array | string, options: SendOptions = {}): Promise<void> {
+  send(data: Uint8Array | string, options: SendOptions = {}): Promise<number> {
     const to = options.to;
     // Fast path: a Buffer for the same peer as the last send, within both sides' limits, on a
-    // live connection (sendLimit is 0 otherwise); everything else takes the checks below.
+    // live connection (sendLimit is 0 otherwise, so a closed session never takes it);
+    // everything else takes the checks below.
     if (to !== undefined && to === this.#lastTo && Buffer.isBuffer(data)) {
       const ch = this.#lastRec?.active;
       if (ch !== undefined && data.length <= ch.sendLimit) return this.#settled(ch.sendData(data));
+    }
+    if (this.#state !== 'running') {
+      return Promise.reject(
+        this.#state === 'idle' || this.#state === 'starting'
+          ? new PeerlinkError('ERR_INVALID_STATE', 'send() needs a started session: await start() first')
+          : new PeerlinkError('ERR_CLOSED', 'send() after close(): the session is closed'),
+      );
     }
     const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     if (payload.length > this.options.maxMessageSize) {
@@ -285,10 +304,11 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
         recs.push(r);
       }
     }
-    return Promise.all(recs.map((r) => this.#sendTo(r, payload))).then(() => undefined);
+    if (recs.length === 0) return NONE;
+    return Promise.all(recs.map((r) => this.#sendTo(r, payload))).then(() => recs.length);
   }
 
-  #sendTo(rec: PeerRecord, payload: Buffer): Promise<void> {
+  #sendTo(rec: PeerRecord, payload: Buffer): Promise<number> {
     const ch = rec.active as ControlChannel;
     const limit = ch.hello?.maxMessageSize ?? 0;
     if (payload.length > limit) {
@@ -297,17 +317,17 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     return this.#settled(ch.sendData(payload));
   }
 
-  /** A send's promise as the app sees it (failures mapped to ERR_PEER_NOT_CONNECTED). */
-  #settled(p: Promise<void>): Promise<void> {
-    // Accepted at once (the usual case): hand back the transport's shared resolved promise
-    // instead of chaining a new one per message. Above the high-water mark the transport
-    // shares one drain promise between sends, so the mapped one is shared too.
-    if (p === RESOLVED) return p;
+  /** A one-peer send's promise as the app sees it: 1, or failures mapped to ERR_PEER_NOT_CONNECTED. */
+  #settled(p: Promise<void>): Promise<number> {
+    // Accepted at once (the usual case): hand back a shared resolved promise instead of
+    // chaining a new one per message. Above the high-water mark the transport shares one
+    // drain promise between sends, so the mapped one is shared too.
+    if (p === RESOLVED) return ONE;
     if (p !== this.#lastSendRaw) {
       this.#lastSendRaw = p;
-      this.#lastSendMapped = p.catch(notConnected);
+      this.#lastSendMapped = p.then(one, notConnected);
     }
-    return this.#lastSendMapped as Promise<void>;
+    return this.#lastSendMapped as Promise<number>;
   }
 
   /** Opens a byte stream to a connected peer (MC's startStream); the peer gets a `stream` event. */
@@ -356,11 +376,14 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     this.#state = 'closing';
     // Transfers first, so they end as cancelled/aborted rather than as broken connections.
     await this.#resources.close().catch(() => undefined);
-    this.#dialer.close();
+    // BYE closing first, so peers know we leave on purpose before our streams end: a stream
+    // whose peer left gracefully ends without an error (docs/session.md "Streams"). Before the
+    // dialer closes: it force-cancels its connections, which would drop the BYE on the ones we dialled.
     const closed = this.#table.closeChannels();
-    this.#streams.close();
+    this.#dialer.close();
+    const streamsClosed = this.#streams.close();
     this.#table.reportAll();
-    await Promise.allSettled([this.#discovery?.close(), this.#listener?.cancel()]);
+    await Promise.allSettled([this.#discovery?.close(), this.#listener?.cancel(), streamsClosed]);
     await Promise.race([closed, delay(1000)]);
     this.#state = 'closed';
     this.emit('close');
@@ -389,6 +412,13 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   #reportError(err: PeerlinkError, info: PeerErrorInfo): void {
     emitApp(this, 'peerError', err, info);
   }
+}
+
+/** The settled result of a send that went to one peer / to nobody: shared, so the hot path allocates nothing. */
+const ONE: Promise<number> = Promise.resolve(1);
+const NONE: Promise<number> = Promise.resolve(0);
+function one(): number {
+  return 1;
 }
 
 function notConnected(err: unknown): never {

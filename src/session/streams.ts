@@ -11,6 +11,12 @@
  * (message-stream.ts). The token travels only over the secured control channel, and the
  * stream connection is secured the same way, so a stream cannot be attached to a session
  * by anyone who is not already part of it.
+ *
+ * Budgets (budgets.ts, docs/security.md "Streams"), per peer: offers waiting for their stream
+ * connection (streamOffersPerPeer), dial-backs in flight (dialBacksPerPeer) and open streams
+ * (streamsPerPeer). An offer over one is refused with STREAM_REJECT and counted; the peer stays
+ * connected. A peer that goes on offering while refused (FLOOD_FACTOR × streamOffersPerPeer
+ * refusals in a row) is flooding: its control connection is closed (BYE protocol error).
  */
 import { randomBytes } from 'node:crypto';
 import { Connection, Endpoint, type Parameters } from '../net/index.js';
@@ -22,11 +28,17 @@ import { MessageStream } from './message-stream.js';
 import { decodeMessage, encodeMessageBuffer } from './protocol/codec.js';
 import { ByeReason, PROTOCOL_VERSION, type StreamBindMessage, type StreamOfferMessage } from './protocol/messages.js';
 import { toPeerlinkError } from './control-channel.js';
+import type { BudgetLedger, BudgetName } from './budgets.js';
+import type { PeerErrorInfo } from './events.js';
 
 /** How long an offered token stays valid, ms. */
 const TOKEN_TTL = 30_000;
 /** How long a BIND that arrived before its OFFER waits for it, ms. */
 const EARLY_BIND_WAIT = 10_000;
+/** Refusals in a row (× streamOffersPerPeer) after which a peer's offers are a flood and it is disconnected. */
+const FLOOD_FACTOR = 4;
+/** How long session close() lets open streams flush their queued writes and end marker, ms. */
+export const STREAM_CLOSE_GRACE = 2000;
 
 export interface StreamHost {
   readonly localId: PeerID;
@@ -38,6 +50,22 @@ export interface StreamHost {
   acceptsKind(kind: number): boolean;
   /** Hands an accepted stream to the app (kind 0) or to the kind's handler. */
   deliver(kind: number, stream: MessageStream, name: string, meta: Buffer, rec: PeerRecord): void;
+  /** The session's budget ledger (limits and refusal counts). */
+  readonly budgets: BudgetLedger;
+  /** Reports trouble with one peer (peerError). */
+  reportError(err: PeerlinkError, info: PeerErrorInfo): void;
+  /** The session's close() has begun (its BYEs drop every peer before close() ends the streams). */
+  closing(): boolean;
+}
+
+/** Per-peer stream bookkeeping for the budgets. */
+interface PeerStreamState {
+  /** Offers we accepted and wait to be dialled for. */
+  offers: number;
+  /** Dial-backs in flight, each abortable when the peer goes. */
+  readonly dialBacks: Set<AbortController>;
+  /** Offers refused since the last one accepted. */
+  refusedInARow: number;
 }
 
 interface Expected {
@@ -46,6 +74,12 @@ interface Expected {
   name: string;
   meta: Buffer;
   timer: NodeJS.Timeout;
+}
+
+/** A non-dial-back open of ours, failed at once if the peer refuses the offer. */
+interface Opening {
+  key: string;
+  refuse: (e: PeerlinkError) => void;
 }
 
 interface AwaitingDialBack {
@@ -68,6 +102,12 @@ export class StreamManager {
   /** Tokens we offered with dialBack, waiting for the peer to dial us. */
   private readonly awaiting = new Map<string, AwaitingDialBack>();
   private readonly early = new Map<string, EarlyBind>();
+  /** Our own direct (non-dial-back) opens, by token. */
+  private readonly opening = new Map<string, Opening>();
+  /** Budget bookkeeping by peer key (entries removed when the peer goes). */
+  private readonly perPeer = new Map<string, PeerStreamState>();
+  /** Every open stream, for close(). */
+  private readonly live = new Set<MessageStream>();
   private closed = false;
 
   constructor(host: StreamHost) {
@@ -81,10 +121,26 @@ export class StreamManager {
     const token = randomBytes(16);
     const remotePort = ch.hello.listenPort;
     if (remotePort > 0) {
-      await ch.send({ type: 'streamOffer', token, kind, dialBack: false, name, meta });
-      const stream = await this.dialAndBind(rec, remotePort, token);
-      this.track(rec, stream);
-      return stream;
+      const hex = token.toString('hex');
+      const abort = new AbortController();
+      let refused: PeerlinkError | undefined;
+      this.opening.set(hex, {
+        key: rec.key,
+        refuse: (e) => {
+          refused = e;
+          abort.abort(e);
+        },
+      });
+      try {
+        await ch.send({ type: 'streamOffer', token, kind, dialBack: false, name, meta });
+        const stream = await this.dialAndBind(rec, remotePort, token, abort.signal);
+        this.track(rec, stream);
+        return stream;
+      } catch (err) {
+        throw refused ?? err;
+      } finally {
+        this.opening.delete(hex);
+      }
     }
     if (this.host.listenPort() === 0) {
       throw new PeerlinkError('ERR_INVALID_STATE', 'neither side of this pair listens for connections, so no stream connection can be made');
@@ -107,28 +163,45 @@ export class StreamManager {
   /** A STREAM_OFFER arrived on the control channel of `rec`. */
   onOffer(rec: PeerRecord, offer: StreamOfferMessage): void {
     const ch = rec.active;
-    if (!ch) return;
+    if (!ch || this.closed) return;
     if (!this.host.acceptsKind(offer.kind)) {
       ch.send({ type: 'streamReject', token: offer.token, reason: ByeReason.STREAM_REFUSED }).catch(() => undefined);
       return;
     }
+    const limits = this.host.budgets.limits;
+    const st = this.state(rec.key);
     const hex = offer.token.toString('hex');
+    // Open streams and those on their way (offers waiting, dial-backs in flight) share one budget.
+    const streams = rec.streams.size + st.offers + st.dialBacks.size;
     if (offer.dialBack) {
       const port = ch.hello?.listenPort ?? 0;
       if (port === 0) {
         ch.send({ type: 'streamReject', token: offer.token, reason: ByeReason.STREAM_REFUSED }).catch(() => undefined);
         return;
       }
-      this.dialAndBind(rec, port, offer.token).then(
-        (stream) => this.accept(rec, stream, offer.kind, offer.name, offer.meta),
-        () => undefined, // the opener times out and reports it
-      );
+      // Each dial-back is a connection we make on the peer's word: never more than a few at once.
+      if (st.dialBacks.size >= limits.dialBacksPerPeer) return this.refuseOffer(rec, st, offer, 'dialBacksPerPeer');
+      if (streams >= limits.streamsPerPeer) return this.refuseOffer(rec, st, offer, 'streamsPerPeer');
+      st.refusedInARow = 0;
+      const abort = new AbortController();
+      st.dialBacks.add(abort);
+      this.dialAndBind(rec, port, offer.token, abort.signal)
+        .finally(() => st.dialBacks.delete(abort))
+        .then(
+          (stream) => this.accept(rec, stream, offer.kind, offer.name, offer.meta),
+          () => undefined, // the opener times out and reports it
+        );
       return;
     }
     if (this.expected.has(hex)) return; // a replayed token is ignored
-    const timer = setTimeout(() => this.expected.delete(hex), TOKEN_TTL);
+    if (st.offers >= limits.streamOffersPerPeer) return this.refuseOffer(rec, st, offer, 'streamOffersPerPeer');
+    if (streams >= limits.streamsPerPeer) return this.refuseOffer(rec, st, offer, 'streamsPerPeer');
+    st.refusedInARow = 0;
+    st.offers++;
+    const timer = setTimeout(() => this.forget(hex), TOKEN_TTL);
     timer.unref();
-    this.expected.set(hex, { key: rec.key, kind: offer.kind, name: offer.name, meta: offer.meta, timer });
+    // The offer's fields are copied: views would keep the whole transport read they arrived in alive.
+    this.expected.set(hex, { key: rec.key, kind: offer.kind, name: offer.name, meta: Buffer.from(offer.meta), timer });
     const early = this.early.get(hex);
     if (early) {
       this.early.delete(hex);
@@ -137,14 +210,57 @@ export class StreamManager {
     }
   }
 
+  /**
+   * An offer over budget: refused with STREAM_REJECT and counted; the peer stays connected
+   * unless it keeps offering while refused, which only a flood does.
+   */
+  private refuseOffer(rec: PeerRecord, st: PeerStreamState, offer: StreamOfferMessage, budget: BudgetName): void {
+    const ch = rec.active;
+    const address = remoteAddress(rec);
+    this.host.budgets.exceeded({ budget, peer: rec.key, ...(address ? { address } : {}), detail: `stream offer "${offer.name.slice(0, 64)}" refused` });
+    st.refusedInARow++;
+    if (st.refusedInARow > FLOOD_FACTOR * this.host.budgets.limits.streamOffersPerPeer) {
+      this.host.reportError(new PeerlinkError('ERR_PROTOCOL', `${rec.peer.displayName} kept offering streams over its budget; disconnected`), { peer: rec.peer, ...(address ? { endpoint: address } : {}) });
+      ch?.close(ByeReason.PROTOCOL_ERROR, 'stream offer flood');
+      return;
+    }
+    ch?.send({ type: 'streamReject', token: offer.token, reason: ByeReason.STREAM_REFUSED }).catch(() => undefined);
+  }
+
+  private state(key: string): PeerStreamState {
+    let st = this.perPeer.get(key);
+    if (!st) {
+      st = { offers: 0, dialBacks: new Set(), refusedInARow: 0 };
+      this.perPeer.set(key, st);
+    }
+    return st;
+  }
+
+  /** Removes an expected token (used, expired or its peer gone) and gives back its offer budget. */
+  private forget(hex: string): Expected | undefined {
+    const e = this.expected.get(hex);
+    if (!e) return undefined;
+    this.expected.delete(hex);
+    clearTimeout(e.timer);
+    const st = this.perPeer.get(e.key);
+    if (st && st.offers > 0) st.offers--;
+    return e;
+  }
+
   /** A STREAM_REJECT arrived: fail the matching dial-back wait. */
   onReject(rec: PeerRecord, token: Buffer): void {
     const hex = token.toString('hex');
+    const refused = (): PeerlinkError => new PeerlinkError('ERR_STREAM_REFUSED', `${rec.peer.displayName} refused the stream (it does not take this kind of stream, or too many streams are open or being opened with it)`);
     const a = this.awaiting.get(hex);
     if (a && a.key === rec.key) {
       this.awaiting.delete(hex);
       clearTimeout(a.timer);
-      a.reject(new PeerlinkError('ERR_PROTOCOL', `${rec.peer.displayName} refused the stream`));
+      a.reject(refused());
+    }
+    const o = this.opening.get(hex);
+    if (o && o.key === rec.key) {
+      this.opening.delete(hex);
+      o.refuse(refused());
     }
   }
 
@@ -158,8 +274,7 @@ export class StreamManager {
     const key = peerKey(bind.peerId);
     const exp = this.expected.get(hex);
     if (exp) {
-      this.expected.delete(hex);
-      clearTimeout(exp.timer);
+      this.forget(hex);
       const rec = this.host.record(key);
       if (exp.key !== key || !rec) return this.refuse(conn);
       const stream = new MessageStream(conn);
@@ -194,39 +309,57 @@ export class StreamManager {
     this.early.set(hex, { conn, bind, timer });
   }
 
-  /** Fails everything of one peer (it disconnected). */
+  /**
+   * The peer is not connected any more. If it said BYE closing (`rec.leftAt`, set by the peer
+   * table just before this call) its streams end once their data is read; if it was lost, they
+   * fail with ERR_PEER_NOT_CONNECTED. During our own close() nothing happens here: close()
+   * ends every stream itself.
+   */
   dropPeer(rec: PeerRecord): void {
-    const err = new PeerlinkError('ERR_PEER_NOT_CONNECTED', `${rec.peer.displayName} disconnected`);
-    for (const s of rec.streams) s.destroy(err);
-    rec.streams.clear();
+    if (this.closed || this.host.closing()) return;
+    const graceful = rec.leftAt !== 0;
+    const err = new PeerlinkError('ERR_PEER_NOT_CONNECTED', graceful ? `${rec.peer.displayName} left before the stream ended` : `${rec.peer.displayName} disconnected`);
+    for (const s of [...rec.streams]) {
+      if (s instanceof MessageStream) s.peerGone(graceful, err);
+      else s.destroy(err);
+    }
     for (const [hex, a] of this.awaiting) {
       if (a.key !== rec.key) continue;
       this.awaiting.delete(hex);
       clearTimeout(a.timer);
       a.reject(err);
     }
-    for (const [hex, e] of this.expected) {
-      if (e.key !== rec.key) continue;
-      this.expected.delete(hex);
-      clearTimeout(e.timer);
-    }
+    for (const [hex, e] of this.expected) if (e.key === rec.key) this.forget(hex);
+    const st = this.perPeer.get(rec.key);
+    if (st) for (const a of st.dialBacks) a.abort(err);
+    this.perPeer.delete(rec.key);
   }
 
-  close(): void {
+  /**
+   * Session close: offers and waits end; every open stream finishes its side (queued writes,
+   * then the end marker) and closes without an error. Resolves when all have closed, within
+   * STREAM_CLOSE_GRACE.
+   */
+  close(): Promise<void> {
     this.closed = true;
     const err = new PeerlinkError('ERR_CLOSED', 'the session is closed');
     for (const a of this.awaiting.values()) {
       clearTimeout(a.timer);
       a.reject(err);
     }
+    for (const o of this.opening.values()) o.refuse(err);
     for (const e of this.expected.values()) clearTimeout(e.timer);
     for (const e of this.early.values()) {
       clearTimeout(e.timer);
       e.conn.forceCancel();
     }
+    for (const st of this.perPeer.values()) for (const a of st.dialBacks) a.abort(err);
     this.awaiting.clear();
+    this.opening.clear();
     this.expected.clear();
     this.early.clear();
+    this.perPeer.clear();
+    return Promise.all([...this.live].map((s) => s.closeForSession(STREAM_CLOSE_GRACE))).then(() => undefined);
   }
 
   private refuse(conn: Connection): void {
@@ -235,8 +368,8 @@ export class StreamManager {
   }
 
   private accept(rec: PeerRecord, stream: MessageStream, kind: number, name: string, meta: Buffer): void {
-    if (rec.state !== 'connected') {
-      stream.destroy(new PeerlinkError('ERR_PEER_NOT_CONNECTED', `${rec.peer.displayName} disconnected`));
+    if (rec.state !== 'connected' || this.closed) {
+      stream.destroy();
       return;
     }
     this.track(rec, stream);
@@ -245,24 +378,32 @@ export class StreamManager {
 
   private track(rec: PeerRecord, stream: MessageStream): void {
     rec.streams.add(stream);
-    stream.once('close', () => rec.streams.delete(stream));
+    this.live.add(stream);
+    stream.once('close', () => {
+      rec.streams.delete(stream);
+      this.live.delete(stream);
+    });
   }
 
   /** Dials the peer's listener, sends STREAM_BIND and waits for STREAM_BOUND. */
-  private async dialAndBind(rec: PeerRecord, port: number, token: Buffer): Promise<MessageStream> {
+  private async dialAndBind(rec: PeerRecord, port: number, token: Buffer, cancel: AbortSignal): Promise<MessageStream> {
     const remote = rec.active?.connection.currentPath?.remoteEndpoint;
     if (!remote) throw new PeerlinkError('ERR_PEER_NOT_CONNECTED', `${rec.peer.displayName} is not connected`);
     const ep = Endpoint.hostPort(remote.host, port, remote.interface !== undefined ? { interface: remote.interface } : {});
-    const signal = AbortSignal.timeout(this.host.connectionTimeout);
+    const signal = AbortSignal.any([AbortSignal.timeout(this.host.connectionTimeout), cancel]);
     const conn = await Connection.connect(ep, this.host.parameters, { waiting: 'reject', signal });
+    const stop = (): void => conn.forceCancel();
     try {
+      if (cancel.aborted) throw toPeerlinkError(cancel.reason, 'ERR_CONNECTION_RESET');
+      cancel.addEventListener('abort', stop, { once: true });
       await conn.send(encodeMessageBuffer({ type: 'streamBind', version: PROTOCOL_VERSION, peerId: this.host.localId.toBytes(), token }));
-      const timer = setTimeout(() => conn.forceCancel(), this.host.connectionTimeout);
+      const timer = setTimeout(stop, this.host.connectionTimeout);
       let reply: Buffer | null;
       try {
         reply = await conn.receiveMessage();
       } finally {
         clearTimeout(timer);
+        cancel.removeEventListener('abort', stop);
       }
       if (reply === null) throw new PeerlinkError('ERR_CONNECTION_RESET', 'the peer closed the stream connection before accepting it');
       const msg = decodeMessage(reply, { maxDataSize: 0 });
@@ -274,4 +415,9 @@ export class StreamManager {
       throw toPeerlinkError(err, 'ERR_CONNECTION_RESET');
     }
   }
+}
+
+function remoteAddress(rec: PeerRecord): string | undefined {
+  const r = rec.active?.connection.currentPath?.remoteEndpoint;
+  return r ? Endpoint.format(r) : undefined;
 }

@@ -75,7 +75,7 @@ test('messages of every size sent in one tick (batched and alone) arrive intact,
     for (let i = 0; i < 3000; i++) sent.push(randomBytes(sizes[i % sizes.length] as number));
     const got: Buffer[] = [];
     b.on('message', (d) => got.push(d));
-    let last: Promise<void> = Promise.resolve();
+    let last: Promise<number> = Promise.resolve(0);
     for (const m of sent) last = a.send(m, { to: pb });
     await last;
     for (let i = 0; i < 300 && got.length < sent.length; i++) await new Promise((r) => setTimeout(r, 10));
