@@ -27,7 +27,8 @@ export const SESSION_FLAGS_HELP = `  --service NAME       the session's service 
   --name NAME          display name (default: host name + a short random suffix)
   --psk HEX            TLS pre-shared key, hex, at least 16 bytes (visible in /proc:
                        prefer --psk-file or PEERLINK_PSK)
-  --psk-file FILE      read the key (hex) from FILE
+  --psk-file FILE      read the key (hex) from FILE (an empty key, from any
+                       source, is an error: no key at all runs unencrypted)
   --psk-identity ID    the PSK identity to send / accept
   --interface IF       use only this interface (repeatable; default: every up,
                        multicast-capable, non-loopback interface; lo only when named)
