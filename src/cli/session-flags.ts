@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { PeerlinkError } from '../errors.js';
 import { selectInterfaces } from '../path/interfaces.js';
-import { parsePsk } from '../net/index.js';
+import { Endpoint, parsePsk } from '../net/index.js';
 import type { PeerSessionOptions, SessionSecurity } from '../session/index.js';
 import { UsageError } from './args.js';
 import type { CliIO } from './io.js';
@@ -27,7 +27,8 @@ export const SESSION_FLAGS_HELP = `  --service NAME       the session's service 
   --name NAME          display name (default: host name + a short random suffix)
   --psk HEX            TLS pre-shared key, hex, at least 16 bytes (visible in /proc:
                        prefer --psk-file or PEERLINK_PSK)
-  --psk-file FILE      read the key (hex) from FILE
+  --psk-file FILE      read the key (hex) from FILE (an empty key, from any
+                       source, is an error: no key at all runs unencrypted)
   --psk-identity ID    the PSK identity to send / accept
   --interface IF       use only this interface (repeatable; default: every up,
                        multicast-capable, non-loopback interface; lo only when named)
@@ -78,8 +79,15 @@ export function pskFromFlags(values: { psk?: string; 'psk-file'?: string }, env:
       throw new UsageError(`cannot read --psk-file ${values['psk-file']}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
   }
-  hex ??= env.PEERLINK_PSK;
-  if (hex === undefined || hex.trim() === '') return undefined;
+  let from = values['psk-file'] !== undefined ? `--psk-file ${values['psk-file']}` : '--psk';
+  if (hex === undefined && env.PEERLINK_PSK !== undefined) {
+    hex = env.PEERLINK_PSK;
+    from = 'PEERLINK_PSK';
+  }
+  if (hex === undefined) return undefined;
+  // An empty key is a mistake (an unset variable, an empty file), never a request for no
+  // encryption: running unencrypted must be chosen by giving no key at all.
+  if (hex.trim() === '') throw new UsageError(`the key from ${from} is empty; give a hex key of at least 16 bytes, or no key at all to run unencrypted`);
   try {
     parsePsk(hex);
   } catch (err) {
@@ -87,6 +95,34 @@ export function pskFromFlags(values: { psk?: string; 'psk-file'?: string }, env:
     throw err;
   }
   return hex.trim();
+}
+
+/** parseArgs definition of `--connect HOST:PORT` (repeatable), for the commands that dial by address (send, chat). */
+export const connectFlag = {
+  connect: { type: 'string', multiple: true },
+} as const;
+
+export const CONNECT_FLAG_HELP = `  --connect HOST:PORT  also connect to the peer at this address (repeatable), for
+                       networks where discovery does not work (VPNs, other subnets,
+                       client isolation); IPv6 as [ADDR]:PORT. 'peerlink receive'
+                       prints the addresses it can be reached at`;
+
+/**
+ * The endpoints of `--connect HOST:PORT` values: `10.0.0.2:4000`, `host.lan:4000`,
+ * `[fd00::2]:4000`, `[fe80::1%eth0]:4000`. Anything else is a usage error (exit 2).
+ */
+export function connectEndpoints(values: readonly string[] | undefined): Endpoint[] {
+  return (values ?? []).map((v) => {
+    const m = /^\[([^\]]+)\]:(\d+)$/.exec(v) ?? /^([^:[\]\s]+):(\d+)$/.exec(v);
+    if (!m) throw new UsageError(`--connect expects HOST:PORT (IPv6 as [ADDR]:PORT), got "${v}"`);
+    const port = Number(m[2]);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--connect ${v}: invalid port (1-65535)`);
+    try {
+      return Endpoint.hostPort(m[1] as string, port);
+    } catch (err) {
+      throw new UsageError(`--connect ${v}: ${(err as Error).message}`);
+    }
+  });
 }
 
 function securityFromFlags(values: SessionFlagValues, io: CliIO): SessionSecurity {

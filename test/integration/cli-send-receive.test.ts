@@ -34,7 +34,7 @@ after(async () => {
 });
 
 function receiver(where: number | string, svc: string, dir: string, extra: string[] = [], key = KEY): TrackedProcess {
-  return lab!.spawnNode(where, PEERLINK_BIN, ['receive', '--service', svc, '--dir', dir, '--json', ...extra], { env: env(key) });
+  return lab!.spawnNode(where, PEERLINK_BIN, ['receive', '--service', svc, '--dir', dir, '--json', '--yes', ...extra], { env: env(key) });
 }
 
 async function sendCmd(where: number | string, args: string[], key = KEY): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -94,7 +94,7 @@ test('without --to every receiver found gets every file', { skip, timeout: 180_0
   assert.equal(r.code, 0, r.stderr);
   const sent = jsonLines(r.stdout).filter((e) => e.event === 'sent');
   assert.deepEqual(sent.map((e) => `${String(e.peer)}:${String(e.file)}`).sort(), ['R1:m-a.txt', 'R1:m-b.bin', 'R2:m-a.txt', 'R2:m-b.bin']);
-  assert.deepEqual(jsonLines(r.stdout).at(-1), { event: 'done', receivers: 2, ok: true });
+  assert.deepEqual(jsonLines(r.stdout).at(-1), { event: 'done', receivers: 2, unreachable: 0, ok: true });
   for (const d of dirs) assert.deepEqual((await readdir(d)).sort(), ['m-a.txt', 'm-b.bin']);
   await Promise.all([r1.stop(), r2.stop()]);
 });

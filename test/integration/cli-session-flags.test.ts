@@ -6,7 +6,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sessionOptionsFromFlags } from '../../src/cli/session-flags.js';
+import { connectEndpoints, sessionOptionsFromFlags } from '../../src/cli/session-flags.js';
 import { UsageError } from '../../src/cli/args.js';
 import type { CliIO } from '../../src/cli/io.js';
 
@@ -56,4 +56,25 @@ test('usage errors: no service, bad key, both key flags, unknown interface', () 
 
 test('a full service type is accepted as its bare name', () => {
   assert.equal(sessionOptionsFromFlags({ service: '_photos._tcp', psk: KEY }, io(), 'send').serviceType, 'photos');
+});
+
+test('an empty or blank key is a usage error, never a silent switch to no encryption', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'pl-flags-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(join(dir, 'empty'), '\n');
+  assert.throws(() => sessionOptionsFromFlags({ service: 'x', psk: '' }, io(), 'receive'), /--psk is empty/);
+  assert.throws(() => sessionOptionsFromFlags({ service: 'x', 'psk-file': join(dir, 'empty') }, io(), 'receive'), /--psk-file .* is empty/);
+  assert.throws(() => sessionOptionsFromFlags({ service: 'x' }, io({ PEERLINK_PSK: ' ' }), 'receive'), /PEERLINK_PSK is empty/);
+  assert.throws(() => sessionOptionsFromFlags({ service: 'x' }, io({ PEERLINK_PSK: '' }), 'send'), UsageError);
+});
+
+test('--connect HOST:PORT: IPv4, names, [IPv6] with a zone; anything else is a usage error', () => {
+  assert.deepEqual(connectEndpoints(['10.0.0.2:4000', 'box.lan:80', '[fd00::2]:7711', '[fe80::1%eth0]:9']), [
+    { kind: 'hostPort', host: '10.0.0.2', port: 4000 },
+    { kind: 'hostPort', host: 'box.lan', port: 80 },
+    { kind: 'hostPort', host: 'fd00::2', port: 7711 },
+    { kind: 'hostPort', host: 'fe80::1', port: 9, interface: 'eth0' },
+  ]);
+  assert.deepEqual(connectEndpoints(undefined), []);
+  for (const bad of ['10.0.0.2', 'fd00::2:80', ':80', 'host:0', 'host:70000', 'host:x']) assert.throws(() => connectEndpoints([bad]), UsageError, bad);
 });

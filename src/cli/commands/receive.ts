@@ -1,41 +1,91 @@
 /**
  * `peerlink receive --service NAME [--dir D]` — joins the session as a receiver and
- * saves every file peers send under its sent name (a clash gets a numbered suffix),
+ * saves the files peers offer it under their sent names (a clash gets a numbered suffix),
  * until SIGINT / SIGTERM or --timeout (exit 0 either way, after a clean shutdown).
- * Refused and failed transfers are reported and the command carries on.
+ * Each offer is accepted only with consent: asked on a terminal, given by --yes, refused
+ * otherwise. Refused and failed transfers are reported and the command carries on.
  */
-import { resolve as resolvePath } from 'node:path';
+import { readdir, stat } from 'node:fs/promises';
+import { join, resolve as resolvePath } from 'node:path';
 import { PeerSession, type PeerID } from '../../session/index.js';
 import type { IncomingResource } from '../../session/resource-transfer.js';
+import { selectInterfaces } from '../../path/interfaces.js';
 import { isPeerlinkError } from '../../errors.js';
-import { jsonLine, parse, parseSeconds, UsageError } from '../args.js';
+import { jsonLine, parse, parsePort, parseSeconds, UsageError } from '../args.js';
 import { EXIT_OK, type CliIO } from '../io.js';
 import { sessionFlags, sessionOptionsFromFlags, SESSION_FLAGS_HELP } from '../session-flags.js';
 import { ProgressRenderer, ProgressThrottle, formatBytes, printable } from '../progress.js';
+import { ConsentPrompt } from '../consent-prompt.js';
 import { untilAborted } from './advertise.js';
 
 export const summary = 'receive files sent with `peerlink send`, until stopped';
 
-const USAGE = `Usage: peerlink receive --service NAME [--dir DIR] [options]
+const USAGE = `Usage: peerlink receive --service NAME [--dir DIR] [--yes] [options]
 
-Joins the session NAME as a receiver and saves each file sent to it in DIR (default:
-the current directory) under the name it was sent with; an existing file is never
-replaced (the new one becomes "name (1).ext"). Names that could escape DIR or are not
-portable are refused. Runs until Ctrl-C, SIGTERM or --timeout; exit status 0.
+Joins the session NAME as a receiver. Each incoming offer (sender, file names, sizes)
+is asked about on the terminal and accepted on "y"; without a terminal offers are
+refused unless --yes is given. Accepted files are saved in DIR (default: the current
+directory) under the name they were sent with; an existing file is never replaced (the
+new one becomes "name (1).ext"). Names that could escape DIR or are not portable are
+refused. Runs until Ctrl-C, SIGTERM or --timeout; exit status 0. Transfers still in
+progress then are aborted and their partial files removed.
 
 Options:
   --dir DIR            where to save files (created if missing; default: .)
+  --yes                accept every offer without asking (says nothing about keys)
+  --port PORT          listen on this port (default: any free port); senders can
+                       then use 'peerlink send --connect HOST:PORT'
   --quota BYTES        most bytes DIR may hold (existing files + transfers); larger
                        transfers are refused before a byte is written
   --timeout SECONDS    stop after this long
 ${SESSION_FLAGS_HELP}
 `;
 
+/**
+ * An incoming offer as the library's consent hook (`resources.accept`) gives it. Declared
+ * here too so the command builds against a library that does not export it yet.
+ */
+interface ResourceOffer {
+  peer: PeerID;
+  files: ReadonlyArray<{ name: string; size: number }>;
+  totalBytes: number;
+}
+
+/** Temporary files of the resource store (resource-store.ts): `.peerlink-<hex>.part`. */
+const PARTIAL_FILE = /^\.peerlink-[0-9a-f]+\.part$/;
+
+async function partialFiles(dir: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  const entries = await readdir(dir).catch(() => [] as string[]);
+  for (const e of entries) {
+    if (!PARTIAL_FILE.test(e)) continue;
+    const st = await stat(join(dir, e)).catch(() => undefined);
+    if (st?.isFile()) out.set(e, st.size);
+  }
+  return out;
+}
+
+/** Where senders can reach us: every address of the interfaces in use, as HOST:PORT. */
+function reachableAt(interfaces: string[] | undefined, port: number): string[] {
+  const routable: string[] = [];
+  const linkLocal: string[] = [];
+  for (const i of selectInterfaces(interfaces)) {
+    for (const a of i.addresses) {
+      if (a.family === 'IPv4') routable.push(`${a.address}:${port}`);
+      else if (a.scope === 'link') linkLocal.push(`[${a.address}%${i.name}]:${port}`);
+      else routable.push(`[${a.address}]:${port}`);
+    }
+  }
+  return routable.length ? routable : linkLocal;
+}
+
 export async function run(argv: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parse(argv, {
     ...sessionFlags,
     dir: { type: 'string' },
     quota: { type: 'string' },
+    port: { type: 'string' },
+    yes: { type: 'boolean' },
     timeout: { type: 'string' },
   });
   if (values.help) {
@@ -49,27 +99,56 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     quota = Number(values.quota);
     if (!Number.isSafeInteger(quota) || quota < 0) throw new UsageError(`--quota expects a number of bytes, got "${values.quota}"`);
   }
+  const port = values.port === undefined ? undefined : parsePort(values.port);
   const json = values.json === true;
   const verbose = values.verbose === true;
   const dir = resolvePath(values.dir ?? '.');
   const options = sessionOptionsFromFlags(values, io, 'receive');
-  const session = new PeerSession({
-    ...options,
-    // Receivers wait to be found: senders browse for role=receiver and dial in.
-    autoConnect: false,
-    discoveryInfo: { role: 'receiver' },
-    resources: quota === undefined ? { directory: dir } : { directory: dir, quota },
-  });
+  const ours = options.security?.mode ?? 'none';
+  const terminal = (io.stdin as { isTTY?: boolean }).isTTY === true;
+  const consent: 'all' | 'ask' | 'none' = values.yes === true ? 'all' : terminal ? 'ask' : 'none';
+  const prompt = consent === 'ask' ? new ConsentPrompt(io.stdin, io.stderr) : undefined;
   const progress = new ProgressRenderer(io.stderr, io.env);
   const name = (p: PeerID): string => printable(p.displayName);
 
+  async function accept(offer: ResourceOffer): Promise<boolean> {
+    const files = offer.files.map((f) => `"${printable(f.name)}" (${formatBytes(f.size)})`).join(', ');
+    const what = `${name(offer.peer)} offers ${offer.files.length === 1 ? 'a file' : `${offer.files.length} files`}: ${files}${offer.files.length > 1 ? `, ${formatBytes(offer.totalBytes)} in all` : ''}.`;
+    const ok = prompt ? await prompt.ask(what) : consent === 'all';
+    if (json) jsonLine(io, { event: 'offer', peer: offer.peer.displayName, files: offer.files.map((f) => ({ name: f.name, size: f.size })), totalBytes: offer.totalBytes, accepted: ok });
+    else if (!prompt) progress.log(`${what} ${ok ? 'Accepted (--yes).' : 'Refused: not a terminal and no --yes.'}`);
+    else if (!ok) progress.log(`refused ${files} from ${name(offer.peer)}`);
+    return ok;
+  }
+  // Passed as a variable: the consent hook may be newer than this build's option type.
+  const resources: { directory: string; quota?: number; accept: (offer: ResourceOffer) => Promise<boolean> } = { directory: dir, accept };
+  if (quota !== undefined) resources.quota = quota;
+  const session = new PeerSession({
+    ...options,
+    ...(port !== undefined ? { port } : {}),
+    // Receivers wait to be found: senders browse for role=receiver and dial in.
+    autoConnect: false,
+    discoveryInfo: { role: 'receiver' },
+    resources,
+  });
+
   session.on('peer', (peer, state) => {
     if (json) jsonLine(io, { event: 'peer', peer: peer.displayName, id: peer.id, state });
-    else if (verbose || state !== 'connecting') progress.log(`${state === 'connected' ? '+' : state === 'notConnected' ? '-' : '~'} ${name(peer)} ${state}`);
+    else if (state === 'connected') progress.log(`+ ${name(peer)} connected`);
+    else if (state === 'notConnected') progress.log(`- ${name(peer)} left`);
+    else if (verbose) progress.log(`~ ${name(peer)} connecting`);
   });
   session.on('peerError', (err, info) => {
-    if (json) jsonLine(io, { event: 'peerError', peer: info.peer?.displayName, code: err.code, message: err.message });
-    else progress.log(`peerlink: ${info.peer ? name(info.peer) : (info.endpoint ?? 'a peer')}: ${err.message} (${err.code})`);
+    const who = info.peer ? name(info.peer) : `a peer at ${printable(info.endpoint ?? 'an unknown address')}`;
+    const why = err.code === 'ERR_PSK_MISMATCH' ? (ours === 'psk' ? `${who} tried to connect with a different key` : `${who} tried to connect with a key`) : `${who}: ${err.message}`;
+    if (json) jsonLine(io, { event: 'peerError', peer: info.peer?.displayName, endpoint: info.endpoint, code: err.code, message: err.message });
+    else progress.log(`peerlink: ${why} (${err.code})`);
+  });
+  session.on('found', (info) => {
+    // Senders do not advertise; what is found here is other receivers and chat peers.
+    const sec = info.txt.sec;
+    if (!verbose || json || info.compatible || typeof sec !== 'string' || sec === ours) return;
+    progress.log(`peer "${printable(info.instanceName)}" of this service ${sec === 'none' ? 'runs without a key' : 'uses a key'}; this receiver ${ours === 'none' ? 'has none' : 'has one'}, so they cannot connect`);
   });
   session.on('resource', (incoming: IncomingResource<PeerID>) => track(incoming));
 
@@ -88,7 +167,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       (r) => {
         if (json) jsonLine(io, { event: 'received', file, savedAs: r.name, path: r.path, size: r.size, sha256: r.sha256, peer: from });
         else {
-          task?.finish(true, `received ${shown} from ${name(incoming.peer)} — SHA-256 verified`);
+          task?.finish(true, `received ${shown} from ${name(incoming.peer)}${r.name !== file ? ` as "${printable(r.name)}"` : ''} — SHA-256 verified`);
           io.stdout.write(`${r.path}\t${formatBytes(r.size)}\tsha256 ${r.sha256}\n`);
         }
       },
@@ -103,12 +182,32 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   }
 
   try {
+    // Partial files of an earlier run that was killed: the store removes them when it
+    // starts; either way the user hears about them (never garbage left silently).
+    const before = await partialFiles(dir);
     await session.start();
     const where = await session.resourceDirectory();
-    if (json) jsonLine(io, { event: 'listening', service: `_${options.serviceType}._tcp`, name: session.instanceName ?? session.peerId.displayName, port: session.listenPort, dir: where });
-    else io.stderr.write(`receiving for service _${options.serviceType}._tcp as "${printable(session.instanceName ?? session.peerId.displayName)}" (port ${session.listenPort}); saving to ${where}; Ctrl-C to stop\n`);
+    const after = await partialFiles(where);
+    for (const [file, size] of before) {
+      const left = after.has(file);
+      const msg = left
+        ? `found ${file} (${formatBytes(size)}) in ${where}: a partial file of an interrupted transfer, not resumed; delete it unless another receive uses this directory`
+        : `removed ${file} (${formatBytes(size)}): a partial file left by an interrupted transfer`;
+      if (json) jsonLine(io, { event: 'partialFile', file, size, removed: !left });
+      io.stderr.write(`peerlink: ${msg}\n`);
+    }
+    const instance = session.instanceName ?? session.peerId.displayName;
+    const addresses = reachableAt(options.interfaces, session.listenPort);
+    if (json) jsonLine(io, { event: 'listening', service: `_${options.serviceType}._tcp`, name: instance, port: session.listenPort, addresses, dir: where, accept: consent });
+    else {
+      io.stderr.write(`receiving for service _${options.serviceType}._tcp as "${printable(instance)}" (port ${session.listenPort}); saving to ${where}; Ctrl-C to stop\n`);
+      if (addresses.length) io.stderr.write(`reachable at ${addresses.join(', ')} (for 'peerlink send --connect HOST:PORT')\n`);
+    }
+    if (consent === 'none') io.stderr.write('peerlink: not a terminal, so every offer will be refused; give --yes to accept them\n');
+    else if (consent === 'all' && !json) io.stderr.write('accepting every offer (--yes)\n');
     await untilAborted(io.signal, timeout === undefined ? undefined : timeout * 1000);
   } finally {
+    prompt?.close();
     progress.close();
     await session.close();
   }

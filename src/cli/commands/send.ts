@@ -1,52 +1,72 @@
 /**
- * `peerlink send FILE... --service NAME [--to NAME]` — finds the receivers of the
- * session (peers advertising role=receiver), sends each of them every FILE, and exits
- * 0 once every receiver has confirmed every file (size and SHA-256 verified).
+ * `peerlink send FILE... --service NAME [--to NAME] [--connect HOST:PORT]` — finds the
+ * receivers of the session (peers advertising role=receiver, and peers given by address),
+ * sends each of them every FILE, and exits 0 once every receiver reached has confirmed
+ * every file (size and SHA-256 verified) and no receiver found was left unreached.
  *
- * Without --to, every receiver found within the discovery wait (--timeout, default
- * 10 s) gets the files; sending to one starts as soon as it is connected. With --to,
- * the wait ends as soon as every named receiver is connected. No receiver → 124.
+ * Sending to a receiver starts as soon as it is connected. --timeout bounds the search
+ * (discovery and connecting), never a transfer in progress; without --to the search also
+ * ends once discovery has settled (receiver-search.ts). No receiver → 124.
  */
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
+import type { EventEmitter } from 'node:events';
 import { PeerSession, type PeerID } from '../../session/index.js';
-import type { ResourceTransfer } from '../../session/resource-transfer.js';
+import type { ResourceTransfer, SentResource } from '../../session/resource-transfer.js';
 import { isHttpSource } from '../../session/resource-source.js';
 import { validateResourceName } from '../../session/resource-name.js';
+import { Endpoint } from '../../net/index.js';
 import { PeerlinkError, isPeerlinkError } from '../../errors.js';
 import { jsonLine, parse, parseSeconds, UsageError } from '../args.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_TIMEOUT, type CliIO } from '../io.js';
-import { sessionFlags, sessionOptionsFromFlags, SESSION_FLAGS_HELP } from '../session-flags.js';
+import { connectEndpoints, connectFlag, sessionFlags, sessionOptionsFromFlags, CONNECT_FLAG_HELP, SESSION_FLAGS_HELP } from '../session-flags.js';
 import { ProgressRenderer, ProgressThrottle, formatBytes, formatRate, printable } from '../progress.js';
+import { ReceiverSearch, QUIET_MS } from '../receiver-search.js';
 
 export const summary = 'send files to the receivers of a session';
 
-const USAGE = `Usage: peerlink send FILE... --service NAME [--to NAME]... [options]
+const USAGE = `Usage: peerlink send FILE... --service NAME [--to NAME]... [--connect HOST:PORT]... [options]
 
 Sends each FILE (a path, or an http(s) URL with a Content-Length) to the receivers of
-the session NAME (peers running 'peerlink receive --service NAME'). Exits 0 once every
+the session NAME (peers running 'peerlink receive --service NAME', and peers given with
+--connect). Sending to a receiver starts as soon as it is connected. Exits 0 once every
 receiver has confirmed every file, verified by size and SHA-256.
+
+Stops looking for receivers at --timeout; with --to, as soon as every named receiver is
+connected; without --to, once discovery has settled: every receiver found is connected
+or has failed and no new one has appeared for ${QUIET_MS / 1000} s. --timeout never cuts a
+transfer short.
 
 Options:
   --to NAME            send only to this receiver (display or instance name;
-                       repeatable). Default: every receiver found within --timeout
+                       repeatable). Default: every receiver found
+  --as NAME            send the (one) FILE under this name
   --timeout SECONDS    how long to look for receivers (default 10); none found → exit 124
+${CONNECT_FLAG_HELP}
 ${SESSION_FLAGS_HELP}
 
-Exit status: 0 all confirmed · 1 a transfer failed · 2 usage · 124 no receiver found in
-time · 130 / 143 interrupted (SIGINT / SIGTERM).
+Exit status: 0 all confirmed · 1 a transfer failed, was refused, or a receiver found
+could not be reached (wrong key, …) · 2 usage · 124 no receiver (or a --to receiver)
+found in time · 130 / 143 interrupted (SIGINT / SIGTERM).
 `;
 
 const DEFAULT_DISCOVERY_WAIT_S = 10;
-/** A receiver found just before the wait ends gets this long to finish connecting. */
-const CONNECT_GRACE_MS = 5000;
+/** A rate over less than this is noise (a 12-byte file "at 250 B/s"): not shown. */
+const MIN_RATE_SECONDS = 1;
 
 interface Source {
   source: string;
   name: string;
 }
 
-async function checkSources(files: string[]): Promise<Source[]> {
+/**
+ * The consent API adds `savedName` (the name the receiver saved under) to the result, and a
+ * 'state' event ('awaitingAcceptance' while the receiver decides) to the transfer; both are
+ * read optionally so the command also builds against a library without them.
+ */
+type SavedResult = SentResource & { savedName?: string };
+
+async function checkSources(files: string[], as: string | undefined): Promise<Source[]> {
   const out: Source[] = [];
   for (const f of files) {
     let name: string;
@@ -65,6 +85,7 @@ async function checkSources(files: string[]): Promise<Source[]> {
       if (!st.isFile()) throw new PeerlinkError('ERR_RESOURCE_SOURCE', `${f}: not a regular file`);
       name = basename(f);
     }
+    name = as ?? name;
     validateResourceName(name);
     out.push({ source: f, name });
   }
@@ -74,7 +95,9 @@ async function checkSources(files: string[]): Promise<Source[]> {
 export async function run(argv: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parse(argv, {
     ...sessionFlags,
+    ...connectFlag,
     to: { type: 'string', multiple: true },
+    as: { type: 'string' },
     timeout: { type: 'string' },
   });
   if (values.help) {
@@ -82,139 +105,213 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     return EXIT_OK;
   }
   if (positionals.length === 0) throw new UsageError('send needs at least one FILE');
-  const wait = (parseSeconds('--timeout', values.timeout) ?? DEFAULT_DISCOVERY_WAIT_S) * 1000;
+  if (values.as !== undefined && positionals.length !== 1) throw new UsageError(`--as names one FILE (got ${positionals.length})`);
+  const waitS = parseSeconds('--timeout', values.timeout) ?? DEFAULT_DISCOVERY_WAIT_S;
+  const wait = waitS * 1000;
   const json = values.json === true;
+  const verbose = values.verbose === true;
   const wanted = new Set(values.to ?? []);
+  const endpoints = connectEndpoints(values.connect);
   const options = sessionOptionsFromFlags(values, io, 'send');
-  const sources = await checkSources(positionals);
+  const sources = await checkSources(positionals, values.as);
 
   // Browse-only: a sender is not a receiver, and nobody needs to find it.
   const session = new PeerSession({ ...options, advertise: false, autoConnect: true, discoveryInfo: { role: 'sender' } });
+  const search = new ReceiverSearch(options.security?.mode ?? 'none', wanted);
   const progress = new ProgressRenderer(io.stderr, io.env);
   const name = (p: PeerID): string => printable(p.displayName);
+  const quoted = (s: string): string => `"${printable(s)}"`;
   const started = new Map<string, Promise<boolean>>();
+  /** Peers reached through --connect (targets whatever their TXT says: the user named them). */
+  const manualPeers = new Set<string>();
   const transfers = new Set<ResourceTransfer<PeerID>>();
-  const foundReceivers = new Set<string>();
-  const securityErrors: PeerlinkError[] = [];
   let windowOpen = true;
   let wake: (() => void) | undefined;
 
-  const isTarget = (peer: PeerID): boolean => {
-    const info = session.peerInfo(peer);
-    if (info?.discoveryInfo.role !== 'receiver') return false;
-    return wanted.size === 0 || wanted.has(peer.displayName) || wanted.has(info.instanceName);
+  const matched = (): Set<string> => {
+    const names = new Set<string>();
+    for (const p of session.connectedPeers) {
+      if (!started.has(p.id)) continue;
+      names.add(p.displayName);
+      const inst = session.peerInfo(p)?.instanceName;
+      if (inst) names.add(inst);
+    }
+    return names;
   };
-  const allWantedStarted = (): boolean => wanted.size > 0 && [...wanted].every((w) => [...started.keys()].some((k) => k === w));
+  const missingWanted = (): string[] => {
+    const m = matched();
+    return [...wanted].filter((w) => !m.has(w));
+  };
+
+  async function sendOne(peer: PeerID, src: Source): Promise<boolean> {
+    const t = session.sendResource(src.source, src.name, peer);
+    transfers.add(t);
+    const shown = printable(src.name);
+    const throttle = new ProgressThrottle();
+    let task: ReturnType<ProgressRenderer['start']> | undefined;
+    let bodyStartedAt: number | undefined;
+    (t as unknown as EventEmitter).on('state', (state: string) => {
+      if (state !== 'awaitingAcceptance') return;
+      if (json) jsonLine(io, { event: 'waiting', file: src.name, peer: peer.displayName });
+      else progress.log(`waiting for ${name(peer)} to accept ${quoted(src.name)}…`);
+    });
+    t.on('progress', (p) => {
+      bodyStartedAt ??= Date.now();
+      if (json) {
+        if (throttle.ready(p)) jsonLine(io, { event: 'progress', file: src.name, peer: peer.displayName, bytes: p.bytes, total: p.total, rate: p.rate });
+        return;
+      }
+      task ??= progress.start(`${shown} → ${name(peer)}`, p.total, `sending ${shown} (${formatBytes(p.total)}) to ${name(peer)}`);
+      task.update(p);
+    });
+    if (json) jsonLine(io, { event: 'sending', file: src.name, peer: peer.displayName });
+    try {
+      const r: SavedResult = await t.done;
+      const secs = (Date.now() - (bodyStartedAt ?? t.startedAt)) / 1000;
+      const saved = r.savedName;
+      if (json) jsonLine(io, { event: 'sent', file: src.name, peer: peer.displayName, ...(saved !== undefined ? { savedAs: saved } : {}), size: r.size, sha256: r.sha256 });
+      else {
+        const as = saved !== undefined && saved !== src.name ? ` as ${quoted(saved)}` : '';
+        const rate = secs >= MIN_RATE_SECONDS ? `, ${formatRate(r.size / secs)}` : '';
+        const msg = `sent ${shown} to ${name(peer)}${as} (${formatBytes(r.size)} in ${secs.toFixed(1)} s${rate}) — SHA-256 verified`;
+        if (task) task.finish(true, msg);
+        else progress.log(`${progress.paint('green', '✓')} ${msg}`);
+        io.stdout.write(`${src.name}\t${peer.displayName}\t${r.size}\tsha256 ${r.sha256}\n`);
+      }
+      return true;
+    } catch (err) {
+      const code: string = isPeerlinkError(err) ? err.code : 'ERR_INTERNAL';
+      const message = code === 'ERR_RESOURCE_REFUSED' ? `${name(peer)} refused ${quoted(src.name)}` : `${shown} to ${name(peer)}: ${(err as Error).message}`;
+      if (json) jsonLine(io, { event: 'failed', file: src.name, peer: peer.displayName, code, message: (err as Error).message });
+      else if (task) task.finish(false, `${message} (${code})`);
+      else progress.log(`${progress.paint('red', '✗')} ${message} (${code})`);
+      return false;
+    } finally {
+      transfers.delete(t);
+    }
+  }
 
   async function sendAll(peer: PeerID): Promise<boolean> {
     let ok = true;
     for (const src of sources) {
       if (io.signal.aborted) return false;
-      const t = session.sendResource(src.source, src.name, peer);
-      transfers.add(t);
-      const shown = printable(src.name);
-      const throttle = new ProgressThrottle();
-      let task: ReturnType<ProgressRenderer['start']> | undefined;
-      t.on('progress', (p) => {
-        if (json) {
-          if (throttle.ready(p)) jsonLine(io, { event: 'progress', file: src.name, peer: peer.displayName, bytes: p.bytes, total: p.total, rate: p.rate });
-          return;
-        }
-        task ??= progress.start(`${shown} → ${name(peer)}`, p.total, `sending ${shown} (${formatBytes(p.total)}) to ${name(peer)}`);
-        task.update(p);
-      });
-      if (json) jsonLine(io, { event: 'sending', file: src.name, peer: peer.displayName });
-      try {
-        const r = await t.done;
-        const secs = (Date.now() - t.startedAt) / 1000;
-        if (json) jsonLine(io, { event: 'sent', file: src.name, peer: peer.displayName, size: r.size, sha256: r.sha256 });
-        else {
-          const msg = `sent ${shown} to ${name(peer)} (${formatBytes(r.size)} in ${secs.toFixed(1)} s, ${formatRate(secs > 0 ? r.size / secs : r.size)}) — SHA-256 verified`;
-          if (task) task.finish(true, msg);
-          else progress.log(msg);
-          io.stdout.write(`${src.name}\t${peer.displayName}\t${r.size}\tsha256 ${r.sha256}\n`);
-        }
-      } catch (err) {
-        ok = false;
-        const code = isPeerlinkError(err) ? err.code : 'ERR_INTERNAL';
-        const message = (err as Error).message;
-        if (json) jsonLine(io, { event: 'failed', file: src.name, peer: peer.displayName, code, message });
-        else if (task) task.finish(false, `${shown} to ${name(peer)}: ${message} (${code})`);
-        else progress.log(`peerlink: ${shown} to ${name(peer)}: ${message} (${code})`);
-      } finally {
-        transfers.delete(t);
-      }
+      if (!(await sendOne(peer, src))) ok = false;
     }
     return ok;
   }
 
-  session.on('found', (info) => {
-    if (info.discoveryInfo.role === 'receiver' && info.compatible) foundReceivers.add(info.instanceName);
-  });
-  session.on('peer', (peer, state) => {
-    if (json) jsonLine(io, { event: 'peer', peer: peer.displayName, id: peer.id, state });
-    else if (values.verbose) progress.log(`${name(peer)} ${state}`);
-    if (state !== 'connected' || started.has(peer.id) || !windowOpen || !isTarget(peer)) return;
+  /** A connected peer: send to it if it is a receiver we want (or one we dialled by address). */
+  function consider(peer: PeerID): void {
+    if (started.has(peer.id) || !windowOpen) return;
+    const info = session.peerInfo(peer);
+    if (info?.state !== 'connected') return;
+    const inst = info.instanceName || undefined;
+    const isReceiver = info.discoveryInfo.role === 'receiver' || manualPeers.has(peer.id);
+    if (!isReceiver) return;
+    if (!manualPeers.has(peer.id) && !search.isWanted(peer.displayName, inst)) {
+      search.settledWithout(inst);
+      return;
+    }
     started.set(peer.id, sendAll(peer));
-    const inst = session.peerInfo(peer)?.instanceName;
-    if (inst) foundReceivers.delete(inst);
-    if (wanted.has(peer.displayName)) started.set(peer.displayName, started.get(peer.id)!);
-    if (inst && wanted.has(inst)) started.set(inst, started.get(peer.id)!);
+    search.started(inst);
+    wake?.();
+  }
+
+  session.on('found', (info) => {
+    const r = search.found(info);
+    if (!r) return;
+    if (json) jsonLine(io, { event: 'found', peer: info.instanceName, compatible: info.compatible, ...(info.compatible ? {} : { reason: info.incompatibleReason }) });
+    else progress.log(`found receiver ${quoted(info.instanceName)}${r.failure ? ` — ${r.failure.message}` : ''}`);
     wake?.();
   });
+  session.on('lost', (info) => search.lost(info));
+  session.on('peer', (peer, state) => {
+    if (json) jsonLine(io, { event: 'peer', peer: peer.displayName, id: peer.id, state });
+    else if (verbose) progress.log(`${name(peer)} ${state === 'notConnected' ? 'left' : state}`);
+    if (state === 'connected') consider(peer);
+  });
   session.on('peerError', (err, info) => {
-    if (isPeerlinkError(err) && /PSK|TLS|CERT/.test(err.code)) securityErrors.push(err);
-    if (json) jsonLine(io, { event: 'peerError', peer: info.peer?.displayName, code: err.code, message: err.message });
-    else if (values.verbose) progress.log(`peerlink: ${info.peer ? name(info.peer) : (info.endpoint ?? 'a peer')}: ${err.message} (${err.code})`);
+    if (windowOpen) search.failed(err, info.endpoint);
+    if (json) jsonLine(io, { event: 'peerError', peer: info.peer?.displayName, endpoint: info.endpoint, code: err.code, message: err.message });
+    else if (verbose) progress.log(`peerlink: ${info.peer ? name(info.peer) : printable(info.endpoint ?? 'a peer')}: ${err.message} (${err.code})`);
+    wake?.();
   });
   const onAbort = (): void => {
     for (const t of transfers) t.cancel();
     wake?.();
   };
   io.signal.addEventListener('abort', onAbort, { once: true });
+  const dialAbort = new AbortController();
 
   let code: number = EXIT_OK;
   let summaryLine: Record<string, unknown> | undefined;
   try {
     await session.start();
-    if (!json) io.stderr.write(`looking for receivers of _${options.serviceType}._tcp${wanted.size ? ` named ${[...wanted].map((w) => `"${printable(w)}"`).join(', ')}` : ''} (up to ${wait / 1000} s)…\n`);
     const deadline = Date.now() + wait;
-    while (!io.signal.aborted && Date.now() < deadline && !allWantedStarted()) {
+    if (!json) {
+      const named = wanted.size ? ` named ${[...wanted].map(quoted).join(', ')}` : '';
+      const addrs = endpoints.length ? ` and at ${endpoints.map((e) => Endpoint.format(e)).join(', ')}` : '';
+      io.stderr.write(`looking for receivers of _${options.serviceType}._tcp${named}${addrs} (up to ${waitS} s)…\n`);
+    }
+    for (const ep of endpoints) {
+      const address = Endpoint.format(ep);
+      search.addManual(address);
+      session.connect(ep, { signal: dialAbort.signal }).then(
+        (peer) => {
+          manualPeers.add(peer.id);
+          search.started(address);
+          consider(peer);
+          if (!started.has(peer.id)) search.settledWithout(address);
+        },
+        (err: unknown) => {
+          if (isPeerlinkError(err) && windowOpen) search.failed(err, address);
+          wake?.();
+        },
+      );
+    }
+    while (!io.signal.aborted && Date.now() < deadline) {
+      if (wanted.size > 0 ? missingWanted().length === 0 : search.settled()) break;
       await new Promise<void>((resolve) => {
         wake = resolve;
-        setTimeout(resolve, Math.min(250, Math.max(0, deadline - Date.now())));
+        setTimeout(resolve, Math.min(100, Math.max(0, deadline - Date.now())));
       });
     }
-    // Receivers found but still connecting get a moment more.
-    const graceEnd = Date.now() + CONNECT_GRACE_MS;
-    while (!io.signal.aborted && foundReceivers.size > 0 && started.size === 0 && securityErrors.length === 0 && Date.now() < graceEnd)
-      await new Promise((r) => setTimeout(r, 100));
     windowOpen = false;
+    dialAbort.abort();
+    if (Date.now() >= deadline) search.expire(waitS);
     const runs = [...new Set(started.values())];
+    const unreachable = search.unreachable();
+    for (const r of unreachable) {
+      const msg = `could not reach ${r.manual ? r.name : quoted(r.name)}: ${r.failure?.message ?? 'unknown'}`;
+      if (json) jsonLine(io, { event: 'unreachable', peer: r.name, code: r.failure?.code ?? 'ERR_TIMEOUT', message: msg });
+      else progress.log(`${progress.paint('red', '✗')} ${msg} (${r.failure?.code ?? 'ERR_TIMEOUT'})`);
+    }
+    const hint = search.keyHint();
+    const missing = missingWanted();
+    const foundNames = [...search.receivers.values()].filter((r) => !r.manual).map((r) => quoted(r.name));
+    const seen = foundNames.length ? `receivers found: ${foundNames.join(', ')}` : 'no receiver was found';
+    if (wanted.size && missing.length) {
+      report(io, json, 'ERR_TIMEOUT', `receiver ${missing.map(quoted).join(', ')} not found within ${waitS} s; ${seen}`, hint);
+    }
     if (io.signal.aborted) code = io.signal.reason === 'SIGTERM' ? EXIT_SIGTERM : EXIT_SIGINT;
     else if (runs.length === 0) {
-      const why = securityErrors[0];
-      const missingNames = [...wanted].filter((w) => !started.has(w));
-      if (why) {
-        report(io, json, why.code, `found a receiver but could not connect: ${why.message}`, 'check that both sides use the same key (--psk-file / PEERLINK_PSK)');
+      if (unreachable.length > 0) {
+        report(io, json, unreachable[0]?.failure?.code ?? 'ERR_PEER_UNREACHABLE', `found ${unreachable.length === 1 ? 'a receiver' : `${unreachable.length} receivers`} of _${options.serviceType}._tcp but could not reach ${unreachable.length === 1 ? 'it' : 'any'}`, hint);
         code = EXIT_FAILED;
       } else {
-        const what = wanted.size ? `receiver ${missingNames.map((w) => `"${printable(w)}"`).join(', ')}` : 'receiver';
-        report(io, json, 'ERR_TIMEOUT', `no ${what} for service _${options.serviceType}._tcp found within ${wait / 1000} s`, `is 'peerlink receive --service ${options.serviceType}' running on this network? check --interface and the key`);
+        if (!wanted.size) report(io, json, 'ERR_TIMEOUT', `no receiver for service _${options.serviceType}._tcp found within ${waitS} s`, hint ?? `is 'peerlink receive --service ${options.serviceType}' running on this network? check --interface and the key, or give its address with --connect`);
         code = EXIT_TIMEOUT;
       }
     } else {
-      if (wanted.size && !allWantedStarted()) {
-        const missingNames = [...wanted].filter((w) => !started.has(w));
-        report(io, json, 'ERR_TIMEOUT', `receiver ${missingNames.map((w) => `"${printable(w)}"`).join(', ')} not found within ${wait / 1000} s`);
-      }
+      if (hint && unreachable.length > 0) io.stderr.write(`${hint}\n`);
       const results = await Promise.all(runs);
       if (io.signal.aborted) code = io.signal.reason === 'SIGTERM' ? EXIT_SIGTERM : EXIT_SIGINT;
-      else if (results.some((ok) => !ok)) code = EXIT_FAILED;
-      else if (wanted.size && !allWantedStarted()) code = EXIT_TIMEOUT;
-      summaryLine = { event: 'done', receivers: runs.length, ok: code === EXIT_OK };
+      else if (results.some((ok) => !ok) || unreachable.length > 0) code = EXIT_FAILED;
+      else if (missing.length) code = EXIT_TIMEOUT;
+      summaryLine = { event: 'done', receivers: runs.length, unreachable: unreachable.length, ok: code === EXIT_OK };
     }
   } finally {
+    dialAbort.abort();
     io.signal.removeEventListener('abort', onAbort);
     progress.close();
     await session.close();
@@ -225,6 +322,6 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
 }
 
 function report(io: CliIO, json: boolean, code: string, message: string, hint?: string): void {
-  if (json) jsonLine(io, { event: 'error', code, message });
+  if (json) jsonLine(io, { event: 'error', code, message: hint ? `${message}; ${hint}` : message });
   io.stderr.write(`peerlink: ${message} (${code})\n${hint ? `${hint}\n` : ''}`);
 }

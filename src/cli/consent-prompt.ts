@@ -1,0 +1,57 @@
+/**
+ * `peerlink receive` asking a person whether to accept an incoming offer: one question at
+ * a time on stderr, answered with a line on stdin (`y` / `yes` accepts, anything else
+ * refuses). Used only when stdin is a terminal; without one, `receive` refuses unless
+ * `--yes`. The end of stdin refuses every question still to come.
+ */
+import { createInterface, type Interface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+
+export class ConsentPrompt {
+  readonly #rl: Interface;
+  readonly #out: Writable;
+  readonly #lines: string[] = [];
+  readonly #waiting: Array<(line: string | undefined) => void> = [];
+  #ended = false;
+  /** Questions are asked one after the other, never interleaved. */
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(input: Readable, out: Writable) {
+    this.#out = out;
+    this.#rl = createInterface({ input, crlfDelay: Infinity });
+    this.#rl.on('line', (line) => {
+      const w = this.#waiting.shift();
+      if (w) w(line);
+      else this.#lines.push(line);
+    });
+    this.#rl.on('close', () => {
+      this.#ended = true;
+      for (const w of this.#waiting.splice(0)) w(undefined);
+    });
+  }
+
+  /** Shows `question` (the offer, then "Accept? [y/N] ") and resolves with the answer. */
+  ask(question: string): Promise<boolean> {
+    const answer = this.#queue.then(async () => {
+      // Lines typed before the question was shown answer nothing.
+      this.#lines.length = 0;
+      this.#out.write(`${question} Accept? [y/N] `);
+      const line = await this.#nextLine();
+      if (line === undefined) this.#out.write('\n');
+      return line !== undefined && /^\s*y(es)?\s*$/i.test(line);
+    });
+    this.#queue = answer.catch(() => undefined);
+    return answer;
+  }
+
+  close(): void {
+    this.#rl.close();
+  }
+
+  #nextLine(): Promise<string | undefined> {
+    const queued = this.#lines.shift();
+    if (queued !== undefined) return Promise.resolve(queued);
+    if (this.#ended) return Promise.resolve(undefined);
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+}
