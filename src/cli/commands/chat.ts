@@ -17,7 +17,8 @@ import { PeerSession, type PeerID } from '../../session/index.js';
 import { isPeerlinkError } from '../../errors.js';
 import { jsonLine, parse, parseSeconds, UsageError } from '../args.js';
 import { EXIT_OK, type CliIO } from '../io.js';
-import { sessionFlags, sessionOptionsFromFlags, SESSION_FLAGS_HELP } from '../session-flags.js';
+import { connectEndpoints, connectFlag, sessionFlags, sessionOptionsFromFlags, CONNECT_FLAG_HELP, SESSION_FLAGS_HELP } from '../session-flags.js';
+import { Endpoint } from '../../net/index.js';
 import { progressStyle, printable } from '../progress.js';
 import { ChatNames } from '../chat-names.js';
 import { ChatScreen, isInteractive } from '../chat-screen.js';
@@ -53,17 +54,19 @@ Options:
                        (with --json: a "time" field on every event)
   --timeout SECONDS    leave after this long
 ${SESSION_FLAGS_HELP}
+${CONNECT_FLAG_HELP}
 `;
 
 const COMMANDS_HELP = '/who lists the connected peers, /quit leaves; start a line with // to send a line beginning with /';
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parse(argv, { ...sessionFlags, timeout: { type: 'string' }, timestamps: { type: 'boolean' } });
+  const { values, positionals } = parse(argv, { ...sessionFlags, ...connectFlag, timeout: { type: 'string' }, timestamps: { type: 'boolean' } });
   if (values.help) {
     io.stdout.write(USAGE);
     return EXIT_OK;
   }
   if (positionals.length > 0) throw new UsageError(`chat takes no arguments (got "${positionals[0]}"); type messages on stdin`);
+  const endpoints = connectEndpoints(values.connect);
   const timeout = parseSeconds('--timeout', values.timeout);
   const json = values.json === true;
   const timestamps = values.timestamps === true;
@@ -225,6 +228,14 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   try {
     await session.start();
     started = true;
+    // --connect: the session keeps redialling these until it closes; a security failure is final and said once
+    for (const ep of endpoints) {
+      session.connect(ep).catch((err: unknown) => {
+        if (leaving || !isPeerlinkError(err)) return;
+        if (json) emit({ event: 'error', endpoint: Endpoint.format(ep), code: err.code, message: err.message });
+        else screen.note(`peerlink: ${Endpoint.format(ep)}: ${err.message} (${err.code})`);
+      });
+    }
     if (json) emit({ event: 'ready', service: `_${options.serviceType}._tcp`, name: session.peerId.displayName, id: session.peerId.id });
     else screen.note(`chatting on _${options.serviceType}._tcp as "${printable(session.peerId.displayName)}" — type a line and press Enter; /who lists peers, /quit leaves`);
     await untilAborted(leave.signal, timeout === undefined ? undefined : timeout * 1000);
