@@ -17,8 +17,8 @@ after(cleanup);
 
 const N = fuzzCount(100_000);
 /** Valid frames before each mutated one. */
-const RUN = 24;
-const PARALLEL = 8;
+const RUN = 40;
+const PARALLEL = 24;
 
 function closed(s: Socket): Promise<void> {
   return new Promise((resolve) => {

@@ -1,5 +1,5 @@
 /**
- * 100,000+ hostile packets into the parser, and 100,000 into live engines (responder +
+ * 100,000+ hostile packets (`npm run fuzz`: 1,000,000) into the parser, and as many into live engines (responder +
  * browser over the in-memory link, the same decode -> handle path the sockets use):
  * nothing throws but ERR_MALFORMED_PACKET, nothing hangs, memory stays bounded, and the
  * advertiser and browser still work for everyone afterwards.
@@ -15,7 +15,8 @@ import type { ServiceInstance } from '../../../src/dnssd/service-instance.js';
 import { fuzzPackets } from './fuzz-packets.js';
 import { FakeLink } from './fake-link.js';
 
-const N = 100_000;
+/** PEERLINK_FUZZ_PACKETS (npm run fuzz: 1,000,000), else 100,000. */
+const N = Number.isInteger(Number(process.env.PEERLINK_FUZZ_PACKETS)) && Number(process.env.PEERLINK_FUZZ_PACKETS) > 0 ? Number(process.env.PEERLINK_FUZZ_PACKETS) : 100_000;
 
 test(`the parser survives ${N} random and mutated packets`, () => {
   const heapBefore = process.memoryUsage().heapUsed;
