@@ -243,3 +243,15 @@ test('chat on a terminal: an incoming line is printed above the line being typed
   b.signal('SIGINT');
   assert.equal((await b.exited).code, 0, b.tail());
 });
+
+test('a chat without a key beside a chat with one is told so (never silent), both ways', { skip }, async (t) => {
+  if (!requires(t, 'netns') || !lab) return;
+  const svc = service();
+  const keyed = chat(svc, 'Keyed', ['--json']);
+  await waitForJson(keyed, (e) => e.event === 'ready', 30_000);
+  const noKey: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+  delete noKey.PEERLINK_PSK;
+  const plain = lab.spawnNode(ns, PEERLINK_BIN, ['chat', '--service', svc, '--interface', 'lo', '--name', 'Plain'], { env: noKey, stdin: true, label: 'chat Plain (no key)' });
+  await waitForLine(plain, (l) => /peer "Keyed" of this service uses a key/.test(l), 30_000, { stderr: true, what: 'the key note on the plain side' });
+  await waitForJson(keyed, (e) => e.event === 'incompatible' && e.peer === 'Plain' && e.security === 'none', 30_000);
+});

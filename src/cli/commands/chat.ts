@@ -219,9 +219,24 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     if (json) emit({ event: 'message', peer: peer.displayName, label: names.label(peer), id: peer.id, text });
     else screen.print(`[${bold(label(peer))}] ${printable(text)}`);
   });
+  const ourSecurity = options.security?.mode ?? 'none';
   session.on('peerError', (err, info) => {
     if (json) emit({ event: 'peerError', peer: info.peer?.displayName, code: err.code, message: err.message });
-    else screen.note(`peerlink: ${info.peer ? label(info.peer) : (info.endpoint ?? 'a peer')}: ${err.message} (${err.code})`);
+    else if (err.code === 'ERR_PSK_MISMATCH') {
+      const who = info.peer ? label(info.peer) : `a peer at ${printable(info.endpoint ?? 'an unknown address')}`;
+      screen.note(`peerlink: ${who} uses ${ourSecurity === 'psk' ? 'a different key' : 'a key'}; give the same key on both sides (${err.code})`);
+    } else screen.note(`peerlink: ${info.peer ? label(info.peer) : (info.endpoint ?? 'a peer')}: ${err.message} (${err.code})`);
+  });
+  // A key on one side only never even reaches a handshake (no dial between them): say so once
+  // per peer, from what its advertisement says (TXT `sec`), so a mismatch is never silent.
+  const keyNoted = new Set<string>();
+  session.on('found', (info) => {
+    const sec = info.txt.sec;
+    if (info.compatible || typeof sec !== 'string' || sec === ourSecurity || keyNoted.has(info.instanceName)) return;
+    keyNoted.add(info.instanceName);
+    const why = sec === 'none' ? 'runs without a key, and this chat has one' : 'uses a key; give the same key with --psk-file F or PEERLINK_PSK';
+    if (json) emit({ event: 'incompatible', peer: info.instanceName, security: sec });
+    else screen.note(`peerlink: peer "${printable(info.instanceName)}" of this service ${why}`);
   });
 
   let started = false;
