@@ -165,7 +165,7 @@ export class StreamManager {
     const ch = rec.active;
     if (!ch || this.closed) return;
     if (!this.host.acceptsKind(offer.kind)) {
-      ch.send({ type: 'streamReject', token: offer.token, reason: ByeReason.STREAM_REFUSED }).catch(() => undefined);
+      ch.reply({ type: 'streamReject', token: offer.token, reason: ByeReason.STREAM_REFUSED });
       return;
     }
     const limits = this.host.budgets.limits;
@@ -176,7 +176,7 @@ export class StreamManager {
     if (offer.dialBack) {
       const port = ch.hello?.listenPort ?? 0;
       if (port === 0) {
-        ch.send({ type: 'streamReject', token: offer.token, reason: ByeReason.STREAM_REFUSED }).catch(() => undefined);
+        ch.reply({ type: 'streamReject', token: offer.token, reason: ByeReason.STREAM_REFUSED });
         return;
       }
       // Each dial-back is a connection we make on the peer's word: never more than a few at once.
@@ -224,7 +224,7 @@ export class StreamManager {
       ch?.close(ByeReason.PROTOCOL_ERROR, 'stream offer flood');
       return;
     }
-    ch?.send({ type: 'streamReject', token: offer.token, reason: ByeReason.STREAM_REFUSED }).catch(() => undefined);
+    ch?.reply({ type: 'streamReject', token: offer.token, reason: ByeReason.STREAM_REFUSED });
   }
 
   private state(key: string): PeerStreamState {
