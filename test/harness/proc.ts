@@ -180,6 +180,14 @@ export function parseJsonLine<T = Record<string, unknown>>(line: string): T | un
 
 const tracked = new Set<TrackedProcess>();
 
+/** The JSON-lines objects in a block of text (lines starting with `{`), e.g. a command's stdout. */
+export function jsonLines(s: string): Array<Record<string, unknown>> {
+  return s
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
 export interface SpawnTrackedOptions {
   env?: NodeJS.ProcessEnv;
   cwd?: string;

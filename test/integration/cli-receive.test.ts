@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { createLab, type Lab } from '../harness/netns.js';
-import { killAllTracked, run, until, waitForJson, waitForLine, type TrackedProcess } from '../harness/proc.js';
+import { killAllTracked, run, until, waitForJson, waitForLine, type TrackedProcess, jsonLines } from '../harness/proc.js';
 import { requires, skipUnless } from '../harness/prereq.js';
 import { PEERLINK_BIN } from '../harness/paths.js';
 
@@ -37,13 +37,6 @@ after(async () => {
 async function send(where: number, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const r = await lab!.exec(where, process.execPath, [PEERLINK_BIN, 'send', ...args], { env: env(), check: false, timeoutMs: 60_000 });
   return { code: r.code, stdout: r.stdout, stderr: r.stderr };
-}
-
-function jsonLines(s: string): Array<Record<string, unknown>> {
-  return s
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 /** `receive` on a pseudo-terminal: `script` gives it one; its stdin is ours, its output (stdout and stderr) comes back as one stream. */

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { createLab, type Lab } from '../harness/netns.js';
-import { killAllTracked, run, waitForJson, waitForLine, type TrackedProcess } from '../harness/proc.js';
+import { killAllTracked, run, waitForJson, waitForLine, type TrackedProcess, jsonLines } from '../harness/proc.js';
 import { requires, skipUnless } from '../harness/prereq.js';
 import { PEERLINK_BIN } from '../harness/paths.js';
 
@@ -40,13 +40,6 @@ function receiver(where: number | string, svc: string, dir: string, extra: strin
 async function sendCmd(where: number | string, args: string[], key = KEY): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const r = await lab!.exec(where, process.execPath, [PEERLINK_BIN, 'send', ...args], { env: env(key), check: false, timeoutMs: 120_000 });
   return { code: r.code, stdout: r.stdout, stderr: r.stderr };
-}
-
-function jsonLines(s: string): Array<Record<string, unknown>> {
-  return s
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 test('send → receive across two hosts: verified file, clash suffix, SIGINT exits 0', { skip, timeout: 180_000 }, async (t) => {
