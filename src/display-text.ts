@@ -33,6 +33,6 @@ export function codePointLabel(c: string): string {
 export function escapeForDisplay(text: string): string {
   return text.replace(INVISIBLE_GLOBAL, (c) => {
     const cp = c.codePointAt(0) ?? 0;
-    return cp > 0xffff ? `\\u{${cp.toString(16).toUpperCase()}}` : `\\u${cp.toString(16).toUpperCase().padStart(4, '0')}`;
+    return cp > 0xffff ? `\\u{${cp.toString(16)}}` : `\\u${cp.toString(16).padStart(4, '0')}`;
   });
 }
