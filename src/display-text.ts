@@ -11,7 +11,7 @@
  */
 
 // U+115F, U+1160, U+3164, U+FFA0: Hangul fillers (letters that draw nothing).
-const INVISIBLE_SOURCE = String.raw`(?:(?<!\p{Extended_Pictographic}[\u{FE0F}\u{1F3FB}-\u{1F3FF}]?)\u200D|\u200D(?!\p{Extended_Pictographic})|[\p{Cc}\p{Zl}\p{Zp}\p{Cs}\u115F\u1160\u3164\uFFA0]|(?!\u200D)\p{Cf})`;
+const INVISIBLE_SOURCE = String.raw`(?:(?<!\p{Extended_Pictographic}(?:\u{FE0F}|\p{Emoji_Modifier})?)\u200D|\u200D(?!\p{Extended_Pictographic})|[\p{Cc}\p{Zl}\p{Zp}\p{Cs}\u115F\u1160\u3164\uFFA0]|(?!\u200D)\p{Cf})`;
 const INVISIBLE = new RegExp(INVISIBLE_SOURCE, 'u');
 const INVISIBLE_GLOBAL = new RegExp(INVISIBLE_SOURCE, 'gu');
 
