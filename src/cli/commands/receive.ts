@@ -25,7 +25,7 @@ portable are refused. Runs until Ctrl-C, SIGTERM or --timeout; exit status 0.
 
 Options:
   --dir DIR            where to save files (created if missing; default: .)
-  --quota BYTES        most bytes DIR may hold (existing files + transfers); larger
+  --quota BYTES        most bytes this run may write (saved + in progress); larger
                        transfers are refused before a byte is written
   --timeout SECONDS    stop after this long
 ${SESSION_FLAGS_HELP}
