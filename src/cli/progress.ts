@@ -8,6 +8,7 @@
  * Machine-readable progress (`--json`) is the caller's business: see `ProgressThrottle`.
  */
 import type { Writable } from 'node:stream';
+import { escapeForDisplay } from '../display-text.js';
 
 export interface ProgressStyle {
   /** Draw live bars (stderr is a terminal). */
@@ -224,9 +225,9 @@ export class ProgressThrottle {
 
 /**
  * Makes untrusted text (peer names, messages, file names) safe for a terminal:
- * control characters and bidi overrides become visible escapes.
+ * controls, format characters (zero-width, bidi), line separators become visible
+ * escapes (escapeForDisplay); tabs are kept.
  */
 export function printable(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/[\u0000-\u0008\u000a-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return s.split('\t').map(escapeForDisplay).join('\t');
 }

@@ -11,6 +11,26 @@ import type { Architecture } from './dedup.js';
 import type { HelloRole } from './protocol/messages.js';
 import { STREAM_CHUNK_MAX } from './message-stream.js';
 import { resolveBudgets, type SessionBudgets } from './budgets.js';
+import type { FreeSpaceFloor } from './resource-store.js';
+import type { ResourceOffer } from './resource-receive.js';
+
+/** `PeerSessionOptions.resources` (docs/resources.md). */
+export interface SessionResourceOptions {
+  /** Download directory; created if missing. Default: a fresh private directory under os.tmpdir(). */
+  directory?: string;
+  /** Most bytes this session may write there (saved files + transfers in progress). Default: no limit. */
+  quota?: number;
+  /** Free space always left on the file system: the larger of the two. Default `{fraction: 0.05, bytes: 1 GiB}`. */
+  freeSpaceFloor?: FreeSpaceFloor;
+  /**
+   * Decides on each incoming offer (may ask a person: it may take up to `acceptTimeout`).
+   * Without it, a `resource` listener accepts every offer; with neither, offers are refused
+   * (ERR_RESOURCE_REFUSED) before a byte is written.
+   */
+  accept?: (offer: ResourceOffer) => boolean | Promise<boolean>;
+  /** How long an offer waits for the receiver's decision, ms (the sender's wait, and the receiver's). Default 300 000 (5 min). */
+  acceptTimeout?: number;
+}
 
 export type SessionSecurity = { mode: 'none' } | { mode: 'psk'; key: string | Uint8Array; identity?: string };
 
@@ -58,7 +78,7 @@ export interface PeerSessionOptions {
   /** A dnssd engine to share between sessions of one process (not closed by the session). Default: the session's own. */
   mdns?: Mdns;
   /** Resource transfers (see docs/session.md). */
-  resources?: { directory?: string; quota?: number };
+  resources?: SessionResourceOptions;
   /** Limits on what peers can make the session hold or do (docs/security.md). Default DEFAULT_BUDGETS. */
   budgets?: Partial<SessionBudgets>;
 }
@@ -88,7 +108,7 @@ export interface ResolvedSessionOptions {
   connectionTimeout: number;
   reconnectInitialDelay: number;
   reconnectMaxDelay: number;
-  resources: { directory?: string; quota?: number };
+  resources: SessionResourceOptions;
   mdns: Mdns | undefined;
   budgets: SessionBudgets;
 }

@@ -14,6 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, writeFile, rename, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { PeerlinkError } from '../errors.js';
+import { codePointLabel, findInvisible } from '../display-text.js';
 
 /** Longest display name in UTF-8 bytes: a DNS-SD instance name is one 63-byte label. */
 export const MAX_DISPLAY_NAME_BYTES = 63;
@@ -30,6 +31,11 @@ export function validateDisplayName(name: string): string {
   }
   if (CONTROL.test(name)) {
     throw new PeerlinkError('ERR_INVALID_ARGUMENT', 'the display name contains control characters');
+  }
+  // Zero-width, format and separator characters let one peer pass for another (display-text.ts).
+  const invisible = findInvisible(name);
+  if (invisible !== undefined) {
+    throw new PeerlinkError('ERR_INVALID_ARGUMENT', `the display name contains the invisible character ${codePointLabel(invisible)}; use visible characters only`);
   }
   const bytes = Buffer.byteLength(name, 'utf8');
   if (bytes > MAX_DISPLAY_NAME_BYTES) {

@@ -2,48 +2,109 @@
  * Resources for one PeerSession: the glue between the session (which owns peers and
  * opens streams) and the transfer objects (which own framing, hashing and files).
  * Generic in the peer type so it depends on nothing but a way to open a stream.
+ *
+ * Incoming transfers are offers the app must accept (resource-receive.ts), limited per
+ * peer (`budgets.transfersPerPeer`, counted from the moment the stream arrives, so
+ * offers waiting for a person count too) and timed out when their sender goes silent
+ * (`budgets.transferIdleTimeout`).
  */
 import type { Duplex } from 'node:stream';
 import { PeerlinkError } from '../errors.js';
 import { ResourceStore, type ResourceStoreOptions } from './resource-store.js';
-import { ResourceTransfer, type SendResourceOptions } from './resource-send.js';
-import { IncomingResource } from './resource-receive.js';
+import { DEFAULT_ACCEPT_TIMEOUT_MS, ResourceTransfer, type SendResourceOptions } from './resource-send.js';
+import { IncomingResource, type AcceptResource } from './resource-receive.js';
+import { BudgetLedger, resolveBudgets } from './budgets.js';
 
 export interface ResourceManagerOptions<P> extends ResourceStoreOptions {
   /** Opens a stream to `peer` that the remote session hands to its ResourceManager's `receive()`. */
   open: (name: string, peer: P) => Duplex | Promise<Duplex>;
-  /** Called for each incoming resource once its header is known (the session emits `resource`). */
+  /** Called for each incoming resource the app is to hear of (the session emits `resource`). */
   announce: (incoming: IncomingResource<P>) => void;
+  /** Whether the app listens for incoming resources: a listener accepts them. Default: never (everything is refused unless `accept` says yes). */
+  listening?: () => boolean;
+  /** Decides on each offer (may ask a person). */
+  accept?: AcceptResource<P> | undefined;
+  /** How long an offer may wait for a decision, ms, on either side. Default 300 000. */
+  acceptTimeout?: number | undefined;
+  /** The session's budgets (transfersPerPeer, transferIdleTimeout); default: a ledger of its own with the default budgets. */
+  budgets?: BudgetLedger;
+  /** The key a peer is counted under (and reported as) for per-peer budgets. Default String(peer). */
+  peerKey?: (peer: P) => string;
 }
 
 export class ResourceManager<P> {
   readonly store: ResourceStore;
   readonly #open: ResourceManagerOptions<P>['open'];
   readonly #announce: ResourceManagerOptions<P>['announce'];
+  readonly #listening: () => boolean;
+  readonly #accept: AcceptResource<P> | undefined;
+  readonly #acceptTimeout: number;
+  readonly #budgets: BudgetLedger;
+  readonly #peerKey: (peer: P) => string;
   readonly #active = new Set<ResourceTransfer<P> | IncomingResource<P>>();
+  /** Incoming transfers in progress, per peer key. */
+  readonly #incoming = new Map<string, number>();
   #closed = false;
 
   constructor(options: ResourceManagerOptions<P>) {
-    const { open, announce, ...store } = options;
+    const { open, announce, listening, accept, acceptTimeout, budgets, peerKey, ...store } = options;
+    if (accept !== undefined && typeof accept !== 'function') throw new PeerlinkError('ERR_INVALID_ARGUMENT', 'resources.accept must be a function');
+    if (acceptTimeout !== undefined && !(Number.isFinite(acceptTimeout) && acceptTimeout > 0))
+      throw new PeerlinkError('ERR_INVALID_ARGUMENT', `resources.acceptTimeout must be a positive number of ms, got ${String(acceptTimeout)}`);
     this.store = new ResourceStore(store);
     this.#open = open;
     this.#announce = announce;
+    this.#listening = listening ?? (() => false);
+    this.#accept = accept;
+    this.#acceptTimeout = acceptTimeout ?? DEFAULT_ACCEPT_TIMEOUT_MS;
+    this.#budgets = budgets ?? new BudgetLedger(resolveBudgets(undefined), this);
+    this.#peerKey = peerKey ?? ((p) => String(p));
   }
 
   /** Sends a file (path or file: URL) or an http(s) URL to `peer` under `name`. */
   send(source: string | URL, name: string, peer: P, options: SendResourceOptions = {}): ResourceTransfer<P> {
-    const t = new ResourceTransfer<P>(source, name, peer, () => {
-      if (this.#closed) throw new PeerlinkError('ERR_CLOSED', 'the session is closed');
-      return this.#open(name, peer);
-    }, options);
+    const t = new ResourceTransfer<P>(
+      source,
+      name,
+      peer,
+      () => {
+        if (this.#closed) throw new PeerlinkError('ERR_CLOSED', 'the session is closed');
+        return this.#open(name, peer);
+      },
+      { acceptTimeout: this.#acceptTimeout, ...options },
+    );
     this.#track(t);
     return t;
   }
 
   /** Takes an incoming resource stream from `peer`. */
   receive(stream: Duplex, peer: P): IncomingResource<P> {
-    const r = new IncomingResource<P>(stream, peer, this.store, this.#announce);
+    const limits = this.#budgets.limits;
+    const key = this.#peerKey(peer);
+    const n = this.#incoming.get(key) ?? 0;
+    let refusal: PeerlinkError | undefined;
+    if (n >= limits.transfersPerPeer) {
+      refusal = new PeerlinkError('ERR_RESOURCE_BUSY', `the receiver takes at most ${limits.transfersPerPeer} transfers from one peer at a time; send again when one has finished`);
+      this.#budgets.exceeded({ budget: 'transfersPerPeer', peer: key, detail: `${n} transfers in progress` });
+    } else this.#incoming.set(key, n + 1);
+    const r = new IncomingResource<P>(stream, peer, this.store, {
+      announce: this.#announce,
+      listening: this.#listening,
+      accept: this.#accept,
+      acceptTimeout: this.#acceptTimeout,
+      idleTimeout: limits.transferIdleTimeout,
+      refusal,
+    });
     this.#track(r);
+    if (!refusal) {
+      void r.done
+        .finally(() => {
+          const left = (this.#incoming.get(key) ?? 1) - 1;
+          if (left > 0) this.#incoming.set(key, left);
+          else this.#incoming.delete(key);
+        })
+        .catch(() => undefined);
+    }
     if (this.#closed) r.terminate(new PeerlinkError('ERR_CLOSED', 'the session is closed'));
     return r;
   }

@@ -10,6 +10,7 @@
  * name is a name the sender did not choose.
  */
 import { PeerlinkError } from '../errors.js';
+import { codePointLabel, escapeForDisplay, findInvisible } from '../display-text.js';
 
 /** Longest name in UTF-8 bytes (NAME_MAX on Linux/macOS; Windows counts 255 UTF-16 units, never more bytes). */
 export const MAX_RESOURCE_NAME_BYTES = 255;
@@ -42,6 +43,10 @@ export function resourceNameProblem(name: unknown): string | null {
   if (CONTROL.test(name)) return 'it contains a control character';
   if (BIDI.test(name)) return 'it contains a bidirectional-text override';
   if (LONE_SURROGATE.test(name)) return 'it is not valid Unicode';
+  // Zero-width and other format characters, line/paragraph separators: a name that looks
+  // like another one, or like nothing (display-text.ts).
+  const invisible = findInvisible(name);
+  if (invisible !== undefined) return `it contains the invisible character ${codePointLabel(invisible)}`;
   if (Buffer.byteLength(name, 'utf8') > MAX_RESOURCE_NAME_BYTES) return `it is longer than ${MAX_RESOURCE_NAME_BYTES} bytes`;
   if (WINDOWS_FORBIDDEN.test(name)) return 'it contains one of < > : " | ? *';
   if (name.startsWith('.')) return 'it starts with "." (a hidden file)';
@@ -61,13 +66,12 @@ export function validateResourceName(name: unknown): string {
   return name as string;
 }
 
-/** A name made safe to print: JSON-quoted (escapes controls) and cut short. */
+/** A name made safe to print: quoted, invisible characters escaped (display-text.ts), and cut short. */
 export function describe(name: unknown): string {
   if (typeof name !== 'string') return `(${typeof name})`;
   const shown = name.length > 60 ? `${name.slice(0, 57)}...` : name;
-  return JSON.stringify(shown).replace(BIDI_GLOBAL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return `"${escapeForDisplay(shown.replace(/["\\]/g, (c) => `\\${c}`))}"`;
 }
-const BIDI_GLOBAL = new RegExp(BIDI.source, 'g');
 
 // Extensions kept together when a numbered suffix is inserted ("a (1).tar.gz", not "a.tar (1).gz").
 const DOUBLE_EXTENSIONS = ['.tar.gz', '.tar.bz2', '.tar.xz', '.tar.zst', '.tar.lz', '.tar.Z'];

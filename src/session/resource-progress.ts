@@ -19,10 +19,17 @@ export interface ResourceProgress {
   rate: number;
 }
 
-export type TransferState = 'pending' | 'transferring' | 'verifying' | 'completed' | 'failed';
+/**
+ * `pending` (opening the source and the stream, reading the offer) → `awaitingAcceptance`
+ * (the offer is with the receiver's app, which may ask a person) → `transferring` →
+ * `verifying` → `completed` | `failed`. Every change is a `state` event.
+ */
+export type TransferState = 'pending' | 'awaitingAcceptance' | 'transferring' | 'verifying' | 'completed' | 'failed';
 
 export interface ResourceTransferEvents {
   progress: [ResourceProgress];
+  /** The transfer's state changed (also to `completed` / `failed`, just before `done` settles). */
+  state: [TransferState];
 }
 
 /** diagnostics_channel for transfers: {event: 'start' | 'done' | 'failed', direction, name, size, error?}. */
@@ -79,7 +86,16 @@ export abstract class TransferBase<P, R> extends EventEmitter<ResourceTransferEv
   }
 
   protected setState(state: TransferState): void {
+    if (this.#state === state || this.#state === 'completed' || this.#state === 'failed') return;
     this.#state = state;
+    try {
+      this.emit('state', state);
+    } catch (err) {
+      // An app listener's exception must not break the transfer's own loop.
+      process.nextTick(() => {
+        throw err;
+      });
+    }
   }
 
   protected advance(bytes: number, force = false): void {
@@ -117,7 +133,7 @@ export abstract class TransferBase<P, R> extends EventEmitter<ResourceTransferEv
 
   protected succeed(result: R): void {
     if (this.#state === 'completed' || this.#state === 'failed') return;
-    this.#state = 'completed';
+    this.setState('completed');
     if (this.#trailing) clearTimeout(this.#trailing);
     resourceChannel.publish({ event: 'done', direction: this.direction, name: this.name, size: this.#total });
     this.#resolve(result);
@@ -125,9 +141,9 @@ export abstract class TransferBase<P, R> extends EventEmitter<ResourceTransferEv
 
   protected fail(err: PeerlinkError): void {
     if (this.#state === 'completed' || this.#state === 'failed') return;
-    this.#state = 'failed';
-    if (this.#trailing) clearTimeout(this.#trailing);
     this.#error = err;
+    this.setState('failed');
+    if (this.#trailing) clearTimeout(this.#trailing);
     resourceChannel.publish({ event: 'failed', direction: this.direction, name: this.name, size: this.#total, error: err });
     this.#reject(err);
   }

@@ -1,21 +1,57 @@
 /**
  * An incoming resource (Multipeer's didStartReceivingResource / didFinishReceivingResource).
  *
- * The header is read, the name judged and the quota checked before anything is
- * written; a refusal is sent back with its code, so both sides fail the same way.
- * The body is copied from the stream to the sink chunk by chunk, waiting for the disk
- * whenever the sink is full, which stops reading the stream and so slows the sender.
+ * The header is an *offer*: nothing is written until the app has accepted it — by a
+ * `resource` listener (having one is consent), or by the `accept` callback, which may
+ * take as long as a person needs (up to `acceptTimeout`). With neither, or a "no", the
+ * sender is refused with ERR_RESOURCE_REFUSED before a byte is written. Then the name
+ * is judged and the space reserved; a refusal is sent back with its code, so both sides
+ * fail the same way. The body is copied from the stream to the sink chunk by chunk,
+ * waiting for the disk whenever the sink is full, which stops reading the stream and so
+ * slows the sender. A sender that goes silent for `idleTimeout` fails the transfer: its
+ * reservation is released and its partial file removed.
  */
 import type { Duplex } from 'node:stream';
 import { PeerlinkError } from '../errors.js';
+import type { PeerID } from './peer-id.js';
 import { describe } from './resource-name.js';
 import { TransferBase } from './resource-progress.js';
 import type { ResourceStore } from './resource-store.js';
 import type { PlacedResource, ResourceSink } from './resource-sink.js';
 import { ResourceStreamReader, encodeFrame } from './resource-wire.js';
-import { asTransferError, closeGracefully, waitDrain } from './resource-stream.js';
+import { IdleWatch, asTransferError, closeGracefully, waitDrain } from './resource-stream.js';
 
 export type ReceivedResource = PlacedResource;
+
+/**
+ * What a peer offers to send, for the app (or a person) to accept or refuse. One file
+ * today; a folder would list its files here, and a resumed transfer would add its offset.
+ */
+export interface ResourceOffer<P = PeerID> {
+  readonly peer: P;
+  readonly files: ReadonlyArray<{ readonly name: string; readonly size: number }>;
+  readonly totalBytes: number;
+  /** Aborted when the offer goes away before a decision (the sender gave up or left, the time ran out, the session closed). */
+  readonly signal?: AbortSignal;
+}
+
+/** The app's decision on an offer: true accepts it. */
+export type AcceptResource<P = PeerID> = (offer: ResourceOffer<P>) => boolean | Promise<boolean>;
+
+/** How an incoming resource is decided and timed (from the session's options and budgets). */
+export interface IncomingPolicy<P> {
+  /** Tells the app (the session emits `resource`). */
+  announce: (incoming: IncomingResource<P>) => void;
+  /** Whether the app listens for incoming resources (a listener is consent). */
+  listening: () => boolean;
+  accept?: AcceptResource<P> | undefined;
+  /** How long the app may take to decide, ms. */
+  acceptTimeout: number;
+  /** Silence from the sender, once accepted, after which the transfer fails, ms. */
+  idleTimeout: number;
+  /** Set when the transfer is refused at once (a budget): sent to the sender as the answer to its offer. */
+  refusal?: PeerlinkError | undefined;
+}
 
 /** A peer that opens a resource stream must announce the resource within this time. */
 const HEADER_TIMEOUT_MS = 30_000;
@@ -31,15 +67,16 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
   readonly #stream: Duplex;
 
   /**
-   * Starts reading `stream`. `announce` is called once the header is known (name and
-   * size set), before the name is judged, so an app also hears of refused transfers
-   * (their `done` rejects with ERR_RESOURCE_NAME).
+   * Starts reading `stream`. Without an `accept` callback, `announce` is called once the
+   * header is known (name and size set), before the name is judged, so an app also hears
+   * of refused names (their `done` rejects with ERR_RESOURCE_NAME); with one, only offers
+   * it accepted are announced.
    */
-  constructor(stream: Duplex, peer: P, store: ResourceStore, announce: (r: IncomingResource<P>) => void) {
+  constructor(stream: Duplex, peer: P, store: ResourceStore, policy: IncomingPolicy<P>) {
     super(peer);
     this.#stream = stream;
     stream.on('error', () => undefined); // failures surface through the reader
-    this.#run(store, announce).then(
+    this.#run(store, policy).then(
       (r) => this.succeed(r),
       (err: unknown) => this.fail(this.#cancelled ?? asTransferError(err, false)),
     );
@@ -76,8 +113,13 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
     this.#stream.destroy();
   }
 
-  async #run(store: ResourceStore, announce: (r: IncomingResource<P>) => void): Promise<ReceivedResource> {
+  async #run(store: ResourceStore, policy: IncomingPolicy<P>): Promise<ReceivedResource> {
     const stream = this.#stream;
+    if (policy.refusal) {
+      // Answered without reading the offer: the sender reads this as the reply to it.
+      this.#tell('reject', policy.refusal);
+      throw policy.refusal;
+    }
     const reader = new ResourceStreamReader(stream);
     let header;
     const timer = setTimeout(() => stream.destroy(new PeerlinkError('ERR_TIMEOUT', 'the peer opened a resource stream but sent no header')), HEADER_TIMEOUT_MS);
@@ -92,12 +134,8 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
     this.#sha256 = header.sha256;
     this.setTotal(header.size);
     this.published();
-    try {
-      announce(this);
-    } catch {
-      // an app's listener throwing must not break the transfer
-    }
-    if (this.state === 'failed') throw this.error;
+    await this.#consent(store, policy, header.name, header.size);
+    if (this.#cancelled) throw this.#cancelled;
     try {
       this.#sink = await store.open(header.name, header.size, header.sha256);
     } catch (err) {
@@ -107,6 +145,10 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
     }
     const sink = this.#sink;
     sink.on('error', () => undefined); // reported through write callbacks / commit
+    // From here the sender owes us bytes: silence for idleTimeout ends the transfer.
+    const idle = new IdleWatch(policy.idleTimeout, () =>
+      reader.interrupt(new PeerlinkError('ERR_TIMEOUT', `the sender sent nothing for ${Math.round(policy.idleTimeout / 1000)} s; the transfer was dropped`)),
+    );
     try {
       stream.write(encodeFrame({ type: 'accept', offset: 0 }));
       this.setState('transferring');
@@ -117,22 +159,30 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
         if (this.#cancelled) throw this.#cancelled;
         const piece = await reader.chunk(Math.min(remaining, MAX_PIECE));
         if (piece === null) throw new PeerlinkError('ERR_RESOURCE_ABORTED', `the peer stopped after ${header.size - remaining} of ${header.size} bytes`);
+        idle.touch();
         remaining -= piece.length;
         const more = sink.write(piece);
         this.advance(piece.length);
-        if (!more) await waitDrain(sink);
+        if (!more) {
+          // Waiting for our own disk is not the sender's silence.
+          idle.pause();
+          await waitDrain(sink);
+          idle.resume();
+        }
         if (sink.errored) throw sink.errored;
       }
       sink.end();
       this.setState('verifying');
       const trailer = await reader.frame();
+      idle.stop();
       if (this.#cancelled) throw this.#cancelled;
       if (trailer.type !== 'end') throw new PeerlinkError('ERR_RESOURCE_VERIFY', `the peer sent more than the ${header.size} bytes it announced`);
       const placed = await sink.commit(trailer.sha256);
-      stream.write(encodeFrame({ type: 'done', size: placed.size, sha256: placed.sha256 }));
+      stream.write(encodeFrame({ type: 'done', size: placed.size, sha256: placed.sha256, name: placed.name }));
       closeGracefully(stream);
       return placed;
     } catch (err) {
+      idle.stop();
       const e = this.#cancelled ?? asTransferError(sink.errored && !(err instanceof PeerlinkError) ? sink.errored : err, false);
       await sink.abort(e);
       this.#tell('error', e);
@@ -140,11 +190,86 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
     }
   }
 
+  /** Returns once the app has accepted the offer; otherwise refuses it (telling the sender) and throws. */
+  async #consent(store: ResourceStore, policy: IncomingPolicy<P>, name: string, size: number): Promise<void> {
+    const refuse = (e: PeerlinkError): never => {
+      this.#tell('reject', e);
+      throw e;
+    };
+    if (policy.accept) {
+      // Judged before a person is asked: no point accepting what cannot be saved.
+      try {
+        await store.check(name, size);
+      } catch (err) {
+        refuse(asTransferError(err, false));
+      }
+      this.setState('awaitingAcceptance');
+      let yes: boolean;
+      try {
+        yes = await this.#ask(policy.accept, policy.acceptTimeout, name, size);
+      } catch (err) {
+        return refuse(asTransferError(err, false));
+      }
+      if (!yes) refuse(new PeerlinkError('ERR_RESOURCE_REFUSED', 'the receiver declined the offer'));
+      if (policy.listening()) this.#announce(policy);
+      return;
+    }
+    if (!policy.listening()) refuse(new PeerlinkError('ERR_RESOURCE_REFUSED', 'the receiver does not accept files (its app takes no resources)'));
+    this.#announce(policy);
+    if (this.state === 'failed') throw this.error;
+  }
+
+  #announce(policy: IncomingPolicy<P>): void {
+    try {
+      policy.announce(this);
+    } catch {
+      // an app's listener throwing must not break the transfer
+    }
+  }
+
+  /** Asks the app; settles false/true, or rejects when the time runs out or the offer goes away. */
+  #ask(accept: AcceptResource<P>, timeout: number, name: string, size: number): Promise<boolean> {
+    const stream = this.#stream;
+    const withdrawn = new AbortController();
+    const offer: ResourceOffer<P> = Object.freeze({
+      peer: this.peer,
+      files: Object.freeze([Object.freeze({ name, size })]),
+      totalBytes: size,
+      signal: withdrawn.signal,
+    });
+    return new Promise<boolean>((resolve, reject) => {
+      let settled = false;
+      const finish = (err: PeerlinkError | undefined, yes = false): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        stream.off('close', onClose);
+        if (err) {
+          withdrawn.abort(err);
+          reject(err);
+        } else resolve(yes);
+      };
+      const timer = setTimeout(() => finish(new PeerlinkError('ERR_TIMEOUT', `the offer was not accepted within ${Math.round(timeout / 1000)} s`)), timeout);
+      timer.unref();
+      const onClose = (): void => finish(this.#cancelled ?? new PeerlinkError('ERR_RESOURCE_ABORTED', 'the sender withdrew the offer'));
+      stream.once('close', onClose);
+      if (stream.destroyed) return onClose();
+      Promise.resolve()
+        .then(() => accept(offer))
+        .then(
+          (v) => finish(undefined, v === true),
+          (err: unknown) => finish(new PeerlinkError('ERR_RESOURCE_REFUSED', 'the receiver could not decide on the offer', { cause: err })),
+        );
+    });
+  }
+
   /** Sends a failure to the sender (if the stream still works) and closes. */
   #tell(type: 'reject' | 'error', e: PeerlinkError): void {
     const stream = this.#stream;
     if (!stream.destroyed && !stream.writableEnded) {
-      stream.write(encodeFrame({ type, code: e.code, message: e.message }));
+      // An internal failure's message may hold local paths: the sender gets only the code.
+      const message = e.code === 'ERR_INTERNAL' ? 'the receiver could not save the file' : e.message;
+      stream.write(encodeFrame({ type, code: e.code, message }));
       closeGracefully(stream);
     } else stream.destroy();
   }

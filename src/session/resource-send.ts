@@ -10,7 +10,7 @@
 import type { Duplex, Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { PeerlinkError, isPeerlinkError } from '../errors.js';
-import { validateResourceName } from './resource-name.js';
+import { resourceNameProblem, validateResourceName } from './resource-name.js';
 import { openResourceSource } from './resource-source.js';
 import { TransferBase } from './resource-progress.js';
 import { RESOURCE_PROTOCOL_VERSION, ResourceStreamReader, encodeFrame, type ResourceFrame } from './resource-wire.js';
@@ -23,10 +23,21 @@ export interface SendResourceOptions {
   sha256?: string;
   /** https: sources only: extra trusted CA certificates (PEM). */
   ca?: string | Buffer | Array<string | Buffer>;
+  /**
+   * How long to wait for the receiver to accept or refuse the offer, ms (its app may ask
+   * a person). Default: the session's `resources.acceptTimeout` (300 000 = 5 min).
+   */
+  acceptTimeout?: number;
 }
 
 export interface SentResource {
+  /** The name it was sent under. */
   name: string;
+  /**
+   * The name the receiver saved it under: `name`, or a numbered variant when that was
+   * taken (`photo (1).jpg`). Equal to `name` with a receiver that predates this field.
+   */
+  savedName: string;
   size: number;
   /** SHA-256 (hex) of the bytes sent, confirmed by the receiver. */
   sha256: string;
@@ -34,8 +45,8 @@ export interface SentResource {
 
 export type OpenResourceStream = () => Duplex | Promise<Duplex>;
 
-/** How long the sender waits for the receiver to accept or refuse after the header. */
-const ACCEPT_TIMEOUT_MS = 30_000;
+/** How long the sender waits for the receiver to accept or refuse after the header, by default. */
+export const DEFAULT_ACCEPT_TIMEOUT_MS = 300_000;
 
 export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource> {
   readonly direction = 'send' as const;
@@ -73,6 +84,8 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
     validateResourceName(this.#name);
     if (options.sha256 !== undefined && !/^[0-9a-f]{64}$/.test(options.sha256))
       throw new PeerlinkError('ERR_INVALID_ARGUMENT', 'sha256 must be 64 lower-case hex digits');
+    const acceptTimeout = options.acceptTimeout ?? DEFAULT_ACCEPT_TIMEOUT_MS;
+    if (!(Number.isFinite(acceptTimeout) && acceptTimeout > 0)) throw new PeerlinkError('ERR_INVALID_ARGUMENT', `acceptTimeout must be a positive number of ms, got ${String(acceptTimeout)}`);
     if (signal.aborted) throw new PeerlinkError('ERR_CANCELLED', 'the transfer was cancelled');
     const src = await openResourceSource(source, options.ca === undefined ? { signal } : { signal, ca: options.ca });
     this.setTotal(src.size);
@@ -87,7 +100,7 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
       this.#streamOpened = true;
       if (signal.aborted) throw new PeerlinkError('ERR_CANCELLED', 'the transfer was cancelled');
       stream.on('error', () => undefined); // failures surface through the reader and writes
-      return await this.#exchange(stream, src.body, src.size, options.sha256 ?? null);
+      return await this.#exchange(stream, src.body, src.size, options.sha256 ?? null, acceptTimeout);
     } catch (err) {
       src.body.destroy();
       stream?.destroy();
@@ -97,11 +110,13 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
     }
   }
 
-  async #exchange(stream: Duplex, body: Readable, size: number, headerSha256: string | null): Promise<SentResource> {
+  async #exchange(stream: Duplex, body: Readable, size: number, headerSha256: string | null, acceptTimeout: number): Promise<SentResource> {
     const reader = new ResourceStreamReader(stream);
     this.published();
     stream.write(encodeFrame({ type: 'resource', v: RESOURCE_PROTOCOL_VERSION, name: this.#name, size, sha256: headerSha256 }));
-    const first = await withTimeout(reader.frame(), ACCEPT_TIMEOUT_MS, 'the receiver did not answer the resource offer');
+    // Nothing of the body is sent until the receiver's app has said yes.
+    this.setState('awaitingAcceptance');
+    const first = await withTimeout(reader.frame(), acceptTimeout, `the receiver did not accept the offer within ${Math.round(acceptTimeout / 1000)} s`);
     if (first.type === 'reject' || first.type === 'error') throw remoteFailure(first);
     if (first.type !== 'accept') throw new PeerlinkError('ERR_PROTOCOL', `resource stream: expected accept, got ${first.type}`);
     if (first.offset !== 0) throw new PeerlinkError('ERR_PROTOCOL', 'resource stream: the receiver asked to resume, which this version does not do');
@@ -147,13 +162,17 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
     if (result.type !== 'done') throw new PeerlinkError('ERR_PROTOCOL', `resource stream: expected done, got ${result.type}`);
     if (result.sha256 !== sha256 || result.size !== size)
       throw new PeerlinkError('ERR_RESOURCE_VERIFY', 'the receiver confirmed a different size or digest than was sent');
+    // The saved name is shown to the user: it must be a name the receiver could have saved.
+    if (result.name !== undefined && resourceNameProblem(result.name) !== null)
+      throw new PeerlinkError('ERR_PROTOCOL', 'the receiver reported an invalid saved name');
     closeGracefully(stream);
-    return { name: this.#name, size, sha256 };
+    return { name: this.#name, savedName: result.name ?? this.#name, size, sha256 };
   }
 }
 
-function remoteFailure(f: { code: PeerlinkError['code']; message: string }): PeerlinkError {
-  return new PeerlinkError(f.code, `the receiver refused the resource: ${f.message || f.code}`);
+function remoteFailure(f: { type: 'reject' | 'error'; code: PeerlinkError['code']; message: string }): PeerlinkError {
+  const what = f.type === 'reject' ? 'the receiver refused the resource' : 'the receiver failed the transfer';
+  return new PeerlinkError(f.code, `${what}: ${f.message || f.code}`);
 }
 
 function asSourceError(err: unknown): PeerlinkError {

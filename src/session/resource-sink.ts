@@ -51,6 +51,7 @@ export class ResourceSink extends Writable {
   readonly #init: ResourceSinkInit;
   readonly #hash: Hash = createHash('sha256');
   #accepted = 0;
+  #written = 0;
   #pending: Buffer[] = [];
   #pendingBytes = 0;
   #settled = false;
@@ -66,6 +67,11 @@ export class ResourceSink extends Writable {
   /** Bytes received so far (hashed and handed to the file). */
   get bytesReceived(): number {
     return this.#accepted;
+  }
+
+  /** Bytes handed to the file system so far (what the disk's free space already reflects). */
+  get bytesWritten(): number {
+    return this.#written;
   }
 
   get tempPath(): string {
@@ -117,6 +123,7 @@ export class ResourceSink extends Writable {
     this.#pendingBytes = 0;
     while (bufs.length > 0) {
       const { bytesWritten } = await this.#init.handle.writev(bufs);
+      this.#written += bytesWritten;
       bufs = dropBytes(bufs, bytesWritten);
     }
   }
@@ -142,7 +149,7 @@ export class ResourceSink extends Writable {
       await this.#closeHandle();
       const name = await this.#init.store.place(this.#init.directory, this.#init.tempName, this.name);
       this.#settled = true;
-      this.#init.store.release(this, this.#init.tempName);
+      this.#init.store.release(this, this.#init.tempName, this.size);
       return { name, path: join(this.#init.directory, name), size: this.size, sha256 };
     } catch (err) {
       const e = mapWriteError(err);

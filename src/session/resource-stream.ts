@@ -81,3 +81,53 @@ export function asTransferError(err: unknown, cancelled: boolean, started = true
     return new PeerlinkError('ERR_RESOURCE_ABORTED', 'the peer went away during the transfer', { cause: err });
   return new PeerlinkError('ERR_INTERNAL', `resource transfer failed: ${e?.message ?? String(err)}`, { cause: err });
 }
+
+/**
+ * Watches a peer for silence: `expire` is called once no `touch()` came for `ms`
+ * (time spent `pause()`d — waiting for our own disk — does not count). One timer,
+ * re-armed lazily, so touching it per chunk costs nothing.
+ */
+export class IdleWatch {
+  #last = Date.now();
+  #paused = false;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly ms: number,
+    private readonly expire: () => void,
+  ) {
+    this.#arm(ms);
+  }
+
+  touch(): void {
+    this.#last = Date.now();
+  }
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    this.#paused = false;
+    this.#last = Date.now();
+  }
+
+  stop(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #arm(ms: number): void {
+    this.#timer = setTimeout(() => this.#check(), ms);
+    this.#timer.unref();
+  }
+
+  #check(): void {
+    const idle = Date.now() - this.#last;
+    if (this.#paused) this.#arm(this.ms);
+    else if (idle >= this.ms) {
+      this.#timer = undefined;
+      this.expire();
+    } else this.#arm(this.ms - idle);
+  }
+}

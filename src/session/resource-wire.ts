@@ -1,11 +1,16 @@
 /**
  * The resource stream's wire format. A resource travels on its own stream:
  *
- *   sender → receiver   HEADER  {type:'resource', v:1, name, size, sha256|null}
+ *   sender → receiver   HEADER  {type:'resource', v:1, name, size, sha256|null}   (the offer)
  *   receiver → sender   ACCEPT  {type:'accept', offset}      or  REJECT {type:'reject', code, message}
  *   sender → receiver   exactly (size - offset) raw bytes
  *   sender → receiver   TRAILER {type:'end', sha256}
- *   receiver → sender   RESULT  {type:'done', size, sha256}  or  {type:'error', code, message}
+ *   receiver → sender   RESULT  {type:'done', size, sha256, name}  or  {type:'error', code, message}
+ *
+ * The receiver answers the header only once its app has decided (a person may take
+ * minutes): the sender sends no byte of the body before ACCEPT, so a refused offer
+ * costs the receiver nothing. RESULT's `name` is the name the file was saved under
+ * (`photo (1).jpg` when `photo.jpg` existed); a receiver of an earlier version omits it.
  *
  * Control frames are a 32-bit big-endian length and UTF-8 JSON, limited to
  * MAX_CONTROL_FRAME. The body is unframed so it costs nothing per chunk and flows with
@@ -47,6 +52,8 @@ export interface ResourceDone {
   type: 'done';
   size: number;
   sha256: string;
+  /** The name the receiver saved the file under; absent from receivers that predate it. */
+  name?: string;
 }
 export type ResourceFrame = ResourceHeader | ResourceAccept | ResourceFailure | ResourceTrailer | ResourceDone;
 
@@ -57,6 +64,8 @@ const REMOTE_CODES: ReadonlySet<string> = new Set<PeerlinkErrorCode>([
   'ERR_RESOURCE_QUOTA',
   'ERR_RESOURCE_ABORTED',
   'ERR_RESOURCE_SOURCE',
+  'ERR_RESOURCE_REFUSED',
+  'ERR_RESOURCE_BUSY',
   'ERR_PROTOCOL',
   'ERR_CANCELLED',
   'ERR_CLOSED',
@@ -121,8 +130,9 @@ export function parseFrame(payload: Buffer): ResourceFrame {
       if (typeof o.sha256 !== 'string' || !SHA256_HEX.test(o.sha256)) throw protocolError('malformed trailer');
       return { type: 'end', sha256: o.sha256 };
     case 'done':
-      if (!isSize(o.size) || typeof o.sha256 !== 'string' || !SHA256_HEX.test(o.sha256)) throw protocolError('malformed result');
-      return { type: 'done', size: o.size, sha256: o.sha256 };
+      if (!isSize(o.size) || typeof o.sha256 !== 'string' || !SHA256_HEX.test(o.sha256) || !(o.name === undefined || typeof o.name === 'string'))
+        throw protocolError('malformed result');
+      return o.name === undefined ? { type: 'done', size: o.size, sha256: o.sha256 } : { type: 'done', size: o.size, sha256: o.sha256, name: o.name };
     default:
       throw protocolError('unknown control frame');
   }
@@ -134,14 +144,32 @@ export function parseFrame(payload: Buffer): ResourceFrame {
  */
 export class ResourceStreamReader {
   #held: Buffer | null = null;
+  #interrupted: Error | undefined;
+  #cancelWait: ((err: Error) => void) | undefined;
 
   constructor(private readonly stream: Readable) {}
 
+  /**
+   * Fails the read in progress (and every later one) with `err`, leaving the stream
+   * open, so that the receiver can still tell the peer why (an idle timeout).
+   */
+  interrupt(err: Error): void {
+    this.#interrupted ??= err;
+    this.#cancelWait?.(err);
+  }
+
   /** The next chunk, at most `max` bytes; null at a clean end of the stream. */
   async chunk(max: number): Promise<Buffer | null> {
+    if (this.#interrupted) throw this.#interrupted;
     let c = this.#held;
     this.#held = null;
-    if (c === null) c = await nextChunk(this.stream);
+    if (c === null) {
+      try {
+        c = await nextChunk(this.stream, (cancel) => (this.#cancelWait = cancel));
+      } finally {
+        this.#cancelWait = undefined;
+      }
+    }
     if (c === null) return null;
     if (c.length > max) {
       this.#held = c.subarray(max);
@@ -171,12 +199,16 @@ export class ResourceStreamReader {
 }
 
 /** Resolves with the next buffered chunk, null at end, or rejects if the stream fails or closes early. */
-function nextChunk(stream: Readable): Promise<Buffer | null> {
+function nextChunk(stream: Readable, onWait?: (cancel: (err: Error) => void) => void): Promise<Buffer | null> {
   const c = stream.read() as Buffer | null;
   if (c !== null) return Promise.resolve(c);
   if (stream.readableEnded) return Promise.resolve(null);
   if (stream.destroyed) return Promise.reject(stream.errored ?? new PeerlinkError('ERR_RESOURCE_ABORTED', 'the resource stream was closed'));
   return new Promise((resolve, reject) => {
+    onWait?.((err) => {
+      done();
+      reject(err);
+    });
     const done = (): void => {
       stream.off('readable', onReadable);
       stream.off('end', onEnd);
@@ -185,7 +217,7 @@ function nextChunk(stream: Readable): Promise<Buffer | null> {
     };
     const onReadable = (): void => {
       done();
-      nextChunk(stream).then(resolve, reject);
+      nextChunk(stream, onWait).then(resolve, reject);
     };
     const onEnd = (): void => {
       done();

@@ -150,6 +150,10 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       ...this.options.resources,
       open: (name, peer) => this.openStream(name, peer, { kind: 'resource' }),
       announce: (incoming) => emitApp(this, 'resource', incoming),
+      // A `resource` listener is consent; without one (or resources.accept) offers are refused.
+      listening: () => this.listenerCount('resource') > 0,
+      budgets: this.#budgets,
+      peerKey: (peer) => peer.id,
     });
     this.setStreamHandler('resource', (stream, _name, _meta, peer) => {
       this.#resources.receive(stream, peer);
@@ -199,6 +203,8 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     this.#state = 'starting';
     const o = this.options;
     try {
+      // Prepares a named download directory now: temp files a killed receiver left there are removed (resource-store.ts).
+      if (o.resources.directory !== undefined) await this.#resources.store.directory().catch(() => undefined);
       if (o.listen) {
         // A new connection's first message is HELLO (< 1 KiB) or STREAM_BIND (34 bytes): it may
         // not send more until it has identified itself (peer-table.ts raises the limit then).

@@ -35,7 +35,7 @@ Options:
   --yes                accept every offer without asking (says nothing about keys)
   --port PORT          listen on this port (default: any free port); senders can
                        then use 'peerlink send --connect HOST:PORT'
-  --quota BYTES        most bytes DIR may hold (existing files + transfers); larger
+  --quota BYTES        most bytes this run may write (saved + in progress); larger
                        transfers are refused before a byte is written
   --timeout SECONDS    stop after this long
 ${SESSION_FLAGS_HELP}

@@ -9,6 +9,7 @@
  * ERR_MESSAGE_TOO_LARGE.
  */
 import { PeerlinkError } from '../../errors.js';
+import { findInvisible } from '../../display-text.js';
 import {
   MessageType,
   Limits,
@@ -297,6 +298,8 @@ function decodeHello(body: Buffer): HelloMessage {
   const listenPort = r.u16('listen port');
   const lastGeneration = r.u32('last generation');
   const displayName = r.text('display name', Limits.NAME_BYTES, false, false);
+  // A display name must pass validateDisplayName (peer-id.ts): refused here, as bad input.
+  if (findInvisible(displayName) !== undefined) throw malformed('HELLO display name contains an invisible character');
   const instanceName = r.text('instance name', Limits.NAME_BYTES);
   // Version 1 ends here; a newer peer may append fields, which a v1 reader skips.
   if (version === 1) r.end();

@@ -128,15 +128,21 @@ test('more bytes than announced is refused while writing', async (t) => {
   assert.deepEqual(await readdir(dir), []);
 });
 
-test('quota: an announced size over the quota is refused before writing', async (t) => {
+test('quota: counts what this store saved (not the directory), and refuses before writing', async (t) => {
   const dir = await tempDir(t);
-  await writeFile(join(dir, 'existing.bin'), Buffer.alloc(600));
+  // Files already there are not the session's: they do not count (and are not rescanned).
+  await writeFile(join(dir, 'existing.bin'), Buffer.alloc(5000));
   const store = new ResourceStore({ directory: dir, quota: 1000 });
+  const first = await store.open('first.bin', 600);
+  await pipeline(Readable.from([Buffer.alloc(600)]), first);
+  await first.commit(null);
+  assert.equal(await store.usage(), 600);
   await assert.rejects(store.open('big.bin', 500), (e: unknown) => isPeerlinkError(e, 'ERR_RESOURCE_QUOTA'));
-  assert.deepEqual(await readdir(dir), ['existing.bin']);
+  assert.deepEqual((await readdir(dir)).sort(), ['existing.bin', 'first.bin']);
   const sink = await store.open('fits.bin', 400);
   await pipeline(Readable.from([Buffer.alloc(400)]), sink);
   await sink.commit(null);
+  assert.equal(await store.usage(), 1000);
 });
 
 test('quota: transfers in progress count against it', async (t) => {

@@ -58,7 +58,8 @@ async function pair(t: Ctx, opts: { quota?: number } = {}): Promise<Pair> {
   const dir = await tempDir(t, 'pl-xfer-dl-');
   let resolveIncoming!: (r: IncomingResource<string>) => void;
   const incoming = new Promise<IncomingResource<string>>((r) => (resolveIncoming = r));
-  const receiver = new ResourceManager<string>({ directory: dir, quota: opts.quota, open: () => assert.fail('receiver never opens'), announce: resolveIncoming });
+  // A listener (announce) is the receiving app's consent.
+  const receiver = new ResourceManager<string>({ directory: dir, quota: opts.quota, open: () => assert.fail('receiver never opens'), announce: resolveIncoming, listening: () => true });
   let last: Socket | undefined;
   const sender = new ResourceManager<string>({
     open: async () => {
