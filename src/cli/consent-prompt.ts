@@ -30,13 +30,31 @@ export class ConsentPrompt {
     });
   }
 
-  /** Shows `question` (the offer, then "Accept? [y/N] ") and resolves with the answer. */
-  ask(question: string): Promise<boolean> {
+  /**
+   * Shows `question` (the offer, then "Accept? [y/N] ") and resolves with the answer. An
+   * aborted `signal` (the offer went away: the sender gave up or left) takes the question
+   * down and answers no.
+   */
+  ask(question: string, signal?: AbortSignal): Promise<boolean> {
     const answer = this.#queue.then(async () => {
+      if (signal?.aborted) return false;
       // Lines typed before the question was shown answer nothing.
       this.#lines.length = 0;
       this.#out.write(`${question} Accept? [y/N] `);
-      const line = await this.#nextLine();
+      let onAbort: (() => void) | undefined;
+      const withdrawn = new Promise<'withdrawn'>((resolve) => {
+        onAbort = () => resolve('withdrawn');
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+      const reader = this.#nextLine();
+      const line = await Promise.race([reader, withdrawn]);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+      if (line === 'withdrawn') {
+        // the line typed for it, if any, answers nothing else
+        this.#dropNext(reader);
+        this.#out.write('(offer withdrawn)\n');
+        return false;
+      }
       if (line === undefined) this.#out.write('\n');
       return line !== undefined && /^\s*y(es)?\s*$/i.test(line);
     });
@@ -46,6 +64,12 @@ export class ConsentPrompt {
 
   close(): void {
     this.#rl.close();
+  }
+
+  /** A pending #nextLine() whose question was withdrawn: take its waiter out, so the next question gets the next line. */
+  #dropNext(reader: Promise<string | undefined>): void {
+    void reader;
+    this.#waiting.pop();
   }
 
   #nextLine(): Promise<string | undefined> {

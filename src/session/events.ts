@@ -10,6 +10,7 @@ import type { PeerID } from './peer-id.js';
 import type { PeerState } from './peer-record.js';
 import type { DiscoveredPeer } from './discovery-info.js';
 import type { IncomingResource } from './resource-transfer.js';
+import type { RefusedOffer } from './resource-receive.js';
 
 export interface PeerErrorInfo {
   /** The peer, when it is known (it said HELLO, or TXT/an earlier connection told us). */
@@ -27,6 +28,12 @@ export interface PeerSessionEvents {
   stream: [stream: Duplex, name: string, peer: PeerID];
   /** MC's didStartReceivingResource: a resource is arriving; its `done` gives the saved file. */
   resource: [incoming: IncomingResource<PeerID>];
+  /**
+   * An incoming offer was refused before it was accepted — no consent (no listener, no
+   * accept callback), the accept callback said no or took too long, the name is not
+   * acceptable, or it does not fit the quota / free space — with the code the sender was told.
+   */
+  resourceRefused: [offer: RefusedOffer<PeerID>, error: PeerlinkError];
   /** A peer of our service was found (or its TXT changed). */
   found: [info: DiscoveredPeer];
   /** A found peer's advertisement went away (its connection may live on). */

@@ -12,7 +12,7 @@ import type { Duplex } from 'node:stream';
 import { PeerlinkError } from '../errors.js';
 import { ResourceStore, type ResourceStoreOptions } from './resource-store.js';
 import { DEFAULT_ACCEPT_TIMEOUT_MS, ResourceTransfer, type SendResourceOptions } from './resource-send.js';
-import { IncomingResource, type AcceptResource } from './resource-receive.js';
+import { IncomingResource, type AcceptResource, type IncomingPolicy } from './resource-receive.js';
 import { BudgetLedger, resolveBudgets } from './budgets.js';
 
 export interface ResourceManagerOptions<P> extends ResourceStoreOptions {
@@ -20,6 +20,8 @@ export interface ResourceManagerOptions<P> extends ResourceStoreOptions {
   open: (name: string, peer: P) => Duplex | Promise<Duplex>;
   /** Called for each incoming resource the app is to hear of (the session emits `resource`). */
   announce: (incoming: IncomingResource<P>) => void;
+  /** Called for each offer refused before it was accepted (the session emits `resourceRefused`). */
+  refused?: IncomingPolicy<P>['refused'];
   /** Whether the app listens for incoming resources: a listener accepts them. Default: never (everything is refused unless `accept` says yes). */
   listening?: () => boolean;
   /** Decides on each offer (may ask a person). */
@@ -36,6 +38,7 @@ export class ResourceManager<P> {
   readonly store: ResourceStore;
   readonly #open: ResourceManagerOptions<P>['open'];
   readonly #announce: ResourceManagerOptions<P>['announce'];
+  readonly #refused: ResourceManagerOptions<P>['refused'];
   readonly #listening: () => boolean;
   readonly #accept: AcceptResource<P> | undefined;
   readonly #acceptTimeout: number;
@@ -47,13 +50,14 @@ export class ResourceManager<P> {
   #closed = false;
 
   constructor(options: ResourceManagerOptions<P>) {
-    const { open, announce, listening, accept, acceptTimeout, budgets, peerKey, ...store } = options;
+    const { open, announce, refused, listening, accept, acceptTimeout, budgets, peerKey, ...store } = options;
     if (accept !== undefined && typeof accept !== 'function') throw new PeerlinkError('ERR_INVALID_ARGUMENT', 'resources.accept must be a function');
     if (acceptTimeout !== undefined && !(Number.isFinite(acceptTimeout) && acceptTimeout > 0))
       throw new PeerlinkError('ERR_INVALID_ARGUMENT', `resources.acceptTimeout must be a positive number of ms, got ${String(acceptTimeout)}`);
     this.store = new ResourceStore(store);
     this.#open = open;
     this.#announce = announce;
+    this.#refused = refused;
     this.#listening = listening ?? (() => false);
     this.#accept = accept;
     this.#acceptTimeout = acceptTimeout ?? DEFAULT_ACCEPT_TIMEOUT_MS;
@@ -89,6 +93,7 @@ export class ResourceManager<P> {
     } else this.#incoming.set(key, n + 1);
     const r = new IncomingResource<P>(stream, peer, this.store, {
       announce: this.#announce,
+      refused: this.#refused,
       listening: this.#listening,
       accept: this.#accept,
       acceptTimeout: this.#acceptTimeout,

@@ -51,6 +51,15 @@ export interface IncomingPolicy<P> {
   idleTimeout: number;
   /** Set when the transfer is refused at once (a budget): sent to the sender as the answer to its offer. */
   refusal?: PeerlinkError | undefined;
+  /** Tells the app an offer was refused before it was accepted (the session emits `resourceRefused`). */
+  refused?: ((offer: RefusedOffer<P>, error: PeerlinkError) => void) | undefined;
+}
+
+/** An offer the receiver refused (its name and size as the sender announced them). */
+export interface RefusedOffer<P = unknown> {
+  readonly peer: P;
+  readonly name: string;
+  readonly size: number;
 }
 
 /** A peer that opens a resource stream must announce the resource within this time. */
@@ -194,6 +203,11 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
   async #consent(store: ResourceStore, policy: IncomingPolicy<P>, name: string, size: number): Promise<void> {
     const refuse = (e: PeerlinkError): never => {
       this.#tell('reject', e);
+      try {
+        policy.refused?.(Object.freeze({ peer: this.peer, name, size }), e);
+      } catch {
+        // an app's listener throwing must not break the refusal
+      }
       throw e;
     };
     if (policy.accept) {

@@ -7,7 +7,7 @@
  */
 export { ResourceManager, type ResourceManagerOptions } from './resource-manager.js';
 export { ResourceTransfer, type SendResourceOptions, type SentResource } from './resource-send.js';
-export { IncomingResource, type ReceivedResource, type ResourceOffer, type AcceptResource } from './resource-receive.js';
+export { IncomingResource, type ReceivedResource, type ResourceOffer, type AcceptResource, type RefusedOffer } from './resource-receive.js';
 export { ResourceStore, DEFAULT_FREE_SPACE_FLOOR, type ResourceStoreOptions, type FreeSpaceFloor, type RemovedLeftover } from './resource-store.js';
 export { DEFAULT_ACCEPT_TIMEOUT_MS } from './resource-send.js';
 export type { ResourceProgress, TransferState } from './resource-progress.js';

@@ -150,6 +150,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       ...this.options.resources,
       open: (name, peer) => this.openStream(name, peer, { kind: 'resource' }),
       announce: (incoming) => emitApp(this, 'resource', incoming),
+      refused: (offer, err) => emitApp(this, 'resourceRefused', offer, err),
       // A `resource` listener is consent; without one (or resources.accept) offers are refused.
       listening: () => this.listenerCount('resource') > 0,
       budgets: this.#budgets,

@@ -21,7 +21,7 @@ const KEY = randomBytes(32).toString('hex');
 const env = (extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({ ...process.env, PEERLINK_PSK: KEY, NO_COLOR: '1', ...extra });
 let serviceCounter = 0;
 const service = (): string => `plrcv${process.pid % 10000}x${++serviceCounter}`;
-const PARTIAL = /^\.peerlink-[0-9a-f]+\.part$/;
+const PARTIAL = /^\.peerlink-(?:\d+-)?[0-9a-f]+\.part$/;
 
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'pl-cli-recv-'));

@@ -7,7 +7,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
-import { PeerSession, type PeerID } from '../../session/index.js';
+import { PeerSession, type PeerID, type SessionResourceOptions, type ResourceOffer } from '../../session/index.js';
 import type { IncomingResource } from '../../session/resource-transfer.js';
 import { selectInterfaces } from '../../path/interfaces.js';
 import { isPeerlinkError } from '../../errors.js';
@@ -41,18 +41,8 @@ Options:
 ${SESSION_FLAGS_HELP}
 `;
 
-/**
- * An incoming offer as the library's consent hook (`resources.accept`) gives it. Declared
- * here too so the command builds against a library that does not export it yet.
- */
-interface ResourceOffer {
-  peer: PeerID;
-  files: ReadonlyArray<{ name: string; size: number }>;
-  totalBytes: number;
-}
-
-/** Temporary files of the resource store (resource-store.ts): `.peerlink-<hex>.part`. */
-const PARTIAL_FILE = /^\.peerlink-[0-9a-f]+\.part$/;
+/** Temporary files of the resource store (resource-store.ts): `.peerlink-<pid>-<hex>.part` (older: `.peerlink-<hex>.part`). */
+const PARTIAL_FILE = /^\.peerlink-(?:\d+-)?[0-9a-f]+\.part$/;
 
 async function partialFiles(dir: string): Promise<Map<string, number>> {
   const out = new Map<string, number>();
@@ -114,14 +104,13 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   async function accept(offer: ResourceOffer): Promise<boolean> {
     const files = offer.files.map((f) => `"${printable(f.name)}" (${formatBytes(f.size)})`).join(', ');
     const what = `${name(offer.peer)} offers ${offer.files.length === 1 ? 'a file' : `${offer.files.length} files`}: ${files}${offer.files.length > 1 ? `, ${formatBytes(offer.totalBytes)} in all` : ''}.`;
-    const ok = prompt ? await prompt.ask(what) : consent === 'all';
+    const ok = prompt ? await prompt.ask(what, offer.signal) : consent === 'all';
     if (json) jsonLine(io, { event: 'offer', peer: offer.peer.displayName, files: offer.files.map((f) => ({ name: f.name, size: f.size })), totalBytes: offer.totalBytes, accepted: ok });
     else if (!prompt) progress.log(`${what} ${ok ? 'Accepted (--yes).' : 'Refused: not a terminal and no --yes.'}`);
     else if (!ok) progress.log(`refused ${files} from ${name(offer.peer)}`);
     return ok;
   }
-  // Passed as a variable: the consent hook may be newer than this build's option type.
-  const resources: { directory: string; quota?: number; accept: (offer: ResourceOffer) => Promise<boolean> } = { directory: dir, accept };
+  const resources: SessionResourceOptions = { directory: dir, accept };
   if (quota !== undefined) resources.quota = quota;
   const session = new PeerSession({
     ...options,
@@ -151,6 +140,13 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     progress.log(`peer "${printable(info.instanceName)}" of this service ${sec === 'none' ? 'runs without a key' : 'uses a key'}; this receiver ${ours === 'none' ? 'has none' : 'has one'}, so they cannot connect`);
   });
   session.on('resource', (incoming: IncomingResource<PeerID>) => track(incoming));
+  // Offers refused before they were accepted (quota, free space, name, too many at once, too
+  // slow to answer); a "no" at the prompt or without --yes is reported by accept() itself.
+  session.on('resourceRefused', (offer, err) => {
+    if (err.code === 'ERR_RESOURCE_REFUSED') return;
+    if (json) jsonLine(io, { event: 'failed', file: offer.name, peer: offer.peer.displayName, code: err.code, message: err.message });
+    else progress.log(`peerlink: refused "${printable(offer.name)}" (${formatBytes(offer.size)}) from ${name(offer.peer)}: ${err.message} (${err.code})`);
+  });
 
   function track(incoming: IncomingResource<PeerID>): void {
     const from = incoming.peer.displayName;
