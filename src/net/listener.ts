@@ -63,6 +63,14 @@ export interface ListenerOptions {
    * hold a frame of maxMessageSize per connection.
    */
   initialMaxMessageSize?: number;
+  /**
+   * Admission of each raw TCP connection, before TLS or the WebSocket upgrade: called with the
+   * remote address; returns a release function, or undefined to refuse the connection at once
+   * (RST, not reported as `rejected`: the caller counts its own refusals). The listener calls
+   * the release when the connection closes, or when its owner calls `identified(connection)`.
+   * For budgets on connections that have not said who they are (a session's "before HELLO").
+   */
+  admit?: (remoteAddress: string) => (() => void) | undefined;
 }
 
 export interface ServiceRegistration {
@@ -125,6 +133,9 @@ export class Listener extends EventEmitter<ListenerEvents> {
   private readonly rejectedIdentity = new WeakSet<TLSSocket>();
   private readonly remoteOfRaw = new WeakMap<Socket, string>();
   private readonly handshakeStart = new WeakMap<Duplex, number>();
+  /** Releases from `options.admit`, by raw socket until handed out, then by Connection. */
+  private readonly admittedRaw = new WeakMap<Socket, () => void>();
+  private readonly admitted = new WeakMap<Connection, () => void>();
   private readonly pending: Connection[] = [];
   private readonly waiters: Array<(c: Connection | null) => void> = [];
   private iterating = false;
@@ -241,6 +252,17 @@ export class Listener extends EventEmitter<ListenerEvents> {
     this.emit('state', s, err);
   }
 
+  /**
+   * The owner of an accepted connection says it has identified itself (see `admit`): it no
+   * longer counts against the admission budget. Idempotent; a no-op for other connections.
+   */
+  identified(c: Connection): void {
+    const release = this.admitted.get(c);
+    if (!release) return;
+    this.admitted.delete(c);
+    release();
+  }
+
   private deliver(c: Connection): void {
     this.accepted++;
     const w = this.waiters.shift();
@@ -348,6 +370,15 @@ export class Listener extends EventEmitter<ListenerEvents> {
       this.reject(toPeerlinkError(err), remoteText(s));
       return;
     }
+    if (this.options.admit) {
+      const release = this.options.admit(s.remoteAddress ?? '');
+      if (release === undefined) {
+        s.resetAndDestroy();
+        return;
+      }
+      this.admittedRaw.set(s, release);
+      s.once('close', release);
+    }
     applyTcpOptions(s, this.parameters);
     this.handshakeStart.set(s, performance.now());
     if (this.tlsServer) {
@@ -412,6 +443,8 @@ export class Listener extends EventEmitter<ListenerEvents> {
       remote: { kind: 'hostPort', host: remote.address, port: remote.port },
     };
     const c = new Connection(Endpoint.hostPort(remote.address, remote.port), this.parameters);
+    const release = this.admittedRaw.get(tcp);
+    if (release) this.admitted.set(c, release);
     c[adoptChannel]({ established });
     this.deliver(c);
   }

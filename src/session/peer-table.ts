@@ -45,6 +45,8 @@ export interface PeerTableHost {
   readonly budgets: BudgetLedger;
   /** A peer record expired or was evicted: anything cached for it must go. */
   recordRemoved(rec: PeerRecord): void;
+  /** An incoming connection became a peer's connection: it stops counting as unidentified. */
+  identified(conn: Connection): void;
 }
 
 /** What a held claim (a connection claiming a connected peer's id) carries until it is settled. */
@@ -100,6 +102,17 @@ export class PeerTable {
   }
 
   /** Control connections open (active or in handshake). */
+  /**
+   * Admits a raw incoming TCP connection (the listener's `admit`, called before TLS or the
+   * WebSocket upgrade): counted against unidentifiedConnections / unidentifiedPerAddress until it
+   * becomes a peer's connection or a bound stream (`identified`), or closes. See docs/security.md
+   * "Before HELLO".
+   */
+  admit(remoteAddress: string): (() => void) | undefined {
+    if (this.#host.closing()) return undefined;
+    return this.#unidentified.admit(remoteAddress);
+  }
+
   get openChannels(): number {
     let open = 0;
     for (const c of this.#channels) if (!c.closed) open++;
@@ -138,18 +151,13 @@ export class PeerTable {
       conn.forceCancel();
       return;
     }
-    const release = this.#unidentified.admit(conn.currentPath?.remoteEndpoint.host ?? '');
-    if (release === undefined) {
-      conn.forceCancel();
-      return;
-    }
+    // Admission (unidentified budgets) happened at TCP accept, in the listener (admit below).
     this.#unattached.add(conn);
     const timer = setTimeout(() => conn.forceCancel(), this.#host.budgets.limits.unidentifiedTimeout);
     timer.unref();
     conn.receiveMessage().then(
       (frame) => {
         clearTimeout(timer);
-        release();
         this.#unattached.delete(conn);
         if (frame === null || this.#host.closing()) return conn.forceCancel();
         // Identified (or refused below): the session's own limit from the next message on.
@@ -171,7 +179,6 @@ export class PeerTable {
       },
       () => {
         clearTimeout(timer);
-        release();
         this.#unattached.delete(conn);
         conn.forceCancel();
       },
@@ -506,6 +513,7 @@ export class PeerTable {
     rec.pending.delete(ch);
     rec.active = ch;
     rec.leftAt = 0;
+    this.#host.identified(ch.connection);
     if (old && old !== ch) {
       if (old === dead) old.destroy(new PeerlinkError('ERR_KEEPALIVE_TIMEOUT', 'the peer did not answer a liveness check'));
       else old.close(ByeReason.REPLACED, 'replaced by a newer connection');

@@ -110,6 +110,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       budgets: this.#budgets,
       reportError: (err, info) => this.#reportError(err, info),
       closing: () => this.#state === 'closing' || this.#state === 'closed',
+      identified: (conn) => this.#listener?.identified(conn),
     });
     this.#dialer = new Dialer({
       options: this.options,
@@ -137,6 +138,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       registeredName: () => this.#registeredName,
       acceptsResources: () => this.#streamHandlers.has(StreamKind.RESOURCE),
       closing: () => this.#state === 'closing' || this.#state === 'closed',
+      identified: (conn) => this.#listener?.identified(conn),
       budgets: this.#budgets,
       recordRemoved: (rec) => {
         if (this.#lastRec === rec) {
@@ -209,7 +211,12 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       if (o.listen) {
         // A new connection's first message is HELLO (< 1 KiB) or STREAM_BIND (34 bytes): it may
         // not send more until it has identified itself (peer-table.ts raises the limit then).
-        const listener = new Listener(this.#parameters, { port: o.port, initialMaxMessageSize: o.budgets.firstFrameBytes });
+        const listener = new Listener(this.#parameters, {
+          port: o.port,
+          initialMaxMessageSize: o.budgets.firstFrameBytes,
+          // unidentified budgets from TCP accept on, so TLS / WebSocket handshakes count too
+          admit: (address) => this.#table.admit(address),
+        });
         this.#listener = listener;
         listener.on('connection', (c) => this.#table.onIncoming(c));
         listener.on('rejected', (err, remote) => this.#reportError(err, { endpoint: remote }));

@@ -56,6 +56,8 @@ export interface StreamHost {
   reportError(err: PeerlinkError, info: PeerErrorInfo): void;
   /** The session's close() has begun (its BYEs drop every peer before close() ends the streams). */
   closing(): boolean;
+  /** An incoming connection is bound to a real offer: it stops counting as unidentified. */
+  identified(conn: Connection): void;
 }
 
 /** Per-peer stream bookkeeping for the budgets. */
@@ -277,6 +279,7 @@ export class StreamManager {
       this.forget(hex);
       const rec = this.host.record(key);
       if (exp.key !== key || !rec) return this.refuse(conn);
+      this.host.identified(conn);
       const stream = new MessageStream(conn);
       conn.send(encodeMessageBuffer({ type: 'streamBound' })).then(
         () => this.accept(rec, stream, exp.kind, exp.name, exp.meta),
@@ -292,6 +295,7 @@ export class StreamManager {
         wait.reject(new PeerlinkError('ERR_PROTOCOL', 'a different peer answered the stream offer'));
         return this.refuse(conn);
       }
+      this.host.identified(conn);
       const stream = new MessageStream(conn);
       conn.send(encodeMessageBuffer({ type: 'streamBound' })).then(
         () => wait.resolve(stream),

@@ -8,7 +8,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
-import { cleanup, data, frame, MiB, rawConnect, rawPeer, startVictim } from './harness.js';
+import { cleanup, data, frame, hello, MiB, rawConnect, rawPeer, startVictim } from './harness.js';
 import { sleep, until } from '../harness/proc.js';
 
 after(cleanup);
@@ -92,4 +92,33 @@ test('a first frame larger than firstFrameBytes is refused; a HELLO within it is
   const text = 'x'.repeat(100_000);
   p.socket.write(frame(data(text)));
   await until(() => v.events('message').some((e) => e.bytes === 100_000), 10_000, 'a 100 kB message after HELLO');
+});
+
+test('connections still in the TLS handshake, and HELLO\'d ones not yet accepted, count against the unidentified budgets', { timeout: 120_000 }, async () => {
+  // TLS-PSK victim: raw TCP connections that never send a ClientHello.
+  const v = await startVictim({ security: { mode: 'psk', key: '00112233445566778899aabbccddeeff' } });
+  const silent: Socket[] = [];
+  for (let i = 0; i < 64; i++) silent.push(await rawConnect(v.port, '127.0.0.1', '127.0.0.9'));
+  const extra = await rawConnect(v.port, '127.0.0.1', '127.0.0.9');
+  assert.equal(await closedWithin(extra, 2000), true, 'the 65th connection in the TLS handshake from one address is closed at once');
+  assert.equal(silent.filter((s) => s.destroyed).length, 0, 'the first 64 stay (until the handshake timeout)');
+  const c = await v.cost();
+  assert.ok((c.stats.budgets.unidentifiedPerAddress ?? 0) >= 1, `counted: ${JSON.stringify(c.stats.budgets)}`);
+  for (const s of silent) s.destroy();
+
+  // Plain victim: HELLOs from ids larger than the victim's (it waits for our WELCOME, which never comes).
+  const w = await startVictim();
+  const held: Socket[] = [];
+  for (let i = 0; i < 64; i++) {
+    const s = await rawConnect(w.port, '127.0.0.1', '127.0.0.10');
+    // ff…ff<i>: larger than any UUID v4 (its byte 6 is 0x4X), distinct per connection
+    const id = Buffer.alloc(16, 0xff);
+    id[15] = i;
+    s.write(frame(hello({ peerId: id })));
+    held.push(s);
+  }
+  await new Promise((r) => setTimeout(r, 300));
+  const over = await rawConnect(w.port, '127.0.0.1', '127.0.0.10');
+  assert.equal(await closedWithin(over, 2000), true, 'a 65th connection from an address with 64 HELLOs waiting for WELCOME is closed at once');
+  for (const s of held) s.destroy();
 });
