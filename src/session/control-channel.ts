@@ -420,7 +420,9 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
         this.replies.reply({ type: 'pong', seq: msg.seq }, 'pong');
         return;
       case 'pong': {
-        this.probes.get(msg.seq)?.(true);
+        // A PONG answers its PING and every earlier one: the peer coalesces owed PONGs
+        // (reply-queue.ts), so a probe's own PONG may be replaced by a later keepalive's.
+        for (const [seq, settle] of this.probes) if (((msg.seq - seq) >>> 0) < 0x80000000) settle(true);
         const sent = this.pingsSent.get(msg.seq);
         if (sent !== undefined) {
           this.pingsSent.delete(msg.seq);

@@ -150,3 +150,37 @@ test('id takeover (client-server): the server does not let a same-nonce or fresh
   assert.ok(!v.events('peer').some((e) => e.name === 'mallory' || e.name === 'mallory2'), 'never renamed to the claimant');
   await v.stop();
 });
+
+test('a live peer that coalesces its PONGs (answers only the latest PING) keeps its place against a claim', { timeout: 60_000 }, async () => {
+  // Keepalive PINGs every 150 ms; A answers only the latest PING, 600 ms after the first one it
+  // owes (as a busy peer's reply queue does), so the claim's check PING is always superseded.
+  const v = await startVictim({ keepaliveInterval: 150, keepaliveTimeout: 3000 });
+  const nonce = randomBytes(16);
+  const a = await rawPeer(v, { displayName: 'Busy', nonce });
+  a.reader.answerPings = false;
+  let latest = -1;
+  let timer: NodeJS.Timeout | undefined;
+  a.socket.on('data', () => {
+    const pings = a.reader.ofType(0x04);
+    const last = pings[pings.length - 1];
+    if (!last) return;
+    const seq = last.readUInt32BE(1);
+    if (seq === latest) return;
+    latest = seq;
+    timer ??= setTimeout(() => {
+      timer = undefined;
+      const answer = Buffer.alloc(5);
+      answer[0] = 0x05;
+      answer.writeUInt32BE(latest >>> 0, 1);
+      if (!a.socket.destroyed) a.socket.write(frame(answer));
+    }, 600);
+  });
+  await sleep(1000);
+  for (let i = 0; i < 3; i++) {
+    const c = await claim(v, a.peerId, randomBytes(16), `Mallory${i}`);
+    await refused(c, `claim ${i}`);
+    c.socket.destroy();
+  }
+  assert.ok(v.events('peer').every((e) => e.peer !== uuidOf(a.peerId) || e.state === 'connected'), 'A never left');
+  clearTimeout(timer);
+});
