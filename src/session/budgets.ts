@@ -32,6 +32,8 @@ export interface SessionBudgets {
   transfersPerPeer: number;
   /** Silence after which an incoming transfer's body fails and its reservation is released, ms. Default 20 000. */
   transferIdleTimeout: number;
+  /** Bytes an incoming transfer must receive per transferIdleTimeout; less counts as silence. Default 65 536. */
+  transferMinBytes: number;
   /** New outgoing dials per second, whole session. Default 20. */
   dialsPerSecond: number;
   /** Back-off for dials to one address:port learned from mDNS: first delay, ms (doubles). Default 1000. */
@@ -61,6 +63,7 @@ export const DEFAULT_BUDGETS: Readonly<SessionBudgets> = Object.freeze({
   streamsPerPeer: 64,
   transfersPerPeer: 4,
   transferIdleTimeout: 20_000,
+  transferMinBytes: 65_536,
   dialsPerSecond: 20,
   dialBackoffInitial: 1000,
   dialFailuresBeforeSlow: 3,
@@ -72,6 +75,11 @@ export const DEFAULT_BUDGETS: Readonly<SessionBudgets> = Object.freeze({
 
 export type BudgetName = keyof SessionBudgets;
 
+/** Budgets that are durations in ms (the others are counts or sizes). */
+const DURATIONS: ReadonlySet<BudgetName> = new Set<BudgetName>(['unidentifiedTimeout', 'transferIdleTimeout', 'dialBackoffInitial', 'dialBackoffSlow', 'absentPeerExpiry']);
+/** The longest delay setTimeout keeps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** Validates app-given budgets over the defaults. */
 export function resolveBudgets(given: Partial<SessionBudgets> | undefined): SessionBudgets {
   const out: SessionBudgets = { ...DEFAULT_BUDGETS };
@@ -80,6 +88,10 @@ export function resolveBudgets(given: Partial<SessionBudgets> | undefined): Sess
     if (!(k in DEFAULT_BUDGETS)) throw new PeerlinkError('ERR_INVALID_ARGUMENT', `unknown budget "${k}" (known: ${Object.keys(DEFAULT_BUDGETS).join(', ')})`);
     if (v === undefined) continue;
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new PeerlinkError('ERR_INVALID_ARGUMENT', `budget ${k} must be a positive number, got ${String(v)}`);
+    // Durations go to setTimeout, which turns anything above 2^31-1 ms into 1 ms; counts are whole.
+    if (DURATIONS.has(k as BudgetName) ? v > MAX_TIMER_MS : !Number.isInteger(v)) {
+      throw new PeerlinkError('ERR_INVALID_ARGUMENT', DURATIONS.has(k as BudgetName) ? `budget ${k} is in ms and at most ${MAX_TIMER_MS} (about 24.8 days), got ${v}` : `budget ${k} must be a whole number, got ${v}`);
+    }
     out[k as BudgetName] = v;
   }
   return out;

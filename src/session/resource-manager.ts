@@ -98,6 +98,7 @@ export class ResourceManager<P> {
       accept: this.#accept,
       acceptTimeout: this.#acceptTimeout,
       idleTimeout: limits.transferIdleTimeout,
+      minProgressBytes: limits.transferMinBytes,
       refusal,
     });
     this.#track(r);

@@ -49,6 +49,8 @@ export interface IncomingPolicy<P> {
   acceptTimeout: number;
   /** Silence from the sender, once accepted, after which the transfer fails, ms. */
   idleTimeout: number;
+  /** Bytes that count as progress within idleTimeout (less is silence). */
+  minProgressBytes: number;
   /** Set when the transfer is refused at once (a budget): sent to the sender as the answer to its offer. */
   refusal?: PeerlinkError | undefined;
   /** Tells the app an offer was refused before it was accepted (the session emits `resourceRefused`). */
@@ -155,8 +157,11 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
     const sink = this.#sink;
     sink.on('error', () => undefined); // reported through write callbacks / commit
     // From here the sender owes us bytes: silence for idleTimeout ends the transfer.
-    const idle = new IdleWatch(policy.idleTimeout, () =>
-      reader.interrupt(new PeerlinkError('ERR_TIMEOUT', `the sender sent nothing for ${Math.round(policy.idleTimeout / 1000)} s; the transfer was dropped`)),
+    const idle = new IdleWatch(
+      policy.idleTimeout,
+      () => reader.interrupt(new PeerlinkError('ERR_TIMEOUT', `the sender sent less than ${policy.minProgressBytes} bytes in ${Math.round(policy.idleTimeout / 1000)} s; the transfer was dropped`)),
+      // what is left may be less than the minimum: its arrival is progress too
+      Math.min(policy.minProgressBytes, header.size),
     );
     try {
       stream.write(encodeFrame({ type: 'accept', offset: 0 }));
@@ -168,8 +173,8 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
         if (this.#cancelled) throw this.#cancelled;
         const piece = await reader.chunk(Math.min(remaining, MAX_PIECE));
         if (piece === null) throw new PeerlinkError('ERR_RESOURCE_ABORTED', `the peer stopped after ${header.size - remaining} of ${header.size} bytes`);
-        idle.touch();
         remaining -= piece.length;
+        idle.touch(remaining === 0 ? Number.MAX_SAFE_INTEGER : piece.length);
         const more = sink.write(piece);
         this.advance(piece.length);
         if (!more) {

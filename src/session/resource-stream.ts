@@ -83,23 +83,31 @@ export function asTransferError(err: unknown, cancelled: boolean, started = true
 }
 
 /**
- * Watches a peer for silence: `expire` is called once no `touch()` came for `ms`
- * (time spent `pause()`d — waiting for our own disk — does not count). One timer,
- * re-armed lazily, so touching it per chunk costs nothing.
+ * Watches a peer for silence: `expire` is called once `ms` pass without progress (time spent
+ * `pause()`d — waiting for our own disk — does not count). Progress is `minBytes` received
+ * since the last progress, so a sender trickling a byte now and then to hold its reservation
+ * is as silent as one sending nothing (docs/security.md "Resources"). One timer, re-armed
+ * lazily, so touching it per chunk costs nothing.
  */
 export class IdleWatch {
   #last = Date.now();
+  #bytes = 0;
   #paused = false;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly ms: number,
     private readonly expire: () => void,
+    private readonly minBytes = 1,
   ) {
     this.#arm(ms);
   }
 
-  touch(): void {
+  /** `bytes` arrived (default: one piece, counted as progress). */
+  touch(bytes = this.minBytes): void {
+    this.#bytes += bytes;
+    if (this.#bytes < this.minBytes) return;
+    this.#bytes = 0;
     this.#last = Date.now();
   }
 

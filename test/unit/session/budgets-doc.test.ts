@@ -22,7 +22,9 @@ test('docs/security.md lists every budget with its default', () => {
 test('resolveBudgets: defaults, overrides, and refusals with ERR_INVALID_ARGUMENT', () => {
   assert.deepEqual(resolveBudgets(undefined), DEFAULT_BUDGETS);
   assert.equal(resolveBudgets({ streamsPerPeer: 5 }).streamsPerPeer, 5);
-  for (const bad of [{ nope: 1 }, { streamsPerPeer: 0 }, { streamsPerPeer: -1 }, { streamsPerPeer: Number.NaN }, { streamsPerPeer: '3' }]) {
+  assert.equal(resolveBudgets({ transferIdleTimeout: 2 ** 31 - 1 }).transferIdleTimeout, 2 ** 31 - 1);
+  assert.equal(resolveBudgets({ dialBackoffInitial: 0.5 }).dialBackoffInitial, 0.5);
+  for (const bad of [{ nope: 1 }, { streamsPerPeer: 0 }, { streamsPerPeer: -1 }, { streamsPerPeer: Number.NaN }, { streamsPerPeer: '3' }, { streamsPerPeer: 1.5 }, { transferIdleTimeout: 1e10 }]) {
     assert.throws(() => resolveBudgets(bad as never), (e: unknown) => isPeerlinkError(e, 'ERR_INVALID_ARGUMENT'));
   }
 });

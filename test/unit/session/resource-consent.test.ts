@@ -182,12 +182,15 @@ test('transfersPerPeer: offers beyond the budget are refused with ERR_RESOURCE_B
   const p = await pair(t, { budgets: ledger, accept: () => new Promise<boolean>((res) => pending.push(res)) });
   const path = await file(p, 'f.bin', 1000);
   const transfers = [0, 1, 2, 3].map((i) => p.sender.send(path, `f${i}.bin`, 'r'));
-  const busy = await Promise.allSettled(transfers.slice(2).map((x) => x.done));
-  for (const b of busy) assert.ok(b.status === 'rejected' && isPeerlinkError(b.reason, 'ERR_RESOURCE_BUSY'), String((b as PromiseRejectedResult).reason));
+  // Which two streams arrive first is up to the transport: any two are accepted, the others busy.
+  const busy: unknown[] = [];
+  for (const x of transfers) x.done.catch((err: unknown) => busy.push(err));
+  while (pending.length < 2 || busy.length < 2) await new Promise((r) => setTimeout(r, 10));
+  for (const b of busy) assert.ok(isPeerlinkError(b, 'ERR_RESOURCE_BUSY'), String(b));
   assert.equal(ledger.counts.transfersPerPeer, 2);
-  while (pending.length < 2) await new Promise((r) => setTimeout(r, 10));
   for (const yes of pending) yes(true);
-  await Promise.all(transfers.slice(0, 2).map((x) => x.done));
+  const settled = await Promise.allSettled(transfers.map((x) => x.done));
+  assert.equal(settled.filter((r) => r.status === 'fulfilled').length, 2);
   // Slots are free again.
   const again = p.sender.send(path, 'again.bin', 'r');
   while (pending.length < 3) await new Promise((r) => setTimeout(r, 10));
@@ -221,8 +224,8 @@ test('transferIdleTimeout: a silent sender fails, its reservation and partial fi
   assert.equal(ok.size, 900_000);
 });
 
-test('transferIdleTimeout does not fire while bytes keep coming', async (t) => {
-  const ledger = new BudgetLedger(resolveBudgets({ transferIdleTimeout: 400 }), {});
+test('transferIdleTimeout does not fire while bytes keep coming (at least transferMinBytes per window)', async (t) => {
+  const ledger = new BudgetLedger(resolveBudgets({ transferIdleTimeout: 400, transferMinBytes: 2 }), {});
   const p = await pair(t, { budgets: ledger, listening: () => true });
   const { socket, reader, incoming } = await rawOffer(p, t, 'trickle.bin', 10);
   assert.equal((await reader.frame()).type, 'accept');
@@ -233,6 +236,18 @@ test('transferIdleTimeout does not fire while bytes keep coming', async (t) => {
   assert.equal(incoming.state, 'verifying');
   socket.destroy();
   await assert.rejects(incoming.done, code('ERR_RESOURCE_ABORTED'));
+});
+
+test('a sender trickling fewer than transferMinBytes per transferIdleTimeout is dropped like a silent one', async (t) => {
+  const ledger = new BudgetLedger(resolveBudgets({ transferIdleTimeout: 400, transferMinBytes: 8 }), {});
+  const p = await pair(t, { budgets: ledger, listening: () => true });
+  const { socket, reader, incoming } = await rawOffer(p, t, 'trickle.bin', 1000);
+  assert.equal((await reader.frame()).type, 'accept');
+  const trickle = setInterval(() => socket.write(Buffer.from([1])), 100);
+  t.after(() => clearInterval(trickle));
+  await assert.rejects(incoming.done, code('ERR_TIMEOUT'));
+  clearInterval(trickle);
+  assert.equal(await p.receiver.store.usage(), 0, 'reservation released');
 });
 
 test('a quota refusal does not show the sender the receiver directory', async (t) => {
