@@ -122,6 +122,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private chain: X509Certificate[] = [];
   private tlsReport: TlsReport | undefined;
   private viabilityWatch: ViabilityWatch | undefined;
+  /** Set by setMaxMessageSizeAfter(): the limit to apply once a received message passes `test`. */
+  private limitAfter: { test: (message: Buffer) => boolean; n: number } | undefined;
   /** Set by setMaxMessageSize() (applied to the channel at ready when set before it). */
   private receiveLimit: number | undefined;
 
@@ -333,7 +335,20 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   setMaxMessageSize(n: number): void {
     if (!Number.isInteger(n) || n <= 0) throw new PeerlinkError('ERR_INVALID_ARGUMENT', `maxMessageSize must be a positive whole number of bytes, got ${String(n)}`);
     this.receiveLimit = n;
+    this.limitAfter = undefined;
     this.channel?.setMaxMessageSize?.(n);
+  }
+
+  /**
+   * setMaxMessageSize(n) at the exact point where a received message passes `test` — before
+   * the next message's length is read, even when both arrived in one read (which a later
+   * setMaxMessageSize from a receive() handler cannot promise). For a protocol whose peer may
+   * send large messages right after a small one that grants it (a session's WELCOME).
+   * Replaced by a later call of either method.
+   */
+  setMaxMessageSizeAfter(test: (message: Buffer) => boolean, n: number): void {
+    if (!Number.isInteger(n) || n <= 0) throw new PeerlinkError('ERR_INVALID_ARGUMENT', `maxMessageSize must be a positive whole number of bytes, got ${String(n)}`);
+    this.limitAfter = { test, n };
   }
 
   /**
@@ -566,6 +581,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       message: (msg) => {
         this._counters.bytesIn += msg.length;
         this._counters.messagesIn++;
+        if (this.limitAfter !== undefined && this.limitAfter.test(msg)) this.setMaxMessageSize(this.limitAfter.n);
         if (this.parameters.transport === 'udp' && this.queue.length >= (this.parameters.udp?.receiveQueueLimit ?? 1024)) {
           // UDP has no backpressure: a reader that falls behind loses datagrams, counted.
           this._counters.dropped++;

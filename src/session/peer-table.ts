@@ -18,7 +18,7 @@ import { checkDeadline, decide, isDecider, rolesCompatible, GenerationCounter } 
 import { PeerRecords } from './peer-records.js';
 import type { BudgetLedger } from './budgets.js';
 import { decodeMessage, encodeMessageBuffer } from './protocol/codec.js';
-import { ByeReason, Capability, PROTOCOL_VERSION, type HelloMessage, type SessionMessage } from './protocol/messages.js';
+import { ByeReason, Capability, MessageType, PROTOCOL_VERSION, type HelloMessage, type SessionMessage } from './protocol/messages.js';
 import type { ResolvedSessionOptions } from './options.js';
 import type { DialTarget } from './dial-target.js';
 import { REPORTED_CODES, type Dialer } from './dialer.js';
@@ -160,8 +160,9 @@ export class PeerTable {
         clearTimeout(timer);
         this.#unattached.delete(conn);
         if (frame === null || this.#host.closing()) return conn.forceCancel();
-        // Identified (or refused below): the session's own limit from the next message on.
-        conn.setMaxMessageSize(conn.parameters.maxMessageSize);
+        // The session's own message limit only once the connection is accepted (identified(),
+        // before we send WELCOME or STREAM_BOUND) or the peer's WELCOME accepts it: until then
+        // a HELLO'd stranger is held to firstFrameBytes too (docs/security.md "Before HELLO").
         let msg: SessionMessage;
         try {
           msg = decodeMessage(frame, { maxDataSize: 0 });
@@ -169,7 +170,10 @@ export class PeerTable {
           this.#reportError(toPeerlinkError(err, 'ERR_PROTOCOL'), { endpoint: remoteOf(conn) });
           return conn.forceCancel();
         }
-        if (msg.type === 'hello') this.attach(conn, 'incoming', undefined, msg);
+        if (msg.type === 'hello') {
+          conn.setMaxMessageSizeAfter((m) => m[0] === MessageType.WELCOME, conn.parameters.maxMessageSize);
+          this.attach(conn, 'incoming', undefined, msg);
+        }
         else if (msg.type === 'streamBind') this.#host.streams.onBind(conn, msg);
         else {
           this.#reportError(new PeerlinkError('ERR_PROTOCOL', `a new connection must start with HELLO or STREAM_BIND, not ${msg.type}`), { endpoint: remoteOf(conn) });

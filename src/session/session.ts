@@ -11,7 +11,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { Endpoint, Listener, type Parameters } from '../net/index.js';
+import { Endpoint, Listener, type Connection, type Parameters } from '../net/index.js';
 import { RESOLVED } from '../net/channel.js';
 import { Discovery } from './discovery.js';
 import { PeerlinkError, isPeerlinkError } from '../errors.js';
@@ -110,7 +110,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       budgets: this.#budgets,
       reportError: (err, info) => this.#reportError(err, info),
       closing: () => this.#state === 'closing' || this.#state === 'closed',
-      identified: (conn) => this.#listener?.identified(conn),
+      identified: (conn) => this.#identified(conn),
     });
     this.#dialer = new Dialer({
       options: this.options,
@@ -138,7 +138,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       registeredName: () => this.#registeredName,
       acceptsResources: () => this.#streamHandlers.has(StreamKind.RESOURCE),
       closing: () => this.#state === 'closing' || this.#state === 'closed',
-      identified: (conn) => this.#listener?.identified(conn),
+      identified: (conn) => this.#identified(conn),
       budgets: this.#budgets,
       recordRemoved: (rec) => {
         if (this.#lastRec === rec) {
@@ -421,6 +421,12 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     } catch (err) {
       stream.destroy(toPeerlinkError(err, 'ERR_INTERNAL'));
     }
+  }
+
+  /** An incoming connection became a peer's connection or a bound stream: the session's own message limit, and no longer unidentified. */
+  #identified(conn: Connection): void {
+    conn.setMaxMessageSize(conn.parameters.maxMessageSize);
+    this.#listener?.identified(conn);
   }
 
   #reportError(err: PeerlinkError, info: PeerErrorInfo): void {

@@ -122,3 +122,35 @@ test('connections still in the TLS handshake, and HELLO\'d ones not yet accepted
   assert.equal(await closedWithin(over, 2000), true, 'a 65th connection from an address with 64 HELLOs waiting for WELCOME is closed at once');
   for (const s of held) s.destroy();
 });
+
+test('HELLO, then a ~4 MiB frame before being accepted (either side deciding): refused at its length, victim memory bounded', { timeout: 120_000 }, async (t) => {
+  const v = await startVictim();
+  await v.reset();
+  const before = await v.cost();
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(4 * MiB - 16);
+  const body = Buffer.alloc(4 * MiB - 64, 0x41);
+  const socks: Socket[] = [];
+  for (let i = 0; i < 120; i++) {
+    const s = await rawConnect(v.port, '127.0.0.1', `127.0.2.${1 + (i % 8)}`);
+    // half with ids above the victim's (it waits for our WELCOME), half below (it decides, but
+    // we have not read its WELCOME: a frame it did not grant yet)
+    const id = i % 2 === 0 ? Buffer.alloc(16, 0xff) : Buffer.alloc(16, 0);
+    id[14] = i;
+    id[15] = 1;
+    s.write(frame(hello({ peerId: id, displayName: `h${i}` })));
+    s.write(header);
+    s.write(body);
+    socks.push(s);
+  }
+  await sleep(3000);
+  const after = await v.cost();
+  const growth = after.peakRss - before.rss;
+  t.diagnostic(`victim RSS ${(before.rss / MiB).toFixed(1)} → peak ${(after.peakRss / MiB).toFixed(1)} MiB (+${(growth / MiB).toFixed(1)})`);
+  assert.ok(growth <= 64 * MiB, `victim RSS grew by ${(growth / MiB).toFixed(1)} MiB`);
+  for (const s of socks) s.destroy();
+  // Accepted peers still get the session's limit at once: a 100 kB message right after WELCOME.
+  const p = await rawPeer(v, { displayName: 'big-after-welcome' });
+  p.socket.write(frame(data('y'.repeat(100_000))));
+  await until(() => v.events('message').some((e) => e.bytes === 100_000), 10_000, 'a 100 kB message after WELCOME');
+});
