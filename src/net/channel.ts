@@ -26,6 +26,60 @@ export interface ChannelSink {
 
 export const RESOLVED: Promise<void> = Promise.resolve();
 
+/**
+ * The sink a channel reports to from its construction on. A client's channel is made when its
+ * handshake completes, but Connection attaches its sink only a few promise ticks later
+ * (establish → runAttempt → becomeReady). What the peer sent right behind the handshake — in
+ * the same read as a WebSocket's 101 response or TLS's last flight, or a listener's first
+ * message and its close right after — is decoded in between, before any new read: it is held
+ * here in order and replayed at attach, never dropped. No socket read happens in those ticks,
+ * so the hold is bounded by what was already read.
+ */
+export class SinkRelay implements ChannelSink {
+  private target: ChannelSink | undefined;
+  private held: Array<(s: ChannelSink) => void> | undefined = [];
+
+  attach(sink: ChannelSink): void {
+    this.target = sink;
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const call of held) call(sink);
+  }
+
+  private pass(call: (s: ChannelSink) => void): void {
+    if (this.target) call(this.target);
+    else this.held?.push(call);
+  }
+
+  data(chunk: Buffer): void {
+    this.pass((s) => s.data(chunk));
+  }
+
+  message(msg: Buffer): void {
+    this.pass((s) => s.message(msg));
+  }
+
+  part(data: Buffer, complete: boolean): void {
+    this.pass((s) => s.part(data, complete));
+  }
+
+  end(): void {
+    this.pass((s) => s.end());
+  }
+
+  closed(err: PeerlinkError | undefined): void {
+    this.pass((s) => s.closed(err));
+  }
+
+  rtt(ms: number): void {
+    this.pass((s) => s.rtt(ms));
+  }
+
+  keepaliveSent(): void {
+    this.pass((s) => s.keepaliveSent());
+  }
+}
+
 export interface Channel {
   readonly kind: 'stream' | 'message';
   /** The TCP socket underneath (for addresses and socket options); undefined for UDP. */

@@ -599,7 +599,6 @@ export class Connection extends EventEmitter<ConnectionEvents> {
       rtt: (ms) => this.sampleRtt(ms),
       keepaliveSent: () => this._counters.keepalivesSent++,
     };
-    ch.attach(sink);
     if (this.receiveLimit !== undefined) ch.setMaxMessageSize?.(this.receiveLimit);
     if (this.partial) ch.deliverPartialMessages?.();
     const iface = this._path?.interface;
@@ -610,6 +609,9 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (ch.tlsSocket) this.tlsReport = this.describeTls(ch.tlsSocket);
     this.readyAt = performance.now();
     this.setState('ready', undefined);
+    // After 'ready': what the channel held since the handshake (the peer's first data, even its
+    // end or close — SinkRelay) is replayed now, and a close must follow 'ready', not precede it.
+    ch.attach(sink);
     // A 'state' listener may have cancelled already: no path for a connection that is gone.
     if (this._path && this._state === 'ready') this.emit('path', this._path);
   }

@@ -132,13 +132,16 @@ async function wsHandshake(io: Socket, tcp: Socket, tlsSock: TLSSocket | undefin
     skipUTF8Validation: true,
   });
   const mode = tlsModeOf(p);
-  await abortable(
+  return abortable(
     signal,
-    new Promise<void>((resolve, reject) => {
+    new Promise<WsChannel>((resolve, reject) => {
       ws.once('open', () => {
         ws.removeAllListeners('error');
         ws.removeAllListeners('unexpected-response');
-        resolve();
+        // The channel takes ws's events from 'open' on: frames that came with the 101 response
+        // are decoded on the next tick, before this promise settles, and a message (or close)
+        // emitted with nobody listening would be lost.
+        resolve(new WsChannel(ws, tcp, tlsSock, mode, p.keepalive));
       });
       ws.once('unexpected-response', (_req, res) => {
         reject(new PeerlinkError('ERR_PROTOCOL', `the server refused the WebSocket upgrade (HTTP ${res.statusCode ?? '?'})`));
@@ -154,7 +157,6 @@ async function wsHandshake(io: Socket, tcp: Socket, tlsSock: TLSSocket | undefin
     }),
     () => ws.terminate(),
   );
-  return new WsChannel(ws, tcp, tlsSock, mode, p.keepalive);
 }
 
 async function establishUdp(addresses: ResolvedAddress[], port: number, p: Parameters, plan: InterfacePlan, ctx: AttemptContext): Promise<Established> {

@@ -61,7 +61,7 @@ export class FramedChannel extends SocketChannel {
     this.frameSink =
       this.decoder instanceof LengthPrefixDecoder
         ? {
-            message: (d) => this.sink?.message(d),
+            message: (d) => this.sink.message(d),
             control: (kind, d) => this.onControl(kind, d),
           }
         : undefined;
@@ -69,7 +69,7 @@ export class FramedChannel extends SocketChannel {
       this.keepalive = new KeepaliveTimer(
         keepalive,
         (payload) => {
-          this.sink?.keepaliveSent();
+          this.sink.keepaliveSent();
           this.writer.write(framer.encode({ kind: 'ping', data: payload }));
         },
         (silent) => this.fail(new PeerlinkError('ERR_KEEPALIVE_TIMEOUT', `no data or keepalive reply from the peer for ${Math.round(silent)} ms; it is frozen or unreachable`)),
@@ -104,7 +104,7 @@ export class FramedChannel extends SocketChannel {
         if (!f) break;
         if (f.kind === 'message') {
           if (f.data.length > this.limit) throw new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `peer sent a ${f.data.length}-byte message; the limit is ${this.limit} bytes`);
-          this.sink?.message(f.data);
+          this.sink.message(f.data);
         } else this.onControl(f.kind, f.data);
       }
     } catch (err) {
@@ -123,7 +123,7 @@ export class FramedChannel extends SocketChannel {
   deliverPartialMessages(): void {
     if (!(this.decoder instanceof LengthPrefixDecoder) || this.partSink) return;
     this.partSink = {
-      part: (d, complete) => this.sink?.part(d, complete),
+      part: (d, complete) => this.sink.part(d, complete),
       control: (kind, d) => this.onControl(kind, d),
     };
     // What the decoder already holds of a message goes up now, not with the next read.
@@ -174,7 +174,7 @@ export class FramedChannel extends SocketChannel {
   private onControl(kind: 'ping' | 'pong', data: Buffer): void {
     if (kind === 'pong') {
       const rtt = this.keepalive?.rttFrom(data);
-      if (rtt !== undefined) this.sink?.rtt(rtt);
+      if (rtt !== undefined) this.sink.rtt(rtt);
       return;
     }
     // Only the latest ping is answered: the pong goes out at the end of this tick (every ping

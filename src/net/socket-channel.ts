@@ -6,12 +6,13 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { PeerlinkError } from '../errors.js';
-import { localOf, remoteOf, RESOLVED, type Channel, type ChannelSink, type SocketAddress } from './channel.js';
+import { localOf, remoteOf, RESOLVED, SinkRelay, type Channel, type ChannelSink, type SocketAddress } from './channel.js';
 import { toPeerlinkError, type TlsMode } from './net-errors.js';
 
 export class SocketChannel implements Channel {
   readonly kind: 'stream' | 'message' = 'stream';
-  protected sink: ChannelSink | undefined;
+  /** Holds what arrives before Connection attaches (see SinkRelay). */
+  protected readonly sink = new SinkRelay();
   private drainWaiters: Array<{ resolve: () => void; reject: (e: PeerlinkError) => void }> = [];
   private drainPromise: Promise<void> | undefined;
   private closedError: PeerlinkError | undefined;
@@ -28,7 +29,7 @@ export class SocketChannel implements Channel {
     readonly tlsMode: TlsMode,
   ) {
     io.on('data', this.onDataBound);
-    io.on('end', () => this.sink?.end());
+    io.on('end', () => this.sink.end());
     io.on('drain', () => this.flushDrainWaiters());
     // After end() Node emits no 'drain': sends waiting on it are settled once everything is flushed.
     io.on('finish', () => this.flushDrainWaiters());
@@ -53,11 +54,11 @@ export class SocketChannel implements Channel {
   }
 
   attach(sink: ChannelSink): void {
-    this.sink = sink;
+    this.sink.attach(sink);
   }
 
   protected onData(chunk: Buffer): void {
-    this.sink?.data(chunk);
+    this.sink.data(chunk);
   }
 
   protected onClose(): void {
@@ -66,7 +67,7 @@ export class SocketChannel implements Channel {
     const err = this.closedError;
     // Errors capture a stack (costly): build one only for senders actually waiting.
     if (this.drainWaiters.length > 0) this.rejectDrainWaiters(err ?? new PeerlinkError('ERR_CLOSED', 'the connection is closed'));
-    this.sink?.closed(err);
+    this.sink.closed(err);
   }
 
   /** Fails the channel with `err` (limit exceeded, keepalive timeout, ...). */

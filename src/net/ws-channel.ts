@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type WebSocket from 'ws';
 import { PeerlinkError } from '../errors.js';
-import { localOf, remoteOf, RESOLVED, type Channel, type ChannelSink, type SocketAddress } from './channel.js';
+import { localOf, remoteOf, RESOLVED, SinkRelay, type Channel, type ChannelSink, type SocketAddress } from './channel.js';
 import { KeepaliveTimer } from './keepalive.js';
 import { toPeerlinkError, type TlsMode } from './net-errors.js';
 import type { ResolvedKeepalive } from './parameters.js';
@@ -55,7 +55,11 @@ function wsError(err: Error & { code?: string }, tlsMode: TlsMode): PeerlinkErro
 
 export class WsChannel implements Channel {
   readonly kind = 'message' as const;
-  private sink: ChannelSink | undefined;
+  /**
+   * Holds what arrives before Connection attaches (see SinkRelay): a client's first message and
+   * even the peer's close can come in the same read as the 101 response.
+   */
+  private readonly sink = new SinkRelay();
   private error: PeerlinkError | undefined;
   private isClosed = false;
   private corked = false;
@@ -88,7 +92,7 @@ export class WsChannel implements Channel {
         ws.close(1009);
         return;
       }
-      this.sink?.message(data);
+      this.sink.message(data);
     });
     ws.on('ping', (data: Buffer) => {
       this.keepalive?.received();
@@ -97,7 +101,7 @@ export class WsChannel implements Channel {
     ws.on('pong', (data: Buffer) => {
       this.keepalive?.received();
       const rtt = this.keepalive?.rttFrom(data);
-      if (rtt !== undefined) this.sink?.rtt(rtt);
+      if (rtt !== undefined) this.sink.rtt(rtt);
     });
     ws.on('error', (err: Error & { code?: string }) => {
       this.error ??= wsError(err, tlsMode);
@@ -106,14 +110,14 @@ export class WsChannel implements Channel {
       this.keepalive?.stop();
       this.error ??= closeError(code, reason);
       this.isClosed = true;
-      if (!this.error) this.sink?.end();
-      this.sink?.closed(this.error);
+      if (!this.error) this.sink.end();
+      this.sink.closed(this.error);
     });
     if (keepalive) {
       this.keepalive = new KeepaliveTimer(
         keepalive,
         (payload) => {
-          this.sink?.keepaliveSent();
+          this.sink.keepaliveSent();
           if (ws.readyState === ws.OPEN) ws.ping(payload);
         },
         (silent) => {
@@ -138,7 +142,7 @@ export class WsChannel implements Channel {
   }
 
   attach(sink: ChannelSink): void {
-    this.sink = sink;
+    this.sink.attach(sink);
   }
 
   send(chunks: Buffer | readonly Buffer[], final: boolean): Promise<void> {

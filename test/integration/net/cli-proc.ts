@@ -63,7 +63,8 @@ export function peerlink(args: string[], env: NodeJS.ProcessEnv = {}, options: S
     err += b.toString();
     for (const w of watchers) w();
   });
-  const exited = new Promise<number>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal === 'SIGKILL' ? 137 : signal ? 128 : 1))));
+  // 'close', not 'exit': after 'exit' the child's stdout may still hold data not read here yet.
+  const exited = new Promise<number>((resolve) => child.on('close', (code, signal) => resolve(code ?? (signal === 'SIGKILL' ? 137 : signal ? 128 : 1))));
   const waitFor = (re: RegExp): Promise<RegExpMatchArray> =>
     new Promise((resolve, reject) => {
       const check = (): boolean => {
