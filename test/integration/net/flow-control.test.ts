@@ -91,6 +91,11 @@ test('flow control, byte stream via stream(): pipe backpressure both ways', asyn
   assert.equal(got, TOTAL);
   assert.ok(maxWritable <= out.writableHighWaterMark + MESSAGE, `writable reached ${maxWritable}`);
   assert.ok(maxReadable <= inp.readableHighWaterMark + MESSAGE, `readable reached ${maxReadable}`);
+  // The receiver's side is half-open (it got FIN, never sent its own): a connection stays ready
+  // until cancelled, and on Node 24 its socket then keeps the process alive.
+  inp.end();
+  sender.cancel();
+  receiver.cancel();
   await l.cancel();
 });
 
