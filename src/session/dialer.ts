@@ -118,6 +118,11 @@ export class Dialer {
     for (const t of [...this.#targets.values()]) if (!t.present && t.absentSince <= cutoff && this.#removable(t)) this.#remove(t);
   }
 
+  /** Reserves a dial from the session-wide dial rate (dialsPerSecond) for a dial made elsewhere (stream dial-backs): ms to wait first. */
+  reserveDial(): number {
+    return this.#rate.reserve();
+  }
+
   get size(): number {
     return this.#targets.size;
   }

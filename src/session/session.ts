@@ -111,6 +111,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       reportError: (err, info) => this.#reportError(err, info),
       closing: () => this.#state === 'closing' || this.#state === 'closed',
       identified: (conn) => this.#identified(conn),
+      reserveDial: () => this.#dialer.reserveDial(),
     });
     this.#dialer = new Dialer({
       options: this.options,

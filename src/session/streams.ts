@@ -58,6 +58,8 @@ export interface StreamHost {
   closing(): boolean;
   /** An incoming connection is bound to a real offer: it stops counting as unidentified. */
   identified(conn: Connection): void;
+  /** Reserves a dial from the session's dial rate: ms to wait first (0: now). */
+  reserveDial(): number;
 }
 
 /** Per-peer stream bookkeeping for the budgets. */
@@ -187,7 +189,9 @@ export class StreamManager {
       st.refusedInARow = 0;
       const abort = new AbortController();
       st.dialBacks.add(abort);
-      this.dialAndBind(rec, port, offer.token, abort.signal)
+      // A dial on a peer's word is a new dial of the session: within its dial rate (dialsPerSecond).
+      this.dialRateWait(rec, abort.signal)
+        .then(() => this.dialAndBind(rec, port, offer.token, abort.signal))
         .finally(() => st.dialBacks.delete(abort))
         .then(
           (stream) => this.accept(rec, stream, offer.kind, offer.name, offer.meta),
@@ -386,6 +390,24 @@ export class StreamManager {
     stream.once('close', () => {
       rec.streams.delete(stream);
       this.live.delete(stream);
+    });
+  }
+
+  /** Waits for the session's dial rate (dialsPerSecond, shared with the Dialer); the wait is counted. */
+  private dialRateWait(rec: PeerRecord, signal: AbortSignal): Promise<void> {
+    const wait = this.host.reserveDial();
+    if (wait <= 0) return Promise.resolve();
+    this.host.budgets.exceeded({ budget: 'dialsPerSecond', peer: rec.key, detail: `dial-back deferred ${wait} ms` });
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      }, wait);
+      const onAbort = (): void => {
+        clearTimeout(timer);
+        reject(toPeerlinkError(signal.reason, 'ERR_CONNECTION_RESET'));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
     });
   }
 

@@ -146,6 +146,19 @@ test('dial-back offers: 200 of them make the victim hold at most dialBacksPerPee
   assert.equal(honestSide.bound(), 1);
 });
 
+test('dial-backs are new dials of the session: paced by dialsPerSecond, and the deferrals counted', async () => {
+  const v = await startVictim({ budgets: { dialsPerSecond: 2 } });
+  const sink = await holdingListener();
+  const atk = await rawPeer(v, { displayName: 'pacer', listenPort: sink.port });
+  atk.socket.write(Buffer.concat(Array.from({ length: 8 }, (_, i) => frame(streamOffer({ name: `p${i}`, dialBack: true })))));
+  await new Promise((r) => setTimeout(r, 700));
+  // a full bucket (2) at once, then 2 a second: at most 4 within 0.7 s, not all 8
+  assert.ok(sink.peak() <= 4, `${sink.peak()} dial-backs within 0.7 s at dialsPerSecond 2`);
+  const c = await v.cost();
+  assert.ok((c.stats.budgets.dialsPerSecond ?? 0) >= 1, `deferrals counted: ${JSON.stringify(c.stats.budgets)}`);
+  await until(() => sink.peak() >= 8, 10_000, 'every dial-back made in the end');
+});
+
 test('open streams: a peer gets at most streamsPerPeer (64) streams; the 65th is refused', async () => {
   const v = await startVictim();
   const p = await rawPeer(v, { displayName: 'greedy' });
