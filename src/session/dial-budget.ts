@@ -39,6 +39,8 @@ export class DialRate {
 
 interface Destination {
   failures: number;
+  /** A peer was connected through it once: a real peer, not a stranger's target (see delayAfter). */
+  proven: boolean;
   /** No dial before this time (ms). */
   nextAt: number;
   inFlight: boolean;
@@ -50,9 +52,15 @@ type BackoffLimits = Pick<SessionBudgets, 'dialBackoffInitial' | 'dialFailuresBe
 export class DestinationBackoff {
   readonly #dests = new Map<string, Destination>();
 
+  /**
+   * @param provenMaxDelay the longest wait at a destination that once led to a connected peer
+   *   (the session's reconnect maxDelay): a peer back after a link flap or a restart on the same
+   *   port is dialled again within seconds, never once a minute.
+   */
   constructor(
     private readonly limits: BackoffLimits,
     private readonly now: () => number = Date.now,
+    private readonly provenMaxDelay = 5000,
   ) {}
 
   static key(address: string, port: number): string {
@@ -79,11 +87,11 @@ export class DestinationBackoff {
 
   /** A dial to `key` starts. It counts as a failure until `succeeded(key)`. */
   started(key: string): void {
-    const d = this.#dests.get(key) ?? { failures: 0, nextAt: 0, inFlight: false };
+    const d = this.#dests.get(key) ?? { failures: 0, proven: false, nextAt: 0, inFlight: false };
     this.#dests.delete(key);
     d.failures++;
     d.inFlight = true;
-    d.nextAt = this.now() + this.delayAfter(d.failures);
+    d.nextAt = this.now() + (d.proven ? Math.min(this.provenMaxDelay, this.delayAfter(d.failures)) : this.delayAfter(d.failures));
     this.#dests.set(key, d);
     while (this.#dests.size > this.limits.maxPeerRecords) {
       const oldest = this.#dests.keys().next().value as string;
@@ -97,9 +105,16 @@ export class DestinationBackoff {
     if (d) d.inFlight = false;
   }
 
-  /** A peer became connected through `key`: its back-off starts over. */
+  /** A peer became connected through `key`: its back-off starts over, and it is proven (never the slow schedule). */
   succeeded(key: string): void {
-    this.#dests.delete(key);
+    const d = this.#dests.get(key);
+    if (!d) {
+      this.#dests.set(key, { failures: 0, proven: true, nextAt: 0, inFlight: false });
+      return;
+    }
+    d.failures = 0;
+    d.proven = true;
+    d.nextAt = 0;
   }
 
   /** Wait after the n-th failure: doubling from dialBackoffInitial, then dialBackoffSlow. */

@@ -78,7 +78,7 @@ export class Dialer {
     this.#host = host;
     const limits = host.budgets.limits;
     this.#rate = new DialRate(limits.dialsPerSecond);
-    this.#destinations = new DestinationBackoff(limits);
+    this.#destinations = new DestinationBackoff(limits, Date.now, host.options.reconnectMaxDelay);
   }
 
   /** Adds a target (or marks it seen): the most recently seen are kept longest. */

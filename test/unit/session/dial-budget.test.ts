@@ -44,6 +44,28 @@ test('DestinationBackoff: 1 s, 2 s, then once a minute; one dial in flight; succ
   assert.equal(d.wait(k), 0);
 });
 
+test('DestinationBackoff: a destination that once led to a connected peer is retried within provenMaxDelay, never once a minute', () => {
+  let now = 0;
+  const d = new DestinationBackoff(DEFAULT_BUDGETS, () => now, 5000);
+  const peer = DestinationBackoff.key('10.0.0.7', 7000);
+  const stranger = DestinationBackoff.key('10.0.0.8', 7000);
+  d.started(peer);
+  d.succeeded(peer);
+  d.finished(peer);
+  // the peer's link flaps: its dials fail from now on, like the stranger's that never answer
+  const dials = new Map<string, number[]>([[peer, []], [stranger, []]]);
+  for (now = 10_000; now <= 130_000; now += 100) {
+    for (const k of [peer, stranger]) {
+      if (d.wait(k) !== 0) continue;
+      dials.get(k)?.push(now - 10_000);
+      d.started(k);
+      d.finished(k);
+    }
+  }
+  assert.deepEqual(dials.get(peer)?.slice(0, 5), [0, 1000, 3000, 8000, 13_000]);
+  assert.deepEqual(dials.get(stranger), [0, 1000, 3000, 63_000]);
+});
+
 test('DestinationBackoff: bounded by maxPeerRecords, least recently dialled forgotten first', () => {
   let now = 0;
   const d = new DestinationBackoff({ ...DEFAULT_BUDGETS, maxPeerRecords: 3 }, () => now);
