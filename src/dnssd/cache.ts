@@ -24,6 +24,8 @@ export interface CachedRecord {
   expiresAt: number;
   /** Remaining refresh times (absolute ms), soonest first. */
   refreshAt: number[];
+  /** The address it was last received from ('' when not known): eviction is per source. */
+  source: string;
 }
 
 export interface CacheEvents {
@@ -60,11 +62,11 @@ export class RecordCache extends EventEmitter<CacheEvents> {
    * Adds the records of one received response. Cache-flush records make older members of
    * their RRSet (received more than a second ago) expire in one second.
    */
-  addResponse(records: readonly ResourceRecord[], iface: string): void {
+  addResponse(records: readonly ResourceRecord[], iface: string, source = ''): void {
     const now = this.clock.now();
     const flushSets = new Map<string, ResourceRecord>();
     for (const r of records) {
-      this.put(r, iface, now);
+      this.put(r, iface, now, source);
       if (r.cacheFlush && r.ttl > 0) flushSets.set(rrsetKey(r), r);
     }
     for (const [rrset, r] of flushSets) {
@@ -81,7 +83,7 @@ export class RecordCache extends EventEmitter<CacheEvents> {
     }
   }
 
-  private put(given: ResourceRecord, iface: string, now: number): void {
+  private put(given: ResourceRecord, iface: string, now: number, source: string): void {
     const r = given.ttl > this.maxTtl ? { ...given, ttl: this.maxTtl } : given;
     const setKey = `${iface}|${nameKey(r.name)}`;
     const k = recordKey(r);
@@ -100,6 +102,7 @@ export class RecordCache extends EventEmitter<CacheEvents> {
     const refreshAt = REFRESH_POINTS.map((f) => now + ttlMs * (f + this.clock.random() * 0.02));
     if (existing) {
       existing.record = r;
+      existing.source = source;
       existing.receivedAt = now;
       existing.seq = ++this.seq;
       existing.expiresAt = now + ttlMs;
@@ -114,7 +117,7 @@ export class RecordCache extends EventEmitter<CacheEvents> {
       this.sets.set(setKey, set);
       this.ifaces.add(iface);
     }
-    const e: CachedRecord = { record: r, iface, receivedAt: now, seq: ++this.seq, expiresAt: now + ttlMs, refreshAt };
+    const e: CachedRecord = { record: r, iface, receivedAt: now, seq: ++this.seq, expiresAt: now + ttlMs, refreshAt, source };
     set.set(k, e);
     this.count++;
     this.arm(refreshAt[0] as number);
@@ -166,9 +169,21 @@ export class RecordCache extends EventEmitter<CacheEvents> {
   }
 
   private evict(): void {
-    // drop the tenth of entries that would expire soonest; rare, so a full scan is fine
+    // Drop a tenth of the cache, soonest to expire first, from the source that holds the most
+    // records: one host flooding us with long-lived records (it picks the TTLs) evicts its own,
+    // never an honest peer's handful. Rare, so a full scan is fine.
+    const perSource = new Map<string, number>();
+    for (const set of this.sets.values()) for (const e of set.values()) perSource.set(e.source, (perSource.get(e.source) ?? 0) + 1);
+    let biggest = '';
+    let most = -1;
+    for (const [s, n] of perSource) {
+      if (n > most) {
+        most = n;
+        biggest = s;
+      }
+    }
     const all: [string, string, CachedRecord][] = [];
-    for (const [sk, set] of this.sets) for (const [k, e] of set) all.push([sk, k, e]);
+    for (const [sk, set] of this.sets) for (const [k, e] of set) if (e.source === biggest) all.push([sk, k, e]);
     all.sort((a, b) => a[2].expiresAt - b[2].expiresAt);
     for (const [sk, k, e] of all.slice(0, Math.max(1, Math.floor(this.maxRecords / 10)))) {
       const set = this.sets.get(sk);

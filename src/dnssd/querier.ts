@@ -79,7 +79,7 @@ export class Querier {
     }
     if (p.packet.opcode !== 0 || p.packet.rcode !== 0) return;
     if (this.continuous.size === 0 && this.interests.size === 0) return;
-    this.cache.addResponse([...p.packet.answers, ...p.packet.additionals].filter((r) => r.rrclass === CLASS_IN), p.iface.name);
+    this.cache.addResponse([...p.packet.answers, ...p.packet.additionals].filter((r) => r.rrclass === CLASS_IN), p.iface.name, p.address);
   }
 
   /**

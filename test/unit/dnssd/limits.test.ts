@@ -44,6 +44,25 @@ test('cache: no record is kept longer than maxTtl, whatever TTL its sender chose
   assert.equal(new RecordCache(clock).maxTtl, DEFAULT_MDNS_LIMITS.maxTtl);
 });
 
+test('cache full: the source holding the most records is evicted first, never an honest peer\'s handful', () => {
+  const clock = new FakeClock();
+  const cache = new RecordCache(clock, 100);
+  const honest: ResourceRecord[] = [
+    { name: 'bob.local', type: 'A', address: '10.9.0.2', ttl: 120, rrclass: CLASS_IN, cacheFlush: true },
+    { name: 'Bob._chat._tcp.local', type: 'SRV', priority: 0, weight: 0, port: 7000, target: 'bob.local', ttl: 120, rrclass: CLASS_IN, cacheFlush: true },
+  ];
+  cache.addResponse(honest, 'eth0', '10.9.0.2');
+  // a stranger floods long-lived junk (it chooses the TTLs; the cap keeps them at 4500 s, still longer than Bob's 120)
+  for (let p = 0; p < 50; p++) {
+    const junk: ResourceRecord[] = [];
+    for (let i = 0; i < 90; i++) junk.push({ name: `junk${p}-${i}.local`, type: 'A', address: '10.9.0.66', ttl: 86400, rrclass: CLASS_IN, cacheFlush: true });
+    cache.addResponse(junk, 'eth0', '10.9.0.66');
+  }
+  assert.equal(cache.get('bob.local', RRType.A).length, 1, "Bob's address survives the flood");
+  assert.equal(cache.get('Bob._chat._tcp.local', RRType.SRV).length, 1, "Bob's SRV survives the flood");
+  assert.ok(cache.size <= 100, `cache holds ${cache.size}`);
+});
+
 test('300 bare PTRs: at most maxResolving instances are resolved at a time, and queries stay within the bucket', async () => {
   const clock = new FakeClock();
   const link = new FakeLink(clock);
