@@ -59,10 +59,14 @@ export class ChatScreen {
     });
   }
 
-  /** Interactive only: Ctrl-C (readline takes it in raw mode) and Ctrl-D on an empty line. */
+  /**
+   * Interactive only: Ctrl-D on an empty line calls `fn`. Ctrl-C, which readline takes in raw
+   * mode, is passed on to the process as the SIGINT it would have been, so the command's signal
+   * handling applies (the first leaves cleanly, a second forces an immediate exit: CLI.md).
+   */
   onLeaveKey(fn: () => void): void {
     if (!this.interactive) return;
-    this.#rl.on('SIGINT', fn);
+    this.#rl.on('SIGINT', () => process.kill(process.pid, 'SIGINT'));
     this.#rl.on('close', fn);
   }
 
