@@ -4,13 +4,12 @@
 // free-space floor; leftovers of a killed receiver.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, connect, type Socket } from 'node:net';
-import { mkdtemp, readdir, rm, statfs, truncate, utimes, writeFile } from 'node:fs/promises';
+import type { Socket } from 'node:net';
+import { readdir, statfs, truncate, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { socketPair, tempDir as makeTempDir, type Ctx } from '../../harness/loopback.js';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
 import { isPeerlinkError } from '../../../src/errors.js';
 import { ResourceManager, type ResourceManagerOptions } from '../../../src/session/resource-manager.js';
 import type { IncomingResource, ResourceOffer } from '../../../src/session/resource-receive.js';
@@ -19,29 +18,8 @@ import type { TransferState } from '../../../src/session/resource-progress.js';
 import { BudgetLedger, resolveBudgets } from '../../../src/session/budgets.js';
 import { encodeFrame, ResourceStreamReader } from '../../../src/session/resource-wire.js';
 
-type Ctx = { after: (fn: () => unknown) => void };
+const tempDir = (t: Ctx, prefix = 'pl-consent-'): Promise<string> => makeTempDir(t, prefix);
 
-async function tempDir(t: Ctx, prefix = 'pl-consent-'): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-async function socketPair(t: Ctx): Promise<[Socket, Socket]> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const accepted = once(server, 'connection') as Promise<[Socket]>;
-  const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
-  await once(client, 'connect');
-  const [srv] = await accepted;
-  server.close();
-  t.after(() => {
-    client.destroy();
-    srv.destroy();
-  });
-  return [client, srv];
-}
 
 type ReceiverOptions = Omit<ResourceManagerOptions<string>, 'open' | 'announce' | 'directory'>;
 

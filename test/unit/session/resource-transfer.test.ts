@@ -2,13 +2,13 @@
 // without a session: the ResourceManager is given the socket as its stream.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { generateIdentity } from '../../../src/net/identity.js';
-import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { socketPair, tempDir as makeTempDir, type Ctx } from '../../harness/loopback.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import diagnostics from 'node:diagnostics_channel';
@@ -18,32 +18,10 @@ import { ResourceManager } from '../../../src/session/resource-manager.js';
 import type { IncomingResource } from '../../../src/session/resource-receive.js';
 import { encodeFrame, ResourceStreamReader } from '../../../src/session/resource-wire.js';
 
-type Ctx = { after: (fn: () => unknown) => void };
+const tempDir = (t: Ctx, prefix = 'pl-xfer-'): Promise<string> => makeTempDir(t, prefix);
 
-async function tempDir(t: Ctx, prefix = 'pl-xfer-'): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
-
-/** A connected socket pair on loopback. */
-async function socketPair(t: Ctx): Promise<[Socket, Socket]> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const accepted = once(server, 'connection') as Promise<[Socket]>;
-  const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
-  await once(client, 'connect');
-  const [srv] = await accepted;
-  server.close();
-  t.after(() => {
-    client.destroy();
-    srv.destroy();
-  });
-  return [client, srv];
-}
 
 interface Pair {
   sender: ResourceManager<string>;
