@@ -18,9 +18,15 @@ after(async () => {
 });
 
 const GIB = 1024 * 1024 * 1024;
-/** Growth allowed over the starting RSS / heap: socket and stream buffers, TLS records, GC slack. */
-const RSS_GROWTH_LIMIT = 96 * 1024 * 1024;
-const HEAP_GROWTH_LIMIT = 80 * 1024 * 1024;
+/**
+ * Growth allowed over the starting RSS / retained heap: socket and stream buffers, TLS
+ * records, GC slack. RSS includes garbage not yet collected (Node 24 and 26 collect array
+ * buffers lazily: up to +94 MiB seen at 600 MB/s, against +45 on Node 20); the heap peak is
+ * sampled after full GCs (session-peers.ts), up to +60 MiB seen (array buffers are freed
+ * concurrently, so some garbage still counts). Both stay an order below the 1 GiB sent.
+ */
+const RSS_GROWTH_LIMIT = 128 * 1024 * 1024;
+const HEAP_GROWTH_LIMIT = 96 * 1024 * 1024;
 
 test('a 1 GiB stream with bounded memory on both sides', { timeout: 600_000 }, async (t) => {
   if (!requires(t, 'netns')) return;
