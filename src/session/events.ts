@@ -11,6 +11,7 @@ import type { PeerState } from './peer-record.js';
 import type { DiscoveredPeer } from './discovery-info.js';
 import type { IncomingResource } from './resource-transfer.js';
 import type { RefusedOffer } from './resource-receive.js';
+import type { LinkQuality, LinkQualityReport } from './link-quality.js';
 
 export interface PeerErrorInfo {
   /** The peer, when it is known (it said HELLO, or TXT/an earlier connection told us). */
@@ -52,6 +53,12 @@ export interface PeerSessionEvents {
    * conflict renames us. Never emitted with `advertise: false`.
    */
   advertised: [instanceName: string];
+  /**
+   * The rated quality of the link to a peer changed (docs/session.md "Link quality"): after
+   * the first measurement once it is connected, when conditions change (with hysteresis and
+   * hold times, so it does not flap), and to 'unknown' when it disconnects.
+   */
+  linkQuality: [peer: PeerID, quality: LinkQuality, report: LinkQualityReport];
   /** close() finished. */
   close: [];
 }

@@ -2,7 +2,10 @@
 export { PeerSession } from './session.js';
 export type { SendOptions, OpenStreamOptions, ConnectOptions, PeerInfo, StreamKindHandler } from './session.js';
 export type { PeerSessionEvents, PeerErrorInfo } from './events.js';
-export type { PeerSessionOptions, SessionSecurity, SessionResourceOptions } from './options.js';
+export type { PeerSessionOptions, SessionSecurity, SessionResourceOptions, SessionLinkQualityOptions } from './options.js';
+export { DEFAULT_LINK_THRESHOLDS } from './link-quality.js';
+export type { LinkQuality, LinkQualityReport, LinkQualityThresholds, LinkBoundary } from './link-quality.js';
+export type { LinkTimers } from './link-monitor.js';
 export type { ResourceOffer, RefusedOffer, FreeSpaceFloor } from './resource-transfer.js';
 export type { PeerState } from './peer-record.js';
 export type { DiscoveredPeer } from './discovery-info.js';

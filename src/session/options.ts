@@ -13,6 +13,8 @@ import { STREAM_CHUNK_MAX } from './message-stream.js';
 import { resolveBudgets, type SessionBudgets } from './budgets.js';
 import type { FreeSpaceFloor } from './resource-store.js';
 import type { ResourceOffer } from './resource-receive.js';
+import { DEFAULT_LINK_THRESHOLDS, type LinkQualityThresholds } from './link-quality.js';
+import { DEFAULT_LINK_INTERVAL, type LinkTimers } from './link-monitor.js';
 
 /** `PeerSessionOptions.resources` (docs/resources.md). */
 export interface SessionResourceOptions {
@@ -81,6 +83,17 @@ export interface PeerSessionOptions {
   resources?: SessionResourceOptions;
   /** Limits on what peers can make the session hold or do (docs/security.md). Default DEFAULT_BUDGETS. */
   budgets?: Partial<SessionBudgets>;
+  /** Link-quality estimate per peer (docs/session.md "Link quality"). */
+  linkQuality?: SessionLinkQualityOptions;
+}
+
+export interface SessionLinkQualityOptions {
+  /** TCP_INFO sampling period, ms. Default 1000. */
+  interval?: number;
+  /** Boundaries, hysteresis and hold times. Default DEFAULT_LINK_THRESHOLDS. */
+  thresholds?: Partial<LinkQualityThresholds>;
+  /** Time source for the sampling (tests). Default: performance.now and unref'd intervals. */
+  timers?: LinkTimers;
 }
 
 export const RESERVED_TXT_KEYS = new Set(['v', 'sec', 'id', 'arch']);
@@ -111,6 +124,7 @@ export interface ResolvedSessionOptions {
   resources: SessionResourceOptions;
   mdns: Mdns | undefined;
   budgets: SessionBudgets;
+  linkQuality: { interval: number; thresholds: LinkQualityThresholds; timers: LinkTimers | undefined };
 }
 
 function positive(name: string, v: number | undefined, dflt: number): number {
@@ -178,6 +192,11 @@ export function resolveOptions(o: PeerSessionOptions): ResolvedSessionOptions {
     resources: { ...(o.resources ?? {}) },
     mdns: o.mdns,
     budgets: resolveBudgets(o.budgets),
+    linkQuality: {
+      interval: positive('linkQuality.interval', o.linkQuality?.interval, DEFAULT_LINK_INTERVAL),
+      thresholds: { ...DEFAULT_LINK_THRESHOLDS, ...(o.linkQuality?.thresholds ?? {}) },
+      timers: o.linkQuality?.timers,
+    },
   };
 }
 

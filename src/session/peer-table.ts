@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { Endpoint, type Connection } from '../net/index.js';
 import { PeerlinkError } from '../errors.js';
 import { PeerID, peerKey } from './peer-id.js';
-import { PeerRecord } from './peer-record.js';
+import { PeerRecord, type PeerState } from './peer-record.js';
 import { ControlChannel, toPeerlinkError, type ChannelDirection } from './control-channel.js';
 import { checkDeadline, decide, isDecider, rolesCompatible, GenerationCounter } from './dedup.js';
 import { PeerRecords } from './peer-records.js';
@@ -47,6 +47,8 @@ export interface PeerTableHost {
   recordRemoved(rec: PeerRecord): void;
   /** An incoming connection became a peer's connection: it stops counting as unidentified. */
   identified(conn: Connection): void;
+  /** The state reported for a peer changed (after its `peer` event). */
+  stateChanged?(rec: PeerRecord, state: PeerState): void;
 }
 
 /** What a held claim (a connection claiming a connected peer's id) carries until it is settled. */
@@ -567,6 +569,7 @@ export class PeerTable {
     if (peerStateChannel.hasSubscribers) peerStateChannel.publish({ session: this.#host.peerId.id, peer: rec.key, displayName: rec.peer.displayName, state });
     log('%s: peer %s %s', this.#host.peerId.displayName, rec.peer.displayName, state);
     emitApp(this.#events, 'peer', rec.peer, state);
+    this.#host.stateChanged?.(rec, state);
   }
 
   #reportError(err: PeerlinkError, info: PeerErrorInfo): void {

@@ -24,10 +24,12 @@ import { buildTxt, type DiscoveredPeer } from './discovery-info.js';
 import { Dialer } from './dialer.js';
 import { StreamManager } from './streams.js';
 import { PeerTable } from './peer-table.js';
-import type { MessageStream } from './message-stream.js';
+import { MessageStream } from './message-stream.js';
 import { emitApp, type PeerErrorInfo, type PeerSessionEvents } from './events.js';
 import { ResourceManager, type ResourceTransfer, type SendResourceOptions } from './resource-transfer.js';
 import { BudgetLedger, type BudgetName } from './budgets.js';
+import { LinkQualityMonitor, type LinkSource } from './link-monitor.js';
+import type { LinkQuality, LinkQualityReport } from './link-quality.js';
 
 export interface SendOptions {
   /** One peer or several; default every connected peer. */
@@ -55,6 +57,8 @@ export interface PeerInfo {
   rttMs?: number;
   /** Remote address of the control connection. */
   address?: string;
+  /** The rated link to the peer ('unknown' while not connected or not measured yet); details: session.linkQuality(peer). */
+  linkQuality: LinkQuality;
 }
 
 /** Handler for a non-app stream kind (resources). */
@@ -85,6 +89,8 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   readonly #resources: ResourceManager<PeerID>;
   /** Refusals per budget (stats.budgets); handed to every part that enforces one. */
   readonly #budgets: BudgetLedger;
+  /** Link quality of the connected peers (one sampling timer, running only while a peer is connected). */
+  readonly #links: LinkQualityMonitor;
   #listener: Listener | undefined;
   #discovery: Discovery | undefined;
   #registeredName: string | undefined;
@@ -99,6 +105,16 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     this.peerId = this.options.peerId;
     this.#budgets = new BudgetLedger(this.options.budgets, this);
     this.#parameters = buildParameters(this.options);
+    const lq = this.options.linkQuality;
+    this.#links = new LinkQualityMonitor({
+      interval: lq.interval,
+      thresholds: lq.thresholds,
+      ...(lq.timers ? { timers: lq.timers } : {}),
+      changed: (key, quality, report) => {
+        const rec = this.#peers.get(key);
+        if (rec) emitApp(this, 'linkQuality', rec.peer, quality, report);
+      },
+    });
     this.#streams = new StreamManager({
       localId: this.peerId,
       parameters: this.#parameters,
@@ -141,6 +157,10 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       closing: () => this.#state === 'closing' || this.#state === 'closed',
       identified: (conn) => this.#identified(conn),
       budgets: this.#budgets,
+      stateChanged: (rec, state) => {
+        if (state === 'connected') this.#links.track(rec.key, this.#linkSource(rec));
+        else this.#links.untrack(rec.key);
+      },
       recordRemoved: (rec) => {
         if (this.#lastRec === rec) {
           this.#lastRec = undefined;
@@ -378,11 +398,19 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   peerInfo(peer: PeerID): PeerInfo | undefined {
     const rec = this.#peers.get(peer.id);
     if (!rec) return undefined;
-    const info: PeerInfo = { peer: rec.peer, state: rec.state, discoveryInfo: this.#dialer.discoveryInfoOf(rec.key), instanceName: rec.instanceName };
+    const info: PeerInfo = { peer: rec.peer, state: rec.state, discoveryInfo: this.#dialer.discoveryInfoOf(rec.key), instanceName: rec.instanceName, linkQuality: this.#links.report(rec.key)?.quality ?? 'unknown' };
     if (rec.active?.rttMs !== undefined) info.rttMs = rec.active.rttMs;
     const remote = rec.active?.connection.currentPath?.remoteEndpoint;
     if (remote) info.address = Endpoint.format(remote);
     return info;
+  }
+
+  /**
+   * The link to a peer as measured by using it (docs/session.md "Link quality"): the rating
+   * and the measures behind it. 'unknown' with no measures for a peer that is not connected.
+   */
+  linkQuality(peer: PeerID): LinkQualityReport {
+    return this.#links.report(peer.id) ?? { quality: 'unknown', rttMs: undefined, rttVarMs: undefined, throughputBps: 0, capacityBps: undefined, retransmitRate: 0, lossRate: 0, stalled: false };
   }
 
   /** Leaves: BYE to every peer, service withdrawn, listener and browser stopped, streams destroyed. */
@@ -398,10 +426,30 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     this.#dialer.close();
     const streamsClosed = this.#streams.close();
     this.#table.reportAll();
+    this.#links.close();
     await Promise.allSettled([this.#discovery?.close(), this.#listener?.cancel(), streamsClosed]);
     await Promise.race([closed, delay(1000)]);
     this.#state = 'closed';
     this.emit('close');
+  }
+
+  // ---- link quality ----------------------------------------------------------------------
+
+  /** What the link monitor measures for a peer: its control connection (PINGs) and its stream connections. */
+  #linkSource(rec: PeerRecord): LinkSource {
+    const links = this.#links;
+    return {
+      *connections() {
+        const ch = rec.active;
+        if (ch && !ch.closed) {
+          // The round trips of the connection in use (a replacement gets the hook on the next round).
+          ch.onRtt ??= (ms) => links.observeRtt(rec.key, ms);
+          yield { key: ch.connection, info: ch.connection.tcpInfo() };
+        }
+        for (const s of rec.streams) if (s instanceof MessageStream) yield { key: s.connection, info: s.connection.tcpInfo() };
+      },
+      pingOverdueMs: () => (rec.active && !rec.active.closed ? rec.active.pingOverdueMs : 0),
+    };
   }
 
   // ---- streams and events ---------------------------------------------------------------

@@ -1,0 +1,323 @@
+/**
+ * Link quality: a running estimate of the path to one peer, measured by using it — round
+ * trips of the session's PINGs, the kernel's view of the TCP connections that carry the
+ * peer's messages and streams (TCP_INFO: RTT, retransmissions, bytes acknowledged, delivery
+ * rate), and datagram sequence gaps — rated 'minimal' | 'moderate' | 'good' ('unknown'
+ * before the first measurement and while the peer is not connected).
+ *
+ * Pure and clock-free: every input carries its time, so the rating (EWMAs, hysteresis, hold
+ * times) is unit tested in fake time. The sampling (one timer per session) is in
+ * link-monitor.ts. Thresholds and the numbers behind them: docs/session.md "Link quality".
+ */
+import type { TcpInfo } from '../net/index.js';
+
+export type LinkQuality = 'unknown' | 'minimal' | 'moderate' | 'good';
+
+/** What `session.linkQuality(peer)` reports. Rates are fractions (0.05 = 5 %). */
+export interface LinkQualityReport {
+  quality: LinkQuality;
+  /**
+   * Smoothed round-trip time the rating uses, ms: the larger of the kernel's SRTT (sampled on
+   * every ACK of the peer's data) and the PING/PONG round trip (which also sees the peer's
+   * process and the reverse direction's retransmissions), and never less than the age of a
+   * PING still unanswered. Undefined before the first measurement.
+   */
+  rttMs: number | undefined;
+  /** Smoothed RTT variation (the kernel's RTTVAR, else the PING samples' mean deviation), ms. */
+  rttVarMs: number | undefined;
+  /** Bytes moved both ways on the peer's connections, smoothed, in bits per second. */
+  throughputBps: number;
+  /**
+   * What the path delivered when the path (not the app) was the limit: the highest kernel
+   * delivery-rate sample of the last few seconds, in bits per second. Undefined while the
+   * connections carried too little to tell (an idle link's capacity is not measured).
+   */
+  capacityBps: number | undefined;
+  /** Retransmitted / data segments sent (TCP_INFO), smoothed. */
+  retransmitRate: number;
+  /** Datagrams lost / expected (sequence gaps of best-effort messages), smoothed; 0 without datagrams. */
+  lossRate: number;
+  /** The kernel is backing off retransmission timeouts, or a PING is overdue: nothing is getting through now. */
+  stalled: boolean;
+}
+
+/** One boundary between two ratings: a link is below it when any measure is past it. */
+export interface LinkBoundary {
+  /** RTT above this, ms. */
+  rttMs: number;
+  /** Retransmit or datagram loss rate above this (fraction). */
+  lossRate: number;
+  /** Capacity, when measured, below this (bits per second). */
+  capacityBps: number;
+}
+
+export interface LinkQualityThresholds {
+  /** A link is 'good' only when every measure is within this boundary. */
+  good: LinkBoundary;
+  /** A link is 'minimal' when any measure is past this boundary (or it is stalled). */
+  minimal: LinkBoundary;
+  /**
+   * Hysteresis: to leave a worse rating, the measures must be better than the boundary by
+   * this factor (RTT and loss × factor, capacity ÷ factor). 0.7: 'minimal' at RTT > 500 ms
+   * is left below 350 ms.
+   */
+  hysteresis: number;
+  /** A worse rating must hold this long before it is reported, ms. */
+  degradeAfterMs: number;
+  /** A better rating must hold this long before it is reported, ms (slower: a flapping link stays at its worse rating). */
+  improveAfterMs: number;
+}
+
+/** The defaults, and the numbers behind them in docs/session.md "Link quality". */
+export const DEFAULT_LINK_THRESHOLDS: Readonly<LinkQualityThresholds> = Object.freeze({
+  good: Object.freeze({ rttMs: 50, lossRate: 0.01, capacityBps: 10_000_000 }),
+  minimal: Object.freeze({ rttMs: 500, lossRate: 0.1, capacityBps: 1_000_000 }),
+  hysteresis: 0.7,
+  degradeAfterMs: 1000,
+  improveAfterMs: 3000,
+});
+
+/** Time constants of the EWMAs, ms: a step change is 63 % through after one, 95 % after three. */
+const RTT_TAU_MS = 2000;
+const THROUGHPUT_TAU_MS = 2000;
+/** Retransmission and loss counts decay with this time constant (a ratio of decayed counts). */
+const RATE_TAU_MS = 3000;
+/**
+ * Clean segments / datagrams assumed besides the counted ones: one retransmission among the
+ * handful of segments an idle link sends (a PING every 2 s) is 1/(n + 20), not 1/n. With
+ * traffic the prior is negligible; without it, old evidence fades towards 0.
+ */
+const RATE_PRIOR = 20;
+/** How long a delivery-rate sample counts towards the capacity (a max filter, as BBR's bottleneck bandwidth). */
+const CAPACITY_WINDOW_MS = 5000;
+/** RTO back-offs after which the connection counts as stalled (each RTO is ≥ 200 ms and doubles). */
+const STALL_BACKOFF = 2;
+
+/** Kernel counters of one connection at the previous sample. */
+interface ConnectionBaseline {
+  at: number;
+  totalRetrans: number;
+  segsOut: number;
+  bytes: number;
+  bytesAcked: number;
+}
+
+function ewma(prev: number | undefined, sample: number, dtMs: number, tauMs: number): number {
+  if (prev === undefined) return sample;
+  const a = 1 - Math.exp(-Math.max(0, dtMs) / tauMs);
+  return prev + a * (sample - prev);
+}
+
+const RANK: Record<LinkQuality, number> = { unknown: -1, minimal: 0, moderate: 1, good: 2 };
+
+export class LinkEstimator {
+  readonly #t: LinkQualityThresholds;
+  #quality: LinkQuality = 'unknown';
+  /** A different rating seen since `pendingSince`, not reported yet (hold times). */
+  #pending: LinkQuality | undefined;
+  #pendingSince = 0;
+
+  #kernelRtt: number | undefined;
+  #kernelRttVar: number | undefined;
+  #kernelAt = 0;
+  #pingRtt: number | undefined;
+  #pingRttVar: number | undefined;
+  #pingAt = 0;
+  #overdueMs = 0;
+  #stalled = false;
+
+  #retrans = 0;
+  #segs = 0;
+  #rateAt: number | undefined;
+  #lost = 0;
+  #expected = 0;
+  #lossAt: number | undefined;
+
+  #throughput = 0;
+  #throughputAt: number | undefined;
+  /** Delivery-rate samples (bits/s) of the capacity window; pathLimited: not app-limited. */
+  readonly #capacity: Array<{ at: number; bps: number; pathLimited: boolean }> = [];
+  readonly #baselines = new WeakMap<object, ConnectionBaseline>();
+
+  constructor(thresholds: LinkQualityThresholds = DEFAULT_LINK_THRESHOLDS) {
+    this.#t = thresholds;
+  }
+
+  get quality(): LinkQuality {
+    return this.#quality;
+  }
+
+  /** A PING's round trip (ms), measured when its PONG arrived at `now`. */
+  observeRtt(sampleMs: number, now: number): void {
+    if (!(sampleMs >= 0)) return;
+    if (this.#pingRtt === undefined) {
+      this.#pingRtt = sampleMs;
+      this.#pingRttVar = sampleMs / 2;
+    } else {
+      const dt = now - this.#pingAt;
+      this.#pingRttVar = ewma(this.#pingRttVar, Math.abs(sampleMs - this.#pingRtt), dt, RTT_TAU_MS);
+      this.#pingRtt = ewma(this.#pingRtt, sampleMs, dt, RTT_TAU_MS);
+    }
+    this.#pingAt = now;
+  }
+
+  /** Best-effort messages from the peer since the last call: received, and missing by their sequence numbers. */
+  observeDatagrams(received: number, lost: number, now: number): void {
+    if (!(received >= 0) || !(lost >= 0) || received + lost === 0) return;
+    const decay = this.#lossAt === undefined ? 1 : Math.exp(-Math.max(0, now - this.#lossAt) / RATE_TAU_MS);
+    this.#lost = this.#lost * decay + lost;
+    this.#expected = this.#expected * decay + received + lost;
+    this.#lossAt = now;
+  }
+
+  /**
+   * One sampling round: TCP_INFO of each connection carrying the peer's traffic (the control
+   * connection first; `key` identifies a connection across rounds), and how long the oldest
+   * unanswered PING has waited. Rates the link; returns the new rating when it changed.
+   */
+  sample(now: number, connections: ReadonlyArray<{ key: object; info: TcpInfo | undefined }>, pingOverdueMs = 0): LinkQuality | undefined {
+    let retrans = 0;
+    let segs = 0;
+    let bytes = 0;
+    let span = 0;
+    let stalled = false;
+    let first = true;
+    for (const { key, info } of connections) {
+      if (info === undefined) continue;
+      if (first) {
+        // The control connection carries the PINGs, so it always has recent ACKs to time.
+        first = false;
+        const dt = now - this.#kernelAt;
+        this.#kernelRtt = ewma(this.#kernelRtt, info.rttUs / 1000, dt, RTT_TAU_MS);
+        this.#kernelRttVar = ewma(this.#kernelRttVar, info.rttVarUs / 1000, dt, RTT_TAU_MS);
+        this.#kernelAt = now;
+      }
+      if (info.backoff >= STALL_BACKOFF) stalled = true;
+      const moved = (info.bytesAcked ?? 0) + (info.bytesReceived ?? 0);
+      const segsOut = info.dataSegsOut ?? info.segsOut ?? 0;
+      const base = this.#baselines.get(key);
+      this.#baselines.set(key, { at: now, totalRetrans: info.totalRetrans, segsOut, bytes: moved, bytesAcked: info.bytesAcked ?? 0 });
+      // A connection's first round only sets its baseline: what it moved before is not "now".
+      if (base === undefined) continue;
+      retrans += Math.max(0, info.totalRetrans - base.totalRetrans);
+      segs += Math.max(0, segsOut - base.segsOut);
+      bytes += Math.max(0, moved - base.bytes);
+      span = Math.max(span, now - base.at);
+      // A delivery-rate sample is news only if something was acknowledged since the last round.
+      if (info.deliveryRate !== undefined && (info.bytesAcked ?? 0) > base.bytesAcked && info.deliveryRate > 0) {
+        this.#capacity.push({ at: now, bps: info.deliveryRate * 8, pathLimited: info.deliveryRateAppLimited === false });
+      }
+    }
+    if (span > 0) {
+      const decay = this.#rateAt === undefined ? 1 : Math.exp(-Math.max(0, now - this.#rateAt) / RATE_TAU_MS);
+      this.#retrans = this.#retrans * decay + retrans;
+      this.#segs = this.#segs * decay + segs;
+      this.#rateAt = now;
+      this.#throughput = ewma(this.#throughputAt === undefined ? undefined : this.#throughput, (bytes * 8 * 1000) / span, now - (this.#throughputAt ?? now), THROUGHPUT_TAU_MS);
+      this.#throughputAt = now;
+    }
+    while (this.#capacity.length > 0 && now - (this.#capacity[0] as { at: number }).at > CAPACITY_WINDOW_MS) this.#capacity.shift();
+    this.#overdueMs = Math.max(0, pingOverdueMs);
+    // A PING unanswered for longer than 'minimal' allows: nothing is coming back.
+    this.#stalled = stalled || this.#overdueMs > this.#t.minimal.rttMs;
+    return this.#rate(now);
+  }
+
+  /** The measures now (quality: the reported rating). */
+  report(): LinkQualityReport {
+    const rtt = this.#rtt();
+    return {
+      quality: this.#quality,
+      rttMs: rtt,
+      rttVarMs: this.#kernelRttVar ?? this.#pingRttVar,
+      throughputBps: this.#throughput,
+      capacityBps: this.#capacityBps(),
+      retransmitRate: this.#retransmitRate(),
+      lossRate: this.#lossRate(),
+      stalled: this.#stalled,
+    };
+  }
+
+  /** The peer is gone: back to 'unknown', every measure forgotten. Returns 'unknown' when that is a change. */
+  reset(): LinkQuality | undefined {
+    const was = this.#quality;
+    this.#quality = 'unknown';
+    this.#pending = undefined;
+    this.#kernelRtt = this.#kernelRttVar = this.#pingRtt = this.#pingRttVar = undefined;
+    this.#overdueMs = 0;
+    this.#stalled = false;
+    this.#retrans = this.#segs = this.#lost = this.#expected = 0;
+    this.#rateAt = this.#lossAt = this.#throughputAt = undefined;
+    this.#throughput = 0;
+    this.#capacity.length = 0;
+    return was === 'unknown' ? undefined : 'unknown';
+  }
+
+  #rtt(): number | undefined {
+    if (this.#kernelRtt === undefined && this.#pingRtt === undefined) return undefined;
+    return Math.max(this.#kernelRtt ?? 0, this.#pingRtt ?? 0, this.#overdueMs);
+  }
+
+  #retransmitRate(): number {
+    return this.#retrans / (this.#segs + RATE_PRIOR);
+  }
+
+  #lossRate(): number {
+    return this.#lost / (this.#expected + RATE_PRIOR);
+  }
+
+  #capacityBps(): number | undefined {
+    let max = 0;
+    let pathLimited = false;
+    for (const c of this.#capacity) {
+      if (c.bps > max) max = c.bps;
+      if (c.pathLimited) pathLimited = true;
+    }
+    // App-limited samples only bound the capacity from below: they count when they already clear 'good'.
+    if (max === 0 || (!pathLimited && max < this.#t.good.capacityBps)) return undefined;
+    return max;
+  }
+
+  /** Past `b` (scaled by `f` towards better: RTT and loss × f, capacity ÷ f)? */
+  #past(b: LinkBoundary, f: number, rtt: number, loss: number, capacity: number | undefined): boolean {
+    return rtt > b.rttMs * f || loss > b.lossRate * f || (capacity !== undefined && capacity < b.capacityBps / f);
+  }
+
+  /** The rating the measures call for, given the current one (hysteresis). */
+  #target(): LinkQuality {
+    const rtt = this.#rtt();
+    if (rtt === undefined) return 'unknown';
+    if (this.#stalled) return 'minimal';
+    const loss = Math.max(this.#retransmitRate(), this.#lossRate());
+    const capacity = this.#capacityBps();
+    const h = this.#t.hysteresis;
+    const cur = RANK[this.#quality];
+    // Leaving a rating at or below a boundary takes the stricter (scaled) side of it.
+    if (this.#past(this.#t.minimal, cur <= RANK.minimal ? h : 1, rtt, loss, capacity)) return 'minimal';
+    if (this.#past(this.#t.good, cur <= RANK.moderate ? h : 1, rtt, loss, capacity)) return 'moderate';
+    return 'good';
+  }
+
+  #rate(now: number): LinkQuality | undefined {
+    const target = this.#target();
+    if (target === this.#quality) {
+      this.#pending = undefined;
+      return undefined;
+    }
+    // The first measurement is reported at once.
+    if (this.#quality === 'unknown') return this.#set(target);
+    const worse = RANK[target] < RANK[this.#quality];
+    const pendingWorse = this.#pending !== undefined && RANK[this.#pending] < RANK[this.#quality];
+    // The hold time runs while the rating stays on the same side of the current one.
+    if (this.#pending === undefined || pendingWorse !== worse) this.#pendingSince = now;
+    this.#pending = target;
+    if (now - this.#pendingSince < (worse ? this.#t.degradeAfterMs : this.#t.improveAfterMs)) return undefined;
+    return this.#set(target);
+  }
+
+  #set(q: LinkQuality): LinkQuality {
+    this.#quality = q;
+    this.#pending = undefined;
+    return q;
+  }
+}
