@@ -83,11 +83,13 @@ const THROUGHPUT_TAU_MS = 2000;
 /** Retransmission and loss counts decay with this time constant (a ratio of decayed counts). */
 const RATE_TAU_MS = 3000;
 /**
- * Clean segments / datagrams assumed besides the counted ones: one retransmission among the
- * handful of segments an idle link sends (a PING every 2 s) is 1/(n + 20), not 1/n. With
- * traffic the prior is negligible; without it, old evidence fades towards 0.
+ * Clean segments / datagrams assumed besides the counted ones, and one loss forgiven: a lone
+ * retransmission among the handful of segments an idle link sends (a PING every 2 s) is no
+ * loss rate, two within a few seconds are (n − 1)/(sent + 20). With traffic both vanish in
+ * the counts; without traffic, old evidence fades towards 0.
  */
 const RATE_PRIOR = 20;
+const RATE_FORGIVEN = 1;
 /** How long a delivery-rate sample counts towards the capacity (a max filter, as BBR's bottleneck bandwidth). */
 const CAPACITY_WINDOW_MS = 5000;
 /** RTO back-offs after which the connection counts as stalled (each RTO is ≥ 200 ms and doubles). */
@@ -259,11 +261,11 @@ export class LinkEstimator {
   }
 
   #retransmitRate(): number {
-    return this.#retrans / (this.#segs + RATE_PRIOR);
+    return Math.max(0, this.#retrans - RATE_FORGIVEN) / (this.#segs + RATE_PRIOR);
   }
 
   #lossRate(): number {
-    return this.#lost / (this.#expected + RATE_PRIOR);
+    return Math.max(0, this.#lost - RATE_FORGIVEN) / (this.#expected + RATE_PRIOR);
   }
 
   #capacityBps(): number | undefined {
@@ -292,9 +294,10 @@ export class LinkEstimator {
     const capacity = this.#capacityBps();
     const h = this.#t.hysteresis;
     const cur = RANK[this.#quality];
-    // Leaving a rating at or below a boundary takes the stricter (scaled) side of it.
-    if (this.#past(this.#t.minimal, cur <= RANK.minimal ? h : 1, rtt, loss, capacity)) return 'minimal';
-    if (this.#past(this.#t.good, cur <= RANK.moderate ? h : 1, rtt, loss, capacity)) return 'moderate';
+    // Leaving a rating at or below a boundary takes the stricter (scaled) side of it; the
+    // first rating takes the boundaries as they are.
+    if (this.#past(this.#t.minimal, cur === RANK.minimal ? h : 1, rtt, loss, capacity)) return 'minimal';
+    if (this.#past(this.#t.good, cur === RANK.minimal || cur === RANK.moderate ? h : 1, rtt, loss, capacity)) return 'moderate';
     return 'good';
   }
 
