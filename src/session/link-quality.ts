@@ -184,20 +184,22 @@ export class LinkEstimator {
     let span = 0;
     let stalled = false;
     let first = true;
+    let rttUs: number | undefined;
+    let rttVarUs = 0;
     for (const { key, info } of connections) {
       if (info === undefined) continue;
-      if (first) {
-        // The control connection carries the PINGs, so it always has recent ACKs to time.
-        first = false;
-        const dt = now - this.#kernelAt;
-        this.#kernelRtt = ewma(this.#kernelRtt, info.rttUs / 1000, dt, RTT_TAU_MS);
-        this.#kernelRttVar = ewma(this.#kernelRttVar, info.rttVarUs / 1000, dt, RTT_TAU_MS);
-        this.#kernelAt = now;
-      }
       if (info.backoff >= STALL_BACKOFF) stalled = true;
       const moved = (info.bytesAcked ?? 0) + (info.bytesReceived ?? 0);
       const segsOut = info.dataSegsOut ?? info.segsOut ?? 0;
       const base = this.#baselines.get(key);
+      // The path's RTT is the largest SRTT among connections in use: the control connection
+      // (its PINGs keep its SRTT current) and any stream that moved data since the last round
+      // (a bulk stream sees the queue a bottleneck builds; an idle one's SRTT is old news).
+      if ((first || (base !== undefined && moved > base.bytes)) && (rttUs === undefined || info.rttUs > rttUs)) {
+        rttUs = info.rttUs;
+        rttVarUs = info.rttVarUs;
+      }
+      first = false;
       this.#baselines.set(key, { at: now, totalRetrans: info.totalRetrans, segsOut, bytes: moved, bytesAcked: info.bytesAcked ?? 0 });
       // A connection's first round only sets its baseline: what it moved before is not "now".
       if (base === undefined) continue;
@@ -209,6 +211,12 @@ export class LinkEstimator {
       if (info.deliveryRate !== undefined && (info.bytesAcked ?? 0) > base.bytesAcked && info.deliveryRate > 0) {
         this.#capacity.push({ at: now, bps: info.deliveryRate * 8, pathLimited: info.deliveryRateAppLimited === false });
       }
+    }
+    if (rttUs !== undefined) {
+      const dt = now - this.#kernelAt;
+      this.#kernelRtt = ewma(this.#kernelRtt, rttUs / 1000, dt, RTT_TAU_MS);
+      this.#kernelRttVar = ewma(this.#kernelRttVar, rttVarUs / 1000, dt, RTT_TAU_MS);
+      this.#kernelAt = now;
     }
     if (span > 0) {
       const decay = this.#rateAt === undefined ? 1 : Math.exp(-Math.max(0, now - this.#rateAt) / RATE_TAU_MS);

@@ -253,3 +253,20 @@ test('monitor: one timer for all peers, only while one is tracked; untracked pee
   mon.track('d', source('d'));
   assert.equal(timers.timers.size, 0, 'nothing starts after close');
 });
+
+test('a stream moving data counts with its RTT; an idle stream’s old SRTT does not', () => {
+  const est = new LinkEstimator();
+  const control = { key: {}, info: { ...new SimLink().info, rttUs: 1000 } };
+  const stream = { key: {}, info: { ...new SimLink().info, rttUs: 900_000, bytesAcked: 0 } };
+  let t = 0;
+  const round = (streamMoves: boolean): void => {
+    t += 1000;
+    control.info = { ...control.info, bytesAcked: (control.info.bytesAcked ?? 0) + 100 };
+    if (streamMoves) stream.info = { ...stream.info, bytesAcked: (stream.info.bytesAcked ?? 0) + 30_000 };
+    est.sample(t, [control, stream]);
+  };
+  for (let i = 0; i < 6; i++) round(true);
+  assert.equal(est.quality, 'minimal', JSON.stringify(est.report()));
+  for (let i = 0; i < 20; i++) round(false);
+  assert.equal(est.quality, 'good', JSON.stringify(est.report()));
+});
