@@ -92,6 +92,8 @@ const RATE_PRIOR = 20;
 const RATE_FORGIVEN = 1;
 /** How long a delivery-rate sample counts towards the capacity (a max filter, as BBR's bottleneck bandwidth). */
 const CAPACITY_WINDOW_MS = 5000;
+/** A kernel SRTT not refreshed by a path-limited flow for this long gives way to the PING round trips. */
+const KERNEL_RTT_STALE_MS = 3000;
 /** RTO back-offs after which the connection counts as stalled (each RTO is ≥ 200 ms and doubles). */
 const STALL_BACKOFF = 2;
 
@@ -192,10 +194,13 @@ export class LinkEstimator {
       const moved = (info.bytesAcked ?? 0) + (info.bytesReceived ?? 0);
       const segsOut = info.dataSegsOut ?? info.segsOut ?? 0;
       const base = this.#baselines.get(key);
-      // The path's RTT is the largest SRTT among connections in use: the control connection
-      // (its PINGs keep its SRTT current) and any stream that moved data since the last round
-      // (a bulk stream sees the queue a bottleneck builds; an idle one's SRTT is old news).
-      if ((first || (base !== undefined && moved > base.bytes)) && (rttUs === undefined || info.rttUs > rttUs)) {
+      // A connection's SRTT is the path's RTT when the path was its limit in this round (its
+      // delivery sample is not app-limited: it sees the queue a bottleneck builds, and its
+      // ACKs come every other segment). An app-limited flow's SRTT carries the receiver's
+      // delayed ACKs (40 ms and more on Linux), so there the PING round trips speak; the
+      // control connection's SRTT (its handshake) serves only until the first PONG.
+      const pathLimited = base !== undefined && info.deliveryRateAppLimited === false && (info.bytesAcked ?? 0) > base.bytesAcked;
+      if ((pathLimited || (first && this.#pingRtt === undefined)) && (rttUs === undefined || info.rttUs > rttUs)) {
         rttUs = info.rttUs;
         rttVarUs = info.rttVarUs;
       }
@@ -212,7 +217,10 @@ export class LinkEstimator {
         this.#capacity.push({ at: now, bps: info.deliveryRate * 8, pathLimited: info.deliveryRateAppLimited === false });
       }
     }
-    if (rttUs !== undefined) {
+    if (rttUs === undefined) {
+      // No path-limited flow this round: the kernel's figure fades out rather than lingering.
+      if (this.#kernelRtt !== undefined && this.#pingRtt !== undefined && now - this.#kernelAt > KERNEL_RTT_STALE_MS) this.#kernelRtt = this.#kernelRttVar = undefined;
+    } else {
       const dt = now - this.#kernelAt;
       this.#kernelRtt = ewma(this.#kernelRtt, rttUs / 1000, dt, RTT_TAU_MS);
       this.#kernelRttVar = ewma(this.#kernelRttVar, rttVarUs / 1000, dt, RTT_TAU_MS);
@@ -239,7 +247,7 @@ export class LinkEstimator {
     return {
       quality: this.#quality,
       rttMs: rtt,
-      rttVarMs: this.#kernelRttVar ?? this.#pingRttVar,
+      rttVarMs: Math.max(this.#kernelRttVar ?? 0, this.#pingRttVar ?? 0),
       throughputBps: this.#throughput,
       capacityBps: this.#capacityBps(),
       retransmitRate: this.#retransmitRate(),

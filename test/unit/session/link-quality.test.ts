@@ -254,19 +254,26 @@ test('monitor: one timer for all peers, only while one is tracked; untracked pee
   assert.equal(timers.timers.size, 0, 'nothing starts after close');
 });
 
-test('a stream moving data counts with its RTT; an idle stream’s old SRTT does not', () => {
+test('RTT: a path-limited stream counts with its SRTT; an app-limited or idle one does not (delayed ACKs), PINGs do', () => {
   const est = new LinkEstimator();
-  const control = { key: {}, info: { ...new SimLink().info, rttUs: 1000 } };
-  const stream = { key: {}, info: { ...new SimLink().info, rttUs: 900_000, bytesAcked: 0 } };
+  const control = { key: {}, info: { ...new SimLink().info, rttUs: 45_000 } };
+  const stream = { key: {}, info: { ...new SimLink().info, rttUs: 900_000, bytesAcked: 0, deliveryRateAppLimited: false } };
   let t = 0;
-  const round = (streamMoves: boolean): void => {
+  const round = (streamMoves: boolean, appLimited = false): void => {
     t += 1000;
+    est.observeRtt(1, t - 500);
     control.info = { ...control.info, bytesAcked: (control.info.bytesAcked ?? 0) + 100 };
-    if (streamMoves) stream.info = { ...stream.info, bytesAcked: (stream.info.bytesAcked ?? 0) + 30_000 };
+    if (streamMoves) stream.info = { ...stream.info, bytesAcked: (stream.info.bytesAcked ?? 0) + 30_000, deliveryRateAppLimited: appLimited };
     est.sample(t, [control, stream]);
   };
+  // The control connection's 45 ms SRTT (a receiver's delayed ACKs) is not the path's RTT once PINGs answer in 1 ms.
+  for (let i = 0; i < 6; i++) round(false);
+  assert.equal(est.quality, 'good', JSON.stringify(est.report()));
   for (let i = 0; i < 6; i++) round(true);
   assert.equal(est.quality, 'minimal', JSON.stringify(est.report()));
   for (let i = 0; i < 20; i++) round(false);
+  assert.equal(est.quality, 'good', JSON.stringify(est.report()));
+  // Moving data but limited by the app: its SRTT is not the path's.
+  for (let i = 0; i < 10; i++) round(true, true);
   assert.equal(est.quality, 'good', JSON.stringify(est.report()));
 });

@@ -1,0 +1,100 @@
+/**
+ * Link quality under a real fault: two sessions in two namespaces, A pumping a stream to B.
+ * The link to B is then throttled hard with loss — tbf at 256 kbit/s (200 ms of queue) both
+ * ways and 10 % random loss by nft both ways, on B's side — and A must rate B 'minimal'; once
+ * the shaping is removed, 'good' again. Reaction times are reported as diagnostics; the
+ * deadlines here are generous (a loaded 2-core machine), the fake-time unit tests pin the
+ * estimator's own reaction time (test/unit/session/link-quality.test.ts).
+ */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { requires } from '../../harness/prereq.js';
+import { createLab, type Lab } from '../../harness/netns.js';
+import type { TrackedProcess } from '../../harness/proc.js';
+import { events, waitEv, type Ev } from './peers.js';
+
+const FIXTURE = fileURLToPath(new URL('./link-quality-peer.js', import.meta.url));
+const PORT = 7100;
+
+let lab: Lab | undefined;
+after(async () => {
+  await lab?.teardown();
+});
+
+/** tbf both ways on `h`'s link (its eth0, and its port on the switch) and random loss on its input and output. */
+async function throttle(l: Lab, h: number, opts: { rate: string; latency: string; lossPercent: number }): Promise<void> {
+  const host = l.host(h);
+  const tbf = ['root', 'tbf', 'rate', opts.rate, 'burst', '4kb', 'latency', opts.latency];
+  await l.exec(host.ns, 'tc', ['qdisc', 'replace', 'dev', 'eth0', ...tbf]);
+  await l.exec(l.switchNs, 'tc', ['qdisc', 'replace', 'dev', host.port, ...tbf]);
+  await l.exec(host.ns, 'nft', ['add', 'table', 'inet', 'lqloss']);
+  for (const [chain, hook] of [['in', 'input'], ['out', 'output']] as const) {
+    await l.exec(host.ns, 'nft', ['add', 'chain', 'inet', 'lqloss', chain, `{ type filter hook ${hook} priority 0; }`]);
+    await l.exec(host.ns, 'nft', ['add', 'rule', 'inet', 'lqloss', chain, 'meta', 'l4proto', 'tcp', 'numgen', 'random', 'mod', '100', '<', String(opts.lossPercent), 'drop']);
+  }
+}
+
+async function unthrottle(l: Lab, h: number): Promise<void> {
+  const host = l.host(h);
+  await l.exec(host.ns, 'tc', ['qdisc', 'del', 'dev', 'eth0', 'root'], { check: false });
+  await l.exec(l.switchNs, 'tc', ['qdisc', 'del', 'dev', host.port, 'root'], { check: false });
+  await l.exec(host.ns, 'nft', ['delete', 'table', 'inet', 'lqloss'], { check: false });
+}
+
+function start(l: Lab, h: number, cfg: Record<string, unknown>): TrackedProcess {
+  return l.spawnNode(h, FIXTURE, [JSON.stringify(cfg)], { stdin: true, label: `h${h}: ${String(cfg.name)}` });
+}
+
+function qualityLog(p: TrackedProcess, since: number): string {
+  return events(p, since)
+    .filter((e) => e.ev === 'linkQuality')
+    .map((e) => `${e.t}: ${String(e.quality)} ${JSON.stringify(e.report)}`)
+    .join('\n');
+}
+
+test('a link throttled hard with loss is rated minimal, and good again once the shaping is removed', { timeout: 240_000 }, async (t) => {
+  if (!requires(t, 'netns', 'nft')) return;
+  lab = await createLab({ hosts: 2, tag: 'lq' });
+  const psk = randomBytes(32).toString('hex');
+  // Liveness is not under test: a long keepalive timeout keeps the peer through the worst of it.
+  const common = { psk, keepaliveTimeout: 60_000 };
+  const b = start(lab, 2, { ...common, name: 'B', port: PORT });
+  const a = start(lab, 1, { ...common, name: 'A' });
+  const rb = await waitEv(b, (e) => e.ev === 'ready', 30_000, 'B ready');
+  await waitEv(a, (e) => e.ev === 'ready', 30_000, 'A ready');
+  const bId = rb.id as string;
+  const isB = (q: string) => (e: Ev) => e.ev === 'linkQuality' && e.peer === bId && e.quality === q;
+  a.writeLine(JSON.stringify({ cmd: 'connect', host: lab.host(2).ipv4, port: PORT }));
+  await waitEv(a, (e) => e.ev === 'connected', 30_000, 'A connected to B');
+  a.writeLine(JSON.stringify({ cmd: 'pump' }));
+  await waitEv(a, (e) => e.ev === 'pumping', 15_000, 'A pumping');
+  await waitEv(a, isB('good'), 30_000, 'B rated good before the fault');
+
+  const shapedMark = a.stdoutLines.length;
+  const shapedAt = Date.now();
+  await throttle(lab, 2, { rate: '256kbit', latency: '200ms', lossPercent: 10 });
+  const down = await waitEv(a, isB('minimal'), 30_000, `minimal under the throttle\n${a.tail()}`, shapedMark).catch((err: unknown) => {
+    throw new Error(`${(err as Error).message}\nratings:\n${qualityLog(a, 0)}`);
+  });
+  t.diagnostic(`minimal ${down.t - shapedAt} ms after the shaping: ${JSON.stringify(down.report)}`);
+  // Nothing better than minimal while the shaping holds.
+  await new Promise((r) => setTimeout(r, 5000));
+  const during = events(a, shapedMark).filter((e) => e.ev === 'linkQuality' && e.peer === bId);
+  assert.equal(during.at(-1)?.quality, 'minimal', qualityLog(a, shapedMark));
+
+  const clearMark = a.stdoutLines.length;
+  const clearedAt = Date.now();
+  await unthrottle(lab, 2);
+  const up = await waitEv(a, isB('good'), 60_000, 'good once the shaping is removed', clearMark).catch((err: unknown) => {
+    throw new Error(`${(err as Error).message}\nratings:\n${qualityLog(a, clearMark)}`);
+  });
+  t.diagnostic(`good ${up.t - clearedAt} ms after the shaping was removed: ${JSON.stringify(up.report)}`);
+  t.diagnostic(`ratings:\n${qualityLog(a, 0)}`);
+  // The peer stayed connected throughout: the ratings describe a live link.
+  assert.equal(events(a).filter((e) => e.ev === 'peer' && e.state === 'notConnected').length, 0, a.tail());
+
+  for (const p of [a, b]) p.writeLine(JSON.stringify({ cmd: 'close' }));
+  await Promise.all([a, b].map((p) => waitEv(p, (e) => e.ev === 'closed', 15_000, 'closed')));
+});
