@@ -30,6 +30,8 @@ export interface LinkSource {
   connections(): Iterable<{ key: object; info: TcpInfo | undefined }>;
   /** How long the oldest PING still unanswered has waited, ms (0: none). */
   pingOverdueMs(): number;
+  /** The control connection's path is usable (net Connection.isViable, from PathMonitor). Default true. */
+  viable?(): boolean;
 }
 
 export interface LinkMonitorOptions {
@@ -114,7 +116,7 @@ export class LinkQualityMonitor {
     for (const [key, t] of this.#peers) {
       let change: LinkQuality | undefined;
       try {
-        change = t.estimator.sample(now, [...t.source.connections()], t.source.pingOverdueMs());
+        change = t.estimator.sample(now, [...t.source.connections()], t.source.pingOverdueMs(), t.source.viable?.() ?? true);
       } catch {
         continue; // a connection closing under us: its next round is clean
       }

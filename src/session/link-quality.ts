@@ -37,7 +37,7 @@ export interface LinkQualityReport {
   retransmitRate: number;
   /** Datagrams lost / expected (sequence gaps of best-effort messages), smoothed; 0 without datagrams. */
   lossRate: number;
-  /** The kernel is backing off retransmission timeouts, or a PING is overdue: nothing is getting through now. */
+  /** The kernel is backing off retransmission timeouts, a PING is overdue, or the connection's interface went away (not viable): nothing is getting through now. */
   stalled: boolean;
 }
 
@@ -176,10 +176,11 @@ export class LinkEstimator {
 
   /**
    * One sampling round: TCP_INFO of each connection carrying the peer's traffic (the control
-   * connection first; `key` identifies a connection across rounds), and how long the oldest
-   * unanswered PING has waited. Rates the link; returns the new rating when it changed.
+   * connection first; `key` identifies a connection across rounds), how long the oldest
+   * unanswered PING has waited, and whether the control connection is viable (its interface is
+   * there: PathMonitor). Rates the link; returns the new rating when it changed.
    */
-  sample(now: number, connections: ReadonlyArray<{ key: object; info: TcpInfo | undefined }>, pingOverdueMs = 0): LinkQuality | undefined {
+  sample(now: number, connections: ReadonlyArray<{ key: object; info: TcpInfo | undefined }>, pingOverdueMs = 0, viable = true): LinkQuality | undefined {
     let retrans = 0;
     let segs = 0;
     let bytes = 0;
@@ -237,7 +238,8 @@ export class LinkEstimator {
     while (this.#capacity.length > 0 && now - (this.#capacity[0] as { at: number }).at > CAPACITY_WINDOW_MS) this.#capacity.shift();
     this.#overdueMs = Math.max(0, pingOverdueMs);
     // A PING unanswered for longer than 'minimal' allows: nothing is coming back.
-    this.#stalled = stalled || this.#overdueMs > this.#t.minimal.rttMs;
+    // Not viable: the interface under the connection went away; nothing can get through.
+    this.#stalled = stalled || !viable || this.#overdueMs > this.#t.minimal.rttMs;
     return this.#rate(now);
   }
 

@@ -22,6 +22,7 @@ interface Conditions {
   backoff?: number;
   /** Age of the oldest unanswered PING at the sample. */
   overdueMs?: number;
+  viable?: boolean;
 }
 
 /** One connection's kernel counters, advanced a second at a time. */
@@ -55,7 +56,7 @@ class SimLink {
       i0.deliveryRate = (c.deliveryBps ?? segs * 8000) / 8;
       i0.deliveryRateAppLimited = c.appLimited ?? true;
       i0.backoff = c.backoff ?? 0;
-      const q = this.est.sample(this.t, [{ key: this.key, info: { ...i0 } }], c.overdueMs ?? 0);
+      const q = this.est.sample(this.t, [{ key: this.key, info: { ...i0 } }], c.overdueMs ?? 0, c.viable ?? true);
       if (q !== undefined) this.changes.push({ t: this.t, q });
     }
   }
@@ -97,6 +98,7 @@ test('thresholds: RTT, retransmissions, capacity and stalls each rate the link',
     ['app-limited at 300 kbit/s', { ...LAN, deliveryBps: 300e3, appLimited: true }, 'good'],
     ['RTO back-off', { ...LAN, backoff: 3 }, 'minimal'],
     ['PING unanswered for 2 s', { ...LAN, overdueMs: 2000 }, 'minimal'],
+    ['interface gone (not viable)', { ...LAN, viable: false }, 'minimal'],
   ];
   for (const [what, c, want] of cases) {
     const link = new SimLink();
