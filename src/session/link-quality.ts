@@ -80,13 +80,22 @@ export const DEFAULT_LINK_THRESHOLDS: Readonly<LinkQualityThresholds> = Object.f
 /** Time constants of the EWMAs, ms: a step change is 63 % through after one, 95 % after three. */
 const RTT_TAU_MS = 2000;
 const THROUGHPUT_TAU_MS = 2000;
-/** Retransmission and loss counts decay with this time constant (a ratio of decayed counts). */
+/** Datagram loss counts decay with this time constant (a ratio of decayed counts). */
 const RATE_TAU_MS = 3000;
+/** The retransmit rate is an EWMA (this τ) of each round's rate over the most recent segments. */
+const RETRANSMIT_TAU_MS = 1000;
 /**
- * Clean segments / datagrams assumed besides the counted ones, and one loss forgiven: a lone
- * retransmission among the handful of segments an idle link sends (a PING every 2 s) is no
- * loss rate, two within a few seconds are (n − 1)/(sent + 20). With traffic both vanish in
- * the counts; without traffic, old evidence fades towards 0.
+ * Each round's retransmit rate is taken over the newest rounds that together sent at least this
+ * many data segments: one round on a busy link, a few on a slow one. Whatever came before (a
+ * busy spell's thousands of clean segments) does not dilute a link that just turned lossy.
+ */
+const RATE_MIN_SEGMENTS = 50;
+/** Rounds kept for that, ms; a link that sent fewer segments in all of them is sparse. */
+const RATE_WINDOW_MS = 10_000;
+/**
+ * Sparse traffic: clean segments / datagrams assumed besides the counted ones, and one loss
+ * forgiven — a lone retransmission among the handful of segments an idle link sends (a PING
+ * every 2 s) is no loss rate, two within the window are (n − 1)/(sent + 20).
  */
 const RATE_PRIOR = 20;
 const RATE_FORGIVEN = 1;
@@ -104,6 +113,8 @@ interface ConnectionBaseline {
   segsOut: number;
   bytes: number;
   bytesAcked: number;
+  deliveryRate: number | undefined;
+  appLimited: boolean | undefined;
 }
 
 function ewma(prev: number | undefined, sample: number, dtMs: number, tauMs: number): number {
@@ -130,8 +141,9 @@ export class LinkEstimator {
   #overdueMs = 0;
   #stalled = false;
 
-  #retrans = 0;
-  #segs = 0;
+  /** Retransmitted and sent data segments per round, newest last (RATE_WINDOW_MS of them). */
+  readonly #rounds: Array<{ at: number; retrans: number; segs: number }> = [];
+  #retransmitRate = 0;
   #rateAt: number | undefined;
   #lost = 0;
   #expected = 0;
@@ -195,26 +207,27 @@ export class LinkEstimator {
       const moved = (info.bytesAcked ?? 0) + (info.bytesReceived ?? 0);
       const segsOut = info.dataSegsOut ?? info.segsOut ?? 0;
       const base = this.#baselines.get(key);
-      // A connection's SRTT is the path's RTT when the path was its limit in this round (its
-      // delivery sample is not app-limited: it sees the queue a bottleneck builds, and its
-      // ACKs come every other segment). An app-limited flow's SRTT carries the receiver's
-      // delayed ACKs (40 ms and more on Linux), so there the PING round trips speak; the
-      // control connection's SRTT (its handshake) serves only until the first PONG.
-      const pathLimited = base !== undefined && info.deliveryRateAppLimited === false && (info.bytesAcked ?? 0) > base.bytesAcked;
-      if ((pathLimited || (first && this.#pingRtt === undefined)) && (rttUs === undefined || info.rttUs > rttUs)) {
+      // A connection's SRTT is the path's RTT when it is backlogged (data waiting to be sent, or
+      // a full congestion window in flight) and moving: it sees the queue a bottleneck builds,
+      // and its ACKs come every other segment. A connection the app keeps short of data has an
+      // SRTT carrying the receiver's delayed ACKs (40 ms and more on Linux), so there the PING
+      // round trips speak; the control connection's SRTT (its handshake) serves until the first PONG.
+      const backlogged = base !== undefined && (info.bytesAcked ?? 0) > base.bytesAcked && ((info.notsentBytes ?? 0) > 0 || info.unacked >= info.sndCwnd);
+      if ((backlogged || (first && this.#pingRtt === undefined)) && (rttUs === undefined || info.rttUs > rttUs)) {
         rttUs = info.rttUs;
         rttVarUs = info.rttVarUs;
       }
       first = false;
-      this.#baselines.set(key, { at: now, totalRetrans: info.totalRetrans, segsOut, bytes: moved, bytesAcked: info.bytesAcked ?? 0 });
+      this.#baselines.set(key, { at: now, totalRetrans: info.totalRetrans, segsOut, bytes: moved, bytesAcked: info.bytesAcked ?? 0, deliveryRate: info.deliveryRate, appLimited: info.deliveryRateAppLimited });
       // A connection's first round only sets its baseline: what it moved before is not "now".
       if (base === undefined) continue;
       retrans += Math.max(0, info.totalRetrans - base.totalRetrans);
       segs += Math.max(0, segsOut - base.segsOut);
       bytes += Math.max(0, moved - base.bytes);
       span = Math.max(span, now - base.at);
-      // A delivery-rate sample is news only if something was acknowledged since the last round.
-      if (info.deliveryRate !== undefined && (info.bytesAcked ?? 0) > base.bytesAcked && info.deliveryRate > 0) {
+      // tcpi_delivery_rate is the kernel's last stored sample: it stays put while no valid
+      // sample comes (in loss recovery, say), so it is news only when it changed.
+      if (info.deliveryRate !== undefined && info.deliveryRate > 0 && (info.deliveryRate !== base.deliveryRate || info.deliveryRateAppLimited !== base.appLimited)) {
         this.#capacity.push({ at: now, bps: info.deliveryRate * 8, pathLimited: info.deliveryRateAppLimited === false });
       }
     }
@@ -228,9 +241,9 @@ export class LinkEstimator {
       this.#kernelAt = now;
     }
     if (span > 0) {
-      const decay = this.#rateAt === undefined ? 1 : Math.exp(-Math.max(0, now - this.#rateAt) / RATE_TAU_MS);
-      this.#retrans = this.#retrans * decay + retrans;
-      this.#segs = this.#segs * decay + segs;
+      this.#rounds.push({ at: now, retrans, segs });
+      while (this.#rounds.length > 0 && now - (this.#rounds[0] as { at: number }).at > RATE_WINDOW_MS) this.#rounds.shift();
+      this.#retransmitRate = ewma(this.#rateAt === undefined ? undefined : this.#retransmitRate, this.#recentRetransmitRate(), now - (this.#rateAt ?? now), RETRANSMIT_TAU_MS);
       this.#rateAt = now;
       this.#throughput = ewma(this.#throughputAt === undefined ? undefined : this.#throughput, (bytes * 8 * 1000) / span, now - (this.#throughputAt ?? now), THROUGHPUT_TAU_MS);
       this.#throughputAt = now;
@@ -252,7 +265,7 @@ export class LinkEstimator {
       rttVarMs: Math.max(this.#kernelRttVar ?? 0, this.#pingRttVar ?? 0),
       throughputBps: this.#throughput,
       capacityBps: this.#capacityBps(),
-      retransmitRate: this.#retransmitRate(),
+      retransmitRate: this.#retransmitRate,
       lossRate: this.#lossRate(),
       stalled: this.#stalled,
     };
@@ -266,7 +279,8 @@ export class LinkEstimator {
     this.#kernelRtt = this.#kernelRttVar = this.#pingRtt = this.#pingRttVar = undefined;
     this.#overdueMs = 0;
     this.#stalled = false;
-    this.#retrans = this.#segs = this.#lost = this.#expected = 0;
+    this.#lost = this.#expected = this.#retransmitRate = 0;
+    this.#rounds.length = 0;
     this.#rateAt = this.#lossAt = this.#throughputAt = undefined;
     this.#throughput = 0;
     this.#capacity.length = 0;
@@ -278,8 +292,17 @@ export class LinkEstimator {
     return Math.max(this.#kernelRtt ?? 0, this.#pingRtt ?? 0, this.#overdueMs);
   }
 
-  #retransmitRate(): number {
-    return Math.max(0, this.#retrans - RATE_FORGIVEN) / (this.#segs + RATE_PRIOR);
+  /** Retransmitted / sent over the newest rounds holding RATE_MIN_SEGMENTS; the sparse rule when the window holds fewer. */
+  #recentRetransmitRate(): number {
+    let retrans = 0;
+    let segs = 0;
+    for (let i = this.#rounds.length - 1; i >= 0; i--) {
+      const r = this.#rounds[i] as { retrans: number; segs: number };
+      retrans += r.retrans;
+      segs += r.segs;
+      if (segs >= RATE_MIN_SEGMENTS) return Math.min(1, retrans / segs);
+    }
+    return Math.max(0, retrans - RATE_FORGIVEN) / (segs + RATE_PRIOR);
   }
 
   #lossRate(): number {
@@ -287,12 +310,12 @@ export class LinkEstimator {
   }
 
   #capacityBps(): number | undefined {
+    // Once the path is the limit, what the app achieved before (lower bounds, from a link that
+    // may since have changed) no longer counts: the max runs from the first path-limited sample.
+    const first = this.#capacity.findIndex((c) => c.pathLimited);
+    const pathLimited = first >= 0;
     let max = 0;
-    let pathLimited = false;
-    for (const c of this.#capacity) {
-      if (c.bps > max) max = c.bps;
-      if (c.pathLimited) pathLimited = true;
-    }
+    for (let i = Math.max(0, first); i < this.#capacity.length; i++) max = Math.max(max, (this.#capacity[i] as { bps: number }).bps);
     // App-limited samples only bound the capacity from below: they count when they already clear 'good'.
     if (max === 0 || (!pathLimited && max < this.#t.good.capacityBps)) return undefined;
     return max;
@@ -308,7 +331,7 @@ export class LinkEstimator {
     const rtt = this.#rtt();
     if (rtt === undefined) return 'unknown';
     if (this.#stalled) return 'minimal';
-    const loss = Math.max(this.#retransmitRate(), this.#lossRate());
+    const loss = Math.max(this.#retransmitRate, this.#lossRate());
     const capacity = this.#capacityBps();
     const h = this.#t.hysteresis;
     const cur = RANK[this.#quality];

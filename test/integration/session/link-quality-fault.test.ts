@@ -68,9 +68,11 @@ test('a link throttled hard with loss is rated minimal, and good again once the 
   const isB = (q: string) => (e: Ev) => e.ev === 'linkQuality' && e.peer === bId && e.quality === q;
   a.writeLine(JSON.stringify({ cmd: 'connect', host: lab.host(2).ipv4, port: PORT }));
   await waitEv(a, (e) => e.ev === 'connected', 30_000, 'A connected to B');
+  await waitEv(a, isB('good'), 30_000, 'B rated good before the fault');
+  // The link is measured by using it: A keeps a stream to B busy from here on.
   a.writeLine(JSON.stringify({ cmd: 'pump' }));
   await waitEv(a, (e) => e.ev === 'pumping', 15_000, 'A pumping');
-  await waitEv(a, isB('good'), 30_000, 'B rated good before the fault');
+  await new Promise((r) => setTimeout(r, 2000));
 
   const shapedMark = a.stdoutLines.length;
   const shapedAt = Date.now();

@@ -53,7 +53,10 @@ class SimLink {
       this.#retransCarry -= r;
       i0.totalRetrans += r;
       i0.bytesAcked = (i0.bytesAcked ?? 0) + segs * 1000;
-      i0.deliveryRate = (c.deliveryBps ?? segs * 8000) / 8;
+      // The kernel's samples differ round to round; a value that stays put is a stale one.
+      i0.deliveryRate = ((c.deliveryBps ?? segs * 8000) / 8) * (1 + (i % 2) * 1e-3);
+      // A link that is the limit keeps data waiting to be sent.
+      i0.notsentBytes = c.appLimited === false ? 64 * 1024 : 0;
       i0.deliveryRateAppLimited = c.appLimited ?? true;
       i0.backoff = c.backoff ?? 0;
       const q = this.est.sample(this.t, [{ key: this.key, info: { ...i0 } }], c.overdueMs ?? 0, c.viable ?? true);
@@ -123,6 +126,26 @@ test('reaction: a hard throttle with loss is minimal within 4 s; good again with
   assert.ok(up.t - removedAt <= 12_000, `good after ${up.t - removedAt} ms`);
   // Never better than the measures allow on the way: minimal → moderate → good, no jumps back.
   assert.deepEqual(link.changes.map((c) => c.q), ['good', 'minimal', 'moderate', 'good']);
+});
+
+test('reaction: loss alone on a busy link is minimal within 3 s, though thousands of clean segments came before', () => {
+  const link = new SimLink();
+  link.run(10, { ...LAN, segs: 2000 });
+  const lossyAt = link.t;
+  link.run(10, { ...LAN, segs: 200, loss: 0.15 });
+  const down = link.changes.find((c) => c.t > lossyAt && c.q === 'minimal');
+  assert.ok(down && down.t - lossyAt <= 3000, JSON.stringify(link.changes));
+});
+
+test('reaction: a link that becomes the limit at 300 kbit/s is minimal within 3 s, whatever the app achieved before', () => {
+  const link = new SimLink();
+  link.run(10, LAN);
+  const slowAt = link.t;
+  link.run(6, { rttMs: 20, segs: 25, deliveryBps: 300e3, appLimited: false });
+  const down = link.changes.find((c) => c.t > slowAt && c.q === 'minimal');
+  assert.ok(down && down.t - slowAt <= 3000, JSON.stringify(link.changes));
+  const cap = link.est.report().capacityBps ?? 0;
+  assert.ok(cap >= 300e3 && cap < 301e3, String(cap));
 });
 
 test('hysteresis: RTT swinging across a boundary does not flap the rating', () => {
@@ -256,16 +279,16 @@ test('monitor: one timer for all peers, only while one is tracked; untracked pee
   assert.equal(timers.timers.size, 0, 'nothing starts after close');
 });
 
-test('RTT: a path-limited stream counts with its SRTT; an app-limited or idle one does not (delayed ACKs), PINGs do', () => {
+test('RTT: a backlogged stream counts with its SRTT; one the app keeps short of data, or an idle one, does not (delayed ACKs), PINGs do', () => {
   const est = new LinkEstimator();
   const control = { key: {}, info: { ...new SimLink().info, rttUs: 45_000 } };
-  const stream = { key: {}, info: { ...new SimLink().info, rttUs: 900_000, bytesAcked: 0, deliveryRateAppLimited: false } };
+  const stream = { key: {}, info: { ...new SimLink().info, rttUs: 900_000, bytesAcked: 0, notsentBytes: 200_000 } };
   let t = 0;
   const round = (streamMoves: boolean, appLimited = false): void => {
     t += 1000;
     est.observeRtt(1, t - 500);
     control.info = { ...control.info, bytesAcked: (control.info.bytesAcked ?? 0) + 100 };
-    if (streamMoves) stream.info = { ...stream.info, bytesAcked: (stream.info.bytesAcked ?? 0) + 30_000, deliveryRateAppLimited: appLimited };
+    if (streamMoves) stream.info = { ...stream.info, bytesAcked: (stream.info.bytesAcked ?? 0) + 30_000, notsentBytes: appLimited ? 0 : 200_000, unacked: 2 };
     est.sample(t, [control, stream]);
   };
   // The control connection's 45 ms SRTT (a receiver's delayed ACKs) is not the path's RTT once PINGs answer in 1 ms.
