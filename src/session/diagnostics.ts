@@ -19,4 +19,7 @@ export const connectionChannel = channel('peerlink:session:connection');
  */
 export const discoveryChannel = channel('peerlink:session:discovery');
 
+/** `{session, peer, quality, report}` when the rated link quality of a peer changes (docs/session.md "Link quality"). */
+export const linkQualityChannel = channel('peerlink:session:linkQuality');
+
 export const log = debugLog('session');

@@ -30,6 +30,7 @@ import { ResourceManager, type ResourceTransfer, type SendResourceOptions } from
 import { BudgetLedger, type BudgetName } from './budgets.js';
 import { LinkQualityMonitor, type LinkSource } from './link-monitor.js';
 import type { LinkQuality, LinkQualityReport } from './link-quality.js';
+import { linkQualityChannel, log } from './diagnostics.js';
 
 export interface SendOptions {
   /** One peer or several; default every connected peer. */
@@ -112,6 +113,8 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       ...(lq.timers ? { timers: lq.timers } : {}),
       changed: (key, quality, report) => {
         const rec = this.#peers.get(key);
+        if (linkQualityChannel.hasSubscribers) linkQualityChannel.publish({ session: this.peerId.id, peer: key, quality, report });
+        log('%s: link to %s %s (rtt %s ms, retransmits %s %%)', this.peerId.displayName, rec?.peer.displayName ?? key, quality, report.rttMs?.toFixed(1) ?? '-', (report.retransmitRate * 100).toFixed(1));
         if (rec) emitApp(this, 'linkQuality', rec.peer, quality, report);
       },
     });
