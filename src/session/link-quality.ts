@@ -17,13 +17,13 @@ export type LinkQuality = 'unknown' | 'minimal' | 'moderate' | 'good';
 export interface LinkQualityReport {
   quality: LinkQuality;
   /**
-   * Smoothed round-trip time the rating uses, ms: the larger of the kernel's SRTT (sampled on
-   * every ACK of the peer's data) and the PING/PONG round trip (which also sees the peer's
-   * process and the reverse direction's retransmissions), and never less than the age of a
-   * PING still unanswered. Undefined before the first measurement.
+   * Smoothed round-trip time the rating uses, ms: the larger of the kernel's SRTT of the
+   * peer's backlogged connections (sampled on every ACK) and the PING/PONG round trip (which
+   * also sees the peer's process and the reverse direction's retransmissions), and never less
+   * than the age of a PING still unanswered. Undefined before the first measurement.
    */
   rttMs: number | undefined;
-  /** Smoothed RTT variation (the kernel's RTTVAR, else the PING samples' mean deviation), ms. */
+  /** Smoothed RTT variation (the larger of the kernel's RTTVAR and the PING samples' mean deviation), ms. */
   rttVarMs: number | undefined;
   /** Bytes moved both ways on the peer's connections, smoothed, in bits per second. */
   throughputBps: number;
@@ -101,7 +101,7 @@ const RATE_PRIOR = 20;
 const RATE_FORGIVEN = 1;
 /** How long a delivery-rate sample counts towards the capacity (a max filter, as BBR's bottleneck bandwidth). */
 const CAPACITY_WINDOW_MS = 5000;
-/** A kernel SRTT not refreshed by a path-limited flow for this long gives way to the PING round trips. */
+/** A kernel SRTT not refreshed by a backlogged flow for this long gives way to the PING round trips. */
 const KERNEL_RTT_STALE_MS = 3000;
 /** RTO back-offs after which the connection counts as stalled (each RTO is ≥ 200 ms and doubles). */
 const STALL_BACKOFF = 2;
@@ -232,7 +232,7 @@ export class LinkEstimator {
       }
     }
     if (rttUs === undefined) {
-      // No path-limited flow this round: the kernel's figure fades out rather than lingering.
+      // No backlogged flow this round: the kernel's figure fades out rather than lingering.
       if (this.#kernelRtt !== undefined && this.#pingRtt !== undefined && now - this.#kernelAt > KERNEL_RTT_STALE_MS) this.#kernelRtt = this.#kernelRttVar = undefined;
     } else {
       const dt = now - this.#kernelAt;
