@@ -13,7 +13,7 @@ import { STREAM_CHUNK_MAX } from './message-stream.js';
 import { resolveBudgets, type SessionBudgets } from './budgets.js';
 import type { FreeSpaceFloor } from './resource-store.js';
 import type { ResourceOffer } from './resource-receive.js';
-import { DEFAULT_LINK_THRESHOLDS, type LinkQualityThresholds } from './link-quality.js';
+import { DEFAULT_LINK_THRESHOLDS, type LinkBoundary, type LinkQualityThresholds } from './link-quality.js';
 import { DEFAULT_LINK_INTERVAL, type LinkTimers } from './link-monitor.js';
 
 /** `PeerSessionOptions.resources` (docs/resources.md). */
@@ -90,8 +90,8 @@ export interface PeerSessionOptions {
 export interface SessionLinkQualityOptions {
   /** TCP_INFO sampling period, ms. Default 1000. */
   interval?: number;
-  /** Boundaries, hysteresis and hold times. Default DEFAULT_LINK_THRESHOLDS. */
-  thresholds?: Partial<LinkQualityThresholds>;
+  /** Boundaries, hysteresis and hold times; what is not given keeps its DEFAULT_LINK_THRESHOLDS value. */
+  thresholds?: { good?: Partial<LinkBoundary>; minimal?: Partial<LinkBoundary>; hysteresis?: number; degradeAfterMs?: number; improveAfterMs?: number };
   /** Time source for the sampling (tests). Default: performance.now and unref'd intervals. */
   timers?: LinkTimers;
 }
@@ -125,6 +125,24 @@ export interface ResolvedSessionOptions {
   mdns: Mdns | undefined;
   budgets: SessionBudgets;
   linkQuality: { interval: number; thresholds: LinkQualityThresholds; timers: LinkTimers | undefined };
+}
+
+function resolveLinkThresholds(t: NonNullable<SessionLinkQualityOptions['thresholds']> | undefined): LinkQualityThresholds {
+  const d = DEFAULT_LINK_THRESHOLDS;
+  const boundary = (name: string, b: Partial<LinkBoundary> | undefined, dflt: LinkBoundary): LinkBoundary => ({
+    rttMs: positive(`linkQuality.thresholds.${name}.rttMs`, b?.rttMs, dflt.rttMs),
+    lossRate: positive(`linkQuality.thresholds.${name}.lossRate`, b?.lossRate, dflt.lossRate),
+    capacityBps: positive(`linkQuality.thresholds.${name}.capacityBps`, b?.capacityBps, dflt.capacityBps),
+  });
+  const hysteresis = t?.hysteresis ?? d.hysteresis;
+  if (!(hysteresis > 0 && hysteresis <= 1)) throw new PeerlinkError('ERR_INVALID_ARGUMENT', `linkQuality.thresholds.hysteresis must be in (0, 1], got ${String(hysteresis)}`);
+  return {
+    good: boundary('good', t?.good, d.good),
+    minimal: boundary('minimal', t?.minimal, d.minimal),
+    hysteresis,
+    degradeAfterMs: t?.degradeAfterMs === 0 ? 0 : positive('linkQuality.thresholds.degradeAfterMs', t?.degradeAfterMs, d.degradeAfterMs),
+    improveAfterMs: t?.improveAfterMs === 0 ? 0 : positive('linkQuality.thresholds.improveAfterMs', t?.improveAfterMs, d.improveAfterMs),
+  };
 }
 
 function positive(name: string, v: number | undefined, dflt: number): number {
@@ -194,7 +212,7 @@ export function resolveOptions(o: PeerSessionOptions): ResolvedSessionOptions {
     budgets: resolveBudgets(o.budgets),
     linkQuality: {
       interval: positive('linkQuality.interval', o.linkQuality?.interval, DEFAULT_LINK_INTERVAL),
-      thresholds: { ...DEFAULT_LINK_THRESHOLDS, ...(o.linkQuality?.thresholds ?? {}) },
+      thresholds: resolveLinkThresholds(o.linkQuality?.thresholds),
       timers: o.linkQuality?.timers,
     },
   };

@@ -302,3 +302,13 @@ test('RTT: a backlogged stream counts with its SRTT; one the app keeps short of 
   for (let i = 0; i < 10; i++) round(true, true);
   assert.equal(est.quality, 'good', JSON.stringify(est.report()));
 });
+
+test('options: partial thresholds keep the other defaults; nonsense is refused', async () => {
+  const { resolveOptions } = await import('../../../src/session/options.js');
+  const o = resolveOptions({ serviceType: 'lq', linkQuality: { thresholds: { good: { rttMs: 20 } } } });
+  assert.deepEqual(o.linkQuality.thresholds.good, { ...DEFAULT_LINK_THRESHOLDS.good, rttMs: 20 });
+  assert.deepEqual(o.linkQuality.thresholds.minimal, DEFAULT_LINK_THRESHOLDS.minimal);
+  assert.equal(o.linkQuality.interval, 1000);
+  assert.throws(() => resolveOptions({ serviceType: 'lq', linkQuality: { thresholds: { hysteresis: 2 } } }), /hysteresis/);
+  assert.throws(() => resolveOptions({ serviceType: 'lq', linkQuality: { interval: 0 } }), /interval/);
+});
