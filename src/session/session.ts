@@ -165,7 +165,14 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       budgets: this.#budgets,
       extraCapabilities: () => this.#datagrams.capability,
       extension: (rec, ch, code, body) => {
-        this.#datagrams.onControl(rec, ch, code, body);
+        try {
+          this.#datagrams.onControl(rec, ch, code, body);
+        } catch (err) {
+          // A malformed DATAGRAM_* message: bad input from the peer, like any malformed frame.
+          const e = toPeerlinkError(err, 'ERR_PROTOCOL');
+          this.#reportError(e, { peer: rec.peer });
+          ch.close(ByeReason.PROTOCOL_ERROR, e.message);
+        }
       },
       recordRemoved: (rec) => {
         if (this.#lastRec === rec) {
