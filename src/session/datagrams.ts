@@ -129,7 +129,7 @@ export class DatagramManager {
       }
       case 'close': {
         const flow = this.#flows.get(ch);
-        if (flow?.token.equals(m.token)) flow.fail(new PeerlinkError('ERR_DATAGRAM_UNAVAILABLE', `${rec.peer.displayName} closed the datagram flow: no datagram got through`));
+        if (flow?.token.equals(m.token)) flow.fail(new PeerlinkError('ERR_DATAGRAM_UNAVAILABLE', `${rec.peer.displayName} gave up on the datagram flow: no datagram got through within its open timeout (UDP blocked on the path?)`));
         break;
       }
     }
