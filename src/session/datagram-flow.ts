@@ -82,7 +82,7 @@ export interface DatagramFlowHost {
 }
 
 /** Per-second receive budget of one flow: a fixed one-second window (cheap; a burst of up to twice the rate across a window edge is allowed). */
-class RateMeter {
+export class RateMeter {
   #windowStart = 0;
   #count = 0;
   #bytes = 0;

@@ -173,3 +173,18 @@ test('datagrams: the flow closes with its peer; sends then reject ERR_PEER_NOT_C
     await b.close();
   }
 });
+
+test('datagrams over the WebSocket transport (TLS-PSK): sealed with the keys of the ws connection\'s TLS session', async () => {
+  const { a, b, pb } = await pair({ security: { mode: 'psk', key: KEY }, transport: 'ws' });
+  try {
+    const got: string[] = [];
+    b.on('message', (d, _p, m) => m === 'unreliable' && got.push(String(d)));
+    for (let i = 0; i < 20; i++) await a.send(`ws ${i}`, { to: pb, mode: 'unreliable' });
+    for (let i = 0; i < 100 && got.length < 10; i++) await sleep(20);
+    assert.ok(got.length >= 10, `got ${got.length}`);
+    assert.equal(a.datagramStats(pb)?.secured, true);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { ReplayWindow } from '../../../src/session/replay-window.js';
 import { DatagramKind, EXPORTER_BYTES, HEADER_BYTES, open, overhead, parseHeader, seal, splitKeys } from '../../../src/session/datagram-seal.js';
+import { RateMeter } from '../../../src/session/datagram-flow.js';
 import { decodeDatagramControl, encodeDatagramControl } from '../../../src/session/protocol/datagram-messages.js';
 import { isPeerlinkError } from '../../../src/errors.js';
 
@@ -107,4 +108,20 @@ test('DATAGRAM_OPEN / ACCEPT / CLOSE: round trip; wrong lengths and OPEN port 0 
   assert.throws(() => decodeDatagramControl(0x60, open0.body), (e) => isPeerlinkError(e, 'ERR_MALFORMED_FRAME'));
   assert.equal(decodeDatagramControl(0x63, Buffer.alloc(0)), undefined);
   assert.equal(decodeDatagramControl(0x40, Buffer.alloc(0)), undefined);
+});
+
+test('datagram receive budget: per one-second window, by count and by bytes (fake time)', () => {
+  const m = new RateMeter(3, 1000);
+  let now = 10_000;
+  const take = (bytes = 10): string => m.take(now, bytes) ?? 'ok';
+  assert.deepEqual([take(), take(), take(), take()], ['ok', 'ok', 'ok', 'datagramsPerSecond']);
+  now += 999;
+  assert.equal(take(), 'datagramsPerSecond', 'still the same window');
+  now += 1;
+  assert.equal(take(), 'ok', 'a new window');
+  assert.equal(take(995), 'datagramBytesPerSecond', 'bytes: 10 + 995 > 1000');
+  assert.equal(take(990), 'ok', 'a refused datagram does not count');
+  assert.equal(take(1), 'datagramBytesPerSecond', "the window's bytes are used up");
+  assert.equal(take(0), 'ok', 'the third datagram (empty)');
+  assert.equal(take(0), 'datagramsPerSecond');
 });
