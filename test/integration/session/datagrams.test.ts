@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { PeerSession } from '../../../src/session/index.js';
 import type { PeerID } from '../../../src/session/peer-id.js';
 import { Endpoint } from '../../../src/net/index.js';
@@ -15,6 +16,24 @@ import type { PeerSessionOptions } from '../../../src/session/options.js';
 
 const KEY = randomBytes(32).toString('hex');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** UDP sockets this process holds (its socket fds that /proc/net/udp{,6} lists). */
+function udpSockets(): number {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`));
+      if (m?.[1]) inodes.add(m[1]);
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  let n = 0;
+  for (const f of ['/proc/self/net/udp', '/proc/self/net/udp6']) {
+    for (const line of readFileSync(f, 'utf8').split('\n').slice(1)) if (inodes.has(line.trim().split(/\s+/)[9] ?? '')) n++;
+  }
+  return n;
+}
 
 async function pair(extraA: Partial<PeerSessionOptions> = {}, extraB: Partial<PeerSessionOptions> = extraA): Promise<{ a: PeerSession; b: PeerSession; pa: PeerID; pb: PeerID }> {
   const mk = (name: string, extra: Partial<PeerSessionOptions>): PeerSession => new PeerSession({ serviceType: 'dgram', displayName: name, advertise: false, browse: false, interfaces: ['lo'], ...extra });
@@ -159,14 +178,18 @@ test('datagrams: both sides open at once → one flow, both directions work', as
   }
 });
 
-test('datagrams: the flow closes with its peer; sends then reject ERR_PEER_NOT_CONNECTED', async () => {
+test('datagrams: the flow (and its UDP sockets) closes with its peer; sends then reject ERR_PEER_NOT_CONNECTED', async () => {
   const { a, b, pb } = await pair({ security: { mode: 'psk', key: KEY } });
   try {
+    const before = udpSockets();
     await a.send('hi', { to: pb, mode: 'unreliable' });
     assert.equal(a.datagramStats(pb)?.state, 'open');
+    assert.equal(udpSockets(), before + 2, 'one UDP socket per side of the flow');
     await b.close();
     for (let i = 0; i < 100 && a.connectedPeers.length > 0; i++) await sleep(20);
     assert.equal(a.datagramStats(pb), undefined);
+    for (let i = 0; i < 50 && udpSockets() > before; i++) await sleep(20);
+    assert.equal(udpSockets(), before, 'both sockets closed');
     await assert.rejects(a.send('x', { to: pb, mode: 'unreliable' }), (e) => isPeerlinkError(e, 'ERR_PEER_NOT_CONNECTED'));
   } finally {
     await a.close();
