@@ -9,8 +9,8 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { cleanup, MiB, startVictim, type Victim } from './harness.js';
-import { datagram, openFlow, sendUdp, type DatagramAttacker } from './datagram-attacker.js';
+import { cleanup, frame, MiB, startVictim, type Victim } from './harness.js';
+import { datagram, datagramOpen, openFlow, sendUdp, type DatagramAttacker } from './datagram-attacker.js';
 import { sleep, until } from '../harness/proc.js';
 
 after(cleanup);
@@ -132,6 +132,35 @@ test('datagram flood from a peer (and a stranger spraying the port): victim memo
     await sleep(1100);
     await sendUdp(a.udp, datagram(a, seq++, 'after the flood'));
     await until(() => delivered(v).includes('after the flood'), 10_000, 'a datagram after the flood');
+  } finally {
+    a.close();
+  }
+});
+
+test('DATAGRAM_OPEN spam: one flow per peer at a time — the victim’s UDP sockets and fds stay bounded; a malformed OPEN closes the connection', { timeout: 60_000 }, async () => {
+  const v = await startVictim({});
+  const a = await openFlow(v);
+  try {
+    const before = await v.cost();
+    // 2000 OPENs in one write, each with a fresh token: each replaces the flow before (an OPEN
+    // superseded before its socket was bound is not answered); the last one is answered.
+    const opens: Buffer[] = [];
+    const tokens: Buffer[] = [];
+    for (let i = 0; i < 2000; i++) {
+      tokens.push(randomBytes(16));
+      opens.push(frame(datagramOpen(tokens[i] as Buffer, 40000 + (i % 1000))));
+    }
+    a.socket.write(Buffer.concat(opens));
+    const last = tokens[tokens.length - 1] as Buffer;
+    await until(() => a.reader.ofType(0x61).some((m) => m.subarray(1, 17).equals(last)), 20_000, 'the victim answered the last OPEN');
+    await sleep(500);
+    const after = await v.cost();
+    assert.ok(after.fds <= before.fds + 4, `victim fds ${before.fds} → ${after.fds}`);
+    assert.equal(v.events('peer').filter((e) => e.state === 'notConnected').length, 0, 'the peer is still connected');
+    // A malformed DATAGRAM_OPEN (one byte short) is a protocol error: BYE and close.
+    a.socket.write(frame(datagramOpen(randomBytes(16), 4000).subarray(0, 18)));
+    await until(() => a.reader.ofType(0x03).length > 0, 10_000, 'BYE protocol error');
+    assert.equal(a.reader.ofType(0x03)[0]?.[1], 3);
   } finally {
     a.close();
   }
