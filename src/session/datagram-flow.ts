@@ -79,6 +79,8 @@ export interface DatagramFlowHost {
   failed(flow: DatagramFlow): void;
   now(): number;
   openTimeout: number;
+  /** The flow entered `state` (observability). */
+  stateChanged(flow: DatagramFlow, reason?: string): void;
 }
 
 /** Per-second receive budget of one flow: a fixed one-second window (cheap; a burst of up to twice the rate across a window edge is allowed). */
@@ -181,6 +183,7 @@ export class DatagramFlow {
   start(remoteAddress: string, remotePort: number, keys: FlowKeys | undefined): void {
     if (this.state !== 'requested') return;
     this.state = 'probing';
+    this.#host.stateChanged(this);
     this.#keys = keys;
     this.#tag = this.token.subarray(0, 8);
     this.#socket.connect(remotePort, unmapped(remoteAddress), () => {
@@ -264,6 +267,7 @@ export class DatagramFlow {
     this.#confirmed = true;
     if (this.state !== 'probing') return;
     this.state = 'open';
+    this.#host.stateChanged(this);
     this.#stopTimers();
     this.#settle?.resolve();
   }
@@ -280,6 +284,7 @@ export class DatagramFlow {
     this.state = 'failed';
     this.failure = err;
     this.failedAt = this.#host.now();
+    this.#host.stateChanged(this, err.message);
     this.#release();
     this.#settle?.reject(err);
     this.#host.failed(this);
@@ -290,6 +295,7 @@ export class DatagramFlow {
     if (this.state === 'closed') return;
     const wasFailed = this.state === 'failed';
     this.state = 'closed';
+    this.#host.stateChanged(this);
     if (!wasFailed) {
       this.#release();
       this.#settle?.reject(new PeerlinkError('ERR_PEER_NOT_CONNECTED', 'the peer disconnected before the datagram flow was set up'));

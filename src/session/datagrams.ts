@@ -27,6 +27,7 @@ import type { PeerRecord } from './peer-record.js';
 import { Capability } from './protocol/messages.js';
 import { decodeDatagramControl, encodeDatagramControl, type DatagramControl } from './protocol/datagram-messages.js';
 import type { DatagramOptions } from './options.js';
+import { datagramChannel, log } from './diagnostics.js';
 
 /** Sends held while a flow is being set up; more are dropped (and counted). */
 const WAITING_LIMIT = 256;
@@ -37,6 +38,8 @@ export interface DatagramHost {
   secured: boolean;
   budgets: BudgetLedger;
   localId: Buffer;
+  /** Our peer id as text, for diagnostics. */
+  sessionId: string;
   deliver(payload: Buffer, rec: PeerRecord): void;
   now(): number;
 }
@@ -206,6 +209,10 @@ export class DatagramManager {
         },
         now: host.now,
         openTimeout: host.options.openTimeout,
+        stateChanged: (f, reason) => {
+          if (datagramChannel.hasSubscribers) datagramChannel.publish({ session: host.sessionId, peer: rec.key, state: f.state, secured: f.secured, ...(reason !== undefined ? { reason } : {}) });
+          log('%s: datagram flow with %s %s%s', host.sessionId, rec.peer.displayName, f.state, reason !== undefined ? `: ${reason}` : '');
+        },
       },
       { role, token, localAddress: local ? hostOf(local) : '0.0.0.0', maximumDatagramSize: sizeFor(ch, host.secured), secured: host.secured },
     );

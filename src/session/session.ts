@@ -118,6 +118,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       secured: this.options.security.mode !== 'none',
       budgets: this.#budgets,
       localId: this.peerId.toBytes(),
+      sessionId: this.peerId.id,
       deliver: (payload, rec) => emitApp(this, 'message', payload, rec.peer, 'unreliable'),
       now: () => Date.now(),
     });

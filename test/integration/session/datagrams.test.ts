@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { PeerSession } from '../../../src/session/index.js';
 import type { PeerID } from '../../../src/session/peer-id.js';
 import { Endpoint } from '../../../src/net/index.js';
@@ -180,6 +181,12 @@ test('datagrams: both sides open at once → one flow, both directions work', as
 
 test('datagrams: the flow (and its UDP sockets) closes with its peer; sends then reject ERR_PEER_NOT_CONNECTED', async () => {
   const { a, b, pb } = await pair({ security: { mode: 'psk', key: KEY } });
+  const states: string[] = [];
+  const onState = (m: unknown): void => {
+    const e = m as { session: string; state: string };
+    if (e.session === a.peerId.id) states.push(e.state);
+  };
+  subscribe('peerlink:session:datagram', onState);
   try {
     const before = udpSockets();
     await a.send('hi', { to: pb, mode: 'unreliable' });
@@ -190,8 +197,10 @@ test('datagrams: the flow (and its UDP sockets) closes with its peer; sends then
     assert.equal(a.datagramStats(pb), undefined);
     for (let i = 0; i < 50 && udpSockets() > before; i++) await sleep(20);
     assert.equal(udpSockets(), before, 'both sockets closed');
+    assert.deepEqual(states, ['probing', 'open', 'closed'], 'peerlink:session:datagram');
     await assert.rejects(a.send('x', { to: pb, mode: 'unreliable' }), (e) => isPeerlinkError(e, 'ERR_PEER_NOT_CONNECTED'));
   } finally {
+    unsubscribe('peerlink:session:datagram', onState);
     await a.close();
     await b.close();
   }
