@@ -320,13 +320,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       const ch = this.#lastRec?.active;
       if (ch !== undefined && data.length <= ch.sendLimit) return this.#settled(ch.sendData(data));
     }
-    if (this.#state !== 'running') {
-      return Promise.reject(
-        this.#state === 'idle' || this.#state === 'starting'
-          ? new PeerlinkError('ERR_INVALID_STATE', 'send() needs a started session: await start() first')
-          : new PeerlinkError('ERR_CLOSED', 'send() after close(): the session is closed'),
-      );
-    }
+    if (this.#state !== 'running') return Promise.reject(this.#notRunning());
     const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     if (payload.length > this.options.maxMessageSize) {
       return Promise.reject(new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `message of ${payload.length} bytes exceeds maxMessageSize ${this.options.maxMessageSize}; use openStream() for bulk data`));
@@ -358,15 +352,16 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     return Promise.all(recs.map((r) => this.#sendTo(r, payload))).then(() => recs.length);
   }
 
+  /** Why send() cannot run in the current (not running) state. */
+  #notRunning(): PeerlinkError {
+    return this.#state === 'idle' || this.#state === 'starting'
+      ? new PeerlinkError('ERR_INVALID_STATE', 'send() needs a started session: await start() first')
+      : new PeerlinkError('ERR_CLOSED', 'send() after close(): the session is closed');
+  }
+
   /** send() with mode 'unreliable': the same peer rules, then one datagram per peer (datagrams.ts). */
   #sendUnreliable(data: Uint8Array | string, to: SendOptions['to']): Promise<number> {
-    if (this.#state !== 'running') {
-      return Promise.reject(
-        this.#state === 'idle' || this.#state === 'starting'
-          ? new PeerlinkError('ERR_INVALID_STATE', 'send() needs a started session: await start() first')
-          : new PeerlinkError('ERR_CLOSED', 'send() after close(): the session is closed'),
-      );
-    }
+    if (this.#state !== 'running') return Promise.reject(this.#notRunning());
     const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     let recs: PeerRecord[];
     if (to === undefined) recs = [...this.#peers.values()].filter((r) => r.state === 'connected');
