@@ -220,3 +220,15 @@ test('datagrams over the WebSocket transport (TLS-PSK): sealed with the keys of 
     await b.close();
   }
 });
+
+test('datagrams: before start() → ERR_INVALID_STATE, after close() → ERR_CLOSED, not-connected peer → ERR_PEER_NOT_CONNECTED', async () => {
+  const s = new PeerSession({ serviceType: 'dgram', displayName: 'S', advertise: false, browse: false, interfaces: ['lo'] });
+  await assert.rejects(s.send('x', { mode: 'unreliable' }), (e) => isPeerlinkError(e, 'ERR_INVALID_STATE'));
+  await s.start();
+  assert.equal(await s.send('x', { mode: 'unreliable' }), 0, 'to everyone while nobody is connected');
+  const other = new PeerSession({ serviceType: 'dgram', displayName: 'O', advertise: false, browse: false, interfaces: ['lo'] });
+  await assert.rejects(s.send('x', { to: other.peerId, mode: 'unreliable' }), (e) => isPeerlinkError(e, 'ERR_PEER_NOT_CONNECTED'));
+  assert.equal(s.maximumDatagramSize(other.peerId), 0);
+  await s.close();
+  await assert.rejects(s.send('x', { mode: 'unreliable' }), (e) => isPeerlinkError(e, 'ERR_CLOSED'));
+});
