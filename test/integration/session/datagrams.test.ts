@@ -232,3 +232,23 @@ test('datagrams: before start() → ERR_INVALID_STATE, after close() → ERR_CLO
   await s.close();
   await assert.rejects(s.send('x', { mode: 'unreliable' }), (e) => isPeerlinkError(e, 'ERR_CLOSED'));
 });
+
+test('datagrams over IPv6 (::1): the flow binds and connects IPv6 sockets; the size accounts for the 40-byte header', async () => {
+  const mk = (name: string): PeerSession => new PeerSession({ serviceType: 'dgram', displayName: name, advertise: false, browse: false, interfaces: ['lo'], security: { mode: 'psk', key: KEY } });
+  const a = mk('A6');
+  const b = mk('B6');
+  await a.start();
+  await b.start();
+  try {
+    const pb = await a.connect(Endpoint.hostPort('::1', b.listenPort));
+    assert.equal(a.maximumDatagramSize(pb), 65536 - 48 - 17 - 16);
+    const got: string[] = [];
+    b.on('message', (d, _p, m) => m === 'unreliable' && got.push(String(d)));
+    for (let i = 0; i < 10; i++) await a.send(`v6 ${i}`, { to: pb, mode: 'unreliable' });
+    for (let i = 0; i < 100 && got.length < 5; i++) await sleep(20);
+    assert.ok(got.length >= 5, `got ${got.length}`);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
