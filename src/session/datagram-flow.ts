@@ -38,7 +38,7 @@ export interface DatagramFlowStats {
   sendDropped: number;
   /** App datagrams received, authenticated and delivered. */
   received: number;
-  /** Sequence numbers skipped and not (yet) filled by a late arrival: datagrams lost on the way (counts probes too). */
+  /** Sequence numbers skipped and not (yet) filled by a late arrival, since the flow opened: datagrams lost on the way (probes included). */
   lost: number;
   /** Delivered after a higher sequence number (reordered on the way). */
   reordered: number;
@@ -266,6 +266,11 @@ export class DatagramFlow {
   #confirm(): void {
     this.#confirmed = true;
     if (this.state !== 'probing') return;
+    // Gaps so far are probes sent before our socket was connected (and set-up loss): not the
+    // path's loss, which is what `lost` is for (link quality). Counted from here on.
+    this.#host.totals.lost -= this.#lostReported;
+    this.#lostReported = 0;
+    this.#window.lost = 0;
     this.state = 'open';
     this.#host.stateChanged(this);
     this.#stopTimers();
