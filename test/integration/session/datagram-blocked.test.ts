@@ -78,3 +78,32 @@ test('UDP blocked by nft → unreliable sends reject ERR_DATAGRAM_UNAVAILABLE wi
   await lab.teardown();
   lab = undefined;
 });
+
+test('datagrams between two hosts over IPv6 link-local (fe80::…%eth0): the flow binds and connects with the interface scope', { timeout: 120_000 }, async (t) => {
+  if (!requires(t, 'netns')) return;
+  const ll = await createLab({ hosts: 2, tag: 'dgl' });
+  try {
+    const opts = { serviceType: 'dgl', interfaces: ['eth0'], security: { mode: 'psk', key: randomBytes(32).toString('hex') } };
+    const a = ll.spawnNode(1, PEER, [JSON.stringify({ ...opts, displayName: 'alpha' })], { stdin: true, label: 'alpha' });
+    const b = ll.spawnNode(2, PEER, [JSON.stringify({ ...opts, displayName: 'beta' })], { stdin: true, label: 'beta' });
+    await waitEv(a, (e) => e.ev === 'ready', 30_000, 'alpha ready');
+    const rb = await waitEv(b, (e) => e.ev === 'ready', 30_000, 'beta ready');
+    const addr = await ll.linkLocal(2);
+    a.writeLine(JSON.stringify({ cmd: 'connect', host: `${addr.split("%")[0] ?? addr}%eth0`, port: rb.port }));
+    await waitEv(a, (e) => e.ev === 'connected', 30_000, 'alpha connected to beta over link-local');
+    let arrived = false;
+    for (let i = 0; i < 10 && !arrived; i++) {
+      const since = a.stdoutLines.length;
+      a.writeLine(JSON.stringify({ cmd: 'sendu', text: `ll ${i}` }));
+      const s = await waitEv(a, (e) => e.ev === 'sendu', 30_000, 'unreliable send over link-local', since);
+      assert.equal(s.ok, true, `${String(s.code)}: ${String(s.message)}`);
+      await new Promise((r) => setTimeout(r, 200));
+      arrived = events(b).some((e) => e.ev === 'message' && e.mode === 'unreliable');
+    }
+    assert.ok(arrived, 'a datagram arrived over link-local');
+    a.writeLine(JSON.stringify({ cmd: 'close' }));
+    b.writeLine(JSON.stringify({ cmd: 'close' }));
+  } finally {
+    await ll.teardown();
+  }
+});
