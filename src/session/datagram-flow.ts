@@ -135,6 +135,8 @@ export class DatagramFlow {
   #seq = 0;
   #heard = false;
   #confirmed = false;
+  /** The socket is connected to the peer: the kernel drops datagrams from anywhere else. */
+  #connected = false;
   #probeTimer: NodeJS.Timeout | undefined;
   #openTimer: NodeJS.Timeout | undefined;
   readonly #stats = { sent: 0, sendDropped: 0, received: 0, replayed: 0, rejected: 0, overBudget: 0 };
@@ -186,12 +188,22 @@ export class DatagramFlow {
     this.#host.stateChanged(this);
     this.#keys = keys;
     this.#tag = this.token.subarray(0, 8);
-    this.#socket.connect(remotePort, unmapped(remoteAddress), () => {
-      if (this.state !== 'probing') return;
-      this.#probe();
-      this.#probeTimer = setInterval(() => this.#probe(), PROBE_INTERVAL_MS);
-      this.#probeTimer.unref();
-    });
+    const remote = unmapped(remoteAddress);
+    const onError = (e: Error): void => this.fail(new PeerlinkError('ERR_DATAGRAM_UNAVAILABLE', `cannot connect the datagram socket to ${remote} port ${remotePort}: ${e.message}`, { cause: e }));
+    this.#socket.once('error', onError);
+    try {
+      this.#socket.connect(remotePort, remote, () => {
+        this.#socket.removeListener('error', onError);
+        if (this.state !== 'probing') return;
+        this.#connected = true;
+        this.#probe();
+        this.#probeTimer = setInterval(() => this.#probe(), PROBE_INTERVAL_MS);
+        this.#probeTimer.unref();
+      });
+    } catch (err) {
+      onError(err as Error);
+      return;
+    }
     this.#openTimer = setTimeout(() => {
       if (this.state === 'probing') this.fail(new PeerlinkError('ERR_DATAGRAM_UNAVAILABLE', `no datagram got through to the peer within ${this.#host.openTimeout} ms: UDP is blocked on the path (or the peer is not reading)`));
     }, this.#host.openTimeout);
@@ -222,8 +234,8 @@ export class DatagramFlow {
   }
 
   #receive(d: Buffer): void {
-    // Before start() the socket is not connected (any source could reach it) and there are no keys.
-    if (this.state !== 'probing' && this.state !== 'open') return;
+    // Until connect() completed any source could reach the socket (and before start() there are no keys).
+    if (!this.#connected || (this.state !== 'probing' && this.state !== 'open')) return;
     const host = this.#host;
     const refused = this.#meter.take(host.now(), d.length);
     if (refused !== undefined) {
