@@ -36,7 +36,7 @@ export class ReceiverSearch {
   #lastChange = Date.now();
 
   constructor(
-    private readonly ourSecurity: 'none' | 'psk',
+    private readonly ourSecurity: 'none' | 'psk' | 'pki',
     private readonly wanted: ReadonlySet<string>,
   ) {}
 

@@ -26,6 +26,8 @@ import type { StreamManager } from './streams.js';
 import { emitApp, type PeerErrorInfo, type PeerSessionEvents } from './events.js';
 import { connectionChannel, log, peerStateChannel } from './diagnostics.js';
 import { UnidentifiedConnections } from './unidentified.js';
+import { TrustGate, type VerificationRequest } from './trust/gate.js';
+import { isTrustCode } from './trust/messages.js';
 
 export interface PeerTableHost {
   readonly options: ResolvedSessionOptions;
@@ -79,9 +81,33 @@ export class PeerTable {
   readonly #unattached = new Set<Connection>();
   /** Their budgets: in total and per source address (docs/security.md "Before HELLO"). */
   readonly #unidentified: UnidentifiedConnections;
+  /** PKI: ids bound to keys, and first-contact verification (trust/gate.ts). */
+  readonly #trust: TrustGate | undefined;
 
   constructor(host: PeerTableHost) {
     this.#host = host;
+    const pki = host.options.pki;
+    if (pki) {
+      this.#trust = new TrustGate({
+        identity: pki.identity,
+        policy: host.options.security.mode === 'pki' ? host.options.security : {},
+        known: pki.known,
+        budgets: host.budgets,
+        requestVerification: (req: VerificationRequest) => {
+          if (host.events.listenerCount('verify') === 0) return false;
+          emitApp(host.events, 'verify', req);
+          return true;
+        },
+        reportError: (err, rec, ch) => this.#reportError(err, { peer: rec.peer, endpoint: remoteOf(ch.connection) }),
+        trusted: (rec, ch) => {
+          if (rec.active !== ch || ch.closed) return;
+          this.#trace(ch, rec, 'trusted');
+          this.#host.dialer.connected(rec);
+          this.#update(rec);
+        },
+        now: () => performance.now(),
+      });
+    }
     this.#events = host.events;
     this.#unidentified = new UnidentifiedConnections(host.budgets);
     this.#budgets = host.budgets;
@@ -218,7 +244,7 @@ export class PeerTable {
     const events = this.#events;
     ch.onData = (payload) => {
       const rec = ch.record;
-      if (rec?.active !== ch) {
+      if (rec?.active !== ch || rec.verifying !== undefined) {
         // A held claim already WELCOMEd by the other side: kept until the claim is settled.
         const held = this.#held.get(ch);
         if (held !== undefined && held.welcome !== 0) this.#enqueue(ch, held, payload.length, () => ch.onData?.(payload));
@@ -287,7 +313,8 @@ export class PeerTable {
         return;
       }
       case 'extension':
-        return; // no extension registered for control messages yet: ignored, like unknown types
+        if (this.#trust && isTrustCode(m.code)) this.#trust.onMessage(ch, m);
+        return; // other extensions: none registered for control messages yet, ignored like unknown types
       default:
         return this.#protocolError(ch, `${m.type} is not valid on a control connection`);
     }
@@ -296,7 +323,8 @@ export class PeerTable {
   /** The record whose active connection `ch` is; a protocol error otherwise. */
   #activeRecord(ch: ControlChannel, what: string): PeerRecord | undefined {
     const rec = ch.record;
-    if (ch.phase === 'active' && rec?.active === ch) return rec;
+    // A peer being verified (PKI first contact) is not trusted yet: what it sends is dropped.
+    if (ch.phase === 'active' && rec?.active === ch) return rec.verifying === undefined ? rec : undefined;
     // A message racing the replacement of this connection is dropped, not an error.
     if (ch.phase === 'active' || ch.closed) return undefined;
     this.#protocolError(ch, `${what} before the handshake finished`);
@@ -314,6 +342,13 @@ export class PeerTable {
     const o = this.#host.options;
     const localId = this.#host.peerId;
     if (ch.phase !== 'hello') return this.#protocolError(ch, 'a second HELLO');
+    // PKI: the id must be the key's, before anything else is believed (a forged id, or ours).
+    const forged = this.#trust?.checkHello(ch, hello);
+    if (forged) {
+      this.#reportError(forged, { endpoint: remoteOf(ch.connection) });
+      ch.close(ByeReason.NOT_TRUSTED, forged.code);
+      return;
+    }
     if (Buffer.compare(hello.peerId, localId.toBytes()) === 0) {
       if (target) target.self = true;
       ch.close(ByeReason.SELF, 'connected to itself');
@@ -523,7 +558,14 @@ export class PeerTable {
       else old.close(ByeReason.REPLACED, 'replaced by a newer connection');
     }
     if (target) target.attempts = 0;
-    this.#host.dialer.connected(rec);
+    // PKI: connected once both sides trust each other (the gate calls trusted()).
+    if (this.#trust) this.#trust.begin(rec, ch);
+    else this.#host.dialer.connected(rec);
+  }
+
+  /** PKI first contacts comparing a code now. */
+  get verifying(): number {
+    return this.#trust?.verifying ?? 0;
   }
 
   #onClosed(ch: ControlChannel, err: PeerlinkError | undefined, bye: { reason: number; text: string } | undefined, target: DialTarget | undefined): void {

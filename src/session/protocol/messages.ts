@@ -90,6 +90,8 @@ export const ByeReason = {
   UNKNOWN_TOKEN: 8,
   /** The stream kind is not supported or no one accepts it. */
   STREAM_REFUSED: 9,
+  /** PKI: the peer's key is not trusted (id not derived from it, changed key, code rejected, not verified in time). */
+  NOT_TRUSTED: 10,
 } as const;
 export type ByeReasonCode = (typeof ByeReason)[keyof typeof ByeReason];
 
