@@ -6,7 +6,9 @@ import { readFileSync } from 'node:fs';
 import { PeerlinkError } from '../errors.js';
 import { selectInterfaces } from '../path/interfaces.js';
 import { Endpoint, parsePsk } from '../net/index.js';
-import type { PeerSessionOptions, SessionSecurity } from '../session/index.js';
+import { PeerSession, defaultIdentityBase, profileDir, profileHolder, type PeerSessionOptions, type SessionSecurity } from '../session/index.js';
+import { isPeerlinkError } from '../errors.js';
+import { MAX_PROFILES } from '../session/trust/profile.js';
 import { UsageError } from './args.js';
 import type { CliIO } from './io.js';
 
@@ -17,6 +19,10 @@ export const sessionFlags = {
   psk: { type: 'string' },
   'psk-file': { type: 'string' },
   'psk-identity': { type: 'string' },
+  pki: { type: 'boolean' },
+  identity: { type: 'string' },
+  'trust-new': { type: 'boolean' },
+  insecure: { type: 'boolean' },
   interface: { type: 'string', multiple: true },
   json: { type: 'boolean' },
   verbose: { type: 'boolean' },
@@ -30,6 +36,14 @@ export const SESSION_FLAGS_HELP = `  --service NAME       the session's service 
   --psk-file FILE      read the key (hex) from FILE (an empty key, from any
                        source, is an error: no key at all runs unencrypted)
   --psk-identity ID    the PSK identity to send / accept
+  --pki                keys instead of a shared secret: this peer's own key (kept in
+                       a profile), codes compared on first contact, known peers
+                       remembered (see docs/security.md "Trust")
+  --identity DIR       --pki: keep the identity and known peers in DIR (default: the
+                       first profile no other peerlink process uses, under
+                       $XDG_CONFIG_HOME/peerlink or ~/.config/peerlink)
+  --trust-new          --pki: accept new peers' keys without comparing codes (scripts)
+  --insecure           run unencrypted (says so on stderr)
   --interface IF       use only this interface (repeatable; default: every up,
                        multicast-capable, non-loopback interface; lo only when named)
   --json               one JSON object per line on stdout (see docs/cli.md)
@@ -43,6 +57,10 @@ export interface SessionFlagValues {
   psk?: string;
   'psk-file'?: string;
   'psk-identity'?: string;
+  pki?: boolean;
+  identity?: string;
+  'trust-new'?: boolean;
+  insecure?: boolean;
   interface?: string[];
   json?: boolean;
   verbose?: boolean;
@@ -58,7 +76,7 @@ export function sessionOptionsFromFlags(values: SessionFlagValues, io: CliIO, co
   if (values.interface) selectInterfaces(values.interface); // unknown interface → ERR_UNKNOWN_INTERFACE (exit 2)
   const security = securityFromFlags(values, io);
   if (security.mode === 'none')
-    io.stderr.write(`peerlink: warning: running unencrypted — anyone on the network can read and join this session; use --psk-file FILE or PEERLINK_PSK\n`);
+    io.stderr.write(`peerlink: warning: running unencrypted — anyone on the network can read and join this session; use --pki, or --psk-file FILE / PEERLINK_PSK\n`);
   const opts: PeerSessionOptions = { serviceType: service, security };
   if (values.name !== undefined) opts.displayName = values.name;
   if (values.interface) opts.interfaces = values.interface;
@@ -127,6 +145,15 @@ export function connectEndpoints(values: readonly string[] | undefined): Endpoin
 
 function securityFromFlags(values: SessionFlagValues, io: CliIO): SessionSecurity {
   const hex = pskFromFlags(values, io.env);
+  const pki = values.pki === true;
+  if (values.insecure === true && (pki || hex !== undefined)) throw new UsageError('--insecure runs without encryption: give it alone, without --pki or a key');
+  if (pki && hex !== undefined) throw new UsageError('give one kind of security: --pki or a key (--psk-file, PEERLINK_PSK, --psk)');
+  if (!pki && (values.identity !== undefined || values['trust-new'] === true)) throw new UsageError(`${values.identity !== undefined ? '--identity' : '--trust-new'} applies to --pki sessions`);
+  if (pki) {
+    const sec: SessionSecurity = { mode: 'pki', identityDir: values.identity ?? freeProfile(io.env) };
+    if (values['trust-new'] === true) sec.trustNew = true;
+    return sec;
+  }
   if (hex === undefined) {
     if (values['psk-identity'] !== undefined) throw new UsageError('--psk-identity needs a key (--psk-file, PEERLINK_PSK or --psk)');
     return { mode: 'none' };
@@ -134,4 +161,30 @@ function securityFromFlags(values: SessionFlagValues, io: CliIO): SessionSecurit
   const sec: SessionSecurity = { mode: 'psk', key: hex };
   if (values['psk-identity'] !== undefined) sec.identity = values['psk-identity'];
   return sec;
+}
+
+/** The first profile no live process holds (docs/security.md "Trust": what an identity belongs to). */
+function freeProfile(env: NodeJS.ProcessEnv): string {
+  const base = defaultIdentityBase(env);
+  for (let n = 1; n <= MAX_PROFILES; n++) {
+    const dir = profileDir(base, n);
+    if (profileHolder(dir) === undefined) return dir;
+  }
+  return profileDir(base, 1); // all held: the session says so (ERR_IDENTITY_IN_USE)
+}
+
+/**
+ * The command's session. A profile picked by default that another process took meanwhile
+ * (two started at once) is skipped for the next free one; an --identity given is used as is.
+ */
+export function newSession(options: PeerSessionOptions, values: SessionFlagValues, env: NodeJS.ProcessEnv): PeerSession {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return new PeerSession(options);
+    } catch (err) {
+      const sec = options.security;
+      if (!isPeerlinkError(err, 'ERR_IDENTITY_IN_USE') || sec?.mode !== 'pki' || values.identity !== undefined || attempt >= MAX_PROFILES) throw err;
+      options = { ...options, security: { ...sec, identityDir: freeProfile(env) } };
+    }
+  }
 }

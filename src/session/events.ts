@@ -11,7 +11,7 @@ import type { PeerState } from './peer-record.js';
 import type { DiscoveredPeer } from './discovery-info.js';
 import type { IncomingResource } from './resource-transfer.js';
 import type { RefusedOffer } from './resource-receive.js';
-import type { VerificationRequest } from './trust/gate.js';
+import type { TrustedHow, VerificationRequest } from './trust/gate.js';
 
 export interface PeerErrorInfo {
   /** The peer, when it is known (it said HELLO, or TXT/an earlier connection told us). */
@@ -43,6 +43,12 @@ export interface PeerSessionEvents {
    * `security.trustNew`) new peers are refused.
    */
   verify: [request: VerificationRequest];
+  /**
+   * PKI: a peer's key is trusted, just before it becomes `connected`: `known` (in the
+   * known-peers store), `verified` (codes confirmed on both sides), `trustNew` (accepted
+   * without a code), `changedKeyAccepted` (acceptChangedKey said yes).
+   */
+  trust: [peer: PeerID, info: { how: TrustedHow; fingerprint: string }];
   /** A peer of our service was found (or its TXT changed). */
   found: [info: DiscoveredPeer];
   /** A found peer's advertisement went away (its connection may live on). */

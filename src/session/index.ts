@@ -3,7 +3,7 @@ export { PeerSession } from './session.js';
 export type { SendOptions, OpenStreamOptions, ConnectOptions, PeerInfo, StreamKindHandler } from './session.js';
 export type { PeerSessionEvents, PeerErrorInfo } from './events.js';
 export type { PeerSessionOptions, SessionSecurity, PkiSecurity, SessionResourceOptions } from './options.js';
-export type { VerificationRequest, TrustPolicy } from './trust/gate.js';
+export type { VerificationRequest, TrustPolicy, TrustedHow } from './trust/gate.js';
 export { KnownPeers, type KnownPeer, type KeyStatus } from './trust/known-peers.js';
 export { SessionIdentity, peerIdBytesOfSpki, fingerprintOfSpki, type PemIdentity } from './trust/identity.js';
 export { defaultIdentityBase, profileDir, lockProfile, lockFreeProfile, profileHolder, type ProfileLock } from './trust/profile.js';

@@ -99,9 +99,10 @@ export class PeerTable {
           return true;
         },
         reportError: (err, rec, ch) => this.#reportError(err, { peer: rec.peer, endpoint: remoteOf(ch.connection) }),
-        trusted: (rec, ch) => {
+        trusted: (rec, ch, how, fingerprint) => {
           if (rec.active !== ch || ch.closed) return;
-          this.#trace(ch, rec, 'trusted');
+          this.#trace(ch, rec, 'trusted', how);
+          emitApp(host.events, 'trust', rec.peer, { how, fingerprint });
           this.#host.dialer.connected(rec);
           this.#update(rec);
         },

@@ -27,6 +27,11 @@ export interface VerificationRequest {
   fingerprint: string;
   /** The peer's certificate chain, leaf first. */
   chain: X509Certificate[];
+  /**
+   * True when this side already trusts the key (a known peer, or `trustNew`) and confirmed by
+   * itself: the other side asked for the comparison, so show the code for its person to compare.
+   */
+  autoConfirmed: boolean;
   /** Accepts the peer's key (both sides must): it is remembered in the known-peers store. */
   confirm(): void;
   /** Refuses it: the connection closes (ERR_VERIFY_REJECTED on both sides). */
@@ -45,6 +50,9 @@ export interface TrustPolicy {
   acceptChangedKey?: ((peer: PeerID, known: KnownPeer, fingerprint: string) => boolean | Promise<boolean>) | undefined;
 }
 
+/** How a peer came to be trusted (the session's `trust` event). */
+export type TrustedHow = 'known' | 'verified' | 'trustNew' | 'changedKeyAccepted';
+
 export interface TrustHost {
   identity: SessionIdentity;
   policy: TrustPolicy;
@@ -54,7 +62,7 @@ export interface TrustHost {
   requestVerification(req: VerificationRequest): boolean;
   reportError(err: PeerlinkError, rec: PeerRecord, ch: ControlChannel): void;
   /** Both sides trust each other: the peer becomes connected. */
-  trusted(rec: PeerRecord, ch: ControlChannel): void;
+  trusted(rec: PeerRecord, ch: ControlChannel, how: TrustedHow, fingerprint: string): void;
   now(): number;
 }
 
@@ -66,6 +74,7 @@ interface Attempt {
   chain: X509Certificate[];
   spki: Buffer;
   localNeed: boolean | undefined;
+  how: TrustedHow;
   remote: { need: boolean; commitment: Buffer } | undefined;
   revealed: boolean;
   counted: boolean;
@@ -118,7 +127,7 @@ export class TrustGate {
     const attempt: Attempt = {
       rec, ch, nonce, spki, chain,
       fingerprint: fingerprintOfSpki(spki),
-      localNeed: undefined, remote: undefined, revealed: false, counted: false, localOk: false, remoteOk: false,
+      localNeed: undefined, how: 'verified', remote: undefined, revealed: false, counted: false, localOk: false, remoteOk: false,
       abort: new AbortController(),
       timer: setTimeout(() => this.#timeout(attempt), this.#host.budgets.limits.verifyTimeout),
     };
@@ -188,7 +197,10 @@ export class TrustGate {
       }
     }
     const status = known.check(a.rec.key, a.fingerprint);
-    if (status === 'known') return false;
+    if (status === 'known') {
+      a.how = 'known';
+      return false;
+    }
     if (status === 'changed') {
       const entry = known.get(a.rec.key) as KnownPeer;
       let ok = false;
@@ -205,9 +217,14 @@ export class TrustGate {
         return undefined;
       }
       known.trust(a.rec.key, a.fingerprint, peer.displayName);
+      a.how = 'changedKeyAccepted';
       return false;
     }
-    return policy.trustNew !== true;
+    if (policy.trustNew === true) {
+      a.how = 'trustNew';
+      return false;
+    }
+    return true;
   }
 
   /** Both commitments are out: reveal, when a code is needed; else trusted at once. */
@@ -261,6 +278,7 @@ export class TrustGate {
       code,
       fingerprint: a.fingerprint,
       chain: a.chain,
+      autoConfirmed: a.localNeed === false,
       confirm: () => answer(true),
       reject: () => answer(false),
       signal: a.abort.signal,
@@ -281,7 +299,7 @@ export class TrustGate {
     if (known.check(rec.key, a.fingerprint) === 'known') known.seen(rec.key, rec.peer.displayName);
     else known.trust(rec.key, a.fingerprint, rec.peer.displayName);
     if (rec.verifying === ch) rec.verifying = undefined;
-    this.#host.trusted(rec, ch);
+    this.#host.trusted(rec, ch, a.how, a.fingerprint);
   }
 
   #timeout(a: Attempt): void {
