@@ -10,7 +10,7 @@
  *   0x01–0x1f  core control messages (this file)
  *   0x20–0x2f  stream-connection messages (the first message on a stream connection)
  *   0x40–0x5f  resources (RESOURCE_*), owned by src/session/resource*.ts
- *   0x60–0x7f  reserved for later session features (datagrams, invitations)
+ *   0x60–0x7f  later session features: 0x70–0x72 trust (trust/messages.ts); the rest reserved (datagrams, invitations)
  *   0x80–0xff  reserved
  * A receiver ignores (and counts) a type it does not know: what a peer must understand is
  * negotiated through the HELLO `capabilities` bits first, so new optional messages never
