@@ -143,3 +143,22 @@ test('two --pki processes of one user, no --identity: two profiles, two ids, and
   assert.equal(new Set(entries.map((e) => e.id)).size, 2, 'two ids');
   await recv.stop();
 });
+
+test('chat --pki on two terminals: the code on both, the next line answers it, then the chat', { skip, timeout: 120_000 }, async (t) => {
+  if (!requires(t, 'netns') || !lab) return;
+  const svc = service();
+  const one = onTerminal(1, ['chat', '--pki', '--service', svc, '--interface', 'eth0', '--name', 'Una'], join(work, 'chat-1'));
+  const two = onTerminal(2, ['chat', '--pki', '--service', svc, '--interface', 'eth0', '--name', 'Dos'], join(work, 'chat-2'));
+  const c1 = (await until(() => CODE.exec(one.output()), 60_000, 'the first prompt'))[1];
+  const c2 = (await until(() => CODE.exec(two.output()), 30_000, 'the second prompt'))[1];
+  assert.equal(c1, c2);
+  one.p.writeLine('yes');
+  two.p.writeLine('y');
+  await until(() => one.output().includes('Dos joined') && two.output().includes('Una joined'), 30_000, 'both joined');
+  one.p.writeLine('hola');
+  await until(() => two.output().includes('[Una] hola'), 30_000, 'the message');
+  one.p.writeLine('/quit');
+  two.p.writeLine('/quit');
+  await one.p.exited;
+  await two.p.exited;
+});

@@ -80,6 +80,8 @@ interface Attempt {
   counted: boolean;
   localOk: boolean;
   remoteOk: boolean;
+  /** This side answered (confirm or reject): the signal is not aborted then. */
+  answered: boolean;
   abort: AbortController;
   timer: NodeJS.Timeout;
 }
@@ -127,7 +129,7 @@ export class TrustGate {
     const attempt: Attempt = {
       rec, ch, nonce, spki, chain,
       fingerprint: fingerprintOfSpki(spki),
-      localNeed: undefined, how: 'verified', remote: undefined, revealed: false, counted: false, localOk: false, remoteOk: false,
+      localNeed: undefined, how: 'verified', remote: undefined, revealed: false, counted: false, localOk: false, remoteOk: false, answered: false,
       abort: new AbortController(),
       timer: setTimeout(() => this.#timeout(attempt), this.#host.budgets.limits.verifyTimeout),
     };
@@ -259,10 +261,9 @@ export class TrustGate {
       local: { id: id.idBytes, spki: id.spki, nonce: a.nonce },
       remote: { id: a.rec.peer.toBytes(), spki: a.spki, nonce: remoteNonce },
     });
-    let answered = false;
     const answer = (ok: boolean): void => {
-      if (answered || a.ch.closed || this.#attempts.get(a.ch) !== a) return;
-      answered = true;
+      if (a.answered || a.ch.closed || this.#attempts.get(a.ch) !== a) return;
+      a.answered = true;
       if (!ok) {
         this.#send(a, { kind: 'confirm', ok: false });
         this.#close(a, new PeerlinkError('ERR_VERIFY_REJECTED', `the verification code of ${a.rec.peer.displayName} was rejected here`));
@@ -338,7 +339,7 @@ export class TrustGate {
     if (a.counted) this.#comparing--;
     a.counted = false;
     if (a.rec.verifying === a.ch) a.rec.verifying = undefined;
-    a.abort.abort();
+    if (!a.answered) a.abort.abort();
   }
 
   /** The channel closed: the attempt ends (the peer left, or someone closed it). */

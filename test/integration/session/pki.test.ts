@@ -228,3 +228,47 @@ test('verifyPeer (certificateHandler) refusing the chain refuses the peer with E
   await a.close();
   await b.close();
 });
+
+test('pki over the WebSocket transport: same code on both sides (the exporter of the TLS under WebSocket), then messages', { timeout: 60_000 }, async () => {
+  const a = mk('A', {}, { transport: 'ws' });
+  const b = mk('B', {}, { transport: 'ws' });
+  const codes: string[] = [];
+  for (const s of [a, b]) s.on('verify', (r) => {
+    codes.push(r.code);
+    r.confirm();
+  });
+  await a.start();
+  await b.start();
+  const pb = await a.connect(Endpoint.hostPort('127.0.0.1', b.listenPort));
+  assert.equal(codes.length, 2);
+  assert.equal(codes[0], codes[1]);
+  const got: string[] = [];
+  b.on('message', (d) => got.push(String(d)));
+  await a.send('over ws', { to: pb });
+  await until(() => got.length === 1, 10_000, 'message');
+  await a.close();
+  await b.close();
+});
+
+test('both sides dial each other at once: one connection, one code per side', { timeout: 60_000 }, async () => {
+  const a = mk('A');
+  const b = mk('B');
+  const ca = collect(a);
+  const cb = collect(b);
+  a.on('verify', (r) => setTimeout(() => r.confirm(), 300));
+  b.on('verify', (r) => setTimeout(() => r.confirm(), 300));
+  await a.start();
+  await b.start();
+  const [pb, pa] = await Promise.all([a.connect(Endpoint.hostPort('127.0.0.1', b.listenPort)), b.connect(Endpoint.hostPort('127.0.0.1', a.listenPort))]);
+  assert.ok(pb.equals(b.peerId) && pa.equals(a.peerId));
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(a.stats.controlConnections, 1);
+  assert.equal(b.stats.controlConnections, 1);
+  // The code of the connection kept was confirmed on both sides: the same one.
+  const confirmedA = ca.requests.filter((r) => !r.signal.aborted).map((r) => r.code);
+  const confirmedB = cb.requests.filter((r) => !r.signal.aborted).map((r) => r.code);
+  assert.equal(confirmedA.length, 1);
+  assert.deepEqual(confirmedA, confirmedB);
+  await a.close();
+  await b.close();
+});
