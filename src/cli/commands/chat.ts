@@ -264,7 +264,10 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     const sec = info.txt.sec;
     if (info.compatible || typeof sec !== 'string' || sec === ourSecurity || keyNoted.has(info.instanceName)) return;
     keyNoted.add(info.instanceName);
-    const why = sec === 'none' ? 'runs without a key, and this chat has one' : 'uses a key; give the same key with --psk-file F or PEERLINK_PSK';
+    const why =
+      sec === 'none' ? (ourSecurity === 'pki' ? 'runs without encryption (--insecure), and this chat uses --pki' : 'runs without a key, and this chat has one')
+      : sec === 'pki' ? 'uses --pki (keys of its own, the default); run without a shared key and without --insecure to join it'
+      : 'uses a key; give the same key with --psk-file F or PEERLINK_PSK';
     if (json) emit({ event: 'incompatible', peer: info.instanceName, security: sec });
     else screen.note(`peerlink: peer "${printable(info.instanceName)}" of this service ${why}`);
   });

@@ -145,7 +145,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     // Senders do not advertise; what is found here is other receivers and chat peers.
     const sec = info.txt.sec;
     if (!verbose || json || info.compatible || typeof sec !== 'string' || sec === ours) return;
-    progress.log(`peer "${printable(info.instanceName)}" of this service ${sec === 'none' ? 'runs without a key' : 'uses a key'}; this receiver ${ours === 'none' ? 'has none' : 'has one'}, so they cannot connect`);
+    const mode = (m: string): string => (m === 'none' ? 'no encryption (--insecure)' : m === 'pki' ? '--pki' : 'a shared key');
+    progress.log(`peer "${printable(info.instanceName)}" of this service uses ${mode(sec)}, this receiver ${mode(ours)}, so they cannot connect`);
   });
   session.on('resource', (incoming: IncomingResource<PeerID>) => track(incoming));
   // Offers refused before they were accepted (quota, free space, name, too many at once, too
