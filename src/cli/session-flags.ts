@@ -31,25 +31,27 @@ export const sessionFlags = {
 
 export const SESSION_FLAGS_HELP = `  --service NAME       the session's service (bare name: NAME → _NAME._tcp); required
   --name NAME          display name (default: host name + a short random suffix)
-  --psk HEX            TLS pre-shared key, hex, at least 16 bytes (visible in /proc:
-                       prefer --psk-file or PEERLINK_PSK)
+  --psk HEX            TLS pre-shared key instead of --pki, hex, at least 16 bytes
+                       (visible in /proc: prefer --psk-file or PEERLINK_PSK)
   --psk-file FILE      read the key (hex) from FILE (an empty key, from any
-                       source, is an error: no key at all runs unencrypted)
+                       source, is an error, never a switch to no encryption)
   --psk-identity ID    the PSK identity to send / accept
-  --pki                keys instead of a shared secret: this peer's own key (kept in
-                       a profile), codes compared on first contact, known peers
-                       remembered (see docs/security.md "Trust")
+  --pki                the default: this peer's own key (kept in a profile), a code
+                       compared on first contact, known peers remembered (see
+                       docs/security.md "Trust"); a key (below) or --insecure
+                       chooses otherwise
   --identity DIR       --pki: keep the identity and known peers in DIR (default: the
                        first profile no other peerlink process uses, under
                        $XDG_CONFIG_HOME/peerlink or ~/.config/peerlink)
   --trust-new          --pki: accept new peers' keys without comparing codes (scripts)
-  --insecure           run unencrypted (says so on stderr)
+  --insecure           run unencrypted: the only way to (says so on stderr)
   --interface IF       use only this interface (repeatable; default: every up,
                        multicast-capable, non-loopback interface; lo only when named)
   --json               one JSON object per line on stdout (see docs/cli.md)
   --verbose            state changes and errors in detail on stderr
   -h, --help           this help
-  Environment: PEERLINK_PSK (hex key), NO_COLOR (no colours)`;
+  Environment: PEERLINK_PSK (hex key), XDG_CONFIG_HOME (where profiles are kept),
+  NO_COLOR (no colours)`;
 
 export interface SessionFlagValues {
   service?: string;
@@ -76,7 +78,7 @@ export function sessionOptionsFromFlags(values: SessionFlagValues, io: CliIO, co
   if (values.interface) selectInterfaces(values.interface); // unknown interface → ERR_UNKNOWN_INTERFACE (exit 2)
   const security = securityFromFlags(values, io);
   if (security.mode === 'none')
-    io.stderr.write(`peerlink: warning: running unencrypted — anyone on the network can read and join this session; use --pki, or --psk-file FILE / PEERLINK_PSK\n`);
+    io.stderr.write(`peerlink: warning: running unencrypted (--insecure) — anyone on the network can read and join this session; leave out --insecure to use keys (--pki, the default), or give a shared key (--psk-file FILE / PEERLINK_PSK)\n`);
   const opts: PeerSessionOptions = { serviceType: service, security };
   if (values.name !== undefined) opts.displayName = values.name;
   if (values.interface) opts.interfaces = values.interface;
@@ -143,23 +145,28 @@ export function connectEndpoints(values: readonly string[] | undefined): Endpoin
   });
 }
 
+/**
+ * --pki is the default (docs/security.md "Trust"); a key (--psk, --psk-file, PEERLINK_PSK)
+ * chooses PSK; --insecure is the only way to run without encryption.
+ */
 function securityFromFlags(values: SessionFlagValues, io: CliIO): SessionSecurity {
   const hex = pskFromFlags(values, io.env);
   const pki = values.pki === true;
-  if (values.insecure === true && (pki || hex !== undefined)) throw new UsageError('--insecure runs without encryption: give it alone, without --pki or a key');
-  if (pki && hex !== undefined) throw new UsageError('give one kind of security: --pki or a key (--psk-file, PEERLINK_PSK, --psk)');
-  if (!pki && (values.identity !== undefined || values['trust-new'] === true)) throw new UsageError(`${values.identity !== undefined ? '--identity' : '--trust-new'} applies to --pki sessions`);
-  if (pki) {
-    const sec: SessionSecurity = { mode: 'pki', identityDir: values.identity ?? freeProfile(io.env) };
-    if (values['trust-new'] === true) sec.trustNew = true;
+  const insecure = values.insecure === true;
+  if (insecure && (pki || hex !== undefined)) throw new UsageError('--insecure runs without encryption: give it alone, without --pki or a key');
+  if (pki && hex !== undefined) throw new UsageError('give one kind of security: --pki (the default) or a key (--psk-file, PEERLINK_PSK, --psk)');
+  if (values['psk-identity'] !== undefined && hex === undefined) throw new UsageError('--psk-identity needs a key (--psk-file, PEERLINK_PSK or --psk)');
+  if ((hex !== undefined || insecure) && (values.identity !== undefined || values['trust-new'] === true)) {
+    throw new UsageError(`${values.identity !== undefined ? '--identity' : '--trust-new'} applies to --pki sessions (the default), not with ${insecure ? '--insecure' : 'a key'}`);
+  }
+  if (insecure) return { mode: 'none' };
+  if (hex !== undefined) {
+    const sec: SessionSecurity = { mode: 'psk', key: hex };
+    if (values['psk-identity'] !== undefined) sec.identity = values['psk-identity'];
     return sec;
   }
-  if (hex === undefined) {
-    if (values['psk-identity'] !== undefined) throw new UsageError('--psk-identity needs a key (--psk-file, PEERLINK_PSK or --psk)');
-    return { mode: 'none' };
-  }
-  const sec: SessionSecurity = { mode: 'psk', key: hex };
-  if (values['psk-identity'] !== undefined) sec.identity = values['psk-identity'];
+  const sec: SessionSecurity = { mode: 'pki', identityDir: values.identity ?? freeProfile(io.env) };
+  if (values['trust-new'] === true) sec.trustNew = true;
   return sec;
 }
 
