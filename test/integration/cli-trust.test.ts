@@ -125,16 +125,16 @@ test('--trust-new without a terminal; trust list shows the peer; trust forget ma
   await recv.stop();
 });
 
-test('two --pki processes of one user, no --identity: two profiles, two ids, and they meet', { skip, timeout: 120_000 }, async (t) => {
+test('two processes of one user with the default security (--pki), no --identity: two profiles, two ids, and they meet', { skip, timeout: 120_000 }, async (t) => {
   if (!requires(t, 'netns') || !lab) return;
   const svc = service();
   const cfg = join(work, 'same-user');
   const dir = join(work, 'same-in');
   const file = join(work, 'self.txt');
   await writeFile(file, 'two terminals');
-  const recv = lab.spawnNode(1, PEERLINK_BIN, ['receive', '--pki', '--trust-new', '--yes', '--service', svc, '--interface', 'lo', '--dir', dir], { env: cleanEnv(cfg) });
+  const recv = lab.spawnNode(1, PEERLINK_BIN, ['receive', '--trust-new', '--yes', '--service', svc, '--interface', 'lo', '--dir', dir], { env: cleanEnv(cfg) });
   await until(() => recv.stderrLines.some((l) => l.includes('receiving for service')), 30_000, 'receive to start');
-  const r = await lab.exec(1, process.execPath, [PEERLINK_BIN, 'send', '--pki', '--trust-new', '--service', svc, '--interface', 'lo', file], { env: cleanEnv(cfg), check: false, timeoutMs: 60_000 });
+  const r = await lab.exec(1, process.execPath, [PEERLINK_BIN, 'send', '--trust-new', '--service', svc, '--interface', 'lo', file], { env: cleanEnv(cfg), check: false, timeoutMs: 60_000 });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(await readFile(join(dir, 'self.txt'), 'utf8'), 'two terminals');
   const list = await lab.exec(1, process.execPath, [PEERLINK_BIN, 'trust', 'list', '--json'], { env: cleanEnv(cfg), check: false });
