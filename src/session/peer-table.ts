@@ -10,7 +10,7 @@
 import type { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { Endpoint, type Connection } from '../net/index.js';
-import { PeerlinkError } from '../errors.js';
+import { PeerlinkError, type PeerlinkErrorCode } from '../errors.js';
 import { PeerID, peerKey } from './peer-id.js';
 import { PeerRecord } from './peer-record.js';
 import { ControlChannel, toPeerlinkError, type ChannelDirection } from './control-channel.js';
@@ -26,7 +26,7 @@ import type { StreamManager } from './streams.js';
 import { emitApp, type PeerErrorInfo, type PeerSessionEvents } from './events.js';
 import { connectionChannel, log, peerStateChannel } from './diagnostics.js';
 import { UnidentifiedConnections } from './unidentified.js';
-import { TrustGate, type VerificationRequest } from './trust/gate.js';
+import { TRUST_CODES, TrustGate, type VerificationRequest } from './trust/gate.js';
 import { isTrustCode } from './trust/messages.js';
 
 export interface PeerTableHost {
@@ -83,6 +83,8 @@ export class PeerTable {
   readonly #unidentified: UnidentifiedConnections;
   /** PKI: ids bound to keys, and first-contact verification (trust/gate.ts). */
   readonly #trust: TrustGate | undefined;
+  /** The dial target of each outgoing channel (trust refusals are reported under its name). */
+  readonly #dialTargets = new WeakMap<ControlChannel, DialTarget>();
 
   constructor(host: PeerTableHost) {
     this.#host = host;
@@ -98,7 +100,7 @@ export class PeerTable {
           emitApp(host.events, 'verify', req);
           return true;
         },
-        reportError: (err, rec, ch) => this.#reportError(err, { peer: rec.peer, endpoint: remoteOf(ch.connection) }),
+        reportError: (err, rec, ch) => this.#reportError(err, { peer: rec.peer, endpoint: this.#dialTargets.get(ch)?.describe() ?? remoteOf(ch.connection) }),
         trusted: (rec, ch, how, fingerprint) => {
           if (rec.active !== ch || ch.closed) return;
           this.#trace(ch, rec, 'trusted', how);
@@ -240,6 +242,7 @@ export class PeerTable {
     const o = this.#host.options;
     const ch = new ControlChannel(conn, direction, { maxDataSize: o.maxMessageSize, keepaliveInterval: o.keepaliveInterval, keepaliveTimeout: o.keepaliveTimeout });
     this.#channels.add(ch);
+    if (target) this.#dialTargets.set(ch, target);
     ch.on('message', (m) => this.#onMessage(ch, m, target));
     // DATA's hot path: no message object, no switch, no rest-argument emit per message.
     const events = this.#events;
@@ -594,7 +597,7 @@ export class PeerTable {
       // Its absence starts now (expiry counts from here).
       if (rec.absent) this.#peers.seen(rec);
     }
-    if (target) this.#host.dialer.channelClosed(target, bye?.reason === ByeReason.SELF);
+    if (target) this.#host.dialer.channelClosed(target, bye?.reason === ByeReason.SELF, bye?.reason === ByeReason.NOT_TRUSTED ? untrustedError(bye.text) : undefined);
   }
 
   /** Reports a state change once, and reacts to losing a peer. */
@@ -615,6 +618,12 @@ export class PeerTable {
   #reportError(err: PeerlinkError, info: PeerErrorInfo): void {
     emitApp(this.#events, 'peerError', err, info);
   }
+}
+
+/** The error a BYE "not trusted" stands for (its text is the code, from either side). */
+function untrustedError(text: string): PeerlinkError {
+  const code = TRUST_CODES.has(text as PeerlinkErrorCode) || text === 'ERR_CERT_UNTRUSTED' || text === 'ERR_CERT_REQUIRED' ? (text as PeerlinkErrorCode) : 'ERR_VERIFY_REJECTED';
+  return new PeerlinkError(code, `the peer's key was not trusted, or ours was not (${text || 'not trusted'})`);
 }
 
 function addressOf(ch: ControlChannel): { address?: string } {

@@ -135,13 +135,18 @@ test('a rejected code refuses the peer on both sides (ERR_VERIFY_REJECTED), and 
   const cb = collect(b);
   await a.start();
   await b.start();
-  void a.connect(Endpoint.hostPort('127.0.0.1', b.listenPort)).catch(() => undefined);
+  const dialled = a.connect(Endpoint.hostPort('127.0.0.1', b.listenPort));
+  dialled.catch(() => undefined);
   const rb = await until(() => cb.requests[0], 20_000, 'b verify');
   await until(() => ca.requests[0], 20_000, 'a verify');
   rb.reject();
   await until(() => ca.errors.some((e) => e.code === 'ERR_VERIFY_REJECTED'), 10_000, 'A told of the rejection');
   assert.ok(cb.errors.some((e) => e.code === 'ERR_VERIFY_REJECTED'));
   assert.ok(ca.requests[0]?.signal.aborted, "A's pending question is withdrawn");
+  // connect() fails at once, like a wrong key: the dialler does not ask again.
+  await assert.rejects(dialled, (e: unknown) => isPeerlinkError(e, 'ERR_VERIFY_REJECTED'));
+  await new Promise((r) => setTimeout(r, 600));
+  assert.equal(cb.requests.length, 1, 'no second attempt');
   assert.equal(a.connectedPeers.length, 0);
   assert.equal(b.connectedPeers.length, 0);
   assert.equal(a.knownPeers?.list().length, 0);
