@@ -277,3 +277,57 @@ test('both sides dial each other at once: one connection, one code per side', { 
   await a.close();
   await b.close();
 });
+
+test('verifying outlives the handshake timer (connectionTimeout) but not verifyTimeout (ERR_VERIFY_TIMEOUT)', { timeout: 60_000 }, async () => {
+  const opts = { connectionTimeout: 800, budgets: { verifyTimeout: 2500 } };
+  const a = mk('A', {}, opts);
+  const b = mk('B', {}, opts);
+  const slow = (r: VerificationRequest): void => void setTimeout(() => r.confirm(), 1500);
+  a.on('verify', slow);
+  b.on('verify', slow);
+  await a.start();
+  await b.start();
+  const pb = await a.connect(Endpoint.hostPort('127.0.0.1', b.listenPort));
+  assert.ok(pb.equals(b.peerId), 'confirmed after more than connectionTimeout: still connected');
+  await a.close();
+  await b.close();
+
+  const c = mk('C', {}, opts);
+  const d = mk('D', {}, opts);
+  const cc = collect(c);
+  const cd = collect(d);
+  await c.start();
+  await d.start();
+  const started = Date.now();
+  const dialled = c.connect(Endpoint.hostPort('127.0.0.1', d.listenPort));
+  await assert.rejects(dialled, (e: unknown) => isPeerlinkError(e) && (e.code === 'ERR_VERIFY_TIMEOUT' || e.code === 'ERR_VERIFY_REJECTED'));
+  assert.ok(Date.now() - started >= 2000, 'held until verifyTimeout');
+  await until(() => cc.errors.some((e) => e.code === 'ERR_VERIFY_TIMEOUT') || cd.errors.some((e) => e.code === 'ERR_VERIFY_TIMEOUT'), 10_000, 'ERR_VERIFY_TIMEOUT');
+  await until(() => cc.requests[0]?.signal.aborted === true && cd.requests[0]?.signal.aborted === true, 10_000, 'the questions withdrawn on both sides');
+  assert.equal(c.stats.verifying, 0);
+  await c.close();
+  await d.close();
+});
+
+test('verifyingPeers: at most 4 first contacts compare codes at once; the 5th is refused and counted', { timeout: 60_000 }, async () => {
+  const v = mk('V', {}, { budgets: { verificationsPerMinute: 100 } });
+  const pending: VerificationRequest[] = [];
+  v.on('verify', (r) => pending.push(r));
+  await v.start();
+  const callers: PeerSession[] = [];
+  for (let i = 0; i < 5; i++) {
+    const s = mk(`C${i}`);
+    s.on('verify', () => undefined); // asked, never answers
+    await s.start();
+    callers.push(s);
+    s.connect(Endpoint.hostPort('127.0.0.1', v.listenPort)).catch(() => undefined);
+    if (i < 4) await until(() => pending.length === i + 1, 10_000, `verification ${i + 1}`);
+  }
+  await until(() => (v.stats.budgets.verifyingPeers ?? 0) >= 1, 10_000, 'the 5th refused');
+  assert.equal(v.stats.verifying, 4);
+  assert.equal(pending.length, 4);
+  // Places are freed when the attempts end (here: the callers leave).
+  await Promise.all(callers.map((c) => c.close()));
+  await until(() => v.stats.verifying === 0, 10_000, 'places freed when the callers leave');
+  await v.close();
+});
