@@ -29,7 +29,7 @@ import { emitApp, type PeerErrorInfo, type PeerSessionEvents } from './events.js
 import { ResourceManager, type ResourceTransfer, type SendResourceOptions } from './resource-transfer.js';
 import { BudgetLedger, type BudgetName } from './budgets.js';
 import type { KnownPeers } from './trust/known-peers.js';
-import { fingerprintOfSpki, spkiOf } from './trust/identity.js';
+import { fingerprintOfSpki, peerIdBytesOfSpki, spkiOf } from './trust/identity.js';
 
 export interface SendOptions {
   /** One peer or several; default every connected peer. */
@@ -118,6 +118,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       closing: () => this.#state === 'closing' || this.#state === 'closed',
       identified: (conn) => this.#identified(conn),
       reserveDial: () => this.#dialer.reserveDial(),
+      ...(this.options.pki ? { boundToKey: keyMatches } : {}),
     });
     this.#dialer = new Dialer({
       options: this.options,
@@ -470,6 +471,12 @@ function one(): number {
 function notConnected(err: unknown): never {
   if (isPeerlinkError(err, 'ERR_PEER_NOT_CONNECTED')) throw err;
   throw new PeerlinkError('ERR_PEER_NOT_CONNECTED', 'the peer disconnected before the message was sent', { cause: err });
+}
+
+/** PKI: the connection's TLS key is the one the id is derived from. */
+function keyMatches(conn: Connection, peerId: Uint8Array): boolean {
+  const leaf = conn.peerCertificates[0];
+  return leaf !== undefined && peerIdBytesOfSpki(spkiOf(leaf)).equals(peerId);
 }
 
 function delay(ms: number): Promise<void> {

@@ -75,6 +75,12 @@ test('first contact: both sides get the same six-digit code; confirmed on both, 
   await a.send('hello', { to: pb });
   await until(() => got.length === 1, 10_000, 'message');
   assert.equal(got[0], 'hello');
+  // Streams: their own connections, with the same keys (checked against the peer's id).
+  const streamed: string[] = [];
+  b.on('stream', (st) => st.on('data', (c: Buffer) => streamed.push(String(c))));
+  const st = await a.openStream('s', pb);
+  st.end('over a stream');
+  await until(() => streamed.join('') === 'over a stream', 10_000, 'stream data');
   assert.equal(a.knownPeers?.check(b.peerId.id, b.fingerprint as string), 'known');
   assert.equal(b.knownPeers?.list().length, 1);
   assert.deepEqual([...ca.errors, ...cb.errors].map((e) => e.code), []);
