@@ -197,6 +197,15 @@ test('a certificate chain that does not hang together is refused at TLS (ERR_CER
   }
   await until(() => errors.some((e) => e.code === 'ERR_CERT_REQUIRED'), 10_000, 'ERR_CERT_REQUIRED', 20);
   assert.equal(v.connectedPeers.length, 0);
+  // TLS 1.3 only: a TLS 1.2 client with a good key does not get a handshake.
+  const me = await attackerIdentity();
+  const old = await new Promise<string>((resolve) => {
+    const s12 = tls.connect({ host: '127.0.0.1', port: v.listenPort, maxVersion: 'TLSv1.2', rejectUnauthorized: false, cert: me.cert, key: me.key });
+    sockets.add(s12);
+    s12.once('secureConnect', () => resolve(`handshake completed (${String(s12.getProtocol())})`));
+    s12.once('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+  });
+  assert.match(old, /ERR_SSL|alert|ECONNRESET/i, `TLS 1.2 refused: ${old}`);
 });
 
 /** One link of the machine in the middle: M dials `port` with its own key and speaks the protocol by hand. */
