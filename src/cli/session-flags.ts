@@ -38,7 +38,7 @@ export const SESSION_FLAGS_HELP = `  --service NAME       the session's service 
   --psk-identity ID    the PSK identity to send / accept
   --pki                the default: this peer's own key (kept in a profile), a code
                        compared on first contact, known peers remembered (see
-                       docs/security.md "Trust"); a key (below) or --insecure
+                       docs/security.md "Trust"); a key (above) or --insecure
                        chooses otherwise
   --identity DIR       --pki: keep the identity and known peers in DIR (default: the
                        first profile no other peerlink process uses, under
