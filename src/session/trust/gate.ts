@@ -185,16 +185,16 @@ export class TrustGate {
     const { policy, known } = this.#host;
     const peer = a.rec.peer;
     if (policy.verifyPeer) {
-      let ok: boolean;
+      let ok = false;
+      let why = 'refused by verifyPeer';
       try {
         ok = await policy.verifyPeer(peer, a.chain);
       } catch (err) {
-        ok = false;
-        void err;
+        why = `verifyPeer threw: ${(err as Error).message}`;
       }
       if (a.ch.closed) return undefined;
       if (!ok) {
-        this.#refuse(a.rec, a.ch, new PeerlinkError('ERR_CERT_UNTRUSTED', `${peer.displayName}'s certificate was refused by verifyPeer`));
+        this.#refuse(a.rec, a.ch, new PeerlinkError('ERR_CERT_UNTRUSTED', `${peer.displayName}'s certificate was ${why.startsWith('refused') ? why : `refused: ${why}`}`));
         return undefined;
       }
     }
