@@ -55,6 +55,12 @@ export interface SessionBudgets {
   datagramsPerSecond: number;
   /** Datagram bytes accepted from one peer's flow per second. Default 16 777 216 (16 MiB). */
   datagramBytesPerSecond: number;
+  /** PKI: first contacts comparing a code at once (the `verifying` state). Default 4. */
+  verifyingPeers: number;
+  /** PKI: time a peer may stay `verifying` (a person deciding), ms. Default 60 000. */
+  verifyTimeout: number;
+  /** PKI: first-contact code comparisons started per minute (burst of the same size). Default 6. */
+  verificationsPerMinute: number;
 }
 
 export const DEFAULT_BUDGETS: Readonly<SessionBudgets> = Object.freeze({
@@ -77,12 +83,15 @@ export const DEFAULT_BUDGETS: Readonly<SessionBudgets> = Object.freeze({
   claimsPerPeer: 4,
   datagramsPerSecond: 10_000,
   datagramBytesPerSecond: 16_777_216,
+  verifyingPeers: 4,
+  verifyTimeout: 60_000,
+  verificationsPerMinute: 6,
 });
 
 export type BudgetName = keyof SessionBudgets;
 
 /** Budgets that are durations in ms (the others are counts or sizes). */
-const DURATIONS: ReadonlySet<BudgetName> = new Set<BudgetName>(['unidentifiedTimeout', 'transferIdleTimeout', 'dialBackoffInitial', 'dialBackoffSlow', 'absentPeerExpiry']);
+const DURATIONS: ReadonlySet<BudgetName> = new Set<BudgetName>(['unidentifiedTimeout', 'transferIdleTimeout', 'dialBackoffInitial', 'dialBackoffSlow', 'absentPeerExpiry', 'verifyTimeout']);
 /** The longest delay setTimeout keeps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 

@@ -30,6 +30,8 @@ import { ResourceManager, type ResourceTransfer, type SendResourceOptions } from
 import { BudgetLedger, type BudgetName } from './budgets.js';
 import { DatagramManager } from './datagrams.js';
 import type { DatagramFlowStats, DatagramTotals } from './datagram-flow.js';
+import type { KnownPeers } from './trust/known-peers.js';
+import { fingerprintOfSpki, peerIdBytesOfSpki, spkiOf } from './trust/identity.js';
 
 export interface SendOptions {
   /** One peer or several; default every connected peer. */
@@ -66,6 +68,10 @@ export interface PeerInfo {
   address?: string;
   /** The peer's datagram flow, once one was requested on its current connection. */
   datagrams?: DatagramFlowStats;
+  /** PKI: `verifying` while the two sides establish trust (first contact: a code to compare), then `trusted`. */
+  trust?: 'verifying' | 'trusted';
+  /** PKI: `sha256/BASE64` of the peer's public key. */
+  fingerprint?: string;
 }
 
 /** Handler for a non-app stream kind (resources). */
@@ -135,6 +141,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       closing: () => this.#state === 'closing' || this.#state === 'closed',
       identified: (conn) => this.#identified(conn),
       reserveDial: () => this.#dialer.reserveDial(),
+      ...(this.options.pki ? { boundToKey: keyMatches } : {}),
     });
     this.#dialer = new Dialer({
       options: this.options,
@@ -219,7 +226,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
    * connected peers — anything more is a duplicate connection. `peers`: peer records kept
    * (connected peers and absent ones not yet expired).
    */
-  get stats(): { controlConnections: number; activeConnections: number; handshakes: number; streams: number; targets: number; peers: number; budgets: Readonly<Partial<Record<BudgetName, number>>>; datagrams: Readonly<DatagramTotals> } {
+  get stats(): { controlConnections: number; activeConnections: number; handshakes: number; streams: number; targets: number; peers: number; verifying: number; budgets: Readonly<Partial<Record<BudgetName, number>>>; datagrams: Readonly<DatagramTotals> } {
     let active = 0;
     let streams = 0;
     for (const r of this.#peers.values()) {
@@ -227,7 +234,17 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       streams += r.streams.size;
     }
     const open = this.#table.openChannels;
-    return { controlConnections: open, activeConnections: active, handshakes: open - active, streams, targets: this.#dialer.size, peers: this.#table.recordCount, budgets: this.#budgets.counts, datagrams: { ...this.#datagrams.totals } };
+    return { controlConnections: open, activeConnections: active, handshakes: open - active, streams, targets: this.#dialer.size, peers: this.#table.recordCount, verifying: this.#table.verifying, budgets: this.#budgets.counts, datagrams: { ...this.#datagrams.totals } };
+  }
+
+  /** PKI: the known-peers store (list, forget); undefined for other security modes. */
+  get knownPeers(): KnownPeers | undefined {
+    return this.options.pki?.known;
+  }
+
+  /** PKI: `sha256/BASE64` of our public key (what peers record for us); undefined otherwise. */
+  get fingerprint(): string | undefined {
+    return this.options.pki?.identity.fingerprint;
   }
 
   /** Current browse results. */
@@ -243,6 +260,8 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     try {
       // Prepares a named download directory now: temp files a killed receiver left there are removed (resource-store.ts).
       if (o.resources.directory !== undefined) await this.#resources.store.directory().catch(() => undefined);
+      // PKI: the self-signed certificate for our key (made, and kept with identityDir, the first time).
+      if (o.pki) o.pki.tls.cert = await o.pki.identity.ensureCertificate(this.peerId.displayName);
       if (o.listen) {
         // A new connection's first message is HELLO (< 1 KiB) or STREAM_BIND (34 bytes): it may
         // not send more until it has identified itself (peer-table.ts raises the limit then).
@@ -317,8 +336,9 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     // live connection (sendLimit is 0 otherwise, so a closed session never takes it);
     // everything else takes the checks below.
     if (to !== undefined && to === this.#lastTo && Buffer.isBuffer(data)) {
-      const ch = this.#lastRec?.active;
-      if (ch !== undefined && data.length <= ch.sendLimit) return this.#settled(ch.sendData(data));
+      const rec = this.#lastRec;
+      const ch = rec?.active;
+      if (ch !== undefined && data.length <= ch.sendLimit && rec?.verifying === undefined) return this.#settled(ch.sendData(data));
     }
     if (this.#state !== 'running') return Promise.reject(this.#notRunning());
     const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -335,7 +355,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
         this.#lastTo = to;
         this.#lastRec = rec;
       }
-      if (!rec?.active || rec.active.closed) return Promise.reject(new PeerlinkError('ERR_PEER_NOT_CONNECTED', `${to.displayName} is not connected`));
+      if (!rec?.active || rec.active.closed || rec.verifying !== undefined) return Promise.reject(new PeerlinkError('ERR_PEER_NOT_CONNECTED', `${to.displayName} is not connected`));
       return this.#sendTo(rec, payload);
     }
     let recs: PeerRecord[];
@@ -454,6 +474,11 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     if (!rec) return undefined;
     const info: PeerInfo = { peer: rec.peer, state: rec.state, discoveryInfo: this.#dialer.discoveryInfoOf(rec.key), instanceName: rec.instanceName };
     if (rec.active?.rttMs !== undefined) info.rttMs = rec.active.rttMs;
+    if (this.options.pki && rec.active && !rec.active.closed) {
+      info.trust = rec.verifying === undefined ? 'trusted' : 'verifying';
+      const leaf = rec.active.connection.peerCertificates[0];
+      if (leaf) info.fingerprint = fingerprintOfSpki(spkiOf(leaf));
+    }
     const remote = rec.active?.connection.currentPath?.remoteEndpoint;
     if (remote) info.address = Endpoint.format(remote);
     const datagrams = this.#datagrams.stats(rec);
@@ -477,6 +502,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     this.#table.reportAll();
     await Promise.allSettled([this.#discovery?.close(), this.#listener?.cancel(), streamsClosed]);
     await Promise.race([closed, delay(1000)]);
+    this.options.pki?.lock?.release();
     this.#state = 'closed';
     this.emit('close');
   }
@@ -522,6 +548,12 @@ function one(): number {
 function notConnected(err: unknown): never {
   if (isPeerlinkError(err, 'ERR_PEER_NOT_CONNECTED')) throw err;
   throw new PeerlinkError('ERR_PEER_NOT_CONNECTED', 'the peer disconnected before the message was sent', { cause: err });
+}
+
+/** PKI: the connection's TLS key is the one the id is derived from. */
+function keyMatches(conn: Connection, peerId: Uint8Array): boolean {
+  const leaf = conn.peerCertificates[0];
+  return leaf !== undefined && peerIdBytesOfSpki(spkiOf(leaf)).equals(peerId);
 }
 
 function delay(ms: number): Promise<void> {
