@@ -19,6 +19,12 @@ export const connectionChannel = channel('peerlink:session:connection');
  */
 export const discoveryChannel = channel('peerlink:session:discovery');
 
+/**
+ * `{session, peer, state, secured, reason?}` when a peer's datagram flow changes state
+ * (`probing`, `open`, `failed` with the reason, `closed`).
+ */
+export const datagramChannel = channel('peerlink:session:datagram');
+
 /** `{session, peer, quality, report}` when the rated link quality of a peer changes (docs/session.md "Link quality"). */
 export const linkQualityChannel = channel('peerlink:session:linkQuality');
 

@@ -32,6 +32,11 @@ export interface LinkSource {
   pingOverdueMs(): number;
   /** The control connection's path is usable (net Connection.isViable, from PathMonitor). Default true. */
   viable?(): boolean;
+  /**
+   * The peer's datagram flow counters since it opened (received, and lost by sequence gaps),
+   * read each round; the monitor takes the differences. Undefined without a flow.
+   */
+  datagrams?(): { received: number; lost: number } | undefined;
 }
 
 export interface LinkMonitorOptions {
@@ -46,6 +51,8 @@ export interface LinkMonitorOptions {
 interface Tracked {
   estimator: LinkEstimator;
   source: LinkSource;
+  /** The datagram counters at the last round. */
+  datagrams: { received: number; lost: number } | undefined;
 }
 
 export const DEFAULT_LINK_INTERVAL = 1000;
@@ -80,7 +87,7 @@ export class LinkQualityMonitor {
     if (this.#closed) return;
     const t = this.#peers.get(key);
     if (t) t.source = source;
-    else this.#peers.set(key, { estimator: new LinkEstimator(this.#thresholds), source });
+    else this.#peers.set(key, { estimator: new LinkEstimator(this.#thresholds), source, datagrams: undefined });
     this.#timer ??= this.#timers.every(() => this.sampleAll(), this.#interval);
   }
 
@@ -116,12 +123,23 @@ export class LinkQualityMonitor {
     for (const [key, t] of this.#peers) {
       let change: LinkQuality | undefined;
       try {
+        this.#datagramRound(t, now);
         change = t.estimator.sample(now, [...t.source.connections()], t.source.pingOverdueMs(), t.source.viable?.() ?? true);
       } catch {
         continue; // a connection closing under us: its next round is clean
       }
       if (change !== undefined) this.#changed(key, change, t.estimator.report());
     }
+  }
+
+  #datagramRound(t: Tracked, now: number): void {
+    const d = t.source.datagrams?.();
+    const prev = t.datagrams;
+    t.datagrams = d === undefined ? undefined : { received: d.received, lost: d.lost };
+    // Counters that went down belong to a new flow (a new connection): it is the new baseline.
+    if (d === undefined || prev === undefined || d.received < prev.received) return;
+    // `lost` shrinks when a late datagram fills a gap; that one is in `received` already.
+    t.estimator.observeDatagrams(d.received - prev.received, Math.max(0, d.lost - prev.lost), now);
   }
 
   close(): void {

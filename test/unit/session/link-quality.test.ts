@@ -312,3 +312,32 @@ test('options: partial thresholds keep the other defaults; nonsense is refused',
   assert.throws(() => resolveOptions({ serviceType: 'lq', linkQuality: { thresholds: { hysteresis: 2 } } }), /hysteresis/);
   assert.throws(() => resolveOptions({ serviceType: 'lq', linkQuality: { interval: 0 } }), /interval/);
 });
+
+test('monitor: datagram flow counters are read each round; a new flow is a new baseline, not negative loss', () => {
+  const timers = new FakeTimers();
+  const events: LinkQuality[] = [];
+  const mon = new LinkQualityMonitor({ timers, changed: (_k, q) => events.push(q) });
+  const l = new SimLink();
+  let flow = { received: 0, lost: 0 };
+  mon.track('a', {
+    connections: () => [{ key: l.key, info: { ...l.info } }],
+    pingOverdueMs: () => 0,
+    datagrams: () => flow,
+  });
+  for (let i = 0; i < 8; i++) {
+    flow = { received: flow.received + 80, lost: flow.lost + 20 };
+    timers.advance(1000);
+  }
+  assert.equal(mon.report('a')?.quality, 'minimal', JSON.stringify(mon.report('a')));
+  // A new flow starts its counters over; then clean datagrams only.
+  flow = { received: 5, lost: 0 };
+  for (let i = 0; i < 20; i++) {
+    flow = { received: flow.received + 100, lost: flow.lost };
+    timers.advance(1000);
+  }
+  assert.equal(mon.report('a')?.quality, 'good', JSON.stringify(mon.report('a')));
+  assert.equal(events[0], 'good');
+  assert.ok(events.includes('minimal'), events.join());
+  assert.equal(events.at(-1), 'good');
+  mon.close();
+});
