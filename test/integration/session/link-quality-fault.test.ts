@@ -1,8 +1,9 @@
 /**
- * Link quality under a real fault: two sessions in two namespaces, A pumping a stream to B.
- * The link to B is then throttled hard with loss — tbf at 256 kbit/s (200 ms of queue) both
- * ways and 10 % random loss by nft both ways, on B's side — and A must rate B 'minimal'; once
- * the shaping is removed, 'good' again. Reaction times are reported as diagnostics; the
+ * Link quality under a real fault: two sessions in two namespaces, A pumping a stream to B
+ * and sending it datagrams. The link to B is then throttled hard with loss — tbf at 256 kbit/s
+ * (200 ms of queue) both ways and 10 % random loss by nft both ways, on B's side — and A must
+ * rate B 'minimal' (from its TCP connections), B must see the datagram loss (sequence gaps);
+ * once the shaping is removed, A rates B 'good' again. Reaction times are reported as diagnostics; the
  * deadlines here are generous (a loaded 2-core machine), the fake-time unit tests pin the
  * estimator's own reaction time (test/unit/session/link-quality.test.ts).
  */
@@ -32,7 +33,7 @@ async function throttle(l: Lab, h: number, opts: { rate: string; latency: string
   await l.exec(host.ns, 'nft', ['add', 'table', 'inet', 'lqloss']);
   for (const [chain, hook] of [['in', 'input'], ['out', 'output']] as const) {
     await l.exec(host.ns, 'nft', ['add', 'chain', 'inet', 'lqloss', chain, `{ type filter hook ${hook} priority 0; }`]);
-    await l.exec(host.ns, 'nft', ['add', 'rule', 'inet', 'lqloss', chain, 'meta', 'l4proto', 'tcp', 'numgen', 'random', 'mod', '100', '<', String(opts.lossPercent), 'drop']);
+    await l.exec(host.ns, 'nft', ['add', 'rule', 'inet', 'lqloss', chain, 'numgen', 'random', 'mod', '100', '<', String(opts.lossPercent), 'drop']);
   }
 }
 
@@ -72,6 +73,7 @@ test('a link throttled hard with loss is rated minimal, and good again once the 
   // The link is measured by using it: A keeps a stream to B busy from here on.
   a.writeLine(JSON.stringify({ cmd: 'pump' }));
   await waitEv(a, (e) => e.ev === 'pumping', 15_000, 'A pumping');
+  a.writeLine(JSON.stringify({ cmd: 'datagrams' }));
   await new Promise((r) => setTimeout(r, 2000));
 
   const shapedMark = a.stdoutLines.length;
@@ -85,6 +87,13 @@ test('a link throttled hard with loss is rated minimal, and good again once the 
   await new Promise((r) => setTimeout(r, 5000));
   const during = events(a, shapedMark).filter((e) => e.ev === 'linkQuality' && e.peer === bId);
   assert.equal(during.at(-1)?.quality, 'minimal', qualityLog(a, shapedMark));
+  // B receives A's datagrams through the same loss: it measures the gaps.
+  const reportMark = b.stdoutLines.length;
+  b.writeLine(JSON.stringify({ cmd: 'report' }));
+  const rep = await waitEv(b, (e) => e.ev === 'report', 10_000, 'B report', reportMark);
+  t.diagnostic(`B's view of A under the shaping: ${JSON.stringify(rep.report)} datagrams ${JSON.stringify(rep.datagrams)}`);
+  const seen = rep.report as { lossRate: number; quality: string };
+  assert.ok(seen.lossRate > 0.03, `B measured datagram loss ${seen.lossRate}: ${JSON.stringify(rep)}`);
 
   const clearMark = a.stdoutLines.length;
   const clearedAt = Date.now();

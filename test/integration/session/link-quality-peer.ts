@@ -8,7 +8,9 @@
  * Output: {"ev":"ready",id,port} {"ev":"peer",peer,state} {"ev":"linkQuality",peer,quality,report}
  * {"ev":"pumping",to} {"ev":"pump-error",message} {"ev":"closed"}.
  * Commands: {"cmd":"connect","host","port"}; {"cmd":"pump"}: a stream to every connected peer,
- * written as fast as it drains, up to ~26 Mbit/s (the receiver reads and discards); {"cmd":"stop"}; {"cmd":"close"}.
+ * written as fast as it drains, up to ~26 Mbit/s (the receiver reads and discards); {"cmd":"datagrams"}:
+ * a 100-byte unreliable message to every connected peer every 10 ms; {"cmd":"report"}: one
+ * {"ev":"report",peer,report} per connected peer; {"cmd":"stop"}; {"cmd":"close"}.
  */
 import { createInterface } from 'node:readline';
 import type { Duplex } from 'node:stream';
@@ -23,7 +25,7 @@ interface Config {
   interval?: number;
 }
 
-type Command = { cmd: 'connect'; host: string; port: number } | { cmd: 'pump' } | { cmd: 'stop' } | { cmd: 'close' };
+type Command = { cmd: 'connect'; host: string; port: number } | { cmd: 'pump' } | { cmd: 'datagrams' } | { cmd: 'report' } | { cmd: 'stop' } | { cmd: 'close' };
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as Config;
 const out = (o: Record<string, unknown>): void => {
@@ -50,6 +52,7 @@ session.on('stream', (stream) => {
 });
 
 const pumps = new Set<Duplex>();
+let datagramTimer: NodeJS.Timeout | undefined;
 const chunk = Buffer.alloc(16 * 1024, 0x5a);
 
 async function pump(): Promise<void> {
@@ -78,11 +81,25 @@ async function onCommand(c: Command): Promise<void> {
     }
     case 'pump':
       return pump();
+    case 'datagrams': {
+      const payload = Buffer.alloc(100, 0x44);
+      datagramTimer ??= setInterval(() => {
+        for (const p of session.connectedPeers) session.send(payload, { to: p, mode: 'unreliable' }).catch((err: unknown) => out({ ev: 'datagram-error', message: err instanceof Error ? err.message : String(err) }));
+      }, 10);
+      out({ ev: 'datagrams' });
+      return;
+    }
+    case 'report':
+      for (const p of session.connectedPeers) out({ ev: 'report', peer: p.id, report: session.linkQuality(p), datagrams: session.peerInfo(p)?.datagrams ?? null });
+      return;
     case 'stop':
       for (const s of pumps) s.destroy();
       pumps.clear();
+      clearInterval(datagramTimer);
+      datagramTimer = undefined;
       return;
     case 'close':
+      clearInterval(datagramTimer);
       for (const s of pumps) s.destroy();
       await session.close();
       out({ ev: 'closed' });
