@@ -37,6 +37,8 @@ export class DialTarget {
   absentSince = 0;
   /** Browse targets: the destination (DestinationBackoff key) of the dial in flight. */
   destination: string | undefined;
+  /** An invite() in flight on this target: its next dial carries INVITE (invitations.ts). */
+  invitation: { context: Buffer; timeoutMs: number } | undefined;
 
   constructor(key: string, endpoint: Endpoint | undefined, manual: boolean) {
     this.key = key;

@@ -11,6 +11,7 @@ import type { PeerState } from './peer-record.js';
 import type { DiscoveredPeer } from './discovery-info.js';
 import type { IncomingResource } from './resource-transfer.js';
 import type { RefusedOffer } from './resource-receive.js';
+import type { Invitation } from './invitations.js';
 
 export interface PeerErrorInfo {
   /** The peer, when it is known (it said HELLO, or TXT/an earlier connection told us). */
@@ -34,6 +35,11 @@ export interface PeerSessionEvents {
    * acceptable, or it does not fit the quota / free space — with the code the sender was told.
    */
   resourceRefused: [offer: RefusedOffer<PeerID>, error: PeerlinkError];
+  /**
+   * MC's didReceiveInvitationFromPeer (autoConnect: false only): a peer invited us, or
+   * connected uninvited. Answer with accept() / decline(); with no listener it is declined.
+   */
+  invitation: [invitation: Invitation];
   /** A peer of our service was found (or its TXT changed). */
   found: [info: DiscoveredPeer];
   /** A found peer's advertisement went away (its connection may live on). */

@@ -8,3 +8,5 @@ export type { PeerState } from './peer-record.js';
 export type { DiscoveredPeer } from './discovery-info.js';
 export { PeerID, MAX_DISPLAY_NAME_BYTES } from './peer-id.js';
 export type { Architecture } from './dedup.js';
+export { Invitation } from './invitations.js';
+export type { InviteOptions, InvitationState } from './invitations.js';

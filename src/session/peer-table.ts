@@ -26,6 +26,7 @@ import type { StreamManager } from './streams.js';
 import { emitApp, type PeerErrorInfo, type PeerSessionEvents } from './events.js';
 import { connectionChannel, log, peerStateChannel } from './diagnostics.js';
 import { UnidentifiedConnections } from './unidentified.js';
+import { DEFAULT_INVITE_TIMEOUT, INVITE_CAPABILITY, INVITE_TYPE, InviteBye, Invitation, PendingInvitations, decodeInvite, encodeInvite } from './invitations.js';
 
 export interface PeerTableHost {
   readonly options: ResolvedSessionOptions;
@@ -59,6 +60,19 @@ interface HeldClaim {
   bytes: number;
 }
 
+/** An incoming connection asking to be let in (autoConnect: false), until the app answers. */
+interface PendingInvite {
+  hello: HelloMessage;
+  key: string;
+  release: () => void;
+  timer: NodeJS.Timeout;
+  /** Set once emitted (after its INVITE, or at once for an uninvited connection). */
+  invitation: Invitation | undefined;
+}
+
+/** Grace the inviter gives the invitee's own expiry (its BYE EXPIRED normally arrives first). */
+const INVITE_GRACE = 2000;
+
 /** Messages a held, WELCOMEd connection may queue before it is refused (bytes: maxMessageSize). */
 const HELD_MESSAGES = 256;
 
@@ -79,12 +93,18 @@ export class PeerTable {
   readonly #unattached = new Set<Connection>();
   /** Their budgets: in total and per source address (docs/security.md "Before HELLO"). */
   readonly #unidentified: UnidentifiedConnections;
+  /** Incoming invitations waiting for the app (invitations.ts), and their budgets. */
+  readonly #invites = new Map<ControlChannel, PendingInvite>();
+  readonly #inviteSlots: PendingInvitations;
+  /** accept()ed invitations waiting for their connection. */
+  readonly #joining = new Map<ControlChannel, { resolve: (p: PeerID) => void; reject: (e: PeerlinkError) => void }>();
 
   constructor(host: PeerTableHost) {
     this.#host = host;
     this.#events = host.events;
     this.#unidentified = new UnidentifiedConnections(host.budgets);
     this.#budgets = host.budgets;
+    this.#inviteSlots = new PendingInvitations(host.budgets);
     this.#peers = new PeerRecords({ ledger: host.budgets, removed: (rec) => host.recordRemoved(rec) });
     // Expiry also happens when a record is added; this catches a session that stopped meeting new peers.
     this.#sweep = setInterval(() => this.#peers.sweep(), Math.min(host.budgets.limits.absentPeerExpiry, 60_000));
@@ -111,6 +131,11 @@ export class PeerTable {
   admit(remoteAddress: string): (() => void) | undefined {
     if (this.#host.closing()) return undefined;
     return this.#unidentified.admit(remoteAddress);
+  }
+
+  /** Incoming invitations waiting for the app's answer. */
+  get pendingInvitations(): number {
+    return this.#inviteSlots.size;
   }
 
   get openChannels(): number {
@@ -191,7 +216,7 @@ export class PeerTable {
 
   // ---- control channels -----------------------------------------------------------------
 
-  #hello(lastGeneration: number): HelloMessage {
+  #hello(lastGeneration: number, inviting = false): HelloMessage {
     const o = this.#host.options;
     return {
       type: 'hello',
@@ -199,7 +224,7 @@ export class PeerTable {
       role: o.role,
       peerId: this.#host.peerId.toBytes(),
       nonce: this.#nonce,
-      capabilities: Capability.STREAMS | Capability.DATA_BATCH | (this.#host.acceptsResources() ? Capability.RESOURCES : 0),
+      capabilities: Capability.STREAMS | Capability.DATA_BATCH | (this.#host.acceptsResources() ? Capability.RESOURCES : 0) | (inviting ? INVITE_CAPABILITY : 0),
       maxMessageSize: o.maxMessageSize,
       listenPort: this.#host.listenPort(),
       lastGeneration,
@@ -236,15 +261,23 @@ export class PeerTable {
     // Ours first on a connection we dialled; on an incoming one, once its HELLO is accepted
     // (a claimant held for a liveness check learns nothing and cannot be WELCOMEd meanwhile).
     if (!first) this.#sendHello(ch, target);
+    const inviting = !first ? target?.invitation : undefined;
+    this.#handshakeDeadline(ch, inviting ? inviting.timeoutMs + INVITE_GRACE + o.connectionTimeout : o.connectionTimeout, inviting !== undefined);
+    ch.start(first);
+    return ch;
+  }
+
+  /** The handshake must finish within `ms` (an invitation we sent: its timeout, then the handshake). */
+  #handshakeDeadline(ch: ControlChannel, ms: number, inviting: boolean): void {
     const timer = setTimeout(() => {
-      if (ch.phase !== 'active' && !ch.closed) ch.destroy(new PeerlinkError('ERR_CONNECTION_TIMEOUT', 'the peer did not complete the session handshake in time'));
-    }, o.connectionTimeout);
+      if (ch.phase === 'active' || ch.closed || this.#invites.has(ch)) return;
+      if (inviting && !ch.hello) ch.close(InviteBye.EXPIRED, 'invitation expired');
+      else ch.destroy(new PeerlinkError('ERR_CONNECTION_TIMEOUT', 'the peer did not complete the session handshake in time'));
+    }, ms);
     timer.unref();
     // Not left running after the channel closed: it would hold the channel, its connection and
     // buffers (tens of KiB each) for connectionTimeout — thousands of short connections' worth.
     ch.once('closed', () => clearTimeout(timer));
-    ch.start(first);
-    return ch;
   }
 
   #sendHello(ch: ControlChannel, target: DialTarget | undefined): void {
@@ -252,10 +285,14 @@ export class PeerTable {
     this.#helloSent.add(ch);
     const knownKey = ch.hello ? peerKey(ch.hello.peerId) : target?.peerKey;
     const lastGeneration = knownKey ? (this.#peers.get(knownKey)?.lastGeneration ?? 0) : 0;
-    ch.send(this.#hello(lastGeneration)).catch(() => undefined);
+    const invitation = ch.direction === 'outgoing' && !ch.hello ? target?.invitation : undefined;
+    ch.send(this.#hello(lastGeneration, invitation !== undefined)).catch(() => undefined);
+    if (invitation) ch.send({ type: 'extension', code: INVITE_TYPE, body: encodeInvite(invitation.timeoutMs, invitation.context) }).catch(() => undefined);
   }
 
   #onMessage(ch: ControlChannel, m: SessionMessage, target: DialTarget | undefined): void {
+    const invite = this.#invites.get(ch);
+    if (invite !== undefined) return this.#onInviteMessage(ch, invite, m);
     const held = this.#held.get(ch);
     if (held !== undefined && held.welcome !== 0 && m.type !== 'hello' && m.type !== 'welcome') {
       this.#enqueue(ch, held, m.type === 'data' ? m.payload.length : 64, () => this.#onMessage(ch, m, target));
@@ -325,6 +362,14 @@ export class PeerTable {
       return;
     }
     const key = peerKey(hello.peerId);
+    // autoConnect: false — an incoming connection is let in only by the app (an invitation),
+    // unless its peer was let in earlier in this run (a reconnect, a duplicate).
+    if (ch.direction === 'incoming' && !o.autoConnect && this.#peers.get(key)?.accepted !== true) return this.#invitation(ch, hello, key);
+    this.#identify(ch, hello, key, target);
+  }
+
+  /** Records `ch` as a connection of the peer its HELLO names, and runs de-duplication. */
+  #identify(ch: ControlChannel, hello: HelloMessage, key: string, target: DialTarget | undefined): void {
     let rec = this.#peers.get(key);
     if (!rec) {
       rec = new PeerRecord(key, PeerID.fromBytes(hello.peerId, hello.displayName));
@@ -517,7 +562,13 @@ export class PeerTable {
     rec.pending.delete(ch);
     rec.active = ch;
     rec.leftAt = 0;
+    rec.accepted = true;
     this.#host.identified(ch.connection);
+    const joining = this.#joining.get(ch);
+    if (joining) {
+      this.#joining.delete(ch);
+      joining.resolve(rec.peer);
+    }
     if (old && old !== ch) {
       if (old === dead) old.destroy(new PeerlinkError('ERR_KEEPALIVE_TIMEOUT', 'the peer did not answer a liveness check'));
       else old.close(ByeReason.REPLACED, 'replaced by a newer connection');
@@ -529,6 +580,14 @@ export class PeerTable {
   #onClosed(ch: ControlChannel, err: PeerlinkError | undefined, bye: { reason: number; text: string } | undefined, target: DialTarget | undefined): void {
     this.#channels.delete(ch);
     this.#held.delete(ch);
+    const invite = this.#invites.get(ch);
+    if (invite) this.#endInvite(ch, invite, 'withdrawn');
+    const joining = this.#joining.get(ch);
+    if (joining) {
+      this.#joining.delete(ch);
+      joining.reject(new PeerlinkError('ERR_PEER_NOT_CONNECTED', 'the inviter went away before the connection was made', err ? { cause: err } : undefined));
+    }
+    if (target?.invitation && ch.direction === 'outgoing' && !ch.record?.accepted) this.#host.dialer.inviteEnded(target, inviteFailure(err, bye));
     const rec = ch.record;
     if (err && REPORTED_CODES.has(err.code)) this.#reportError(err, { ...(rec ? { peer: rec.peer } : {}), endpoint: remoteOf(ch.connection) });
     else if (bye && (bye.reason === ByeReason.ROLE || bye.reason === ByeReason.VERSION || bye.reason === ByeReason.PROTOCOL_ERROR) && err) {
@@ -554,6 +613,95 @@ export class PeerTable {
     if (target) this.#host.dialer.channelClosed(target, bye?.reason === ByeReason.SELF);
   }
 
+  // ---- invitations (autoConnect: false) -------------------------------------------------
+
+  /** An incoming connection asks to be let in: held (budgeted) until the app answers or it expires. */
+  #invitation(ch: ControlChannel, hello: HelloMessage, key: string): void {
+    const address = ch.connection.currentPath?.remoteEndpoint?.host ?? '';
+    const release = this.#inviteSlots.take(address, key);
+    if (!release) {
+      ch.close(InviteBye.BUSY, 'too many pending invitations');
+      return;
+    }
+    const limits = this.#host.budgets.limits;
+    const invited = (hello.capabilities & INVITE_CAPABILITY) !== 0;
+    // An invitation's INVITE follows its HELLO at once; an uninvited dialler gives up after its
+    // own handshake timeout (connectionTimeout), so its invitation lasts as long.
+    const pending: PendingInvite = { hello, key, release, timer: undefined as unknown as NodeJS.Timeout, invitation: undefined };
+    this.#invites.set(ch, pending);
+    this.#armInvite(ch, pending, invited ? this.#host.options.connectionTimeout : Math.min(this.#host.options.connectionTimeout, limits.invitationTimeout));
+    if (!invited) this.#emitInvitation(ch, pending, Buffer.alloc(0), false, this.#host.options.connectionTimeout);
+  }
+
+  #armInvite(ch: ControlChannel, pending: PendingInvite, ms: number): void {
+    clearTimeout(pending.timer);
+    pending.timer = setTimeout(() => {
+      if (this.#invites.get(ch) !== pending) return;
+      this.#endInvite(ch, pending, 'expired');
+      ch.close(InviteBye.EXPIRED, 'invitation expired');
+    }, ms);
+    pending.timer.unref();
+  }
+
+  /** Before the app answers, the only message an inviter may send is its one INVITE. */
+  #onInviteMessage(ch: ControlChannel, pending: PendingInvite, m: SessionMessage): void {
+    if (m.type !== 'extension' || m.code !== INVITE_TYPE || pending.invitation !== undefined) {
+      this.#endInvite(ch, pending, 'withdrawn');
+      return this.#protocolError(ch, `${m.type === 'extension' ? `message 0x${m.code.toString(16)}` : m.type} before the invitation was answered`);
+    }
+    let invite: { timeoutMs: number; context: Buffer };
+    try {
+      invite = decodeInvite(m.body, this.#host.budgets.limits.invitationContextBytes);
+    } catch (err) {
+      const e = toPeerlinkError(err, 'ERR_PROTOCOL');
+      if (e.code === 'ERR_MESSAGE_TOO_LARGE') this.#budgets.exceeded({ budget: 'invitationContextBytes', peer: pending.key, ...addressOf(ch), detail: e.message });
+      this.#endInvite(ch, pending, 'withdrawn');
+      return this.#protocolError(ch, e.message);
+    }
+    const limit = this.#host.budgets.limits.invitationTimeout;
+    const ms = Math.max(1, Math.min(invite.timeoutMs || DEFAULT_INVITE_TIMEOUT, limit));
+    this.#armInvite(ch, pending, ms);
+    this.#emitInvitation(ch, pending, invite.context, true, ms);
+  }
+
+  #emitInvitation(ch: ControlChannel, pending: PendingInvite, context: Buffer, invited: boolean, ms: number): void {
+    const hello = pending.hello;
+    const invitation = new Invitation(
+      { peer: PeerID.fromBytes(hello.peerId, hello.displayName), context, invited, address: remoteOf(ch.connection), expiresAt: Date.now() + ms },
+      {
+        accept: () => this.#acceptInvite(ch, pending),
+        decline: () => {
+          this.#endInvite(ch, pending, undefined);
+          ch.close(InviteBye.DECLINED, 'invitation declined');
+        },
+      },
+    );
+    pending.invitation = invitation;
+    // Nobody to ask: declined, as an offer without a `resource` listener is refused.
+    if (this.#events.listenerCount('invitation') === 0) return invitation.decline();
+    emitApp(this.#events, 'invitation', invitation);
+  }
+
+  #acceptInvite(ch: ControlChannel, pending: PendingInvite): Promise<PeerID> {
+    this.#endInvite(ch, pending, undefined);
+    if (ch.closed || this.#host.closing()) return Promise.reject(new PeerlinkError('ERR_PEER_NOT_CONNECTED', 'the inviter went away'));
+    const joined = new Promise<PeerID>((resolve, reject) => this.#joining.set(ch, { resolve, reject }));
+    this.#handshakeDeadline(ch, this.#host.options.connectionTimeout, false);
+    this.#identify(ch, pending.hello, pending.key, undefined);
+    const rec = this.#peers.get(pending.key);
+    if (rec) rec.accepted = true;
+    return joined;
+  }
+
+  /** The invitation is no longer pending: its budget slot and timer go (and the app is told when it ended unanswered). */
+  #endInvite(ch: ControlChannel, pending: PendingInvite, unanswered: 'expired' | 'withdrawn' | undefined): void {
+    if (this.#invites.get(ch) !== pending) return;
+    this.#invites.delete(ch);
+    clearTimeout(pending.timer);
+    pending.release();
+    if (unanswered) pending.invitation?.end(unanswered);
+  }
+
   /** Reports a state change once, and reacts to losing a peer. */
   #update(rec: PeerRecord): void {
     const closing = this.#host.closing();
@@ -572,6 +720,14 @@ export class PeerTable {
   #reportError(err: PeerlinkError, info: PeerErrorInfo): void {
     emitApp(this.#events, 'peerError', err, info);
   }
+}
+
+/** Why an invitation we sent ended without a connection. */
+function inviteFailure(err: PeerlinkError | undefined, bye: { reason: number; text: string } | undefined): PeerlinkError {
+  if (bye?.reason === InviteBye.DECLINED) return new PeerlinkError('ERR_INVITATION_DECLINED', 'the peer declined the invitation');
+  if (bye?.reason === InviteBye.BUSY) return new PeerlinkError('ERR_INVITATION_DECLINED', 'the peer has too many invitations pending; try again later');
+  if (bye?.reason === InviteBye.EXPIRED) return new PeerlinkError('ERR_INVITATION_TIMEOUT', 'the peer did not answer the invitation in time');
+  return err ?? new PeerlinkError('ERR_PEER_NOT_CONNECTED', `the connection closed before the invitation was answered${bye ? ` (BYE ${bye.reason}${bye.text ? ` ${bye.text}` : ''})` : ''}`);
 }
 
 function addressOf(ch: ControlChannel): { address?: string } {

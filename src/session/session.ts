@@ -28,6 +28,7 @@ import type { MessageStream } from './message-stream.js';
 import { emitApp, type PeerErrorInfo, type PeerSessionEvents } from './events.js';
 import { ResourceManager, type ResourceTransfer, type SendResourceOptions } from './resource-transfer.js';
 import { BudgetLedger, type BudgetName } from './budgets.js';
+import { DEFAULT_INVITE_TIMEOUT, inviteContext, type InviteOptions } from './invitations.js';
 
 export interface SendOptions {
   /** One peer or several; default every connected peer. */
@@ -185,7 +186,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
    * connected peers — anything more is a duplicate connection. `peers`: peer records kept
    * (connected peers and absent ones not yet expired).
    */
-  get stats(): { controlConnections: number; activeConnections: number; handshakes: number; streams: number; targets: number; peers: number; budgets: Readonly<Partial<Record<BudgetName, number>>> } {
+  get stats(): { controlConnections: number; activeConnections: number; handshakes: number; streams: number; targets: number; peers: number; invitations: number; budgets: Readonly<Partial<Record<BudgetName, number>>> } {
     let active = 0;
     let streams = 0;
     for (const r of this.#peers.values()) {
@@ -193,7 +194,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       streams += r.streams.size;
     }
     const open = this.#table.openChannels;
-    return { controlConnections: open, activeConnections: active, handshakes: open - active, streams, targets: this.#dialer.size, peers: this.#table.recordCount, budgets: this.#budgets.counts };
+    return { controlConnections: open, activeConnections: active, handshakes: open - active, streams, targets: this.#dialer.size, peers: this.#table.recordCount, invitations: this.#table.pendingInvitations, budgets: this.#budgets.counts };
   }
 
   /** Current browse results. */
@@ -259,6 +260,28 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       return Promise.reject(new PeerlinkError('ERR_INVALID_STATE', 'connect() needs a started session'));
     }
     return this.#dialer.connect(endpoint, options.signal);
+  }
+
+  /**
+   * Invites a peer (MC's invitePeer(_:to:withContext:timeout:)): one dial to a browse result
+   * (a DiscoveredPeer from `found`, or its instance name) or an endpoint, carrying `context`.
+   * Resolves with the peer once it accepted and is connected; rejects with
+   * ERR_INVITATION_DECLINED, ERR_INVITATION_TIMEOUT (no answer within `timeout`, default 30 s),
+   * ERR_CANCELLED (the signal), or the dial's error. Never retried behind the app's back.
+   * A peer with `autoConnect: false` raises an `invitation` event; one with autoConnect just connects.
+   */
+  invite(peer: DiscoveredPeer | string | Endpoint, options: InviteOptions = {}): Promise<PeerID> {
+    if (this.#state !== 'running') return Promise.reject(new PeerlinkError('ERR_INVALID_STATE', 'invite() needs a started session'));
+    let context: Buffer;
+    try {
+      context = inviteContext(options.context, this.options.budgets.invitationContextBytes);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const timeoutMs = options.timeout ?? DEFAULT_INVITE_TIMEOUT;
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > 0xffffffff) return Promise.reject(new PeerlinkError('ERR_INVALID_ARGUMENT', `invite timeout must be a positive number of ms, got ${String(options.timeout)}`));
+    const to = typeof peer === 'string' ? { instanceName: peer } : 'kind' in peer ? { endpoint: peer } : { instanceName: peer.instanceName };
+    return this.#dialer.invite(to, { context, timeoutMs }, options.signal);
   }
 
   /** Stops connecting to a peer (MC's cancelConnectPeer): pending dials and handshakes end; a working connection stays. */
