@@ -620,7 +620,7 @@ export class PeerTable {
     const address = ch.connection.currentPath?.remoteEndpoint?.host ?? '';
     const release = this.#inviteSlots.take(address, key);
     if (!release) {
-      ch.close(InviteBye.BUSY, 'too many pending invitations');
+      refuse(ch, InviteBye.BUSY, 'too many pending invitations');
       return;
     }
     const limits = this.#host.budgets.limits;
@@ -638,7 +638,7 @@ export class PeerTable {
     pending.timer = setTimeout(() => {
       if (this.#invites.get(ch) !== pending) return;
       this.#endInvite(ch, pending, 'expired');
-      ch.close(InviteBye.EXPIRED, 'invitation expired');
+      refuse(ch, InviteBye.EXPIRED, 'invitation expired');
     }, ms);
     pending.timer.unref();
   }
@@ -672,7 +672,7 @@ export class PeerTable {
         accept: () => this.#acceptInvite(ch, pending),
         decline: () => {
           this.#endInvite(ch, pending, undefined);
-          ch.close(InviteBye.DECLINED, 'invitation declined');
+          refuse(ch, InviteBye.DECLINED, 'invitation declined');
         },
       },
     );
@@ -720,6 +720,18 @@ export class PeerTable {
   #reportError(err: PeerlinkError, info: PeerErrorInfo): void {
     emitApp(this.#events, 'peerError', err, info);
   }
+}
+
+/** How long a refused inviter gets to read our BYE before its connection is destroyed. */
+const REFUSAL_LINGER = 1000;
+
+/**
+ * BYE, then the connection is destroyed shortly after even if the inviter never reads or
+ * closes its side: refused invitations must not pile up half-closed sockets.
+ */
+function refuse(ch: ControlChannel, reason: number, text: string): void {
+  ch.close(reason, text);
+  setTimeout(() => ch.connection.forceCancel(), REFUSAL_LINGER).unref();
 }
 
 /** Why an invitation we sent ended without a connection. */
