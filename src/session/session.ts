@@ -225,7 +225,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
         await listener.start();
       }
       if (o.advertise || o.browse) {
-        const discovery = new Discovery({ type: o.bonjourType, interfaces: o.interfaces, mdns: o.mdns });
+        const discovery = new Discovery({ type: o.bonjourType, interfaces: o.interfaces, mdns: o.mdns, ...(o.hostName !== undefined ? { host: o.hostName } : {}) });
         this.#discovery = discovery;
         discovery.on('registered', (name) => {
           if (name === this.#registeredName) return;
