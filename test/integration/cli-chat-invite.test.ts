@@ -55,3 +55,16 @@ test('chat --invite: found peers are not joined; /invite → invitation with its
   for (const p of [ann, ben, cat]) p.signal('SIGINT');
   for (const p of [ann, ben, cat]) assert.equal((await p.exited).code, 0, p.tail());
 });
+
+test('chat --private: two private chats find and join each other; the names they know each other by are the --name given', { skip, timeout: 120_000 }, async (t) => {
+  if (!requires(t, 'netns') || !lab) return;
+  const args = ['--private'];
+  const pam = lab.spawnNode(ns, PEERLINK_BIN, ['chat', '--service', `${svc}p`, '--interface', 'lo', '--name', 'Pam', '--json', ...args], { env: env(), stdin: true, label: 'chat Pam' });
+  const quin = lab.spawnNode(ns, PEERLINK_BIN, ['chat', '--service', `${svc}p`, '--interface', 'lo', '--name', 'Quin', '--json', ...args], { env: env(), stdin: true, label: 'chat Quin' });
+  await waitForJson(pam, (e) => e.event === 'peer' && e.peer === 'Quin' && e.state === 'connected', 30_000);
+  await waitForJson(quin, (e) => e.event === 'peer' && e.peer === 'Pam' && e.state === 'connected', 30_000);
+  pam.writeLine('psst');
+  await waitForJson(quin, (e) => e.event === 'message' && e.text === 'psst', 20_000);
+  for (const p of [pam, quin]) p.signal('SIGINT');
+  for (const p of [pam, quin]) assert.equal((await p.exited).code, 0, p.tail());
+});
