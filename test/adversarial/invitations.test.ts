@@ -63,11 +63,12 @@ test('a flood of invitations: held within the pending budgets, each for at most 
   // Whatever timeout was asked for, every held invitation ends after invitationTimeout.
   const closed = await Promise.all(socks.map((s) => closedWithin(s, 15_000)));
   assert.ok(closed.every(Boolean), 'every attacker connection closed by the victim');
+  honest.destroy();
+  // Nothing left behind: no invitation, no accepted connection, no file descriptor.
   await until(async () => {
     const c = await v.cost();
-    return c.stats.invitations === 0 && c.incoming <= before.incoming + 1 ? c : undefined;
-  }, 15_000, 'no invitation or connection left');
-  honest.destroy();
+    return c.stats.invitations === 0 && c.incoming <= before.incoming && c.fds <= before.fds ? c : undefined;
+  }, 15_000, 'no invitation, connection or fd left');
 });
 
 test('a flood across many addresses stops at invitationsPending in total', async () => {

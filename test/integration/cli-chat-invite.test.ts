@@ -27,7 +27,7 @@ function chat(name: string, extra: string[] = []): TrackedProcess {
   return lab!.spawnNode(ns, PEERLINK_BIN, ['chat', '--service', svc, '--interface', 'lo', '--name', name, '--json', ...extra], { env: env(), stdin: true, label: `chat ${name}` });
 }
 
-test('chat --invite: found peers are not joined; /invite → invitation with its text → /accept joins both; /decline refuses', { skip, timeout: 120_000 }, async (t) => {
+test('chat --invite: found peers are not joined; /invite → invitation with its text → /accept joins both; /decline refuses; unanswered, it expires', { skip, timeout: 180_000 }, async (t) => {
   if (!requires(t, 'netns') || !lab) return;
   const ann = chat('Ann', ['--invite']);
   const ben = chat('Ben', ['--invite']);
@@ -52,6 +52,13 @@ test('chat --invite: found peers are not joined; /invite → invitation with its
   const refused = await waitForJson<Record<string, unknown>>(cat, (e) => e.event === 'error' && e.peer === 'Ben', 30_000);
   assert.equal(refused.code, 'ERR_INVITATION_DECLINED');
   assert.ok(!cat.json<Record<string, unknown>>().some((e) => e.event === 'peer' && e.state === 'connected'), cat.tail());
+  // An invitation nobody answers expires on both sides (the default timeout, 30 s).
+  cat.writeLine('/invite Ann');
+  await waitForJson(ann, (e) => e.event === 'invitation' && e.peer === 'Cat', 30_000);
+  const ended = await waitForJson<Record<string, unknown>>(ann, (e) => e.event === 'invitationEnded' && e.peer === 'Cat', 60_000);
+  assert.equal(ended.state, 'expired');
+  const expired = await waitForJson<Record<string, unknown>>(cat, (e) => e.event === 'error' && e.peer === 'Ann', 30_000);
+  assert.equal(expired.code, 'ERR_INVITATION_TIMEOUT');
   for (const p of [ann, ben, cat]) p.signal('SIGINT');
   for (const p of [ann, ben, cat]) assert.equal((await p.exited).code, 0, p.tail());
 });

@@ -189,3 +189,42 @@ test('an invitee with autoConnect: true joins without asking', async () => {
     await Promise.all([a.close(), b.close()]);
   }
 });
+
+test('an invitation may be answered after the handshake deadlines (connectionTimeout, unidentifiedTimeout) have passed', async () => {
+  const opts = { connectionTimeout: 800, budgets: { unidentifiedTimeout: 800 } };
+  const a = mk('Alice', opts);
+  const b = mk('Bob', opts);
+  await a.start();
+  await b.start();
+  try {
+    const inv = nextInvitation(b);
+    const joined = a.invite(Endpoint.hostPort('127.0.0.1', b.listenPort), { timeout: 10_000 });
+    const invitation = await inv;
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(invitation.state, 'pending');
+    const [pa, pb] = await Promise.all([invitation.accept(), joined]);
+    assert.ok(pa.equals(a.peerId));
+    assert.ok(pb.equals(b.peerId));
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+});
+
+test('an inviter that goes away withdraws its invitation', async () => {
+  const a = mk('Alice');
+  const b = mk('Bob');
+  await a.start();
+  await b.start();
+  try {
+    const inv = nextInvitation(b);
+    const joined = a.invite(Endpoint.hostPort('127.0.0.1', b.listenPort), { timeout: 20_000 });
+    const invitation = await inv;
+    const ended = new Promise<string>((r) => invitation.once('end', r));
+    await a.close();
+    await assert.rejects(joined);
+    assert.equal(await ended, 'withdrawn');
+    await until(() => b.stats.invitations === 0 && b.stats.controlConnections === 0);
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+});
