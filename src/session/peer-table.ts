@@ -26,7 +26,8 @@ import type { StreamManager } from './streams.js';
 import { emitApp, type PeerErrorInfo, type PeerSessionEvents } from './events.js';
 import { connectionChannel, log, peerStateChannel } from './diagnostics.js';
 import { UnidentifiedConnections } from './unidentified.js';
-import { DEFAULT_INVITE_TIMEOUT, INVITE_CAPABILITY, INVITE_TYPE, InviteBye, Invitation, PendingInvitations, decodeInvite, encodeInvite } from './invitations.js';
+import { INVITE_CAPABILITY, INVITE_TYPE, encodeInvite } from './invitations.js';
+import { InvitationDesk, inviteFailure, INVITE_GRACE, INVITE_BYE_EXPIRED } from './invitation-desk.js';
 
 export interface PeerTableHost {
   readonly options: ResolvedSessionOptions;
@@ -60,19 +61,6 @@ interface HeldClaim {
   bytes: number;
 }
 
-/** An incoming connection asking to be let in (autoConnect: false), until the app answers. */
-interface PendingInvite {
-  hello: HelloMessage;
-  key: string;
-  release: () => void;
-  timer: NodeJS.Timeout;
-  /** Set once emitted (after its INVITE, or at once for an uninvited connection). */
-  invitation: Invitation | undefined;
-}
-
-/** Grace the inviter gives the invitee's own expiry (its BYE EXPIRED normally arrives first). */
-const INVITE_GRACE = 2000;
-
 /** Messages a held, WELCOMEd connection may queue before it is refused (bytes: maxMessageSize). */
 const HELD_MESSAGES = 256;
 
@@ -93,18 +81,27 @@ export class PeerTable {
   readonly #unattached = new Set<Connection>();
   /** Their budgets: in total and per source address (docs/security.md "Before HELLO"). */
   readonly #unidentified: UnidentifiedConnections;
-  /** Incoming invitations waiting for the app (invitations.ts), and their budgets. */
-  readonly #invites = new Map<ControlChannel, PendingInvite>();
-  readonly #inviteSlots: PendingInvitations;
-  /** accept()ed invitations waiting for their connection. */
-  readonly #joining = new Map<ControlChannel, { resolve: (p: PeerID) => void; reject: (e: PeerlinkError) => void }>();
+  /** Incoming invitations waiting for the app (autoConnect: false). */
+  readonly #desk: InvitationDesk;
 
   constructor(host: PeerTableHost) {
     this.#host = host;
     this.#events = host.events;
     this.#unidentified = new UnidentifiedConnections(host.budgets);
     this.#budgets = host.budgets;
-    this.#inviteSlots = new PendingInvitations(host.budgets);
+    this.#desk = new InvitationDesk({
+      options: host.options,
+      budgets: host.budgets,
+      events: host.events,
+      closing: () => host.closing(),
+      protocolError: (ch, text) => this.#protocolError(ch, text),
+      join: (ch, hello, key) => {
+        this.#handshakeDeadline(ch, host.options.connectionTimeout, false);
+        this.#identify(ch, hello, key, undefined);
+        const rec = this.#peers.get(key);
+        if (rec) rec.accepted = true;
+      },
+    });
     this.#peers = new PeerRecords({ ledger: host.budgets, removed: (rec) => host.recordRemoved(rec) });
     // Expiry also happens when a record is added; this catches a session that stopped meeting new peers.
     this.#sweep = setInterval(() => this.#peers.sweep(), Math.min(host.budgets.limits.absentPeerExpiry, 60_000));
@@ -135,7 +132,7 @@ export class PeerTable {
 
   /** Incoming invitations waiting for the app's answer. */
   get pendingInvitations(): number {
-    return this.#inviteSlots.size;
+    return this.#desk.size;
   }
 
   get openChannels(): number {
@@ -270,8 +267,8 @@ export class PeerTable {
   /** The handshake must finish within `ms` (an invitation we sent: its timeout, then the handshake). */
   #handshakeDeadline(ch: ControlChannel, ms: number, inviting: boolean): void {
     const timer = setTimeout(() => {
-      if (ch.phase === 'active' || ch.closed || this.#invites.has(ch)) return;
-      if (inviting && !ch.hello) ch.close(InviteBye.EXPIRED, 'invitation expired');
+      if (ch.phase === 'active' || ch.closed || this.#desk.has(ch)) return;
+      if (inviting && !ch.hello) ch.close(INVITE_BYE_EXPIRED, 'invitation expired');
       else ch.destroy(new PeerlinkError('ERR_CONNECTION_TIMEOUT', 'the peer did not complete the session handshake in time'));
     }, ms);
     timer.unref();
@@ -291,8 +288,7 @@ export class PeerTable {
   }
 
   #onMessage(ch: ControlChannel, m: SessionMessage, target: DialTarget | undefined): void {
-    const invite = this.#invites.get(ch);
-    if (invite !== undefined) return this.#onInviteMessage(ch, invite, m);
+    if (this.#desk.has(ch)) return this.#desk.onMessage(ch, m);
     const held = this.#held.get(ch);
     if (held !== undefined && held.welcome !== 0 && m.type !== 'hello' && m.type !== 'welcome') {
       this.#enqueue(ch, held, m.type === 'data' ? m.payload.length : 64, () => this.#onMessage(ch, m, target));
@@ -364,7 +360,7 @@ export class PeerTable {
     const key = peerKey(hello.peerId);
     // autoConnect: false — an incoming connection is let in only by the app (an invitation),
     // unless its peer was let in earlier in this run (a reconnect, a duplicate).
-    if (ch.direction === 'incoming' && !o.autoConnect && this.#peers.get(key)?.accepted !== true) return this.#invitation(ch, hello, key);
+    if (ch.direction === 'incoming' && !o.autoConnect && this.#peers.get(key)?.accepted !== true) return this.#desk.hold(ch, hello, key);
     this.#identify(ch, hello, key, target);
   }
 
@@ -564,11 +560,7 @@ export class PeerTable {
     rec.leftAt = 0;
     rec.accepted = true;
     this.#host.identified(ch.connection);
-    const joining = this.#joining.get(ch);
-    if (joining) {
-      this.#joining.delete(ch);
-      joining.resolve(rec.peer);
-    }
+    this.#desk.joined(ch, rec.peer);
     if (old && old !== ch) {
       if (old === dead) old.destroy(new PeerlinkError('ERR_KEEPALIVE_TIMEOUT', 'the peer did not answer a liveness check'));
       else old.close(ByeReason.REPLACED, 'replaced by a newer connection');
@@ -580,13 +572,7 @@ export class PeerTable {
   #onClosed(ch: ControlChannel, err: PeerlinkError | undefined, bye: { reason: number; text: string } | undefined, target: DialTarget | undefined): void {
     this.#channels.delete(ch);
     this.#held.delete(ch);
-    const invite = this.#invites.get(ch);
-    if (invite) this.#endInvite(ch, invite, 'withdrawn');
-    const joining = this.#joining.get(ch);
-    if (joining) {
-      this.#joining.delete(ch);
-      joining.reject(new PeerlinkError('ERR_PEER_NOT_CONNECTED', 'the inviter went away before the connection was made', err ? { cause: err } : undefined));
-    }
+    this.#desk.closed(ch, err);
     if (target?.invitation && ch.direction === 'outgoing' && !ch.record?.accepted) this.#host.dialer.inviteEnded(target, inviteFailure(err, bye));
     const rec = ch.record;
     if (err && REPORTED_CODES.has(err.code)) this.#reportError(err, { ...(rec ? { peer: rec.peer } : {}), endpoint: remoteOf(ch.connection) });
@@ -613,95 +599,6 @@ export class PeerTable {
     if (target) this.#host.dialer.channelClosed(target, bye?.reason === ByeReason.SELF);
   }
 
-  // ---- invitations (autoConnect: false) -------------------------------------------------
-
-  /** An incoming connection asks to be let in: held (budgeted) until the app answers or it expires. */
-  #invitation(ch: ControlChannel, hello: HelloMessage, key: string): void {
-    const address = ch.connection.currentPath?.remoteEndpoint?.host ?? '';
-    const release = this.#inviteSlots.take(address, key);
-    if (!release) {
-      refuse(ch, InviteBye.BUSY, 'too many pending invitations');
-      return;
-    }
-    const limits = this.#host.budgets.limits;
-    const invited = (hello.capabilities & INVITE_CAPABILITY) !== 0;
-    // An invitation's INVITE follows its HELLO at once; an uninvited dialler gives up after its
-    // own handshake timeout (connectionTimeout), so its invitation lasts as long.
-    const pending: PendingInvite = { hello, key, release, timer: undefined as unknown as NodeJS.Timeout, invitation: undefined };
-    this.#invites.set(ch, pending);
-    this.#armInvite(ch, pending, invited ? this.#host.options.connectionTimeout : Math.min(this.#host.options.connectionTimeout, limits.invitationTimeout));
-    if (!invited) this.#emitInvitation(ch, pending, Buffer.alloc(0), false, this.#host.options.connectionTimeout);
-  }
-
-  #armInvite(ch: ControlChannel, pending: PendingInvite, ms: number): void {
-    clearTimeout(pending.timer);
-    pending.timer = setTimeout(() => {
-      if (this.#invites.get(ch) !== pending) return;
-      this.#endInvite(ch, pending, 'expired');
-      refuse(ch, InviteBye.EXPIRED, 'invitation expired');
-    }, ms);
-    pending.timer.unref();
-  }
-
-  /** Before the app answers, the only message an inviter may send is its one INVITE. */
-  #onInviteMessage(ch: ControlChannel, pending: PendingInvite, m: SessionMessage): void {
-    if (m.type !== 'extension' || m.code !== INVITE_TYPE || pending.invitation !== undefined) {
-      this.#endInvite(ch, pending, 'withdrawn');
-      return this.#protocolError(ch, `${m.type === 'extension' ? `message 0x${m.code.toString(16)}` : m.type} before the invitation was answered`);
-    }
-    let invite: { timeoutMs: number; context: Buffer };
-    try {
-      invite = decodeInvite(m.body, this.#host.budgets.limits.invitationContextBytes);
-    } catch (err) {
-      const e = toPeerlinkError(err, 'ERR_PROTOCOL');
-      if (e.code === 'ERR_MESSAGE_TOO_LARGE') this.#budgets.exceeded({ budget: 'invitationContextBytes', peer: pending.key, ...addressOf(ch), detail: e.message });
-      this.#endInvite(ch, pending, 'withdrawn');
-      return this.#protocolError(ch, e.message);
-    }
-    const limit = this.#host.budgets.limits.invitationTimeout;
-    const ms = Math.max(1, Math.min(invite.timeoutMs || DEFAULT_INVITE_TIMEOUT, limit));
-    this.#armInvite(ch, pending, ms);
-    this.#emitInvitation(ch, pending, invite.context, true, ms);
-  }
-
-  #emitInvitation(ch: ControlChannel, pending: PendingInvite, context: Buffer, invited: boolean, ms: number): void {
-    const hello = pending.hello;
-    const invitation = new Invitation(
-      { peer: PeerID.fromBytes(hello.peerId, hello.displayName), context, invited, address: remoteOf(ch.connection), expiresAt: Date.now() + ms },
-      {
-        accept: () => this.#acceptInvite(ch, pending),
-        decline: () => {
-          this.#endInvite(ch, pending, undefined);
-          refuse(ch, InviteBye.DECLINED, 'invitation declined');
-        },
-      },
-    );
-    pending.invitation = invitation;
-    // Nobody to ask: declined, as an offer without a `resource` listener is refused.
-    if (this.#events.listenerCount('invitation') === 0) return invitation.decline();
-    emitApp(this.#events, 'invitation', invitation);
-  }
-
-  #acceptInvite(ch: ControlChannel, pending: PendingInvite): Promise<PeerID> {
-    this.#endInvite(ch, pending, undefined);
-    if (ch.closed || this.#host.closing()) return Promise.reject(new PeerlinkError('ERR_PEER_NOT_CONNECTED', 'the inviter went away'));
-    const joined = new Promise<PeerID>((resolve, reject) => this.#joining.set(ch, { resolve, reject }));
-    this.#handshakeDeadline(ch, this.#host.options.connectionTimeout, false);
-    this.#identify(ch, pending.hello, pending.key, undefined);
-    const rec = this.#peers.get(pending.key);
-    if (rec) rec.accepted = true;
-    return joined;
-  }
-
-  /** The invitation is no longer pending: its budget slot and timer go (and the app is told when it ended unanswered). */
-  #endInvite(ch: ControlChannel, pending: PendingInvite, unanswered: 'expired' | 'withdrawn' | undefined): void {
-    if (this.#invites.get(ch) !== pending) return;
-    this.#invites.delete(ch);
-    clearTimeout(pending.timer);
-    pending.release();
-    if (unanswered) pending.invitation?.end(unanswered);
-  }
-
   /** Reports a state change once, and reacts to losing a peer. */
   #update(rec: PeerRecord): void {
     const closing = this.#host.closing();
@@ -720,26 +617,6 @@ export class PeerTable {
   #reportError(err: PeerlinkError, info: PeerErrorInfo): void {
     emitApp(this.#events, 'peerError', err, info);
   }
-}
-
-/** How long a refused inviter gets to read our BYE before its connection is destroyed. */
-const REFUSAL_LINGER = 1000;
-
-/**
- * BYE, then the connection is destroyed shortly after even if the inviter never reads or
- * closes its side: refused invitations must not pile up half-closed sockets.
- */
-function refuse(ch: ControlChannel, reason: number, text: string): void {
-  ch.close(reason, text);
-  setTimeout(() => ch.connection.forceCancel(), REFUSAL_LINGER).unref();
-}
-
-/** Why an invitation we sent ended without a connection. */
-function inviteFailure(err: PeerlinkError | undefined, bye: { reason: number; text: string } | undefined): PeerlinkError {
-  if (bye?.reason === InviteBye.DECLINED) return new PeerlinkError('ERR_INVITATION_DECLINED', 'the peer declined the invitation');
-  if (bye?.reason === InviteBye.BUSY) return new PeerlinkError('ERR_INVITATION_DECLINED', 'the peer has too many invitations pending; try again later');
-  if (bye?.reason === InviteBye.EXPIRED) return new PeerlinkError('ERR_INVITATION_TIMEOUT', 'the peer did not answer the invitation in time');
-  return err ?? new PeerlinkError('ERR_PEER_NOT_CONNECTED', `the connection closed before the invitation was answered${bye ? ` (BYE ${bye.reason}${bye.text ? ` ${bye.text}` : ''})` : ''}`);
 }
 
 function addressOf(ch: ControlChannel): { address?: string } {
