@@ -11,7 +11,7 @@ export type { Path, PathStatus, PathMonitorOptions, InterfaceChange, NetworkInte
 export { PeerSession, PeerID, Invitation, NwfSession } from './session/index.js';
 export type { NwfSessionOptions, NwfSessionEvents, NwfFoundPeer } from './session/index.js';
 export type { InviteOptions, InvitationState } from './session/index.js';
-export type { PeerSessionOptions, SessionResourceOptions, PeerSessionEvents, PeerErrorInfo, SessionSecurity, PeerState, DiscoveredPeer, SendOptions as SessionSendOptions, OpenStreamOptions, ConnectOptions, PeerInfo as SessionPeerInfo, Architecture } from './session/index.js';
+export type { PeerSessionOptions, SessionResourceOptions, PeerSessionEvents, PeerErrorInfo, SessionSecurity, PeerState, DiscoveredPeer, SendOptions as SessionSendOptions, OpenStreamOptions, ConnectOptions, PeerInfo as SessionPeerInfo, Architecture, DatagramOptions, DatagramFlowStats, DatagramFlowState, DatagramTotals } from './session/index.js';
 export { Endpoint, Parameters, Connection, Listener, Browser, lengthPrefixFramer, formatReport, generateIdentity, spkiPin, parsePin, parsePsk, DEFAULT_PSK_IDENTITY } from './net/index.js';
 export type {
   HostPortEndpoint,

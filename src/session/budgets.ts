@@ -1,7 +1,7 @@
 /**
  * Budgets: a limit on every piece of state a peer (or a stranger on the link) can make a
  * session hold or do — frames before HELLO, unidentified connections, stream offers,
- * dial-backs, open streams, transfers, dials, discovery records. Each has a documented
+ * dial-backs, open streams, transfers, dials, discovery records, datagrams. Each has a documented
  * default (docs/security.md) sized so that a 100-peer session and the loopback demo fit
  * with room to spare, and an option (`PeerSessionOptions.budgets`).
  *
@@ -62,6 +62,10 @@ export interface SessionBudgets {
   invitationsPerAddress: number;
   /** Longest an invitation waits for the app's answer, ms, whatever timeout the inviter asks. Default 120 000. */
   invitationTimeout: number;
+  /** Datagrams accepted from one peer's best-effort flow per second; more are dropped before any cryptography. Default 10 000. */
+  datagramsPerSecond: number;
+  /** Datagram bytes accepted from one peer's flow per second. Default 16 777 216 (16 MiB). */
+  datagramBytesPerSecond: number;
 }
 
 export const DEFAULT_BUDGETS: Readonly<SessionBudgets> = Object.freeze({
@@ -86,6 +90,8 @@ export const DEFAULT_BUDGETS: Readonly<SessionBudgets> = Object.freeze({
   invitationsPending: 16,
   invitationsPerAddress: 4,
   invitationTimeout: 120_000,
+  datagramsPerSecond: 10_000,
+  datagramBytesPerSecond: 16_777_216,
 });
 
 export type BudgetName = keyof SessionBudgets;

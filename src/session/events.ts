@@ -23,8 +23,12 @@ export interface PeerErrorInfo {
 export interface PeerSessionEvents {
   /** MC's session(_:peer:didChange:). Reported once per change. */
   peer: [peer: PeerID, state: PeerState];
-  /** MC's session(_:didReceive:fromPeer:): one reliable message, in order per peer. */
-  message: [data: Buffer, peer: PeerID];
+  /**
+   * MC's session(_:didReceive:fromPeer:): one message. `mode` says how it came: 'reliable'
+   * (in order per peer, never lost) or 'unreliable' (a datagram: may be lost, duplicated
+   * never, reordered sometimes — docs/session.md "Datagrams").
+   */
+  message: [data: Buffer, peer: PeerID, mode: 'reliable' | 'unreliable'];
   /** MC's didReceive stream withName: a stream the peer opened with openStream(). */
   stream: [stream: Duplex, name: string, peer: PeerID];
   /** MC's didStartReceivingResource: a resource is arriving; its `done` gives the saved file. */

@@ -2,7 +2,8 @@
 export { PeerSession } from './session.js';
 export type { SendOptions, OpenStreamOptions, ConnectOptions, PeerInfo, StreamKindHandler } from './session.js';
 export type { PeerSessionEvents, PeerErrorInfo } from './events.js';
-export type { PeerSessionOptions, SessionSecurity, SessionResourceOptions } from './options.js';
+export type { PeerSessionOptions, SessionSecurity, SessionResourceOptions, DatagramOptions } from './options.js';
+export type { DatagramFlowStats, DatagramFlowState, DatagramTotals } from './datagram-flow.js';
 export type { ResourceOffer, RefusedOffer, FreeSpaceFloor } from './resource-transfer.js';
 export type { PeerState } from './peer-record.js';
 export type { DiscoveredPeer } from './discovery-info.js';

@@ -88,6 +88,17 @@ export interface PeerSessionOptions {
    * a random default display name. Default false.
    */
   privacy?: boolean;
+  /** Best-effort messages (`send(data, {mode: 'unreliable'})`, docs/session.md "Datagrams"). Default enabled; `false` turns them off. */
+  datagrams?: boolean | DatagramOptions;
+}
+
+export interface DatagramOptions {
+  /** Offer and accept datagram flows (HELLO capability DATAGRAMS). Default true. */
+  enabled?: boolean;
+  /** Time for a new flow to carry a probe both ways before sends reject with ERR_DATAGRAM_UNAVAILABLE, ms. Default 3000. */
+  openTimeout?: number;
+  /** After a flow failed, unreliable sends to that peer reject at once for this long, then a new flow is tried, ms. Default 30 000. */
+  retryAfter?: number;
 }
 
 export const RESERVED_TXT_KEYS = new Set(['v', 'sec', 'id', 'arch']);
@@ -121,6 +132,7 @@ export interface ResolvedSessionOptions {
   privacy: boolean;
   /** The mDNS host name to publish (privacy: random); undefined = the engine's default (this machine's). */
   hostName: string | undefined;
+  datagrams: Required<DatagramOptions>;
 }
 
 function positive(name: string, v: number | undefined, dflt: number): number {
@@ -201,6 +213,16 @@ export function resolveOptions(o: PeerSessionOptions): ResolvedSessionOptions {
     budgets: resolveBudgets(o.budgets),
     privacy,
     hostName: privacy ? randomName('h').toLowerCase() : undefined,
+    datagrams: resolveDatagrams(o.datagrams),
+  };
+}
+
+function resolveDatagrams(d: boolean | DatagramOptions | undefined): Required<DatagramOptions> {
+  const o = typeof d === 'boolean' ? { enabled: d } : (d ?? {});
+  return {
+    enabled: o.enabled ?? true,
+    openTimeout: positive('datagrams.openTimeout', o.openTimeout, 3000),
+    retryAfter: positive('datagrams.retryAfter', o.retryAfter, 30_000),
   };
 }
 

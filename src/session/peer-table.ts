@@ -49,6 +49,10 @@ export interface PeerTableHost {
   recordRemoved(rec: PeerRecord): void;
   /** An incoming connection became a peer's connection: it stops counting as unidentified. */
   identified(conn: Connection): void;
+  /** HELLO capability bits of optional features beyond streams/resources (datagrams). */
+  extraCapabilities(): number;
+  /** A control message in the extension range on a peer's active connection. */
+  extension(rec: PeerRecord, ch: ControlChannel, code: number, body: Buffer): void;
 }
 
 /** What a held claim (a connection claiming a connected peer's id) carries until it is settled. */
@@ -221,7 +225,7 @@ export class PeerTable {
       role: o.role,
       peerId: this.#host.peerId.toBytes(),
       nonce: this.#nonce,
-      capabilities: Capability.STREAMS | Capability.DATA_BATCH | (this.#host.acceptsResources() ? Capability.RESOURCES : 0) | (inviting ? INVITE_CAPABILITY : 0),
+      capabilities: Capability.STREAMS | Capability.DATA_BATCH | (this.#host.acceptsResources() ? Capability.RESOURCES : 0) | this.#host.extraCapabilities() | (inviting ? INVITE_CAPABILITY : 0),
       maxMessageSize: o.maxMessageSize,
       listenPort: this.#host.listenPort(),
       lastGeneration,
@@ -247,7 +251,7 @@ export class PeerTable {
         return; // otherwise it raced the replacement of this connection: dropped
       }
       try {
-        events.emit('message', payload, rec.peer);
+        events.emit('message', payload, rec.peer, 'reliable');
       } catch (err) {
         process.nextTick(() => {
           throw err;
@@ -301,12 +305,12 @@ export class PeerTable {
         return this.#onWelcome(ch, m.generation, target);
       case 'data': {
         const rec = this.#activeRecord(ch, 'DATA');
-        if (rec) emitApp(this.#events, 'message', m.payload, rec.peer);
+        if (rec) emitApp(this.#events, 'message', m.payload, rec.peer, 'reliable');
         return;
       }
       case 'dataBatch': {
         const rec = this.#activeRecord(ch, 'DATA_BATCH');
-        if (rec) for (const p of m.payloads) emitApp(this.#events, 'message', p, rec.peer);
+        if (rec) for (const p of m.payloads) emitApp(this.#events, 'message', p, rec.peer, 'reliable');
         return;
       }
       case 'streamOffer': {
@@ -319,8 +323,12 @@ export class PeerTable {
         if (rec) this.#host.streams.onReject(rec, m.token);
         return;
       }
-      case 'extension':
-        return; // no extension registered for control messages yet: ignored, like unknown types
+      case 'extension': {
+        // Before the handshake, or racing a replacement: ignored, like unknown types.
+        const rec = ch.record;
+        if (ch.phase === 'active' && rec?.active === ch) this.#host.extension(rec, ch, m.code, m.body);
+        return;
+      }
       default:
         return this.#protocolError(ch, `${m.type} is not valid on a control connection`);
     }

@@ -29,10 +29,19 @@ import { emitApp, type PeerErrorInfo, type PeerSessionEvents } from './events.js
 import { ResourceManager, type ResourceTransfer, type SendResourceOptions } from './resource-transfer.js';
 import { BudgetLedger, type BudgetName } from './budgets.js';
 import { DEFAULT_INVITE_TIMEOUT, inviteContext, type InviteOptions } from './invitations.js';
+import { DatagramManager } from './datagrams.js';
+import type { DatagramFlowStats, DatagramTotals } from './datagram-flow.js';
 
 export interface SendOptions {
   /** One peer or several; default every connected peer. */
   to?: PeerID | readonly PeerID[];
+  /**
+   * 'reliable' (default): in order over the control connection. 'unreliable' (MC's
+   * .unreliable): one datagram per peer over the peer's UDP flow — may be lost or reordered,
+   * never corrupted; at most maximumDatagramSize(peer) bytes (else ERR_DATAGRAM_TOO_LARGE);
+   * ERR_DATAGRAM_UNAVAILABLE when the peer has no datagram flow (docs/session.md "Datagrams").
+   */
+  mode?: 'reliable' | 'unreliable';
 }
 
 export interface OpenStreamOptions {
@@ -56,6 +65,8 @@ export interface PeerInfo {
   rttMs?: number;
   /** Remote address of the control connection. */
   address?: string;
+  /** The peer's datagram flow, once one was requested on its current connection. */
+  datagrams?: DatagramFlowStats;
 }
 
 /** Handler for a non-app stream kind (resources). */
@@ -86,6 +97,8 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   readonly #resources: ResourceManager<PeerID>;
   /** Refusals per budget (stats.budgets); handed to every part that enforces one. */
   readonly #budgets: BudgetLedger;
+  /** Best-effort flows, one per peer (datagrams.ts). */
+  readonly #datagrams: DatagramManager;
   #listener: Listener | undefined;
   #discovery: Discovery | undefined;
   #registeredName: string | undefined;
@@ -100,6 +113,16 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     this.peerId = this.options.peerId;
     this.#budgets = new BudgetLedger(this.options.budgets, this);
     this.#parameters = buildParameters(this.options);
+    this.#datagrams = new DatagramManager({
+      options: this.options.datagrams,
+      // Any TLS control channel (PSK today, PKI alike) gives the exporter the keys come from.
+      secured: this.options.security.mode !== 'none',
+      budgets: this.#budgets,
+      localId: this.peerId.toBytes(),
+      sessionId: this.peerId.id,
+      deliver: (payload, rec) => emitApp(this, 'message', payload, rec.peer, 'unreliable'),
+      now: () => Date.now(),
+    });
     this.#streams = new StreamManager({
       localId: this.peerId,
       parameters: this.#parameters,
@@ -142,6 +165,17 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       closing: () => this.#state === 'closing' || this.#state === 'closed',
       identified: (conn) => this.#identified(conn),
       budgets: this.#budgets,
+      extraCapabilities: () => this.#datagrams.capability,
+      extension: (rec, ch, code, body) => {
+        try {
+          this.#datagrams.onControl(rec, ch, code, body);
+        } catch (err) {
+          // A malformed DATAGRAM_* message: bad input from the peer, like any malformed frame.
+          const e = toPeerlinkError(err, 'ERR_PROTOCOL');
+          this.#reportError(e, { peer: rec.peer });
+          ch.close(ByeReason.PROTOCOL_ERROR, e.message);
+        }
+      },
       recordRemoved: (rec) => {
         if (this.#lastRec === rec) {
           this.#lastRec = undefined;
@@ -186,7 +220,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
    * connected peers — anything more is a duplicate connection. `peers`: peer records kept
    * (connected peers and absent ones not yet expired).
    */
-  get stats(): { controlConnections: number; activeConnections: number; handshakes: number; streams: number; targets: number; peers: number; invitations: number; budgets: Readonly<Partial<Record<BudgetName, number>>> } {
+  get stats(): { controlConnections: number; activeConnections: number; handshakes: number; streams: number; targets: number; peers: number; invitations: number; budgets: Readonly<Partial<Record<BudgetName, number>>>; datagrams: Readonly<DatagramTotals> } {
     let active = 0;
     let streams = 0;
     for (const r of this.#peers.values()) {
@@ -194,7 +228,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       streams += r.streams.size;
     }
     const open = this.#table.openChannels;
-    return { controlConnections: open, activeConnections: active, handshakes: open - active, streams, targets: this.#dialer.size, peers: this.#table.recordCount, invitations: this.#table.pendingInvitations, budgets: this.#budgets.counts };
+    return { controlConnections: open, activeConnections: active, handshakes: open - active, streams, targets: this.#dialer.size, peers: this.#table.recordCount, invitations: this.#table.pendingInvitations, budgets: this.#budgets.counts, datagrams: { ...this.#datagrams.totals } };
   }
 
   /** Current browse results. */
@@ -301,6 +335,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
    */
   send(data: Uint8Array | string, options: SendOptions = {}): Promise<number> {
     const to = options.to;
+    if (options.mode === 'unreliable') return this.#sendUnreliable(data, to);
     // Fast path: a Buffer for the same peer as the last send, within both sides' limits, on a
     // live connection (sendLimit is 0 otherwise, so a closed session never takes it);
     // everything else takes the checks below.
@@ -308,13 +343,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       const ch = this.#lastRec?.active;
       if (ch !== undefined && data.length <= ch.sendLimit) return this.#settled(ch.sendData(data));
     }
-    if (this.#state !== 'running') {
-      return Promise.reject(
-        this.#state === 'idle' || this.#state === 'starting'
-          ? new PeerlinkError('ERR_INVALID_STATE', 'send() needs a started session: await start() first')
-          : new PeerlinkError('ERR_CLOSED', 'send() after close(): the session is closed'),
-      );
-    }
+    if (this.#state !== 'running') return Promise.reject(this.#notRunning());
     const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     if (payload.length > this.options.maxMessageSize) {
       return Promise.reject(new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `message of ${payload.length} bytes exceeds maxMessageSize ${this.options.maxMessageSize}; use openStream() for bulk data`));
@@ -344,6 +373,51 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     }
     if (recs.length === 0) return NONE;
     return Promise.all(recs.map((r) => this.#sendTo(r, payload))).then(() => recs.length);
+  }
+
+  /** Why send() cannot run in the current (not running) state. */
+  #notRunning(): PeerlinkError {
+    return this.#state === 'idle' || this.#state === 'starting'
+      ? new PeerlinkError('ERR_INVALID_STATE', 'send() needs a started session: await start() first')
+      : new PeerlinkError('ERR_CLOSED', 'send() after close(): the session is closed');
+  }
+
+  /** send() with mode 'unreliable': the same peer rules, then one datagram per peer (datagrams.ts). */
+  #sendUnreliable(data: Uint8Array | string, to: SendOptions['to']): Promise<number> {
+    if (this.#state !== 'running') return Promise.reject(this.#notRunning());
+    const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    let recs: PeerRecord[];
+    if (to === undefined) recs = [...this.#peers.values()].filter((r) => r.state === 'connected');
+    else {
+      recs = [];
+      for (const p of to instanceof PeerID ? [to] : to) {
+        const r = this.#peers.get(p.id);
+        if (!r || r.state !== 'connected') return Promise.reject(new PeerlinkError('ERR_PEER_NOT_CONNECTED', `${p.displayName} is not connected`));
+        recs.push(r);
+      }
+    }
+    if (recs.length === 1) return this.#datagrams.send(recs[0] as PeerRecord, payload);
+    if (recs.length === 0) return NONE;
+    return Promise.all(recs.map((r) => this.#datagrams.send(r, payload))).then(() => recs.length);
+  }
+
+  /**
+   * Largest message send(…, {mode: 'unreliable'}) takes for this peer: the MTU of the control
+   * connection's interface − IP/UDP headers − 17 bytes of datagram header (− 16 more for the
+   * seal when secured). 0 when the peer is not connected.
+   */
+  maximumDatagramSize(peer: PeerID): number {
+    const rec = this.#peers.get(peer.id);
+    return rec ? this.#datagrams.maximumSize(rec) : 0;
+  }
+
+  /**
+   * The peer's datagram flow counters (received, lost from sequence gaps, reordered, replayed,
+   * rejected, over budget, …), or undefined before its first flow on the current connection.
+   */
+  datagramStats(peer: PeerID): DatagramFlowStats | undefined {
+    const rec = this.#peers.get(peer.id);
+    return rec ? this.#datagrams.stats(rec) : undefined;
   }
 
   #sendTo(rec: PeerRecord, payload: Buffer): Promise<number> {
@@ -405,6 +479,8 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     if (rec.active?.rttMs !== undefined) info.rttMs = rec.active.rttMs;
     const remote = rec.active?.connection.currentPath?.remoteEndpoint;
     if (remote) info.address = Endpoint.format(remote);
+    const datagrams = this.#datagrams.stats(rec);
+    if (datagrams) info.datagrams = datagrams;
     return info;
   }
 
@@ -418,6 +494,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     // whose peer left gracefully ends without an error (docs/session.md "Streams"). Before the
     // dialer closes: it force-cancels its connections, which would drop the BYE on the ones we dialled.
     const closed = this.#table.closeChannels();
+    this.#datagrams.close();
     this.#dialer.close();
     const streamsClosed = this.#streams.close();
     this.#table.reportAll();
