@@ -284,6 +284,12 @@ export class NwfSession extends EventEmitter<NwfSessionEvents> {
       conn.cancel();
       return undefined;
     }
+    if (!this.#active.has(peer.id) && this.#active.size >= limits.maxPeerRecords) {
+      this.#budgets.exceeded({ budget: 'maxPeerRecords', peer: peer.id, ...(remoteOf(conn) ? { address: remoteOf(conn) } : {}), detail: 'connection refused: too many peers' });
+      this.#closed(link);
+      conn.forceCancel();
+      return undefined;
+    }
     link.peer = name ? peer : peer.withDisplayName(this.#nameOf(peer.id) ?? peer.id.slice(0, 8));
     if (link.target) link.target.peerKey = peer.id;
     const kept = this.#dedup(link);
