@@ -8,7 +8,7 @@ import { Endpoint } from '../net/index.js';
 import type { DiscoveredPeer } from './discovery-info.js';
 
 export class DialTarget {
-  /** `svc:<instance>` for browse results, `ep:<endpoint>` for connect(). */
+  /** `svc:<instance>` for browse results, `ep:<endpoint>` for connect(), `inv:<endpoint>` for invite() by address. */
   readonly key: string;
   /** connect() targets: the endpoint given. */
   endpoint: Endpoint | undefined;

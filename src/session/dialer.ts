@@ -167,7 +167,8 @@ export class Dialer {
   invite(to: { instanceName: string } | { endpoint: Endpoint }, invitation: { context: Buffer; timeoutMs: number }, signal: AbortSignal | undefined): Promise<PeerID> {
     let t: DialTarget | undefined;
     if ('endpoint' in to) {
-      const key = `ep:${Endpoint.format(to.endpoint)}`;
+      // Apart from connect()'s `ep:` targets (those are redialled until cancelled; these never are).
+      const key = `inv:${Endpoint.format(to.endpoint)}`;
       t = this.#targets.get(key) ?? new DialTarget(key, to.endpoint, false);
       this.#touch(t);
       t.present = true;
@@ -198,6 +199,11 @@ export class Dialer {
   inviteEnded(t: DialTarget, err: PeerlinkError): void {
     if (!t.invitation) return;
     t.invitation = undefined;
+    if (t.key.startsWith('inv:')) {
+      // Nothing depends on it any more: it expires like an absent peer's.
+      t.present = false;
+      t.absentSince = Date.now();
+    }
     this.#settle(t, err);
   }
 
