@@ -89,6 +89,11 @@ export function sessionOptionsFromFlags(values: SessionFlagValues, io: CliIO, co
   if (values.interface) opts.interfaces = values.interface;
   if (values.private === true) {
     opts.privacy = true;
+    if (security.mode === 'pki') {
+      // A stable key is a tracking handle: --private uses a new key each run (every contact is a first contact).
+      if (values.identity !== undefined) throw new UsageError('--private uses a new key each run: give it without --identity');
+      delete security.identityDir;
+    }
     if (security.mode === 'none') io.stderr.write(`peerlink: warning: --private hides names in the advertisement, but without a key the display name and id still cross the network in clear text\n`);
   }
   return opts;
