@@ -12,6 +12,7 @@ import type { DiscoveredPeer } from './discovery-info.js';
 import type { IncomingResource } from './resource-transfer.js';
 import type { RefusedOffer } from './resource-receive.js';
 import type { TrustedHow, VerificationRequest } from './trust/gate.js';
+import type { Invitation } from './invitations.js';
 import type { LinkQuality, LinkQualityReport } from './link-quality.js';
 
 export interface PeerErrorInfo {
@@ -54,6 +55,11 @@ export interface PeerSessionEvents {
    * without a code), `changedKeyAccepted` (acceptChangedKey said yes).
    */
   trust: [peer: PeerID, info: { how: TrustedHow; fingerprint: string }];
+  /**
+   * MC's didReceiveInvitationFromPeer (autoConnect: false only): a peer invited us, or
+   * connected uninvited. Answer with accept() / decline(); with no listener it is declined.
+   */
+  invitation: [invitation: Invitation];
   /** A peer of our service was found (or its TXT changed). */
   found: [info: DiscoveredPeer];
   /** A found peer's advertisement went away (its connection may live on). */

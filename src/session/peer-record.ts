@@ -44,6 +44,11 @@ export class PeerRecord {
   verifying: ControlChannel | undefined;
   /** When the peer last said BYE CLOSING (it left on purpose). */
   leftAt = 0;
+  /**
+   * The peer was let in during this run (an invitation accepted, or a connection we made or
+   * it made while autoConnect): later connections of the same peer are not invitations.
+   */
+  accepted = false;
 
   constructor(key: string, peer: PeerID) {
     this.key = key;

@@ -28,6 +28,7 @@ import { MessageStream } from './message-stream.js';
 import { emitApp, type PeerErrorInfo, type PeerSessionEvents } from './events.js';
 import { ResourceManager, type ResourceTransfer, type SendResourceOptions } from './resource-transfer.js';
 import { BudgetLedger, type BudgetName } from './budgets.js';
+import { DEFAULT_INVITE_TIMEOUT, inviteContext, type InviteOptions } from './invitations.js';
 import { DatagramManager } from './datagrams.js';
 import type { DatagramFlowStats, DatagramTotals } from './datagram-flow.js';
 import type { KnownPeers } from './trust/known-peers.js';
@@ -249,7 +250,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
    * connected peers — anything more is a duplicate connection. `peers`: peer records kept
    * (connected peers and absent ones not yet expired).
    */
-  get stats(): { controlConnections: number; activeConnections: number; handshakes: number; streams: number; targets: number; peers: number; verifying: number; budgets: Readonly<Partial<Record<BudgetName, number>>>; datagrams: Readonly<DatagramTotals> } {
+  get stats(): { controlConnections: number; activeConnections: number; handshakes: number; streams: number; targets: number; peers: number; verifying: number; invitations: number; budgets: Readonly<Partial<Record<BudgetName, number>>>; datagrams: Readonly<DatagramTotals> } {
     let active = 0;
     let streams = 0;
     for (const r of this.#peers.values()) {
@@ -257,7 +258,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       streams += r.streams.size;
     }
     const open = this.#table.openChannels;
-    return { controlConnections: open, activeConnections: active, handshakes: open - active, streams, targets: this.#dialer.size, peers: this.#table.recordCount, verifying: this.#table.verifying, budgets: this.#budgets.counts, datagrams: { ...this.#datagrams.totals } };
+    return { controlConnections: open, activeConnections: active, handshakes: open - active, streams, targets: this.#dialer.size, peers: this.#table.recordCount, verifying: this.#table.verifying, invitations: this.#table.pendingInvitations, budgets: this.#budgets.counts, datagrams: { ...this.#datagrams.totals } };
   }
 
   /** PKI: the known-peers store (list, forget); undefined for other security modes. */
@@ -300,7 +301,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
         await listener.start();
       }
       if (o.advertise || o.browse) {
-        const discovery = new Discovery({ type: o.bonjourType, interfaces: o.interfaces, mdns: o.mdns });
+        const discovery = new Discovery({ type: o.bonjourType, interfaces: o.interfaces, mdns: o.mdns, ...(o.hostName !== undefined ? { host: o.hostName } : {}) });
         this.#discovery = discovery;
         discovery.on('registered', (name) => {
           if (name === this.#registeredName) return;
@@ -335,6 +336,28 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       return Promise.reject(new PeerlinkError('ERR_INVALID_STATE', 'connect() needs a started session'));
     }
     return this.#dialer.connect(endpoint, options.signal);
+  }
+
+  /**
+   * Invites a peer (MC's invitePeer(_:to:withContext:timeout:)): one dial to a browse result
+   * (a DiscoveredPeer from `found`, or its instance name) or an endpoint, carrying `context`.
+   * Resolves with the peer once it accepted and is connected; rejects with
+   * ERR_INVITATION_DECLINED, ERR_INVITATION_TIMEOUT (no answer within `timeout`, default 30 s),
+   * ERR_CANCELLED (the signal), or the dial's error. Never retried behind the app's back.
+   * A peer with `autoConnect: false` raises an `invitation` event; one with autoConnect just connects.
+   */
+  invite(peer: DiscoveredPeer | string | Endpoint, options: InviteOptions = {}): Promise<PeerID> {
+    if (this.#state !== 'running') return Promise.reject(new PeerlinkError('ERR_INVALID_STATE', 'invite() needs a started session'));
+    let context: Buffer;
+    try {
+      context = inviteContext(options.context, this.options.budgets.invitationContextBytes);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const timeoutMs = options.timeout ?? DEFAULT_INVITE_TIMEOUT;
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > 0xffffffff) return Promise.reject(new PeerlinkError('ERR_INVALID_ARGUMENT', `invite timeout must be a positive number of ms, got ${String(options.timeout)}`));
+    const to = typeof peer === 'string' ? { instanceName: peer } : 'kind' in peer ? { endpoint: peer } : { instanceName: peer.instanceName };
+    return this.#dialer.invite(to, { context, timeoutMs }, options.signal);
   }
 
   /** Stops connecting to a peer (MC's cancelConnectPeer): pending dials and handshakes end; a working connection stays. */
