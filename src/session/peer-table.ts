@@ -26,6 +26,7 @@ import type { StreamManager } from './streams.js';
 import { emitApp, type PeerErrorInfo, type PeerSessionEvents } from './events.js';
 import { connectionChannel, log, peerStateChannel } from './diagnostics.js';
 import { UnidentifiedConnections } from './unidentified.js';
+import { attachViability, type ViabilitySettings } from './viability.js';
 
 export interface PeerTableHost {
   readonly options: ResolvedSessionOptions;
@@ -79,10 +80,17 @@ export class PeerTable {
   readonly #unattached = new Set<Connection>();
   /** Their budgets: in total and per source address (docs/security.md "Before HELLO"). */
   readonly #unidentified: UnidentifiedConnections;
+  readonly #viability: ViabilitySettings;
 
   constructor(host: PeerTableHost) {
     this.#host = host;
     this.#events = host.events;
+    const events = host.events;
+    this.#viability = {
+      grace: host.options.viabilityGrace,
+      holdBytes: host.options.viabilityHoldBytes,
+      emit: (peer, viable) => emitApp(events, 'viability', peer, viable),
+    };
     this.#unidentified = new UnidentifiedConnections(host.budgets);
     this.#budgets = host.budgets;
     this.#peers = new PeerRecords({ ledger: host.budgets, removed: (rec) => host.recordRemoved(rec) });
@@ -517,6 +525,7 @@ export class PeerTable {
     rec.pending.delete(ch);
     rec.active = ch;
     rec.leftAt = 0;
+    attachViability(rec, ch, this.#viability);
     this.#host.identified(ch.connection);
     if (old && old !== ch) {
       if (old === dead) old.destroy(new PeerlinkError('ERR_KEEPALIVE_TIMEOUT', 'the peer did not answer a liveness check'));

@@ -53,6 +53,11 @@ export interface PeerInfo {
   instanceName: string;
   /** Smoothed keepalive round-trip time. */
   rttMs?: number;
+  /**
+   * False while the path under the peer's connection is down (its interface went away) and
+   * the session waits `viabilityGrace` for it to return; true otherwise (`viability` event).
+   */
+  viable: boolean;
   /** Remote address of the control connection. */
   address?: string;
 }
@@ -282,8 +287,10 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     // live connection (sendLimit is 0 otherwise, so a closed session never takes it);
     // everything else takes the checks below.
     if (to !== undefined && to === this.#lastTo && Buffer.isBuffer(data)) {
-      const ch = this.#lastRec?.active;
-      if (ch !== undefined && data.length <= ch.sendLimit) return this.#settled(ch.sendData(data));
+      const rec = this.#lastRec;
+      const ch = rec?.active;
+      // rec.viability is set while the connection is active; not viable → held (#sendTo).
+      if (ch !== undefined && data.length <= ch.sendLimit && rec?.viability?.viable !== false) return this.#settled(ch.sendData(data));
     }
     if (this.#state !== 'running') {
       return Promise.reject(
@@ -329,6 +336,9 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     if (payload.length > limit) {
       return Promise.reject(new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `${rec.peer.displayName} accepts messages up to ${limit} bytes; this one is ${payload.length}`));
     }
+    // The path under the connection is down (within viabilityGrace): held until it returns (viability.ts).
+    const held = rec.viability?.hold(payload);
+    if (held !== undefined) return held;
     return this.#settled(ch.sendData(payload));
   }
 
@@ -378,7 +388,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   peerInfo(peer: PeerID): PeerInfo | undefined {
     const rec = this.#peers.get(peer.id);
     if (!rec) return undefined;
-    const info: PeerInfo = { peer: rec.peer, state: rec.state, discoveryInfo: this.#dialer.discoveryInfoOf(rec.key), instanceName: rec.instanceName };
+    const info: PeerInfo = { peer: rec.peer, state: rec.state, discoveryInfo: this.#dialer.discoveryInfoOf(rec.key), instanceName: rec.instanceName, viable: rec.viable };
     if (rec.active?.rttMs !== undefined) info.rttMs = rec.active.rttMs;
     const remote = rec.active?.connection.currentPath?.remoteEndpoint;
     if (remote) info.address = Endpoint.format(remote);
