@@ -98,6 +98,17 @@ export class FaultLab {
     lab.onTeardown(() => this.clear());
   }
 
+  /**
+   * Wire-sized packets: segmentation offload off (`gso_max_segs 1`) on every host's eth0.
+   * Without it TCP hands the veth 64 KiB GSO super-packets, so netfilter (loss) sees — and
+   * drops — a few huge packets instead of many MTU-sized ones, and 10 % "loss" costs a
+   * transfer almost nothing. A socket takes the setting when it connects: `createFaultLab`
+   * calls this before any test traffic; call it yourself on a lab from `createLab`.
+   */
+  async wireSizedPackets(): Promise<void> {
+    for (const host of this.lab.hosts) await this.lab.ip(host, ['link', 'set', 'eth0', 'gso_max_segs', '1']);
+  }
+
   /** Faults currently in place (their `what`). */
   active(): string[] {
     return [...this.#faults.values()].map((f) => f.what);
@@ -160,10 +171,22 @@ export class FaultLab {
     const chains = directions(d).map((dir) => {
       const hook = dir === 'out' ? 'output' : 'input';
       const ifname = dir === 'out' ? 'oifname' : 'iifname';
-      return `chain ${dir} { type filter hook ${hook} priority 0; policy accept; ${ifname} "eth0" ${proto}numgen random mod 10000 < ${threshold} drop; }`;
+      return `chain ${dir} { type filter hook ${hook} priority 0; policy accept; ${ifname} "eth0" ${proto}numgen random mod 10000 < ${threshold} counter drop; }`;
     });
     await this.#nftTable(host, LOSS_TABLE, chains);
     return this.#add(key, `loss h${host.index} ${percent}% ${d}${opts.protocol ? ` ${opts.protocol}` : ''}`, () => this.#nftDelete(host, LOSS_TABLE));
+  }
+
+  /**
+   * Packets the host's `loss` (or `blockUdp`) rules dropped so far (nft counters), 0 when
+   * none is in place: proof that a fault actually hit the traffic of a test.
+   */
+  async dropped(h: HostRef, kind: 'loss' | 'blockUdp' = 'loss'): Promise<number> {
+    const host = this.lab.host(h);
+    const r = await this.lab.exec(host, 'nft', ['list', 'table', 'inet', kind === 'loss' ? LOSS_TABLE : UDP_TABLE], { check: false });
+    let n = 0;
+    for (const m of r.stdout.matchAll(/counter packets (\d+) bytes \d+ drop/g)) n += Number(m[1]);
+    return n;
   }
 
   async unloss(h: HostRef): Promise<void> {
@@ -180,7 +203,7 @@ export class FaultLab {
       const hook = dir === 'out' ? 'output' : 'input';
       const ifname = dir === 'out' ? 'oifname' : 'iifname';
       const keep = opts.allowMdns ? `${ifname} "eth0" udp dport 5353 accept; ${ifname} "eth0" udp sport 5353 accept; ` : '';
-      return `chain ${dir} { type filter hook ${hook} priority 0; policy accept; ${keep}${ifname} "eth0" meta l4proto udp drop; }`;
+      return `chain ${dir} { type filter hook ${hook} priority 0; policy accept; ${keep}${ifname} "eth0" meta l4proto udp counter drop; }`;
     });
     await this.#nftTable(host, UDP_TABLE, chains);
     return this.#add(key, `blockUdp h${host.index} ${d}${opts.allowMdns ? ' (mDNS kept)' : ''}`, () => this.#nftDelete(host, UDP_TABLE));
@@ -278,7 +301,15 @@ export function faultLab(lab: Lab): FaultLab {
   return f;
 }
 
-/** `createLab(opts)` plus its FaultLab. */
+/** `createLab(opts)` plus its FaultLab, with wire-sized packets (see `wireSizedPackets`). */
 export async function createFaultLab(opts: LabOptions = {}): Promise<FaultLab> {
-  return faultLab(await createLab(opts));
+  const lab = await createLab(opts);
+  const fl = faultLab(lab);
+  try {
+    await fl.wireSizedPackets();
+  } catch (err) {
+    await lab.teardown();
+    throw err;
+  }
+  return fl;
 }

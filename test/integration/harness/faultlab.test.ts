@@ -48,6 +48,8 @@ test('loss: nft numgen drops about the given share, per direction; removed → n
   // Binomial(2000, 0.7): sd ≈ 20; 1200..1600 is ±10 sd.
   assert.ok(got > 1200 && got < 1600, `${got}/${N}`);
   assert.deepEqual(fl.active(), ['loss h1 30% out']);
+  const dropped = await fl.dropped(1);
+  assert.ok(dropped >= N - got, `nft counted ${dropped} drops for ${N - got} datagrams missing`);
   await out.remove();
   assert.ok((await udpDelivered(fl, N, 7003)) >= N * 0.99, 'loss removed');
   const inbound = await fl.loss(2, 50, { direction: 'in', protocol: 'udp' });
