@@ -9,7 +9,9 @@
  * - UDP blocked: an nftables table dropping UDP on `eth0` (mDNS port 5353 optionally kept);
  * - a cut: `ip link set eth0 down` in the host (the host sees its interface go away, as
  *   PathMonitor does) or the bridge port down in the switch (the host notices nothing);
- * - a frozen process: SIGSTOP / SIGCONT; a killed one: SIGKILL.
+ * - a frozen process: SIGSTOP / SIGCONT; a killed one: SIGKILL;
+ * - fixed delay and jitter: a user-space relay process (fault-relay.ts) in a lab host that
+ *   forwards TCP and UDP to a target with the delay; only traffic sent to it is delayed.
  *
  * Every fault returns a `Fault` whose `remove()` undoes it; `clear()` undoes all of them,
  * and the lab's teardown calls `clear()` first (also when a test failed), so frozen
@@ -19,7 +21,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import { createLab, type Host, type Lab, type LabOptions } from './netns.js';
-import { run, type TrackedProcess } from './proc.js';
+import { run, waitForJson, type TrackedProcess } from './proc.js';
+import type { RelayConfig } from './fault-relay.js';
 
 export type HostRef = number | Host;
 /** `out`: packets leaving the host on eth0; `in`: packets arriving on eth0. */
@@ -50,6 +53,19 @@ export interface BlockUdpOptions {
   direction?: Direction;
 }
 
+export interface RelayOptions {
+  /** Port the relay listens on in its host (TCP and/or UDP). */
+  port: number;
+  /** Where it forwards to. */
+  to: { host: string; port: number };
+  /** Delay added in each direction, ms (a round trip gains twice this). */
+  delayMs: number;
+  /** Extra uniform random delay 0..jitterMs per chunk/datagram (TCP keeps order). */
+  jitterMs?: number;
+  /** Default `'both'`. */
+  protocol?: 'tcp' | 'udp' | 'both';
+}
+
 /** One fault in place; `remove()` undoes it (idempotent). */
 export interface Fault {
   /** e.g. `loss h1 10% both`. */
@@ -57,9 +73,18 @@ export interface Fault {
   remove(): Promise<void>;
 }
 
+/** A running delay relay: dial `address`:`port` instead of the target. */
+export interface RelayFault extends Fault {
+  /** The relay host's address (IPv4 if it has one). */
+  readonly address: string;
+  readonly port: number;
+  readonly process: TrackedProcess;
+}
+
 export type ProbeMode = 'udp-sink' | 'udp-send' | 'udp-echo' | 'udp-ask' | 'tcp-sink' | 'tcp-send' | 'tcp-connect';
 
 const PROBE = fileURLToPath(new URL('./fault-probe.js', import.meta.url));
+const RELAY = fileURLToPath(new URL('./fault-relay.js', import.meta.url));
 const LOSS_TABLE = 'faultlab_loss';
 const UDP_TABLE = 'faultlab_udp';
 
@@ -257,6 +282,25 @@ export class FaultLab {
     }
     p.signal(sig);
     await p.exited;
+  }
+
+  /**
+   * Fixed delay and jitter, which tbf cannot give: a user-space relay (fault-relay.ts) in
+   * host `h` listening on `port`, forwarding to `to` with `delayMs` (+ random `jitterMs`) in
+   * each direction. Only traffic sent to the relay is delayed: dial `address`:`port`.
+   */
+  async relay(h: HostRef, opts: RelayOptions): Promise<RelayFault> {
+    const host = this.lab.host(h);
+    const key = `relay:${host.ns}:${opts.port}`;
+    await this.#replace(key);
+    const cfg: RelayConfig = { port: opts.port, host: opts.to.host, targetPort: opts.to.port, delayMs: opts.delayMs, jitterMs: opts.jitterMs ?? 0, protocol: opts.protocol ?? 'both' };
+    const proc = this.lab.spawnNode(host, RELAY, [JSON.stringify(cfg)], { label: `relay h${host.index}:${opts.port} → ${opts.to.host}:${opts.to.port}` });
+    await waitForJson<{ ready?: boolean }>(proc, (o) => o.ready === true, 20_000, { what: 'relay ready' });
+    const address = host.ipv4 ?? host.ipv6 ?? '';
+    const fault = this.#add(key, `relay h${host.index}:${opts.port} → ${opts.to.host}:${opts.to.port} +${opts.delayMs}ms${opts.jitterMs ? ` ±${opts.jitterMs}` : ''}`, async () => {
+      await proc.stop(1000);
+    });
+    return { what: fault.what, remove: () => fault.remove(), address, port: opts.port, process: proc };
   }
 
   /** Undoes every fault in place (thaws, restores links, removes qdiscs and nft tables). */

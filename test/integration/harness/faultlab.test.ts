@@ -2,7 +2,8 @@
  * The fault lab does what it says, measured with plain sockets between two lab hosts:
  * nft loss drops roughly its share of UDP datagrams (each direction), blockUdp drops UDP
  * but keeps TCP (and mDNS when asked), tbf slows a TCP transfer, a cut makes connect
- * fail until restored, a frozen process stops answering until thawed, and clear() /
+ * fail until restored, a frozen process stops answering until thawed, the relay delays a
+ * round trip by twice its delay and passes a TCP transfer whole, and clear() /
  * teardown leave no qdisc, nft table or frozen process behind.
  */
 import { test, before, after } from 'node:test';
@@ -136,6 +137,40 @@ test('freeze: a SIGSTOPped echo server stops replying; thawed, it answers', { sk
   // kill: gone for good.
   await fl.kill(echo);
   assert.equal(echo.running, false);
+});
+
+test('relay: fixed delay on a UDP round trip; TCP through it arrives whole; remove() stops it', { skip, timeout: 120_000 }, async (t) => {
+  if (!requires(t, 'netns', 'nft') || !fl) return;
+  const f = fl;
+  const echo = f.probe(2, 'udp-echo', [7050, 60_000]);
+  await ready(echo);
+  const relay = await f.relay(2, { port: 7051, to: { host: '127.0.0.1', port: 7050 }, delayMs: 150, protocol: 'udp' });
+  const ask = async (host: string, port: number): Promise<{ reply: boolean; ms: number }> => {
+    const a = f.probe(1, 'udp-ask', [host, port, 5000]);
+    return waitForJson<{ reply: boolean; ms: number }>(a, (o) => 'reply' in o, 20_000);
+  };
+  const viaRelay = await ask(relay.address, relay.port);
+  t.diagnostic(`UDP round trip through a 150 ms relay: ${viaRelay.ms} ms`);
+  assert.equal(viaRelay.reply, true);
+  // Delay in each direction: a round trip takes at least twice it (a lower bound holds on any machine).
+  assert.ok(viaRelay.ms >= 290, `${viaRelay.ms} ms`);
+  await relay.remove();
+  assert.ok(!relay.process.running, 'relay stopped');
+  // TCP: a transfer through the relay arrives whole (order kept), and connecting takes ≥ one delayed round trip.
+  const sink = f.probe(2, 'tcp-sink', [7052, 60_000]);
+  await ready(sink);
+  const tcp = await f.relay(2, { port: 7053, to: { host: '127.0.0.1', port: 7052 }, delayMs: 100, jitterMs: 50, protocol: 'tcp' });
+  const c = f.probe(1, 'tcp-connect', [tcp.address, tcp.port, 5000]);
+  const r = await waitForJson<{ connected: boolean }>(c, (o) => 'connected' in o, 20_000);
+  assert.equal(r.connected, true);
+  const send = f.probe(1, 'tcp-send', [tcp.address, tcp.port, 1_000_000]);
+  const sent = await waitForJson<{ sent?: number; ms: number }>(send, (o) => 'sent' in o || 'error' in o, 30_000);
+  assert.equal(sent.sent, 1_000_000);
+  // (the tcp-connect probe's empty connection reports first)
+  const got = await waitForJson<{ received: number }>(sink, (o) => typeof o.received === 'number' && o.received > 0, 30_000);
+  assert.equal(got.received, 1_000_000);
+  assert.ok(f.active().some((w) => w.startsWith('relay h2:7053')));
+  await tcp.remove();
 });
 
 test('clear() undoes everything at once; teardown thaws what is still frozen', { skip, timeout: 120_000 }, async (t) => {
