@@ -25,6 +25,7 @@ export interface FaultPeerConfig {
   interfaces?: string[];
   viabilityGrace?: number;
   resourceDir?: string;
+  transport?: 'framer' | 'ws';
 }
 
 type Command =
@@ -45,6 +46,7 @@ const opts: PeerSessionOptions = {
   ...(cfg.interfaces ? { interfaces: cfg.interfaces } : {}),
   ...(cfg.viabilityGrace ? { viabilityGrace: cfg.viabilityGrace } : {}),
   ...(cfg.resourceDir ? { resources: { directory: cfg.resourceDir } } : {}),
+  ...(cfg.transport ? { transport: cfg.transport } : {}),
 };
 const s = new PeerSession(opts);
 const rx = new Map<string, { count: number; ordered: boolean; first: number; last: number }>();

@@ -1,5 +1,5 @@
 /**
- * Viability in the fault lab (issue 12), default keepalive (PING 2 s, 6 s of silence) and
+ * Viability in the fault lab (issue 12), over both transports, default keepalive (PING 2 s, 6 s of silence) and
  * default viabilityGrace (3 s). h2's eth0 goes down inside its namespace, so h2's
  * PathMonitor sees its interface go away; h1 notices nothing but silence.
  *
@@ -29,12 +29,12 @@ after(async () => {
   await fl?.lab.teardown();
 });
 
-test('viability: a 2 s cut keeps the peer and every message; a long cut drops it within the keepalive window', { timeout: 300_000 }, async (t) => {
+for (const transport of ['framer', 'ws'] as const) test(`viability (${transport}): a 2 s cut keeps the peer and every message; a long cut drops it within the keepalive window`, { timeout: 300_000 }, async (t) => {
   if (!requires(t, 'netns')) return;
-  fl = await createFaultLab({ hosts: 2, tag: 'fvia' });
+  fl = await createFaultLab({ hosts: 2, tag: `fvia${transport[0]}` });
   const f = fl;
   const psk = randomBytes(32).toString('hex');
-  const base = { service: 'plvia', interfaces: ['eth0'], psk };
+  const base = { service: 'plvia', interfaces: ['eth0'], psk, transport };
   const a = startFaultPeer(f.lab, 1, { ...base, name: 'watcher' });
   const b = startFaultPeer(f.lab, 2, { ...base, name: 'roamer' });
   const ra = await waitEv(a, (e) => e.ev === 'ready', 30_000, 'watcher ready');
@@ -97,4 +97,6 @@ test('viability: a 2 s cut keeps the peer and every message; a long cut drops it
   await waitEv(b, is(aId, 'connected'), 60_000, 'roamer reconnected', backB);
   for (const p of [a, b]) command(p, { cmd: 'close' });
   await Promise.all([a, b].map((p) => waitEv(p, (e) => e.ev === 'closed', 15_000, 'closed')));
+  await f.lab.teardown();
+  fl = undefined;
 });
