@@ -21,6 +21,7 @@ import { PeerlinkError } from '../errors.js';
 import type { ControlChannel } from './control-channel.js';
 import type { PeerID } from './peer-id.js';
 import type { PeerRecord } from './peer-record.js';
+import { log } from './diagnostics.js';
 
 /** Timer functions, injected for fake-time tests. */
 export interface ViabilityTimers {
@@ -163,6 +164,7 @@ export function attachViability(rec: PeerRecord, ch: ControlChannel, s: Viabilit
     holdBytes: s.holdBytes,
     send: (payload) => ch.sendData(payload),
     changed: (viable) => {
+      log('peer %s: connection #%d %s', rec.peer.displayName, ch.id, viable ? 'viable again' : `not viable (waiting ${s.grace} ms for its path)`);
       if (rec.active === ch) s.emit(rec.peer, viable);
     },
     expired: () => {
@@ -178,5 +180,7 @@ export function attachViability(rec: PeerRecord, ch: ControlChannel, s: Viabilit
     v.close();
     if (rec.viability === v) rec.viability = undefined;
   });
-  if (!ch.connection.isViable) v.set(false);
+  // Already not viable (the path went while the handshake ran): after the `peer connected`
+  // event the caller emits next, so the app hears of the peer before of its path.
+  if (!ch.connection.isViable) queueMicrotask(() => v.set(ch.connection.isViable));
 }
