@@ -29,9 +29,14 @@ const jitter = cfg.jitterMs ?? 0;
 const protocol = cfg.protocol ?? 'both';
 const hold = (): number => cfg.delayMs + (jitter > 0 ? Math.random() * jitter : 0);
 
-/** Pipes `from` into `to` with the delay, keeping order; half-close and errors follow. */
+/**
+ * Pipes `from` into `to` with the delay, keeping order. A clean end is passed on as an end
+ * (after the data ahead of it); only an abrupt close or an error destroys the other side —
+ * destroying after a clean end would drop what `to` has not flushed yet.
+ */
 function delayedPipe(from: Socket, to: Socket): void {
   let lastRelease = 0;
+  let ended = false;
   const release = (fn: () => void): void => {
     const at = Math.max(lastRelease, Date.now() + hold());
     lastRelease = at;
@@ -39,17 +44,28 @@ function delayedPipe(from: Socket, to: Socket): void {
   };
   from.on('data', (chunk: Buffer) => {
     release(() => {
-      if (!to.destroyed) to.write(chunk);
+      if (to.destroyed) return;
+      // Backpressure, late but bounded: the source waits while the destination is above its mark.
+      if (!to.write(chunk)) {
+        from.pause();
+        to.once('drain', () => from.resume());
+      }
     });
   });
-  from.on('end', () => release(() => to.end()));
+  from.on('end', () => {
+    ended = true;
+    release(() => to.end());
+  });
   from.on('error', () => release(() => to.destroy()));
-  from.on('close', () => release(() => to.destroy()));
+  from.on('close', () => {
+    if (!ended) release(() => to.destroy());
+  });
 }
 
 function startTcp(): Promise<void> {
-  const server = createServer((client) => {
-    const upstream = createConnection({ host: cfg.host, port: cfg.targetPort });
+  // Half-open allowed both ways: a FIN is relayed (delayed) like data, never answered by Node itself.
+  const server = createServer({ allowHalfOpen: true }, (client) => {
+    const upstream = createConnection({ host: cfg.host, port: cfg.targetPort, allowHalfOpen: true });
     client.setNoDelay(true);
     upstream.setNoDelay(true);
     delayedPipe(client, upstream);

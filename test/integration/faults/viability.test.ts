@@ -85,7 +85,7 @@ for (const transport of ['framer', 'ws'] as const) test(`viability (${transport}
   t.diagnostic(`roamer: not viable ${notViable.t - cutAt} ms after the cut, dropped ${debounced} ms later; watcher dropped ${goneA.t - cutAt} ms after the cut`);
   // Debounced: not before the grace; and by the grace, not by keepalive silence (≥ 6 s).
   assert.ok(debounced >= GRACE_MS - 100, `dropped ${debounced} ms after not viable (grace ${GRACE_MS})`);
-  assert.ok(debounced < KEEPALIVE_TIMEOUT_MS, `dropped ${debounced} ms after not viable: by the grace, not the keepalive`);
+  assert.ok(debounced < KEEPALIVE_TIMEOUT_MS, `dropped ${debounced} ms after not viable: by the grace, not the keepalive\n${JSON.stringify(events(b, longB))}`);
   assert.ok(goneB.t - cutAt <= WINDOW_MS, `roamer: ${goneB.t - cutAt} ms`);
   assert.ok(goneA.t - cutAt <= WINDOW_MS, `watcher: ${goneA.t - cutAt} ms`);
   assert.deepEqual(events(b, longB).filter((e) => e.ev === 'viability' && e.viable === true), [], 'no viable again for a dropped peer');

@@ -175,6 +175,7 @@ test('relay: fixed delay on a UDP round trip; TCP through it arrives whole; remo
 
 test('clear() undoes everything at once; teardown thaws what is still frozen', { skip, timeout: 120_000 }, async (t) => {
   if (!requires(t, 'netns', 'nft') || !fl) return;
+  await fl.clear(); // whatever an earlier failed test left
   const echo = fl.probe(2, 'udp-echo', [7040, 60_000]);
   await ready(echo);
   await fl.loss(1, 5);
