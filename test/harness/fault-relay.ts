@@ -35,12 +35,22 @@ const hold = (): number => cfg.delayMs + (jitter > 0 ? Math.random() * jitter : 
  * destroying after a clean end would drop what `to` has not flushed yet.
  */
 function delayedPipe(from: Socket, to: Socket): void {
-  let lastRelease = 0;
+  // One FIFO and one timer per direction: separate timers per chunk can fire out of order
+  // (Node times them from its cached loop clock), which would reorder or truncate the stream.
+  const queue: Array<{ at: number; run: () => void }> = [];
+  let timer: NodeJS.Timeout | undefined;
+  let lastAt = 0;
   let ended = false;
-  const release = (fn: () => void): void => {
-    const at = Math.max(lastRelease, Date.now() + hold());
-    lastRelease = at;
-    setTimeout(fn, Math.max(0, at - Date.now()));
+  const pump = (): void => {
+    timer = undefined;
+    while (queue.length > 0 && (queue[0] as { at: number }).at <= Date.now()) (queue.shift() as { run: () => void }).run();
+    const head = queue[0];
+    if (head) timer = setTimeout(pump, Math.max(1, head.at - Date.now()));
+  };
+  const release = (run: () => void): void => {
+    lastAt = Math.max(lastAt, Date.now() + hold());
+    queue.push({ at: lastAt, run });
+    if (!timer) timer = setTimeout(pump, Math.max(1, lastAt - Date.now()));
   };
   from.on('data', (chunk: Buffer) => {
     release(() => {
