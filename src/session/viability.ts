@@ -23,13 +23,15 @@ import type { PeerID } from './peer-id.js';
 import type { PeerRecord } from './peer-record.js';
 import { log } from './diagnostics.js';
 
-/** Timer functions, injected for fake-time tests. */
+/** Clock and timer functions, injected for fake-time tests. */
 export interface ViabilityTimers {
+  now(): number;
   setTimeout(fn: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
 }
 
 const realTimers: ViabilityTimers = {
+  now: () => performance.now(),
   setTimeout: (fn, ms) => {
     const t = setTimeout(fn, ms);
     t.unref();
@@ -64,6 +66,8 @@ export class PeerViability {
   readonly #timers: ViabilityTimers;
   #viable = true;
   #timer: unknown;
+  /** When the path went away (the grace counts from here), while not viable. */
+  #lostAt = 0;
   #held: Held[] = [];
   #heldBytes = 0;
   #closed = false;
@@ -87,6 +91,7 @@ export class PeerViability {
     if (this.#closed || viable === this.#viable) return;
     this.#viable = viable;
     if (!viable) {
+      this.#lostAt = this.#timers.now();
       this.#timer = this.#timers.setTimeout(() => this.#expire(), this.#o.grace);
       this.#o.changed(false);
       return;
@@ -110,6 +115,28 @@ export class PeerViability {
     }
     this.#heldBytes += payload.length;
     return new Promise<number>((resolve, reject) => this.#held.push({ payload, resolve, reject }));
+  }
+
+  /**
+   * This connection replaces `prev`, whose path was down (dedup accepted a new connection
+   * meanwhile). The peer's wait goes on, not from zero: the grace still counts from when the
+   * path went away, and the held sends move here, ahead of any new one. If this connection's
+   * path is fine, the wait is over (`viable` true) and they go out now.
+   */
+  inherit(prev: PeerViability, viableNow: boolean): void {
+    if (prev.#viable || this.#closed) return;
+    this.#held = prev.#held;
+    this.#heldBytes = prev.#heldBytes;
+    prev.#held = [];
+    prev.#heldBytes = 0;
+    this.#viable = false;
+    if (viableNow) {
+      this.set(true);
+      return;
+    }
+    this.#lostAt = prev.#lostAt;
+    const left = Math.max(0, this.#lostAt + this.#o.grace - this.#timers.now());
+    this.#timer = this.#timers.setTimeout(() => this.#expire(), left);
   }
 
   /** The connection closed (or was replaced): held sends were never sent. */
@@ -172,6 +199,7 @@ export function attachViability(rec: PeerRecord, ch: ControlChannel, s: Viabilit
     },
     ...(s.timers ? { timers: s.timers } : {}),
   });
+  const prev = rec.viability;
   rec.viability = v;
   const onViability = (viable: boolean): void => v.set(viable);
   ch.connection.on('viability', onViability);
@@ -180,7 +208,9 @@ export function attachViability(rec: PeerRecord, ch: ControlChannel, s: Viabilit
     v.close();
     if (rec.viability === v) rec.viability = undefined;
   });
+  // Replacing a connection whose path is down: the wait continues on this one (no new event).
+  if (prev && !prev.viable) v.inherit(prev, ch.connection.isViable);
   // Already not viable (the path went while the handshake ran): after the `peer connected`
   // event the caller emits next, so the app hears of the peer before of its path.
-  if (!ch.connection.isViable) queueMicrotask(() => v.set(ch.connection.isViable));
+  else if (!ch.connection.isViable) queueMicrotask(() => v.set(ch.connection.isViable));
 }

@@ -11,27 +11,30 @@ import { resolveOptions } from '../../../src/session/options.js';
 import { isPeerlinkError } from '../../../src/errors.js';
 
 class FakeTimers implements ViabilityTimers {
-  now = 0;
+  time = 0;
+  now(): number {
+    return this.time;
+  }
   #next = 1;
   readonly #due = new Map<number, { at: number; fn: () => void }>();
   setTimeout(fn: () => void, ms: number): unknown {
     const id = this.#next++;
-    this.#due.set(id, { at: this.now + ms, fn });
+    this.#due.set(id, { at: this.time + ms, fn });
     return id;
   }
   clearTimeout(h: unknown): void {
     this.#due.delete(h as number);
   }
   advance(ms: number): void {
-    const end = this.now + ms;
+    const end = this.time + ms;
     for (;;) {
       const first = [...this.#due.entries()].filter(([, d]) => d.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
       if (!first) break;
       this.#due.delete(first[0]);
-      this.now = first[1].at;
+      this.time = first[1].at;
       first[1].fn();
     }
-    this.now = end;
+    this.time = end;
   }
   get pending(): number {
     return this.#due.size;
@@ -51,8 +54,8 @@ function setup(grace = 3000, holdBytes = 1000) {
       sent.push(p.toString());
       return Promise.resolve();
     },
-    changed: (viable) => changes.push([timers.now, viable]),
-    expired: () => (expiredAt = timers.now),
+    changed: (viable) => changes.push([timers.time, viable]),
+    expired: () => (expiredAt = timers.time),
   });
   return { v, timers, sent, changes, expired: () => expiredAt };
 }
@@ -120,6 +123,59 @@ test('flapping restarts the grace from the last loss of the path', () => {
   assert.equal(expired(), undefined);
   timers.advance(1);
   assert.equal(expired(), 5500);
+});
+
+function viability(timers: FakeTimers, sent: string[], log: string[], name: string): PeerViability {
+  return new PeerViability({
+    grace: 3000,
+    holdBytes: 1000,
+    timers,
+    send: (p) => {
+      sent.push(`${name}:${p.toString()}`);
+      return Promise.resolve();
+    },
+    changed: (viable) => log.push(`${timers.time} ${name} ${viable ? 'viable' : 'not viable'}`),
+    expired: () => log.push(`${timers.time} ${name} expired`),
+  });
+}
+
+test('a connection replacing one whose path is down continues the wait: same deadline, held sends move over', async () => {
+  const timers = new FakeTimers();
+  const sent: string[] = [];
+  const log: string[] = [];
+  const old = viability(timers, sent, log, 'old');
+  old.set(false);
+  const p = old.hold(Buffer.from('m1'));
+  assert.ok(p);
+  timers.advance(2000);
+  // Replaced by a connection whose path is down as well: expires at the old deadline, 1 s later.
+  const next = viability(timers, sent, log, 'new');
+  next.inherit(old, false);
+  old.close();
+  assert.deepEqual(next.held, { messages: 1, bytes: 2 });
+  timers.advance(999);
+  assert.deepEqual(log, ['0 old not viable']);
+  timers.advance(1);
+  assert.deepEqual(log, ['0 old not viable', '3000 new expired']);
+  await assert.rejects(p, (e: unknown) => isPeerlinkError(e, 'ERR_PEER_NOT_CONNECTED'));
+
+  // Replaced by a working connection: viable at once, the held sends go out on it.
+  const t2 = new FakeTimers();
+  const sent2: string[] = [];
+  const log2: string[] = [];
+  const a = viability(t2, sent2, log2, 'a');
+  a.set(false);
+  const q = a.hold(Buffer.from('m2'));
+  assert.ok(q);
+  t2.advance(500);
+  const b = viability(t2, sent2, log2, 'b');
+  b.inherit(a, true);
+  a.close();
+  assert.equal(await q, 1);
+  assert.deepEqual(sent2, ['b:m2']);
+  assert.deepEqual(log2, ['0 a not viable', '500 b viable']);
+  t2.advance(10_000);
+  assert.equal(log2.length, 2, 'never expires');
 });
 
 test('held bytes are bounded: beyond viabilityHoldBytes a send is refused with ERR_PEER_NOT_VIABLE', async () => {
