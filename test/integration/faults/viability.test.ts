@@ -79,8 +79,10 @@ for (const transport of ['framer', 'ws'] as const) test(`viability (${transport}
   const cutAt = Date.now();
   await f.cut(2);
   const notViable = await waitEv(b, (e) => e.ev === 'viability' && e.peer === aId && e.viable === false, WINDOW_MS, 'roamer: not viable', longB);
-  const goneB = await waitEv(b, is(aId, 'notConnected'), WINDOW_MS + 8_000, 'roamer drops watcher', longB);
-  const goneA = await waitEv(a, is(bId, 'notConnected'), WINDOW_MS + 8_000, 'watcher drops roamer', longA);
+  // Dropped: no longer connected (notConnected, or connecting if a new handshake is under way).
+  const dropped = (peer: string) => (e: { ev: string; peer?: unknown; state?: unknown }) => e.ev === 'peer' && e.peer === peer && e.state !== 'connected';
+  const goneB = await waitEv(b, dropped(aId), WINDOW_MS + 8_000, 'roamer drops watcher', longB);
+  const goneA = await waitEv(a, dropped(bId), WINDOW_MS + 8_000, 'watcher drops roamer', longA);
   const debounced = goneB.t - notViable.t;
   t.diagnostic(`roamer: not viable ${notViable.t - cutAt} ms after the cut, dropped ${debounced} ms later; watcher dropped ${goneA.t - cutAt} ms after the cut`);
   // Debounced: not before the grace; and by the grace, not by keepalive silence (≥ 6 s).
