@@ -39,13 +39,13 @@ test('10 % random loss: 2,000 messages each way and a 3 MiB file arrive intact a
   const base = { service: 'plloss', interfaces: ['eth0'], psk };
   const a = startFaultPeer(f.lab, 1, { ...base, name: 'lossy' });
   const b = startFaultPeer(f.lab, 2, { ...base, name: 'clean', resourceDir: join(dir, 'rx') });
-  const ra = await waitEv(a, (e) => e.ev === 'ready', 30_000, 'a ready');
-  const rb = await waitEv(b, (e) => e.ev === 'ready', 30_000, 'b ready');
+  const ra = await waitEv(a, (e) => e.ev === 'ready', 60_000, 'a ready');
+  const rb = await waitEv(b, (e) => e.ev === 'ready', 60_000, 'b ready');
   const aId = ra.id as string;
   const bId = rb.id as string;
   const is = (peer: string, state: string) => (e: { ev: string; peer?: unknown; state?: unknown }) => e.ev === 'peer' && e.peer === peer && e.state === state;
-  await waitEv(a, is(bId, 'connected'), 30_000, 'a connected');
-  await waitEv(b, is(aId, 'connected'), 30_000, 'b connected');
+  await waitEv(a, is(bId, 'connected'), 60_000, 'a connected');
+  await waitEv(b, is(aId, 'connected'), 60_000, 'b connected');
   const markA = a.stdoutLines.length;
   const markB = b.stdoutLines.length;
 
