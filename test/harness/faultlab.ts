@@ -251,8 +251,32 @@ export class FaultLab {
     return this.#add(key, `cut h${host.index} at ${where}`, () => this.lab.linkUp(host, where));
   }
 
+  /** Undoes `cut(h)`, then waits (≤ 15 s) until the host is reachable again (see `settle`). */
   async restore(h: HostRef): Promise<void> {
+    const had = this.#faults.has(`cut:${this.lab.host(h).ns}`);
     await this.#replace(`cut:${this.lab.host(h).ns}`);
+    if (had) await this.settle(h);
+  }
+
+  /**
+   * Waits until host `h` (default: every host) and another host reach each other — a TCP
+   * round trip to a closed port — or `timeoutMs` passes; resolves whether they did. A link
+   * that comes up takes effect when the kernel's link-watch work runs, and that needs the
+   * global rtnl lock: while other labs create or delete namespaces it was seen to take
+   * seconds, during which the host receives but does not transmit.
+   */
+  async settle(h?: HostRef, timeoutMs = 15_000): Promise<boolean> {
+    const hosts = h === undefined ? this.lab.hosts.slice(1) : [this.lab.host(h)];
+    const deadline = Date.now() + timeoutMs;
+    for (const host of hosts) {
+      const other = this.lab.hosts.find((x) => x !== host && ((host.ipv4 !== undefined && x.ipv4 !== undefined) || (host.ipv6 !== undefined && x.ipv6 !== undefined)));
+      const address = other?.ipv4 !== undefined && host.ipv4 !== undefined ? host.ipv4 : host.ipv6;
+      if (!other || address === undefined) continue;
+      let ok = false;
+      while (!ok && Date.now() < deadline) ok = await this.lab.reach(other, address, Math.min(1000, Math.max(100, deadline - Date.now())));
+      if (!ok) return false;
+    }
+    return true;
   }
 
   /** SIGSTOP: the process keeps its sockets but answers nothing until `thaw`. */
@@ -345,12 +369,13 @@ export function faultLab(lab: Lab): FaultLab {
   return f;
 }
 
-/** `createLab(opts)` plus its FaultLab, with wire-sized packets (see `wireSizedPackets`). */
+/** `createLab(opts)` plus its FaultLab, with wire-sized packets (see `wireSizedPackets`), once every host is reachable (`settle`). */
 export async function createFaultLab(opts: LabOptions = {}): Promise<FaultLab> {
   const lab = await createLab(opts);
   const fl = faultLab(lab);
   try {
     await fl.wireSizedPackets();
+    await fl.settle();
   } catch (err) {
     await lab.teardown();
     throw err;
