@@ -26,6 +26,14 @@ export interface PeerSessionEvents {
   /** MC's session(_:peer:didChange:). Reported once per change. */
   peer: [peer: PeerID, state: PeerState];
   /**
+   * The path under a connected peer's connection went away (`false`: its interface is down,
+   * gone, or lost our address) or came back (`true`), as PathMonitor saw it. While not viable
+   * the peer stays connected for `viabilityGrace`; reliable sends to it are held. If the path
+   * does not come back in time the peer becomes `notConnected` (no `viability` true follows).
+   * Only emitted for connected peers; `peerInfo(peer).viable` is the current value.
+   */
+  viability: [peer: PeerID, viable: boolean];
+  /**
    * MC's session(_:didReceive:fromPeer:): one message. `mode` says how it came: 'reliable'
    * (in order per peer, never lost) or 'unreliable' (a datagram: may be lost, duplicated
    * never, reordered sometimes — docs/session.md "Datagrams").

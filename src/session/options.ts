@@ -93,6 +93,15 @@ export interface PeerSessionOptions {
   keepaliveInterval?: number;
   /** Silence after which a peer is notConnected, ms. Default 6000 (detected within interval + timeout ≤ 8 s). */
   keepaliveTimeout?: number;
+  /**
+   * How long a peer whose connection's path went away (its interface down or gone: the
+   * `viability` event) is kept, waiting for the path to come back, before it is dropped
+   * (ERR_PATH_LOST), ms. Default min(3000, keepaliveTimeout − keepaliveInterval); must be
+   * shorter than keepaliveTimeout.
+   */
+  viabilityGrace?: number;
+  /** Most bytes of reliable sends held for one peer while its path is down. Default max(8 MiB, maxMessageSize). */
+  viabilityHoldBytes?: number;
   /** Control connection transport: length-prefix framer over TCP/TLS (default) or WebSocket. */
   transport?: 'framer' | 'ws';
   /** App keys for the TXT record (MC's discoveryInfo). Reserved: v, sec, id, arch. */
@@ -162,6 +171,8 @@ export interface ResolvedSessionOptions {
   maxMessageSize: number;
   keepaliveInterval: number;
   keepaliveTimeout: number;
+  viabilityGrace: number;
+  viabilityHoldBytes: number;
   transport: 'framer' | 'ws';
   discoveryInfo: Record<string, string>;
   includePeerIdInTxt: boolean;
@@ -258,6 +269,10 @@ export function resolveOptions(o: PeerSessionOptions): ResolvedSessionOptions {
   const keepaliveInterval = positive('keepaliveInterval', o.keepaliveInterval, 2000);
   const keepaliveTimeout = positive('keepaliveTimeout', o.keepaliveTimeout, Math.max(6000, keepaliveInterval * 3));
   if (keepaliveTimeout <= keepaliveInterval) throw new PeerlinkError('ERR_INVALID_ARGUMENT', 'keepaliveTimeout must be longer than keepaliveInterval');
+  // Inside the keepalive window: a path that does not come back must not keep a peer longer than silence would.
+  const viabilityGrace = positive('viabilityGrace', o.viabilityGrace, Math.min(3000, keepaliveTimeout - keepaliveInterval));
+  if (viabilityGrace >= keepaliveTimeout) throw new PeerlinkError('ERR_INVALID_ARGUMENT', `viabilityGrace (${viabilityGrace} ms) must be shorter than keepaliveTimeout (${keepaliveTimeout} ms)`);
+  const maxMessageSize = positive('maxMessageSize', o.maxMessageSize, 4 * 1024 * 1024);
   const listen = !(architecture === 'client-server' && role === 'client');
   const transport = o.transport ?? 'framer';
   if (transport !== 'framer' && transport !== 'ws') throw new PeerlinkError('ERR_INVALID_ARGUMENT', "transport must be 'framer' or 'ws'");
@@ -274,9 +289,11 @@ export function resolveOptions(o: PeerSessionOptions): ResolvedSessionOptions {
     advertise: listen && (o.advertise ?? true),
     browse: !(architecture === 'client-server' && role === 'server') && (o.browse ?? true),
     interfaces: o.interfaces ? [...o.interfaces] : undefined,
-    maxMessageSize: positive('maxMessageSize', o.maxMessageSize, 4 * 1024 * 1024),
+    maxMessageSize,
     keepaliveInterval,
     keepaliveTimeout,
+    viabilityGrace,
+    viabilityHoldBytes: positive('viabilityHoldBytes', o.viabilityHoldBytes, Math.max(8 * 1024 * 1024, maxMessageSize)),
     transport,
     discoveryInfo,
     includePeerIdInTxt: o.includePeerIdInTxt ?? false,

@@ -30,6 +30,7 @@ import { TRUST_CODES, TrustGate, type VerificationRequest } from './trust/gate.j
 import { isTrustCode } from './trust/messages.js';
 import { INVITE_CAPABILITY, INVITE_TYPE, encodeInvite } from './invitations.js';
 import { InvitationDesk, inviteFailure, INVITE_GRACE, INVITE_BYE_EXPIRED } from './invitation-desk.js';
+import { attachViability, type ViabilitySettings } from './viability.js';
 
 export interface PeerTableHost {
   readonly options: ResolvedSessionOptions;
@@ -95,6 +96,7 @@ export class PeerTable {
   readonly #dialTargets = new WeakMap<ControlChannel, DialTarget>();
   /** Incoming invitations waiting for the app (autoConnect: false). */
   readonly #desk: InvitationDesk;
+  readonly #viability: ViabilitySettings;
 
   constructor(host: PeerTableHost) {
     this.#host = host;
@@ -122,6 +124,12 @@ export class PeerTable {
       });
     }
     this.#events = host.events;
+    const events = host.events;
+    this.#viability = {
+      grace: host.options.viabilityGrace,
+      holdBytes: host.options.viabilityHoldBytes,
+      emit: (peer, viable) => emitApp(events, 'viability', peer, viable),
+    };
     this.#unidentified = new UnidentifiedConnections(host.budgets);
     this.#budgets = host.budgets;
     this.#desk = new InvitationDesk({
@@ -612,6 +620,7 @@ export class PeerTable {
     rec.active = ch;
     rec.leftAt = 0;
     rec.accepted = true;
+    attachViability(rec, ch, this.#viability);
     this.#host.identified(ch.connection);
     this.#desk.joined(ch, rec.peer);
     if (old && old !== ch) {

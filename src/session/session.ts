@@ -68,6 +68,11 @@ export interface PeerInfo {
   instanceName: string;
   /** Smoothed keepalive round-trip time. */
   rttMs?: number;
+  /**
+   * False while the path under the peer's connection is down (its interface went away) and
+   * the session waits `viabilityGrace` for it to return; true otherwise (`viability` event).
+   */
+  viable: boolean;
   /** Remote address of the control connection. */
   address?: string;
   /** The peer's datagram flow, once one was requested on its current connection. */
@@ -384,7 +389,8 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     if (to !== undefined && to === this.#lastTo && Buffer.isBuffer(data)) {
       const rec = this.#lastRec;
       const ch = rec?.active;
-      if (ch !== undefined && data.length <= ch.sendLimit && rec?.verifying === undefined) return this.#settled(ch.sendData(data));
+      // rec.viability is set while the connection is active; not viable → held (#sendTo).
+      if (ch !== undefined && data.length <= ch.sendLimit && rec?.verifying === undefined && rec?.viability?.viable !== false) return this.#settled(ch.sendData(data));
     }
     if (this.#state !== 'running') return Promise.reject(this.#notRunning());
     const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -469,6 +475,9 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     if (payload.length > limit) {
       return Promise.reject(new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `${rec.peer.displayName} accepts messages up to ${limit} bytes; this one is ${payload.length}`));
     }
+    // The path under the connection is down (within viabilityGrace): held until it returns (viability.ts).
+    const held = rec.viability?.hold(payload);
+    if (held !== undefined) return held;
     return this.#settled(ch.sendData(payload));
   }
 
@@ -518,7 +527,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   peerInfo(peer: PeerID): PeerInfo | undefined {
     const rec = this.#peers.get(peer.id);
     if (!rec) return undefined;
-    const info: PeerInfo = { peer: rec.peer, state: rec.state, discoveryInfo: this.#dialer.discoveryInfoOf(rec.key), instanceName: rec.instanceName, linkQuality: this.#links.report(rec.key)?.quality ?? 'unknown' };
+    const info: PeerInfo = { peer: rec.peer, state: rec.state, discoveryInfo: this.#dialer.discoveryInfoOf(rec.key), instanceName: rec.instanceName, viable: rec.viable, linkQuality: this.#links.report(rec.key)?.quality ?? 'unknown' };
     if (rec.active?.rttMs !== undefined) info.rttMs = rec.active.rttMs;
     if (this.options.pki && rec.active && !rec.active.closed) {
       info.trust = rec.verifying === undefined ? 'trusted' : 'verifying';
