@@ -1,48 +1,31 @@
 /**
- * Link quality under a real fault: two sessions in two namespaces, A pumping a stream to B
- * and sending it datagrams. The link to B is then throttled hard with loss — tbf at 256 kbit/s
- * (200 ms of queue) both ways and 10 % random loss by nft both ways, on B's side — and A must
- * rate B 'minimal' (from its TCP connections), B must see the datagram loss (sequence gaps);
- * once the shaping is removed, A rates B 'good' again. Reaction times are reported as diagnostics; the
- * deadlines here are generous (a loaded 2-core machine), the fake-time unit tests pin the
- * estimator's own reaction time (test/unit/session/link-quality.test.ts).
+ * Link quality under a real fault, in the fault lab (test/harness/faultlab.ts): two sessions
+ * in two namespaces, A pumping a stream to B and sending it datagrams. The link to B is then
+ * throttled hard with loss — tbf at 256 kbit/s (200 ms of queue) both ways and 10 % random
+ * loss by nft both ways, on B's side — and A must rate B 'minimal' (from its TCP connections),
+ * B must see the datagram loss (sequence gaps); once the shaping is removed, A rates B 'good'
+ * again. Reaction times are reported as diagnostics; the deadlines here are generous (a
+ * loaded 2-core machine), the fake-time unit tests pin the estimator's own reaction time
+ * (test/unit/session/link-quality.test.ts).
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { requires } from '../../harness/prereq.js';
-import { createLab, type Lab } from '../../harness/netns.js';
-import type { TrackedProcess } from '../../harness/proc.js';
-import { events, waitEv, type Ev } from './peers.js';
+import type { Lab } from '../../harness/netns.js';
+import { createFaultLab, type FaultLab } from '../../harness/faultlab.js';
+import { killAllTracked, type TrackedProcess } from '../../harness/proc.js';
+import { events, waitEv, type Ev } from '../session/peers.js';
 
 const FIXTURE = fileURLToPath(new URL('./link-quality-peer.js', import.meta.url));
 const PORT = 7100;
 
-let lab: Lab | undefined;
+let fl: FaultLab | undefined;
 after(async () => {
-  await lab?.teardown();
+  await killAllTracked();
+  await fl?.lab.teardown();
 });
-
-/** tbf both ways on `h`'s link (its eth0, and its port on the switch) and random loss on its input and output. */
-async function throttle(l: Lab, h: number, opts: { rate: string; latency: string; lossPercent: number }): Promise<void> {
-  const host = l.host(h);
-  const tbf = ['root', 'tbf', 'rate', opts.rate, 'burst', '4kb', 'latency', opts.latency];
-  await l.exec(host.ns, 'tc', ['qdisc', 'replace', 'dev', 'eth0', ...tbf]);
-  await l.exec(l.switchNs, 'tc', ['qdisc', 'replace', 'dev', host.port, ...tbf]);
-  await l.exec(host.ns, 'nft', ['add', 'table', 'inet', 'lqloss']);
-  for (const [chain, hook] of [['in', 'input'], ['out', 'output']] as const) {
-    await l.exec(host.ns, 'nft', ['add', 'chain', 'inet', 'lqloss', chain, `{ type filter hook ${hook} priority 0; }`]);
-    await l.exec(host.ns, 'nft', ['add', 'rule', 'inet', 'lqloss', chain, 'numgen', 'random', 'mod', '100', '<', String(opts.lossPercent), 'drop']);
-  }
-}
-
-async function unthrottle(l: Lab, h: number): Promise<void> {
-  const host = l.host(h);
-  await l.exec(host.ns, 'tc', ['qdisc', 'del', 'dev', 'eth0', 'root'], { check: false });
-  await l.exec(l.switchNs, 'tc', ['qdisc', 'del', 'dev', host.port, 'root'], { check: false });
-  await l.exec(host.ns, 'nft', ['delete', 'table', 'inet', 'lqloss'], { check: false });
-}
 
 function start(l: Lab, h: number, cfg: Record<string, unknown>): TrackedProcess {
   return l.spawnNode(h, FIXTURE, [JSON.stringify(cfg)], { stdin: true, label: `h${h}: ${String(cfg.name)}` });
@@ -57,7 +40,8 @@ function qualityLog(p: TrackedProcess, since: number): string {
 
 test('a link throttled hard with loss is rated minimal, and good again once the shaping is removed', { timeout: 240_000 }, async (t) => {
   if (!requires(t, 'netns', 'nft')) return;
-  lab = await createLab({ hosts: 2, tag: 'lq' });
+  fl = await createFaultLab({ hosts: 2, tag: 'flq' });
+  const lab = fl.lab;
   const psk = randomBytes(32).toString('hex');
   // Liveness is not under test: a long keepalive timeout keeps the peer through the worst of it.
   const common = { psk, keepaliveTimeout: 60_000 };
@@ -78,7 +62,9 @@ test('a link throttled hard with loss is rated minimal, and good again once the 
 
   const shapedMark = a.stdoutLines.length;
   const shapedAt = Date.now();
-  await throttle(lab, 2, { rate: '256kbit', latency: '200ms', lossPercent: 10 });
+  // tbf both ways on B's link (its eth0, and its port on the switch), 10 % random loss both ways.
+  const shaping = await fl.shape(2, { rate: '256kbit', burst: '4kb', latency: '200ms', direction: 'both' });
+  const loss = await fl.loss(2, 10, { direction: 'both' });
   const down = await waitEv(a, isB('minimal'), 30_000, `minimal under the throttle\n${a.tail()}`, shapedMark).catch((err: unknown) => {
     throw new Error(`${(err as Error).message}\nratings:\n${qualityLog(a, 0)}`);
   });
@@ -97,7 +83,8 @@ test('a link throttled hard with loss is rated minimal, and good again once the 
 
   const clearMark = a.stdoutLines.length;
   const clearedAt = Date.now();
-  await unthrottle(lab, 2);
+  await loss.remove();
+  await shaping.remove();
   const up = await waitEv(a, isB('good'), 60_000, 'good once the shaping is removed', clearMark).catch((err: unknown) => {
     throw new Error(`${(err as Error).message}\nratings:\n${qualityLog(a, clearMark)}`);
   });
