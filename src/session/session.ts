@@ -587,7 +587,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
         for (const s of rec.streams) if (s instanceof MessageStream) yield { key: s.connection, info: s.connection.tcpInfo() };
       },
       pingOverdueMs: () => (rec.active && !rec.active.closed ? rec.active.pingOverdueMs : 0),
-      viable: () => rec.active?.connection.isViable ?? true,
+      viable: () => rec.viable,
       datagrams: () => this.#datagrams.stats(rec),
     };
   }
