@@ -4,7 +4,8 @@
  * throttled hard with loss — tbf at 256 kbit/s (200 ms of queue) both ways and 10 % random
  * loss by nft both ways, on B's side — and A must rate B 'minimal' (from its TCP connections),
  * B must see the datagram loss (sequence gaps); once the shaping is removed, A rates B 'good'
- * again. Reaction times are reported as diagnostics; the deadlines here are generous (a
+ * again; a cut (on the switch side) makes it 'minimal' too (PINGs unanswered), and 'good' after
+ * it. Reaction times are reported as diagnostics; the deadlines here are generous (a
  * loaded 2-core machine), the fake-time unit tests pin the estimator's own reaction time
  * (test/unit/session/link-quality.test.ts).
  */
@@ -38,7 +39,7 @@ function qualityLog(p: TrackedProcess, since: number): string {
     .join('\n');
 }
 
-test('a link throttled hard with loss is rated minimal, and good again once the shaping is removed', { timeout: 240_000 }, async (t) => {
+test('a link throttled hard with loss is rated minimal, and good again once the shaping is removed; a cut is minimal too', { timeout: 240_000 }, async (t) => {
   if (!requires(t, 'netns', 'nft')) return;
   fl = await createFaultLab({ hosts: 2, tag: 'flq' });
   const lab = fl.lab;
@@ -89,6 +90,17 @@ test('a link throttled hard with loss is rated minimal, and good again once the 
     throw new Error(`${(err as Error).message}\nratings:\n${qualityLog(a, clearMark)}`);
   });
   t.diagnostic(`good ${up.t - clearedAt} ms after the shaping was removed: ${JSON.stringify(up.report)}`);
+  // A cut on the switch side (B's host notices nothing): A's PINGs go unanswered → stalled → minimal.
+  const cutMark = a.stdoutLines.length;
+  const cutAt = Date.now();
+  await fl.cut(2, 'switch');
+  const stalled = await waitEv(a, isB('minimal'), 20_000, 'minimal during a cut', cutMark).catch((err: unknown) => {
+    throw new Error(`${(err as Error).message}\nratings:\n${qualityLog(a, cutMark)}`);
+  });
+  t.diagnostic(`minimal ${stalled.t - cutAt} ms into a cut: ${JSON.stringify(stalled.report)}`);
+  const restoredMark = a.stdoutLines.length;
+  await fl.restore(2);
+  await waitEv(a, isB('good'), 60_000, 'good after the cut', restoredMark);
   for (const line of qualityLog(a, 0).split('\n')) t.diagnostic(line);
   // The peer stayed connected throughout: the ratings describe a live link.
   assert.equal(events(a).filter((e) => e.ev === 'peer' && e.state === 'notConnected').length, 0, a.tail());
