@@ -9,16 +9,25 @@
  * fail the same way. The body is copied from the stream to the sink chunk by chunk,
  * waiting for the disk whenever the sink is full, which stops reading the stream and so
  * slows the sender. A sender that goes silent for `idleTimeout` fails the transfer: its
- * reservation is released and its partial file removed.
+ * reservation is released and its partial file kept for resuming.
+ *
+ * Resuming (resource-prefix.ts): for a sender that can resume, the accept carries the block
+ * digests of the partial file of this name and size, and the sender's RESUME names the offset
+ * and the SHA-256 of the prefix; the receiver keeps the prefix only if that digest is its own
+ * bytes' — at a boundary it offered — and otherwise fails the transfer and drops the partial.
+ * An interruption (the stream lost, the sender silent, our session closing) keeps the partial
+ * file; a cancel on either side, a failed verification or a refusal removes it.
  */
 import type { Duplex } from 'node:stream';
+import { createHash } from 'node:crypto';
 import { PeerlinkError } from '../errors.js';
 import type { PeerID } from './peer-id.js';
 import { describe } from './resource-name.js';
 import { TransferBase } from './resource-progress.js';
 import type { ResourceStore } from './resource-store.js';
 import type { PlacedResource, ResourceSink } from './resource-sink.js';
-import { ResourceStreamReader, encodeFrame } from './resource-wire.js';
+import { ResourceStreamReader, encodeFrame, type ResumeOffer } from './resource-wire.js';
+import { RESUME_BLOCK_MIN } from './resource-prefix.js';
 import { IdleWatch, asTransferError, closeGracefully, waitDrain } from './resource-stream.js';
 
 export type ReceivedResource = PlacedResource;
@@ -63,6 +72,9 @@ export interface RefusedOffer<P = unknown> {
   readonly name: string;
   readonly size: number;
 }
+
+/** Failures that interrupt a transfer rather than end it: its partial file is kept for resuming. */
+const KEEP_ON: ReadonlySet<string> = new Set(['ERR_RESOURCE_ABORTED', 'ERR_TIMEOUT', 'ERR_CLOSED']);
 
 /** A peer that opens a resource stream must announce the resource within this time. */
 const HEADER_TIMEOUT_MS = 30_000;
@@ -147,8 +159,12 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
     this.published();
     await this.#consent(store, policy, header.name, header.size);
     if (this.#cancelled) throw this.#cancelled;
+    const resumable = header.resume === 1;
     try {
-      this.#sink = await store.open(header.name, header.size, header.sha256);
+      this.#sink = await store.openPartial(header.name, header.size, header.sha256, {
+        resume: resumable,
+        onSuperseded: () => reader.interrupt(new PeerlinkError('ERR_RESOURCE_ABORTED', 'the same file is being sent again')),
+      });
     } catch (err) {
       const e = asTransferError(err, false);
       this.#tell('reject', e);
@@ -163,16 +179,40 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
       // what is left may be less than the minimum: its arrival is progress too
       Math.min(policy.minProgressBytes, header.size),
     );
+    /** The sender ended its side before the whole body: it gave up (cancelled), so nothing is kept. */
+    let senderEnded = false;
     try {
-      stream.write(encodeFrame({ type: 'accept', offset: 0 }));
+      let offset = 0;
+      if (resumable) {
+        const prefix = sink.prefix;
+        const offer: ResumeOffer = { have: prefix?.have ?? 0, block: prefix?.block ?? RESUME_BLOCK_MIN, digests: prefix?.digests ?? [] };
+        stream.write(encodeFrame({ type: 'accept', offset: 0, resume: offer }));
+        const answer = await reader.frame();
+        if (answer.type !== 'resume') throw new PeerlinkError('ERR_PROTOCOL', `resource stream: expected resume, got ${answer.type}`);
+        // Only a boundary we offered (where we hold a hash state), and only with our own bytes' digest.
+        const state = prefix ? prefix.states.get(answer.offset) : answer.offset === 0 ? createHash('sha256') : undefined;
+        if (!state) throw new PeerlinkError('ERR_PROTOCOL', `resource stream: the sender resumed at ${answer.offset}, which is not an offset the receiver offered`);
+        const hash = state.copy();
+        if (hash.copy().digest('hex') !== answer.sha256)
+          throw new PeerlinkError('ERR_RESOURCE_VERIFY', `the sender's digest of the first ${answer.offset} bytes does not match the receiver's partial file`);
+        offset = answer.offset;
+        await sink.startAt(offset, hash);
+      } else {
+        stream.write(encodeFrame({ type: 'accept', offset: 0 }));
+        await sink.startAt(0, createHash('sha256'));
+      }
       this.setState('transferring');
-      this.advance(0, true);
-      let remaining = header.size;
+      this.startBody(offset);
+      if (offset > 0) this.safeEmit('resumed', { offset });
+      let remaining = header.size - offset;
       while (remaining > 0) {
         // cancel() is honoured here even when the rest of the data has already arrived.
         if (this.#cancelled) throw this.#cancelled;
         const piece = await reader.chunk(Math.min(remaining, MAX_PIECE));
-        if (piece === null) throw new PeerlinkError('ERR_RESOURCE_ABORTED', `the peer stopped after ${header.size - remaining} of ${header.size} bytes`);
+        if (piece === null) {
+          senderEnded = true;
+          throw new PeerlinkError('ERR_RESOURCE_ABORTED', `the peer stopped after ${header.size - remaining} of ${header.size} bytes`);
+        }
         remaining -= piece.length;
         idle.touch(remaining === 0 ? Number.MAX_SAFE_INTEGER : piece.length);
         const more = sink.write(piece);
@@ -198,7 +238,9 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
     } catch (err) {
       idle.stop();
       const e = this.#cancelled ?? asTransferError(sink.errored && !(err instanceof PeerlinkError) ? sink.errored : err, false);
-      await sink.abort(e);
+      // An interruption keeps the partial file for resuming; a cancel, a refusal or bad bytes do not.
+      const keep = !senderEnded && KEEP_ON.has(e.code);
+      await sink.abort(e, keep);
       this.#tell('error', e);
       throw e;
     }
