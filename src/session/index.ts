@@ -3,7 +3,7 @@ export { PeerSession } from './session.js';
 export type { SendOptions, OpenStreamOptions, ConnectOptions, PeerInfo, StreamKindHandler } from './session.js';
 export type { PeerSessionEvents, PeerErrorInfo } from './events.js';
 export type { PeerSessionOptions, SessionSecurity, SessionResourceOptions } from './options.js';
-export type { ResourceOffer, RefusedOffer, FreeSpaceFloor } from './resource-transfer.js';
+export type { ResourceOffer, RefusedOffer, FreeSpaceFloor, PartialResource } from './resource-transfer.js';
 export type { PeerState } from './peer-record.js';
 export type { DiscoveredPeer } from './discovery-info.js';
 export { PeerID, MAX_DISPLAY_NAME_BYTES } from './peer-id.js';
