@@ -110,6 +110,7 @@ export class ResourceManager<P> {
       acceptTimeout: this.#acceptTimeout,
       idleTimeout: limits.transferIdleTimeout,
       minProgressBytes: limits.transferMinBytes,
+      owner: key,
       refusal,
     });
     this.#track(r);

@@ -60,6 +60,8 @@ export interface IncomingPolicy<P> {
   idleTimeout: number;
   /** Bytes that count as progress within idleTimeout (less is silence). */
   minProgressBytes: number;
+  /** The sending peer's key: a new transfer of the same file from the same owner takes over a stalled one's partial file. */
+  owner?: string | undefined;
   /** Set when the transfer is refused at once (a budget): sent to the sender as the answer to its offer. */
   refusal?: PeerlinkError | undefined;
   /** Tells the app an offer was refused before it was accepted (the session emits `resourceRefused`). */
@@ -163,6 +165,7 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
     try {
       this.#sink = await store.openPartial(header.name, header.size, header.sha256, {
         resume: resumable,
+        ...(policy.owner === undefined ? {} : { owner: policy.owner }),
         onSuperseded: () => reader.interrupt(new PeerlinkError('ERR_RESOURCE_ABORTED', 'the same file is being sent again')),
       });
     } catch (err) {

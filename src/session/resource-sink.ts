@@ -44,6 +44,10 @@ export interface ResourceSinkInit {
   prefix?: PrefixScan | undefined;
   /** Called when a newer transfer of the same file takes it over. */
   onSuperseded?: (() => void) | undefined;
+  /** Who sends it (a peer key), for the store's takeover rule. */
+  owner?: string | undefined;
+  /** False for a file of its own that is never resumed (removed even when interrupted). */
+  resumable?: boolean;
 }
 
 export interface PlacedResource {
@@ -75,6 +79,10 @@ export class ResourceSink extends Writable {
     this.#init = init;
     this.name = init.name;
     this.size = init.size;
+  }
+
+  get owner(): string | undefined {
+    return this.#init.owner;
   }
 
   /** What the partial file held for a sender that can resume (undefined: nothing to resume). */
@@ -211,7 +219,7 @@ export class ResourceSink extends Writable {
     // destroy() without an error: the reason is reported by whoever called abort, and
     // an 'error' event nobody listens to would crash the process.
     this.destroy();
-    if (keep) {
+    if (keep && this.#init.resumable !== false) {
       // What is buffered but not written is lost; what is on disk is proved again on resume.
       // Before startAt the file is as the last transfer left it.
       if (this.#started) await this.#init.handle.truncate(this.#written).catch(() => undefined);

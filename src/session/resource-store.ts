@@ -21,7 +21,7 @@
  */
 import { constants } from 'node:fs';
 import { lstat, mkdir, mkdtemp, open, readdir, statfs, link, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PeerlinkError } from '../errors.js';
@@ -43,8 +43,14 @@ import {
 export interface OpenPartialOptions {
   /** The sender can resume: a partial of this name and size is read and its block digests computed. */
   resume?: boolean;
-  /** Called if a newer transfer of the same name and size takes the partial file over. */
+  /** Called if a newer transfer of the same name and size from the same owner takes the partial file over. */
   onSuperseded?: () => void;
+  /**
+   * Who sends it (the peer's key). A second transfer of the same name and size from the same
+   * owner takes the partial file over (the sender came back after a lost link while the old
+   * transfer still waits for bytes); from anyone else it gets a file of its own, not resumable.
+   */
+  owner?: string;
 }
 /** Free space a transfer must leave on the file system: the larger of the two. */
 export interface FreeSpaceFloor {
@@ -183,34 +189,41 @@ export class ResourceStore {
     if (this.#closed) throw new PeerlinkError('ERR_CLOSED', 'the session is closed');
     validateResourceName(name);
     const dir = await this.directory();
-    const key = partialKey(name, size);
-    const previous = this.#busy.get(key);
-    if (previous) await previous.supersede();
-    const dataPath = join(dir, partialDataName(key));
-    const onDisk = await lstat(dataPath).catch(() => undefined);
-    const held = onDisk?.isFile() ? Math.min(onDisk.size, size) : 0;
-    // Check and reserve as one step, so two concurrent transfers cannot both fit
-    // under the quota on the strength of the same free bytes.
+    let key = partialKey(name, size);
+    let resumable = true;
+    let held = 0;
+    // Choose the file, check and reserve as one step, so two concurrent transfers cannot both
+    // fit under the quota on the strength of the same free bytes, nor both take one file.
     const admitted = this.#admission.then(async () => {
-      if (this.#busy.has(key)) throw new PeerlinkError('ERR_RESOURCE_BUSY', 'this file is already being received');
+      const previous = this.#busy.get(key);
+      if (previous && options.owner !== undefined && previous.owner === options.owner) await previous.supersede();
+      else if (this.#busy.has(key)) {
+        // Someone else's transfer of a file of this name and size: a file of our own, dropped
+        // if interrupted (its random key matches no record, so a later scan removes it too).
+        key = randomBytes(12).toString('hex');
+        resumable = false;
+      }
+      const onDisk = resumable ? await lstat(join(dir, partialDataName(key))).catch(() => undefined) : undefined;
+      held = onDisk?.isFile() ? Math.min(onDisk.size, size) : 0;
       await this.#checkSpace(dir, size, key, held);
       this.#reserved.set(key, { size });
       this.#busy.set(key, undefined);
     });
     this.#admission = admitted.catch(() => undefined);
     await admitted;
+    const dataPath = join(dir, partialDataName(key));
     let fh: FileHandle | undefined;
     let prefix: PrefixScan | undefined;
     try {
       fh = await open(dataPath, PARTIAL_OPEN_FLAGS, 0o666);
       const st = await fh.stat();
       let have = Math.min(st.size, size);
-      const record = have > 0 && options.resume ? await readRecord(dir, key) : undefined;
+      const record = have > 0 && options.resume && resumable ? await readRecord(dir, key) : undefined;
       // Another file under the same name and size is told apart by the digests; a digest the
       // sender announced up front that differs from the one recorded tells it at once.
       if (!record || record.name !== name || record.size !== size || (record.sha256 !== null && expectedSha256 !== null && record.sha256 !== expectedSha256)) have = 0;
       if (have > 0) prefix = await scanPrefix(fh, have);
-      await writeRecord(dir, key, { v: 1, name, size, sha256: expectedSha256, createdAt: new Date().toISOString() });
+      if (resumable) await writeRecord(dir, key, { v: 1, name, size, sha256: expectedSha256, createdAt: new Date().toISOString() });
     } catch (err) {
       await fh?.close().catch(() => undefined);
       this.#reserved.delete(key);
@@ -229,6 +242,8 @@ export class ResourceStore {
       expectedSha256,
       prefix,
       onSuperseded: options.onSuperseded,
+      owner: options.owner,
+      resumable,
     });
     this.#sinks.add(sink);
     this.#busy.set(key, sink);
