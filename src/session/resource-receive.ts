@@ -241,7 +241,9 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
     } catch (err) {
       idle.stop();
       const e = this.#cancelled ?? asTransferError(sink.errored && !(err instanceof PeerlinkError) ? sink.errored : err, false);
-      // An interruption keeps the partial file for resuming; a cancel, a refusal or bad bytes do not.
+      // An interruption keeps the partial file for resuming; a cancel, a refusal or bad bytes do
+      // not. A stream the sender ended cleanly before the trailer is a sender that gave up.
+      if (stream.readableEnded) senderEnded = true;
       const keep = !senderEnded && KEEP_ON.has(e.code);
       await sink.abort(e, keep);
       this.#tell('error', e);
