@@ -40,9 +40,10 @@ test('send killed mid-transfer and run again resumes; receive counts, lists and 
   const port = '7811';
   const recvArgs = ['receive', '--service', 'plcliresume', '--dir', dir, '--yes', '--json', '--port', port];
   const recv: TrackedProcess = lab.spawnNode(2, PEERLINK_BIN, recvArgs, { env });
-  await waitForJson(recv, (e) => e.event === 'listening', 30_000);
-  const to = `${lab.hosts[1]!.ipv4}:${port}`;
-  const send1 = lab.spawnNode(1, PEERLINK_BIN, ['send', file, '--service', 'plcliresume', '--connect', to, '--json'], { env });
+  const listening = await waitForJson(recv, (e) => e.event === 'listening', 30_000);
+  // Found by mDNS inside the lab, and named (so the search ends once it is connected).
+  const to = String(listening.name);
+  const send1 = lab.spawnNode(1, PEERLINK_BIN, ['send', file, '--service', 'plcliresume', '--to', to, '--json'], { env });
   await waitForJson(recv, (e) => e.event === 'progress' && Number(e.bytes) > 50 * MiB, 60_000);
   send1.signal('SIGKILL');
   const failed = await waitForJson(recv, (e) => e.event === 'failed', 60_000);
@@ -50,7 +51,7 @@ test('send killed mid-transfer and run again resumes; receive counts, lists and 
   assert.ok((await readdir(dir)).every((f) => f.startsWith('.peerlink-partial-')), 'only the partial file and its record');
 
   // Run again (text output): it says it resumes, sends the rest, and the file verifies.
-  const r = await lab.exec(1, process.execPath, [PEERLINK_BIN, 'send', file, '--service', 'plcliresume', '--connect', to], { env, check: false, timeoutMs: 120_000 });
+  const r = await lab.exec(1, process.execPath, [PEERLINK_BIN, 'send', file, '--service', 'plcliresume', '--to', to], { env, check: false, timeoutMs: 120_000 });
   assert.equal(r.code, 0, r.stderr);
   const m = /resuming "photos\.tar" at (\d+) %/.exec(r.stderr);
   assert.ok(m, r.stderr);
@@ -65,7 +66,7 @@ test('send killed mid-transfer and run again resumes; receive counts, lists and 
   // A partial left by a receiver stopped mid-transfer is counted at the next start, listed and discarded.
   const recv2 = lab.spawnNode(2, PEERLINK_BIN, recvArgs, { env });
   await waitForJson(recv2, (e) => e.event === 'listening', 30_000);
-  const send2 = lab.spawnNode(1, PEERLINK_BIN, ['send', file, '--as', 'again.tar', '--service', 'plcliresume', '--connect', to, '--json'], { env });
+  const send2 = lab.spawnNode(1, PEERLINK_BIN, ['send', file, '--as', 'again.tar', '--service', 'plcliresume', '--to', to, '--json'], { env });
   await waitForJson(recv2, (e) => e.event === 'progress' && Number(e.bytes) > 10 * MiB, 60_000);
   recv2.signal('SIGTERM');
   assert.equal((await recv2.exited).code, 0);
