@@ -44,7 +44,9 @@ test('send killed mid-transfer and run again resumes; receive counts, lists and 
   // Found by mDNS inside the lab, and named (so the search ends once it is connected).
   const to = String(listening.name);
   const send1 = lab.spawnNode(1, PEERLINK_BIN, ['send', file, '--service', 'plcliresume', '--to', to, '--json'], { env });
-  await waitForJson(recv, (e) => e.event === 'progress' && Number(e.bytes) > 50 * MiB, 60_000);
+  await waitForJson(recv, (e) => e.event === 'progress' && Number(e.bytes) > 50 * MiB, 60_000).catch((err: Error) => {
+    throw new Error(`${err.message}\nsender: ${send1.tail()}`);
+  });
   send1.signal('SIGKILL');
   const failed = await waitForJson(recv, (e) => e.event === 'failed', 60_000);
   assert.equal(failed.code, 'ERR_RESOURCE_ABORTED');
@@ -65,8 +67,8 @@ test('send killed mid-transfer and run again resumes; receive counts, lists and 
 
   // A partial left by a receiver stopped mid-transfer is counted at the next start, listed and discarded.
   const recv2 = lab.spawnNode(2, PEERLINK_BIN, recvArgs, { env });
-  await waitForJson(recv2, (e) => e.event === 'listening', 30_000);
-  const send2 = lab.spawnNode(1, PEERLINK_BIN, ['send', file, '--as', 'again.tar', '--service', 'plcliresume', '--to', to, '--json'], { env });
+  const listening2 = await waitForJson(recv2, (e) => e.event === 'listening', 30_000);
+  const send2 = lab.spawnNode(1, PEERLINK_BIN, ['send', file, '--as', 'again.tar', '--service', 'plcliresume', '--to', String(listening2.name), '--json'], { env });
   await waitForJson(recv2, (e) => e.event === 'progress' && Number(e.bytes) > 10 * MiB, 60_000);
   recv2.signal('SIGTERM');
   assert.equal((await recv2.exited).code, 0);
