@@ -581,14 +581,15 @@ async function resourceScenario(gibs: number[], rounds: number): Promise<Row[]> 
  */
 async function resumeScenario(mib: number, rounds: number): Promise<Row[]> {
   const wait: Row = { name: `resume ${mib} MiB: reconnect → first resumed byte`, unit: 'ms', session: [], raw: [], better: 'lower', target: '', note: 'raw: starting over skips the prefix check (0 ms) but re-sends what the receiver held' };
-  const resent: Row = { name: `resume ${mib} MiB: bytes sent again`, unit: 'MiB', session: [], raw: [], better: 'lower', target: '' };
+  // MB, not MiB: the MiB rows are the resource memory rows checked for flatness below.
+  const resent: Row = { name: `resume ${mib} MiB: bytes sent again`, unit: 'MB', session: [], raw: [], better: 'lower', target: '' };
   for (let r = 0; r < rounds; r++) {
     process.stderr.write(`bench: resume ${mib} MiB (round ${r + 1}/${rounds})\n`);
     const s = await resumeOnce(mib * 1024 * 1024, KEY_HEX);
     wait.session.push(s.reconnectToFirstByteMs);
     wait.raw.push(0);
-    resent.session.push(s.resentBytes / 1048576);
-    resent.raw.push(s.heldBytes / 1048576);
+    resent.session.push(s.resentBytes / 1e6);
+    resent.raw.push(s.heldBytes / 1e6);
   }
   return [wait, resent];
 }
@@ -728,7 +729,7 @@ function printTable(rows: Row[], rounds: string, lpNote: string): void {
     let lOk = '';
     if (lRatio !== undefined && row.libp2pGoal !== undefined) lOk = lRatio >= row.libp2pGoal ? 'yes' : 'NO';
     if (lOk === 'NO') misses.push(`${row.name} vs js-libp2p`);
-    console.log(line([row.name, row.unit, fmt(s), fmt(r), ratio.toFixed(2), row.target, ok, l === undefined ? '' : fmt(l), lRatio === undefined ? '' : lRatio.toFixed(1), row.libp2pGoal === undefined ? '' : `≥ ${row.libp2pGoal}`, lOk]));
+    console.log(line([row.name, row.unit, fmt(s), fmt(r), Number.isFinite(ratio) ? ratio.toFixed(2) : '—', row.target, ok, l === undefined ? '' : fmt(l), lRatio === undefined ? '' : lRatio.toFixed(1), row.libp2pGoal === undefined ? '' : `≥ ${row.libp2pGoal}`, lOk]));
   }
   // Resource memory flatness: the largest file's peak within 10 % of the smallest's.
   const mem = rows.filter((r) => r.unit === 'MiB');
