@@ -8,6 +8,9 @@ import { open, readdir, readFile, stat, truncate, utimes, writeFile } from 'node
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { socketPair, tempDir, type Ctx } from '../../harness/loopback.js';
 import { isPeerlinkError } from '../../../src/errors.js';
 import { ResourceManager } from '../../../src/session/resource-manager.js';
@@ -313,4 +316,38 @@ test('cancel on the sender mid-body removes the partial file; a receiver restart
   const zeros = sha(Buffer.alloc(160 * MiB));
   assert.equal(sent.sha256, zeros);
   assert.equal(received.sha256, zeros);
+});
+
+test('an http source resumes with Range (206) when the server supports it, and by skipping when it does not (200)', async (t) => {
+  const data = randomBytes(40 * MiB);
+  for (const ranges of [true, false]) {
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      seen.push(req.headers.range ?? '');
+      const m = ranges ? /^bytes=(\d+)-$/.exec(req.headers.range ?? '') : null;
+      if (m) {
+        const start = Number(m[1]);
+        res.writeHead(206, { 'content-length': data.length - start, 'content-range': `bytes ${start}-${data.length - 1}/${data.length}` });
+        res.end(data.subarray(start));
+      } else {
+        res.writeHead(200, { 'content-length': data.length });
+        res.end(data);
+      }
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    t.after(() => server.close());
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/f.bin`;
+    const p = await pair(t);
+    await interrupted(p, url, 'f.bin', 20 * MiB);
+    const again = p.sender.send(url, 'f.bin', 'r');
+    const incoming = await p.nextIncoming();
+    const [sent] = await Promise.all([again.done, incoming.done]);
+    assert.equal(sent.sha256, sha(data));
+    assert.ok(again.resumedFrom >= 16 * MiB, `resumed from ${again.resumedFrom}`);
+    assert.equal(again.bytesOnWire, data.length - again.resumedFrom, 'only the rest crossed to the receiver');
+    assert.deepEqual(await readFile(join(p.dir, 'f.bin')), data);
+    // The prefix is checked against a fresh GET; the rest is asked for with a Range.
+    assert.equal(seen.at(-1), `bytes=${again.resumedFrom}-`, seen.join(' | '));
+  }
 });
