@@ -11,7 +11,8 @@
  * removed when the directory is prepared or listed.
  */
 import { createHash } from 'node:crypto';
-import { lstat, open, readdir, unlink, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { lstat, open, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { resourceNameProblem } from './resource-name.js';
 import { MAX_RESOURCE_SIZE } from './resource-wire.js';
@@ -60,14 +61,20 @@ export function partialRecordName(key: string): string {
 }
 
 export async function writeRecord(dir: string, key: string, record: PartialRecord): Promise<void> {
-  await writeFile(join(dir, partialRecordName(key)), JSON.stringify(record), { mode: 0o644 });
+  // Never through a symlink planted under the record's name.
+  const fh = await open(join(dir, partialRecordName(key)), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | (constants.O_NOFOLLOW ?? 0), 0o644);
+  try {
+    await fh.writeFile(JSON.stringify(record));
+  } finally {
+    await fh.close();
+  }
 }
 
 /** The record of `key`, or undefined if it is missing, unreadable or not one of ours (the file is local but checked all the same). */
 export async function readRecord(dir: string, key: string): Promise<PartialRecord | undefined> {
   let text: string;
   try {
-    const fh = await open(join(dir, partialRecordName(key)), 'r');
+    const fh = await open(join(dir, partialRecordName(key)), constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
     try {
       const buf = Buffer.alloc(MAX_RECORD_BYTES + 1);
       const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
