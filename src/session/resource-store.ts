@@ -81,6 +81,8 @@ export interface RemovedLeftover {
 const TEMP_PATTERN = /^\.peerlink-(?:(\d{1,10})-)?[0-9a-f]{24}\.part$/;
 /** Pid-less temp files (earlier versions) are removed once untouched this long: their writer, if alive, writes far more often. */
 const LEGACY_LEFTOVER_AGE_MS = 10 * 60_000;
+/** Most partial files kept waiting for a resume; beyond it the oldest is removed. */
+export const MAX_PARTIALS = 256;
 /** How many numbered alternatives are tried before giving up on a name. */
 const MAX_SUFFIX = 9999;
 
@@ -396,7 +398,17 @@ export class ResourceStore {
   release(sink: ResourceSink, key: string, saved = 0, partial?: number): void {
     if (this.#reserved.delete(key)) this.#written += saved;
     if (this.#busy.get(key) === sink) this.#busy.delete(key);
-    if (partial !== undefined) this.#idle.set(key, partial);
+    if (partial !== undefined) {
+      // Re-inserted, so the map's order is oldest first.
+      this.#idle.delete(key);
+      this.#idle.set(key, partial);
+      // However small, partial files are files: past MAX_PARTIALS the oldest go.
+      while (this.#idle.size > MAX_PARTIALS) {
+        const oldest = this.#idle.keys().next().value as string;
+        this.#idle.delete(oldest);
+        void this.#directory?.then((dir) => removePartial(dir, oldest)).catch(() => undefined);
+      }
+    }
     this.#sinks.delete(sink);
   }
 

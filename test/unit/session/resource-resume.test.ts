@@ -15,7 +15,7 @@ import { socketPair, tempDir, type Ctx } from '../../harness/loopback.js';
 import { isPeerlinkError } from '../../../src/errors.js';
 import { ResourceManager } from '../../../src/session/resource-manager.js';
 import type { IncomingResource } from '../../../src/session/resource-receive.js';
-import { ResourceStore } from '../../../src/session/resource-store.js';
+import { ResourceStore, MAX_PARTIALS } from '../../../src/session/resource-store.js';
 import { blockSizeFor, isBlockSize, matchPrefix, scanPrefix, MAX_RESUME_BLOCKS, RESUME_BLOCK_MIN, MiB } from '../../../src/session/resource-prefix.js';
 import { PARTIAL_MAX_AGE_MS, partialDataName, partialKey } from '../../../src/session/resource-partial.js';
 import { parseFrame } from '../../../src/session/resource-wire.js';
@@ -350,4 +350,21 @@ test('an http source resumes with Range (206) when the server supports it, and b
     // The prefix is checked against a fresh GET; the rest is asked for with a Range.
     assert.equal(seen.at(-1), `bytes=${again.resumedFrom}-`, seen.join(' | '));
   }
+});
+
+test('store: at most MAX_PARTIALS partial files are kept; the oldest goes first', async (t) => {
+  const dir = await tempDir(t, 'pl-partial-max-');
+  const store = new ResourceStore({ directory: dir });
+  for (let i = 0; i < MAX_PARTIALS + 3; i++) {
+    const s = await store.openPartial(`f${i}.bin`, 100, null, { resume: true });
+    await s.startAt(0, createHash('sha256'));
+    s.end(Buffer.alloc(10));
+    await new Promise((r) => s.once('finish', r));
+    await s.abort(new Error('lost'), true);
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  const names = (await store.listPartial()).map((p) => p.name);
+  assert.equal(names.length, MAX_PARTIALS);
+  for (const gone of ['f0.bin', 'f1.bin', 'f2.bin']) assert.ok(!names.includes(gone), gone);
+  assert.ok(names.includes(`f${MAX_PARTIALS + 2}.bin`));
 });
