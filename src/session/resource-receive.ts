@@ -78,6 +78,9 @@ export interface RefusedOffer<P = unknown> {
 /** Failures that interrupt a transfer rather than end it: its partial file is kept for resuming. */
 const KEEP_ON: ReadonlySet<string> = new Set(['ERR_RESOURCE_ABORTED', 'ERR_TIMEOUT', 'ERR_CLOSED']);
 
+/** The rate a resuming sender is granted to hash the prefix we hold before it answers (50 MB/s: a slow disk). */
+const RESUME_HASH_BYTES_PER_S = 50e6;
+
 /** A peer that opens a resource stream must announce the resource within this time. */
 const HEADER_TIMEOUT_MS = 30_000;
 /** Largest piece handed to the sink at once (bounds memory when the stream yields large chunks). */
@@ -190,7 +193,19 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
         const prefix = sink.prefix;
         const offer: ResumeOffer = { have: prefix?.have ?? 0, block: prefix?.block ?? RESUME_BLOCK_MIN, digests: prefix?.digests ?? [] };
         stream.write(encodeFrame({ type: 'accept', offset: 0, resume: offer }));
-        const answer = await reader.frame();
+        // The sender hashes as much of its file as we hold before it answers: that is not
+        // silence, but it is bounded (by the idle timeout plus the prefix at a slow disk's rate).
+        idle.pause();
+        const limit = policy.idleTimeout + Math.ceil((offer.have / RESUME_HASH_BYTES_PER_S) * 1000);
+        const timer = setTimeout(() => reader.interrupt(new PeerlinkError('ERR_TIMEOUT', `the sender did not answer the resume offer within ${Math.round(limit / 1000)} s`)), limit);
+        timer.unref();
+        let answer;
+        try {
+          answer = await reader.frame();
+        } finally {
+          clearTimeout(timer);
+          idle.resume();
+        }
         if (answer.type !== 'resume') throw new PeerlinkError('ERR_PROTOCOL', `resource stream: expected resume, got ${answer.type}`);
         // Only a boundary we offered (where we hold a hash state), and only with our own bytes' digest.
         const state = prefix ? prefix.states.get(answer.offset) : answer.offset === 0 ? createHash('sha256') : undefined;

@@ -78,10 +78,10 @@ const HEADER = { type: 'resource', v: 1, name: NAME, size: SIZE, sha256: null, r
 const partials = (files: string[]): string[] => files.filter((f) => f.startsWith('.peerlink-partial-'));
 
 /** A victim holding a partial file of NAME: the first 9 MiB of `file`, from a transfer the attacker cut (a reset). */
-async function victimWithPartial(file: Buffer): Promise<{ v: Victim; peer: Awaited<ReturnType<typeof rawPeer>> }> {
+async function victimWithPartial(file: Buffer, transferIdleTimeout?: number): Promise<{ v: Victim; peer: Awaited<ReturnType<typeof rawPeer>> }> {
   const dir = await mkdtemp(join(tmpdir(), 'pl-adv-resume-'));
   dirs.push(dir);
-  const v = await startVictim({ acceptResources: true, resources: { directory: dir } });
+  const v = await startVictim({ acceptResources: true, resources: { directory: dir }, ...(transferIdleTimeout ? { budgets: { transferIdleTimeout } } : {}) });
   const peer = await rawPeer(v);
   const s = await openResourceStream(v, peer);
   s.write(resourceFrame(HEADER));
@@ -164,4 +164,17 @@ test('resume: digests copied back without the bytes cannot produce the whole-fil
   s.write(tail);
   s.write(resourceFrame({ type: 'end', sha256: sha(Buffer.concat([randomBytes(8 * MiB), tail])) }));
   await failedWith(v, s, 'ERR_RESOURCE_VERIFY');
+});
+
+test('resume: a sender that never answers the resume offer is dropped after a bounded time; the partial file stays', { timeout: 60_000 }, async () => {
+  const file = randomBytes(SIZE);
+  const { v, peer } = await victimWithPartial(file, 1500);
+  const { s, have } = await comeBack(v, peer, file);
+  const started = Date.now();
+  // Silence: the victim allows transferIdleTimeout plus 1 s per 50 MB it holds for the answer.
+  const answer = await until(() => s.frames().slice(1).find((f) => f.type === 'error'), 20_000, 'the timeout');
+  assert.equal(answer.code, 'ERR_TIMEOUT');
+  const waited = Date.now() - started;
+  assert.ok(waited >= 1400 && waited < 15_000, `waited ${waited} ms for ${have} bytes held`);
+  assert.equal(partials((await v.cost()).files).length, 2, 'nothing was proved wrong: the partial file is kept');
 });
