@@ -18,7 +18,7 @@ import type { IncomingResource } from '../../../src/session/resource-receive.js'
 import { ResourceStore, MAX_PARTIALS } from '../../../src/session/resource-store.js';
 import { blockSizeFor, isBlockSize, matchPrefix, scanPrefix, MAX_RESUME_BLOCKS, RESUME_BLOCK_MIN, MiB } from '../../../src/session/resource-prefix.js';
 import { PARTIAL_MAX_AGE_MS, partialDataName, partialKey } from '../../../src/session/resource-partial.js';
-import { parseFrame } from '../../../src/session/resource-wire.js';
+import { encodeFrame, parseFrame, ResourceStreamReader } from '../../../src/session/resource-wire.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const chunks = (b: Buffer, n = 100_000): Readable => Readable.from(Array.from({ length: Math.ceil(b.length / n) }, (_, i) => b.subarray(i * n, (i + 1) * n)));
@@ -367,4 +367,52 @@ test('store: at most MAX_PARTIALS partial files are kept; the oldest goes first'
   assert.equal(names.length, MAX_PARTIALS);
   for (const gone of ['f0.bin', 'f1.bin', 'f2.bin']) assert.ok(!names.includes(gone), gone);
   assert.ok(names.includes(`f${MAX_PARTIALS + 2}.bin`));
+});
+
+test('compatibility: a receiver that predates resuming (accept without `resume`) gets the whole file, and one with a partial file gets it from an old sender too', async (t) => {
+  const src = await tempDir(t, 'pl-resume-src-');
+  const data = randomBytes(3 * MiB + 7);
+  await writeFile(join(src, 'f.bin'), data);
+  // An old receiver, by hand: reads the offer, accepts at 0 (no resume field), takes the body and the trailer.
+  let offered: Record<string, unknown> | undefined;
+  const sender = new ResourceManager<string>({
+    open: async () => {
+      const [a, b] = await socketPair(t);
+      const reader = new ResourceStreamReader(b);
+      void (async () => {
+        offered = (await reader.frame()) as unknown as Record<string, unknown>;
+        b.write(encodeFrame({ type: 'accept', offset: 0 }));
+        const body = await reader.exactly(data.length);
+        const end = await reader.frame();
+        assert.equal(end.type, 'end');
+        b.write(encodeFrame({ type: 'done', size: body.length, sha256: sha(body) }));
+      })();
+      return a;
+    },
+    announce: () => assert.fail('sender never receives'),
+  });
+  t.after(() => sender.close());
+  const transfer = sender.send(join(src, 'f.bin'), 'f.bin', 'old');
+  const sent = await transfer.done;
+  assert.equal(offered?.resume, 1, 'the offer says the sender can resume; the old receiver ignores it');
+  assert.equal(sent.sha256, sha(data));
+  assert.equal(transfer.resumedFrom, 0);
+  assert.equal(transfer.bytesOnWire, data.length);
+
+  // An old sender (no `resume` in its offer) to a receiver holding a partial file of that name and size.
+  const p = await pair(t);
+  const big = randomBytes(40 * MiB);
+  await writeFile(join(src, 'big.bin'), big);
+  await interrupted(p, join(src, 'big.bin'), 'big.bin', 20 * MiB);
+  const [x, y] = await socketPair(t);
+  p.receiver.receive(y, 'old-sender');
+  const reader = new ResourceStreamReader(x);
+  x.write(encodeFrame({ type: 'resource', v: 1, name: 'big.bin', size: big.length, sha256: null }));
+  const accept = await reader.frame();
+  assert.deepEqual(accept, { type: 'accept', offset: 0 }, 'no resume offer to a sender that cannot resume');
+  x.write(big);
+  x.write(encodeFrame({ type: 'end', sha256: sha(big) }));
+  const done = await reader.frame();
+  assert.equal(done.type, 'done');
+  assert.deepEqual(await readFile(join(p.dir, 'big.bin')), big);
 });
