@@ -1,7 +1,7 @@
 /**
  * Budgets: a limit on every piece of state a peer (or a stranger on the link) can make a
  * session hold or do — frames before HELLO, unidentified connections, stream offers,
- * dial-backs, open streams, transfers, dials, discovery records. Each has a documented
+ * dial-backs, open streams, transfers, dials, discovery records, datagrams. Each has a documented
  * default (docs/security.md) sized so that a 100-peer session and the loopback demo fit
  * with room to spare, and an option (`PeerSessionOptions.budgets`).
  *
@@ -51,6 +51,16 @@ export interface SessionBudgets {
    * checked (a PING round trip, at most max(2 s, 4 × RTT)); more are refused. Default 4.
    */
   claimsPerPeer: number;
+  /** Datagrams accepted from one peer's best-effort flow per second; more are dropped before any cryptography. Default 10 000. */
+  datagramsPerSecond: number;
+  /** Datagram bytes accepted from one peer's flow per second. Default 16 777 216 (16 MiB). */
+  datagramBytesPerSecond: number;
+  /** PKI: first contacts comparing a code at once (the `verifying` state). Default 4. */
+  verifyingPeers: number;
+  /** PKI: time a peer may stay `verifying` (a person deciding), ms. Default 60 000. */
+  verifyTimeout: number;
+  /** PKI: first-contact code comparisons started per minute (burst of the same size). Default 6. */
+  verificationsPerMinute: number;
 }
 
 export const DEFAULT_BUDGETS: Readonly<SessionBudgets> = Object.freeze({
@@ -71,12 +81,17 @@ export const DEFAULT_BUDGETS: Readonly<SessionBudgets> = Object.freeze({
   absentPeerExpiry: 600_000,
   maxPeerRecords: 4096,
   claimsPerPeer: 4,
+  datagramsPerSecond: 10_000,
+  datagramBytesPerSecond: 16_777_216,
+  verifyingPeers: 4,
+  verifyTimeout: 60_000,
+  verificationsPerMinute: 6,
 });
 
 export type BudgetName = keyof SessionBudgets;
 
 /** Budgets that are durations in ms (the others are counts or sizes). */
-const DURATIONS: ReadonlySet<BudgetName> = new Set<BudgetName>(['unidentifiedTimeout', 'transferIdleTimeout', 'dialBackoffInitial', 'dialBackoffSlow', 'absentPeerExpiry']);
+const DURATIONS: ReadonlySet<BudgetName> = new Set<BudgetName>(['unidentifiedTimeout', 'transferIdleTimeout', 'dialBackoffInitial', 'dialBackoffSlow', 'absentPeerExpiry', 'verifyTimeout']);
 /** The longest delay setTimeout keeps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 

@@ -223,11 +223,22 @@ export class Dialer {
   }
 
   /** The control connection a target's dial made has closed. */
-  channelClosed(t: DialTarget, self: boolean): void {
+  channelClosed(t: DialTarget, self: boolean, untrusted?: PeerlinkError): void {
     t.busy = false;
     this.#endDial(t);
     this.#conns.delete(t);
     if (self) t.self = true;
+    if (untrusted) {
+      // PKI: the key was refused here or there (already reported): like a wrong key, a
+      // connect() fails at once and a discovered peer is not asked again for a while.
+      if (t.manual) {
+        t.present = false;
+        t.absentSince = Date.now();
+        this.#settle(t, untrusted);
+        return;
+      }
+      t.notBefore = Date.now() + SECURITY_RETRY_DELAY;
+    }
     this.schedule(t);
   }
 

@@ -3,7 +3,7 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { Parameters, parsePsk } from '../net/index.js';
+import { Parameters, parsePsk, type PkiOptions } from '../net/index.js';
 import { PeerlinkError } from '../errors.js';
 import type { Mdns } from '../dnssd/index.js';
 import { PeerID, validateDisplayName } from './peer-id.js';
@@ -13,6 +13,10 @@ import { STREAM_CHUNK_MAX } from './message-stream.js';
 import { resolveBudgets, type SessionBudgets } from './budgets.js';
 import type { FreeSpaceFloor } from './resource-store.js';
 import type { ResourceOffer } from './resource-receive.js';
+import { SessionIdentity, chainIsConsistent, type PemIdentity } from './trust/identity.js';
+import { KnownPeers } from './trust/known-peers.js';
+import { lockProfile, type ProfileLock } from './trust/profile.js';
+import type { TrustPolicy } from './trust/gate.js';
 
 /** `PeerSessionOptions.resources` (docs/resources.md). */
 export interface SessionResourceOptions {
@@ -38,7 +42,33 @@ export interface SessionResourceOptions {
   resumeTimeout?: number;
 }
 
-export type SessionSecurity = { mode: 'none' } | { mode: 'psk'; key: string | Uint8Array; identity?: string };
+/**
+ * `security: {mode: 'pki'}` (docs/security.md "Trust"): TLS 1.3 with mutual authentication by
+ * key; the peer id is derived from the public key; known peers connect silently, new ones are
+ * verified with a code (the `verify` event) unless `trustNew`.
+ */
+export interface PkiSecurity extends TrustPolicy {
+  mode: 'pki';
+  /** Our certificate and key (PEM). Default: the identity in `identityDir`, else a new one for this run. */
+  identity?: PemIdentity;
+  /**
+   * Keep the identity (generated the first time) and the known peers here; held by this
+   * session while it runs (ERR_IDENTITY_IN_USE if another one holds it). Default: nothing is
+   * kept — a new identity each run, known peers in memory (the privacy default).
+   */
+  identityDir?: string;
+}
+
+export type SessionSecurity = { mode: 'none' } | { mode: 'psk'; key: string | Uint8Array; identity?: string } | PkiSecurity;
+
+/** What a PKI session runs with (resolved from PkiSecurity). */
+export interface ResolvedPki {
+  identity: SessionIdentity;
+  known: KnownPeers;
+  lock: ProfileLock | undefined;
+  /** The TLS options, whose `cert` is filled in by start() (ensureCertificate). */
+  tls: PkiOptions;
+}
 
 export interface PeerSessionOptions {
   /** Bare service name: `chat` is advertised and browsed as `_chat._tcp` (1–15 letters, digits, '-'). */
@@ -87,6 +117,17 @@ export interface PeerSessionOptions {
   resources?: SessionResourceOptions;
   /** Limits on what peers can make the session hold or do (docs/security.md). Default DEFAULT_BUDGETS. */
   budgets?: Partial<SessionBudgets>;
+  /** Best-effort messages (`send(data, {mode: 'unreliable'})`, docs/session.md "Datagrams"). Default enabled; `false` turns them off. */
+  datagrams?: boolean | DatagramOptions;
+}
+
+export interface DatagramOptions {
+  /** Offer and accept datagram flows (HELLO capability DATAGRAMS). Default true. */
+  enabled?: boolean;
+  /** Time for a new flow to carry a probe both ways before sends reject with ERR_DATAGRAM_UNAVAILABLE, ms. Default 3000. */
+  openTimeout?: number;
+  /** After a flow failed, unreliable sends to that peer reject at once for this long, then a new flow is tried, ms. Default 30 000. */
+  retryAfter?: number;
 }
 
 export const RESERVED_TXT_KEYS = new Set(['v', 'sec', 'id', 'arch']);
@@ -117,6 +158,9 @@ export interface ResolvedSessionOptions {
   resources: SessionResourceOptions;
   mdns: Mdns | undefined;
   budgets: SessionBudgets;
+  datagrams: Required<DatagramOptions>;
+  /** With security mode 'pki'. */
+  pki: ResolvedPki | undefined;
 }
 
 function positive(name: string, v: number | undefined, dflt: number): number {
@@ -134,10 +178,22 @@ export function resolveOptions(o: PeerSessionOptions): ResolvedSessionOptions {
   if (typeof o.serviceType !== 'string' || !/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$/.test(o.serviceType) || !/[A-Za-z]/.test(o.serviceType)) {
     throw new PeerlinkError('ERR_INVALID_SERVICE_TYPE', `serviceType "${String(o.serviceType)}" must be a bare service name (1–15 letters, digits or '-', e.g. "chat"); it is advertised as _NAME._tcp`);
   }
-  const peerId = o.peerId ?? PeerID.generate(o.displayName ?? defaultDisplayName());
   if (o.peerId && o.displayName !== undefined && o.displayName !== o.peerId.displayName) {
     throw new PeerlinkError('ERR_INVALID_ARGUMENT', 'give either displayName or peerId (whose displayName is used), not both');
   }
+  const security = o.security ?? { mode: 'none' };
+  if (security.mode === 'psk') parsePsk(security.key);
+  else if (security.mode !== 'none' && security.mode !== 'pki') throw new PeerlinkError('ERR_INVALID_ARGUMENT', "security.mode must be 'none', 'psk' or 'pki'");
+  const pki = security.mode === 'pki' ? resolvePki(security) : undefined;
+  let peerId: PeerID;
+  if (pki) {
+    // The id is the key's: it cannot be chosen (DESIGN.md §6 "Peer ids").
+    peerId = PeerID.fromBytes(pki.identity.idBytes, o.peerId?.displayName ?? o.displayName ?? defaultDisplayName());
+    if (o.peerId && !o.peerId.equals(peerId)) {
+      pki.lock?.release();
+      throw new PeerlinkError('ERR_INVALID_ARGUMENT', `with security 'pki' the peer id is derived from the key (${peerId.id}); give displayName, not another peerId`);
+    }
+  } else peerId = o.peerId ?? PeerID.generate(o.displayName ?? defaultDisplayName());
   const architecture = o.architecture ?? 'star';
   if (architecture !== 'star' && architecture !== 'client-server') throw new PeerlinkError('ERR_INVALID_ARGUMENT', `architecture must be 'star' or 'client-server'`);
   let role: HelloRole = 'peer';
@@ -145,9 +201,6 @@ export function resolveOptions(o: PeerSessionOptions): ResolvedSessionOptions {
     if (o.role !== 'server' && o.role !== 'client') throw new PeerlinkError('ERR_INVALID_ARGUMENT', "client-server needs role: 'server' or 'client'");
     role = o.role;
   } else if (o.role !== undefined) throw new PeerlinkError('ERR_INVALID_ARGUMENT', "role applies to architecture 'client-server' only");
-  const security = o.security ?? { mode: 'none' };
-  if (security.mode === 'psk') parsePsk(security.key);
-  else if (security.mode !== 'none') throw new PeerlinkError('ERR_INVALID_ARGUMENT', "security.mode must be 'none' or 'psk'");
   const discoveryInfo = { ...(o.discoveryInfo ?? {}) };
   for (const k of Object.keys(discoveryInfo)) {
     if (RESERVED_TXT_KEYS.has(k.toLowerCase())) throw new PeerlinkError('ERR_INVALID_TXT', `discoveryInfo key "${k}" is reserved by the session (v, sec, id, arch)`);
@@ -184,7 +237,43 @@ export function resolveOptions(o: PeerSessionOptions): ResolvedSessionOptions {
     resources: { ...(o.resources ?? {}) },
     mdns: o.mdns,
     budgets: resolveBudgets(o.budgets),
+    datagrams: resolveDatagrams(o.datagrams),
+    pki,
   };
+}
+
+function resolveDatagrams(d: boolean | DatagramOptions | undefined): Required<DatagramOptions> {
+  const o = typeof d === 'boolean' ? { enabled: d } : (d ?? {});
+  return {
+    enabled: o.enabled ?? true,
+    openTimeout: positive('datagrams.openTimeout', o.openTimeout, 3000),
+    retryAfter: positive('datagrams.retryAfter', o.retryAfter, 30_000),
+  };
+}
+
+function resolvePki(sec: PkiSecurity): ResolvedPki {
+  if (sec.identity !== undefined && sec.identityDir !== undefined) throw new PeerlinkError('ERR_INVALID_ARGUMENT', 'give security.identity or security.identityDir, not both');
+  let identity: SessionIdentity;
+  let lock: ProfileLock | undefined;
+  if (sec.identity !== undefined) identity = SessionIdentity.fromPem(sec.identity);
+  else if (sec.identityDir !== undefined) {
+    lock = lockProfile(sec.identityDir);
+    try {
+      identity = SessionIdentity.inDirectory(sec.identityDir);
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+  } else identity = SessionIdentity.ephemeral();
+  const known = sec.identityDir !== undefined ? KnownPeers.inDirectory(sec.identityDir) : new KnownPeers();
+  const tls: PkiOptions = {
+    key: identity.keyPem,
+    requireClientCertificate: true,
+    // Self-signed keys: the chain must hang together; whose key it is, the session decides (trust/gate.ts).
+    verify: (chain) => chainIsConsistent(chain),
+  };
+  if (identity.certPem !== undefined) tls.cert = identity.certPem;
+  return { identity, known, lock, tls };
 }
 
 /**
@@ -197,7 +286,8 @@ export function buildParameters(o: ResolvedSessionOptions): Parameters {
   const maxMessageSize = Math.max(o.maxMessageSize + 1, STREAM_CHUNK_MAX + 1024);
   const tcp = { noDelay: true, connectionTimeout: o.connectionTimeout };
   const retry = { automatic: false };
-  const tls = o.security.mode === 'psk' ? { psk: { key: o.security.key, ...(o.security.identity !== undefined ? { identity: o.security.identity } : {}) } } : undefined;
+  // PKI sessions are TLS 1.3 only (narrower than DESIGN.md §1): its exporter and encrypted certificates.
+  const tls = o.security.mode === 'psk' ? { psk: { key: o.security.key, ...(o.security.identity !== undefined ? { identity: o.security.identity } : {}) } } : o.pki ? { pki: o.pki.tls, minVersion: 'TLSv1.3' as const } : undefined;
   if (o.transport === 'ws') {
     return Parameters.ws({ ...(tls ? { tls } : {}), maxMessageSize, keepalive: false, tcp, retry, path: `/peerlink/${o.serviceType}` });
   }

@@ -21,6 +21,8 @@ import type { Lab } from '../harness/netns.js';
 const VICTIM = fileURLToPath(new URL('./victim.js', import.meta.url));
 
 export interface VictimCost {
+  /** process.cpuUsage() of the victim, µs. */
+  cpu: { user: number; system: number };
   rss: number;
   peakRss: number;
   heapUsed: number;

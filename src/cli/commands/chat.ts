@@ -13,11 +13,12 @@
  *
  * Chat installs no resource listener, so the session refuses files offered to it.
  */
-import { PeerSession, type PeerID } from '../../session/index.js';
+import { type PeerID } from '../../session/index.js';
 import { isPeerlinkError } from '../../errors.js';
 import { jsonLine, parse, parseSeconds, UsageError } from '../args.js';
 import { EXIT_OK, type CliIO } from '../io.js';
-import { connectEndpoints, connectFlag, sessionFlags, sessionOptionsFromFlags, CONNECT_FLAG_HELP, SESSION_FLAGS_HELP } from '../session-flags.js';
+import { connectEndpoints, connectFlag, newSession, sessionFlags, sessionOptionsFromFlags, CONNECT_FLAG_HELP, SESSION_FLAGS_HELP } from '../session-flags.js';
+import { wireTrust, VERIFY_QUESTION } from '../trust-prompt.js';
 import { Endpoint } from '../../net/index.js';
 import { progressStyle, printable } from '../progress.js';
 import { ChatNames } from '../chat-names.js';
@@ -71,7 +72,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const json = values.json === true;
   const timestamps = values.timestamps === true;
   const options = sessionOptionsFromFlags(values, io, 'chat');
-  const session = new PeerSession({ ...options, autoConnect: true, discoveryInfo: { role: 'chat' } });
+  const session = newSession({ ...options, autoConnect: true, discoveryInfo: { role: 'chat' } }, values, io.env);
   // No session.on('resource', …): a session nobody listens to for resources refuses them.
   const style = progressStyle(io.stdout, io.env);
   const bold = (s: string): string => (style.color ? `\u001b[1m${s}\u001b[0m` : s);
@@ -174,8 +175,37 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     }
   };
 
+  // First contact (--pki): the code is shown and the next line typed answers it (y/N).
+  const questions: Array<{ answer: (ok: boolean) => void; text: string }> = [];
+  const askInChat = (text: string, signal: AbortSignal): Promise<boolean> =>
+    new Promise<boolean>((resolve) => {
+      const item = { answer: resolve, text };
+      signal.addEventListener('abort', () => {
+        const i = questions.indexOf(item);
+        if (i < 0) return;
+        questions.splice(i, 1);
+        screen.note('(verification ended)');
+        resolve(false);
+        if (i === 0 && questions[0]) screen.note(`${questions[0].text} ${VERIFY_QUESTION}`);
+      }, { once: true });
+      questions.push(item);
+      if (questions.length === 1) screen.note(`${text} ${VERIFY_QUESTION}`);
+    });
+  wireTrust(session, {
+    ask: (io.stdin as { isTTY?: boolean }).isTTY === true ? askInChat : undefined,
+    log: (text) => screen.note(text),
+    ...(json ? { json: emit } : {}),
+  });
+
   screen.onLine((line) => {
-    if (leaving || line.length === 0) return;
+    if (leaving) return;
+    const question = questions.shift();
+    if (question) {
+      question.answer(/^\s*y(es)?\s*$/i.test(line));
+      if (questions[0]) screen.note(`${questions[0].text} ${VERIFY_QUESTION}`);
+      return;
+    }
+    if (line.length === 0) return;
     if (line.startsWith('/') && !line.startsWith('//')) {
       command(line);
       return;
@@ -234,7 +264,10 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     const sec = info.txt.sec;
     if (info.compatible || typeof sec !== 'string' || sec === ourSecurity || keyNoted.has(info.instanceName)) return;
     keyNoted.add(info.instanceName);
-    const why = sec === 'none' ? 'runs without a key, and this chat has one' : 'uses a key; give the same key with --psk-file F or PEERLINK_PSK';
+    const why =
+      sec === 'none' ? (ourSecurity === 'pki' ? 'runs without encryption (--insecure), and this chat uses --pki' : 'runs without a key, and this chat has one')
+      : sec === 'pki' ? 'uses --pki (keys of its own, the default); run without a shared key and without --insecure to join it'
+      : 'uses a key; give the same key with --psk-file F or PEERLINK_PSK';
     if (json) emit({ event: 'incompatible', peer: info.instanceName, security: sec });
     else screen.note(`peerlink: peer "${printable(info.instanceName)}" of this service ${why}`);
   });
