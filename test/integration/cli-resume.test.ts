@@ -40,10 +40,10 @@ test('send killed mid-transfer and run again resumes; receive counts, lists and 
   const port = '7811';
   const recvArgs = ['receive', '--service', 'plcliresume', '--dir', dir, '--yes', '--json', '--port', port];
   const recv: TrackedProcess = lab.spawnNode(2, PEERLINK_BIN, recvArgs, { env });
-  const listening = await waitForJson(recv, (e) => e.event === 'listening', 30_000);
-  // Found by mDNS inside the lab, and named (so the search ends once it is connected).
-  const to = String(listening.name);
-  const send1 = lab.spawnNode(1, PEERLINK_BIN, ['send', file, '--service', 'plcliresume', '--timeout', '30', '--to', to, '--json'], { env });
+  await waitForJson(recv, (e) => e.event === 'listening', 30_000);
+  // By address (mDNS finds it too, inside the lab: the same receiver, not a second one).
+  const to = `${lab.hosts[1]!.ipv4}:${port}`;
+  const send1 = lab.spawnNode(1, PEERLINK_BIN, ['send', file, '--service', 'plcliresume', '--connect', to, '--json'], { env });
   await waitForJson(recv, (e) => e.event === 'progress' && Number(e.bytes) > 50 * MiB, 60_000).catch((err: Error) => {
     throw new Error(`${err.message}\nsender: ${send1.tail()}`);
   });
@@ -53,7 +53,7 @@ test('send killed mid-transfer and run again resumes; receive counts, lists and 
   assert.ok((await readdir(dir)).every((f) => f.startsWith('.peerlink-partial-')), 'only the partial file and its record');
 
   // Run again (text output): it says it resumes, sends the rest, and the file verifies.
-  const r = await lab.exec(1, process.execPath, [PEERLINK_BIN, 'send', file, '--service', 'plcliresume', '--timeout', '30', '--to', to], { env, check: false, timeoutMs: 120_000 });
+  const r = await lab.exec(1, process.execPath, [PEERLINK_BIN, 'send', file, '--service', 'plcliresume', '--connect', to], { env, check: false, timeoutMs: 120_000 });
   assert.equal(r.code, 0, r.stderr);
   const m = /resuming "photos\.tar" at (\d+) %/.exec(r.stderr);
   assert.ok(m, r.stderr);
@@ -67,8 +67,8 @@ test('send killed mid-transfer and run again resumes; receive counts, lists and 
 
   // A partial left by a receiver stopped mid-transfer is counted at the next start, listed and discarded.
   const recv2 = lab.spawnNode(2, PEERLINK_BIN, recvArgs, { env });
-  const listening2 = await waitForJson(recv2, (e) => e.event === 'listening', 30_000);
-  const send2 = lab.spawnNode(1, PEERLINK_BIN, ['send', file, '--as', 'again.tar', '--service', 'plcliresume', '--timeout', '30', '--to', String(listening2.name), '--json'], { env });
+  await waitForJson(recv2, (e) => e.event === 'listening', 30_000);
+  const send2 = lab.spawnNode(1, PEERLINK_BIN, ['send', file, '--as', 'again.tar', '--service', 'plcliresume', '--connect', to, '--json'], { env });
   await waitForJson(recv2, (e) => e.event === 'progress' && Number(e.bytes) > 10 * MiB, 60_000);
   recv2.signal('SIGTERM');
   assert.equal((await recv2.exited).code, 0);

@@ -239,6 +239,11 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   session.on('found', (info) => {
     const r = search.found(info);
     if (!r) return;
+    // Found after we already reached it (by --connect, before its record arrived): the same
+    // receiver (its HELLO named this instance), not one left unreached.
+    for (const p of session.connectedPeers) {
+      if (started.has(p.id) && session.peerInfo(p)?.instanceName === info.instanceName) search.started(info.instanceName);
+    }
     if (json) jsonLine(io, { event: 'found', peer: info.instanceName, compatible: info.compatible, ...(info.compatible ? {} : { reason: info.incompatibleReason }) });
     else progress.log(`found receiver ${quoted(info.instanceName)}${r.failure ? ` — ${r.failure.message}` : ''}`);
     wake?.();
