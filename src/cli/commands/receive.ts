@@ -42,8 +42,9 @@ Options:
   --yes                accept every offer without asking (says nothing about keys)
   --port PORT          listen on this port (default: any free port); senders can
                        then use 'peerlink send --connect HOST:PORT'
-  --quota BYTES        most bytes this run may write (saved + in progress); larger
-                       transfers are refused before a byte is written
+  --quota BYTES        most bytes this run may write (saved + in progress + the
+                       bytes partial files hold); larger transfers are refused
+                       before a byte is written
   --timeout SECONDS    stop after this long
   --list-partial       list the partial files in DIR (name, bytes held, size,
                        expiry) and exit
