@@ -36,7 +36,7 @@ export interface ResourceTransferEvents {
   state: [TransferState];
 }
 
-/** diagnostics_channel for transfers: {event: 'start' | 'done' | 'failed', direction, name, size, error?}. */
+/** diagnostics_channel for transfers: {event: 'start' | 'done' | 'failed' | 'paused' | 'resumed', direction, name, size, error?, offset?}. */
 export const resourceChannel = channel('peerlink:session:resource');
 
 /** Progress events are emitted at most this often (plus the first and the last). */
@@ -176,6 +176,17 @@ export abstract class TransferBase<P, R> extends EventEmitter<ResourceTransferEv
     if (this.#trailing) clearTimeout(this.#trailing);
     resourceChannel.publish({ event: 'failed', direction: this.direction, name: this.name, size: this.#total, error: err });
     this.#reject(err);
+  }
+
+  /** The transfer paused (its peer was lost) or resumed at `offset`: an event for the app, and one on the diagnostics channel. */
+  protected pausedOrResumed(what: { paused: PeerlinkError } | { resumed: number }): void {
+    if ('paused' in what) {
+      resourceChannel.publish({ event: 'paused', direction: this.direction, name: this.name, size: this.#total, error: what.paused });
+      this.safeEmit('paused', what.paused);
+    } else {
+      resourceChannel.publish({ event: 'resumed', direction: this.direction, name: this.name, size: this.#total, offset: what.resumed });
+      this.safeEmit('resumed', { offset: what.resumed });
+    }
   }
 
   protected published(): void {

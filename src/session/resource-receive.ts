@@ -221,7 +221,7 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
       }
       this.setState('transferring');
       this.startBody(offset);
-      if (offset > 0) this.safeEmit('resumed', { offset });
+      if (offset > 0) this.pausedOrResumed({ resumed: offset });
       let remaining = header.size - offset;
       while (remaining > 0) {
         // cancel() is honoured here even when the rest of the data has already arrived.

@@ -139,7 +139,7 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
         if (pausedSince === undefined) {
           pausedSince = Date.now();
           this.setState('paused');
-          this.safeEmit('paused', e);
+          this.pausedOrResumed({ paused: e });
         }
         await this.#waitForPeer(pausedSince + resumeTimeout, resumeTimeout);
       }
@@ -239,7 +239,7 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
   async #exchange(stream: Duplex, reader: ResourceStreamReader, body: Readable, size: number, offset: number, prefixHash: Hash | undefined, resuming: boolean): Promise<SentResource> {
     this.setState('transferring');
     this.startBody(offset);
-    if (offset > 0 || resuming) this.safeEmit('resumed', { offset });
+    if (offset > 0 || resuming) this.pausedOrResumed({ resumed: offset });
 
     // The receiver's final answer — or an early failure — can arrive while we send.
     const answer = reader.frame();

@@ -14,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { socketPair, tempDir, type Ctx } from '../../harness/loopback.js';
 import { isPeerlinkError } from '../../../src/errors.js';
 import { ResourceManager } from '../../../src/session/resource-manager.js';
+import { resourceChannel } from '../../../src/session/resource-progress.js';
 import type { IncomingResource } from '../../../src/session/resource-receive.js';
 import { ResourceStore, MAX_PARTIALS } from '../../../src/session/resource-store.js';
 import { blockSizeFor, isBlockSize, matchPrefix, scanPrefix, MAX_RESUME_BLOCKS, RESUME_BLOCK_MIN, MiB } from '../../../src/session/resource-prefix.js';
@@ -228,6 +229,10 @@ test('a transfer cut at about half resumes when sent again: only the rest crosse
   await interrupted(p, join(src, 'f.bin'), 'f.bin', 20 * MiB);
   const [partial] = await p.receiver.store.listPartial();
   assert.ok(partial && partial.bytes >= 8 * MiB, `kept ${partial?.bytes}`);
+  const published: Array<{ event: string; direction: string; offset?: number }> = [];
+  const onMessage = (m: unknown): void => void published.push(m as { event: string; direction: string; offset?: number });
+  resourceChannel.subscribe(onMessage);
+  t.after(() => resourceChannel.unsubscribe(onMessage));
   const again = p.sender.send(join(src, 'f.bin'), 'f.bin', 'r');
   const resumed: number[] = [];
   again.on('resumed', ({ offset }) => resumed.push(offset));
@@ -245,6 +250,14 @@ test('a transfer cut at about half resumes when sent again: only the rest crosse
   assert.equal(incoming.bytesOnWire, data.length - again.resumedFrom);
   assert.equal(again.progress.bytes, data.length);
   assert.deepEqual(await readdir(p.dir), ['f.bin'], 'partial file and record gone once placed');
+  assert.deepEqual(
+    published
+      .filter((m) => m.event === 'resumed')
+      .map((m) => `${m.direction} ${m.offset}`)
+      .sort(),
+    [`receive ${again.resumedFrom}`, `send ${again.resumedFrom}`],
+    'resumes are published on the diagnostics channel',
+  );
 });
 
 test('altered bytes in the partial file are detected and re-sent; the digest matches', async (t) => {
