@@ -24,6 +24,7 @@ export const sessionFlags = {
   'trust-new': { type: 'boolean' },
   insecure: { type: 'boolean' },
   interface: { type: 'string', multiple: true },
+  private: { type: 'boolean' },
   json: { type: 'boolean' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -47,6 +48,9 @@ export const SESSION_FLAGS_HELP = `  --service NAME       the session's service 
   --insecure           run unencrypted: the only way to (says so on stderr)
   --interface IF       use only this interface (repeatable; default: every up,
                        multicast-capable, non-loopback interface; lo only when named)
+  --private            privacy mode: random advertised and host names each run,
+                       no id in the advertisement, a new id each run (--name is
+                       then shown only to peers that connect)
   --json               one JSON object per line on stdout (see docs/cli.md)
   --verbose            state changes and errors in detail on stderr
   -h, --help           this help
@@ -64,6 +68,7 @@ export interface SessionFlagValues {
   'trust-new'?: boolean;
   insecure?: boolean;
   interface?: string[];
+  private?: boolean;
   json?: boolean;
   verbose?: boolean;
 }
@@ -82,6 +87,15 @@ export function sessionOptionsFromFlags(values: SessionFlagValues, io: CliIO, co
   const opts: PeerSessionOptions = { serviceType: service, security };
   if (values.name !== undefined) opts.displayName = values.name;
   if (values.interface) opts.interfaces = values.interface;
+  if (values.private === true) {
+    opts.privacy = true;
+    if (security.mode === 'pki') {
+      // A stable key is a tracking handle: --private uses a new key each run (every contact is a first contact).
+      if (values.identity !== undefined) throw new UsageError('--private uses a new key each run: give it without --identity');
+      delete security.identityDir;
+    }
+    if (security.mode === 'none') io.stderr.write(`peerlink: warning: --private hides names in the advertisement, but without a key the display name and id still cross the network in clear text\n`);
+  }
   return opts;
 }
 

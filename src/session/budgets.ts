@@ -51,6 +51,17 @@ export interface SessionBudgets {
    * checked (a PING round trip, at most max(2 s, 4 × RTT)); more are refused. Default 4.
    */
   claimsPerPeer: number;
+  /**
+   * Context bytes of one invitation (sent and received). Default 1024. An INVITE travels
+   * before the inviter is accepted, so it must also fit `firstFrameBytes` (7 bytes of header).
+   */
+  invitationContextBytes: number;
+  /** Invitations waiting for the app's answer, in total. Default 16. */
+  invitationsPending: number;
+  /** …from one source address. Default 4. */
+  invitationsPerAddress: number;
+  /** Longest an invitation waits for the app's answer, ms, whatever timeout the inviter asks. Default 120 000. */
+  invitationTimeout: number;
   /** Datagrams accepted from one peer's best-effort flow per second; more are dropped before any cryptography. Default 10 000. */
   datagramsPerSecond: number;
   /** Datagram bytes accepted from one peer's flow per second. Default 16 777 216 (16 MiB). */
@@ -81,6 +92,10 @@ export const DEFAULT_BUDGETS: Readonly<SessionBudgets> = Object.freeze({
   absentPeerExpiry: 600_000,
   maxPeerRecords: 4096,
   claimsPerPeer: 4,
+  invitationContextBytes: 1024,
+  invitationsPending: 16,
+  invitationsPerAddress: 4,
+  invitationTimeout: 120_000,
   datagramsPerSecond: 10_000,
   datagramBytesPerSecond: 16_777_216,
   verifyingPeers: 4,
@@ -91,7 +106,7 @@ export const DEFAULT_BUDGETS: Readonly<SessionBudgets> = Object.freeze({
 export type BudgetName = keyof SessionBudgets;
 
 /** Budgets that are durations in ms (the others are counts or sizes). */
-const DURATIONS: ReadonlySet<BudgetName> = new Set<BudgetName>(['unidentifiedTimeout', 'transferIdleTimeout', 'dialBackoffInitial', 'dialBackoffSlow', 'absentPeerExpiry', 'verifyTimeout']);
+const DURATIONS: ReadonlySet<BudgetName> = new Set<BudgetName>(['unidentifiedTimeout', 'transferIdleTimeout', 'dialBackoffInitial', 'dialBackoffSlow', 'absentPeerExpiry', 'verifyTimeout', 'invitationTimeout']);
 /** The longest delay setTimeout keeps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -108,6 +123,10 @@ export function resolveBudgets(given: Partial<SessionBudgets> | undefined): Sess
       throw new PeerlinkError('ERR_INVALID_ARGUMENT', DURATIONS.has(k as BudgetName) ? `budget ${k} is in ms and at most ${MAX_TIMER_MS} (about 24.8 days), got ${v}` : `budget ${k} must be a whole number, got ${v}`);
     }
     out[k as BudgetName] = v;
+  }
+  // INVITE (type byte, u32 timeout, u16 length, context) arrives before the inviter is accepted.
+  if (out.invitationContextBytes + 7 > out.firstFrameBytes || out.invitationContextBytes > 0xffff) {
+    throw new PeerlinkError('ERR_INVALID_ARGUMENT', `budget invitationContextBytes (${out.invitationContextBytes}) must fit firstFrameBytes (${out.firstFrameBytes}) less 7 bytes, and 65535`);
   }
   return out;
 }

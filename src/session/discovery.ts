@@ -37,6 +37,8 @@ export interface DiscoveryOptions {
   type: string;
   interfaces: string[] | undefined;
   mdns: Mdns | undefined;
+  /** Host name to publish (privacy mode: random); default this machine's. */
+  host?: string;
 }
 
 export class Discovery extends EventEmitter<DiscoveryEvents> {
@@ -59,7 +61,7 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
     if (!this.#mdns) {
       if (this.#opts.mdns) this.#mdns = this.#opts.mdns;
       else {
-        this.#mdns = new Mdns(this.#opts.interfaces ? { interfaces: this.#opts.interfaces } : {});
+        this.#mdns = new Mdns({ ...(this.#opts.interfaces ? { interfaces: this.#opts.interfaces } : {}), ...(this.#opts.host !== undefined ? { host: this.#opts.host } : {}) });
         this.#ownsMdns = true;
       }
     }

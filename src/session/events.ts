@@ -12,6 +12,7 @@ import type { DiscoveredPeer } from './discovery-info.js';
 import type { IncomingResource } from './resource-transfer.js';
 import type { RefusedOffer } from './resource-receive.js';
 import type { TrustedHow, VerificationRequest } from './trust/gate.js';
+import type { Invitation } from './invitations.js';
 
 export interface PeerErrorInfo {
   /** The peer, when it is known (it said HELLO, or TXT/an earlier connection told us). */
@@ -23,6 +24,14 @@ export interface PeerErrorInfo {
 export interface PeerSessionEvents {
   /** MC's session(_:peer:didChange:). Reported once per change. */
   peer: [peer: PeerID, state: PeerState];
+  /**
+   * The path under a connected peer's connection went away (`false`: its interface is down,
+   * gone, or lost our address) or came back (`true`), as PathMonitor saw it. While not viable
+   * the peer stays connected for `viabilityGrace`; reliable sends to it are held. If the path
+   * does not come back in time the peer becomes `notConnected` (no `viability` true follows).
+   * Only emitted for connected peers; `peerInfo(peer).viable` is the current value.
+   */
+  viability: [peer: PeerID, viable: boolean];
   /**
    * MC's session(_:didReceive:fromPeer:): one message. `mode` says how it came: 'reliable'
    * (in order per peer, never lost) or 'unreliable' (a datagram: may be lost, duplicated
@@ -53,6 +62,11 @@ export interface PeerSessionEvents {
    * without a code), `changedKeyAccepted` (acceptChangedKey said yes).
    */
   trust: [peer: PeerID, info: { how: TrustedHow; fingerprint: string }];
+  /**
+   * MC's didReceiveInvitationFromPeer (autoConnect: false only): a peer invited us, or
+   * connected uninvited. Answer with accept() / decline(); with no listener it is declined.
+   */
+  invitation: [invitation: Invitation];
   /** A peer of our service was found (or its TXT changed). */
   found: [info: DiscoveredPeer];
   /** A found peer's advertisement went away (its connection may live on). */

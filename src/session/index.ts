@@ -13,3 +13,7 @@ export type { PeerState } from './peer-record.js';
 export type { DiscoveredPeer } from './discovery-info.js';
 export { PeerID, MAX_DISPLAY_NAME_BYTES } from './peer-id.js';
 export type { Architecture } from './dedup.js';
+export { Invitation } from './invitations.js';
+export type { InviteOptions, InvitationState } from './invitations.js';
+export { NwfSession, parseNwfPeerId, nwfDropDirection } from './nwf-session.js';
+export type { NwfSessionOptions, NwfSessionEvents, NwfFoundPeer } from './nwf-session.js';

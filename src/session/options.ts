@@ -97,6 +97,15 @@ export interface PeerSessionOptions {
   keepaliveInterval?: number;
   /** Silence after which a peer is notConnected, ms. Default 6000 (detected within interval + timeout ≤ 8 s). */
   keepaliveTimeout?: number;
+  /**
+   * How long a peer whose connection's path went away (its interface down or gone: the
+   * `viability` event) is kept, waiting for the path to come back, before it is dropped
+   * (ERR_PATH_LOST), ms. Default min(3000, keepaliveTimeout − keepaliveInterval); must be
+   * shorter than keepaliveTimeout.
+   */
+  viabilityGrace?: number;
+  /** Most bytes of reliable sends held for one peer while its path is down. Default max(8 MiB, maxMessageSize). */
+  viabilityHoldBytes?: number;
   /** Control connection transport: length-prefix framer over TCP/TLS (default) or WebSocket. */
   transport?: 'framer' | 'ws';
   /** App keys for the TXT record (MC's discoveryInfo). Reserved: v, sec, id, arch. */
@@ -117,6 +126,13 @@ export interface PeerSessionOptions {
   resources?: SessionResourceOptions;
   /** Limits on what peers can make the session hold or do (docs/security.md). Default DEFAULT_BUDGETS. */
   budgets?: Partial<SessionBudgets>;
+  /**
+   * Privacy mode (docs/security.md "Privacy"): a random instance name and a random mDNS host name
+   * each run instead of the device's, no id in TXT, a new random peer id each run (a given
+   * `peerId`, `instanceName`, `includePeerIdInTxt: true` or shared `mdns` engine is refused), and
+   * a random default display name. Default false.
+   */
+  privacy?: boolean;
   /** Best-effort messages (`send(data, {mode: 'unreliable'})`, docs/session.md "Datagrams"). Default enabled; `false` turns them off. */
   datagrams?: boolean | DatagramOptions;
 }
@@ -148,6 +164,8 @@ export interface ResolvedSessionOptions {
   maxMessageSize: number;
   keepaliveInterval: number;
   keepaliveTimeout: number;
+  viabilityGrace: number;
+  viabilityHoldBytes: number;
   transport: 'framer' | 'ws';
   discoveryInfo: Record<string, string>;
   includePeerIdInTxt: boolean;
@@ -158,6 +176,9 @@ export interface ResolvedSessionOptions {
   resources: SessionResourceOptions;
   mdns: Mdns | undefined;
   budgets: SessionBudgets;
+  privacy: boolean;
+  /** The mDNS host name to publish (privacy: random); undefined = the engine's default (this machine's). */
+  hostName: string | undefined;
   datagrams: Required<DatagramOptions>;
   /** With security mode 'pki'. */
   pki: ResolvedPki | undefined;
@@ -174,10 +195,24 @@ export function defaultDisplayName(): string {
   return `${host.slice(0, 50)}-${randomBytes(2).toString('hex')}`;
 }
 
+/** `Peer-3f9a1c0d`: 32 random bits, new each call (privacy mode's names). */
+function randomName(prefix: string): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
 export function resolveOptions(o: PeerSessionOptions): ResolvedSessionOptions {
   if (typeof o.serviceType !== 'string' || !/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$/.test(o.serviceType) || !/[A-Za-z]/.test(o.serviceType)) {
     throw new PeerlinkError('ERR_INVALID_SERVICE_TYPE', `serviceType "${String(o.serviceType)}" must be a bare service name (1–15 letters, digits or '-', e.g. "chat"); it is advertised as _NAME._tcp`);
   }
+  const privacy = o.privacy === true;
+  if (privacy) {
+    // Anything stable in the advertisement (or a persisted id or key) lets a device be followed across networks.
+    const sec = o.security;
+    const stable = o.peerId !== undefined ? 'peerId (a persistent id)' : o.instanceName !== undefined ? 'instanceName' : o.includePeerIdInTxt === true ? 'includePeerIdInTxt' : o.mdns !== undefined ? 'mdns (a shared engine publishes its own host name)'
+      : sec?.mode === 'pki' && (sec.identity !== undefined || sec.identityDir !== undefined) ? 'a pki identity (a stable key; privacy uses a new key each run, so every contact is a first contact)' : undefined;
+    if (stable) throw new PeerlinkError('ERR_INVALID_ARGUMENT', `privacy: true uses a new random id and random names each run; ${stable} cannot be given with it`);
+  }
+  const displayName = o.displayName ?? (privacy ? randomName('Peer') : defaultDisplayName());
   if (o.peerId && o.displayName !== undefined && o.displayName !== o.peerId.displayName) {
     throw new PeerlinkError('ERR_INVALID_ARGUMENT', 'give either displayName or peerId (whose displayName is used), not both');
   }
@@ -188,12 +223,12 @@ export function resolveOptions(o: PeerSessionOptions): ResolvedSessionOptions {
   let peerId: PeerID;
   if (pki) {
     // The id is the key's: it cannot be chosen (DESIGN.md §6 "Peer ids").
-    peerId = PeerID.fromBytes(pki.identity.idBytes, o.peerId?.displayName ?? o.displayName ?? defaultDisplayName());
+    peerId = PeerID.fromBytes(pki.identity.idBytes, o.peerId?.displayName ?? displayName);
     if (o.peerId && !o.peerId.equals(peerId)) {
       pki.lock?.release();
       throw new PeerlinkError('ERR_INVALID_ARGUMENT', `with security 'pki' the peer id is derived from the key (${peerId.id}); give displayName, not another peerId`);
     }
-  } else peerId = o.peerId ?? PeerID.generate(o.displayName ?? defaultDisplayName());
+  } else peerId = o.peerId ?? PeerID.generate(displayName);
   const architecture = o.architecture ?? 'star';
   if (architecture !== 'star' && architecture !== 'client-server') throw new PeerlinkError('ERR_INVALID_ARGUMENT', `architecture must be 'star' or 'client-server'`);
   let role: HelloRole = 'peer';
@@ -208,6 +243,10 @@ export function resolveOptions(o: PeerSessionOptions): ResolvedSessionOptions {
   const keepaliveInterval = positive('keepaliveInterval', o.keepaliveInterval, 2000);
   const keepaliveTimeout = positive('keepaliveTimeout', o.keepaliveTimeout, Math.max(6000, keepaliveInterval * 3));
   if (keepaliveTimeout <= keepaliveInterval) throw new PeerlinkError('ERR_INVALID_ARGUMENT', 'keepaliveTimeout must be longer than keepaliveInterval');
+  // Inside the keepalive window: a path that does not come back must not keep a peer longer than silence would.
+  const viabilityGrace = positive('viabilityGrace', o.viabilityGrace, Math.min(3000, keepaliveTimeout - keepaliveInterval));
+  if (viabilityGrace >= keepaliveTimeout) throw new PeerlinkError('ERR_INVALID_ARGUMENT', `viabilityGrace (${viabilityGrace} ms) must be shorter than keepaliveTimeout (${keepaliveTimeout} ms)`);
+  const maxMessageSize = positive('maxMessageSize', o.maxMessageSize, 4 * 1024 * 1024);
   const listen = !(architecture === 'client-server' && role === 'client');
   const transport = o.transport ?? 'framer';
   if (transport !== 'framer' && transport !== 'ws') throw new PeerlinkError('ERR_INVALID_ARGUMENT', "transport must be 'framer' or 'ws'");
@@ -215,7 +254,7 @@ export function resolveOptions(o: PeerSessionOptions): ResolvedSessionOptions {
     serviceType: o.serviceType,
     bonjourType: `_${o.serviceType}._tcp`,
     peerId,
-    instanceName: validateDisplayName(o.instanceName ?? peerId.displayName),
+    instanceName: validateDisplayName(o.instanceName ?? (privacy ? randomName('Peer') : peerId.displayName)),
     security,
     architecture,
     role,
@@ -224,9 +263,11 @@ export function resolveOptions(o: PeerSessionOptions): ResolvedSessionOptions {
     advertise: listen && (o.advertise ?? true),
     browse: !(architecture === 'client-server' && role === 'server') && (o.browse ?? true),
     interfaces: o.interfaces ? [...o.interfaces] : undefined,
-    maxMessageSize: positive('maxMessageSize', o.maxMessageSize, 4 * 1024 * 1024),
+    maxMessageSize,
     keepaliveInterval,
     keepaliveTimeout,
+    viabilityGrace,
+    viabilityHoldBytes: positive('viabilityHoldBytes', o.viabilityHoldBytes, Math.max(8 * 1024 * 1024, maxMessageSize)),
     transport,
     discoveryInfo,
     includePeerIdInTxt: o.includePeerIdInTxt ?? false,
@@ -237,6 +278,8 @@ export function resolveOptions(o: PeerSessionOptions): ResolvedSessionOptions {
     resources: { ...(o.resources ?? {}) },
     mdns: o.mdns,
     budgets: resolveBudgets(o.budgets),
+    privacy,
+    hostName: privacy ? randomName('h').toLowerCase() : undefined,
     datagrams: resolveDatagrams(o.datagrams),
     pki,
   };

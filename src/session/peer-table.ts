@@ -28,6 +28,9 @@ import { connectionChannel, log, peerStateChannel } from './diagnostics.js';
 import { UnidentifiedConnections } from './unidentified.js';
 import { TRUST_CODES, TrustGate, type VerificationRequest } from './trust/gate.js';
 import { isTrustCode } from './trust/messages.js';
+import { INVITE_CAPABILITY, INVITE_TYPE, encodeInvite } from './invitations.js';
+import { InvitationDesk, inviteFailure, INVITE_GRACE, INVITE_BYE_EXPIRED } from './invitation-desk.js';
+import { attachViability, type ViabilitySettings } from './viability.js';
 
 export interface PeerTableHost {
   readonly options: ResolvedSessionOptions;
@@ -89,6 +92,9 @@ export class PeerTable {
   readonly #trust: TrustGate | undefined;
   /** The dial target of each outgoing channel (trust refusals are reported under its name). */
   readonly #dialTargets = new WeakMap<ControlChannel, DialTarget>();
+  /** Incoming invitations waiting for the app (autoConnect: false). */
+  readonly #desk: InvitationDesk;
+  readonly #viability: ViabilitySettings;
 
   constructor(host: PeerTableHost) {
     this.#host = host;
@@ -116,8 +122,27 @@ export class PeerTable {
       });
     }
     this.#events = host.events;
+    const events = host.events;
+    this.#viability = {
+      grace: host.options.viabilityGrace,
+      holdBytes: host.options.viabilityHoldBytes,
+      emit: (peer, viable) => emitApp(events, 'viability', peer, viable),
+    };
     this.#unidentified = new UnidentifiedConnections(host.budgets);
     this.#budgets = host.budgets;
+    this.#desk = new InvitationDesk({
+      options: host.options,
+      budgets: host.budgets,
+      events: host.events,
+      closing: () => host.closing(),
+      protocolError: (ch, text) => this.#protocolError(ch, text),
+      join: (ch, hello, key) => {
+        this.#handshakeDeadline(ch, host.options.connectionTimeout, false);
+        this.#identify(ch, hello, key, undefined);
+        const rec = this.#peers.get(key);
+        if (rec) rec.accepted = true;
+      },
+    });
     this.#peers = new PeerRecords({ ledger: host.budgets, removed: (rec) => host.recordRemoved(rec) });
     // Expiry also happens when a record is added; this catches a session that stopped meeting new peers.
     this.#sweep = setInterval(() => this.#peers.sweep(), Math.min(host.budgets.limits.absentPeerExpiry, 60_000));
@@ -144,6 +169,11 @@ export class PeerTable {
   admit(remoteAddress: string): (() => void) | undefined {
     if (this.#host.closing()) return undefined;
     return this.#unidentified.admit(remoteAddress);
+  }
+
+  /** Incoming invitations waiting for the app's answer. */
+  get pendingInvitations(): number {
+    return this.#desk.size;
   }
 
   get openChannels(): number {
@@ -224,7 +254,7 @@ export class PeerTable {
 
   // ---- control channels -----------------------------------------------------------------
 
-  #hello(lastGeneration: number): HelloMessage {
+  #hello(lastGeneration: number, inviting = false): HelloMessage {
     const o = this.#host.options;
     return {
       type: 'hello',
@@ -232,7 +262,7 @@ export class PeerTable {
       role: o.role,
       peerId: this.#host.peerId.toBytes(),
       nonce: this.#nonce,
-      capabilities: Capability.STREAMS | Capability.DATA_BATCH | (this.#host.acceptsResources() ? Capability.RESOURCES : 0) | this.#host.extraCapabilities(),
+      capabilities: Capability.STREAMS | Capability.DATA_BATCH | (this.#host.acceptsResources() ? Capability.RESOURCES : 0) | this.#host.extraCapabilities() | (inviting ? INVITE_CAPABILITY : 0),
       maxMessageSize: o.maxMessageSize,
       listenPort: this.#host.listenPort(),
       lastGeneration,
@@ -270,15 +300,23 @@ export class PeerTable {
     // Ours first on a connection we dialled; on an incoming one, once its HELLO is accepted
     // (a claimant held for a liveness check learns nothing and cannot be WELCOMEd meanwhile).
     if (!first) this.#sendHello(ch, target);
+    const inviting = !first ? target?.invitation : undefined;
+    this.#handshakeDeadline(ch, inviting ? inviting.timeoutMs + INVITE_GRACE + o.connectionTimeout : o.connectionTimeout, inviting !== undefined);
+    ch.start(first);
+    return ch;
+  }
+
+  /** The handshake must finish within `ms` (an invitation we sent: its timeout, then the handshake). */
+  #handshakeDeadline(ch: ControlChannel, ms: number, inviting: boolean): void {
     const timer = setTimeout(() => {
-      if (ch.phase !== 'active' && !ch.closed) ch.destroy(new PeerlinkError('ERR_CONNECTION_TIMEOUT', 'the peer did not complete the session handshake in time'));
-    }, o.connectionTimeout);
+      if (ch.phase === 'active' || ch.closed || this.#desk.has(ch)) return;
+      if (inviting && !ch.hello) ch.close(INVITE_BYE_EXPIRED, 'invitation expired');
+      else ch.destroy(new PeerlinkError('ERR_CONNECTION_TIMEOUT', 'the peer did not complete the session handshake in time'));
+    }, ms);
     timer.unref();
     // Not left running after the channel closed: it would hold the channel, its connection and
     // buffers (tens of KiB each) for connectionTimeout — thousands of short connections' worth.
     ch.once('closed', () => clearTimeout(timer));
-    ch.start(first);
-    return ch;
   }
 
   #sendHello(ch: ControlChannel, target: DialTarget | undefined): void {
@@ -286,10 +324,13 @@ export class PeerTable {
     this.#helloSent.add(ch);
     const knownKey = ch.hello ? peerKey(ch.hello.peerId) : target?.peerKey;
     const lastGeneration = knownKey ? (this.#peers.get(knownKey)?.lastGeneration ?? 0) : 0;
-    ch.send(this.#hello(lastGeneration)).catch(() => undefined);
+    const invitation = ch.direction === 'outgoing' && !ch.hello ? target?.invitation : undefined;
+    ch.send(this.#hello(lastGeneration, invitation !== undefined)).catch(() => undefined);
+    if (invitation) ch.send({ type: 'extension', code: INVITE_TYPE, body: encodeInvite(invitation.timeoutMs, invitation.context) }).catch(() => undefined);
   }
 
   #onMessage(ch: ControlChannel, m: SessionMessage, target: DialTarget | undefined): void {
+    if (this.#desk.has(ch)) return this.#desk.onMessage(ch, m);
     const held = this.#held.get(ch);
     if (held !== undefined && held.welcome !== 0 && m.type !== 'hello' && m.type !== 'welcome') {
       this.#enqueue(ch, held, m.type === 'data' ? m.payload.length : 64, () => this.#onMessage(ch, m, target));
@@ -376,6 +417,14 @@ export class PeerTable {
       return;
     }
     const key = peerKey(hello.peerId);
+    // autoConnect: false — an incoming connection is let in only by the app (an invitation),
+    // unless its peer was let in earlier in this run (a reconnect, a duplicate).
+    if (ch.direction === 'incoming' && !o.autoConnect && this.#peers.get(key)?.accepted !== true) return this.#desk.hold(ch, hello, key);
+    this.#identify(ch, hello, key, target);
+  }
+
+  /** Records `ch` as a connection of the peer its HELLO names, and runs de-duplication. */
+  #identify(ch: ControlChannel, hello: HelloMessage, key: string, target: DialTarget | undefined): void {
     let rec = this.#peers.get(key);
     if (!rec) {
       rec = new PeerRecord(key, PeerID.fromBytes(hello.peerId, hello.displayName));
@@ -568,7 +617,10 @@ export class PeerTable {
     rec.pending.delete(ch);
     rec.active = ch;
     rec.leftAt = 0;
+    rec.accepted = true;
+    attachViability(rec, ch, this.#viability);
     this.#host.identified(ch.connection);
+    this.#desk.joined(ch, rec.peer);
     if (old && old !== ch) {
       if (old === dead) old.destroy(new PeerlinkError('ERR_KEEPALIVE_TIMEOUT', 'the peer did not answer a liveness check'));
       else old.close(ByeReason.REPLACED, 'replaced by a newer connection');
@@ -587,6 +639,8 @@ export class PeerTable {
   #onClosed(ch: ControlChannel, err: PeerlinkError | undefined, bye: { reason: number; text: string } | undefined, target: DialTarget | undefined): void {
     this.#channels.delete(ch);
     this.#held.delete(ch);
+    this.#desk.closed(ch, err);
+    if (target?.invitation && ch.direction === 'outgoing' && !ch.record?.accepted) this.#host.dialer.inviteEnded(target, inviteFailure(err, bye));
     const rec = ch.record;
     if (err && REPORTED_CODES.has(err.code)) this.#reportError(err, { ...(rec ? { peer: rec.peer } : {}), endpoint: remoteOf(ch.connection) });
     else if (bye && (bye.reason === ByeReason.ROLE || bye.reason === ByeReason.VERSION || bye.reason === ByeReason.PROTOCOL_ERROR) && err) {

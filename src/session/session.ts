@@ -28,6 +28,7 @@ import type { MessageStream } from './message-stream.js';
 import { emitApp, type PeerErrorInfo, type PeerSessionEvents } from './events.js';
 import { ResourceManager, type ResourceTransfer, type SendResourceOptions, type PartialResource } from './resource-transfer.js';
 import { BudgetLedger, type BudgetName } from './budgets.js';
+import { DEFAULT_INVITE_TIMEOUT, inviteContext, type InviteOptions } from './invitations.js';
 import { DatagramManager } from './datagrams.js';
 import type { DatagramFlowStats, DatagramTotals } from './datagram-flow.js';
 import type { KnownPeers } from './trust/known-peers.js';
@@ -64,6 +65,11 @@ export interface PeerInfo {
   instanceName: string;
   /** Smoothed keepalive round-trip time. */
   rttMs?: number;
+  /**
+   * False while the path under the peer's connection is down (its interface went away) and
+   * the session waits `viabilityGrace` for it to return; true otherwise (`viability` event).
+   */
+  viable: boolean;
   /** Remote address of the control connection. */
   address?: string;
   /** The peer's datagram flow, once one was requested on its current connection. */
@@ -227,7 +233,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
    * connected peers — anything more is a duplicate connection. `peers`: peer records kept
    * (connected peers and absent ones not yet expired).
    */
-  get stats(): { controlConnections: number; activeConnections: number; handshakes: number; streams: number; targets: number; peers: number; verifying: number; budgets: Readonly<Partial<Record<BudgetName, number>>>; datagrams: Readonly<DatagramTotals> } {
+  get stats(): { controlConnections: number; activeConnections: number; handshakes: number; streams: number; targets: number; peers: number; verifying: number; invitations: number; budgets: Readonly<Partial<Record<BudgetName, number>>>; datagrams: Readonly<DatagramTotals> } {
     let active = 0;
     let streams = 0;
     for (const r of this.#peers.values()) {
@@ -235,7 +241,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       streams += r.streams.size;
     }
     const open = this.#table.openChannels;
-    return { controlConnections: open, activeConnections: active, handshakes: open - active, streams, targets: this.#dialer.size, peers: this.#table.recordCount, verifying: this.#table.verifying, budgets: this.#budgets.counts, datagrams: { ...this.#datagrams.totals } };
+    return { controlConnections: open, activeConnections: active, handshakes: open - active, streams, targets: this.#dialer.size, peers: this.#table.recordCount, verifying: this.#table.verifying, invitations: this.#table.pendingInvitations, budgets: this.#budgets.counts, datagrams: { ...this.#datagrams.totals } };
   }
 
   /** PKI: the known-peers store (list, forget); undefined for other security modes. */
@@ -278,7 +284,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
         await listener.start();
       }
       if (o.advertise || o.browse) {
-        const discovery = new Discovery({ type: o.bonjourType, interfaces: o.interfaces, mdns: o.mdns });
+        const discovery = new Discovery({ type: o.bonjourType, interfaces: o.interfaces, mdns: o.mdns, ...(o.hostName !== undefined ? { host: o.hostName } : {}) });
         this.#discovery = discovery;
         discovery.on('registered', (name) => {
           if (name === this.#registeredName) return;
@@ -315,6 +321,28 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     return this.#dialer.connect(endpoint, options.signal);
   }
 
+  /**
+   * Invites a peer (MC's invitePeer(_:to:withContext:timeout:)): one dial to a browse result
+   * (a DiscoveredPeer from `found`, or its instance name) or an endpoint, carrying `context`.
+   * Resolves with the peer once it accepted and is connected; rejects with
+   * ERR_INVITATION_DECLINED, ERR_INVITATION_TIMEOUT (no answer within `timeout`, default 30 s),
+   * ERR_CANCELLED (the signal), or the dial's error. Never retried behind the app's back.
+   * A peer with `autoConnect: false` raises an `invitation` event; one with autoConnect just connects.
+   */
+  invite(peer: DiscoveredPeer | string | Endpoint, options: InviteOptions = {}): Promise<PeerID> {
+    if (this.#state !== 'running') return Promise.reject(new PeerlinkError('ERR_INVALID_STATE', 'invite() needs a started session'));
+    let context: Buffer;
+    try {
+      context = inviteContext(options.context, this.options.budgets.invitationContextBytes);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const timeoutMs = options.timeout ?? DEFAULT_INVITE_TIMEOUT;
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > 0xffffffff) return Promise.reject(new PeerlinkError('ERR_INVALID_ARGUMENT', `invite timeout must be a positive number of ms, got ${String(options.timeout)}`));
+    const to = typeof peer === 'string' ? { instanceName: peer } : 'kind' in peer ? { endpoint: peer } : { instanceName: peer.instanceName };
+    return this.#dialer.invite(to, { context, timeoutMs }, options.signal);
+  }
+
   /** Stops connecting to a peer (MC's cancelConnectPeer): pending dials and handshakes end; a working connection stays. */
   cancelConnect(peer: PeerID): void {
     this.#dialer.cancel(peer);
@@ -339,7 +367,8 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     if (to !== undefined && to === this.#lastTo && Buffer.isBuffer(data)) {
       const rec = this.#lastRec;
       const ch = rec?.active;
-      if (ch !== undefined && data.length <= ch.sendLimit && rec?.verifying === undefined) return this.#settled(ch.sendData(data));
+      // rec.viability is set while the connection is active; not viable → held (#sendTo).
+      if (ch !== undefined && data.length <= ch.sendLimit && rec?.verifying === undefined && rec?.viability?.viable !== false) return this.#settled(ch.sendData(data));
     }
     if (this.#state !== 'running') return Promise.reject(this.#notRunning());
     const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -424,6 +453,9 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     if (payload.length > limit) {
       return Promise.reject(new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `${rec.peer.displayName} accepts messages up to ${limit} bytes; this one is ${payload.length}`));
     }
+    // The path under the connection is down (within viabilityGrace): held until it returns (viability.ts).
+    const held = rec.viability?.hold(payload);
+    if (held !== undefined) return held;
     return this.#settled(ch.sendData(payload));
   }
 
@@ -507,7 +539,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   peerInfo(peer: PeerID): PeerInfo | undefined {
     const rec = this.#peers.get(peer.id);
     if (!rec) return undefined;
-    const info: PeerInfo = { peer: rec.peer, state: rec.state, discoveryInfo: this.#dialer.discoveryInfoOf(rec.key), instanceName: rec.instanceName };
+    const info: PeerInfo = { peer: rec.peer, state: rec.state, discoveryInfo: this.#dialer.discoveryInfoOf(rec.key), instanceName: rec.instanceName, viable: rec.viable };
     if (rec.active?.rttMs !== undefined) info.rttMs = rec.active.rttMs;
     if (this.options.pki && rec.active && !rec.active.closed) {
       info.trust = rec.verifying === undefined ? 'trusted' : 'verifying';

@@ -27,7 +27,7 @@ const out = (o: Record<string, unknown>): void => {
   process.stdout.write(JSON.stringify({ t: Date.now(), ...o }) + '\n');
 };
 
-const given = JSON.parse(process.argv[2] ?? '{}') as PeerSessionOptions & { peerIdHex?: string; acceptResources?: boolean; mdnsStats?: boolean };
+const given = JSON.parse(process.argv[2] ?? '{}') as PeerSessionOptions & { peerIdHex?: string; acceptResources?: boolean; mdnsStats?: boolean; holdInvitations?: boolean };
 const opts: PeerSessionOptions = { ...given };
 // mdnsStats: the victim owns the mDNS engine (passed as `mdns`), so cost() can report its packet counters
 const engine = given.mdnsStats ? new Mdns(given.interfaces ? { interfaces: given.interfaces } : {}) : undefined;
@@ -37,6 +37,7 @@ if (given.peerIdHex) opts.peerId = PeerID.fromBytes(Buffer.from(given.peerIdHex,
 if (given.peerIdHex) delete opts.displayName;
 delete (opts as { peerIdHex?: string }).peerIdHex;
 delete (opts as { acceptResources?: boolean }).acceptResources;
+delete (opts as { holdInvitations?: boolean }).holdInvitations;
 const session = new PeerSession(opts);
 
 let peakRss = process.memoryUsage().rss;
@@ -99,6 +100,10 @@ session.on('stream', (stream, name, p) => {
   stream.on('error', () => undefined);
   stream.resume();
 });
+if (given.holdInvitations) {
+  // Invitations are left unanswered (a person who never looks at the prompt).
+  session.on('invitation', (i) => out({ ev: 'invitation', peer: i.peer.id, address: i.address ?? null, context: i.context.length, invited: i.invited }));
+}
 if (given.acceptResources) {
   session.on('resource', (incoming) => {
     out({ ev: 'resource', name: incoming.name });

@@ -160,6 +160,7 @@ export class Lab {
   readonly runDir: string;
   private tornDown = false;
   private sniffAddressed = false;
+  private readonly teardownHooks: Array<() => Promise<void> | void> = [];
 
   constructor(prefix: string) {
     this.prefix = prefix;
@@ -254,7 +255,8 @@ export class Lab {
    * namespace, where no responder lives, so nothing is taken from the hosts. Lines are
    * summaries (see mdns-sniffer.ts); put `sniffer.tail()` in a failure message.
    */
-  async sniffMdns(): Promise<TrackedProcess> {
+  /** With `hex`, every line also carries the whole packet (` hex=…`). */
+  async sniffMdns(options: { hex?: boolean } = {}): Promise<TrackedProcess> {
     if (!this.sniffAddressed) {
       // br0 needs addresses for the switch's own stack to join the groups on it
       await ipCmd(['-n', this.switchNs, 'addr', 'add', `${LAB_V4_PREFIX}254/24`, 'dev', 'br0']);
@@ -262,7 +264,7 @@ export class Lab {
       this.sniffAddressed = true;
     }
     const script = fileURLToPath(new URL('./mdns-sniffer.js', import.meta.url));
-    const p = this.spawn(this.switchNs, process.execPath, [script, `${LAB_V4_PREFIX}254`, 'br0'], { label: `${this.switchNs}: mdns sniffer` });
+    const p = this.spawn(this.switchNs, process.execPath, [script, `${LAB_V4_PREFIX}254`, 'br0', ...(options.hex ? ['hex'] : [])], { label: `${this.switchNs}: mdns sniffer` });
     await waitForLineOnce(p);
     return p;
   }
@@ -289,9 +291,25 @@ export class Lab {
     return host;
   }
 
+  /**
+   * Runs `fn` first thing in `teardown()` (before processes are killed), e.g. to thaw
+   * frozen processes or undo faults (see faultlab.ts). A hook that throws does not stop
+   * the teardown.
+   */
+  onTeardown(fn: () => Promise<void> | void): void {
+    this.teardownHooks.push(fn);
+  }
+
   /** Kills every process in the lab's namespaces and deletes them. Idempotent. */
   async teardown(): Promise<void> {
     if (this.tornDown) return;
+    for (const hook of this.teardownHooks.splice(0)) {
+      try {
+        await hook();
+      } catch {
+        // the namespaces go away below anyway
+      }
+    }
     const names = this.namespaces.filter((n) => listNetns().includes(n));
     const pidsOf = (): number[] => names.flatMap(netnsPids);
     killPids(pidsOf(), 'SIGTERM');

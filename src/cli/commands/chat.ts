@@ -13,7 +13,7 @@
  *
  * Chat installs no resource listener, so the session refuses files offered to it.
  */
-import { type PeerID } from '../../session/index.js';
+import { type Invitation, type PeerID } from '../../session/index.js';
 import { isPeerlinkError } from '../../errors.js';
 import { jsonLine, parse, parseSeconds, UsageError } from '../args.js';
 import { EXIT_OK, type CliIO } from '../io.js';
@@ -47,6 +47,9 @@ peers joining later do not get them. Files offered to chat are refused.
 
 Commands (a line starting with "/"; start it with "//" to send a "/" line):
   /who                 list the connected peers
+  /invite NAME [TEXT]  (--invite) invite the peer advertised as NAME, TEXT shown to it
+  /accept [NAME]       (--invite) accept an invitation (the latest, without NAME)
+  /decline [NAME]      (--invite) decline an invitation
   /quit                leave (also Ctrl-C, or Ctrl-D on an empty line)
   /help                this list
 
@@ -54,14 +57,17 @@ Options:
   --timestamps         prefix every line shown with the time, [HH:MM:SS]
                        (with --json: a "time" field on every event)
   --timeout SECONDS    leave after this long
+  --invite             join nobody unasked: peers found are not dialled, and a
+                       peer that connects is an invitation (/accept, /decline);
+                       /invite NAME asks a peer to join; --connect invites
 ${SESSION_FLAGS_HELP}
 ${CONNECT_FLAG_HELP}
 `;
 
-const COMMANDS_HELP = '/who lists the connected peers, /quit leaves; start a line with // to send a line beginning with /';
+const COMMANDS_HELP = '/who lists the connected peers, /quit leaves, /invite NAME [TEXT], /accept [NAME], /decline [NAME] (with --invite); start a line with // to send a line beginning with /';
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parse(argv, { ...sessionFlags, ...connectFlag, timeout: { type: 'string' }, timestamps: { type: 'boolean' } });
+  const { values, positionals } = parse(argv, { ...sessionFlags, ...connectFlag, timeout: { type: 'string' }, timestamps: { type: 'boolean' }, invite: { type: 'boolean' } });
   if (values.help) {
     io.stdout.write(USAGE);
     return EXIT_OK;
@@ -72,7 +78,10 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const json = values.json === true;
   const timestamps = values.timestamps === true;
   const options = sessionOptionsFromFlags(values, io, 'chat');
-  const session = newSession({ ...options, autoConnect: true, discoveryInfo: { role: 'chat' } }, values, io.env);
+  const inviting = values.invite === true;
+  const session = newSession({ ...options, autoConnect: !inviting, discoveryInfo: { role: 'chat' } }, values, io.env);
+  /** --invite: invitations waiting for /accept or /decline, oldest first. */
+  const invitations: Invitation[] = [];
   // No session.on('resource', …): a session nobody listens to for resources refuses them.
   const style = progressStyle(io.stdout, io.env);
   const bold = (s: string): string => (style.color ? `\u001b[1m${s}\u001b[0m` : s);
@@ -163,6 +172,11 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       case '/quit':
         leave.abort();
         return;
+      case '/invite':
+      case '/accept':
+      case '/decline':
+        invitationCommand(name, line.trim().slice(name.length).trim());
+        return;
       case '/help':
         if (json) emit({ event: 'help', text: COMMANDS_HELP });
         else screen.note(COMMANDS_HELP);
@@ -195,6 +209,44 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     ask: (io.stdin as { isTTY?: boolean }).isTTY === true ? askInChat : undefined,
     log: (text) => screen.note(text),
     ...(json ? { json: emit } : {}),
+  });
+  const say = (event: Record<string, unknown>, text: string): void => {
+    if (json) emit(event);
+    else screen.note(text);
+  };
+  function invitationCommand(cmd: string, arg: string): void {
+    if (!inviting) return say({ event: 'error', code: 'ERR_INVALID_STATE', message: `${cmd} needs --invite` }, `${cmd} needs --invite (without it, chat joins every peer it finds)`);
+    if (cmd === '/invite') {
+      const [target = '', ...rest] = arg.split(/\s+/);
+      const info = session.discoveredPeers.find((d) => d.instanceName === target) ?? session.discoveredPeers.find((d) => d.instanceName.toLowerCase() === target.toLowerCase());
+      if (!info) return say({ event: 'error', code: 'ERR_PEER_UNREACHABLE', message: `no peer "${target}" found` }, `no peer "${printable(target)}" found (peers found: ${session.discoveredPeers.map((d) => printable(d.instanceName)).join(', ') || 'none yet'})`);
+      say({ event: 'inviting', peer: info.instanceName }, `* inviting ${printable(info.instanceName)}…`);
+      const context = rest.join(' ');
+      session.invite(info, context ? { context } : {}).catch((err: unknown) => {
+        if (leaving || !isPeerlinkError(err)) return;
+        say({ event: 'error', peer: info.instanceName, code: err.code, message: err.message }, `* ${printable(info.instanceName)}: ${err.message} (${err.code})`);
+      });
+      return;
+    }
+    const i = arg === '' ? invitations.length - 1 : invitations.findIndex((v) => v.peer.displayName === arg || names.label(v.peer) === arg);
+    const inv = invitations[i];
+    if (!inv) return say({ event: 'error', code: 'ERR_INVALID_ARGUMENT', message: `no invitation${arg ? ` from ${arg}` : ''}` }, `no pending invitation${arg ? ` from ${printable(arg)}` : ''}`);
+    invitations.splice(i, 1);
+    if (cmd === '/decline') return inv.decline();
+    inv.accept().catch(() => undefined);
+  }
+  session.on('invitation', (inv) => {
+    invitations.push(inv);
+    const text = inv.context.toString('utf8');
+    say(
+      { event: 'invitation', peer: inv.peer.displayName, id: inv.peer.id, context: text, invited: inv.invited },
+      `* ${label(inv.peer)} ${inv.invited ? 'invites you' : 'wants to join'}${text ? `: "${printable(text)}"` : ''} — /accept or /decline`,
+    );
+    inv.once('end', (state) => {
+      const at = invitations.indexOf(inv);
+      if (at >= 0) invitations.splice(at, 1);
+      say({ event: 'invitationEnded', peer: inv.peer.displayName, id: inv.peer.id, state }, `* the invitation from ${label(inv.peer)} ${state === 'expired' ? 'expired' : 'was withdrawn'}`);
+    });
   });
 
   screen.onLine((line) => {
@@ -278,7 +330,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     started = true;
     // --connect: the session keeps redialling these until it closes; a security failure is final and said once
     for (const ep of endpoints) {
-      session.connect(ep).catch((err: unknown) => {
+      (inviting ? session.invite(ep) : session.connect(ep)).catch((err: unknown) => {
         if (leaving || !isPeerlinkError(err)) return;
         if (json) emit({ event: 'error', endpoint: Endpoint.format(ep), code: err.code, message: err.message });
         else screen.note(`peerlink: ${Endpoint.format(ep)}: ${err.message} (${err.code})`);

@@ -160,6 +160,11 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     log: (text) => progress.log(text),
     ...(json ? { json: (obj: Record<string, unknown>) => jsonLine(io, obj) } : {}),
   });
+  // autoConnect: false makes every sender's connection an invitation: a receiver lets senders
+  // in, and asks about each offer (the consent that matters) instead of each connection.
+  session.on('invitation', (inv) => {
+    inv.accept().catch(() => undefined);
+  });
   session.on('peer', (peer, state) => {
     if (json) jsonLine(io, { event: 'peer', peer: peer.displayName, id: peer.id, state });
     else if (state === 'connected') progress.log(`+ ${name(peer)} connected`);

@@ -11,7 +11,8 @@
  *   0x20–0x2f  stream-connection messages (the first message on a stream connection)
  *   0x40–0x5f  resources (RESOURCE_*), owned by src/session/resource*.ts
  *   0x60–0x6f  datagrams (DATAGRAM_*, protocol/datagram-messages.ts)
- *   0x70–0x7f  later session features: 0x70–0x72 trust (trust/messages.ts); the rest reserved (invitations)
+ *   0x70–0x77  trust (trust/messages.ts; 0x70–0x72 used)
+ *   0x78–0x7f  invitations (INVITE, invitations.ts)
  *   0x80–0xff  reserved
  * A receiver ignores (and counts) a type it does not know: what a peer must understand is
  * negotiated through the HELLO `capabilities` bits first, so new optional messages never
