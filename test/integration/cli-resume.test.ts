@@ -7,7 +7,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createLab, type Lab } from '../harness/netns.js';
+import type { Lab } from '../harness/netns.js';
+import { createFaultLab } from '../harness/faultlab.js';
 import { killAllTracked, run, waitForJson, type TrackedProcess } from '../harness/proc.js';
 import { requires, skipUnless } from '../harness/prereq.js';
 import { PEERLINK_BIN } from '../harness/paths.js';
@@ -22,8 +23,9 @@ let work = '';
 before(async () => {
   work = await mkdtemp(join(tmpdir(), 'pl-cli-resume-'));
   if (skip) return;
-  lab = await createLab({ hosts: 2, tag: 'clires' });
-  await lab.exec(1, 'tc', ['qdisc', 'replace', 'dev', 'eth0', 'root', 'tbf', 'rate', '400mbit', 'burst', '512kb', 'latency', '100ms']);
+  const faults = await createFaultLab({ hosts: 2, tag: 'clires' });
+  lab = faults.lab;
+  await faults.shape(1, { rate: '400mbit', burst: '512kb', latency: '100ms' });
 });
 after(async () => {
   await killAllTracked();

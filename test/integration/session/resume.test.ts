@@ -3,7 +3,8 @@
 // receiver killed and restarted, the link cut for longer than the keepalive window — each
 // completing with the right SHA-256 and sending well under the whole file after the
 // interruption (counted in the transfers' own counters). Each side runs in a process of its own
-// (resume-peer.ts) so it can be killed.
+// (resume-peer.ts) so it can be killed. The faults come from the shared fault lab
+// (test/harness/faultlab.ts): `shape` (tbf), `kill` (SIGKILL), `cut` / `restore`.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -12,7 +13,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createLab, type Lab } from '../../harness/netns.js';
+import type { Lab } from '../../harness/netns.js';
+import { createFaultLab, type FaultLab } from '../../harness/faultlab.js';
 import { killAllTracked, waitForJson, sleep, type TrackedProcess } from '../../harness/proc.js';
 import { requires, skipUnless } from '../../harness/prereq.js';
 
@@ -24,6 +26,7 @@ const RATE = '400mbit';
 
 const skip = skipUnless('netns');
 let lab: Lab | undefined;
+let faults: FaultLab | undefined;
 let work: string;
 let file: string;
 let digest: string;
@@ -42,9 +45,10 @@ before(async () => {
   await new Promise<void>((r, j) => ws.end((e?: Error | null) => (e ? j(e) : r())));
   digest = h.digest('hex');
   if (skip) return;
-  lab = await createLab({ hosts: 2, tag: 'resume' });
+  faults = await createFaultLab({ hosts: 2, tag: 'resume' });
+  lab = faults.lab;
   // The sender's egress is the bottleneck: 400 Mbit/s, so 256 MiB takes about 5.5 s.
-  await lab.exec(1, 'tc', ['qdisc', 'replace', 'dev', 'eth0', 'root', 'tbf', 'rate', RATE, 'burst', '512kb', 'latency', '100ms']);
+  await faults.shape(1, { rate: RATE, burst: '512kb', latency: '100ms' });
 });
 
 after(async () => {
@@ -84,7 +88,7 @@ test('the sender killed at about half and run again resumes; only the rest is se
   await waitForJson(r, ev('listening'), 20_000);
   const s1 = sender(port);
   await past(s1, SIZE * 0.4);
-  s1.signal('SIGKILL');
+  await faults!.kill(s1);
   const lost = (await waitForJson<Ev>(r, ev('failed'), 30_000)) as Ev;
   assert.equal(lost.code, 'ERR_RESOURCE_ABORTED');
   const s2 = sender(port);
@@ -109,7 +113,7 @@ test('the receiver killed at about half and restarted: the waiting sender resume
   await waitForJson(r1, ev('listening'), 20_000);
   const s = sender(port);
   await past(s, SIZE * 0.45);
-  r1.signal('SIGKILL');
+  await faults!.kill(r1);
   const paused = (await waitForJson<Ev>(s, ev('paused'), 30_000)) as Ev;
   const wireAtPause = Number(paused.wire);
   await sleep(500);
@@ -137,14 +141,14 @@ test('the link cut for longer than the keepalive window: the sender pauses, and 
   await waitForJson(r, ev('listening'), 20_000);
   const s = sender(port);
   await past(s, SIZE * 0.45);
-  await lab.linkDown(1, 'switch');
+  await faults!.cut(1, 'switch');
   try {
     // The keepalive (2 s here) declares the peer lost: the transfer pauses instead of failing.
     const paused = (await waitForJson<Ev>(s, ev('paused'), 30_000)) as Ev;
     assert.ok(Number(paused.bytes) < SIZE);
     await sleep(1000);
   } finally {
-    await lab.linkUp(1, 'switch');
+    await faults!.restore(1);
   }
   const resumed = (await waitForJson<Ev>(s, ev('resumed'), 90_000)) as Ev;
   const sent = (await waitForJson<Ev>(s, (e) => e.ev === 'sent' || e.ev === 'failed', 120_000)) as Ev;
