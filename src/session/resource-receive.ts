@@ -38,7 +38,11 @@ export type ReceivedResource = PlacedResource;
  */
 export interface ResourceOffer<P = PeerID> {
   readonly peer: P;
-  readonly files: ReadonlyArray<{ readonly name: string; readonly size: number }>;
+  /**
+   * `held`: bytes of this file the receiver already holds from an interrupted transfer, which a
+   * sender that can resume will not send again if they prove to be its own (0 or absent: none).
+   */
+  readonly files: ReadonlyArray<{ readonly name: string; readonly size: number; readonly held?: number }>;
   readonly totalBytes: number;
   /** Aborted when the offer goes away before a decision (the sender gave up or left, the time ran out, the session closed). */
   readonly signal?: AbortSignal;
@@ -162,7 +166,7 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
     this.#sha256 = header.sha256;
     this.setTotal(header.size);
     this.published();
-    await this.#consent(store, policy, header.name, header.size);
+    await this.#consent(store, policy, header.name, header.size, header.resume === 1);
     if (this.#cancelled) throw this.#cancelled;
     const resumable = header.resume === 1;
     try {
@@ -267,7 +271,7 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
   }
 
   /** Returns once the app has accepted the offer; otherwise refuses it (telling the sender) and throws. */
-  async #consent(store: ResourceStore, policy: IncomingPolicy<P>, name: string, size: number): Promise<void> {
+  async #consent(store: ResourceStore, policy: IncomingPolicy<P>, name: string, size: number, resumable: boolean): Promise<void> {
     const refuse = (e: PeerlinkError): never => {
       this.#tell('reject', e);
       try {
@@ -287,7 +291,9 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
       this.setState('awaitingAcceptance');
       let yes: boolean;
       try {
-        yes = await this.#ask(policy.accept, policy.acceptTimeout, name, size);
+        // What a person is asked shows what is already here (a resume sends only the rest).
+        const held = resumable ? await store.partialBytes(name, size) : 0;
+        yes = await this.#ask(policy.accept, policy.acceptTimeout, name, size, held);
       } catch (err) {
         return refuse(asTransferError(err, false));
       }
@@ -309,12 +315,12 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
   }
 
   /** Asks the app; settles false/true, or rejects when the time runs out or the offer goes away. */
-  #ask(accept: AcceptResource<P>, timeout: number, name: string, size: number): Promise<boolean> {
+  #ask(accept: AcceptResource<P>, timeout: number, name: string, size: number, held: number): Promise<boolean> {
     const stream = this.#stream;
     const withdrawn = new AbortController();
     const offer: ResourceOffer<P> = Object.freeze({
       peer: this.peer,
-      files: Object.freeze([Object.freeze({ name, size })]),
+      files: Object.freeze([Object.freeze(held > 0 ? { name, size, held } : { name, size })]),
       totalBytes: size,
       signal: withdrawn.signal,
     });

@@ -254,6 +254,17 @@ export class ResourceStore {
     return sink;
   }
 
+  /** Bytes held of the partial file of `name` and `size` waiting to be resumed (0 if none, or if it is being written). */
+  async partialBytes(name: string, size: number): Promise<number> {
+    const key = partialKey(name, size);
+    if (this.#busy.has(key)) return 0;
+    const known = this.#idle.get(key);
+    if (known !== undefined) return known;
+    const dir = await this.directory();
+    const st = await lstat(join(dir, partialDataName(key))).catch(() => undefined);
+    return st?.isFile() && (await readRecord(dir, key)) ? Math.min(st.size, size) : 0;
+  }
+
   /** Partial files of interrupted transfers in the directory (expired ones are removed first). */
   async listPartial(): Promise<PartialResource[]> {
     const dir = await this.directory();

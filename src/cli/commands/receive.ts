@@ -136,7 +136,9 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const name = (p: PeerID): string => printable(p.displayName);
 
   async function accept(offer: ResourceOffer): Promise<boolean> {
-    const files = offer.files.map((f) => `"${printable(f.name)}" (${formatBytes(f.size)})`).join(', ');
+    const files = offer.files
+      .map((f) => `"${printable(f.name)}" (${formatBytes(f.size)}${f.held ? `, ${Math.floor((f.held * 100) / Math.max(1, f.size))} % already here from an interrupted transfer` : ''})`)
+      .join(', ');
     const what = `${name(offer.peer)} offers ${offer.files.length === 1 ? 'a file' : `${offer.files.length} files`}: ${files}${offer.files.length > 1 ? `, ${formatBytes(offer.totalBytes)} in all` : ''}.`;
     const ok = prompt ? await prompt.ask(what, offer.signal) : consent === 'all';
     if (json) jsonLine(io, { event: 'offer', peer: offer.peer.displayName, files: offer.files.map((f) => ({ name: f.name, size: f.size })), totalBytes: offer.totalBytes, accepted: ok });

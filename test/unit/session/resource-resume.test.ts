@@ -15,7 +15,7 @@ import { socketPair, tempDir, type Ctx } from '../../harness/loopback.js';
 import { isPeerlinkError } from '../../../src/errors.js';
 import { ResourceManager } from '../../../src/session/resource-manager.js';
 import { resourceChannel } from '../../../src/session/resource-progress.js';
-import type { IncomingResource } from '../../../src/session/resource-receive.js';
+import type { IncomingResource, ResourceOffer } from '../../../src/session/resource-receive.js';
 import { ResourceStore, MAX_PARTIALS } from '../../../src/session/resource-store.js';
 import { blockSizeFor, isBlockSize, matchPrefix, scanPrefix, MAX_RESUME_BLOCKS, RESUME_BLOCK_MIN, MiB } from '../../../src/session/resource-prefix.js';
 import { PARTIAL_MAX_AGE_MS, partialDataName, partialKey } from '../../../src/session/resource-partial.js';
@@ -428,4 +428,49 @@ test('compatibility: a receiver that predates resuming (accept without `resume`)
   const done = await reader.frame();
   assert.equal(done.type, 'done');
   assert.deepEqual(await readFile(join(p.dir, 'big.bin')), big);
+});
+
+test('the offer a person is asked about says how much of the file is already here', async (t) => {
+  const src = await tempDir(t, 'pl-resume-src-');
+  const data = randomBytes(40 * MiB);
+  await writeFile(join(src, 'f.bin'), data);
+  const dir = await tempDir(t, 'pl-resume-dl-');
+  const offers: Array<ResourceOffer<string>> = [];
+  const incoming: Array<IncomingResource<string>> = [];
+  const receiver = new ResourceManager<string>({
+    directory: dir,
+    open: () => assert.fail('receiver never opens'),
+    announce: (r) => incoming.push(r),
+    listening: () => true,
+    accept: (offer) => {
+      offers.push(offer);
+      return true;
+    },
+  });
+  let last: Socket | undefined;
+  const sender = new ResourceManager<string>({
+    open: async () => {
+      const [a, b] = await socketPair(t);
+      last = b;
+      receiver.receive(b, 'sender-peer');
+      return a;
+    },
+    announce: () => assert.fail('sender never receives'),
+  });
+  t.after(async () => {
+    await sender.close();
+    await receiver.close();
+  });
+  const first = sender.send(join(src, 'f.bin'), 'f.bin', 'r');
+  const deadline = Date.now() + 30_000;
+  while ((incoming[0]?.progress.bytes ?? 0) < 20 * MiB && Date.now() < deadline) await new Promise((r) => setImmediate(r));
+  last!.resetAndDestroy();
+  await assert.rejects(first.done);
+  await assert.rejects(incoming[0]!.done);
+  const again = sender.send(join(src, 'f.bin'), 'f.bin', 'r');
+  await again.done;
+  assert.equal(offers[0]?.files[0]?.held, undefined, 'nothing held at first');
+  const held = offers[1]?.files[0]?.held ?? 0;
+  assert.ok(held >= 16 * MiB && held < data.length, `held ${held}`);
+  assert.ok(again.resumedFrom > 0 && again.resumedFrom <= held);
 });
