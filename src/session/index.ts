@@ -11,7 +11,7 @@ export { defaultIdentityBase, profileDir, lockProfile, lockFreeProfile, profileH
 export { DEFAULT_LINK_THRESHOLDS } from './link-quality.js';
 export type { LinkQuality, LinkQualityReport, LinkQualityThresholds, LinkBoundary } from './link-quality.js';
 export type { LinkTimers } from './link-monitor.js';
-export type { ResourceOffer, RefusedOffer, FreeSpaceFloor } from './resource-transfer.js';
+export type { ResourceOffer, RefusedOffer, FreeSpaceFloor, PartialResource } from './resource-transfer.js';
 export type { PeerState } from './peer-record.js';
 export type { DiscoveredPeer } from './discovery-info.js';
 export { PeerID, MAX_DISPLAY_NAME_BYTES } from './peer-id.js';

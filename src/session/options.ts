@@ -36,6 +36,12 @@ export interface SessionResourceOptions {
   accept?: (offer: ResourceOffer) => boolean | Promise<boolean>;
   /** How long an offer waits for the receiver's decision, ms (the sender's wait, and the receiver's). Default 300 000 (5 min). */
   acceptTimeout?: number;
+  /**
+   * How long an outgoing transfer whose peer was lost mid-way waits (state `paused`) for the
+   * peer to be connected again, ms; then ERR_RESOURCE_PEER_LOST. 0: fail at once
+   * (ERR_RESOURCE_ABORTED). Default 600 000 (10 min).
+   */
+  resumeTimeout?: number;
 }
 
 /**

@@ -26,7 +26,7 @@ import { StreamManager } from './streams.js';
 import { PeerTable } from './peer-table.js';
 import { MessageStream } from './message-stream.js';
 import { emitApp, type PeerErrorInfo, type PeerSessionEvents } from './events.js';
-import { ResourceManager, type ResourceTransfer, type SendResourceOptions } from './resource-transfer.js';
+import { ResourceManager, type ResourceTransfer, type SendResourceOptions, type PartialResource } from './resource-transfer.js';
 import { BudgetLedger, type BudgetName } from './budgets.js';
 import { DEFAULT_INVITE_TIMEOUT, inviteContext, type InviteOptions } from './invitations.js';
 import { DatagramManager } from './datagrams.js';
@@ -228,6 +228,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       listening: () => this.listenerCount('resource') > 0,
       budgets: this.#budgets,
       peerKey: (peer) => peer.id,
+      waitConnected: (peer, signal) => this.#waitConnected(peer, signal),
     });
     this.setStreamHandler('resource', (stream, _name, _meta, peer) => {
       this.#resources.receive(stream, peer);
@@ -521,6 +522,40 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   /** Where received resources are saved. */
   resourceDirectory(): Promise<string> {
     return this.#resources.store.directory();
+  }
+
+  /** Partial files of interrupted incoming transfers, kept for resuming (docs/resources.md "Resuming"). */
+  listPartialResources(): Promise<PartialResource[]> {
+    return this.#resources.store.listPartial();
+  }
+
+  /** Removes partial files of interrupted incoming transfers — all, or those of `name` (and `size`). Returns what was removed. */
+  discardPartialResources(filter?: { name?: string; size?: number }): Promise<PartialResource[]> {
+    return this.#resources.store.discardPartial(filter);
+  }
+
+  /** Resolves once `peer` is connected (at once if it is); rejects when `signal` aborts or the session closes. */
+  #waitConnected(peer: PeerID, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const connected = (): boolean => this.#peers.get(peer.id)?.state === 'connected';
+      if (connected()) return resolve();
+      const done = (err?: Error): void => {
+        this.off('peer', onPeer);
+        this.off('close', onClose);
+        signal.removeEventListener('abort', onAbort);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onPeer = (p: PeerID, state: PeerState): void => {
+        if (p.id === peer.id && state === 'connected') done();
+      };
+      const onClose = (): void => done(new PeerlinkError('ERR_CLOSED', 'the session is closed'));
+      const onAbort = (): void => done(new PeerlinkError('ERR_CANCELLED', 'stopped waiting'));
+      if (signal.aborted) return onAbort();
+      this.on('peer', onPeer);
+      this.on('close', onClose);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   /** What the session knows about a peer. */
