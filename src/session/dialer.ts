@@ -37,6 +37,12 @@ const SECURITY_RETRY_DELAY = 30_000;
  * the other side's dial usually wins the race and only one connection is made.
  */
 const DECIDER_DIAL_DELAY = 1000;
+/**
+ * A browse target that cannot be reached is reconfirmed (RFC 6762 §10.4) at most this often:
+ * a peer killed without goodbyes is then flushed from discovery within seconds and no longer
+ * dialled, instead of being dialled until its SRV expires (2 min) while its PTR lives 75 min.
+ */
+const RECONFIRM_INTERVAL = 15_000;
 /** A peer that said BYE (closing) is redialled only after this long, unless it is rediscovered first. */
 const LEFT_PEER_REDIAL_DELAY = 10_000;
 
@@ -56,6 +62,8 @@ export interface DialerHost {
   reportError(err: PeerlinkError, info: PeerErrorInfo): void;
   found(info: DiscoveredPeer): void;
   lost(info: DiscoveredPeer): void;
+  /** A browse result could not be reached: ask discovery whether it is still there (RFC 6762 §10.4). */
+  reconfirm?(instanceName: string): void;
 }
 
 interface Waiter {
@@ -252,11 +260,12 @@ export class Dialer {
     if (info.peerId === host.peerId.id || (host.options.advertise && f.name === host.registeredName())) t.self = true;
     if (t.self) return;
     host.found(describe(t));
-    // Hint only: when TXT tells us the id and we decide for the pair, let the other side dial first.
+    // Hint only: one side of a pair dials first, so peers that find each other at once make one
+    // connection, not two. With the peer's id known (TXT, or an earlier HELLO) the deciding side
+    // waits; otherwise the side with the larger instance name does — both sides know both names,
+    // and ids stay out of TXT. Either way the late dial usually finds the pair connected.
     let first = Math.floor(Math.random() * 100);
-    if (info.peerId && host.options.architecture === 'star' && Buffer.compare(host.peerId.toBytes(), PeerID.fromString(info.peerId, 'x').toBytes()) > 0) {
-      first += DECIDER_DIAL_DELAY;
-    }
+    if (host.options.architecture === 'star' && dialsSecond(host, info.peerId ?? t.peerKey, f.name)) first += DECIDER_DIAL_DELAY;
     this.schedule(t, wasPresent ? undefined : first);
   }
 
@@ -381,6 +390,10 @@ export class Dialer {
       }
       t.notBefore = Date.now() + SECURITY_RETRY_DELAY;
     } else if (REPORTED_CODES.has(err.code)) this.#host.reportError(err, info);
+    else if (t.discovered && !t.manual && Date.now() - t.reconfirmedAt >= RECONFIRM_INTERVAL) {
+      t.reconfirmedAt = Date.now();
+      this.#host.reconfirm?.(t.discovered.instanceName);
+    }
     this.schedule(t);
   }
 
@@ -393,6 +406,19 @@ export class Dialer {
       else w.reject(result);
     }
   }
+}
+
+/** True when we should let the other side of a pair dial first (see onFound). */
+function dialsSecond(host: DialerHost, peerKey: string | undefined, instanceName: string): boolean {
+  if (peerKey) {
+    try {
+      return Buffer.compare(host.peerId.toBytes(), PeerID.fromString(peerKey, 'x').toBytes()) > 0;
+    } catch {
+      // not an id we can compare: fall back to the names
+    }
+  }
+  const mine = host.registeredName() ?? host.options.instanceName;
+  return Buffer.compare(Buffer.from(mine), Buffer.from(instanceName)) > 0;
 }
 
 function describe(t: DialTarget): DiscoveredPeer {
