@@ -10,6 +10,7 @@
  *
  * Imports only what a session needs (src/session): what it costs in memory is what an app pays.
  */
+import { subscribe } from 'node:diagnostics_channel';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { PeerSession } from '../../src/session/index.js';
@@ -77,6 +78,9 @@ const session = new PeerSession({
   ...(cfg.includePeerIdInTxt ? { includePeerIdInTxt: true } : {}),
 });
 
+// name conflicts and registration steps of the dnssd engine (a handful per run)
+subscribe('peerlink:dnssd:conflict', (m) => out({ ev: 'conflict', ...(m as Record<string, unknown>) }));
+subscribe('peerlink:dnssd:registration', (m) => out({ ev: 'registration', ...(m as Record<string, unknown>) }));
 session.on('peer', (p: PeerID, state) => out({ ev: 'peer', peer: p.id, state }));
 session.on('advertised', (name: string) => out({ ev: 'advertised', instance: name }));
 session.on('message', (data: Buffer, p: PeerID) => {
