@@ -7,7 +7,7 @@ import { createSocket } from 'node:dgram';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import tls, { type TLSSocket } from 'node:tls';
-import WebSocket from 'ws';
+import { loadWs } from './ws-module.js';
 import { PeerlinkError } from '../errors.js';
 import type { Channel } from './channel.js';
 import { raceConnect, resolveHost, sortForRace, type ResolvedAddress } from './dial.js';
@@ -122,6 +122,7 @@ async function wsHandshake(io: Socket, tcp: Socket, tlsSock: TLSSocket | undefin
   const path = settings.path ?? '/';
   const hostPart = host.includes(':') ? `[${host}]` : host;
   const url = `${tlsSock ? 'wss' : 'ws'}://${hostPart}:${port}${path.startsWith('/') ? path : `/${path}`}`;
+  const { default: WebSocket } = await loadWs();
   const ws = new WebSocket(url, settings.subprotocols, {
     // The socket (TCP or TLS) is already connected and verified: ws only runs HTTP on it.
     createConnection: () => io,
