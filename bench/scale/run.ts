@@ -46,7 +46,7 @@ const MiB = 1024 * 1024;
 const fmt = (x: number, d = 1): string => (Number.isFinite(x) ? x.toFixed(d) : '–');
 
 async function meshRun(args: Args, run: number): Promise<Record<string, unknown>> {
-  const lab = await ScaleLab.create({ hosts: args.n, tag: `sc${run}`, includePeerIdInTxt: args.txtId });
+  const lab = await ScaleLab.create({ hosts: args.n, tag: `sc${run}`, includePeerIdInTxt: args.txtId, countTimers: true });
   try {
     const s0 = lab.mdnsNow();
     const t0 = Date.now();
@@ -86,7 +86,7 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
       return a && a.eth0 && m.eth0 ? ((m.eth0.txPackets - a.eth0.txPackets) * 60) / args.idle : Number.NaN;
     });
     const fds = [...m2.values()].map((m) => m.fds);
-    const timers = [...m2.values()].map((m) => m.resources.Timeout ?? 0);
+    const timers = [...m2.values()].map((m) => m.timers ?? 0);
     const r = {
       run,
       n: args.n,
@@ -137,7 +137,7 @@ interface Sample {
 }
 
 async function churn(args: Args): Promise<Record<string, unknown>> {
-  const lab = await ScaleLab.create({ hosts: args.n, tag: 'churn' });
+  const lab = await ScaleLab.create({ hosts: args.n, tag: 'churn', countTimers: true });
   try {
     const peers = await lab.startAll();
     const observer = peers[0] as ScalePeer;
@@ -145,44 +145,19 @@ async function churn(args: Args): Promise<Record<string, unknown>> {
     console.log(`churn N=${args.n}: initial mesh ${first.ok ? 'ok' : 'NOT complete'}`);
     const samples: Sample[] = [];
     const t0 = Date.now();
-    const end = t0 + args.minutes * 60_000;
-    let kills = 0;
-    let graceful = 0;
-    let joins = 0;
-    const free: number[] = [];
-    let lastSample = 0;
-    let tick = 0;
-    while (Date.now() < end) {
-      const tickStart = Date.now();
-      tick++;
-      // one random peer (never the observer) leaves, half the time SIGKILL
-      const candidates = lab.live().filter((p) => p !== observer);
-      const victim = candidates[Math.floor(Math.random() * candidates.length)];
-      if (victim) {
-        const how = tick % 2 === 0 ? 'kill' : 'graceful';
-        if (how === 'kill') kills++;
-        else graceful++;
-        void lab.leave(victim, how).then(() => free.push(victim.host));
-      }
-      // a new peer joins, in a namespace another peer left (a rebooted board) or a new one
-      const h = free.shift() ?? (await lab.addHost());
-      const p = lab.startPeer(h);
-      joins++;
-      void lab.waitReady(p).catch(() => undefined);
-      if (Date.now() - lastSample >= 10_000) {
-        lastSample = Date.now();
-        const m = (await lab.metrics([observer])).get(observer);
-        if (m) {
-          samples.push({ t: (Date.now() - t0) / 1000, rss: m.rss / MiB, heap: m.heapUsed / MiB, fds: m.fds, timers: m.resources.Timeout ?? 0, live: lab.live().length });
-          const s = samples[samples.length - 1] as Sample;
-          console.log(`  t=${fmt(s.t, 0)} s live ${s.live}: observer RSS ${fmt(s.rss)} MiB heap ${fmt(s.heap)} MiB fds ${s.fds} timers ${s.timers} connected ${m.connected}`);
-        }
-      }
-      await sleep(Math.max(0, 1000 - (Date.now() - tickStart)));
-    }
+    let lastSample = -Infinity;
+    const counts = await lab.churn(args.minutes * 60, [observer], async (elapsed) => {
+      if (elapsed - lastSample < 10_000) return;
+      lastSample = elapsed;
+      const m = (await lab.metrics([observer])).get(observer);
+      if (!m) return;
+      const s: Sample = { t: (Date.now() - t0) / 1000, rss: m.rss / MiB, heap: m.heapUsed / MiB, fds: m.fds, timers: m.timers ?? 0, live: lab.live().length };
+      samples.push(s);
+      console.log(`  t=${fmt(s.t, 0)} s live ${s.live}: observer RSS ${fmt(s.rss)} MiB heap ${fmt(s.heap)} MiB fds ${s.fds} timers ${s.timers} connected ${m.connected}`);
+    });
+    const { kills, graceful, joins } = counts;
     // settle: everyone ends with the live set
-    await sleep(2000);
-    for (const p of [...lab.peers.values()]) if (p.id === '') await lab.waitReady(p).catch(() => undefined);
+    const churnEnd = Date.now();
     const settled = await lab.waitMesh(120_000, 1000);
     let stuck = 0;
     for (const p of lab.live()) stuck += p.stuckConnecting().filter((s) => s.ms > 30_000).length;
@@ -192,8 +167,8 @@ async function churn(args: Args): Promise<Record<string, unknown>> {
       const b = from2[from2.length - 1];
       return a && b ? ((b[k] as number) - (a[k] as number)) / (a[k] as number) : Number.NaN;
     };
-    const r = { n: args.n, minutes: args.minutes, kills, graceful, joins, settledOk: settled.ok, settledMs: settled.at - Date.now(), check: settled.check, stuckConnecting: stuck, samples, drift: { rss: drift('rss'), heap: drift('heap'), fds: drift('fds'), timers: drift('timers') } };
-    console.log(`churn: ${kills} killed, ${graceful} graceful, ${joins} joined; live set converged: ${settled.ok ? 'yes' : 'NO'} (missing ${settled.check.missing}, duplicates ${settled.check.duplicates}, stale ${settled.check.stale}); stuck connecting ${stuck}`);
+    const r = { n: args.n, minutes: args.minutes, kills, graceful, joins, settledOk: settled.ok, settledMs: settled.at - churnEnd, check: settled.check, stuckConnecting: stuck, samples, drift: { rss: drift('rss'), heap: drift('heap'), fds: drift('fds'), timers: drift('timers') } };
+    console.log(`churn: ${kills} killed, ${graceful} graceful, ${joins} joined; live set converged: ${settled.ok ? `yes, ${r.settledMs} ms after the last join` : 'NO'} (missing ${settled.check.missing}, duplicates ${settled.check.duplicates}, stale ${settled.check.stale}); stuck connecting ${stuck}`);
     console.log(`  observer from minute 2 to the end: RSS ${fmt(r.drift.rss * 100)} %, heap ${fmt(r.drift.heap * 100)} %, fds ${fmt(r.drift.fds * 100)} %, timers ${fmt(r.drift.timers * 100)} %`);
     if (!settled.ok) console.log(`  problems: ${settled.check.problems.join('; ')}`);
     if (args.plot) {

@@ -37,6 +37,8 @@ export interface PeerMetrics {
   uptime: number;
   fds: number;
   resources: Record<string, number>;
+  /** Live timers and immediates (with ScaleLabOptions.countTimers), else null. */
+  timers: number | null;
   eth0: { rxBytes: number; rxPackets: number; txBytes: number; txPackets: number } | null;
   connected: number;
 }
@@ -117,6 +119,8 @@ export interface ScaleLabOptions {
   includePeerIdInTxt?: boolean;
   /** Count mDNS packets on the bridge (default true). */
   countMdns?: boolean;
+  /** Peers count their live timers (an async hook; a little slower). */
+  countTimers?: boolean;
   /** Node flags for the peer processes (e.g. --max-semi-space-size). */
   nodeArgs?: string[];
 }
@@ -135,6 +139,7 @@ export class ScaleLab {
       psk: opts.psk ?? '5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e',
       interfaces: ['eth0'],
       ...(opts.includePeerIdInTxt ? { includePeerIdInTxt: true } : {}),
+      ...(opts.countTimers ? { countTimers: true } : {}),
     };
   }
 
@@ -274,6 +279,40 @@ export class ScaleLab {
     await p.proc.exited;
     clearTimeout(timer);
     this.peers.delete(p.host);
+  }
+
+  /**
+   * Churn for `seconds`: every second a random live peer (never one in `keep`) leaves — SIGKILL
+   * and graceful in turn — and a new peer joins, in a namespace a peer left (a rebooted board)
+   * or a new one. `onTick` runs once a second (sampling). Resolves once every joined peer is ready.
+   */
+  async churn(seconds: number, keep: readonly ScalePeer[], onTick?: (elapsedMs: number) => Promise<void>): Promise<{ kills: number; graceful: number; joins: number }> {
+    const free: number[] = [];
+    const leaving: Array<Promise<void>> = [];
+    const joining: Array<Promise<void>> = [];
+    let kills = 0;
+    let graceful = 0;
+    let joins = 0;
+    const t0 = Date.now();
+    for (let tick = 0; Date.now() - t0 < seconds * 1000; tick++) {
+      const tickStart = Date.now();
+      const candidates = this.live().filter((p) => !keep.includes(p));
+      const victim = candidates[Math.floor(Math.random() * candidates.length)];
+      if (victim) {
+        const how = tick % 2 === 0 ? 'kill' : 'graceful';
+        if (how === 'kill') kills++;
+        else graceful++;
+        leaving.push(this.leave(victim, how).then(() => void free.push(victim.host)));
+      }
+      const h = free.shift() ?? (await this.addHost());
+      const p = this.startPeer(h);
+      joins++;
+      joining.push(this.waitReady(p).catch(() => undefined));
+      if (onTick) await onTick(Date.now() - t0);
+      await sleep(Math.max(0, 1000 - (Date.now() - tickStart)));
+    }
+    await Promise.all([...leaving, ...joining]);
+    return { kills, graceful, joins };
   }
 
   async teardown(): Promise<void> {

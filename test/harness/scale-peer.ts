@@ -10,6 +10,7 @@
  *
  * Imports only what a session needs (src/session): what it costs in memory is what an app pays.
  */
+import { createHook } from 'node:async_hooks';
 import { subscribe } from 'node:diagnostics_channel';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -24,6 +25,8 @@ export interface ScalePeerConfig {
   interfaces?: string[];
   /** Put the peer id in TXT (off by default, as in the library). */
   includePeerIdInTxt?: boolean;
+  /** Count live timers and immediates (ref'd or not) with an async hook, for leak checks. */
+  countTimers?: boolean;
 }
 
 export type ScaleCommand =
@@ -63,6 +66,19 @@ function ethCounters(): { rxBytes: number; rxPackets: number; txBytes: number; t
   return undefined;
 }
 
+/** Live Timeout / Immediate objects, unref'd ones included (getActiveResourcesInfo lists only ref'd ones). */
+const liveTimers = new Set<number>();
+if (cfg.countTimers) {
+  createHook({
+    init(id, type) {
+      if (type === 'Timeout' || type === 'Immediate') liveTimers.add(id);
+    },
+    destroy(id) {
+      liveTimers.delete(id);
+    },
+  }).enable();
+}
+
 /** Handles and requests keeping the loop alive, by kind (Timeout, TCPSocketWrap, UDPWrap, …). */
 function resources(): Record<string, number> {
   const counts: Record<string, number> = {};
@@ -99,7 +115,7 @@ async function onCommand(c: ScaleCommand): Promise<void> {
     case 'metrics': {
       const m = process.memoryUsage();
       const cpu = process.cpuUsage();
-      out({ ev: 'metrics', rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, cpuUser: cpu.user, cpuSystem: cpu.system, uptime: process.uptime(), fds: fdCount(), resources: resources(), eth0: ethCounters() ?? null, connected: session.connectedPeers.length, stats: session.stats });
+      out({ ev: 'metrics', rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, cpuUser: cpu.user, cpuSystem: cpu.system, uptime: process.uptime(), fds: fdCount(), resources: resources(), timers: cfg.countTimers ? liveTimers.size : null, eth0: ethCounters() ?? null, connected: session.connectedPeers.length, stats: session.stats });
       return;
     }
     case 'fanout': {
