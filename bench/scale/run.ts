@@ -66,7 +66,11 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
     await sleep(args.idle * 1000);
     const m2 = await lab.metrics();
     const sIdleEnd = lab.mdnsNow();
-    const end = ScaleLab.check(await lab.statuses(), lab.live().map((p) => p.id));
+    const endStatus = await lab.statuses();
+    const end = ScaleLab.check(endStatus, lab.live().map((p) => p.id));
+    // budget refusals summed over every peer (honest peers should cause none, or only dial-rate waits)
+    const budgets: Record<string, number> = {};
+    for (const s of endStatus.values()) for (const [k, v] of Object.entries(s.stats.budgets)) budgets[k] = (budgets[k] ?? 0) + v;
     const startup = lab.mdnsRate(s0, sMesh + 1);
     const steady = lab.mdnsRate(sIdle, sIdleEnd);
     const rss = [...m2.values()].map((m) => m.rss / MiB);
@@ -99,6 +103,7 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
       stale: end.stale,
       flaps,
       problems: [...mesh.check.problems, ...end.problems],
+      budgets,
       fanout: { to: fan.to, last: fan.last, median: summary(fan.delays).median, lost: fan.delays.filter((d) => !Number.isFinite(d)).length },
       mdnsStartup: { ...startup, perPeerPacketsPerMin: startup.packetsPerMin / args.n },
       mdnsSteady: { ...steady, perPeerPacketsPerMin: steady.packetsPerMin / args.n },
@@ -120,6 +125,7 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
         `  per peer at idle: eth0 tx ${fmt(summary(txIdle).median / 1024)} KiB/min, ${fmt(summary(txPktIdle).median, 0)} pkt/min; CPU ${fmt(summary(cpuIdle).median, 2)} % (max ${fmt(summary(cpuIdle).max, 2)}); ` +
         `RSS median ${fmt(summary(rss).median)} MiB (max ${fmt(summary(rss).max)}); heap ${fmt(summary(heap).median)} MiB; fds ${summary(fds).median}; timers ${summary(timers).median}`,
     );
+    console.log(`  budget refusals (all peers): ${JSON.stringify(budgets)}`);
     if (r.problems.length > 0) console.log(`  problems: ${r.problems.join('; ')}`);
     return r;
   } finally {

@@ -127,6 +127,9 @@ export interface ScaleLabOptions {
 
 export class ScaleLab {
   readonly peers = new Map<number, ScalePeer>();
+  /** Every peer ever started, in order (for diagnostics after churn). */
+  readonly everyone: ScalePeer[] = [];
+  private readonly leaving = new Set<ScalePeer>();
   private counter: TrackedProcess | undefined;
   private readonly cfg: ScalePeerConfig;
 
@@ -184,6 +187,7 @@ export class ScaleLab {
     const proc = this.lab.spawn(h, process.execPath, args, { stdin: true, label: `h${h}` });
     const p = new ScalePeer(h, proc);
     this.peers.set(h, p);
+    this.everyone.push(p);
     return p;
   }
 
@@ -206,8 +210,9 @@ export class ScaleLab {
     return (await this.lab.addHost()).index;
   }
 
+  /** Peers running, ready, and not leaving. */
   live(): ScalePeer[] {
-    return [...this.peers.values()].filter((p) => p.alive && p.id !== '');
+    return [...this.peers.values()].filter((p) => p.alive && p.id !== '' && !this.leaving.has(p));
   }
 
   async statuses(peers = this.live(), timeoutMs = 30_000): Promise<Map<ScalePeer, PeerStatus>> {
@@ -274,11 +279,13 @@ export class ScaleLab {
 
   /** A peer leaves: `kill` is SIGKILL (no BYE, no goodbye), `graceful` SIGTERM (session.close()). */
   async leave(p: ScalePeer, how: 'kill' | 'graceful'): Promise<void> {
+    this.leaving.add(p);
     p.proc.signal(how === 'kill' ? 'SIGKILL' : 'SIGTERM');
     const timer = setTimeout(() => p.proc.signal('SIGKILL'), 10_000);
     await p.proc.exited;
     clearTimeout(timer);
-    this.peers.delete(p.host);
+    this.leaving.delete(p);
+    if (this.peers.get(p.host) === p) this.peers.delete(p.host);
   }
 
   /**
@@ -296,7 +303,8 @@ export class ScaleLab {
     const t0 = Date.now();
     for (let tick = 0; Date.now() - t0 < seconds * 1000; tick++) {
       const tickStart = Date.now();
-      const candidates = this.live().filter((p) => !keep.includes(p));
+      // not one already leaving (a graceful close takes a moment): its namespace would be freed twice
+      const candidates = this.live().filter((p) => !keep.includes(p) && !this.leaving.has(p));
       const victim = candidates[Math.floor(Math.random() * candidates.length)];
       if (victim) {
         const how = tick % 2 === 0 ? 'kill' : 'graceful';
