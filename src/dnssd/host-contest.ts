@@ -37,8 +37,19 @@ const MAX_SEARCH = 10_000;
 interface ProbeSet {
   records: ResourceRecord[];
   iface: string;
+  /** First and last probe heard with this set. */
+  first: number;
   at: number;
 }
+
+/**
+ * A label someone else has been probing for at least this long (and still is, within
+ * PROBING_RECENT_MS) is skipped too: a host that lost to an owner picks the same first free
+ * label as everyone who lost to it a moment earlier. Younger probes are not: they may come from
+ * the other losers of our own round, who renamed a few ms before us from the same view.
+ */
+const PROBING_OLDER_MS = 300;
+const PROBING_RECENT_MS = 2000;
 
 export class HostNameContest {
   /** label key (lower-case, no `.local`) → last heard. */
@@ -73,8 +84,9 @@ export class HostNameContest {
         this.#probes.set(k, sets);
       }
       const setKey = records.map(recordKey).sort().join(';');
-      if (!sets.has(setKey)) this.#probeSets++;
-      sets.set(setKey, { records, iface, at: now });
+      const had = sets.get(setKey);
+      if (!had) this.#probeSets++;
+      sets.set(setKey, { records, iface, first: had && now - had.at < PROBING_RECENT_MS ? had.first : now, at: now });
     }
     if (this.#probeSets > MAX_PROBE_SETS) this.#pruneProbes(now);
   }
@@ -108,7 +120,7 @@ export class HostNameContest {
     for (let n = m ? Number(m[2]) + 1 : 2, tried = 0; tried < MAX_SEARCH; n++, tried++) {
       const suffix = `-${n}`;
       const candidate = base.slice(0, 63 - suffix.length) + suffix;
-      if (this.#inUse(candidate, now)) continue;
+      if (this.#inUse(candidate, now) || this.#probedByOthers(candidate, now, ours)) continue;
       if (free++ === rank) return candidate;
     }
     const suffix = `-${Math.floor(this.clock.random() * 1e6)}`;
@@ -118,6 +130,15 @@ export class HostNameContest {
   #inUse(label: string, now: number): boolean {
     const t = this.#seen.get(nameKey(`${label}.local`));
     return t !== undefined && now - t < SEEN_MS;
+  }
+
+  #probedByOthers(label: string, now: number, ours: (iface: string) => ResourceRecord[]): boolean {
+    for (const s of this.#probes.get(nameKey(`${label}.local`))?.values() ?? []) {
+      if (now - s.at > PROBING_RECENT_MS || now - s.first < PROBING_OLDER_MS) continue;
+      const mine = new Set(ours(s.iface).map(recordKey));
+      if (!s.records.every((r) => mine.has(recordKey(r)))) return true;
+    }
+    return false;
   }
 
   #see(name: string, now: number): void {
