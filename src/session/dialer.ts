@@ -43,6 +43,8 @@ const DECIDER_DIAL_DELAY = 1000;
  * dialled, instead of being dialled until its SRV expires (2 min) while its PTR lives 75 min.
  */
 const RECONFIRM_INTERVAL = 15_000;
+/** Times in a row a dial waits for the peer's incoming connection to finish its handshake. */
+const HANDSHAKE_WAITS = 3;
 /** A peer that said BYE (closing) is redialled only after this long, unless it is rediscovered first. */
 const LEFT_PEER_REDIAL_DELAY = 10_000;
 
@@ -326,6 +328,14 @@ export class Dialer {
   async #dial(t: DialTarget, reserved = false): Promise<void> {
     const host = this.#host;
     if (!host.running() || t.busy || t.self || !t.present || this.#targets.get(t.key) !== t || this.#recordOf(t)?.state === 'connected') return;
+    // The peer's own connection is in its handshake here: wait for it (a loaded host can take
+    // seconds) instead of making the duplicate de-duplication would drop. A few times at most.
+    if (!t.manual && this.#recordOf(t)?.state === 'connecting' && t.handshakeWaits < HANDSHAKE_WAITS) {
+      t.handshakeWaits++;
+      t.setTimer(() => void this.#dial(t), DECIDER_DIAL_DELAY);
+      return;
+    }
+    t.handshakeWaits = 0;
     let endpoint: Endpoint | undefined;
     let destination: string | undefined;
     if (t.endpoint || t.manual) endpoint = t.nextEndpoint();

@@ -97,6 +97,11 @@ const session = new PeerSession({
 // name conflicts and registration steps of the dnssd engine (a handful per run)
 subscribe('peerlink:dnssd:conflict', (m) => out({ ev: 'conflict', ...(m as Record<string, unknown>) }));
 subscribe('peerlink:dnssd:registration', (m) => out({ ev: 'registration', ...(m as Record<string, unknown>) }));
+// the de-duplication trail: why a control connection was kept, dropped or closed
+subscribe('peerlink:session:connection', (m) => {
+  const { session: _s, ...rest } = m as Record<string, unknown>;
+  out({ ev: 'conn', ...rest });
+});
 session.on('peer', (p: PeerID, state) => out({ ev: 'peer', peer: p.id, state }));
 session.on('advertised', (name: string) => out({ ev: 'advertised', instance: name }));
 session.on('message', (data: Buffer, p: PeerID) => {
