@@ -267,7 +267,8 @@ export class Dialer {
     // waits; otherwise the side with the larger instance name does — both sides know both names,
     // and ids stay out of TXT. Either way the late dial usually finds the pair connected.
     let first = Math.floor(Math.random() * 100);
-    if (host.options.architecture === 'star' && dialsSecond(host, info.peerId ?? t.peerKey, f.name)) first += DECIDER_DIAL_DELAY;
+    const ours = { id: host.peerId, instanceName: host.registeredName() ?? host.options.instanceName };
+    if (host.options.architecture === 'star' && dialsSecond(ours, { peerKey: info.peerId ?? t.peerKey, instanceName: f.name })) first += DECIDER_DIAL_DELAY;
     this.schedule(t, wasPresent ? undefined : first);
   }
 
@@ -418,17 +419,20 @@ export class Dialer {
   }
 }
 
-/** True when we should let the other side of a pair dial first (see onFound). */
-function dialsSecond(host: DialerHost, peerKey: string | undefined, instanceName: string): boolean {
-  if (peerKey) {
+/**
+ * True when we should let the other side of a pair dial first (see onFound): by ids when the
+ * peer's is known, else by instance names. For any two peers exactly one side answers true
+ * (names of one service are unique on a link; ids are unique).
+ */
+export function dialsSecond(ours: { id: PeerID; instanceName: string }, theirs: { peerKey: string | undefined; instanceName: string }): boolean {
+  if (theirs.peerKey) {
     try {
-      return Buffer.compare(host.peerId.toBytes(), PeerID.fromString(peerKey, 'x').toBytes()) > 0;
+      return Buffer.compare(ours.id.toBytes(), PeerID.fromString(theirs.peerKey, 'x').toBytes()) > 0;
     } catch {
       // not an id we can compare: fall back to the names
     }
   }
-  const mine = host.registeredName() ?? host.options.instanceName;
-  return Buffer.compare(Buffer.from(mine), Buffer.from(instanceName)) > 0;
+  return Buffer.compare(Buffer.from(ours.instanceName), Buffer.from(theirs.instanceName)) > 0;
 }
 
 function describe(t: DialTarget): DiscoveredPeer {
