@@ -5,8 +5,10 @@
  * dialling it, and every continuous query carries it as a known answer — with churn, that list
  * grows with every peer that ever left.
  *
- * - Passive (§10.5): a query on the link (anyone's, ours included) that a cached record would
- *   answer, without listing it as a known answer, starts a watch on the record. A response
+ * - Passive (§10.5): a query on the link (anyone's, ours included) that a cached SRV or TXT
+ *   record would answer, without listing it as a known answer, starts a watch on the record
+ *   (PTRs are not watched: every browser asks for them and every instance answers, so one lost
+ *   answer among many would flush a live peer). A response
  *   carrying the record ends the watch. After two or more such queries and ten seconds without
  *   that answer, the record is flushed (one-second grace, like a goodbye).
  * - On failure indication (§10.4): `reconfirm(instance)` — the session could not reach a peer
@@ -75,6 +77,10 @@ export class FailureWatch {
       this.#asked.set(askedKey, now);
       if (this.#asked.size > MAX_WATCHES) this.#asked.delete(this.#asked.keys().next().value as string);
       for (const e of this.cache.get(q.name, q.qtype, p.iface.name)) {
+        // Only an instance's own records: a PTR question is asked by every browser and answered
+        // by every instance, so one lost answer of many (a busy host's socket overflowing)
+        // would flush a live peer. A dead instance's PTRs go with its SRV instead.
+        if (e.record.type !== 'SRV' && e.record.type !== 'TXT') continue;
         const k = recordKey(e.record);
         if (known.has(k)) continue;
         const wk = `${p.iface.name}|${k}`;
