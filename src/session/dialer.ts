@@ -43,6 +43,12 @@ const DECIDER_DIAL_DELAY = 1000;
  * dialled, instead of being dialled until its SRV expires (2 min) while its PTR lives 75 min.
  */
 const RECONFIRM_INTERVAL = 15_000;
+/**
+ * Failures that say nobody is there (a refused port, an unreachable host): only these trigger a
+ * reconfirmation. A timeout or reset also happens to a live peer on a starved host (48 peers on
+ * two busy cores), whose answers may then be late enough to get it flushed.
+ */
+const RECONFIRM_CODES = new Set<PeerlinkErrorCode>(['ERR_CONNECTION_REFUSED', 'ERR_PEER_UNREACHABLE']);
 /** Times in a row a dial waits for the peer's incoming connection to finish its handshake. */
 const HANDSHAKE_WAITS = 3;
 /** A peer that said BYE (closing) is redialled only after this long, unless it is rediscovered first. */
@@ -401,7 +407,7 @@ export class Dialer {
       }
       t.notBefore = Date.now() + SECURITY_RETRY_DELAY;
     } else if (REPORTED_CODES.has(err.code)) this.#host.reportError(err, info);
-    else if (t.discovered && !t.manual && Date.now() - t.reconfirmedAt >= RECONFIRM_INTERVAL) {
+    else if (RECONFIRM_CODES.has(err.code) && t.discovered && !t.manual && Date.now() - t.reconfirmedAt >= RECONFIRM_INTERVAL) {
       t.reconfirmedAt = Date.now();
       this.#host.reconfirm?.(t.discovered.instanceName);
     }

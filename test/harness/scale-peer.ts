@@ -97,6 +97,12 @@ const session = new PeerSession({
 // name conflicts and registration steps of the dnssd engine (a handful per run)
 subscribe('peerlink:dnssd:conflict', (m) => out({ ev: 'conflict', ...(m as Record<string, unknown>) }));
 subscribe('peerlink:dnssd:registration', (m) => out({ ev: 'registration', ...(m as Record<string, unknown>) }));
+// budget refusals (dial back-off, dial rate …) with the address concerned
+subscribe('peerlink:session:budget', (m) => {
+  const { session: _s, ...rest } = m as Record<string, unknown>;
+  out({ ev: 'budget', ...rest });
+});
+session.on('peerError', (err, info) => out({ ev: 'peerError', code: err.code, message: err.message, endpoint: info.endpoint ?? null }));
 // the de-duplication trail: why a control connection was kept, dropped or closed
 subscribe('peerlink:session:connection', (m) => {
   const { session: _s, ...rest } = m as Record<string, unknown>;
