@@ -190,14 +190,20 @@ export class Querier {
     }
   }
 
-  /** Sends questions on every interface (or one), with known answers from the cache; within the query bucket. */
-  query(questions: readonly Question[], only?: string): void {
-    if (this.closed) return;
+  /**
+   * Sends questions on every interface (or one), with known answers from the cache; within the
+   * query bucket. Returns false when the bucket let none go out.
+   */
+  query(questions: readonly Question[], only?: string): boolean {
+    if (this.closed) return false;
+    let sent = false;
     for (const iface of this.net.interfaces) {
       if (only !== undefined && iface.name !== only) continue;
       if (this.bucket && !this.bucket.take()) continue;
       this.queryOn(iface, questions);
+      sent = true;
     }
+    return sent;
   }
 
   /** Sends the questions on one interface (one family, or all); false when no socket took them. */
