@@ -103,7 +103,16 @@ async function tlsHandshake(socket: Socket, p: Parameters, host: string, remote:
         resolve();
       });
       t.once('error', (err) => reject(toPeerlinkError(err, { tls: mode, during: 'handshake' })));
-      t.once('close', () => reject(new PeerlinkError(mode === 'psk' ? 'ERR_PSK_MISMATCH' : 'ERR_TLS_HANDSHAKE', 'the peer closed the connection during the TLS handshake')));
+      t.once('close', () =>
+        reject(
+          // Nothing at all came back: the peer gave up before answering (a listener whose
+          // handshake timer fired on a starved host), which says nothing about the key. Treating
+          // it as a wrong key held a live pair apart for the 30 s security retry.
+          socket.bytesRead === 0
+            ? new PeerlinkError('ERR_CONNECTION_RESET', 'the peer closed the connection before answering the TLS handshake')
+            : new PeerlinkError(mode === 'psk' ? 'ERR_PSK_MISMATCH' : 'ERR_TLS_HANDSHAKE', 'the peer closed the connection during the TLS handshake'),
+        ),
+      );
     }),
     () => t.destroy(),
   );
