@@ -107,7 +107,9 @@ test('store: an interrupted sink leaves a partial file that a resumable open rea
   assert.equal(sink.prefix, undefined, 'nothing to resume yet');
   await sink.startAt(0, createHash('sha256'));
   sink.write(data.subarray(0, 5 * MiB));
-  await new Promise((r) => setTimeout(r, 100));
+  // Until the file has the bytes (writableLength counts a chunk until its write completed);
+  // a fixed 100 ms was too short on a loaded machine.
+  for (let i = 0; i < 500 && sink.writableLength > 0; i++) await new Promise((r) => setTimeout(r, 20));
   await sink.abort(new Error('lost'), true);
   const [p] = await store.listPartial();
   assert.equal(p?.name, 'f.bin');
