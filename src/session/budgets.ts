@@ -66,6 +66,12 @@ export interface SessionBudgets {
   datagramsPerSecond: number;
   /** Datagram bytes accepted from one peer's flow per second. Default 16 777 216 (16 MiB). */
   datagramBytesPerSecond: number;
+  /**
+   * Datagram flows a peer may ask for (DATAGRAM_OPEN) on one control connection; more are
+   * refused (DATAGRAM_ACCEPT port 0). Each token used is remembered for the connection's life,
+   * so that none is used twice (datagrams.ts). Default 256 (hours of an honest peer's retries).
+   */
+  datagramFlowsPerConnection: number;
   /** PKI: first contacts comparing a code at once (the `verifying` state). Default 4. */
   verifyingPeers: number;
   /** PKI: time a peer may stay `verifying` (a person deciding), ms. Default 60 000. */
@@ -98,6 +104,7 @@ export const DEFAULT_BUDGETS: Readonly<SessionBudgets> = Object.freeze({
   invitationTimeout: 120_000,
   datagramsPerSecond: 10_000,
   datagramBytesPerSecond: 16_777_216,
+  datagramFlowsPerConnection: 256,
   verifyingPeers: 4,
   verifyTimeout: 60_000,
   verificationsPerMinute: 6,
