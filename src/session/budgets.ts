@@ -74,6 +74,13 @@ export interface SessionBudgets {
   datagramFlowsPerConnection: number;
   /** PKI: first contacts comparing a code at once (the `verifying` state). Default 4. */
   verifyingPeers: number;
+  /**
+   * PKI: connections of peers whose key is not known yet (HELLO accepted, trust not settled) held
+   * at once, in total. Default 64. Known keys are not counted (they settle in one round trip).
+   */
+  untrustedConnections: number;
+  /** …from one source address. Default 8. */
+  untrustedPerAddress: number;
   /** PKI: time a peer may stay `verifying` (a person deciding), ms. Default 60 000. */
   verifyTimeout: number;
   /** PKI: first-contact code comparisons started per minute (burst of the same size). Default 6. */
@@ -106,6 +113,8 @@ export const DEFAULT_BUDGETS: Readonly<SessionBudgets> = Object.freeze({
   datagramBytesPerSecond: 16_777_216,
   datagramFlowsPerConnection: 256,
   verifyingPeers: 4,
+  untrustedConnections: 64,
+  untrustedPerAddress: 8,
   verifyTimeout: 60_000,
   verificationsPerMinute: 6,
 });

@@ -82,6 +82,8 @@ interface Attempt {
   remoteOk: boolean;
   /** This side answered (confirm or reject): the signal is not aborted then. */
   answered: boolean;
+  /** Gives back its untrustedConnections / untrustedPerAddress slot (an incoming unknown key's). */
+  release: (() => void) | undefined;
   abort: AbortController;
   timer: NodeJS.Timeout;
 }
@@ -94,6 +96,9 @@ export class TrustGate {
   /** Token bucket of verificationsPerMinute. */
   #tokens: number;
   #refilledAt: number;
+  /** Incoming connections of keys not known, not yet settled: in total and per source address. */
+  #untrusted = 0;
+  readonly #untrustedBy = new Map<string, number>();
 
   constructor(host: TrustHost) {
     this.#host = host;
@@ -125,10 +130,17 @@ export class TrustGate {
     const chain = ch.connection.peerCertificates;
     if (!leaf) return this.#refuse(rec, ch, new PeerlinkError('ERR_CERT_REQUIRED', 'the peer presented no certificate'));
     const spki = spkiOf(leaf);
+    const fingerprint = fingerprintOfSpki(spki);
+    // A stranger can make keys at will, and past HELLO no other budget holds its connection:
+    // each one waiting here (for a commitment it never sends) would last verifyTimeout.
+    let release: (() => void) | undefined;
+    if (ch.direction === 'incoming' && this.#host.known.check(rec.key, fingerprint) !== 'known') {
+      release = this.#takeUntrusted(rec, ch);
+      if (!release) return;
+    }
     const nonce = newNonce();
     const attempt: Attempt = {
-      rec, ch, nonce, spki, chain,
-      fingerprint: fingerprintOfSpki(spki),
+      rec, ch, nonce, spki, chain, fingerprint, release,
       localNeed: undefined, how: 'verified', remote: undefined, revealed: false, counted: false, localOk: false, remoteOk: false, answered: false,
       abort: new AbortController(),
       timer: setTimeout(() => this.#timeout(attempt), this.#host.budgets.limits.verifyTimeout),
@@ -338,6 +350,8 @@ export class TrustGate {
     clearTimeout(a.timer);
     if (a.counted) this.#comparing--;
     a.counted = false;
+    a.release?.();
+    a.release = undefined;
     if (a.rec.verifying === a.ch) a.rec.verifying = undefined;
     if (!a.answered) a.abort.abort();
   }
@@ -352,6 +366,27 @@ export class TrustGate {
     } else if (a.revealed && !a.localOk) {
       this.#host.reportError(new PeerlinkError('ERR_VERIFY_REJECTED', `${a.rec.peer.displayName} left before the verification was settled`), a.rec, a.ch);
     }
+  }
+
+  /** A slot for an incoming unknown key's connection; undefined (and the connection refused) over the budgets. */
+  #takeUntrusted(rec: PeerRecord, ch: ControlChannel): (() => void) | undefined {
+    const limits = this.#host.budgets.limits;
+    const address = ch.connection.currentPath?.remoteEndpoint?.host ?? '';
+    const fromHere = this.#untrustedBy.get(address) ?? 0;
+    const budget = this.#untrusted >= limits.untrustedConnections ? 'untrustedConnections' : fromHere >= limits.untrustedPerAddress ? 'untrustedPerAddress' : undefined;
+    if (budget !== undefined) {
+      this.#host.budgets.exceeded({ budget, peer: rec.key, address, detail: 'connection of an unknown key refused: too many waiting for trust' });
+      this.#refuse(rec, ch, new PeerlinkError('ERR_VERIFY_REJECTED', `${rec.peer.displayName} refused: ${budget === 'untrustedConnections' ? limits.untrustedConnections : limits.untrustedPerAddress} connections of unknown keys ${budget === 'untrustedConnections' ? 'are' : `from ${address} are`} already waiting for trust`));
+      return undefined;
+    }
+    this.#untrusted++;
+    this.#untrustedBy.set(address, fromHere + 1);
+    return () => {
+      this.#untrusted--;
+      const n = (this.#untrustedBy.get(address) ?? 1) - 1;
+      if (n > 0) this.#untrustedBy.set(address, n);
+      else this.#untrustedBy.delete(address);
+    };
   }
 
   #takeToken(): boolean {
