@@ -341,3 +341,22 @@ test('strangers with fresh keys that pass HELLO and never send TRUST_COMMIT are 
   assert.ok(v.stats.controlConnections <= 4 && open <= 4, `the victim holds ${v.stats.controlConnections} gated control connections (${open} attacker sockets open) from one address of strangers that never commit`);
   assert.ok((v.stats.budgets.untrustedPerAddress ?? 0) >= 12, `refusals counted: ${JSON.stringify(v.stats.budgets)} ${errs.join(',')}`);
 });
+
+test('a stranger that sends TRUST_REVEAL again and again gets one verify event (one prompt), not one per REVEAL: a second REVEAL is a protocol error', { timeout: 60_000 }, async () => {
+  const v = session('victim');
+  const asked: VerificationRequest[] = [];
+  v.on('verify', (q) => asked.push(q));
+  await v.start();
+  const l = await link(v.listenPort, 'stranger');
+  const nonce = randomBytes(32);
+  l.s.write(trust(COMMIT, Buffer.concat([Buffer.of(1), commitmentOf(nonce)])));
+  await next(l, COMMIT);
+  await next(l, REVEAL);
+  // The valid reveal, 50 times in one write.
+  l.s.write(Buffer.concat(Array.from({ length: 50 }, () => trust(REVEAL, nonce))));
+  await until(() => asked.length > 0, 10_000, 'the victim asks once', 10);
+  await sleep(500);
+  assert.equal(asked.length, 1, `${asked.length} verify events (prompts) for one first contact`);
+  await closedWithBye(l.s, l.r, 'protocol error');
+  assert.equal(byeReason(l.r), 3, 'BYE protocol error');
+});

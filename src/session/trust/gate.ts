@@ -77,6 +77,8 @@ interface Attempt {
   how: TrustedHow;
   remote: { need: boolean; commitment: Buffer } | undefined;
   revealed: boolean;
+  /** The peer's REVEAL arrived and the code was computed (and asked about): once per attempt. */
+  compared: boolean;
   counted: boolean;
   localOk: boolean;
   remoteOk: boolean;
@@ -141,7 +143,7 @@ export class TrustGate {
     const nonce = newNonce();
     const attempt: Attempt = {
       rec, ch, nonce, spki, chain, fingerprint, release,
-      localNeed: undefined, how: 'verified', remote: undefined, revealed: false, counted: false, localOk: false, remoteOk: false, answered: false,
+      localNeed: undefined, how: 'verified', remote: undefined, revealed: false, compared: false, counted: false, localOk: false, remoteOk: false, answered: false,
       abort: new AbortController(),
       timer: setTimeout(() => this.#timeout(attempt), this.#host.budgets.limits.verifyTimeout),
     };
@@ -178,7 +180,10 @@ export class TrustGate {
       case 'reveal': {
         // Only after our commitment was seen (we reveal after theirs; they after ours).
         if (!a.remote || !a.revealed) return this.#protocol(a, 'TRUST_REVEAL out of order');
+        // Each REVEAL would raise another `verify` event: a prompt per message for the person.
+        if (a.compared) return this.#protocol(a, 'a second TRUST_REVEAL');
         if (!commitmentOf(msg.nonce).equals(a.remote.commitment)) return this.#protocol(a, 'TRUST_REVEAL does not match its commitment');
+        a.compared = true;
         return this.#compare(a, msg.nonce);
       }
       case 'confirm':
