@@ -136,7 +136,7 @@ export class TrustGate {
     // A stranger can make keys at will, and past HELLO no other budget holds its connection:
     // each one waiting here (for a commitment it never sends) would last verifyTimeout.
     let release: (() => void) | undefined;
-    if (ch.direction === 'incoming' && this.#host.known.check(rec.key, fingerprint) !== 'known') {
+    if (ch.direction === 'incoming' && !this.#isKnown(rec.key, fingerprint)) {
       release = this.#takeUntrusted(rec, ch);
       if (!release) return;
     }
@@ -370,6 +370,15 @@ export class TrustGate {
       this.#host.reportError(new PeerlinkError('ERR_VERIFY_REJECTED', `${a.rec.peer.displayName} refused to trust us${bye.text ? ` (${bye.text})` : ''}`), a.rec, a.ch);
     } else if (a.revealed && !a.localOk) {
       this.#host.reportError(new PeerlinkError('ERR_VERIFY_REJECTED', `${a.rec.peer.displayName} left before the verification was settled`), a.rec, a.ch);
+    }
+  }
+
+  /** Whether the store knows this key (an unreadable store is reported by #decideLocally: not known here). */
+  #isKnown(key: string, fingerprint: string): boolean {
+    try {
+      return this.#host.known.check(key, fingerprint) === 'known';
+    } catch {
+      return false;
     }
   }
 
