@@ -66,8 +66,21 @@ export interface SessionBudgets {
   datagramsPerSecond: number;
   /** Datagram bytes accepted from one peer's flow per second. Default 16 777 216 (16 MiB). */
   datagramBytesPerSecond: number;
+  /**
+   * Datagram flows a peer may ask for (DATAGRAM_OPEN) on one control connection; more are
+   * refused (DATAGRAM_ACCEPT port 0). Each token used is remembered for the connection's life,
+   * so that none is used twice (datagrams.ts). Default 256 (hours of an honest peer's retries).
+   */
+  datagramFlowsPerConnection: number;
   /** PKI: first contacts comparing a code at once (the `verifying` state). Default 4. */
   verifyingPeers: number;
+  /**
+   * PKI: connections of peers whose key is not known yet (HELLO accepted, trust not settled) held
+   * at once, in total. Default 64. Known keys are not counted (they settle in one round trip).
+   */
+  untrustedConnections: number;
+  /** …from one source address. Default 8. */
+  untrustedPerAddress: number;
   /** PKI: time a peer may stay `verifying` (a person deciding), ms. Default 60 000. */
   verifyTimeout: number;
   /** PKI: first-contact code comparisons started per minute (burst of the same size). Default 6. */
@@ -98,7 +111,10 @@ export const DEFAULT_BUDGETS: Readonly<SessionBudgets> = Object.freeze({
   invitationTimeout: 120_000,
   datagramsPerSecond: 10_000,
   datagramBytesPerSecond: 16_777_216,
+  datagramFlowsPerConnection: 256,
   verifyingPeers: 4,
+  untrustedConnections: 64,
+  untrustedPerAddress: 8,
   verifyTimeout: 60_000,
   verificationsPerMinute: 6,
 });

@@ -50,6 +50,13 @@ export class DatagramManager {
   readonly #host: DatagramHost;
   /** The flow of each control channel (one per peer: its active channel). */
   readonly #flows = new Map<ControlChannel, DatagramFlow>();
+  /**
+   * Every token used on each channel (ours and the peer's), while it is open. A flow's keys
+   * depend only on the TLS session, the token and the direction (datagram-seal.ts), and a new
+   * flow's sequence numbers start at 1: a token used twice would seal two datagrams under one
+   * AES-GCM key and nonce. Honest requesters never repeat one (16 random bytes each).
+   */
+  readonly #used = new Map<ControlChannel, Set<string>>();
   readonly totals: DatagramTotals = emptyTotals();
 
   constructor(host: DatagramHost) {
@@ -159,12 +166,22 @@ export class DatagramManager {
 
   #onOpen(rec: PeerRecord, ch: ControlChannel, token: Buffer, port: number): void {
     if (!this.#host.options.enabled) return this.#control(ch, { type: 'accept', token, port: 0 });
+    const used = this.#used.get(ch);
+    if (used?.has(token.toString('latin1'))) {
+      this.#host.budgets.exceeded({ budget: 'datagramFlowsPerConnection', peer: rec.key, detail: 'DATAGRAM_OPEN with a token already used on this connection refused' });
+      return this.#control(ch, { type: 'accept', token, port: 0 });
+    }
+    if (used !== undefined && used.size >= this.#host.budgets.limits.datagramFlowsPerConnection) {
+      this.#host.budgets.exceeded({ budget: 'datagramFlowsPerConnection', peer: rec.key, detail: 'DATAGRAM_OPEN refused' });
+      return this.#control(ch, { type: 'accept', token, port: 0 });
+    }
     let flow = this.#flows.get(ch);
     if (flow?.state === 'requested' && flow.role === 'requester') {
       // Both asked at once: the larger id's request wins.
       if (Buffer.compare(this.#host.localId, rec.peer.toBytes()) > 0) return;
       flow.role = 'responder';
       flow.token = token;
+      this.#use(ch, token);
     } else {
       flow?.close();
       flow = this.#newFlow(rec, ch, 'responder', token);
@@ -224,10 +241,18 @@ export class DatagramManager {
       ch.once('closed', () => {
         this.#flows.get(ch)?.close();
         this.#flows.delete(ch);
+        this.#used.delete(ch);
       });
     }
     this.#flows.set(ch, flow);
+    this.#use(ch, token);
     return flow;
+  }
+
+  #use(ch: ControlChannel, token: Buffer): void {
+    let used = this.#used.get(ch);
+    if (!used) this.#used.set(ch, (used = new Set()));
+    used.add(token.toString('latin1'));
   }
 
   /** OPEN and CLOSE are ours to send; ACCEPT answers the peer's request, so it goes through the bounded reply queue. */

@@ -178,10 +178,9 @@ export class NwfSession extends EventEmitter<NwfSessionEvents> {
       listener.on('connection', (c) => {
         // No HELLO follows: a connection that completed the TLS-PSK handshake is a key holder's,
         // so the first-frame limit is lifted now (docs/security.md "Network framework profile").
-        if (o.security?.mode === 'psk') {
-          c.setMaxMessageSize(o.maxMessageSize);
-          listener.identified(c);
-        }
+        // It stays unidentified (budgeted) until its id arrives (#run): otherwise a key holder
+        // could hold any number of id-less connections for unidentifiedTimeout each.
+        if (o.security?.mode === 'psk') c.setMaxMessageSize(o.maxMessageSize);
         this.#run({ conn: c, direction: 'incoming', peer: undefined, target: undefined });
       });
       listener.on('rejected', (err, remote) => this.#app('peerError', err, { endpoint: remote }));

@@ -54,6 +54,9 @@ export interface PeerViabilityOptions {
   timers?: ViabilityTimers;
 }
 
+/** Bytes each held send counts against `holdBytes` beyond its payload. */
+const HELD_MESSAGE_OVERHEAD = 64;
+
 interface Held {
   payload: Buffer;
   resolve(n: number): void;
@@ -108,7 +111,9 @@ export class PeerViability {
    */
   hold(payload: Buffer): Promise<number> | undefined {
     if (this.#viable || this.#closed) return undefined;
-    if (this.#heldBytes + payload.length > this.#o.holdBytes && this.#held.length > 0) {
+    // Each held send also costs its entry and promise: empty messages are not free (a relay
+    // app passing on a peer's empty messages must not hold them without bound).
+    if (this.#heldBytes + (this.#held.length + 1) * HELD_MESSAGE_OVERHEAD + payload.length > this.#o.holdBytes && this.#held.length > 0) {
       return Promise.reject(
         new PeerlinkError('ERR_PEER_NOT_VIABLE', `the path to this peer is down and ${this.#heldBytes} bytes of sends are already held (viabilityHoldBytes ${this.#o.holdBytes}): await send() before sending more`),
       );

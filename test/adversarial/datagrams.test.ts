@@ -168,3 +168,38 @@ test('DATAGRAM_OPEN spam: one flow per peer at a time — the victim’s UDP soc
     a.close();
   }
 });
+
+test('DATAGRAM_OPEN replaying a token already used on the connection is refused: the victim never seals two datagrams under one key and sequence number (AES-GCM nonce reuse)', { timeout: 60_000 }, async () => {
+  const key = randomBytes(32);
+  const v = await startVictim({ security: { mode: 'psk', key: key.toString('hex') } });
+  const a = await openFlow(v, key);
+  // Unconnected sockets for the replayed OPENs: the victim's new flow sends from a new port.
+  const socks = [createSocket('udp4'), createSocket('udp4')];
+  const seen = new Map<string, number>();
+  const note = (d: Buffer): void => {
+    const h = d.subarray(0, 17).toString('hex'); // kind | tag | seq: with the token's keys, the nonce
+    seen.set(h, (seen.get(h) ?? 0) + 1);
+  };
+  a.udp.on('message', note);
+  try {
+    for (const s of socks) {
+      s.on('error', () => undefined);
+      s.on('message', note);
+      await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+    }
+    // The victim probes our first flow (we never confirm it): seq 1, 2, … under the token's keys.
+    await until(() => seen.size >= 2, 10_000, 'probes of the first flow');
+    for (const [i, s] of socks.entries()) {
+      a.socket.write(frame(datagramOpen(a.token, s.address().port)));
+      await until(() => a.reader.ofType(0x61).filter((m) => m.subarray(1, 17).equals(a.token)).length >= 2 + i, 10_000, 'the victim answered the replayed OPEN');
+      await sleep(700);
+    }
+    const answers = a.reader.ofType(0x61).filter((m) => m.subarray(1, 17).equals(a.token));
+    const reused = [...seen.values()].filter((n) => n > 1).length;
+    assert.equal(reused, 0, `${reused} (kind, tag, sequence number) headers — one AES-GCM nonce under one key each — were sealed more than once by the victim`);
+    for (const m of answers.slice(1)) assert.equal(m.readUInt16BE(17), 0, 'a replayed token is refused (DATAGRAM_ACCEPT port 0)');
+  } finally {
+    for (const s of socks) s.close();
+    a.close();
+  }
+});

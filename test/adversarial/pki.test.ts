@@ -315,3 +315,48 @@ test('a machine in the middle (TLS terminated towards both sides) cannot make th
   assert.equal(a.connectedPeers.length + b.connectedPeers.length, 0);
   assert.equal(a.knownPeers?.list().length, 0);
 });
+
+test('strangers with fresh keys that pass HELLO and never send TRUST_COMMIT are held only within untrustedPerAddress (not one each for verifyTimeout)', { timeout: 120_000 }, async () => {
+  // A `verify` listener: first contacts are asked for (the CLI's default), none of these gets that far.
+  const v = session('victim', {}, { untrustedPerAddress: 4 });
+  v.on('verify', () => undefined);
+  const errs: string[] = [];
+  v.on('peerError', (e) => errs.push(e.code));
+  await v.start();
+  const ids = await Promise.all(Array.from({ length: 16 }, () => attackerIdentity()));
+  const held: TLSSocket[] = [];
+  for (const [i, me] of ids.entries()) {
+    const s = await rawTls(v.listenPort, me);
+    const r = new FrameReader(s);
+    s.write(frame(hello({ peerId: me.id, displayName: `stranger-${i}`, role: 0 })));
+    await until(() => r.ofType(HELLO).length > 0 || r.ofType(BYE).length > 0 || s.destroyed, 15_000, 'victim HELLO', 10);
+    const theirs = r.ofType(HELLO)[0]?.subarray(3, 19);
+    // The connection becomes the peer's (WELCOME from the larger id), then is refused or gated.
+    if (theirs && Buffer.compare(me.id, theirs) > 0) s.write(frame(welcome(1 + i)));
+    await until(() => r.ofType(WELCOME).length > 0 || r.ofType(COMMIT).length > 0 || r.ofType(BYE).length > 0 || s.destroyed, 15_000, 'gated or refused', 10);
+    held.push(s);
+  }
+  await sleep(500);
+  const open = held.filter((s) => !s.destroyed && !s.readableEnded).length;
+  assert.ok(v.stats.controlConnections <= 4 && open <= 4, `the victim holds ${v.stats.controlConnections} gated control connections (${open} attacker sockets open) from one address of strangers that never commit`);
+  assert.ok((v.stats.budgets.untrustedPerAddress ?? 0) >= 12, `refusals counted: ${JSON.stringify(v.stats.budgets)} ${errs.join(',')}`);
+});
+
+test('a stranger that sends TRUST_REVEAL again and again gets one verify event (one prompt), not one per REVEAL: a second REVEAL is a protocol error', { timeout: 60_000 }, async () => {
+  const v = session('victim');
+  const asked: VerificationRequest[] = [];
+  v.on('verify', (q) => asked.push(q));
+  await v.start();
+  const l = await link(v.listenPort, 'stranger');
+  const nonce = randomBytes(32);
+  l.s.write(trust(COMMIT, Buffer.concat([Buffer.of(1), commitmentOf(nonce)])));
+  await next(l, COMMIT);
+  await next(l, REVEAL);
+  // The valid reveal, 50 times in one write.
+  l.s.write(Buffer.concat(Array.from({ length: 50 }, () => trust(REVEAL, nonce))));
+  await until(() => asked.length > 0, 10_000, 'the victim asks once', 10);
+  await sleep(500);
+  assert.equal(asked.length, 1, `${asked.length} verify events (prompts) for one first contact`);
+  await closedWithBye(l.s, l.r, 'protocol error');
+  assert.equal(byeReason(l.r), 3, 'BYE protocol error');
+});

@@ -77,11 +77,15 @@ interface Attempt {
   how: TrustedHow;
   remote: { need: boolean; commitment: Buffer } | undefined;
   revealed: boolean;
+  /** The peer's REVEAL arrived and the code was computed (and asked about): once per attempt. */
+  compared: boolean;
   counted: boolean;
   localOk: boolean;
   remoteOk: boolean;
   /** This side answered (confirm or reject): the signal is not aborted then. */
   answered: boolean;
+  /** Gives back its untrustedConnections / untrustedPerAddress slot (an incoming unknown key's). */
+  release: (() => void) | undefined;
   abort: AbortController;
   timer: NodeJS.Timeout;
 }
@@ -94,6 +98,9 @@ export class TrustGate {
   /** Token bucket of verificationsPerMinute. */
   #tokens: number;
   #refilledAt: number;
+  /** Incoming connections of keys not known, not yet settled: in total and per source address. */
+  #untrusted = 0;
+  readonly #untrustedBy = new Map<string, number>();
 
   constructor(host: TrustHost) {
     this.#host = host;
@@ -125,11 +132,18 @@ export class TrustGate {
     const chain = ch.connection.peerCertificates;
     if (!leaf) return this.#refuse(rec, ch, new PeerlinkError('ERR_CERT_REQUIRED', 'the peer presented no certificate'));
     const spki = spkiOf(leaf);
+    const fingerprint = fingerprintOfSpki(spki);
+    // A stranger can make keys at will, and past HELLO no other budget holds its connection:
+    // each one waiting here (for a commitment it never sends) would last verifyTimeout.
+    let release: (() => void) | undefined;
+    if (ch.direction === 'incoming' && !this.#isKnown(rec.key, fingerprint)) {
+      release = this.#takeUntrusted(rec, ch);
+      if (!release) return;
+    }
     const nonce = newNonce();
     const attempt: Attempt = {
-      rec, ch, nonce, spki, chain,
-      fingerprint: fingerprintOfSpki(spki),
-      localNeed: undefined, how: 'verified', remote: undefined, revealed: false, counted: false, localOk: false, remoteOk: false, answered: false,
+      rec, ch, nonce, spki, chain, fingerprint, release,
+      localNeed: undefined, how: 'verified', remote: undefined, revealed: false, compared: false, counted: false, localOk: false, remoteOk: false, answered: false,
       abort: new AbortController(),
       timer: setTimeout(() => this.#timeout(attempt), this.#host.budgets.limits.verifyTimeout),
     };
@@ -166,7 +180,10 @@ export class TrustGate {
       case 'reveal': {
         // Only after our commitment was seen (we reveal after theirs; they after ours).
         if (!a.remote || !a.revealed) return this.#protocol(a, 'TRUST_REVEAL out of order');
+        // Each REVEAL would raise another `verify` event: a prompt per message for the person.
+        if (a.compared) return this.#protocol(a, 'a second TRUST_REVEAL');
         if (!commitmentOf(msg.nonce).equals(a.remote.commitment)) return this.#protocol(a, 'TRUST_REVEAL does not match its commitment');
+        a.compared = true;
         return this.#compare(a, msg.nonce);
       }
       case 'confirm':
@@ -338,6 +355,8 @@ export class TrustGate {
     clearTimeout(a.timer);
     if (a.counted) this.#comparing--;
     a.counted = false;
+    a.release?.();
+    a.release = undefined;
     if (a.rec.verifying === a.ch) a.rec.verifying = undefined;
     if (!a.answered) a.abort.abort();
   }
@@ -352,6 +371,36 @@ export class TrustGate {
     } else if (a.revealed && !a.localOk) {
       this.#host.reportError(new PeerlinkError('ERR_VERIFY_REJECTED', `${a.rec.peer.displayName} left before the verification was settled`), a.rec, a.ch);
     }
+  }
+
+  /** Whether the store knows this key (an unreadable store is reported by #decideLocally: not known here). */
+  #isKnown(key: string, fingerprint: string): boolean {
+    try {
+      return this.#host.known.check(key, fingerprint) === 'known';
+    } catch {
+      return false;
+    }
+  }
+
+  /** A slot for an incoming unknown key's connection; undefined (and the connection refused) over the budgets. */
+  #takeUntrusted(rec: PeerRecord, ch: ControlChannel): (() => void) | undefined {
+    const limits = this.#host.budgets.limits;
+    const address = ch.connection.currentPath?.remoteEndpoint?.host ?? '';
+    const fromHere = this.#untrustedBy.get(address) ?? 0;
+    const budget = this.#untrusted >= limits.untrustedConnections ? 'untrustedConnections' : fromHere >= limits.untrustedPerAddress ? 'untrustedPerAddress' : undefined;
+    if (budget !== undefined) {
+      this.#host.budgets.exceeded({ budget, peer: rec.key, address, detail: 'connection of an unknown key refused: too many waiting for trust' });
+      this.#refuse(rec, ch, new PeerlinkError('ERR_VERIFY_REJECTED', `${rec.peer.displayName} refused: ${budget === 'untrustedConnections' ? limits.untrustedConnections : limits.untrustedPerAddress} connections of unknown keys ${budget === 'untrustedConnections' ? 'are' : `from ${address} are`} already waiting for trust`));
+      return undefined;
+    }
+    this.#untrusted++;
+    this.#untrustedBy.set(address, fromHere + 1);
+    return () => {
+      this.#untrusted--;
+      const n = (this.#untrustedBy.get(address) ?? 1) - 1;
+      if (n > 0) this.#untrustedBy.set(address, n);
+      else this.#untrustedBy.delete(address);
+    };
   }
 
   #takeToken(): boolean {

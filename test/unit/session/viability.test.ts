@@ -204,3 +204,15 @@ test('viabilityGrace: a few seconds by default, inside the keepalive window, con
   assert.throws(() => resolveOptions({ ...base, viabilityGrace: 0 }), (e: unknown) => isPeerlinkError(e, 'ERR_INVALID_ARGUMENT'));
   assert.equal(resolveOptions(base).viabilityHoldBytes, 8 * 1024 * 1024);
 });
+
+test('empty sends held while the path is down are bounded too: each counts a per-message overhead against holdBytes', async () => {
+  const { v } = setup(3000, 1000);
+  v.set(false);
+  const refused: unknown[] = [];
+  // An app relaying what a peer sends (a peer can send empty messages) while this path is down.
+  for (let i = 0; i < 100_000; i++) v.hold(Buffer.alloc(0))?.catch((e: unknown) => refused.push(e));
+  await new Promise((r) => setImmediate(r));
+  assert.ok(v.held.messages <= 1000, `${v.held.messages} empty messages held with viabilityHoldBytes 1000`);
+  assert.ok(refused.length > 0 && refused.every((e) => isPeerlinkError(e) && e.code === 'ERR_PEER_NOT_VIABLE'));
+  v.close();
+});
