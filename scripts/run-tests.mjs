@@ -5,7 +5,8 @@
 // run side by side; --test-concurrency is set explicitly because node's default on a
 // 2-core machine is 1. Files named `*.alone.test.js` (scale tests that need the whole
 // machine, e.g. 32 peer processes) run after the others, one at a time, with nothing beside them.
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { spawn } from 'node:child_process';
 
@@ -40,6 +41,12 @@ const concurrency = process.env.PEERLINK_TEST_CONCURRENCY ?? '4';
 const alone = files.filter((f) => f.endsWith('.alone.test.js'));
 const shared = files.filter((f) => !f.endsWith('.alone.test.js'));
 
+// The CLI's pki profiles (identity keys, known peers) live under XDG_CONFIG_HOME: every run
+// gets a fresh one, so tests never read or write the user's ~/.config/peerlink, and no run
+// remembers the keys of an earlier one.
+const configHome = mkdtempSync(join(tmpdir(), 'peerlink-test-config-'));
+const env = { ...process.env, XDG_CONFIG_HOME: configHome };
+
 function runFiles(list, conc) {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [
@@ -48,7 +55,7 @@ function runFiles(list, conc) {
       '--test-timeout=900000',
       '--test-reporter=spec',
       ...list,
-    ], { stdio: 'inherit', cwd: root });
+    ], { stdio: 'inherit', cwd: root, env });
     child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
   });
 }
@@ -60,4 +67,5 @@ if (alone.length > 0) {
   const c = await runFiles(alone, '1');
   code = code || c;
 }
+rmSync(configHome, { recursive: true, force: true });
 process.exit(code);
