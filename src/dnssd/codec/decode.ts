@@ -195,10 +195,13 @@ function readRdata(r: Reader, base: { name: string; ttl: number; rrclass: number
   }
 }
 
-/** Decodes one DNS message; throws only PeerlinkError('ERR_MALFORMED_PACKET'). */
-export function decodePacket(buf: Buffer): DnsPacket {
+/**
+ * Decodes one DNS message; throws only PeerlinkError('ERR_MALFORMED_PACKET'). `maxBytes`
+ * is raised only for unicast DNS over TCP (RFC 1035 §4.2.2: up to 65535 bytes).
+ */
+export function decodePacket(buf: Buffer, maxBytes = MAX_PACKET_BYTES): DnsPacket {
   try {
-    return decodeUnchecked(buf);
+    return decodeUnchecked(buf, maxBytes);
   } catch (err) {
     if (err instanceof PeerlinkError) throw err;
     // defence in depth: a bug above must not become a crash of the socket handler
@@ -206,9 +209,9 @@ export function decodePacket(buf: Buffer): DnsPacket {
   }
 }
 
-function decodeUnchecked(buf: Buffer): DnsPacket {
+function decodeUnchecked(buf: Buffer, maxBytes: number): DnsPacket {
   if (buf.length < 12) throw malformed('shorter than a DNS header');
-  if (buf.length > MAX_PACKET_BYTES) throw malformed('larger than 9000 bytes');
+  if (buf.length > maxBytes) throw malformed(`larger than ${maxBytes} bytes`);
   const r = new Reader(buf);
   const flags = r.u16(2);
   const qd = r.u16(4);
