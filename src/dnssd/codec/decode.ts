@@ -190,6 +190,12 @@ function readRdata(r: Reader, base: { name: string; ttl: number; rrclass: number
       exact(q);
       return { ...base, type: 'NSEC', next, types };
     }
+    case RRType.SOA: {
+      const [mname, q0] = r.name(start, end);
+      const [rname, q1] = r.name(q0, end);
+      exact(q1 + 20);
+      return { ...base, type: 'SOA', mname, rname, serial: r.u32(q1), refresh: r.u32(q1 + 4), retry: r.u32(q1 + 8), expire: r.u32(q1 + 12), minimum: r.u32(q1 + 16) };
+    }
     default:
       return { ...base, type: 'UNKNOWN', rrtype, data: Buffer.from(r.buf.subarray(start, end)) };
   }
