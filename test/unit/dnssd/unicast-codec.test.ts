@@ -86,7 +86,8 @@ function signResponse(resp: Buffer, key: TsigKey, requestMac: Buffer, now: numbe
   prefix.writeUInt16BE(requestMac.length);
   // signMessage MACs exactly its input; prepend, sign, then strip the prefix again
   const { message } = signMessage(Buffer.concat([prefix, requestMac, resp]), key, { now });
-  const tsigRr = message.subarray(2 + requestMac.length + resp.length);
+  const tsigRr = Buffer.from(message.subarray(2 + requestMac.length + resp.length));
+  tsigRr.writeUInt16BE(resp.readUInt16BE(0), tsigRr.length - 6); // original ID
   const out = Buffer.concat([resp, tsigRr]);
   out.writeUInt16BE(resp.readUInt16BE(10) + 1, 10);
   return out;
