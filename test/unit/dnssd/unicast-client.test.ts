@@ -1,0 +1,97 @@
+/**
+ * The unicast DNS client against hostile and awkward servers on loopback: hand-built
+ * answers (never our encoder's output for the hostile ones), garbage, wrong IDs, pointer
+ * loops, truncation to TCP, oversized TCP answers.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { createServer, type Server } from 'node:net';
+import { DnsClient } from '../../../src/dnssd/unicast/client.js';
+import { encodePacket, CLASS_IN, RRType, type ResourceRecord } from '../../../src/dnssd/codec/index.js';
+import { isPeerlinkError } from '../../../src/errors.js';
+
+/** The question section of a query as the client sent it (bytes 12..end of question). */
+function questionOf(q: Buffer): Buffer {
+  let off = 12;
+  while ((q[off] as number) !== 0) off += 1 + (q[off] as number);
+  return q.subarray(12, off + 5);
+}
+
+function header(id: number, flags: number, qd: number, an: number): Buffer {
+  const h = Buffer.alloc(12);
+  h.writeUInt16BE(id, 0);
+  h.writeUInt16BE(flags, 2);
+  h.writeUInt16BE(qd, 4);
+  h.writeUInt16BE(an, 6);
+  return h;
+}
+
+async function udpServer(reply: (q: Buffer, send: (b: Buffer) => void) => void): Promise<{ sock: UdpSocket; port: number }> {
+  const sock = createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+  sock.on('message', (q, rinfo) => reply(q, (b) => sock.send(b, rinfo.port, rinfo.address)));
+  return { sock, port: sock.address().port };
+}
+
+async function tcpServer(port: number, reply: (q: Buffer) => Buffer): Promise<Server> {
+  const srv = createServer((c) => {
+    let buf = Buffer.alloc(0);
+    c.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) c.write(reply(buf.subarray(2, 2 + buf.readUInt16BE(0))));
+    });
+    c.on('error', () => undefined);
+  });
+  await new Promise<void>((r) => srv.listen(port, '127.0.0.1', r));
+  return srv;
+}
+
+test('garbage, wrong IDs and a compression-pointer loop are ignored: the query times out with ERR_DNS_TIMEOUT, no crash', async () => {
+  const { sock, port } = await udpServer((q, send) => {
+    const id = q.readUInt16BE(0);
+    send(Buffer.from([1, 2, 3]));
+    send(Buffer.concat([header(id ^ 1, 0x8400, 1, 0), questionOf(q)]));
+    // answer whose name is a pointer to itself
+    const loop = Buffer.concat([header(id, 0x8400, 1, 1), questionOf(q), Buffer.from([0xc0, 12 + questionOf(q).length, 0, 12, 0, 1, 0, 0, 0, 60, 0, 0])]);
+    send(loop);
+    send(Buffer.alloc(20_000, 0xff));
+  });
+  const client = new DnsClient({ timeoutMs: 400, attempts: 1 });
+  await assert.rejects(client.query({ address: '127.0.0.1', port }, 'x.example.test', RRType.PTR), (e: unknown) => isPeerlinkError(e, 'ERR_DNS_TIMEOUT'));
+  sock.close();
+});
+
+test('a truncated UDP answer is asked again over TCP (answers larger than a UDP packet work); an oversized TCP answer is refused', async () => {
+  const big: ResourceRecord[] = Array.from({ length: 300 }, (_, i) => ({ name: '_p._tcp.example.test', type: 'PTR', target: `instance-number-${i}-${'x'.repeat(20)}._p._tcp.example.test`, ttl: 60, rrclass: CLASS_IN, cacheFlush: false }));
+  let mode: 'ok' | 'huge' = 'ok';
+  const { sock, port } = await udpServer((q, send) => send(Buffer.concat([header(q.readUInt16BE(0), 0x8600, 1, 0), questionOf(q)])));
+  const tcp = await tcpServer(port, (q) => {
+    if (mode === 'huge') {
+      const h = Buffer.alloc(2);
+      h.writeUInt16BE(0xffff);
+      return Buffer.concat([h, Buffer.alloc(0x10000 + 100, 0)]);
+    }
+    const body = encodePacket({ id: q.readUInt16BE(0), response: true, opcode: 0, authoritative: true, truncated: false, rcode: 0, questions: [{ name: '_p._tcp.example.test', qtype: RRType.PTR, qclass: CLASS_IN, unicastResponse: false }], answers: big, authorities: [], additionals: [] }, 65535);
+    const h = Buffer.alloc(2);
+    h.writeUInt16BE(body.length);
+    return Buffer.concat([h, body]);
+  });
+  const client = new DnsClient({ timeoutMs: 2000, attempts: 1 });
+  const p = await client.query({ address: '127.0.0.1', port }, '_p._tcp.example.test', RRType.PTR);
+  assert.equal(p.answers.length, 300);
+  mode = 'huge';
+  await assert.rejects(client.query({ address: '127.0.0.1', port }, '_p._tcp.example.test', RRType.PTR), (e: unknown) => isPeerlinkError(e, 'ERR_DNS_SERVER_FAILURE'));
+  sock.close();
+  tcp.close();
+});
+
+test('an answer to another question is not taken for ours', async () => {
+  const { sock, port } = await udpServer((q, send) => {
+    const other = encodePacket({ id: q.readUInt16BE(0), response: true, opcode: 0, authoritative: true, truncated: false, rcode: 0, questions: [{ name: 'evil.example.test', qtype: RRType.A, qclass: CLASS_IN, unicastResponse: false }], answers: [], authorities: [], additionals: [] });
+    send(other);
+  });
+  const client = new DnsClient({ timeoutMs: 400, attempts: 1 });
+  await assert.rejects(client.query({ address: '127.0.0.1', port }, 'x.example.test', RRType.A), (e: unknown) => isPeerlinkError(e, 'ERR_DNS_TIMEOUT'));
+  sock.close();
+});
