@@ -9,6 +9,7 @@ import { Endpoint, parsePsk } from '../net/index.js';
 import type { PeerSessionOptions, SessionSecurity } from '../session/index.js';
 import { UsageError } from './args.js';
 import type { CliIO } from './io.js';
+import { WIDE_AREA_FLAGS_HELP, wideAreaFlags, wideAreaFromFlags, type WideAreaFlagValues } from './wide-area-flags.js';
 
 /** parseArgs definitions for the shared flags. */
 export const sessionFlags = {
@@ -21,6 +22,7 @@ export const sessionFlags = {
   json: { type: 'boolean' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  ...wideAreaFlags,
 } as const;
 
 export const SESSION_FLAGS_HELP = `  --service NAME       the session's service (bare name: NAME → _NAME._tcp); required
@@ -32,12 +34,13 @@ export const SESSION_FLAGS_HELP = `  --service NAME       the session's service 
   --psk-identity ID    the PSK identity to send / accept
   --interface IF       use only this interface (repeatable; default: every up,
                        multicast-capable, non-loopback interface; lo only when named)
+${WIDE_AREA_FLAGS_HELP}
   --json               one JSON object per line on stdout (see docs/cli.md)
   --verbose            state changes and errors in detail on stderr
   -h, --help           this help
-  Environment: PEERLINK_PSK (hex key), NO_COLOR (no colours)`;
+  Environment: PEERLINK_PSK (hex key), PEERLINK_TSIG, NO_COLOR (no colours)`;
 
-export interface SessionFlagValues {
+export interface SessionFlagValues extends WideAreaFlagValues {
   service?: string;
   name?: string;
   psk?: string;
@@ -62,6 +65,8 @@ export function sessionOptionsFromFlags(values: SessionFlagValues, io: CliIO, co
   const opts: PeerSessionOptions = { serviceType: service, security };
   if (values.name !== undefined) opts.displayName = values.name;
   if (values.interface) opts.interfaces = values.interface;
+  const wideArea = wideAreaFromFlags(values, io.env);
+  if (wideArea) opts.wideArea = wideArea;
   return opts;
 }
 

@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Parameters, parsePsk } from '../net/index.js';
 import { PeerlinkError } from '../errors.js';
-import type { Mdns } from '../dnssd/index.js';
+import { resolveWideArea, type Mdns, type ResolvedWideArea, type WideAreaOptions } from '../dnssd/index.js';
 import { PeerID, validateDisplayName } from './peer-id.js';
 import type { Architecture } from './dedup.js';
 import type { HelloRole } from './protocol/messages.js';
@@ -81,6 +81,11 @@ export interface PeerSessionOptions {
   resources?: SessionResourceOptions;
   /** Limits on what peers can make the session hold or do (docs/security.md). Default DEFAULT_BUDGETS. */
   budgets?: Partial<SessionBudgets>;
+  /**
+   * Wide-area DNS-SD (docs/wide-area.md): also register in and browse these unicast DNS
+   * domains, with TSIG-signed updates. `{domains: ['example.com'], tsig: readKeyFile(path)}`.
+   */
+  wideArea?: WideAreaOptions;
 }
 
 export const RESERVED_TXT_KEYS = new Set(['v', 'sec', 'id', 'arch']);
@@ -111,6 +116,7 @@ export interface ResolvedSessionOptions {
   resources: SessionResourceOptions;
   mdns: Mdns | undefined;
   budgets: SessionBudgets;
+  wideArea: ResolvedWideArea | undefined;
 }
 
 function positive(name: string, v: number | undefined, dflt: number): number {
@@ -178,6 +184,7 @@ export function resolveOptions(o: PeerSessionOptions): ResolvedSessionOptions {
     resources: { ...(o.resources ?? {}) },
     mdns: o.mdns,
     budgets: resolveBudgets(o.budgets),
+    wideArea: resolveWideArea(o.wideArea),
   };
 }
 

@@ -13,3 +13,5 @@ export type { UnicastAdvertiseOptions, UnicastAdvertisementEvents } from './regi
 export { UnicastBrowser, discoverBrowseDomains, UNICAST_INTERFACE } from './browse.js';
 export type { UnicastBrowseOptions, BrowseDomain } from './browse.js';
 export { encodeUpdate, nameNotInUse, nameInUse, rrsetExists, rrsetEquals, addRecord, deleteRecord, deleteRRset, deleteName, Rcode } from './update.js';
+export { resolveWideArea } from './wide-area.js';
+export type { WideAreaOptions, ResolvedWideArea } from './wide-area.js';
