@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { PeerlinkError } from '../errors.js';
 import { selectInterfaces } from '../path/interfaces.js';
 import { Endpoint, parsePsk } from '../net/index.js';
-import type { PeerSessionOptions, SessionSecurity } from '../session/index.js';
+import type { PeerSession, PeerSessionOptions, SessionSecurity } from '../session/index.js';
 import { UsageError } from './args.js';
 import type { CliIO } from './io.js';
 import { WIDE_AREA_FLAGS_HELP, wideAreaFlags, wideAreaFromFlags, type WideAreaFlagValues } from './wide-area-flags.js';
@@ -139,4 +139,20 @@ function securityFromFlags(values: SessionFlagValues, io: CliIO): SessionSecurit
   const sec: SessionSecurity = { mode: 'psk', key: hex };
   if (values['psk-identity'] !== undefined) sec.identity = values['psk-identity'];
   return sec;
+}
+
+/**
+ * Wide-area registrations and later failures of a session command: `registered` lines with
+ * the domain (JSON) or a note on stderr (text, with --verbose), warnings on stderr. A
+ * refused first registration fails session.start() itself (exit 1).
+ */
+export function reportWideArea(session: PeerSession, io: CliIO, json: boolean, verbose: boolean): void {
+  session.on('advertisedWideArea', ({ domain, name }) => {
+    if (json) io.stdout.write(`${JSON.stringify({ event: 'registered', name, domain })}\n`);
+    else if (verbose) io.stderr.write(`registered "${name}" in ${domain}\n`);
+  });
+  session.on('wideAreaError', (err) => {
+    if (json) io.stdout.write(`${JSON.stringify({ event: 'wideAreaError', code: err.code, message: err.message })}\n`);
+    else io.stderr.write(`peerlink: warning: ${err.message} (${err.code})\n`);
+  });
 }

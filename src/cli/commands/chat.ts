@@ -17,7 +17,7 @@ import { PeerSession, type PeerID } from '../../session/index.js';
 import { isPeerlinkError } from '../../errors.js';
 import { jsonLine, parse, parseSeconds, UsageError } from '../args.js';
 import { EXIT_OK, type CliIO } from '../io.js';
-import { connectEndpoints, connectFlag, sessionFlags, sessionOptionsFromFlags, CONNECT_FLAG_HELP, SESSION_FLAGS_HELP } from '../session-flags.js';
+import { connectEndpoints, connectFlag, reportWideArea, sessionFlags, sessionOptionsFromFlags, CONNECT_FLAG_HELP, SESSION_FLAGS_HELP } from '../session-flags.js';
 import { Endpoint } from '../../net/index.js';
 import { progressStyle, printable } from '../progress.js';
 import { ChatNames } from '../chat-names.js';
@@ -72,6 +72,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const timestamps = values.timestamps === true;
   const options = sessionOptionsFromFlags(values, io, 'chat');
   const session = new PeerSession({ ...options, autoConnect: true, discoveryInfo: { role: 'chat' } });
+  reportWideArea(session, io, values.json === true, values.verbose === true);
   // No session.on('resource', …): a session nobody listens to for resources refuses them.
   const style = progressStyle(io.stdout, io.env);
   const bold = (s: string): string => (style.color ? `\u001b[1m${s}\u001b[0m` : s);

@@ -13,7 +13,7 @@ import { selectInterfaces } from '../../path/interfaces.js';
 import { isPeerlinkError } from '../../errors.js';
 import { jsonLine, parse, parsePort, parseSeconds, UsageError } from '../args.js';
 import { EXIT_OK, type CliIO } from '../io.js';
-import { sessionFlags, sessionOptionsFromFlags, SESSION_FLAGS_HELP } from '../session-flags.js';
+import { reportWideArea, sessionFlags, sessionOptionsFromFlags, SESSION_FLAGS_HELP } from '../session-flags.js';
 import { ProgressRenderer, ProgressThrottle, formatBytes, printable } from '../progress.js';
 import { ConsentPrompt } from '../consent-prompt.js';
 import { untilAborted } from './advertise.js';
@@ -120,6 +120,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     discoveryInfo: { role: 'receiver' },
     resources,
   });
+  reportWideArea(session, io, values.json === true, values.verbose === true);
 
   session.on('peer', (peer, state) => {
     if (json) jsonLine(io, { event: 'peer', peer: peer.displayName, id: peer.id, state });
