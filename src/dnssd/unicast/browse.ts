@@ -131,38 +131,8 @@ export class UnicastBrowser extends EventEmitter<BrowserEvents> {
     return minTtl;
   }
 
-  async #resolve(fqdn: string): Promise<{ instance?: ServiceInstance; expired?: TxtRecord; srv?: SrvRecord; ttl: number } | undefined> {
-    const [srvs, txts] = await Promise.all([this.#ctx.query(fqdn, RRType.SRV), this.#ctx.query(fqdn, RRType.TXT)]);
-    const srv = srvs.find((r): r is SrvRecord => r.type === 'SRV' && nameKey(r.name) === nameKey(fqdn));
-    const txtList = txts.filter((r): r is TxtRecord => r.type === 'TXT' && nameKey(r.name) === nameKey(fqdn));
-    const txt = txtList[0];
-    const lease = leaseOf(txt);
-    let ttl = Math.min(srv?.ttl ?? Infinity, txt?.ttl ?? Infinity);
-    if (lease.expires !== undefined && lease.expires < this.#ctx.client.now()) return { expired: txtList.length === 1 ? txt : undefined, srv, ttl } as { expired?: TxtRecord; srv?: SrvRecord; ttl: number };
-    if (!srv) return undefined;
-    if (lease.expires !== undefined) ttl = Math.min(ttl, Math.max(1, lease.expires - this.#ctx.client.now()));
-    const addrs: ResourceRecord[] = [];
-    for (const t of [RRType.A, RRType.AAAA]) addrs.push(...(await this.#ctx.query(srv.target, t).catch(() => [])).filter((r) => (r.type === 'A' || r.type === 'AAAA') && nameKey(r.name) === nameKey(srv.target)));
-    const v4 = [...new Set(addrs.flatMap((r) => (r.type === 'A' ? [r.address] : [])))].sort();
-    const v6 = [...new Set(addrs.flatMap((r) => (r.type === 'AAAA' ? [r.address] : [])))].sort();
-    const strings = withoutLease(txt?.strings ?? []);
-    const { txt: map, binary } = txtToStrings(decodeTxt(strings));
-    const split = splitInstanceFqdn(fqdn);
-    if (!split) return undefined;
-    const instance: ServiceInstance = {
-      name: split.instance,
-      type: split.type,
-      domain: this.domain,
-      fqdn,
-      host: srv.target,
-      port: srv.port,
-      addresses: [...v4, ...v6],
-      txt: map,
-      binaryTxt: binary,
-      txtRecord: strings,
-      interface: UNICAST_INTERFACE,
-    };
-    return { instance, srv, ttl };
+  #resolve(fqdn: string): Promise<ResolvedInstance | undefined> {
+    return resolveUnicastInstance(this.#ctx, fqdn, this.domain);
   }
 
   #publish(found: Map<string, ServiceInstance>): void {
@@ -223,4 +193,52 @@ export async function discoverBrowseDomains(ctx: UnicastContext, domains: readon
     }
   }
   return out;
+}
+
+export interface ResolvedInstance {
+instance?: ServiceInstance;
+/** The TXT of a registration whose lease is over. */
+expired?: TxtRecord;
+srv?: SrvRecord;
+ttl: number;
+}
+
+/** SRV + TXT + addresses of one instance in a unicast domain; an expired lease is reported as such. */
+export async function resolveUnicastInstance(ctx: UnicastContext, fqdn: string, domain: string): Promise<ResolvedInstance | undefined> {
+  const [srvs, txts] = await Promise.all([ctx.query(fqdn, RRType.SRV), ctx.query(fqdn, RRType.TXT)]);
+  const srv = srvs.find((r): r is SrvRecord => r.type === 'SRV' && nameKey(r.name) === nameKey(fqdn));
+  const txtList = txts.filter((r): r is TxtRecord => r.type === 'TXT' && nameKey(r.name) === nameKey(fqdn));
+  const txt = txtList[0];
+  const lease = leaseOf(txt);
+  let ttl = Math.min(srv?.ttl ?? Infinity, txt?.ttl ?? Infinity);
+  if (lease.expires !== undefined && lease.expires < ctx.client.now()) {
+    const out: ResolvedInstance = { ttl };
+    if (txtList.length === 1 && txt) out.expired = txt;
+    if (srv) out.srv = srv;
+    return out;
+  }
+  if (!srv) return undefined;
+  if (lease.expires !== undefined) ttl = Math.min(ttl, Math.max(1, lease.expires - ctx.client.now()));
+  const addrs: ResourceRecord[] = [];
+  for (const t of [RRType.A, RRType.AAAA]) addrs.push(...(await ctx.query(srv.target, t).catch(() => [])).filter((r) => (r.type === 'A' || r.type === 'AAAA') && nameKey(r.name) === nameKey(srv.target)));
+  const v4 = [...new Set(addrs.flatMap((r) => (r.type === 'A' ? [r.address] : [])))].sort();
+  const v6 = [...new Set(addrs.flatMap((r) => (r.type === 'AAAA' ? [r.address] : [])))].sort();
+  const strings = withoutLease(txt?.strings ?? []);
+  const { txt: map, binary } = txtToStrings(decodeTxt(strings));
+  const split = splitInstanceFqdn(fqdn);
+  if (!split) return undefined;
+  const instance: ServiceInstance = {
+    name: split.instance,
+    type: split.type,
+    domain: domain,
+    fqdn,
+    host: srv.target,
+    port: srv.port,
+    addresses: [...v4, ...v6],
+    txt: map,
+    binaryTxt: binary,
+    txtRecord: strings,
+    interface: UNICAST_INTERFACE,
+  };
+  return { instance, srv, ttl };
 }
