@@ -150,5 +150,21 @@ for (const kind of ['bind', 'knot'] as const) {
       assert.deepEqual((await dig(r.a, `_plwa._tcp.${ZONE}`, 'PTR')).filter((p) => p.startsWith('phoenix')), []);
       await Promise.all([watcher.stop(), holder.stop()]);
     });
+
+    test('a host with no multicast-capable interface still registers and browses in the unicast domain', async () => {
+      await r.lab.exec(r.b, 'ip', ['route', 'del', '224.0.0.0/4']);
+      await r.lab.exec(r.b, 'ip', ['link', 'set', 'eth0', 'multicast', 'off']);
+      try {
+        const adv = pl(r.b, ['advertise', 'NoMulticast', '_plwa._tcp', '4400', '--json', ...wa()], 'advertise no multicast');
+        await waitForJson(adv, (e) => e.event === 'registered' && e.domain === ZONE, 30_000);
+        const seen = pl(r.b, ['browse', '_plwa._tcp', '--json', ...wa(false)], 'browse no multicast');
+        const got = await waitForJson(seen, (e) => e.event === 'added' && String(e.name).toLowerCase() === 'nomulticast', 30_000);
+        assert.deepEqual(got.addresses, [r.bAddress]);
+        await Promise.all([adv.stop(), seen.stop()]);
+      } finally {
+        await r.lab.exec(r.b, 'ip', ['link', 'set', 'eth0', 'multicast', 'on']);
+        await r.lab.exec(r.b, 'ip', ['route', 'add', '224.0.0.0/4', 'dev', 'eth0']);
+      }
+    });
   });
 }
