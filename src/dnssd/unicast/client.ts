@@ -95,23 +95,35 @@ export class DnsClient {
     const signed = key ? signMessage(unsigned, key, { now: this.now() }) : undefined;
     const msg = signed?.message ?? unsigned;
     const zone = u.zone;
-    const { packet, raw } = await this.exchange(server, msg, (p) => p.opcode === 5 && (p.questions.length === 0 || sameName(p.questions[0]?.name ?? '', zone)));
     const where = `DNS server ${formatServer(server)}`;
     const keyName = key ? `key "${key.name}"` : 'no key';
-    if (key && signed) {
-      let tsig;
+    // A signed request is answered with a TSIG (RFC 8945 §5.3): an answer whose TSIG does not
+    // verify is ignored like one with a wrong ID, so a spoofed answer cannot decide the
+    // outcome. An unsigned REFUSED / NOTAUTH is remembered to explain a timeout.
+    let unsignedRefusal: number | undefined;
+    let tsigError = 0;
+    const accept = (p: DnsPacket, raw: Buffer): boolean => {
+      if (p.opcode !== 5 || (p.questions.length > 0 && !sameName(p.questions[0]?.name ?? '', zone))) return false;
+      if (!key || !signed) return true;
       try {
-        tsig = verifyResponse(raw, key, signed.mac, { now: this.now() });
-      } catch (err) {
-        // An unsigned REFUSED/NOTAUTH is the server saying no before it checked anything.
-        if (packet.rcode === Rcode.REFUSED || packet.rcode === Rcode.NOTAUTH)
-          throw new PeerlinkError('ERR_DNS_UPDATE_REFUSED', `${where} refused the update of zone ${zone} signed with ${keyName} (${rcodeName(packet.rcode)}); check the key and the zone's update policy`);
-        throw err;
+        tsigError = verifyResponse(raw, key, signed.mac, { now: this.now() }).error;
+        return true;
+      } catch {
+        if (p.rcode === Rcode.REFUSED || p.rcode === Rcode.NOTAUTH) unsignedRefusal = p.rcode;
+        return false;
       }
-      if (tsig.error !== 0) {
-        const what = tsig.error === TsigError.BADKEY ? 'BADKEY: it does not know this key name and algorithm' : tsig.error === TsigError.BADSIG ? 'BADSIG: the secret is wrong' : tsig.error === TsigError.BADTIME ? 'BADTIME: our clock differs from the server\'s by more than the fudge' : `TSIG error ${tsig.error}`;
-        throw new PeerlinkError('ERR_DNS_UPDATE_REFUSED', `${where} refused the update of zone ${zone} signed with ${keyName} (${what})`);
-      }
+    };
+    let packet: DnsPacket;
+    try {
+      ({ packet } = await this.exchange(server, msg, accept));
+    } catch (err) {
+      if (unsignedRefusal !== undefined)
+        throw new PeerlinkError('ERR_DNS_UPDATE_REFUSED', `${where} refused the update of zone ${zone} signed with ${keyName} (${rcodeName(unsignedRefusal)}, unsigned); check the key and the zone's update policy`, { cause: err });
+      throw err;
+    }
+    if (tsigError !== 0) {
+      const what = tsigError === TsigError.BADKEY ? 'BADKEY: it does not know this key name and algorithm' : tsigError === TsigError.BADSIG ? 'BADSIG: the secret is wrong' : tsigError === TsigError.BADTIME ? "BADTIME: our clock differs from the server's by more than the fudge" : `TSIG error ${tsigError}`;
+      throw new PeerlinkError('ERR_DNS_UPDATE_REFUSED', `${where} refused the update of zone ${zone} signed with ${keyName} (${what})`);
     }
     switch (packet.rcode) {
       case Rcode.NOERROR:
@@ -129,7 +141,7 @@ export class DnsClient {
   }
 
   /** UDP first (TCP when the message is too large for it), TCP again when the answer is truncated. */
-  async exchange(server: DnsServer, msg: Buffer, matches: (p: DnsPacket) => boolean): Promise<Exchange> {
+  async exchange(server: DnsServer, msg: Buffer, matches: (p: DnsPacket, raw: Buffer) => boolean): Promise<Exchange> {
     const id = msg.readUInt16BE(0);
     const check = (raw: Buffer, max: number): Exchange | undefined => {
       let packet: DnsPacket;
@@ -138,7 +150,7 @@ export class DnsClient {
       } catch {
         return undefined;
       }
-      if (!packet.response || packet.id !== id || !matches(packet)) return undefined;
+      if (!packet.response || packet.id !== id || !matches(packet, raw)) return undefined;
       return { packet, raw };
     };
     if (msg.length <= 512) {

@@ -155,9 +155,18 @@ export interface SignOptions {
  * message and its MAC, which the response's MAC covers (RFC 8945 §5.3).
  */
 export function signMessage(message: Buffer, key: TsigKey, opts: SignOptions): { message: Buffer; mac: Buffer } {
+  return sign(message, key, opts, []);
+}
+
+/** A server's side (for tests and tools): signs a response to a request whose MAC was `requestMac` (RFC 8945 §5.3.2). */
+export function signResponse(message: Buffer, key: TsigKey, requestMac: Buffer, opts: SignOptions): Buffer {
+  return sign(message, key, opts, [u16(requestMac.length), requestMac]).message;
+}
+
+function sign(message: Buffer, key: TsigKey, opts: SignOptions, prefix: Buffer[]): { message: Buffer; mac: Buffer } {
   const fudge = opts.fudge ?? DEFAULT_FUDGE;
   const time = Math.floor(opts.now);
-  const mac = key.hmac([message, variables(key, time, fudge, 0, Buffer.alloc(0))]);
+  const mac = key.hmac([...prefix, message, variables(key, time, fudge, 0, Buffer.alloc(0))]);
   const rdata = Buffer.concat([canonicalName(key.algorithm), u48(time), u16(fudge), u16(mac.length), mac, u16(message.readUInt16BE(0)), u16(0), u16(0)]);
   const rr = Buffer.concat([canonicalName(key.name), u16(RRTYPE_TSIG), u16(CLASS_ANY), Buffer.alloc(4), u16(rdata.length), rdata]);
   const out = Buffer.concat([message, rr]);

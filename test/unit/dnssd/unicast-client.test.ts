@@ -10,6 +10,8 @@ import { createServer, type Server } from 'node:net';
 import { DnsClient } from '../../../src/dnssd/unicast/client.js';
 import { encodePacket, CLASS_IN, RRType, type ResourceRecord } from '../../../src/dnssd/codec/index.js';
 import { isPeerlinkError } from '../../../src/errors.js';
+import { TsigKey, signResponse, verifyRequest } from '../../../src/dnssd/unicast/tsig.js';
+import { Rcode } from '../../../src/dnssd/unicast/update.js';
 
 /** The question section of a query as the client sent it (bytes 12..end of question). */
 function questionOf(q: Buffer): Buffer {
@@ -93,5 +95,27 @@ test('an answer to another question is not taken for ours', async () => {
   });
   const client = new DnsClient({ timeoutMs: 400, attempts: 1 });
   await assert.rejects(client.query({ address: '127.0.0.1', port }, 'x.example.test', RRType.A), (e: unknown) => isPeerlinkError(e, 'ERR_DNS_TIMEOUT'));
+  sock.close();
+});
+
+test('a signed update believes only an answer signed with the key: a spoofed unsigned NOERROR (and one with a bad MAC) is ignored', async () => {
+  const key = new TsigKey('k', 'hmac-sha256', Buffer.alloc(32, 5));
+  let real: number = Rcode.YXDOMAIN;
+  const { sock, port } = await udpServer((q, send) => {
+    const now = Date.now() / 1000;
+    assert.equal(verifyRequest(q, key, { now }).verified, true);
+    // the request's MAC: the TSIG RR's MAC field (32 bytes before original id, error, other len)
+    const mac = q.subarray(q.length - 6 - 32, q.length - 6);
+    const zoneQ = questionOf(q);
+    const body = (rcode: number): Buffer => Buffer.concat([header(q.readUInt16BE(0), 0x8000 | (5 << 11) | rcode, 1, 0), zoneQ]);
+    send(body(Rcode.NOERROR)); // spoofed: unsigned
+    send(signResponse(body(Rcode.NOERROR), new TsigKey('k', 'hmac-sha256', Buffer.alloc(32, 6)), mac, { now })); // wrong key
+    setTimeout(() => send(signResponse(body(real), key, mac, { now })), 50);
+  });
+  const client = new DnsClient({ timeoutMs: 2000, attempts: 1 });
+  const u = { zone: 'example.test', prerequisites: [], updates: [] };
+  assert.equal(await client.update({ address: '127.0.0.1', port }, u, key), Rcode.YXDOMAIN);
+  real = Rcode.NOERROR;
+  assert.equal(await client.update({ address: '127.0.0.1', port }, u, key), Rcode.NOERROR);
   sock.close();
 });
