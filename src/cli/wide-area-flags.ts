@@ -5,6 +5,7 @@
  * The key is read from a file or the environment only, never from argv.
  */
 import { parseKeySpec, readKeyFile, type TsigKey, type WideAreaOptions } from '../dnssd/index.js';
+import { isIP } from 'node:net';
 import { UsageError } from './args.js';
 
 export const wideAreaFlags = {
@@ -12,6 +13,7 @@ export const wideAreaFlags = {
   'dns-server': { type: 'string' },
   'tsig-file': { type: 'string' },
   lease: { type: 'string' },
+  'publish-address': { type: 'string', multiple: true },
 } as const;
 
 export const WIDE_AREA_FLAGS_HELP = `  --domain NAME        also use the unicast DNS-SD domain NAME (repeatable), beside
@@ -20,20 +22,23 @@ export const WIDE_AREA_FLAGS_HELP = `  --domain NAME        also use the unicast
                        updates go to the zone's primary from its SOA)
   --tsig-file FILE     TSIG key for updates, BIND key-file format (tsig-keygen's);
                        or PEERLINK_TSIG=[ALGORITHM:]NAME:BASE64
-  --lease SECONDS      how long our records outlive a killed process (default 600)`;
+  --lease SECONDS      how long our records outlive a killed process (default 600)
+  --publish-address ADDR  the address to register in the domain (repeatable; default:
+                       this host's addresses that are not loopback or link-local)`;
 
 export interface WideAreaFlagValues {
   domain?: string[];
   'dns-server'?: string;
   'tsig-file'?: string;
   lease?: string;
+  'publish-address'?: string[];
 }
 
 /** Undefined without --domain; the flags that need one are refused without it. */
 export function wideAreaFromFlags(values: WideAreaFlagValues, env: NodeJS.ProcessEnv): WideAreaOptions | undefined {
   const domains = values.domain ?? [];
   if (domains.length === 0) {
-    for (const f of ['dns-server', 'tsig-file', 'lease'] as const) if (values[f] !== undefined) throw new UsageError(`--${f} needs --domain NAME`);
+    for (const f of ['dns-server', 'tsig-file', 'lease', 'publish-address'] as const) if (values[f] !== undefined) throw new UsageError(`--${f} needs --domain NAME`);
     return undefined;
   }
   let tsig: TsigKey | undefined;
@@ -46,6 +51,11 @@ export function wideAreaFromFlags(values: WideAreaFlagValues, env: NodeJS.Proces
     const n = Number(values.lease);
     if (!Number.isInteger(n) || n < 2) throw new UsageError(`--lease expects whole seconds >= 2, got "${values.lease}"`);
     out.lease = n;
+  }
+  const addrs = values['publish-address'];
+  if (addrs) {
+    for (const a of addrs) if (isIP(a) === 0) throw new UsageError(`--publish-address expects an IPv4 or IPv6 address, got "${a}"`);
+    out.addresses = addrs;
   }
   return out;
 }
