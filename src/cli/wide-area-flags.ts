@@ -14,6 +14,7 @@ export const wideAreaFlags = {
   'tsig-file': { type: 'string' },
   lease: { type: 'string' },
   'publish-address': { type: 'string', multiple: true },
+  'discover-domains': { type: 'boolean' },
 } as const;
 
 export const WIDE_AREA_FLAGS_HELP = `  --domain NAME        also use the unicast DNS-SD domain NAME (repeatable), beside
@@ -24,7 +25,9 @@ export const WIDE_AREA_FLAGS_HELP = `  --domain NAME        also use the unicast
                        or PEERLINK_TSIG=[ALGORITHM:]NAME:BASE64
   --lease SECONDS      how long our records outlive a killed process (default 600)
   --publish-address ADDR  the address to register in the domain (repeatable; default:
-                       this host's addresses that are not loopback or link-local)`;
+                       this host's addresses that are not loopback or link-local)
+  --discover-domains   also browse the browse domains listed (b._dns-sd._udp,
+                       lb._dns-sd._udp) under /etc/resolv.conf's search domains`;
 
 export interface WideAreaFlagValues {
   domain?: string[];
@@ -32,19 +35,20 @@ export interface WideAreaFlagValues {
   'tsig-file'?: string;
   lease?: string;
   'publish-address'?: string[];
+  'discover-domains'?: boolean;
 }
 
-/** Undefined without --domain; the flags that need one are refused without it. */
+/** Undefined without --domain or --discover-domains; the flags that need one are refused without it. */
 export function wideAreaFromFlags(values: WideAreaFlagValues, env: NodeJS.ProcessEnv): WideAreaOptions | undefined {
   const domains = values.domain ?? [];
-  if (domains.length === 0) {
+  if (domains.length === 0 && !values['discover-domains']) {
     for (const f of ['dns-server', 'tsig-file', 'lease', 'publish-address'] as const) if (values[f] !== undefined) throw new UsageError(`--${f} needs --domain NAME`);
     return undefined;
   }
   let tsig: TsigKey | undefined;
   if (values['tsig-file'] !== undefined) tsig = readKeyFile(values['tsig-file']);
   else if (env.PEERLINK_TSIG) tsig = parseKeySpec(env.PEERLINK_TSIG);
-  const out: WideAreaOptions = { domains };
+  const out: WideAreaOptions = { domains, ...(values['discover-domains'] ? { discoverDomains: true } : {}) };
   if (tsig) out.tsig = tsig;
   if (values['dns-server'] !== undefined) out.dnsServer = values['dns-server'];
   if (values.lease !== undefined) {

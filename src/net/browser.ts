@@ -5,7 +5,7 @@
  * one per service, with the interfaces it was seen on, like NWBrowser's.
  */
 import { EventEmitter } from 'node:events';
-import { Mdns, UnicastBrowser, resolveWideArea, type ServiceBrowser, type ServiceInstance, type UnicastContext, type WideAreaOptions } from '../dnssd/index.js';
+import { Mdns, UnicastBrowser, browseDomainsOf, resolveWideArea, type ServiceBrowser, type ServiceInstance, type UnicastContext, type WideAreaOptions } from '../dnssd/index.js';
 import { Endpoint, type ServiceEndpoint } from './endpoint.js';
 import { serviceHints } from './service-hints.js';
 
@@ -96,15 +96,18 @@ export class Browser extends EventEmitter<BrowserEvents> {
     const wa = resolveWideArea(this.options.wideArea);
     if (wa) {
       this.unicastCtx = wa.ctx;
-      for (const domain of wa.domains) {
-        const u = new UnicastBrowser(wa.ctx, { type: this.options.type, domain, ...(wa.maxBrowseInterval !== undefined ? { maxInterval: wa.maxBrowseInterval } : {}) });
-        this.unicast.push(u);
-        u.on('added', (s) => this.seen(s));
-        u.on('changed', (s) => this.seen(s));
-        u.on('removed', (s) => this.gone(s));
-        u.on('error', () => undefined);
-        u.start();
-      }
+      void browseDomainsOf(wa).then((domains) => {
+        if (this.stopped) return;
+        for (const domain of domains) {
+          const u = new UnicastBrowser(wa.ctx, { type: this.options.type, domain, ...(wa.maxBrowseInterval !== undefined ? { maxInterval: wa.maxBrowseInterval } : {}) });
+          this.unicast.push(u);
+          u.on('added', (s) => this.seen(s));
+          u.on('changed', (s) => this.seen(s));
+          u.on('removed', (s) => this.gone(s));
+          u.on('error', () => undefined);
+          u.start();
+        }
+      });
       // unicast domains work without any multicast interface: do not wait for one
       return;
     }

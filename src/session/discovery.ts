@@ -13,7 +13,7 @@
  * of port-5353 sockets instead of one per session. A shared engine is not closed here.
  */
 import { EventEmitter } from 'node:events';
-import { Mdns, onLink, UnicastAdvertisement, UnicastBrowser, type Advertisement, type ResolvedWideArea, type ServiceBrowser, type ServiceInstance } from '../dnssd/index.js';
+import { Mdns, onLink, UnicastAdvertisement, UnicastBrowser, browseDomainsOf, type Advertisement, type ResolvedWideArea, type ServiceBrowser, type ServiceInstance } from '../dnssd/index.js';
 import { discoveryChannel, log } from './diagnostics.js';
 
 export interface FoundService {
@@ -57,6 +57,7 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
   readonly #seen = new Map<string, Map<string, ServiceInstance>>();
   readonly #unicastAds: UnicastAdvertisement[] = [];
   readonly #unicastBrowsers: UnicastBrowser[] = [];
+  #closed = false;
   /** Addresses dropped because they were not on the link their answer came from. */
   offLinkAddresses = 0;
 
@@ -104,22 +105,27 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
   browseUnicast(): void {
     const wa = this.#opts.wideArea;
     if (!wa) return;
-    for (const domain of wa.domains) {
-      const b = new UnicastBrowser(wa.ctx, { type: this.#opts.type, domain, ...(wa.maxBrowseInterval !== undefined ? { maxInterval: wa.maxBrowseInterval } : {}) });
-      this.#unicastBrowsers.push(b);
-      const tag = (s: ServiceInstance): ServiceInstance => ({ ...s, interface: `${UNICAST_PREFIX}${domain}` });
-      // our own registration, found again in the zone, is not a peer
-      const ours = (s: ServiceInstance): boolean => this.#unicastAds.some((ad) => ad.domain.toLowerCase() === domain.toLowerCase() && ad.name.toLowerCase() === s.name.toLowerCase());
-      b.on('added', (s) => {
-        if (!ours(s)) this.#onInstance(tag(s));
-      });
-      b.on('changed', (s) => {
-        if (!ours(s)) this.#onInstance(tag(s));
-      });
-      b.on('removed', (s) => this.#onRemoved(tag(s)));
-      b.on('error', (err) => this.emit('unicastError', err));
-      b.start();
-    }
+    void browseDomainsOf(wa).then((domains) => {
+      if (this.#closed) return;
+      for (const domain of domains) this.#browseDomain(wa, domain);
+    });
+  }
+
+  #browseDomain(wa: ResolvedWideArea, domain: string): void {
+    const b = new UnicastBrowser(wa.ctx, { type: this.#opts.type, domain, ...(wa.maxBrowseInterval !== undefined ? { maxInterval: wa.maxBrowseInterval } : {}) });
+    this.#unicastBrowsers.push(b);
+    const tag = (s: ServiceInstance): ServiceInstance => ({ ...s, interface: `${UNICAST_PREFIX}${domain}` });
+    // our own registration, found again in the zone, is not a peer
+    const ours = (s: ServiceInstance): boolean => this.#unicastAds.some((ad) => ad.domain.toLowerCase() === domain.toLowerCase() && ad.name.toLowerCase() === s.name.toLowerCase());
+    b.on('added', (s) => {
+      if (!ours(s)) this.#onInstance(tag(s));
+    });
+    b.on('changed', (s) => {
+      if (!ours(s)) this.#onInstance(tag(s));
+    });
+    b.on('removed', (s) => this.#onRemoved(tag(s)));
+    b.on('error', (err) => this.emit('unicastError', err));
+    b.start();
   }
 
   browse(): void {
@@ -131,6 +137,7 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     this.#browser?.stop();
     this.#browser = undefined;
     for (const b of this.#unicastBrowsers.splice(0)) b.stop();

@@ -2,7 +2,7 @@
  * `peerlink browse <type>` — prints one line per change (added / changed / removed) of the
  * instances of a Bonjour service type; exits 0 after --timeout or on SIGINT/SIGTERM.
  */
-import { Mdns, UnicastBrowser, UnicastContext, discoverBrowseDomains, parseServer, resolveWideArea, type ServiceInstance } from '../../dnssd/index.js';
+import { Mdns, UnicastBrowser, UnicastContext, browseDomainsOf, discoverBrowseDomains, parseServer, resolveWideArea, type ServiceInstance } from '../../dnssd/index.js';
 import { WIDE_AREA_FLAGS_HELP, wideAreaFlags, wideAreaFromFlags } from '../wide-area-flags.js';
 import { isPeerlinkError } from '../../errors.js';
 import { jsonLine, parseCommand, parseSeconds, UsageError } from '../args.js';
@@ -94,15 +94,22 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     browser.on('added', print('added'));
     browser.on('changed', print('changed'));
     browser.on('removed', print('removed'));
-    const unicast = wideArea ? wideArea.domains.map((domain) => new UnicastBrowser(wideArea.ctx, { type, domain, ...(wideArea.maxBrowseInterval !== undefined ? { maxInterval: wideArea.maxBrowseInterval } : {}) })) : [];
-    for (const u of unicast) {
-      u.on('added', print('added'));
-      u.on('changed', print('changed'));
-      u.on('removed', print('removed'));
-      u.on('error', (err) => {
-        if (values.verbose) io.stderr.write(`peerlink: warning: ${u.domain}: ${err.message}\n`);
+    const unicast: UnicastBrowser[] = [];
+    if (wideArea) {
+      void browseDomainsOf(wideArea).then((domains) => {
+        if (io.signal.aborted) return;
+        for (const domain of domains) {
+          const u = new UnicastBrowser(wideArea.ctx, { type, domain, ...(wideArea.maxBrowseInterval !== undefined ? { maxInterval: wideArea.maxBrowseInterval } : {}) });
+          unicast.push(u);
+          u.on('added', print('added'));
+          u.on('changed', print('changed'));
+          u.on('removed', print('removed'));
+          u.on('error', (err) => {
+            if (values.verbose) io.stderr.write(`peerlink: warning: ${u.domain}: ${err.message}\n`);
+          });
+          u.start();
+        }
       });
-      u.start();
     }
     await untilAborted(io.signal, timeout === undefined ? undefined : timeout * 1000);
     browser.stop();

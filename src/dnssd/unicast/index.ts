@@ -13,5 +13,5 @@ export type { UnicastAdvertiseOptions, UnicastAdvertisementEvents } from './regi
 export { UnicastBrowser, discoverBrowseDomains, resolveUnicastInstance, UNICAST_INTERFACE } from './browse.js';
 export type { UnicastBrowseOptions, BrowseDomain, ResolvedInstance } from './browse.js';
 export { encodeUpdate, nameNotInUse, nameInUse, rrsetExists, rrsetEquals, addRecord, deleteRecord, deleteRRset, deleteName, Rcode } from './update.js';
-export { resolveWideArea } from './wide-area.js';
+export { resolveWideArea, browseDomainsOf } from './wide-area.js';
 export type { WideAreaOptions, ResolvedWideArea } from './wide-area.js';

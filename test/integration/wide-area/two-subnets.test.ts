@@ -98,7 +98,7 @@ for (const kind of ['bind', 'knot'] as const) {
       await Promise.all([chatA.stop(), chatB.stop()]);
     });
 
-    test('interop: avahi-browse -d ZONE resolves our registration; peerlink browse --domains finds the zone', async () => {
+    test('interop: avahi-browse -d ZONE resolves our registration; browse --discover-domains / --domains find the zone from resolv.conf', async () => {
       const adv = pl(r.b, ['advertise', 'Shown To Avahi', '_plwa._tcp', '4100', 'k=v', '--json', ...wa()], 'advertise');
       await waitForJson(adv, (e) => e.event === 'registered' && e.domain === ZONE, 30_000);
       const avahi = await startAvahi(r.lab, r.a, { wideArea: true, serverConf: ['use-ipv6=no'] });
@@ -106,6 +106,11 @@ for (const kind of ['bind', 'knot'] as const) {
       const resolved = res.stdout.split('\n').filter((l) => l.startsWith('='));
       assert.ok(resolved.some((l) => /shown\\032to\\032avahi/i.test(l) && l.includes(r.bAddress) && l.includes(';4100;') && l.includes('"k=v"')), `avahi-browse said:\n${res.stdout}\n${res.stderr}`);
       await avahi.stop();
+      // no --domain at all: the zone is found as a browse domain under resolv.conf's search domain
+      const auto = pl(r.a, ['browse', '_plwa._tcp', '--discover-domains', '--json'], 'browse --discover-domains');
+      const seen = await waitForJson(auto, (e) => e.event === 'added' && e.domain === ZONE, 30_000);
+      assert.match(String(seen.name), /^shown to avahi$/i);
+      await auto.stop();
       // stop (SIGTERM) removes the records
       await adv.stop();
       assert.deepEqual(await dig(r.a, `_plwa._tcp.${ZONE}`, 'PTR'), []);
