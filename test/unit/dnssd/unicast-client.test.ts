@@ -33,6 +33,8 @@ async function udpServer(reply: (q: Buffer, send: (b: Buffer) => void) => void):
   const sock = createSocket('udp4');
   await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
   sock.on('message', (q, rinfo) => reply(q, (b) => sock.send(b, rinfo.port, rinfo.address)));
+  // a failed assertion must not leave the file hanging on an open socket
+  sock.unref();
   return { sock, port: sock.address().port };
 }
 
@@ -46,6 +48,7 @@ async function tcpServer(port: number, reply: (q: Buffer) => Buffer): Promise<Se
     c.on('error', () => undefined);
   });
   await new Promise<void>((r) => srv.listen(port, '127.0.0.1', r));
+  srv.unref();
   return srv;
 }
 
@@ -118,4 +121,55 @@ test('a signed update believes only an answer signed with the key: a spoofed uns
   real = Rcode.NOERROR;
   assert.equal(await client.update({ address: '127.0.0.1', port }, u, key), Rcode.NOERROR);
   sock.close();
+});
+
+test('a browser facing a zone that lists 400 instances (and one elsewhere) follows at most 256, and only in its own domain', async (t) => {
+  const { UnicastBrowser, MAX_INSTANCES } = await import('../../../src/dnssd/unicast/browse.js');
+  const { UnicastContext } = await import('../../../src/dnssd/unicast/context.js');
+  const { decodePacket } = await import('../../../src/dnssd/codec/index.js');
+  const type = '_p._tcp.example.test';
+  const base = { ttl: 30, rrclass: CLASS_IN, cacheFlush: false };
+  let srvQueries = 0;
+  const answer = (q: Buffer): Buffer => {
+    const p = decodePacket(q);
+    const question = p.questions[0] as { name: string; qtype: number; qclass: number; unicastResponse: boolean };
+    let answers: ResourceRecord[] = [];
+    if (question.qtype === RRType.PTR) {
+      answers = Array.from({ length: 400 }, (_, i) => ({ ...base, name: type, type: 'PTR' as const, target: `i${i}.${type}` }));
+      answers.push({ ...base, name: type, type: 'PTR', target: `evil._p._tcp.elsewhere.test` });
+    } else if (question.qtype === RRType.SRV) {
+      srvQueries++;
+      answers = [{ ...base, name: question.name, type: 'SRV', priority: 0, weight: 0, port: 9, target: 'h.example.test' }];
+    } else if (question.qtype === RRType.A) answers = [{ ...base, name: question.name, type: 'A', address: '10.0.0.1' }];
+    return encodePacket({ id: p.id, response: true, opcode: 0, authoritative: true, truncated: false, rcode: 0, questions: [question], answers, authorities: [], additionals: [] }, 65535);
+  };
+  const { sock, port } = await udpServer((q, send) => {
+    const full = answer(q);
+    if (full.length <= 1232) send(full);
+    else send(Buffer.concat([header(q.readUInt16BE(0), 0x8600, 1, 0), questionOf(q)]));
+  });
+  const tcp = await tcpServer(port, (q) => {
+    const body = answer(q);
+    const h = Buffer.alloc(2);
+    h.writeUInt16BE(body.length);
+    return Buffer.concat([h, body]);
+  });
+  t.after(() => {
+    sock.close();
+    tcp.close();
+  });
+  const ctx = new UnicastContext({ dnsServer: { address: '127.0.0.1', port }, client: new DnsClient({ timeoutMs: 2000, attempts: 1 }) });
+  const b = new UnicastBrowser(ctx, { type: '_p._tcp', domain: 'example.test', maxInterval: 60 });
+  let added = 0;
+  b.on('added', () => added++);
+  const errors: Error[] = [];
+  b.on('error', (e) => errors.push(e));
+  const round = b.nextRound();
+  b.start();
+  await round;
+  b.stop();
+  assert.deepEqual(errors, []);
+  assert.equal(added, MAX_INSTANCES);
+  assert.equal(srvQueries, MAX_INSTANCES);
+  assert.ok(b.services.every((s) => s.domain === 'example.test' && s.addresses[0] === '10.0.0.1'));
 });
