@@ -47,7 +47,7 @@ async function handUpdate(srv: DnsServerRun, lines: string[]): Promise<void> {
 
 for (const kind of ['bind', 'knot'] as const) {
   const skip = skipUnless(kind);
-  describe(`wide-area DNS-SD against ${kind === 'bind' ? 'BIND 9' : 'Knot'}`, { skip, concurrency: false }, () => {
+  describe(`wide-area DNS-SD against ${kind === 'bind' ? 'BIND 9' : 'Knot'}`, { skip, concurrency: false, timeout: 300_000 }, () => {
     let srv: DnsServerRun;
     let server: DnsServer;
     let key: TsigKey;

@@ -19,7 +19,7 @@ const ZONE = 'example.test';
 
 for (const kind of ['bind', 'knot'] as const) {
   const skip = skipUnless('netns', kind, 'dig');
-  describe(`two subnets, one ${kind === 'bind' ? 'BIND' : 'Knot'} zone`, { skip, concurrency: false }, () => {
+  describe(`two subnets, one ${kind === 'bind' ? 'BIND' : 'Knot'} zone`, { skip, concurrency: false, timeout: 600_000 }, () => {
     let r: RoutedLab;
     let dns: DnsServerRun;
     let keyPath: string;
