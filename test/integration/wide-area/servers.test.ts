@@ -51,7 +51,12 @@ for (const kind of ['bind', 'knot'] as const) {
     let srv: DnsServerRun;
     let server: DnsServer;
     let key: TsigKey;
-    const ctx = (k: TsigKey | null = key): UnicastContext => new UnicastContext({ dnsServer: server, ...(k ? { tsig: k } : {}), client: new DnsClient({ timeoutMs: 3000 }) });
+    // never the system's resolvers: only the server this file started on loopback
+    const ctx = (k: TsigKey | null = key): UnicastContext => {
+      if (!server) throw new Error('the DNS server did not start (run the whole file: every test needs the first)');
+      return ctxFor(k);
+    };
+    const ctxFor = (k: TsigKey | null): UnicastContext => new UnicastContext({ dnsServer: server, ...(k ? { tsig: k } : {}), client: new DnsClient({ timeoutMs: 3000 }) });
 
     test('server starts with the test zone', async () => {
       srv = await startLoopbackDnsServer(kind, ZONE);
@@ -187,6 +192,19 @@ for (const kind of ['bind', 'knot'] as const) {
         await assert.rejects(bad.start(), (e: unknown) => isPeerlinkError(e, 'ERR_DNS_UPDATE_REFUSED'));
       }
       assert.deepEqual(await dig(srv, `Refused.${TYPE}.${ZONE}`, 'SRV'), []);
+    });
+
+    test('a TXT update is written at once; records removed behind our back come back at the next refresh', async () => {
+      const ad = new UnicastAdvertisement(ctx(), { name: 'Comeback', type: TYPE, port: 8, domain: ZONE, txt: { v: '1' }, addresses: ['10.0.0.8'], lease: 4 });
+      await ad.start();
+      await ad.update({ v: '2' });
+      assert.match((await dig(srv, `comeback.${TYPE}.${ZONE}`, 'TXT')).join(' '), /"v=2"/);
+      await handUpdate(srv, [`update delete ${TYPE}.${ZONE}. PTR Comeback.${TYPE}.${ZONE}.`, `update delete Comeback.${TYPE}.${ZONE}.`]);
+      assert.deepEqual(await dig(srv, `comeback.${TYPE}.${ZONE}`, 'SRV'), []);
+      await until(async () => (await dig(srv, `comeback.${TYPE}.${ZONE}`, 'SRV')).length === 1, 15_000, 'registration restored', 500);
+      assert.deepEqual(await dig(srv, `${TYPE}.${ZONE}`, 'PTR'), [`comeback.${TYPE}.${ZONE}.`]);
+      assert.equal(ad.name, 'Comeback');
+      await ad.stop();
     });
 
     test('server stops', async () => {
