@@ -18,6 +18,7 @@ import { decodeTxt, txtToStrings } from '../txt.js';
 import type { BrowserEvents } from '../browser.js';
 import type { UnicastContext } from './context.js';
 import { leaseOf, withoutLease } from './lease.js';
+import { wideAreaChannel } from '../diagnostics.js';
 import { Rcode, deleteName, deleteRecord, rrsetEquals } from './update.js';
 
 export interface UnicastBrowseOptions {
@@ -162,6 +163,7 @@ export class UnicastBrowser extends EventEmitter<BrowserEvents> {
         const ptr: ResourceRecord = { name: ptrName, type: 'PTR', target: e.fqdn, ttl: 0, rrclass: 1, cacheFlush: false };
         // only if the TXT is still the expired one: a registration renewed meanwhile stays
         const rc = await this.#ctx.client.update(primary, { zone, prerequisites: rrsetEquals([e.txt]), updates: [deleteRecord(ptr), deleteName(e.fqdn), ...host] }, this.#ctx.key);
+        if (rc === Rcode.NOERROR && wideAreaChannel.hasSubscribers) wideAreaChannel.publish({ event: 'expired-removed', domain: this.domain, name: e.fqdn });
         if (rc !== Rcode.NOERROR && rc !== Rcode.NXRRSET) break;
       }
     } catch (err) {

@@ -23,6 +23,12 @@ import { encodeTxt, type TxtInput } from '../txt.js';
 import type { DnsServer } from './client.js';
 import type { UnicastContext } from './context.js';
 import { leaseOf, leaseStrings, newRunId, registrationToken } from './lease.js';
+import { log, wideAreaChannel } from '../diagnostics.js';
+
+function publish(event: string, domain: string, name: string, extra: Record<string, unknown> = {}): void {
+  log('wide area: %s "%s" in %s', event, name, domain);
+  if (wideAreaChannel.hasSubscribers) wideAreaChannel.publish({ event, domain, name, ...extra });
+}
 import { Rcode, addRecord, deleteName, deleteRRset, deleteRecord, nameNotInUse, rcodeName, rrsetEquals } from './update.js';
 
 export interface UnicastAdvertiseOptions {
@@ -147,6 +153,7 @@ export class UnicastAdvertisement extends EventEmitter<UnicastAdvertisementEvent
       await this.#ctx.client.update(this.#primary, { zone: this.#zone, prerequisites: rrsetEquals([this.#written]), updates: [deleteRecord(ptr), deleteName(this.fqdn), deleteName(this.host)] }, this.#ctx.key);
       this.#written = undefined;
       this.#registered = false;
+      publish('removed', this.domain, this.#name);
     });
   }
 
@@ -215,13 +222,17 @@ export class UnicastAdvertisement extends EventEmitter<UnicastAdvertisementEvent
         const oldHost = await this.#readSrvTarget(primary);
         const cleanup = oldHost && oldHost !== nameKey(this.host) && /^pl-[0-9a-f]{16}\./.test(oldHost) ? [deleteName(oldHost)] : [];
         const rc2 = await client.update(primary, { zone, prerequisites: rrsetEquals([theirs]), updates: [deleteRecord(this.#ptr()), deleteName(this.fqdn), ...cleanup, deleteName(this.host), ...all.map(addRecord)] }, this.#ctx.key);
-        if (rc2 === Rcode.NOERROR) return this.#done(txt);
+        if (rc2 === Rcode.NOERROR) {
+          publish('replaced', this.domain, this.#name, { ours, expired });
+          return this.#done(txt);
+        }
         races++;
         continue;
       }
       const from = this.#name;
       this.#name = nextInstanceName(this.#name);
       renames++;
+      publish('renamed', this.domain, this.#name, { from });
       this.emit('renamed', { from, name: this.#name });
     }
     throw new PeerlinkError('ERR_DNS_SERVER_FAILURE', `could not register "${this.#requested}" in ${this.domain}: every name tried is taken`);
@@ -231,6 +242,7 @@ export class UnicastAdvertisement extends EventEmitter<UnicastAdvertisementEvent
     this.#written = txt;
     const first = !this.#registered;
     this.#registered = true;
+    publish('registered', this.domain, this.#name);
     if (first) this.emit('registered', this.#name);
   }
 
@@ -262,8 +274,10 @@ export class UnicastAdvertisement extends EventEmitter<UnicastAdvertisementEvent
     );
     if (rc === Rcode.NOERROR) {
       this.#written = txt;
+      publish('refreshed', this.domain, this.#name);
       return;
     }
+    publish('displaced', this.domain, this.#name);
     // displaced: by a twin of ours (same token, another run) → take another name; else register again
     this.#written = undefined;
     const theirs = leaseOf(await this.#readTxt(this.#primary));

@@ -7,6 +7,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import { subscribe } from 'node:diagnostics_channel';
 import { join } from 'node:path';
 import { DnsClient, TsigKey, UnicastAdvertisement, UnicastBrowser, UnicastContext, discoverBrowseDomains, parseKeyFile, addRecord, type DnsServer } from '../../../src/dnssd/index.js';
 import { CLASS_IN } from '../../../src/dnssd/codec/index.js';
@@ -17,6 +18,9 @@ import { skipUnless } from '../../harness/prereq.js';
 import { startLoopbackDnsServer, type DnsServerRun } from '../../harness/wide-area.js';
 
 const TYPE = '_plwa._tcp';
+/** What peerlink:dnssd:wide-area published (observability is part of the contract). */
+const published: Array<{ event: string; domain: string; name: string; ours?: boolean }> = [];
+subscribe('peerlink:dnssd:wide-area', (m) => published.push(m as (typeof published)[number]));
 const ZONE = 'example.test';
 
 after(async () => {
@@ -129,6 +133,7 @@ for (const kind of ['bind', 'knot'] as const) {
       const restarted = new UnicastAdvertisement(ctx(), { name: 'Beta', type: TYPE, port: 3, domain: ZONE, addresses: ['10.0.0.3'], token: 'bbbbbbbbbbbbbbbb' });
       // it asks for "Beta" (held by other) first, then "Beta (2)": its own, replaced
       assert.equal(await restarted.start(), 'Beta (2)');
+      assert.ok(published.some((m) => m.event === 'replaced' && m.name === 'Beta (2)' && m.ours === true));
       const srvs = await dig(srv, `Beta\\ \\(2\\).${TYPE}.${ZONE}`, 'SRV');
       assert.equal(srvs.length, 1);
       assert.equal((srvs[0] as string).split(' ')[2], '3');
@@ -178,6 +183,7 @@ for (const kind of ['bind', 'knot'] as const) {
       holder.start();
       await until(async () => (await dig(srv, fqdn, 'SRV')).length === 0 && (await dig(srv, host, 'A')).length === 0, 20_000, 'expired records removed');
       assert.deepEqual(await dig(srv, `${TYPE}.${ZONE}`, 'PTR'), []);
+      assert.ok(published.some((m) => m.event === 'expired-removed' && m.name.toLowerCase() === fqdn.toLowerCase()));
       holder.stop();
     });
 
