@@ -1,7 +1,7 @@
 /**
  * Registration of one service in a unicast DNS zone (RFC 6763 on an ordinary zone) with
  * RFC 2136 updates signed with TSIG: PTR `_type._tcp.DOMAIN` → instance, SRV and TXT at
- * the instance, A/AAAA at a host name of its own (`pl-<token>.DOMAIN`).
+ * the instance, A/AAAA at a host name of this run's own (`pl-<16 hex>.DOMAIN`).
  *
  * - A new name is added with the prerequisite "name not in use" (RFC 2136 §2.4.5). When it
  *   is in use, the TXT there decides: our own leftover (same token, see lease.ts) or an
@@ -260,7 +260,9 @@ export class UnicastAdvertisement extends EventEmitter<UnicastAdvertisementEvent
   }
 
   async #refresh(): Promise<void> {
-    if (this.#stopped || !this.#written || !this.#zone || !this.#primary) return;
+    if (this.#stopped || !this.#zone || !this.#primary) return;
+    // a failed re-registration (server away) is retried at each refresh
+    if (!this.#written) return this.#register();
     const { txt, all } = this.#records();
     const addrs = all.filter((r) => r.type === 'A' || r.type === 'AAAA');
     const rc = await this.#ctx.client.update(
