@@ -118,7 +118,15 @@ export class UnicastBrowser extends EventEmitter<BrowserEvents> {
     const worker = async (): Promise<void> => {
       while (next < targets.length && !this.#stopped) {
         const fqdn = targets[next++] as string;
-        const r = await this.#resolve(fqdn).catch(() => undefined);
+        let r: ResolvedInstance | undefined;
+        try {
+          r = await this.#resolve(fqdn);
+        } catch {
+          // a failed query is not a removal: keep what we knew until the next round
+          const old = this.#known.get(nameKey(fqdn));
+          if (old) found.set(nameKey(fqdn), old);
+          continue;
+        }
         if (!r) continue;
         minTtl = Math.min(minTtl, r.ttl);
         if (r.expired) expired.push({ fqdn, txt: r.expired, srv: r.srv });

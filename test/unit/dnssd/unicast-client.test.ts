@@ -173,3 +173,47 @@ test('a browser facing a zone that lists 400 instances (and one elsewhere) follo
   assert.equal(srvQueries, MAX_INSTANCES);
   assert.ok(b.services.every((s) => s.domain === 'example.test' && s.addresses[0] === '10.0.0.1'));
 });
+
+test('a browser does not report an instance removed when a query about it fails; it does when its PTR goes', async (t) => {
+  const { UnicastBrowser } = await import('../../../src/dnssd/unicast/browse.js');
+  const { UnicastContext } = await import('../../../src/dnssd/unicast/context.js');
+  const { decodePacket } = await import('../../../src/dnssd/codec/index.js');
+  const type = '_p._tcp.example.test';
+  const base = { ttl: 1, rrclass: CLASS_IN, cacheFlush: false };
+  let phase: 'ok' | 'srv-down' | 'gone' = 'ok';
+  const { sock, port } = await udpServer((q, send) => {
+    const p = decodePacket(q);
+    const question = p.questions[0] as { name: string; qtype: number; qclass: number; unicastResponse: boolean };
+    let answers: ResourceRecord[] = [];
+    if (question.qtype === RRType.PTR && phase !== 'gone') answers = [{ ...base, name: type, type: 'PTR', target: `one.${type}` }];
+    if (question.qtype === RRType.SRV) {
+      if (phase === 'srv-down') return; // no answer: the query times out
+      answers = [{ ...base, name: question.name, type: 'SRV', priority: 0, weight: 0, port: 9, target: 'h.example.test' }];
+    }
+    if (question.qtype === RRType.A) answers = [{ ...base, name: question.name, type: 'A', address: '10.0.0.1' }];
+    send(encodePacket({ id: p.id, response: true, opcode: 0, authoritative: true, truncated: false, rcode: 0, questions: [question], answers, authorities: [], additionals: [] }));
+  });
+  t.after(() => sock.close());
+  const ctx = new UnicastContext({ dnsServer: { address: '127.0.0.1', port }, client: new DnsClient({ timeoutMs: 300, attempts: 1 }) });
+  const b = new UnicastBrowser(ctx, { type: '_p._tcp', domain: 'example.test', minInterval: 1, maxInterval: 1 });
+  const events: string[] = [];
+  b.on('added', () => events.push('added'));
+  b.on('removed', () => events.push('removed'));
+  b.on('changed', () => events.push('changed'));
+  t.after(() => b.stop());
+  // the browser's timers do not hold the process open (unref): this test does, while it waits
+  const hold = setInterval(() => undefined, 1000);
+  t.after(() => clearInterval(hold));
+  let round = b.nextRound();
+  b.start();
+  await round;
+  assert.deepEqual(events, ['added']);
+  phase = 'srv-down';
+  round = b.nextRound();
+  await round;
+  assert.deepEqual(events, ['added']);
+  phase = 'gone';
+  round = b.nextRound();
+  await round;
+  assert.deepEqual(events, ['added', 'removed']);
+});
