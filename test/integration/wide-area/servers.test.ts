@@ -73,7 +73,7 @@ for (const kind of ['bind', 'knot'] as const) {
     });
 
     test('a registration is what dig expects (PTR → SRV/TXT → A), our browser sees it, stop removes it', async () => {
-      const ad = new UnicastAdvertisement(ctx(), { name: 'Alpha Peer', type: TYPE, port: 4242, domain: ZONE, txt: { v: '1' }, addresses: ['10.9.8.7'], lease: 60, ttl: 2 });
+      const ad = new UnicastAdvertisement(ctx(), { name: 'Alpha Peer', type: TYPE, port: 4242, domain: ZONE, txt: { v: '1' }, addresses: ['10.9.8.7', 'fd00::7'], lease: 60, ttl: 2 });
       assert.equal(await ad.start(), 'Alpha Peer');
       assert.deepEqual(await dig(srv, `${TYPE}.${ZONE}`, 'PTR'), [`alpha\\032peer.${TYPE}.${ZONE}.`]);
       const srvRec = await dig(srv, `Alpha\\ Peer.${TYPE}.${ZONE}`, 'SRV');
@@ -82,6 +82,7 @@ for (const kind of ['bind', 'knot'] as const) {
       assert.equal(port, '4242');
       assert.match(target as string, new RegExp(`^pl-[0-9a-f]{16}\\.${ZONE.replace('.', '\\.')}\\.$`));
       assert.deepEqual(await dig(srv, target as string, 'A'), ['10.9.8.7']);
+      assert.deepEqual(await dig(srv, target as string, 'AAAA'), ['fd00::7']);
       const txt = (await dig(srv, `Alpha\\ Peer.${TYPE}.${ZONE}`, 'TXT')).join(' ');
       assert.match(txt, /"v=1"/);
       assert.match(txt, /"pl-expires=\d+"/);
@@ -93,7 +94,7 @@ for (const kind of ['bind', 'knot'] as const) {
       assert.equal(s.name.toLowerCase(), 'alpha peer');
       assert.equal(s.domain, ZONE);
       assert.equal(s.port, 4242);
-      assert.deepEqual(s.addresses, ['10.9.8.7']);
+      assert.deepEqual(s.addresses, ['10.9.8.7', 'fd00::7']);
       assert.deepEqual(s.txt, { v: '1' });
       const removed = new Promise<unknown>((r) => b.once('removed', r));
       await ad.stop();
