@@ -235,6 +235,8 @@ export function verifyResponse(buf: Buffer, key: TsigKey, requestMac: Buffer | u
   const start = lastRecordOffset(buf);
   const [name, p] = readUncompressedName(buf, start, buf.length);
   if (buf.readUInt16BE(p) !== RRTYPE_TSIG) throw fail('no TSIG record');
+  // RFC 8945 §4.2: class ANY, TTL 0 (the MAC covers neither field: check them here)
+  if (buf.readUInt16BE(p + 2) !== CLASS_ANY || buf.readUInt32BE(p + 4) !== 0) throw fail('TSIG record with a wrong class or TTL');
   if (name !== key.name.toLowerCase()) throw fail(`signed with key "${name}"`);
   const rdStart = p + 10;
   const rdEnd = rdStart + buf.readUInt16BE(p + 8);

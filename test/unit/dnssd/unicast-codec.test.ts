@@ -116,3 +116,32 @@ test('lease keys: parsed, stripped from what browsers report', () => {
   assert.deepEqual(withoutLease(strings).map(String), ['name=x']);
   assert.deepEqual(withoutLease(strings.slice(1)), [Buffer.alloc(0)]);
 });
+
+test('TSIG verification of mutated and truncated messages only ever fails with a PeerlinkError (never throws anything else, never verifies)', () => {
+  const key = parseKeyFile(KEY_FILE);
+  const now = 1_800_000_000;
+  const { mac } = signMessage(sampleUpdate(), key, { now });
+  const resp = Buffer.from(sampleUpdate());
+  resp.writeUInt16BE(resp.readUInt16BE(2) | 0x8000, 2);
+  const good = signResponse(resp, key, mac, { now });
+  let seed = 12345;
+  const rnd = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  for (let i = 0; i < 3000; i++) {
+    let m = Buffer.from(good);
+    if (i % 3 === 0) m = m.subarray(0, rnd(m.length));
+    else for (let k = 0; k <= rnd(4); k++) m[rnd(m.length)] = rnd(256);
+    if (m.equals(good)) continue;
+    try {
+      const r = verifyResponse(m, key, mac, { now });
+      // only what the MAC does not cover may change: the message ID (forwarders may rewrite
+      // it; the original is in the TSIG) and the case of the key and algorithm names
+      const same = m.length === good.length && m.subarray(2).toString('latin1').toLowerCase() === good.subarray(2).toString('latin1').toLowerCase();
+      assert.ok(r.verified === false ? r.error !== 0 : same, `a mutated message verified: ${m.toString('hex')}`);
+    } catch (err) {
+      assert.ok(isPeerlinkError(err), `non-Peerlink error: ${String(err)}`);
+    }
+  }
+});
