@@ -10,8 +10,11 @@ export type { ResourceProgress, SendResourceOptions, SentResource, ReceivedResou
 export { escapeForDisplay } from './display-text.js';
 export { PathMonitor, listInterfaces, selectInterfaces, interfacesSatisfying } from './path/index.js';
 export type { Path, PathStatus, PathMonitorOptions, InterfaceChange, NetworkInterface, InterfaceType, InterfaceAddress, PathConstraints, InterfaceCosts } from './path/index.js';
-export { PeerSession, PeerID } from './session/index.js';
-export type { PeerSessionOptions, SessionResourceOptions, PeerSessionEvents, PeerErrorInfo, SessionSecurity, PeerState, DiscoveredPeer, SendOptions as SessionSendOptions, OpenStreamOptions, ConnectOptions, PeerInfo as SessionPeerInfo, Architecture } from './session/index.js';
+export { PeerSession, PeerID, KnownPeers, SessionIdentity, defaultIdentityBase, Invitation, NwfSession } from './session/index.js';
+export type { PkiSecurity, VerificationRequest, TrustPolicy, KnownPeer, PemIdentity } from './session/index.js';
+export type { NwfSessionOptions, NwfSessionEvents, NwfFoundPeer } from './session/index.js';
+export type { InviteOptions, InvitationState } from './session/index.js';
+export type { PeerSessionOptions, SessionResourceOptions, PeerSessionEvents, PeerErrorInfo, SessionSecurity, PeerState, DiscoveredPeer, SendOptions as SessionSendOptions, OpenStreamOptions, ConnectOptions, PeerInfo as SessionPeerInfo, Architecture, DatagramOptions, DatagramFlowStats, DatagramFlowState, DatagramTotals } from './session/index.js';
 export { Endpoint, Parameters, Connection, Listener, Browser, lengthPrefixFramer, formatReport, generateIdentity, spkiPin, parsePin, parsePsk, DEFAULT_PSK_IDENTITY } from './net/index.js';
 export type {
   HostPortEndpoint,

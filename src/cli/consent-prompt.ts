@@ -35,12 +35,12 @@ export class ConsentPrompt {
    * aborted `signal` (the offer went away: the sender gave up or left) takes the question
    * down and answers no.
    */
-  ask(question: string, signal?: AbortSignal): Promise<boolean> {
+  ask(question: string, signal?: AbortSignal, wording: { suffix?: string; withdrawn?: string } = {}): Promise<boolean> {
     const answer = this.#queue.then(async () => {
       if (signal?.aborted) return false;
       // Lines typed before the question was shown answer nothing.
       this.#lines.length = 0;
-      this.#out.write(`${question} Accept? [y/N] `);
+      this.#out.write(`${question} ${wording.suffix ?? 'Accept? [y/N] '}`);
       let onAbort: (() => void) | undefined;
       const withdrawn = new Promise<'withdrawn'>((resolve) => {
         onAbort = () => resolve('withdrawn');
@@ -52,7 +52,7 @@ export class ConsentPrompt {
       if (line === 'withdrawn') {
         // the line typed for it, if any, answers nothing else
         this.#dropNext(reader);
-        this.#out.write('(offer withdrawn)\n');
+        this.#out.write(`${wording.withdrawn ?? '(offer withdrawn)'}\n`);
         return false;
       }
       if (line === undefined) this.#out.write('\n');

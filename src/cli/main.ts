@@ -18,6 +18,7 @@ const commands: Record<string, Loader> = {
   interfaces: () => import('./commands/interfaces.js'),
   receive: () => import('./commands/receive.js'),
   send: () => import('./commands/send.js'),
+  trust: () => import('./commands/trust.js'),
 };
 
 function version(): string {

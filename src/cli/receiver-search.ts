@@ -16,7 +16,7 @@ import type { PeerlinkError } from '../errors.js';
 /** Discovery has settled after this long without a new receiver, connection or failure. */
 export const QUIET_MS = 1000;
 
-export type KeyProblem = 'needs-key' | 'no-key' | 'different-key';
+export type KeyProblem = 'needs-key' | 'no-key' | 'different-key' | 'pki';
 
 export interface FoundReceiver {
   /** Bonjour instance name, or the HOST:PORT of a --connect target. */
@@ -36,7 +36,7 @@ export class ReceiverSearch {
   #lastChange = Date.now();
 
   constructor(
-    private readonly ourSecurity: 'none' | 'psk',
+    private readonly ourSecurity: 'none' | 'psk' | 'pki',
     private readonly wanted: ReadonlySet<string>,
   ) {}
 
@@ -52,8 +52,14 @@ export class ReceiverSearch {
     r ??= { name: info.instanceName, started: false, manual: false };
     this.receivers.set(r.name, r);
     if (!info.compatible && !r.started && !r.failure) {
-      const why = key === 'needs-key' ? 'it uses a key; give the same key with --psk-file F or PEERLINK_PSK' : key === 'no-key' ? 'it runs without a key, and this sender has one' : `it is not compatible: ${info.incompatibleReason ?? 'unknown reason'}`;
-      r.failure = { code: key ? 'ERR_PSK_MISMATCH' : 'ERR_PROTOCOL', message: why, ...(key ? { key } : {}) };
+      const why =
+        key === 'needs-key' ? 'it uses a key; give the same key with --psk-file F or PEERLINK_PSK'
+        : key === 'no-key' ? `it runs without encryption (--insecure), and this sender ${this.ourSecurity === 'pki' ? 'uses --pki' : 'has a key'}`
+        : key === 'pki' ? 'it uses --pki (keys of its own); run without a shared key and without --insecure'
+        : `it is not compatible: ${info.incompatibleReason ?? 'unknown reason'}`;
+      // A key on one side only (or two keys) is a PSK mismatch; --pki against anything else is another protocol.
+      const pskProblem = key === 'needs-key' || (key === 'no-key' && this.ourSecurity === 'psk');
+      r.failure = { code: pskProblem ? 'ERR_PSK_MISMATCH' : 'ERR_PROTOCOL', message: why, ...(key ? { key } : {}) };
     }
     if (isNew) this.#touch();
     return isNew ? r : undefined;
@@ -150,14 +156,16 @@ export class ReceiverSearch {
     const noKey = counts.get('no-key');
     if (needs) parts.push(`found ${peers(needs)} a key; give it with --psk-file F or PEERLINK_PSK`);
     if (different) parts.push(`found ${peers(different)} a different key; check that both sides use the same key`);
-    if (noKey) parts.push(`found ${noKey === 1 ? '1 peer of this service that runs' : `${noKey} peers of this service that run`} without a key, which this sender cannot reach with its key`);
+    if (noKey) parts.push(`found ${noKey === 1 ? '1 peer of this service that runs' : `${noKey} peers of this service that run`} without a key, which this sender cannot reach ${this.ourSecurity === 'pki' ? 'with --pki' : 'with its key'}`);
+    const pki = counts.get('pki');
+    if (pki) parts.push(`found ${peers(pki)} --pki (keys of their own, the default); run without a shared key and without --insecure to reach them`);
     return parts.length ? parts.join('; ') : undefined;
   }
 
   #keyProblemOf(info: DiscoveredPeer): KeyProblem | undefined {
     const sec = info.txt.sec;
     if (info.compatible || typeof sec !== 'string' || sec === this.ourSecurity) return undefined;
-    return sec === 'none' ? 'no-key' : 'needs-key';
+    return sec === 'none' ? 'no-key' : sec === 'pki' ? 'pki' : 'needs-key';
   }
 
   #touch(): void {

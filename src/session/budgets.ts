@@ -1,7 +1,7 @@
 /**
  * Budgets: a limit on every piece of state a peer (or a stranger on the link) can make a
  * session hold or do — frames before HELLO, unidentified connections, stream offers,
- * dial-backs, open streams, transfers, dials, discovery records. Each has a documented
+ * dial-backs, open streams, transfers, dials, discovery records, datagrams. Each has a documented
  * default (docs/security.md) sized so that a 100-peer session and the loopback demo fit
  * with room to spare, and an option (`PeerSessionOptions.budgets`).
  *
@@ -51,6 +51,27 @@ export interface SessionBudgets {
    * checked (a PING round trip, at most max(2 s, 4 × RTT)); more are refused. Default 4.
    */
   claimsPerPeer: number;
+  /**
+   * Context bytes of one invitation (sent and received). Default 1024. An INVITE travels
+   * before the inviter is accepted, so it must also fit `firstFrameBytes` (7 bytes of header).
+   */
+  invitationContextBytes: number;
+  /** Invitations waiting for the app's answer, in total. Default 16. */
+  invitationsPending: number;
+  /** …from one source address. Default 4. */
+  invitationsPerAddress: number;
+  /** Longest an invitation waits for the app's answer, ms, whatever timeout the inviter asks. Default 120 000. */
+  invitationTimeout: number;
+  /** Datagrams accepted from one peer's best-effort flow per second; more are dropped before any cryptography. Default 10 000. */
+  datagramsPerSecond: number;
+  /** Datagram bytes accepted from one peer's flow per second. Default 16 777 216 (16 MiB). */
+  datagramBytesPerSecond: number;
+  /** PKI: first contacts comparing a code at once (the `verifying` state). Default 4. */
+  verifyingPeers: number;
+  /** PKI: time a peer may stay `verifying` (a person deciding), ms. Default 60 000. */
+  verifyTimeout: number;
+  /** PKI: first-contact code comparisons started per minute (burst of the same size). Default 6. */
+  verificationsPerMinute: number;
 }
 
 export const DEFAULT_BUDGETS: Readonly<SessionBudgets> = Object.freeze({
@@ -71,12 +92,21 @@ export const DEFAULT_BUDGETS: Readonly<SessionBudgets> = Object.freeze({
   absentPeerExpiry: 600_000,
   maxPeerRecords: 4096,
   claimsPerPeer: 4,
+  invitationContextBytes: 1024,
+  invitationsPending: 16,
+  invitationsPerAddress: 4,
+  invitationTimeout: 120_000,
+  datagramsPerSecond: 10_000,
+  datagramBytesPerSecond: 16_777_216,
+  verifyingPeers: 4,
+  verifyTimeout: 60_000,
+  verificationsPerMinute: 6,
 });
 
 export type BudgetName = keyof SessionBudgets;
 
 /** Budgets that are durations in ms (the others are counts or sizes). */
-const DURATIONS: ReadonlySet<BudgetName> = new Set<BudgetName>(['unidentifiedTimeout', 'transferIdleTimeout', 'dialBackoffInitial', 'dialBackoffSlow', 'absentPeerExpiry']);
+const DURATIONS: ReadonlySet<BudgetName> = new Set<BudgetName>(['unidentifiedTimeout', 'transferIdleTimeout', 'dialBackoffInitial', 'dialBackoffSlow', 'absentPeerExpiry', 'verifyTimeout', 'invitationTimeout']);
 /** The longest delay setTimeout keeps. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -93,6 +123,10 @@ export function resolveBudgets(given: Partial<SessionBudgets> | undefined): Sess
       throw new PeerlinkError('ERR_INVALID_ARGUMENT', DURATIONS.has(k as BudgetName) ? `budget ${k} is in ms and at most ${MAX_TIMER_MS} (about 24.8 days), got ${v}` : `budget ${k} must be a whole number, got ${v}`);
     }
     out[k as BudgetName] = v;
+  }
+  // INVITE (type byte, u32 timeout, u16 length, context) arrives before the inviter is accepted.
+  if (out.invitationContextBytes + 7 > out.firstFrameBytes || out.invitationContextBytes > 0xffff) {
+    throw new PeerlinkError('ERR_INVALID_ARGUMENT', `budget invitationContextBytes (${out.invitationContextBytes}) must fit firstFrameBytes (${out.firstFrameBytes}) less 7 bytes, and 65535`);
   }
   return out;
 }

@@ -19,4 +19,10 @@ export const connectionChannel = channel('peerlink:session:connection');
  */
 export const discoveryChannel = channel('peerlink:session:discovery');
 
+/**
+ * `{session, peer, state, secured, reason?}` when a peer's datagram flow changes state
+ * (`probing`, `open`, `failed` with the reason, `closed`).
+ */
+export const datagramChannel = channel('peerlink:session:datagram');
+
 export const log = debugLog('session');

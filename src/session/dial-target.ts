@@ -8,7 +8,7 @@ import { Endpoint } from '../net/index.js';
 import type { DiscoveredPeer } from './discovery-info.js';
 
 export class DialTarget {
-  /** `svc:<instance>` for browse results, `ep:<endpoint>` for connect(). */
+  /** `svc:<instance>` for browse results, `ep:<endpoint>` for connect(), `inv:<endpoint>` for invite() by address. */
   readonly key: string;
   /** connect() targets: the endpoint given. */
   endpoint: Endpoint | undefined;
@@ -37,6 +37,8 @@ export class DialTarget {
   absentSince = 0;
   /** Browse targets: the destination (DestinationBackoff key) of the dial in flight. */
   destination: string | undefined;
+  /** An invite() in flight on this target: its next dial carries INVITE (invitations.ts). */
+  invitation: { context: Buffer; timeoutMs: number } | undefined;
 
   constructor(key: string, endpoint: Endpoint | undefined, manual: boolean) {
     this.key = key;

@@ -159,6 +159,54 @@ export class Dialer {
     return p;
   }
 
+  /**
+   * invite(): one dial carrying an invitation to a browse result (by its instance name) or an
+   * endpoint; settles when the peer is connected or the invitation fails (declined, expired).
+   * Never redialled: a declined invitation is not repeated behind the app's back.
+   */
+  invite(to: { instanceName: string } | { endpoint: Endpoint }, invitation: { context: Buffer; timeoutMs: number }, signal: AbortSignal | undefined): Promise<PeerID> {
+    let t: DialTarget | undefined;
+    if ('endpoint' in to) {
+      // Apart from connect()'s `ep:` targets (those are redialled until cancelled; these never are).
+      const key = `inv:${Endpoint.format(to.endpoint)}`;
+      t = this.#targets.get(key) ?? new DialTarget(key, to.endpoint, false);
+      this.#touch(t);
+      t.present = true;
+    } else {
+      t = this.#targets.get(`svc:${to.instanceName}`);
+      if (!t || !t.present || t.self) return Promise.reject(new PeerlinkError('ERR_PEER_UNREACHABLE', `no peer "${to.instanceName}" has been found by browsing`));
+    }
+    const target = t;
+    const rec = this.#recordOf(target);
+    if (rec?.state === 'connected') return Promise.resolve(rec.peer);
+    if (target.invitation || target.busy) return Promise.reject(new PeerlinkError('ERR_INVALID_STATE', `a connection to ${target.describe()} is already being made`));
+    target.invitation = invitation;
+    const p = new Promise<PeerID>((resolve, reject) => {
+      const list = this.#waiters.get(target) ?? [];
+      list.push({ resolve, reject });
+      this.#waiters.set(target, list);
+      signal?.addEventListener('abort', () => {
+        this.#conns.get(target)?.forceCancel();
+        this.inviteEnded(target, new PeerlinkError('ERR_CANCELLED', 'invite() was aborted'));
+      }, { once: true });
+    });
+    target.cancelTimer();
+    void this.#dial(target);
+    return p;
+  }
+
+  /** An invitation's dial ended without a connection (declined, expired, unreachable): its invite() rejects. */
+  inviteEnded(t: DialTarget, err: PeerlinkError): void {
+    if (!t.invitation) return;
+    t.invitation = undefined;
+    if (t.key.startsWith('inv:')) {
+      // Nothing depends on it any more: it expires like an absent peer's.
+      t.present = false;
+      t.absentSince = Date.now();
+    }
+    this.#settle(t, err);
+  }
+
   /** cancelConnect(): no more dials to this peer until connect() or rediscovery. */
   cancel(peer: PeerID): void {
     for (const t of this.#targets.values()) {
@@ -208,6 +256,7 @@ export class Dialer {
       if (t.peerKey !== rec.key) continue;
       // the destination led to a peer: its back-off starts over
       if (t.destination !== undefined) this.#destinations.succeeded(t.destination);
+      t.invitation = undefined;
       this.#settle(t, rec.peer);
     }
   }
@@ -223,11 +272,22 @@ export class Dialer {
   }
 
   /** The control connection a target's dial made has closed. */
-  channelClosed(t: DialTarget, self: boolean): void {
+  channelClosed(t: DialTarget, self: boolean, untrusted?: PeerlinkError): void {
     t.busy = false;
     this.#endDial(t);
     this.#conns.delete(t);
     if (self) t.self = true;
+    if (untrusted) {
+      // PKI: the key was refused here or there (already reported): like a wrong key, a
+      // connect() fails at once and a discovered peer is not asked again for a while.
+      if (t.manual) {
+        t.present = false;
+        t.absentSince = Date.now();
+        this.#settle(t, untrusted);
+        return;
+      }
+      t.notBefore = Date.now() + SECURITY_RETRY_DELAY;
+    }
     this.schedule(t);
   }
 
@@ -316,7 +376,10 @@ export class Dialer {
 
   async #dial(t: DialTarget, reserved = false): Promise<void> {
     const host = this.#host;
-    if (!host.running() || t.busy || t.self || !t.present || this.#targets.get(t.key) !== t || this.#recordOf(t)?.state === 'connected') return;
+    if (!host.running() || t.busy || t.self || !t.present || this.#targets.get(t.key) !== t || this.#recordOf(t)?.state === 'connected') {
+      if (t.invitation) this.inviteEnded(t, new PeerlinkError('ERR_PEER_UNREACHABLE', `${t.describe()} cannot be dialled now`));
+      return;
+    }
     let endpoint: Endpoint | undefined;
     let destination: string | undefined;
     if (t.endpoint || t.manual) endpoint = t.nextEndpoint();
@@ -324,6 +387,7 @@ export class Dialer {
       // learned from mDNS: the destination's back-off, whoever named it
       const pick = this.#pick(t);
       if (!pick) return;
+      if ('wait' in pick && t.invitation) return this.inviteEnded(t, new PeerlinkError('ERR_PEER_UNREACHABLE', `${t.describe()} is in dial back-off for ${pick.wait} ms`));
       if ('wait' in pick) {
         const slow = this.#destinations.failures(pick.key) >= host.budgets.limits.dialFailuresBeforeSlow;
         host.budgets.exceeded({ budget: slow ? 'dialBackoffSlow' : 'dialBackoffInitial', address: pick.key.replace('|', ' port '), detail: `dial of ${t.key.slice(4)} deferred ${pick.wait} ms` });
@@ -369,6 +433,11 @@ export class Dialer {
   }
 
   #failed(t: DialTarget, err: PeerlinkError): void {
+    if (t.invitation) {
+      if (REPORTED_CODES.has(err.code)) this.#host.reportError(err, { endpoint: t.describe() });
+      this.inviteEnded(t, err);
+      return;
+    }
     const rec = this.#recordOf(t);
     const info: PeerErrorInfo = { endpoint: t.describe(), ...(rec ? { peer: rec.peer } : {}) };
     if (SECURITY_CODES.has(err.code)) {

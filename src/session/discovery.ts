@@ -42,6 +42,8 @@ export interface DiscoveryOptions {
   interfaces: string[] | undefined;
   mdns: Mdns | undefined;
   wideArea?: ResolvedWideArea | undefined;
+  /** Host name to publish (privacy mode: random); default this machine's. */
+  host?: string;
 }
 
 /** The pseudo-interface under which instances found in a unicast domain are kept apart. */
@@ -70,7 +72,7 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
     if (!this.#mdns) {
       if (this.#opts.mdns) this.#mdns = this.#opts.mdns;
       else {
-        this.#mdns = new Mdns(this.#opts.interfaces ? { interfaces: this.#opts.interfaces } : {});
+        this.#mdns = new Mdns({ ...(this.#opts.interfaces ? { interfaces: this.#opts.interfaces } : {}), ...(this.#opts.host !== undefined ? { host: this.#opts.host } : {}) });
         this.#ownsMdns = true;
       }
     }

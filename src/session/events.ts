@@ -11,6 +11,8 @@ import type { PeerState } from './peer-record.js';
 import type { DiscoveredPeer } from './discovery-info.js';
 import type { IncomingResource } from './resource-transfer.js';
 import type { RefusedOffer } from './resource-receive.js';
+import type { TrustedHow, VerificationRequest } from './trust/gate.js';
+import type { Invitation } from './invitations.js';
 
 export interface PeerErrorInfo {
   /** The peer, when it is known (it said HELLO, or TXT/an earlier connection told us). */
@@ -22,8 +24,12 @@ export interface PeerErrorInfo {
 export interface PeerSessionEvents {
   /** MC's session(_:peer:didChange:). Reported once per change. */
   peer: [peer: PeerID, state: PeerState];
-  /** MC's session(_:didReceive:fromPeer:): one reliable message, in order per peer. */
-  message: [data: Buffer, peer: PeerID];
+  /**
+   * MC's session(_:didReceive:fromPeer:): one message. `mode` says how it came: 'reliable'
+   * (in order per peer, never lost) or 'unreliable' (a datagram: may be lost, duplicated
+   * never, reordered sometimes — docs/session.md "Datagrams").
+   */
+  message: [data: Buffer, peer: PeerID, mode: 'reliable' | 'unreliable'];
   /** MC's didReceive stream withName: a stream the peer opened with openStream(). */
   stream: [stream: Duplex, name: string, peer: PeerID];
   /** MC's didStartReceivingResource: a resource is arriving; its `done` gives the saved file. */
@@ -34,6 +40,25 @@ export interface PeerSessionEvents {
    * acceptable, or it does not fit the quota / free space — with the code the sender was told.
    */
   resourceRefused: [offer: RefusedOffer<PeerID>, error: PeerlinkError];
+  /**
+   * PKI first contact (Nearby's authentication token, Bluetooth's numeric comparison): show
+   * `code` to the person, who compares it with the other side's, then `confirm()` or
+   * `reject()`. Both sides must confirm. Meanwhile the peer is `connecting` (trust
+   * `verifying`) for at most `budgets.verifyTimeout`. Without a listener (and without
+   * `security.trustNew`) new peers are refused.
+   */
+  verify: [request: VerificationRequest];
+  /**
+   * PKI: a peer's key is trusted, just before it becomes `connected`: `known` (in the
+   * known-peers store), `verified` (codes confirmed on both sides), `trustNew` (accepted
+   * without a code), `changedKeyAccepted` (acceptChangedKey said yes).
+   */
+  trust: [peer: PeerID, info: { how: TrustedHow; fingerprint: string }];
+  /**
+   * MC's didReceiveInvitationFromPeer (autoConnect: false only): a peer invited us, or
+   * connected uninvited. Answer with accept() / decline(); with no listener it is declined.
+   */
+  invitation: [invitation: Invitation];
   /** A peer of our service was found (or its TXT changed). */
   found: [info: DiscoveredPeer];
   /** A found peer's advertisement went away (its connection may live on). */

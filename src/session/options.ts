@@ -3,7 +3,7 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { Parameters, parsePsk } from '../net/index.js';
+import { Parameters, parsePsk, type PkiOptions } from '../net/index.js';
 import { PeerlinkError } from '../errors.js';
 import { resolveWideArea, type Mdns, type ResolvedWideArea, type WideAreaOptions } from '../dnssd/index.js';
 import { PeerID, validateDisplayName } from './peer-id.js';
@@ -13,6 +13,10 @@ import { STREAM_CHUNK_MAX } from './message-stream.js';
 import { resolveBudgets, type SessionBudgets } from './budgets.js';
 import type { FreeSpaceFloor } from './resource-store.js';
 import type { ResourceOffer } from './resource-receive.js';
+import { SessionIdentity, chainIsConsistent, type PemIdentity } from './trust/identity.js';
+import { KnownPeers } from './trust/known-peers.js';
+import { lockProfile, type ProfileLock } from './trust/profile.js';
+import type { TrustPolicy } from './trust/gate.js';
 
 /** `PeerSessionOptions.resources` (docs/resources.md). */
 export interface SessionResourceOptions {
@@ -32,7 +36,33 @@ export interface SessionResourceOptions {
   acceptTimeout?: number;
 }
 
-export type SessionSecurity = { mode: 'none' } | { mode: 'psk'; key: string | Uint8Array; identity?: string };
+/**
+ * `security: {mode: 'pki'}` (docs/security.md "Trust"): TLS 1.3 with mutual authentication by
+ * key; the peer id is derived from the public key; known peers connect silently, new ones are
+ * verified with a code (the `verify` event) unless `trustNew`.
+ */
+export interface PkiSecurity extends TrustPolicy {
+  mode: 'pki';
+  /** Our certificate and key (PEM). Default: the identity in `identityDir`, else a new one for this run. */
+  identity?: PemIdentity;
+  /**
+   * Keep the identity (generated the first time) and the known peers here; held by this
+   * session while it runs (ERR_IDENTITY_IN_USE if another one holds it). Default: nothing is
+   * kept — a new identity each run, known peers in memory (the privacy default).
+   */
+  identityDir?: string;
+}
+
+export type SessionSecurity = { mode: 'none' } | { mode: 'psk'; key: string | Uint8Array; identity?: string } | PkiSecurity;
+
+/** What a PKI session runs with (resolved from PkiSecurity). */
+export interface ResolvedPki {
+  identity: SessionIdentity;
+  known: KnownPeers;
+  lock: ProfileLock | undefined;
+  /** The TLS options, whose `cert` is filled in by start() (ensureCertificate). */
+  tls: PkiOptions;
+}
 
 export interface PeerSessionOptions {
   /** Bare service name: `chat` is advertised and browsed as `_chat._tcp` (1–15 letters, digits, '-'). */
@@ -86,6 +116,24 @@ export interface PeerSessionOptions {
    * domains, with TSIG-signed updates. `{domains: ['example.com'], tsig: readKeyFile(path)}`.
    */
   wideArea?: WideAreaOptions;
+  /**
+   * Privacy mode (docs/security.md "Privacy"): a random instance name and a random mDNS host name
+   * each run instead of the device's, no id in TXT, a new random peer id each run (a given
+   * `peerId`, `instanceName`, `includePeerIdInTxt: true` or shared `mdns` engine is refused), and
+   * a random default display name. Default false.
+   */
+  privacy?: boolean;
+  /** Best-effort messages (`send(data, {mode: 'unreliable'})`, docs/session.md "Datagrams"). Default enabled; `false` turns them off. */
+  datagrams?: boolean | DatagramOptions;
+}
+
+export interface DatagramOptions {
+  /** Offer and accept datagram flows (HELLO capability DATAGRAMS). Default true. */
+  enabled?: boolean;
+  /** Time for a new flow to carry a probe both ways before sends reject with ERR_DATAGRAM_UNAVAILABLE, ms. Default 3000. */
+  openTimeout?: number;
+  /** After a flow failed, unreliable sends to that peer reject at once for this long, then a new flow is tried, ms. Default 30 000. */
+  retryAfter?: number;
 }
 
 export const RESERVED_TXT_KEYS = new Set(['v', 'sec', 'id', 'arch']);
@@ -117,6 +165,12 @@ export interface ResolvedSessionOptions {
   mdns: Mdns | undefined;
   budgets: SessionBudgets;
   wideArea: ResolvedWideArea | undefined;
+  privacy: boolean;
+  /** The mDNS host name to publish (privacy: random); undefined = the engine's default (this machine's). */
+  hostName: string | undefined;
+  datagrams: Required<DatagramOptions>;
+  /** With security mode 'pki'. */
+  pki: ResolvedPki | undefined;
 }
 
 function positive(name: string, v: number | undefined, dflt: number): number {
@@ -130,14 +184,40 @@ export function defaultDisplayName(): string {
   return `${host.slice(0, 50)}-${randomBytes(2).toString('hex')}`;
 }
 
+/** `Peer-3f9a1c0d`: 32 random bits, new each call (privacy mode's names). */
+function randomName(prefix: string): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
 export function resolveOptions(o: PeerSessionOptions): ResolvedSessionOptions {
   if (typeof o.serviceType !== 'string' || !/^[A-Za-z0-9](?:[A-Za-z0-9-]{0,13}[A-Za-z0-9])?$/.test(o.serviceType) || !/[A-Za-z]/.test(o.serviceType)) {
     throw new PeerlinkError('ERR_INVALID_SERVICE_TYPE', `serviceType "${String(o.serviceType)}" must be a bare service name (1–15 letters, digits or '-', e.g. "chat"); it is advertised as _NAME._tcp`);
   }
-  const peerId = o.peerId ?? PeerID.generate(o.displayName ?? defaultDisplayName());
+  const privacy = o.privacy === true;
+  if (privacy) {
+    // Anything stable in the advertisement (or a persisted id or key) lets a device be followed across networks.
+    const sec = o.security;
+    const stable = o.peerId !== undefined ? 'peerId (a persistent id)' : o.instanceName !== undefined ? 'instanceName' : o.includePeerIdInTxt === true ? 'includePeerIdInTxt' : o.mdns !== undefined ? 'mdns (a shared engine publishes its own host name)'
+      : sec?.mode === 'pki' && (sec.identity !== undefined || sec.identityDir !== undefined) ? 'a pki identity (a stable key; privacy uses a new key each run, so every contact is a first contact)' : undefined;
+    if (stable) throw new PeerlinkError('ERR_INVALID_ARGUMENT', `privacy: true uses a new random id and random names each run; ${stable} cannot be given with it`);
+  }
+  const displayName = o.displayName ?? (privacy ? randomName('Peer') : defaultDisplayName());
   if (o.peerId && o.displayName !== undefined && o.displayName !== o.peerId.displayName) {
     throw new PeerlinkError('ERR_INVALID_ARGUMENT', 'give either displayName or peerId (whose displayName is used), not both');
   }
+  const security = o.security ?? { mode: 'none' };
+  if (security.mode === 'psk') parsePsk(security.key);
+  else if (security.mode !== 'none' && security.mode !== 'pki') throw new PeerlinkError('ERR_INVALID_ARGUMENT', "security.mode must be 'none', 'psk' or 'pki'");
+  const pki = security.mode === 'pki' ? resolvePki(security) : undefined;
+  let peerId: PeerID;
+  if (pki) {
+    // The id is the key's: it cannot be chosen (DESIGN.md §6 "Peer ids").
+    peerId = PeerID.fromBytes(pki.identity.idBytes, o.peerId?.displayName ?? displayName);
+    if (o.peerId && !o.peerId.equals(peerId)) {
+      pki.lock?.release();
+      throw new PeerlinkError('ERR_INVALID_ARGUMENT', `with security 'pki' the peer id is derived from the key (${peerId.id}); give displayName, not another peerId`);
+    }
+  } else peerId = o.peerId ?? PeerID.generate(displayName);
   const architecture = o.architecture ?? 'star';
   if (architecture !== 'star' && architecture !== 'client-server') throw new PeerlinkError('ERR_INVALID_ARGUMENT', `architecture must be 'star' or 'client-server'`);
   let role: HelloRole = 'peer';
@@ -145,9 +225,6 @@ export function resolveOptions(o: PeerSessionOptions): ResolvedSessionOptions {
     if (o.role !== 'server' && o.role !== 'client') throw new PeerlinkError('ERR_INVALID_ARGUMENT', "client-server needs role: 'server' or 'client'");
     role = o.role;
   } else if (o.role !== undefined) throw new PeerlinkError('ERR_INVALID_ARGUMENT', "role applies to architecture 'client-server' only");
-  const security = o.security ?? { mode: 'none' };
-  if (security.mode === 'psk') parsePsk(security.key);
-  else if (security.mode !== 'none') throw new PeerlinkError('ERR_INVALID_ARGUMENT', "security.mode must be 'none' or 'psk'");
   const discoveryInfo = { ...(o.discoveryInfo ?? {}) };
   for (const k of Object.keys(discoveryInfo)) {
     if (RESERVED_TXT_KEYS.has(k.toLowerCase())) throw new PeerlinkError('ERR_INVALID_TXT', `discoveryInfo key "${k}" is reserved by the session (v, sec, id, arch)`);
@@ -162,7 +239,7 @@ export function resolveOptions(o: PeerSessionOptions): ResolvedSessionOptions {
     serviceType: o.serviceType,
     bonjourType: `_${o.serviceType}._tcp`,
     peerId,
-    instanceName: validateDisplayName(o.instanceName ?? peerId.displayName),
+    instanceName: validateDisplayName(o.instanceName ?? (privacy ? randomName('Peer') : peerId.displayName)),
     security,
     architecture,
     role,
@@ -185,7 +262,45 @@ export function resolveOptions(o: PeerSessionOptions): ResolvedSessionOptions {
     mdns: o.mdns,
     budgets: resolveBudgets(o.budgets),
     wideArea: resolveWideArea(o.wideArea),
+    privacy,
+    hostName: privacy ? randomName('h').toLowerCase() : undefined,
+    datagrams: resolveDatagrams(o.datagrams),
+    pki,
   };
+}
+
+function resolveDatagrams(d: boolean | DatagramOptions | undefined): Required<DatagramOptions> {
+  const o = typeof d === 'boolean' ? { enabled: d } : (d ?? {});
+  return {
+    enabled: o.enabled ?? true,
+    openTimeout: positive('datagrams.openTimeout', o.openTimeout, 3000),
+    retryAfter: positive('datagrams.retryAfter', o.retryAfter, 30_000),
+  };
+}
+
+function resolvePki(sec: PkiSecurity): ResolvedPki {
+  if (sec.identity !== undefined && sec.identityDir !== undefined) throw new PeerlinkError('ERR_INVALID_ARGUMENT', 'give security.identity or security.identityDir, not both');
+  let identity: SessionIdentity;
+  let lock: ProfileLock | undefined;
+  if (sec.identity !== undefined) identity = SessionIdentity.fromPem(sec.identity);
+  else if (sec.identityDir !== undefined) {
+    lock = lockProfile(sec.identityDir);
+    try {
+      identity = SessionIdentity.inDirectory(sec.identityDir);
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+  } else identity = SessionIdentity.ephemeral();
+  const known = sec.identityDir !== undefined ? KnownPeers.inDirectory(sec.identityDir) : new KnownPeers();
+  const tls: PkiOptions = {
+    key: identity.keyPem,
+    requireClientCertificate: true,
+    // Self-signed keys: the chain must hang together; whose key it is, the session decides (trust/gate.ts).
+    verify: (chain) => chainIsConsistent(chain),
+  };
+  if (identity.certPem !== undefined) tls.cert = identity.certPem;
+  return { identity, known, lock, tls };
 }
 
 /**
@@ -198,7 +313,8 @@ export function buildParameters(o: ResolvedSessionOptions): Parameters {
   const maxMessageSize = Math.max(o.maxMessageSize + 1, STREAM_CHUNK_MAX + 1024);
   const tcp = { noDelay: true, connectionTimeout: o.connectionTimeout };
   const retry = { automatic: false };
-  const tls = o.security.mode === 'psk' ? { psk: { key: o.security.key, ...(o.security.identity !== undefined ? { identity: o.security.identity } : {}) } } : undefined;
+  // PKI sessions are TLS 1.3 only (narrower than DESIGN.md §1): its exporter and encrypted certificates.
+  const tls = o.security.mode === 'psk' ? { psk: { key: o.security.key, ...(o.security.identity !== undefined ? { identity: o.security.identity } : {}) } } : o.pki ? { pki: o.pki.tls, minVersion: 'TLSv1.3' as const } : undefined;
   if (o.transport === 'ws') {
     return Parameters.ws({ ...(tls ? { tls } : {}), maxMessageSize, keepalive: false, tcp, retry, path: `/peerlink/${o.serviceType}` });
   }

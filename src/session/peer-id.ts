@@ -1,6 +1,7 @@
 /**
- * PeerID: a 128-bit random identifier (written as a UUID) plus a display name — the
- * counterpart of Multipeer Connectivity's MCPeerID.
+ * PeerID: a 128-bit identifier (written as a UUID) plus a display name — the counterpart of
+ * Multipeer Connectivity's MCPeerID. Random (v4) by default; with `security: pki` derived from
+ * the public key (trust/identity.ts), so that it cannot be claimed without the key.
  *
  * Ids are compared as 128-bit unsigned numbers (big-endian byte order), never as strings:
  * Apple's `uuidString` is upper-case and Node's `randomUUID()` lower-case, so a string

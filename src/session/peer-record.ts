@@ -37,8 +37,18 @@ export class PeerRecord {
   reported: PeerState = 'notConnected';
   /** Open streams (app and resource) with this peer, destroyed when it disconnects. */
   readonly streams = new Set<Duplex>();
+  /**
+   * PKI: the active connection while the two sides establish trust (trust/gate.ts): the peer
+   * is `connecting` and nothing it sends is delivered until it is trusted.
+   */
+  verifying: ControlChannel | undefined;
   /** When the peer last said BYE CLOSING (it left on purpose). */
   leftAt = 0;
+  /**
+   * The peer was let in during this run (an invitation accepted, or a connection we made or
+   * it made while autoConnect): later connections of the same peer are not invitations.
+   */
+  accepted = false;
 
   constructor(key: string, peer: PeerID) {
     this.key = key;
@@ -51,7 +61,7 @@ export class PeerRecord {
   }
 
   get state(): PeerState {
-    if (this.active && !this.active.closed) return 'connected';
+    if (this.active && !this.active.closed) return this.verifying === undefined ? 'connected' : 'connecting';
     // Only a connection that reached the handshake counts: failed dials to an absent peer
     // would otherwise report connecting/notConnected over and over.
     if (this.pending.size > 0) return 'connecting';

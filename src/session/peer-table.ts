@@ -10,7 +10,7 @@
 import type { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { Endpoint, type Connection } from '../net/index.js';
-import { PeerlinkError } from '../errors.js';
+import { PeerlinkError, type PeerlinkErrorCode } from '../errors.js';
 import { PeerID, peerKey } from './peer-id.js';
 import { PeerRecord } from './peer-record.js';
 import { ControlChannel, toPeerlinkError, type ChannelDirection } from './control-channel.js';
@@ -26,6 +26,10 @@ import type { StreamManager } from './streams.js';
 import { emitApp, type PeerErrorInfo, type PeerSessionEvents } from './events.js';
 import { connectionChannel, log, peerStateChannel } from './diagnostics.js';
 import { UnidentifiedConnections } from './unidentified.js';
+import { TRUST_CODES, TrustGate, type VerificationRequest } from './trust/gate.js';
+import { isTrustCode } from './trust/messages.js';
+import { INVITE_CAPABILITY, INVITE_TYPE, encodeInvite } from './invitations.js';
+import { InvitationDesk, inviteFailure, INVITE_GRACE, INVITE_BYE_EXPIRED } from './invitation-desk.js';
 
 export interface PeerTableHost {
   readonly options: ResolvedSessionOptions;
@@ -47,6 +51,10 @@ export interface PeerTableHost {
   recordRemoved(rec: PeerRecord): void;
   /** An incoming connection became a peer's connection: it stops counting as unidentified. */
   identified(conn: Connection): void;
+  /** HELLO capability bits of optional features beyond streams/resources (datagrams). */
+  extraCapabilities(): number;
+  /** A control message in the extension range on a peer's active connection. */
+  extension(rec: PeerRecord, ch: ControlChannel, code: number, body: Buffer): void;
 }
 
 /** What a held claim (a connection claiming a connected peer's id) carries until it is settled. */
@@ -79,12 +87,54 @@ export class PeerTable {
   readonly #unattached = new Set<Connection>();
   /** Their budgets: in total and per source address (docs/security.md "Before HELLO"). */
   readonly #unidentified: UnidentifiedConnections;
+  /** PKI: ids bound to keys, and first-contact verification (trust/gate.ts). */
+  readonly #trust: TrustGate | undefined;
+  /** The dial target of each outgoing channel (trust refusals are reported under its name). */
+  readonly #dialTargets = new WeakMap<ControlChannel, DialTarget>();
+  /** Incoming invitations waiting for the app (autoConnect: false). */
+  readonly #desk: InvitationDesk;
 
   constructor(host: PeerTableHost) {
     this.#host = host;
+    const pki = host.options.pki;
+    if (pki) {
+      this.#trust = new TrustGate({
+        identity: pki.identity,
+        policy: host.options.security.mode === 'pki' ? host.options.security : {},
+        known: pki.known,
+        budgets: host.budgets,
+        requestVerification: (req: VerificationRequest) => {
+          if (host.events.listenerCount('verify') === 0) return false;
+          emitApp(host.events, 'verify', req);
+          return true;
+        },
+        reportError: (err, rec, ch) => this.#reportError(err, { peer: rec.peer, endpoint: this.#dialTargets.get(ch)?.describe() ?? remoteOf(ch.connection) }),
+        trusted: (rec, ch, how, fingerprint) => {
+          if (rec.active !== ch || ch.closed) return;
+          this.#trace(ch, rec, 'trusted', how);
+          emitApp(host.events, 'trust', rec.peer, { how, fingerprint });
+          this.#host.dialer.connected(rec);
+          this.#update(rec);
+        },
+        now: () => performance.now(),
+      });
+    }
     this.#events = host.events;
     this.#unidentified = new UnidentifiedConnections(host.budgets);
     this.#budgets = host.budgets;
+    this.#desk = new InvitationDesk({
+      options: host.options,
+      budgets: host.budgets,
+      events: host.events,
+      closing: () => host.closing(),
+      protocolError: (ch, text) => this.#protocolError(ch, text),
+      join: (ch, hello, key) => {
+        this.#handshakeDeadline(ch, host.options.connectionTimeout, false);
+        this.#identify(ch, hello, key, undefined);
+        const rec = this.#peers.get(key);
+        if (rec) rec.accepted = true;
+      },
+    });
     this.#peers = new PeerRecords({ ledger: host.budgets, removed: (rec) => host.recordRemoved(rec) });
     // Expiry also happens when a record is added; this catches a session that stopped meeting new peers.
     this.#sweep = setInterval(() => this.#peers.sweep(), Math.min(host.budgets.limits.absentPeerExpiry, 60_000));
@@ -111,6 +161,11 @@ export class PeerTable {
   admit(remoteAddress: string): (() => void) | undefined {
     if (this.#host.closing()) return undefined;
     return this.#unidentified.admit(remoteAddress);
+  }
+
+  /** Incoming invitations waiting for the app's answer. */
+  get pendingInvitations(): number {
+    return this.#desk.size;
   }
 
   get openChannels(): number {
@@ -191,7 +246,7 @@ export class PeerTable {
 
   // ---- control channels -----------------------------------------------------------------
 
-  #hello(lastGeneration: number): HelloMessage {
+  #hello(lastGeneration: number, inviting = false): HelloMessage {
     const o = this.#host.options;
     return {
       type: 'hello',
@@ -199,7 +254,7 @@ export class PeerTable {
       role: o.role,
       peerId: this.#host.peerId.toBytes(),
       nonce: this.#nonce,
-      capabilities: Capability.STREAMS | Capability.DATA_BATCH | (this.#host.acceptsResources() ? Capability.RESOURCES : 0),
+      capabilities: Capability.STREAMS | Capability.DATA_BATCH | (this.#host.acceptsResources() ? Capability.RESOURCES : 0) | this.#host.extraCapabilities() | (inviting ? INVITE_CAPABILITY : 0),
       maxMessageSize: o.maxMessageSize,
       listenPort: this.#host.listenPort(),
       lastGeneration,
@@ -213,19 +268,20 @@ export class PeerTable {
     const o = this.#host.options;
     const ch = new ControlChannel(conn, direction, { maxDataSize: o.maxMessageSize, keepaliveInterval: o.keepaliveInterval, keepaliveTimeout: o.keepaliveTimeout });
     this.#channels.add(ch);
+    if (target) this.#dialTargets.set(ch, target);
     ch.on('message', (m) => this.#onMessage(ch, m, target));
     // DATA's hot path: no message object, no switch, no rest-argument emit per message.
     const events = this.#events;
     ch.onData = (payload) => {
       const rec = ch.record;
-      if (rec?.active !== ch) {
+      if (rec?.active !== ch || rec.verifying !== undefined) {
         // A held claim already WELCOMEd by the other side: kept until the claim is settled.
         const held = this.#held.get(ch);
         if (held !== undefined && held.welcome !== 0) this.#enqueue(ch, held, payload.length, () => ch.onData?.(payload));
         return; // otherwise it raced the replacement of this connection: dropped
       }
       try {
-        events.emit('message', payload, rec.peer);
+        events.emit('message', payload, rec.peer, 'reliable');
       } catch (err) {
         process.nextTick(() => {
           throw err;
@@ -236,15 +292,23 @@ export class PeerTable {
     // Ours first on a connection we dialled; on an incoming one, once its HELLO is accepted
     // (a claimant held for a liveness check learns nothing and cannot be WELCOMEd meanwhile).
     if (!first) this.#sendHello(ch, target);
+    const inviting = !first ? target?.invitation : undefined;
+    this.#handshakeDeadline(ch, inviting ? inviting.timeoutMs + INVITE_GRACE + o.connectionTimeout : o.connectionTimeout, inviting !== undefined);
+    ch.start(first);
+    return ch;
+  }
+
+  /** The handshake must finish within `ms` (an invitation we sent: its timeout, then the handshake). */
+  #handshakeDeadline(ch: ControlChannel, ms: number, inviting: boolean): void {
     const timer = setTimeout(() => {
-      if (ch.phase !== 'active' && !ch.closed) ch.destroy(new PeerlinkError('ERR_CONNECTION_TIMEOUT', 'the peer did not complete the session handshake in time'));
-    }, o.connectionTimeout);
+      if (ch.phase === 'active' || ch.closed || this.#desk.has(ch)) return;
+      if (inviting && !ch.hello) ch.close(INVITE_BYE_EXPIRED, 'invitation expired');
+      else ch.destroy(new PeerlinkError('ERR_CONNECTION_TIMEOUT', 'the peer did not complete the session handshake in time'));
+    }, ms);
     timer.unref();
     // Not left running after the channel closed: it would hold the channel, its connection and
     // buffers (tens of KiB each) for connectionTimeout — thousands of short connections' worth.
     ch.once('closed', () => clearTimeout(timer));
-    ch.start(first);
-    return ch;
   }
 
   #sendHello(ch: ControlChannel, target: DialTarget | undefined): void {
@@ -252,10 +316,13 @@ export class PeerTable {
     this.#helloSent.add(ch);
     const knownKey = ch.hello ? peerKey(ch.hello.peerId) : target?.peerKey;
     const lastGeneration = knownKey ? (this.#peers.get(knownKey)?.lastGeneration ?? 0) : 0;
-    ch.send(this.#hello(lastGeneration)).catch(() => undefined);
+    const invitation = ch.direction === 'outgoing' && !ch.hello ? target?.invitation : undefined;
+    ch.send(this.#hello(lastGeneration, invitation !== undefined)).catch(() => undefined);
+    if (invitation) ch.send({ type: 'extension', code: INVITE_TYPE, body: encodeInvite(invitation.timeoutMs, invitation.context) }).catch(() => undefined);
   }
 
   #onMessage(ch: ControlChannel, m: SessionMessage, target: DialTarget | undefined): void {
+    if (this.#desk.has(ch)) return this.#desk.onMessage(ch, m);
     const held = this.#held.get(ch);
     if (held !== undefined && held.welcome !== 0 && m.type !== 'hello' && m.type !== 'welcome') {
       this.#enqueue(ch, held, m.type === 'data' ? m.payload.length : 64, () => this.#onMessage(ch, m, target));
@@ -268,12 +335,12 @@ export class PeerTable {
         return this.#onWelcome(ch, m.generation, target);
       case 'data': {
         const rec = this.#activeRecord(ch, 'DATA');
-        if (rec) emitApp(this.#events, 'message', m.payload, rec.peer);
+        if (rec) emitApp(this.#events, 'message', m.payload, rec.peer, 'reliable');
         return;
       }
       case 'dataBatch': {
         const rec = this.#activeRecord(ch, 'DATA_BATCH');
-        if (rec) for (const p of m.payloads) emitApp(this.#events, 'message', p, rec.peer);
+        if (rec) for (const p of m.payloads) emitApp(this.#events, 'message', p, rec.peer, 'reliable');
         return;
       }
       case 'streamOffer': {
@@ -286,8 +353,17 @@ export class PeerTable {
         if (rec) this.#host.streams.onReject(rec, m.token);
         return;
       }
-      case 'extension':
-        return; // no extension registered for control messages yet: ignored, like unknown types
+      case 'extension': {
+        if (this.#trust && isTrustCode(m.code)) {
+          this.#trust.onMessage(ch, m);
+          return;
+        }
+        // Before the handshake, racing a replacement, or from a peer still being verified (PKI):
+        // ignored, like unknown types.
+        const rec = ch.record;
+        if (ch.phase === 'active' && rec?.active === ch && rec.verifying === undefined) this.#host.extension(rec, ch, m.code, m.body);
+        return;
+      }
       default:
         return this.#protocolError(ch, `${m.type} is not valid on a control connection`);
     }
@@ -296,7 +372,8 @@ export class PeerTable {
   /** The record whose active connection `ch` is; a protocol error otherwise. */
   #activeRecord(ch: ControlChannel, what: string): PeerRecord | undefined {
     const rec = ch.record;
-    if (ch.phase === 'active' && rec?.active === ch) return rec;
+    // A peer being verified (PKI first contact) is not trusted yet: what it sends is dropped.
+    if (ch.phase === 'active' && rec?.active === ch) return rec.verifying === undefined ? rec : undefined;
     // A message racing the replacement of this connection is dropped, not an error.
     if (ch.phase === 'active' || ch.closed) return undefined;
     this.#protocolError(ch, `${what} before the handshake finished`);
@@ -314,6 +391,13 @@ export class PeerTable {
     const o = this.#host.options;
     const localId = this.#host.peerId;
     if (ch.phase !== 'hello') return this.#protocolError(ch, 'a second HELLO');
+    // PKI: the id must be the key's, before anything else is believed (a forged id, or ours).
+    const forged = this.#trust?.checkHello(ch, hello);
+    if (forged) {
+      this.#reportError(forged, { endpoint: remoteOf(ch.connection) });
+      ch.close(ByeReason.NOT_TRUSTED, forged.code);
+      return;
+    }
     if (Buffer.compare(hello.peerId, localId.toBytes()) === 0) {
       if (target) target.self = true;
       ch.close(ByeReason.SELF, 'connected to itself');
@@ -325,6 +409,14 @@ export class PeerTable {
       return;
     }
     const key = peerKey(hello.peerId);
+    // autoConnect: false — an incoming connection is let in only by the app (an invitation),
+    // unless its peer was let in earlier in this run (a reconnect, a duplicate).
+    if (ch.direction === 'incoming' && !o.autoConnect && this.#peers.get(key)?.accepted !== true) return this.#desk.hold(ch, hello, key);
+    this.#identify(ch, hello, key, target);
+  }
+
+  /** Records `ch` as a connection of the peer its HELLO names, and runs de-duplication. */
+  #identify(ch: ControlChannel, hello: HelloMessage, key: string, target: DialTarget | undefined): void {
     let rec = this.#peers.get(key);
     if (!rec) {
       rec = new PeerRecord(key, PeerID.fromBytes(hello.peerId, hello.displayName));
@@ -517,18 +609,29 @@ export class PeerTable {
     rec.pending.delete(ch);
     rec.active = ch;
     rec.leftAt = 0;
+    rec.accepted = true;
     this.#host.identified(ch.connection);
+    this.#desk.joined(ch, rec.peer);
     if (old && old !== ch) {
       if (old === dead) old.destroy(new PeerlinkError('ERR_KEEPALIVE_TIMEOUT', 'the peer did not answer a liveness check'));
       else old.close(ByeReason.REPLACED, 'replaced by a newer connection');
     }
     if (target) target.attempts = 0;
-    this.#host.dialer.connected(rec);
+    // PKI: connected once both sides trust each other (the gate calls trusted()).
+    if (this.#trust) this.#trust.begin(rec, ch);
+    else this.#host.dialer.connected(rec);
+  }
+
+  /** PKI first contacts comparing a code now. */
+  get verifying(): number {
+    return this.#trust?.verifying ?? 0;
   }
 
   #onClosed(ch: ControlChannel, err: PeerlinkError | undefined, bye: { reason: number; text: string } | undefined, target: DialTarget | undefined): void {
     this.#channels.delete(ch);
     this.#held.delete(ch);
+    this.#desk.closed(ch, err);
+    if (target?.invitation && ch.direction === 'outgoing' && !ch.record?.accepted) this.#host.dialer.inviteEnded(target, inviteFailure(err, bye));
     const rec = ch.record;
     if (err && REPORTED_CODES.has(err.code)) this.#reportError(err, { ...(rec ? { peer: rec.peer } : {}), endpoint: remoteOf(ch.connection) });
     else if (bye && (bye.reason === ByeReason.ROLE || bye.reason === ByeReason.VERSION || bye.reason === ByeReason.PROTOCOL_ERROR) && err) {
@@ -551,7 +654,7 @@ export class PeerTable {
       // Its absence starts now (expiry counts from here).
       if (rec.absent) this.#peers.seen(rec);
     }
-    if (target) this.#host.dialer.channelClosed(target, bye?.reason === ByeReason.SELF);
+    if (target) this.#host.dialer.channelClosed(target, bye?.reason === ByeReason.SELF, bye?.reason === ByeReason.NOT_TRUSTED ? untrustedError(bye.text) : undefined);
   }
 
   /** Reports a state change once, and reacts to losing a peer. */
@@ -572,6 +675,12 @@ export class PeerTable {
   #reportError(err: PeerlinkError, info: PeerErrorInfo): void {
     emitApp(this.#events, 'peerError', err, info);
   }
+}
+
+/** The error a BYE "not trusted" stands for (its text is the code, from either side). */
+function untrustedError(text: string): PeerlinkError {
+  const code = TRUST_CODES.has(text as PeerlinkErrorCode) || text === 'ERR_CERT_UNTRUSTED' || text === 'ERR_CERT_REQUIRED' ? (text as PeerlinkErrorCode) : 'ERR_VERIFY_REJECTED';
+  return new PeerlinkError(code, `the peer's key was not trusted, or ours was not (${text || 'not trusted'})`);
 }
 
 function addressOf(ch: ControlChannel): { address?: string } {

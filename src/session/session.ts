@@ -28,10 +28,22 @@ import type { MessageStream } from './message-stream.js';
 import { emitApp, type PeerErrorInfo, type PeerSessionEvents } from './events.js';
 import { ResourceManager, type ResourceTransfer, type SendResourceOptions } from './resource-transfer.js';
 import { BudgetLedger, type BudgetName } from './budgets.js';
+import { DEFAULT_INVITE_TIMEOUT, inviteContext, type InviteOptions } from './invitations.js';
+import { DatagramManager } from './datagrams.js';
+import type { DatagramFlowStats, DatagramTotals } from './datagram-flow.js';
+import type { KnownPeers } from './trust/known-peers.js';
+import { fingerprintOfSpki, peerIdBytesOfSpki, spkiOf } from './trust/identity.js';
 
 export interface SendOptions {
   /** One peer or several; default every connected peer. */
   to?: PeerID | readonly PeerID[];
+  /**
+   * 'reliable' (default): in order over the control connection. 'unreliable' (MC's
+   * .unreliable): one datagram per peer over the peer's UDP flow — may be lost or reordered,
+   * never corrupted; at most maximumDatagramSize(peer) bytes (else ERR_DATAGRAM_TOO_LARGE);
+   * ERR_DATAGRAM_UNAVAILABLE when the peer has no datagram flow (docs/session.md "Datagrams").
+   */
+  mode?: 'reliable' | 'unreliable';
 }
 
 export interface OpenStreamOptions {
@@ -55,6 +67,12 @@ export interface PeerInfo {
   rttMs?: number;
   /** Remote address of the control connection. */
   address?: string;
+  /** The peer's datagram flow, once one was requested on its current connection. */
+  datagrams?: DatagramFlowStats;
+  /** PKI: `verifying` while the two sides establish trust (first contact: a code to compare), then `trusted`. */
+  trust?: 'verifying' | 'trusted';
+  /** PKI: `sha256/BASE64` of the peer's public key. */
+  fingerprint?: string;
 }
 
 /** Handler for a non-app stream kind (resources). */
@@ -85,6 +103,8 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   readonly #resources: ResourceManager<PeerID>;
   /** Refusals per budget (stats.budgets); handed to every part that enforces one. */
   readonly #budgets: BudgetLedger;
+  /** Best-effort flows, one per peer (datagrams.ts). */
+  readonly #datagrams: DatagramManager;
   #listener: Listener | undefined;
   #discovery: Discovery | undefined;
   #registeredName: string | undefined;
@@ -99,6 +119,16 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     this.peerId = this.options.peerId;
     this.#budgets = new BudgetLedger(this.options.budgets, this);
     this.#parameters = buildParameters(this.options);
+    this.#datagrams = new DatagramManager({
+      options: this.options.datagrams,
+      // Any TLS control channel (PSK today, PKI alike) gives the exporter the keys come from.
+      secured: this.options.security.mode !== 'none',
+      budgets: this.#budgets,
+      localId: this.peerId.toBytes(),
+      sessionId: this.peerId.id,
+      deliver: (payload, rec) => emitApp(this, 'message', payload, rec.peer, 'unreliable'),
+      now: () => Date.now(),
+    });
     this.#streams = new StreamManager({
       localId: this.peerId,
       parameters: this.#parameters,
@@ -112,6 +142,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       closing: () => this.#state === 'closing' || this.#state === 'closed',
       identified: (conn) => this.#identified(conn),
       reserveDial: () => this.#dialer.reserveDial(),
+      ...(this.options.pki ? { boundToKey: keyMatches } : {}),
     });
     this.#dialer = new Dialer({
       options: this.options,
@@ -141,6 +172,17 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       closing: () => this.#state === 'closing' || this.#state === 'closed',
       identified: (conn) => this.#identified(conn),
       budgets: this.#budgets,
+      extraCapabilities: () => this.#datagrams.capability,
+      extension: (rec, ch, code, body) => {
+        try {
+          this.#datagrams.onControl(rec, ch, code, body);
+        } catch (err) {
+          // A malformed DATAGRAM_* message: bad input from the peer, like any malformed frame.
+          const e = toPeerlinkError(err, 'ERR_PROTOCOL');
+          this.#reportError(e, { peer: rec.peer });
+          ch.close(ByeReason.PROTOCOL_ERROR, e.message);
+        }
+      },
       recordRemoved: (rec) => {
         if (this.#lastRec === rec) {
           this.#lastRec = undefined;
@@ -185,7 +227,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
    * connected peers — anything more is a duplicate connection. `peers`: peer records kept
    * (connected peers and absent ones not yet expired).
    */
-  get stats(): { controlConnections: number; activeConnections: number; handshakes: number; streams: number; targets: number; peers: number; budgets: Readonly<Partial<Record<BudgetName, number>>> } {
+  get stats(): { controlConnections: number; activeConnections: number; handshakes: number; streams: number; targets: number; peers: number; verifying: number; invitations: number; budgets: Readonly<Partial<Record<BudgetName, number>>>; datagrams: Readonly<DatagramTotals> } {
     let active = 0;
     let streams = 0;
     for (const r of this.#peers.values()) {
@@ -193,7 +235,17 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       streams += r.streams.size;
     }
     const open = this.#table.openChannels;
-    return { controlConnections: open, activeConnections: active, handshakes: open - active, streams, targets: this.#dialer.size, peers: this.#table.recordCount, budgets: this.#budgets.counts };
+    return { controlConnections: open, activeConnections: active, handshakes: open - active, streams, targets: this.#dialer.size, peers: this.#table.recordCount, verifying: this.#table.verifying, invitations: this.#table.pendingInvitations, budgets: this.#budgets.counts, datagrams: { ...this.#datagrams.totals } };
+  }
+
+  /** PKI: the known-peers store (list, forget); undefined for other security modes. */
+  get knownPeers(): KnownPeers | undefined {
+    return this.options.pki?.known;
+  }
+
+  /** PKI: `sha256/BASE64` of our public key (what peers record for us); undefined otherwise. */
+  get fingerprint(): string | undefined {
+    return this.options.pki?.identity.fingerprint;
   }
 
   /** Current browse results. */
@@ -209,6 +261,8 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     try {
       // Prepares a named download directory now: temp files a killed receiver left there are removed (resource-store.ts).
       if (o.resources.directory !== undefined) await this.#resources.store.directory().catch(() => undefined);
+      // PKI: the self-signed certificate for our key (made, and kept with identityDir, the first time).
+      if (o.pki) o.pki.tls.cert = await o.pki.identity.ensureCertificate(this.peerId.displayName);
       if (o.listen) {
         // A new connection's first message is HELLO (< 1 KiB) or STREAM_BIND (34 bytes): it may
         // not send more until it has identified itself (peer-table.ts raises the limit then).
@@ -224,7 +278,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
         await listener.start();
       }
       if (o.advertise || o.browse) {
-        const discovery = new Discovery({ type: o.bonjourType, interfaces: o.interfaces, mdns: o.mdns, wideArea: o.wideArea });
+        const discovery = new Discovery({ type: o.bonjourType, interfaces: o.interfaces, mdns: o.mdns, wideArea: o.wideArea, ...(o.hostName !== undefined ? { host: o.hostName } : {}) });
         this.#discovery = discovery;
         discovery.on('registered', (name) => {
           if (name === this.#registeredName) return;
@@ -266,6 +320,28 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     return this.#dialer.connect(endpoint, options.signal);
   }
 
+  /**
+   * Invites a peer (MC's invitePeer(_:to:withContext:timeout:)): one dial to a browse result
+   * (a DiscoveredPeer from `found`, or its instance name) or an endpoint, carrying `context`.
+   * Resolves with the peer once it accepted and is connected; rejects with
+   * ERR_INVITATION_DECLINED, ERR_INVITATION_TIMEOUT (no answer within `timeout`, default 30 s),
+   * ERR_CANCELLED (the signal), or the dial's error. Never retried behind the app's back.
+   * A peer with `autoConnect: false` raises an `invitation` event; one with autoConnect just connects.
+   */
+  invite(peer: DiscoveredPeer | string | Endpoint, options: InviteOptions = {}): Promise<PeerID> {
+    if (this.#state !== 'running') return Promise.reject(new PeerlinkError('ERR_INVALID_STATE', 'invite() needs a started session'));
+    let context: Buffer;
+    try {
+      context = inviteContext(options.context, this.options.budgets.invitationContextBytes);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const timeoutMs = options.timeout ?? DEFAULT_INVITE_TIMEOUT;
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > 0xffffffff) return Promise.reject(new PeerlinkError('ERR_INVALID_ARGUMENT', `invite timeout must be a positive number of ms, got ${String(options.timeout)}`));
+    const to = typeof peer === 'string' ? { instanceName: peer } : 'kind' in peer ? { endpoint: peer } : { instanceName: peer.instanceName };
+    return this.#dialer.invite(to, { context, timeoutMs }, options.signal);
+  }
+
   /** Stops connecting to a peer (MC's cancelConnectPeer): pending dials and handshakes end; a working connection stays. */
   cancelConnect(peer: PeerID): void {
     this.#dialer.cancel(peer);
@@ -283,20 +359,16 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
    */
   send(data: Uint8Array | string, options: SendOptions = {}): Promise<number> {
     const to = options.to;
+    if (options.mode === 'unreliable') return this.#sendUnreliable(data, to);
     // Fast path: a Buffer for the same peer as the last send, within both sides' limits, on a
     // live connection (sendLimit is 0 otherwise, so a closed session never takes it);
     // everything else takes the checks below.
     if (to !== undefined && to === this.#lastTo && Buffer.isBuffer(data)) {
-      const ch = this.#lastRec?.active;
-      if (ch !== undefined && data.length <= ch.sendLimit) return this.#settled(ch.sendData(data));
+      const rec = this.#lastRec;
+      const ch = rec?.active;
+      if (ch !== undefined && data.length <= ch.sendLimit && rec?.verifying === undefined) return this.#settled(ch.sendData(data));
     }
-    if (this.#state !== 'running') {
-      return Promise.reject(
-        this.#state === 'idle' || this.#state === 'starting'
-          ? new PeerlinkError('ERR_INVALID_STATE', 'send() needs a started session: await start() first')
-          : new PeerlinkError('ERR_CLOSED', 'send() after close(): the session is closed'),
-      );
-    }
+    if (this.#state !== 'running') return Promise.reject(this.#notRunning());
     const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     if (payload.length > this.options.maxMessageSize) {
       return Promise.reject(new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `message of ${payload.length} bytes exceeds maxMessageSize ${this.options.maxMessageSize}; use openStream() for bulk data`));
@@ -311,7 +383,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
         this.#lastTo = to;
         this.#lastRec = rec;
       }
-      if (!rec?.active || rec.active.closed) return Promise.reject(new PeerlinkError('ERR_PEER_NOT_CONNECTED', `${to.displayName} is not connected`));
+      if (!rec?.active || rec.active.closed || rec.verifying !== undefined) return Promise.reject(new PeerlinkError('ERR_PEER_NOT_CONNECTED', `${to.displayName} is not connected`));
       return this.#sendTo(rec, payload);
     }
     let recs: PeerRecord[];
@@ -326,6 +398,51 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     }
     if (recs.length === 0) return NONE;
     return Promise.all(recs.map((r) => this.#sendTo(r, payload))).then(() => recs.length);
+  }
+
+  /** Why send() cannot run in the current (not running) state. */
+  #notRunning(): PeerlinkError {
+    return this.#state === 'idle' || this.#state === 'starting'
+      ? new PeerlinkError('ERR_INVALID_STATE', 'send() needs a started session: await start() first')
+      : new PeerlinkError('ERR_CLOSED', 'send() after close(): the session is closed');
+  }
+
+  /** send() with mode 'unreliable': the same peer rules, then one datagram per peer (datagrams.ts). */
+  #sendUnreliable(data: Uint8Array | string, to: SendOptions['to']): Promise<number> {
+    if (this.#state !== 'running') return Promise.reject(this.#notRunning());
+    const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    let recs: PeerRecord[];
+    if (to === undefined) recs = [...this.#peers.values()].filter((r) => r.state === 'connected');
+    else {
+      recs = [];
+      for (const p of to instanceof PeerID ? [to] : to) {
+        const r = this.#peers.get(p.id);
+        if (!r || r.state !== 'connected') return Promise.reject(new PeerlinkError('ERR_PEER_NOT_CONNECTED', `${p.displayName} is not connected`));
+        recs.push(r);
+      }
+    }
+    if (recs.length === 1) return this.#datagrams.send(recs[0] as PeerRecord, payload);
+    if (recs.length === 0) return NONE;
+    return Promise.all(recs.map((r) => this.#datagrams.send(r, payload))).then(() => recs.length);
+  }
+
+  /**
+   * Largest message send(…, {mode: 'unreliable'}) takes for this peer: the MTU of the control
+   * connection's interface − IP/UDP headers − 17 bytes of datagram header (− 16 more for the
+   * seal when secured). 0 when the peer is not connected.
+   */
+  maximumDatagramSize(peer: PeerID): number {
+    const rec = this.#peers.get(peer.id);
+    return rec ? this.#datagrams.maximumSize(rec) : 0;
+  }
+
+  /**
+   * The peer's datagram flow counters (received, lost from sequence gaps, reordered, replayed,
+   * rejected, over budget, …), or undefined before its first flow on the current connection.
+   */
+  datagramStats(peer: PeerID): DatagramFlowStats | undefined {
+    const rec = this.#peers.get(peer.id);
+    return rec ? this.#datagrams.stats(rec) : undefined;
   }
 
   #sendTo(rec: PeerRecord, payload: Buffer): Promise<number> {
@@ -385,8 +502,15 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     if (!rec) return undefined;
     const info: PeerInfo = { peer: rec.peer, state: rec.state, discoveryInfo: this.#dialer.discoveryInfoOf(rec.key), instanceName: rec.instanceName };
     if (rec.active?.rttMs !== undefined) info.rttMs = rec.active.rttMs;
+    if (this.options.pki && rec.active && !rec.active.closed) {
+      info.trust = rec.verifying === undefined ? 'trusted' : 'verifying';
+      const leaf = rec.active.connection.peerCertificates[0];
+      if (leaf) info.fingerprint = fingerprintOfSpki(spkiOf(leaf));
+    }
     const remote = rec.active?.connection.currentPath?.remoteEndpoint;
     if (remote) info.address = Endpoint.format(remote);
+    const datagrams = this.#datagrams.stats(rec);
+    if (datagrams) info.datagrams = datagrams;
     return info;
   }
 
@@ -400,11 +524,13 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     // whose peer left gracefully ends without an error (docs/session.md "Streams"). Before the
     // dialer closes: it force-cancels its connections, which would drop the BYE on the ones we dialled.
     const closed = this.#table.closeChannels();
+    this.#datagrams.close();
     this.#dialer.close();
     const streamsClosed = this.#streams.close();
     this.#table.reportAll();
     await Promise.allSettled([this.#discovery?.close(), this.#listener?.cancel(), streamsClosed]);
     await Promise.race([closed, delay(1000)]);
+    this.options.pki?.lock?.release();
     this.#state = 'closed';
     this.emit('close');
   }
@@ -450,6 +576,12 @@ function one(): number {
 function notConnected(err: unknown): never {
   if (isPeerlinkError(err, 'ERR_PEER_NOT_CONNECTED')) throw err;
   throw new PeerlinkError('ERR_PEER_NOT_CONNECTED', 'the peer disconnected before the message was sent', { cause: err });
+}
+
+/** PKI: the connection's TLS key is the one the id is derived from. */
+function keyMatches(conn: Connection, peerId: Uint8Array): boolean {
+  const leaf = conn.peerCertificates[0];
+  return leaf !== undefined && peerIdBytesOfSpki(spkiOf(leaf)).equals(peerId);
 }
 
 function delay(ms: number): Promise<void> {

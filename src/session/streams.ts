@@ -60,6 +60,8 @@ export interface StreamHost {
   identified(conn: Connection): void;
   /** Reserves a dial from the session's dial rate: ms to wait first (0: now). */
   reserveDial(): number;
+  /** PKI: whether a stream connection's TLS key is the one `peerId` is derived from (absent: not checked). */
+  boundToKey?: (conn: Connection, peerId: Uint8Array) => boolean;
 }
 
 /** Per-peer stream bookkeeping for the budgets. */
@@ -276,6 +278,8 @@ export class StreamManager {
       conn.forceCancel();
       return;
     }
+    // PKI: a stream connection speaks for the peer whose key it presented, whatever its token.
+    if (this.host.boundToKey && !this.host.boundToKey(conn, bind.peerId)) return this.refuse(conn);
     const hex = bind.token.toString('hex');
     const key = peerKey(bind.peerId);
     const exp = this.expected.get(hex);
@@ -420,6 +424,9 @@ export class StreamManager {
     const conn = await Connection.connect(ep, this.host.parameters, { waiting: 'reject', signal });
     const stop = (): void => conn.forceCancel();
     try {
+      if (this.host.boundToKey && !this.host.boundToKey(conn, rec.peer.toBytes())) {
+        throw new PeerlinkError('ERR_PEER_ID_MISMATCH', `the stream connection to ${rec.peer.displayName} reached another key`);
+      }
       if (cancel.aborted) throw toPeerlinkError(cancel.reason, 'ERR_CONNECTION_RESET');
       cancel.addEventListener('abort', stop, { once: true });
       await conn.send(encodeMessageBuffer({ type: 'streamBind', version: PROTOCOL_VERSION, peerId: this.host.localId.toBytes(), token }));

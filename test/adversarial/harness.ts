@@ -21,6 +21,8 @@ import type { Lab } from '../harness/netns.js';
 const VICTIM = fileURLToPath(new URL('./victim.js', import.meta.url));
 
 export interface VictimCost {
+  /** process.cpuUsage() of the victim, µs. */
+  cpu: { user: number; system: number };
   rss: number;
   peakRss: number;
   heapUsed: number;
@@ -48,7 +50,7 @@ export interface Victim {
   stop(): Promise<void>;
 }
 
-export type VictimOptions = Partial<PeerSessionOptions> & { peerIdHex?: string; acceptResources?: boolean; mdnsStats?: boolean };
+export type VictimOptions = Partial<PeerSessionOptions> & { peerIdHex?: string; acceptResources?: boolean; mdnsStats?: boolean; holdInvitations?: boolean };
 
 /** Where to run the victim: a host of a namespace lab (default: this machine, on `lo`). */
 export interface VictimPlacement {
@@ -184,6 +186,18 @@ export function hello(f: HelloFields = {}): Buffer {
   o += 2;
   fixed.writeUInt32BE(f.lastGeneration ?? 0, o);
   return Buffer.concat([fixed, str8(f.displayName ?? 'mallory'), str8(f.instanceName ?? '')]);
+}
+
+/** HELLO capability bit: an INVITE follows (docs/session.md "Invitations"). */
+export const INVITE_CAPABILITY = 1 << 16;
+
+/** INVITE (0x78): u32 timeout ms, u16 context length, context. */
+export function invite(timeoutMs: number, context: Buffer, declaredLength = context.length): Buffer {
+  const b = Buffer.alloc(7);
+  b[0] = 0x78;
+  b.writeUInt32BE(timeoutMs >>> 0, 1);
+  b.writeUInt16BE(declaredLength, 5);
+  return Buffer.concat([b, context]);
 }
 
 /** PING (0x04) / PONG (0x05) with a u32 sequence number. */

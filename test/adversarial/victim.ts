@@ -7,7 +7,7 @@
  * stdout, JSON lines: {"ev":"ready","port","id"} once started; {"ev":"peer"|"message"|
  * "peerError"|"resource"|"stream",...} as they happen; {"ev":"cost",...} in answer to the stdin
  * line `cost` (memory after a full GC, peak RSS since the last `reset`, open fds, outgoing TCP
- * connections, files in the resource directory, session.stats). Other stdin lines:
+ * connections, files in the resource directory, session.stats, process.cpuUsage() as `cpu`). Other stdin lines:
  * `reset` (peaks), `send <peerId> <text>`, `close`. With `mdnsStats: true` in the options the victim
  * makes the session's mDNS engine itself and `cost` also carries its counters (`mdns`: sent, …).
  */
@@ -27,7 +27,7 @@ const out = (o: Record<string, unknown>): void => {
   process.stdout.write(JSON.stringify({ t: Date.now(), ...o }) + '\n');
 };
 
-const given = JSON.parse(process.argv[2] ?? '{}') as PeerSessionOptions & { peerIdHex?: string; acceptResources?: boolean; mdnsStats?: boolean };
+const given = JSON.parse(process.argv[2] ?? '{}') as PeerSessionOptions & { peerIdHex?: string; acceptResources?: boolean; mdnsStats?: boolean; holdInvitations?: boolean };
 const opts: PeerSessionOptions = { ...given };
 // mdnsStats: the victim owns the mDNS engine (passed as `mdns`), so cost() can report its packet counters
 const engine = given.mdnsStats ? new Mdns(given.interfaces ? { interfaces: given.interfaces } : {}) : undefined;
@@ -37,6 +37,7 @@ if (given.peerIdHex) opts.peerId = PeerID.fromBytes(Buffer.from(given.peerIdHex,
 if (given.peerIdHex) delete opts.displayName;
 delete (opts as { peerIdHex?: string }).peerIdHex;
 delete (opts as { acceptResources?: boolean }).acceptResources;
+delete (opts as { holdInvitations?: boolean }).holdInvitations;
 const session = new PeerSession(opts);
 
 let peakRss = process.memoryUsage().rss;
@@ -92,13 +93,17 @@ function filesIn(dir: string | undefined): string[] {
 }
 
 session.on('peer', (p, state) => out({ ev: 'peer', peer: p.id, name: p.displayName, state }));
-session.on('message', (data, p) => out({ ev: 'message', peer: p.id, text: data.toString('utf8').slice(0, 200), bytes: data.length }));
+session.on('message', (data, p, mode) => out({ ev: 'message', peer: p.id, text: data.toString('utf8').slice(0, 200), bytes: data.length, mode }));
 session.on('peerError', (err, info) => out({ ev: 'peerError', code: err.code, message: err.message, endpoint: info.endpoint ?? null }));
 session.on('stream', (stream, name, p) => {
   out({ ev: 'stream', peer: p.id, name });
   stream.on('error', () => undefined);
   stream.resume();
 });
+if (given.holdInvitations) {
+  // Invitations are left unanswered (a person who never looks at the prompt).
+  session.on('invitation', (i) => out({ ev: 'invitation', peer: i.peer.id, address: i.address ?? null, context: i.context.length, invited: i.invited }));
+}
 if (given.acceptResources) {
   session.on('resource', (incoming) => {
     out({ ev: 'resource', name: incoming.name });
@@ -116,7 +121,7 @@ rl.on('line', (line) => {
     collectGarbage();
     const m = process.memoryUsage();
     const fds = readdirSync('/proc/self/fd').length;
-    out({ ev: 'cost', rss: m.rss, peakRss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, fds, ...tcpConnections(), files: filesIn(given.resources?.directory), stats: session.stats, ...(engine ? { mdns: engine.stats } : {}) });
+    out({ ev: 'cost', cpu: process.cpuUsage(), rss: m.rss, peakRss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, fds, ...tcpConnections(), files: filesIn(given.resources?.directory), stats: session.stats, ...(engine ? { mdns: engine.stats } : {}) });
   } else if (cmd === 'reset') {
     peakRss = process.memoryUsage().rss;
     out({ ev: 'reset', rss: peakRss });

@@ -2,7 +2,8 @@
  * A tiny mDNS sniffer (no tcpdump/tshark here): joins 224.0.0.251 and ff02::fb on one
  * interface and prints one summary line per packet:
  *   <ms> <src>:<port> Q|R id=<id> q=[name/type(/QU)] rr=[an|ns|ar:name/type/ttl(/cf)]
- * Usage: node mdns-sniffer.js <ipv4-of-interface> <interface-name>
+ * Usage: node mdns-sniffer.js <ipv4-of-interface> <interface-name> [hex]
+ * With `hex`, each line ends with ` hex=<the whole packet>` (to search packets for bytes).
  * Run it where no responder lives (the lab's switch namespace, on br0): a socket sharing
  * port 5353 with responders on a host could take unicast packets meant for them.
  */
@@ -61,7 +62,7 @@ export function summarize(m: Buffer): string {
 }
 
 function main(): void {
-  const [v4, ifname] = process.argv.slice(2);
+  const [v4, ifname, hex] = process.argv.slice(2);
   const t0 = Date.now();
   const onMessage = (m: Buffer, r: { address: string; port: number }): void => {
     let s: string;
@@ -70,7 +71,7 @@ function main(): void {
     } catch (err) {
       s = `malformed (${(err as Error).message})`;
     }
-    process.stdout.write(`${Date.now() - t0} ${r.address}:${r.port} ${s}\n`);
+    process.stdout.write(`${Date.now() - t0} ${r.address}:${r.port} ${s}${hex === 'hex' ? ` hex=${m.toString('hex')}` : ''}\n`);
   };
   // 'ready' is printed only once every group membership is in place, so a test that waits
   // for it cannot miss the first packets it is about to cause.

@@ -263,7 +263,8 @@ export class Lab {
    * namespace, where no responder lives, so nothing is taken from the hosts. Lines are
    * summaries (see mdns-sniffer.ts); put `sniffer.tail()` in a failure message.
    */
-  async sniffMdns(): Promise<TrackedProcess> {
+  /** With `hex`, every line also carries the whole packet (` hex=…`). */
+  async sniffMdns(options: { hex?: boolean } = {}): Promise<TrackedProcess> {
     if (!this.sniffAddressed) {
       // br0 needs addresses for the switch's own stack to join the groups on it
       await ipCmd(['-n', this.switchNs, 'addr', 'add', `${LAB_V4_PREFIX}254/24`, 'dev', 'br0']);
@@ -271,7 +272,7 @@ export class Lab {
       this.sniffAddressed = true;
     }
     const script = fileURLToPath(new URL('./mdns-sniffer.js', import.meta.url));
-    const p = this.spawn(this.switchNs, process.execPath, [script, `${LAB_V4_PREFIX}254`, 'br0'], { label: `${this.switchNs}: mdns sniffer` });
+    const p = this.spawn(this.switchNs, process.execPath, [script, `${LAB_V4_PREFIX}254`, 'br0', ...(options.hex ? ['hex'] : [])], { label: `${this.switchNs}: mdns sniffer` });
     await waitForLineOnce(p);
     return p;
   }

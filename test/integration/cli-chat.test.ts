@@ -251,7 +251,7 @@ test('a chat without a key beside a chat with one is told so (never silent), bot
   await waitForJson(keyed, (e) => e.event === 'ready', 30_000);
   const noKey: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
   delete noKey.PEERLINK_PSK;
-  const plain = lab.spawnNode(ns, PEERLINK_BIN, ['chat', '--service', svc, '--interface', 'lo', '--name', 'Plain'], { env: noKey, stdin: true, label: 'chat Plain (no key)' });
+  const plain = lab.spawnNode(ns, PEERLINK_BIN, ['chat', '--insecure', '--service', svc, '--interface', 'lo', '--name', 'Plain'], { env: noKey, stdin: true, label: 'chat Plain (no key)' });
   await waitForLine(plain, (l) => /peer "Keyed" of this service uses a key/.test(l), 30_000, { stderr: true, what: 'the key note on the plain side' });
   await waitForJson(keyed, (e) => e.event === 'incompatible' && e.peer === 'Plain' && e.security === 'none', 30_000);
 });

@@ -110,7 +110,7 @@ test('defect 7: a sender with no key beside a receiver that uses one is told so 
   const keyed = await receiver(2, svc, 'Keyed');
   const file = join(work, 'nokey.txt');
   await writeFile(file, 'x');
-  const r = await send(1, [file, '--service', svc, '--timeout', '6', '--json'], NO_KEY);
+  const r = await send(1, [file, '--insecure', '--service', svc, '--timeout', '6', '--json'], NO_KEY);
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /found 1 peer of this service that uses a key; give it with --psk-file F or PEERLINK_PSK/);
   assert.doesNotMatch(r.stderr, /no receiver for service/);

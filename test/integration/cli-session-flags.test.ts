@@ -19,12 +19,29 @@ function io(env: NodeJS.ProcessEnv = {}): CliIO & { err: () => string } {
 
 const KEY = '00112233445566778899aabbccddeeff';
 
-test('no key: unencrypted, with a warning on stderr', () => {
+test('--insecure: unencrypted, with a warning on stderr', () => {
   const i = io();
-  const o = sessionOptionsFromFlags({ service: 'photos' }, i, 'send');
+  const o = sessionOptionsFromFlags({ service: 'photos', insecure: true }, i, 'send');
   assert.deepEqual(o.security, { mode: 'none' });
   assert.equal(o.serviceType, 'photos');
   assert.match(i.err(), /warning: running unencrypted/);
+});
+
+test('no security flags: --pki is the default (a profile under XDG_CONFIG_HOME), without a warning; --trust-new and --identity apply to it', () => {
+  const i = io({ XDG_CONFIG_HOME: '/nonexistent/cfg' });
+  const o = sessionOptionsFromFlags({ service: 'photos' }, i, 'chat');
+  assert.deepEqual(o.security, { mode: 'pki', identityDir: '/nonexistent/cfg/peerlink/identity' });
+  assert.equal(i.err(), '');
+  const j = io({ XDG_CONFIG_HOME: '/nonexistent/cfg' });
+  assert.deepEqual(sessionOptionsFromFlags({ service: 'photos', pki: true, identity: '/tmp/id', 'trust-new': true }, j, 'send').security, { mode: 'pki', identityDir: '/tmp/id', trustNew: true });
+});
+
+test('--insecure is the only way to no encryption, and goes alone; --identity / --trust-new need --pki', () => {
+  assert.throws(() => sessionOptionsFromFlags({ service: 'x', insecure: true, pki: true }, io(), 'send'), UsageError);
+  assert.throws(() => sessionOptionsFromFlags({ service: 'x', insecure: true, psk: KEY }, io(), 'send'), UsageError);
+  assert.throws(() => sessionOptionsFromFlags({ service: 'x', pki: true, psk: KEY }, io(), 'send'), UsageError);
+  assert.throws(() => sessionOptionsFromFlags({ service: 'x', psk: KEY, 'trust-new': true }, io(), 'send'), UsageError);
+  assert.throws(() => sessionOptionsFromFlags({ service: 'x', insecure: true, identity: '/tmp/id' }, io(), 'send'), UsageError);
 });
 
 test('--psk, PEERLINK_PSK and --psk-file all give a PSK session, without the warning', async (t) => {

@@ -13,11 +13,12 @@
  *
  * Chat installs no resource listener, so the session refuses files offered to it.
  */
-import { PeerSession, type PeerID } from '../../session/index.js';
+import { type Invitation, type PeerID } from '../../session/index.js';
 import { isPeerlinkError } from '../../errors.js';
 import { jsonLine, parse, parseSeconds, UsageError } from '../args.js';
 import { EXIT_OK, type CliIO } from '../io.js';
-import { connectEndpoints, connectFlag, reportWideArea, sessionFlags, sessionOptionsFromFlags, CONNECT_FLAG_HELP, SESSION_FLAGS_HELP } from '../session-flags.js';
+import { connectEndpoints, connectFlag, newSession, reportWideArea, sessionFlags, sessionOptionsFromFlags, CONNECT_FLAG_HELP, SESSION_FLAGS_HELP } from '../session-flags.js';
+import { wireTrust, VERIFY_QUESTION } from '../trust-prompt.js';
 import { Endpoint } from '../../net/index.js';
 import { progressStyle, printable } from '../progress.js';
 import { ChatNames } from '../chat-names.js';
@@ -46,6 +47,9 @@ peers joining later do not get them. Files offered to chat are refused.
 
 Commands (a line starting with "/"; start it with "//" to send a "/" line):
   /who                 list the connected peers
+  /invite NAME [TEXT]  (--invite) invite the peer advertised as NAME, TEXT shown to it
+  /accept [NAME]       (--invite) accept an invitation (the latest, without NAME)
+  /decline [NAME]      (--invite) decline an invitation
   /quit                leave (also Ctrl-C, or Ctrl-D on an empty line)
   /help                this list
 
@@ -53,14 +57,17 @@ Options:
   --timestamps         prefix every line shown with the time, [HH:MM:SS]
                        (with --json: a "time" field on every event)
   --timeout SECONDS    leave after this long
+  --invite             join nobody unasked: peers found are not dialled, and a
+                       peer that connects is an invitation (/accept, /decline);
+                       /invite NAME asks a peer to join; --connect invites
 ${SESSION_FLAGS_HELP}
 ${CONNECT_FLAG_HELP}
 `;
 
-const COMMANDS_HELP = '/who lists the connected peers, /quit leaves; start a line with // to send a line beginning with /';
+const COMMANDS_HELP = '/who lists the connected peers, /quit leaves, /invite NAME [TEXT], /accept [NAME], /decline [NAME] (with --invite); start a line with // to send a line beginning with /';
 
 export async function run(argv: string[], io: CliIO): Promise<number> {
-  const { values, positionals } = parse(argv, { ...sessionFlags, ...connectFlag, timeout: { type: 'string' }, timestamps: { type: 'boolean' } });
+  const { values, positionals } = parse(argv, { ...sessionFlags, ...connectFlag, timeout: { type: 'string' }, timestamps: { type: 'boolean' }, invite: { type: 'boolean' } });
   if (values.help) {
     io.stdout.write(USAGE);
     return EXIT_OK;
@@ -71,8 +78,11 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const json = values.json === true;
   const timestamps = values.timestamps === true;
   const options = sessionOptionsFromFlags(values, io, 'chat');
-  const session = new PeerSession({ ...options, autoConnect: true, discoveryInfo: { role: 'chat' } });
+  const inviting = values.invite === true;
+  const session = newSession({ ...options, autoConnect: !inviting, discoveryInfo: { role: 'chat' } }, values, io.env);
   reportWideArea(session, io, values.json === true, values.verbose === true);
+  /** --invite: invitations waiting for /accept or /decline, oldest first. */
+  const invitations: Invitation[] = [];
   // No session.on('resource', …): a session nobody listens to for resources refuses them.
   const style = progressStyle(io.stdout, io.env);
   const bold = (s: string): string => (style.color ? `\u001b[1m${s}\u001b[0m` : s);
@@ -163,6 +173,11 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       case '/quit':
         leave.abort();
         return;
+      case '/invite':
+      case '/accept':
+      case '/decline':
+        invitationCommand(name, line.trim().slice(name.length).trim());
+        return;
       case '/help':
         if (json) emit({ event: 'help', text: COMMANDS_HELP });
         else screen.note(COMMANDS_HELP);
@@ -175,8 +190,75 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     }
   };
 
+  // First contact (--pki): the code is shown and the next line typed answers it (y/N).
+  const questions: Array<{ answer: (ok: boolean) => void; text: string }> = [];
+  const askInChat = (text: string, signal: AbortSignal): Promise<boolean> =>
+    new Promise<boolean>((resolve) => {
+      const item = { answer: resolve, text };
+      signal.addEventListener('abort', () => {
+        const i = questions.indexOf(item);
+        if (i < 0) return;
+        questions.splice(i, 1);
+        screen.note('(verification ended)');
+        resolve(false);
+        if (i === 0 && questions[0]) screen.note(`${questions[0].text} ${VERIFY_QUESTION}`);
+      }, { once: true });
+      questions.push(item);
+      if (questions.length === 1) screen.note(`${text} ${VERIFY_QUESTION}`);
+    });
+  wireTrust(session, {
+    ask: (io.stdin as { isTTY?: boolean }).isTTY === true ? askInChat : undefined,
+    log: (text) => screen.note(text),
+    ...(json ? { json: emit } : {}),
+  });
+  const say = (event: Record<string, unknown>, text: string): void => {
+    if (json) emit(event);
+    else screen.note(text);
+  };
+  function invitationCommand(cmd: string, arg: string): void {
+    if (!inviting) return say({ event: 'error', code: 'ERR_INVALID_STATE', message: `${cmd} needs --invite` }, `${cmd} needs --invite (without it, chat joins every peer it finds)`);
+    if (cmd === '/invite') {
+      const [target = '', ...rest] = arg.split(/\s+/);
+      const info = session.discoveredPeers.find((d) => d.instanceName === target) ?? session.discoveredPeers.find((d) => d.instanceName.toLowerCase() === target.toLowerCase());
+      if (!info) return say({ event: 'error', code: 'ERR_PEER_UNREACHABLE', message: `no peer "${target}" found` }, `no peer "${printable(target)}" found (peers found: ${session.discoveredPeers.map((d) => printable(d.instanceName)).join(', ') || 'none yet'})`);
+      say({ event: 'inviting', peer: info.instanceName }, `* inviting ${printable(info.instanceName)}…`);
+      const context = rest.join(' ');
+      session.invite(info, context ? { context } : {}).catch((err: unknown) => {
+        if (leaving || !isPeerlinkError(err)) return;
+        say({ event: 'error', peer: info.instanceName, code: err.code, message: err.message }, `* ${printable(info.instanceName)}: ${err.message} (${err.code})`);
+      });
+      return;
+    }
+    const i = arg === '' ? invitations.length - 1 : invitations.findIndex((v) => v.peer.displayName === arg || names.label(v.peer) === arg);
+    const inv = invitations[i];
+    if (!inv) return say({ event: 'error', code: 'ERR_INVALID_ARGUMENT', message: `no invitation${arg ? ` from ${arg}` : ''}` }, `no pending invitation${arg ? ` from ${printable(arg)}` : ''}`);
+    invitations.splice(i, 1);
+    if (cmd === '/decline') return inv.decline();
+    inv.accept().catch(() => undefined);
+  }
+  session.on('invitation', (inv) => {
+    invitations.push(inv);
+    const text = inv.context.toString('utf8');
+    say(
+      { event: 'invitation', peer: inv.peer.displayName, id: inv.peer.id, context: text, invited: inv.invited },
+      `* ${label(inv.peer)} ${inv.invited ? 'invites you' : 'wants to join'}${text ? `: "${printable(text)}"` : ''} — /accept or /decline`,
+    );
+    inv.once('end', (state) => {
+      const at = invitations.indexOf(inv);
+      if (at >= 0) invitations.splice(at, 1);
+      say({ event: 'invitationEnded', peer: inv.peer.displayName, id: inv.peer.id, state }, `* the invitation from ${label(inv.peer)} ${state === 'expired' ? 'expired' : 'was withdrawn'}`);
+    });
+  });
+
   screen.onLine((line) => {
-    if (leaving || line.length === 0) return;
+    if (leaving) return;
+    const question = questions.shift();
+    if (question) {
+      question.answer(/^\s*y(es)?\s*$/i.test(line));
+      if (questions[0]) screen.note(`${questions[0].text} ${VERIFY_QUESTION}`);
+      return;
+    }
+    if (line.length === 0) return;
     if (line.startsWith('/') && !line.startsWith('//')) {
       command(line);
       return;
@@ -235,7 +317,10 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     const sec = info.txt.sec;
     if (info.compatible || typeof sec !== 'string' || sec === ourSecurity || keyNoted.has(info.instanceName)) return;
     keyNoted.add(info.instanceName);
-    const why = sec === 'none' ? 'runs without a key, and this chat has one' : 'uses a key; give the same key with --psk-file F or PEERLINK_PSK';
+    const why =
+      sec === 'none' ? (ourSecurity === 'pki' ? 'runs without encryption (--insecure), and this chat uses --pki' : 'runs without a key, and this chat has one')
+      : sec === 'pki' ? 'uses --pki (keys of its own, the default); run without a shared key and without --insecure to join it'
+      : 'uses a key; give the same key with --psk-file F or PEERLINK_PSK';
     if (json) emit({ event: 'incompatible', peer: info.instanceName, security: sec });
     else screen.note(`peerlink: peer "${printable(info.instanceName)}" of this service ${why}`);
   });
@@ -246,7 +331,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     started = true;
     // --connect: the session keeps redialling these until it closes; a security failure is final and said once
     for (const ep of endpoints) {
-      session.connect(ep).catch((err: unknown) => {
+      (inviting ? session.invite(ep) : session.connect(ep)).catch((err: unknown) => {
         if (leaving || !isPeerlinkError(err)) return;
         if (json) emit({ event: 'error', endpoint: Endpoint.format(ep), code: err.code, message: err.message });
         else screen.note(`peerlink: ${Endpoint.format(ep)}: ${err.message} (${err.code})`);

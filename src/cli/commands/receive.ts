@@ -7,13 +7,14 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
-import { PeerSession, type PeerID, type SessionResourceOptions, type ResourceOffer } from '../../session/index.js';
+import { type PeerID, type SessionResourceOptions, type ResourceOffer } from '../../session/index.js';
 import type { IncomingResource } from '../../session/resource-transfer.js';
 import { selectInterfaces } from '../../path/interfaces.js';
 import { isPeerlinkError } from '../../errors.js';
 import { jsonLine, parse, parsePort, parseSeconds, UsageError } from '../args.js';
 import { EXIT_OK, type CliIO } from '../io.js';
-import { reportWideArea, sessionFlags, sessionOptionsFromFlags, SESSION_FLAGS_HELP } from '../session-flags.js';
+import { newSession, reportWideArea, sessionFlags, sessionOptionsFromFlags, SESSION_FLAGS_HELP } from '../session-flags.js';
+import { wireTrust, VERIFY_QUESTION } from '../trust-prompt.js';
 import { ProgressRenderer, ProgressThrottle, formatBytes, printable } from '../progress.js';
 import { ConsentPrompt } from '../consent-prompt.js';
 import { untilAborted } from './advertise.js';
@@ -98,6 +99,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const terminal = (io.stdin as { isTTY?: boolean }).isTTY === true;
   const consent: 'all' | 'ask' | 'none' = values.yes === true ? 'all' : terminal ? 'ask' : 'none';
   const prompt = consent === 'ask' ? new ConsentPrompt(io.stdin, io.stderr) : undefined;
+  // First-contact codes are asked on a terminal even with --yes (which is about offers, not keys).
+  const keyPrompt = prompt ?? (terminal && options.security?.mode === 'pki' ? new ConsentPrompt(io.stdin, io.stderr) : undefined);
   const progress = new ProgressRenderer(io.stderr, io.env);
   const name = (p: PeerID): string => printable(p.displayName);
 
@@ -112,16 +115,26 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   }
   const resources: SessionResourceOptions = { directory: dir, accept };
   if (quota !== undefined) resources.quota = quota;
-  const session = new PeerSession({
+  const session = newSession({
     ...options,
     ...(port !== undefined ? { port } : {}),
     // Receivers wait to be found: senders browse for role=receiver and dial in.
     autoConnect: false,
     discoveryInfo: { role: 'receiver' },
     resources,
-  });
+  }, values, io.env);
   reportWideArea(session, io, values.json === true, values.verbose === true);
 
+  wireTrust(session, {
+    ask: keyPrompt ? (q, signal) => keyPrompt.ask(q, signal, { suffix: VERIFY_QUESTION, withdrawn: '(verification ended)' }) : undefined,
+    log: (text) => progress.log(text),
+    ...(json ? { json: (obj: Record<string, unknown>) => jsonLine(io, obj) } : {}),
+  });
+  // autoConnect: false makes every sender's connection an invitation: a receiver lets senders
+  // in, and asks about each offer (the consent that matters) instead of each connection.
+  session.on('invitation', (inv) => {
+    inv.accept().catch(() => undefined);
+  });
   session.on('peer', (peer, state) => {
     if (json) jsonLine(io, { event: 'peer', peer: peer.displayName, id: peer.id, state });
     else if (state === 'connected') progress.log(`+ ${name(peer)} connected`);
@@ -138,7 +151,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     // Senders do not advertise; what is found here is other receivers and chat peers.
     const sec = info.txt.sec;
     if (!verbose || json || info.compatible || typeof sec !== 'string' || sec === ours) return;
-    progress.log(`peer "${printable(info.instanceName)}" of this service ${sec === 'none' ? 'runs without a key' : 'uses a key'}; this receiver ${ours === 'none' ? 'has none' : 'has one'}, so they cannot connect`);
+    const mode = (m: string): string => (m === 'none' ? 'no encryption (--insecure)' : m === 'pki' ? '--pki' : 'a shared key');
+    progress.log(`peer "${printable(info.instanceName)}" of this service uses ${mode(sec)}, this receiver ${mode(ours)}, so they cannot connect`);
   });
   session.on('resource', (incoming: IncomingResource<PeerID>) => track(incoming));
   // Offers refused before they were accepted (quota, free space, name, too many at once, too
@@ -204,7 +218,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     else if (consent === 'all' && !json) io.stderr.write('accepting every offer (--yes)\n');
     await untilAborted(io.signal, timeout === undefined ? undefined : timeout * 1000);
   } finally {
-    prompt?.close();
+    keyPrompt?.close();
     progress.close();
     await session.close();
   }

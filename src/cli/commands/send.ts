@@ -11,7 +11,7 @@
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { EventEmitter } from 'node:events';
-import { PeerSession, type PeerID } from '../../session/index.js';
+import { type PeerID } from '../../session/index.js';
 import type { ResourceTransfer, SentResource } from '../../session/resource-transfer.js';
 import { isHttpSource } from '../../session/resource-source.js';
 import { validateResourceName } from '../../session/resource-name.js';
@@ -19,7 +19,9 @@ import { Endpoint } from '../../net/index.js';
 import { PeerlinkError, isPeerlinkError } from '../../errors.js';
 import { jsonLine, parse, parseSeconds, UsageError } from '../args.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_TIMEOUT, type CliIO } from '../io.js';
-import { connectEndpoints, connectFlag, reportWideArea, sessionFlags, sessionOptionsFromFlags, CONNECT_FLAG_HELP, SESSION_FLAGS_HELP } from '../session-flags.js';
+import { connectEndpoints, connectFlag, newSession, reportWideArea, sessionFlags, sessionOptionsFromFlags, CONNECT_FLAG_HELP, SESSION_FLAGS_HELP } from '../session-flags.js';
+import { wireTrust, VERIFY_QUESTION } from '../trust-prompt.js';
+import { ConsentPrompt } from '../consent-prompt.js';
 import { ProgressRenderer, ProgressThrottle, formatBytes, formatRate, printable } from '../progress.js';
 import { ReceiverSearch, QUIET_MS } from '../receiver-search.js';
 
@@ -116,7 +118,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const sources = await checkSources(positionals, values.as);
 
   // Browse-only: a sender is not a receiver, and nobody needs to find it.
-  const session = new PeerSession({ ...options, advertise: false, autoConnect: true, discoveryInfo: { role: 'sender' } });
+  const session = newSession({ ...options, advertise: false, autoConnect: true, discoveryInfo: { role: 'sender' } }, values, io.env);
   reportWideArea(session, io, values.json === true, values.verbose === true);
   const search = new ReceiverSearch(options.security?.mode ?? 'none', wanted);
   const progress = new ProgressRenderer(io.stderr, io.env);
@@ -226,6 +228,13 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     wake?.();
   });
   session.on('lost', (info) => search.lost(info));
+  // First contact (--pki): codes compared on a terminal; without one, --trust-new.
+  const keyPrompt = (io.stdin as { isTTY?: boolean }).isTTY === true && options.security?.mode === 'pki' ? new ConsentPrompt(io.stdin, io.stderr) : undefined;
+  wireTrust(session, {
+    ask: keyPrompt ? (q, signal) => keyPrompt.ask(q, signal, { suffix: VERIFY_QUESTION, withdrawn: '(verification ended)' }) : undefined,
+    log: (text) => progress.log(text),
+    ...(json ? { json: (obj: Record<string, unknown>) => jsonLine(io, obj) } : {}),
+  });
   session.on('peer', (peer, state) => {
     if (json) jsonLine(io, { event: 'peer', peer: peer.displayName, id: peer.id, state });
     else if (verbose) progress.log(`${name(peer)} ${state === 'notConnected' ? 'left' : state}`);
@@ -314,6 +323,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   } finally {
     dialAbort.abort();
     io.signal.removeEventListener('abort', onAbort);
+    keyPrompt?.close();
     progress.close();
     await session.close();
   }

@@ -10,7 +10,9 @@
  *   0x01–0x1f  core control messages (this file)
  *   0x20–0x2f  stream-connection messages (the first message on a stream connection)
  *   0x40–0x5f  resources (RESOURCE_*), owned by src/session/resource*.ts
- *   0x60–0x7f  reserved for later session features (datagrams, invitations)
+ *   0x60–0x6f  datagrams (DATAGRAM_*, protocol/datagram-messages.ts)
+ *   0x70–0x77  trust (trust/messages.ts; 0x70–0x72 used)
+ *   0x78–0x7f  invitations (INVITE, invitations.ts)
  *   0x80–0xff  reserved
  * A receiver ignores (and counts) a type it does not know: what a peer must understand is
  * negotiated through the HELLO `capabilities` bits first, so new optional messages never
@@ -90,6 +92,8 @@ export const ByeReason = {
   UNKNOWN_TOKEN: 8,
   /** The stream kind is not supported or no one accepts it. */
   STREAM_REFUSED: 9,
+  /** PKI: the peer's key is not trusted (id not derived from it, changed key, code rejected, not verified in time). */
+  NOT_TRUSTED: 10,
 } as const;
 export type ByeReasonCode = (typeof ByeReason)[keyof typeof ByeReason];
 
