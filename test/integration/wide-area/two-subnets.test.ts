@@ -6,6 +6,7 @@
  * restart.
  */
 import { after, before, describe, test } from 'node:test';
+import { randomBytes } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,6 +31,9 @@ for (const kind of ['bind', 'knot'] as const) {
       r = await createRoutedLab(`wa${kind[0]}`);
       dns = await startDnsServer(r.lab, r.router, kind, { zone: ZONE, address: r.dnsAddress });
       keyPath = dns.keyPath;
+      const pskFile = join(r.lab.runDir, 'psk.hex');
+      writeFileSync(pskFile, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600 });
+      psk = ['--psk-file', pskFile];
       // what `ip netns exec` shows as /etc/resolv.conf in each host: the zone's server, the zone as search domain
       for (const ns of [r.a, r.b]) {
         const dir = `/etc/netns/${ns}`;
@@ -46,6 +50,8 @@ for (const kind of ['bind', 'knot'] as const) {
     });
 
     const wa = (withKey = true): string[] => ['--domain', ZONE, ...(withKey ? ['--tsig-file', keyPath] : [])];
+    /** Session commands: one TLS pre-shared key (no first-contact codes to compare in a test). */
+    let psk: string[] = [];
     const pl = (ns: string, args: string[], label: string): TrackedProcess => r.lab.spawnNode(ns, PEERLINK_BIN, args, { label: `${ns}: ${label}` });
     const dig = async (ns: string, name: string, type: string): Promise<string[]> => {
       const res = await r.lab.exec(ns, 'dig', ['+short', '+time=2', '+tries=2', name, type]);
@@ -63,7 +69,7 @@ for (const kind of ['bind', 'knot'] as const) {
       // through DNS: a receiver on b registers; a sender on a finds it in the zone and sends
       const dir = join(r.lab.runDir, `recv-${kind}`);
       mkdirSync(dir, { recursive: true });
-      const recv = pl(r.b, ['receive', '--service', 'plwa', '--name', 'Bee', '--yes', '--dir', dir, '--json', ...wa()], 'receive');
+      const recv = pl(r.b, ['receive', '--service', 'plwa', '--name', 'Bee', '--yes', '--dir', dir, '--json', ...psk, ...wa()], 'receive');
       const reg = await waitForJson(recv, (e) => e.event === 'registered' && e.domain === ZONE, 30_000);
       assert.equal(String(reg.name).toLowerCase(), 'bee');
       // what dig sees: PTR → SRV/TXT → A (b's own address, on the other subnet)
@@ -77,7 +83,7 @@ for (const kind of ['bind', 'knot'] as const) {
       const file = join(r.lab.runDir, `hello-${kind}.txt`);
       writeFileSync(file, `hello across the router (${kind})\n`);
       // the sender uses /etc/resolv.conf (no --dns-server) and has no key: browsing needs none
-      const send = pl(r.a, ['send', '--service', 'plwa', '--json', '--timeout', '60', '--to', 'Bee', ...wa(false), file], 'send');
+      const send = pl(r.a, ['send', '--service', 'plwa', '--json', '--timeout', '60', '--to', 'Bee', ...psk, ...wa(false), file], 'send');
       await waitForJson(send, (e) => e.event === 'sent', 60_000);
       const got = await waitForJson(recv, (e) => e.event === 'received', 30_000);
       assert.equal(readFileSync(String(got.path), 'utf8'), `hello across the router (${kind})\n`);
@@ -88,8 +94,8 @@ for (const kind of ['bind', 'knot'] as const) {
       assert.deepEqual(await dig(r.a, target, 'A'), []);
 
       // chat: both register and browse; a line typed on a arrives on b
-      const chatB = r.lab.spawn(r.b, process.execPath, [PEERLINK_BIN, 'chat', '--service', 'plwachat', '--name', 'Bob', '--json', ...wa()], { stdin: true, label: 'chat b' });
-      const chatA = r.lab.spawn(r.a, process.execPath, [PEERLINK_BIN, 'chat', '--service', 'plwachat', '--name', 'Ann', '--json', ...wa()], { stdin: true, label: 'chat a' });
+      const chatB = r.lab.spawn(r.b, process.execPath, [PEERLINK_BIN, 'chat', '--service', 'plwachat', '--name', 'Bob', '--json', ...psk, ...wa()], { stdin: true, label: 'chat b' });
+      const chatA = r.lab.spawn(r.a, process.execPath, [PEERLINK_BIN, 'chat', '--service', 'plwachat', '--name', 'Ann', '--json', ...psk, ...wa()], { stdin: true, label: 'chat a' });
       await waitForJson(chatA, (e) => e.event === 'peer' && e.state === 'connected', 60_000);
       await waitForJson(chatB, (e) => e.event === 'peer' && e.state === 'connected', 60_000);
       chatA.writeLine('hello Bob, from another subnet');
