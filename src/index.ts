@@ -6,11 +6,12 @@ export { TsigKey, readKeyFile, parseKeyFile, parseKeySpec, UnicastAdvertisement,
 export type { WideAreaOptions, UnicastAdvertiseOptions, UnicastBrowseOptions, BrowseDomain, DnsServer } from './dnssd/index.js';
 export type { MdnsOptions, MdnsEvents, AdvertiseOptions, BrowseOptions, ResolveOptions, AdvertisementEvents, BrowseEvent, BrowseEventType, BrowserEvents, ServiceInstance, TxtInput, TxtEntry } from './dnssd/index.js';
 export { ResourceTransfer, IncomingResource, validateResourceName } from './session/resource-transfer.js';
-export type { ResourceProgress, SendResourceOptions, SentResource, ReceivedResource, TransferState, ResourceOffer, RefusedOffer, FreeSpaceFloor } from './session/resource-transfer.js';
+export type { ResourceProgress, SendResourceOptions, SentResource, ReceivedResource, TransferState, ResourceOffer, RefusedOffer, FreeSpaceFloor, PartialResource } from './session/resource-transfer.js';
 export { escapeForDisplay } from './display-text.js';
 export { PathMonitor, listInterfaces, selectInterfaces, interfacesSatisfying } from './path/index.js';
 export type { Path, PathStatus, PathMonitorOptions, InterfaceChange, NetworkInterface, InterfaceType, InterfaceAddress, PathConstraints, InterfaceCosts } from './path/index.js';
-export { PeerSession, PeerID, KnownPeers, SessionIdentity, defaultIdentityBase, Invitation, NwfSession } from './session/index.js';
+export { PeerSession, PeerID, KnownPeers, SessionIdentity, defaultIdentityBase, Invitation, NwfSession, DEFAULT_LINK_THRESHOLDS } from './session/index.js';
+export type { LinkQuality, LinkQualityReport, LinkQualityThresholds, LinkBoundary, LinkTimers, SessionLinkQualityOptions } from './session/index.js';
 export type { PkiSecurity, VerificationRequest, TrustPolicy, KnownPeer, PemIdentity } from './session/index.js';
 export type { NwfSessionOptions, NwfSessionEvents, NwfFoundPeer } from './session/index.js';
 export type { InviteOptions, InvitationState } from './session/index.js';
@@ -56,4 +57,5 @@ export type {
   TlsReport,
   Identity,
   GenerateIdentityOptions,
+  TcpInfo,
 } from './net/index.js';

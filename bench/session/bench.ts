@@ -6,6 +6,7 @@
  *   npm run bench:session [-- --rounds 3 --messages 1000000 --bulk-mib 512 --rtt 2000 --connects 20]
  *   npm run bench:session -- --scenarios messages,bulk --rounds 5 --no-libp2p
  *   npm run bench:session -- --scenarios resource --resource-gib 1,10 [--resource-rounds 1]
+ *   npm run bench:session -- --scenarios resume [--resume-mib 512]   (cost of resuming: resume.ts)
  *   (also: --sides session|raw to profile one side, --no-warmup, --libp2p-messages, --libp2p-bulk-mib)
  *
  * Every scenario runs `--rounds` times, session and raw TLS alternating which goes first,
@@ -34,6 +35,7 @@ import { PeerSession } from '../../src/session/index.js';
 import type { PeerID } from '../../src/session/peer-id.js';
 import { Endpoint } from '../../src/net/index.js';
 import { PSK_TLS12_CIPHERS, PSK_TLS13_SUITES } from '../../src/net/psk.js';
+import { resumeOnce } from './resume.js';
 
 const PSK_CIPHERS = `${PSK_TLS13_SUITES}:${PSK_TLS12_CIPHERS}`;
 const KEY_HEX = process.env.BENCH_PSK ?? randomBytes(32).toString('hex');
@@ -573,6 +575,25 @@ async function resourceScenario(gibs: number[], rounds: number): Promise<Row[]> 
   return rows;
 }
 
+/**
+ * Resuming (resume.ts): the "raw" column is what starting over would cost — no prefix check
+ * (0 ms of it) and every byte the receiver held sent again.
+ */
+async function resumeScenario(mib: number, rounds: number): Promise<Row[]> {
+  const wait: Row = { name: `resume ${mib} MiB: reconnect → first resumed byte`, unit: 'ms', session: [], raw: [], better: 'lower', target: '', note: 'raw: starting over skips the prefix check (0 ms) but re-sends what the receiver held' };
+  // MB, not MiB: the MiB rows are the resource memory rows checked for flatness below.
+  const resent: Row = { name: `resume ${mib} MiB: bytes sent again`, unit: 'MB', session: [], raw: [], better: 'lower', target: '' };
+  for (let r = 0; r < rounds; r++) {
+    process.stderr.write(`bench: resume ${mib} MiB (round ${r + 1}/${rounds})\n`);
+    const s = await resumeOnce(mib * 1024 * 1024, KEY_HEX);
+    wait.session.push(s.reconnectToFirstByteMs);
+    wait.raw.push(0);
+    resent.session.push(s.resentBytes / 1e6);
+    resent.raw.push(s.heldBytes / 1e6);
+  }
+  return [wait, resent];
+}
+
 async function parent(): Promise<void> {
   const N = arg('messages', 1_000_000);
   const BULK = arg('bulk-mib', 512) * 1024 * 1024;
@@ -664,6 +685,7 @@ async function parent(): Promise<void> {
   await new Promise((r) => c.once('exit', r));
   const resourceRounds = Math.max(1, arg('resource-rounds', Math.min(ROUNDS, 2)));
   if (scenarios.has('resource')) rows.push(...(await resourceScenario(resourceGib.length ? resourceGib : [1], resourceRounds)));
+  if (scenarios.has('resume')) rows.push(...(await resumeScenario(arg('resume-mib', 512), resourceRounds)));
 
   // js-libp2p last, alone, so it does not compete with the runs above.
   let lpNote = '';
@@ -707,7 +729,7 @@ function printTable(rows: Row[], rounds: string, lpNote: string): void {
     let lOk = '';
     if (lRatio !== undefined && row.libp2pGoal !== undefined) lOk = lRatio >= row.libp2pGoal ? 'yes' : 'NO';
     if (lOk === 'NO') misses.push(`${row.name} vs js-libp2p`);
-    console.log(line([row.name, row.unit, fmt(s), fmt(r), ratio.toFixed(2), row.target, ok, l === undefined ? '' : fmt(l), lRatio === undefined ? '' : lRatio.toFixed(1), row.libp2pGoal === undefined ? '' : `≥ ${row.libp2pGoal}`, lOk]));
+    console.log(line([row.name, row.unit, fmt(s), fmt(r), Number.isFinite(ratio) ? ratio.toFixed(2) : '—', row.target, ok, l === undefined ? '' : fmt(l), lRatio === undefined ? '' : lRatio.toFixed(1), row.libp2pGoal === undefined ? '' : `≥ ${row.libp2pGoal}`, lOk]));
   }
   // Resource memory flatness: the largest file's peak within 10 % of the smallest's.
   const mem = rows.filter((r) => r.unit === 'MiB');

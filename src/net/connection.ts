@@ -24,6 +24,7 @@ import { ReceiveQueue, type MessagePart } from './receive-queue.js';
 import { emptyCounters, type ConnectionCounters, type ConnectionReport, type RttEstimate, type TlsReport } from './report.js';
 import { DEFAULT_PSK_IDENTITY } from './psk.js';
 import { SocketChannel } from './socket-channel.js';
+import { readTcpInfo, type TcpInfo } from './tcp-info.js';
 import type { ConnectionState } from './state.js';
 import { peerChain } from './tls-config.js';
 import { UdpChannel } from './udp-channel.js';
@@ -470,6 +471,16 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (this.detached) return ch.io;
     this.detached = true;
     return ch.detach(this.queue.drain());
+  }
+
+  /**
+   * The kernel's TCP_INFO for this connection's TCP socket (under TLS / WebSocket too): RTT,
+   * retransmissions, bytes acknowledged, delivery rate. Undefined for UDP, before ready, after
+   * the socket closed, or where the sockopt helper is unavailable (not Linux, no koffi).
+   */
+  tcpInfo(): TcpInfo | undefined {
+    const s = this.channel?.socket;
+    return s === undefined || s.destroyed ? undefined : readTcpInfo(s);
   }
 
   report(): ConnectionReport {

@@ -19,6 +19,8 @@ export type {
   UdpParametersOptions,
 } from './options.js';
 export { Connection } from './connection.js';
+export { parseTcpInfo } from './tcp-info.js';
+export type { TcpInfo } from './tcp-info.js';
 export type { ConnectionEvents, SendOptions, SendData, WhenReadyOptions } from './connection.js';
 export type { MessagePart } from './receive-queue.js';
 export { Listener } from './listener.js';

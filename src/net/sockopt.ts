@@ -15,6 +15,9 @@ const IPPROTO_TCP = 6;
 const TCP_KEEPINTVL = 5;
 const TCP_KEEPCNT = 6;
 const TCP_USER_TIMEOUT = 18;
+const TCP_INFO = 11;
+/** Room for struct tcp_info as this kernel lays it out (232 bytes on 6.x) and fields later kernels append. */
+const TCP_INFO_ROOM = 512;
 const AF_INET = 2;
 const AF_INET6 = 10;
 const SOCK_STREAM = 1;
@@ -156,4 +159,20 @@ export function readTcpTuning(socket: Socket): { keepaliveCount: number; keepali
   const user = get(TCP_USER_TIMEOUT);
   if (count === undefined || interval === undefined || user === undefined) return undefined;
   return { keepaliveCount: count, keepaliveInterval: interval * 1000, userTimeout: user };
+}
+
+/**
+ * getsockopt(IPPROTO_TCP, TCP_INFO) on the TCP socket: the raw struct tcp_info, cut to the
+ * length the kernel filled (older kernels fill less; tcp-info.ts reads only what is there).
+ * Undefined where it cannot be read (not Linux, no koffi, no fd, socket closed).
+ */
+export function readTcpInfoBuffer(socket: Socket): Buffer | undefined {
+  const l = load();
+  const fd = socketFd(socket);
+  if (!l || fd === undefined) return undefined;
+  const v = Buffer.alloc(TCP_INFO_ROOM);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(TCP_INFO_ROOM, 0);
+  if (l.getsockopt(fd, IPPROTO_TCP, TCP_INFO, v, len) !== 0) return undefined;
+  return v.subarray(0, Math.min(TCP_INFO_ROOM, len.readUInt32LE(0)));
 }

@@ -92,6 +92,8 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
   rttMs: number | undefined;
   /** Messages of unknown type received (ignored). */
   unknownMessages = 0;
+  /** Each keepalive round trip as it is measured, ms (the link-quality estimate's input). */
+  onRtt: ((sampleMs: number) => void) | undefined;
   private lastInbound = Date.now();
   private readonly opts: ControlChannelOptions;
   private timer: NodeJS.Timeout | undefined;
@@ -158,6 +160,12 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
 
   get closed(): boolean {
     return this.phase === 'closed';
+  }
+
+  /** How long the oldest keepalive PING still unanswered has waited, ms (0: none). */
+  get pingOverdueMs(): number {
+    for (const sent of this.pingsSent.values()) return performance.now() - sent;
+    return 0;
   }
 
   /** Starts the keepalive and the read loop. `first` is a message already read by the caller. */
@@ -424,10 +432,12 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
         // (reply-queue.ts), so a probe's own PONG may be replaced by a later keepalive's.
         for (const [seq, settle] of this.probes) if (((msg.seq - seq) >>> 0) < 0x80000000) settle(true);
         const sent = this.pingsSent.get(msg.seq);
+        // Earlier keepalive PINGs are answered too (coalesced), so none of them is overdue.
+        for (const seq of this.pingsSent.keys()) if (((msg.seq - seq) >>> 0) < 0x80000000) this.pingsSent.delete(seq);
         if (sent !== undefined) {
-          this.pingsSent.delete(msg.seq);
           const sample = performance.now() - sent;
           this.rttMs = this.rttMs === undefined ? sample : this.rttMs * 0.875 + sample * 0.125;
+          this.onRtt?.(sample);
         }
         return;
       }

@@ -82,7 +82,10 @@ export class DatagramManager {
     let flow = this.#flows.get(ch);
     if (flow?.state === 'open') {
       if (payload.length > flow.maximumDatagramSize) return Promise.reject(tooLarge(payload.length, flow.maximumDatagramSize));
-      flow.send(payload);
+      // Not viable (its path went away, docs/session.md "Viability"): stale by the time it
+      // could go out, so dropped and counted, never held.
+      if (rec.viability?.viable === false) flow.countSendDropped();
+      else flow.send(payload);
       return ONE;
     }
     if (!this.#host.options.enabled) return Promise.reject(new PeerlinkError('ERR_DATAGRAM_UNAVAILABLE', 'datagrams are disabled in this session (the datagrams option)'));

@@ -25,4 +25,7 @@ export const discoveryChannel = channel('peerlink:session:discovery');
  */
 export const datagramChannel = channel('peerlink:session:datagram');
 
+/** `{session, peer, quality, report}` when the rated link quality of a peer changes (docs/session.md "Link quality"). */
+export const linkQualityChannel = channel('peerlink:session:linkQuality');
+
 export const log = debugLog('session');

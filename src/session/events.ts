@@ -13,6 +13,7 @@ import type { IncomingResource } from './resource-transfer.js';
 import type { RefusedOffer } from './resource-receive.js';
 import type { TrustedHow, VerificationRequest } from './trust/gate.js';
 import type { Invitation } from './invitations.js';
+import type { LinkQuality, LinkQualityReport } from './link-quality.js';
 
 export interface PeerErrorInfo {
   /** The peer, when it is known (it said HELLO, or TXT/an earlier connection told us). */
@@ -24,6 +25,14 @@ export interface PeerErrorInfo {
 export interface PeerSessionEvents {
   /** MC's session(_:peer:didChange:). Reported once per change. */
   peer: [peer: PeerID, state: PeerState];
+  /**
+   * The path under a connected peer's connection went away (`false`: its interface is down,
+   * gone, or lost our address) or came back (`true`), as PathMonitor saw it. While not viable
+   * the peer stays connected for `viabilityGrace`; reliable sends to it are held. If the path
+   * does not come back in time the peer becomes `notConnected` (no `viability` true follows).
+   * Only emitted for connected peers; `peerInfo(peer).viable` is the current value.
+   */
+  viability: [peer: PeerID, viable: boolean];
   /**
    * MC's session(_:didReceive:fromPeer:): one message. `mode` says how it came: 'reliable'
    * (in order per peer, never lost) or 'unreliable' (a datagram: may be lost, duplicated
@@ -81,6 +90,12 @@ export interface PeerSessionEvents {
   advertisedWideArea: [info: { domain: string; name: string }];
   /** A wide-area registration refresh or browse failed after start (the session keeps running). */
   wideAreaError: [error: PeerlinkError];
+  /**
+   * The rated quality of the link to a peer changed (docs/session.md "Link quality"): after
+   * the first measurement once it is connected, when conditions change (with hysteresis and
+   * hold times, so it does not flap), and to 'unknown' when it disconnects.
+   */
+  linkQuality: [peer: PeerID, quality: LinkQuality, report: LinkQualityReport];
   /** close() finished. */
   close: [];
 }

@@ -2,13 +2,16 @@
 export { PeerSession } from './session.js';
 export type { SendOptions, OpenStreamOptions, ConnectOptions, PeerInfo, StreamKindHandler } from './session.js';
 export type { PeerSessionEvents, PeerErrorInfo } from './events.js';
-export type { PeerSessionOptions, SessionSecurity, PkiSecurity, SessionResourceOptions, DatagramOptions } from './options.js';
+export type { PeerSessionOptions, SessionSecurity, PkiSecurity, SessionResourceOptions, DatagramOptions, SessionLinkQualityOptions } from './options.js';
 export type { DatagramFlowStats, DatagramFlowState, DatagramTotals } from './datagram-flow.js';
 export type { VerificationRequest, TrustPolicy, TrustedHow } from './trust/gate.js';
 export { KnownPeers, type KnownPeer, type KeyStatus } from './trust/known-peers.js';
 export { SessionIdentity, peerIdBytesOfSpki, fingerprintOfSpki, type PemIdentity } from './trust/identity.js';
 export { defaultIdentityBase, profileDir, lockProfile, lockFreeProfile, profileHolder, type ProfileLock } from './trust/profile.js';
-export type { ResourceOffer, RefusedOffer, FreeSpaceFloor } from './resource-transfer.js';
+export { DEFAULT_LINK_THRESHOLDS } from './link-quality.js';
+export type { LinkQuality, LinkQualityReport, LinkQualityThresholds, LinkBoundary } from './link-quality.js';
+export type { LinkTimers } from './link-monitor.js';
+export type { ResourceOffer, RefusedOffer, FreeSpaceFloor, PartialResource } from './resource-transfer.js';
 export type { PeerState } from './peer-record.js';
 export type { DiscoveredPeer } from './discovery-info.js';
 export { PeerID, MAX_DISPLAY_NAME_BYTES } from './peer-id.js';

@@ -13,6 +13,8 @@ import { STREAM_CHUNK_MAX } from './message-stream.js';
 import { resolveBudgets, type SessionBudgets } from './budgets.js';
 import type { FreeSpaceFloor } from './resource-store.js';
 import type { ResourceOffer } from './resource-receive.js';
+import { DEFAULT_LINK_THRESHOLDS, type LinkBoundary, type LinkQualityThresholds } from './link-quality.js';
+import { DEFAULT_LINK_INTERVAL, type LinkTimers } from './link-monitor.js';
 import { SessionIdentity, chainIsConsistent, type PemIdentity } from './trust/identity.js';
 import { KnownPeers } from './trust/known-peers.js';
 import { lockProfile, type ProfileLock } from './trust/profile.js';
@@ -34,6 +36,12 @@ export interface SessionResourceOptions {
   accept?: (offer: ResourceOffer) => boolean | Promise<boolean>;
   /** How long an offer waits for the receiver's decision, ms (the sender's wait, and the receiver's). Default 300 000 (5 min). */
   acceptTimeout?: number;
+  /**
+   * How long an outgoing transfer whose peer was lost mid-way waits (state `paused`) for the
+   * peer to be connected again, ms; then ERR_RESOURCE_PEER_LOST. 0: fail at once
+   * (ERR_RESOURCE_ABORTED). Default 600 000 (10 min).
+   */
+  resumeTimeout?: number;
 }
 
 /**
@@ -91,6 +99,15 @@ export interface PeerSessionOptions {
   keepaliveInterval?: number;
   /** Silence after which a peer is notConnected, ms. Default 6000 (detected within interval + timeout ≤ 8 s). */
   keepaliveTimeout?: number;
+  /**
+   * How long a peer whose connection's path went away (its interface down or gone: the
+   * `viability` event) is kept, waiting for the path to come back, before it is dropped
+   * (ERR_PATH_LOST), ms. Default min(3000, keepaliveTimeout − keepaliveInterval); must be
+   * shorter than keepaliveTimeout.
+   */
+  viabilityGrace?: number;
+  /** Most bytes of reliable sends held for one peer while its path is down. Default max(8 MiB, maxMessageSize). */
+  viabilityHoldBytes?: number;
   /** Control connection transport: length-prefix framer over TCP/TLS (default) or WebSocket. */
   transport?: 'framer' | 'ws';
   /** App keys for the TXT record (MC's discoveryInfo). Reserved: v, sec, id, arch. */
@@ -125,6 +142,8 @@ export interface PeerSessionOptions {
   privacy?: boolean;
   /** Best-effort messages (`send(data, {mode: 'unreliable'})`, docs/session.md "Datagrams"). Default enabled; `false` turns them off. */
   datagrams?: boolean | DatagramOptions;
+  /** Link-quality estimate per peer (docs/session.md "Link quality"). */
+  linkQuality?: SessionLinkQualityOptions;
 }
 
 export interface DatagramOptions {
@@ -134,6 +153,15 @@ export interface DatagramOptions {
   openTimeout?: number;
   /** After a flow failed, unreliable sends to that peer reject at once for this long, then a new flow is tried, ms. Default 30 000. */
   retryAfter?: number;
+}
+
+export interface SessionLinkQualityOptions {
+  /** TCP_INFO sampling period, ms. Default 1000. */
+  interval?: number;
+  /** Boundaries, hysteresis and hold times; what is not given keeps its DEFAULT_LINK_THRESHOLDS value. */
+  thresholds?: { good?: Partial<LinkBoundary>; minimal?: Partial<LinkBoundary>; hysteresis?: number; degradeAfterMs?: number; improveAfterMs?: number };
+  /** Time source for the sampling (tests). Default: performance.now and unref'd intervals. */
+  timers?: LinkTimers;
 }
 
 export const RESERVED_TXT_KEYS = new Set(['v', 'sec', 'id', 'arch']);
@@ -154,6 +182,8 @@ export interface ResolvedSessionOptions {
   maxMessageSize: number;
   keepaliveInterval: number;
   keepaliveTimeout: number;
+  viabilityGrace: number;
+  viabilityHoldBytes: number;
   transport: 'framer' | 'ws';
   discoveryInfo: Record<string, string>;
   includePeerIdInTxt: boolean;
@@ -171,6 +201,25 @@ export interface ResolvedSessionOptions {
   datagrams: Required<DatagramOptions>;
   /** With security mode 'pki'. */
   pki: ResolvedPki | undefined;
+  linkQuality: { interval: number; thresholds: LinkQualityThresholds; timers: LinkTimers | undefined };
+}
+
+function resolveLinkThresholds(t: NonNullable<SessionLinkQualityOptions['thresholds']> | undefined): LinkQualityThresholds {
+  const d = DEFAULT_LINK_THRESHOLDS;
+  const boundary = (name: string, b: Partial<LinkBoundary> | undefined, dflt: LinkBoundary): LinkBoundary => ({
+    rttMs: positive(`linkQuality.thresholds.${name}.rttMs`, b?.rttMs, dflt.rttMs),
+    lossRate: positive(`linkQuality.thresholds.${name}.lossRate`, b?.lossRate, dflt.lossRate),
+    capacityBps: positive(`linkQuality.thresholds.${name}.capacityBps`, b?.capacityBps, dflt.capacityBps),
+  });
+  const hysteresis = t?.hysteresis ?? d.hysteresis;
+  if (!(hysteresis > 0 && hysteresis <= 1)) throw new PeerlinkError('ERR_INVALID_ARGUMENT', `linkQuality.thresholds.hysteresis must be in (0, 1], got ${String(hysteresis)}`);
+  return {
+    good: boundary('good', t?.good, d.good),
+    minimal: boundary('minimal', t?.minimal, d.minimal),
+    hysteresis,
+    degradeAfterMs: t?.degradeAfterMs === 0 ? 0 : positive('linkQuality.thresholds.degradeAfterMs', t?.degradeAfterMs, d.degradeAfterMs),
+    improveAfterMs: t?.improveAfterMs === 0 ? 0 : positive('linkQuality.thresholds.improveAfterMs', t?.improveAfterMs, d.improveAfterMs),
+  };
 }
 
 function positive(name: string, v: number | undefined, dflt: number): number {
@@ -232,6 +281,10 @@ export function resolveOptions(o: PeerSessionOptions): ResolvedSessionOptions {
   const keepaliveInterval = positive('keepaliveInterval', o.keepaliveInterval, 2000);
   const keepaliveTimeout = positive('keepaliveTimeout', o.keepaliveTimeout, Math.max(6000, keepaliveInterval * 3));
   if (keepaliveTimeout <= keepaliveInterval) throw new PeerlinkError('ERR_INVALID_ARGUMENT', 'keepaliveTimeout must be longer than keepaliveInterval');
+  // Inside the keepalive window: a path that does not come back must not keep a peer longer than silence would.
+  const viabilityGrace = positive('viabilityGrace', o.viabilityGrace, Math.min(3000, keepaliveTimeout - keepaliveInterval));
+  if (viabilityGrace >= keepaliveTimeout) throw new PeerlinkError('ERR_INVALID_ARGUMENT', `viabilityGrace (${viabilityGrace} ms) must be shorter than keepaliveTimeout (${keepaliveTimeout} ms)`);
+  const maxMessageSize = positive('maxMessageSize', o.maxMessageSize, 4 * 1024 * 1024);
   const listen = !(architecture === 'client-server' && role === 'client');
   const transport = o.transport ?? 'framer';
   if (transport !== 'framer' && transport !== 'ws') throw new PeerlinkError('ERR_INVALID_ARGUMENT', "transport must be 'framer' or 'ws'");
@@ -248,9 +301,11 @@ export function resolveOptions(o: PeerSessionOptions): ResolvedSessionOptions {
     advertise: listen && (o.advertise ?? true),
     browse: !(architecture === 'client-server' && role === 'server') && (o.browse ?? true),
     interfaces: o.interfaces ? [...o.interfaces] : undefined,
-    maxMessageSize: positive('maxMessageSize', o.maxMessageSize, 4 * 1024 * 1024),
+    maxMessageSize,
     keepaliveInterval,
     keepaliveTimeout,
+    viabilityGrace,
+    viabilityHoldBytes: positive('viabilityHoldBytes', o.viabilityHoldBytes, Math.max(8 * 1024 * 1024, maxMessageSize)),
     transport,
     discoveryInfo,
     includePeerIdInTxt: o.includePeerIdInTxt ?? false,
@@ -266,6 +321,11 @@ export function resolveOptions(o: PeerSessionOptions): ResolvedSessionOptions {
     hostName: privacy ? randomName('h').toLowerCase() : undefined,
     datagrams: resolveDatagrams(o.datagrams),
     pki,
+    linkQuality: {
+      interval: positive('linkQuality.interval', o.linkQuality?.interval, DEFAULT_LINK_INTERVAL),
+      thresholds: resolveLinkThresholds(o.linkQuality?.thresholds),
+      timers: o.linkQuality?.timers,
+    },
   };
 }
 

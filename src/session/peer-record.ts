@@ -7,6 +7,7 @@
 import type { Duplex } from 'node:stream';
 import type { PeerID } from './peer-id.js';
 import type { ControlChannel } from './control-channel.js';
+import type { PeerViability } from './viability.js';
 
 export type PeerState = 'notConnected' | 'connecting' | 'connected';
 
@@ -49,6 +50,8 @@ export class PeerRecord {
    * it made while autoConnect): later connections of the same peer are not invitations.
    */
   accepted = false;
+  /** The active connection's viability and the sends held while it is not viable (viability.ts). */
+  viability: PeerViability | undefined;
 
   constructor(key: string, peer: PeerID) {
     this.key = key;
@@ -58,6 +61,11 @@ export class PeerRecord {
   /** Nothing of the peer's is open here: the record may expire or be evicted. */
   get absent(): boolean {
     return (this.active === undefined || this.active.closed) && this.pending.size === 0 && this.claims.size === 0 && this.streams.size === 0;
+  }
+
+  /** False while the active connection's path is down (within viabilityGrace); true otherwise. */
+  get viable(): boolean {
+    return this.viability?.viable ?? true;
   }
 
   get state(): PeerState {

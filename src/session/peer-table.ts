@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { Endpoint, type Connection } from '../net/index.js';
 import { PeerlinkError, type PeerlinkErrorCode } from '../errors.js';
 import { PeerID, peerKey } from './peer-id.js';
-import { PeerRecord } from './peer-record.js';
+import { PeerRecord, type PeerState } from './peer-record.js';
 import { ControlChannel, toPeerlinkError, type ChannelDirection } from './control-channel.js';
 import { checkDeadline, decide, isDecider, rolesCompatible, GenerationCounter } from './dedup.js';
 import { PeerRecords } from './peer-records.js';
@@ -30,6 +30,7 @@ import { TRUST_CODES, TrustGate, type VerificationRequest } from './trust/gate.j
 import { isTrustCode } from './trust/messages.js';
 import { INVITE_CAPABILITY, INVITE_TYPE, encodeInvite } from './invitations.js';
 import { InvitationDesk, inviteFailure, INVITE_GRACE, INVITE_BYE_EXPIRED } from './invitation-desk.js';
+import { attachViability, type ViabilitySettings } from './viability.js';
 
 export interface PeerTableHost {
   readonly options: ResolvedSessionOptions;
@@ -55,6 +56,8 @@ export interface PeerTableHost {
   extraCapabilities(): number;
   /** A control message in the extension range on a peer's active connection. */
   extension(rec: PeerRecord, ch: ControlChannel, code: number, body: Buffer): void;
+  /** The state reported for a peer changed (after its `peer` event). */
+  stateChanged?(rec: PeerRecord, state: PeerState): void;
 }
 
 /** What a held claim (a connection claiming a connected peer's id) carries until it is settled. */
@@ -93,6 +96,7 @@ export class PeerTable {
   readonly #dialTargets = new WeakMap<ControlChannel, DialTarget>();
   /** Incoming invitations waiting for the app (autoConnect: false). */
   readonly #desk: InvitationDesk;
+  readonly #viability: ViabilitySettings;
 
   constructor(host: PeerTableHost) {
     this.#host = host;
@@ -120,6 +124,12 @@ export class PeerTable {
       });
     }
     this.#events = host.events;
+    const events = host.events;
+    this.#viability = {
+      grace: host.options.viabilityGrace,
+      holdBytes: host.options.viabilityHoldBytes,
+      emit: (peer, viable) => emitApp(events, 'viability', peer, viable),
+    };
     this.#unidentified = new UnidentifiedConnections(host.budgets);
     this.#budgets = host.budgets;
     this.#desk = new InvitationDesk({
@@ -610,6 +620,7 @@ export class PeerTable {
     rec.active = ch;
     rec.leftAt = 0;
     rec.accepted = true;
+    attachViability(rec, ch, this.#viability);
     this.#host.identified(ch.connection);
     this.#desk.joined(ch, rec.peer);
     if (old && old !== ch) {
@@ -670,6 +681,7 @@ export class PeerTable {
     if (peerStateChannel.hasSubscribers) peerStateChannel.publish({ session: this.#host.peerId.id, peer: rec.key, displayName: rec.peer.displayName, state });
     log('%s: peer %s %s', this.#host.peerId.displayName, rec.peer.displayName, state);
     emitApp(this.#events, 'peer', rec.peer, state);
+    this.#host.stateChanged?.(rec, state);
   }
 
   #reportError(err: PeerlinkError, info: PeerErrorInfo): void {

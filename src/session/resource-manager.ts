@@ -11,7 +11,7 @@
 import type { Duplex } from 'node:stream';
 import { PeerlinkError } from '../errors.js';
 import { ResourceStore, type ResourceStoreOptions } from './resource-store.js';
-import { DEFAULT_ACCEPT_TIMEOUT_MS, ResourceTransfer, type SendResourceOptions } from './resource-send.js';
+import { DEFAULT_ACCEPT_TIMEOUT_MS, DEFAULT_RESUME_TIMEOUT_MS, ResourceTransfer, type SendResourceOptions } from './resource-send.js';
 import { IncomingResource, type AcceptResource, type IncomingPolicy } from './resource-receive.js';
 import { BudgetLedger, resolveBudgets } from './budgets.js';
 
@@ -32,6 +32,10 @@ export interface ResourceManagerOptions<P> extends ResourceStoreOptions {
   budgets?: BudgetLedger;
   /** The key a peer is counted under (and reported as) for per-peer budgets. Default String(peer). */
   peerKey?: (peer: P) => string;
+  /** How long an outgoing transfer whose peer was lost waits for it, ms (0: fails at once). Default 600 000. */
+  resumeTimeout?: number | undefined;
+  /** Resolves when `peer` is connected (at once if it is); rejects when `signal` aborts. Without it, transfers never pause. */
+  waitConnected?: (peer: P, signal: AbortSignal) => Promise<void>;
 }
 
 export class ResourceManager<P> {
@@ -44,13 +48,19 @@ export class ResourceManager<P> {
   readonly #acceptTimeout: number;
   readonly #budgets: BudgetLedger;
   readonly #peerKey: (peer: P) => string;
+  readonly #resumeTimeout: number;
+  readonly #waitConnected: ResourceManagerOptions<P>['waitConnected'];
   readonly #active = new Set<ResourceTransfer<P> | IncomingResource<P>>();
   /** Incoming transfers in progress, per peer key. */
   readonly #incoming = new Map<string, number>();
   #closed = false;
 
   constructor(options: ResourceManagerOptions<P>) {
-    const { open, announce, refused, listening, accept, acceptTimeout, budgets, peerKey, ...store } = options;
+    const { open, announce, refused, listening, accept, acceptTimeout, budgets, peerKey, resumeTimeout, waitConnected, ...store } = options;
+    if (resumeTimeout !== undefined && !(Number.isFinite(resumeTimeout) && resumeTimeout >= 0))
+      throw new PeerlinkError('ERR_INVALID_ARGUMENT', `resources.resumeTimeout must be a number of ms ≥ 0, got ${String(resumeTimeout)}`);
+    this.#resumeTimeout = resumeTimeout ?? DEFAULT_RESUME_TIMEOUT_MS;
+    this.#waitConnected = waitConnected;
     if (accept !== undefined && typeof accept !== 'function') throw new PeerlinkError('ERR_INVALID_ARGUMENT', 'resources.accept must be a function');
     if (acceptTimeout !== undefined && !(Number.isFinite(acceptTimeout) && acceptTimeout > 0))
       throw new PeerlinkError('ERR_INVALID_ARGUMENT', `resources.acceptTimeout must be a positive number of ms, got ${String(acceptTimeout)}`);
@@ -75,7 +85,8 @@ export class ResourceManager<P> {
         if (this.#closed) throw new PeerlinkError('ERR_CLOSED', 'the session is closed');
         return this.#open(name, peer);
       },
-      { acceptTimeout: this.#acceptTimeout, ...options },
+      { acceptTimeout: this.#acceptTimeout, resumeTimeout: this.#resumeTimeout, ...options },
+      this.#waitConnected === undefined ? undefined : (signal) => this.#waitConnected!(peer, signal),
     );
     this.#track(t);
     return t;
@@ -99,6 +110,7 @@ export class ResourceManager<P> {
       acceptTimeout: this.#acceptTimeout,
       idleTimeout: limits.transferIdleTimeout,
       minProgressBytes: limits.transferMinBytes,
+      owner: key,
       refusal,
     });
     this.#track(r);
@@ -125,13 +137,13 @@ export class ResourceManager<P> {
     void t.done.finally(() => this.#active.delete(t)).catch(() => undefined);
   }
 
-  /** Cancels outgoing transfers, aborts incoming ones (their temp files are removed). */
+  /** Stops outgoing transfers and incoming ones; the receivers' partial files are kept for resuming. */
   async close(): Promise<void> {
     this.#closed = true;
     const reason = new PeerlinkError('ERR_RESOURCE_ABORTED', 'the session closed during the transfer');
     for (const t of this.#active) {
       if (t instanceof IncomingResource) t.terminate(reason);
-      else t.cancel();
+      else t.stop();
     }
     await this.store.close();
     await Promise.allSettled([...this.#active].map((t) => t.done));

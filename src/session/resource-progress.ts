@@ -24,15 +24,19 @@ export interface ResourceProgress {
  * (the offer is with the receiver's app, which may ask a person) → `transferring` →
  * `verifying` → `completed` | `failed`. Every change is a `state` event.
  */
-export type TransferState = 'pending' | 'awaitingAcceptance' | 'transferring' | 'verifying' | 'completed' | 'failed';
+export type TransferState = 'pending' | 'awaitingAcceptance' | 'transferring' | 'paused' | 'verifying' | 'completed' | 'failed';
 
 export interface ResourceTransferEvents {
   progress: [ResourceProgress];
+  /** (Sender) the peer was lost mid-transfer: the transfer waits for it (state `paused`), up to `resumeTimeout`. */
+  paused: [PeerlinkError];
+  /** The body continues from `offset` (a prefix the receiver held and the sender proved; 0 if none). */
+  resumed: [{ offset: number }];
   /** The transfer's state changed (also to `completed` / `failed`, just before `done` settles). */
   state: [TransferState];
 }
 
-/** diagnostics_channel for transfers: {event: 'start' | 'done' | 'failed', direction, name, size, error?}. */
+/** diagnostics_channel for transfers: {event: 'start' | 'done' | 'failed' | 'paused' | 'resumed', direction, name, size, error?, offset?}. */
 export const resourceChannel = channel('peerlink:session:resource');
 
 /** Progress events are emitted at most this often (plus the first and the last). */
@@ -48,6 +52,8 @@ export abstract class TransferBase<P, R> extends EventEmitter<ResourceTransferEv
   #resolve!: (r: R) => void;
   #reject!: (e: PeerlinkError) => void;
   #bytes = 0;
+  #wire = 0;
+  #resumedFrom = 0;
   #total = 0;
   #state: TransferState = 'pending';
   #error: PeerlinkError | undefined;
@@ -81,6 +87,24 @@ export abstract class TransferBase<P, R> extends EventEmitter<ResourceTransferEv
     return { bytes: this.#bytes, total: this.#total, rate: this.#rate(Date.now()) };
   }
 
+  /** Body bytes that crossed the network in this transfer object, every attempt included (a resumed prefix is not counted). */
+  get bytesOnWire(): number {
+    return this.#wire;
+  }
+
+  /** Where the body last started: the length of the prefix a resume kept, or 0. */
+  get resumedFrom(): number {
+    return this.#resumedFrom;
+  }
+
+  /** The body (re)starts at `offset`: progress jumps there without counting it as sent. */
+  protected startBody(offset: number): void {
+    this.#bytes = offset;
+    this.#resumedFrom = offset;
+    this.#samples.length = 0;
+    this.#emitProgress(Date.now());
+  }
+
   protected setTotal(total: number): void {
     this.#total = total;
   }
@@ -88,8 +112,13 @@ export abstract class TransferBase<P, R> extends EventEmitter<ResourceTransferEv
   protected setState(state: TransferState): void {
     if (this.#state === state || this.#state === 'completed' || this.#state === 'failed') return;
     this.#state = state;
+    this.safeEmit('state', state);
+  }
+
+  /** Emits to the app; a listener's exception must not break the transfer's own loop. */
+  protected safeEmit<K extends keyof ResourceTransferEvents>(event: K, ...args: ResourceTransferEvents[K]): void {
     try {
-      this.emit('state', state);
+      (this.emit as (e: K, ...a: ResourceTransferEvents[K]) => boolean)(event, ...args);
     } catch (err) {
       // An app listener's exception must not break the transfer's own loop.
       process.nextTick(() => {
@@ -100,6 +129,7 @@ export abstract class TransferBase<P, R> extends EventEmitter<ResourceTransferEv
 
   protected advance(bytes: number, force = false): void {
     this.#bytes += bytes;
+    this.#wire += bytes;
     const now = Date.now();
     // One sample per emit interval keeps the window short however small the chunks.
     const lastSample = this.#samples[this.#samples.length - 1];
@@ -146,6 +176,17 @@ export abstract class TransferBase<P, R> extends EventEmitter<ResourceTransferEv
     if (this.#trailing) clearTimeout(this.#trailing);
     resourceChannel.publish({ event: 'failed', direction: this.direction, name: this.name, size: this.#total, error: err });
     this.#reject(err);
+  }
+
+  /** The transfer paused (its peer was lost) or resumed at `offset`: an event for the app, and one on the diagnostics channel. */
+  protected pausedOrResumed(what: { paused: PeerlinkError } | { resumed: number }): void {
+    if ('paused' in what) {
+      resourceChannel.publish({ event: 'paused', direction: this.direction, name: this.name, size: this.#total, error: what.paused });
+      this.safeEmit('paused', what.paused);
+    } else {
+      resourceChannel.publish({ event: 'resumed', direction: this.direction, name: this.name, size: this.#total, offset: what.resumed });
+      this.safeEmit('resumed', { offset: what.resumed });
+    }
   }
 
   protected published(): void {

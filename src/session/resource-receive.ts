@@ -9,16 +9,25 @@
  * fail the same way. The body is copied from the stream to the sink chunk by chunk,
  * waiting for the disk whenever the sink is full, which stops reading the stream and so
  * slows the sender. A sender that goes silent for `idleTimeout` fails the transfer: its
- * reservation is released and its partial file removed.
+ * reservation is released and its partial file kept for resuming.
+ *
+ * Resuming (resource-prefix.ts): for a sender that can resume, the accept carries the block
+ * digests of the partial file of this name and size, and the sender's RESUME names the offset
+ * and the SHA-256 of the prefix; the receiver keeps the prefix only if that digest is its own
+ * bytes' — at a boundary it offered — and otherwise fails the transfer and drops the partial.
+ * An interruption (the stream lost, the sender silent, our session closing) keeps the partial
+ * file; a cancel on either side, a failed verification or a refusal removes it.
  */
 import type { Duplex } from 'node:stream';
+import { createHash } from 'node:crypto';
 import { PeerlinkError } from '../errors.js';
 import type { PeerID } from './peer-id.js';
 import { describe } from './resource-name.js';
 import { TransferBase } from './resource-progress.js';
 import type { ResourceStore } from './resource-store.js';
 import type { PlacedResource, ResourceSink } from './resource-sink.js';
-import { ResourceStreamReader, encodeFrame } from './resource-wire.js';
+import { ResourceStreamReader, encodeFrame, type ResumeOffer } from './resource-wire.js';
+import { RESUME_BLOCK_MIN } from './resource-prefix.js';
 import { IdleWatch, asTransferError, closeGracefully, waitDrain } from './resource-stream.js';
 
 export type ReceivedResource = PlacedResource;
@@ -29,7 +38,11 @@ export type ReceivedResource = PlacedResource;
  */
 export interface ResourceOffer<P = PeerID> {
   readonly peer: P;
-  readonly files: ReadonlyArray<{ readonly name: string; readonly size: number }>;
+  /**
+   * `held`: bytes of this file the receiver already holds from an interrupted transfer, which a
+   * sender that can resume will not send again if they prove to be its own (0 or absent: none).
+   */
+  readonly files: ReadonlyArray<{ readonly name: string; readonly size: number; readonly held?: number }>;
   readonly totalBytes: number;
   /** Aborted when the offer goes away before a decision (the sender gave up or left, the time ran out, the session closed). */
   readonly signal?: AbortSignal;
@@ -51,6 +64,8 @@ export interface IncomingPolicy<P> {
   idleTimeout: number;
   /** Bytes that count as progress within idleTimeout (less is silence). */
   minProgressBytes: number;
+  /** The sending peer's key: a new transfer of the same file from the same owner takes over a stalled one's partial file. */
+  owner?: string | undefined;
   /** Set when the transfer is refused at once (a budget): sent to the sender as the answer to its offer. */
   refusal?: PeerlinkError | undefined;
   /** Tells the app an offer was refused before it was accepted (the session emits `resourceRefused`). */
@@ -63,6 +78,12 @@ export interface RefusedOffer<P = unknown> {
   readonly name: string;
   readonly size: number;
 }
+
+/** Failures that interrupt a transfer rather than end it: its partial file is kept for resuming. */
+const KEEP_ON: ReadonlySet<string> = new Set(['ERR_RESOURCE_ABORTED', 'ERR_TIMEOUT', 'ERR_CLOSED']);
+
+/** The rate a resuming sender is granted to hash the prefix we hold before it answers (50 MB/s: a slow disk). */
+const RESUME_HASH_BYTES_PER_S = 50e6;
 
 /** A peer that opens a resource stream must announce the resource within this time. */
 const HEADER_TIMEOUT_MS = 30_000;
@@ -145,10 +166,15 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
     this.#sha256 = header.sha256;
     this.setTotal(header.size);
     this.published();
-    await this.#consent(store, policy, header.name, header.size);
+    await this.#consent(store, policy, header.name, header.size, header.resume === 1);
     if (this.#cancelled) throw this.#cancelled;
+    const resumable = header.resume === 1;
     try {
-      this.#sink = await store.open(header.name, header.size, header.sha256);
+      this.#sink = await store.openPartial(header.name, header.size, header.sha256, {
+        resume: resumable,
+        ...(policy.owner === undefined ? {} : { owner: policy.owner }),
+        onSuperseded: () => reader.interrupt(new PeerlinkError('ERR_RESOURCE_ABORTED', 'the same file is being sent again')),
+      });
     } catch (err) {
       const e = asTransferError(err, false);
       this.#tell('reject', e);
@@ -163,16 +189,52 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
       // what is left may be less than the minimum: its arrival is progress too
       Math.min(policy.minProgressBytes, header.size),
     );
+    /** The sender ended its side before the whole body: it gave up (cancelled), so nothing is kept. */
+    let senderEnded = false;
     try {
-      stream.write(encodeFrame({ type: 'accept', offset: 0 }));
+      let offset = 0;
+      if (resumable) {
+        const prefix = sink.prefix;
+        const offer: ResumeOffer = { have: prefix?.have ?? 0, block: prefix?.block ?? RESUME_BLOCK_MIN, digests: prefix?.digests ?? [] };
+        stream.write(encodeFrame({ type: 'accept', offset: 0, resume: offer }));
+        // The sender hashes as much of its file as we hold before it answers: that is not
+        // silence, but it is bounded (by the idle timeout plus the prefix at a slow disk's rate).
+        idle.pause();
+        const limit = policy.idleTimeout + Math.ceil((offer.have / RESUME_HASH_BYTES_PER_S) * 1000);
+        const timer = setTimeout(() => reader.interrupt(new PeerlinkError('ERR_TIMEOUT', `the sender did not answer the resume offer within ${Math.round(limit / 1000)} s`)), limit);
+        timer.unref();
+        let answer;
+        try {
+          answer = await reader.frame();
+        } finally {
+          clearTimeout(timer);
+          idle.resume();
+        }
+        if (answer.type !== 'resume') throw new PeerlinkError('ERR_PROTOCOL', `resource stream: expected resume, got ${answer.type}`);
+        // Only a boundary we offered (where we hold a hash state), and only with our own bytes' digest.
+        const state = prefix ? prefix.states.get(answer.offset) : answer.offset === 0 ? createHash('sha256') : undefined;
+        if (!state) throw new PeerlinkError('ERR_PROTOCOL', `resource stream: the sender resumed at ${answer.offset}, which is not an offset the receiver offered`);
+        const hash = state.copy();
+        if (hash.copy().digest('hex') !== answer.sha256)
+          throw new PeerlinkError('ERR_RESOURCE_VERIFY', `the sender's digest of the first ${answer.offset} bytes does not match the receiver's partial file`);
+        offset = answer.offset;
+        await sink.startAt(offset, hash);
+      } else {
+        stream.write(encodeFrame({ type: 'accept', offset: 0 }));
+        await sink.startAt(0, createHash('sha256'));
+      }
       this.setState('transferring');
-      this.advance(0, true);
-      let remaining = header.size;
+      this.startBody(offset);
+      if (offset > 0) this.pausedOrResumed({ resumed: offset });
+      let remaining = header.size - offset;
       while (remaining > 0) {
         // cancel() is honoured here even when the rest of the data has already arrived.
         if (this.#cancelled) throw this.#cancelled;
         const piece = await reader.chunk(Math.min(remaining, MAX_PIECE));
-        if (piece === null) throw new PeerlinkError('ERR_RESOURCE_ABORTED', `the peer stopped after ${header.size - remaining} of ${header.size} bytes`);
+        if (piece === null) {
+          senderEnded = true;
+          throw new PeerlinkError('ERR_RESOURCE_ABORTED', `the peer stopped after ${header.size - remaining} of ${header.size} bytes`);
+        }
         remaining -= piece.length;
         idle.touch(remaining === 0 ? Number.MAX_SAFE_INTEGER : piece.length);
         const more = sink.write(piece);
@@ -198,14 +260,18 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
     } catch (err) {
       idle.stop();
       const e = this.#cancelled ?? asTransferError(sink.errored && !(err instanceof PeerlinkError) ? sink.errored : err, false);
-      await sink.abort(e);
+      // An interruption keeps the partial file for resuming; a cancel, a refusal or bad bytes do
+      // not. A stream the sender ended cleanly before the trailer is a sender that gave up.
+      if (stream.readableEnded) senderEnded = true;
+      const keep = !senderEnded && KEEP_ON.has(e.code);
+      await sink.abort(e, keep);
       this.#tell('error', e);
       throw e;
     }
   }
 
   /** Returns once the app has accepted the offer; otherwise refuses it (telling the sender) and throws. */
-  async #consent(store: ResourceStore, policy: IncomingPolicy<P>, name: string, size: number): Promise<void> {
+  async #consent(store: ResourceStore, policy: IncomingPolicy<P>, name: string, size: number, resumable: boolean): Promise<void> {
     const refuse = (e: PeerlinkError): never => {
       this.#tell('reject', e);
       try {
@@ -225,7 +291,9 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
       this.setState('awaitingAcceptance');
       let yes: boolean;
       try {
-        yes = await this.#ask(policy.accept, policy.acceptTimeout, name, size);
+        // What a person is asked shows what is already here (a resume sends only the rest).
+        const held = resumable ? await store.partialBytes(name, size) : 0;
+        yes = await this.#ask(policy.accept, policy.acceptTimeout, name, size, held);
       } catch (err) {
         return refuse(asTransferError(err, false));
       }
@@ -247,12 +315,12 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
   }
 
   /** Asks the app; settles false/true, or rejects when the time runs out or the offer goes away. */
-  #ask(accept: AcceptResource<P>, timeout: number, name: string, size: number): Promise<boolean> {
+  #ask(accept: AcceptResource<P>, timeout: number, name: string, size: number, held: number): Promise<boolean> {
     const stream = this.#stream;
     const withdrawn = new AbortController();
     const offer: ResourceOffer<P> = Object.freeze({
       peer: this.peer,
-      files: Object.freeze([Object.freeze({ name, size })]),
+      files: Object.freeze([Object.freeze(held > 0 ? { name, size, held } : { name, size })]),
       totalBytes: size,
       signal: withdrawn.signal,
     });

@@ -6,6 +6,13 @@
  * it is sent (one read of the source) and written with the stream's backpressure; the
  * receiver's answer is read concurrently, so a receiver that fails mid-way (quota, disk
  * full) is reported with its own code rather than as a broken pipe.
+ *
+ * Resuming (resource-prefix.ts): the header says the sender can resume; a receiver holding a
+ * partial file of this name and size answers with its block digests, and the sender hashes the
+ * same ranges of its own source (a local read, no bytes sent) and continues from the first
+ * block that differs, its end-to-end hash already holding the prefix. A transfer whose peer is
+ * lost mid-way pauses (state `paused`) and starts over this way when the peer is connected
+ * again, up to `resumeTimeout`.
  */
 import type { Duplex, Readable } from 'node:stream';
 import { createHash } from 'node:crypto';
@@ -13,8 +20,10 @@ import { PeerlinkError, isPeerlinkError } from '../errors.js';
 import { resourceNameProblem, validateResourceName } from './resource-name.js';
 import { openResourceSource } from './resource-source.js';
 import { TransferBase } from './resource-progress.js';
-import { RESOURCE_PROTOCOL_VERSION, ResourceStreamReader, encodeFrame, type ResourceFrame } from './resource-wire.js';
+import { RESOURCE_PROTOCOL_VERSION, ResourceStreamReader, encodeFrame, type ResourceFrame, type ResumeOffer } from './resource-wire.js';
 import { closeGracefully, waitDrain, asTransferError } from './resource-stream.js';
+import { matchPrefix } from './resource-prefix.js';
+import type { Hash } from 'node:crypto';
 
 export interface SendResourceOptions {
   /** Cancels the transfer (done rejects with ERR_CANCELLED). */
@@ -28,7 +37,16 @@ export interface SendResourceOptions {
    * a person). Default: the session's `resources.acceptTimeout` (300 000 = 5 min).
    */
   acceptTimeout?: number;
+  /**
+   * How long a transfer whose peer was lost mid-way waits (state `paused`) for the peer to be
+   * connected again before it fails with ERR_RESOURCE_PEER_LOST, ms; 0 fails at once with
+   * ERR_RESOURCE_ABORTED. Default: the session's `resources.resumeTimeout` (600 000 = 10 min).
+   */
+  resumeTimeout?: number;
 }
+
+/** Waits until `peer` is connected (resolves at once if it is); rejects when `signal` aborts. */
+export type WaitConnected = (signal: AbortSignal) => Promise<void>;
 
 export interface SentResource {
   /** The name it was sent under. */
@@ -47,16 +65,27 @@ export type OpenResourceStream = () => Duplex | Promise<Duplex>;
 
 /** How long the sender waits for the receiver to accept or refuse after the header, by default. */
 export const DEFAULT_ACCEPT_TIMEOUT_MS = 300_000;
+/** How long a paused transfer waits for its peer by default (10 min). */
+export const DEFAULT_RESUME_TIMEOUT_MS = 600_000;
+/** A peer still shown as connected right after its stream broke is tried again after this long. */
+const RETRY_DELAY_MS = 1000;
+
+/** Failures the receiver reported itself: final, never a reason to pause. */
+const remoteFailures = new WeakSet<PeerlinkError>();
 
 export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource> {
   readonly direction = 'send' as const;
   readonly #name: string;
   readonly #abort = new AbortController();
+  readonly #waitConnected: WaitConnected | undefined;
   #streamOpened = false;
+  /** cancel() (the receiver drops its partial file) rather than stop() (it keeps it). */
+  #discard = false;
 
-  constructor(source: string | URL, name: string, peer: P, open: OpenResourceStream, options: SendResourceOptions = {}) {
+  constructor(source: string | URL, name: string, peer: P, open: OpenResourceStream, options: SendResourceOptions = {}, waitConnected?: WaitConnected) {
     super(peer);
     this.#name = name;
+    this.#waitConnected = waitConnected;
     if (options.signal) {
       if (options.signal.aborted) this.#abort.abort();
       else options.signal.addEventListener('abort', () => this.cancel(), { once: true });
@@ -76,6 +105,15 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
 
   /** Stops the transfer; the receiver removes its partial file. */
   cancel(): void {
+    this.#discard = true;
+    this.#abort.abort();
+  }
+
+  /**
+   * Stops the transfer but leaves the receiver its partial file, so sending the same file
+   * later resumes (what a closing session does). `done` rejects with ERR_CANCELLED.
+   */
+  stop(): void {
     this.#abort.abort();
   }
 
@@ -86,13 +124,70 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
       throw new PeerlinkError('ERR_INVALID_ARGUMENT', 'sha256 must be 64 lower-case hex digits');
     const acceptTimeout = options.acceptTimeout ?? DEFAULT_ACCEPT_TIMEOUT_MS;
     if (!(Number.isFinite(acceptTimeout) && acceptTimeout > 0)) throw new PeerlinkError('ERR_INVALID_ARGUMENT', `acceptTimeout must be a positive number of ms, got ${String(acceptTimeout)}`);
+    const resumeTimeout = options.resumeTimeout ?? DEFAULT_RESUME_TIMEOUT_MS;
+    if (!(Number.isFinite(resumeTimeout) && resumeTimeout >= 0)) throw new PeerlinkError('ERR_INVALID_ARGUMENT', `resumeTimeout must be a number of ms ≥ 0, got ${String(resumeTimeout)}`);
+    /** When the current pause began (reset once a body gets going again). */
+    let pausedSince: number | undefined;
+    for (;;) {
+      if (signal.aborted) throw new PeerlinkError('ERR_CANCELLED', 'the transfer was cancelled');
+      try {
+        return await this.#attempt(source, open, options, acceptTimeout, pausedSince !== undefined, () => (pausedSince = undefined));
+      } catch (err) {
+        const e = asTransferError(err, signal.aborted, this.#streamOpened);
+        const lost = this.#streamOpened && !signal.aborted && !remoteFailures.has(e) && (e.code === 'ERR_RESOURCE_ABORTED' || e.code === 'ERR_PEER_NOT_CONNECTED');
+        if (!lost || resumeTimeout === 0 || this.#waitConnected === undefined) throw e;
+        if (pausedSince === undefined) {
+          pausedSince = Date.now();
+          this.setState('paused');
+          this.pausedOrResumed({ paused: e });
+        }
+        await this.#waitForPeer(pausedSince + resumeTimeout, resumeTimeout);
+      }
+    }
+  }
+
+  /** Waits for the peer to be connected again, until `deadline`; fails with ERR_RESOURCE_PEER_LOST after it. */
+  async #waitForPeer(deadline: number, resumeTimeout: number): Promise<void> {
+    const signal = this.#abort.signal;
+    const waiting = new AbortController();
+    const left = deadline - Date.now();
+    const lostAfter = (): PeerlinkError =>
+      new PeerlinkError('ERR_RESOURCE_PEER_LOST', `the peer did not come back within ${Math.round(resumeTimeout / 1000)} s; the receiver keeps what it has: send the file again to resume it`);
+    if (left <= 0) throw lostAfter();
+    const timer = setTimeout(() => waiting.abort(), left);
+    timer.unref();
+    const onAbort = (): void => waiting.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    const began = Date.now();
+    try {
+      await this.#waitConnected!(waiting.signal);
+      // Still "connected" at once: the session has not noticed the loss yet (keepalive), or the
+      // stream broke on a live connection. Either way, not straight back at it.
+      if (Date.now() - began < RETRY_DELAY_MS) await delay(RETRY_DELAY_MS, waiting.signal);
+    } catch {
+      if (signal.aborted) throw new PeerlinkError('ERR_CANCELLED', 'the transfer was cancelled');
+      throw lostAfter();
+    } finally {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    }
     if (signal.aborted) throw new PeerlinkError('ERR_CANCELLED', 'the transfer was cancelled');
-    const src = await openResourceSource(source, options.ca === undefined ? { signal } : { signal, ca: options.ca });
+  }
+
+  async #attempt(source: string | URL, open: OpenResourceStream, options: SendResourceOptions, acceptTimeout: number, resuming: boolean, progressing: () => void): Promise<SentResource> {
+    const signal = this.#abort.signal;
+    const sourceOptions = { ...(options.ca === undefined ? {} : { ca: options.ca }), signal };
+    const src = await openResourceSource(source, sourceOptions);
     this.setTotal(src.size);
     let stream: Duplex | undefined;
+    let body = src.body;
+    let bodyStarted = false;
     const onAbort = (): void => {
-      src.body.destroy();
-      stream?.destroy();
+      body.destroy();
+      // A cancel mid-body ends the stream cleanly (the receiver drops its partial file); a stop,
+      // or a cancel before the body, breaks it (the receiver keeps what it has / withdraws the offer).
+      if (stream && this.#discard && bodyStarted) closeGracefully(stream);
+      else stream?.destroy();
     };
     signal.addEventListener('abort', onAbort, { once: true });
     try {
@@ -100,28 +195,51 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
       this.#streamOpened = true;
       if (signal.aborted) throw new PeerlinkError('ERR_CANCELLED', 'the transfer was cancelled');
       stream.on('error', () => undefined); // failures surface through the reader and writes
-      return await this.#exchange(stream, src.body, src.size, options.sha256 ?? null, acceptTimeout);
+      const reader = new ResourceStreamReader(stream);
+      if (!resuming) this.published();
+      stream.write(encodeFrame({ type: 'resource', v: RESOURCE_PROTOCOL_VERSION, name: this.#name, size: src.size, sha256: options.sha256 ?? null, resume: 1 }));
+      // Nothing of the body is sent until the receiver's app has said yes.
+      if (!resuming) this.setState('awaitingAcceptance');
+      const first = await withTimeout(reader.frame(), acceptTimeout, `the receiver did not accept the offer within ${Math.round(acceptTimeout / 1000)} s`);
+      if (first.type === 'reject' || first.type === 'error') throw remoteFailure(first);
+      if (first.type !== 'accept') throw new PeerlinkError('ERR_PROTOCOL', `resource stream: expected accept, got ${first.type}`);
+      if (first.offset !== 0) throw new PeerlinkError('ERR_PROTOCOL', 'resource stream: the receiver asked for an offset outside the resume exchange');
+      let offset = 0;
+      let hash: Hash | undefined;
+      if (first.resume) {
+        ({ offset, hash } = await this.#proveResume(first.resume, src.size, src.body));
+        if (offset > 0 || first.resume.have > 0) {
+          // The prefix check read part of the body: the rest comes from a fresh read at `offset`.
+          src.body.destroy();
+          const rest = await openResourceSource(source, { ...sourceOptions, start: offset });
+          body = rest.body;
+          if (rest.size !== src.size) throw new PeerlinkError('ERR_RESOURCE_SOURCE', `the source changed size while it was sent (${src.size} → ${rest.size} bytes)`);
+        }
+        stream.write(encodeFrame({ type: 'resume', offset, sha256: hash.copy().digest('hex') }));
+      }
+      bodyStarted = true;
+      progressing();
+      return await this.#exchange(stream, reader, body, src.size, offset, hash, resuming);
     } catch (err) {
+      body.destroy();
       src.body.destroy();
-      stream?.destroy();
+      if (stream && !(this.#discard && bodyStarted)) stream.destroy();
       throw err;
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
   }
 
-  async #exchange(stream: Duplex, body: Readable, size: number, headerSha256: string | null, acceptTimeout: number): Promise<SentResource> {
-    const reader = new ResourceStreamReader(stream);
-    this.published();
-    stream.write(encodeFrame({ type: 'resource', v: RESOURCE_PROTOCOL_VERSION, name: this.#name, size, sha256: headerSha256 }));
-    // Nothing of the body is sent until the receiver's app has said yes.
-    this.setState('awaitingAcceptance');
-    const first = await withTimeout(reader.frame(), acceptTimeout, `the receiver did not accept the offer within ${Math.round(acceptTimeout / 1000)} s`);
-    if (first.type === 'reject' || first.type === 'error') throw remoteFailure(first);
-    if (first.type !== 'accept') throw new PeerlinkError('ERR_PROTOCOL', `resource stream: expected accept, got ${first.type}`);
-    if (first.offset !== 0) throw new PeerlinkError('ERR_PROTOCOL', 'resource stream: the receiver asked to resume, which this version does not do');
+  /** The receiver's digests against our own bytes: where to continue, and our hash of what comes before. */
+  async #proveResume(offer: ResumeOffer, size: number, body: Readable): Promise<{ offset: number; hash: Hash }> {
+    if (offer.have > size) throw new PeerlinkError('ERR_PROTOCOL', `resource stream: the receiver claims ${offer.have} bytes of a ${size}-byte file`);
+    return matchPrefix(body as AsyncIterable<Buffer>, offer.block, offer.digests, offer.have, this.#abort.signal);
+  }
+
+  async #exchange(stream: Duplex, reader: ResourceStreamReader, body: Readable, size: number, offset: number, prefixHash: Hash | undefined, resuming: boolean): Promise<SentResource> {
     this.setState('transferring');
-    this.advance(0, true);
+    this.startBody(offset);
+    if (offset > 0 || resuming) this.pausedOrResumed({ resumed: offset });
 
     // The receiver's final answer — or an early failure — can arrive while we send.
     const answer = reader.frame();
@@ -132,8 +250,8 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
       if (f.type === 'error' || f.type === 'reject') body.destroy();
     }, () => undefined);
 
-    const hash = createHash('sha256');
-    let sent = 0;
+    const hash = prefixHash ?? createHash('sha256');
+    let sent = offset;
     try {
       for await (const chunk of body as AsyncIterable<Buffer>) {
         if (early) break;
@@ -170,9 +288,26 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
   }
 }
 
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(new Error('aborted'));
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = (): void => {
+      clearTimeout(t);
+      reject(new Error('aborted'));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 function remoteFailure(f: { type: 'reject' | 'error'; code: PeerlinkError['code']; message: string }): PeerlinkError {
   const what = f.type === 'reject' ? 'the receiver refused the resource' : 'the receiver failed the transfer';
-  return new PeerlinkError(f.code, `${what}: ${f.message || f.code}`);
+  const e = new PeerlinkError(f.code, `${what}: ${f.message || f.code}`);
+  remoteFailures.add(e);
+  return e;
 }
 
 function asSourceError(err: unknown): PeerlinkError {

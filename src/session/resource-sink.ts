@@ -5,14 +5,17 @@
  * gathered into writes of at least MIN_WRITE bytes — and the Writable's own buffer),
  * and the Writable's backpressure reaches the network: a slow disk slows the sender.
  *
+ * The file is the transfer's partial file (resource-partial.ts). A resumed sink starts at the
+ * offset the sender proved (`startAt`), with the whole-file hash of the bytes before it.
  * After the body, `commit()` checks size and SHA-256 and puts the file in place under
- * its name (never replacing anything); `abort()` removes the temp file. Partial files
- * are removed, not kept: resuming is left to a later protocol revision (the wire format
- * already carries an offset for it).
+ * its name (never replacing anything); `abort()` removes the partial file, or keeps it for
+ * resuming when the transfer was interrupted rather than refused.
  */
 import { Writable } from 'node:stream';
 import { createHash, type Hash } from 'node:crypto';
 import { unlink, type FileHandle } from 'node:fs/promises';
+import type { PrefixScan } from './resource-prefix.js';
+import { partialRecordName } from './resource-partial.js';
 import { join } from 'node:path';
 import { PeerlinkError } from '../errors.js';
 import type { ResourceStore } from './resource-store.js';
@@ -29,11 +32,22 @@ const SINK_HIGH_WATER_MARK = 2 * 1024 * 1024;
 export interface ResourceSinkInit {
   store: ResourceStore;
   directory: string;
+  /** The partial file's key (resource-partial.ts). */
+  key: string;
+  /** The partial file's name in `directory`. */
   tempName: string;
   handle: FileHandle;
   name: string;
   size: number;
   expectedSha256: string | null;
+  /** What the partial file held when it was opened for a sender that can resume. */
+  prefix?: PrefixScan | undefined;
+  /** Called when a newer transfer of the same file takes it over. */
+  onSuperseded?: (() => void) | undefined;
+  /** Who sends it (a peer key), for the store's takeover rule. */
+  owner?: string | undefined;
+  /** False for a file of its own that is never resumed (removed even when interrupted). */
+  resumable?: boolean;
 }
 
 export interface PlacedResource {
@@ -49,7 +63,10 @@ export class ResourceSink extends Writable {
   readonly name: string;
   readonly size: number;
   readonly #init: ResourceSinkInit;
-  readonly #hash: Hash = createHash('sha256');
+  #hash: Hash = createHash('sha256');
+  #started = false;
+  /** Where the body began: 0, or the proved prefix of a resumed transfer. */
+  #offset = 0;
   #accepted = 0;
   #written = 0;
   #pending: Buffer[] = [];
@@ -64,7 +81,36 @@ export class ResourceSink extends Writable {
     this.size = init.size;
   }
 
-  /** Bytes received so far (hashed and handed to the file). */
+  get owner(): string | undefined {
+    return this.#init.owner;
+  }
+
+  /** What the partial file held for a sender that can resume (undefined: nothing to resume). */
+  get prefix(): PrefixScan | undefined {
+    return this.#init.prefix;
+  }
+
+  /** Where the body began (the resumed prefix's length, or 0). */
+  get offset(): number {
+    return this.#offset;
+  }
+
+  /**
+   * Starts the body at `offset` (0, or a prefix the sender proved), `hash` being the hash of
+   * the file's bytes before it: the file is cut there, so nothing past what was proved stays.
+   */
+  async startAt(offset: number, hash: Hash): Promise<void> {
+    if (this.#started) throw new PeerlinkError('ERR_INVALID_STATE', 'the sink has started');
+    if (!(Number.isSafeInteger(offset) && offset >= 0 && offset <= this.size)) throw new PeerlinkError('ERR_INVALID_ARGUMENT', 'bad offset');
+    await this.#init.handle.truncate(offset);
+    this.#started = true;
+    this.#offset = offset;
+    this.#accepted = offset;
+    this.#written = offset;
+    this.#hash = hash;
+  }
+
+  /** Bytes received so far (hashed and handed to the file), the resumed prefix included. */
   get bytesReceived(): number {
     return this.#accepted;
   }
@@ -91,6 +137,10 @@ export class ResourceSink extends Writable {
 
   #take(chunks: Buffer[], cb: (err?: Error | null) => void): void {
     const bytes = chunks.reduce((n, c) => n + c.length, 0);
+    if (!this.#started) {
+      cb(new PeerlinkError('ERR_INVALID_STATE', 'the sink was written before startAt()'));
+      return;
+    }
     if (this.#accepted + bytes > this.size) {
       // Enforces the announced size (and so the reserved quota) while writing.
       cb(new PeerlinkError('ERR_RESOURCE_VERIFY', `the peer sent more than the ${this.size} bytes it announced`));
@@ -122,7 +172,7 @@ export class ResourceSink extends Writable {
     this.#pending = [];
     this.#pendingBytes = 0;
     while (bufs.length > 0) {
-      const { bytesWritten } = await this.#init.handle.writev(bufs);
+      const { bytesWritten } = await this.#init.handle.writev(bufs, this.#written);
       this.#written += bytesWritten;
       bufs = dropBytes(bufs, bytesWritten);
     }
@@ -149,7 +199,8 @@ export class ResourceSink extends Writable {
       await this.#closeHandle();
       const name = await this.#init.store.place(this.#init.directory, this.#init.tempName, this.name);
       this.#settled = true;
-      this.#init.store.release(this, this.#init.tempName, this.size);
+      await unlink(join(this.#init.directory, partialRecordName(this.#init.key))).catch(() => undefined);
+      this.#init.store.release(this, this.#init.key, this.size);
       return { name, path: join(this.#init.directory, name), size: this.size, sha256 };
     } catch (err) {
       const e = mapWriteError(err);
@@ -158,16 +209,38 @@ export class ResourceSink extends Writable {
     }
   }
 
-  /** Stops the transfer and removes the temp file. Safe to call more than once. */
-  async abort(_reason?: Error): Promise<void> {
+  /**
+   * Stops the transfer: removes the partial file, or with `keep` leaves it (the bytes written so
+   * far) for the same file to resume later. Safe to call more than once.
+   */
+  async abort(_reason?: Error, keep = false): Promise<void> {
     if (this.#settled) return;
     this.#settled = true;
     // destroy() without an error: the reason is reported by whoever called abort, and
     // an 'error' event nobody listens to would crash the process.
     this.destroy();
+    if (keep && this.#init.resumable !== false) {
+      // What is buffered but not written is lost; what is on disk is proved again on resume.
+      // Before startAt the file is as the last transfer left it.
+      if (this.#started) await this.#init.handle.truncate(this.#written).catch(() => undefined);
+      await this.#closeHandle();
+      this.#init.store.release(this, this.#init.key, 0, this.#started ? this.#written : (this.#init.prefix?.have ?? 0));
+      return;
+    }
     await this.#closeHandle();
     await unlink(this.tempPath).catch(() => undefined);
-    this.#init.store.release(this, this.#init.tempName);
+    await unlink(join(this.#init.directory, partialRecordName(this.#init.key))).catch(() => undefined);
+    this.#init.store.release(this, this.#init.key);
+  }
+
+  /** A newer transfer of the same file takes the partial file over: this one stops, keeping it. */
+  async supersede(): Promise<void> {
+    try {
+      this.#init.onSuperseded?.();
+    } catch {
+      // the owner's callback must not stop the takeover
+    }
+    await this.abort(new PeerlinkError('ERR_RESOURCE_ABORTED', 'the same file is being sent again'), true);
   }
 
   #closeHandle(): Promise<void> {

@@ -8,7 +8,7 @@ import { createReadStream, constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { basename } from 'node:path';
 import { PeerlinkError } from '../errors.js';
@@ -30,6 +30,12 @@ export interface OpenSourceOptions {
   maxRedirects?: number;
   /** Extra trusted CA certificates (PEM) for https: sources, e.g. a LAN server's self-signed certificate. */
   ca?: string | Buffer | Array<string | Buffer>;
+  /**
+   * The body starts at this byte (a resumed transfer); `size` is still the whole resource's.
+   * Files are read from there; HTTP asks for `Range: bytes=start-` and, if the server answers
+   * 200 instead of 206, skips `start` bytes of the full body.
+   */
+  start?: number;
 }
 
 /** File reads are this large, so every chunk sent is at least 64 KiB (except the last). */
@@ -76,7 +82,9 @@ async function openFile(path: string, options: OpenSourceOptions): Promise<Resou
     });
     return { size, body: Readable.from([]), suggestedName: basename(path), description: path };
   }
-  const body = createReadStream(path, { start: 0, end: size - 1, highWaterMark: FILE_CHUNK, signal: options.signal });
+  const start = options.start ?? 0;
+  if (start >= size) return { size, body: Readable.from([]), suggestedName: basename(path), description: path };
+  const body = createReadStream(path, { start, end: size - 1, highWaterMark: FILE_CHUNK, signal: options.signal });
   await new Promise<void>((resolve, reject) => {
     body.once('open', () => resolve());
     body.once('error', (err) => reject(sourceError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? err.message})`, err)));
@@ -86,12 +94,13 @@ async function openFile(path: string, options: OpenSourceOptions): Promise<Resou
 
 function openHttp(url: URL, options: OpenSourceOptions, redirectsLeft: number): Promise<ResourceSource> {
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  const start = options.start ?? 0;
   return new Promise((resolve, reject) => {
     const req = request(url, {
       method: 'GET',
       // The bytes sent are the bytes the server sends: ask for them unencoded so the
       // size and digest describe the resource, not a compressed form of it.
-      headers: { 'accept-encoding': 'identity', 'user-agent': 'peerlink' },
+      headers: { 'accept-encoding': 'identity', 'user-agent': 'peerlink', ...(start > 0 ? { range: `bytes=${start}-` } : {}) },
       signal: options.signal,
       ...(options.ca !== undefined && url.protocol === 'https:' ? { ca: options.ca } : {}),
     });
@@ -111,6 +120,25 @@ function openHttp(url: URL, options: OpenSourceOptions, redirectsLeft: number): 
         openHttp(next, options, redirectsLeft - 1).then(resolve, reject);
         return;
       }
+      const segment = url.pathname.split('/').filter(Boolean).pop() ?? '';
+      let last = segment;
+      try {
+        last = decodeURIComponent(segment);
+      } catch {
+        // keep the encoded form
+      }
+      if (status === 206 && start > 0) {
+        // RFC 9110 §14.4: Content-Range "bytes first-last/complete"; only the exact rest is usable.
+        const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(String(res.headers['content-range'] ?? ''));
+        const first = Number(m?.[1]);
+        const lastByte = Number(m?.[2]);
+        const complete = Number(m?.[3]);
+        if (!m || first !== start || !Number.isSafeInteger(complete) || lastByte !== complete - 1) {
+          res.destroy();
+          return reject(sourceError(`${url.href}: the server answered the range request with an unusable Content-Range`));
+        }
+        return resolve({ size: complete, body: res, suggestedName: last || url.hostname, description: url.href });
+      }
       if (status !== 200) {
         res.resume();
         return reject(sourceError(`${url.href}: the server answered ${status} ${res.statusMessage ?? ''}`.trimEnd()));
@@ -126,15 +154,28 @@ function openHttp(url: URL, options: OpenSourceOptions, redirectsLeft: number): 
         res.destroy();
         return reject(sourceError(`${url.href}: the server did not say how large the file is (no Content-Length); download it first and send the file`));
       }
-      const segment = url.pathname.split('/').filter(Boolean).pop() ?? '';
-      let last = segment;
-      try {
-        last = decodeURIComponent(segment);
-      } catch {
-        // keep the encoded form
-      }
-      resolve({ size, body: res, suggestedName: last || url.hostname, description: url.href });
+      // No range support: the whole body comes again, and the part before `start` is skipped.
+      resolve({ size, body: start > 0 ? skipBytes(res, start) : res, suggestedName: last || url.hostname, description: url.href });
     });
     req.end();
   });
+}
+
+/** `body` without its first `n` bytes (a server that ignored a Range request). */
+function skipBytes(body: Readable, n: number): Readable {
+  let left = n;
+  const out = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      if (left >= chunk.length) {
+        left -= chunk.length;
+        return cb();
+      }
+      const rest = left > 0 ? chunk.subarray(left) : chunk;
+      left = 0;
+      cb(null, rest);
+    },
+  });
+  body.on('error', (err) => out.destroy(err));
+  out.on('close', () => body.destroy());
+  return body.pipe(out);
 }

@@ -11,20 +11,47 @@
  * a transfer whose reservation would leave less free is refused before a byte is
  * written. Running out of space while writing fails with the same code.
  *
- * Temporary files are `.peerlink-<pid>-<random>.part`. When the store first prepares a
- * directory the app named, it removes the temporary files a dead process left there
- * (a killed receiver): those of this pattern whose pid is not running on this host, and
- * those of the pid-less pattern of earlier versions untouched for LEGACY_LEFTOVER_AGE_MS.
+ * Incoming files are written to partial files keyed by name and size (resource-partial.ts),
+ * kept when a transfer is interrupted so the same file sent again resumes. Their bytes on disk
+ * count against the quota while they wait. Temporary files of earlier versions were
+ * `.peerlink-<pid>-<random>.part`: when the store first prepares a directory the app named, it
+ * removes those a dead process left there (a killed receiver): those of this pattern whose pid
+ * is not running on this host, and those of the pid-less pattern untouched for
+ * LEGACY_LEFTOVER_AGE_MS.
  */
+import { constants } from 'node:fs';
 import { lstat, mkdir, mkdtemp, open, readdir, statfs, link, rename, unlink, type FileHandle } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PeerlinkError } from '../errors.js';
 import { numberedName, validateResourceName } from './resource-name.js';
 import { ResourceSink, mapWriteError } from './resource-sink.js';
 import { resourceChannel } from './resource-progress.js';
+import { scanPrefix, type PrefixScan } from './resource-prefix.js';
+import {
+  partialDataName,
+  partialKey,
+  readRecord,
+  removePartial,
+  scanPartials,
+  writeRecord,
+  type PartialResource,
+} from './resource-partial.js';
 
+/** How an incoming transfer opens its partial file. */
+export interface OpenPartialOptions {
+  /** The sender can resume: a partial of this name and size is read and its block digests computed. */
+  resume?: boolean;
+  /** Called if a newer transfer of the same name and size from the same owner takes the partial file over. */
+  onSuperseded?: () => void;
+  /**
+   * Who sends it (the peer's key). A second transfer of the same name and size from the same
+   * owner takes the partial file over (the sender came back after a lost link while the old
+   * transfer still waits for bytes); from anyone else it gets a file of its own, not resumable.
+   */
+  owner?: string;
+}
 /** Free space a transfer must leave on the file system: the larger of the two. */
 export interface FreeSpaceFloor {
   /** Fraction of the file system's size, 0–1. Default 0.05. */
@@ -50,12 +77,12 @@ export interface RemovedLeftover {
   size: number;
 }
 
-/** Temporary files are hidden, and named so that no valid resource name can equal one (names may not start with "."). */
-const TEMP_PREFIX = '.peerlink-';
-const TEMP_SUFFIX = '.part';
+/** Temporary files of earlier versions: hidden, and named so that no valid resource name can equal one (names may not start with "."). */
 const TEMP_PATTERN = /^\.peerlink-(?:(\d{1,10})-)?[0-9a-f]{24}\.part$/;
 /** Pid-less temp files (earlier versions) are removed once untouched this long: their writer, if alive, writes far more often. */
 const LEGACY_LEFTOVER_AGE_MS = 10 * 60_000;
+/** Most partial files kept waiting for a resume; beyond it the oldest is removed. */
+export const MAX_PARTIALS = 256;
 /** How many numbered alternatives are tried before giving up on a name. */
 const MAX_SUFFIX = 9999;
 
@@ -87,6 +114,9 @@ interface Reservation {
   sink?: ResourceSink;
 }
 
+/** Opening a partial file must not follow a symlink planted under its name. */
+const PARTIAL_OPEN_FLAGS = constants.O_RDWR | constants.O_CREAT | (constants.O_NOFOLLOW ?? 0);
+
 export class ResourceStore {
   readonly #options: ResourceStoreOptions;
   readonly #floor: Required<FreeSpaceFloor>;
@@ -97,6 +127,10 @@ export class ResourceStore {
   /** Bytes of the files this store has saved. */
   #written = 0;
   #leftovers: RemovedLeftover[] = [];
+  /** Partial files not being written, by key: their bytes on disk count against the quota. */
+  readonly #idle = new Map<string, number>();
+  /** Partial files being written, by key. */
+  readonly #busy = new Map<string, ResourceSink | undefined>();
   #closed = false;
   #admission: Promise<void> = Promise.resolve();
 
@@ -114,6 +148,7 @@ export class ResourceStore {
       if (dir === undefined) return mkdtemp(join(tmpdir(), 'peerlink-resources-'));
       await mkdir(dir, { recursive: true });
       await this.#removeLeftovers(dir);
+      await this.#loadPartials(dir);
       return dir;
     })();
     // A directory that could not be made is tried again next time (it may be mounted later).
@@ -137,52 +172,144 @@ export class ResourceStore {
 
   /**
    * Validates the name, checks the quota and free space against the announced size,
-   * reserves it, and creates the temporary file. The sink is ready for the body.
+   * reserves it, and opens a fresh file. The sink is ready for the body.
    */
   async open(name: string, size: number, expectedSha256: string | null = null): Promise<ResourceSink> {
+    const sink = await this.openPartial(name, size, expectedSha256);
+    await sink.startAt(0, createHash('sha256'));
+    return sink;
+  }
+
+  /**
+   * Like open(), but on the partial file of `name` and `size`, which is kept if the transfer is
+   * interrupted. With `resume`, what it holds is read once (its block digests and hash states:
+   * `sink.prefix`); the caller then starts the sink where the sender proved the prefix
+   * (`sink.startAt`). A transfer of the same file still writing is superseded: a sender that
+   * comes back after a lost link finds its old transfer waiting for bytes that will never come.
+   */
+  async openPartial(name: string, size: number, expectedSha256: string | null = null, options: OpenPartialOptions = {}): Promise<ResourceSink> {
     if (this.#closed) throw new PeerlinkError('ERR_CLOSED', 'the session is closed');
     validateResourceName(name);
     const dir = await this.directory();
-    const tempName = `${TEMP_PREFIX}${process.pid}-${randomBytes(12).toString('hex')}${TEMP_SUFFIX}`;
-    // Check and reserve as one step, so two concurrent transfers cannot both fit
-    // under the quota on the strength of the same free bytes.
+    let key = partialKey(name, size);
+    let resumable = true;
+    let held = 0;
+    // Choose the file, check and reserve as one step, so two concurrent transfers cannot both
+    // fit under the quota on the strength of the same free bytes, nor both take one file.
     const admitted = this.#admission.then(async () => {
-      await this.#checkSpace(dir, size);
-      this.#reserved.set(tempName, { size });
+      const previous = this.#busy.get(key);
+      if (previous && options.owner !== undefined && previous.owner === options.owner) await previous.supersede();
+      else if (this.#busy.has(key)) {
+        // Someone else's transfer of a file of this name and size: a file of our own, dropped
+        // if interrupted (its random key matches no record, so a later scan removes it too).
+        key = randomBytes(12).toString('hex');
+        resumable = false;
+      }
+      const onDisk = resumable ? await lstat(join(dir, partialDataName(key))).catch(() => undefined) : undefined;
+      held = onDisk?.isFile() ? Math.min(onDisk.size, size) : 0;
+      await this.#checkSpace(dir, size, key, held);
+      this.#reserved.set(key, { size });
+      this.#busy.set(key, undefined);
     });
     this.#admission = admitted.catch(() => undefined);
     await admitted;
-    let fh: FileHandle;
+    const dataPath = join(dir, partialDataName(key));
+    let fh: FileHandle | undefined;
+    let prefix: PrefixScan | undefined;
     try {
-      fh = await open(join(dir, tempName), 'wx', 0o666);
+      fh = await open(dataPath, PARTIAL_OPEN_FLAGS, 0o666);
+      const st = await fh.stat();
+      let have = Math.min(st.size, size);
+      const record = have > 0 && options.resume && resumable ? await readRecord(dir, key) : undefined;
+      // Another file under the same name and size is told apart by the digests; a digest the
+      // sender announced up front that differs from the one recorded tells it at once.
+      if (!record || record.name !== name || record.size !== size || (record.sha256 !== null && expectedSha256 !== null && record.sha256 !== expectedSha256)) have = 0;
+      if (have > 0) prefix = await scanPrefix(fh, have);
+      if (resumable) await writeRecord(dir, key, { v: 1, name, size, sha256: expectedSha256, createdAt: new Date().toISOString() });
     } catch (err) {
-      this.#reserved.delete(tempName);
+      await fh?.close().catch(() => undefined);
+      this.#reserved.delete(key);
+      this.#busy.delete(key);
       throw mapWriteError(err);
     }
+    this.#idle.delete(key);
     const sink = new ResourceSink({
       store: this,
       directory: dir,
-      tempName,
+      key,
+      tempName: partialDataName(key),
       handle: fh,
       name,
       size,
       expectedSha256,
+      prefix,
+      onSuperseded: options.onSuperseded,
+      owner: options.owner,
+      resumable,
     });
     this.#sinks.add(sink);
-    const r = this.#reserved.get(tempName);
+    this.#busy.set(key, sink);
+    const r = this.#reserved.get(key);
     if (r) r.sink = sink;
     return sink;
+  }
+
+  /** Bytes held of the partial file of `name` and `size` waiting to be resumed (0 if none, or if it is being written). */
+  async partialBytes(name: string, size: number): Promise<number> {
+    const key = partialKey(name, size);
+    if (this.#busy.has(key)) return 0;
+    const known = this.#idle.get(key);
+    if (known !== undefined) return known;
+    const dir = await this.directory();
+    const st = await lstat(join(dir, partialDataName(key))).catch(() => undefined);
+    return st?.isFile() && (await readRecord(dir, key)) ? Math.min(st.size, size) : 0;
+  }
+
+  /** Partial files of interrupted transfers in the directory (expired ones are removed first). */
+  async listPartial(): Promise<PartialResource[]> {
+    const dir = await this.directory();
+    const found = await this.#loadPartials(dir);
+    return [...found.values()].sort((a, b) => a.updatedAt.getTime() - b.updatedAt.getTime());
+  }
+
+  /**
+   * Removes partial files of interrupted transfers — all, or those `filter` selects (by name,
+   * and size if given) — except those being written now. Returns what was removed.
+   */
+  async discardPartial(filter: { name?: string; size?: number } = {}): Promise<PartialResource[]> {
+    const dir = await this.directory();
+    const found = await this.#loadPartials(dir);
+    const removed: PartialResource[] = [];
+    for (const [key, p] of found) {
+      if (filter.name !== undefined && p.name !== filter.name) continue;
+      if (filter.size !== undefined && p.size !== filter.size) continue;
+      await removePartial(dir, key);
+      this.#idle.delete(key);
+      removed.push(p);
+    }
+    return removed;
+  }
+
+  async #loadPartials(dir: string): Promise<Map<string, PartialResource>> {
+    const found = await scanPartials(dir, new Set(this.#busy.keys()));
+    for (const key of [...this.#idle.keys()]) if (!found.has(key)) this.#idle.delete(key);
+    for (const [key, p] of found) this.#idle.set(key, p.bytes);
+    return found;
   }
 
   /** Whether `size` bytes would be admitted now (name, quota, free space), without reserving: throws like open(). */
   async check(name: string, size: number): Promise<void> {
     if (this.#closed) throw new PeerlinkError('ERR_CLOSED', 'the session is closed');
     validateResourceName(name);
-    await this.#checkSpace(await this.directory(), size);
+    await this.#checkSpace(await this.directory(), size, partialKey(name, size), 0);
   }
 
-  // Messages go to the sender as they are: they never name the directory.
-  async #checkSpace(dir: string, size: number): Promise<void> {
+  /**
+   * `key`: the partial this transfer writes to (its waiting bytes are covered by the new
+   * reservation); `held`: bytes of it already on disk (not taken from the free space again).
+   * Messages go to the sender as they are: they never name the directory.
+   */
+  async #checkSpace(dir: string, size: number, key: string, held: number): Promise<void> {
     const quota = this.#options.quota;
     let reserved = 0;
     let unwritten = 0;
@@ -190,8 +317,10 @@ export class ResourceStore {
       reserved += r.size;
       unwritten += r.size - (r.sink?.bytesWritten ?? 0);
     }
+    let waiting = 0;
+    for (const [k, bytes] of this.#idle) if (k !== key) waiting += bytes;
     if (quota !== undefined) {
-      const used = this.#written + reserved;
+      const used = this.#written + reserved + waiting;
       if (used + size > quota)
         throw new PeerlinkError('ERR_RESOURCE_QUOTA', `a resource of ${size} bytes does not fit the receiver's download quota (${Math.max(0, quota - used)} of ${quota} bytes left)`);
     }
@@ -199,15 +328,17 @@ export class ResourceStore {
     if (!fs) return;
     const free = fs.bavail * fs.bsize - unwritten;
     const floor = freeSpaceFloorBytes(this.#floor, fs.blocks * fs.bsize);
-    if (free - size < floor)
+    if (free - (size - held) < floor)
       throw new PeerlinkError('ERR_RESOURCE_QUOTA', `a resource of ${size} bytes does not fit the receiver's free disk space (${Math.max(0, free - floor)} bytes usable; it keeps ${floor} bytes free)`);
   }
 
-  /** Bytes counted against the quota: files this store saved plus transfers in progress. */
+  /** Bytes counted against the quota: files this store saved, transfers in progress, and partial files waiting to be resumed (their bytes on disk). */
   async usage(): Promise<number> {
     let reserved = 0;
     for (const r of this.#reserved.values()) reserved += r.size;
-    return this.#written + reserved;
+    let waiting = 0;
+    for (const bytes of this.#idle.values()) waiting += bytes;
+    return this.#written + reserved + waiting;
   }
 
   async #removeLeftovers(dir: string): Promise<void> {
@@ -271,15 +402,30 @@ export class ResourceStore {
     return true;
   }
 
-  /** Called by a sink when it is finished, whatever the outcome; `kept`: bytes of the file it saved. */
-  release(sink: ResourceSink, tempName: string, kept = 0): void {
-    if (this.#reserved.delete(tempName)) this.#written += kept;
+  /**
+   * Called by a sink when it is finished, whatever the outcome; `saved`: bytes of the file it
+   * placed; `partial`: bytes of the partial file it left for resuming.
+   */
+  release(sink: ResourceSink, key: string, saved = 0, partial?: number): void {
+    if (this.#reserved.delete(key)) this.#written += saved;
+    if (this.#busy.get(key) === sink) this.#busy.delete(key);
+    if (partial !== undefined) {
+      // Re-inserted, so the map's order is oldest first.
+      this.#idle.delete(key);
+      this.#idle.set(key, partial);
+      // However small, partial files are files: past MAX_PARTIALS the oldest go.
+      while (this.#idle.size > MAX_PARTIALS) {
+        const oldest = this.#idle.keys().next().value as string;
+        this.#idle.delete(oldest);
+        void this.#directory?.then((dir) => removePartial(dir, oldest)).catch(() => undefined);
+      }
+    }
     this.#sinks.delete(sink);
   }
 
-  /** Aborts every transfer still writing (their temp files are removed). */
+  /** Stops every transfer still writing; their partial files are kept for resuming. */
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.all([...this.#sinks].map((s) => s.abort(new PeerlinkError('ERR_RESOURCE_ABORTED', 'the session closed during the transfer'))));
+    await Promise.all([...this.#sinks].map((s) => s.abort(new PeerlinkError('ERR_RESOURCE_ABORTED', 'the session closed during the transfer'), true)));
   }
 }

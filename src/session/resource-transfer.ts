@@ -9,7 +9,8 @@ export { ResourceManager, type ResourceManagerOptions } from './resource-manager
 export { ResourceTransfer, type SendResourceOptions, type SentResource } from './resource-send.js';
 export { IncomingResource, type ReceivedResource, type ResourceOffer, type AcceptResource, type RefusedOffer } from './resource-receive.js';
 export { ResourceStore, DEFAULT_FREE_SPACE_FLOOR, type ResourceStoreOptions, type FreeSpaceFloor, type RemovedLeftover } from './resource-store.js';
-export { DEFAULT_ACCEPT_TIMEOUT_MS } from './resource-send.js';
+export { DEFAULT_ACCEPT_TIMEOUT_MS, DEFAULT_RESUME_TIMEOUT_MS } from './resource-send.js';
+export { PARTIAL_MAX_AGE_MS, type PartialResource } from './resource-partial.js';
 export type { ResourceProgress, TransferState } from './resource-progress.js';
 export { resourceChannel } from './resource-progress.js';
 export { validateResourceName, resourceNameProblem, MAX_RESOURCE_NAME_BYTES } from './resource-name.js';

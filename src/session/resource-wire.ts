@@ -1,8 +1,9 @@
 /**
  * The resource stream's wire format. A resource travels on its own stream:
  *
- *   sender → receiver   HEADER  {type:'resource', v:1, name, size, sha256|null}   (the offer)
- *   receiver → sender   ACCEPT  {type:'accept', offset}      or  REJECT {type:'reject', code, message}
+ *   sender → receiver   HEADER  {type:'resource', v:1, name, size, sha256|null, resume?:1}   (the offer)
+ *   receiver → sender   ACCEPT  {type:'accept', offset:0, resume?:{have, block, digests}}  or  REJECT {type:'reject', code, message}
+ *   sender → receiver   RESUME  {type:'resume', offset, sha256}   (only after an ACCEPT with `resume`)
  *   sender → receiver   exactly (size - offset) raw bytes
  *   sender → receiver   TRAILER {type:'end', sha256}
  *   receiver → sender   RESULT  {type:'done', size, sha256, name}  or  {type:'error', code, message}
@@ -17,10 +18,19 @@
  * the stream's own backpressure. The digest is in the trailer because a sender streaming
  * from HTTP (or hashing while it reads, so a 10 GiB file is read once) only knows it at
  * the end; a header digest, when the sender knows it beforehand, is checked as well.
- * `offset` is always 0 today: it is there so resuming needs no new message.
+ *
+ * Resuming (resource-prefix.ts) is negotiated inside this exchange, so peers of either version
+ * keep working: a sender that can resume says `resume:1` in its header (a receiver that
+ * predates it ignores the field); only then does the receiver add `resume` to its ACCEPT — the
+ * bytes it holds of a partial file of this name and size and the SHA-256 of each block of them
+ * (`digests` empty when it holds none) — and only then does the sender answer with RESUME: the
+ * offset it continues from and the SHA-256 of [0, offset) of its own file, which the receiver
+ * checks against its own bytes before it keeps them. ACCEPT's `offset` stays 0 (a sender that
+ * predates resuming refuses anything else).
  */
 import type { Readable } from 'node:stream';
 import { PeerlinkError, type PeerlinkErrorCode } from '../errors.js';
+import { MAX_RESUME_BLOCKS, isBlockSize } from './resource-prefix.js';
 
 export const RESOURCE_PROTOCOL_VERSION = 1;
 /** Largest control frame (a header with a 255-byte name is far smaller). */
@@ -34,10 +44,29 @@ export interface ResourceHeader {
   name: string;
   size: number;
   sha256: string | null;
+  /** 1: the sender can resume (answers an ACCEPT's `resume` with RESUME). */
+  resume?: 1;
+}
+/** What the receiver holds of a partial file of the offered name and size. */
+export interface ResumeOffer {
+  /** Bytes held (≤ the announced size). */
+  have: number;
+  /** Block size of `digests`: a power of two, 4 MiB to 2^46. */
+  block: number;
+  /** SHA-256 (hex) of each block of [0, have): exactly ceil(have / block) of them, at most 128. */
+  digests: string[];
 }
 export interface ResourceAccept {
   type: 'accept';
   offset: number;
+  resume?: ResumeOffer;
+}
+export interface ResourceResume {
+  type: 'resume';
+  /** Where the body continues: 0, a multiple of the block below `have`, or `have`. */
+  offset: number;
+  /** SHA-256 (hex) of the sender's bytes [0, offset). */
+  sha256: string;
 }
 export interface ResourceFailure {
   type: 'reject' | 'error';
@@ -55,7 +84,7 @@ export interface ResourceDone {
   /** The name the receiver saved the file under; absent from receivers that predate it. */
   name?: string;
 }
-export type ResourceFrame = ResourceHeader | ResourceAccept | ResourceFailure | ResourceTrailer | ResourceDone;
+export type ResourceFrame = ResourceHeader | ResourceAccept | ResourceResume | ResourceFailure | ResourceTrailer | ResourceDone;
 
 /** Codes a peer may report for a transfer; anything else is shown as ERR_PROTOCOL. */
 const REMOTE_CODES: ReadonlySet<string> = new Set<PeerlinkErrorCode>([
@@ -117,10 +146,23 @@ export function parseFrame(payload: Buffer): ResourceFrame {
       if (typeof o.v !== 'number' || !isSize(o.size) || !(o.sha256 === null || (typeof o.sha256 === 'string' && SHA256_HEX.test(o.sha256))))
         throw protocolError('malformed header');
       if (o.v !== RESOURCE_PROTOCOL_VERSION) throw protocolError(`unsupported resource protocol version ${String(o.v)}`);
-      return { type: 'resource', v: o.v, name: typeof o.name === 'string' ? o.name : '', size: o.size, sha256: o.sha256 as string | null };
-    case 'accept':
+      return {
+        type: 'resource',
+        v: o.v,
+        name: typeof o.name === 'string' ? o.name : '',
+        size: o.size,
+        sha256: o.sha256 as string | null,
+        // Anything but exactly 1 is "cannot resume": the safe reading of a field we do not know.
+        ...(o.resume === 1 ? { resume: 1 as const } : {}),
+      };
+    case 'accept': {
       if (!isSize(o.offset)) throw protocolError('malformed accept');
-      return { type: 'accept', offset: o.offset };
+      if (o.resume === undefined) return { type: 'accept', offset: o.offset };
+      return { type: 'accept', offset: o.offset, resume: parseResumeOffer(o.resume) };
+    }
+    case 'resume':
+      if (!isSize(o.offset) || typeof o.sha256 !== 'string' || !SHA256_HEX.test(o.sha256)) throw protocolError('malformed resume');
+      return { type: 'resume', offset: o.offset, sha256: o.sha256 };
     case 'reject':
     case 'error': {
       const code = typeof o.code === 'string' && REMOTE_CODES.has(o.code) ? (o.code as PeerlinkErrorCode) : 'ERR_PROTOCOL';
@@ -136,6 +178,20 @@ export function parseFrame(payload: Buffer): ResourceFrame {
     default:
       throw protocolError('unknown control frame');
   }
+}
+
+/** Checks an ACCEPT's `resume`: every number bounded, the digest count exactly what `have` and `block` imply. */
+function parseResumeOffer(r: unknown): ResumeOffer {
+  if (typeof r !== 'object' || r === null) throw protocolError('malformed resume offer');
+  const o = r as Record<string, unknown>;
+  if (!isSize(o.have) || !isBlockSize(o.block) || !Array.isArray(o.digests) || o.digests.length > MAX_RESUME_BLOCKS) throw protocolError('malformed resume offer');
+  if (o.digests.length !== Math.ceil(o.have / o.block)) throw protocolError('resume offer: the digests do not cover the bytes held');
+  const digests: string[] = [];
+  for (const d of o.digests as unknown[]) {
+    if (typeof d !== 'string' || !SHA256_HEX.test(d)) throw protocolError('resume offer: malformed digest');
+    digests.push(d);
+  }
+  return { have: o.have, block: o.block, digests };
 }
 
 /**

@@ -24,15 +24,18 @@ import { buildTxt, type DiscoveredPeer } from './discovery-info.js';
 import { Dialer } from './dialer.js';
 import { StreamManager } from './streams.js';
 import { PeerTable } from './peer-table.js';
-import type { MessageStream } from './message-stream.js';
+import { MessageStream } from './message-stream.js';
 import { emitApp, type PeerErrorInfo, type PeerSessionEvents } from './events.js';
-import { ResourceManager, type ResourceTransfer, type SendResourceOptions } from './resource-transfer.js';
+import { ResourceManager, type ResourceTransfer, type SendResourceOptions, type PartialResource } from './resource-transfer.js';
 import { BudgetLedger, type BudgetName } from './budgets.js';
 import { DEFAULT_INVITE_TIMEOUT, inviteContext, type InviteOptions } from './invitations.js';
 import { DatagramManager } from './datagrams.js';
 import type { DatagramFlowStats, DatagramTotals } from './datagram-flow.js';
 import type { KnownPeers } from './trust/known-peers.js';
 import { fingerprintOfSpki, peerIdBytesOfSpki, spkiOf } from './trust/identity.js';
+import { LinkQualityMonitor, type LinkSource } from './link-monitor.js';
+import type { LinkQuality, LinkQualityReport } from './link-quality.js';
+import { linkQualityChannel, log } from './diagnostics.js';
 
 export interface SendOptions {
   /** One peer or several; default every connected peer. */
@@ -65,6 +68,11 @@ export interface PeerInfo {
   instanceName: string;
   /** Smoothed keepalive round-trip time. */
   rttMs?: number;
+  /**
+   * False while the path under the peer's connection is down (its interface went away) and
+   * the session waits `viabilityGrace` for it to return; true otherwise (`viability` event).
+   */
+  viable: boolean;
   /** Remote address of the control connection. */
   address?: string;
   /** The peer's datagram flow, once one was requested on its current connection. */
@@ -73,6 +81,8 @@ export interface PeerInfo {
   trust?: 'verifying' | 'trusted';
   /** PKI: `sha256/BASE64` of the peer's public key. */
   fingerprint?: string;
+  /** The rated link to the peer ('unknown' while not connected or not measured yet); details: session.linkQuality(peer). */
+  linkQuality: LinkQuality;
 }
 
 /** Handler for a non-app stream kind (resources). */
@@ -105,6 +115,8 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   readonly #budgets: BudgetLedger;
   /** Best-effort flows, one per peer (datagrams.ts). */
   readonly #datagrams: DatagramManager;
+  /** Link quality of the connected peers (one sampling timer, running only while a peer is connected). */
+  readonly #links: LinkQualityMonitor;
   #listener: Listener | undefined;
   #discovery: Discovery | undefined;
   #registeredName: string | undefined;
@@ -119,6 +131,18 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     this.peerId = this.options.peerId;
     this.#budgets = new BudgetLedger(this.options.budgets, this);
     this.#parameters = buildParameters(this.options);
+    const lq = this.options.linkQuality;
+    this.#links = new LinkQualityMonitor({
+      interval: lq.interval,
+      thresholds: lq.thresholds,
+      ...(lq.timers ? { timers: lq.timers } : {}),
+      changed: (key, quality, report) => {
+        const rec = this.#peers.get(key);
+        if (linkQualityChannel.hasSubscribers) linkQualityChannel.publish({ session: this.peerId.id, peer: key, quality, report });
+        log('%s: link to %s %s (rtt %s ms, retransmits %s %%)', this.peerId.displayName, rec?.peer.displayName ?? key, quality, report.rttMs?.toFixed(1) ?? '-', (report.retransmitRate * 100).toFixed(1));
+        if (rec) emitApp(this, 'linkQuality', rec.peer, quality, report);
+      },
+    });
     this.#datagrams = new DatagramManager({
       options: this.options.datagrams,
       // Any TLS control channel (PSK today, PKI alike) gives the exporter the keys come from.
@@ -172,6 +196,10 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       closing: () => this.#state === 'closing' || this.#state === 'closed',
       identified: (conn) => this.#identified(conn),
       budgets: this.#budgets,
+      stateChanged: (rec, state) => {
+        if (state === 'connected') this.#links.track(rec.key, this.#linkSource(rec));
+        else this.#links.untrack(rec.key);
+      },
       extraCapabilities: () => this.#datagrams.capability,
       extension: (rec, ch, code, body) => {
         try {
@@ -200,6 +228,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       listening: () => this.listenerCount('resource') > 0,
       budgets: this.#budgets,
       peerKey: (peer) => peer.id,
+      waitConnected: (peer, signal) => this.#waitConnected(peer, signal),
     });
     this.setStreamHandler('resource', (stream, _name, _meta, peer) => {
       this.#resources.receive(stream, peer);
@@ -366,7 +395,8 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     if (to !== undefined && to === this.#lastTo && Buffer.isBuffer(data)) {
       const rec = this.#lastRec;
       const ch = rec?.active;
-      if (ch !== undefined && data.length <= ch.sendLimit && rec?.verifying === undefined) return this.#settled(ch.sendData(data));
+      // rec.viability is set while the connection is active; not viable → held (#sendTo).
+      if (ch !== undefined && data.length <= ch.sendLimit && rec?.verifying === undefined && rec?.viability?.viable !== false) return this.#settled(ch.sendData(data));
     }
     if (this.#state !== 'running') return Promise.reject(this.#notRunning());
     const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
@@ -451,6 +481,9 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     if (payload.length > limit) {
       return Promise.reject(new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `${rec.peer.displayName} accepts messages up to ${limit} bytes; this one is ${payload.length}`));
     }
+    // The path under the connection is down (within viabilityGrace): held until it returns (viability.ts).
+    const held = rec.viability?.hold(payload);
+    if (held !== undefined) return held;
     return this.#settled(ch.sendData(payload));
   }
 
@@ -496,11 +529,45 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     return this.#resources.store.directory();
   }
 
+  /** Partial files of interrupted incoming transfers, kept for resuming (docs/resources.md "Resuming"). */
+  listPartialResources(): Promise<PartialResource[]> {
+    return this.#resources.store.listPartial();
+  }
+
+  /** Removes partial files of interrupted incoming transfers — all, or those of `name` (and `size`). Returns what was removed. */
+  discardPartialResources(filter?: { name?: string; size?: number }): Promise<PartialResource[]> {
+    return this.#resources.store.discardPartial(filter);
+  }
+
+  /** Resolves once `peer` is connected (at once if it is); rejects when `signal` aborts or the session closes. */
+  #waitConnected(peer: PeerID, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const connected = (): boolean => this.#peers.get(peer.id)?.state === 'connected';
+      if (connected()) return resolve();
+      const done = (err?: Error): void => {
+        this.off('peer', onPeer);
+        this.off('close', onClose);
+        signal.removeEventListener('abort', onAbort);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onPeer = (p: PeerID, state: PeerState): void => {
+        if (p.id === peer.id && state === 'connected') done();
+      };
+      const onClose = (): void => done(new PeerlinkError('ERR_CLOSED', 'the session is closed'));
+      const onAbort = (): void => done(new PeerlinkError('ERR_CANCELLED', 'stopped waiting'));
+      if (signal.aborted) return onAbort();
+      this.on('peer', onPeer);
+      this.on('close', onClose);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
   /** What the session knows about a peer. */
   peerInfo(peer: PeerID): PeerInfo | undefined {
     const rec = this.#peers.get(peer.id);
     if (!rec) return undefined;
-    const info: PeerInfo = { peer: rec.peer, state: rec.state, discoveryInfo: this.#dialer.discoveryInfoOf(rec.key), instanceName: rec.instanceName };
+    const info: PeerInfo = { peer: rec.peer, state: rec.state, discoveryInfo: this.#dialer.discoveryInfoOf(rec.key), instanceName: rec.instanceName, viable: rec.viable, linkQuality: this.#links.report(rec.key)?.quality ?? 'unknown' };
     if (rec.active?.rttMs !== undefined) info.rttMs = rec.active.rttMs;
     if (this.options.pki && rec.active && !rec.active.closed) {
       info.trust = rec.verifying === undefined ? 'trusted' : 'verifying';
@@ -512,6 +579,14 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     const datagrams = this.#datagrams.stats(rec);
     if (datagrams) info.datagrams = datagrams;
     return info;
+  }
+
+  /**
+   * The link to a peer as measured by using it (docs/session.md "Link quality"): the rating
+   * and the measures behind it. 'unknown' with no measures for a peer that is not connected.
+   */
+  linkQuality(peer: PeerID): LinkQualityReport {
+    return this.#links.report(peer.id) ?? { quality: 'unknown', rttMs: undefined, rttVarMs: undefined, throughputBps: 0, capacityBps: undefined, retransmitRate: 0, lossRate: 0, stalled: false };
   }
 
   /** Leaves: BYE to every peer, service withdrawn, listener and browser stopped, streams destroyed. */
@@ -528,11 +603,33 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     this.#dialer.close();
     const streamsClosed = this.#streams.close();
     this.#table.reportAll();
+    this.#links.close();
     await Promise.allSettled([this.#discovery?.close(), this.#listener?.cancel(), streamsClosed]);
     await Promise.race([closed, delay(1000)]);
     this.options.pki?.lock?.release();
     this.#state = 'closed';
     this.emit('close');
+  }
+
+  // ---- link quality ----------------------------------------------------------------------
+
+  /** What the link monitor measures for a peer: its control connection (PINGs) and its stream connections. */
+  #linkSource(rec: PeerRecord): LinkSource {
+    const links = this.#links;
+    return {
+      *connections() {
+        const ch = rec.active;
+        if (ch && !ch.closed) {
+          // The round trips of the connection in use (a replacement gets the hook on the next round).
+          ch.onRtt ??= (ms) => links.observeRtt(rec.key, ms);
+          yield { key: ch.connection, info: ch.connection.tcpInfo() };
+        }
+        for (const s of rec.streams) if (s instanceof MessageStream) yield { key: s.connection, info: s.connection.tcpInfo() };
+      },
+      pingOverdueMs: () => (rec.active && !rec.active.closed ? rec.active.pingOverdueMs : 0),
+      viable: () => rec.viable,
+      datagrams: () => this.#datagrams.stats(rec),
+    };
   }
 
   // ---- streams and events ---------------------------------------------------------------

@@ -169,6 +169,7 @@ export class Lab {
   readonly runDir: string;
   private tornDown = false;
   private sniffAddressed = false;
+  private readonly teardownHooks: Array<() => Promise<void> | void> = [];
 
   constructor(prefix: string) {
     this.prefix = prefix;
@@ -299,9 +300,25 @@ export class Lab {
     return host;
   }
 
+  /**
+   * Runs `fn` first thing in `teardown()` (before processes are killed), e.g. to thaw
+   * frozen processes or undo faults (see faultlab.ts). A hook that throws does not stop
+   * the teardown.
+   */
+  onTeardown(fn: () => Promise<void> | void): void {
+    this.teardownHooks.push(fn);
+  }
+
   /** Kills every process in the lab's namespaces and deletes them. Idempotent. */
   async teardown(): Promise<void> {
     if (this.tornDown) return;
+    for (const hook of this.teardownHooks.splice(0)) {
+      try {
+        await hook();
+      } catch {
+        // the namespaces go away below anyway
+      }
+    }
     const names = this.namespaces.filter((n) => listNetns().includes(n));
     const pidsOf = (): number[] => names.flatMap(netnsPids);
     killPids(pidsOf(), 'SIGTERM');

@@ -166,8 +166,10 @@ test('chat: /who is answered locally and never sent; /quit leaves with exit 0, a
   const b = chat(svc, 'Ben', ['--json']);
   await connectedTo(b, 'Ann');
   await waitForLine(a, (l) => l.includes('Ben joined'), 30_000, { stderr: true });
+  // The measured link is rated within a sampling round or two of connecting (a `linkQuality` event).
+  await waitForJson(b, (e) => e.event === 'linkQuality' && e.peer === 'Ann' && e.quality !== 'unknown', 20_000);
   a.writeLine('/who');
-  await waitForLine(a, (l) => /Ben/.test(l), 10_000, { what: '/who answer on stdout' });
+  await waitForLine(a, (l) => /Ben \[(good|moderate|minimal|link unknown)/.test(l), 10_000, { what: '/who answer on stdout, with the link' });
   a.writeLine('//who is there?');
   await waitForJson(b, (e) => e.event === 'message', 20_000);
   assert.deepEqual(messages(b), ['/who is there?'], b.tail());
@@ -178,6 +180,7 @@ test('chat: /who is answered locally and never sent; /quit leaves with exit 0, a
     (who.peers as Array<Record<string, unknown>>).map((p) => p.peer),
     ['Ann'],
   );
+  assert.match(String((who.peers as Array<Record<string, unknown>>)[0]?.linkQuality), /^(good|moderate|minimal)$/);
   a.writeLine('/quit');
   assert.equal((await a.exited).code, 0, a.tail());
   assert.ok(a.stderrLines.some((l) => /you left/.test(l)), a.tail());

@@ -46,7 +46,7 @@ has joined for a second) they are sent once to every peer here, then forgotten:
 peers joining later do not get them. Files offered to chat are refused.
 
 Commands (a line starting with "/"; start it with "//" to send a "/" line):
-  /who                 list the connected peers
+  /who                 list the connected peers, with the measured link to each
   /invite NAME [TEXT]  (--invite) invite the peer advertised as NAME, TEXT shown to it
   /accept [NAME]       (--invite) accept an invitation (the latest, without NAME)
   /decline [NAME]      (--invite) decline an invitation
@@ -159,10 +159,22 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     await sendTo(text, to);
   };
 
+  /** The measured link to a peer, for /who: "good, 3 ms". */
+  const link = (p: PeerID): string => {
+    const q = session.linkQuality(p);
+    return q.rttMs === undefined ? `link ${q.quality}` : `${q.quality}, ${q.rttMs < 10 ? q.rttMs.toFixed(1) : Math.round(q.rttMs)} ms`;
+  };
   const who = (): void => {
     const peers = chatPeers();
-    if (json) emit({ event: 'who', peers: peers.map((p) => ({ peer: p.displayName, label: names.label(p), id: p.id })) });
-    else screen.print(peers.length === 0 ? 'nobody else is here' : `here: ${peers.map(label).join(', ')}`);
+    if (json) {
+      emit({
+        event: 'who',
+        peers: peers.map((p) => {
+          const q = session.linkQuality(p);
+          return { peer: p.displayName, label: names.label(p), id: p.id, linkQuality: q.quality, ...(q.rttMs !== undefined ? { rttMs: Math.round(q.rttMs * 10) / 10 } : {}) };
+        }),
+      });
+    } else screen.print(peers.length === 0 ? 'nobody else is here' : `here: ${peers.map((p) => `${label(p)} [${link(p)}]`).join(', ')}`);
   };
   const command = (line: string): void => {
     const [name] = line.trim().split(/\s+/, 1);
@@ -297,6 +309,13 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       screen.note(`* ${label(peer)} left`);
     }
   });
+  // --json: the measured link to each chat peer as it changes (docs/session.md "Link quality").
+  if (json) {
+    session.on('linkQuality', (peer, quality, report) => {
+      if (leaving || !isChatPeer(peer)) return;
+      emit({ event: 'linkQuality', peer: peer.displayName, label: names.label(peer), id: peer.id, quality, ...(report.rttMs !== undefined ? { rttMs: Math.round(report.rttMs * 10) / 10 } : {}) });
+    });
+  }
   session.on('message', (data, peer) => {
     const text = data.toString('utf8');
     if (json) emit({ event: 'message', peer: peer.displayName, label: names.label(peer), id: peer.id, text });

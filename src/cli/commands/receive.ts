@@ -8,7 +8,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { type PeerID, type SessionResourceOptions, type ResourceOffer } from '../../session/index.js';
-import type { IncomingResource } from '../../session/resource-transfer.js';
+import { ResourceStore, type IncomingResource } from '../../session/resource-transfer.js';
 import { selectInterfaces } from '../../path/interfaces.js';
 import { isPeerlinkError } from '../../errors.js';
 import { jsonLine, parse, parsePort, parseSeconds, UsageError } from '../args.js';
@@ -22,23 +22,33 @@ import { untilAborted } from './advertise.js';
 export const summary = 'receive files sent with `peerlink send`, until stopped';
 
 const USAGE = `Usage: peerlink receive --service NAME [--dir DIR] [--yes] [options]
+       peerlink receive --list-partial | --discard-partial [--dir DIR]
 
 Joins the session NAME as a receiver. Each incoming offer (sender, file names, sizes)
 is asked about on the terminal and accepted on "y"; without a terminal offers are
 refused unless --yes is given. Accepted files are saved in DIR (default: the current
 directory) under the name they were sent with; an existing file is never replaced (the
 new one becomes "name (1).ext"). Names that could escape DIR or are not portable are
-refused. Runs until Ctrl-C, SIGTERM or --timeout; exit status 0. Transfers still in
-progress then are aborted and their partial files removed.
+refused. Runs until Ctrl-C, SIGTERM or --timeout; exit status 0.
+
+An interrupted transfer (the sender stopped or lost, this receiver stopped) leaves a
+hidden partial file in DIR (.peerlink-partial-*.part and .json): the same file sent
+again resumes from it, after its bytes are checked block by block. On start, receive
+says how many it holds. Partial files unused for 7 days are removed; a transfer the
+sender cancels, or that fails verification, leaves none.
 
 Options:
   --dir DIR            where to save files (created if missing; default: .)
   --yes                accept every offer without asking (says nothing about keys)
   --port PORT          listen on this port (default: any free port); senders can
                        then use 'peerlink send --connect HOST:PORT'
-  --quota BYTES        most bytes this run may write (saved + in progress); larger
-                       transfers are refused before a byte is written
+  --quota BYTES        most bytes this run may write (saved + in progress + the
+                       bytes partial files hold); larger transfers are refused
+                       before a byte is written
   --timeout SECONDS    stop after this long
+  --list-partial       list the partial files in DIR (name, bytes held, size,
+                       expiry) and exit
+  --discard-partial    remove the partial files in DIR and exit
 ${SESSION_FLAGS_HELP}
 `;
 
@@ -54,6 +64,21 @@ async function partialFiles(dir: string): Promise<Map<string, number>> {
     if (st?.isFile()) out.set(e, st.size);
   }
   return out;
+}
+
+/** `--list-partial` / `--discard-partial`: the download directory's partial files, without starting a session. */
+async function partialCommand(dir: string, discard: boolean, json: boolean, io: CliIO): Promise<number> {
+  const store = new ResourceStore({ directory: dir });
+  const list = discard ? await store.discardPartial() : await store.listPartial();
+  for (const p of list) {
+    if (json) jsonLine(io, { event: discard ? 'discarded' : 'partial', file: p.name, bytes: p.bytes, size: p.size, updatedAt: p.updatedAt.toISOString(), expiresAt: p.expiresAt.toISOString() });
+    else {
+      const pct = p.size > 0 ? Math.floor((p.bytes * 100) / p.size) : 100;
+      io.stdout.write(`${discard ? 'removed\t' : ''}${printable(p.name)}\t${formatBytes(p.bytes)} of ${formatBytes(p.size)} (${pct} %)\t${discard ? '' : `expires ${p.expiresAt.toISOString()}`}\n`);
+    }
+  }
+  if (!json) io.stderr.write(`${discard ? 'removed' : 'holding'} ${list.length} partial file${list.length === 1 ? '' : 's'} in ${dir}\n`);
+  return EXIT_OK;
 }
 
 /** Where senders can reach us: every address of the interfaces in use, as HOST:PORT. */
@@ -78,10 +103,16 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     port: { type: 'string' },
     yes: { type: 'boolean' },
     timeout: { type: 'string' },
+    'list-partial': { type: 'boolean' },
+    'discard-partial': { type: 'boolean' },
   });
   if (values.help) {
     io.stdout.write(USAGE);
     return EXIT_OK;
+  }
+  if (values['list-partial'] === true || values['discard-partial'] === true) {
+    if (values['list-partial'] === true && values['discard-partial'] === true) throw new UsageError('give --list-partial or --discard-partial, not both');
+    return partialCommand(resolvePath(values.dir ?? '.'), values['discard-partial'] === true, values.json === true, io);
   }
   if (positionals.length > 0) throw new UsageError(`receive takes no arguments (got "${positionals[0]}")`);
   const timeout = parseSeconds('--timeout', values.timeout);
@@ -105,7 +136,9 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const name = (p: PeerID): string => printable(p.displayName);
 
   async function accept(offer: ResourceOffer): Promise<boolean> {
-    const files = offer.files.map((f) => `"${printable(f.name)}" (${formatBytes(f.size)})`).join(', ');
+    const files = offer.files
+      .map((f) => `"${printable(f.name)}" (${formatBytes(f.size)}${f.held ? `, ${Math.floor((f.held * 100) / Math.max(1, f.size))} % already here from an interrupted transfer` : ''})`)
+      .join(', ');
     const what = `${name(offer.peer)} offers ${offer.files.length === 1 ? 'a file' : `${offer.files.length} files`}: ${files}${offer.files.length > 1 ? `, ${formatBytes(offer.totalBytes)} in all` : ''}.`;
     const ok = prompt ? await prompt.ask(what, offer.signal) : consent === 'all';
     if (json) jsonLine(io, { event: 'offer', peer: offer.peer.displayName, files: offer.files.map((f) => ({ name: f.name, size: f.size })), totalBytes: offer.totalBytes, accepted: ok });
@@ -170,6 +203,11 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     if (json) jsonLine(io, { event: 'receiving', file, peer: from, size: incoming.size });
     const task = json ? undefined : progress.start(shown, incoming.size, `receiving ${shown} (${formatBytes(incoming.size)}) from ${name(incoming.peer)}`);
     const throttle = new ProgressThrottle();
+    incoming.on('resumed', ({ offset }) => {
+      if (offset <= 0) return;
+      if (json) jsonLine(io, { event: 'resuming', file, peer: from, offset, total: incoming.size });
+      else progress.log(`resuming ${shown} at ${Math.floor((offset * 100) / Math.max(1, incoming.size))} % (${formatBytes(offset)} already here, checked)`);
+    });
     incoming.on('progress', (p) => {
       task?.update(p);
       if (json && throttle.ready(p)) jsonLine(io, { event: 'progress', file, peer: from, bytes: p.bytes, total: p.total, rate: p.rate });
@@ -203,9 +241,15 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       const left = after.has(file);
       const msg = left
         ? `found ${file} (${formatBytes(size)}) in ${where}: a partial file of an interrupted transfer, not resumed; delete it unless another receive uses this directory`
-        : `removed ${file} (${formatBytes(size)}): a partial file left by an interrupted transfer`;
+        : `removed ${file} (${formatBytes(size)}): a temporary file an earlier version left`;
       if (json) jsonLine(io, { event: 'partialFile', file, size, removed: !left });
       io.stderr.write(`peerlink: ${msg}\n`);
+    }
+    const held = await session.listPartialResources();
+    if (held.length > 0) {
+      const bytes = held.reduce((n, p) => n + p.bytes, 0);
+      if (json) jsonLine(io, { event: 'partialFiles', count: held.length, bytes, files: held.map((p) => ({ name: p.name, bytes: p.bytes, size: p.size })) });
+      else io.stderr.write(`holding ${held.length} partial file${held.length === 1 ? '' : 's'} of interrupted transfers (${formatBytes(bytes)}); ${held.length === 1 ? 'it resumes' : 'they resume'} when sent again (--list-partial, --discard-partial)\n`);
     }
     const instance = session.instanceName ?? session.peerId.displayName;
     const addresses = reachableAt(options.interfaces, session.listenPort);

@@ -34,6 +34,11 @@ the session NAME (peers running 'peerlink receive --service NAME', and peers giv
 --connect). Sending to a receiver starts as soon as it is connected. Exits 0 once every
 receiver has confirmed every file, verified by size and SHA-256.
 
+A file a receiver already holds part of (an earlier send was interrupted: killed, Ctrl-C,
+a lost link) is resumed: the part it holds is checked against FILE block by block (SHA-256)
+and only the rest is sent ("resuming NAME at 41 %"). A receiver lost mid-transfer is waited
+for, up to 10 minutes, and the transfer continues when it is back.
+
 Stops looking for receivers at --timeout; with --to, as soon as every named receiver is
 connected; without --to, once discovery has settled: every receiver found is connected
 or has failed and no new one has appeared for ${QUIET_MS / 1000} s. --timeout never cuts a
@@ -158,6 +163,18 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       if (json) jsonLine(io, { event: 'waiting', file: src.name, peer: peer.displayName });
       else progress.log(`waiting for ${name(peer)} to accept ${quoted(src.name)}…`);
     });
+    // A receiver holding part of this file (an earlier run was stopped or killed): only the rest is sent.
+    (t as unknown as EventEmitter).on('resumed', ({ offset }: { offset: number }) => {
+      if (offset <= 0) return;
+      const total = t.progress.total;
+      const pct = total > 0 ? Math.floor((offset * 100) / total) : 0;
+      if (json) jsonLine(io, { event: 'resuming', file: src.name, peer: peer.displayName, offset, total });
+      else progress.log(`resuming ${quoted(src.name)} at ${pct} % (${formatBytes(offset)} of ${formatBytes(total)} already at ${name(peer)})`);
+    });
+    (t as unknown as EventEmitter).on('paused', (err: PeerlinkError) => {
+      if (json) jsonLine(io, { event: 'paused', file: src.name, peer: peer.displayName, bytes: t.progress.bytes, code: err.code });
+      else progress.log(`lost ${name(peer)} during ${quoted(src.name)}; waiting for it to come back (up to 10 min)…`);
+    });
     t.on('progress', (p) => {
       bodyStartedAt ??= Date.now();
       if (json) {
@@ -223,6 +240,11 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   session.on('found', (info) => {
     const r = search.found(info);
     if (!r) return;
+    // Found after we already reached it (by --connect, before its record arrived): the same
+    // receiver (its HELLO named this instance), not one left unreached.
+    for (const p of session.connectedPeers) {
+      if (started.has(p.id) && session.peerInfo(p)?.instanceName === info.instanceName) search.started(info.instanceName);
+    }
     if (json) jsonLine(io, { event: 'found', peer: info.instanceName, compatible: info.compatible, ...(info.compatible ? {} : { reason: info.incompatibleReason }) });
     else progress.log(`found receiver ${quoted(info.instanceName)}${r.failure ? ` — ${r.failure.message}` : ''}`);
     wake?.();
@@ -246,8 +268,9 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     else if (verbose) progress.log(`peerlink: ${info.peer ? name(info.peer) : printable(info.endpoint ?? 'a peer')}: ${err.message} (${err.code})`);
     wake?.();
   });
+  // Stopped, not cancelled: the receivers keep what they have, so running send again resumes.
   const onAbort = (): void => {
-    for (const t of transfers) t.cancel();
+    for (const t of transfers) t.stop();
     wake?.();
   };
   io.signal.addEventListener('abort', onAbort, { once: true });

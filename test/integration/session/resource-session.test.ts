@@ -126,15 +126,42 @@ test('an HTTP URL is sent as a resource', { timeout: 120_000 }, async (t) => {
   assert.equal(received.path, join(p.dir, 'from-http.bin'));
 });
 
-test('the receiving session closing mid-transfer: ERR_RESOURCE_ABORTED, temp removed', { timeout: 120_000 }, async (t) => {
+test('the receiving session closing mid-transfer: ERR_RESOURCE_ABORTED there (partial kept), the sender pauses and a cancel ends it', { timeout: 120_000 }, async (t) => {
   const src = await tempDir(t, 'pl-res-src-');
   await writeFile(join(src, 'big.bin'), Buffer.alloc(200 * 1024 * 1024));
   const p = await pair(t);
   const transfer = p.a.sendResource(join(src, 'big.bin'), 'big.bin', p.bPeer);
+  const paused = once(transfer, 'paused');
   const incoming = await p.nextResource();
   while (incoming.progress.bytes < 1024 * 1024) await once(incoming, 'progress');
   await p.b.close();
   await assert.rejects(incoming.done, (e: unknown) => isPeerlinkError(e, 'ERR_RESOURCE_ABORTED'));
+  const [why] = (await paused) as [Error];
+  assert.ok(isPeerlinkError(why, 'ERR_RESOURCE_ABORTED'), String(why));
+  assert.equal(transfer.state, 'paused');
+  transfer.cancel();
+  await assert.rejects(transfer.done, (e: unknown) => isPeerlinkError(e, 'ERR_CANCELLED'));
+  assert.ok((await readdir(p.dir)).every((f) => f.startsWith('.peerlink-partial-')), 'only the partial file kept for resuming');
+});
+
+test('a transfer with resumeTimeout 0 fails at once when its peer goes (no pause)', { timeout: 120_000 }, async (t) => {
+  const src = await tempDir(t, 'pl-res-src-');
+  await writeFile(join(src, 'big.bin'), Buffer.alloc(200 * 1024 * 1024));
+  const p = await pair(t);
+  const transfer = p.a.sendResource(join(src, 'big.bin'), 'big.bin', p.bPeer, { resumeTimeout: 0 });
+  const incoming = await p.nextResource();
+  while (incoming.progress.bytes < 1024 * 1024) await once(incoming, 'progress');
+  await p.b.close();
   await assert.rejects(transfer.done, (e: unknown) => isPeerlinkError(e, 'ERR_RESOURCE_ABORTED') || isPeerlinkError(e, 'ERR_PEER_NOT_CONNECTED'));
-  assert.deepEqual(await readdir(p.dir), []);
+});
+
+test('a paused transfer whose peer does not come back within resumeTimeout fails with ERR_RESOURCE_PEER_LOST', { timeout: 120_000 }, async (t) => {
+  const src = await tempDir(t, 'pl-res-src-');
+  await writeFile(join(src, 'big.bin'), Buffer.alloc(200 * 1024 * 1024));
+  const p = await pair(t);
+  const transfer = p.a.sendResource(join(src, 'big.bin'), 'big.bin', p.bPeer, { resumeTimeout: 1500 });
+  const incoming = await p.nextResource();
+  while (incoming.progress.bytes < 1024 * 1024) await once(incoming, 'progress');
+  await p.b.close();
+  await assert.rejects(transfer.done, (e: unknown) => isPeerlinkError(e, 'ERR_RESOURCE_PEER_LOST'));
 });

@@ -176,15 +176,22 @@ test('hostile names are refused by the store and nothing is written', async (t) 
   assert.deepEqual(await readdir(dir), []);
 });
 
-test('abort removes the temp file; store.close aborts open sinks', async (t) => {
+test('abort removes the partial file; store.close stops open sinks and keeps theirs for resuming', async (t) => {
   const dir = await tempDir(t);
   const store = new ResourceStore({ directory: dir });
+  const dropped = await store.open('dropped.bin', 1_000_000);
+  dropped.write(Buffer.alloc(100_000));
+  await dropped.abort();
+  assert.deepEqual(await readdir(dir), [], 'abort() removes the file and its record');
   const sink = await store.open('partial.bin', 1_000_000);
-  sink.write(Buffer.alloc(100_000));
-  await new Promise((r) => setTimeout(r, 20));
-  assert.equal((await readdir(dir)).length, 1, 'temp file exists during the transfer');
+  sink.write(Buffer.alloc(600_000));
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal((await readdir(dir)).length, 2, 'partial file and record exist during the transfer');
   await store.close();
-  assert.deepEqual(await readdir(dir), []);
+  const again = new ResourceStore({ directory: dir });
+  const kept = await again.listPartial();
+  assert.deepEqual(kept.map((k) => [k.name, k.size]), [['partial.bin', 1_000_000]]);
+  assert.equal(kept[0]!.bytes, 600_000);
   await assert.rejects(store.open('after.bin', 1), (e: unknown) => isPeerlinkError(e, 'ERR_CLOSED'));
 });
 

@@ -188,17 +188,20 @@ test('quota: the sender learns ERR_RESOURCE_QUOTA and nothing is written', async
   assert.deepEqual(await readdir(p.dir), []);
 });
 
-test('a sender vanishing mid-transfer: ERR_RESOURCE_ABORTED and the temp file removed', async (t) => {
+test('a sender vanishing mid-transfer: ERR_RESOURCE_ABORTED and the partial file kept for resuming', async (t) => {
   const p = await pair(t);
   const { socket, reader } = await offer(p, t, { name: 'partial.bin', size: 10_000_000 });
   assert.equal((await reader.frame()).type, 'accept');
   socket.write(Buffer.alloc(1_000_000));
   const incoming = await p.incoming;
   while (incoming.progress.bytes < 1_000_000) await once(incoming, 'progress');
-  assert.equal((await readdir(p.dir)).length, 1, 'temp file while receiving');
-  socket.destroy();
+  assert.equal((await readdir(p.dir)).length, 2, 'partial file and its record while receiving');
+  // Vanishing is a reset (a clean end of the stream before the body is a sender that gave up: its partial is dropped).
+  socket.resetAndDestroy();
   await assert.rejects(incoming.done, (e: unknown) => isPeerlinkError(e, 'ERR_RESOURCE_ABORTED'));
-  assert.deepEqual(await readdir(p.dir), []);
+  const kept = await p.receiver.store.listPartial();
+  assert.deepEqual(kept.map((k) => [k.name, k.size]), [['partial.bin', 10_000_000]]);
+  assert.ok(kept[0]!.bytes <= 1_000_000);
 });
 
 /** A 30 MiB file on its way from the pair's sender, once the receiver has taken its first MiB. */
@@ -215,12 +218,12 @@ async function bigTransferUnderway(t: Ctx) {
   return { p, transfer, incoming };
 }
 
-test('a receiver vanishing mid-transfer: the sender fails with ERR_RESOURCE_ABORTED', async (t) => {
+test('a receiver vanishing mid-transfer: the sender (which cannot wait for it here) fails with ERR_RESOURCE_ABORTED', async (t) => {
   const { p, transfer, incoming } = await bigTransferUnderway(t);
   p.receiverSocket()?.destroy();
   await assert.rejects(transfer.done, (e: unknown) => isPeerlinkError(e, 'ERR_RESOURCE_ABORTED'));
   await assert.rejects(incoming.done, (e: unknown) => isPeerlinkError(e, 'ERR_RESOURCE_ABORTED'));
-  assert.deepEqual(await readdir(p.dir), []);
+  assert.deepEqual((await p.receiver.store.listPartial()).map((k) => k.name), ['big.bin'], 'the partial file is kept for resuming');
 });
 
 test('cancel on the sender: ERR_CANCELLED there, ERR_RESOURCE_ABORTED on the receiver', async (t) => {
