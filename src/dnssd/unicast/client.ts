@@ -21,9 +21,9 @@ export interface DnsServer {
 }
 
 export interface DnsClientOptions {
-  /** Per attempt (default 2000 ms). */
+  /** Per attempt (default 3000 ms). */
   timeoutMs?: number;
-  /** UDP attempts before giving up (default 2). */
+  /** UDP attempts before giving up (default 3; dig's too). */
   attempts?: number;
   /** EDNS(0) UDP payload size we advertise (default 1232, the DNS Flag Day 2020 value). */
   udpPayload?: number;
@@ -68,8 +68,8 @@ export class DnsClient {
   readonly now: () => number;
 
   constructor(opts: DnsClientOptions = {}) {
-    this.timeoutMs = opts.timeoutMs ?? 2000;
-    this.attempts = opts.attempts ?? 2;
+    this.timeoutMs = opts.timeoutMs ?? 3000;
+    this.attempts = opts.attempts ?? 3;
     this.udpPayload = opts.udpPayload ?? 1232;
     this.now = opts.now ?? (() => Date.now() / 1000);
   }
