@@ -54,6 +54,9 @@ export function bindConf(s: ZoneSpec): string {
     listen-on-v6 { none; };
     recursion no;
     allow-query { any; };
+    // authoritative only: no trust-anchor refresh (it would ask the root servers), no NOTIFY
+    dnssec-validation no;
+    notify no;
 };
 
 controls { };
