@@ -53,6 +53,15 @@ export async function createRoutedLab(tag = 'wan'): Promise<RoutedLab> {
       // mDNS works on each subnet (the engine has its interface); it just cannot cross r
       await ip(['-n', ns, 'route', 'add', '224.0.0.0/4', 'dev', 'eth0']);
     }
+    // a new veth carries nothing until the kernel has activated it (linkwatch, deferred and
+    // slow on a loaded machine): wait until each host reaches the router's DNS address
+    for (const ns of [a, b]) {
+      const deadline = Date.now() + 60_000;
+      while (!(await lab.reach(ns, '10.77.1.1', 2000))) {
+        if (Date.now() > deadline) throw new Error(`${ns} cannot reach the router at 10.77.1.1`);
+        await sleep(250);
+      }
+    }
   } catch (err) {
     await lab.teardown();
     throw err;
