@@ -3,7 +3,8 @@
 //   node scripts/run-tests.mjs [--only unit|integration] [name-substring ...]
 // Integration suites build their own network namespaces with unique names, so files
 // run side by side; --test-concurrency is set explicitly because node's default on a
-// 2-core machine is 1.
+// 2-core machine is 1. Files named `*.alone.test.js` (scale tests that need the whole
+// machine, e.g. 32 peer processes) run after the others, one at a time, with nothing beside them.
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawn } from 'node:child_process';
@@ -36,11 +37,27 @@ if (files.length === 0) {
   process.exit(1);
 }
 const concurrency = process.env.PEERLINK_TEST_CONCURRENCY ?? '4';
-const child = spawn(process.execPath, [
-  '--test',
-  `--test-concurrency=${concurrency}`,
-  '--test-timeout=900000',
-  '--test-reporter=spec',
-  ...files,
-], { stdio: 'inherit', cwd: root });
-child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+const alone = files.filter((f) => f.endsWith('.alone.test.js'));
+const shared = files.filter((f) => !f.endsWith('.alone.test.js'));
+
+function runFiles(list, conc) {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [
+      '--test',
+      `--test-concurrency=${conc}`,
+      '--test-timeout=900000',
+      '--test-reporter=spec',
+      ...list,
+    ], { stdio: 'inherit', cwd: root });
+    child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
+
+let code = 0;
+if (shared.length > 0) code = await runFiles(shared, concurrency);
+if (alone.length > 0) {
+  if (shared.length > 0) console.log(`\nrun-tests: ${alone.length} file(s) that run alone: ${alone.map((f) => relative(root, f)).join(', ')}`);
+  const c = await runFiles(alone, '1');
+  code = code || c;
+}
+process.exit(code);

@@ -227,12 +227,16 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
       if (this.stopped || this.tracked.get(key) !== t) return;
       const parts = lookupParts(this.ctx.cache, t.fqdn, t.iface);
       const q = (name: string, qtype: number): Question => ({ name, qtype, qclass: CLASS_IN, unicastResponse: false });
-      if (!parts.srv) this.ctx.querier.query([q(t.fqdn, RRType.SRV), q(t.fqdn, RRType.TXT)], t.iface);
-      else if (parts.addresses.length === 0) this.ctx.querier.query([q(parts.srv.target, RRType.A), q(parts.srv.target, RRType.AAAA)], t.iface);
-      else if (!parts.txt) this.ctx.querier.query([q(t.fqdn, RRType.TXT)], t.iface);
+      let sent = true;
+      if (!parts.srv) sent = this.ctx.querier.query([q(t.fqdn, RRType.SRV), q(t.fqdn, RRType.TXT)], t.iface);
+      else if (parts.addresses.length === 0) sent = this.ctx.querier.query([q(parts.srv.target, RRType.A), q(parts.srv.target, RRType.AAAA)], t.iface);
+      else if (!parts.txt) sent = this.ctx.querier.query([q(t.fqdn, RRType.TXT)], t.iface);
       // look again after the back-off (1, 2, 4, 8 s), or when the TXT grace ends
       const wait = Math.min(1000 * 2 ** t.attempt, parts.srv && parts.addresses.length > 0 ? TXT_GRACE_MS : Infinity);
-      t.attempt++;
+      // An attempt the query bucket refused asked nobody: it does not count toward giving up
+      // (many instances heard at once — 48 peers starting — would otherwise be abandoned
+      // unresolved until their PTR is heard again). The bucket still bounds the rate.
+      if (sent) t.attempt++;
       t.retry = this.ctx.clock.setTimeout(() => {
         t.retry = undefined;
         this.markDirty(key);

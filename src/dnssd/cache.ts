@@ -149,6 +149,34 @@ export class RecordCache extends EventEmitter<CacheEvents> {
       .map((e) => ({ ...e.record, ttl: Math.max(1, Math.floor((e.expiresAt - now) / 1000)) }));
   }
 
+  /**
+   * Flushes a record that failed reconfirmation (RFC 6762 §10.4, §10.5): it expires after the
+   * same one-second grace as a goodbye. With `pointers`, PTRs on the interface that point at the
+   * record's name go too (an instance whose SRV nobody answers is gone, whatever its PTR's TTL).
+   * Returns how many records were flushed.
+   */
+  flush(record: ResourceRecord, iface: string, pointers = false): number {
+    const now = this.clock.now();
+    let n = 0;
+    const expire = (e: CachedRecord): void => {
+      if (e.expiresAt <= now + GOODBYE_GRACE_MS) return;
+      e.expiresAt = now + GOODBYE_GRACE_MS;
+      e.refreshAt = [];
+      this.arm(e.expiresAt);
+      n++;
+    };
+    const e = this.sets.get(`${iface}|${nameKey(record.name)}`)?.get(recordKey(record));
+    if (e) expire(e);
+    if (pointers) {
+      const target = nameKey(record.name);
+      for (const [sk, set] of this.sets) {
+        if (!sk.startsWith(`${iface}|`)) continue;
+        for (const x of set.values()) if (x.record.type === 'PTR' && nameKey(x.record.target) === target) expire(x);
+      }
+    }
+    return n;
+  }
+
   /** Forgets everything on an interface (it went away). */
   clearInterface(iface: string): void {
     for (const [setKey, set] of this.sets) {

@@ -340,6 +340,22 @@ export class Mdns extends EventEmitter<MdnsEvents> {
     }
   }
 
+  /**
+   * A peer found here could not be reached (RFC 6762 §10.4): asks for the instance again, and
+   * flushes it (SRV, TXT and the PTRs naming it) if nobody answers within ten seconds, so
+   * browsers report it removed instead of keeping it until its PTR's 75 minutes run out.
+   */
+  reconfirm(instance: { name: string; type: string; domain?: string }): void {
+    if (this.closed) return;
+    const fqdn = instanceFqdn(instance.name, parseServiceType(instance.type), instance.domain ?? DEFAULT_DOMAIN);
+    this.querier.reconfirm(fqdn);
+  }
+
+  /** Records flushed because nobody answered them any more (§10.4, §10.5). */
+  get flushedUnanswered(): number {
+    return this.querier.failures.flushed;
+  }
+
   private assertOpen(): void {
     if (this.closed) throw new PeerlinkError('ERR_CLOSED', 'the mDNS engine was closed');
   }

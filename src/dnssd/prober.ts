@@ -27,14 +27,17 @@ export interface ProbeSubject {
 
 export interface ProbeCallbacks {
   success(): void;
-  /** Someone else holds one of the names: rename and probe again. */
-  conflict(name: string): void;
+  /** Someone else holds one of the names (`record` is theirs): rename and probe again. */
+  conflict(name: string, record: ResourceRecord): void;
 }
 
 export class Prober {
   private sent = 0;
   private timer: TimerHandle | undefined;
   private done = false;
+  /** Lost a tie-break before our first probe went out: send it anyway, then defer. */
+  private lostBeforeFirst = false;
+  private sentOnce = false;
 
   constructor(
     private readonly net: PacketNetwork,
@@ -77,6 +80,13 @@ export class Prober {
     }
     for (const iface of this.net.interfaces) this.sendProbe(iface);
     this.sent++;
+    this.sentOnce = true;
+    if (this.lostBeforeFirst) {
+      this.lostBeforeFirst = false;
+      this.sent = 0;
+      this.schedule(PROBE_LOST_DELAY_MS);
+      return;
+    }
     this.schedule(PROBE_INTERVAL_MS);
   }
 
@@ -103,7 +113,7 @@ export class Prober {
         if (!ours.has(recordKey(r))) {
           this.done = true;
           this.timer?.cancel();
-          this.cb.conflict(r.name);
+          this.cb.conflict(r.name, r);
           return;
         }
       }
@@ -116,6 +126,14 @@ export class Prober {
       if (theirs.length === 0) continue;
       const ours = ourRecords.filter((r) => nameKey(r.name) === name);
       if (compareProbeSets(ours, theirs) < 0) {
+        // Not probed yet: our first probe still goes out (0-250 ms after start), so every
+        // host starting together hears every contender — host-contest.ts ranks the losers
+        // on that — and then we defer like any loser.
+        if (!this.sentOnce && !this.lostBeforeFirst) {
+          this.lostBeforeFirst = true;
+          return;
+        }
+        if (this.lostBeforeFirst) return;
         // we lost the tie-break: wait, then probe again from the start
         this.sent = 0;
         this.schedule(PROBE_LOST_DELAY_MS);

@@ -26,6 +26,7 @@ import { sameRecord } from './codec/records.js';
 import { CLASS_IN, RRType, rrTypeNumber, type Question, type ResourceRecord } from './codec/types.js';
 import type { PacketNetwork, ReceivedPacket } from './transport.js';
 import type { TokenBucket } from './rate-limit.js';
+import { FailureWatch } from './failure-watch.js';
 
 export const FIRST_QUERY_MIN_MS = 20;
 export const FIRST_QUERY_SPREAD_MS = 100;
@@ -55,6 +56,8 @@ export class Querier {
   private closed = false;
   /** Continuous queries not sent on an interface because another host had just asked (§7.3). */
   suppressedQueries = 0;
+  /** Records nobody answers any more are flushed (RFC 6762 §10.4, §10.5). */
+  readonly failures: FailureWatch;
 
   constructor(
     private readonly net: PacketNetwork,
@@ -63,6 +66,19 @@ export class Querier {
     private readonly bucket?: TokenBucket,
   ) {
     cache.on('refresh', (e) => this.onRefresh(e));
+    this.failures = new FailureWatch(clock, cache, (questions, ifaceName) => {
+      const iface = this.net.interfaces.find((i) => i.name === ifaceName);
+      if (!iface || this.closed || (this.bucket && !this.bucket.take())) return false;
+      const w = new PacketWriter(DEFAULT_MAX_SEND_BYTES);
+      w.header(0, false);
+      for (const q of questions) w.addQuestion(q);
+      return this.net.sendMulticast(iface.name, w.finish()) > 0;
+    });
+  }
+
+  /** The instance `fqdn` could not be reached (a dial failed): reconfirm it on every interface (§10.4). */
+  reconfirm(fqdn: string): void {
+    for (const i of this.net.interfaces) if (this.cache.get(fqdn, RRType.SRV, i.name).length > 0) this.failures.reconfirm(fqdn, i.name);
   }
 
   addInterest(i: Interest): () => void {
@@ -73,11 +89,14 @@ export class Querier {
   /** Feeds received packets: responses go to the cache (RFC 6762 §6: only from port 5353). */
   handle(p: ReceivedPacket): void {
     if (this.closed || p.port !== 5353) return;
+    if (p.packet.opcode !== 0) return;
     if (!p.packet.response) {
       this.noteDuplicateQuestions(p);
+      this.failures.query(p);
       return;
     }
-    if (p.packet.opcode !== 0 || p.packet.rcode !== 0) return;
+    if (p.packet.rcode !== 0) return;
+    this.failures.response(p.packet.answers.concat(p.packet.additionals), p.iface.name);
     if (this.continuous.size === 0 && this.interests.size === 0) return;
     this.cache.addResponse([...p.packet.answers, ...p.packet.additionals].filter((r) => r.rrclass === CLASS_IN), p.iface.name, p.address);
   }
@@ -171,14 +190,20 @@ export class Querier {
     }
   }
 
-  /** Sends questions on every interface (or one), with known answers from the cache; within the query bucket. */
-  query(questions: readonly Question[], only?: string): void {
-    if (this.closed) return;
+  /**
+   * Sends questions on every interface (or one), with known answers from the cache; within the
+   * query bucket. Returns false when the bucket let none go out.
+   */
+  query(questions: readonly Question[], only?: string): boolean {
+    if (this.closed) return false;
+    let sent = false;
     for (const iface of this.net.interfaces) {
       if (only !== undefined && iface.name !== only) continue;
       if (this.bucket && !this.bucket.take()) continue;
       this.queryOn(iface, questions);
+      sent = true;
     }
+    return sent;
   }
 
   /** Sends the questions on one interface (one family, or all); false when no socket took them. */
@@ -218,6 +243,7 @@ export class Querier {
 
   close(): void {
     this.closed = true;
+    this.failures.close();
     for (const c of this.continuous.values()) c.timer?.cancel();
     this.continuous.clear();
   }

@@ -11,8 +11,9 @@ import { PacketWriter, DEFAULT_MAX_SEND_BYTES } from './codec/encode.js';
 import { nameKey } from './codec/name.js';
 import { recordKey, rrsetKey } from './codec/records.js';
 import { CLASS_IN, RRType, rrTypeNumber, type DnsPacket, type Question, type ResourceRecord } from './codec/types.js';
-import { instanceFqdn, nextHostLabel, nextInstanceName } from './names.js';
+import { instanceFqdn, nextInstanceName } from './names.js';
 import { Prober } from './prober.js';
+import { HostNameContest, recordsOn } from './host-contest.js';
 import { enumerationRecord, hostRecords, sharedServiceRecords, uniqueServiceRecords, withNsec, type ServiceDescription } from './service-records.js';
 import type { PacketNetwork, ReceivedPacket } from './transport.js';
 import { conflictChannel, log, registrationChannel } from './diagnostics.js';
@@ -73,6 +74,8 @@ export class Responder {
   /** `${iface}|${recordKey}` -> last time we multicast it there (RFC 6762 §6 rate limits). */
   private readonly lastMulticast = new Map<string, number>();
   private readonly conflicts: number[] = [];
+  /** Names in use and probes heard: where to go after a host-name conflict (host-contest.ts). */
+  private readonly contest: HostNameContest;
   private closed = false;
   /** Emits `hostRenamed` ({from, name}) and `warning`. */
   readonly events = new EventEmitter();
@@ -85,6 +88,7 @@ export class Responder {
     private readonly bucket?: TokenBucket,
   ) {
     this.hostLabel = hostLabel;
+    this.contest = new HostNameContest(clock);
   }
 
   get hostFqdn(): string {
@@ -116,9 +120,10 @@ export class Responder {
         this.announceHost();
         for (const reg of this.regs) if (reg.state === 'probed') this.announceRegistered(reg);
       },
-      conflict: () => {
+      conflict: (_name, winner) => {
         const from = this.hostLabel;
-        this.hostLabel = nextHostLabel(this.hostLabel);
+        const fqdn = this.hostFqdn;
+        this.hostLabel = this.contest.next(from, (iface) => recordsOn(this.net.interfaces, iface, (i) => hostRecords(fqdn, i)), winner);
         conflictChannel.publish({ kind: 'host', name: this.hostFqdn, from: `${from}.local` });
         log('host name %s.local is taken; now %s', from, this.hostFqdn);
         this.events.emit('hostRenamed', { from: `${from}.local`, name: this.hostFqdn });
@@ -338,6 +343,9 @@ export class Responder {
 
   handle(p: ReceivedPacket): void {
     if (this.closed) return;
+    if (p.packet.response) {
+      if (p.port === 5353) this.contest.observeResponse(p.packet.answers.concat(p.packet.additionals));
+    } else if (p.packet.authorities.length > 0) this.contest.observeProbe(p.packet.authorities, p.iface.name);
     this.hostProber?.handle(p);
     for (const reg of this.regs) reg.prober?.handle(p);
     if (p.packet.opcode !== 0 || p.packet.rcode !== 0) return;

@@ -7,7 +7,7 @@ import { createSocket } from 'node:dgram';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import tls, { type TLSSocket } from 'node:tls';
-import WebSocket from 'ws';
+import { loadWs } from './ws-module.js';
 import { PeerlinkError } from '../errors.js';
 import type { Channel } from './channel.js';
 import { raceConnect, resolveHost, sortForRace, type ResolvedAddress } from './dial.js';
@@ -103,7 +103,16 @@ async function tlsHandshake(socket: Socket, p: Parameters, host: string, remote:
         resolve();
       });
       t.once('error', (err) => reject(toPeerlinkError(err, { tls: mode, during: 'handshake' })));
-      t.once('close', () => reject(new PeerlinkError(mode === 'psk' ? 'ERR_PSK_MISMATCH' : 'ERR_TLS_HANDSHAKE', 'the peer closed the connection during the TLS handshake')));
+      t.once('close', () =>
+        reject(
+          // Nothing at all came back: the peer gave up before answering (a listener whose
+          // handshake timer fired on a starved host), which says nothing about the key. Treating
+          // it as a wrong key held a live pair apart for the 30 s security retry.
+          socket.bytesRead === 0
+            ? new PeerlinkError('ERR_CONNECTION_RESET', 'the peer closed the connection before answering the TLS handshake')
+            : new PeerlinkError(mode === 'psk' ? 'ERR_PSK_MISMATCH' : 'ERR_TLS_HANDSHAKE', 'the peer closed the connection during the TLS handshake'),
+        ),
+      );
     }),
     () => t.destroy(),
   );
@@ -122,6 +131,7 @@ async function wsHandshake(io: Socket, tcp: Socket, tlsSock: TLSSocket | undefin
   const path = settings.path ?? '/';
   const hostPart = host.includes(':') ? `[${host}]` : host;
   const url = `${tlsSock ? 'wss' : 'ws'}://${hostPart}:${port}${path.startsWith('/') ? path : `/${path}`}`;
+  const { default: WebSocket } = await loadWs();
   const ws = new WebSocket(url, settings.subprotocols, {
     // The socket (TCP or TLS) is already connected and verified: ws only runs HTTP on it.
     createConnection: () => io,

@@ -2,9 +2,8 @@
  * PKI helpers: self-signed identities for local use, and SPKI pins (`sha256/BASE64`, curl's
  * --pinnedpubkey form; hex accepted on input).
  */
-import 'reflect-metadata'; // @peculiar/x509 v2 uses decorators that need it loaded first
 import { X509Certificate, createHash, webcrypto } from 'node:crypto';
-import * as x509 from '@peculiar/x509';
+import type * as X509 from '@peculiar/x509';
 import { PeerlinkError } from '../errors.js';
 
 export interface Identity {
@@ -25,7 +24,22 @@ export interface GenerateIdentityOptions {
   days?: number;
 }
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+let x509Module: Promise<typeof X509> | undefined;
+
+/**
+ * @peculiar/x509 (with reflect-metadata, which its decorators need first) is loaded on the
+ * first identity made, not with the library: it is ~20 MiB of RSS, and a PSK session, or one
+ * given its certificate, never needs it.
+ */
+function loadX509(): Promise<typeof X509> {
+  x509Module ??= (async () => {
+    await import('reflect-metadata');
+    const x509 = await import('@peculiar/x509');
+    x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+    return x509;
+  })();
+  return x509Module;
+}
 
 function isIpLiteral(s: string): boolean {
   return /^[0-9.]+$/.test(s) || s.includes(':');
@@ -33,6 +47,7 @@ function isIpLiteral(s: string): boolean {
 
 /** Creates an ECDSA P-256 key and a self-signed certificate for it. */
 export async function generateIdentity(options: GenerateIdentityOptions = {}): Promise<Identity> {
+  const x509 = await loadX509();
   const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' };
   const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const names = options.altNames ?? ['localhost', '127.0.0.1', '::1'];

@@ -9,12 +9,13 @@
  * checks, limits and socket options apply the same way to every stack.
  */
 import { EventEmitter } from 'node:events';
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import tls, { type TLSSocket } from 'node:tls';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocketServer, WebSocket } from 'ws';
+import { loadWs } from './ws-module.js';
 import { PeerlinkError } from '../errors.js';
 import type { Channel } from './channel.js';
 import { adoptChannel, Connection } from './connection.js';
@@ -333,7 +334,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
       });
       this.tlsServer = t;
     }
-    if (p.application === 'ws') this.setUpWs(timeout);
+    if (p.application === 'ws') await this.setUpWs(timeout);
     const server = createNetServer({ allowHalfOpen: true, pauseOnConnect: false });
     server.on('connection', (s) => this.onTcp(s, timeout));
     this.server = server;
@@ -457,7 +458,9 @@ export class Listener extends EventEmitter<ListenerEvents> {
 
   private readonly wsTransport = new WeakMap<Duplex, { tcp: Socket; tls: TLSSocket | undefined; timer: NodeJS.Timeout }>();
 
-  private setUpWs(timeout: number): void {
+  private async setUpWs(timeout: number): Promise<void> {
+    // node:http and ws only for the WebSocket transport (~16 MiB of RSS otherwise)
+    const [{ WebSocketServer }, { createServer: createHttpServer }] = await Promise.all([loadWs(), import('node:http')]);
     const p = this.parameters;
     const wantPath = p.ws?.path;
     const protocols = p.ws?.subprotocols ?? [];

@@ -1,14 +1,16 @@
 /**
  * "Interfaces changed" notifications from the Linux kernel (rtnetlink groups LINK,
- * IPV4_IFADDR, IPV6_IFADDR), through a worker thread (netlink-worker.ts) that waits on the
- * socket. The worker is unref'd once armed, so a watcher never keeps the process alive; `close()`
+ * IPV4_IFADDR, IPV6_IFADDR): by default drained from the main thread every 250 ms
+ * (netlink-poll.ts); with PEERLINK_NETLINK_WORKER=1 through a worker thread (netlink-worker.ts)
+ * that waits on the socket. The worker is unref'd once armed, so a watcher never keeps the process alive; `close()`
  * wakes it through an eventfd and it exits at once.
  *
  * Returns undefined where this cannot work (not Linux, koffi missing, no netlink): the
  * caller falls back to polling.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
+import { startNetlinkPoll } from './netlink-poll.js';
 
 export interface ChangeWatcher {
   readonly kind: 'netlink' | 'poll';
@@ -66,7 +68,10 @@ export async function watchNetlink(onChange: () => void, onFailure: (reason: str
   await stopping;
   if (!hub) {
     const subscribers = new Set<Subscriber>();
-    const starting: Promise<Hub | undefined> = startWorker(
+    // In-thread by default (netlink-poll.ts: no ~10 MiB worker isolate per process);
+    // PEERLINK_NETLINK_WORKER=1 keeps the worker, which reports changes without the ≤250 ms wait.
+    const start = process.env.PEERLINK_NETLINK_WORKER === '1' ? startWorker : (c: () => void, f: (reason: string) => void): Promise<ChangeWatcher | undefined> => Promise.resolve(startNetlinkPoll(c, f));
+    const starting: Promise<Hub | undefined> = start(
       () => {
         for (const sub of [...subscribers]) sub.onChange();
       },
@@ -113,6 +118,7 @@ async function startWorker(onChange: () => void, onFailure: (reason: string) => 
   if (!lib) return undefined;
   let worker: Worker;
   try {
+    const { Worker } = await import('node:worker_threads');
     worker = new Worker(new URL('./netlink-worker.js', import.meta.url));
   } catch {
     return undefined;

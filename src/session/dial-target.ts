@@ -35,6 +35,10 @@ export class DialTarget {
   notBefore = 0;
   /** When it left the browse results (or connect() was cancelled): absent targets expire (absentPeerExpiry). */
   absentSince = 0;
+  /** Dials deferred in a row because the peer's incoming connection was in its handshake. */
+  handshakeWaits = 0;
+  /** When discovery was last asked to reconfirm it after a failed dial (ms since epoch). */
+  reconfirmedAt = 0;
   /** Browse targets: the destination (DestinationBackoff key) of the dial in flight. */
   destination: string | undefined;
   /** An invite() in flight on this target: its next dial carries INVITE (invitations.ts). */

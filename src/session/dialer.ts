@@ -37,6 +37,20 @@ const SECURITY_RETRY_DELAY = 30_000;
  * the other side's dial usually wins the race and only one connection is made.
  */
 const DECIDER_DIAL_DELAY = 1000;
+/**
+ * A browse target that cannot be reached is reconfirmed (RFC 6762 §10.4) at most this often:
+ * a peer killed without goodbyes is then flushed from discovery within seconds and no longer
+ * dialled, instead of being dialled until its SRV expires (2 min) while its PTR lives 75 min.
+ */
+const RECONFIRM_INTERVAL = 15_000;
+/**
+ * Failures that say nobody is there (a refused port, an unreachable host): only these trigger a
+ * reconfirmation. A timeout or reset also happens to a live peer on a starved host (48 peers on
+ * two busy cores), whose answers may then be late enough to get it flushed.
+ */
+const RECONFIRM_CODES = new Set<PeerlinkErrorCode>(['ERR_CONNECTION_REFUSED', 'ERR_PEER_UNREACHABLE']);
+/** Times in a row a dial waits for the peer's incoming connection to finish its handshake. */
+const HANDSHAKE_WAITS = 3;
 /** A peer that said BYE (closing) is redialled only after this long, unless it is rediscovered first. */
 const LEFT_PEER_REDIAL_DELAY = 10_000;
 
@@ -56,6 +70,8 @@ export interface DialerHost {
   reportError(err: PeerlinkError, info: PeerErrorInfo): void;
   found(info: DiscoveredPeer): void;
   lost(info: DiscoveredPeer): void;
+  /** A browse result could not be reached: ask discovery whether it is still there (RFC 6762 §10.4). */
+  reconfirm?(instanceName: string): void;
 }
 
 interface Waiter {
@@ -312,11 +328,13 @@ export class Dialer {
     if (info.peerId === host.peerId.id || (host.options.advertise && f.name === host.registeredName())) t.self = true;
     if (t.self) return;
     host.found(describe(t));
-    // Hint only: when TXT tells us the id and we decide for the pair, let the other side dial first.
+    // Hint only: one side of a pair dials first, so peers that find each other at once make one
+    // connection, not two. With the peer's id known (TXT, or an earlier HELLO) the deciding side
+    // waits; otherwise the side with the larger instance name does — both sides know both names,
+    // and ids stay out of TXT. Either way the late dial usually finds the pair connected.
     let first = Math.floor(Math.random() * 100);
-    if (info.peerId && host.options.architecture === 'star' && Buffer.compare(host.peerId.toBytes(), PeerID.fromString(info.peerId, 'x').toBytes()) > 0) {
-      first += DECIDER_DIAL_DELAY;
-    }
+    const ours = { id: host.peerId, instanceName: host.registeredName() ?? host.options.instanceName };
+    if (host.options.architecture === 'star' && dialsSecond(ours, { peerKey: info.peerId ?? t.peerKey, instanceName: f.name })) first += DECIDER_DIAL_DELAY;
     this.schedule(t, wasPresent ? undefined : first);
   }
 
@@ -380,6 +398,14 @@ export class Dialer {
       if (t.invitation) this.inviteEnded(t, new PeerlinkError('ERR_PEER_UNREACHABLE', `${t.describe()} cannot be dialled now`));
       return;
     }
+    // The peer's own connection is in its handshake here: wait for it (a loaded host can take
+    // seconds) instead of making the duplicate de-duplication would drop. A few times at most.
+    if (!t.manual && this.#recordOf(t)?.state === 'connecting' && t.handshakeWaits < HANDSHAKE_WAITS) {
+      t.handshakeWaits++;
+      t.setTimer(() => void this.#dial(t), DECIDER_DIAL_DELAY);
+      return;
+    }
+    t.handshakeWaits = 0;
     let endpoint: Endpoint | undefined;
     let destination: string | undefined;
     if (t.endpoint || t.manual) endpoint = t.nextEndpoint();
@@ -450,6 +476,10 @@ export class Dialer {
       }
       t.notBefore = Date.now() + SECURITY_RETRY_DELAY;
     } else if (REPORTED_CODES.has(err.code)) this.#host.reportError(err, info);
+    else if (RECONFIRM_CODES.has(err.code) && t.discovered && !t.manual && Date.now() - t.reconfirmedAt >= RECONFIRM_INTERVAL) {
+      t.reconfirmedAt = Date.now();
+      this.#host.reconfirm?.(t.discovered.instanceName);
+    }
     this.schedule(t);
   }
 
@@ -462,6 +492,22 @@ export class Dialer {
       else w.reject(result);
     }
   }
+}
+
+/**
+ * True when we should let the other side of a pair dial first (see onFound): by ids when the
+ * peer's is known, else by instance names. For any two peers exactly one side answers true
+ * (names of one service are unique on a link; ids are unique).
+ */
+export function dialsSecond(ours: { id: PeerID; instanceName: string }, theirs: { peerKey: string | undefined; instanceName: string }): boolean {
+  if (theirs.peerKey) {
+    try {
+      return Buffer.compare(ours.id.toBytes(), PeerID.fromString(theirs.peerKey, 'x').toBytes()) > 0;
+    } catch {
+      // not an id we can compare: fall back to the names
+    }
+  }
+  return Buffer.compare(Buffer.from(ours.instanceName), Buffer.from(theirs.instanceName)) > 0;
 }
 
 function describe(t: DialTarget): DiscoveredPeer {

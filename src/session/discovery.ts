@@ -138,6 +138,11 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
     b.on('removed', (s: ServiceInstance) => this.#onRemoved(s));
   }
 
+  /** A found instance could not be reached: have the engine check it is still there (RFC 6762 §10.4). */
+  reconfirm(instanceName: string): void {
+    this.#mdns?.reconfirm({ name: instanceName, type: this.#opts.type });
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     this.#browser?.stop();

@@ -6,8 +6,7 @@
  */
 import { createReadStream, constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
-import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import { Readable, Transform } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { basename } from 'node:path';
@@ -92,8 +91,9 @@ async function openFile(path: string, options: OpenSourceOptions): Promise<Resou
   return { size, body, suggestedName: basename(path), description: path };
 }
 
-function openHttp(url: URL, options: OpenSourceOptions, redirectsLeft: number): Promise<ResourceSource> {
-  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+async function openHttp(url: URL, options: OpenSourceOptions, redirectsLeft: number): Promise<ResourceSource> {
+  // node:http(s) only for URL sources: a few MiB of RSS every session would pay otherwise
+  const request = url.protocol === 'https:' ? (await import('node:https')).request : (await import('node:http')).request;
   const start = options.start ?? 0;
   return new Promise((resolve, reject) => {
     const req = request(url, {

@@ -183,6 +183,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       reportError: (err, info) => this.#reportError(err, info),
       found: (info) => emitApp(this, 'found', info),
       lost: (info) => emitApp(this, 'lost', info),
+      reconfirm: (instanceName) => this.#discovery?.reconfirm(instanceName),
     });
     this.#table = new PeerTable({
       options: this.options,

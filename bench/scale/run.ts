@@ -1,0 +1,201 @@
+/**
+ * Scale lab benchmark: N hosts (network namespaces on one bridge, one PeerSession process
+ * each, PSK, star), started together. See README.md.
+ *
+ *   node dist/bench/scale/run.js mesh  --n 32 [--runs 1] [--idle 60] [--out file.json]
+ *   node dist/bench/scale/run.js churn --n 16 --minutes 10 [--out file.json] [--plot file.png]
+ *
+ * Needs root (namespaces). Prints a table; --out writes every number as JSON.
+ */
+import { writeFileSync } from 'node:fs';
+import { ScaleLab, summary, type ScalePeer } from '../../test/harness/scale-lab.js';
+import { sleep } from '../../test/harness/proc.js';
+import { plotPng } from './plot.js';
+
+interface Args {
+  mode: 'mesh' | 'churn';
+  n: number;
+  runs: number;
+  idle: number;
+  minutes: number;
+  out?: string;
+  plot?: string;
+  txtId: boolean;
+}
+
+function parseArgs(): Args {
+  const a = process.argv.slice(2);
+  const mode = a[0] === 'churn' ? 'churn' : 'mesh';
+  const get = (k: string): string | undefined => {
+    const i = a.indexOf(`--${k}`);
+    return i >= 0 ? a[i + 1] : undefined;
+  };
+  return {
+    mode,
+    n: Number(get('n') ?? 16),
+    runs: Number(get('runs') ?? 1),
+    idle: Number(get('idle') ?? 60),
+    minutes: Number(get('minutes') ?? 10),
+    ...(get('out') ? { out: get('out') as string } : {}),
+    ...(get('plot') ? { plot: get('plot') as string } : {}),
+    txtId: a.includes('--txt-id'),
+  };
+}
+
+const MiB = 1024 * 1024;
+const fmt = (x: number, d = 1): string => (Number.isFinite(x) ? x.toFixed(d) : '–');
+
+async function meshRun(args: Args, run: number): Promise<Record<string, unknown>> {
+  const lab = await ScaleLab.create({ hosts: args.n, tag: `sc${run}`, includePeerIdInTxt: args.txtId, countTimers: true });
+  try {
+    const s0 = lab.mdnsNow();
+    const t0 = Date.now();
+    const peers = await lab.startAll();
+    const lastReady = Math.max(...peers.map((p) => p.readyAt));
+    const firstReady = Math.min(...peers.map((p) => p.readyAt));
+    const mesh = await lab.waitMesh(180_000, 500);
+    const meshMs = mesh.at - lastReady;
+    const sMesh = lab.mdnsNow();
+    // flaps: a pair that connected more than once while the mesh formed
+    let flaps = 0;
+    for (const p of peers) for (const n of p.connectCounts().values()) if (n > 1) flaps += n - 1;
+    const fan = mesh.ok ? await lab.fanout(peers[0] as ScalePeer) : { to: 0, delays: [], last: Number.NaN };
+    // idle: steady state, keepalives and mDNS only
+    const m1 = await lab.metrics();
+    const sIdle = lab.mdnsNow();
+    await sleep(args.idle * 1000);
+    const m2 = await lab.metrics();
+    const sIdleEnd = lab.mdnsNow();
+    const endStatus = await lab.statuses();
+    const end = ScaleLab.check(endStatus, lab.live().map((p) => p.id));
+    // budget refusals summed over every peer (honest peers should cause none, or only dial-rate waits)
+    const budgets: Record<string, number> = {};
+    for (const s of endStatus.values()) for (const [k, v] of Object.entries(s.stats.budgets)) budgets[k] = (budgets[k] ?? 0) + v;
+    const startup = lab.mdnsRate(s0, sMesh + 1);
+    const steady = lab.mdnsRate(sIdle, sIdleEnd);
+    const rss = [...m2.values()].map((m) => m.rss / MiB);
+    const heap = [...m2.values()].map((m) => m.heapUsed / MiB);
+    const cpuIdle = [...m2.entries()].map(([p, m]) => {
+      const a = m1.get(p);
+      return a ? ((m.cpuUser + m.cpuSystem - a.cpuUser - a.cpuSystem) / 1000 / (args.idle * 1000)) * 100 : Number.NaN;
+    });
+    const cpuTotal = [...m2.values()].map((m) => (m.cpuUser + m.cpuSystem) / 1e6);
+    // eth0 traffic per peer at idle, minus nothing: mDNS at steady state is a small share (reported apart)
+    const txIdle = [...m2.entries()].map(([p, m]) => {
+      const a = m1.get(p);
+      return a && a.eth0 && m.eth0 ? ((m.eth0.txBytes - a.eth0.txBytes) * 60) / args.idle : Number.NaN;
+    });
+    const txPktIdle = [...m2.entries()].map(([p, m]) => {
+      const a = m1.get(p);
+      return a && a.eth0 && m.eth0 ? ((m.eth0.txPackets - a.eth0.txPackets) * 60) / args.idle : Number.NaN;
+    });
+    const fds = [...m2.values()].map((m) => m.fds);
+    const timers = [...m2.values()].map((m) => m.timers ?? 0);
+    const r = {
+      run,
+      n: args.n,
+      startMs: lastReady - t0,
+      readySpreadMs: lastReady - firstReady,
+      meshOk: mesh.ok,
+      meshMsAfterLastReady: meshMs,
+      missing: end.missing,
+      duplicates: end.duplicates,
+      stale: end.stale,
+      flaps,
+      problems: [...mesh.check.problems, ...end.problems],
+      budgets,
+      fanout: { to: fan.to, last: fan.last, median: summary(fan.delays).median, lost: fan.delays.filter((d) => !Number.isFinite(d)).length },
+      mdnsStartup: { ...startup, perPeerPacketsPerMin: startup.packetsPerMin / args.n },
+      mdnsSteady: { ...steady, perPeerPacketsPerMin: steady.packetsPerMin / args.n },
+      rssMiB: summary(rss),
+      heapMiB: summary(heap),
+      cpuIdlePercent: summary(cpuIdle),
+      cpuSecondsTotal: summary(cpuTotal),
+      eth0TxBytesPerMinIdle: summary(txIdle),
+      eth0TxPacketsPerMinIdle: summary(txPktIdle),
+      fds: summary(fds),
+      timers: summary(timers),
+    };
+    console.log(
+      `run ${run} N=${args.n}: mesh ${mesh.ok ? 'ok' : 'NOT complete'} ${meshMs} ms after last ready (start-up ${lastReady - t0} ms, ready spread ${lastReady - firstReady} ms); ` +
+        `missing ${end.missing}, duplicates ${end.duplicates}, stale ${end.stale}, flaps ${flaps}; ` +
+        `fan-out to ${fan.to}: last ${fmt(fan.last, 0)} ms, median ${fmt(summary(fan.delays).median, 0)} ms\n` +
+        `  mDNS start-up ${fmt(startup.packetsPerMin, 0)} pkt/min (${fmt(startup.packetsPerMin / args.n)} per peer), ${fmt(startup.bytesPerMin / 1024, 0)} KiB/min over ${startup.seconds} s; ` +
+        `steady ${fmt(steady.packetsPerMin, 1)} pkt/min (${fmt(steady.packetsPerMin / args.n, 2)} per peer), ${fmt(steady.bytesPerMin / 1024, 1)} KiB/min over ${steady.seconds} s\n` +
+        `  per peer at idle: eth0 tx ${fmt(summary(txIdle).median / 1024)} KiB/min, ${fmt(summary(txPktIdle).median, 0)} pkt/min; CPU ${fmt(summary(cpuIdle).median, 2)} % (max ${fmt(summary(cpuIdle).max, 2)}); ` +
+        `RSS median ${fmt(summary(rss).median)} MiB (max ${fmt(summary(rss).max)}); heap ${fmt(summary(heap).median)} MiB; fds ${summary(fds).median}; timers ${summary(timers).median}`,
+    );
+    console.log(`  budget refusals (all peers): ${JSON.stringify(budgets)}`);
+    if (r.problems.length > 0) console.log(`  problems: ${r.problems.join('; ')}`);
+    return r;
+  } finally {
+    await lab.teardown();
+  }
+}
+
+interface Sample {
+  t: number;
+  rss: number;
+  heap: number;
+  fds: number;
+  timers: number;
+  live: number;
+}
+
+async function churn(args: Args): Promise<Record<string, unknown>> {
+  const lab = await ScaleLab.create({ hosts: args.n, tag: 'churn', countTimers: true });
+  try {
+    const peers = await lab.startAll();
+    const observer = peers[0] as ScalePeer;
+    const first = await lab.waitMesh(180_000, 500);
+    console.log(`churn N=${args.n}: initial mesh ${first.ok ? 'ok' : 'NOT complete'}`);
+    const samples: Sample[] = [];
+    const t0 = Date.now();
+    let lastSample = -Infinity;
+    const counts = await lab.churn(args.minutes * 60, [observer], async (elapsed) => {
+      if (elapsed - lastSample < 10_000) return;
+      lastSample = elapsed;
+      const m = (await lab.metrics([observer])).get(observer);
+      if (!m) return;
+      const s: Sample = { t: (Date.now() - t0) / 1000, rss: m.rss / MiB, heap: m.heapUsed / MiB, fds: m.fds, timers: m.timers ?? 0, live: lab.live().length };
+      samples.push(s);
+      console.log(`  t=${fmt(s.t, 0)} s live ${s.live}: observer RSS ${fmt(s.rss)} MiB heap ${fmt(s.heap)} MiB fds ${s.fds} timers ${s.timers} connected ${m.connected}`);
+    });
+    const { kills, graceful, joins } = counts;
+    // settle: everyone ends with the live set
+    const churnEnd = Date.now();
+    const settled = await lab.waitMesh(120_000, 1000);
+    let stuck = 0;
+    for (const p of lab.live()) stuck += p.stuckConnecting().filter((s) => s.ms > 30_000).length;
+    const from2 = samples.filter((s) => s.t >= 120);
+    const drift = (k: keyof Sample): number => {
+      const a = from2[0];
+      const b = from2[from2.length - 1];
+      return a && b ? ((b[k] as number) - (a[k] as number)) / (a[k] as number) : Number.NaN;
+    };
+    const r = { n: args.n, minutes: args.minutes, kills, graceful, joins, settledOk: settled.ok, settledMs: settled.at - churnEnd, check: settled.check, stuckConnecting: stuck, samples, drift: { rss: drift('rss'), heap: drift('heap'), fds: drift('fds'), timers: drift('timers') } };
+    console.log(`churn: ${kills} killed, ${graceful} graceful, ${joins} joined; live set converged: ${settled.ok ? `yes, ${r.settledMs} ms after the last join` : 'NO'} (missing ${settled.check.missing}, duplicates ${settled.check.duplicates}, stale ${settled.check.stale}); stuck connecting ${stuck}`);
+    console.log(`  observer from minute 2 to the end: RSS ${fmt(r.drift.rss * 100)} %, heap ${fmt(r.drift.heap * 100)} %, fds ${fmt(r.drift.fds * 100)} %, timers ${fmt(r.drift.timers * 100)} %`);
+    if (!settled.ok) console.log(`  problems: ${settled.check.problems.join('; ')}`);
+    if (args.plot) {
+      writeFileSync(args.plot, plotPng(samples.map((s) => ({ x: s.t, series: { 'RSS MiB': s.rss, 'heap MiB': s.heap, fds: s.fds, timers: s.timers } }))));
+      console.log(`  plot: ${args.plot}`);
+    }
+    return r;
+  } finally {
+    await lab.teardown();
+  }
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs();
+  const results: Array<Record<string, unknown>> = [];
+  if (args.mode === 'mesh') for (let i = 1; i <= args.runs; i++) results.push(await meshRun(args, i));
+  else results.push(await churn(args));
+  if (args.out) writeFileSync(args.out, JSON.stringify(results, null, 2));
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,154 @@
+/**
+ * Records nobody answers any more (RFC 6762 §10.4 "Cache Flush on Failure Indication" and
+ * §10.5 "Passive Observation Of Failures"). A host killed without goodbyes leaves its PTR in
+ * every cache for 75 minutes and its SRV for two: browsers keep reporting it, sessions keep
+ * dialling it, and every continuous query carries it as a known answer — with churn, that list
+ * grows with every peer that ever left.
+ *
+ * - Passive (§10.5): a query on the link (anyone's, ours included) that a cached SRV or TXT
+ *   record would answer, without listing it as a known answer, starts a watch on the record
+ *   (PTRs are not watched: every browser asks for them and every instance answers, so one lost
+ *   answer among many would flush a live peer). A response
+ *   carrying the record ends the watch. After two or more such queries and ten seconds without
+ *   that answer, the record is flushed (one-second grace, like a goodbye).
+ * - On failure indication (§10.4): `reconfirm(instance)` — the session could not reach a peer
+ *   found here — asks for the instance's SRV and TXT twice, without known answers; the
+ *   passive rule above then flushes them if nobody answers. Before asking, a host that heard
+ *   someone else ask the same question within the last second stays quiet (§7.3 in spirit:
+ *   when a peer dies, every survivor would otherwise ask at once).
+ * - An SRV flushed this way takes the PTRs pointing at its instance with it.
+ * Watches are bounded (MAX_WATCHES, oldest dropped first) and expire when nothing settles them.
+ */
+import type { RecordCache } from './cache.js';
+import type { Clock, TimerHandle } from './clock.js';
+import { nameKey } from './codec/name.js';
+import { recordKey } from './codec/records.js';
+import { CLASS_IN, RRType, type Question, type ResourceRecord } from './codec/types.js';
+import type { ReceivedPacket } from './transport.js';
+
+/** §10.5: no answer this long after the first unanswered query… */
+export const UNANSWERED_MS = 10_000;
+/** …to at least this many queries. */
+export const UNANSWERED_QUERIES = 2;
+/** Queries closer together than this count once (one query is sent over IPv4 and IPv6). */
+const SAME_QUERY_MS = 500;
+/** A watch nothing settled is dropped after this long. */
+const WATCH_MAX_AGE_MS = 30_000;
+const MAX_WATCHES = 2048;
+const CHECK_INTERVAL_MS = 1000;
+/** Reconfirmation queries: the first after a random 0-1000 ms, the second 2-3 s after it. */
+const RECONFIRM_SPREAD_MS = 1000;
+const RECONFIRM_SECOND_MS = 2000;
+
+interface Watch {
+  record: ResourceRecord;
+  iface: string;
+  queries: number;
+  firstAt: number;
+  lastAt: number;
+}
+
+export class FailureWatch {
+  readonly #watches = new Map<string, Watch>();
+  /** Questions heard: `${iface}|${nameKey}|${qtype}` → last time (for the reconfirm hush). */
+  readonly #asked = new Map<string, number>();
+  readonly #timers = new Set<TimerHandle>();
+  #check: TimerHandle | undefined;
+  #closed = false;
+  /** Records flushed because nobody answered them. */
+  flushed = 0;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly cache: RecordCache,
+    /** Sends questions on one interface without known answers; false when not sent (budget). */
+    private readonly ask: (questions: Question[], iface: string) => boolean,
+  ) {}
+
+  /** A query heard on the link (from port 5353; our own come back too). */
+  query(p: ReceivedPacket): void {
+    if (this.#closed || p.packet.truncated) return;
+    const now = this.clock.now();
+    const known = new Set(p.packet.answers.map(recordKey));
+    for (const q of p.packet.questions) {
+      if (q.unicastResponse || (q.qclass !== CLASS_IN && q.qclass !== 255)) continue;
+      const askedKey = `${p.iface.name}|${nameKey(q.name)}|${q.qtype}`;
+      this.#asked.delete(askedKey);
+      this.#asked.set(askedKey, now);
+      if (this.#asked.size > MAX_WATCHES) this.#asked.delete(this.#asked.keys().next().value as string);
+      for (const e of this.cache.get(q.name, q.qtype, p.iface.name)) {
+        // Only an instance's own records: a PTR question is asked by every browser and answered
+        // by every instance, so one lost answer of many (a busy host's socket overflowing)
+        // would flush a live peer. A dead instance's PTRs go with its SRV instead.
+        if (e.record.type !== 'SRV' && e.record.type !== 'TXT') continue;
+        const k = recordKey(e.record);
+        if (known.has(k)) continue;
+        const wk = `${p.iface.name}|${k}`;
+        const w = this.#watches.get(wk);
+        if (!w) {
+          this.#watches.set(wk, { record: e.record, iface: p.iface.name, queries: 1, firstAt: now, lastAt: now });
+          if (this.#watches.size > MAX_WATCHES) this.#watches.delete(this.#watches.keys().next().value as string);
+        } else if (now - w.lastAt >= SAME_QUERY_MS) {
+          w.queries++;
+          w.lastAt = now;
+        }
+      }
+    }
+    if (this.#watches.size > 0) this.#check ??= this.clock.setTimeout(() => this.#sweep(), CHECK_INTERVAL_MS);
+  }
+
+  /** Records in a response heard on the link: they are answered. */
+  response(records: readonly ResourceRecord[], iface: string): void {
+    if (this.#watches.size === 0) return;
+    for (const r of records) if (r.ttl > 0) this.#watches.delete(`${iface}|${recordKey(r)}`);
+  }
+
+  /** §10.4: the instance `fqdn` could not be reached; ask for it again, and flush it if nobody answers. */
+  reconfirm(fqdn: string, iface: string): void {
+    if (this.#closed) return;
+    const questions: Question[] = [
+      { name: fqdn, qtype: RRType.SRV, qclass: CLASS_IN, unicastResponse: false },
+      { name: fqdn, qtype: RRType.TXT, qclass: CLASS_IN, unicastResponse: false },
+    ];
+    const send = (): void => {
+      const heard = this.#asked.get(`${iface}|${nameKey(fqdn)}|${RRType.SRV}`);
+      // someone asked this within the last second: their query serves as ours
+      if (heard !== undefined && this.clock.now() - heard < RECONFIRM_SPREAD_MS) return;
+      this.ask(questions, iface);
+    };
+    const first = this.clock.random() * RECONFIRM_SPREAD_MS;
+    this.#later(send, first);
+    this.#later(send, first + RECONFIRM_SECOND_MS + this.clock.random() * RECONFIRM_SPREAD_MS);
+  }
+
+  #later(fn: () => void, ms: number): void {
+    const t = this.clock.setTimeout(() => {
+      this.#timers.delete(t);
+      if (!this.#closed) fn();
+    }, ms);
+    this.#timers.add(t);
+  }
+
+  #sweep(): void {
+    this.#check = undefined;
+    if (this.#closed) return;
+    const now = this.clock.now();
+    for (const [k, w] of this.#watches) {
+      if (w.queries >= UNANSWERED_QUERIES && now - w.firstAt >= UNANSWERED_MS) {
+        this.#watches.delete(k);
+        this.flushed += this.cache.flush(w.record, w.iface, w.record.type === 'SRV');
+      } else if (now - w.firstAt > WATCH_MAX_AGE_MS) this.#watches.delete(k);
+    }
+    for (const [k, t] of this.#asked) if (now - t > WATCH_MAX_AGE_MS) this.#asked.delete(k);
+    if (this.#watches.size > 0) this.#check = this.clock.setTimeout(() => this.#sweep(), CHECK_INTERVAL_MS);
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#check?.cancel();
+    for (const t of this.#timers) t.cancel();
+    this.#timers.clear();
+    this.#watches.clear();
+    this.#asked.clear();
+  }
+}

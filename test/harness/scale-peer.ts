@@ -1,0 +1,174 @@
+/**
+ * One host of the scale lab (scale-lab.ts): a single PeerSession in this process, which runs
+ * inside one lab namespace. Reports JSON lines on stdout and obeys JSON commands on stdin.
+ *
+ *   node scale-peer.js '<ScalePeerConfig json>'
+ *
+ * Output: {"ev":"ready"} {"ev":"advertised"} {"ev":"peer"} {"ev":"fanout-recv"} {"ev":"status"}
+ * {"ev":"metrics"} {"ev":"closed"} {"ev":"fatal"}; every line has `t` (ms since the epoch:
+ * every host of a lab shares this machine's clock, so times compare across hosts).
+ *
+ * Imports only what a session needs (src/session): what it costs in memory is what an app pays.
+ */
+import { createHook } from 'node:async_hooks';
+import { subscribe } from 'node:diagnostics_channel';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { PeerSession } from '../../src/session/index.js';
+import type { PeerID } from '../../src/session/peer-id.js';
+
+export interface ScalePeerConfig {
+  service: string;
+  psk: string;
+  /** Display name (default: the library's default, from the machine's host name). */
+  name?: string;
+  interfaces?: string[];
+  /** Put the peer id in TXT (off by default, as in the library). */
+  includePeerIdInTxt?: boolean;
+  /** Count live timers and immediates (ref'd or not) with an async hook, for leak checks. */
+  countTimers?: boolean;
+}
+
+export type ScaleCommand =
+  | { cmd: 'status' }
+  | { cmd: 'metrics' }
+  | { cmd: 'fanout'; tag: string; size?: number }
+  | { cmd: 'close' };
+
+const cfg = JSON.parse(process.argv[2] ?? '{}') as ScalePeerConfig;
+const out = (o: Record<string, unknown>): void => {
+  process.stdout.write(JSON.stringify({ t: Date.now(), ...o }) + '\n');
+};
+
+const FANOUT_MAGIC = 0x46414e4f; // 'FANO'
+
+/** Open file descriptors of this process. */
+function fdCount(): number {
+  try {
+    return readdirSync('/proc/self/fd').length;
+  } catch {
+    return -1;
+  }
+}
+
+/** Byte and packet counters of this namespace's eth0 (rx, tx) from /proc/self/net/dev. */
+function ethCounters(): { rxBytes: number; rxPackets: number; txBytes: number; txPackets: number } | undefined {
+  try {
+    for (const line of readFileSync('/proc/self/net/dev', 'utf8').split('\n')) {
+      const m = /^\s*eth0:\s*(.*)$/.exec(line);
+      if (!m) continue;
+      const f = (m[1] as string).trim().split(/\s+/).map(Number);
+      return { rxBytes: f[0] ?? 0, rxPackets: f[1] ?? 0, txBytes: f[8] ?? 0, txPackets: f[9] ?? 0 };
+    }
+  } catch {
+    // not Linux
+  }
+  return undefined;
+}
+
+/** Live Timeout / Immediate objects, unref'd ones included (getActiveResourcesInfo lists only ref'd ones). */
+const liveTimers = new Set<number>();
+if (cfg.countTimers) {
+  createHook({
+    init(id, type) {
+      if (type === 'Timeout' || type === 'Immediate') liveTimers.add(id);
+    },
+    destroy(id) {
+      liveTimers.delete(id);
+    },
+  }).enable();
+}
+
+/** Handles and requests keeping the loop alive, by kind (Timeout, TCPSocketWrap, UDPWrap, …). */
+function resources(): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const r of process.getActiveResourcesInfo()) counts[r] = (counts[r] ?? 0) + 1;
+  return counts;
+}
+
+const session = new PeerSession({
+  serviceType: cfg.service,
+  security: { mode: 'psk', key: cfg.psk },
+  ...(cfg.name ? { displayName: cfg.name } : {}),
+  ...(cfg.interfaces ? { interfaces: cfg.interfaces } : {}),
+  ...(cfg.includePeerIdInTxt ? { includePeerIdInTxt: true } : {}),
+});
+
+// name conflicts and registration steps of the dnssd engine (a handful per run)
+subscribe('peerlink:dnssd:conflict', (m) => out({ ev: 'conflict', ...(m as Record<string, unknown>) }));
+subscribe('peerlink:dnssd:registration', (m) => out({ ev: 'registration', ...(m as Record<string, unknown>) }));
+// budget refusals (dial back-off, dial rate …) with the address concerned
+subscribe('peerlink:session:budget', (m) => {
+  const { session: _s, ...rest } = m as Record<string, unknown>;
+  out({ ev: 'budget', ...rest });
+});
+session.on('peerError', (err, info) => out({ ev: 'peerError', code: err.code, message: err.message, endpoint: info.endpoint ?? null }));
+// the de-duplication trail: why a control connection was kept, dropped or closed
+subscribe('peerlink:session:connection', (m) => {
+  const { session: _s, ...rest } = m as Record<string, unknown>;
+  out({ ev: 'conn', ...rest });
+});
+session.on('peer', (p: PeerID, state) => out({ ev: 'peer', peer: p.id, state }));
+session.on('advertised', (name: string) => out({ ev: 'advertised', instance: name }));
+session.on('message', (data: Buffer, p: PeerID) => {
+  if (data.length >= 12 && data.readUInt32BE(0) === FANOUT_MAGIC) {
+    out({ ev: 'fanout-recv', from: p.id, sentAt: Number(data.readBigUInt64BE(4)), tag: data.subarray(12).toString() });
+  }
+});
+
+async function onCommand(c: ScaleCommand): Promise<void> {
+  switch (c.cmd) {
+    case 'status': {
+      const ids = session.connectedPeers.map((p) => p.id);
+      out({ ev: 'status', id: session.peerId.id, connected: ids, unique: new Set(ids).size, stats: session.stats });
+      return;
+    }
+    case 'metrics': {
+      const m = process.memoryUsage();
+      const cpu = process.cpuUsage();
+      out({ ev: 'metrics', rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, cpuUser: cpu.user, cpuSystem: cpu.system, uptime: process.uptime(), fds: fdCount(), resources: resources(), timers: cfg.countTimers ? liveTimers.size : null, eth0: ethCounters() ?? null, connected: session.connectedPeers.length, stats: session.stats });
+      return;
+    }
+    case 'fanout': {
+      const tag = Buffer.from(c.tag);
+      const b = Buffer.alloc(Math.max(12 + tag.length, c.size ?? 64));
+      b.writeUInt32BE(FANOUT_MAGIC, 0);
+      const peers = session.connectedPeers;
+      const t0 = Date.now();
+      b.writeBigUInt64BE(BigInt(t0), 4);
+      tag.copy(b, 12);
+      await session.send(b.subarray(0, 12 + tag.length), { to: peers });
+      out({ ev: 'fanout-sent', tag: c.tag, to: peers.length, sentAt: t0 });
+      return;
+    }
+    case 'close':
+      await session.close();
+      out({ ev: 'closed' });
+      process.exit(0);
+  }
+}
+
+const rl = createInterface({ input: process.stdin });
+rl.on('line', (line) => {
+  let c: ScaleCommand;
+  try {
+    c = JSON.parse(line) as ScaleCommand;
+  } catch {
+    return;
+  }
+  onCommand(c).catch((err: unknown) => out({ ev: 'error', message: err instanceof Error ? err.message : String(err) }));
+});
+// Graceful leave: BYE to every peer and mDNS goodbyes, then exit.
+process.on('SIGTERM', () => {
+  void session.close().finally(() => {
+    out({ ev: 'closed' });
+    process.exit(0);
+  });
+});
+session
+  .start()
+  .then(() => out({ ev: 'ready', id: session.peerId.id, port: session.listenPort }))
+  .catch((err: unknown) => {
+    out({ ev: 'fatal', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    process.exit(1);
+  });

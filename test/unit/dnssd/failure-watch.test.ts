@@ -1,0 +1,43 @@
+/**
+ * RFC 6762 §10.4 / §10.5: a host killed without goodbyes stops being reported within seconds
+ * of a failure indication (reconfirm), by the host that reconfirmed and, passively, by every
+ * other host that heard its unanswered queries; its PTR (75 minutes) goes with its SRV. A live
+ * instance that is reconfirmed answers and stays.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FakeClock } from '../../../src/dnssd/clock.js';
+import { Mdns } from '../../../src/dnssd/mdns.js';
+import type { ServiceInstance } from '../../../src/dnssd/service-instance.js';
+import { FakeLink } from './fake-link.js';
+
+test('reconfirm: a killed instance is removed within 15 s everywhere (not after its 120 s SRV TTL); a live one stays', async () => {
+  const clock = new FakeClock();
+  const link = new FakeLink(clock);
+  const hosts = [1, 2, 3, 4].map((i) => link.host(i));
+  const [dead, alive, b, c] = hosts.map((h, i) => new Mdns({ network: h, clock, host: `h${i + 1}` })) as [Mdns, Mdns, Mdns, Mdns];
+  await Promise.all([dead, alive, b, c].map((e) => e.whenReady()));
+  dead.advertise({ name: 'dead', type: '_x._tcp', port: 1 });
+  alive.advertise({ name: 'alive', type: '_x._tcp', port: 2 });
+  const removed = new Map<string, string[]>();
+  for (const [who, e] of [['b', b], ['c', c]] as const) {
+    const br = e.browse({ type: '_x._tcp' });
+    br.on('removed', (s: ServiceInstance) => removed.set(who, [...(removed.get(who) ?? []), s.name]));
+  }
+  await Promise.resolve();
+  clock.advance(10_000);
+  // SIGKILL: nothing more from that host, not even goodbyes
+  const deadAddress = hosts[0]!.address;
+  link.filter = (s) => s.from === deadAddress;
+  const killedAt = clock.now();
+  b.reconfirm({ name: 'dead', type: '_x._tcp' });
+  b.reconfirm({ name: 'alive', type: '_x._tcp' });
+  clock.advance(15_000);
+  assert.deepEqual(removed.get('b'), ['dead'], `b removed ${JSON.stringify(removed.get('b'))} within ${clock.now() - killedAt} ms`);
+  assert.deepEqual(removed.get('c'), ['dead'], 'c, which only heard the unanswered queries, removed it too');
+  assert.ok(b.flushedUnanswered >= 3, `b flushed ${b.flushedUnanswered} records (SRV, TXT, PTR)`);
+  // and it stays gone: no PTR left to resolve again
+  clock.advance(60_000);
+  assert.deepEqual(removed.get('b'), ['dead']);
+  await Promise.all([dead, alive, b, c].map((e) => e.close()));
+});

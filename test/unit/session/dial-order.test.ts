@@ -1,0 +1,30 @@
+/**
+ * Which side of a star pair dials first when both find each other at once: before, only a
+ * peer whose id was known (TXT id, off by default, or an earlier HELLO) held back, so two
+ * strangers both dialled at once and de-duplication dropped one connection of every pair.
+ * Now, without ids, the instance names decide: exactly one side of every pair waits.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PeerID } from '../../../src/session/peer-id.js';
+import { dialsSecond } from '../../../src/session/dialer.js';
+
+test('without ids, exactly one side of each pair dials second (by instance name); with ids, the larger id', () => {
+  const peers = Array.from({ length: 40 }, (_, i) => ({ id: PeerID.generate(`p${i}`), instanceName: `vm-${(i * 7919) % 1000} (${i})` }));
+  for (const a of peers) {
+    for (const b of peers) {
+      if (a === b) continue;
+      const aWaits = dialsSecond(a, { peerKey: undefined, instanceName: b.instanceName });
+      const bWaits = dialsSecond(b, { peerKey: undefined, instanceName: a.instanceName });
+      assert.notEqual(aWaits, bWaits, `${a.instanceName} / ${b.instanceName}: both ${aWaits ? 'wait' : 'dial at once'}`);
+      const aById = dialsSecond(a, { peerKey: b.id.id, instanceName: b.instanceName });
+      const bById = dialsSecond(b, { peerKey: a.id.id, instanceName: a.instanceName });
+      assert.notEqual(aById, bById);
+      assert.equal(aById, Buffer.compare(a.id.toBytes(), b.id.toBytes()) > 0, 'with ids: the larger id (the deciding side) waits');
+    }
+  }
+  // names compare as UTF-8 bytes, the same on both sides whatever the locale
+  assert.equal(dialsSecond({ id: PeerID.generate('x'), instanceName: 'Zoë' }, { peerKey: undefined, instanceName: 'Zoe' }), true);
+  // an unusable id falls back to the names
+  assert.equal(dialsSecond({ id: PeerID.generate('x'), instanceName: 'b' }, { peerKey: 'not-an-id', instanceName: 'a' }), true);
+});
