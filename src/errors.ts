@@ -59,6 +59,12 @@ export type PeerlinkErrorCode =
   | 'ERR_DATAGRAM_UNAVAILABLE'
   | 'ERR_STREAM_REFUSED'
   | 'ERR_TIMEOUT'
+  // unicast DNS-SD (wide area)
+  | 'ERR_DNS_TIMEOUT'
+  | 'ERR_DNS_SERVER_FAILURE'
+  | 'ERR_DNS_UPDATE_REFUSED'
+  | 'ERR_TSIG_BAD_KEY_FILE'
+  | 'ERR_TSIG_VERIFY'
   | 'ERR_INTERNAL';
 
 export class PeerlinkError extends Error {

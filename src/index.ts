@@ -2,6 +2,8 @@
 export { PeerlinkError, isPeerlinkError } from './errors.js';
 export type { PeerlinkErrorCode } from './errors.js';
 export { Mdns, Advertisement, ServiceBrowser, advertise, browse, resolve, encodeTxt, decodeTxt, parseServiceType } from './dnssd/index.js';
+export { TsigKey, readKeyFile, parseKeyFile, parseKeySpec, UnicastAdvertisement, UnicastBrowser, UnicastContext, discoverBrowseDomains, DnsClient } from './dnssd/index.js';
+export type { WideAreaOptions, UnicastAdvertiseOptions, UnicastBrowseOptions, BrowseDomain, DnsServer } from './dnssd/index.js';
 export type { MdnsOptions, MdnsEvents, AdvertiseOptions, BrowseOptions, ResolveOptions, AdvertisementEvents, BrowseEvent, BrowseEventType, BrowserEvents, ServiceInstance, TxtInput, TxtEntry } from './dnssd/index.js';
 export { ResourceTransfer, IncomingResource, validateResourceName } from './session/resource-transfer.js';
 export type { ResourceProgress, SendResourceOptions, SentResource, ReceivedResource, TransferState, ResourceOffer, RefusedOffer, FreeSpaceFloor, PartialResource } from './session/resource-transfer.js';

@@ -73,7 +73,7 @@ export interface ReportOptions {
   json?: boolean;
 }
 
-const USAGE_CODES = new Set(['ERR_UNKNOWN_INTERFACE', 'ERR_INVALID_ARGUMENT', 'ERR_INVALID_SERVICE_TYPE', 'ERR_INVALID_INSTANCE_NAME', 'ERR_INVALID_HOST_NAME', 'ERR_INVALID_TXT']);
+const USAGE_CODES = new Set(['ERR_UNKNOWN_INTERFACE', 'ERR_TSIG_BAD_KEY_FILE', 'ERR_INVALID_ARGUMENT', 'ERR_INVALID_SERVICE_TYPE', 'ERR_INVALID_INSTANCE_NAME', 'ERR_INVALID_HOST_NAME', 'ERR_INVALID_TXT']);
 
 /** Prints an error the CLI.md way and returns the exit status it maps to. */
 export function reportError(io: CliIO, err: unknown, options: ReportOptions = {}): number {

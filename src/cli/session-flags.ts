@@ -11,6 +11,7 @@ import { isPeerlinkError } from '../errors.js';
 import { MAX_PROFILES } from '../session/trust/profile.js';
 import { UsageError } from './args.js';
 import type { CliIO } from './io.js';
+import { WIDE_AREA_FLAGS_HELP, wideAreaFlags, wideAreaFromFlags, type WideAreaFlagValues } from './wide-area-flags.js';
 
 /** parseArgs definitions for the shared flags. */
 export const sessionFlags = {
@@ -28,6 +29,7 @@ export const sessionFlags = {
   json: { type: 'boolean' },
   verbose: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  ...wideAreaFlags,
 } as const;
 
 export const SESSION_FLAGS_HELP = `  --service NAME       the session's service (bare name: NAME → _NAME._tcp); required
@@ -48,16 +50,17 @@ export const SESSION_FLAGS_HELP = `  --service NAME       the session's service 
   --insecure           run unencrypted: the only way to (says so on stderr)
   --interface IF       use only this interface (repeatable; default: every up,
                        multicast-capable, non-loopback interface; lo only when named)
+${WIDE_AREA_FLAGS_HELP}
   --private            privacy mode: random advertised and host names each run,
                        no id in the advertisement, a new id each run (--name is
                        then shown only to peers that connect)
   --json               one JSON object per line on stdout (see docs/cli.md)
   --verbose            state changes and errors in detail on stderr
   -h, --help           this help
-  Environment: PEERLINK_PSK (hex key), XDG_CONFIG_HOME (where profiles are kept),
+  Environment: PEERLINK_PSK (hex key), PEERLINK_TSIG, XDG_CONFIG_HOME (where profiles are kept),
   NO_COLOR (no colours)`;
 
-export interface SessionFlagValues {
+export interface SessionFlagValues extends WideAreaFlagValues {
   service?: string;
   name?: string;
   psk?: string;
@@ -87,6 +90,8 @@ export function sessionOptionsFromFlags(values: SessionFlagValues, io: CliIO, co
   const opts: PeerSessionOptions = { serviceType: service, security };
   if (values.name !== undefined) opts.displayName = values.name;
   if (values.interface) opts.interfaces = values.interface;
+  const wideArea = wideAreaFromFlags(values, io.env);
+  if (wideArea) opts.wideArea = wideArea;
   if (values.private === true) {
     opts.privacy = true;
     if (security.mode === 'pki') {
@@ -182,6 +187,22 @@ function securityFromFlags(values: SessionFlagValues, io: CliIO): SessionSecurit
   const sec: SessionSecurity = { mode: 'pki', identityDir: values.identity ?? freeProfile(io.env) };
   if (values['trust-new'] === true) sec.trustNew = true;
   return sec;
+}
+
+/**
+ * Wide-area registrations and later failures of a session command: `registered` lines with
+ * the domain (JSON) or a note on stderr (text, with --verbose), warnings on stderr. A
+ * refused first registration fails session.start() itself (exit 1).
+ */
+export function reportWideArea(session: PeerSession, io: CliIO, json: boolean, verbose: boolean): void {
+  session.on('advertisedWideArea', ({ domain, name }) => {
+    if (json) io.stdout.write(`${JSON.stringify({ event: 'registered', name, domain })}\n`);
+    else if (verbose) io.stderr.write(`registered "${name}" in ${domain}\n`);
+  });
+  session.on('wideAreaError', (err) => {
+    if (json) io.stdout.write(`${JSON.stringify({ event: 'wideAreaError', code: err.code, message: err.message })}\n`);
+    else io.stderr.write(`peerlink: warning: ${err.message} (${err.code})\n`);
+  });
 }
 
 /** The first profile no live process holds (docs/security.md "Trust": what an identity belongs to). */

@@ -14,4 +14,11 @@ export const droppedChannel = channel('peerlink:dnssd:dropped');
 /** `{event: 'added' | 'changed' | 'removed', name, type, interface}` for each browse result. */
 export const browseChannel = channel('peerlink:dnssd:browse');
 
+/**
+ * Wide-area DNS-SD: `{event: 'registered' | 'renamed' | 'replaced' | 'refreshed' | 'displaced' |
+ * 'removed' | 'expired-removed', domain, name, from?}` for each registration change and each
+ * expired registration a key holder deleted.
+ */
+export const wideAreaChannel = channel('peerlink:dnssd:wide-area');
+
 export const log = debugLog('dnssd');

@@ -78,3 +78,4 @@ function engineOptions(o: EngineOptions): MdnsOptions {
   if (o.host) out.host = o.host;
   return out;
 }
+export * from './unicast/index.js';

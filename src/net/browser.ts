@@ -5,7 +5,7 @@
  * one per service, with the interfaces it was seen on, like NWBrowser's.
  */
 import { EventEmitter } from 'node:events';
-import { Mdns, type ServiceBrowser, type ServiceInstance } from '../dnssd/index.js';
+import { Mdns, UnicastBrowser, browseDomainsOf, resolveWideArea, type ServiceBrowser, type ServiceInstance, type UnicastContext, type WideAreaOptions } from '../dnssd/index.js';
 import { Endpoint, type ServiceEndpoint } from './endpoint.js';
 import { serviceHints } from './service-hints.js';
 
@@ -25,6 +25,11 @@ export interface BrowserOptions {
   interfaces?: string[];
   /** An existing Bonjour engine (shared sockets); `interfaces` is then ignored. */
   mdns?: Mdns;
+  /**
+   * Also browse these unicast DNS domains (docs/wide-area.md); their results have the
+   * domain in the endpoint and no interfaces. mDNS (`local`) is browsed as well.
+   */
+  wideArea?: WideAreaOptions;
 }
 
 export type BrowseChange =
@@ -59,6 +64,8 @@ export class Browser extends EventEmitter<BrowserEvents> {
   readonly options: BrowserOptions;
   private mdns: Mdns | undefined;
   private browser: ServiceBrowser | undefined;
+  private readonly unicast: UnicastBrowser[] = [];
+  private unicastCtx: UnicastContext | undefined;
   private readonly entries = new Map<string, Entry>();
   private readonly queue: BrowseChange[] = [];
   private readonly waiters: Array<(c: BrowseChange | null) => void> = [];
@@ -86,6 +93,24 @@ export class Browser extends EventEmitter<BrowserEvents> {
     browser.on('changed', (s) => this.seen(s));
     browser.on('removed', (s) => this.gone(s));
     browser.on('error', () => undefined);
+    const wa = resolveWideArea(this.options.wideArea);
+    if (wa) {
+      this.unicastCtx = wa.ctx;
+      void browseDomainsOf(wa).then((domains) => {
+        if (this.stopped) return;
+        for (const domain of domains) {
+          const u = new UnicastBrowser(wa.ctx, { type: this.options.type, domain, ...(wa.maxBrowseInterval !== undefined ? { maxInterval: wa.maxBrowseInterval } : {}) });
+          this.unicast.push(u);
+          u.on('added', (s) => this.seen(s));
+          u.on('changed', (s) => this.seen(s));
+          u.on('removed', (s) => this.gone(s));
+          u.on('error', () => undefined);
+          u.start();
+        }
+      });
+      // unicast domains work without any multicast interface: do not wait for one
+      return;
+    }
     await mdns.whenReady();
   }
 
@@ -109,6 +134,7 @@ export class Browser extends EventEmitter<BrowserEvents> {
     if (this.stopped) return;
     this.stopped = true;
     this.browser?.stop();
+    for (const u of this.unicast) u.stop();
     for (const w of this.waiters.splice(0)) w(null);
     if (this.mdns && !this.options.mdns) await this.mdns.close();
   }
@@ -122,6 +148,13 @@ export class Browser extends EventEmitter<BrowserEvents> {
   }
 
   private makeResult(s: ServiceInstance, interfaces: string[]): BrowseResult {
+    if (s.interface === '' && this.unicastCtx) {
+      // found through unicast DNS: no interface; a stale hint is resolved again through DNS
+      const endpoint = Endpoint.service(s.name, s.type, s.domain);
+      const txt = txtOf(s);
+      serviceHints.set(endpoint, { interfaces: [], host: s.host, port: s.port, addresses: s.addresses, txt, at: Date.now(), unicast: this.unicastCtx });
+      return { endpoint, txt, interfaces: [] };
+    }
     const browseIfaces = this.browseInterfaces();
     const iface = interfaces.length === 1 ? interfaces[0] : undefined;
     const endpoint = Endpoint.service(s.name, s.type, s.domain, browseIfaces.length === 1 ? iface : undefined);

@@ -33,7 +33,7 @@ import { UdpFlowTable } from './udp-flows.js';
 import { WsChannel } from './ws-channel.js';
 import { advertiseService, type Advertisement } from './service-advertise.js';
 import { listenerRejectChannel, listenerStateChannel, log } from './diagnostics.js';
-import type { Mdns } from '../dnssd/index.js';
+import type { Mdns, WideAreaOptions } from '../dnssd/index.js';
 
 export interface ListenerServiceOptions {
   /** Instance name; may be renamed on conflict (see `serviceRegistration`). */
@@ -46,6 +46,12 @@ export interface ListenerServiceOptions {
   interfaces?: string[];
   /** An existing Bonjour engine to advertise with (shared sockets); `interfaces` is then ignored. */
   mdns?: Mdns;
+  /**
+   * Also register in these unicast DNS domains with TSIG-signed updates (docs/wide-area.md).
+   * Each domain reports its own `serviceRegistration` (domain set; `failed` with
+   * ERR_DNS_UPDATE_REFUSED when the server says no); mDNS goes on regardless.
+   */
+  wideArea?: WideAreaOptions;
 }
 
 export interface ListenerOptions {

@@ -2,7 +2,8 @@
  * Listener service registration through src/dnssd: probe, announce, rename on conflict
  * (reported as a new `registered` name), goodbye on stop.
  */
-import { Mdns } from '../dnssd/index.js';
+import { Mdns, UnicastAdvertisement, resolveWideArea } from '../dnssd/index.js';
+import { toPeerlinkError } from './net-errors.js';
 import type { ListenerServiceOptions, ServiceRegistration } from './listener.js';
 
 export interface Advertisement {
@@ -29,10 +30,21 @@ export async function advertiseService(service: ListenerServiceOptions, port: nu
     });
     // Errors surface as warnings only; the listener itself keeps working without Bonjour.
     ad.on('error', () => undefined);
+    const unicast = startUnicast(service, type, port, onRegistration);
     return {
       registration,
-      updateTxt: (txt) => ad.update(txt),
+      updateTxt: (txt) => {
+        ad.update(txt);
+        for (const u of unicast) u.update(txt).catch(() => undefined);
+      },
       stop: async () => {
+        await Promise.allSettled(
+          unicast.map(async (u) => {
+            const was = u.registered;
+            await u.stop();
+            if (was) onRegistration({ name: u.name, type, domain: `${u.domain}.`, change: 'removed' });
+          }),
+        );
         await ad.stop();
         if (owned) await mdns.close();
       },
@@ -41,4 +53,19 @@ export async function advertiseService(service: ListenerServiceOptions, port: nu
     if (owned) await mdns.close();
     throw err;
   }
+}
+
+/** Wide-area registrations beside mDNS: each domain reports registered / failed on its own. */
+function startUnicast(service: ListenerServiceOptions, type: string, port: number, onRegistration: (r: ServiceRegistration) => void): UnicastAdvertisement[] {
+  const wa = resolveWideArea(service.wideArea);
+  if (!wa) return [];
+  return wa.domains.map((domain) => {
+    const u = new UnicastAdvertisement(wa.ctx, { name: service.name, type, port, domain, ...(service.txt ? { txt: service.txt } : {}), ...(wa.lease !== undefined ? { lease: wa.lease } : {}), ...(wa.addresses ? { addresses: wa.addresses } : {}) });
+    u.on('error', () => undefined);
+    u.start().then(
+      (name) => onRegistration({ name, type, domain: `${u.domain}.`, change: 'registered' }),
+      (err: unknown) => onRegistration({ name: service.name, type, domain: `${u.domain}.`, change: 'failed', error: toPeerlinkError(err, { what: `registering in ${u.domain}` }) }),
+    );
+    return u;
+  });
 }

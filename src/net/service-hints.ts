@@ -4,6 +4,7 @@
  * the answer is only seconds old. Keyed by the endpoint object; nothing is global state
  * beyond that weak association.
  */
+import type { UnicastContext } from '../dnssd/index.js';
 import type { ServiceEndpoint } from './endpoint.js';
 
 export interface ServiceHint {
@@ -14,6 +15,8 @@ export interface ServiceHint {
   addresses?: string[];
   txt?: Record<string, string | true>;
   at: number;
+  /** Found in a unicast DNS domain: resolve there again (not by mDNS). */
+  unicast?: UnicastContext;
 }
 
 export const serviceHints = new WeakMap<ServiceEndpoint, ServiceHint>();

@@ -3,7 +3,8 @@
  * never relies on unicast replies, which RFC 6762 §15 says reach only one process per host).
  */
 import { isIP } from 'node:net';
-import { Mdns } from '../dnssd/index.js';
+import { Mdns, UnicastContext, resolveUnicastInstance } from '../dnssd/index.js';
+import { escapeLabel } from '../dnssd/codec/index.js';
 import { PeerlinkError } from '../errors.js';
 import type { ServiceEndpoint } from './endpoint.js';
 import type { ResolvedAddress } from './dial.js';
@@ -40,6 +41,8 @@ export async function resolveService(endpoint: ServiceEndpoint, p: Parameters, s
     const addresses = hint.addresses.map(toResolvedAddress).filter((a): a is ResolvedAddress => a !== undefined);
     if (addresses.length > 0) return { host: hint.host ?? addresses[0]?.address ?? '', port: hint.port, addresses };
   }
+  const domain = endpoint.domain.replace(/\.$/, '');
+  if (hint?.unicast || domain.toLowerCase() !== 'local') return resolveUnicast(endpoint, domain, hint?.unicast ?? new UnicastContext());
   const ifaces = interfacesFor(endpoint, p);
   const mdns = new Mdns({ ...(ifaces ? { interfaces: ifaces } : {}), watchInterfaces: false });
   try {
@@ -52,4 +55,15 @@ export async function resolveService(endpoint: ServiceEndpoint, p: Parameters, s
   } finally {
     await mdns.close();
   }
+}
+
+/** A service in a unicast DNS domain (wide area): SRV, TXT, addresses through DNS. */
+async function resolveUnicast(endpoint: ServiceEndpoint, domain: string, ctx: UnicastContext): Promise<ResolvedService> {
+  const fqdn = `${escapeLabel(endpoint.name)}.${endpoint.type.replace(/\.$/, '')}.${domain}`;
+  const r = await resolveUnicastInstance(ctx, fqdn, domain);
+  const inst = r?.instance;
+  if (!inst) throw new PeerlinkError('ERR_RESOLVE_FAILED', `no current registration of ${endpoint.name} in ${domain}`);
+  const addresses = inst.addresses.map(toResolvedAddress).filter((a): a is ResolvedAddress => a !== undefined);
+  if (addresses.length === 0) throw new PeerlinkError('ERR_RESOLVE_FAILED', `${endpoint.name} resolved to ${inst.host} but it has no addresses`);
+  return { host: inst.host, port: inst.port, addresses };
 }

@@ -13,7 +13,7 @@
  * of port-5353 sockets instead of one per session. A shared engine is not closed here.
  */
 import { EventEmitter } from 'node:events';
-import { Mdns, onLink, type Advertisement, type ServiceBrowser, type ServiceInstance } from '../dnssd/index.js';
+import { Mdns, onLink, UnicastAdvertisement, UnicastBrowser, browseDomainsOf, type Advertisement, type ResolvedWideArea, type ServiceBrowser, type ServiceInstance } from '../dnssd/index.js';
 import { discoveryChannel, log } from './diagnostics.js';
 
 export interface FoundService {
@@ -31,15 +31,23 @@ export interface DiscoveryEvents {
   lost: [service: FoundService];
   /** Our advertisement's final name (after any conflict rename). */
   registered: [name: string];
+  /** Our registration in a unicast DNS domain (wide area), with its final name there. */
+  registeredUnicast: [info: { domain: string; name: string }];
+  /** A wide-area registration or browse failed after start (refresh refused, server gone). */
+  unicastError: [err: Error];
 }
 
 export interface DiscoveryOptions {
   type: string;
   interfaces: string[] | undefined;
   mdns: Mdns | undefined;
+  wideArea?: ResolvedWideArea | undefined;
   /** Host name to publish (privacy mode: random); default this machine's. */
   host?: string;
 }
+
+/** The pseudo-interface under which instances found in a unicast domain are kept apart. */
+const UNICAST_PREFIX = 'dns:';
 
 export class Discovery extends EventEmitter<DiscoveryEvents> {
   readonly #opts: DiscoveryOptions;
@@ -49,6 +57,9 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
   #browser: ServiceBrowser | undefined;
   /** name → interface → instance */
   readonly #seen = new Map<string, Map<string, ServiceInstance>>();
+  readonly #unicastAds: UnicastAdvertisement[] = [];
+  readonly #unicastBrowsers: UnicastBrowser[] = [];
+  #closed = false;
   /** Addresses dropped because they were not on the link their answer came from. */
   offLinkAddresses = 0;
 
@@ -74,6 +85,51 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
     ad.on('registered', (n: string) => this.emit('registered', n));
   }
 
+  /**
+   * Registers in every wide-area domain; resolves once each has been accepted, rejects with
+   * the first refusal (ERR_DNS_UPDATE_REFUSED, ...), having withdrawn the others.
+   */
+  async advertiseUnicast(name: string, port: number, txt: Record<string, string>): Promise<void> {
+    const wa = this.#opts.wideArea;
+    if (!wa) return;
+    const ads = wa.domains.map(
+      (domain) =>
+        new UnicastAdvertisement(wa.ctx, { name, type: this.#opts.type, port, txt, domain, ...(wa.lease !== undefined ? { lease: wa.lease } : {}), ...(wa.addresses ? { addresses: wa.addresses } : {}) }),
+    );
+    this.#unicastAds.push(...ads);
+    for (const ad of ads) {
+      ad.on('error', (err) => this.emit('unicastError', err));
+      ad.on('registered', (n) => this.emit('registeredUnicast', { domain: ad.domain, name: n }));
+    }
+    await Promise.all(ads.map((ad) => ad.start()));
+  }
+
+  browseUnicast(): void {
+    const wa = this.#opts.wideArea;
+    if (!wa) return;
+    void browseDomainsOf(wa).then((domains) => {
+      if (this.#closed) return;
+      for (const domain of domains) this.#browseDomain(wa, domain);
+    });
+  }
+
+  #browseDomain(wa: ResolvedWideArea, domain: string): void {
+    const b = new UnicastBrowser(wa.ctx, { type: this.#opts.type, domain, ...(wa.maxBrowseInterval !== undefined ? { maxInterval: wa.maxBrowseInterval } : {}) });
+    this.#unicastBrowsers.push(b);
+    const tag = (s: ServiceInstance): ServiceInstance => ({ ...s, interface: `${UNICAST_PREFIX}${domain}` });
+    // our own registration, found again in the zone, is not a peer
+    const ours = (s: ServiceInstance): boolean => this.#unicastAds.some((ad) => ad.domain.toLowerCase() === domain.toLowerCase() && ad.name.toLowerCase() === s.name.toLowerCase());
+    b.on('added', (s) => {
+      if (!ours(s)) this.#onInstance(tag(s));
+    });
+    b.on('changed', (s) => {
+      if (!ours(s)) this.#onInstance(tag(s));
+    });
+    b.on('removed', (s) => this.#onRemoved(tag(s)));
+    b.on('error', (err) => this.emit('unicastError', err));
+    b.start();
+  }
+
   browse(): void {
     const b = this.#engine().browse({ type: this.#opts.type });
     this.#browser = b;
@@ -88,8 +144,11 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     this.#browser?.stop();
     this.#browser = undefined;
+    for (const b of this.#unicastBrowsers.splice(0)) b.stop();
+    await Promise.allSettled(this.#unicastAds.splice(0).map((ad) => ad.stop()));
     const ad = this.#ad;
     this.#ad = undefined;
     await ad?.stop().catch(() => undefined);
@@ -112,7 +171,8 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
   }
 
   #onInstance(found: ServiceInstance): void {
-    const s = this.#onLinkOnly(found);
+    // addresses from the user's own DNS zone are not tied to a link
+    const s = found.interface.startsWith(UNICAST_PREFIX) ? found : this.#onLinkOnly(found);
     let byIf = this.#seen.get(s.name);
     if (!byIf) {
       byIf = new Map();
@@ -149,5 +209,5 @@ function merge(name: string, byIf: Map<string, ServiceInstance>): FoundService {
       if (!list.includes(a)) list.push(a);
     }
   }
-  return { name, port, addresses: [...v4, ...v6], txt, interfaces: [...byIf.keys()] };
+  return { name, port, addresses: [...v4, ...v6], txt, interfaces: [...byIf.keys()].filter((i) => !i.startsWith(UNICAST_PREFIX)) };
 }

@@ -86,6 +86,10 @@ export interface PeerSessionEvents {
    * conflict renames us. Never emitted with `advertise: false`.
    */
   advertised: [instanceName: string];
+  /** Registered in a wide-area (unicast DNS) domain, under this name there (docs/wide-area.md). */
+  advertisedWideArea: [info: { domain: string; name: string }];
+  /** A wide-area registration refresh or browse failed after start (the session keeps running). */
+  wideAreaError: [error: PeerlinkError];
   /**
    * The rated quality of the link to a peer changed (docs/session.md "Link quality"): after
    * the first measurement once it is connected, when conditions change (with hysteresis and

@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Parameters, parsePsk, type PkiOptions } from '../net/index.js';
 import { PeerlinkError } from '../errors.js';
-import type { Mdns } from '../dnssd/index.js';
+import { resolveWideArea, type Mdns, type ResolvedWideArea, type WideAreaOptions } from '../dnssd/index.js';
 import { PeerID, validateDisplayName } from './peer-id.js';
 import type { Architecture } from './dedup.js';
 import type { HelloRole } from './protocol/messages.js';
@@ -129,6 +129,11 @@ export interface PeerSessionOptions {
   /** Limits on what peers can make the session hold or do (docs/security.md). Default DEFAULT_BUDGETS. */
   budgets?: Partial<SessionBudgets>;
   /**
+   * Wide-area DNS-SD (docs/wide-area.md): also register in and browse these unicast DNS
+   * domains, with TSIG-signed updates. `{domains: ['example.com'], tsig: readKeyFile(path)}`.
+   */
+  wideArea?: WideAreaOptions;
+  /**
    * Privacy mode (docs/security.md "Privacy"): a random instance name and a random mDNS host name
    * each run instead of the device's, no id in TXT, a new random peer id each run (a given
    * `peerId`, `instanceName`, `includePeerIdInTxt: true` or shared `mdns` engine is refused), and
@@ -189,6 +194,7 @@ export interface ResolvedSessionOptions {
   resources: SessionResourceOptions;
   mdns: Mdns | undefined;
   budgets: SessionBudgets;
+  wideArea: ResolvedWideArea | undefined;
   privacy: boolean;
   /** The mDNS host name to publish (privacy: random); undefined = the engine's default (this machine's). */
   hostName: string | undefined;
@@ -310,6 +316,7 @@ export function resolveOptions(o: PeerSessionOptions): ResolvedSessionOptions {
     resources: { ...(o.resources ?? {}) },
     mdns: o.mdns,
     budgets: resolveBudgets(o.budgets),
+    wideArea: resolveWideArea(o.wideArea),
     privacy,
     hostName: privacy ? randomName('h').toLowerCase() : undefined,
     datagrams: resolveDatagrams(o.datagrams),

@@ -308,7 +308,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
         await listener.start();
       }
       if (o.advertise || o.browse) {
-        const discovery = new Discovery({ type: o.bonjourType, interfaces: o.interfaces, mdns: o.mdns, ...(o.hostName !== undefined ? { host: o.hostName } : {}) });
+        const discovery = new Discovery({ type: o.bonjourType, interfaces: o.interfaces, mdns: o.mdns, wideArea: o.wideArea, ...(o.hostName !== undefined ? { host: o.hostName } : {}) });
         this.#discovery = discovery;
         discovery.on('registered', (name) => {
           if (name === this.#registeredName) return;
@@ -319,8 +319,13 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
         });
         discovery.on('found', (f) => this.#dialer.onFound(f));
         discovery.on('lost', (f) => this.#dialer.onLost(f));
+        discovery.on('unicastError', (err) => emitApp(this, 'wideAreaError', isPeerlinkError(err) ? err : new PeerlinkError('ERR_DNS_SERVER_FAILURE', err.message, { cause: err })));
+        discovery.on('registeredUnicast', (info) => emitApp(this, 'advertisedWideArea', info));
         if (o.advertise) discovery.advertise(o.instanceName, this.listenPort, buildTxt(o));
         if (o.browse) discovery.browse();
+        // wide area: a refused registration fails start() (never a silent mDNS-only session)
+        if (o.advertise) await discovery.advertiseUnicast(o.instanceName, this.listenPort, buildTxt(o));
+        if (o.browse) discovery.browseUnicast();
       }
     } catch (err) {
       await this.close();

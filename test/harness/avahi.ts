@@ -20,6 +20,8 @@ export interface AvahiOptions {
   serverConf?: string[];
   /** Start-up allowance (default 30 s; the machine is shared and slow). */
   timeoutMs?: number;
+  /** Enable wide-area (unicast DNS-SD) browsing; Avahi asks the nameservers of /etc/resolv.conf (see /etc/netns/<ns>/resolv.conf). */
+  wideArea?: boolean;
 }
 
 export class Avahi {
@@ -113,7 +115,7 @@ function dbusConf(dir: string): string {
 `;
 }
 
-function avahiConf(hostName: string, extra: readonly string[]): string {
+function avahiConf(hostName: string, extra: readonly string[], wideArea = false): string {
   return [
     '[server]',
     `host-name=${hostName}`,
@@ -126,7 +128,7 @@ function avahiConf(hostName: string, extra: readonly string[]): string {
     'ratelimit-burst=1000',
     ...extra,
     '[wide-area]',
-    'enable-wide-area=no',
+    `enable-wide-area=${wideArea ? 'yes' : 'no'}`,
     '[publish]',
     'publish-hinfo=no',
     'publish-workstation=no',
@@ -146,7 +148,7 @@ export async function startAvahi(lab: Lab, where: number | Host | string, opts: 
   mkdirSync(`${dir}/run`, { recursive: true });
   mkdirSync('/run/avahi-daemon', { recursive: true });
   writeFileSync(`${dir}/dbus.conf`, dbusConf(dir));
-  writeFileSync(`${dir}/avahi.conf`, avahiConf(hostName, opts.serverConf ?? []));
+  writeFileSync(`${dir}/avahi.conf`, avahiConf(hostName, opts.serverConf ?? [], opts.wideArea));
 
   const dbus = lab.spawn(ns, 'dbus-daemon', [`--config-file=${dir}/dbus.conf`, '--nofork', '--nopidfile'], { label: `${ns}: dbus-daemon` });
   const deadline = Date.now() + timeoutMs;

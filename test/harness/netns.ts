@@ -115,6 +115,15 @@ export function sweepStaleLabs(): void {
     return m !== null && Number(m[1]) !== process.pid && !alive(Number(m[1]));
   });
   if (stale.length > 0) destroyNamespacesSync(stale);
+  // per-namespace /etc files (`ip netns exec` bind-mounts /etc/netns/<ns>/*), e.g. resolv.conf
+  try {
+    for (const dir of readdirSync('/etc/netns')) {
+      const m = /^pl(\d+)x\d+-/.exec(dir);
+      if (m && Number(m[1]) !== process.pid && !alive(Number(m[1]))) rmSync(`/etc/netns/${dir}`, { recursive: true, force: true });
+    }
+  } catch {
+    // no /etc/netns
+  }
   try {
     for (const dir of readdirSync(LAB_RUN_ROOT)) {
       const m = /^pl(\d+)x\d+-/.exec(dir);
@@ -318,6 +327,7 @@ export class Lab {
     killPids(pidsOf(), 'SIGKILL');
     for (let i = 0; i < 20 && pidsOf().length > 0; i++) await sleep(50);
     for (const ns of names) await ipCmd(['netns', 'del', ns], { check: false });
+    for (const ns of this.namespaces) rmSync(`/etc/netns/${ns}`, { recursive: true, force: true });
     rmSync(this.runDir, { recursive: true, force: true });
     this.tornDown = true;
     liveLabs.delete(this);

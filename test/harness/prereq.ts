@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { TestContext } from 'node:test';
 
-export type Requirement = 'root' | 'netns' | 'avahi' | 'zeroconf' | 'openssl' | 'python-websockets' | 'python-dbus' | 'dig' | 'nft';
+export type Requirement = 'root' | 'netns' | 'avahi' | 'zeroconf' | 'openssl' | 'python-websockets' | 'python-dbus' | 'dig' | 'nft' | 'bind' | 'knot';
 
 const cache = new Map<Requirement, string | null>();
 
@@ -57,6 +57,14 @@ export function missing(req: Requirement): string | null {
       break;
     case 'dig':
       if (!which('dig')) why = 'dig is not installed (apt-get install dnsutils)';
+      break;
+    case 'bind':
+      if (!existsSync('/usr/sbin/named') || !which('tsig-keygen') || !which('nsupdate') || !which('dig'))
+        why = 'BIND 9 is not installed (apt-get install bind9 bind9-dnsutils)';
+      break;
+    case 'knot':
+      if (!existsSync('/usr/sbin/knotd') || !which('knsupdate') || !which('tsig-keygen'))
+        why = 'Knot is not installed (apt-get install knot knot-dnsutils; tsig-keygen from bind9)';
       break;
     case 'nft':
       if (!which('nft')) why = 'nft is not installed (apt-get install nftables)';

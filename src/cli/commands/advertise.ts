@@ -2,8 +2,9 @@
  * `peerlink advertise <name> <type> <port> [key=value ...]` — publishes a Bonjour service
  * until SIGINT/SIGTERM, then sends goodbyes and exits 0.
  */
-import { Mdns } from '../../dnssd/index.js';
+import { Mdns, UnicastAdvertisement, resolveWideArea } from '../../dnssd/index.js';
 import type { TxtInput } from '../../dnssd/index.js';
+import { WIDE_AREA_FLAGS_HELP, wideAreaFlags, wideAreaFromFlags } from '../wide-area-flags.js';
 import { isPeerlinkError } from '../../errors.js';
 import { jsonLine, parseCommand, parsePort, UsageError } from '../args.js';
 import { EXIT_FAILED, EXIT_OK, type CliIO } from '../io.js';
@@ -21,8 +22,9 @@ Options:
                    non-loopback interface; lo only when named)
   --subtype SUB    also register under subtype SUB (repeatable)
   --host NAME      host name to publish (default: this machine's host name)
-  --json           one JSON object per line: {"event":"registered","name",...},
-                   {"event":"renamed","from","name"}
+${WIDE_AREA_FLAGS_HELP}
+  --json           one JSON object per line: {"event":"registered","name",...} (with
+                   "domain" for a unicast domain), {"event":"renamed","from","name"}
   --verbose        log to stderr
   -h, --help       this help
 `;
@@ -45,6 +47,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     subtype: { type: 'string', multiple: true },
     host: { type: 'string' },
     json: { type: 'boolean' },
+    ...wideAreaFlags,
   });
   if (!parsed) return EXIT_OK;
   const { values, positionals } = parsed;
@@ -54,6 +57,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const txt = parseTxtArgs(txtArgs);
   const json = values.json === true;
   const verbose = values.verbose === true;
+  const wideArea = resolveWideArea(wideAreaFromFlags(values, io.env));
 
   const mdns = new Mdns({ ...(values.interface ? { interfaces: values.interface } : {}), ...(values.host ? { host: values.host } : {}) });
   // waiting for an interface is worth saying even without --verbose (stderr only)
@@ -80,7 +84,29 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       if (json) jsonLine(io, { event: 'error', code: isPeerlinkError(err) ? err.code : 'ERR_INTERNAL', message: err.message });
       else io.stderr.write(`peerlink: ${err.message}\n`);
     });
+    // wide area: each domain's registration must be accepted, or the command fails (exit 1)
+    const unicast = wideArea
+      ? wideArea.domains.map((domain) => new UnicastAdvertisement(wideArea.ctx, { name, type, port, txt, domain, ...(wideArea.lease !== undefined ? { lease: wideArea.lease } : {}), ...(wideArea.addresses ? { addresses: wideArea.addresses } : {}) }))
+      : [];
+    for (const u of unicast) {
+      u.on('renamed', ({ from, name: to }) => {
+        if (json) jsonLine(io, { event: 'renamed', from, name: to, domain: u.domain });
+        else io.stdout.write(`renamed ${from} -> ${to} in ${u.domain}\n`);
+      });
+      u.on('error', (err) => io.stderr.write(`peerlink: warning: ${u.domain}: ${err.message}\n`));
+    }
+    try {
+      for (const u of unicast) {
+        const final = await u.start();
+        if (json) jsonLine(io, { event: 'registered', name: final, type: u.type, port, domain: u.domain });
+        else io.stdout.write(`registered ${final} in ${u.domain}\n`);
+      }
+    } catch (err) {
+      await Promise.allSettled([ad.stop(), ...unicast.map((u) => u.stop())]);
+      throw err;
+    }
     await untilAborted(io.signal);
+    await Promise.allSettled(unicast.map((u) => u.stop()));
     await ad.stop();
     if (verbose && mdns.stats) io.stderr.write(`mdns stats: ${JSON.stringify(mdns.stats)}\n`);
   } finally {

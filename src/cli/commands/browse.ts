@@ -2,7 +2,8 @@
  * `peerlink browse <type>` — prints one line per change (added / changed / removed) of the
  * instances of a Bonjour service type; exits 0 after --timeout or on SIGINT/SIGTERM.
  */
-import { Mdns, type ServiceInstance } from '../../dnssd/index.js';
+import { Mdns, UnicastBrowser, UnicastContext, browseDomainsOf, discoverBrowseDomains, parseServer, resolveWideArea, type ServiceInstance } from '../../dnssd/index.js';
+import { WIDE_AREA_FLAGS_HELP, wideAreaFlags, wideAreaFromFlags } from '../wide-area-flags.js';
 import { isPeerlinkError } from '../../errors.js';
 import { jsonLine, parseCommand, parseSeconds, UsageError } from '../args.js';
 import { EXIT_OK, type CliIO } from '../io.js';
@@ -11,6 +12,7 @@ import { untilAborted } from './advertise.js';
 export const summary = 'list Bonjour services of a type as they come and go';
 
 const USAGE = `Usage: peerlink browse <type> [options]
+       peerlink browse --domains [--domain NAME ...] [--dns-server ADDR[:PORT]]
 
 Browses for instances of <type> (e.g. _example._tcp) and prints one line per change.
 An instance is printed once it is resolved (host, port, addresses, TXT), once per
@@ -21,6 +23,12 @@ Options:
                      multicast-capable, non-loopback interface; lo only when named)
   --subtype SUB      only instances registered with this subtype
   --timeout SECONDS  stop after this long (exit 0)
+${WIDE_AREA_FLAGS_HELP}
+                     (instances found in a unicast domain have "domain" set to it
+                     and an empty "interface")
+  --domains          list the browse domains (RFC 6763 §11: b._dns-sd._udp and
+                     lb._dns-sd._udp PTRs) under the search domains of
+                     /etc/resolv.conf and each --domain, then exit
   --json             one JSON object per line:
                      {"event":"added"|"changed","name","type","domain","host","port",
                       "addresses":[...],"txt":{...},"interface"}  (+ "binaryTxt" when a value
@@ -60,13 +68,17 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     subtype: { type: 'string' },
     timeout: { type: 'string' },
     json: { type: 'boolean' },
+    domains: { type: 'boolean' },
+    ...wideAreaFlags,
   });
   if (!parsed) return EXIT_OK;
   const { values, positionals } = parsed;
+  if (values.domains) return listDomains(values, io);
   if (positionals.length !== 1) throw new UsageError('browse needs exactly one <type>, e.g. _example._tcp');
   const type = positionals[0] as string;
   const timeout = parseSeconds('--timeout', values.timeout);
   const json = values.json === true;
+  const wideArea = resolveWideArea(wideAreaFromFlags(values, io.env));
 
   const mdns = new Mdns(values.interface ? { interfaces: values.interface } : {});
   // waiting for an interface is worth saying even without --verbose (stderr only)
@@ -82,11 +94,41 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     browser.on('added', print('added'));
     browser.on('changed', print('changed'));
     browser.on('removed', print('removed'));
+    const unicast: UnicastBrowser[] = [];
+    if (wideArea) {
+      void browseDomainsOf(wideArea).then((domains) => {
+        if (io.signal.aborted) return;
+        for (const domain of domains) {
+          const u = new UnicastBrowser(wideArea.ctx, { type, domain, ...(wideArea.maxBrowseInterval !== undefined ? { maxInterval: wideArea.maxBrowseInterval } : {}) });
+          unicast.push(u);
+          u.on('added', print('added'));
+          u.on('changed', print('changed'));
+          u.on('removed', print('removed'));
+          u.on('error', (err) => {
+            if (values.verbose) io.stderr.write(`peerlink: warning: ${u.domain}: ${err.message}\n`);
+          });
+          u.start();
+        }
+      });
+    }
     await untilAborted(io.signal, timeout === undefined ? undefined : timeout * 1000);
     browser.stop();
+    for (const u of unicast) u.stop();
     if (values.verbose && mdns.stats) io.stderr.write(`mdns stats: ${JSON.stringify(mdns.stats)}\n`);
   } finally {
     await mdns.close();
   }
+  return EXIT_OK;
+}
+
+async function listDomains(values: { domain?: string[]; 'dns-server'?: string; json?: boolean }, io: CliIO): Promise<number> {
+  const ctx = new UnicastContext(values['dns-server'] ? { dnsServer: parseServer(values['dns-server']) } : {});
+  const under = [...ctx.resolv.search, ...(values.domain ?? [])];
+  const found = await discoverBrowseDomains(ctx, under);
+  for (const d of found) {
+    if (values.json) jsonLine(io, { event: 'domain', domain: d.domain, kind: d.kind, from: d.from });
+    else io.stdout.write(`${d.domain} (${d.kind === 'b' ? 'browse' : 'default browse'}, listed under ${d.from})\n`);
+  }
+  if (found.length === 0 && !values.json) io.stderr.write(`peerlink: no browse domain listed under ${under.length > 0 ? under.join(', ') : '(no search domain in /etc/resolv.conf; give --domain)'}\n`);
   return EXIT_OK;
 }

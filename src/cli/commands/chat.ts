@@ -17,7 +17,7 @@ import { type Invitation, type PeerID } from '../../session/index.js';
 import { isPeerlinkError } from '../../errors.js';
 import { jsonLine, parse, parseSeconds, UsageError } from '../args.js';
 import { EXIT_OK, type CliIO } from '../io.js';
-import { connectEndpoints, connectFlag, newSession, sessionFlags, sessionOptionsFromFlags, CONNECT_FLAG_HELP, SESSION_FLAGS_HELP } from '../session-flags.js';
+import { connectEndpoints, connectFlag, newSession, reportWideArea, sessionFlags, sessionOptionsFromFlags, CONNECT_FLAG_HELP, SESSION_FLAGS_HELP } from '../session-flags.js';
 import { wireTrust, VERIFY_QUESTION } from '../trust-prompt.js';
 import { Endpoint } from '../../net/index.js';
 import { progressStyle, printable } from '../progress.js';
@@ -80,6 +80,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const options = sessionOptionsFromFlags(values, io, 'chat');
   const inviting = values.invite === true;
   const session = newSession({ ...options, autoConnect: !inviting, discoveryInfo: { role: 'chat' } }, values, io.env);
+  reportWideArea(session, io, values.json === true, values.verbose === true);
   /** --invite: invitations waiting for /accept or /decline, oldest first. */
   const invitations: Invitation[] = [];
   // No session.on('resource', …): a session nobody listens to for resources refuses them.

@@ -13,7 +13,7 @@ import { selectInterfaces } from '../../path/interfaces.js';
 import { isPeerlinkError } from '../../errors.js';
 import { jsonLine, parse, parsePort, parseSeconds, UsageError } from '../args.js';
 import { EXIT_OK, type CliIO } from '../io.js';
-import { newSession, sessionFlags, sessionOptionsFromFlags, SESSION_FLAGS_HELP } from '../session-flags.js';
+import { newSession, reportWideArea, sessionFlags, sessionOptionsFromFlags, SESSION_FLAGS_HELP } from '../session-flags.js';
 import { wireTrust, VERIFY_QUESTION } from '../trust-prompt.js';
 import { ProgressRenderer, ProgressThrottle, formatBytes, printable } from '../progress.js';
 import { ConsentPrompt } from '../consent-prompt.js';
@@ -156,6 +156,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     discoveryInfo: { role: 'receiver' },
     resources,
   }, values, io.env);
+  reportWideArea(session, io, values.json === true, values.verbose === true);
 
   wireTrust(session, {
     ask: keyPrompt ? (q, signal) => keyPrompt.ask(q, signal, { suffix: VERIFY_QUESTION, withdrawn: '(verification ended)' }) : undefined,

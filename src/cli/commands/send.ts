@@ -19,7 +19,7 @@ import { Endpoint } from '../../net/index.js';
 import { PeerlinkError, isPeerlinkError } from '../../errors.js';
 import { jsonLine, parse, parseSeconds, UsageError } from '../args.js';
 import { EXIT_FAILED, EXIT_OK, EXIT_SIGINT, EXIT_SIGTERM, EXIT_TIMEOUT, type CliIO } from '../io.js';
-import { connectEndpoints, connectFlag, newSession, sessionFlags, sessionOptionsFromFlags, CONNECT_FLAG_HELP, SESSION_FLAGS_HELP } from '../session-flags.js';
+import { connectEndpoints, connectFlag, newSession, reportWideArea, sessionFlags, sessionOptionsFromFlags, CONNECT_FLAG_HELP, SESSION_FLAGS_HELP } from '../session-flags.js';
 import { wireTrust, VERIFY_QUESTION } from '../trust-prompt.js';
 import { ConsentPrompt } from '../consent-prompt.js';
 import { ProgressRenderer, ProgressThrottle, formatBytes, formatRate, printable } from '../progress.js';
@@ -124,6 +124,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
 
   // Browse-only: a sender is not a receiver, and nobody needs to find it.
   const session = newSession({ ...options, advertise: false, autoConnect: true, discoveryInfo: { role: 'sender' } }, values, io.env);
+  reportWideArea(session, io, values.json === true, values.verbose === true);
   const search = new ReceiverSearch(options.security?.mode ?? 'none', wanted);
   const progress = new ProgressRenderer(io.stderr, io.env);
   const name = (p: PeerID): string => printable(p.displayName);

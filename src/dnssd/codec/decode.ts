@@ -190,15 +190,24 @@ function readRdata(r: Reader, base: { name: string; ttl: number; rrclass: number
       exact(q);
       return { ...base, type: 'NSEC', next, types };
     }
+    case RRType.SOA: {
+      const [mname, q0] = r.name(start, end);
+      const [rname, q1] = r.name(q0, end);
+      exact(q1 + 20);
+      return { ...base, type: 'SOA', mname, rname, serial: r.u32(q1), refresh: r.u32(q1 + 4), retry: r.u32(q1 + 8), expire: r.u32(q1 + 12), minimum: r.u32(q1 + 16) };
+    }
     default:
       return { ...base, type: 'UNKNOWN', rrtype, data: Buffer.from(r.buf.subarray(start, end)) };
   }
 }
 
-/** Decodes one DNS message; throws only PeerlinkError('ERR_MALFORMED_PACKET'). */
-export function decodePacket(buf: Buffer): DnsPacket {
+/**
+ * Decodes one DNS message; throws only PeerlinkError('ERR_MALFORMED_PACKET'). `maxBytes`
+ * is raised only for unicast DNS over TCP (RFC 1035 §4.2.2: up to 65535 bytes).
+ */
+export function decodePacket(buf: Buffer, maxBytes = MAX_PACKET_BYTES): DnsPacket {
   try {
-    return decodeUnchecked(buf);
+    return decodeUnchecked(buf, maxBytes);
   } catch (err) {
     if (err instanceof PeerlinkError) throw err;
     // defence in depth: a bug above must not become a crash of the socket handler
@@ -206,9 +215,9 @@ export function decodePacket(buf: Buffer): DnsPacket {
   }
 }
 
-function decodeUnchecked(buf: Buffer): DnsPacket {
+function decodeUnchecked(buf: Buffer, maxBytes: number): DnsPacket {
   if (buf.length < 12) throw malformed('shorter than a DNS header');
-  if (buf.length > MAX_PACKET_BYTES) throw malformed('larger than 9000 bytes');
+  if (buf.length > maxBytes) throw malformed(`larger than ${maxBytes} bytes`);
   const r = new Reader(buf);
   const flags = r.u16(2);
   const qd = r.u16(4);

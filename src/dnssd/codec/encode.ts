@@ -147,6 +147,11 @@ export class PacketWriter {
         }
         return;
       }
+      case 'SOA':
+        this.name(r.mname);
+        this.name(r.rname);
+        for (const v of [r.serial, r.refresh, r.retry, r.expire, r.minimum]) this.u32(v);
+        return;
       case 'UNKNOWN':
         this.bytes(r.data);
         return;

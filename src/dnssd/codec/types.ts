@@ -11,6 +11,7 @@ export const RRType = {
   AAAA: 28,
   SRV: 33,
   NSEC: 47,
+  SOA: 6,
   ANY: 255,
 } as const;
 
@@ -66,6 +67,17 @@ export interface NsecRecord extends RecordBase {
   /** Numeric RR types present at the name. */
   types: number[];
 }
+/** Unicast DNS only (zone discovery, RFC 1035 §3.3.13); mDNS never uses it. */
+export interface SoaRecord extends RecordBase {
+  type: 'SOA';
+  mname: string;
+  rname: string;
+  serial: number;
+  refresh: number;
+  retry: number;
+  expire: number;
+  minimum: number;
+}
 /** Any other type, kept as raw bytes (names inside it are not decompressed). */
 export interface UnknownRecord extends RecordBase {
   type: 'UNKNOWN';
@@ -73,7 +85,7 @@ export interface UnknownRecord extends RecordBase {
   data: Buffer;
 }
 
-export type ResourceRecord = ARecord | AAAARecord | PtrRecord | SrvRecord | TxtRecord | NsecRecord | UnknownRecord;
+export type ResourceRecord = ARecord | AAAARecord | PtrRecord | SrvRecord | TxtRecord | NsecRecord | SoaRecord | UnknownRecord;
 
 export interface DnsPacket {
   id: number;
@@ -103,6 +115,8 @@ export function rrTypeNumber(r: ResourceRecord): number {
       return RRType.TXT;
     case 'NSEC':
       return RRType.NSEC;
+    case 'SOA':
+      return RRType.SOA;
     case 'UNKNOWN':
       return r.rrtype;
   }
