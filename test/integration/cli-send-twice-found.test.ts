@@ -65,7 +65,8 @@ for (const mode of modes) {
     for (let i = 0; i < 3; i++) {
       const r = await send();
       const ev = jsonLines(r.stdout);
-      const why: string = `send ${i + 1} (h1 reaches h2 now: ${await lab!.reach(1, '10.77.0.2')}):\n${r.stdout}\n${r.stderr}\nreceiver:\n${recv.tail()}`;
+      const reach: string = r.code === 0 ? '' : ` (h1 reaches h2 afterwards: ${await lab!.reach(1, '10.77.0.2')})`;
+      const why: string = `send ${i + 1}${reach}:\n${ev.filter((e) => e.event !== 'progress').map((e) => JSON.stringify(e)).join('\n')}\n${r.stderr}\nreceiver:\n${recv.tail()}`;
       if (ev.some((e) => e.event === 'found' && e.peer === 'Both')) discovered++;
       assert.equal(r.code, 0, why);
       assert.equal(ev.filter((e) => e.event === 'sent').length, 1, why);
