@@ -34,6 +34,14 @@ export class ReceiverSearch {
   /** Peers of the service that are not receivers but have a key problem (for the hint when no receiver is reachable). */
   readonly otherKeyProblems = new Map<string, KeyProblem>();
   #lastChange = Date.now();
+  /**
+   * Peers (ids and instance names) already sent to. One receiver can be found twice — by its
+   * --connect address and by browsing — and the browse result may arrive after sending began:
+   * it is the same receiver, started, not one still to reach.
+   */
+  readonly #startedPeers = new Set<string>();
+  /** Browse results' peer ids, where known (TXT, or a HELLO the session matched to the instance). */
+  readonly #peerIds = new Map<string, string>();
 
   constructor(
     private readonly ourSecurity: 'none' | 'psk' | 'pki',
@@ -51,6 +59,11 @@ export class ReceiverSearch {
     const isNew = r === undefined;
     r ??= { name: info.instanceName, started: false, manual: false };
     this.receivers.set(r.name, r);
+    if (info.peerId !== undefined) this.#peerIds.set(r.name, info.peerId);
+    if (this.#startedPeers.has(info.instanceName) || (info.peerId !== undefined && this.#startedPeers.has(info.peerId))) {
+      r.started = true;
+      delete r.failure;
+    }
     if (!info.compatible && !r.started && !r.failure) {
       const why =
         key === 'needs-key' ? 'it uses a key; give the same key with --psk-file F or PEERLINK_PSK'
@@ -77,10 +90,12 @@ export class ReceiverSearch {
     this.#touch();
   }
 
-  /** Sending to this receiver has started (by instance name or --connect address). */
-  started(name: string | undefined): void {
-    const r = name === undefined ? undefined : this.receivers.get(name);
-    if (r) {
+  /** Sending to this receiver has started (by instance name or --connect address; peerId: the peer connected). */
+  started(name: string | undefined, peerId?: string): void {
+    if (peerId !== undefined) this.#startedPeers.add(peerId);
+    if (name) this.#startedPeers.add(name);
+    for (const r of this.receivers.values()) {
+      if (r.name !== name && (peerId === undefined || r.manual || this.#peerIds.get(r.name) !== peerId)) continue;
       r.started = true;
       delete r.failure;
     }

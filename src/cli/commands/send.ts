@@ -233,7 +233,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       return;
     }
     started.set(peer.id, sendAll(peer));
-    search.started(inst);
+    search.started(inst, peer.id);
     wake?.();
   }
 
@@ -292,7 +292,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       session.connect(ep, { signal: dialAbort.signal }).then(
         (peer) => {
           manualPeers.add(peer.id);
-          search.started(address);
+          search.started(address, peer.id);
           consider(peer);
           if (!started.has(peer.id)) search.settledWithout(address);
         },
