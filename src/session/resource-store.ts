@@ -254,6 +254,31 @@ export class ResourceStore {
     return sink;
   }
 
+  /**
+   * Reserves `size` bytes for a folder (quota and free space, as one step with other
+   * admissions); `release(saved)` ends the reservation, counting `saved` bytes as written.
+   */
+  async reserve(size: number): Promise<{ directory: string; release: (saved: number) => void }> {
+    if (this.#closed) throw new PeerlinkError('ERR_CLOSED', 'the session is closed');
+    const dir = await this.directory();
+    const key = `folder-${randomBytes(12).toString('hex')}`;
+    const admitted = this.#admission.then(async () => {
+      await this.#checkSpace(dir, size, key, 0);
+      this.#reserved.set(key, { size });
+    });
+    this.#admission = admitted.catch(() => undefined);
+    await admitted;
+    let released = false;
+    return {
+      directory: dir,
+      release: (saved) => {
+        if (released) return;
+        released = true;
+        if (this.#reserved.delete(key)) this.#written += saved;
+      },
+    };
+  }
+
   /** Bytes held of the partial file of `name` and `size` waiting to be resumed (0 if none, or if it is being written). */
   async partialBytes(name: string, size: number): Promise<number> {
     const key = partialKey(name, size);
