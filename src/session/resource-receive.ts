@@ -22,7 +22,7 @@ import type { Duplex } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { PeerlinkError } from '../errors.js';
 import type { PeerID } from './peer-id.js';
-import { describe } from './resource-name.js';
+import { describe, validateResourceName } from './resource-name.js';
 import { TransferBase } from './resource-progress.js';
 import type { ResourceStore } from './resource-store.js';
 import type { PlacedResource, ResourceSink } from './resource-sink.js';
@@ -309,10 +309,16 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
       policy.exceeded?.(budget, what);
       return refuse(new PeerlinkError('ERR_RESOURCE_QUOTA', `the folder's ${what} exceeds the receiver's limit of ${limit}`));
     };
+    // The top folder's name is judged like a file's, before anything else is read.
+    try {
+      validateResourceName(header.name);
+    } catch (err) {
+      refuse(asTransferError(err, false));
+    }
     if (header.manifest > limits.manifestBytes) over('folderManifestBytes', limits.manifestBytes, `manifest of ${header.manifest} bytes`);
     if (header.files + header.dirs > limits.entries) over('folderEntries', limits.entries, `${header.files + header.dirs} entries`);
     let manifest: FolderManifest;
-    let manifestSha256 = '';
+    let manifestSha256: string;
     try {
       const raw = await reader.exactly(header.manifest);
       manifestSha256 = createHash('sha256').update(raw).digest('hex');
