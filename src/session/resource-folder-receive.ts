@@ -24,6 +24,12 @@ import type { ResourceStreamReader } from './resource-wire.js';
 import { mapWriteError, MIN_WRITE } from './resource-sink.js';
 
 const MAX_PIECE = 1024 * 1024;
+/** Files up to this size are gathered in memory and written by a task of their own. */
+const SMALL = 1024 * 1024;
+/** Small files being written at once. */
+const WRITERS = 16;
+/** Bytes of small files waiting to be written before the stream is read on. */
+const WRITE_BACKLOG = 16 * 1024 * 1024;
 const MAX_SUFFIX = 9999;
 const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0);
 
@@ -38,9 +44,9 @@ export interface FolderReceiveHooks {
   touch(bytes: number): void;
 }
 
-/** A fresh private staging directory in `dir`. */
+/** A fresh private staging directory in `dir`, named with our pid so a later session can tell a dead process's leftover. */
 export function makeStaging(dir: string): Promise<string> {
-  return mkdtemp(join(dir, '.peerlink-folder-')).catch((err: unknown) => {
+  return mkdtemp(join(dir, `.peerlink-folder-${process.pid}-`)).catch((err: unknown) => {
     throw mapWriteError(err);
   });
 }
@@ -52,15 +58,73 @@ export function removeStaging(staging: string): Promise<void> {
 
 /** Receives every file of `manifest` into `staging`; returns the paths dropped because they changed during the send. */
 export async function receiveFolderFiles(reader: ResourceStreamReader, staging: string, manifest: FolderManifest, hooks: FolderReceiveHooks): Promise<string[]> {
+  const writing = new Set<Promise<void>>();
+  try {
+    return await receiveInto(reader, staging, manifest, hooks, writing);
+  } finally {
+    // Nothing is still writing when the caller removes (or places) the staging directory.
+    await Promise.allSettled(writing);
+  }
+}
+
+async function receiveInto(reader: ResourceStreamReader, staging: string, manifest: FolderManifest, hooks: FolderReceiveHooks, writing: Set<Promise<void>>): Promise<string[]> {
   const changed: string[] = [];
   let done = 0;
+  // Small files are written by up to WRITERS tasks at once while the stream is read on (each is
+  // open, write, fchmod, futimes, close: round trips through the thread pool that would
+  // otherwise stall the stream between files); their bytes are bounded by WRITE_BACKLOG.
+  let backlog = 0;
+  let failed: unknown;
+  const settle = async (): Promise<void> => {
+    await Promise.race(writing);
+    if (failed !== undefined) throw failed;
+  };
   for (const entry of manifest.entries) {
     hooks.check();
+    if (failed !== undefined) throw failed;
     const target = join(staging, ...entry.path.split('/'));
     if (entry.kind === 'dir') {
+      // Its files are queued only after this returns: the directory exists before they are written.
       await mkdir(target, { mode: 0o755 }).catch((err: unknown) => {
         throw mapWriteError(err);
       });
+      continue;
+    }
+    if (entry.size <= SMALL) {
+      const pieces: Buffer[] = [];
+      const hash = createHash('sha256');
+      let remaining = entry.size;
+      while (remaining > 0) {
+        hooks.check();
+        const piece = await reader.chunk(remaining);
+        if (piece === null) throw new PeerlinkError('ERR_RESOURCE_ABORTED', `the peer stopped in the middle of ${entry.path}`);
+        remaining -= piece.length;
+        hooks.touch(piece.length);
+        hash.update(piece);
+        pieces.push(piece);
+        hooks.advance(piece.length);
+      }
+      const trailer = await reader.frame();
+      if (trailer.type !== 'end') throw new PeerlinkError('ERR_RESOURCE_VERIFY', `the peer sent more than the ${entry.size} bytes it listed for a file`);
+      if (trailer.changed === 1) {
+        changed.push(entry.path);
+        continue;
+      }
+      const sha256 = hash.digest('hex');
+      if (trailer.sha256 !== sha256) throw new PeerlinkError('ERR_RESOURCE_VERIFY', `SHA-256 mismatch for a file of the folder (${sha256.slice(0, 16)}… received, ${trailer.sha256.slice(0, 16)}… sent)`);
+      while (writing.size >= WRITERS || (backlog > WRITE_BACKLOG && writing.size > 0)) await settle();
+      backlog += entry.size;
+      const task = writeSmall(target, pieces, entry).then(
+        () => hooks.file(entry, ++done),
+        (err: unknown) => {
+          failed ??= mapWriteError(err);
+        },
+      );
+      const tracked = task.finally(() => {
+        backlog -= entry.size;
+        writing.delete(tracked);
+      });
+      writing.add(tracked);
       continue;
     }
     let fh: FileHandle | undefined;
@@ -116,7 +180,28 @@ export async function receiveFolderFiles(reader: ResourceStreamReader, staging: 
       throw mapWriteError(err);
     }
   }
+  while (writing.size > 0) await settle();
+  if (failed !== undefined) throw failed;
   return changed;
+}
+
+/** A verified small file: created (never over anything), written, given its mode and mtime. */
+async function writeSmall(target: string, pieces: Buffer[], entry: FolderEntry): Promise<void> {
+  const fh = await open(target, CREATE_FLAGS, 0o600);
+  try {
+    let bufs = pieces;
+    let position = 0;
+    while (bufs.length > 0) {
+      const { bytesWritten } = await fh.writev(bufs, position);
+      position += bytesWritten;
+      bufs = dropBytes(bufs, bytesWritten);
+    }
+    await fh.chmod(entry.mode);
+    const t = new Date(entry.mtimeMs);
+    await fh.utimes(t, t);
+  } finally {
+    await fh.close();
+  }
 }
 
 /**

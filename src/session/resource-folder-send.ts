@@ -32,6 +32,88 @@ export interface FolderSendHooks {
   signal: AbortSignal;
 }
 
+/** Files up to this size are read whole, ahead of sending. */
+const SMALL = 1024 * 1024;
+/** How many small files are read ahead (at most READ_AHEAD × SMALL bytes held). */
+const READ_AHEAD = 16;
+
+interface SmallRead {
+  bytes: Buffer;
+  changed: boolean;
+}
+
+const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0);
+
+/** A small file, whole; `changed` if it is not what the walk saw (its listed length is kept: zero-padded or cut). */
+async function readSmall(root: string, entry: FolderEntry): Promise<SmallRead> {
+  const bytes = Buffer.alloc(entry.size);
+  let fh: FileHandle;
+  try {
+    fh = await open(join(root, ...entry.path.split('/')), READ_FLAGS);
+  } catch {
+    return { bytes, changed: true }; // gone or replaced (by a symlink) since the walk
+  }
+  try {
+    const before = await fh.stat();
+    if (!before.isFile() || before.size !== entry.size || Math.trunc(before.mtimeMs) !== entry.mtimeMs) return { bytes, changed: true };
+    let n = 0;
+    while (n < bytes.length) {
+      const { bytesRead } = await fh.read(bytes, n, bytes.length - n, n);
+      if (bytesRead === 0) return { bytes, changed: true };
+      n += bytesRead;
+    }
+    const after = await fh.stat();
+    return { bytes, changed: after.size !== entry.size || Math.trunc(after.mtimeMs) !== entry.mtimeMs };
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
+}
+
+/** A large file, streamed in reads of READ bytes. */
+async function sendLarge(root: string, entry: FolderEntry, push: (b: Buffer) => Promise<void>, hooks: FolderSendHooks): Promise<{ sha256: string; changed: boolean }> {
+  const hash = createHash('sha256');
+  let isChanged = false;
+  let fh: FileHandle | undefined;
+  try {
+    fh = await open(join(root, ...entry.path.split('/')), READ_FLAGS);
+  } catch {
+    isChanged = true;
+  }
+  try {
+    if (fh) {
+      const before = await fh.stat();
+      if (!before.isFile() || before.size !== entry.size || Math.trunc(before.mtimeMs) !== entry.mtimeMs) isChanged = true;
+    }
+    let left = entry.size;
+    while (left > 0) {
+      const buf = Buffer.allocUnsafe(Math.min(left, READ));
+      let n = 0;
+      if (fh && !isChanged) {
+        while (n < buf.length) {
+          const { bytesRead } = await fh.read(buf, n, buf.length - n, entry.size - left + n);
+          if (bytesRead === 0) break;
+          n += bytesRead;
+        }
+      }
+      if (n < buf.length) {
+        isChanged = true;
+        buf.fill(0, n);
+      }
+      hash.update(buf);
+      left -= buf.length;
+      await push(buf);
+      hooks.advance(buf.length);
+    }
+    if (fh && !isChanged) {
+      const after = await fh.stat();
+      if (after.size !== entry.size || Math.trunc(after.mtimeMs) !== entry.mtimeMs) isChanged = true;
+    }
+  } finally {
+    await fh?.close().catch(() => undefined);
+  }
+  return { sha256: hash.digest('hex'), changed: isChanged };
+}
+
 /** Sends every file's bytes and trailer; returns the paths reported as changed during the send. */
 export async function sendFolderFiles(stream: Duplex, root: string, manifest: FolderManifest, hooks: FolderSendHooks): Promise<string[]> {
   const changed: string[] = [];
@@ -50,51 +132,38 @@ export async function sendFolderFiles(stream: Duplex, root: string, manifest: Fo
     if (!stream.write(out)) await waitDrain(stream);
   };
   let done = 0;
-  for (const entry of manifest.entries) {
-    if (entry.kind !== 'file') continue;
-    if (hooks.signal.aborted || hooks.stopped()) break;
-    const hash = createHash('sha256');
-    let isChanged = false;
-    let fh: FileHandle | undefined;
-    try {
-      fh = await open(join(root, ...entry.path.split('/')), constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
-    } catch {
-      isChanged = true; // gone or replaced (by a symlink) since the walk
+  const files = manifest.entries.filter((e) => e.kind === 'file');
+  // Small files are read ahead, several at once (each is open, fstat, read, fstat, close: on a
+  // busy machine the round trips through the thread pool, not the bytes, are the cost).
+  const ahead = new Map<number, Promise<SmallRead>>();
+  const startAhead = (from: number): void => {
+    for (let j = from; j < files.length && j < from + READ_AHEAD; j++) {
+      if (!ahead.has(j) && files[j]!.size <= SMALL) {
+        const p = readSmall(root, files[j]!);
+        p.catch(() => undefined);
+        ahead.set(j, p);
+      }
     }
-    try {
-      if (fh) {
-        const before = await fh.stat();
-        if (!before.isFile() || before.size !== entry.size || Math.trunc(before.mtimeMs) !== entry.mtimeMs) isChanged = true;
-      }
-      let left = entry.size;
-      while (left > 0) {
-        const buf = Buffer.allocUnsafe(Math.min(left, READ));
-        let n = 0;
-        if (fh && !isChanged) {
-          while (n < buf.length) {
-            const { bytesRead } = await fh.read(buf, n, buf.length - n, entry.size - left + n);
-            if (bytesRead === 0) break;
-            n += bytesRead;
-          }
-        }
-        if (n < buf.length) {
-          isChanged = true;
-          buf.fill(0, n);
-        }
-        hash.update(buf);
-        left -= buf.length;
-        await push(buf);
-        hooks.advance(buf.length);
-      }
-      if (fh && !isChanged) {
-        const after = await fh.stat();
-        if (after.size !== entry.size || Math.trunc(after.mtimeMs) !== entry.mtimeMs) isChanged = true;
-      }
-    } finally {
-      await fh?.close().catch(() => undefined);
+  };
+  for (let i = 0; i < files.length; i++) {
+    const entry = files[i]!;
+    if (hooks.signal.aborted || hooks.stopped()) break;
+    startAhead(i);
+    const small = ahead.get(i);
+    ahead.delete(i);
+    let sha256: string;
+    let isChanged: boolean;
+    if (small) {
+      const r = await small;
+      isChanged = r.changed;
+      sha256 = createHash('sha256').update(r.bytes).digest('hex');
+      if (r.bytes.length > 0) await push(r.bytes);
+      hooks.advance(r.bytes.length);
+    } else {
+      ({ sha256, changed: isChanged } = await sendLarge(root, entry, push, hooks));
     }
     if (isChanged) changed.push(entry.path);
-    await push(encodeFrame(isChanged ? { type: 'end', sha256: hash.digest('hex'), changed: 1 } : { type: 'end', sha256: hash.digest('hex') }));
+    await push(encodeFrame(isChanged ? { type: 'end', sha256, changed: 1 } : { type: 'end', sha256 }));
     hooks.file(entry, ++done);
   }
   await flush();

@@ -107,7 +107,8 @@ test('a folder file that changes during the send is reported on both sides and n
   const src = join(await tempDir(t, 'pl-fold-src-'), 'work');
   await mkdir(src);
   await writeFile(join(src, '1-first.txt'), 'first\n');
-  await writeFile(join(src, '2-changing.txt'), 'before\n');
+  // Larger than what is read ahead (1 MiB): it is opened only after the first file's event.
+  await writeFile(join(src, '2-changing.txt'), randomBytes(3 * 1024 * 1024));
   await writeFile(join(src, '3-last.txt'), 'last\n');
   const p = await pair(t);
   const received = new Promise<{ folder?: { changed: string[] } }>((resolve) => p.b.once('resource', (r) => resolve(r.done)));
@@ -115,7 +116,7 @@ test('a folder file that changes during the send is reported on both sides and n
   transfer.on('file', (f) => {
     // Before the sender opens the next file: it changes (new bytes, a new mtime).
     if (f.path === '1-first.txt') {
-      writeFileSync(join(src, '2-changing.txt'), 'after, and longer\n');
+      writeFileSync(join(src, '2-changing.txt'), randomBytes(3 * 1024 * 1024 + 5));
       utimesSync(join(src, '2-changing.txt'), new Date(2000, 1, 1), new Date(2000, 1, 1));
     }
   });
@@ -123,4 +124,17 @@ test('a folder file that changes during the send is reported on both sides and n
   assert.deepEqual(sent.folder!.changed, ['2-changing.txt']);
   assert.deepEqual((await received).folder!.changed, ['2-changing.txt']);
   assert.deepEqual((await readdir(join(p.dir, 'work'))).sort(), ['1-first.txt', '3-last.txt']);
+});
+
+test("a dead receiver's folder staging directory is removed when a session next prepares the directory; a live one's is kept", { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir(t, 'pl-fold-left-');
+  // pid 999999999 is above any pid_max: never a running process.
+  await mkdir(join(dir, '.peerlink-folder-999999999-abcdef', 'sub'), { recursive: true });
+  await writeFile(join(dir, '.peerlink-folder-999999999-abcdef', 'sub', 'x'), 'x');
+  await mkdir(join(dir, `.peerlink-folder-${process.pid}-ghijkl`));
+  const s = new PeerSession({ serviceType: 'plfoldtest', interfaces: ['lo'], advertise: false, browse: false, resources: { directory: dir } });
+  t.after(() => s.close());
+  await s.start();
+  await s.resourceDirectory();
+  assert.deepEqual(await readdir(dir), [`.peerlink-folder-${process.pid}-ghijkl`]);
 });
