@@ -75,6 +75,7 @@ async function receiveInto(reader: ResourceStreamReader, staging: string, manife
   // otherwise stall the stream between files); their bytes are bounded by WRITE_BACKLOG.
   let backlog = 0;
   let failed: unknown;
+  const umask = await probeUmask(staging);
   const settle = async (): Promise<void> => {
     await Promise.race(writing);
     if (failed !== undefined) throw failed;
@@ -114,7 +115,7 @@ async function receiveInto(reader: ResourceStreamReader, staging: string, manife
       if (trailer.sha256 !== sha256) throw new PeerlinkError('ERR_RESOURCE_VERIFY', `SHA-256 mismatch for a file of the folder (${sha256.slice(0, 16)}… received, ${trailer.sha256.slice(0, 16)}… sent)`);
       while (writing.size >= WRITERS || (backlog > WRITE_BACKLOG && writing.size > 0)) await settle();
       backlog += entry.size;
-      const task = writeSmall(target, pieces, entry).then(
+      const task = writeSmall(target, pieces, entry, umask).then(
         () => hooks.file(entry, ++done),
         (err: unknown) => {
           failed ??= mapWriteError(err);
@@ -185,9 +186,13 @@ async function receiveInto(reader: ResourceStreamReader, staging: string, manife
   return changed;
 }
 
-/** A verified small file: created (never over anything), written, given its mode and mtime. */
-async function writeSmall(target: string, pieces: Buffer[], entry: FolderEntry): Promise<void> {
-  const fh = await open(target, CREATE_FLAGS, 0o600);
+/**
+ * A verified small file: created (never over anything) with its mode, written, given its mtime.
+ * The staging directory is private (0700), so the final mode at creation exposes nothing; the
+ * umask can only remove bits, and then an fchmod puts them back.
+ */
+async function writeSmall(target: string, pieces: Buffer[], entry: FolderEntry, umask: number): Promise<void> {
+  const fh = await open(target, CREATE_FLAGS, entry.mode);
   try {
     let bufs = pieces;
     let position = 0;
@@ -196,7 +201,7 @@ async function writeSmall(target: string, pieces: Buffer[], entry: FolderEntry):
       position += bytesWritten;
       bufs = dropBytes(bufs, bytesWritten);
     }
-    await fh.chmod(entry.mode);
+    if ((entry.mode & ~umask) !== entry.mode) await fh.chmod(entry.mode);
     const t = new Date(entry.mtimeMs);
     await fh.utimes(t, t);
   } finally {
@@ -233,6 +238,18 @@ export async function placeFolder(dir: string, staging: string, name: string): P
     }
   }
   throw new PeerlinkError('ERR_RESOURCE_NAME', `too many folders named like "${name}" in the download directory`);
+}
+
+/** The process's umask, read without process.umask() (deprecated without an argument): a probe file created 0777. */
+async function probeUmask(staging: string): Promise<number> {
+  const probe = join(staging, '.peerlink-umask');
+  const fh = await open(probe, CREATE_FLAGS, 0o777);
+  try {
+    return ~(await fh.stat()).mode & 0o777;
+  } finally {
+    await fh.close();
+    await rm(probe, { force: true });
+  }
 }
 
 /** One flush of the file system holding `path` (syncfs via coreutils `sync -f`); per-file fdatasync where that is not available. */

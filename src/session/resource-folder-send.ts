@@ -42,7 +42,8 @@ interface SmallRead {
   changed: boolean;
 }
 
-const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0);
+// O_NONBLOCK: a file replaced by a fifo since the walk must not block the open (no effect on regular files).
+const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
 
 /** A small file, whole; `changed` if it is not what the walk saw (its listed length is kept: zero-padded or cut). */
 async function readSmall(root: string, entry: FolderEntry): Promise<SmallRead> {
@@ -54,16 +55,18 @@ async function readSmall(root: string, entry: FolderEntry): Promise<SmallRead> {
     return { bytes, changed: true }; // gone or replaced (by a symlink) since the walk
   }
   try {
-    const before = await fh.stat();
-    if (!before.isFile() || before.size !== entry.size || Math.trunc(before.mtimeMs) !== entry.mtimeMs) return { bytes, changed: true };
+    // One fstat, after the read: a file changed since the walk (or during the read) has another
+    // size or mtime then; one that is no longer a regular file fails the read or the check.
     let n = 0;
     while (n < bytes.length) {
       const { bytesRead } = await fh.read(bytes, n, bytes.length - n, n);
-      if (bytesRead === 0) return { bytes, changed: true };
+      if (bytesRead === 0) return { bytes: bytes.fill(0), changed: true };
       n += bytesRead;
     }
     const after = await fh.stat();
-    return { bytes, changed: after.size !== entry.size || Math.trunc(after.mtimeMs) !== entry.mtimeMs };
+    return { bytes, changed: !after.isFile() || after.size !== entry.size || Math.trunc(after.mtimeMs) !== entry.mtimeMs };
+  } catch {
+    return { bytes: bytes.fill(0), changed: true };
   } finally {
     await fh.close().catch(() => undefined);
   }
