@@ -6,7 +6,7 @@ export { TsigKey, readKeyFile, parseKeyFile, parseKeySpec, UnicastAdvertisement,
 export type { WideAreaOptions, UnicastAdvertiseOptions, UnicastBrowseOptions, BrowseDomain, DnsServer } from './dnssd/index.js';
 export type { MdnsOptions, MdnsEvents, AdvertiseOptions, BrowseOptions, ResolveOptions, AdvertisementEvents, BrowseEvent, BrowseEventType, BrowserEvents, ServiceInstance, TxtInput, TxtEntry } from './dnssd/index.js';
 export { ResourceTransfer, IncomingResource, validateResourceName } from './session/resource-transfer.js';
-export type { ResourceProgress, SendResourceOptions, SentResource, ReceivedResource, TransferState, ResourceOffer, RefusedOffer, FreeSpaceFloor, PartialResource } from './session/resource-transfer.js';
+export type { ResourceProgress, SendResourceOptions, SentResource, ReceivedResource, TransferState, ResourceOffer, RefusedOffer, FreeSpaceFloor, PartialResource, FolderSummary, FolderFileProgress, SkippedEntry } from './session/resource-transfer.js';
 export { escapeForDisplay } from './display-text.js';
 export { PathMonitor, listInterfaces, selectInterfaces, interfacesSatisfying } from './path/index.js';
 export type { Path, PathStatus, PathMonitorOptions, InterfaceChange, NetworkInterface, InterfaceType, InterfaceAddress, PathConstraints, InterfaceCosts } from './path/index.js';

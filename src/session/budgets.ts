@@ -30,6 +30,12 @@ export interface SessionBudgets {
   streamsPerPeer: number;
   /** Incoming resource transfers from one peer at a time. Default 4. */
   transfersPerPeer: number;
+  /** Entries (files, directories, skipped items) of one incoming folder's manifest. Default 100 000. */
+  folderEntries: number;
+  /** Bytes of one incoming folder's manifest (read before the offer is shown). Default 16 777 216 (16 MiB). */
+  folderManifestBytes: number;
+  /** Path components of one entry of an incoming folder. Default 64. */
+  folderDepth: number;
   /** Silence after which an incoming transfer's body fails and its reservation is released, ms. Default 20 000. */
   transferIdleTimeout: number;
   /** Bytes an incoming transfer must receive per transferIdleTimeout; less counts as silence. Default 65 536. */
@@ -96,6 +102,9 @@ export const DEFAULT_BUDGETS: Readonly<SessionBudgets> = Object.freeze({
   dialBacksPerPeer: 8,
   streamsPerPeer: 64,
   transfersPerPeer: 4,
+  folderEntries: 100_000,
+  folderManifestBytes: 16_777_216,
+  folderDepth: 64,
   transferIdleTimeout: 20_000,
   transferMinBytes: 65_536,
   dialsPerSecond: 20,

@@ -112,6 +112,8 @@ export class ResourceManager<P> {
       minProgressBytes: limits.transferMinBytes,
       owner: key,
       refusal,
+      folderLimits: { entries: limits.folderEntries, manifestBytes: limits.folderManifestBytes, depth: limits.folderDepth },
+      exceeded: (budget, detail) => this.#budgets.exceeded({ budget, peer: key, detail }),
     });
     this.#track(r);
     if (!refusal) {

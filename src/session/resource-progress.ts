@@ -26,8 +26,18 @@ export interface ResourceProgress {
  */
 export type TransferState = 'pending' | 'awaitingAcceptance' | 'transferring' | 'paused' | 'verifying' | 'completed' | 'failed';
 
+/** A folder's file, done: its path in the folder, its size, and how many of the folder's files are done. */
+export interface FolderFileProgress {
+  path: string;
+  size: number;
+  done: number;
+  files: number;
+}
+
 export interface ResourceTransferEvents {
   progress: [ResourceProgress];
+  /** (Folders) one file is done: sent and confirmed, or received and verified. */
+  file: [FolderFileProgress];
   /** (Sender) the peer was lost mid-transfer: the transfer waits for it (state `paused`), up to `resumeTimeout`. */
   paused: [PeerlinkError];
   /** The body continues from `offset` (a prefix the receiver held and the sender proved; 0 if none). */

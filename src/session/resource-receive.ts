@@ -22,15 +22,22 @@ import type { Duplex } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { PeerlinkError } from '../errors.js';
 import type { PeerID } from './peer-id.js';
-import { describe } from './resource-name.js';
+import { describe, validateResourceName } from './resource-name.js';
 import { TransferBase } from './resource-progress.js';
 import type { ResourceStore } from './resource-store.js';
 import type { PlacedResource, ResourceSink } from './resource-sink.js';
 import { ResourceStreamReader, encodeFrame, type ResumeOffer } from './resource-wire.js';
 import { RESUME_BLOCK_MIN } from './resource-prefix.js';
 import { IdleWatch, asTransferError, closeGracefully, waitDrain } from './resource-stream.js';
+import type { FolderSummary } from './resource-send.js';
+import type { BudgetName } from './budgets.js';
+import { parseManifest, type FolderLimits, type FolderManifest } from './resource-folder-manifest.js';
+import { makeStaging, placeFolder, receiveFolderFiles, removeStaging, syncFolder } from './resource-folder-receive.js';
+import type { FolderHeader } from './resource-wire.js';
+import { join } from 'node:path';
 
-export type ReceivedResource = PlacedResource;
+/** A received resource; `folder` when a folder was received (then `path` is the folder's and `sha256` its manifest's). */
+export type ReceivedResource = PlacedResource & { folder?: FolderSummary };
 
 /**
  * What a peer offers to send, for the app (or a person) to accept or refuse. One file
@@ -43,6 +50,8 @@ export interface ResourceOffer<P = PeerID> {
    * sender that can resume will not send again if they prove to be its own (0 or absent: none).
    */
   readonly files: ReadonlyArray<{ readonly name: string; readonly size: number; readonly held?: number }>;
+  /** A folder: its name (each of `files` is a path under it, `/`-separated), directories and what the sender skipped. */
+  readonly folder?: { readonly name: string; readonly dirs: number; readonly skipped: ReadonlyArray<{ readonly path: string; readonly why: string }> };
   readonly totalBytes: number;
   /** Aborted when the offer goes away before a decision (the sender gave up or left, the time ran out, the session closed). */
   readonly signal?: AbortSignal;
@@ -70,6 +79,10 @@ export interface IncomingPolicy<P> {
   refusal?: PeerlinkError | undefined;
   /** Tells the app an offer was refused before it was accepted (the session emits `resourceRefused`). */
   refused?: ((offer: RefusedOffer<P>, error: PeerlinkError) => void) | undefined;
+  /** Bounds on an incoming folder's manifest (budgets folderEntries, folderManifestBytes, folderDepth). */
+  folderLimits?: FolderLimits | undefined;
+  /** Counts a budget refusal (the session's ledger). */
+  exceeded?: ((budget: BudgetName, detail: string) => void) | undefined;
 }
 
 /** An offer the receiver refused (its name and size as the sender announced them). */
@@ -96,6 +109,7 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
   #sha256: string | null = null;
   #sink: ResourceSink | undefined;
   #cancelled: PeerlinkError | undefined;
+  #folder: FolderManifest | undefined;
   readonly #stream: Duplex;
 
   /**
@@ -122,6 +136,11 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
   /** The name, quoted and with control characters escaped, for logs and terminals. */
   get printableName(): string {
     return describe(this.#name);
+  }
+
+  /** A folder's manifest (its files and directories, what the sender skipped); undefined for a file. */
+  get folder(): Readonly<FolderManifest> | undefined {
+    return this.#folder;
   }
 
   /** Announced size in bytes. */
@@ -161,6 +180,7 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
     } finally {
       clearTimeout(timer);
     }
+    if (header.type === 'folder') return this.#receiveFolder(header, reader, store, policy);
     if (header.type !== 'resource') throw new PeerlinkError('ERR_PROTOCOL', `resource stream: expected a header, got ${header.type}`);
     this.#name = header.name;
     this.#sha256 = header.sha256;
@@ -270,8 +290,114 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
     }
   }
 
+  /**
+   * A folder: the manifest is read (bounded before a byte of it is read) and judged, offered
+   * once as a whole, and its files written under a staging directory that moves into place
+   * when every file is verified. Not resumed: an interrupted folder is removed.
+   */
+  async #receiveFolder(header: FolderHeader, reader: ResourceStreamReader, store: ResourceStore, policy: IncomingPolicy<P>): Promise<ReceivedResource> {
+    const stream = this.#stream;
+    this.#name = header.name;
+    this.setTotal(header.size);
+    this.published();
+    const limits = policy.folderLimits ?? { entries: 100_000, manifestBytes: 16 * 1024 * 1024, depth: 64 };
+    const refuse = (e: PeerlinkError): never => {
+      this.#tell('reject', e);
+      throw e;
+    };
+    const over = (budget: BudgetName, limit: number, what: string): never => {
+      policy.exceeded?.(budget, what);
+      return refuse(new PeerlinkError('ERR_RESOURCE_QUOTA', `the folder's ${what} exceeds the receiver's limit of ${limit}`));
+    };
+    // The top folder's name is judged like a file's, before anything else is read.
+    try {
+      validateResourceName(header.name);
+    } catch (err) {
+      refuse(asTransferError(err, false));
+    }
+    if (header.manifest > limits.manifestBytes) over('folderManifestBytes', limits.manifestBytes, `manifest of ${header.manifest} bytes`);
+    if (header.files + header.dirs > limits.entries) over('folderEntries', limits.entries, `${header.files + header.dirs} entries`);
+    let manifest: FolderManifest;
+    let manifestSha256: string;
+    try {
+      const raw = await reader.exactly(header.manifest);
+      manifestSha256 = createHash('sha256').update(raw).digest('hex');
+      manifest = parseManifest(raw, header, limits);
+    } catch (err) {
+      const e = asTransferError(err, false);
+      if (e.code === 'ERR_PROTOCOL' && /more than \d+ entries/.test(e.message)) policy.exceeded?.('folderEntries', e.message);
+      return refuse(e);
+    }
+    this.#folder = manifest;
+    const top = header.name;
+    await this.#consent(
+      store,
+      policy,
+      top,
+      header.size,
+      false,
+      manifest.entries.filter((e) => e.kind === 'file').map((e) => Object.freeze({ name: `${top}/${e.path}`, size: e.size })),
+      Object.freeze({ name: top, dirs: manifest.dirs, skipped: Object.freeze(manifest.skipped.map((x) => Object.freeze({ ...x }))) }),
+    );
+    if (this.#cancelled) throw this.#cancelled;
+    let reservation;
+    try {
+      reservation = await store.reserve(header.size);
+    } catch (err) {
+      return refuse(asTransferError(err, false));
+    }
+    let staging: string | undefined;
+    const idle = new IdleWatch(
+      policy.idleTimeout,
+      () => reader.interrupt(new PeerlinkError('ERR_TIMEOUT', `the sender sent less than ${policy.minProgressBytes} bytes in ${Math.round(policy.idleTimeout / 1000)} s; the transfer was dropped`)),
+      Math.min(policy.minProgressBytes, Math.max(1, header.size)),
+    );
+    let saved = 0;
+    try {
+      staging = await makeStaging(reservation.directory);
+      stream.write(encodeFrame({ type: 'accept', offset: 0 }));
+      this.setState('transferring');
+      this.startBody(0);
+      const changed = await receiveFolderFiles(reader, staging, manifest, {
+        advance: (n) => this.advance(n),
+        file: (e, done) => this.safeEmit('file', { path: e.path, size: e.size, done, files: manifest.files }),
+        check: () => {
+          if (this.#cancelled) throw this.#cancelled;
+        },
+        touch: (n) => idle.touch(n),
+      });
+      idle.stop();
+      this.setState('verifying');
+      const name = await placeFolder(reservation.directory, staging, top);
+      staging = undefined;
+      const path = join(reservation.directory, name);
+      // "done" means on disk: one flush for the whole folder before the sender is told.
+      await syncFolder(path, manifest);
+      saved = header.size;
+      stream.write(encodeFrame({ type: 'folder-done', name, files: manifest.files, size: header.size, changed }));
+      closeGracefully(stream);
+      return { name, path, size: header.size, sha256: manifestSha256, folder: { files: manifest.files, dirs: manifest.dirs, skipped: manifest.skipped, changed } };
+    } catch (err) {
+      idle.stop();
+      const e = this.#cancelled ?? asTransferError(err, false);
+      this.#tell('error', e);
+      throw e;
+    } finally {
+      if (staging !== undefined) await removeStaging(staging);
+      reservation.release(saved);
+    }
+  }
+
   /** Returns once the app has accepted the offer; otherwise refuses it (telling the sender) and throws. */
-  async #consent(store: ResourceStore, policy: IncomingPolicy<P>, name: string, size: number, resumable: boolean): Promise<void> {
+  async #consent(
+    store: ResourceStore,
+    policy: IncomingPolicy<P>,
+    name: string,
+    size: number,
+    resumable: boolean,
+    files?: ResourceOffer<P>['files'],
+    folder?: ResourceOffer<P>['folder'],
+  ): Promise<void> {
     const refuse = (e: PeerlinkError): never => {
       this.#tell('reject', e);
       try {
@@ -293,7 +419,7 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
       try {
         // What a person is asked shows what is already here (a resume sends only the rest).
         const held = resumable ? await store.partialBytes(name, size) : 0;
-        yes = await this.#ask(policy.accept, policy.acceptTimeout, name, size, held);
+        yes = await this.#ask(policy.accept, policy.acceptTimeout, name, size, held, files, folder);
       } catch (err) {
         return refuse(asTransferError(err, false));
       }
@@ -315,13 +441,14 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
   }
 
   /** Asks the app; settles false/true, or rejects when the time runs out or the offer goes away. */
-  #ask(accept: AcceptResource<P>, timeout: number, name: string, size: number, held: number): Promise<boolean> {
+  #ask(accept: AcceptResource<P>, timeout: number, name: string, size: number, held: number, files?: ResourceOffer<P>['files'], folder?: ResourceOffer<P>['folder']): Promise<boolean> {
     const stream = this.#stream;
     const withdrawn = new AbortController();
     const offer: ResourceOffer<P> = Object.freeze({
       peer: this.peer,
-      files: Object.freeze([Object.freeze(held > 0 ? { name, size, held } : { name, size })]),
+      files: files ? Object.freeze(files) : Object.freeze([Object.freeze(held > 0 ? { name, size, held } : { name, size })]),
       totalBytes: size,
+      ...(folder ? { folder } : {}),
       signal: withdrawn.signal,
     });
     return new Promise<boolean>((resolve, reject) => {

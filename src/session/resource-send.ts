@@ -24,6 +24,21 @@ import { RESOURCE_PROTOCOL_VERSION, ResourceStreamReader, encodeFrame, type Reso
 import { closeGracefully, waitDrain, asTransferError } from './resource-stream.js';
 import { matchPrefix } from './resource-prefix.js';
 import type { Hash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { encodeManifest, walkFolder, type SkippedEntry } from './resource-folder-manifest.js';
+import { sendFolderFiles } from './resource-folder-send.js';
+import { isHttpSource } from './resource-source.js';
+
+/** What a folder transfer did beyond its bytes (sender and receiver alike). */
+export interface FolderSummary {
+  files: number;
+  dirs: number;
+  /** Symlinks (never followed), special files and unportable names the sender left out. */
+  skipped: SkippedEntry[];
+  /** Files that changed while they were sent: the receiver dropped them. */
+  changed: string[];
+}
 
 export interface SendResourceOptions {
   /** Cancels the transfer (done rejects with ERR_CANCELLED). */
@@ -57,8 +72,10 @@ export interface SentResource {
    */
   savedName: string;
   size: number;
-  /** SHA-256 (hex) of the bytes sent, confirmed by the receiver. */
+  /** SHA-256 (hex) of the bytes sent, confirmed by the receiver (a folder: of its manifest; each file is verified on its own). */
   sha256: string;
+  /** Present when a folder was sent. */
+  folder?: FolderSummary;
 }
 
 export type OpenResourceStream = () => Duplex | Promise<Duplex>;
@@ -126,6 +143,9 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
     if (!(Number.isFinite(acceptTimeout) && acceptTimeout > 0)) throw new PeerlinkError('ERR_INVALID_ARGUMENT', `acceptTimeout must be a positive number of ms, got ${String(acceptTimeout)}`);
     const resumeTimeout = options.resumeTimeout ?? DEFAULT_RESUME_TIMEOUT_MS;
     if (!(Number.isFinite(resumeTimeout) && resumeTimeout >= 0)) throw new PeerlinkError('ERR_INVALID_ARGUMENT', `resumeTimeout must be a number of ms ≥ 0, got ${String(resumeTimeout)}`);
+    // A local directory travels as one folder transfer (not resumed: see docs/resources.md "Folders").
+    const folderRoot = await localDirectory(source);
+    if (folderRoot !== undefined) return this.#sendFolder(folderRoot, open, acceptTimeout);
     /** When the current pause began (reset once a body gets going again). */
     let pausedSince: number | undefined;
     for (;;) {
@@ -230,6 +250,63 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
     }
   }
 
+  async #sendFolder(root: string, open: OpenResourceStream, acceptTimeout: number): Promise<SentResource> {
+    const signal = this.#abort.signal;
+    const manifest = await walkFolder(root, signal);
+    this.setTotal(manifest.size);
+    const manifestBytes = encodeManifest(manifest);
+    const sha256 = createHash('sha256').update(manifestBytes).digest('hex');
+    let stream: Duplex | undefined;
+    const onAbort = (): void => void stream?.destroy();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      stream = await open();
+      this.#streamOpened = true;
+      if (signal.aborted) throw new PeerlinkError('ERR_CANCELLED', 'the transfer was cancelled');
+      stream.on('error', () => undefined);
+      const reader = new ResourceStreamReader(stream);
+      this.published();
+      stream.write(encodeFrame({ type: 'folder', v: RESOURCE_PROTOCOL_VERSION, name: this.#name, files: manifest.files, dirs: manifest.dirs, size: manifest.size, manifest: manifestBytes.length }));
+      if (!stream.write(manifestBytes)) await waitDrain(stream);
+      this.setState('awaitingAcceptance');
+      const first = await withTimeout(reader.frame(), acceptTimeout, `the receiver did not accept the offer within ${Math.round(acceptTimeout / 1000)} s`);
+      if (first.type === 'reject' || first.type === 'error') throw remoteFailure(first);
+      if (first.type !== 'accept' || first.offset !== 0) throw new PeerlinkError('ERR_PROTOCOL', `resource stream: expected accept, got ${first.type}`);
+      this.setState('transferring');
+      this.startBody(0);
+      const answer = reader.frame();
+      answer.catch(() => undefined);
+      let early = false;
+      void answer.then((f) => (early = f.type === 'error' || f.type === 'reject'), () => undefined);
+      let changed: string[];
+      try {
+        changed = await sendFolderFiles(stream, root, manifest, {
+          advance: (n) => this.advance(n),
+          file: (e, done) => this.safeEmit('file', { path: e.path, size: e.size, done, files: manifest.files }),
+          stopped: () => early,
+          signal,
+        });
+      } catch (err) {
+        const f = await withTimeout(answer, 1000, '').catch(() => undefined);
+        if (f && (f.type === 'error' || f.type === 'reject')) throw remoteFailure(f);
+        throw asSourceError(err);
+      }
+      this.setState('verifying');
+      const result = await answer;
+      if (result.type === 'error' || result.type === 'reject') throw remoteFailure(result);
+      if (result.type !== 'folder-done') throw new PeerlinkError('ERR_PROTOCOL', `resource stream: expected folder-done, got ${result.type}`);
+      if (result.files !== manifest.files || result.size !== manifest.size) throw new PeerlinkError('ERR_RESOURCE_VERIFY', 'the receiver confirmed a different folder than was sent');
+      if (resourceNameProblem(result.name) !== null) throw new PeerlinkError('ERR_PROTOCOL', 'the receiver reported an invalid saved name');
+      closeGracefully(stream);
+      return { name: this.#name, savedName: result.name, size: manifest.size, sha256, folder: { files: manifest.files, dirs: manifest.dirs, skipped: manifest.skipped, changed } };
+    } catch (err) {
+      stream?.destroy();
+      throw err;
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
   /** The receiver's digests against our own bytes: where to continue, and our hash of what comes before. */
   async #proveResume(offer: ResumeOffer, size: number, body: Readable): Promise<{ offset: number; hash: Hash }> {
     if (offer.have > size) throw new PeerlinkError('ERR_PROTOCOL', `resource stream: the receiver claims ${offer.have} bytes of a ${size}-byte file`);
@@ -286,6 +363,19 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
     closeGracefully(stream);
     return { name: this.#name, savedName: result.name ?? this.#name, size, sha256 };
   }
+}
+
+/** The path of a local directory source, or undefined (a file, a URL, or nothing there: the file path reports it). */
+async function localDirectory(source: string | URL): Promise<string | undefined> {
+  if (isHttpSource(source)) return undefined;
+  let path: string;
+  try {
+    path = source instanceof URL ? fileURLToPath(source) : /^file:/i.test(source) ? fileURLToPath(source) : source;
+  } catch {
+    return undefined;
+  }
+  const st = await stat(path).catch(() => undefined);
+  return st?.isDirectory() ? path : undefined;
 }
 
 function delay(ms: number, signal: AbortSignal): Promise<void> {

@@ -20,7 +20,7 @@
  * LEGACY_LEFTOVER_AGE_MS.
  */
 import { constants } from 'node:fs';
-import { lstat, mkdir, mkdtemp, open, readdir, statfs, link, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, open, readdir, rm, statfs, link, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,6 +81,8 @@ export interface RemovedLeftover {
 const TEMP_PATTERN = /^\.peerlink-(?:(\d{1,10})-)?[0-9a-f]{24}\.part$/;
 /** Pid-less temp files (earlier versions) are removed once untouched this long: their writer, if alive, writes far more often. */
 const LEGACY_LEFTOVER_AGE_MS = 10 * 60_000;
+/** A folder's staging directory (resource-folder-receive.ts): `.peerlink-folder-<pid>-<random>`. */
+const FOLDER_STAGING_PATTERN = /^\.peerlink-folder-(\d{1,10})-[A-Za-z0-9]{6}$/;
 /** Most partial files kept waiting for a resume; beyond it the oldest is removed. */
 export const MAX_PARTIALS = 256;
 /** How many numbered alternatives are tried before giving up on a name. */
@@ -254,6 +256,31 @@ export class ResourceStore {
     return sink;
   }
 
+  /**
+   * Reserves `size` bytes for a folder (quota and free space, as one step with other
+   * admissions); `release(saved)` ends the reservation, counting `saved` bytes as written.
+   */
+  async reserve(size: number): Promise<{ directory: string; release: (saved: number) => void }> {
+    if (this.#closed) throw new PeerlinkError('ERR_CLOSED', 'the session is closed');
+    const dir = await this.directory();
+    const key = `folder-${randomBytes(12).toString('hex')}`;
+    const admitted = this.#admission.then(async () => {
+      await this.#checkSpace(dir, size, key, 0);
+      this.#reserved.set(key, { size });
+    });
+    this.#admission = admitted.catch(() => undefined);
+    await admitted;
+    let released = false;
+    return {
+      directory: dir,
+      release: (saved) => {
+        if (released) return;
+        released = true;
+        if (this.#reserved.delete(key)) this.#written += saved;
+      },
+    };
+  }
+
   /** Bytes held of the partial file of `name` and `size` waiting to be resumed (0 if none, or if it is being written). */
   async partialBytes(name: string, size: number): Promise<number> {
     const key = partialKey(name, size);
@@ -344,6 +371,18 @@ export class ResourceStore {
   async #removeLeftovers(dir: string): Promise<void> {
     const now = Date.now();
     for (const name of await readdir(dir)) {
+      const staging = FOLDER_STAGING_PATTERN.exec(name);
+      if (staging) {
+        // A folder whose receiving process died: its staging directory (never a symlink: lstat).
+        const pid = Number(staging[1]);
+        if (pid === process.pid || processAlive(pid)) continue;
+        const st = await lstat(join(dir, name)).catch(() => undefined);
+        if (!st?.isDirectory()) continue;
+        await rm(join(dir, name), { recursive: true, force: true }).catch(() => undefined);
+        this.#leftovers.push({ name, size: 0 });
+        resourceChannel.publish({ event: 'leftover', direction: 'receive', name, size: 0 });
+        continue;
+      }
       const m = TEMP_PATTERN.exec(name);
       if (!m) continue;
       const pid = m[1] === undefined ? undefined : Number(m[1]);

@@ -6,7 +6,9 @@
  * place under its sent name (resource-store.ts).
  */
 export { ResourceManager, type ResourceManagerOptions } from './resource-manager.js';
-export { ResourceTransfer, type SendResourceOptions, type SentResource } from './resource-send.js';
+export { ResourceTransfer, type SendResourceOptions, type SentResource, type FolderSummary } from './resource-send.js';
+export type { FolderFileProgress } from './resource-progress.js';
+export type { SkippedEntry, FolderEntry } from './resource-folder-manifest.js';
 export { IncomingResource, type ReceivedResource, type ResourceOffer, type AcceptResource, type RefusedOffer } from './resource-receive.js';
 export { ResourceStore, DEFAULT_FREE_SPACE_FLOOR, type ResourceStoreOptions, type FreeSpaceFloor, type RemovedLeftover } from './resource-store.js';
 export { DEFAULT_ACCEPT_TIMEOUT_MS, DEFAULT_RESUME_TIMEOUT_MS } from './resource-send.js';

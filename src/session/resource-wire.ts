@@ -76,6 +76,29 @@ export interface ResourceFailure {
 export interface ResourceTrailer {
   type: 'end';
   sha256: string;
+  /** Folders: the file changed while it was sent (its bytes are not what was listed); the receiver drops it. */
+  changed?: 1;
+}
+/**
+ * A folder's offer (resource-folder-*.ts): followed at once by `manifest` bytes of manifest
+ * (resource-folder-manifest.ts); after the accept, each file's bytes and its trailer in turn.
+ */
+export interface FolderHeader {
+  type: 'folder';
+  v: number;
+  name: string;
+  files: number;
+  dirs: number;
+  size: number;
+  manifest: number;
+}
+/** The receiver saved the folder (as `name`); `changed`: files dropped because they changed during the send. */
+export interface FolderDone {
+  type: 'folder-done';
+  name: string;
+  files: number;
+  size: number;
+  changed: string[];
 }
 export interface ResourceDone {
   type: 'done';
@@ -84,7 +107,7 @@ export interface ResourceDone {
   /** The name the receiver saved the file under; absent from receivers that predate it. */
   name?: string;
 }
-export type ResourceFrame = ResourceHeader | ResourceAccept | ResourceResume | ResourceFailure | ResourceTrailer | ResourceDone;
+export type ResourceFrame = ResourceHeader | ResourceAccept | ResourceResume | ResourceFailure | ResourceTrailer | ResourceDone | FolderHeader | FolderDone;
 
 /** Codes a peer may report for a transfer; anything else is shown as ERR_PROTOCOL. */
 const REMOTE_CODES: ReadonlySet<string> = new Set<PeerlinkErrorCode>([
@@ -170,7 +193,15 @@ export function parseFrame(payload: Buffer): ResourceFrame {
     }
     case 'end':
       if (typeof o.sha256 !== 'string' || !SHA256_HEX.test(o.sha256)) throw protocolError('malformed trailer');
-      return { type: 'end', sha256: o.sha256 };
+      return o.changed === 1 ? { type: 'end', sha256: o.sha256, changed: 1 } : { type: 'end', sha256: o.sha256 };
+    case 'folder':
+      if (typeof o.v !== 'number' || !isSize(o.size) || !isSize(o.files) || !isSize(o.dirs) || !isSize(o.manifest)) throw protocolError('malformed folder header');
+      if (o.v !== RESOURCE_PROTOCOL_VERSION) throw protocolError(`unsupported resource protocol version ${String(o.v)}`);
+      return { type: 'folder', v: o.v, name: typeof o.name === 'string' ? o.name : '', files: o.files, dirs: o.dirs, size: o.size, manifest: o.manifest };
+    case 'folder-done':
+      if (typeof o.name !== 'string' || !isSize(o.files) || !isSize(o.size) || !Array.isArray(o.changed) || !o.changed.every((c) => typeof c === 'string'))
+        throw protocolError('malformed folder result');
+      return { type: 'folder-done', name: o.name, files: o.files, size: o.size, changed: (o.changed as string[]).slice(0, 10_000) };
     case 'done':
       if (!isSize(o.size) || typeof o.sha256 !== 'string' || !SHA256_HEX.test(o.sha256) || !(o.name === undefined || typeof o.name === 'string'))
         throw protocolError('malformed result');

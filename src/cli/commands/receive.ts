@@ -10,6 +10,7 @@ import { join, resolve as resolvePath } from 'node:path';
 import { type PeerID, type SessionResourceOptions, type ResourceOffer } from '../../session/index.js';
 import { ResourceStore, type IncomingResource } from '../../session/resource-transfer.js';
 import { selectInterfaces } from '../../path/interfaces.js';
+import { folderNote } from '../folder-note.js';
 import { isPeerlinkError } from '../../errors.js';
 import { jsonLine, parse, parsePort, parseSeconds, UsageError } from '../args.js';
 import { EXIT_OK, type CliIO } from '../io.js';
@@ -136,10 +137,14 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   const name = (p: PeerID): string => printable(p.displayName);
 
   async function accept(offer: ResourceOffer): Promise<boolean> {
-    const files = offer.files
+    const files = offer.folder
+      ? `the folder "${printable(offer.folder.name)}" (${offer.files.length} files, ${offer.folder.dirs} directories${offer.folder.skipped.length > 0 ? `; ${offer.folder.skipped.length} symlinks or special files left out by the sender` : ''})`
+      : offer.files
       .map((f) => `"${printable(f.name)}" (${formatBytes(f.size)}${f.held ? `, ${Math.floor((f.held * 100) / Math.max(1, f.size))} % already here from an interrupted transfer` : ''})`)
       .join(', ');
-    const what = `${name(offer.peer)} offers ${offer.files.length === 1 ? 'a file' : `${offer.files.length} files`}: ${files}${offer.files.length > 1 ? `, ${formatBytes(offer.totalBytes)} in all` : ''}.`;
+    const what = offer.folder
+      ? `${name(offer.peer)} offers ${files}, ${formatBytes(offer.totalBytes)} in all.`
+      : `${name(offer.peer)} offers ${offer.files.length === 1 ? 'a file' : `${offer.files.length} files`}: ${files}${offer.files.length > 1 ? `, ${formatBytes(offer.totalBytes)} in all` : ''}.`;
     const ok = prompt ? await prompt.ask(what, offer.signal) : consent === 'all';
     if (json) jsonLine(io, { event: 'offer', peer: offer.peer.displayName, files: offer.files.map((f) => ({ name: f.name, size: f.size })), totalBytes: offer.totalBytes, accepted: ok });
     else if (!prompt) progress.log(`${what} ${ok ? 'Accepted (--yes).' : 'Refused: not a terminal and no --yes.'}`);
@@ -219,6 +224,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
           task?.finish(true, `received ${shown} from ${name(incoming.peer)}${r.name !== file ? ` as "${printable(r.name)}"` : ''} — SHA-256 verified`);
           io.stdout.write(`${r.path}\t${formatBytes(r.size)}\tsha256 ${r.sha256}\n`);
         }
+        if (r.folder) folderNote(r.folder, (line) => (json ? undefined : progress.log(line)));
+        if (r.folder && json) jsonLine(io, { event: 'folder', file, files: r.folder.files, dirs: r.folder.dirs, skipped: r.folder.skipped, changed: r.folder.changed });
       },
       (err: unknown) => {
         const code = isPeerlinkError(err) ? err.code : 'ERR_INTERNAL';

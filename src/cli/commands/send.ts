@@ -13,6 +13,7 @@ import { basename } from 'node:path';
 import type { EventEmitter } from 'node:events';
 import { type PeerID } from '../../session/index.js';
 import type { ResourceTransfer, SentResource } from '../../session/resource-transfer.js';
+import { folderNote } from '../folder-note.js';
 import { isHttpSource } from '../../session/resource-source.js';
 import { validateResourceName } from '../../session/resource-name.js';
 import { Endpoint } from '../../net/index.js';
@@ -29,10 +30,15 @@ export const summary = 'send files to the receivers of a session';
 
 const USAGE = `Usage: peerlink send FILE... --service NAME [--to NAME]... [--connect HOST:PORT]... [options]
 
-Sends each FILE (a path, or an http(s) URL with a Content-Length) to the receivers of
+Sends each FILE (a path, a folder, or an http(s) URL with a Content-Length) to the receivers of
 the session NAME (peers running 'peerlink receive --service NAME', and peers given with
 --connect). Sending to a receiver starts as soon as it is connected. Exits 0 once every
 receiver has confirmed every file, verified by size and SHA-256.
+
+A folder travels as one transfer (one offer, one stream): its tree arrives under the
+receiver's directory (as "NAME (1)" if NAME exists), files with their modes (without
+setuid/setgid/sticky) and mtimes, each verified by SHA-256. Symlinks and special files
+are left out and listed. Folders are not resumed: an interrupted folder is sent again.
 
 A file a receiver already holds part of (an earlier send was interrupted: killed, Ctrl-C,
 a lost link) is resumed: the part it holds is checked against FILE block by block (SHA-256)
@@ -89,7 +95,7 @@ async function checkSources(files: string[], as: string | undefined): Promise<So
       const st = await stat(f).catch((err: NodeJS.ErrnoException) => {
         throw new PeerlinkError('ERR_RESOURCE_SOURCE', err.code === 'ENOENT' ? `${f}: no such file` : `${f}: cannot read (${err.code ?? err.message})`);
       });
-      if (!st.isFile()) throw new PeerlinkError('ERR_RESOURCE_SOURCE', `${f}: not a regular file`);
+      if (!st.isFile() && !st.isDirectory()) throw new PeerlinkError('ERR_RESOURCE_SOURCE', `${f}: not a regular file or a folder`);
       name = basename(f);
     }
     name = as ?? name;
@@ -198,6 +204,8 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
         else progress.log(`${progress.paint('green', '✓')} ${msg}`);
         io.stdout.write(`${src.name}\t${peer.displayName}\t${r.size}\tsha256 ${r.sha256}\n`);
       }
+      if (r.folder) folderNote(r.folder, (line) => progress.log(line));
+      if (r.folder && json) jsonLine(io, { event: 'folder', file: src.name, peer: peer.displayName, files: r.folder.files, dirs: r.folder.dirs, skipped: r.folder.skipped, changed: r.folder.changed });
       return true;
     } catch (err) {
       const code: string = isPeerlinkError(err) ? err.code : 'ERR_INTERNAL';

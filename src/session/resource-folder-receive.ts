@@ -1,0 +1,276 @@
+/**
+ * The receiving end of a folder: its files, back to back on the resource stream, written under
+ * a hidden staging directory (`.peerlink-folder-<random>`, mode 0700) in the download
+ * directory, then moved into place under the folder's name — or `name (1)`, `name (2)`… — as
+ * a whole. Only this code creates anything in the staging directory, and it creates only
+ * directories (`mkdir`, which fails on anything existing) and regular files (`O_CREAT |
+ * O_EXCL | O_NOFOLLOW`, which refuses an existing file or symlink), each path judged by
+ * resource-folder-manifest.ts first: nothing is written outside it, no symlink is followed.
+ *
+ * Each file is verified (SHA-256 against its trailer) and gets the listed mode (setuid,
+ * setgid, sticky dropped) and mtime. A file the sender reports as changed during the send is
+ * removed and reported, never kept. Durability is batched: one `syncfs` (`sync -f`) for the
+ * whole folder after it is in place, before the sender is told it is done (per-file
+ * `fdatasync` where `sync -f` is not available).
+ */
+import { constants } from 'node:fs';
+import { mkdir, mkdtemp, open, rename, rm, rmdir, type FileHandle } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { PeerlinkError } from '../errors.js';
+import type { FolderEntry, FolderManifest } from './resource-folder-manifest.js';
+import type { ResourceStreamReader } from './resource-wire.js';
+import { mapWriteError, MIN_WRITE } from './resource-sink.js';
+
+const MAX_PIECE = 1024 * 1024;
+/** Files up to this size are gathered in memory and written by a task of their own. */
+const SMALL = 1024 * 1024;
+/** Small files being written at once. */
+const WRITERS = 16;
+/** Bytes of small files waiting to be written before the stream is read on. */
+const WRITE_BACKLOG = 16 * 1024 * 1024;
+const MAX_SUFFIX = 9999;
+const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0);
+
+export interface FolderReceiveHooks {
+  /** Bytes of a file arrived (whole-folder progress). */
+  advance(bytes: number): void;
+  /** A file was verified and saved. */
+  file(entry: FolderEntry, done: number): void;
+  /** Throws if the transfer was cancelled meanwhile. */
+  check(): void;
+  /** The sender's bytes arrived (idle watch). */
+  touch(bytes: number): void;
+}
+
+/** A fresh private staging directory in `dir`, named with our pid so a later session can tell a dead process's leftover. */
+export function makeStaging(dir: string): Promise<string> {
+  return mkdtemp(join(dir, `.peerlink-folder-${process.pid}-`)).catch((err: unknown) => {
+    throw mapWriteError(err);
+  });
+}
+
+export function removeStaging(staging: string): Promise<void> {
+  // rm never follows a symlink: it removes the link.
+  return rm(staging, { recursive: true, force: true }).catch(() => undefined);
+}
+
+/** Receives every file of `manifest` into `staging`; returns the paths dropped because they changed during the send. */
+export async function receiveFolderFiles(reader: ResourceStreamReader, staging: string, manifest: FolderManifest, hooks: FolderReceiveHooks): Promise<string[]> {
+  const writing = new Set<Promise<void>>();
+  try {
+    return await receiveInto(reader, staging, manifest, hooks, writing);
+  } finally {
+    // Nothing is still writing when the caller removes (or places) the staging directory.
+    await Promise.allSettled(writing);
+  }
+}
+
+async function receiveInto(reader: ResourceStreamReader, staging: string, manifest: FolderManifest, hooks: FolderReceiveHooks, writing: Set<Promise<void>>): Promise<string[]> {
+  const changed: string[] = [];
+  let done = 0;
+  // Small files are written by up to WRITERS tasks at once while the stream is read on (each is
+  // open, write, fchmod, futimes, close: round trips through the thread pool that would
+  // otherwise stall the stream between files); their bytes are bounded by WRITE_BACKLOG.
+  let backlog = 0;
+  let failed: unknown;
+  const umask = await probeUmask(staging);
+  const settle = async (): Promise<void> => {
+    await Promise.race(writing);
+    if (failed !== undefined) throw failed;
+  };
+  for (const entry of manifest.entries) {
+    hooks.check();
+    if (failed !== undefined) throw failed;
+    const target = join(staging, ...entry.path.split('/'));
+    if (entry.kind === 'dir') {
+      // Its files are queued only after this returns: the directory exists before they are written.
+      await mkdir(target, { mode: 0o755 }).catch((err: unknown) => {
+        throw mapWriteError(err);
+      });
+      continue;
+    }
+    if (entry.size <= SMALL) {
+      const pieces: Buffer[] = [];
+      const hash = createHash('sha256');
+      let remaining = entry.size;
+      while (remaining > 0) {
+        hooks.check();
+        const piece = await reader.chunk(remaining);
+        if (piece === null) throw new PeerlinkError('ERR_RESOURCE_ABORTED', `the peer stopped in the middle of ${entry.path}`);
+        remaining -= piece.length;
+        hooks.touch(piece.length);
+        hash.update(piece);
+        pieces.push(piece);
+        hooks.advance(piece.length);
+      }
+      const trailer = await reader.frame();
+      if (trailer.type !== 'end') throw new PeerlinkError('ERR_RESOURCE_VERIFY', `the peer sent more than the ${entry.size} bytes it listed for a file`);
+      if (trailer.changed === 1) {
+        changed.push(entry.path);
+        continue;
+      }
+      const sha256 = hash.digest('hex');
+      if (trailer.sha256 !== sha256) throw new PeerlinkError('ERR_RESOURCE_VERIFY', `SHA-256 mismatch for a file of the folder (${sha256.slice(0, 16)}… received, ${trailer.sha256.slice(0, 16)}… sent)`);
+      while (writing.size >= WRITERS || (backlog > WRITE_BACKLOG && writing.size > 0)) await settle();
+      backlog += entry.size;
+      const task = writeSmall(target, pieces, entry, umask).then(
+        () => hooks.file(entry, ++done),
+        (err: unknown) => {
+          failed ??= mapWriteError(err);
+        },
+      );
+      const tracked = task.finally(() => {
+        backlog -= entry.size;
+        writing.delete(tracked);
+      });
+      writing.add(tracked);
+      continue;
+    }
+    let fh: FileHandle | undefined;
+    try {
+      fh = await open(target, CREATE_FLAGS, 0o600);
+      const hash = createHash('sha256');
+      let remaining = entry.size;
+      let pending: Buffer[] = [];
+      let pendingBytes = 0;
+      let position = 0;
+      const flush = async (): Promise<void> => {
+        let bufs = pending;
+        pending = [];
+        pendingBytes = 0;
+        while (bufs.length > 0) {
+          const { bytesWritten } = await fh!.writev(bufs, position);
+          position += bytesWritten;
+          bufs = dropBytes(bufs, bytesWritten);
+        }
+      };
+      while (remaining > 0) {
+        hooks.check();
+        const piece = await reader.chunk(Math.min(remaining, MAX_PIECE));
+        if (piece === null) throw new PeerlinkError('ERR_RESOURCE_ABORTED', `the peer stopped in the middle of ${entry.path}`);
+        remaining -= piece.length;
+        hooks.touch(piece.length);
+        hash.update(piece);
+        pending.push(piece);
+        pendingBytes += piece.length;
+        hooks.advance(piece.length);
+        if (pendingBytes >= MIN_WRITE) await flush();
+      }
+      await flush();
+      const trailer = await reader.frame();
+      if (trailer.type !== 'end') throw new PeerlinkError('ERR_RESOURCE_VERIFY', `the peer sent more than the ${entry.size} bytes it listed for a file`);
+      if (trailer.changed === 1) {
+        await fh.close();
+        fh = undefined;
+        await rm(target, { force: true });
+        changed.push(entry.path);
+        continue;
+      }
+      const sha256 = hash.digest('hex');
+      if (trailer.sha256 !== sha256) throw new PeerlinkError('ERR_RESOURCE_VERIFY', `SHA-256 mismatch for a file of the folder (${sha256.slice(0, 16)}… received, ${trailer.sha256.slice(0, 16)}… sent)`);
+      await fh.chmod(entry.mode);
+      const t = new Date(entry.mtimeMs);
+      await fh.utimes(t, t);
+      await fh.close();
+      fh = undefined;
+      hooks.file(entry, ++done);
+    } catch (err) {
+      await fh?.close().catch(() => undefined);
+      throw mapWriteError(err);
+    }
+  }
+  while (writing.size > 0) await settle();
+  if (failed !== undefined) throw failed;
+  return changed;
+}
+
+/**
+ * A verified small file: created (never over anything) with its mode, written, given its mtime.
+ * The staging directory is private (0700), so the final mode at creation exposes nothing; the
+ * umask can only remove bits, and then an fchmod puts them back.
+ */
+async function writeSmall(target: string, pieces: Buffer[], entry: FolderEntry, umask: number): Promise<void> {
+  const fh = await open(target, CREATE_FLAGS, entry.mode);
+  try {
+    let bufs = pieces;
+    let position = 0;
+    while (bufs.length > 0) {
+      const { bytesWritten } = await fh.writev(bufs, position);
+      position += bytesWritten;
+      bufs = dropBytes(bufs, bytesWritten);
+    }
+    if ((entry.mode & ~umask) !== entry.mode) await fh.chmod(entry.mode);
+    const t = new Date(entry.mtimeMs);
+    await fh.utimes(t, t);
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Moves the staging directory into place as `name` or `name (n)`. The name is claimed first
+ * with an exclusive mkdir (rename would silently replace an empty directory of that name),
+ * then the staging directory renamed over our own empty claim.
+ */
+export async function placeFolder(dir: string, staging: string, name: string): Promise<string> {
+  for (let n = 0; n <= MAX_SUFFIX; n++) {
+    const candidate = n === 0 ? name : `${name} (${n})`;
+    const path = join(dir, candidate);
+    try {
+      await mkdir(path, { mode: 0o700 });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw mapWriteError(err);
+    }
+    try {
+      await rename(staging, path);
+      return candidate;
+    } catch (err) {
+      // Someone put something into our claim meanwhile: leave it to them and try the next name.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+        await rmdir(path).catch(() => undefined);
+        continue;
+      }
+      throw mapWriteError(err);
+    }
+  }
+  throw new PeerlinkError('ERR_RESOURCE_NAME', `too many folders named like "${name}" in the download directory`);
+}
+
+/** The process's umask, read without process.umask() (deprecated without an argument): a probe file created 0777. */
+async function probeUmask(staging: string): Promise<number> {
+  const probe = join(staging, '.peerlink-umask');
+  const fh = await open(probe, CREATE_FLAGS, 0o777);
+  try {
+    return ~(await fh.stat()).mode & 0o777;
+  } finally {
+    await fh.close();
+    await rm(probe, { force: true });
+  }
+}
+
+/** One flush of the file system holding `path` (syncfs via coreutils `sync -f`); per-file fdatasync where that is not available. */
+export async function syncFolder(path: string, manifest: FolderManifest): Promise<void> {
+  const ok = await new Promise<boolean>((resolve) => {
+    if (process.platform !== 'linux') return resolve(false);
+    execFile('sync', ['-f', path], { timeout: 600_000 }, (err) => resolve(err === null));
+  });
+  if (ok) return;
+  for (const e of manifest.entries) {
+    if (e.kind !== 'file') continue;
+    const fh = await open(join(path, ...e.path.split('/')), constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0)).catch(() => undefined);
+    if (!fh) continue;
+    await fh.datasync().finally(() => fh.close());
+  }
+}
+
+function dropBytes(bufs: Buffer[], n: number): Buffer[] {
+  let i = 0;
+  while (i < bufs.length && n >= bufs[i]!.length) n -= bufs[i++]!.length;
+  const rest = bufs.slice(i);
+  if (n > 0 && rest.length > 0) rest[0] = rest[0]!.subarray(n);
+  return rest;
+}
