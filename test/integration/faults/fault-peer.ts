@@ -26,6 +26,8 @@ export interface FaultPeerConfig {
   viabilityGrace?: number;
   resourceDir?: string;
   transport?: 'framer' | 'ws';
+  /** budgets.transferIdleTimeout (ms) of this peer. */
+  transferIdleTimeout?: number;
 }
 
 type Command =
@@ -47,6 +49,7 @@ const opts: PeerSessionOptions = {
   ...(cfg.viabilityGrace ? { viabilityGrace: cfg.viabilityGrace } : {}),
   ...(cfg.resourceDir ? { resources: { directory: cfg.resourceDir } } : {}),
   ...(cfg.transport ? { transport: cfg.transport } : {}),
+  ...(cfg.transferIdleTimeout ? { budgets: { transferIdleTimeout: cfg.transferIdleTimeout } } : {}),
 };
 const s = new PeerSession(opts);
 const rx = new Map<string, { count: number; ordered: boolean; first: number; last: number }>();

@@ -22,6 +22,7 @@ interface Config {
   psk: string;
   port?: number;
   keepaliveTimeout?: number;
+  viabilityGrace?: number;
   interval?: number;
 }
 
@@ -40,6 +41,7 @@ const session = new PeerSession({
   security: { mode: 'psk', key: cfg.psk },
   ...(cfg.port !== undefined ? { port: cfg.port } : {}),
   ...(cfg.keepaliveTimeout !== undefined ? { keepaliveTimeout: cfg.keepaliveTimeout } : {}),
+  ...(cfg.viabilityGrace !== undefined ? { viabilityGrace: cfg.viabilityGrace } : {}),
   ...(cfg.interval !== undefined ? { linkQuality: { interval: cfg.interval } } : {}),
 });
 session.on('peer', (p, state) => out({ ev: 'peer', peer: p.id, state }));

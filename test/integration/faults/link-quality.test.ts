@@ -44,8 +44,10 @@ test('a link throttled hard with loss is rated minimal, and good again once the 
   fl = await createFaultLab({ hosts: 2, tag: 'flq' });
   const lab = fl.lab;
   const psk = randomBytes(32).toString('hex');
-  // Liveness is not under test: a long keepalive timeout keeps the peer through the worst of it.
-  const common = { psk, keepaliveTimeout: 60_000 };
+  // Liveness is not under test: a long keepalive timeout keeps the peer through the worst of it,
+  // and a long viability grace keeps B from dropping A when the switch-side cut takes its
+  // carrier away (the 3 s default raced the restore on a loaded machine).
+  const common = { psk, keepaliveTimeout: 60_000, viabilityGrace: 30_000 };
   const b = start(lab, 2, { ...common, name: 'B', port: PORT });
   const a = start(lab, 1, { ...common, name: 'A' });
   const rb = await waitEv(b, (e) => e.ev === 'ready', 30_000, 'B ready');

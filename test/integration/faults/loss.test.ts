@@ -38,7 +38,10 @@ test('10 % random loss: 2,000 messages each way and a 3 MiB file arrive intact a
   const psk = randomBytes(32).toString('hex');
   const base = { service: 'plloss', interfaces: ['eth0'], psk };
   const a = startFaultPeer(f.lab, 1, { ...base, name: 'lossy' });
-  const b = startFaultPeer(f.lab, 2, { ...base, name: 'clean', resourceDir: join(dir, 'rx') });
+  // The hostile-peers floor (64 KiB per 20 s, then the transfer is dropped) is not under test:
+  // on a loaded machine, connection set-up and RTO back-off under 10 % loss once kept a
+  // transfer below it for 20 s. Loss must not corrupt or reorder anything; slowness is allowed.
+  const b = startFaultPeer(f.lab, 2, { ...base, name: 'clean', resourceDir: join(dir, 'rx'), transferIdleTimeout: 120_000 });
   const ra = await waitEv(a, (e) => e.ev === 'ready', 60_000, 'a ready');
   const rb = await waitEv(b, (e) => e.ev === 'ready', 60_000, 'b ready');
   const aId = ra.id as string;
