@@ -9,6 +9,7 @@
  */
 import { createRequire } from 'node:module';
 import type { ChangeWatcher } from './netlink.js';
+import { drainNetlink } from './netlink-drain.js';
 
 const AF_NETLINK = 16;
 const SOCK_RAW = 3;
@@ -19,9 +20,6 @@ const RTMGRP_LINK = 0x1;
 const RTMGRP_IPV4_IFADDR = 0x10;
 const RTMGRP_IPV6_IFADDR = 0x100;
 const MSG_DONTWAIT = 0x40;
-const EINTR = 4;
-const EAGAIN = 11;
-const ENOBUFS = 105;
 /** How often the socket is drained, ms: the longest a change waits to be noticed. */
 export const CHECK_MS = 250;
 
@@ -79,24 +77,9 @@ export function startNetlinkPoll(onChange: () => void, onFailure: (reason: strin
   let failures = 0;
   let closed = false;
   const drain = (): void => {
-    let changed = false;
-    for (let i = 0; i < 1000; i++) {
-      const r = lib.recv(sock, buf, buf.length, MSG_DONTWAIT);
-      if (r > 0) {
-        changed = true;
-        continue;
-      }
-      const e = lib.errno();
-      // ENOBUFS: the kernel dropped messages for us; a re-read of the interfaces covers it.
-      if (r < 0 && e === ENOBUFS) {
-        changed = true;
-        continue;
-      }
-      if (r < 0 && e === EINTR) continue;
-      if (r < 0 && e !== EAGAIN) failures++;
-      else failures = 0;
-      break;
-    }
+    const { changed, end } = drainNetlink(lib, sock, buf, MSG_DONTWAIT);
+    if (end === 'error') failures++;
+    else if (end === 'empty') failures = 0;
     if (changed) onChange();
     if (failures > 10 && !closed) {
       stop();

@@ -11,6 +11,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { createRequire } from 'node:module';
+import { drainNetlink } from './netlink-drain.js';
 
 const AF_NETLINK = 16;
 const SOCK_RAW = 3;
@@ -23,8 +24,6 @@ const RTMGRP_IPV6_IFADDR = 0x100;
 const EFD_CLOEXEC = 0o2000000;
 const POLLIN = 0x1;
 const EINTR = 4;
-const EAGAIN = 11;
-const ENOBUFS = 105;
 
 interface Libc {
   socket(domain: number, type: number, protocol: number): number;
@@ -123,23 +122,8 @@ function main(): void {
     if (fds.readInt16LE(14) !== 0) break; // woken: stop
     if (fds.readInt16LE(6) === 0) continue;
     // Drain everything queued; the content does not matter, only that something changed.
-    let changed = false;
-    for (let i = 0; i < 1000; i++) {
-      const r = libc.recv(sock, buf, buf.length, 0);
-      if (r > 0) {
-        changed = true;
-        continue;
-      }
-      const e = libc.errno();
-      // ENOBUFS: the kernel dropped messages for us; a re-read of the interfaces covers it.
-      if (r < 0 && e === ENOBUFS) {
-        changed = true;
-        continue;
-      }
-      if (r < 0 && e === EINTR) continue;
-      if (r < 0 && e !== EAGAIN) failures++;
-      break;
-    }
+    const { changed, end } = drainNetlink(libc, sock, buf, 0);
+    if (end === 'error') failures++;
     if (changed) port.postMessage({ type: 'change' });
     if (failures > 10) {
       port.postMessage({ type: 'error', message: 'netlink recv() keeps failing' });
