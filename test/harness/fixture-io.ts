@@ -4,6 +4,7 @@
  * `t` (ms since the epoch); commands in on stdin, one JSON object a line.
  */
 import { createInterface } from 'node:readline';
+import type { PeerSession } from '../../src/session/index.js';
 
 /** Writes one event line. */
 export const out = (o: Record<string, unknown>): void => {
@@ -21,4 +22,15 @@ export function readCommands<C>(onCommand: (c: C) => Promise<void>): void {
     }
     onCommand(c).catch((err: unknown) => out({ ev: 'error', message: err instanceof Error ? err.message : String(err) }));
   });
+}
+
+/** Starts `session`, then reports `{ev:'ready', id, port}`; a failed start is reported as `{ev:'fatal'}` and ends the process. */
+export function startAndReport(session: PeerSession): void {
+  session
+    .start()
+    .then(() => out({ ev: 'ready', id: session.peerId.id, port: session.listenPort }))
+    .catch((err: unknown) => {
+      out({ ev: 'fatal', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+      process.exit(1);
+    });
 }

@@ -13,7 +13,7 @@
 import { createHook } from 'node:async_hooks';
 import { subscribe } from 'node:diagnostics_channel';
 import { readdirSync, readFileSync } from 'node:fs';
-import { out, readCommands } from './fixture-io.js';
+import { out, readCommands, startAndReport } from './fixture-io.js';
 import { PeerSession } from '../../src/session/index.js';
 import type { PeerID } from '../../src/session/peer-id.js';
 
@@ -153,10 +153,4 @@ process.on('SIGTERM', () => {
     process.exit(0);
   });
 });
-session
-  .start()
-  .then(() => out({ ev: 'ready', id: session.peerId.id, port: session.listenPort }))
-  .catch((err: unknown) => {
-    out({ ev: 'fatal', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-    process.exit(1);
-  });
+startAndReport(session);

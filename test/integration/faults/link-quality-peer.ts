@@ -12,7 +12,7 @@
  * a 100-byte unreliable message to every connected peer every 10 ms; {"cmd":"report"}: one
  * {"ev":"report",peer,report} per connected peer; {"cmd":"stop"}; {"cmd":"close"}.
  */
-import { out, readCommands } from '../../harness/fixture-io.js';
+import { out, readCommands, startAndReport } from '../../harness/fixture-io.js';
 import type { Duplex } from 'node:stream';
 import { PeerSession } from '../../../src/session/index.js';
 import { Endpoint } from '../../../src/net/index.js';
@@ -108,10 +108,4 @@ readCommands<Command>(onCommand);
 process.on('SIGTERM', () => {
   void session.close().finally(() => process.exit(0));
 });
-session
-  .start()
-  .then(() => out({ ev: 'ready', id: session.peerId.id, port: session.listenPort }))
-  .catch((err: unknown) => {
-    out({ ev: 'fatal', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-    process.exit(1);
-  });
+startAndReport(session);
