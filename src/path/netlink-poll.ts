@@ -9,19 +9,9 @@
  */
 import { createRequire } from 'node:module';
 import type { ChangeWatcher } from './netlink.js';
+import { drainNetlink, netlinkAddress, NETLINK_SOCKET } from './netlink-drain.js';
 
-const AF_NETLINK = 16;
-const SOCK_RAW = 3;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const NETLINK_ROUTE = 0;
-const RTMGRP_LINK = 0x1;
-const RTMGRP_IPV4_IFADDR = 0x10;
-const RTMGRP_IPV6_IFADDR = 0x100;
 const MSG_DONTWAIT = 0x40;
-const EINTR = 4;
-const EAGAIN = 11;
-const ENOBUFS = 105;
 /** How often the socket is drained, ms: the longest a change waits to be noticed. */
 export const CHECK_MS = 250;
 
@@ -65,12 +55,9 @@ export function startNetlinkPoll(onChange: () => void, onFailure: (reason: strin
   if (process.platform !== 'linux') return undefined;
   const lib = loadLibc();
   if (!lib) return undefined;
-  const sock = lib.socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+  const sock = lib.socket(NETLINK_SOCKET.domain, NETLINK_SOCKET.type, NETLINK_SOCKET.protocol);
   if (sock < 0) return undefined;
-  // struct sockaddr_nl { u16 family; u16 pad; u32 pid; u32 groups; }
-  const addr = Buffer.alloc(12);
-  addr.writeUInt16LE(AF_NETLINK, 0);
-  addr.writeUInt32LE(RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR, 8);
+  const addr = netlinkAddress();
   if (lib.bind(sock, addr, addr.length) !== 0) {
     lib.close(sock);
     return undefined;
@@ -79,24 +66,9 @@ export function startNetlinkPoll(onChange: () => void, onFailure: (reason: strin
   let failures = 0;
   let closed = false;
   const drain = (): void => {
-    let changed = false;
-    for (let i = 0; i < 1000; i++) {
-      const r = lib.recv(sock, buf, buf.length, MSG_DONTWAIT);
-      if (r > 0) {
-        changed = true;
-        continue;
-      }
-      const e = lib.errno();
-      // ENOBUFS: the kernel dropped messages for us; a re-read of the interfaces covers it.
-      if (r < 0 && e === ENOBUFS) {
-        changed = true;
-        continue;
-      }
-      if (r < 0 && e === EINTR) continue;
-      if (r < 0 && e !== EAGAIN) failures++;
-      else failures = 0;
-      break;
-    }
+    const { changed, end } = drainNetlink(lib, sock, buf, MSG_DONTWAIT);
+    if (end === 'error') failures++;
+    else if (end === 'empty') failures = 0;
     if (changed) onChange();
     if (failures > 10 && !closed) {
       stop();

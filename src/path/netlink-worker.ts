@@ -11,20 +11,11 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { createRequire } from 'node:module';
+import { drainNetlink, netlinkAddress, NETLINK_SOCKET } from './netlink-drain.js';
 
-const AF_NETLINK = 16;
-const SOCK_RAW = 3;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const NETLINK_ROUTE = 0;
-const RTMGRP_LINK = 0x1;
-const RTMGRP_IPV4_IFADDR = 0x10;
-const RTMGRP_IPV6_IFADDR = 0x100;
 const EFD_CLOEXEC = 0o2000000;
 const POLLIN = 0x1;
 const EINTR = 4;
-const EAGAIN = 11;
-const ENOBUFS = 105;
 
 interface Libc {
   socket(domain: number, type: number, protocol: number): number;
@@ -75,16 +66,12 @@ function main(): void {
     port.postMessage({ type: 'error', message: `koffi unavailable: ${(err as Error).message}` });
     return;
   }
-  const sock = libc.socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+  const sock = libc.socket(NETLINK_SOCKET.domain, NETLINK_SOCKET.type, NETLINK_SOCKET.protocol);
   if (sock < 0) {
     port.postMessage({ type: 'error', message: `netlink socket() failed, errno ${libc.errno()}` });
     return;
   }
-  // struct sockaddr_nl { u16 family; u16 pad; u32 pid; u32 groups; }
-  const addr = Buffer.alloc(12);
-  addr.writeUInt16LE(AF_NETLINK, 0);
-  addr.writeUInt32LE(0, 4);
-  addr.writeUInt32LE(RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR, 8);
+  const addr = netlinkAddress();
   if (libc.bind(sock, addr, addr.length) !== 0) {
     const e = libc.errno();
     libc.close(sock);
@@ -123,23 +110,8 @@ function main(): void {
     if (fds.readInt16LE(14) !== 0) break; // woken: stop
     if (fds.readInt16LE(6) === 0) continue;
     // Drain everything queued; the content does not matter, only that something changed.
-    let changed = false;
-    for (let i = 0; i < 1000; i++) {
-      const r = libc.recv(sock, buf, buf.length, 0);
-      if (r > 0) {
-        changed = true;
-        continue;
-      }
-      const e = libc.errno();
-      // ENOBUFS: the kernel dropped messages for us; a re-read of the interfaces covers it.
-      if (r < 0 && e === ENOBUFS) {
-        changed = true;
-        continue;
-      }
-      if (r < 0 && e === EINTR) continue;
-      if (r < 0 && e !== EAGAIN) failures++;
-      break;
-    }
+    const { changed, end } = drainNetlink(libc, sock, buf, 0);
+    if (end === 'error') failures++;
     if (changed) port.postMessage({ type: 'change' });
     if (failures > 10) {
       port.postMessage({ type: 'error', message: 'netlink recv() keeps failing' });

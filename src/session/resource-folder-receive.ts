@@ -21,7 +21,7 @@ import { createHash } from 'node:crypto';
 import { PeerlinkError } from '../errors.js';
 import type { FolderEntry, FolderManifest } from './resource-folder-manifest.js';
 import type { ResourceStreamReader } from './resource-wire.js';
-import { mapWriteError, MIN_WRITE } from './resource-sink.js';
+import { dropBytes, mapWriteError, MIN_WRITE } from './resource-sink.js';
 
 const MAX_PIECE = 1024 * 1024;
 /** Files up to this size are gathered in memory and written by a task of their own. */
@@ -265,12 +265,4 @@ export async function syncFolder(path: string, manifest: FolderManifest): Promis
     if (!fh) continue;
     await fh.datasync().finally(() => fh.close());
   }
-}
-
-function dropBytes(bufs: Buffer[], n: number): Buffer[] {
-  let i = 0;
-  while (i < bufs.length && n >= bufs[i]!.length) n -= bufs[i++]!.length;
-  const rest = bufs.slice(i);
-  if (n > 0 && rest.length > 0) rest[0] = rest[0]!.subarray(n);
-  return rest;
 }

@@ -249,7 +249,8 @@ export class ResourceSink extends Writable {
   }
 }
 
-function dropBytes(bufs: Buffer[], n: number): Buffer[] {
+/** `bufs` without their first `n` bytes (the buffers are not copied); also used by resource-folder-receive.ts. */
+export function dropBytes(bufs: Buffer[], n: number): Buffer[] {
   let i = 0;
   while (i < bufs.length && n >= bufs[i]!.length) n -= bufs[i++]!.length;
   const rest = bufs.slice(i);

@@ -8,7 +8,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
-import { cleanup, data, frame, hello, MiB, rawConnect, rawPeer, startVictim, type Victim } from './harness.js';
+import { cleanup, closedWithin, data, frame, hello, MiB, rawConnect, rawPeer, startVictim, type Victim } from './harness.js';
 import { sleep, until } from '../harness/proc.js';
 
 after(cleanup);
@@ -24,20 +24,6 @@ async function connectOrReset(port: number, local: string): Promise<Socket | und
     if ((err as NodeJS.ErrnoException).code === 'ECONNRESET') return undefined;
     throw err;
   }
-}
-
-/** Resolves true if `s` is closed by the other side within `ms` (undefined: reset while connecting). */
-function closedWithin(s: Socket | undefined, ms: number): Promise<boolean> {
-  if (s === undefined || s.destroyed) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const t = setTimeout(() => resolve(false), ms);
-    s.once('close', () => {
-      clearTimeout(t);
-      resolve(true);
-    });
-    // A paused socket would not notice a FIN: keep reading (and discarding).
-    s.resume();
-  });
 }
 
 /**

@@ -310,3 +310,17 @@ export function idBytes(uuid: string): Buffer {
 }
 
 export const MiB = 1024 * 1024;
+
+/** Resolves true if `s` is closed by the other side within `ms` (undefined: reset while connecting). */
+export function closedWithin(s: Socket | undefined, ms: number): Promise<boolean> {
+  if (s === undefined || s.destroyed) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), ms);
+    s.once('close', () => {
+      clearTimeout(t);
+      resolve(true);
+    });
+    // A paused socket would not notice a FIN: keep reading (and discarding).
+    s.resume();
+  });
+}

@@ -10,22 +10,10 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { cleanup, frame, hello, invite, INVITE_CAPABILITY, rawConnect, startVictim } from './harness.js';
+import { cleanup, closedWithin, frame, hello, invite, INVITE_CAPABILITY, rawConnect, startVictim } from './harness.js';
 import { sleep, until } from '../harness/proc.js';
 
 after(cleanup);
-
-function closedWithin(s: Socket, ms: number): Promise<boolean> {
-  if (s.destroyed) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const t = setTimeout(() => resolve(false), ms);
-    s.once('close', () => {
-      clearTimeout(t);
-      resolve(true);
-    });
-    s.resume();
-  });
-}
 
 test('a flood of invitations: held within the pending budgets, each for at most invitationTimeout; an honest inviter elsewhere is still asked', async (t) => {
   const v = await startVictim({ autoConnect: false, holdInvitations: true, budgets: { invitationTimeout: 4000 } });

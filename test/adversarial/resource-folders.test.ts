@@ -11,10 +11,10 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHash, randomBytes } from 'node:crypto';
-import type { Socket } from 'node:net';
-import { cleanup, frame, rawConnect, rawPeer, startVictim, streamBind, streamOffer, FrameReader, MiB, type Victim } from './harness.js';
+import { createHash } from 'node:crypto';
+import { cleanup, rawPeer, startVictim, MiB } from './harness.js';
 import { until } from '../harness/proc.js';
+import { openResourceStream, resourceFrame, type RawStream } from './resource-attacker.js';
 
 const dirs: string[] = [];
 after(async () => {
@@ -31,49 +31,8 @@ async function sandbox(): Promise<{ root: string; inbox: string }> {
   return { root, inbox };
 }
 
-function resourceFrame(o: Record<string, unknown>): Buffer {
-  const json = Buffer.from(JSON.stringify(o), 'utf8');
-  const h = Buffer.alloc(4);
-  h.writeUInt32BE(json.length);
-  return Buffer.concat([h, json]);
-}
-
-interface RawStream {
-  socket: Socket;
-  frames(): Array<Record<string, unknown>>;
-  write(bytes: Buffer): void;
-}
-
-async function openResourceStream(v: Victim, peer: { socket: Socket; peerId: Buffer }): Promise<RawStream> {
-  const token = randomBytes(16);
-  peer.socket.write(frame(streamOffer({ token, kind: 1, name: 'r' })));
-  const socket = await rawConnect(v.port);
-  const reader = new FrameReader(socket);
-  reader.answerPings = false;
-  socket.write(frame(streamBind(peer.peerId, token)));
-  await until(() => reader.ofType(0x21).length > 0 || socket.destroyed, 10_000, 'STREAM_BOUND');
-  assert.ok(!socket.destroyed, 'the victim bound the stream');
-  const bound = reader.messages.findIndex((m) => m[0] === 0x21);
-  return {
-    socket,
-    // Stream messages are at most 64 KiB of payload: larger writes are split.
-    write: (bytes) => {
-      for (let o = 0; o < bytes.length || o === 0; o += 60_000) socket.write(frame(bytes.subarray(o, o + 60_000)));
-    },
-    frames() {
-      const bytes = Buffer.concat(reader.messages.slice(bound + 1));
-      const out: Array<Record<string, unknown>> = [];
-      let o = 0;
-      while (o + 4 <= bytes.length) {
-        const len = bytes.readUInt32BE(o);
-        if (o + 4 + len > bytes.length) break;
-        out.push(JSON.parse(bytes.subarray(o + 4, o + 4 + len).toString('utf8')) as Record<string, unknown>);
-        o += 4 + len;
-      }
-      return out;
-    },
-  };
-}
+// Stream messages are at most 64 KiB of payload: larger writes are split.
+const STREAM = { maxMessage: 60_000 };
 
 type Entry = ['f' | 'd', string, number, number, number];
 
@@ -118,7 +77,7 @@ test('folders (a): paths that escape or hide — "../", absolute, "a/../..", bac
     [['f', '', 5, 0o644, NOW]],
   ];
   for (const entries of hostile) {
-    const s = await openResourceStream(v, peer);
+    const s = await openResourceStream(v, peer, STREAM);
     offerFolder(s, entries);
     const a = await answer(s);
     assert.equal(a.type, 'reject', `${JSON.stringify(entries)} → ${JSON.stringify(a)}`);
@@ -126,7 +85,7 @@ test('folders (a): paths that escape or hide — "../", absolute, "a/../..", bac
     s.socket.destroy();
   }
   // A hostile top name too.
-  const s = await openResourceStream(v, peer);
+  const s = await openResourceStream(v, peer, STREAM);
   offerFolder(s, [['f', 'ok.txt', 5, 0o644, NOW]], { name: '..' });
   assert.equal((await answer(s)).code, 'ERR_RESOURCE_NAME');
   await nothingWritten(box);
@@ -146,7 +105,7 @@ test('folders (b): manifests that lie — counts, total, a file before its direc
     { entries: [['f', 'x.txt', -1, 0o644, NOW]], over: { size: 0 } },
   ];
   for (const { entries, over } of lies) {
-    const s = await openResourceStream(v, peer);
+    const s = await openResourceStream(v, peer, STREAM);
     offerFolder(s, entries, over, entries.every((e) => e[2] >= 0));
     const a = await answer(s, JSON.stringify({ entries, over }));
     assert.equal(a.type, 'reject', `${JSON.stringify({ entries, over })} → ${JSON.stringify(a)}`);
@@ -154,7 +113,7 @@ test('folders (b): manifests that lie — counts, total, a file before its direc
     s.socket.destroy();
   }
   // Listed as 5 bytes, sent as 64 KiB: the bytes after the fifth are not a trailer.
-  const s = await openResourceStream(v, peer);
+  const s = await openResourceStream(v, peer, STREAM);
   offerFolder(s, [['f', 'long.txt', 5, 0o644, NOW]], {}, false);
   await until(() => s.frames().find((f) => f.type === 'accept'), 10_000, 'accept');
   s.write(Buffer.alloc(64 * 1024, 0x41));
@@ -168,18 +127,18 @@ test('folders (c): 10^6 entries are refused by the folderEntries budget before t
   const v = await startVictim({ acceptResources: true, resources: { directory: box.inbox } });
   const peer = await rawPeer(v);
   // Declared: a million files. Nothing of the manifest is sent: the header alone is refused.
-  const s1 = await openResourceStream(v, peer);
+  const s1 = await openResourceStream(v, peer, STREAM);
   s1.write(resourceFrame({ type: 'folder', v: 1, name: 'million', files: 1_000_000, dirs: 0, size: 1_000_000, manifest: 1000 }));
   const a1 = await answer(s1);
   assert.equal(a1.code, 'ERR_RESOURCE_QUOTA', JSON.stringify(a1));
   // Declared: a 1 GiB manifest.
-  const s2 = await openResourceStream(v, peer);
+  const s2 = await openResourceStream(v, peer, STREAM);
   s2.write(resourceFrame({ type: 'folder', v: 1, name: 'huge', files: 1, dirs: 0, size: 1, manifest: 1024 * MiB }));
   const a2 = await answer(s2);
   assert.equal(a2.code, 'ERR_RESOURCE_QUOTA', JSON.stringify(a2));
   // Declared: one file; the manifest (under the byte budget) lists 150 000.
   const many: Entry[] = Array.from({ length: 150_000 }, (_, i) => ['f', `f${i}`, 0, 0o644, NOW]);
-  const s3 = await openResourceStream(v, peer);
+  const s3 = await openResourceStream(v, peer, STREAM);
   offerFolder(s3, many, { files: 1, size: 0 }, false);
   const a3 = await answer(s3);
   assert.equal(a3.type, 'reject', JSON.stringify(a3));
@@ -194,7 +153,7 @@ test('folders (d): a legitimate folder from the same raw sender still arrives, i
   const box = await sandbox();
   const v = await startVictim({ acceptResources: true, resources: { directory: box.inbox } });
   const peer = await rawPeer(v);
-  const s = await openResourceStream(v, peer);
+  const s = await openResourceStream(v, peer, STREAM);
   offerFolder(s, [['d', 'sub', 0, 0o755, NOW], ['d', 'sub/empty', 0, 0o755, NOW], ['f', 'sub/x.txt', 5, 0o4755, NOW]]);
   const a = await answer(s);
   assert.equal(a.type, 'folder-done', JSON.stringify(a));

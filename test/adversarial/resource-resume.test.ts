@@ -15,9 +15,9 @@ import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
-import type { Socket } from 'node:net';
-import { cleanup, frame, rawConnect, rawPeer, startVictim, streamBind, streamOffer, FrameReader, MiB, type Victim } from './harness.js';
+import { cleanup, rawPeer, startVictim, MiB, type Victim } from './harness.js';
 import { until } from '../harness/proc.js';
+import { openResourceStream, resourceFrame, type RawStream } from './resource-attacker.js';
 
 const dirs: string[] = [];
 after(async () => {
@@ -27,49 +27,8 @@ after(async () => {
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
-function resourceFrame(o: Record<string, unknown>): Buffer {
-  const json = Buffer.from(JSON.stringify(o), 'utf8');
-  const h = Buffer.alloc(4);
-  h.writeUInt32BE(json.length);
-  return Buffer.concat([h, json]);
-}
-
-interface RawStream {
-  socket: Socket;
-  frames(): Array<Record<string, unknown>>;
-  write(bytes: Buffer): void;
-}
-
-async function openResourceStream(v: Victim, peer: { socket: Socket; peerId: Buffer }): Promise<RawStream> {
-  const token = randomBytes(16);
-  peer.socket.write(frame(streamOffer({ token, kind: 1, name: 'r' })));
-  const socket = await rawConnect(v.port);
-  const reader = new FrameReader(socket);
-  reader.answerPings = false;
-  socket.write(frame(streamBind(peer.peerId, token)));
-  await until(() => reader.ofType(0x21).length > 0 || socket.destroyed, 10_000, 'STREAM_BOUND');
-  assert.ok(!socket.destroyed, 'the victim bound the stream');
-  const bound = reader.messages.findIndex((m) => m[0] === 0x21);
-  return {
-    socket,
-    // Stream bytes in framed messages of at most 256 KiB (the victim's stream chunk).
-    write: (bytes) => {
-      for (let o = 0; o < bytes.length; o += 256 * 1024) socket.write(frame(bytes.subarray(o, o + 256 * 1024)));
-    },
-    frames() {
-      const bytes = Buffer.concat(reader.messages.slice(bound + 1));
-      const out: Array<Record<string, unknown>> = [];
-      let o = 0;
-      while (o + 4 <= bytes.length) {
-        const len = bytes.readUInt32BE(o);
-        if (o + 4 + len > bytes.length) break;
-        out.push(JSON.parse(bytes.subarray(o + 4, o + 4 + len).toString('utf8')) as Record<string, unknown>);
-        o += 4 + len;
-      }
-      return out;
-    },
-  };
-}
+// Stream bytes in framed messages of at most 256 KiB (the victim's stream chunk); an empty write sends none.
+const STREAM = { maxMessage: 256 * 1024, skipEmpty: true };
 
 const NAME = 'photos.tar';
 const SIZE = 12 * MiB;
@@ -83,7 +42,7 @@ async function victimWithPartial(file: Buffer, transferIdleTimeout?: number): Pr
   dirs.push(dir);
   const v = await startVictim({ acceptResources: true, resources: { directory: dir }, ...(transferIdleTimeout ? { budgets: { transferIdleTimeout } } : {}) });
   const peer = await rawPeer(v);
-  const s = await openResourceStream(v, peer);
+  const s = await openResourceStream(v, peer, STREAM);
   s.write(resourceFrame(HEADER));
   const accept = await until(() => s.frames()[0], 10_000, 'accept');
   assert.equal(accept.type, 'accept');
@@ -104,7 +63,7 @@ async function partialBytes(dir: string): Promise<number> {
 
 /** Comes back for the partial: returns the stream and the victim's resume offer, after checking it is true. */
 async function comeBack(v: Victim, peer: Awaited<ReturnType<typeof rawPeer>>, file: Buffer): Promise<{ s: RawStream; have: number }> {
-  const s = await openResourceStream(v, peer);
+  const s = await openResourceStream(v, peer, STREAM);
   s.write(resourceFrame(HEADER));
   const accept = await until(() => s.frames()[0], 10_000, 'accept');
   assert.equal(accept.type, 'accept');

@@ -11,9 +11,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
-import type { Socket } from 'node:net';
-import { cleanup, frame, rawConnect, rawPeer, startVictim, streamBind, streamOffer, FrameReader, MiB, type Victim } from './harness.js';
+import { cleanup, rawPeer, startVictim, MiB } from './harness.js';
 import { until } from '../harness/proc.js';
+import { openResourceStream, resourceFrame, type RawStream } from './resource-attacker.js';
 
 const dirs: string[] = [];
 after(async () => {
@@ -27,50 +27,6 @@ async function downloadDir(): Promise<string> {
   return d;
 }
 
-/** A resource control frame by hand: u32 BE length, then the JSON. */
-function resourceFrame(o: Record<string, unknown>): Buffer {
-  const json = Buffer.from(JSON.stringify(o), 'utf8');
-  const h = Buffer.alloc(4);
-  h.writeUInt32BE(json.length);
-  return Buffer.concat([h, json]);
-}
-
-interface RawStream {
-  socket: Socket;
-  /** Resource frames the victim sent on this stream so far. */
-  frames(): Array<Record<string, unknown>>;
-  /** Stream bytes (each non-empty framed message carries some). */
-  write(bytes: Buffer): void;
-}
-
-/** Offers a resource stream on the control connection and binds a new connection to it. */
-async function openResourceStream(v: Victim, peer: { socket: Socket; peerId: Buffer }): Promise<RawStream> {
-  const token = randomBytes(16);
-  peer.socket.write(frame(streamOffer({ token, kind: 1, name: 'r' })));
-  const socket = await rawConnect(v.port);
-  const reader = new FrameReader(socket);
-  reader.answerPings = false;
-  socket.write(frame(streamBind(peer.peerId, token)));
-  await until(() => reader.ofType(0x21).length > 0 || socket.destroyed, 10_000, 'STREAM_BOUND');
-  assert.ok(!socket.destroyed, 'the victim bound the stream');
-  const bound = reader.messages.findIndex((m) => m[0] === 0x21);
-  return {
-    socket,
-    write: (bytes) => socket.write(frame(bytes)),
-    frames() {
-      const bytes = Buffer.concat(reader.messages.slice(bound + 1));
-      const out: Array<Record<string, unknown>> = [];
-      let o = 0;
-      while (o + 4 <= bytes.length) {
-        const len = bytes.readUInt32BE(o);
-        if (o + 4 + len > bytes.length) break;
-        out.push(JSON.parse(bytes.subarray(o + 4, o + 4 + len).toString('utf8')) as Record<string, unknown>);
-        o += 4 + len;
-      }
-      return out;
-    },
-  };
-}
 
 const firstAnswer = (s: RawStream, what: string): Promise<Record<string, unknown>> => until(() => s.frames()[0], 10_000, what);
 

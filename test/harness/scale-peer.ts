@@ -13,7 +13,7 @@
 import { createHook } from 'node:async_hooks';
 import { subscribe } from 'node:diagnostics_channel';
 import { readdirSync, readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { out, readCommands, startAndReport } from './fixture-io.js';
 import { PeerSession } from '../../src/session/index.js';
 import type { PeerID } from '../../src/session/peer-id.js';
 
@@ -36,9 +36,6 @@ export type ScaleCommand =
   | { cmd: 'close' };
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as ScalePeerConfig;
-const out = (o: Record<string, unknown>): void => {
-  process.stdout.write(JSON.stringify({ t: Date.now(), ...o }) + '\n');
-};
 
 const FANOUT_MAGIC = 0x46414e4f; // 'FANO'
 
@@ -148,16 +145,7 @@ async function onCommand(c: ScaleCommand): Promise<void> {
   }
 }
 
-const rl = createInterface({ input: process.stdin });
-rl.on('line', (line) => {
-  let c: ScaleCommand;
-  try {
-    c = JSON.parse(line) as ScaleCommand;
-  } catch {
-    return;
-  }
-  onCommand(c).catch((err: unknown) => out({ ev: 'error', message: err instanceof Error ? err.message : String(err) }));
-});
+readCommands<ScaleCommand>(onCommand);
 // Graceful leave: BYE to every peer and mDNS goodbyes, then exit.
 process.on('SIGTERM', () => {
   void session.close().finally(() => {
@@ -165,10 +153,4 @@ process.on('SIGTERM', () => {
     process.exit(0);
   });
 });
-session
-  .start()
-  .then(() => out({ ev: 'ready', id: session.peerId.id, port: session.listenPort }))
-  .catch((err: unknown) => {
-    out({ ev: 'fatal', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-    process.exit(1);
-  });
+startAndReport(session);

@@ -12,7 +12,7 @@
  * `count` messages strictly increasing from `first` to `last = first + count - 1` got each
  * exactly once, in order, with none missing.
  */
-import { createInterface } from 'node:readline';
+import { out, readCommands } from '../../harness/fixture-io.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { PeerSession } from '../../../src/session/index.js';
@@ -37,9 +37,6 @@ type Command =
   | { cmd: 'close' };
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as FaultPeerConfig;
-const out = (o: Record<string, unknown>): void => {
-  process.stdout.write(JSON.stringify({ t: Date.now(), ...o }) + '\n');
-};
 
 const opts: PeerSessionOptions = {
   serviceType: cfg.service,
@@ -136,15 +133,7 @@ async function onCommand(c: Command): Promise<void> {
   }
 }
 
-createInterface({ input: process.stdin }).on('line', (line) => {
-  let c: Command;
-  try {
-    c = JSON.parse(line) as Command;
-  } catch {
-    return;
-  }
-  onCommand(c).catch((err: unknown) => out({ ev: 'error', message: err instanceof Error ? err.message : String(err) }));
-});
+readCommands<Command>(onCommand);
 process.on('SIGTERM', () => {
   void s.close().finally(() => process.exit(0));
 });

@@ -12,7 +12,7 @@
  * a 100-byte unreliable message to every connected peer every 10 ms; {"cmd":"report"}: one
  * {"ev":"report",peer,report} per connected peer; {"cmd":"stop"}; {"cmd":"close"}.
  */
-import { createInterface } from 'node:readline';
+import { out, readCommands, startAndReport } from '../../harness/fixture-io.js';
 import type { Duplex } from 'node:stream';
 import { PeerSession } from '../../../src/session/index.js';
 import { Endpoint } from '../../../src/net/index.js';
@@ -29,9 +29,6 @@ interface Config {
 type Command = { cmd: 'connect'; host: string; port: number } | { cmd: 'pump' } | { cmd: 'datagrams' } | { cmd: 'report' } | { cmd: 'stop' } | { cmd: 'close' };
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as Config;
-const out = (o: Record<string, unknown>): void => {
-  process.stdout.write(JSON.stringify({ t: Date.now(), ...o }) + '\n');
-};
 
 const session = new PeerSession({
   serviceType: 'lqlab',
@@ -109,23 +106,8 @@ async function onCommand(c: Command): Promise<void> {
   }
 }
 
-const rl = createInterface({ input: process.stdin });
-rl.on('line', (line) => {
-  let c: Command;
-  try {
-    c = JSON.parse(line) as Command;
-  } catch {
-    return;
-  }
-  onCommand(c).catch((err: unknown) => out({ ev: 'error', message: err instanceof Error ? err.message : String(err) }));
-});
+readCommands<Command>(onCommand);
 process.on('SIGTERM', () => {
   void session.close().finally(() => process.exit(0));
 });
-session
-  .start()
-  .then(() => out({ ev: 'ready', id: session.peerId.id, port: session.listenPort }))
-  .catch((err: unknown) => {
-    out({ ev: 'fatal', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-    process.exit(1);
-  });
+startAndReport(session);

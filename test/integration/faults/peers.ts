@@ -3,12 +3,15 @@
  */
 import { fileURLToPath } from 'node:url';
 import type { Lab } from '../../harness/netns.js';
-import { parseJsonLine, waitForLine, type TrackedProcess } from '../../harness/proc.js';
+import type { TrackedProcess } from '../../harness/proc.js';
+// The fixtures' JSON-line events are read the same way as session-peers.js's.
+import { events, waitEv, type Ev } from '../session/peers.js';
 import type { FaultPeerConfig } from './fault-peer.js';
+
+export { events, waitEv, type Ev };
 
 const FIXTURE = fileURLToPath(new URL('./fault-peer.js', import.meta.url));
 
-export type Ev = Record<string, unknown> & { ev: string; t: number };
 export interface Rx {
   count: number;
   ordered: boolean;
@@ -18,28 +21,6 @@ export interface Rx {
 
 export function startFaultPeer(lab: Lab, host: number, cfg: FaultPeerConfig): TrackedProcess {
   return lab.spawnNode(host, FIXTURE, [JSON.stringify(cfg)], { stdin: true, label: `h${host}: ${cfg.name}` });
-}
-
-export function events(p: TrackedProcess, since = 0): Ev[] {
-  const out: Ev[] = [];
-  for (let i = since; i < p.stdoutLines.length; i++) {
-    const v = parseJsonLine<Ev>(p.stdoutLines[i] as string);
-    if (v) out.push(v);
-  }
-  return out;
-}
-
-export async function waitEv(p: TrackedProcess, pred: (e: Ev) => boolean, timeoutMs: number, what: string, since = 0): Promise<Ev> {
-  const line = await waitForLine(
-    p,
-    (l) => {
-      const v = parseJsonLine<Ev>(l);
-      return v !== undefined && pred(v);
-    },
-    timeoutMs,
-    { what, since },
-  );
-  return parseJsonLine<Ev>(line) as Ev;
 }
 
 export function command(p: TrackedProcess, c: Record<string, unknown>): void {

@@ -18,6 +18,22 @@ function mk(name: string, extra: Partial<PeerSessionOptions> = {}): PeerSession 
   return new PeerSession({ serviceType: 'inv', displayName: name, advertise: false, browse: false, autoConnect: false, security: { mode: 'psk', key: KEY }, keepaliveInterval: 500, ...extra });
 }
 
+/** Alice and Bob (`opts` for each) started, given to `body`, and closed after it. */
+async function withPair(
+  opts: { a?: Partial<PeerSessionOptions>; b?: Partial<PeerSessionOptions> },
+  body: (a: PeerSession, b: PeerSession) => Promise<void>,
+): Promise<void> {
+  const a = mk('Alice', opts.a);
+  const b = mk('Bob', opts.b);
+  await a.start();
+  await b.start();
+  try {
+    await body(a, b);
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+  }
+}
+
 async function until(cond: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
@@ -31,11 +47,7 @@ function nextInvitation(s: PeerSession): Promise<Invitation> {
 }
 
 test('invite → invitation with context → accept: both connected, messages flow', async () => {
-  const a = mk('Alice');
-  const b = mk('Bob');
-  await a.start();
-  await b.start();
-  try {
+  await withPair({}, async (a, b) => {
     const inv = nextInvitation(b);
     const joined = a.invite(Endpoint.hostPort('127.0.0.1', b.listenPort), { context: 'game #7', timeout: 20_000 });
     const invitation = await inv;
@@ -60,17 +72,11 @@ test('invite → invitation with context → accept: both connected, messages fl
     await until(() => a.connectedPeers.length === 1 && b.connectedPeers.length === 1);
     assert.equal(a.stats.controlConnections, 1);
     assert.equal(b.stats.controlConnections, 1);
-  } finally {
-    await Promise.all([a.close(), b.close()]);
-  }
+  });
 });
 
 test('declined: invite() rejects ERR_INVITATION_DECLINED and no connection is left on either side', async () => {
-  const a = mk('Alice');
-  const b = mk('Bob');
-  await a.start();
-  await b.start();
-  try {
+  await withPair({}, async (a, b) => {
     b.on('invitation', (i) => i.decline());
     const peers: string[] = [];
     a.on('peer', (_p, s) => peers.push(s));
@@ -85,29 +91,17 @@ test('declined: invite() rejects ERR_INVITATION_DECLINED and no connection is le
     // Not redialled behind the app's back.
     await new Promise((r) => setTimeout(r, 600));
     assert.equal(b.stats.controlConnections, 0);
-  } finally {
-    await Promise.all([a.close(), b.close()]);
-  }
+  });
 });
 
 test('no invitation listener: declined at once', async () => {
-  const a = mk('Alice');
-  const b = mk('Bob');
-  await a.start();
-  await b.start();
-  try {
+  await withPair({}, async (a, b) => {
     await assert.rejects(a.invite(Endpoint.hostPort('127.0.0.1', b.listenPort)), (e) => isPeerlinkError(e, 'ERR_INVITATION_DECLINED'));
-  } finally {
-    await Promise.all([a.close(), b.close()]);
-  }
+  });
 });
 
 test('expired: the invitee does not answer; invite() rejects ERR_INVITATION_TIMEOUT, the invitation ends, no connection left', async () => {
-  const a = mk('Alice');
-  const b = mk('Bob');
-  await a.start();
-  await b.start();
-  try {
+  await withPair({}, async (a, b) => {
     const inv = nextInvitation(b);
     const joined = a.invite(Endpoint.hostPort('127.0.0.1', b.listenPort), { timeout: 800 });
     const invitation = await inv;
@@ -120,25 +114,17 @@ test('expired: the invitee does not answer; invite() rejects ERR_INVITATION_TIME
     await until(() => a.stats.controlConnections === 0 && b.stats.controlConnections === 0);
     assert.equal(b.stats.invitations, 0);
     assert.equal(b.stats.peers, 0);
-  } finally {
-    await Promise.all([a.close(), b.close()]);
-  }
+  });
 });
 
 test('the invitee caps the wait at its invitationTimeout budget', async () => {
-  const a = mk('Alice');
-  const b = mk('Bob', { budgets: { invitationTimeout: 500 } });
-  await a.start();
-  await b.start();
-  try {
+  await withPair({ b: { budgets: { invitationTimeout: 500 } } }, async (a, b) => {
     const inv = nextInvitation(b);
     const joined = a.invite(Endpoint.hostPort('127.0.0.1', b.listenPort), { timeout: 60_000 });
     const invitation = await inv;
     assert.ok(invitation.expiresAt - Date.now() <= 500);
     await assert.rejects(joined, (e) => isPeerlinkError(e, 'ERR_INVITATION_TIMEOUT'));
-  } finally {
-    await Promise.all([a.close(), b.close()]);
-  }
+  });
 });
 
 test('context over invitationContextBytes is refused before anything is dialled', async () => {
@@ -153,11 +139,7 @@ test('context over invitationContextBytes is refused before anything is dialled'
 });
 
 test('autoConnect: false — an uninvited connect() is an invitation, never a silent connection', async () => {
-  const a = mk('Alice', { autoConnect: true });
-  const b = mk('Bob');
-  await a.start();
-  await b.start();
-  try {
+  await withPair({ a: { autoConnect: true } }, async (a, b) => {
     const inv = nextInvitation(b);
     const connecting = a.connect(Endpoint.hostPort('127.0.0.1', b.listenPort));
     const invitation = await inv;
@@ -169,34 +151,22 @@ test('autoConnect: false — an uninvited connect() is an invitation, never a si
     const pb = await connecting;
     assert.ok(pb.equals(b.peerId));
     await until(() => b.connectedPeers.length === 1);
-  } finally {
-    await Promise.all([a.close(), b.close()]);
-  }
+  });
 });
 
 test('an invitee with autoConnect: true joins without asking', async () => {
-  const a = mk('Alice');
-  const b = mk('Bob', { autoConnect: true });
-  await a.start();
-  await b.start();
-  try {
+  await withPair({ b: { autoConnect: true } }, async (a, b) => {
     let asked = false;
     b.on('invitation', () => (asked = true));
     const pb = await a.invite(Endpoint.hostPort('127.0.0.1', b.listenPort), { context: 'x' });
     assert.ok(pb.equals(b.peerId));
     assert.equal(asked, false);
-  } finally {
-    await Promise.all([a.close(), b.close()]);
-  }
+  });
 });
 
 test('an invitation may be answered after the handshake deadlines (connectionTimeout, unidentifiedTimeout) have passed', async () => {
   const opts = { connectionTimeout: 800, budgets: { unidentifiedTimeout: 800 } };
-  const a = mk('Alice', opts);
-  const b = mk('Bob', opts);
-  await a.start();
-  await b.start();
-  try {
+  await withPair({ a: opts, b: opts }, async (a, b) => {
     const inv = nextInvitation(b);
     const joined = a.invite(Endpoint.hostPort('127.0.0.1', b.listenPort), { timeout: 10_000 });
     const invitation = await inv;
@@ -205,17 +175,11 @@ test('an invitation may be answered after the handshake deadlines (connectionTim
     const [pa, pb] = await Promise.all([invitation.accept(), joined]);
     assert.ok(pa.equals(a.peerId));
     assert.ok(pb.equals(b.peerId));
-  } finally {
-    await Promise.all([a.close(), b.close()]);
-  }
+  });
 });
 
 test('an inviter that goes away withdraws its invitation', async () => {
-  const a = mk('Alice');
-  const b = mk('Bob');
-  await a.start();
-  await b.start();
-  try {
+  await withPair({}, async (a, b) => {
     const inv = nextInvitation(b);
     const joined = a.invite(Endpoint.hostPort('127.0.0.1', b.listenPort), { timeout: 20_000 });
     const invitation = await inv;
@@ -224,7 +188,5 @@ test('an inviter that goes away withdraws its invitation', async () => {
     await assert.rejects(joined);
     assert.equal(await ended, 'withdrawn');
     await until(() => b.stats.invitations === 0 && b.stats.controlConnections === 0);
-  } finally {
-    await Promise.all([a.close(), b.close()]);
-  }
+  });
 });

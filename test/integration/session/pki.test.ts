@@ -43,13 +43,25 @@ function collect(s: PeerSession): { requests: VerificationRequest[]; errors: Pee
   return out;
 }
 
-test('first contact: both sides get the same six-digit code; confirmed on both, the peers connect and talk; ids are derived from the keys', { timeout: 60_000 }, async () => {
-  const a = mk('A');
-  const b = mk('B');
+type Collected = ReturnType<typeof collect>;
+
+/** Sessions A and B (`security` for each), their verification requests and errors collected; `beforeStart` adds listeners before both start. */
+async function startPair(
+  security: { a?: Partial<PkiSecurity>; b?: Partial<PkiSecurity> } = {},
+  beforeStart?: (a: PeerSession, b: PeerSession) => void,
+): Promise<{ a: PeerSession; b: PeerSession; ca: Collected; cb: Collected }> {
+  const a = mk('A', security.a);
+  const b = mk('B', security.b);
   const ca = collect(a);
   const cb = collect(b);
+  beforeStart?.(a, b);
   await a.start();
   await b.start();
+  return { a, b, ca, cb };
+}
+
+test('first contact: both sides get the same six-digit code; confirmed on both, the peers connect and talk; ids are derived from the keys', { timeout: 60_000 }, async () => {
+  const { a, b, ca, cb } = await startPair();
   assert.equal(a.peerId.id.length, 36);
   const connected = a.connect(Endpoint.hostPort('127.0.0.1', b.listenPort));
   const [ra, rb] = await until(() => (ca.requests[0] && cb.requests[0] ? [ca.requests[0], cb.requests[0]] : undefined), 20_000, 'both verify events');
@@ -93,14 +105,10 @@ test('a known peer connects silently (no code) after a restart with the same key
   const dirB = await mkdtemp(join(tmpdir(), 'pl-pki-b-'));
   dirs.push(dirA, dirB);
   const round = async (expectCode: boolean): Promise<void> => {
-    const a = mk('A', { identityDir: dirA });
-    const b = mk('B', { identityDir: dirB });
-    const ca = collect(a);
-    const cb = collect(b);
-    a.on('verify', (r) => r.confirm());
-    b.on('verify', (r) => r.confirm());
-    await a.start();
-    await b.start();
+    const { a, b, ca, cb } = await startPair({ a: { identityDir: dirA }, b: { identityDir: dirB } }, (a, b) => {
+      a.on('verify', (r) => r.confirm());
+      b.on('verify', (r) => r.confirm());
+    });
     const pb = await a.connect(Endpoint.hostPort('127.0.0.1', b.listenPort));
     assert.ok(pb.equals(b.peerId));
     await until(() => b.connectedPeers.length === 1, 10_000, 'b connected');
@@ -135,12 +143,7 @@ test('an identity dir is held by one session (ERR_IDENTITY_IN_USE) and its key g
 });
 
 test('a rejected code refuses the peer on both sides (ERR_VERIFY_REJECTED), and nobody becomes connected', { timeout: 60_000 }, async () => {
-  const a = mk('A');
-  const b = mk('B');
-  const ca = collect(a);
-  const cb = collect(b);
-  await a.start();
-  await b.start();
+  const { a, b, ca, cb } = await startPair();
   const dialled = a.connect(Endpoint.hostPort('127.0.0.1', b.listenPort));
   dialled.catch(() => undefined);
   const rb = await until(() => cb.requests[0], 20_000, 'b verify');
@@ -262,14 +265,10 @@ test('pki over the WebSocket transport: same code on both sides (the exporter of
 });
 
 test('both sides dial each other at once: one connection, one code per side', { timeout: 60_000 }, async () => {
-  const a = mk('A');
-  const b = mk('B');
-  const ca = collect(a);
-  const cb = collect(b);
-  a.on('verify', (r) => setTimeout(() => r.confirm(), 300));
-  b.on('verify', (r) => setTimeout(() => r.confirm(), 300));
-  await a.start();
-  await b.start();
+  const { a, b, ca, cb } = await startPair({}, (a, b) => {
+    a.on('verify', (r) => setTimeout(() => r.confirm(), 300));
+    b.on('verify', (r) => setTimeout(() => r.confirm(), 300));
+  });
   const [pb, pa] = await Promise.all([a.connect(Endpoint.hostPort('127.0.0.1', b.listenPort)), b.connect(Endpoint.hostPort('127.0.0.1', a.listenPort))]);
   assert.ok(pb.equals(b.peerId) && pa.equals(a.peerId));
   await new Promise((r) => setTimeout(r, 500));

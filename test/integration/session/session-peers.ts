@@ -9,7 +9,7 @@
  * Memory is sampled every 50 ms so stream tests can assert a bound on peak RSS and on the
  * peak heap retained (see peakHeap); `mem` reports what is retained after a full GC.
  */
-import { createInterface } from 'node:readline';
+import { out, readCommands } from '../../harness/fixture-io.js';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { PeerSession } from '../../../src/session/index.js';
@@ -50,9 +50,6 @@ setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as FixtureConfig;
-const out = (o: Record<string, unknown>): void => {
-  process.stdout.write(JSON.stringify({ t: Date.now(), ...o }) + '\n');
-};
 
 let peakRss = 0;
 /**
@@ -238,16 +235,7 @@ async function onCommand(c: Command): Promise<void> {
 }
 
 void byId;
-const rl = createInterface({ input: process.stdin });
-rl.on('line', (line) => {
-  let c: Command;
-  try {
-    c = JSON.parse(line) as Command;
-  } catch {
-    return;
-  }
-  onCommand(c).catch((err: unknown) => out({ ev: 'error', message: err instanceof Error ? err.message : String(err) }));
-});
+readCommands<Command>(onCommand);
 process.on('SIGTERM', () => {
   void Promise.all([...sessions.values()].map((s) => s.close())).finally(() => process.exit(0));
 });

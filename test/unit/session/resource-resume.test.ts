@@ -20,6 +20,7 @@ import { ResourceStore, MAX_PARTIALS } from '../../../src/session/resource-store
 import { blockSizeFor, isBlockSize, matchPrefix, scanPrefix, MAX_RESUME_BLOCKS, RESUME_BLOCK_MIN, MiB } from '../../../src/session/resource-prefix.js';
 import { PARTIAL_MAX_AGE_MS, partialDataName, partialKey } from '../../../src/session/resource-partial.js';
 import { encodeFrame, parseFrame, ResourceStreamReader } from '../../../src/session/resource-wire.js';
+import { senderTo } from './resource-pair.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const chunks = (b: Buffer, n = 100_000): Readable => Readable.from(Array.from({ length: Math.ceil(b.length / n) }, (_, i) => b.subarray(i * n, (i + 1) * n)));
@@ -181,26 +182,13 @@ async function pair(t: Ctx, dir?: string): Promise<Pair> {
     announce: (r) => (waiting.length ? waiting.shift()!(r) : queue.push(r)),
     listening: () => true,
   });
-  let last: Socket | undefined;
-  const sender = new ResourceManager<string>({
-    open: async () => {
-      const [a, b] = await socketPair(t);
-      last = b;
-      receiver.receive(b, 'sender-peer');
-      return a;
-    },
-    announce: () => assert.fail('sender never receives'),
-  });
-  t.after(async () => {
-    await sender.close();
-    await receiver.close();
-  });
+  const { sender, receiverSocket } = senderTo(t, receiver);
   return {
     sender,
     receiver,
     dir,
     nextIncoming: () => (queue.length ? Promise.resolve(queue.shift()!) : new Promise((r) => waiting.push(r))),
-    receiverSocket: () => last,
+    receiverSocket,
   };
 }
 
@@ -449,24 +437,11 @@ test('the offer a person is asked about says how much of the file is already her
       return true;
     },
   });
-  let last: Socket | undefined;
-  const sender = new ResourceManager<string>({
-    open: async () => {
-      const [a, b] = await socketPair(t);
-      last = b;
-      receiver.receive(b, 'sender-peer');
-      return a;
-    },
-    announce: () => assert.fail('sender never receives'),
-  });
-  t.after(async () => {
-    await sender.close();
-    await receiver.close();
-  });
+  const { sender, receiverSocket } = senderTo(t, receiver);
   const first = sender.send(join(src, 'f.bin'), 'f.bin', 'r');
   const deadline = Date.now() + 30_000;
   while ((incoming[0]?.progress.bytes ?? 0) < 20 * MiB && Date.now() < deadline) await new Promise((r) => setImmediate(r));
-  last!.resetAndDestroy();
+  receiverSocket()!.resetAndDestroy();
   await assert.rejects(first.done);
   await assert.rejects(incoming[0]!.done);
   const again = sender.send(join(src, 'f.bin'), 'f.bin', 'r');

@@ -17,6 +17,7 @@ import { isPeerlinkError } from '../../../src/errors.js';
 import { ResourceManager } from '../../../src/session/resource-manager.js';
 import type { IncomingResource } from '../../../src/session/resource-receive.js';
 import { encodeFrame, ResourceStreamReader } from '../../../src/session/resource-wire.js';
+import { senderTo } from './resource-pair.js';
 
 const tempDir = (t: Ctx, prefix = 'pl-xfer-'): Promise<string> => makeTempDir(t, prefix);
 
@@ -38,21 +39,8 @@ async function pair(t: Ctx, opts: { quota?: number } = {}): Promise<Pair> {
   const incoming = new Promise<IncomingResource<string>>((r) => (resolveIncoming = r));
   // A listener (announce) is the receiving app's consent.
   const receiver = new ResourceManager<string>({ directory: dir, quota: opts.quota, open: () => assert.fail('receiver never opens'), announce: resolveIncoming, listening: () => true });
-  let last: Socket | undefined;
-  const sender = new ResourceManager<string>({
-    open: async () => {
-      const [a, b] = await socketPair(t);
-      last = b;
-      receiver.receive(b, 'sender-peer');
-      return a;
-    },
-    announce: () => assert.fail('sender never receives'),
-  });
-  t.after(async () => {
-    await sender.close();
-    await receiver.close();
-  });
-  return { sender, receiver, dir, incoming, receiverSocket: () => last };
+  const { sender, receiverSocket } = senderTo(t, receiver);
+  return { sender, receiver, dir, incoming, receiverSocket };
 }
 
 test('a file arrives with the right SHA-256 and progress on both sides', async (t) => {
