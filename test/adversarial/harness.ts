@@ -58,14 +58,23 @@ export interface VictimPlacement {
   host: number;
 }
 
+/**
+ * The victim's young generation is pinned to 16 MiB semi-spaces (Node 20's default). Newer V8
+ * (Node 24 and later) sizes it up to 3 × 32 MiB on large machines, and a flood of small frames
+ * fills it with short-lived garbage before a scavenge: peak RSS then rises by ~95 MiB whatever
+ * the attack does, which says nothing about what the attack makes us *keep*. Pinned, the RSS
+ * figures measure the same thing on every Node line (CI failed on 24 without it).
+ */
+const VICTIM_V8 = ['--max-semi-space-size=16'];
+
 const victims = new Set<Victim>();
 const sockets = new Set<Socket>();
 
 export async function startVictim(options: VictimOptions = {}, placement?: VictimPlacement): Promise<Victim> {
   const opts = { serviceType: 'adversary', advertise: false, browse: false, interfaces: ['lo'], ...options };
   const proc = placement
-    ? placement.lab.spawnNode(placement.host, VICTIM, [JSON.stringify(opts)], { label: `victim@h${placement.host}`, stdin: true })
-    : spawnTracked(process.execPath, [VICTIM, JSON.stringify(opts)], { label: 'victim', stdin: true });
+    ? placement.lab.spawn(placement.host, process.execPath, [...VICTIM_V8, VICTIM, JSON.stringify(opts)], { label: `victim@h${placement.host}`, stdin: true })
+    : spawnTracked(process.execPath, [...VICTIM_V8, VICTIM, JSON.stringify(opts)], { label: 'victim', stdin: true });
   const ready = await waitForJson<{ ev: string; port: number; id: string }>(proc, (e) => e.ev === 'ready', 20_000);
   const v: Victim = {
     proc,
