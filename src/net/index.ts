@@ -36,3 +36,4 @@ export type { ConnectionReport, ConnectionCounters, RttEstimate, TlsReport } fro
 export { generateIdentity, spkiPin, parsePin } from './identity.js';
 export type { Identity, GenerateIdentityOptions } from './identity.js';
 export { DEFAULT_PSK_IDENTITY, parsePsk } from './psk.js';
+export { prepareClientTls } from './tls-config.js';

@@ -11,7 +11,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { Endpoint, Listener, type Connection, type Parameters } from '../net/index.js';
+import { Endpoint, Listener, prepareClientTls, type Connection, type Parameters } from '../net/index.js';
 import { RESOLVED } from '../net/channel.js';
 import { Discovery } from './discovery.js';
 import { PeerlinkError, isPeerlinkError } from '../errors.js';
@@ -293,6 +293,8 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       if (o.resources.directory !== undefined) await this.#resources.store.directory().catch(() => undefined);
       // PKI: the self-signed certificate for our key (made, and kept with identityDir, the first time).
       if (o.pki) o.pki.tls.cert = await o.pki.identity.ensureCertificate(this.peerId.displayName);
+      // Our dials' secure context now rather than inside the first connect() (~0.3 ms of it).
+      if (this.#parameters.tls) prepareClientTls(this.#parameters.tls);
       if (o.listen) {
         // A new connection's first message is HELLO (< 1 KiB) or STREAM_BIND (34 bytes): it may
         // not send more until it has identified itself (peer-table.ts raises the limit then).
