@@ -112,6 +112,11 @@ export interface Channel {
    * it is buffered). Optional: byte streams and UDP have no such limit to change.
    */
   setMaxMessageSize?(n: number): void;
+  /**
+   * Writes now what send() batched for the end of the tick (the framer merges a tick's small
+   * messages into one write). Optional: channels that write at once need none.
+   */
+  flush?(): void;
   /** Stop / restart delivering data (receive-side backpressure). */
   pause(): void;
   resume(): void;

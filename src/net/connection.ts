@@ -326,6 +326,16 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   /**
+   * Hands what send() has batched to the transport now instead of at the end of the tick.
+   * The default framer merges the small messages of one tick into one write; a message that
+   * a peer waits for before anything else can happen (a handshake) should not also wait for
+   * the rest of the tick's work. No effect before ready or where nothing is batched.
+   */
+  flush(): void {
+    this.channel?.flush?.();
+  }
+
+  /**
    * Message protocols (framer, ws): the largest message accepted from the peer from the next
    * message on; a larger one fails the connection with ERR_MESSAGE_TOO_LARGE as soon as its
    * length is read, before it is buffered. Starts at `parameters.maxMessageSize` (or the
@@ -618,10 +628,12 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
     if (ch.tlsSocket && this.parameters.tls?.pki) this.chain = peerChain(ch.tlsSocket);
     if (ch.tlsSocket) this.tlsReport = this.describeTls(ch.tlsSocket);
+    (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('becomeReady: set ready'); /*PM*/
     this.readyAt = performance.now();
     this.setState('ready', undefined);
     // After 'ready': what the channel held since the handshake (the peer's first data, even its
     // end or close — SinkRelay) is replayed now, and a close must follow 'ready', not precede it.
+    (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('becomeReady: attached'); /*PM*/
     ch.attach(sink);
     // A 'state' listener may have cancelled already: no path for a connection that is gone.
     if (this._path && this._state === 'ready') this.emit('path', this._path);

@@ -94,11 +94,13 @@ async function tlsHandshake(socket: Socket, p: Parameters, host: string, remote:
   const mode = tlsModeOf(p);
   // allowHalfOpen is honoured by tls.connect (TLS 1.2 and 1.3 both half-close) but missing from its types.
   const connectOptions: tls.ConnectionOptions & { allowHalfOpen: boolean } = { ...clientTlsOptions(opts, host), socket, allowHalfOpen: true };
+  (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('tls.connect()'); /*PM*/
   const t = tls.connect(connectOptions);
   await abortable(
     signal,
     new Promise<void>((resolve, reject) => {
       t.once('secureConnect', () => {
+        (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('secureConnect'); /*PM*/
         t.removeAllListeners('error');
         resolve();
       });
@@ -213,6 +215,7 @@ export async function establish(endpoint: Endpoint, p: Parameters, ctx: AttemptC
     e.timings.resolve = t1 - t0;
     return e;
   }
+  (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('establish: resolved'); /*PM*/
   const local = p.requiredLocalEndpoint;
   const race = await raceConnect(addresses, {
     port,
@@ -221,6 +224,7 @@ export async function establish(endpoint: Endpoint, p: Parameters, ctx: AttemptC
     onAttempt: () => ctx.onAttempt(),
     ...(local ? { localAddress: local.host, localPort: local.port } : {}),
   });
+  (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('establish: tcp up'); /*PM*/
   const tcp = race.socket;
   const t2 = performance.now();
   try {
@@ -233,6 +237,7 @@ export async function establish(endpoint: Endpoint, p: Parameters, ctx: AttemptC
       tlsSock = await tlsHandshake(tcp, p, host, remote, ctx.signal);
       io = tlsSock;
     }
+    (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('establish: tls done'); /*PM*/
     let channel: Channel;
     const mode = tlsModeOf(p);
     if (p.application === 'ws') channel = await wsHandshake(io, tcp, tlsSock, p, host, port, ctx.signal);

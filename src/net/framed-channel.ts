@@ -228,6 +228,10 @@ export class FramedChannel extends SocketChannel {
     if (!this.replyHold) this.io.resume();
   }
 
+  flush(): void {
+    this.writer.flush();
+  }
+
   private afterWrite(final: boolean): Promise<void> {
     if (final) {
       this.writer.flush();

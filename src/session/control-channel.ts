@@ -187,6 +187,11 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
     return this.connection.send(parts.length === 1 ? (parts[0] as Buffer) : parts);
   }
 
+  /** What send() batched goes to the transport now (handshake messages the peer is waiting for). */
+  flush(): void {
+    this.connection.flush();
+  }
+
   /** Sends one app message (DATA) — the hot path, without building a message object. */
   sendData(payload: Buffer): Promise<void> {
     if (this.phase === 'closed') return Promise.reject(new PeerlinkError('ERR_PEER_NOT_CONNECTED', 'the connection to this peer is closed'));
@@ -410,6 +415,7 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
         this.protocolFailure(toPeerlinkError(err, 'ERR_PROTOCOL'));
         return;
       }
+      (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('readLoop dispatch'); /*PM*/
       this.dispatch(msg);
     }
   }

@@ -438,6 +438,7 @@ export class Dialer {
     }
     t.busy = true;
     t.attempts++;
+    (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('dial: new Connection'); /*PM*/
     const conn = new Connection(endpoint, host.parameters);
     this.#conns.set(t, conn);
     let failure: PeerlinkError | undefined;
@@ -455,6 +456,7 @@ export class Dialer {
       if (failure && host.running()) this.#failed(t, failure);
       return;
     }
+    (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('dial: ready → attach'); /*PM*/
     host.attach(conn, t);
   }
 

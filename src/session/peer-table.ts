@@ -217,11 +217,13 @@ export class PeerTable {
       return;
     }
     // Admission (unidentified budgets) happened at TCP accept, in the listener (admit below).
+    (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('onIncoming'); /*PM*/
     this.#unattached.add(conn);
     const timer = setTimeout(() => conn.forceCancel(), this.#host.budgets.limits.unidentifiedTimeout);
     timer.unref();
     conn.receiveMessage().then(
       (frame) => {
+        (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('first frame'); /*PM*/
         clearTimeout(timer);
         this.#unattached.delete(conn);
         if (frame === null || this.#host.closing()) return conn.forceCancel();
@@ -276,6 +278,7 @@ export class PeerTable {
   /** Runs the session handshake on a ready connection (`first`: the HELLO an incoming one already sent). */
   attach(conn: Connection, direction: ChannelDirection, target: DialTarget | undefined, first?: HelloMessage): ControlChannel {
     const o = this.#host.options;
+    (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('attach'); /*PM*/
     const ch = new ControlChannel(conn, direction, { maxDataSize: o.maxMessageSize, keepaliveInterval: o.keepaliveInterval, keepaliveTimeout: o.keepaliveTimeout });
     this.#channels.add(ch);
     if (target) this.#dialTargets.set(ch, target);
@@ -301,7 +304,11 @@ export class PeerTable {
     ch.on('closed', (err, bye) => this.#onClosed(ch, err, bye, target));
     // Ours first on a connection we dialled; on an incoming one, once its HELLO is accepted
     // (a claimant held for a liveness check learns nothing and cannot be WELCOMEd meanwhile).
-    if (!first) this.#sendHello(ch, target);
+    if (!first) {
+      this.#sendHello(ch, target);
+      // On the wire before the rest of this tick's work: the peer's answer is what connects us.
+      ch.flush();
+    }
     const inviting = !first ? target?.invitation : undefined;
     this.#handshakeDeadline(ch, inviting ? inviting.timeoutMs + INVITE_GRACE + o.connectionTimeout : o.connectionTimeout, inviting !== undefined);
     ch.start(first);
@@ -323,6 +330,7 @@ export class PeerTable {
 
   #sendHello(ch: ControlChannel, target: DialTarget | undefined): void {
     if (this.#helloSent.has(ch) || ch.closed) return;
+    (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('sendHello'); /*PM*/
     this.#helloSent.add(ch);
     const knownKey = ch.hello ? peerKey(ch.hello.peerId) : target?.peerKey;
     const lastGeneration = knownKey ? (this.#peers.get(knownKey)?.lastGeneration ?? 0) : 0;
@@ -400,6 +408,7 @@ export class PeerTable {
   #onHello(ch: ControlChannel, hello: HelloMessage, target: DialTarget | undefined): void {
     const o = this.#host.options;
     const localId = this.#host.peerId;
+    (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('onHello'); /*PM*/
     if (ch.phase !== 'hello') return this.#protocolError(ch, 'a second HELLO');
     // PKI: the id must be the key's, before anything else is believed (a forged id, or ours).
     const forged = this.#trust?.checkHello(ch, hello);
@@ -474,6 +483,7 @@ export class PeerTable {
     const held = this.#held.get(ch);
     this.#held.delete(ch);
     this.#admit(rec, ch, target);
+    ch.flush();
     if (held !== undefined && held.welcome !== 0) {
       this.#welcomed(rec, ch, held.welcome, target);
       for (const replay of held.queue) {
@@ -504,7 +514,10 @@ export class PeerTable {
     ch.generation = this.#generations.take();
     this.#trace(ch, rec, decision);
     this.#activate(rec, ch, target, dead);
+    (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('send WELCOME'); /*PM*/
     ch.send({ type: 'welcome', generation: ch.generation }).catch(() => undefined);
+    // HELLO and WELCOME leave as one write, before the state change's listeners run.
+    ch.flush();
     this.#update(rec);
   }
 
@@ -595,6 +608,7 @@ export class PeerTable {
 
   #welcomed(rec: PeerRecord, ch: ControlChannel, generation: number, target: DialTarget | undefined): void {
     ch.generation = generation;
+    (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('got WELCOME'); /*PM*/
     this.#trace(ch, rec, 'welcomed');
     this.#activate(rec, ch, target);
     this.#update(rec);
@@ -629,6 +643,7 @@ export class PeerTable {
     }
     if (target) target.attempts = 0;
     // PKI: connected once both sides trust each other (the gate calls trusted()).
+    (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('activate'); /*PM*/
     if (this.#trust) this.#trust.begin(rec, ch);
     else this.#host.dialer.connected(rec);
   }
