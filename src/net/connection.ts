@@ -127,6 +127,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private limitAfter: { test: (message: Buffer) => boolean; n: number } | undefined;
   /** Set by setMaxMessageSize() (applied to the channel at ready when set before it). */
   private receiveLimit: number | undefined;
+  /** Messages given to sendEarly(), sent ahead of everything else. */
+  private early: Buffer[] | undefined;
 
   constructor(endpoint: Endpoint, parameters: Parameters) {
     super();
@@ -222,6 +224,22 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.setState('preparing', undefined);
     void this.runAttempt();
     return this;
+  }
+
+  /**
+   * Message protocols, before start(): a message to send ahead of everything else, as early as
+   * is safe. With TLS-PSK and the framer it is written the moment the handshake completes
+   * (the server has proved it holds the key), in the same write as the client's Finished,
+   * before the work that makes the connection `ready`; otherwise it is sent at `ready`,
+   * before any send(). For a protocol that speaks first (a session's HELLO). Nothing is checked
+   * after a PSK handshake, so nothing is given away earlier than before; certificate (PKI)
+   * peers are verified first and their early messages wait for that.
+   */
+  sendEarly(data: Buffer): void {
+    if (this._state !== 'setup' || this._role !== 'client') throw new PeerlinkError('ERR_INVALID_STATE', 'sendEarly() is for a connection not started yet');
+    if (!this.parameters.isMessageProtocol || this.parameters.transport !== 'tcp') throw new PeerlinkError('ERR_INVALID_STATE', 'sendEarly() is for framed or WebSocket connections');
+    if (data.length > this.parameters.maxMessageSize) throw new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `message of ${data.length} bytes exceeds maxMessageSize ${this.parameters.maxMessageSize}`);
+    (this.early ??= []).push(data);
   }
 
   /** Resolves when ready; rejects with the error on failed / cancelled (and waiting, if asked). */
@@ -540,7 +558,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     const limit = this.parameters.tcp.connectionTimeout ?? DEFAULT_CONNECTION_TIMEOUT;
     const timer = setTimeout(() => ac.abort(new PeerlinkError('ERR_CONNECTION_TIMEOUT', `no connection to ${Endpoint.format(this.endpoint)} within ${limit} ms`)), limit);
     try {
-      const e = await establish(this.endpoint, this.parameters, { signal: ac.signal, onAttempt: () => this._counters.attempts++ });
+      const e = await establish(this.endpoint, this.parameters, { signal: ac.signal, onAttempt: () => this._counters.attempts++, ...(this.early ? { early: this.early } : {}) });
       if (this.attempt !== ac || this._state !== 'preparing') {
         e.channel.destroy();
         return;
@@ -628,12 +646,21 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
     if (ch.tlsSocket && this.parameters.tls?.pki) this.chain = peerChain(ch.tlsSocket);
     if (ch.tlsSocket) this.tlsReport = this.describeTls(ch.tlsSocket);
-    (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('becomeReady: set ready'); /*PM*/
+    const early = this.early;
+    this.early = undefined;
+    if (early) {
+      // Ahead of every send(): those wait for 'ready'.
+      for (const m of early) {
+        if (!e.earlySent) ch.send(m, false).catch(() => undefined);
+        this._counters.bytesOut += m.length;
+        this._counters.messagesOut++;
+      }
+      ch.flush?.();
+    }
     this.readyAt = performance.now();
     this.setState('ready', undefined);
     // After 'ready': what the channel held since the handshake (the peer's first data, even its
     // end or close — SinkRelay) is replayed now, and a close must follow 'ready', not precede it.
-    (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('becomeReady: attached'); /*PM*/
     ch.attach(sink);
     // A 'state' listener may have cancelled already: no path for a connection that is gone.
     if (this._path && this._state === 'ready') this.emit('path', this._path);

@@ -25,10 +25,16 @@ export function isLinkLocal6(address: string): boolean {
   return /^fe[89ab][0-9a-f]:/i.test(address);
 }
 
+/** An IP literal's address (nothing to resolve); undefined for a host name. */
+export function literalAddress(host: string, zone?: string): ResolvedAddress | undefined {
+  const fam = isIP(host);
+  return fam !== 0 ? withZone({ address: host, family: fam as 4 | 6 }, zone) : undefined;
+}
+
 /** Host name or literal → addresses, IPv6 first. */
 export async function resolveHost(host: string, zone?: string): Promise<ResolvedAddress[]> {
-  const fam = isIP(host);
-  if (fam !== 0) return [withZone({ address: host, family: fam as 4 | 6 }, zone)];
+  const literal = literalAddress(host, zone);
+  if (literal) return [literal];
   try {
     const all = await lookup(host, { all: true, verbatim: true });
     return all.map((a) => withZone({ address: a.address, family: a.family as 4 | 6 }, zone));

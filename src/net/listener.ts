@@ -402,7 +402,6 @@ export class Listener extends EventEmitter<ListenerEvents> {
   }
 
   private async onSecure(t: TLSSocket, mode: TlsMode): Promise<void> {
-    (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('listener onSecure'); /*PM*/
     t.allowHalfOpen = true;
     const raw = (t as unknown as { _parent?: Socket })._parent ?? t;
     const pki = this.parameters.tls?.pki;
@@ -454,7 +453,6 @@ export class Listener extends EventEmitter<ListenerEvents> {
     const release = this.admittedRaw.get(tcp);
     if (release) this.admitted.set(c, release);
     c[adoptChannel]({ established });
-    (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('listener deliver'); /*PM*/
     this.deliver(c);
   }
 

@@ -415,7 +415,6 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
         this.protocolFailure(toPeerlinkError(err, 'ERR_PROTOCOL'));
         return;
       }
-      (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('readLoop dispatch'); /*PM*/
       this.dispatch(msg);
     }
   }

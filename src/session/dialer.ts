@@ -65,6 +65,8 @@ export interface DialerHost {
   record(key: string): PeerRecord | undefined;
   /** Our advertised name (after any rename), when known. */
   registeredName(): string | undefined;
+  /** A dial is about to start: our first messages (HELLO) go to the Connection now (sendEarly). */
+  prepare?(conn: Connection, target: DialTarget): void;
   /** A dial reached `ready`: run the session handshake on it. */
   attach(conn: Connection, target: DialTarget): void;
   reportError(err: PeerlinkError, info: PeerErrorInfo): void;
@@ -171,7 +173,10 @@ export class Dialer {
     });
     const rec = target.peerKey ? this.#host.record(target.peerKey) : undefined;
     if (rec?.state === 'connected') this.#settle(target, rec.peer);
-    else this.schedule(target, 0);
+    else if (!target.busy && !target.scheduled && this.#host.running()) {
+      // Dialled now rather than on the next turn of the event loop: the app asked for it now.
+      void this.#dial(target);
+    } else this.schedule(target, 0);
     return p;
   }
 
@@ -438,11 +443,11 @@ export class Dialer {
     }
     t.busy = true;
     t.attempts++;
-    (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('dial: new Connection'); /*PM*/
     const conn = new Connection(endpoint, host.parameters);
     this.#conns.set(t, conn);
     let failure: PeerlinkError | undefined;
     try {
+      host.prepare?.(conn, t);
       conn.start();
       await conn.whenReady({ waiting: 'reject', signal: AbortSignal.timeout(host.options.connectionTimeout) });
     } catch (err) {
@@ -456,7 +461,6 @@ export class Dialer {
       if (failure && host.running()) this.#failed(t, failure);
       return;
     }
-    (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('dial: ready → attach'); /*PM*/
     host.attach(conn, t);
   }
 

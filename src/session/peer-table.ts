@@ -86,6 +86,8 @@ export class PeerTable {
   readonly #held = new Map<ControlChannel, HeldClaim>();
   /** Channels that sent our HELLO (an incoming one sends it once its own HELLO is accepted). */
   readonly #helloSent = new WeakSet<ControlChannel>();
+  /** Dials whose HELLO was given to the Connection before it started (earlyHello). */
+  readonly #earlyHello = new WeakSet<Connection>();
   /** Incoming connections whose first message has not arrived yet. */
   readonly #unattached = new Set<Connection>();
   /** Their budgets: in total and per source address (docs/security.md "Before HELLO"). */
@@ -217,13 +219,11 @@ export class PeerTable {
       return;
     }
     // Admission (unidentified budgets) happened at TCP accept, in the listener (admit below).
-    (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('onIncoming'); /*PM*/
     this.#unattached.add(conn);
     const timer = setTimeout(() => conn.forceCancel(), this.#host.budgets.limits.unidentifiedTimeout);
     timer.unref();
     conn.receiveMessage().then(
       (frame) => {
-        (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('first frame'); /*PM*/
         clearTimeout(timer);
         this.#unattached.delete(conn);
         if (frame === null || this.#host.closing()) return conn.forceCancel();
@@ -278,7 +278,6 @@ export class PeerTable {
   /** Runs the session handshake on a ready connection (`first`: the HELLO an incoming one already sent). */
   attach(conn: Connection, direction: ChannelDirection, target: DialTarget | undefined, first?: HelloMessage): ControlChannel {
     const o = this.#host.options;
-    (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('attach'); /*PM*/
     const ch = new ControlChannel(conn, direction, { maxDataSize: o.maxMessageSize, keepaliveInterval: o.keepaliveInterval, keepaliveTimeout: o.keepaliveTimeout });
     this.#channels.add(ch);
     if (target) this.#dialTargets.set(ch, target);
@@ -305,9 +304,12 @@ export class PeerTable {
     // Ours first on a connection we dialled; on an incoming one, once its HELLO is accepted
     // (a claimant held for a liveness check learns nothing and cannot be WELCOMEd meanwhile).
     if (!first) {
-      this.#sendHello(ch, target);
-      // On the wire before the rest of this tick's work: the peer's answer is what connects us.
-      ch.flush();
+      if (this.#earlyHello.has(conn)) this.#helloSent.add(ch);
+      else {
+        this.#sendHello(ch, target);
+        // On the wire before the rest of this tick's work: the peer's answer is what connects us.
+        ch.flush();
+      }
     }
     const inviting = !first ? target?.invitation : undefined;
     this.#handshakeDeadline(ch, inviting ? inviting.timeoutMs + INVITE_GRACE + o.connectionTimeout : o.connectionTimeout, inviting !== undefined);
@@ -328,9 +330,26 @@ export class PeerTable {
     ch.once('closed', () => clearTimeout(timer));
   }
 
+  /**
+   * A dial's HELLO (and INVITE), given to its Connection before it starts (sendEarly): with
+   * TLS-PSK it leaves with the handshake's last flight instead of a round of event-loop work
+   * after `ready` — only once the handshake has completed, so to a holder of the key, as
+   * before. The same messages attach() would send first, built a handshake earlier: what
+   * they carry (our id, nonce, names, the peer's last generation) cannot have changed
+   * meanwhile except by a rename or the close of a connection to this peer, which a dial to a
+   * connected peer never races (the dialer does not dial connected peers).
+   */
+  earlyHello(conn: Connection, target: DialTarget): void {
+    const knownKey = target.peerKey;
+    const lastGeneration = knownKey ? (this.#peers.get(knownKey)?.lastGeneration ?? 0) : 0;
+    const invitation = target.invitation;
+    conn.sendEarly(encodeMessageBuffer(this.#hello(lastGeneration, invitation !== undefined)));
+    if (invitation) conn.sendEarly(encodeMessageBuffer({ type: 'extension', code: INVITE_TYPE, body: encodeInvite(invitation.timeoutMs, invitation.context) }));
+    this.#earlyHello.add(conn);
+  }
+
   #sendHello(ch: ControlChannel, target: DialTarget | undefined): void {
     if (this.#helloSent.has(ch) || ch.closed) return;
-    (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('sendHello'); /*PM*/
     this.#helloSent.add(ch);
     const knownKey = ch.hello ? peerKey(ch.hello.peerId) : target?.peerKey;
     const lastGeneration = knownKey ? (this.#peers.get(knownKey)?.lastGeneration ?? 0) : 0;
@@ -408,7 +427,6 @@ export class PeerTable {
   #onHello(ch: ControlChannel, hello: HelloMessage, target: DialTarget | undefined): void {
     const o = this.#host.options;
     const localId = this.#host.peerId;
-    (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('onHello'); /*PM*/
     if (ch.phase !== 'hello') return this.#protocolError(ch, 'a second HELLO');
     // PKI: the id must be the key's, before anything else is believed (a forged id, or ours).
     const forged = this.#trust?.checkHello(ch, hello);
@@ -514,7 +532,6 @@ export class PeerTable {
     ch.generation = this.#generations.take();
     this.#trace(ch, rec, decision);
     this.#activate(rec, ch, target, dead);
-    (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('send WELCOME'); /*PM*/
     ch.send({ type: 'welcome', generation: ch.generation }).catch(() => undefined);
     // HELLO and WELCOME leave as one write, before the state change's listeners run.
     ch.flush();
@@ -608,7 +625,6 @@ export class PeerTable {
 
   #welcomed(rec: PeerRecord, ch: ControlChannel, generation: number, target: DialTarget | undefined): void {
     ch.generation = generation;
-    (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('got WELCOME'); /*PM*/
     this.#trace(ch, rec, 'welcomed');
     this.#activate(rec, ch, target);
     this.#update(rec);
@@ -643,7 +659,6 @@ export class PeerTable {
     }
     if (target) target.attempts = 0;
     // PKI: connected once both sides trust each other (the gate calls trusted()).
-    (globalThis as unknown as { __pm?: (s: string) => void }).__pm?.('activate'); /*PM*/
     if (this.#trust) this.#trust.begin(rec, ch);
     else this.#host.dialer.connected(rec);
   }

@@ -176,6 +176,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       running: () => this.#state === 'running' || this.#state === 'starting',
       record: (key) => this.#peers.get(key),
       registeredName: () => this.#registeredName,
+      prepare: (conn, target) => this.#table.earlyHello(conn, target),
       attach: (conn, target) => {
         if (this.#state === 'running') this.#table.attach(conn, 'outgoing', target);
         else conn.forceCancel();
