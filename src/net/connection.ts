@@ -543,7 +543,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (connectionStateChannel.hasSubscribers) {
       connectionStateChannel.publish({ id: this.id, role: this._role, endpoint: Endpoint.format(this.endpoint), state: s, ...(err ? { error: { code: err.code, message: err.message } } : {}) });
     }
-    log('[C%d] %s %s%s', this.id, Endpoint.format(this.endpoint), s, err ? ` (${err.code}: ${err.message})` : '');
+    // Formatting the endpoint costs more than the rest of a state change: only when printed.
+    if (log.enabled) log('[C%d] %s %s%s', this.id, Endpoint.format(this.endpoint), s, err ? ` (${err.code}: ${err.message})` : '');
     if (s === 'failed' || s === 'cancelled') {
       this.endedAt = performance.now();
       this.viabilityWatch?.stop();

@@ -125,12 +125,21 @@ async function tlsHandshake(socket: Socket, p: Parameters, host: string, remote:
       };
       t.once('secureConnect', () => {
         secured = true;
+        if (opts.pki) {
+          // Checked before the Finished leaves (Node holds it until this callback and its
+          // microtasks have returned): a server we refuse never sees a completed handshake,
+          // and its listener reports the refusal instead of a connection that walks away.
+          settled = true;
+          t.removeAllListeners('error');
+          resolve();
+          return;
+        }
+        // PSK: the handshake has just proved the server's key and nothing else is checked.
         // Node writes the client's Finished only once this callback, and every microtask it
         // queues, has returned: whatever runs here delays the server's end of the handshake.
-        // So the early messages (PSK: the handshake has just proved the server's key) are
-        // handed over here, to leave in the same write as the Finished, and everything else
-        // waits for the next turn of the event loop, overlapping the server's work instead of
-        // preceding it (about 0.2 ms of a loopback connect).
+        // So the early messages are handed over here, to leave in the same write as the
+        // Finished, and everything else waits for the next turn of the event loop, overlapping
+        // the server's work instead of preceding it (about 0.2 ms of a loopback connect).
         if (earlyFrames) t.write(earlyFrames);
         setImmediate(() => {
           if (settled) return;
