@@ -119,9 +119,12 @@ async function tlsHandshake(socket: Socket, p: Parameters, host: string, remote:
   await abortable(
     signal,
     new Promise<void>((resolve, reject) => {
-      const fail = (err: PeerlinkError): void => {
+      const fail = (err: () => PeerlinkError): void => {
+        // Built only while it matters: these listeners outlive the handshake, and an error's
+        // stack costs more than the rest of a close.
+        if (settled) return;
         settled = true;
-        reject(err);
+        reject(err());
       };
       t.once('secureConnect', () => {
         secured = true;
@@ -148,9 +151,9 @@ async function tlsHandshake(socket: Socket, p: Parameters, host: string, remote:
           resolve();
         });
       });
-      t.once('error', (err) => fail(toPeerlinkError(err, { tls: mode, during: secured ? 'transfer' : 'handshake' })));
+      t.once('error', (err) => fail(() => toPeerlinkError(err, { tls: mode, during: secured ? 'transfer' : 'handshake' })));
       t.once('close', () =>
-        fail(
+        fail(() =>
           secured
             ? new PeerlinkError('ERR_CONNECTION_RESET', 'the peer closed the connection right after the TLS handshake')
             : // Nothing at all came back: the peer gave up before answering (a listener whose
