@@ -294,7 +294,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       if (o.resources.directory !== undefined) await this.#resources.store.directory().catch(() => undefined);
       // PKI: the self-signed certificate for our key (made, and kept with identityDir, the first time).
       if (o.pki) o.pki.tls.cert = await o.pki.identity.ensureCertificate(this.peerId.displayName);
-      // Our dials' secure context now rather than inside the first connect() (~0.3 ms of it).
+      // Our dials' secure context now rather than inside the first connect().
       if (this.#parameters.tls) prepareClientTls(this.#parameters.tls);
       if (o.listen) {
         // A new connection's first message is HELLO (< 1 KiB) or STREAM_BIND (34 bytes): it may
