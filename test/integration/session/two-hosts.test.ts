@@ -10,15 +10,19 @@ import { requires } from '../../harness/prereq.js';
 import { createLab, type Lab } from '../../harness/netns.js';
 import { startPeers, waitEv, events, eventually, fullMesh, status } from './peers.js';
 
-let lab: Lab | undefined;
+// Every lab made here is torn down at the end, also when a subtest failed before its own
+// teardown (one variable would be overwritten by the next subtest, leaking the first lab's
+// peers and keeping the file alive until the runner's timeout).
+const labs = new Set<Lab>();
 after(async () => {
-  await lab?.teardown();
+  await Promise.all([...labs].map((l) => l.teardown()));
 });
 
 for (const transport of ['framer', 'ws'] as const) {
   test(`two hosts (${transport}): discover, connect once, messages in order, stream; wrong PSK never connects`, { timeout: 180_000 }, async (t) => {
     if (!requires(t, 'netns')) return;
-    lab = await createLab({ hosts: 3, tag: `s2${transport[0]}` });
+    const lab = await createLab({ hosts: 3, tag: `s2${transport[0]}` });
+    labs.add(lab);
     const key = randomBytes(32).toString('hex');
     const wrong = randomBytes(32).toString('hex');
     const base = { service: 'pltwo', interfaces: ['eth0'], transport };
@@ -72,7 +76,7 @@ for (const transport of ['framer', 'ws'] as const) {
     assert.equal(events(b).filter((e) => e.ev === 'peer' && e.state === 'connected').length, 1);
     for (const p of [a, b, c]) p.writeLine(JSON.stringify({ cmd: 'close' }));
     await Promise.all([a, b, c].map((p) => waitEv(p, (e) => e.ev === 'closed', 15_000, 'closed')));
+    labs.delete(lab);
     await lab.teardown();
-    lab = undefined;
   });
 }
