@@ -6,7 +6,7 @@
  * at once per browser, and a cap on the TTL we believe. Probes (§8.1) and goodbyes (§10.1)
  * are exempt: they are ours to send and bounded by our own registrations.
  */
-import { PeerlinkError } from '../errors.js';
+import { fillLimits } from './fill-limits.js';
 import type { Clock } from './clock.js';
 
 export interface MdnsLimits {
@@ -45,13 +45,7 @@ const MAX_SOURCES = 256;
 
 /** Fills in and checks the limits an app gave (ERR_INVALID_ARGUMENT for a non-positive one). */
 export function resolveLimits(given: Partial<MdnsLimits> | undefined): MdnsLimits {
-  const out: MdnsLimits = { ...DEFAULT_MDNS_LIMITS };
-  for (const [k, v] of Object.entries(given ?? {})) {
-    if (!(k in DEFAULT_MDNS_LIMITS) || v === undefined) continue;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new PeerlinkError('ERR_INVALID_ARGUMENT', `mDNS limit ${k} must be a positive number, got ${String(v)}`);
-    out[k as keyof MdnsLimits] = v;
-  }
-  return out;
+  return fillLimits(DEFAULT_MDNS_LIMITS, given, 'mDNS limit');
 }
 
 /** A token bucket: `rate` tokens per second, at most `burst` saved up. */
