@@ -11,10 +11,31 @@ import { RecordCache } from '../../../src/dnssd/cache.js';
 import { DEFAULT_MDNS_LIMITS, TokenBucket } from '../../../src/dnssd/rate-limit.js';
 import { onLink } from '../../../src/dnssd/transport.js';
 import { encodePacket, emptyPacket, CLASS_IN, RRType, type ResourceRecord } from '../../../src/dnssd/codec/index.js';
-import { FakeLink, fakeInterface } from './fake-link.js';
+import { FakeLink, fakeInterface, type FakeHost } from './fake-link.js';
+import type { ServiceBrowser } from '../../../src/dnssd/browser.js';
 
 function responseOf(answers: ResourceRecord[]): Buffer {
   return encodePacket({ ...emptyPacket(true), answers });
+}
+
+/** An engine on a fake link, with a second host there. */
+async function victimOnLink(): Promise<{ clock: FakeClock; link: FakeLink; host: FakeHost; mdns: Mdns }> {
+  const clock = new FakeClock();
+  const link = new FakeLink(clock);
+  const host = link.host(1);
+  link.host(9);
+  const mdns = new Mdns({ network: host, clock, host: 'victim' });
+  await mdns.whenReady();
+  return { clock, link, host, mdns };
+}
+
+/** The same, browsing `type` for two seconds already. */
+async function browsingVictim(type: string): Promise<{ clock: FakeClock; link: FakeLink; host: FakeHost; mdns: Mdns; browser: ServiceBrowser }> {
+  const v = await victimOnLink();
+  const browser = v.mdns.browse({ type });
+  await new Promise((r) => setImmediate(r)); // the browser starts once the engine is ready
+  v.clock.advance(2000);
+  return { ...v, browser };
 }
 
 test('TokenBucket: a burst, then the rate; wait() says when the next token comes', () => {
@@ -64,15 +85,7 @@ test('cache full: the source holding the most records is evicted first, never an
 });
 
 test('300 bare PTRs: at most maxResolving instances are resolved at a time, and queries stay within the bucket', async () => {
-  const clock = new FakeClock();
-  const link = new FakeLink(clock);
-  const host = link.host(1);
-  link.host(9);
-  const mdns = new Mdns({ network: host, clock, host: 'victim' });
-  await mdns.whenReady();
-  const browser = mdns.browse({ type: '_amp._tcp' });
-  await new Promise((r) => setImmediate(r)); // the browser starts once the engine is ready
-  clock.advance(2000);
+  const { clock, link, host, mdns, browser } = await browsingVictim('_amp._tcp');
   const from = link.log.length;
   const ptrs: ResourceRecord[] = Array.from({ length: 300 }, (_, i) => ({ name: '_amp._tcp.local', type: 'PTR', target: `bare-${i}._amp._tcp.local`, ttl: 4500, rrclass: CLASS_IN, cacheFlush: false }));
   for (let i = 0; i < 300; i += 50) link.inject(responseOf(ptrs.slice(i, i + 50)), '10.9.0.9');
@@ -98,12 +111,7 @@ test('300 bare PTRs: at most maxResolving instances are resolved at a time, and 
 });
 
 test('200 spoofed goodbyes: our record is re-announced, at most once a second (RFC 6762 §6)', async () => {
-  const clock = new FakeClock();
-  const link = new FakeLink(clock);
-  const host = link.host(1);
-  link.host(9);
-  const mdns = new Mdns({ network: host, clock, host: 'victim' });
-  await mdns.whenReady();
+  const { clock, link, host, mdns } = await victimOnLink();
   mdns.advertise({ name: 'V', type: '_bye._tcp', port: 4000 });
   await new Promise((r) => setImmediate(r)); // registered once the engine is ready
   clock.advance(5000);
@@ -135,15 +143,7 @@ test('cache: records with a TTL under minRefreshTtl get no refresh points (they 
 });
 
 test("a stranger's many records spend its own query share, not the engine's: an honest peer's records are still refreshed (RFC 6762 §5.2)", async () => {
-  const clock = new FakeClock();
-  const link = new FakeLink(clock);
-  const host = link.host(1);
-  link.host(9);
-  const mdns = new Mdns({ network: host, clock, host: 'victim' });
-  await mdns.whenReady();
-  const browser = mdns.browse({ type: '_st._tcp' });
-  await new Promise((r) => setImmediate(r)); // the browser starts once the engine is ready
-  clock.advance(2000);
+  const { clock, link, host, mdns, browser } = await browsingVictim('_st._tcp');
   const type = '_st._tcp.local';
   const rec = (name: string, ttl: number, host: string, address: string): ResourceRecord[] => [
     { name: type, type: 'PTR', target: `${name}.${type}`, ttl: 4500, rrclass: CLASS_IN, cacheFlush: false },
