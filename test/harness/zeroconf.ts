@@ -47,8 +47,6 @@ export interface ZeroconfPublishOptions {
   includeLoopback?: boolean;
   /** zeroconf's `interfaces` (addresses of the interfaces to bind, e.g. `127.0.0.1`). */
   interfaces?: string[];
-  /** TTL of the SRV and address records, seconds (zeroconf's `host_ttl`; default 120). */
-  hostTtl?: number;
 }
 
 /**
@@ -69,7 +67,6 @@ export function zeroconfPublish(
   for (const a of opts.addresses ?? []) args.push('--address', a);
   if (opts.includeLoopback) args.push('--include-loopback');
   for (const i of opts.interfaces ?? []) args.push('--interface', i);
-  if (opts.hostTtl !== undefined) args.push('--host-ttl', String(opts.hostTtl));
   const ns = typeof where === 'string' ? where : lab.host(where).ns;
   return lab.spawn(ns, SYSTEM_PYTHON, args, { env: env(), stdin: true, label: `${ns}: zc_publish ${name} ${type}` });
 }

@@ -2,7 +2,7 @@
 """Publish a DNS-SD service with python-zeroconf; print one JSON object per line.
 
   zc_publish.py NAME TYPE PORT [key=value | key ...] [--server HOST] [--address IP ...]
-                [--ip-version all|v4|v6] [--interface ADDR ...] [--host-ttl SECONDS]
+                [--ip-version all|v4|v6] [--interface ADDR ...]
 
 TYPE is written `_example._tcp`. Without --address, every address of every interface
 except loopback is published (with --include-loopback, loopback too).
@@ -76,8 +76,6 @@ def main():
     ap.add_argument("--ip-version", choices=["all", "v4", "v6"], default="all")
     ap.add_argument("--interface", action="append", default=[])
     ap.add_argument("--include-loopback", action="store_true")
-    # TTL of the SRV and address records (zeroconf's host_ttl; default 120 s)
-    ap.add_argument("--host-ttl", type=int, default=120)
     a = ap.parse_args()
     short = a.type.rstrip(".")
     if short.endswith(".local"):
@@ -93,7 +91,7 @@ def main():
         kwargs["interfaces"] = a.interface
     zc = Zeroconf(**kwargs)
     info = ServiceInfo(type_, "%s.%s" % (a.name, type_), port=a.port, properties=txt_dict(a.txt),
-                       server=server, parsed_addresses=addrs, host_ttl=a.host_ttl)
+                       server=server, parsed_addresses=addrs)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
