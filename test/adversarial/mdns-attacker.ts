@@ -14,6 +14,7 @@
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
+import { readName } from '../harness/mdns-sniffer.js';
 
 const local = process.argv[2] ?? '10.77.0.2';
 const out = (o: Record<string, unknown>): void => {
@@ -23,29 +24,6 @@ const counts: Record<string, number> = {};
 /** Question name (lower case) → the answer to multicast. */
 const answers = new Map<string, Buffer>();
 
-/** A name at `off` (RFC 1035 §4.1.4 pointers followed, at most 32 hops); [name, offset after it]. */
-function readName(buf: Buffer, start: number): [string, number] {
-  const labels: string[] = [];
-  let off = start;
-  let end = -1;
-  for (let hops = 0; off < buf.length && hops < 32; ) {
-    const len = buf[off] ?? 0;
-    if (len === 0) {
-      off++;
-      break;
-    }
-    if ((len & 0xc0) === 0xc0) {
-      if (end < 0) end = off + 2;
-      off = ((len & 0x3f) << 8) | (buf[off + 1] ?? 0);
-      hops++;
-      continue;
-    }
-    labels.push(buf.subarray(off + 1, off + 1 + len).toString());
-    off += 1 + len;
-  }
-  return [labels.join('.').toLowerCase(), end >= 0 ? end : off];
-}
-
 /** The question names of a query (none for a response or a packet too short). */
 function questionNames(m: Buffer): string[] {
   if (m.length < 12 || (m.readUInt16BE(2) & 0x8000) !== 0) return [];
@@ -53,7 +31,7 @@ function questionNames(m: Buffer): string[] {
   let off = 12;
   for (let i = 0; i < m.readUInt16BE(4) && off < m.length; i++) {
     const [n, next] = readName(m, off);
-    names.push(n);
+    names.push(n.toLowerCase());
     off = next + 4;
   }
   return names;
