@@ -7,7 +7,7 @@
  * Resolution costs queries, and anyone on the link can list instances: at most
  * `maxResolving` instances are being resolved at a time (the rest wait their turn, in the
  * order they were heard), each with at most RESOLVE_ATTEMPTS queries, and the querier's
- * bucket bounds the total rate.
+ * buckets bound the rate: engine-wide, and per address that announced the instance.
  */
 import { EventEmitter } from 'node:events';
 import type { CachedRecord, RecordCache } from './cache.js';
@@ -55,6 +55,8 @@ interface Tracked {
   /** nameKey of the SRV target last seen, to find instances affected by an address record. */
   host: string | undefined;
   emitted: ServiceInstance | undefined;
+  /** Who announced its PTR last: resolution queries are charged to that address's share. */
+  source: string;
   startedAt: number;
   attempt: number;
   retry: TimerHandle | undefined;
@@ -122,8 +124,11 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
     const n = nameKey(r.name);
     if (r.type === 'PTR' && n === nameKey(this.ptrName)) {
       const t = this.tracked.get(`${e.iface}|${nameKey(r.target)}`);
-      if (t) t.attempt = 0;
-      this.markDirty(`${e.iface}|${nameKey(r.target)}`, r.target, e.iface);
+      if (t) {
+        t.attempt = 0;
+        t.source = e.source;
+      }
+      this.markDirty(`${e.iface}|${nameKey(r.target)}`, r.target, e.iface, e.source);
       return;
     }
     const type = rrTypeNumber(r);
@@ -136,10 +141,10 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
     }
   }
 
-  private markDirty(key: string, fqdn?: string, iface?: string): void {
+  private markDirty(key: string, fqdn?: string, iface?: string, source = ''): void {
     if (!this.tracked.has(key)) {
       if (fqdn === undefined || iface === undefined || this.tracked.size >= MAX_TRACKED) return;
-      this.tracked.set(key, { fqdn, iface, host: undefined, emitted: undefined, startedAt: this.ctx.clock.now(), attempt: 0, retry: undefined });
+      this.tracked.set(key, { fqdn, iface, host: undefined, emitted: undefined, source, startedAt: this.ctx.clock.now(), attempt: 0, retry: undefined });
     }
     this.dirty.add(key);
     // a response's records arrive one by one: look at the instance once the packet is in
@@ -228,9 +233,9 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
       const parts = lookupParts(this.ctx.cache, t.fqdn, t.iface);
       const q = (name: string, qtype: number): Question => ({ name, qtype, qclass: CLASS_IN, unicastResponse: false });
       let sent = true;
-      if (!parts.srv) sent = this.ctx.querier.query([q(t.fqdn, RRType.SRV), q(t.fqdn, RRType.TXT)], t.iface);
-      else if (parts.addresses.length === 0) sent = this.ctx.querier.query([q(parts.srv.target, RRType.A), q(parts.srv.target, RRType.AAAA)], t.iface);
-      else if (!parts.txt) sent = this.ctx.querier.query([q(t.fqdn, RRType.TXT)], t.iface);
+      if (!parts.srv) sent = this.ctx.querier.query([q(t.fqdn, RRType.SRV), q(t.fqdn, RRType.TXT)], t.iface, t.source);
+      else if (parts.addresses.length === 0) sent = this.ctx.querier.query([q(parts.srv.target, RRType.A), q(parts.srv.target, RRType.AAAA)], t.iface, t.source);
+      else if (!parts.txt) sent = this.ctx.querier.query([q(t.fqdn, RRType.TXT)], t.iface, t.source);
       // look again after the back-off (1, 2, 4, 8 s), or when the TXT grace ends
       const wait = Math.min(1000 * 2 ** t.attempt, parts.srv && parts.addresses.length > 0 ? TXT_GRACE_MS : Infinity);
       // An attempt the query bucket refused asked nobody: it does not count toward giving up

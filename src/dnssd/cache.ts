@@ -4,7 +4,8 @@
  * (TTL 0) kept for one more second, and the cache-flush one-second rule. Bounded: past
  * `maxRecords` the entries closest to expiry are evicted, and no record is kept longer than
  * `maxTtl` seconds whatever TTL its sender chose (RFC 6762 §10 recommends 75 minutes for
- * the longest-lived records), so a stranger's answer does not keep us busy for years.
+ * the longest-lived records), so a stranger's answer does not keep us busy for years. Records
+ * with a TTL under `minRefreshTtl` get no refresh points at all.
  */
 import { EventEmitter } from 'node:events';
 import type { Clock, TimerHandle } from './clock.js';
@@ -50,6 +51,8 @@ export class RecordCache extends EventEmitter<CacheEvents> {
     private readonly clock: Clock,
     readonly maxRecords = 4096,
     readonly maxTtl = 4500,
+    /** Records with a TTL under this (seconds) get no refresh points (rate-limit.ts `minRefreshTtl`). */
+    readonly minRefreshTtl = 0,
   ) {
     super();
   }
@@ -99,7 +102,10 @@ export class RecordCache extends EventEmitter<CacheEvents> {
       return;
     }
     const ttlMs = Math.min(r.ttl, 0x7fffffff) * 1000;
-    const refreshAt = REFRESH_POINTS.map((f) => now + ttlMs * (f + this.clock.random() * 0.02));
+    // RFC 6762 §5.2 asks for refreshes at 80-95 % of the TTL: four queries a second for a 1 s
+    // record. A TTL that short is no honest responder's choice (§10: 120 s or 75 min); such a
+    // record lives as long as its owner announces it again, and costs us no query.
+    const refreshAt = r.ttl < this.minRefreshTtl ? [] : REFRESH_POINTS.map((f) => now + ttlMs * (f + this.clock.random() * 0.02));
     if (existing) {
       existing.record = r;
       existing.source = source;
@@ -107,7 +113,7 @@ export class RecordCache extends EventEmitter<CacheEvents> {
       existing.seq = ++this.seq;
       existing.expiresAt = now + ttlMs;
       existing.refreshAt = refreshAt;
-      this.arm(refreshAt[0] as number);
+      this.arm(refreshAt[0] ?? existing.expiresAt);
       this.emit('updated', existing);
       return;
     }
@@ -120,7 +126,7 @@ export class RecordCache extends EventEmitter<CacheEvents> {
     const e: CachedRecord = { record: r, iface, receivedAt: now, seq: ++this.seq, expiresAt: now + ttlMs, refreshAt, source };
     set.set(k, e);
     this.count++;
-    this.arm(refreshAt[0] as number);
+    this.arm(refreshAt[0] ?? e.expiresAt);
     this.emit('added', e);
   }
 

@@ -18,7 +18,7 @@ import { Querier } from './querier.js';
 import { Registration, Responder } from './responder.js';
 import { buildInstance, lookupParts, type ServiceInstance } from './service-instance.js';
 import { MdnsTransport, type PacketNetwork, type ReceivedPacket } from './transport.js';
-import { resolveLimits, TokenBucket, type MdnsLimits } from './rate-limit.js';
+import { resolveLimits, SourceBuckets, TokenBucket, type MdnsLimits } from './rate-limit.js';
 import { encodeTxt, type TxtInput } from './txt.js';
 
 export interface MdnsOptions {
@@ -89,6 +89,7 @@ export class Mdns extends EventEmitter<MdnsEvents> {
   readonly limits: MdnsLimits;
   private readonly queryBucket: TokenBucket;
   private readonly announceBucket: TokenBucket;
+  private readonly sourceBuckets: SourceBuckets;
   private readonly onPacket = (p: ReceivedPacket): void => {
     this.responder.handle(p);
     this.querier.handle(p);
@@ -106,6 +107,7 @@ export class Mdns extends EventEmitter<MdnsEvents> {
     this.limits = resolveLimits(options.limits);
     this.queryBucket = new TokenBucket(this.clock, this.limits.queriesPerSecond, this.limits.queryBurst);
     this.announceBucket = new TokenBucket(this.clock, this.limits.reannouncementsPerSecond, this.limits.reannouncementsPerSecond);
+    this.sourceBuckets = new SourceBuckets(this.clock, this.limits.queriesPerSourcePerSecond, 4 * this.limits.queriesPerSourcePerSecond);
     if (options.network) {
       this.net = options.network;
     } else {
@@ -126,8 +128,8 @@ export class Mdns extends EventEmitter<MdnsEvents> {
     this.responder = new Responder(this.net, this.clock, hostLabel, this.announceBucket);
     this.responder.events.on('hostRenamed', (c: { from: string; name: string }) => this.emit('hostRenamed', c));
     this.responder.events.on('warning', (err: Error) => this.emit('warning', err));
-    this.cache = new RecordCache(this.clock, undefined, this.limits.maxTtl);
-    this.querier = new Querier(this.net, this.clock, this.cache, this.queryBucket);
+    this.cache = new RecordCache(this.clock, undefined, this.limits.maxTtl, this.limits.minRefreshTtl);
+    this.querier = new Querier(this.net, this.clock, this.cache, this.queryBucket, this.sourceBuckets);
     this.net.on('packet', this.onPacket);
     this.ready = (this.transport ? this.transport.start() : Promise.resolve()).then(() => this.responder);
     if (this.transport && options.watchInterfaces !== false) this.watch();
@@ -217,9 +219,9 @@ export class Mdns extends EventEmitter<MdnsEvents> {
     return this.transport?.stats;
   }
 
-  /** What the limits held back so far: one-off queries not sent, re-announcements deferred. */
-  get limited(): { queries: number; reannouncements: number } {
-    return { queries: this.queryBucket.refused, reannouncements: this.announceBucket.refused };
+  /** What the limits held back so far: one-off queries not sent (engine-wide, and over a source's share), re-announcements deferred. */
+  get limited(): { queries: number; reannouncements: number; sourceQueries: number } {
+    return { queries: this.queryBucket.refused, reannouncements: this.announceBucket.refused, sourceQueries: this.sourceBuckets.refused };
   }
 
   /** Resolves once the sockets are open. */

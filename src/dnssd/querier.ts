@@ -14,7 +14,9 @@
  *
  * One-off queries (resolution, refresh: their number follows what others announce) also take
  * a token of the engine's query bucket per interface; without one they are not sent (and
- * counted). Continuous queries are exempt: their number is ours (one per browse) and §5.2's
+ * counted). A refresh or a resolution first takes a token of the source address whose records
+ * caused it, so that one host's records (short TTLs, many instances) cannot spend the whole
+ * bucket and starve the refresh of everyone else's. Continuous queries are exempt: their number is ours (one per browse) and §5.2's
  * doubling interval bounds them.
  */
 import type { NetworkInterface } from '../path/interfaces.js';
@@ -25,7 +27,7 @@ import { nameKey } from './codec/name.js';
 import { sameRecord } from './codec/records.js';
 import { CLASS_IN, RRType, rrTypeNumber, type Question, type ResourceRecord } from './codec/types.js';
 import type { PacketNetwork, ReceivedPacket } from './transport.js';
-import type { TokenBucket } from './rate-limit.js';
+import type { SourceBuckets, TokenBucket } from './rate-limit.js';
 import { FailureWatch } from './failure-watch.js';
 
 export const FIRST_QUERY_MIN_MS = 20;
@@ -64,6 +66,8 @@ export class Querier {
     private readonly clock: Clock,
     readonly cache: RecordCache,
     private readonly bucket?: TokenBucket,
+    /** One-off queries per source address of what caused them (rate-limit.ts `queriesPerSourcePerSecond`). */
+    private readonly sourceBuckets?: SourceBuckets,
   ) {
     cache.on('refresh', (e) => this.onRefresh(e));
     this.failures = new FailureWatch(clock, cache, (questions, ifaceName) => {
@@ -192,10 +196,12 @@ export class Querier {
 
   /**
    * Sends questions on every interface (or one), with known answers from the cache; within the
-   * query bucket. Returns false when the bucket let none go out.
+   * query bucket, and within the share of `source` (the address whose records caused the
+   * questions) when given. Returns false when the buckets let none go out.
    */
-  query(questions: readonly Question[], only?: string): boolean {
+  query(questions: readonly Question[], only?: string, source?: string): boolean {
     if (this.closed) return false;
+    if (source !== undefined && this.sourceBuckets && !this.sourceBuckets.take(source)) return false;
     let sent = false;
     for (const iface of this.net.interfaces) {
       if (only !== undefined && iface.name !== only) continue;
@@ -235,7 +241,7 @@ export class Querier {
     const type = rrTypeNumber(e.record);
     for (const i of this.interests) {
       if (i(e.record.name, type, e.iface)) {
-        this.query([{ name: e.record.name, qtype: type, qclass: CLASS_IN, unicastResponse: false }], e.iface);
+        this.query([{ name: e.record.name, qtype: type, qclass: CLASS_IN, unicastResponse: false }], e.iface, e.source);
         return;
       }
     }

@@ -6,7 +6,7 @@
  * at once per browser, and a cap on the TTL we believe. Probes (§8.1) and goodbyes (§10.1)
  * are exempt: they are ours to send and bounded by our own registrations.
  */
-import { PeerlinkError } from '../errors.js';
+import { fillLimits } from './fill-limits.js';
 import type { Clock } from './clock.js';
 
 export interface MdnsLimits {
@@ -20,6 +20,14 @@ export interface MdnsLimits {
   maxResolving: number;
   /** Largest TTL believed, seconds: longer ones are cut to this (RFC 6762 §10 recommends 75 min). Default 4500. */
   maxTtl: number;
+  /**
+   * One-off queries (cache refresh, resolution) per second that what one source address announced
+   * can cause (burst 4× this), on top of the engine-wide bucket: a stranger's many records cannot
+   * take the tokens an honest peer's refresh needs. Default 2.
+   */
+  queriesPerSourcePerSecond: number;
+  /** Records with a shorter TTL, seconds, get no refresh queries: they live as long as their owner re-announces them. Default 10. */
+  minRefreshTtl: number;
 }
 
 export const DEFAULT_MDNS_LIMITS: Readonly<MdnsLimits> = Object.freeze({
@@ -28,17 +36,16 @@ export const DEFAULT_MDNS_LIMITS: Readonly<MdnsLimits> = Object.freeze({
   reannouncementsPerSecond: 5,
   maxResolving: 16,
   maxTtl: 4500,
+  queriesPerSourcePerSecond: 2,
+  minRefreshTtl: 10,
 });
+
+/** Sources whose query buckets are remembered; past this, the longest-known one is forgotten (the engine bucket still bounds the total). */
+const MAX_SOURCES = 256;
 
 /** Fills in and checks the limits an app gave (ERR_INVALID_ARGUMENT for a non-positive one). */
 export function resolveLimits(given: Partial<MdnsLimits> | undefined): MdnsLimits {
-  const out: MdnsLimits = { ...DEFAULT_MDNS_LIMITS };
-  for (const [k, v] of Object.entries(given ?? {})) {
-    if (!(k in DEFAULT_MDNS_LIMITS) || v === undefined) continue;
-    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new PeerlinkError('ERR_INVALID_ARGUMENT', `mDNS limit ${k} must be a positive number, got ${String(v)}`);
-    out[k as keyof MdnsLimits] = v;
-  }
-  return out;
+  return fillLimits(DEFAULT_MDNS_LIMITS, given, 'mDNS limit');
 }
 
 /** A token bucket: `rate` tokens per second, at most `burst` saved up. */
@@ -74,9 +81,50 @@ export class TokenBucket {
     return false;
   }
 
+  /** Whether no token is missing (nothing taken lately). */
+  full(): boolean {
+    this.#refill();
+    return this.#tokens >= this.burst;
+  }
+
   /** Milliseconds until a token will be there (0: now). */
   wait(): number {
     this.#refill();
     return this.#tokens >= 1 ? 0 : Math.ceil(((1 - this.#tokens) * 1000) / this.rate);
+  }
+}
+
+/**
+ * One token bucket per source address (one-off queries its records cause), bounded in number:
+ * a full bucket is an idle source and is dropped first; past MAX_SOURCES the oldest goes.
+ */
+export class SourceBuckets {
+  readonly #buckets = new Map<string, TokenBucket>();
+  /** Tokens refused so far, over every source. */
+  refused = 0;
+
+  constructor(
+    private readonly clock: Pick<Clock, 'now'>,
+    readonly rate: number,
+    readonly burst: number,
+  ) {}
+
+  take(source: string): boolean {
+    let b = this.#buckets.get(source);
+    if (!b) {
+      if (this.#buckets.size >= MAX_SOURCES) this.#prune();
+      b = new TokenBucket(this.clock, this.rate, this.burst);
+      this.#buckets.set(source, b);
+    }
+    if (b.take()) return true;
+    this.refused++;
+    return false;
+  }
+
+  #prune(): void {
+    for (const [s, b] of this.#buckets) if (b.full()) this.#buckets.delete(s);
+    if (this.#buckets.size < MAX_SOURCES) return;
+    const oldest = this.#buckets.keys().next().value;
+    if (oldest !== undefined) this.#buckets.delete(oldest);
   }
 }

@@ -37,6 +37,8 @@ export interface VictimCost {
   stats: { controlConnections: number; handshakes: number; streams: number; targets: number; budgets: Record<string, number> } & Record<string, unknown>;
   /** The mDNS engine's packet counters, when the victim was started with `mdnsStats: true`. */
   mdns?: { received: number; malformed: number; offLink: number; sent: number; sendErrors: number };
+  /** What the engine's limits held back (mDNS engine owned by the victim): `Mdns.limited`. */
+  mdnsLimited?: Record<string, number>;
 }
 
 export interface Victim {

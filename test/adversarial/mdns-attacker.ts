@@ -6,17 +6,36 @@
  *   send <hex>                 multicast the bytes to 224.0.0.251:5353 from port 5353
  *   listen <addr> <port> <tag> accept TCP connections there, close each at once, count them
  *   sync <id>                  {"ev":"sync","id"} once every earlier send went out
+ *   answer <name> <hex>        from now on, multicast the bytes whenever a query asks a question
+ *                              whose name is <name> (case-insensitive): an honest responder
+ *                              whose answers the test built; {"ev":"answered","name"} each time
  *   counts                     {"ev":"counts","counts":{tag: accepted}}
  */
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
+import { readName } from '../harness/mdns-sniffer.js';
 
 const local = process.argv[2] ?? '10.77.0.2';
 const out = (o: Record<string, unknown>): void => {
   process.stdout.write(JSON.stringify({ t: Date.now(), ...o }) + '\n');
 };
 const counts: Record<string, number> = {};
+/** Question name (lower case) → the answer to multicast. */
+const answers = new Map<string, Buffer>();
+
+/** The question names of a query (none for a response or a packet too short). */
+function questionNames(m: Buffer): string[] {
+  if (m.length < 12 || (m.readUInt16BE(2) & 0x8000) !== 0) return [];
+  const names: string[] = [];
+  let off = 12;
+  for (let i = 0; i < m.readUInt16BE(4) && off < m.length; i++) {
+    const [n, next] = readName(m, off);
+    names.push(n.toLowerCase());
+    off = next + 4;
+  }
+  return names;
+}
 let pending = 0;
 let syncs: string[] = [];
 const flushSyncs = (): void => {
@@ -51,6 +70,20 @@ createInterface({ input: process.stdin }).on('line', (line) => {
     });
     server.on('error', (err) => out({ ev: 'error', tag, message: err.message }));
     server.listen(Number(b), a, () => out({ ev: 'listening', tag }));
+  } else if (cmd === 'answer' && a && b) {
+    if (answers.size === 0) {
+      sock.addMembership('224.0.0.251', local);
+      sock.on('message', (m) => {
+        for (const n of questionNames(m)) {
+          const reply = answers.get(n);
+          if (!reply) continue;
+          sock.send(reply, 5353, '224.0.0.251');
+          out({ ev: 'answered', name: n });
+          break;
+        }
+      });
+    }
+    answers.set(a.toLowerCase(), Buffer.from(b, 'hex'));
   } else if (cmd === 'sync' && a) {
     syncs.push(a);
     flushSyncs();

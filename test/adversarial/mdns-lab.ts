@@ -35,6 +35,16 @@ export class MdnsAttacker {
     await waitForJson(this.proc, (e) => e.ev === 'sync' && e.id === id, 20_000, { since: n });
   }
 
+  /** Answers, from now on, every query that asks about `name` with `packet` (an honest responder built by hand). */
+  answer(name: string, packet: Buffer): void {
+    this.proc.writeLine(`answer ${name} ${packet.toString('hex')}`);
+  }
+
+  /** How many queries were answered so far. */
+  answered(): number {
+    return this.proc.stdoutLines.filter((l) => l.includes('"ev":"answered"')).length;
+  }
+
   /** A TCP listener that counts accepted connections (and closes each at once). */
   async listen(address: string, port: number, tag: string): Promise<void> {
     const n = this.proc.stdoutLines.length;

@@ -5,7 +5,7 @@
  *   node victim.js '<PeerSessionOptions json>'
  *
  * stdout, JSON lines: {"ev":"ready","port","id"} once started; {"ev":"peer"|"message"|
- * "peerError"|"resource"|"stream",...} as they happen; {"ev":"cost",...} in answer to the stdin
+ * "peerError"|"resource"|"stream"|"found"|"lost",...} as they happen (found/lost: `instance`); {"ev":"cost",...} in answer to the stdin
  * line `cost` (memory after a full GC, peak RSS since the last `reset`, open fds, outgoing TCP
  * connections, files in the resource directory, session.stats, process.cpuUsage() as `cpu`). Other stdin lines:
  * `reset` (peaks), `send <peerId> <text>`, `close`. With `mdnsStats: true` in the options the victim
@@ -95,6 +95,8 @@ function filesIn(dir: string | undefined): string[] {
 session.on('peer', (p, state) => out({ ev: 'peer', peer: p.id, name: p.displayName, state }));
 session.on('message', (data, p, mode) => out({ ev: 'message', peer: p.id, text: data.toString('utf8').slice(0, 200), bytes: data.length, mode }));
 session.on('peerError', (err, info) => out({ ev: 'peerError', code: err.code, message: err.message, endpoint: info.endpoint ?? null }));
+session.on('found', (info) => out({ ev: 'found', instance: info.instanceName }));
+session.on('lost', (info) => out({ ev: 'lost', instance: info.instanceName }));
 session.on('stream', (stream, name, p) => {
   out({ ev: 'stream', peer: p.id, name });
   stream.on('error', () => undefined);
@@ -121,7 +123,7 @@ rl.on('line', (line) => {
     collectGarbage();
     const m = process.memoryUsage();
     const fds = readdirSync('/proc/self/fd').length;
-    out({ ev: 'cost', cpu: process.cpuUsage(), rss: m.rss, peakRss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, fds, ...tcpConnections(), files: filesIn(given.resources?.directory), stats: session.stats, ...(engine ? { mdns: engine.stats } : {}) });
+    out({ ev: 'cost', cpu: process.cpuUsage(), rss: m.rss, peakRss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, fds, ...tcpConnections(), files: filesIn(given.resources?.directory), stats: session.stats, ...(engine ? { mdns: engine.stats, mdnsLimited: engine.limited } : {}) });
   } else if (cmd === 'reset') {
     peakRss = process.memoryUsage().rss;
     out({ ev: 'reset', rss: peakRss });

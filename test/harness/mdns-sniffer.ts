@@ -11,7 +11,8 @@ import { createSocket } from 'node:dgram';
 
 const TYPES: Record<number, string> = { 1: 'A', 12: 'PTR', 16: 'TXT', 28: 'AAAA', 33: 'SRV', 47: 'NSEC', 255: 'ANY' };
 
-function readName(buf: Buffer, start: number): [string, number] {
+/** A name at `start` (compression pointers followed, at most 32 hops): [name, offset after it]. Also used by test/adversarial/mdns-attacker.ts. */
+export function readName(buf: Buffer, start: number): [string, number] {
   const labels: string[] = [];
   let off = start;
   let end = -1;

@@ -248,11 +248,6 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
   session.on('found', (info) => {
     const r = search.found(info);
     if (!r) return;
-    // Found after we already reached it (by --connect, before its record arrived): the same
-    // receiver (its HELLO named this instance), not one left unreached.
-    for (const p of session.connectedPeers) {
-      if (started.has(p.id) && session.peerInfo(p)?.instanceName === info.instanceName) search.started(info.instanceName);
-    }
     if (json) jsonLine(io, { event: 'found', peer: info.instanceName, compatible: info.compatible, ...(info.compatible ? {} : { reason: info.incompatibleReason }) });
     else progress.log(`found receiver ${quoted(info.instanceName)}${r.failure ? ` — ${r.failure.message}` : ''}`);
     wake?.();
@@ -300,7 +295,10 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
       session.connect(ep, { signal: dialAbort.signal }).then(
         (peer) => {
           manualPeers.add(peer.id);
+          // The address and the instance its HELLO named are one receiver: a browse result for
+          // that instance, before or after this, is not another one to reach (receiver-search.ts).
           search.started(address, peer.id);
+          search.started(session.peerInfo(peer)?.instanceName || undefined, peer.id);
           consider(peer);
           if (!started.has(peer.id)) search.settledWithout(address);
         },

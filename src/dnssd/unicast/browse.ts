@@ -5,8 +5,9 @@
  * `removed` events like the mDNS browser's. A registration whose lease has run out
  * (lease.ts) is reported as removed; a browser holding the zone key also deletes it.
  *
- * Bounded: at most MAX_INSTANCES instances per domain are followed, resolved at most
- * RESOLVE_CONCURRENCY at a time; a failed query keeps what was known (a server restart does
+ * Bounded (the context's UnicastLimits): at most `maxInstances` instances per domain are
+ * followed, resolved at most `resolveConcurrency` at a time, a round at most every
+ * `minBrowseInterval` seconds whatever the TTLs; a failed query keeps what was known (a server restart does
  * not make every peer vanish) and is reported as `error`.
  */
 import { EventEmitter } from 'node:events';
@@ -18,21 +19,22 @@ import { decodeTxt, txtToStrings } from '../txt.js';
 import type { BrowserEvents } from '../browser.js';
 import type { UnicastContext } from './context.js';
 import { leaseOf, withoutLease } from './lease.js';
+import { DEFAULT_UNICAST_LIMITS } from './limits.js';
 import { wideAreaChannel } from '../diagnostics.js';
 import { Rcode, deleteName, deleteRecord, rrsetEquals } from './update.js';
 
 export interface UnicastBrowseOptions {
   type: string;
   domain: string;
-  /** Bounds on the re-query interval, in seconds (default 1 and 30); within them, the smallest TTL seen. */
+  /** Bounds on the re-query interval, in seconds (default the context's `minBrowseInterval` (1) and 30); within them, the smallest TTL seen. */
   minInterval?: number;
   maxInterval?: number;
   /** Remove expired registrations when we hold the zone key (default true). */
   removeExpired?: boolean;
 }
 
-export const MAX_INSTANCES = 256;
-const RESOLVE_CONCURRENCY = 8;
+/** Default of UnicastLimits.maxInstances (kept for callers of the constant). */
+export const MAX_INSTANCES = DEFAULT_UNICAST_LIMITS.maxInstances;
 const MAX_CLEANUPS_PER_ROUND = 4;
 
 /** The interface name of instances found through unicast DNS (they belong to no link). */
@@ -91,7 +93,7 @@ export class UnicastBrowser extends EventEmitter<BrowserEvents> {
     this.rounds++;
     for (const w of this.#roundWaiters.splice(0)) w();
     if (this.#stopped) return;
-    const min = this.#opts.minInterval ?? 1;
+    const min = this.#opts.minInterval ?? this.#ctx.limits.minBrowseInterval;
     const max = this.#opts.maxInterval ?? 30;
     this.#timer = setTimeout(() => void this.#round(), Math.min(max, Math.max(min, interval)) * 1000);
     this.#timer.unref();
@@ -110,7 +112,7 @@ export class UnicastBrowser extends EventEmitter<BrowserEvents> {
       // an instance of this type in this domain, nothing else (a PTR may point anywhere)
       if (!split || nameKey(split.type) !== nameKey(this.type) || nameKey(split.domain) !== nameKey(this.domain)) continue;
       if (!targets.some((t) => nameKey(t) === nameKey(r.target))) targets.push(r.target);
-      if (targets.length >= MAX_INSTANCES) break;
+      if (targets.length >= this.#ctx.limits.maxInstances) break;
     }
     const found = new Map<string, ServiceInstance>();
     const expired: Array<{ fqdn: string; txt: TxtRecord; srv: SrvRecord | undefined }> = [];
@@ -133,7 +135,7 @@ export class UnicastBrowser extends EventEmitter<BrowserEvents> {
         else if (r.instance) found.set(nameKey(fqdn), r.instance);
       }
     };
-    await Promise.all(Array.from({ length: RESOLVE_CONCURRENCY }, worker));
+    await Promise.all(Array.from({ length: this.#ctx.limits.resolveConcurrency }, worker));
     if (this.#stopped) return minTtl;
     this.#publish(found);
     if (this.#ctx.key && this.#opts.removeExpired !== false) await this.#removeExpired(ptrName, expired.slice(0, MAX_CLEANUPS_PER_ROUND));
@@ -198,7 +200,7 @@ export async function discoverBrowseDomains(ctx: UnicastContext, domains: readon
         if (r.type !== 'PTR') continue;
         const domain = r.target.replace(/\.$/, '');
         if (!out.some((o) => nameKey(o.domain) === nameKey(domain) && o.kind === kind)) out.push({ domain, kind, from: d });
-        if (out.length >= 64) return out;
+        if (out.length >= ctx.limits.maxBrowseDomains) return out;
       }
     }
   }

@@ -3,7 +3,7 @@
  * EDNS(0) (RFC 6891) and again over TCP when the answer is truncated (RFC 7766 §5), with a
  * timeout per attempt. A UDP answer counts only when it comes from the server asked, with
  * our ID and our question (RFC 5452 §9.1); everything else is ignored. Answers are parsed
- * by the bounded mDNS codec (9000 bytes over UDP, 65535 over TCP).
+ * by the bounded mDNS codec (by default at most 9000 bytes over UDP, 65535 over TCP: limits.ts).
  */
 import { randomInt } from 'node:crypto';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
@@ -14,6 +14,7 @@ import { sameName } from '../codec/name.js';
 import type { DnsPacket } from '../codec/types.js';
 import { signMessage, verifyResponse, TsigError, type TsigKey } from './tsig.js';
 import { encodeQuery, encodeUpdate, rcodeName, Rcode, type UpdateMessage } from './update.js';
+import { DEFAULT_UNICAST_LIMITS } from './limits.js';
 
 export interface DnsServer {
   address: string;
@@ -27,6 +28,10 @@ export interface DnsClientOptions {
   attempts?: number;
   /** EDNS(0) UDP payload size we advertise (default 1232, the DNS Flag Day 2020 value). */
   udpPayload?: number;
+  /** Largest UDP answer parsed, bytes (default 9000; UnicastLimits.maxUdpAnswer). */
+  maxUdpAnswer?: number;
+  /** Largest TCP answer read, bytes (default and at most 65535; UnicastLimits.maxTcpAnswer). */
+  maxTcpAnswer?: number;
   /** Seconds since the epoch, for TSIG (injected in tests). */
   now?: () => number;
 }
@@ -36,8 +41,6 @@ export interface Exchange {
   raw: Buffer;
 }
 
-const MAX_UDP_ANSWER = 9000;
-const MAX_TCP_ANSWER = 65535;
 
 export function formatServer(s: DnsServer): string {
   return isIPv6(s.address) ? `[${s.address}]:${s.port}` : `${s.address}:${s.port}`;
@@ -65,12 +68,16 @@ export class DnsClient {
   readonly timeoutMs: number;
   readonly attempts: number;
   readonly udpPayload: number;
+  readonly maxUdpAnswer: number;
+  readonly maxTcpAnswer: number;
   readonly now: () => number;
 
   constructor(opts: DnsClientOptions = {}) {
-    this.timeoutMs = opts.timeoutMs ?? 3000;
-    this.attempts = opts.attempts ?? 3;
+    this.timeoutMs = opts.timeoutMs ?? DEFAULT_UNICAST_LIMITS.queryTimeout;
+    this.attempts = opts.attempts ?? DEFAULT_UNICAST_LIMITS.queryAttempts;
     this.udpPayload = opts.udpPayload ?? 1232;
+    this.maxUdpAnswer = opts.maxUdpAnswer ?? DEFAULT_UNICAST_LIMITS.maxUdpAnswer;
+    this.maxTcpAnswer = Math.min(opts.maxTcpAnswer ?? DEFAULT_UNICAST_LIMITS.maxTcpAnswer, 65535);
     this.now = opts.now ?? (() => Date.now() / 1000);
   }
 
@@ -157,7 +164,7 @@ export class DnsClient {
       let lastErr: unknown;
       for (let i = 0; i < this.attempts; i++) {
         try {
-          const got = await this.#udp(server, msg, (raw) => check(raw, MAX_UDP_ANSWER));
+          const got = await this.#udp(server, msg, (raw) => check(raw, this.maxUdpAnswer));
           if (!got.packet.truncated) return got;
           break;
         } catch (err) {
@@ -168,7 +175,7 @@ export class DnsClient {
       if (lastErr) throw lastErr;
     }
     const raw = await this.#tcp(server, msg);
-    const got = check(raw, MAX_TCP_ANSWER);
+    const got = check(raw, this.maxTcpAnswer);
     if (!got) throw new PeerlinkError('ERR_DNS_SERVER_FAILURE', `DNS server ${formatServer(server)} sent an answer that is malformed or does not match the question`);
     return got;
   }
@@ -215,11 +222,12 @@ export class DnsClient {
       sock.on('data', (d: Buffer) => {
         chunks.push(d);
         have += d.length;
-        // the 2-byte length bounds what we keep (at most 65535 + 2 bytes)
-        if (have > MAX_TCP_ANSWER + 2) return done(new PeerlinkError('ERR_DNS_SERVER_FAILURE', `DNS server ${formatServer(server)} sent more than one answer over TCP`));
+        // the 2-byte length bounds what we keep (at most maxTcpAnswer + 2 bytes)
+        if (have > this.maxTcpAnswer + 2) return done(new PeerlinkError('ERR_DNS_SERVER_FAILURE', `DNS server ${formatServer(server)} sent more than one answer over TCP, or one larger than ${this.maxTcpAnswer} bytes`));
         if (have < 2) return;
         const all = Buffer.concat(chunks);
         const want = all.readUInt16BE(0);
+        if (want > this.maxTcpAnswer) return done(new PeerlinkError('ERR_DNS_SERVER_FAILURE', `DNS server ${formatServer(server)} sent a TCP answer of ${want} bytes (limit ${this.maxTcpAnswer})`));
         if (all.length >= 2 + want) done(undefined, all.subarray(2, 2 + want));
       });
       sock.on('end', () => done(new PeerlinkError('ERR_DNS_SERVER_FAILURE', `DNS server ${formatServer(server)} closed the TCP connection without a complete answer`)));

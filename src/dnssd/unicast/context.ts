@@ -11,13 +11,17 @@ import { RRType, type ResourceRecord } from '../codec/types.js';
 import { DnsClient, formatServer, type DnsServer } from './client.js';
 import type { TsigKey } from './tsig.js';
 import { RRTYPE_SOA } from './update.js';
+import { resolveUnicastLimits, type UnicastLimits } from './limits.js';
 
 export interface UnicastOptions {
   /** The DNS server to ask and to update (default: the system's resolvers; updates go to the zone's primary). */
   dnsServer?: DnsServer;
   /** TSIG key for updates (and for removing expired registrations). */
   tsig?: TsigKey;
+  /** A client of the caller's (tests); by default one made with `limits`. */
   client?: DnsClient;
+  /** What a DNS server can make us spend (defaults DEFAULT_UNICAST_LIMITS). */
+  limits?: Partial<UnicastLimits>;
   /** Read instead of /etc/resolv.conf (tests). */
   resolvConf?: string;
 }
@@ -59,13 +63,16 @@ export interface ZoneInfo {
 
 export class UnicastContext {
   readonly client: DnsClient;
+  readonly limits: UnicastLimits;
   readonly key: TsigKey | undefined;
   readonly #server: DnsServer | undefined;
   readonly #resolvPath: string | undefined;
   #resolv: ResolvConf | undefined;
 
   constructor(opts: UnicastOptions = {}) {
-    this.client = opts.client ?? new DnsClient();
+    this.limits = resolveUnicastLimits(opts.limits);
+    const l = this.limits;
+    this.client = opts.client ?? new DnsClient({ timeoutMs: l.queryTimeout, attempts: l.queryAttempts, maxUdpAnswer: l.maxUdpAnswer, maxTcpAnswer: l.maxTcpAnswer });
     this.key = opts.tsig;
     this.#server = opts.dnsServer;
     this.#resolvPath = opts.resolvConf;

@@ -14,4 +14,6 @@ export { UnicastBrowser, discoverBrowseDomains, resolveUnicastInstance, UNICAST_
 export type { UnicastBrowseOptions, BrowseDomain, ResolvedInstance } from './browse.js';
 export { encodeUpdate, nameNotInUse, nameInUse, rrsetExists, rrsetEquals, addRecord, deleteRecord, deleteRRset, deleteName, Rcode } from './update.js';
 export { resolveWideArea, browseDomainsOf } from './wide-area.js';
+export { DEFAULT_UNICAST_LIMITS, resolveUnicastLimits } from './limits.js';
+export type { UnicastLimits } from './limits.js';
 export type { WideAreaOptions, ResolvedWideArea } from './wide-area.js';

@@ -55,7 +55,6 @@ export interface UnicastAdvertisementEvents {
   error: [err: Error];
 }
 
-const MAX_RENAMES = 32;
 const MAX_TAKEOVER_RACES = 4;
 export const DEFAULT_LEASE_S = 600;
 
@@ -207,7 +206,7 @@ export class UnicastAdvertisement extends EventEmitter<UnicastAdvertisementEvent
     const zone = this.#zone as string;
     const primary = this.#primary as DnsServer;
     const client = this.#ctx.client;
-    for (let renames = 0, races = 0; renames <= MAX_RENAMES && races <= MAX_TAKEOVER_RACES; ) {
+    for (let renames = 0, races = 0; renames <= this.#ctx.limits.maxRenames && races <= MAX_TAKEOVER_RACES; ) {
       if (this.#stopped) return;
       const { txt, all } = this.#records();
       const rc = await client.update(primary, { zone, prerequisites: [nameNotInUse(this.fqdn)], updates: [deleteName(this.host), ...all.map(addRecord)] }, this.#ctx.key);

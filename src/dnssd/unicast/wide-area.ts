@@ -1,10 +1,11 @@
 /**
  * The wide-area options every layer above takes (net Browser / Listener, PeerSession, the
- * CLI): which unicast domains, which server, which key. `resolveWideArea` turns them into
+ * CLI): which unicast domains, which server, which key, which limits. `resolveWideArea` turns them into
  * one UnicastContext.
  */
 import { PeerlinkError } from '../../errors.js';
-import { DnsClient, parseServer, type DnsServer } from './client.js';
+import { parseServer, type DnsServer } from './client.js';
+import type { UnicastLimits } from './limits.js';
 import { UnicastContext } from './context.js';
 import type { TsigKey } from './tsig.js';
 import { discoverBrowseDomains } from './browse.js';
@@ -27,6 +28,12 @@ export interface WideAreaOptions {
    * `lb._dns-sd._udp` PTRs) under /etc/resolv.conf's search domains and `domains`. Default false.
    */
   discoverDomains?: boolean;
+  /**
+   * What a DNS server (or whoever answers in its name) can make us spend: answer sizes, time
+   * per query, instances followed and resolved, polling rate, renames, browse domains. Defaults
+   * in DEFAULT_UNICAST_LIMITS (docs/wide-area.md "Limits").
+   */
+  limits?: Partial<UnicastLimits>;
 }
 
 export interface ResolvedWideArea {
@@ -45,7 +52,7 @@ export function resolveWideArea(o: WideAreaOptions | undefined): ResolvedWideAre
   for (const d of domains) if (d.toLowerCase() === 'local') throw new PeerlinkError('ERR_INVALID_ARGUMENT', 'the "local" domain is mDNS; give unicast domains only (e.g. example.com)');
   const dnsServer = typeof o.dnsServer === 'string' ? parseServer(o.dnsServer) : o.dnsServer;
   if (o.lease !== undefined && (!Number.isFinite(o.lease) || o.lease < 2)) throw new PeerlinkError('ERR_INVALID_ARGUMENT', 'lease must be at least 2 seconds');
-  const ctx = new UnicastContext({ ...(dnsServer ? { dnsServer } : {}), ...(o.tsig ? { tsig: o.tsig } : {}), client: new DnsClient() });
+  const ctx = new UnicastContext({ ...(dnsServer ? { dnsServer } : {}), ...(o.tsig ? { tsig: o.tsig } : {}), ...(o.limits ? { limits: o.limits } : {}) });
   return { domains, ctx, lease: o.lease, addresses: o.addresses, maxBrowseInterval: o.maxBrowseInterval, discoverDomains: o.discoverDomains === true };
 }
 

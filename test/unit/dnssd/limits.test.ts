@@ -11,10 +11,31 @@ import { RecordCache } from '../../../src/dnssd/cache.js';
 import { DEFAULT_MDNS_LIMITS, TokenBucket } from '../../../src/dnssd/rate-limit.js';
 import { onLink } from '../../../src/dnssd/transport.js';
 import { encodePacket, emptyPacket, CLASS_IN, RRType, type ResourceRecord } from '../../../src/dnssd/codec/index.js';
-import { FakeLink, fakeInterface } from './fake-link.js';
+import { FakeLink, fakeInterface, type FakeHost } from './fake-link.js';
+import type { ServiceBrowser } from '../../../src/dnssd/browser.js';
 
 function responseOf(answers: ResourceRecord[]): Buffer {
   return encodePacket({ ...emptyPacket(true), answers });
+}
+
+/** An engine on a fake link, with a second host there. */
+async function victimOnLink(): Promise<{ clock: FakeClock; link: FakeLink; host: FakeHost; mdns: Mdns }> {
+  const clock = new FakeClock();
+  const link = new FakeLink(clock);
+  const host = link.host(1);
+  link.host(9);
+  const mdns = new Mdns({ network: host, clock, host: 'victim' });
+  await mdns.whenReady();
+  return { clock, link, host, mdns };
+}
+
+/** The same, browsing `type` for two seconds already. */
+async function browsingVictim(type: string): Promise<{ clock: FakeClock; link: FakeLink; host: FakeHost; mdns: Mdns; browser: ServiceBrowser }> {
+  const v = await victimOnLink();
+  const browser = v.mdns.browse({ type });
+  await new Promise((r) => setImmediate(r)); // the browser starts once the engine is ready
+  v.clock.advance(2000);
+  return { ...v, browser };
 }
 
 test('TokenBucket: a burst, then the rate; wait() says when the next token comes', () => {
@@ -64,15 +85,7 @@ test('cache full: the source holding the most records is evicted first, never an
 });
 
 test('300 bare PTRs: at most maxResolving instances are resolved at a time, and queries stay within the bucket', async () => {
-  const clock = new FakeClock();
-  const link = new FakeLink(clock);
-  const host = link.host(1);
-  link.host(9);
-  const mdns = new Mdns({ network: host, clock, host: 'victim' });
-  await mdns.whenReady();
-  const browser = mdns.browse({ type: '_amp._tcp' });
-  await new Promise((r) => setImmediate(r)); // the browser starts once the engine is ready
-  clock.advance(2000);
+  const { clock, link, host, mdns, browser } = await browsingVictim('_amp._tcp');
   const from = link.log.length;
   const ptrs: ResourceRecord[] = Array.from({ length: 300 }, (_, i) => ({ name: '_amp._tcp.local', type: 'PTR', target: `bare-${i}._amp._tcp.local`, ttl: 4500, rrclass: CLASS_IN, cacheFlush: false }));
   for (let i = 0; i < 300; i += 50) link.inject(responseOf(ptrs.slice(i, i + 50)), '10.9.0.9');
@@ -82,7 +95,10 @@ test('300 bare PTRs: at most maxResolving instances are resolved at a time, and 
     for (const s of link.log.slice(since)) if (s.from === host.address && !s.packet.response) for (const q of s.packet.questions) if (q.name.startsWith('bare-')) names.add(q.name);
     return names;
   };
-  assert.equal(asked(from).size, DEFAULT_MDNS_LIMITS.maxResolving, 'instances resolved in the first 1.5 s');
+  // one source announced them all: its share of queries (a burst of 4× the rate) is spent first
+  const sourceBurst = 4 * DEFAULT_MDNS_LIMITS.queriesPerSourcePerSecond;
+  assert.ok(asked(from).size <= DEFAULT_MDNS_LIMITS.maxResolving, `${asked(from).size} instances resolved at once`);
+  assert.ok(asked(from).size >= Math.min(DEFAULT_MDNS_LIMITS.maxResolving, sourceBurst), `${asked(from).size} instances resolved in the first 1.5 s`);
   clock.advance(14_500);
   const queries = link.log.slice(from).filter((s) => s.from === host.address && !s.packet.response).length;
   const limit = DEFAULT_MDNS_LIMITS.queryBurst + DEFAULT_MDNS_LIMITS.queriesPerSecond * 16 + 4;
@@ -95,12 +111,7 @@ test('300 bare PTRs: at most maxResolving instances are resolved at a time, and 
 });
 
 test('200 spoofed goodbyes: our record is re-announced, at most once a second (RFC 6762 §6)', async () => {
-  const clock = new FakeClock();
-  const link = new FakeLink(clock);
-  const host = link.host(1);
-  link.host(9);
-  const mdns = new Mdns({ network: host, clock, host: 'victim' });
-  await mdns.whenReady();
+  const { clock, link, host, mdns } = await victimOnLink();
   mdns.advertise({ name: 'V', type: '_bye._tcp', port: 4000 });
   await new Promise((r) => setImmediate(r)); // registered once the engine is ready
   clock.advance(5000);
@@ -114,6 +125,51 @@ test('200 spoofed goodbyes: our record is re-announced, at most once a second (R
   const rescues = link.log.slice(from).filter((s) => s.from === host.address && s.packet.response && s.packet.answers.some((r) => r.type === 'PTR' && r.name === '_services._dns-sd._udp.local' && r.ttl > 0));
   assert.ok(rescues.length >= 2 && rescues.length <= 3, `${rescues.length} re-announcements over 2 s of goodbyes`);
   for (let i = 1; i < rescues.length; i++) assert.ok((rescues[i]?.at ?? 0) - (rescues[i - 1]?.at ?? 0) >= 1000, 'a second apart');
+  await mdns.close();
+});
+
+test('cache: records with a TTL under minRefreshTtl get no refresh points (they live as long as their owner re-announces them)', () => {
+  const clock = new FakeClock();
+  const cache = new RecordCache(clock, 100, 4500, DEFAULT_MDNS_LIMITS.minRefreshTtl);
+  let refreshes = 0;
+  cache.on('refresh', () => refreshes++);
+  cache.addResponse([{ name: 'short.local', type: 'A', address: '10.9.0.66', ttl: 1, rrclass: CLASS_IN, cacheFlush: true }], 'eth0');
+  clock.advance(1500);
+  assert.equal(refreshes, 0, 'no refresh for a 1 s record');
+  assert.equal(cache.get('short.local', RRType.A).length, 0, 'it expired at its TTL');
+  cache.addResponse([{ name: 'ok.local', type: 'A', address: '10.9.0.2', ttl: 20, rrclass: CLASS_IN, cacheFlush: true }], 'eth0');
+  clock.advance(20_000);
+  assert.equal(refreshes, 4, 'a 20 s record: 80/85/90/95 %');
+});
+
+test("a stranger's many records spend its own query share, not the engine's: an honest peer's records are still refreshed (RFC 6762 §5.2)", async () => {
+  const { clock, link, host, mdns, browser } = await browsingVictim('_st._tcp');
+  const type = '_st._tcp.local';
+  const rec = (name: string, ttl: number, host: string, address: string): ResourceRecord[] => [
+    { name: type, type: 'PTR', target: `${name}.${type}`, ttl: 4500, rrclass: CLASS_IN, cacheFlush: false },
+    { name: `${name}.${type}`, type: 'SRV', priority: 0, weight: 0, port: 7000, target: host, ttl, rrclass: CLASS_IN, cacheFlush: true },
+    { name: `${name}.${type}`, type: 'TXT', strings: [], ttl, rrclass: CLASS_IN, cacheFlush: true },
+    { name: host, type: 'A', address, ttl, rrclass: CLASS_IN, cacheFlush: true },
+  ];
+  link.inject(responseOf(rec('Bob', 20, 'bob.local', '10.9.0.2')), '10.9.0.2');
+  const bobAt = clock.now();
+  // the stranger: 300 instances whose records live 10 s (as short as still refreshed), each
+  // announced again every 10 s, spread evenly: about 360 refresh queries wanted a second
+  const from = link.log.length;
+  for (let step = 0; step < 250; step++) {
+    const junk: ResourceRecord[] = [];
+    for (let i = 0; i < 3; i++) {
+      const n = (step * 3 + i) % 300;
+      junk.push(...rec(`junk${n}`, 10, `junk${n}.local`, '10.9.0.66'));
+    }
+    link.inject(responseOf(junk), '10.9.0.66');
+    clock.advance(100);
+  }
+  // Bob's SRV and address (20 s) were due for refresh from 16 s on
+  const asked = link.log.slice(from).filter((s) => s.from === host.address && !s.packet.response && s.at - bobAt < 20_000 && s.packet.questions.some((q) => q.name === 'Bob._st._tcp.local' || q.name === 'bob.local'));
+  assert.ok(asked.length >= 1, "no refresh query for Bob's records went out before they expired");
+  assert.ok(mdns.limited.sourceQueries > 0, "the stranger's queries were held to its share");
+  browser.stop();
   await mdns.close();
 });
 

@@ -123,9 +123,8 @@ test('a signed update believes only an answer signed with the key: a spoofed uns
   sock.close();
 });
 
-test('a browser facing a zone that lists 400 instances (and one elsewhere) follows at most 256, and only in its own domain', async (t) => {
-  const { UnicastBrowser, MAX_INSTANCES } = await import('../../../src/dnssd/unicast/browse.js');
-  const { UnicastContext } = await import('../../../src/dnssd/unicast/context.js');
+/** A zone on loopback (UDP, and TCP for truncated answers) listing `count` instances of `_p._tcp.example.test` and one elsewhere. */
+async function hostileZone(t: { after: (fn: () => void) => void }, count: number): Promise<{ port: number; srvQueries: () => number }> {
   const { decodePacket } = await import('../../../src/dnssd/codec/index.js');
   const type = '_p._tcp.example.test';
   const base = { ttl: 30, rrclass: CLASS_IN, cacheFlush: false };
@@ -135,7 +134,7 @@ test('a browser facing a zone that lists 400 instances (and one elsewhere) follo
     const question = p.questions[0] as { name: string; qtype: number; qclass: number; unicastResponse: boolean };
     let answers: ResourceRecord[] = [];
     if (question.qtype === RRType.PTR) {
-      answers = Array.from({ length: 400 }, (_, i) => ({ ...base, name: type, type: 'PTR' as const, target: `i${i}.${type}` }));
+      answers = Array.from({ length: count }, (_, i) => ({ ...base, name: type, type: 'PTR' as const, target: `i${i}.${type}` }));
       answers.push({ ...base, name: type, type: 'PTR', target: `evil._p._tcp.elsewhere.test` });
     } else if (question.qtype === RRType.SRV) {
       srvQueries++;
@@ -158,7 +157,14 @@ test('a browser facing a zone that lists 400 instances (and one elsewhere) follo
     sock.close();
     tcp.close();
   });
-  const ctx = new UnicastContext({ dnsServer: { address: '127.0.0.1', port }, client: new DnsClient({ timeoutMs: 2000, attempts: 1 }) });
+  return { port, srvQueries: () => srvQueries };
+}
+
+test('a browser facing a zone that lists 400 instances (and one elsewhere) follows at most 256, and only in its own domain', async (t) => {
+  const { UnicastBrowser, MAX_INSTANCES } = await import('../../../src/dnssd/unicast/browse.js');
+  const { UnicastContext } = await import('../../../src/dnssd/unicast/context.js');
+  const zone = await hostileZone(t, 400);
+  const ctx = new UnicastContext({ dnsServer: { address: '127.0.0.1', port: zone.port }, client: new DnsClient({ timeoutMs: 2000, attempts: 1 }) });
   const b = new UnicastBrowser(ctx, { type: '_p._tcp', domain: 'example.test', maxInterval: 60 });
   let added = 0;
   b.on('added', () => added++);
@@ -170,8 +176,31 @@ test('a browser facing a zone that lists 400 instances (and one elsewhere) follo
   b.stop();
   assert.deepEqual(errors, []);
   assert.equal(added, MAX_INSTANCES);
-  assert.equal(srvQueries, MAX_INSTANCES);
+  assert.equal(zone.srvQueries(), MAX_INSTANCES);
   assert.ok(b.services.every((s) => s.domain === 'example.test' && s.addresses[0] === '10.0.0.1'));
+});
+
+test('wide-area limits given in WideAreaOptions.limits reach the browser and the client: instances followed, TCP answer size', async (t) => {
+  const { UnicastBrowser } = await import('../../../src/dnssd/unicast/browse.js');
+  const { resolveWideArea } = await import('../../../src/dnssd/unicast/wide-area.js');
+  const zone = await hostileZone(t, 400);
+  const wa = resolveWideArea({ domains: ['example.test'], dnsServer: `127.0.0.1:${zone.port}`, limits: { maxInstances: 20, resolveConcurrency: 2, queryTimeout: 2000, queryAttempts: 1 } });
+  assert.ok(wa);
+  const b = new UnicastBrowser(wa.ctx, { type: '_p._tcp', domain: 'example.test', maxInterval: 60 });
+  let added = 0;
+  b.on('added', () => added++);
+  const round = b.nextRound();
+  b.start();
+  await round;
+  b.stop();
+  assert.equal(added, 20);
+  assert.equal(zone.srvQueries(), 20);
+  // 400 PTRs come back over TCP in about 10 KB: over a 4 KB limit the answer is refused
+  const small = resolveWideArea({ domains: ['example.test'], dnsServer: `127.0.0.1:${zone.port}`, limits: { maxTcpAnswer: 4096, queryTimeout: 2000, queryAttempts: 1 } });
+  assert.ok(small);
+  await assert.rejects(small.ctx.query('_p._tcp.example.test', RRType.PTR), (e: unknown) => isPeerlinkError(e) && e.code === 'ERR_DNS_SERVER_FAILURE');
+  assert.throws(() => resolveWideArea({ domains: ['example.test'], limits: { maxInstances: 0 } }), (e: unknown) => isPeerlinkError(e) && e.code === 'ERR_INVALID_ARGUMENT');
+  assert.throws(() => resolveWideArea({ domains: ['example.test'], limits: { queryAttempts: 1.5 } }), (e: unknown) => isPeerlinkError(e) && e.code === 'ERR_INVALID_ARGUMENT');
 });
 
 test('a browser does not report an instance removed when a query about it fails; it does when its PTR goes', async (t) => {
