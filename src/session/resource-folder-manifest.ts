@@ -14,6 +14,13 @@ import { PeerlinkError } from '../errors.js';
 import { describe, resourceNameProblem } from './resource-name.js';
 import { MAX_RESOURCE_SIZE } from './resource-wire.js';
 
+/**
+ * HELLO capability bit: this peer understands folder offers. A receiver that predates folders
+ * cannot parse the offer and never answers it, so a sender checks this first and fails at once
+ * (ERR_RESOURCE_UNSUPPORTED) rather than after its whole acceptTimeout.
+ */
+export const FOLDERS_CAPABILITY = 1 << 17;
+
 /** A file or directory of the folder; `path` is relative, components joined with `/`. */
 export interface FolderEntry {
   kind: 'file' | 'dir';

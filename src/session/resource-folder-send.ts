@@ -12,7 +12,7 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { PeerlinkError } from '../errors.js';
 import type { FolderEntry, FolderManifest } from './resource-folder-manifest.js';
@@ -72,9 +72,9 @@ async function readSmall(root: string, entry: FolderEntry): Promise<SmallRead> {
   }
 }
 
-/** A large file, streamed in reads of READ bytes. */
-async function sendLarge(root: string, entry: FolderEntry, push: (b: Buffer) => Promise<void>, hooks: FolderSendHooks): Promise<{ sha256: string; changed: boolean }> {
-  const hash = createHash('sha256');
+/** A large file (or the rest of a resumed one, from `start`, `prefix` holding the bytes before it), streamed in reads of READ bytes. */
+async function sendLarge(root: string, entry: FolderEntry, push: (b: Buffer) => Promise<void>, hooks: FolderSendHooks, start = 0, prefix?: Hash): Promise<{ sha256: string; changed: boolean }> {
+  const hash = prefix ?? createHash('sha256');
   let isChanged = false;
   let fh: FileHandle | undefined;
   try {
@@ -87,7 +87,7 @@ async function sendLarge(root: string, entry: FolderEntry, push: (b: Buffer) => 
       const before = await fh.stat();
       if (!before.isFile() || before.size !== entry.size || Math.trunc(before.mtimeMs) !== entry.mtimeMs) isChanged = true;
     }
-    let left = entry.size;
+    let left = entry.size - start;
     while (left > 0) {
       const buf = Buffer.allocUnsafe(Math.min(left, READ));
       let n = 0;
@@ -117,8 +117,14 @@ async function sendLarge(root: string, entry: FolderEntry, push: (b: Buffer) => 
   return { sha256: hash.digest('hex'), changed: isChanged };
 }
 
-/** Sends every file's bytes and trailer; returns the paths reported as changed during the send. */
-export async function sendFolderFiles(stream: Duplex, root: string, manifest: FolderManifest, hooks: FolderSendHooks): Promise<string[]> {
+/** A resumed folder: files the receiver holds (by index among files), and the file in flight's continuation. */
+export interface FolderSendResume {
+  skip: ReadonlySet<number>;
+  file?: { index: number; offset: number; hash: Hash };
+}
+
+/** Sends every file's bytes and trailer (but those `resume` skips); returns the paths reported as changed during the send. */
+export async function sendFolderFiles(stream: Duplex, root: string, manifest: FolderManifest, hooks: FolderSendHooks, resume?: FolderSendResume): Promise<string[]> {
   const changed: string[] = [];
   let parts: Buffer[] = [];
   let partBytes = 0;
@@ -141,7 +147,7 @@ export async function sendFolderFiles(stream: Duplex, root: string, manifest: Fo
   const ahead = new Map<number, Promise<SmallRead>>();
   const startAhead = (from: number): void => {
     for (let j = from; j < files.length && j < from + READ_AHEAD; j++) {
-      if (!ahead.has(j) && files[j]!.size <= SMALL) {
+      if (!ahead.has(j) && files[j]!.size <= SMALL && !resume?.skip.has(j) && resume?.file?.index !== j) {
         const p = readSmall(root, files[j]!);
         p.catch(() => undefined);
         ahead.set(j, p);
@@ -151,6 +157,10 @@ export async function sendFolderFiles(stream: Duplex, root: string, manifest: Fo
   for (let i = 0; i < files.length; i++) {
     const entry = files[i]!;
     if (hooks.signal.aborted || hooks.stopped()) break;
+    if (resume?.skip.has(i)) {
+      done++;
+      continue;
+    }
     startAhead(i);
     const small = ahead.get(i);
     ahead.delete(i);
@@ -162,6 +172,8 @@ export async function sendFolderFiles(stream: Duplex, root: string, manifest: Fo
       sha256 = createHash('sha256').update(r.bytes).digest('hex');
       if (r.bytes.length > 0) await push(r.bytes);
       hooks.advance(r.bytes.length);
+    } else if (resume?.file?.index === i) {
+      ({ sha256, changed: isChanged } = await sendLarge(root, entry, push, hooks, resume.file.offset, resume.file.hash));
     } else {
       ({ sha256, changed: isChanged } = await sendLarge(root, entry, push, hooks));
     }
