@@ -453,7 +453,7 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
       if (stream.readableEnded) senderEnded = true;
       // An interruption keeps a resumable folder's staging directory (and its journal); a cancel,
       // a refusal or bad bytes do not.
-      if (partial && staging !== undefined && !senderEnded && !this.#cancelled && KEEP_ON.has(e.code)) staging = undefined;
+      if (partial && staging !== undefined && !senderEnded && KEEP_ON.has(e.code)) staging = undefined;
       this.#tell('error', e);
       throw e;
     } finally {
