@@ -13,7 +13,7 @@
  * whole folder after it is in place, before the sender is told it is done (per-file
  * `fdatasync` where `sync -f` is not available).
  */
-import { constants } from 'node:fs';
+import { closeSync, constants, fchmodSync, futimesSync, open as openFd, writevSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, open, rename, rm, rmdir, type FileHandle } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -225,22 +225,27 @@ async function receiveInto(reader: ResourceStreamReader, staging: string, manife
  * A verified small file: created (never over anything) with its mode, written, given its mtime.
  * The staging directory is private (0700), so the final mode at creation exposes nothing; the
  * umask can only remove bits, and then an fchmod puts them back.
+ *
+ * Only the create goes through the thread pool (it is the slow call — a new inode and directory
+ * entry — and several run at once); the write, fchmod, futimes and close on the page cache take
+ * microseconds and are made synchronously, where three more hops through the pool would each
+ * cost a wake-up of this thread (on a busy machine, far more than the calls themselves).
  */
 async function writeSmall(target: string, pieces: Buffer[], entry: FolderEntry, umask: number): Promise<void> {
-  const fh = await open(target, CREATE_FLAGS, entry.mode);
+  const fd = await new Promise<number>((resolve, reject) => openFd(target, CREATE_FLAGS, entry.mode, (err, n) => (err ? reject(err) : resolve(n))));
   try {
     let bufs = pieces;
     let position = 0;
     while (bufs.length > 0) {
-      const { bytesWritten } = await fh.writev(bufs, position);
-      position += bytesWritten;
-      bufs = dropBytes(bufs, bytesWritten);
+      const n = writevSync(fd, bufs, position);
+      position += n;
+      bufs = dropBytes(bufs, n);
     }
-    if ((entry.mode & ~umask) !== entry.mode) await fh.chmod(entry.mode);
+    if ((entry.mode & ~umask) !== entry.mode) fchmodSync(fd, entry.mode);
     const t = new Date(entry.mtimeMs);
-    await fh.utimes(t, t);
+    futimesSync(fd, t, t);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
