@@ -27,6 +27,10 @@
  * offset it continues from and the SHA-256 of [0, offset) of its own file, which the receiver
  * checks against its own bytes before it keeps them. ACCEPT's `offset` stays 0 (a sender that
  * predates resuming refuses anything else).
+ *
+ * Folders (resource-folder-*.ts) use the same stream: FOLDER header and manifest, ACCEPT (with
+ * `folder` — held files and the partial one — after a header with `resume:1`), FOLDER-RESUME
+ * (the sender's proof and offset), each file's bytes and END, FOLDER-DONE.
  */
 import type { Readable } from 'node:stream';
 import { PeerlinkError, type PeerlinkErrorCode } from '../errors.js';

@@ -7,7 +7,7 @@
 // (a folder to a receiver without folders: test/adversarial/resource-folders.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -137,4 +137,23 @@ test('folder refusals before consent (name, budgets, a bad manifest) are told to
   assert.equal(refused[0]!.code, 'ERR_RESOURCE_QUOTA');
   assert.equal(refused[0]!.size, 10 * 7);
   assert.equal(refused[0]!.peer.id, a.peerId.id);
+});
+
+test('a partial folder not written for 7 days is removed when a session prepares the directory; a recent one is kept', { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir(t, 'pl-foldres-old-');
+  const old = join(dir, '.peerlink-folder-partial-0123456789abcdef01234567');
+  const recent = join(dir, '.peerlink-folder-partial-89abcdef0123456789abcdef');
+  for (const d of [old, recent]) {
+    await mkdir(join(d, 'sub'), { recursive: true });
+    await writeFile(join(d, 'sub', 'x'), 'x');
+    await writeFile(join(d, '.peerlink-journal'), '');
+  }
+  const longAgo = new Date(Date.now() - 8 * 24 * 3600_000);
+  await utimes(join(old, '.peerlink-journal'), longAgo, longAgo);
+  await utimes(old, longAgo, longAgo);
+  const s = new PeerSession({ ...common, resources: { directory: dir } });
+  t.after(() => s.close());
+  await s.start();
+  await s.resourceDirectory();
+  assert.deepEqual(await readdir(dir), ['.peerlink-folder-partial-89abcdef0123456789abcdef']);
 });
