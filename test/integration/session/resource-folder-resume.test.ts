@@ -111,7 +111,7 @@ test('a folder interrupted mid-file (receiver closed and restarted) resumes: ver
   assert.deepEqual(await readdir(dir), ['tree'], 'no staging directory left');
 });
 
-test('folder refusals before consent (name, budgets, a bad manifest) are told to the receiving app as resourceRefused', { timeout: 60_000 }, async (t) => {
+test('a folder refused before consent (over the folderEntries budget) is told to the receiving app as resourceRefused, with the code the sender gets', { timeout: 60_000 }, async (t) => {
   const src = join(await tempDir(t, 'pl-foldres-ref-'), 'many');
   await mkdir(src);
   for (let i = 0; i < 10; i++) await writeFile(join(src, `f${i}.txt`), `file ${i}\n`);
