@@ -157,3 +157,29 @@ test('a partial folder not written for 7 days is removed when a session prepares
   await s.resourceDirectory();
   assert.deepEqual(await readdir(dir), ['.peerlink-folder-partial-89abcdef0123456789abcdef']);
 });
+
+test('a folder the sender cancels mid-file is not kept for resuming (a stop or a lost link keeps it)', { timeout: 120_000 }, async (t) => {
+  const src = join(await tempDir(t, 'pl-foldres-cancel-'), 'gone');
+  await mkdir(src);
+  await writeFile(join(src, 'a.txt'), 'a\n');
+  await writeFile(join(src, 'big.bin'), randomBytes(64 * MiB));
+  const dir = join(await tempDir(t, 'pl-foldres-dl3-'), 'inbox');
+  const a = new PeerSession({ ...common, displayName: 'A' });
+  const b = new PeerSession({ ...common, displayName: 'B', resources: { directory: dir, accept: () => true } });
+  t.after(async () => {
+    await a.close();
+    await b.close();
+  });
+  await Promise.all([a.start(), b.start()]);
+  const received = new Promise<unknown>((resolve) => b.once('resource', (r) => resolve(r.done.then(() => undefined, (e: unknown) => e))));
+  const bPeer = await a.connect(Endpoint.hostPort('127.0.0.1', b.listenPort));
+  const transfer = a.sendResource(src, 'gone', bPeer);
+  const sent = transfer.done.then(() => undefined, (e: unknown) => e);
+  await until(async () => (await stagedBytes(dir, 'big.bin')) >= 4 * MiB || transfer.state === 'completed', 60_000, 'the large file in flight', 10);
+  transfer.cancel();
+  const e = await sent;
+  assert.ok(isPeerlinkError(e) && e.code === 'ERR_CANCELLED', String(e));
+  const r = await received;
+  assert.ok(isPeerlinkError(r), String(r));
+  await until(async () => (await readdir(dir)).length === 0, 10_000, 'the partial folder removed');
+});
