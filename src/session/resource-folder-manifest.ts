@@ -8,11 +8,18 @@
  * (budgets.ts: folderManifestBytes, folderEntries, folderDepth) and checks that its counts
  * and total agree with the header, so a manifest that lies is refused before a byte is saved.
  */
-import { lstat, readdir } from 'node:fs/promises';
+import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PeerlinkError } from '../errors.js';
 import { describe, resourceNameProblem } from './resource-name.js';
 import { MAX_RESOURCE_SIZE } from './resource-wire.js';
+
+/**
+ * HELLO capability bit: this peer understands folder offers. A receiver that predates folders
+ * cannot parse the offer and never answers it, so a sender checks this first and fails at once
+ * (ERR_RESOURCE_UNSUPPORTED) rather than after its whole acceptTimeout.
+ */
+export const FOLDERS_CAPABILITY = 1 << 17;
 
 /** A file or directory of the folder; `path` is relative, components joined with `/`. */
 export interface FolderEntry {
@@ -62,11 +69,14 @@ export async function walkFolder(root: string, signal?: AbortSignal): Promise<Fo
   let dirs = 0;
   const walk = async (abs: string, rel: string): Promise<void> => {
     if (signal?.aborted) throw new PeerlinkError('ERR_CANCELLED', 'the transfer was cancelled');
-    const names = (await readdir(abs)).sort();
+    // Synchronous calls, one directory at a time (then the event loop runs): an lstat on a cached
+    // inode takes microseconds, a hop through the thread pool per entry far more on a busy machine.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    const names = readdirSync(abs).sort();
     for (const name of names) {
       const path = rel === '' ? name : `${rel}/${name}`;
       const child = join(abs, name);
-      const st = await lstat(child);
+      const st = lstatSync(child);
       if (st.isSymbolicLink()) {
         skipped.push({ path, why: 'symlink' });
         continue;

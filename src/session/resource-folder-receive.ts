@@ -13,12 +13,13 @@
  * whole folder after it is in place, before the sender is told it is done (per-file
  * `fdatasync` where `sync -f` is not available).
  */
-import { constants } from 'node:fs';
-import { mkdir, mkdtemp, open, rename, rm, rmdir, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants, fchmodSync, futimesSync, open as openFd, writevSync } from 'node:fs';
+import { lstat, mkdir, mkdtemp, open, rename, rm, rmdir, type FileHandle } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { PeerlinkError } from '../errors.js';
+import type { FolderJournal } from './resource-folder-resume.js';
 import type { FolderEntry, FolderManifest } from './resource-folder-manifest.js';
 import type { ResourceStreamReader } from './resource-wire.js';
 import { dropBytes, mapWriteError, MIN_WRITE } from './resource-sink.js';
@@ -56,20 +57,31 @@ export function removeStaging(staging: string): Promise<void> {
   return rm(staging, { recursive: true, force: true }).catch(() => undefined);
 }
 
+/** A resumed folder (resource-folder-resume.ts): files already held, the file in flight and where it continues, the journal. */
+export interface FolderReceiveResume {
+  /** Indices (files only, manifest order) of files held and verified: the sender does not send them. */
+  skip: ReadonlySet<number>;
+  /** The file in flight: it exists in staging; its bytes before `offset` are kept, `hash` holds them. */
+  file?: { index: number; offset: number; hash: Hash };
+  journal: FolderJournal;
+}
+
 /** Receives every file of `manifest` into `staging`; returns the paths dropped because they changed during the send. */
-export async function receiveFolderFiles(reader: ResourceStreamReader, staging: string, manifest: FolderManifest, hooks: FolderReceiveHooks): Promise<string[]> {
+export async function receiveFolderFiles(reader: ResourceStreamReader, staging: string, manifest: FolderManifest, hooks: FolderReceiveHooks, resume?: FolderReceiveResume): Promise<string[]> {
   const writing = new Set<Promise<void>>();
   try {
-    return await receiveInto(reader, staging, manifest, hooks, writing);
+    return await receiveInto(reader, staging, manifest, hooks, writing, resume);
   } finally {
     // Nothing is still writing when the caller removes (or places) the staging directory.
     await Promise.allSettled(writing);
   }
 }
 
-async function receiveInto(reader: ResourceStreamReader, staging: string, manifest: FolderManifest, hooks: FolderReceiveHooks, writing: Set<Promise<void>>): Promise<string[]> {
+async function receiveInto(reader: ResourceStreamReader, staging: string, manifest: FolderManifest, hooks: FolderReceiveHooks, writing: Set<Promise<void>>, resume: FolderReceiveResume | undefined): Promise<string[]> {
   const changed: string[] = [];
   let done = 0;
+  let fileIndex = -1;
+  const journal = resume?.journal;
   // Small files are written by up to WRITERS tasks at once while the stream is read on (each is
   // open, write, fchmod, futimes, close: round trips through the thread pool that would
   // otherwise stall the stream between files); their bytes are bounded by WRITE_BACKLOG.
@@ -86,12 +98,20 @@ async function receiveInto(reader: ResourceStreamReader, staging: string, manife
     const target = join(staging, ...entry.path.split('/'));
     if (entry.kind === 'dir') {
       // Its files are queued only after this returns: the directory exists before they are written.
-      await mkdir(target, { mode: 0o755 }).catch((err: unknown) => {
+      await mkdir(target, { mode: 0o755 }).catch(async (err: unknown) => {
+        // A resumed folder's directories exist already (ours: the staging directory is private; never a symlink).
+        if (resume && (err as NodeJS.ErrnoException).code === 'EEXIST' && (await lstat(target)).isDirectory()) return;
         throw mapWriteError(err);
       });
       continue;
     }
-    if (entry.size <= SMALL) {
+    const index = ++fileIndex;
+    if (resume?.skip.has(index)) {
+      done++;
+      continue;
+    }
+    const continued = resume?.file?.index === index ? resume.file : undefined;
+    if (entry.size <= SMALL && !continued) {
       const pieces: Buffer[] = [];
       const hash = createHash('sha256');
       let remaining = entry.size;
@@ -116,7 +136,10 @@ async function receiveInto(reader: ResourceStreamReader, staging: string, manife
       while (writing.size >= WRITERS || (backlog > WRITE_BACKLOG && writing.size > 0)) await settle();
       backlog += entry.size;
       const task = writeSmall(target, pieces, entry, umask).then(
-        () => hooks.file(entry, ++done),
+        () => {
+          journal?.done(index, sha256);
+          hooks.file(entry, ++done);
+        },
         (err: unknown) => {
           failed ??= mapWriteError(err);
         },
@@ -130,12 +153,23 @@ async function receiveInto(reader: ResourceStreamReader, staging: string, manife
     }
     let fh: FileHandle | undefined;
     try {
-      fh = await open(target, CREATE_FLAGS, 0o600);
-      const hash = createHash('sha256');
-      let remaining = entry.size;
+      await journal?.begin(index);
+      let position = 0;
+      let hash: Hash;
+      if (continued && continued.offset > 0) {
+        // Our own prefix (proved by the sender's digest of it): cut there, written on after it.
+        fh = await open(target, constants.O_WRONLY | (constants.O_NOFOLLOW ?? 0));
+        await fh.truncate(continued.offset);
+        position = continued.offset;
+        hash = continued.hash;
+      } else {
+        if (continued) await rm(target, { force: true });
+        fh = await open(target, CREATE_FLAGS, 0o600);
+        hash = createHash('sha256');
+      }
+      let remaining = entry.size - position;
       let pending: Buffer[] = [];
       let pendingBytes = 0;
-      let position = 0;
       const flush = async (): Promise<void> => {
         let bufs = pending;
         pending = [];
@@ -175,6 +209,7 @@ async function receiveInto(reader: ResourceStreamReader, staging: string, manife
       await fh.utimes(t, t);
       await fh.close();
       fh = undefined;
+      journal?.done(index, sha256);
       hooks.file(entry, ++done);
     } catch (err) {
       await fh?.close().catch(() => undefined);
@@ -190,22 +225,27 @@ async function receiveInto(reader: ResourceStreamReader, staging: string, manife
  * A verified small file: created (never over anything) with its mode, written, given its mtime.
  * The staging directory is private (0700), so the final mode at creation exposes nothing; the
  * umask can only remove bits, and then an fchmod puts them back.
+ *
+ * Only the create goes through the thread pool (it is the slow call — a new inode and directory
+ * entry — and several run at once); the write, fchmod, futimes and close on the page cache take
+ * microseconds and are made synchronously, where three more hops through the pool would each
+ * cost a wake-up of this thread (on a busy machine, far more than the calls themselves).
  */
 async function writeSmall(target: string, pieces: Buffer[], entry: FolderEntry, umask: number): Promise<void> {
-  const fh = await open(target, CREATE_FLAGS, entry.mode);
+  const fd = await new Promise<number>((resolve, reject) => openFd(target, CREATE_FLAGS, entry.mode, (err, n) => (err ? reject(err) : resolve(n))));
   try {
     let bufs = pieces;
     let position = 0;
     while (bufs.length > 0) {
-      const { bytesWritten } = await fh.writev(bufs, position);
-      position += bytesWritten;
-      bufs = dropBytes(bufs, bytesWritten);
+      const n = writevSync(fd, bufs, position);
+      position += n;
+      bufs = dropBytes(bufs, n);
     }
-    if ((entry.mode & ~umask) !== entry.mode) await fh.chmod(entry.mode);
+    if ((entry.mode & ~umask) !== entry.mode) fchmodSync(fd, entry.mode);
     const t = new Date(entry.mtimeMs);
-    await fh.utimes(t, t);
+    futimesSync(fd, t, t);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 

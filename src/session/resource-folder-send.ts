@@ -9,10 +9,10 @@
  * padded with zeros if it shrank — but its trailer says `changed`, and the receiver drops it
  * and reports it: never a silently corrupted copy.
  */
-import { constants } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { PeerlinkError } from '../errors.js';
 import type { FolderEntry, FolderManifest } from './resource-folder-manifest.js';
@@ -34,8 +34,8 @@ export interface FolderSendHooks {
 
 /** Files up to this size are read whole, ahead of sending. */
 const SMALL = 1024 * 1024;
-/** How many small files are read ahead (at most READ_AHEAD × SMALL bytes held). */
-const READ_AHEAD = 16;
+/** The send loop yields to the event loop at least this often (ms) while it reads small files synchronously. */
+const YIELD_MS = 10;
 
 interface SmallRead {
   bytes: Buffer;
@@ -45,36 +45,44 @@ interface SmallRead {
 // O_NONBLOCK: a file replaced by a fifo since the walk must not block the open (no effect on regular files).
 const READ_FLAGS = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
 
-/** A small file, whole; `changed` if it is not what the walk saw (its listed length is kept: zero-padded or cut). */
-async function readSmall(root: string, entry: FolderEntry): Promise<SmallRead> {
-  const bytes = Buffer.alloc(entry.size);
-  let fh: FileHandle;
+/**
+ * A small file, whole, with synchronous calls (open, read, fstat, close: tens of microseconds on
+ * the page cache, where four hops through the thread pool cost four wake-ups of this thread);
+ * `changed` if it is not what the walk saw (its listed length is kept: zero-padded or cut).
+ */
+function readSmallSync(root: string, entry: FolderEntry): SmallRead {
+  const bytes = Buffer.allocUnsafe(entry.size);
+  let fd: number;
   try {
-    fh = await open(join(root, ...entry.path.split('/')), READ_FLAGS);
+    fd = openSync(join(root, ...entry.path.split('/')), READ_FLAGS);
   } catch {
-    return { bytes, changed: true }; // gone or replaced (by a symlink) since the walk
+    return { bytes: bytes.fill(0), changed: true }; // gone or replaced (by a symlink) since the walk
   }
   try {
     // One fstat, after the read: a file changed since the walk (or during the read) has another
     // size or mtime then; one that is no longer a regular file fails the read or the check.
     let n = 0;
     while (n < bytes.length) {
-      const { bytesRead } = await fh.read(bytes, n, bytes.length - n, n);
+      const bytesRead = readSync(fd, bytes, n, bytes.length - n, n);
       if (bytesRead === 0) return { bytes: bytes.fill(0), changed: true };
       n += bytesRead;
     }
-    const after = await fh.stat();
+    const after = fstatSync(fd);
     return { bytes, changed: !after.isFile() || after.size !== entry.size || Math.trunc(after.mtimeMs) !== entry.mtimeMs };
   } catch {
     return { bytes: bytes.fill(0), changed: true };
   } finally {
-    await fh.close().catch(() => undefined);
+    try {
+      closeSync(fd);
+    } catch {
+      // nothing to do: it was read
+    }
   }
 }
 
-/** A large file, streamed in reads of READ bytes. */
-async function sendLarge(root: string, entry: FolderEntry, push: (b: Buffer) => Promise<void>, hooks: FolderSendHooks): Promise<{ sha256: string; changed: boolean }> {
-  const hash = createHash('sha256');
+/** A large file (or the rest of a resumed one, from `start`, `prefix` holding the bytes before it), streamed in reads of READ bytes. */
+async function sendLarge(root: string, entry: FolderEntry, push: (b: Buffer) => Promise<void>, hooks: FolderSendHooks, start = 0, prefix?: Hash): Promise<{ sha256: string; changed: boolean }> {
+  const hash = prefix ?? createHash('sha256');
   let isChanged = false;
   let fh: FileHandle | undefined;
   try {
@@ -87,7 +95,7 @@ async function sendLarge(root: string, entry: FolderEntry, push: (b: Buffer) => 
       const before = await fh.stat();
       if (!before.isFile() || before.size !== entry.size || Math.trunc(before.mtimeMs) !== entry.mtimeMs) isChanged = true;
     }
-    let left = entry.size;
+    let left = entry.size - start;
     while (left > 0) {
       const buf = Buffer.allocUnsafe(Math.min(left, READ));
       let n = 0;
@@ -117,8 +125,14 @@ async function sendLarge(root: string, entry: FolderEntry, push: (b: Buffer) => 
   return { sha256: hash.digest('hex'), changed: isChanged };
 }
 
-/** Sends every file's bytes and trailer; returns the paths reported as changed during the send. */
-export async function sendFolderFiles(stream: Duplex, root: string, manifest: FolderManifest, hooks: FolderSendHooks): Promise<string[]> {
+/** A resumed folder: files the receiver holds (by index among files), and the file in flight's continuation. */
+export interface FolderSendResume {
+  skip: ReadonlySet<number>;
+  file?: { index: number; offset: number; hash: Hash };
+}
+
+/** Sends every file's bytes and trailer (but those `resume` skips); returns the paths reported as changed during the send. */
+export async function sendFolderFiles(stream: Duplex, root: string, manifest: FolderManifest, hooks: FolderSendHooks, resume?: FolderSendResume): Promise<string[]> {
   const changed: string[] = [];
   let parts: Buffer[] = [];
   let partBytes = 0;
@@ -136,38 +150,36 @@ export async function sendFolderFiles(stream: Duplex, root: string, manifest: Fo
   };
   let done = 0;
   const files = manifest.entries.filter((e) => e.kind === 'file');
-  // Small files are read ahead, several at once (each is open, fstat, read, fstat, close: on a
-  // busy machine the round trips through the thread pool, not the bytes, are the cost).
-  const ahead = new Map<number, Promise<SmallRead>>();
-  const startAhead = (from: number): void => {
-    for (let j = from; j < files.length && j < from + READ_AHEAD; j++) {
-      if (!ahead.has(j) && files[j]!.size <= SMALL) {
-        const p = readSmall(root, files[j]!);
-        p.catch(() => undefined);
-        ahead.set(j, p);
-      }
-    }
-  };
+  let lastYield = Date.now();
   for (let i = 0; i < files.length; i++) {
     const entry = files[i]!;
     if (hooks.signal.aborted || hooks.stopped()) break;
-    startAhead(i);
-    const small = ahead.get(i);
-    ahead.delete(i);
+    if (resume?.skip.has(i)) {
+      done++;
+      continue;
+    }
+    const small = entry.size <= SMALL && resume?.file?.index !== i ? readSmallSync(root, entry) : undefined;
     let sha256: string;
     let isChanged: boolean;
     if (small) {
-      const r = await small;
+      const r = small;
       isChanged = r.changed;
       sha256 = createHash('sha256').update(r.bytes).digest('hex');
       if (r.bytes.length > 0) await push(r.bytes);
       hooks.advance(r.bytes.length);
+    } else if (resume?.file?.index === i) {
+      ({ sha256, changed: isChanged } = await sendLarge(root, entry, push, hooks, resume.file.offset, resume.file.hash));
     } else {
       ({ sha256, changed: isChanged } = await sendLarge(root, entry, push, hooks));
     }
     if (isChanged) changed.push(entry.path);
     await push(encodeFrame(isChanged ? { type: 'end', sha256, changed: 1 } : { type: 'end', sha256 }));
     hooks.file(entry, ++done);
+    // Timers and other sockets run at least every YIELD_MS, however fast the reads go.
+    if (Date.now() - lastYield >= YIELD_MS) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      lastYield = Date.now();
+    }
   }
   await flush();
   if (hooks.signal.aborted) throw new PeerlinkError('ERR_CANCELLED', 'the transfer was cancelled');

@@ -36,6 +36,8 @@ export interface ResourceManagerOptions<P> extends ResourceStoreOptions {
   resumeTimeout?: number | undefined;
   /** Resolves when `peer` is connected (at once if it is); rejects when `signal` aborts. Without it, transfers never pause. */
   waitConnected?: (peer: P, signal: AbortSignal) => Promise<void>;
+  /** Whether `peer` understands folder offers (its HELLO's FOLDERS capability); a folder to one that does not fails at once. */
+  takesFolders?: (peer: P) => boolean;
 }
 
 export class ResourceManager<P> {
@@ -50,17 +52,19 @@ export class ResourceManager<P> {
   readonly #peerKey: (peer: P) => string;
   readonly #resumeTimeout: number;
   readonly #waitConnected: ResourceManagerOptions<P>['waitConnected'];
+  readonly #takesFolders: ResourceManagerOptions<P>['takesFolders'];
   readonly #active = new Set<ResourceTransfer<P> | IncomingResource<P>>();
   /** Incoming transfers in progress, per peer key. */
   readonly #incoming = new Map<string, number>();
   #closed = false;
 
   constructor(options: ResourceManagerOptions<P>) {
-    const { open, announce, refused, listening, accept, acceptTimeout, budgets, peerKey, resumeTimeout, waitConnected, ...store } = options;
+    const { open, announce, refused, listening, accept, acceptTimeout, budgets, peerKey, resumeTimeout, waitConnected, takesFolders, ...store } = options;
     if (resumeTimeout !== undefined && !(Number.isFinite(resumeTimeout) && resumeTimeout >= 0))
       throw new PeerlinkError('ERR_INVALID_ARGUMENT', `resources.resumeTimeout must be a number of ms ≥ 0, got ${String(resumeTimeout)}`);
     this.#resumeTimeout = resumeTimeout ?? DEFAULT_RESUME_TIMEOUT_MS;
     this.#waitConnected = waitConnected;
+    this.#takesFolders = takesFolders;
     if (accept !== undefined && typeof accept !== 'function') throw new PeerlinkError('ERR_INVALID_ARGUMENT', 'resources.accept must be a function');
     if (acceptTimeout !== undefined && !(Number.isFinite(acceptTimeout) && acceptTimeout > 0))
       throw new PeerlinkError('ERR_INVALID_ARGUMENT', `resources.acceptTimeout must be a positive number of ms, got ${String(acceptTimeout)}`);
@@ -87,6 +91,7 @@ export class ResourceManager<P> {
       },
       { acceptTimeout: this.#acceptTimeout, resumeTimeout: this.#resumeTimeout, ...options },
       this.#waitConnected === undefined ? undefined : (signal) => this.#waitConnected!(peer, signal),
+      this.#takesFolders === undefined ? undefined : () => this.#takesFolders!(peer),
     );
     this.#track(t);
     return t;

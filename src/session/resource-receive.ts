@@ -32,9 +32,11 @@ import { IdleWatch, asTransferError, closeGracefully, waitDrain } from './resour
 import type { FolderSummary } from './resource-send.js';
 import type { BudgetName } from './budgets.js';
 import { parseManifest, type FolderLimits, type FolderManifest } from './resource-folder-manifest.js';
-import { makeStaging, placeFolder, receiveFolderFiles, removeStaging, syncFolder } from './resource-folder-receive.js';
-import type { FolderHeader } from './resource-wire.js';
+import { makeStaging, placeFolder, receiveFolderFiles, removeStaging, syncFolder, type FolderReceiveResume } from './resource-folder-receive.js';
+import { FolderJournal, JOURNAL_NAME, heldProof, manifestFiles, openFolderPartial, toRanges, type FolderPartial } from './resource-folder-resume.js';
+import type { FolderHeader, FolderResumeOffer } from './resource-wire.js';
 import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 
 /** A received resource; `folder` when a folder was received (then `path` is the folder's and `sha256` its manifest's). */
 export type ReceivedResource = PlacedResource & { folder?: FolderSummary };
@@ -301,19 +303,28 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
     this.setTotal(header.size);
     this.published();
     const limits = policy.folderLimits ?? { entries: 100_000, manifestBytes: 16 * 1024 * 1024, depth: 64 };
+    // Refused before the app was asked (name, budgets, manifest): the app hears of it as of a file's refusal.
+    const refuseEarly = (e: PeerlinkError): never => {
+      try {
+        policy.refused?.(Object.freeze({ peer: this.peer, name: header.name, size: header.size }), e);
+      } catch {
+        // an app's listener throwing must not break the refusal
+      }
+      return refuse(e);
+    };
     const refuse = (e: PeerlinkError): never => {
       this.#tell('reject', e);
       throw e;
     };
     const over = (budget: BudgetName, limit: number, what: string): never => {
       policy.exceeded?.(budget, what);
-      return refuse(new PeerlinkError('ERR_RESOURCE_QUOTA', `the folder's ${what} exceeds the receiver's limit of ${limit}`));
+      return refuseEarly(new PeerlinkError('ERR_RESOURCE_QUOTA', `the folder's ${what} exceeds the receiver's limit of ${limit}`));
     };
     // The top folder's name is judged like a file's, before anything else is read.
     try {
       validateResourceName(header.name);
     } catch (err) {
-      refuse(asTransferError(err, false));
+      refuseEarly(asTransferError(err, false));
     }
     if (header.manifest > limits.manifestBytes) over('folderManifestBytes', limits.manifestBytes, `manifest of ${header.manifest} bytes`);
     if (header.files + header.dirs > limits.entries) over('folderEntries', limits.entries, `${header.files + header.dirs} entries`);
@@ -326,7 +337,7 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
     } catch (err) {
       const e = asTransferError(err, false);
       if (e.code === 'ERR_PROTOCOL' && /more than \d+ entries/.test(e.message)) policy.exceeded?.('folderEntries', e.message);
-      return refuse(e);
+      return refuseEarly(e);
     }
     this.#folder = manifest;
     const top = header.name;
@@ -353,21 +364,80 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
       Math.min(policy.minProgressBytes, Math.max(1, header.size)),
     );
     let saved = 0;
+    let partial: FolderPartial | undefined;
+    let journal: FolderJournal | undefined;
+    /** The sender ended its side before the last file: it gave up (cancelled), so nothing is kept. */
+    let senderEnded = false;
     try {
-      staging = await makeStaging(reservation.directory);
-      stream.write(encodeFrame({ type: 'accept', offset: 0 }));
+      // A sender that can resume gets a staging directory named after the folder and its manifest,
+      // kept if the transfer is interrupted (resource-folder-resume.ts); others a fresh one.
+      if (header.resume === 1) partial = await openFolderPartial(reservation.directory, top, manifestSha256, manifest);
+      staging = partial?.staging ?? (await makeStaging(reservation.directory));
+      let resume: FolderReceiveResume | undefined;
+      let kept = 0;
+      if (partial) {
+        journal = await FolderJournal.open(partial.staging);
+        const scan = partial.inflight?.scan;
+        const offer: FolderResumeOffer = {
+          held: toRanges(partial.held.keys()),
+          ...(partial.inflight && scan ? { partial: { file: partial.inflight.index, have: scan.have, block: scan.block, digests: scan.digests } } : {}),
+        };
+        stream.write(encodeFrame({ type: 'accept', offset: 0, folder: offer }));
+        // The sender reads its held files and the prefix before it answers: bounded like a file's resume.
+        idle.pause();
+        const limit = policy.idleTimeout + Math.ceil((partial.bytes / RESUME_HASH_BYTES_PER_S) * 1000);
+        const timer = setTimeout(() => reader.interrupt(new PeerlinkError('ERR_TIMEOUT', `the sender did not answer the resume offer within ${Math.round(limit / 1000)} s`)), limit);
+        timer.unref();
+        let answer;
+        try {
+          answer = await reader.frame();
+        } finally {
+          clearTimeout(timer);
+          idle.resume();
+        }
+        if (answer.type !== 'folder-resume') throw new PeerlinkError('ERR_PROTOCOL', `resource stream: expected folder-resume, got ${answer.type}`);
+        const files = manifestFiles(manifest);
+        const shas = [...partial.held.entries()].sort((a, b) => a[0] - b[0]).map(([, sha]) => sha);
+        if (answer.held !== heldProof(shas)) {
+          partial.held.clear(); // nothing of it is kept (below)
+          throw new PeerlinkError('ERR_RESOURCE_VERIFY', "the sender's files differ from those the receiver holds of this folder");
+        }
+        for (const i of partial.held.keys()) kept += files[i]!.size;
+        let file: FolderReceiveResume['file'];
+        if (partial.inflight) {
+          const state = partial.inflight.scan.states.get(answer.offset);
+          if (!state) throw new PeerlinkError('ERR_PROTOCOL', `resource stream: the sender resumed a file at ${answer.offset}, which is not an offset the receiver offered`);
+          const hash = state.copy();
+          if (hash.copy().digest('hex') !== answer.sha256) throw new PeerlinkError('ERR_RESOURCE_VERIFY', `the sender's digest of the first ${answer.offset} bytes of a file does not match the receiver's`);
+          file = { index: partial.inflight.index, offset: answer.offset, hash };
+          kept += answer.offset;
+        } else if (answer.offset !== 0) throw new PeerlinkError('ERR_PROTOCOL', 'resource stream: the sender resumed a file the receiver holds no part of');
+        resume = { skip: new Set(partial.held.keys()), ...(file ? { file } : {}), journal };
+      } else stream.write(encodeFrame({ type: 'accept', offset: 0 }));
       this.setState('transferring');
-      this.startBody(0);
-      const changed = await receiveFolderFiles(reader, staging, manifest, {
-        advance: (n) => this.advance(n),
-        file: (e, done) => this.safeEmit('file', { path: e.path, size: e.size, done, files: manifest.files }),
-        check: () => {
-          if (this.#cancelled) throw this.#cancelled;
+      this.startBody(kept);
+      if (kept > 0) this.pausedOrResumed({ resumed: kept });
+      const changed = await receiveFolderFiles(
+        reader,
+        staging,
+        manifest,
+        {
+          advance: (n) => this.advance(n),
+          file: (e, done) => this.safeEmit('file', { path: e.path, size: e.size, done, files: manifest.files }),
+          check: () => {
+            if (this.#cancelled) throw this.#cancelled;
+          },
+          touch: (n) => idle.touch(n),
         },
-        touch: (n) => idle.touch(n),
-      });
+        resume,
+      );
       idle.stop();
       this.setState('verifying');
+      if (journal) {
+        await journal.close();
+        journal = undefined;
+        await rm(join(staging, JOURNAL_NAME), { force: true });
+      }
       const name = await placeFolder(reservation.directory, staging, top);
       staging = undefined;
       const path = join(reservation.directory, name);
@@ -380,10 +450,16 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
     } catch (err) {
       idle.stop();
       const e = this.#cancelled ?? asTransferError(err, false);
+      if (stream.readableEnded) senderEnded = true;
+      // An interruption keeps a resumable folder's staging directory (and its journal); a cancel,
+      // a refusal or bad bytes do not.
+      if (partial && staging !== undefined && !senderEnded && KEEP_ON.has(e.code)) staging = undefined;
       this.#tell('error', e);
       throw e;
     } finally {
+      await journal?.close();
       if (staging !== undefined) await removeStaging(staging);
+      partial?.release();
       reservation.release(saved);
     }
   }

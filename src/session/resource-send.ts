@@ -26,7 +26,8 @@ import { matchPrefix } from './resource-prefix.js';
 import type { Hash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { encodeManifest, walkFolder, type SkippedEntry } from './resource-folder-manifest.js';
+import { encodeManifest, walkFolder, type FolderManifest, type SkippedEntry } from './resource-folder-manifest.js';
+import { planFolderResume, type FolderResumePlan } from './resource-folder-resume.js';
 import { sendFolderFiles } from './resource-folder-send.js';
 import { isHttpSource } from './resource-source.js';
 
@@ -95,14 +96,16 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
   readonly #name: string;
   readonly #abort = new AbortController();
   readonly #waitConnected: WaitConnected | undefined;
+  readonly #takesFolders: (() => boolean) | undefined;
   #streamOpened = false;
   /** cancel() (the receiver drops its partial file) rather than stop() (it keeps it). */
   #discard = false;
 
-  constructor(source: string | URL, name: string, peer: P, open: OpenResourceStream, options: SendResourceOptions = {}, waitConnected?: WaitConnected) {
+  constructor(source: string | URL, name: string, peer: P, open: OpenResourceStream, options: SendResourceOptions = {}, waitConnected?: WaitConnected, takesFolders?: () => boolean) {
     super(peer);
     this.#name = name;
     this.#waitConnected = waitConnected;
+    this.#takesFolders = takesFolders;
     if (options.signal) {
       if (options.signal.aborted) this.#abort.abort();
       else options.signal.addEventListener('abort', () => this.cancel(), { once: true });
@@ -143,15 +146,23 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
     if (!(Number.isFinite(acceptTimeout) && acceptTimeout > 0)) throw new PeerlinkError('ERR_INVALID_ARGUMENT', `acceptTimeout must be a positive number of ms, got ${String(acceptTimeout)}`);
     const resumeTimeout = options.resumeTimeout ?? DEFAULT_RESUME_TIMEOUT_MS;
     if (!(Number.isFinite(resumeTimeout) && resumeTimeout >= 0)) throw new PeerlinkError('ERR_INVALID_ARGUMENT', `resumeTimeout must be a number of ms ≥ 0, got ${String(resumeTimeout)}`);
-    // A local directory travels as one folder transfer (not resumed: see docs/resources.md "Folders").
+    // A local directory travels as one folder transfer (docs/resources.md "Folders"), walked once:
+    // a resume offers the same manifest again.
     const folderRoot = await localDirectory(source);
-    if (folderRoot !== undefined) return this.#sendFolder(folderRoot, open, acceptTimeout);
+    let folder: FolderManifest | undefined;
+    if (folderRoot !== undefined) {
+      if (this.#takesFolders && !this.#takesFolders())
+        throw new PeerlinkError('ERR_RESOURCE_UNSUPPORTED', 'the receiver does not understand folders (an earlier version of peerlink): send the files one by one, or update it');
+      folder = await walkFolder(folderRoot, signal);
+    }
     /** When the current pause began (reset once a body gets going again). */
     let pausedSince: number | undefined;
     for (;;) {
       if (signal.aborted) throw new PeerlinkError('ERR_CANCELLED', 'the transfer was cancelled');
       try {
-        return await this.#attempt(source, open, options, acceptTimeout, pausedSince !== undefined, () => (pausedSince = undefined));
+        const progressing = (): void => void (pausedSince = undefined);
+        if (folderRoot !== undefined && folder !== undefined) return await this.#sendFolder(folderRoot, folder, open, acceptTimeout, pausedSince !== undefined, progressing);
+        return await this.#attempt(source, open, options, acceptTimeout, pausedSince !== undefined, progressing);
       } catch (err) {
         const e = asTransferError(err, signal.aborted, this.#streamOpened);
         const lost = this.#streamOpened && !signal.aborted && !remoteFailures.has(e) && (e.code === 'ERR_RESOURCE_ABORTED' || e.code === 'ERR_PEER_NOT_CONNECTED');
@@ -250,14 +261,19 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
     }
   }
 
-  async #sendFolder(root: string, open: OpenResourceStream, acceptTimeout: number): Promise<SentResource> {
+  async #sendFolder(root: string, manifest: FolderManifest, open: OpenResourceStream, acceptTimeout: number, resuming: boolean, progressing: () => void): Promise<SentResource> {
     const signal = this.#abort.signal;
-    const manifest = await walkFolder(root, signal);
     this.setTotal(manifest.size);
     const manifestBytes = encodeManifest(manifest);
     const sha256 = createHash('sha256').update(manifestBytes).digest('hex');
     let stream: Duplex | undefined;
-    const onAbort = (): void => void stream?.destroy();
+    let bodyStarted = false;
+    // A cancel mid-body ends the stream cleanly (the receiver drops the partial folder); a stop,
+    // or anything before the body, breaks it (the receiver keeps what it has).
+    const onAbort = (): void => {
+      if (stream && this.#discard && bodyStarted) closeGracefully(stream);
+      else stream?.destroy();
+    };
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       stream = await open();
@@ -265,27 +281,42 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
       if (signal.aborted) throw new PeerlinkError('ERR_CANCELLED', 'the transfer was cancelled');
       stream.on('error', () => undefined);
       const reader = new ResourceStreamReader(stream);
-      this.published();
-      stream.write(encodeFrame({ type: 'folder', v: RESOURCE_PROTOCOL_VERSION, name: this.#name, files: manifest.files, dirs: manifest.dirs, size: manifest.size, manifest: manifestBytes.length }));
+      if (!resuming) this.published();
+      stream.write(encodeFrame({ type: 'folder', v: RESOURCE_PROTOCOL_VERSION, name: this.#name, files: manifest.files, dirs: manifest.dirs, size: manifest.size, manifest: manifestBytes.length, resume: 1 }));
       if (!stream.write(manifestBytes)) await waitDrain(stream);
-      this.setState('awaitingAcceptance');
+      if (!resuming) this.setState('awaitingAcceptance');
       const first = await withTimeout(reader.frame(), acceptTimeout, `the receiver did not accept the offer within ${Math.round(acceptTimeout / 1000)} s`);
       if (first.type === 'reject' || first.type === 'error') throw remoteFailure(first);
       if (first.type !== 'accept' || first.offset !== 0) throw new PeerlinkError('ERR_PROTOCOL', `resource stream: expected accept, got ${first.type}`);
+      let plan: FolderResumePlan | undefined;
+      if (first.folder) {
+        // What the receiver holds of this folder: proved with our own files (a local read), then skipped.
+        plan = await planFolderResume(root, manifest, first.folder, signal);
+        stream.write(encodeFrame({ type: 'folder-resume', held: plan.proof, offset: plan.file?.offset ?? 0, sha256: (plan.file?.hash ?? createHash('sha256')).copy().digest('hex') }));
+      }
+      bodyStarted = true;
+      progressing();
       this.setState('transferring');
-      this.startBody(0);
+      this.startBody(plan?.kept ?? 0);
+      if ((plan?.kept ?? 0) > 0 || resuming) this.pausedOrResumed({ resumed: plan?.kept ?? 0 });
       const answer = reader.frame();
       answer.catch(() => undefined);
       let early = false;
       void answer.then((f) => (early = f.type === 'error' || f.type === 'reject'), () => undefined);
       let changed: string[];
       try {
-        changed = await sendFolderFiles(stream, root, manifest, {
-          advance: (n) => this.advance(n),
-          file: (e, done) => this.safeEmit('file', { path: e.path, size: e.size, done, files: manifest.files }),
-          stopped: () => early,
-          signal,
-        });
+        changed = await sendFolderFiles(
+          stream,
+          root,
+          manifest,
+          {
+            advance: (n) => this.advance(n),
+            file: (e, done) => this.safeEmit('file', { path: e.path, size: e.size, done, files: manifest.files }),
+            stopped: () => early,
+            signal,
+          },
+          plan && { skip: plan.skip, ...(plan.file ? { file: plan.file } : {}) },
+        );
       } catch (err) {
         const f = await withTimeout(answer, 1000, '').catch(() => undefined);
         if (f && (f.type === 'error' || f.type === 'reject')) throw remoteFailure(f);
@@ -300,7 +331,7 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
       closeGracefully(stream);
       return { name: this.#name, savedName: result.name, size: manifest.size, sha256, folder: { files: manifest.files, dirs: manifest.dirs, skipped: manifest.skipped, changed } };
     } catch (err) {
-      stream?.destroy();
+      if (stream && !(this.#discard && bodyStarted)) stream.destroy();
       throw err;
     } finally {
       signal.removeEventListener('abort', onAbort);

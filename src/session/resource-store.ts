@@ -29,7 +29,9 @@ import { numberedName, validateResourceName } from './resource-name.js';
 import { ResourceSink, mapWriteError } from './resource-sink.js';
 import { resourceChannel } from './resource-progress.js';
 import { scanPrefix, type PrefixScan } from './resource-prefix.js';
+import { FOLDER_PARTIAL_PATTERN, JOURNAL_NAME } from './resource-folder-resume.js';
 import {
+  PARTIAL_MAX_AGE_MS,
   partialDataName,
   partialKey,
   readRecord,
@@ -371,6 +373,18 @@ export class ResourceStore {
   async #removeLeftovers(dir: string): Promise<void> {
     const now = Date.now();
     for (const name of await readdir(dir)) {
+      if (FOLDER_PARTIAL_PATTERN.test(name)) {
+        // An interrupted folder kept for resuming (resource-folder-resume.ts): removed once its
+        // journal (or the directory) has not been written for PARTIAL_MAX_AGE_MS, as partial files are.
+        const st = await lstat(join(dir, name)).catch(() => undefined);
+        if (!st?.isDirectory()) continue;
+        const journal = await lstat(join(dir, name, JOURNAL_NAME)).catch(() => undefined);
+        if (now - Math.max(st.mtimeMs, journal?.mtimeMs ?? 0) < PARTIAL_MAX_AGE_MS) continue;
+        await rm(join(dir, name), { recursive: true, force: true }).catch(() => undefined);
+        this.#leftovers.push({ name, size: 0 });
+        resourceChannel.publish({ event: 'leftover', direction: 'receive', name, size: 0 });
+        continue;
+      }
       const staging = FOLDER_STAGING_PATTERN.exec(name);
       if (staging) {
         // A folder whose receiving process died: its staging directory (never a symlink: lstat).

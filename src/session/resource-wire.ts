@@ -27,6 +27,10 @@
  * offset it continues from and the SHA-256 of [0, offset) of its own file, which the receiver
  * checks against its own bytes before it keeps them. ACCEPT's `offset` stays 0 (a sender that
  * predates resuming refuses anything else).
+ *
+ * Folders (resource-folder-*.ts) use the same stream: FOLDER header and manifest, ACCEPT (with
+ * `folder` — held files and the partial one — after a header with `resume:1`), FOLDER-RESUME
+ * (the sender's proof and offset), each file's bytes and END, FOLDER-DONE.
  */
 import type { Readable } from 'node:stream';
 import { PeerlinkError, type PeerlinkErrorCode } from '../errors.js';
@@ -60,6 +64,8 @@ export interface ResourceAccept {
   type: 'accept';
   offset: number;
   resume?: ResumeOffer;
+  /** Folders: what the receiver holds (only after a folder header with `resume`). */
+  folder?: FolderResumeOffer;
 }
 export interface ResourceResume {
   type: 'resume';
@@ -91,6 +97,24 @@ export interface FolderHeader {
   dirs: number;
   size: number;
   manifest: number;
+  /** 1: the sender can resume the folder (answers an ACCEPT's `folder` with FOLDER-RESUME; resource-folder-resume.ts). */
+  resume?: 1;
+}
+/** What the receiver holds of an interrupted folder: verified files (ranges of file indices) and the file that was in flight. */
+export interface FolderResumeOffer {
+  /** [first, end) ranges of file indices (manifest order, files only), ascending and disjoint. */
+  held: Array<[number, number]>;
+  /** The file in flight: its index and what is held of it, as for a single file. */
+  partial?: ResumeOffer & { file: number };
+}
+/** The sender's answer to a folder ACCEPT with `folder`: proof of the held files, and where the file in flight continues. */
+export interface FolderResume {
+  type: 'folder-resume';
+  /** SHA-256 (hex) over the held files' SHA-256s (hex, in index order, each followed by a newline). */
+  held: string;
+  /** Where the file in flight continues (0 without one) and the SHA-256 of its bytes before that. */
+  offset: number;
+  sha256: string;
 }
 /** The receiver saved the folder (as `name`); `changed`: files dropped because they changed during the send. */
 export interface FolderDone {
@@ -107,7 +131,10 @@ export interface ResourceDone {
   /** The name the receiver saved the file under; absent from receivers that predate it. */
   name?: string;
 }
-export type ResourceFrame = ResourceHeader | ResourceAccept | ResourceResume | ResourceFailure | ResourceTrailer | ResourceDone | FolderHeader | FolderDone;
+export type ResourceFrame = ResourceHeader | ResourceAccept | ResourceResume | ResourceFailure | ResourceTrailer | ResourceDone | FolderHeader | FolderDone | FolderResume;
+
+/** Most ranges of held files in one folder ACCEPT (each ~16 bytes of JSON: well under MAX_CONTROL_FRAME with the digests). */
+export const MAX_HELD_RANGES = 256;
 
 /** Codes a peer may report for a transfer; anything else is shown as ERR_PROTOCOL. */
 const REMOTE_CODES: ReadonlySet<string> = new Set<PeerlinkErrorCode>([
@@ -180,6 +207,7 @@ export function parseFrame(payload: Buffer): ResourceFrame {
       };
     case 'accept': {
       if (!isSize(o.offset)) throw protocolError('malformed accept');
+      if (o.folder !== undefined) return { type: 'accept', offset: o.offset, folder: parseFolderResumeOffer(o.folder) };
       if (o.resume === undefined) return { type: 'accept', offset: o.offset };
       return { type: 'accept', offset: o.offset, resume: parseResumeOffer(o.resume) };
     }
@@ -197,7 +225,10 @@ export function parseFrame(payload: Buffer): ResourceFrame {
     case 'folder':
       if (typeof o.v !== 'number' || !isSize(o.size) || !isSize(o.files) || !isSize(o.dirs) || !isSize(o.manifest)) throw protocolError('malformed folder header');
       if (o.v !== RESOURCE_PROTOCOL_VERSION) throw protocolError(`unsupported resource protocol version ${String(o.v)}`);
-      return { type: 'folder', v: o.v, name: typeof o.name === 'string' ? o.name : '', files: o.files, dirs: o.dirs, size: o.size, manifest: o.manifest };
+      return { type: 'folder', v: o.v, name: typeof o.name === 'string' ? o.name : '', files: o.files, dirs: o.dirs, size: o.size, manifest: o.manifest, ...(o.resume === 1 ? { resume: 1 as const } : {}) };
+    case 'folder-resume':
+      if (typeof o.held !== 'string' || !SHA256_HEX.test(o.held) || !isSize(o.offset) || typeof o.sha256 !== 'string' || !SHA256_HEX.test(o.sha256)) throw protocolError('malformed folder resume');
+      return { type: 'folder-resume', held: o.held, offset: o.offset, sha256: o.sha256 };
     case 'folder-done':
       if (typeof o.name !== 'string' || !isSize(o.files) || !isSize(o.size) || !Array.isArray(o.changed) || !o.changed.every((c) => typeof c === 'string'))
         throw protocolError('malformed folder result');
@@ -223,6 +254,25 @@ function parseResumeOffer(r: unknown): ResumeOffer {
     digests.push(d);
   }
   return { have: o.have, block: o.block, digests };
+}
+
+/** Checks a folder ACCEPT's `folder`: ranges ascending, disjoint and bounded; the partial file's offer as for a file. Indices are checked against the manifest by the sender. */
+function parseFolderResumeOffer(r: unknown): FolderResumeOffer {
+  if (typeof r !== 'object' || r === null) throw protocolError('malformed folder resume offer');
+  const o = r as Record<string, unknown>;
+  if (!Array.isArray(o.held) || o.held.length > MAX_HELD_RANGES) throw protocolError('malformed folder resume offer');
+  const held: Array<[number, number]> = [];
+  let last = -1;
+  for (const range of o.held as unknown[]) {
+    if (!Array.isArray(range) || range.length !== 2 || !isSize(range[0]) || !isSize(range[1]) || range[0] <= last || range[1] <= range[0])
+      throw protocolError('folder resume offer: malformed range');
+    held.push([range[0], range[1]]);
+    last = range[1];
+  }
+  if (o.partial === undefined) return { held };
+  const p = o.partial as Record<string, unknown> | null;
+  if (typeof p !== 'object' || p === null || !isSize(p.file)) throw protocolError('malformed folder resume offer');
+  return { held, partial: { ...parseResumeOffer(p), file: p.file } };
 }
 
 /**

@@ -36,6 +36,7 @@ import { fingerprintOfSpki, peerIdBytesOfSpki, spkiOf } from './trust/identity.j
 import { LinkQualityMonitor, type LinkSource } from './link-monitor.js';
 import type { LinkQuality, LinkQualityReport } from './link-quality.js';
 import { linkQualityChannel, log } from './diagnostics.js';
+import { FOLDERS_CAPABILITY } from './resource-folder-manifest.js';
 
 export interface SendOptions {
   /** One peer or several; default every connected peer. */
@@ -202,7 +203,8 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
         if (state === 'connected') this.#links.track(rec.key, this.#linkSource(rec));
         else this.#links.untrack(rec.key);
       },
-      extraCapabilities: () => this.#datagrams.capability,
+      // FOLDERS: this receiver understands folder offers (resource-folder-manifest.ts); a sender checks it before offering one.
+      extraCapabilities: () => this.#datagrams.capability | (this.#streamHandlers.has(StreamKind.RESOURCE) ? FOLDERS_CAPABILITY : 0),
       extension: (rec, ch, code, body) => {
         try {
           this.#datagrams.onControl(rec, ch, code, body);
@@ -231,6 +233,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       budgets: this.#budgets,
       peerKey: (peer) => peer.id,
       waitConnected: (peer, signal) => this.#waitConnected(peer, signal),
+      takesFolders: (peer) => ((this.#peers.get(peer.id)?.active?.hello?.capabilities ?? FOLDERS_CAPABILITY) & FOLDERS_CAPABILITY) !== 0,
     });
     this.setStreamHandler('resource', (stream, _name, _meta, peer) => {
       this.#resources.receive(stream, peer);

@@ -135,6 +135,17 @@ rl.on('line', (line) => {
       () => out({ ev: 'sent', peer: id }),
       (err: { code?: string }) => out({ ev: 'send-failed', peer: id, code: err.code ?? null }),
     );
+  } else if (cmd === 'send-resource') {
+    // send-resource <peer id> <JSON {path, name, acceptTimeout?}>: the victim as a sender (e.g. of a folder).
+    const [id, ...json] = rest;
+    const peer = session.connectedPeers.find((p) => p.id === id);
+    if (!peer) return out({ ev: 'resource-send-failed', peer: id ?? null, code: 'no-peer' });
+    const o = JSON.parse(json.join(' ')) as { path: string; name: string; acceptTimeout?: number };
+    const began = Date.now();
+    session.sendResource(o.path, o.name, peer, o.acceptTimeout === undefined ? {} : { acceptTimeout: o.acceptTimeout }).done.then(
+      (r) => out({ ev: 'resource-sent', peer: id, savedName: r.savedName, ms: Date.now() - began }),
+      (err: { code?: string }) => out({ ev: 'resource-send-failed', peer: id, code: err.code ?? null, ms: Date.now() - began }),
+    );
   } else if (cmd === 'close') {
     void session.close().then(() => engine?.close()).then(() => process.exit(0));
   }
