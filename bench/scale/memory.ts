@@ -6,8 +6,11 @@
  *
  *   node dist/bench/scale/memory.js [--peers 8,31] [--security psk|none] [--settle 5] [--runs 1] [--json]
  *   node --max-semi-space-size=1 dist/bench/scale/memory.js …   (flags given to node are passed to every stage)
+ *   node dist/bench/scale/memory.js --discover --peers 8   (everyone advertises and browses on lo:
+ *     the peers find the subject by mDNS and connect on their own, as in the scale lab)
  *
- * Every figure is taken after two full GCs. Columns: RSS; "private" = anonymous and heap pages
+ * Every figure is taken after two full GCs, except "RSS before GC" (what top shows: with garbage
+ * the young generation has not collected yet). Columns: RSS; "private" = anonymous and heap pages
  * this process alone dirtied (smaps Private_Dirty): what each more process really costs, as the
  * node binary's own pages (file-backed, clean, 32–48 MiB of RSS) are shared by every process
  * running that binary; V8 heap used / committed, its new (young) and old space and code; external
@@ -27,6 +30,7 @@ const PSK = '00112233445566778899aabbccddeeff';
 export interface MemorySample {
   stage: string;
   peers: number;
+  rssBeforeGc: number;
   rss: number;
   privateDirty: number;
   heapUsed: number;
@@ -66,12 +70,14 @@ function packagesLoaded(): string[] {
 }
 
 function sample(stage: string, peers: number): MemorySample {
+  const rssBeforeGc = process.memoryUsage().rss / MiB;
   fullGc();
   const m = process.memoryUsage();
   const space = (name: string): number => (getHeapSpaceStatistics().find((s) => s.space_name === name)?.physical_space_size ?? 0) / MiB;
   return {
     stage,
     peers,
+    rssBeforeGc,
     rss: m.rss / MiB,
     privateDirty: smapsRollup('Private_Dirty'),
     heapUsed: m.heapUsed / MiB,
@@ -88,7 +94,7 @@ function sample(stage: string, peers: number): MemorySample {
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** One stage, in this (fresh) process; prints one JSON line. */
-async function subject(stage: string, peers: number, security: 'psk' | 'none', settleMs: number): Promise<void> {
+async function subject(stage: string, peers: number, security: 'psk' | 'none', settleMs: number, discover: boolean): Promise<void> {
   if (stage === 'bare') {
     console.log(JSON.stringify(sample(stage, 0)));
     return;
@@ -102,7 +108,7 @@ async function subject(stage: string, peers: number, security: 'psk' | 'none', s
   const lone = stage === 'lone';
   // The lone session is what an app runs: advertising and browsing on `lo`. With peers, the subject
   // is dialled by address (no mDNS traffic of 31 other sessions to process).
-  const s = new PeerSession({ serviceType: 'memdiet', security: sec, interfaces: ['lo'], advertise: lone, browse: lone });
+  const s = new PeerSession({ serviceType: 'memdiet', security: sec, interfaces: ['lo'], advertise: lone || discover, browse: lone || discover });
   await s.start();
   if (!lone) {
     const connected = new Set<string>();
@@ -113,7 +119,7 @@ async function subject(stage: string, peers: number, security: 'psk' | 'none', s
         if (connected.size >= peers) resolve();
       });
     });
-    const swarm = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--role', 'swarm', '--peers', String(peers), '--port', String(s.listenPort), '--security', security], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const swarm = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--role', 'swarm', '--peers', String(peers), '--port', String(s.listenPort), '--security', security, ...(discover ? ['--discover'] : [])], { stdio: ['ignore', 'ignore', 'inherit'] });
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`only ${connected.size} of ${peers} peers connected in 120 s`)), 120_000);
@@ -131,13 +137,13 @@ async function subject(stage: string, peers: number, security: 'psk' | 'none', s
 }
 
 /** N sessions in this process, each connecting to the subject's port on loopback. */
-async function swarm(peers: number, port: number, security: 'psk' | 'none'): Promise<void> {
+async function swarm(peers: number, port: number, security: 'psk' | 'none', discover: boolean): Promise<void> {
   const { PeerSession, Endpoint } = await import('../../src/index.js');
   const sec = security === 'psk' ? { mode: 'psk' as const, key: PSK } : { mode: 'none' as const };
   for (let i = 0; i < peers; i++) {
-    const s = new PeerSession({ serviceType: 'memdiet', security: sec, interfaces: ['lo'], advertise: false, browse: false });
+    const s = new PeerSession({ serviceType: 'memdiet', security: sec, interfaces: ['lo'], advertise: discover, browse: discover });
     await s.start();
-    void s.connect(Endpoint.hostPort('127.0.0.1', port)).catch(() => undefined);
+    if (!discover) void s.connect(Endpoint.hostPort('127.0.0.1', port)).catch(() => undefined);
   }
   await delay(600_000); // killed by the subject
 }
@@ -174,22 +180,23 @@ async function main(): Promise<void> {
       settle: { type: 'string', default: '5' },
       runs: { type: 'string', default: '1' },
       json: { type: 'boolean', default: false },
+      discover: { type: 'boolean', default: false },
     },
   });
   const security = values.security === 'none' ? 'none' : 'psk';
   const settleMs = Number(values.settle) * 1000;
-  if (values.role === 'subject') return subject(values.stage, Number(values.peers), security, settleMs);
-  if (values.role === 'swarm') return swarm(Number(values.peers), Number(values.port), security);
+  if (values.role === 'subject') return subject(values.stage, Number(values.peers), security, settleMs, values.discover);
+  if (values.role === 'swarm') return swarm(Number(values.peers), Number(values.port), security, values.discover);
 
   const stages: { stage: string; peers: number }[] = [{ stage: 'bare', peers: 0 }, { stage: 'import', peers: 0 }, { stage: 'lone', peers: 0 }];
   for (const n of values.peers.split(',').filter(Boolean)) stages.push({ stage: 'peers', peers: Number(n) });
   const rows: MemorySample[] = [];
   for (const st of stages) {
     const runs: MemorySample[] = [];
-    for (let i = 0; i < Number(values.runs); i++) runs.push(await runStage(['--stage', st.stage, '--peers', String(st.peers), '--security', security, '--settle', String(values.settle)]));
+    for (let i = 0; i < Number(values.runs); i++) runs.push(await runStage(['--stage', st.stage, '--peers', String(st.peers), '--security', security, '--settle', String(values.settle), ...(values.discover ? ['--discover'] : [])]));
     const first = runs[0] as MemorySample;
     const med = (k: keyof MemorySample): number => median(runs.map((r) => r[k] as number));
-    rows.push({ ...first, rss: med('rss'), privateDirty: med('privateDirty'), heapUsed: med('heapUsed'), heapCommitted: med('heapCommitted'), newSpace: med('newSpace'), oldSpace: med('oldSpace'), codeSpace: med('codeSpace'), external: med('external'), arrayBuffers: med('arrayBuffers') });
+    rows.push({ ...first, rssBeforeGc: med('rssBeforeGc'), rss: med('rss'), privateDirty: med('privateDirty'), heapUsed: med('heapUsed'), heapCommitted: med('heapCommitted'), newSpace: med('newSpace'), oldSpace: med('oldSpace'), codeSpace: med('codeSpace'), external: med('external'), arrayBuffers: med('arrayBuffers') });
   }
   if (values.json) {
     console.log(JSON.stringify({ node: process.version, execArgv: process.execArgv, security, rows }));
@@ -197,13 +204,13 @@ async function main(): Promise<void> {
   }
   const f = (x: number): string => x.toFixed(1);
   const lone = rows.find((r) => r.stage === 'lone');
-  console.log(`node ${process.version} ${process.execArgv.join(' ')} security ${security}, MiB, after full GC (median of ${values.runs})`);
-  console.log('| stage | RSS | × lone | private dirty | heap used / committed | new / old / code space | external / ArrayBuffers | packages |');
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- |');
+  console.log(`node ${process.version} ${process.execArgv.join(' ')} security ${security}${values.discover ? ', peers by mDNS' : ''}, MiB, after full GC (median of ${values.runs})`);
+  console.log('| stage | RSS before GC | RSS | × lone | private dirty | heap used / committed | new / old / code space | external / ArrayBuffers | packages |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of rows) {
     const name = r.stage === 'peers' ? `${r.peers} peers` : r.stage;
     const ratio = lone && r.stage === 'peers' ? (r.rss / lone.rss).toFixed(2) : '';
-    console.log(`| ${name} | ${f(r.rss)} | ${ratio} | ${f(r.privateDirty)} | ${f(r.heapUsed)} / ${f(r.heapCommitted)} | ${f(r.newSpace)} / ${f(r.oldSpace)} / ${f(r.codeSpace)} | ${f(r.external)} / ${f(r.arrayBuffers)} | ${r.packages.join(' ') || '—'} |`);
+    console.log(`| ${name} | ${f(r.rssBeforeGc)} | ${f(r.rss)} | ${ratio} | ${f(r.privateDirty)} | ${f(r.heapUsed)} / ${f(r.heapCommitted)} | ${f(r.newSpace)} / ${f(r.oldSpace)} / ${f(r.codeSpace)} | ${f(r.external)} / ${f(r.arrayBuffers)} | ${r.packages.join(' ') || '—'} |`);
   }
 }
 
