@@ -4,12 +4,13 @@
  * connected peers (the peers are sessions in a second process on loopback, connecting by address:
  * no mDNS, so only the subject's per-peer cost is measured).
  *
- *   node dist/bench/scale/memory.js [--peers 8,31] [--security psk|none] [--settle 5] [--runs 1] [--json]
+ *   node dist/bench/scale/memory.js [--peers 8,31] [--security psk|none] [--settle 15] [--runs 1] [--json]
  *   node --max-semi-space-size=1 dist/bench/scale/memory.js …   (flags given to node are passed to every stage)
  *   node dist/bench/scale/memory.js --discover --peers 8   (everyone advertises and browses on lo:
  *     the peers find the subject by mDNS and connect on their own, as in the scale lab)
  *
- * Every figure is taken after two full GCs, except "RSS before GC" (what top shows: with garbage
+ * Each session stage waits --settle seconds first: idle, V8 shrinks a young generation the start-up
+ * grew (after ~10 s), so a shorter settle reports a few MiB more. Every figure is taken after two full GCs, except "RSS before GC" (what top shows: with garbage
  * the young generation has not collected yet). Columns: RSS; "private" = anonymous and heap pages
  * this process alone dirtied (smaps Private_Dirty): what each more process really costs, as the
  * node binary's own pages (file-backed, clean, 32–48 MiB of RSS) are shared by every process
@@ -108,7 +109,10 @@ async function subject(stage: string, peers: number, security: 'psk' | 'none', s
   const lone = stage === 'lone';
   // The lone session is what an app runs: advertising and browsing on `lo`. With peers, the subject
   // is dialled by address (no mDNS traffic of 31 other sessions to process).
-  const s = new PeerSession({ serviceType: 'memdiet', security: sec, interfaces: ['lo'], advertise: lone || discover, browse: lone || discover });
+  // A service type of this process's own: runs side by side (or other lone sessions on lo) must
+  // not find and connect to each other.
+  const service = `md${process.pid.toString(36)}`;
+  const s = new PeerSession({ serviceType: service, security: sec, interfaces: ['lo'], advertise: lone || discover, browse: lone || discover });
   await s.start();
   if (!lone) {
     const connected = new Set<string>();
@@ -119,7 +123,7 @@ async function subject(stage: string, peers: number, security: 'psk' | 'none', s
         if (connected.size >= peers) resolve();
       });
     });
-    const swarm = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--role', 'swarm', '--peers', String(peers), '--port', String(s.listenPort), '--security', security, ...(discover ? ['--discover'] : [])], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const swarm = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--role', 'swarm', '--peers', String(peers), '--port', String(s.listenPort), '--security', security, '--service', service, ...(discover ? ['--discover'] : [])], { stdio: ['ignore', 'ignore', 'inherit'] });
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`only ${connected.size} of ${peers} peers connected in 120 s`)), 120_000);
@@ -137,11 +141,11 @@ async function subject(stage: string, peers: number, security: 'psk' | 'none', s
 }
 
 /** N sessions in this process, each connecting to the subject's port on loopback. */
-async function swarm(peers: number, port: number, security: 'psk' | 'none', discover: boolean): Promise<void> {
+async function swarm(peers: number, port: number, security: 'psk' | 'none', discover: boolean, service: string): Promise<void> {
   const { PeerSession, Endpoint } = await import('../../src/index.js');
   const sec = security === 'psk' ? { mode: 'psk' as const, key: PSK } : { mode: 'none' as const };
   for (let i = 0; i < peers; i++) {
-    const s = new PeerSession({ serviceType: 'memdiet', security: sec, interfaces: ['lo'], advertise: discover, browse: discover });
+    const s = new PeerSession({ serviceType: service, security: sec, interfaces: ['lo'], advertise: discover, browse: discover });
     await s.start();
     if (!discover) void s.connect(Endpoint.hostPort('127.0.0.1', port)).catch(() => undefined);
   }
@@ -177,16 +181,17 @@ async function main(): Promise<void> {
       peers: { type: 'string', default: '8,31' },
       port: { type: 'string', default: '0' },
       security: { type: 'string', default: 'psk' },
-      settle: { type: 'string', default: '5' },
+      settle: { type: 'string', default: '15' },
       runs: { type: 'string', default: '1' },
       json: { type: 'boolean', default: false },
       discover: { type: 'boolean', default: false },
+      service: { type: 'string', default: 'memdiet' },
     },
   });
   const security = values.security === 'none' ? 'none' : 'psk';
   const settleMs = Number(values.settle) * 1000;
   if (values.role === 'subject') return subject(values.stage, Number(values.peers), security, settleMs, values.discover);
-  if (values.role === 'swarm') return swarm(Number(values.peers), Number(values.port), security, values.discover);
+  if (values.role === 'swarm') return swarm(Number(values.peers), Number(values.port), security, values.discover, values.service);
 
   const stages: { stage: string; peers: number }[] = [{ stage: 'bare', peers: 0 }, { stage: 'import', peers: 0 }, { stage: 'lone', peers: 0 }];
   for (const n of values.peers.split(',').filter(Boolean)) stages.push({ stage: 'peers', peers: Number(n) });
