@@ -6,8 +6,8 @@
  *
  *   node dist/bench/scale/memory.js [--peers 8,31] [--security psk|none] [--settle 15] [--runs 1] [--json]
  *   node --max-semi-space-size=1 dist/bench/scale/memory.js …   (flags given to node are passed to every stage)
- *   node dist/bench/scale/memory.js --discover --peers 8   (everyone advertises and browses on lo:
- *     the peers find the subject by mDNS and connect on their own, as in the scale lab)
+ *   node dist/bench/scale/memory.js --discover --peers 31   (the peers advertise on lo, the subject
+ *     browses, finds and dials them, as in the scale lab; the peers do not browse each other)
  *
  * Each session stage waits --settle seconds first: idle, V8 shrinks a young generation the start-up
  * grew (after ~10 s), so a shorter settle reports a few MiB more. Every figure is taken after two full GCs, except "RSS before GC" (what top shows: with garbage
@@ -145,7 +145,9 @@ async function swarm(peers: number, port: number, security: 'psk' | 'none', disc
   const { PeerSession, Endpoint } = await import('../../src/index.js');
   const sec = security === 'psk' ? { mode: 'psk' as const, key: PSK } : { mode: 'none' as const };
   for (let i = 0; i < peers; i++) {
-    const s = new PeerSession({ serviceType: service, security: sec, interfaces: ['lo'], advertise: discover, browse: discover });
+    // With --discover they advertise and the subject finds and dials them; they do not browse:
+    // 31 sessions meshing among themselves in one process starve it (keepalive timeouts).
+    const s = new PeerSession({ serviceType: service, security: sec, interfaces: ['lo'], advertise: discover, browse: false });
     await s.start();
     if (!discover) void s.connect(Endpoint.hostPort('127.0.0.1', port)).catch(() => undefined);
   }
