@@ -5,6 +5,7 @@
  * no mDNS, so only the subject's per-peer cost is measured).
  *
  *   node dist/bench/scale/memory.js [--peers 8,31] [--security psk|none] [--settle 15] [--runs 1] [--json]
+ *   node dist/bench/scale/memory.js --trim …   (malloc_trim(0) before each sample: live native memory only)
  *   node --max-semi-space-size=1 dist/bench/scale/memory.js …   (flags given to node are passed to every stage)
  *   node dist/bench/scale/memory.js --discover --peers 31   (the peers advertise on lo, the subject
  *     browses, finds and dials them, as in the scale lab; the peers do not browse each other)
@@ -34,6 +35,8 @@ export interface MemorySample {
   rssBeforeGc: number;
   rss: number;
   privateDirty: number;
+  /** Private dirty pages of the main malloc arena (`[heap]`, brk): native allocations, not V8's. */
+  mallocHeap: number;
   heapUsed: number;
   heapCommitted: number;
   newSpace: number;
@@ -60,6 +63,19 @@ function smapsRollup(field: string): number {
   }
 }
 
+/** Private_Dirty of the `[heap]` mapping (glibc's main arena). */
+function brkHeapDirty(): number {
+  try {
+    const text = readFileSync('/proc/self/smaps', 'utf8');
+    const at = text.indexOf('[heap]\n');
+    if (at < 0) return 0;
+    const m = /^Private_Dirty:\s+(\d+) kB/m.exec(text.slice(at));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
 /** Third-party packages in the CommonJS cache (ESM-only ones do not show; ours are all CJS). */
 function packagesLoaded(): string[] {
   const names = new Set<string>();
@@ -70,9 +86,19 @@ function packagesLoaded(): string[] {
   return [...names].sort();
 }
 
+/**
+ * glibc's malloc_trim(0) through koffi (--trim): returns free pages inside the malloc heap to
+ * the kernel, so what remains of `[heap]` is live native allocations, not fragmentation.
+ */
+function mallocTrim(): void {
+  const koffi = createRequire(import.meta.url)('koffi') as { load(path: string): { func(decl: string): (...args: unknown[]) => unknown } };
+  koffi.load('libc.so.6').func('int malloc_trim(size_t pad)')(0);
+}
+
 function sample(stage: string, peers: number): MemorySample {
   const rssBeforeGc = process.memoryUsage().rss / MiB;
   fullGc();
+  if (process.argv.includes('--trim')) mallocTrim();
   const m = process.memoryUsage();
   const space = (name: string): number => (getHeapSpaceStatistics().find((s) => s.space_name === name)?.physical_space_size ?? 0) / MiB;
   return {
@@ -81,6 +107,7 @@ function sample(stage: string, peers: number): MemorySample {
     rssBeforeGc,
     rss: m.rss / MiB,
     privateDirty: smapsRollup('Private_Dirty'),
+    mallocHeap: brkHeapDirty(),
     heapUsed: m.heapUsed / MiB,
     heapCommitted: m.heapTotal / MiB,
     newSpace: space('new_space'),
@@ -188,6 +215,7 @@ async function main(): Promise<void> {
       json: { type: 'boolean', default: false },
       discover: { type: 'boolean', default: false },
       service: { type: 'string', default: 'memdiet' },
+      trim: { type: 'boolean', default: false },
     },
   });
   const security = values.security === 'none' ? 'none' : 'psk';
@@ -200,10 +228,10 @@ async function main(): Promise<void> {
   const rows: MemorySample[] = [];
   for (const st of stages) {
     const runs: MemorySample[] = [];
-    for (let i = 0; i < Number(values.runs); i++) runs.push(await runStage(['--stage', st.stage, '--peers', String(st.peers), '--security', security, '--settle', String(values.settle), ...(values.discover ? ['--discover'] : [])]));
+    for (let i = 0; i < Number(values.runs); i++) runs.push(await runStage(['--stage', st.stage, '--peers', String(st.peers), '--security', security, '--settle', String(values.settle), ...(values.discover ? ['--discover'] : []), ...(values.trim ? ['--trim'] : [])]));
     const first = runs[0] as MemorySample;
     const med = (k: keyof MemorySample): number => median(runs.map((r) => r[k] as number));
-    rows.push({ ...first, rssBeforeGc: med('rssBeforeGc'), rss: med('rss'), privateDirty: med('privateDirty'), heapUsed: med('heapUsed'), heapCommitted: med('heapCommitted'), newSpace: med('newSpace'), oldSpace: med('oldSpace'), codeSpace: med('codeSpace'), external: med('external'), arrayBuffers: med('arrayBuffers') });
+    rows.push({ ...first, rssBeforeGc: med('rssBeforeGc'), rss: med('rss'), privateDirty: med('privateDirty'), mallocHeap: med('mallocHeap'), heapUsed: med('heapUsed'), heapCommitted: med('heapCommitted'), newSpace: med('newSpace'), oldSpace: med('oldSpace'), codeSpace: med('codeSpace'), external: med('external'), arrayBuffers: med('arrayBuffers') });
   }
   if (values.json) {
     console.log(JSON.stringify({ node: process.version, execArgv: process.execArgv, security, rows }));
@@ -212,12 +240,12 @@ async function main(): Promise<void> {
   const f = (x: number): string => x.toFixed(1);
   const lone = rows.find((r) => r.stage === 'lone');
   console.log(`node ${process.version} ${process.execArgv.join(' ')} security ${security}${values.discover ? ', peers by mDNS' : ''}, MiB, after full GC (median of ${values.runs})`);
-  console.log('| stage | RSS before GC | RSS | × lone | private dirty | heap used / committed | new / old / code space | external / ArrayBuffers | packages |');
+  console.log('| stage | RSS before GC | RSS | × lone | private dirty (of it malloc [heap]) | heap used / committed | new / old / code space | external / ArrayBuffers | packages |');
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of rows) {
     const name = r.stage === 'peers' ? `${r.peers} peers` : r.stage;
     const ratio = lone && r.stage === 'peers' ? (r.rss / lone.rss).toFixed(2) : '';
-    console.log(`| ${name} | ${f(r.rssBeforeGc)} | ${f(r.rss)} | ${ratio} | ${f(r.privateDirty)} | ${f(r.heapUsed)} / ${f(r.heapCommitted)} | ${f(r.newSpace)} / ${f(r.oldSpace)} / ${f(r.codeSpace)} | ${f(r.external)} / ${f(r.arrayBuffers)} | ${r.packages.join(' ') || '—'} |`);
+    console.log(`| ${name} | ${f(r.rssBeforeGc)} | ${f(r.rss)} | ${ratio} | ${f(r.privateDirty)} (${f(r.mallocHeap)}) | ${f(r.heapUsed)} / ${f(r.heapCommitted)} | ${f(r.newSpace)} / ${f(r.oldSpace)} / ${f(r.codeSpace)} | ${f(r.external)} / ${f(r.arrayBuffers)} | ${r.packages.join(' ') || '—'} |`);
   }
 }
 
