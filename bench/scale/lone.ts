@@ -1,6 +1,7 @@
 /**
  * RSS of a lone session: imports the public API (what an app imports), starts one PSK
- * session on `lo` (browsing and advertising), waits, and prints memory after a full GC.
+ * session on `lo` (browsing and advertising), waits 15 s, and prints memory after a full GC.
+ * The breakdown per stage and per Node line is bench/scale/memory.ts (docs/memory.md).
  *   node dist/bench/scale/lone.js [--import-only]
  */
 import { setFlagsFromString } from 'node:v8';
@@ -22,9 +23,11 @@ if (process.argv.includes('--import-only')) {
   console.log(JSON.stringify({ bare: before, imported }));
   process.exit(0);
 }
-const s = new PeerSession({ serviceType: 'lone', security: { mode: 'psk', key: '00112233445566778899aabbccddeeff' }, interfaces: ['lo'] });
+// A service type of this process's own, so two runs side by side do not connect to each other.
+const s = new PeerSession({ serviceType: `lone${process.pid.toString(36)}`, security: { mode: 'psk', key: '00112233445566778899aabbccddeeff' }, interfaces: ['lo'] });
 await s.start();
-await new Promise((r) => setTimeout(r, 5000));
+// Idle long enough for V8 to shrink the young generation start-up grew (~10 s): the idle figure.
+await new Promise((r) => setTimeout(r, 15_000));
 const started = mem();
 console.log(JSON.stringify({ bare: before, imported, started }));
 await s.close();

@@ -29,9 +29,10 @@ let x509Module: Promise<typeof X509> | undefined;
 /**
  * @peculiar/x509 (with reflect-metadata, which its decorators need first) is loaded on the
  * first identity made, not with the library: it is ~20 MiB of RSS, and a PSK session, or one
- * given its certificate, never needs it.
+ * given its certificate, never needs it. Shared with session/trust/identity.ts (one loader, one
+ * cryptoProvider set).
  */
-function loadX509(): Promise<typeof X509> {
+export function loadX509(): Promise<typeof X509> {
   x509Module ??= (async () => {
     await import('reflect-metadata');
     const x509 = await import('@peculiar/x509');

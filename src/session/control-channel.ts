@@ -47,6 +47,12 @@ const NOT_FINAL = Object.freeze({ final: false });
  * goes out when it reaches BATCH_BYTES, and payloads above BATCH_PAYLOAD_MAX go alone.
  */
 const BATCH_BYTES = 64 * 1024;
+/**
+ * The first batch buffer of a connection, and its size again after light ticks: a peer that
+ * sends a message now and then holds 4 KiB, not 64 KiB (docs/memory.md); one batch that fills
+ * up makes the next buffer BATCH_BYTES.
+ */
+const BATCH_BYTES_MIN = 4 * 1024;
 const BATCH_PAYLOAD_MAX = 8 * 1024;
 /**
  * Space kept in front of each batch for the transport's frame header (Connection.send with
@@ -113,12 +119,22 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
   private batchStart = 0;
   private batchUsed = 0;
   private batchCount = 0;
+  private batchSize = BATCH_BYTES_MIN;
+  /** A batch filled up since the last tick's flush (the tick was not light). */
+  private batchFilled = false;
   private batchScheduled = false;
   /** Set while the transport is above its high-water mark after a batch: sends wait on it. */
   private blocked: Promise<void> | undefined;
   private readonly flushBound = (): void => {
     this.batchScheduled = false;
+    const light = !this.batchFilled && (this.batchUsed - this.batchStart) * 4 < this.batchSize;
+    this.batchFilled = false;
     this.flushBatch();
+    if (light && this.batchSize > BATCH_BYTES_MIN) {
+      // A light tick: the next buffer is smaller, and a larger leftover is let go.
+      this.batchSize >>= 1;
+      if (this.batchBuf !== undefined && this.batchBuf.length - this.batchUsed > this.batchSize) this.batchBuf = undefined;
+    }
   };
   /** PONGs and other replies the peer asked for: coalesced, bounded, never ahead of reading. */
   private readonly replies: ReplyQueue<OutgoingMessage>;
@@ -203,10 +219,14 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
     let buf = this.batchBuf;
     if (buf === undefined || this.batchCount === 0 || this.batchUsed + 4 + n > buf.length) {
       // A new batch: after the previous one (sent), or in a fresh buffer when that is full.
+      if (this.batchCount > 0) {
+        this.batchSize = BATCH_BYTES;
+        this.batchFilled = true;
+      }
       this.flushBatch();
       buf = this.batchBuf;
       if (buf === undefined || this.batchStart + HEADROOM + 1 + 4 + n > buf.length) {
-        buf = this.batchBuf = Buffer.allocUnsafe(BATCH_BYTES);
+        buf = this.batchBuf = Buffer.allocUnsafe(Math.max(this.batchSize, HEADROOM + 1 + 4 + n));
         this.batchStart = 0;
       }
       buf[this.batchStart + HEADROOM] = MessageType.DATA_BATCH;

@@ -8,14 +8,11 @@
  * the self-signed certificate for it is made by @peculiar/x509 (asynchronous, webcrypto) in
  * `ensureCertificate()`, which PeerSession.start() awaits before anything listens or dials.
  */
-import 'reflect-metadata'; // @peculiar/x509 v2 uses decorators that need it loaded first
 import { X509Certificate, createHash, createPrivateKey, createPublicKey, generateKeyPairSync, webcrypto, type KeyObject } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as x509 from '@peculiar/x509';
+import { loadX509 } from '../../net/identity.js';
 import { PeerlinkError } from '../../errors.js';
-
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 /** File names inside an identity directory. */
 export const IDENTITY_KEY_FILE = 'identity.key';
@@ -170,6 +167,8 @@ async function selfSigned(privateKey: KeyObject, commonName: string): Promise<st
   const subtle = webcrypto.subtle;
   const priv = await subtle.importKey('pkcs8', privateKey.export({ type: 'pkcs8', format: 'der' }), alg, true, ['sign']);
   const pub = await subtle.importKey('spki', createPublicKey(privateKey).export({ type: 'spki', format: 'der' }), alg, true, ['verify']);
+  // Loaded here, not with the module: ~16 MiB of RSS that a PSK/none session never needs.
+  const x509 = await loadX509();
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     name: `CN=${commonName.replace(/[,=+<>#;\\"]/g, '_')}`,

@@ -75,3 +75,30 @@ test('on TLS, a large payload is its own write (never a writev the TLS socket wo
   assert.ok(d.next()?.data.equals(Buffer.concat([big, big])));
   assert.equal(String(d.next()?.data), 'after');
 });
+
+test('an idle writer keeps a small buffer, not a 64 KiB one (memory per connection)', async () => {
+  const { setFlagsFromString } = await import('node:v8');
+  const { runInNewContext } = await import('node:vm');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const sink = (): Socket => new Writable({ write: (_c, _e, cb) => cb() }) as unknown as Socket;
+  gc();
+  const before = process.memoryUsage().arrayBuffers;
+  const writers: BatchWriter[] = [];
+  for (let i = 0; i < 500; i++) {
+    const bw = new BatchWriter(sink());
+    bw.writeLengthPrefixed(Buffer.alloc(20)); // a keepalive-sized frame
+    writers.push(bw);
+  }
+  await new Promise((resolve) => setImmediate(resolve));
+  gc();
+  const perWriter = (process.memoryUsage().arrayBuffers - before) / writers.length;
+  // 4 KiB each (a 64 KiB leftover each before); generous for allocator rounding.
+  assert.ok(perWriter < 16 * 1024, `${Math.round(perWriter)} bytes of buffers per idle writer`);
+  // and a busy one still merges into 64 KiB buffers after the first fills
+  const r = recorder();
+  const busy = new BatchWriter(r.socket);
+  for (let i = 0; i < 2000; i++) busy.writeLengthPrefixed(Buffer.alloc(100));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.ok(r.writes.length <= 5, `${r.writes.length} writes`);
+});

@@ -1,0 +1,46 @@
+/**
+ * A session loads only what it uses (docs/memory.md): @peculiar/x509 and reflect-metadata (~16
+ * MiB of RSS) only to make a certificate, ws and node:http only for the WebSocket transport.
+ * Module loading is deterministic, so this is checked exactly, in a fresh process per mode
+ * (fixtures/loaded-modules.ts: two sessions on loopback, connected, one message exchanged).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const fixture = fileURLToPath(new URL('../fixtures/loaded-modules.js', import.meta.url));
+
+function loaded(mode: string): Promise<{ packages: string[]; builtins: string[] }> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [fixture, mode], { timeout: 60_000 }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`${mode}: ${err.message}\n${stderr}`));
+      resolve(JSON.parse(stdout.trim().split('\n').pop() ?? '') as { packages: string[]; builtins: string[] });
+    });
+  });
+}
+
+/** Only for a certificate (PKI), the WebSocket transport or URL sources. */
+const NOT_FOR_PSK = ['@peculiar/x509', 'reflect-metadata', 'tsyringe', 'ws'];
+// (Not worker_threads: Node 26's own node:util loads it.)
+const NOT_FOR_PSK_BUILTINS = ['http', 'https'];
+
+test('importing the library loads no third-party package', async () => {
+  const { packages, builtins } = await loaded('import');
+  assert.deepEqual(packages, []);
+  for (const b of NOT_FOR_PSK_BUILTINS) assert.ok(!builtins.includes(b), `node:${b} loaded by import`);
+});
+
+for (const mode of ['psk', 'none']) {
+  test(`a connected ${mode} session does not load x509, reflect-metadata, ws or node:http`, async () => {
+    const { packages, builtins } = await loaded(mode);
+    for (const p of NOT_FOR_PSK) assert.ok(!packages.includes(p), `${p} loaded by a ${mode} session (${packages.join(' ')})`);
+    for (const b of NOT_FOR_PSK_BUILTINS) assert.ok(!builtins.includes(b), `node:${b} loaded by a ${mode} session`);
+  });
+}
+
+test('a PKI session loads @peculiar/x509 to make its certificate (the check above can see it)', async () => {
+  const { packages } = await loaded('pki');
+  assert.ok(packages.includes('@peculiar/x509'), packages.join(' '));
+  assert.ok(!packages.includes('ws'), packages.join(' '));
+});
