@@ -120,6 +120,9 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
     const controlBytes = summary(txIdle.map((x) => x - mdnsShare));
     const controlPkts = summary(txPktIdle.map((x) => x - mdnsPktShare));
     const load = [loadStart, loadavg()[0] as number];
+    // event-loop delay of each peer from its start to the mesh (a starved process)
+    const lagMax = summary([...m1.values()].map((m) => m.loopDelayMs?.max ?? Number.NaN));
+    const lagP99 = summary([...m1.values()].map((m) => m.loopDelayMs?.p99 ?? Number.NaN));
     const r = {
       run,
       n: args.n,
@@ -146,6 +149,7 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
       controlTxBytesPerMinIdle: controlBytes,
       controlTxPacketsPerMinIdle: controlPkts,
       loadAverage: load,
+      loopDelayUntilMeshMs: { max: lagMax, p99: lagP99 },
       fds: summary(fds),
       timers: summary(timers),
     };
@@ -157,7 +161,8 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
         `steady ${fmt(steady.packetsPerMin, 1)} pkt/min (${fmt(steady.packetsPerMin / args.n, 2)} per peer), ${fmt(steady.bytesPerMin / 1024, 1)} KiB/min over ${steady.seconds} s\n` +
         `  per peer at idle: eth0 tx ${fmt(summary(txIdle).median / 1024)} KiB/min, ${fmt(summary(txPktIdle).median, 0)} pkt/min; CPU ${fmt(summary(cpuIdle).median, 2)} % (max ${fmt(summary(cpuIdle).max, 2)}); ` +
         `RSS median ${fmt(summary(rss).median)} MiB (max ${fmt(summary(rss).max)}); heap ${fmt(summary(heap).median)} MiB; fds ${summary(fds).median}; timers ${summary(timers).median}\n` +
-        `  control connections at idle, per peer: ${fmt(controlBytes.median / 1024)} KiB/min, ${fmt(controlPkts.median, 0)} pkt/min sent (${fmt(controlBytes.median / Math.max(1, args.n - 1), 0)} B/min, ${fmt(controlPkts.median / Math.max(1, args.n - 1), 1)} pkt/min per connection); load average ${fmt(load[0] as number)} → ${fmt(load[1] as number)}`,
+        `  control connections at idle, per peer: ${fmt(controlBytes.median / 1024)} KiB/min, ${fmt(controlPkts.median, 0)} pkt/min sent (${fmt(controlBytes.median / Math.max(1, args.n - 1), 0)} B/min, ${fmt(controlPkts.median / Math.max(1, args.n - 1), 1)} pkt/min per connection); load average ${fmt(load[0] as number)} → ${fmt(load[1] as number)}\n` +
+        `  event-loop delay until the mesh, per peer: max ${fmt(lagMax.median, 0)} ms median (worst ${fmt(lagMax.max, 0)}), p99 ${fmt(lagP99.median, 0)} ms median`,
     );
     console.log(`  budget refusals (all peers): ${JSON.stringify(budgets)}`);
     if (r.problems.length > 0) console.log(`  problems: ${r.problems.join('; ')}`);
