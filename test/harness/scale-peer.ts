@@ -110,7 +110,11 @@ session.on('peer', (p: PeerID, state) => out({ ev: 'peer', peer: p.id, state }))
 // outgoing connections that failed (dial timeouts, refusals), for diagnosing pairs that never met
 subscribe('peerlink:net:connection:state', (m) => {
   const c = m as { role?: string; endpoint?: string; state?: string; error?: { code: string } };
-  if (c.state === 'failed' && c.role !== 'server') out({ ev: 'dial', endpoint: c.endpoint ?? '', state: c.state, code: c.error?.code ?? '' });
+  if (c.role !== 'server' && c.state !== 'setup' && c.state !== 'preparing') out({ ev: 'dial', endpoint: c.endpoint ?? '', state: c.state ?? '', code: c.error?.code ?? '' });
+});
+subscribe('peerlink:net:listener:rejected', (m) => {
+  const r = m as { remote?: string; error?: { code: string } };
+  out({ ev: 'rejected', remote: r.remote ?? '', code: r.error?.code ?? '' });
 });
 // discovery, for diagnosing pairs that never met (instance names: the host's display name)
 session.on('found', (d) => out({ ev: 'found', instance: d.instanceName }));
