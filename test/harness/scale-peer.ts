@@ -5,7 +5,10 @@
  *   node scale-peer.js '<ScalePeerConfig json>'
  *
  * Output: {"ev":"ready"} {"ev":"advertised"} {"ev":"peer"} {"ev":"fanout-recv"} {"ev":"status"}
- * {"ev":"metrics"} {"ev":"closed"} {"ev":"fatal"}; every line has `t` (ms since the epoch:
+ * {"ev":"metrics"} {"ev":"closed"} {"ev":"fatal"}, and for diagnosis {"ev":"conn"} {"ev":"budget"}
+ * {"ev":"peerError"} {"ev":"conflict"} {"ev":"registration"} {"ev":"found"} {"ev":"lost"}
+ * {"ev":"dial"} (outgoing connection states) {"ev":"rejected"} (listener refusals); metrics carry
+ * the event-loop delay since start (`loopDelayMs`); every line has `t` (ms since the epoch:
  * every host of a lab shares this machine's clock, so times compare across hosts).
  *
  * Imports only what a session needs (src/session): what it costs in memory is what an app pays.
