@@ -8,6 +8,7 @@
  * Needs root (namespaces). Prints a table; --out writes every number as JSON.
  */
 import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { ScaleLab, summary, type ScalePeer } from '../../test/harness/scale-lab.js';
 import { sleep } from '../../test/harness/proc.js';
 import { plotPng } from './plot.js';
@@ -23,8 +24,22 @@ interface Args {
   txtId: boolean;
 }
 
+const HELP = `Scale lab (needs root: network namespaces). See bench/scale/README.md.
+
+  node dist/bench/scale/run.js mesh  [--n 16] [--runs 1] [--idle 60] [--txt-id] [--out file.json]
+  node dist/bench/scale/run.js churn [--n 16] [--minutes 10] [--plot file.png] [--out file.json]
+
+mesh: N peers started together; time to full mesh after the last ready, missing/duplicate/stale
+connections, flaps, fan-out, mDNS on the bridge (start-up and steady), and per peer at idle over
+--idle seconds: eth0 tx, control traffic (eth0 tx minus the peer's share of mDNS), CPU, RSS, heap,
+fds, timers. churn: one peer leaves and one joins every second for --minutes.`;
+
 function parseArgs(): Args {
   const a = process.argv.slice(2);
+  if (a.includes('--help') || a.includes('-h')) {
+    console.log(HELP);
+    process.exit(0);
+  }
   const mode = a[0] === 'churn' ? 'churn' : 'mesh';
   const get = (k: string): string | undefined => {
     const i = a.indexOf(`--${k}`);
@@ -47,6 +62,7 @@ const fmt = (x: number, d = 1): string => (Number.isFinite(x) ? x.toFixed(d) : '
 
 async function meshRun(args: Args, run: number): Promise<Record<string, unknown>> {
   const lab = await ScaleLab.create({ hosts: args.n, tag: `sc${run}`, includePeerIdInTxt: args.txtId, countTimers: true });
+  const loadStart = loadavg()[0] as number;
   try {
     const s0 = lab.mdnsNow();
     const t0 = Date.now();
@@ -59,6 +75,13 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
     // flaps: a pair that connected more than once while the mesh formed
     let flaps = 0;
     for (const p of peers) for (const n of p.connectCounts().values()) if (n > 1) flaps += n - 1;
+    // control connections that ended on a keepalive timeout (either side's verdict, counted where it was made)
+    const keepaliveTimeouts = (): number => {
+      let k = 0;
+      for (const p of peers) for (const e of p.events()) if (e.ev === 'conn' && String(e.reason).includes('keepalive timeout')) k++;
+      return k;
+    };
+    const kaMesh = keepaliveTimeouts();
     const fan = mesh.ok ? await lab.fanout(peers[0] as ScalePeer) : { to: 0, delays: [], last: Number.NaN };
     // idle: steady state, keepalives and mDNS only
     const m1 = await lab.metrics();
@@ -91,6 +114,15 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
     });
     const fds = [...m2.values()].map((m) => m.fds);
     const timers = [...m2.values()].map((m) => m.timers ?? 0);
+    // control connections (keepalives): eth0 tx minus this peer's share of the link's mDNS
+    const mdnsShare = steady.bytesPerMin / args.n;
+    const mdnsPktShare = steady.packetsPerMin / args.n;
+    const controlBytes = summary(txIdle.map((x) => x - mdnsShare));
+    const controlPkts = summary(txPktIdle.map((x) => x - mdnsPktShare));
+    const load = [loadStart, loadavg()[0] as number];
+    // event-loop delay of each peer from its start to the mesh (a starved process)
+    const lagMax = summary([...m1.values()].map((m) => m.loopDelayMs?.max ?? Number.NaN));
+    const lagP99 = summary([...m1.values()].map((m) => m.loopDelayMs?.p99 ?? Number.NaN));
     const r = {
       run,
       n: args.n,
@@ -102,6 +134,7 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
       duplicates: end.duplicates,
       stale: end.stale,
       flaps,
+      keepaliveTimeouts: { untilMesh: kaMesh, total: keepaliveTimeouts() },
       problems: [...mesh.check.problems, ...end.problems],
       budgets,
       fanout: { to: fan.to, last: fan.last, median: summary(fan.delays).median, lost: fan.delays.filter((d) => !Number.isFinite(d)).length },
@@ -113,17 +146,23 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
       cpuSecondsTotal: summary(cpuTotal),
       eth0TxBytesPerMinIdle: summary(txIdle),
       eth0TxPacketsPerMinIdle: summary(txPktIdle),
+      controlTxBytesPerMinIdle: controlBytes,
+      controlTxPacketsPerMinIdle: controlPkts,
+      loadAverage: load,
+      loopDelayUntilMeshMs: { max: lagMax, p99: lagP99 },
       fds: summary(fds),
       timers: summary(timers),
     };
     console.log(
       `run ${run} N=${args.n}: mesh ${mesh.ok ? 'ok' : 'NOT complete'} ${meshMs} ms after last ready (start-up ${lastReady - t0} ms, ready spread ${lastReady - firstReady} ms); ` +
-        `missing ${end.missing}, duplicates ${end.duplicates}, stale ${end.stale}, flaps ${flaps}; ` +
+        `missing ${end.missing}, duplicates ${end.duplicates}, stale ${end.stale}, flaps ${flaps}, keepalive timeouts ${kaMesh} (+${keepaliveTimeouts() - kaMesh} at idle); ` +
         `fan-out to ${fan.to}: last ${fmt(fan.last, 0)} ms, median ${fmt(summary(fan.delays).median, 0)} ms\n` +
         `  mDNS start-up ${fmt(startup.packetsPerMin, 0)} pkt/min (${fmt(startup.packetsPerMin / args.n)} per peer), ${fmt(startup.bytesPerMin / 1024, 0)} KiB/min over ${startup.seconds} s; ` +
         `steady ${fmt(steady.packetsPerMin, 1)} pkt/min (${fmt(steady.packetsPerMin / args.n, 2)} per peer), ${fmt(steady.bytesPerMin / 1024, 1)} KiB/min over ${steady.seconds} s\n` +
         `  per peer at idle: eth0 tx ${fmt(summary(txIdle).median / 1024)} KiB/min, ${fmt(summary(txPktIdle).median, 0)} pkt/min; CPU ${fmt(summary(cpuIdle).median, 2)} % (max ${fmt(summary(cpuIdle).max, 2)}); ` +
-        `RSS median ${fmt(summary(rss).median)} MiB (max ${fmt(summary(rss).max)}); heap ${fmt(summary(heap).median)} MiB; fds ${summary(fds).median}; timers ${summary(timers).median}`,
+        `RSS median ${fmt(summary(rss).median)} MiB (max ${fmt(summary(rss).max)}); heap ${fmt(summary(heap).median)} MiB; fds ${summary(fds).median}; timers ${summary(timers).median}\n` +
+        `  control connections at idle, per peer: ${fmt(controlBytes.median / 1024)} KiB/min, ${fmt(controlPkts.median, 0)} pkt/min sent (${fmt(controlBytes.median / Math.max(1, args.n - 1), 0)} B/min, ${fmt(controlPkts.median / Math.max(1, args.n - 1), 1)} pkt/min per connection); load average ${fmt(load[0] as number)} → ${fmt(load[1] as number)}\n` +
+        `  event-loop delay until the mesh, per peer: max ${fmt(lagMax.median, 0)} ms median (worst ${fmt(lagMax.max, 0)}), p99 ${fmt(lagP99.median, 0)} ms median`,
     );
     console.log(`  budget refusals (all peers): ${JSON.stringify(budgets)}`);
     if (r.problems.length > 0) console.log(`  problems: ${r.problems.join('; ')}`);

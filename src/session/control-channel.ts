@@ -6,7 +6,9 @@
  * transport and measures what the application cares about: a PING every
  * `keepaliveInterval`, answered with PONG by the peer's session code, so a frozen process
  * (SIGSTOP: its kernel still ACKs TCP) is detected as surely as a cut cable. Anything that
- * arrives counts as a sign of life; `keepaliveTimeout` of silence fails the channel.
+ * arrives counts as a sign of life; `keepaliveTimeout` of silence fails the channel. Only the
+ * dialling side pings, and our own stalls do not count as the peer's silence: the rules are in
+ * keepalive-policy.ts.
  */
 import { EventEmitter } from 'node:events';
 import type { Connection } from '../net/index.js';
@@ -17,6 +19,7 @@ import { RESOLVED } from '../net/channel.js';
 import { bufferView } from '../net/buffer-view.js';
 import type { PeerRecord } from './peer-record.js';
 import { ReplyQueue } from './reply-queue.js';
+import { KeepalivePolicy } from './keepalive-policy.js';
 
 export type ChannelDirection = 'outgoing' | 'incoming';
 export type ChannelPhase = 'hello' | 'identified' | 'active' | 'closed';
@@ -100,7 +103,7 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
   unknownMessages = 0;
   /** Each keepalive round trip as it is measured, ms (the link-quality estimate's input). */
   onRtt: ((sampleMs: number) => void) | undefined;
-  private lastInbound = Date.now();
+  private readonly keepalive: KeepalivePolicy;
   private readonly opts: ControlChannelOptions;
   private timer: NodeJS.Timeout | undefined;
   private pingSeq = 0;
@@ -144,6 +147,7 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
     this.connection = connection;
     this.direction = direction;
     this.opts = opts;
+    this.keepalive = new KeepalivePolicy({ interval: opts.keepaliveInterval, timeout: opts.keepaliveTimeout, pinger: direction === 'outgoing' }, performance.now());
     this.replies = new ReplyQueue((m) => this.send(m), { backlogLimit: REPLY_BACKLOG, queueLimit: REPLY_QUEUE });
   }
 
@@ -171,7 +175,7 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
 
   /** Milliseconds since anything last arrived. */
   get silentFor(): number {
-    return Date.now() - this.lastInbound;
+    return this.keepalive.silentFor(performance.now());
   }
 
   get closed(): boolean {
@@ -186,7 +190,7 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
 
   /** Starts the keepalive and the read loop. `first` is a message already read by the caller. */
   start(first?: SessionMessage): void {
-    this.lastInbound = Date.now();
+    this.keepalive.received(performance.now());
     this.timer = setInterval(() => this.tick(), this.opts.keepaliveInterval);
     this.timer.unref();
     if (first) this.dispatch(first);
@@ -300,6 +304,7 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
       const timer = setTimeout(settle, deadlineMs, false);
       timer.unref();
       this.probes.set(seq, settle);
+      this.keepalive.pinged(performance.now());
       this.send({ type: 'ping', seq }).catch(() => settle(false));
     });
   }
@@ -340,13 +345,21 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
       this.destroy(new PeerlinkError('ERR_KEEPALIVE_TIMEOUT', `the peer has not read our replies for ${Math.round(this.replies.pendingFor)} ms while asking for more (keepalive timeout ${this.opts.keepaliveTimeout} ms)`));
       return;
     }
-    if (this.silentFor > this.opts.keepaliveTimeout) {
+    const now = performance.now();
+    const k = this.keepalive.tick(now);
+    if (k.dead) {
       this.closedBye = { reason: ByeReason.TIMEOUT, text: 'keepalive timeout' };
-      this.destroy(new PeerlinkError('ERR_KEEPALIVE_TIMEOUT', `nothing heard from the peer for ${this.silentFor} ms (keepalive timeout ${this.opts.keepaliveTimeout} ms)`));
+      const stalled = k.stalledMs > 0 ? `, of which our own event loop was stalled ${Math.round(k.stalledMs)} ms` : '';
+      this.destroy(new PeerlinkError('ERR_KEEPALIVE_TIMEOUT', `nothing heard from the peer for ${Math.round(k.silentMs)} ms${stalled} (keepalive timeout ${this.opts.keepaliveTimeout} ms)`));
       return;
     }
+    if (k.ping) this.sendPing(now);
+  }
+
+  /** A keepalive PING (its PONG gives a round-trip sample). */
+  private sendPing(now: number): void {
     const seq = (this.pingSeq = (this.pingSeq + 1) >>> 0);
-    this.pingsSent.set(seq, performance.now());
+    this.pingsSent.set(seq, now);
     // Only the last few pings matter for RTT; a peer that never answers must not grow the map.
     if (this.pingsSent.size > 8) this.pingsSent.delete(this.pingsSent.keys().next().value as number);
     this.send({ type: 'ping', seq }).catch(() => undefined);
@@ -383,7 +396,7 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
       }
       // Once per read, not per message: the messages drained synchronously after it arrived
       // in the same tick, and the keepalive check only needs millisecond precision.
-      if (!drained) this.lastInbound = Date.now();
+      if (!drained) this.keepalive.received(performance.now());
       const onData = this.onData;
       if (onData !== undefined && frame.length > 0 && frame[0] === MessageType.DATA && this.phase === 'active') {
         if (frame.length - 1 > this.opts.maxDataSize) {
@@ -449,9 +462,13 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
 
   private dispatch(msg: SessionMessage): void {
     switch (msg.type) {
-      case 'ping':
+      case 'ping': {
         this.replies.reply({ type: 'pong', seq: msg.seq }, 'pong');
+        // The answering side's own round-trip sample now and then, right behind the PONG.
+        const now = performance.now();
+        if (this.keepalive.piggyback(now)) this.sendPing(now);
         return;
+      }
       case 'pong': {
         // A PONG answers its PING and every earlier one: the peer coalesces owed PONGs
         // (reply-queue.ts), so a probe's own PONG may be replaced by a later keepalive's.

@@ -67,6 +67,20 @@ export class DestinationBackoff {
     return `${address}|${port}`;
   }
 
+  /**
+   * The destinations among a browse result's `addresses` (at `port`) that are the host a
+   * connected peer's connection came from (`remoteHost`, as the socket reports it): the peer is
+   * really there, whichever side dialled. IPv6 zones and IPv4-mapped prefixes are ignored.
+   */
+  static keysAt(addresses: readonly string[], port: number, remoteHost: string): string[] {
+    const bare = (a: string): string => {
+      const h = a.toLowerCase().replace(/%.*$/, '');
+      return h.startsWith('::ffff:') && h.includes('.') ? h.slice(7) : h;
+    };
+    const host = bare(remoteHost);
+    return port === 0 ? [] : addresses.filter((a) => bare(a) === host).map((a) => DestinationBackoff.key(a, port));
+  }
+
   get size(): number {
     return this.#dests.size;
   }

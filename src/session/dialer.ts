@@ -273,10 +273,16 @@ export class Dialer {
 
   /** A peer became connected: connect() calls waiting for it resolve. */
   connected(rec: PeerRecord): void {
+    // The host its connection came from is where the peer really is, whichever side dialled:
+    // those destinations are proven too, so after a flap the redial is never on the slow
+    // schedule (our own dials of a pair the peer's dial connected counted as failures).
+    const remote = rec.active?.connection.currentPath?.remoteEndpoint;
+    const remoteHost = remote?.kind === 'hostPort' ? remote.host : undefined;
     for (const t of this.#targets.values()) {
       if (t.peerKey !== rec.key) continue;
       // the destination led to a peer: its back-off starts over
       if (t.destination !== undefined) this.#destinations.succeeded(t.destination);
+      if (remoteHost !== undefined) for (const k of DestinationBackoff.keysAt(t.addresses, t.port, remoteHost)) this.#destinations.succeeded(k);
       t.invitation = undefined;
       this.#settle(t, rec.peer);
     }

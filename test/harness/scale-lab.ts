@@ -27,6 +27,8 @@ export interface PeerStatus {
 }
 
 export interface PeerMetrics {
+  /** Event-loop delay since the peer started, ms (monitorEventLoopDelay). */
+  loopDelayMs?: { p99: number; max: number };
   rss: number;
   heapUsed: number;
   heapTotal: number;

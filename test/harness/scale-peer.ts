@@ -5,7 +5,10 @@
  *   node scale-peer.js '<ScalePeerConfig json>'
  *
  * Output: {"ev":"ready"} {"ev":"advertised"} {"ev":"peer"} {"ev":"fanout-recv"} {"ev":"status"}
- * {"ev":"metrics"} {"ev":"closed"} {"ev":"fatal"}; every line has `t` (ms since the epoch:
+ * {"ev":"metrics"} {"ev":"closed"} {"ev":"fatal"}, and for diagnosis {"ev":"conn"} {"ev":"budget"}
+ * {"ev":"peerError"} {"ev":"conflict"} {"ev":"registration"} {"ev":"found"} {"ev":"lost"}
+ * {"ev":"dial"} (outgoing connection states) {"ev":"rejected"} (listener refusals); metrics carry
+ * the event-loop delay since start (`loopDelayMs`); every line has `t` (ms since the epoch:
  * every host of a lab shares this machine's clock, so times compare across hosts).
  *
  * Imports only what a session needs (src/session): what it costs in memory is what an app pays.
@@ -13,6 +16,7 @@
 import { createHook } from 'node:async_hooks';
 import { subscribe } from 'node:diagnostics_channel';
 import { readdirSync, readFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { out, readCommands, startAndReport } from './fixture-io.js';
 import { PeerSession } from '../../src/session/index.js';
 import type { PeerID } from '../../src/session/peer-id.js';
@@ -106,6 +110,21 @@ subscribe('peerlink:session:connection', (m) => {
   out({ ev: 'conn', ...rest });
 });
 session.on('peer', (p: PeerID, state) => out({ ev: 'peer', peer: p.id, state }));
+// outgoing connections that failed (dial timeouts, refusals), for diagnosing pairs that never met
+subscribe('peerlink:net:connection:state', (m) => {
+  const c = m as { role?: string; endpoint?: string; state?: string; error?: { code: string } };
+  if (c.role !== 'server' && c.state !== 'setup' && c.state !== 'preparing') out({ ev: 'dial', endpoint: c.endpoint ?? '', state: c.state ?? '', code: c.error?.code ?? '' });
+});
+subscribe('peerlink:net:listener:rejected', (m) => {
+  const r = m as { remote?: string; error?: { code: string } };
+  out({ ev: 'rejected', remote: r.remote ?? '', code: r.error?.code ?? '' });
+});
+// discovery, for diagnosing pairs that never met (instance names: the host's display name)
+session.on('found', (d) => out({ ev: 'found', instance: d.instanceName }));
+session.on('lost', (d) => out({ ev: 'lost', instance: d.instanceName }));
+/** Event-loop delay (a starved process's timers fire late): reported with the metrics, then reset. */
+const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+loopDelay.enable();
 session.on('advertised', (name: string) => out({ ev: 'advertised', instance: name }));
 session.on('message', (data: Buffer, p: PeerID) => {
   if (data.length >= 12 && data.readUInt32BE(0) === FANOUT_MAGIC) {
@@ -123,7 +142,7 @@ async function onCommand(c: ScaleCommand): Promise<void> {
     case 'metrics': {
       const m = process.memoryUsage();
       const cpu = process.cpuUsage();
-      out({ ev: 'metrics', rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, cpuUser: cpu.user, cpuSystem: cpu.system, uptime: process.uptime(), fds: fdCount(), resources: resources(), timers: cfg.countTimers ? liveTimers.size : null, eth0: ethCounters() ?? null, connected: session.connectedPeers.length, stats: session.stats });
+      out({ ev: 'metrics', rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, cpuUser: cpu.user, cpuSystem: cpu.system, uptime: process.uptime(), fds: fdCount(), resources: resources(), timers: cfg.countTimers ? liveTimers.size : null, eth0: ethCounters() ?? null, loopDelayMs: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 }, connected: session.connectedPeers.length, stats: session.stats });
       return;
     }
     case 'fanout': {

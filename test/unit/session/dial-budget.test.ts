@@ -75,3 +75,28 @@ test('DestinationBackoff: bounded by maxPeerRecords, least recently dialled forg
   assert.equal(d.failures(DestinationBackoff.key('10.0.0.4', 1)), 1);
   now++;
 });
+
+test('DestinationBackoff.keysAt: the browse addresses that are the host a connected peer came from (the peer dialled us: our failed duplicate dials there no longer lead to the slow schedule after a flap)', () => {
+  const addrs = ['10.0.0.7', 'fe80::1%eth0', '10.0.0.70'];
+  assert.deepEqual(DestinationBackoff.keysAt(addrs, 7000, '10.0.0.7'), ['10.0.0.7|7000']);
+  assert.deepEqual(DestinationBackoff.keysAt(addrs, 7000, '::ffff:10.0.0.7'), ['10.0.0.7|7000']);
+  assert.deepEqual(DestinationBackoff.keysAt(addrs, 7000, 'FE80::1'), ['fe80::1%eth0|7000']);
+  assert.deepEqual(DestinationBackoff.keysAt(addrs, 7000, '10.0.0.8'), []);
+  assert.deepEqual(DestinationBackoff.keysAt(addrs, 0, '10.0.0.7'), []);
+  // Three failed dials (ours, while the peer's own dial connected the pair), then the pair is
+  // connected through the peer's connection and flaps: the redial is within provenMaxDelay.
+  let now = 0;
+  const d = new DestinationBackoff(DEFAULT_BUDGETS, () => now, 5000);
+  const [k] = DestinationBackoff.keysAt(addrs, 7000, '10.0.0.7') as [string];
+  for (let i = 0; i < 3; i++) {
+    now += 70_000;
+    d.started(k);
+    d.finished(k);
+  }
+  assert.equal(d.wait(k), DEFAULT_BUDGETS.dialBackoffSlow, 'unproven: the slow schedule');
+  d.succeeded(k);
+  now += 1;
+  d.started(k);
+  d.finished(k);
+  assert.ok(d.wait(k) <= 5000, `after the flap: ${d.wait(k)} ms`);
+});

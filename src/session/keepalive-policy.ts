@@ -1,0 +1,117 @@
+/**
+ * The timing rules of a control connection's keepalive (docs/session.md "Liveness"), apart
+ * from the connection so they run in fake time (test/unit/session/keepalive-policy.test.ts).
+ *
+ * **One PING per pair.** Only the side that dialled (the *pinger*) sends PING every
+ * `interval`; the other side (the *answerer*) answers PONG and hears a PING every interval, so
+ * both sides see traffic every interval from one exchange instead of two (keepalives are
+ * O(N²) in a full mesh: at 100 peers two exchanges per pair were ~170 packets/s per peer at
+ * idle). The answerer pings on its own only when the pinger's PINGs stop (silence past
+ * 1.5 × interval: a frozen or cut-off peer, detected within interval + timeout as before) and,
+ * for its own round-trip samples (peerInfo().rttMs, link quality), once every `rttRefresh`
+ * alongside a PONG. A peer of an older version pings from both sides; that only costs traffic.
+ *
+ * **A starved event loop is not a dead peer.** On a loaded machine our process may not run for
+ * seconds; when it runs again, timers fire before the poll phase reads what arrived meanwhile,
+ * so the peer's PINGs sit unread in the socket while the silence looks long. Time our own loop
+ * was stalled (measured as the lateness of our own keepalive tick) is not counted as the
+ * peer's silence. Our loop's health does not hide a frozen peer: with a punctual loop the rule
+ * is the plain one, and a loop late by a fraction f of each tick stretches the timeout by
+ * 1 / (1 − f) at most. The peer's stalls look like a frozen peer from here (nothing tells
+ * them apart): a peer that does not run for longer than the timeout is dropped, as documented.
+ */
+
+export interface KeepaliveRules {
+  /** PING period of the pinger, and the tick period of both sides, ms. */
+  interval: number;
+  /** Silence (not counting our own stalls) after which the peer is dead, ms. */
+  timeout: number;
+  /** This side sends the periodic PINGs (the dialling side). */
+  pinger: boolean;
+  /** The answerer's own RTT sample period, ms (default 5 × interval). */
+  rttRefresh?: number;
+}
+
+export interface KeepaliveTick {
+  /** Send a PING now. */
+  ping: boolean;
+  /** The peer is dead: silent for longer than the timeout in time we were running. */
+  dead: boolean;
+  /** Wall-clock time since anything arrived, ms. */
+  silentMs: number;
+  /** Of that, how long our own event loop was stalled, ms. */
+  stalledMs: number;
+}
+
+/** A tick later than this is a stall of our loop (timers are coarse; a few ms late is normal). */
+const STALL_MIN_MS = 50;
+/** Stalls remembered (older ones end before the last receipt and no longer count). */
+const MAX_STALLS = 16;
+/** The answerer's fallback PING: silence past this many intervals means the pinger's PINGs stopped. */
+const ANSWERER_SILENCE = 1.5;
+
+export class KeepalivePolicy {
+  readonly #rules: Required<KeepaliveRules>;
+  #lastRx: number;
+  #lastTick: number;
+  #lastPing = Number.NEGATIVE_INFINITY;
+  /** Intervals [from, to] in which our loop did not run (a tick that fired late). */
+  readonly #stalls: Array<{ from: number; to: number }> = [];
+
+  constructor(rules: KeepaliveRules, now: number) {
+    this.#rules = { rttRefresh: 5 * rules.interval, ...rules };
+    this.#lastRx = now;
+    this.#lastTick = now;
+  }
+
+  get pinger(): boolean {
+    return this.#rules.pinger;
+  }
+
+  /** Anything arrived from the peer. */
+  received(now: number): void {
+    this.#lastRx = now;
+  }
+
+  /** A PING of ours went out (periodic, piggybacked or a liveness probe). */
+  pinged(now: number): void {
+    this.#lastPing = now;
+  }
+
+  /** Wall-clock ms since anything arrived. */
+  silentFor(now: number): number {
+    return now - this.#lastRx;
+  }
+
+  /**
+   * The answerer, replying to a PING: also send a PING of its own (right behind the PONG, so it
+   * costs no extra wake-up on the pinger) when its last PING is `rttRefresh` old.
+   */
+  piggyback(now: number): boolean {
+    if (this.#rules.pinger || now - this.#lastPing < this.#rules.rttRefresh) return false;
+    this.#lastPing = now;
+    return true;
+  }
+
+  /** The periodic check, every `interval`. */
+  tick(now: number): KeepaliveTick {
+    const { interval, timeout, pinger } = this.#rules;
+    const late = now - this.#lastTick - interval;
+    this.#lastTick = now;
+    if (late > STALL_MIN_MS) {
+      this.#stalls.push({ from: now - late, to: now });
+      if (this.#stalls.length > MAX_STALLS) this.#stalls.shift();
+    }
+    while (this.#stalls.length > 0 && (this.#stalls[0] as { to: number }).to <= this.#lastRx) this.#stalls.shift();
+    const silentMs = now - this.#lastRx;
+    let stalledMs = 0;
+    for (const s of this.#stalls) stalledMs += s.to - Math.max(s.from, this.#lastRx);
+    const heard = silentMs - stalledMs;
+    if (heard > timeout) return { ping: false, dead: true, silentMs, stalledMs };
+    // The pinger every tick (a tick early by timer jitter still pings); the answerer only when
+    // the pinger's PINGs stopped coming.
+    const due = pinger ? now - this.#lastPing >= interval / 2 : heard >= ANSWERER_SILENCE * interval && now - this.#lastPing >= interval / 2;
+    if (due) this.#lastPing = now;
+    return { ping: due, dead: false, silentMs, stalledMs };
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * The keepalive's timing rules in fake time (src/session/keepalive-policy.ts): one PING per
+ * pair and interval at idle (the dialling side pings, the other answers, and samples its own
+ * round trip only every rttRefresh), a frozen or cut-off peer still detected within
+ * interval + timeout from either side, and a stall of our own event loop (our tick fired
+ * late while the peer's PINGs waited unread in the socket) not taken for the peer's silence —
+ * while a frozen peer is still detected when our loop is slow.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { KeepalivePolicy } from '../../../src/session/keepalive-policy.js';
+
+const INTERVAL = 2000;
+const TIMEOUT = 6000;
+const RTT = 1;
+
+interface Side {
+  name: string;
+  policy: KeepalivePolicy;
+  /** Next tick due (setInterval: `interval` after the previous one ran). */
+  nextTick: number;
+  /** Frozen (SIGSTOP) until this time: neither ticks nor reads. */
+  frozenUntil: number;
+  /** Our own loop stalled until this time: ticks and reads wait, then run (timers first). */
+  stalledUntil: number;
+  /** Messages waiting in the socket. */
+  inbox: Array<{ at: number; kind: 'ping' | 'pong' }>;
+  pingsSent: number;
+  dead: number | undefined;
+}
+
+/**
+ * Two ControlChannel keepalives, A (dialled: pinger) and B (answerer), over a link with a
+ * 1 ms delay, stepped 1 ms at a time: each side, when it runs, fires a due tick first and
+ * then reads what arrived (Node runs timers before the poll phase).
+ */
+class Pair {
+  time = 0;
+  cut = false;
+  readonly a: Side;
+  readonly b: Side;
+  constructor() {
+    const mk = (name: string, pinger: boolean): Side => ({
+      name,
+      policy: new KeepalivePolicy({ interval: INTERVAL, timeout: TIMEOUT, pinger }, 0),
+      nextTick: INTERVAL,
+      frozenUntil: 0,
+      stalledUntil: 0,
+      inbox: [],
+      pingsSent: 0,
+      dead: undefined,
+    });
+    this.a = mk('A', true);
+    this.b = mk('B', false);
+  }
+
+  #send(from: Side, kind: 'ping' | 'pong'): void {
+    if (kind === 'ping') from.pingsSent++;
+    if (this.cut) return;
+    const to = from === this.a ? this.b : this.a;
+    to.inbox.push({ at: this.time + RTT, kind });
+  }
+
+  #run(s: Side): void {
+    if (s.dead !== undefined || this.time < s.frozenUntil || this.time < s.stalledUntil) return;
+    const now = this.time;
+    if (now >= s.nextTick) {
+      const k = s.policy.tick(now);
+      s.nextTick = now + INTERVAL;
+      if (k.dead) {
+        s.dead = now;
+        return;
+      }
+      if (k.ping) this.#send(s, 'ping');
+    }
+    while (s.inbox.length > 0 && (s.inbox[0] as { at: number }).at <= now) {
+      const m = s.inbox.shift() as { kind: 'ping' | 'pong' };
+      s.policy.received(now);
+      if (m.kind === 'ping') {
+        this.#send(s, 'pong');
+        if (s.policy.piggyback(now)) this.#send(s, 'ping');
+      }
+    }
+  }
+
+  advance(ms: number): void {
+    const end = this.time + ms;
+    while (this.time < end) {
+      this.time++;
+      this.#run(this.a);
+      this.#run(this.b);
+    }
+  }
+}
+
+test('at idle one PING goes each way per pair per interval, not two: the dialler pings, the answerer answers (and samples its own RTT every 5 intervals)', () => {
+  const p = new Pair();
+  p.advance(60_000);
+  assert.equal(p.a.dead, undefined);
+  assert.equal(p.b.dead, undefined);
+  // 30 intervals: A pings every one of them, B only for its round-trip samples (its first PING,
+  // then every 10 s) — 36 PINGs in all, where both sides pinging sent 60.
+  assert.equal(p.a.pingsSent, 30);
+  assert.equal(p.b.pingsSent, 6);
+  assert.ok(p.b.policy.silentFor(p.time) <= INTERVAL, 'the answerer hears the pinger every interval');
+});
+
+test('a frozen answerer is detected by the pinger within interval + timeout', () => {
+  const p = new Pair();
+  p.advance(10_000);
+  const at = p.time;
+  p.b.frozenUntil = Number.POSITIVE_INFINITY;
+  p.advance(20_000);
+  assert.ok(p.a.dead !== undefined, 'A declared B dead');
+  const took = p.a.dead - at;
+  assert.ok(took > TIMEOUT - INTERVAL && took <= INTERVAL + TIMEOUT, `detected after ${took} ms`);
+});
+
+test('a frozen pinger is detected by the answerer within interval + timeout: it pings once the PINGs stop', () => {
+  const p = new Pair();
+  p.advance(10_500);
+  const at = p.time;
+  const before = p.b.pingsSent;
+  p.a.frozenUntil = Number.POSITIVE_INFINITY;
+  p.advance(20_000);
+  assert.ok(p.b.dead !== undefined, 'B declared A dead');
+  const took = p.b.dead - at;
+  assert.ok(took > TIMEOUT - INTERVAL && took <= INTERVAL + TIMEOUT, `detected after ${took} ms`);
+  assert.ok(p.b.pingsSent > before, 'B pinged the silent peer (an unanswered PING is what link quality rates as stalled)');
+});
+
+test('a cut link is detected from both sides within interval + timeout', () => {
+  const p = new Pair();
+  p.advance(9_300);
+  const at = p.time;
+  p.cut = true;
+  p.advance(20_000);
+  for (const s of [p.a, p.b]) {
+    assert.ok(s.dead !== undefined, `${s.name} declared the peer dead`);
+    assert.ok(s.dead - at <= INTERVAL + TIMEOUT, `${s.name} detected after ${s.dead - at} ms`);
+  }
+});
+
+test('our own event loop stalled for 9 s: the peer\'s PINGs waited unread in the socket, the late tick fires first — the peer is not declared dead', () => {
+  for (const side of ['a', 'b'] as const) {
+    const p = new Pair();
+    p.advance(10_100);
+    p[side].stalledUntil = p.time + 9000;
+    // Until the stalled side ran again and read its socket (in a real pair the other side's
+    // verdict closes the connection, which the sim does not model).
+    p.advance(9000 + 100);
+    assert.equal(p[side].dead, undefined, `${p[side].name} (stalled) kept its peer`);
+    // The other side cannot tell a stalled peer from a frozen one: the documented rule applies.
+    const other = side === 'a' ? p.b : p.a;
+    assert.ok(other.dead !== undefined, `${other.name} dropped the peer that did not run for 9 s`);
+  }
+});
+
+test('a loaded machine: both loops stalled for 9 s at once — both keep the peer', () => {
+  for (const offset of [0, 300, 1500]) {
+    const p = new Pair();
+    p.advance(10_100);
+    p.a.stalledUntil = p.time + 9000;
+    p.b.stalledUntil = p.time + 9000 + offset;
+    p.advance(30_000);
+    assert.equal(p.a.dead, undefined, `A kept B (offset ${offset})`);
+    assert.equal(p.b.dead, undefined, `B kept A (offset ${offset})`);
+  }
+});
+
+test('the plain rule (no stall accounting) would have dropped the peer in that case', () => {
+  // What the previous rule saw: the late tick with 7 s since the last read.
+  const k = new KeepalivePolicy({ interval: INTERVAL, timeout: TIMEOUT, pinger: true }, 0);
+  k.received(10_000);
+  k.tick(10_000);
+  const t = k.tick(10_000 + INTERVAL + 7000);
+  assert.ok(t.silentMs > TIMEOUT, 'silent longer than the timeout');
+  assert.equal(t.dead, false);
+  assert.ok(t.stalledMs >= 6900, `stall measured: ${t.stalledMs} ms`);
+});
+
+test('a frozen peer is still detected while our own loop is slow (every tick 1 s late)', () => {
+  const k = new KeepalivePolicy({ interval: INTERVAL, timeout: TIMEOUT, pinger: true }, 0);
+  k.received(0);
+  let now = 0;
+  let deadAt: number | undefined;
+  for (let i = 0; i < 20 && deadAt === undefined; i++) {
+    now += INTERVAL + 1000;
+    if (k.tick(now).dead) deadAt = now;
+  }
+  assert.ok(deadAt !== undefined, 'declared dead');
+  // 1 s of every 3 s stalled: at most 1.5 × the timeout of wall time, plus a tick.
+  assert.ok(deadAt <= 1.5 * TIMEOUT + INTERVAL + 1000, `after ${deadAt} ms`);
+});
+
+test('a stall before the last receipt does not count: silence after it is timed plainly', () => {
+  const k = new KeepalivePolicy({ interval: INTERVAL, timeout: TIMEOUT, pinger: true }, 0);
+  k.tick(INTERVAL + 5000); // stalled 5 s
+  k.received(INTERVAL + 5000); // then heard the peer
+  let now = INTERVAL + 5000;
+  let deadAt: number | undefined;
+  for (let i = 0; i < 10 && deadAt === undefined; i++) {
+    now += INTERVAL;
+    if (k.tick(now).dead) deadAt = now - (INTERVAL + 5000);
+  }
+  assert.equal(deadAt, 8000, 'dead at the first tick past the timeout');
+});
