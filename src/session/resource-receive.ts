@@ -25,10 +25,10 @@ import type { PeerID } from './peer-id.js';
 import { describe, validateResourceName } from './resource-name.js';
 import { TransferBase } from './resource-progress.js';
 import type { ResourceStore } from './resource-store.js';
-import type { PlacedResource, ResourceSink } from './resource-sink.js';
+import { SINK_QUEUE_MAX, SINK_QUEUE_RESUME, type PlacedResource, type ResourceSink } from './resource-sink.js';
 import { ResourceStreamReader, encodeFrame, type ResumeOffer } from './resource-wire.js';
 import { RESUME_BLOCK_MIN } from './resource-prefix.js';
-import { IdleWatch, asTransferError, closeGracefully, waitDrain } from './resource-stream.js';
+import { IdleWatch, asTransferError, closeGracefully } from './resource-stream.js';
 import type { FolderSummary } from './resource-send.js';
 import type { BudgetName } from './budgets.js';
 import { parseManifest, type FolderLimits, type FolderManifest } from './resource-folder-manifest.js';
@@ -257,12 +257,12 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
         }
         remaining -= piece.length;
         idle.touch(remaining === 0 ? Number.MAX_SAFE_INTEGER : piece.length);
-        const more = sink.write(piece);
+        sink.write(piece);
         this.advance(piece.length);
-        if (!more) {
+        if (sink.queuedBytes >= SINK_QUEUE_MAX) {
           // Waiting for our own disk is not the sender's silence.
           idle.pause();
-          await waitDrain(sink);
+          await sink.room(SINK_QUEUE_RESUME);
           idle.resume();
         }
         if (sink.errored) throw sink.errored;

@@ -87,6 +87,9 @@ export const DEFAULT_RESUME_TIMEOUT_MS = 600_000;
 /** A peer still shown as connected right after its stream broke is tried again after this long. */
 const RETRY_DELAY_MS = 1000;
 
+/** Bytes of body queued on the stream before the sender waits for it to drain. */
+const SEND_AHEAD = 2 * 1024 * 1024;
+
 /** Failures the receiver reported itself: final, never a reason to pause. */
 const remoteFailures = new WeakSet<PeerlinkError>();
 
@@ -334,9 +337,11 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
         if (early) break;
         hash.update(chunk);
         sent += chunk.length;
-        const more = stream.write(chunk);
+        stream.write(chunk);
         this.advance(chunk.length);
-        if (!more) await waitDrain(stream);
+        // The stream's own mark (256 KiB) is below one file chunk: waiting at it would empty
+        // the pipe after every read. Up to SEND_AHEAD stays queued while the next chunk is hashed.
+        if (stream.writableLength >= SEND_AHEAD) await waitDrain(stream);
       }
     } catch (err) {
       // A write failed or the source broke: prefer the receiver's explanation if it sent one.
