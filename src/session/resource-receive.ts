@@ -28,6 +28,7 @@ import type { ResourceStore } from './resource-store.js';
 import { SINK_QUEUE_MAX, SINK_QUEUE_RESUME, type PlacedResource, type ResourceSink } from './resource-sink.js';
 import { ResourceStreamReader, encodeFrame, type ResumeOffer } from './resource-wire.js';
 import { RESUME_BLOCK_MIN } from './resource-prefix.js';
+import { createBodyHash } from './resource-hash.js';
 import { IdleWatch, asTransferError, closeGracefully } from './resource-stream.js';
 import type { FolderSummary } from './resource-send.js';
 import type { BudgetName } from './budgets.js';
@@ -238,10 +239,11 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
         if (hash.copy().digest('hex') !== answer.sha256)
           throw new PeerlinkError('ERR_RESOURCE_VERIFY', `the sender's digest of the first ${answer.offset} bytes does not match the receiver's partial file`);
         offset = answer.offset;
-        await sink.startAt(offset, hash);
+        // From byte 0 nothing is continued: the body may be hashed off the main thread.
+        await sink.startAt(offset, offset === 0 ? createBodyHash(header.size) : hash);
       } else {
         stream.write(encodeFrame({ type: 'accept', offset: 0 }));
-        await sink.startAt(0, createHash('sha256'));
+        await sink.startAt(0, createBodyHash(header.size));
       }
       this.setState('transferring');
       this.startBody(offset);

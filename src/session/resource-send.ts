@@ -23,6 +23,7 @@ import { TransferBase } from './resource-progress.js';
 import { RESOURCE_PROTOCOL_VERSION, ResourceStreamReader, encodeFrame, type ResourceFrame, type ResumeOffer } from './resource-wire.js';
 import { closeGracefully, waitDrain, asTransferError } from './resource-stream.js';
 import { matchPrefix } from './resource-prefix.js';
+import { createBodyHash, type BodyHash } from './resource-hash.js';
 import type { Hash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -330,7 +331,9 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
       if (f.type === 'error' || f.type === 'reject') body.destroy();
     }, () => undefined);
 
-    const hash = prefixHash ?? createHash('sha256');
+    // A resumed body continues the prefix's hash in line; one from byte 0 may be hashed off the main thread.
+    const body0 = prefixHash === undefined ? createBodyHash(size) : undefined;
+    const hash: BodyHash = prefixHash ?? body0!;
     let sent = offset;
     try {
       for await (const chunk of body as AsyncIterable<Buffer>) {
@@ -348,8 +351,10 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
       const f = early ?? (await withTimeout(answer, 1000, '').catch(() => undefined));
       if (f && (f.type === 'error' || f.type === 'reject')) throw remoteFailure(f);
       // Write failures are already PeerlinkErrors (waitDrain); anything else came from the source.
+      body0?.dispose();
       throw asSourceError(err);
     }
+    if ((early && (early.type === 'error' || early.type === 'reject')) || sent !== size) body0?.dispose();
     if (early && (early.type === 'error' || early.type === 'reject')) throw remoteFailure(early);
     if (sent !== size) throw new PeerlinkError('ERR_RESOURCE_SOURCE', `the source ended after ${sent} of ${size} bytes (was the file changed while sending?)`);
     // A digest that differs from the header's is still sent: the receiver then fails the

@@ -12,7 +12,8 @@
  * resuming when the transfer was interrupted rather than refused.
  */
 import { Writable } from 'node:stream';
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { disposeBodyHash, type BodyHash } from './resource-hash.js';
 import { unlink, type FileHandle } from 'node:fs/promises';
 import type { PrefixScan } from './resource-prefix.js';
 import { partialRecordName } from './resource-partial.js';
@@ -74,7 +75,7 @@ export class ResourceSink extends Writable {
   readonly name: string;
   readonly size: number;
   readonly #init: ResourceSinkInit;
-  #hash: Hash = createHash('sha256');
+  #hash: BodyHash = createHash('sha256');
   #started = false;
   /** Where the body began: 0, or the proved prefix of a resumed transfer. */
   #offset = 0;
@@ -124,7 +125,7 @@ export class ResourceSink extends Writable {
    * Starts the body at `offset` (0, or a prefix the sender proved), `hash` being the hash of
    * the file's bytes before it: the file is cut there, so nothing past what was proved stays.
    */
-  async startAt(offset: number, hash: Hash): Promise<void> {
+  async startAt(offset: number, hash: BodyHash): Promise<void> {
     if (this.#started) throw new PeerlinkError('ERR_INVALID_STATE', 'the sink has started');
     if (!(Number.isSafeInteger(offset) && offset >= 0 && offset <= this.size)) throw new PeerlinkError('ERR_INVALID_ARGUMENT', 'bad offset');
     await this.#init.handle.truncate(offset);
@@ -330,6 +331,7 @@ export class ResourceSink extends Writable {
     // destroy() without an error: the reason is reported by whoever called abort, and
     // an 'error' event nobody listens to would crash the process.
     this.destroy();
+    disposeBodyHash(this.#hash);
     this.#release();
     // A write under way lands before the file is cut or closed.
     await this.#writing?.catch(() => undefined);
