@@ -4,7 +4,7 @@
  * spend ~0.6–0.9 s per GiB hashing. Profiles of a 1 GiB transfer over loopback put
  * `Hash#update` at about a third of each side's main-thread time.
  *
- * Bytes are copied into a ring of shared slots (a copy costs ~1/10 of hashing them) and the
+ * Bytes are copied into a ring of shared slots (4 × 512 KiB) (a copy costs ~1/10 of hashing them) and the
  * worker hashes the slots in order; the two threads hand slots over with Atomics alone, so a
  * chunk costs no message and no event-loop turn. `update()` blocks only when the worker is a
  * whole ring behind, which is the backpressure that keeps memory flat: the main thread then
@@ -27,7 +27,7 @@ export interface BodyHash {
 
 /** Bodies at least this large are hashed off the main thread (a worker costs a few ms to start). */
 export const OFF_THREAD_MIN = 32 * 1024 * 1024;
-const SLOT = 1024 * 1024;
+const SLOT = 512 * 1024;
 const SLOTS = 4;
 /** How long a worker may take to start before the transfer fails rather than wait on it. */
 const START_DEADLINE_MS = 30_000;
@@ -113,6 +113,8 @@ export class OffThreadHash implements BodyHash {
     this.#out = Buffer.from(sab, CTL_BYTES + SLOTS * SLOT, 32);
     this.#worker = new Worker(WORKER_SOURCE, {
       eval: true,
+      // The app's own flags (--input-type=module, loaders, inspectors) are not for this CommonJS snippet.
+      execArgv: [],
       workerData: { sab, slots: SLOTS, slot: SLOT, ctlBytes: CTL_BYTES },
       // A hashing loop needs little heap; the slots are shared memory outside it.
       resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 16 },

@@ -38,8 +38,8 @@ const SINK_HIGH_WATER_MARK = 2 * 1024 * 1024;
  * the write in flight done) stopped the network for every write: measured on a 1 GiB
  * transfer over loopback, 5.7 of 7.5 s went to that wait.
  */
-export const SINK_QUEUE_MAX = 8 * 1024 * 1024;
-export const SINK_QUEUE_RESUME = 4 * 1024 * 1024;
+export const SINK_QUEUE_MAX = 4 * 1024 * 1024;
+export const SINK_QUEUE_RESUME = 2 * 1024 * 1024;
 
 export interface ResourceSinkInit {
   store: ResourceStore;

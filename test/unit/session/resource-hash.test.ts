@@ -17,7 +17,7 @@ import { senderTo } from './resource-pair.js';
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 test('the off-thread digest equals node:crypto for the same bytes in irregular pieces', () => {
-  // Several times the ring (4 × 1 MiB), in pieces that straddle slot boundaries.
+  // Several times the ring (4 × 512 KiB), in pieces that straddle slot boundaries.
   const data = randomBytes(9 * 1024 * 1024 + 13);
   const h = new OffThreadHash();
   let off = 0;
