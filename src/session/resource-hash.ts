@@ -19,6 +19,10 @@ import { Worker } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
 import { PeerlinkError } from '../errors.js';
 
+type WaitAsync = (a: Int32Array, index: number, value: number, timeout?: number) => { async: false; value: string } | { async: true; value: Promise<string> };
+/** Atomics.waitAsync (ES2024; in every Node line this runs on). */
+const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
+
 /** What the two ends of a transfer need of a hash (node:crypto's Hash fits). */
 export interface BodyHash {
   update(data: Buffer): unknown;
@@ -39,6 +43,8 @@ const HASHED = 2; // slots hashed so far (worker → main)
 const FINISH = 3; // 1: digest wanted; 2: stop without one
 const DONE = 4; // 1: digest written; -1: the worker failed
 const ALIVE = 5; // 1 once the worker runs
+const WORKER_WAITS = 6; // 1 while the worker sleeps on SIGNAL (main notifies only then)
+const MAIN_WAITS = 7; // 1 while the main thread waits on HASHED (the worker notifies only then)
 const LENGTHS = 8; // one length per slot from here
 const CTL_BYTES = (LENGTHS + SLOTS) * 4;
 
@@ -62,7 +68,7 @@ try {
       h.update(data.subarray(i * slot, i * slot + Atomics.load(ctl, ${LENGTHS} + i)));
       hashed++;
       Atomics.store(ctl, ${HASHED}, hashed);
-      Atomics.notify(ctl, ${HASHED});
+      if (Atomics.load(ctl, ${MAIN_WAITS}) === 1) Atomics.notify(ctl, ${HASHED});
     }
     const finish = Atomics.load(ctl, ${FINISH});
     if (finish === 2) break;
@@ -72,7 +78,9 @@ try {
       Atomics.notify(ctl, ${DONE});
       break;
     }
+    Atomics.store(ctl, ${WORKER_WAITS}, 1);
     Atomics.wait(ctl, ${SIGNAL}, sig);
+    Atomics.store(ctl, ${WORKER_WAITS}, 0);
   }
 } catch {
   Atomics.store(ctl, ${DONE}, -1);
@@ -172,7 +180,35 @@ export class OffThreadHash implements BodyHash {
 
   #signal(): void {
     Atomics.add(this.#ctl, SIGNAL, 1);
-    Atomics.notify(this.#ctl, SIGNAL);
+    // A worker about to sleep sees SIGNAL changed and does not: only a sleeping one needs waking.
+    if (Atomics.load(this.#ctl, WORKER_WAITS) === 1) Atomics.notify(this.#ctl, SIGNAL);
+  }
+
+  /** Bytes update() can take now without waiting for the worker. */
+  #free(): number {
+    return (SLOTS - (this.#posted - Atomics.load(this.#ctl, HASHED))) * SLOT - this.#fill;
+  }
+
+  /**
+   * undefined when `bytes` (at most the ring, 2 MiB) can be given to update() without blocking;
+   * otherwise a promise that settles once they can (or once waiting makes no sense: the worker
+   * failed or never started, which update() then reports). Callers with a loop of their own await
+   * it, so the main thread waits in its event loop rather than in update().
+   */
+  room(bytes: number): Promise<void> | undefined {
+    const want = Math.min(bytes, SLOTS * SLOT - SLOT);
+    if (this.#finished || this.#free() >= want) return undefined;
+    return (async () => {
+      while (!this.#finished && Atomics.load(this.#ctl, DONE) === 0) {
+        const hashed = Atomics.load(this.#ctl, HASHED);
+        Atomics.store(this.#ctl, MAIN_WAITS, 1);
+        if (this.#free() >= want) break;
+        if (Atomics.load(this.#ctl, ALIVE) === 0 && Date.now() - this.#created > START_DEADLINE_MS) break;
+        const r = waitAsync(this.#ctl, HASHED, hashed, 100);
+        if (r.async) await r.value;
+      }
+      Atomics.store(this.#ctl, MAIN_WAITS, 0);
+    })();
   }
 
   /** Blocks until the slot to fill next has been hashed (the worker is less than a ring behind). */
@@ -193,8 +229,10 @@ export class OffThreadHash implements BodyHash {
         void this.#worker.terminate().catch(() => undefined);
         throw this.#failed();
       }
-      Atomics.wait(this.#ctl, index, value, 100);
+      Atomics.store(this.#ctl, MAIN_WAITS, 1);
+      if (Atomics.load(this.#ctl, index) === value) Atomics.wait(this.#ctl, index, value, 100);
     }
+    Atomics.store(this.#ctl, MAIN_WAITS, 0);
   }
 
   #failed(): PeerlinkError {

@@ -259,6 +259,12 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
         }
         remaining -= piece.length;
         idle.touch(remaining === 0 ? Number.MAX_SAFE_INTEGER : piece.length);
+        const hashing = sink.hashRoom(piece.length);
+        if (hashing) {
+          idle.pause();
+          await hashing;
+          idle.resume();
+        }
         sink.write(piece);
         this.advance(piece.length);
         if (sink.queuedBytes >= SINK_QUEUE_MAX) {

@@ -23,7 +23,7 @@ import { TransferBase } from './resource-progress.js';
 import { RESOURCE_PROTOCOL_VERSION, ResourceStreamReader, encodeFrame, type ResourceFrame, type ResumeOffer } from './resource-wire.js';
 import { closeGracefully, waitDrain, asTransferError } from './resource-stream.js';
 import { matchPrefix } from './resource-prefix.js';
-import { createBodyHash, type BodyHash } from './resource-hash.js';
+import { OffThreadHash, createBodyHash, type BodyHash } from './resource-hash.js';
 import type { Hash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -331,13 +331,16 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
       if (f.type === 'error' || f.type === 'reject') body.destroy();
     }, () => undefined);
 
-    // A resumed body continues the prefix's hash in line; one from byte 0 may be hashed off the main thread.
-    const body0 = prefixHash === undefined ? createBodyHash(size) : undefined;
-    const hash: BodyHash = prefixHash ?? body0!;
+    // A resumed body continues the prefix's hash in line; one from byte 0 (no prefix, or an
+    // empty one) may be hashed off the main thread.
+    const body0 = offset === 0 ? createBodyHash(size) : undefined;
+    const hash: BodyHash = body0 ?? prefixHash ?? createBodyHash(size);
     let sent = offset;
     try {
       for await (const chunk of body as AsyncIterable<Buffer>) {
         if (early) break;
+        const hashing = body0 instanceof OffThreadHash ? body0.room(chunk.length) : undefined;
+        if (hashing) await hashing;
         hash.update(chunk);
         sent += chunk.length;
         stream.write(chunk);

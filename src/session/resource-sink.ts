@@ -13,7 +13,7 @@
  */
 import { Writable } from 'node:stream';
 import { createHash } from 'node:crypto';
-import { disposeBodyHash, type BodyHash } from './resource-hash.js';
+import { OffThreadHash, disposeBodyHash, type BodyHash } from './resource-hash.js';
 import { unlink, type FileHandle } from 'node:fs/promises';
 import type { PrefixScan } from './resource-prefix.js';
 import { partialRecordName } from './resource-partial.js';
@@ -184,6 +184,14 @@ export class ResourceSink extends Writable {
     // The Writable's own buffer stays near empty: the queue is ours, bounded by SINK_QUEUE_MAX.
     if (this.#pendingBytes + this.#inFlight <= SINK_QUEUE_MAX) cb();
     else this.#blocked = cb;
+  }
+
+  /**
+   * undefined when `bytes` more can be written without the hashing thread holding up the
+   * main thread; otherwise a promise that settles once they can (OffThreadHash.room).
+   */
+  hashRoom(bytes: number): Promise<void> | undefined {
+    return this.#hash instanceof OffThreadHash ? this.#hash.room(bytes) : undefined;
   }
 
   /** Bytes accepted but not yet written to the file (queued, or in the write under way). */
