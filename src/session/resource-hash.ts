@@ -198,6 +198,8 @@ export class OffThreadHash implements BodyHash {
   room(bytes: number): Promise<void> | undefined {
     const want = Math.min(bytes, SLOTS * SLOT - SLOT);
     if (this.#finished || this.#free() >= want) return undefined;
+    // Atomics.waitAsync does not keep Node's event loop alive: the worker's handle does, meanwhile.
+    this.#worker.ref();
     return (async () => {
       while (!this.#finished && Atomics.load(this.#ctl, DONE) === 0) {
         const hashed = Atomics.load(this.#ctl, HASHED);
@@ -208,6 +210,7 @@ export class OffThreadHash implements BodyHash {
         if (r.async) await r.value;
       }
       Atomics.store(this.#ctl, MAIN_WAITS, 0);
+      this.#worker.unref();
     })();
   }
 
