@@ -131,7 +131,13 @@ export class OffThreadHash implements BodyHash {
     });
     // A worker that fails says so here (when the main thread is not blocked on it): later waits then fail at once.
     const ctl = this.#ctl;
-    this.#worker.on('error', () => void Atomics.compareExchange(ctl, DONE, 0, -1));
+    const gone = (): void => {
+      // A worker that ended without a digest: waits fail at once, and a room() waiting is woken.
+      Atomics.compareExchange(ctl, DONE, 0, -1);
+      Atomics.notify(ctl, HASHED);
+    };
+    this.#worker.on('error', gone);
+    this.#worker.on('exit', gone);
     this.#worker.unref();
   }
 
@@ -167,6 +173,7 @@ export class OffThreadHash implements BodyHash {
     this.#finished = true;
     Atomics.store(this.#ctl, FINISH, 2);
     this.#signal();
+    Atomics.notify(this.#ctl, HASHED); // a room() waiting on it returns
     void this.#worker.terminate().catch(() => undefined);
   }
 
