@@ -25,10 +25,11 @@ import type { PeerID } from './peer-id.js';
 import { describe, validateResourceName } from './resource-name.js';
 import { TransferBase } from './resource-progress.js';
 import type { ResourceStore } from './resource-store.js';
-import type { PlacedResource, ResourceSink } from './resource-sink.js';
+import { SINK_QUEUE_MAX, SINK_QUEUE_RESUME, type PlacedResource, type ResourceSink } from './resource-sink.js';
 import { ResourceStreamReader, encodeFrame, type ResumeOffer } from './resource-wire.js';
 import { RESUME_BLOCK_MIN } from './resource-prefix.js';
-import { IdleWatch, asTransferError, closeGracefully, waitDrain } from './resource-stream.js';
+import { createBodyHash } from './resource-hash.js';
+import { IdleWatch, asTransferError, closeGracefully } from './resource-stream.js';
 import type { FolderSummary } from './resource-send.js';
 import type { BudgetName } from './budgets.js';
 import { parseManifest, type FolderLimits, type FolderManifest } from './resource-folder-manifest.js';
@@ -240,10 +241,11 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
         if (hash.copy().digest('hex') !== answer.sha256)
           throw new PeerlinkError('ERR_RESOURCE_VERIFY', `the sender's digest of the first ${answer.offset} bytes does not match the receiver's partial file`);
         offset = answer.offset;
-        await sink.startAt(offset, hash);
+        // From byte 0 nothing is continued: the body may be hashed off the main thread.
+        await sink.startAt(offset, offset === 0 ? createBodyHash(header.size) : hash);
       } else {
         stream.write(encodeFrame({ type: 'accept', offset: 0 }));
-        await sink.startAt(0, createHash('sha256'));
+        await sink.startAt(0, createBodyHash(header.size));
       }
       this.setState('transferring');
       this.startBody(offset);
@@ -259,12 +261,18 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
         }
         remaining -= piece.length;
         idle.touch(remaining === 0 ? Number.MAX_SAFE_INTEGER : piece.length);
-        const more = sink.write(piece);
+        const hashing = sink.hashRoom(piece.length);
+        if (hashing) {
+          idle.pause();
+          await hashing;
+          idle.resume();
+        }
+        sink.write(piece);
         this.advance(piece.length);
-        if (!more) {
+        if (sink.queuedBytes >= SINK_QUEUE_MAX) {
           // Waiting for our own disk is not the sender's silence.
           idle.pause();
-          await waitDrain(sink);
+          await sink.room(SINK_QUEUE_RESUME);
           idle.resume();
         }
         if (sink.errored) throw sink.errored;

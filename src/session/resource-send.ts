@@ -23,6 +23,7 @@ import { TransferBase } from './resource-progress.js';
 import { RESOURCE_PROTOCOL_VERSION, ResourceStreamReader, encodeFrame, type ResourceFrame, type ResumeOffer } from './resource-wire.js';
 import { closeGracefully, waitDrain, asTransferError } from './resource-stream.js';
 import { matchPrefix } from './resource-prefix.js';
+import { OffThreadHash, createBodyHash, type BodyHash } from './resource-hash.js';
 import type { Hash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -87,6 +88,9 @@ export const DEFAULT_ACCEPT_TIMEOUT_MS = 300_000;
 export const DEFAULT_RESUME_TIMEOUT_MS = 600_000;
 /** A peer still shown as connected right after its stream broke is tried again after this long. */
 const RETRY_DELAY_MS = 1000;
+
+/** Bytes of body queued on the stream before the sender waits for it to drain. */
+const SEND_AHEAD = 2 * 1024 * 1024;
 
 /** Failures the receiver reported itself: final, never a reason to pause. */
 const remoteFailures = new WeakSet<PeerlinkError>();
@@ -358,24 +362,33 @@ export class ResourceTransfer<P = unknown> extends TransferBase<P, SentResource>
       if (f.type === 'error' || f.type === 'reject') body.destroy();
     }, () => undefined);
 
-    const hash = prefixHash ?? createHash('sha256');
+    // A resumed body continues the prefix's hash in line; one from byte 0 (no prefix, or an
+    // empty one) may be hashed off the main thread.
+    const body0 = offset === 0 ? createBodyHash(size) : undefined;
+    const hash: BodyHash = body0 ?? prefixHash ?? createBodyHash(size);
     let sent = offset;
     try {
       for await (const chunk of body as AsyncIterable<Buffer>) {
         if (early) break;
+        const hashing = body0 instanceof OffThreadHash ? body0.room(chunk.length) : undefined;
+        if (hashing) await hashing;
         hash.update(chunk);
         sent += chunk.length;
-        const more = stream.write(chunk);
+        stream.write(chunk);
         this.advance(chunk.length);
-        if (!more) await waitDrain(stream);
+        // The stream's own mark (256 KiB) is below one file chunk: waiting at it would empty
+        // the pipe after every read. Up to SEND_AHEAD stays queued while the next chunk is hashed.
+        if (stream.writableLength >= SEND_AHEAD) await waitDrain(stream);
       }
     } catch (err) {
       // A write failed or the source broke: prefer the receiver's explanation if it sent one.
       const f = early ?? (await withTimeout(answer, 1000, '').catch(() => undefined));
       if (f && (f.type === 'error' || f.type === 'reject')) throw remoteFailure(f);
       // Write failures are already PeerlinkErrors (waitDrain); anything else came from the source.
+      body0?.dispose();
       throw asSourceError(err);
     }
+    if ((early && (early.type === 'error' || early.type === 'reject')) || sent !== size) body0?.dispose();
     if (early && (early.type === 'error' || early.type === 'reject')) throw remoteFailure(early);
     if (sent !== size) throw new PeerlinkError('ERR_RESOURCE_SOURCE', `the source ended after ${sent} of ${size} bytes (was the file changed while sending?)`);
     // A digest that differs from the header's is still sent: the receiver then fails the

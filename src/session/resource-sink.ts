@@ -12,7 +12,8 @@
  * resuming when the transfer was interrupted rather than refused.
  */
 import { Writable } from 'node:stream';
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { OffThreadHash, disposeBodyHash, type BodyHash } from './resource-hash.js';
 import { unlink, type FileHandle } from 'node:fs/promises';
 import type { PrefixScan } from './resource-prefix.js';
 import { partialRecordName } from './resource-partial.js';
@@ -26,8 +27,19 @@ import type { ResourceStore } from './resource-store.js';
  * (measured here: ~25 % faster than 64 KiB writes over TLS on loopback).
  */
 export const MIN_WRITE = 512 * 1024;
-/** Bytes the sink buffers while a write is in flight, before it pushes back on the network. */
+/** Largest single file write (a gather of queued network chunks). */
+const WRITE_MAX = 4 * 1024 * 1024;
+/** The Writable's mark: write() returns false past it (callers that pipe into the sink wait for 'drain'). */
 const SINK_HIGH_WATER_MARK = 2 * 1024 * 1024;
+/**
+ * A receiver that copies the network into the sink stops reading at SINK_QUEUE_MAX buffered
+ * bytes and reads again once a write brings it down to SINK_QUEUE_RESUME (`room()`), so the
+ * network and the disk work at the same time. Waiting for 'drain' instead (the buffer empty,
+ * the write in flight done) stopped the network for every write: measured on a 1 GiB
+ * transfer over loopback, 5.7 of 7.5 s went to that wait.
+ */
+export const SINK_QUEUE_MAX = 4 * 1024 * 1024;
+export const SINK_QUEUE_RESUME = 2 * 1024 * 1024;
 
 export interface ResourceSinkInit {
   store: ResourceStore;
@@ -63,7 +75,7 @@ export class ResourceSink extends Writable {
   readonly name: string;
   readonly size: number;
   readonly #init: ResourceSinkInit;
-  #hash: Hash = createHash('sha256');
+  #hash: BodyHash = createHash('sha256');
   #started = false;
   /** Where the body began: 0, or the proved prefix of a resumed transfer. */
   #offset = 0;
@@ -73,6 +85,20 @@ export class ResourceSink extends Writable {
   #pendingBytes = 0;
   #settled = false;
   #closing: Promise<void> | undefined;
+  /** Bytes of the file write under way. */
+  #inFlight = 0;
+  /** The file write under way. */
+  #writing: Promise<void> | undefined;
+  /** The first failed file write: every later write and the end fail with it. */
+  #writeError: PeerlinkError | undefined;
+  /** A Writable callback held back while the queue is over SINK_QUEUE_MAX. */
+  #blocked: ((err?: Error | null) => void) | undefined;
+  /** The body has ended: what is queued is written however little. */
+  #ending = false;
+  /** _final's callback, once everything queued has been written. */
+  #drained: ((err?: Error) => void) | undefined;
+  /** Waiters of room(): called after every completed file write. */
+  #roomWaiters: Array<() => void> = [];
 
   constructor(init: ResourceSinkInit) {
     super({ highWaterMark: SINK_HIGH_WATER_MARK });
@@ -99,7 +125,7 @@ export class ResourceSink extends Writable {
    * Starts the body at `offset` (0, or a prefix the sender proved), `hash` being the hash of
    * the file's bytes before it: the file is cut there, so nothing past what was proved stays.
    */
-  async startAt(offset: number, hash: Hash): Promise<void> {
+  async startAt(offset: number, hash: BodyHash): Promise<void> {
     if (this.#started) throw new PeerlinkError('ERR_INVALID_STATE', 'the sink has started');
     if (!(Number.isSafeInteger(offset) && offset >= 0 && offset <= this.size)) throw new PeerlinkError('ERR_INVALID_ARGUMENT', 'bad offset');
     await this.#init.handle.truncate(offset);
@@ -141,6 +167,10 @@ export class ResourceSink extends Writable {
       cb(new PeerlinkError('ERR_INVALID_STATE', 'the sink was written before startAt()'));
       return;
     }
+    if (this.#writeError) {
+      cb(this.#writeError);
+      return;
+    }
     if (this.#accepted + bytes > this.size) {
       // Enforces the announced size (and so the reserved quota) while writing.
       cb(new PeerlinkError('ERR_RESOURCE_VERIFY', `the peer sent more than the ${this.size} bytes it announced`));
@@ -150,32 +180,122 @@ export class ResourceSink extends Writable {
     this.#accepted += bytes;
     this.#pending.push(...chunks);
     this.#pendingBytes += bytes;
-    if (this.#pendingBytes < MIN_WRITE) {
-      cb();
+    this.#pump();
+    // The Writable's own buffer stays near empty: the queue is ours, bounded by SINK_QUEUE_MAX.
+    if (this.#pendingBytes + this.#inFlight <= SINK_QUEUE_MAX) cb();
+    else this.#blocked = cb;
+  }
+
+  /**
+   * undefined when `bytes` more can be written without the hashing thread holding up the
+   * main thread; otherwise a promise that settles once they can (OffThreadHash.room).
+   */
+  hashRoom(bytes: number): Promise<void> | undefined {
+    return this.#hash instanceof OffThreadHash ? this.#hash.room(bytes) : undefined;
+  }
+
+  /** Bytes accepted but not yet written to the file (queued, or in the write under way). */
+  get queuedBytes(): number {
+    return this.#pendingBytes + this.#inFlight + this.writableLength;
+  }
+
+  /**
+   * Starts the next file write if none is under way: up to WRITE_MAX bytes of what is queued,
+   * once MIN_WRITE have gathered (or everything, once the body has ended). One write at a time,
+   * at the file's next position, while the network fills the queue behind it.
+   */
+  #pump(): void {
+    if (this.#writing || this.#writeError || this.#settled) return;
+    if (this.#pendingBytes === 0 || (this.#pendingBytes < MIN_WRITE && !this.#ending)) {
+      this.#idle();
       return;
     }
-    this.#flush().then(
-      () => cb(),
-      (err: unknown) => cb(mapWriteError(err)),
+    let take = 0;
+    let n = 0;
+    while (n < this.#pending.length && take < WRITE_MAX) take += this.#pending[n++]!.length;
+    const bufs = this.#pending.slice(0, n);
+    this.#pending = this.#pending.slice(n);
+    this.#pendingBytes -= take;
+    this.#inFlight = take;
+    this.#writing = this.#writeAll(bufs).then(
+      () => {
+        this.#inFlight = 0;
+        this.#writing = undefined;
+        this.#pump();
+        this.#release();
+      },
+      (err: unknown) => {
+        this.#inFlight = 0;
+        this.#writing = undefined;
+        this.#writeError = mapWriteError(err);
+        this.#release();
+        this.#idle();
+      },
     );
   }
 
-  override _final(cb: (err?: Error | null) => void): void {
-    this.#flush().then(
-      () => cb(),
-      (err: unknown) => cb(mapWriteError(err)),
-    );
-  }
-
-  async #flush(): Promise<void> {
-    let bufs = this.#pending;
-    this.#pending = [];
-    this.#pendingBytes = 0;
+  async #writeAll(bufs: Buffer[]): Promise<void> {
     while (bufs.length > 0) {
       const { bytesWritten } = await this.#init.handle.writev(bufs, this.#written);
       this.#written += bytesWritten;
       bufs = dropBytes(bufs, bytesWritten);
     }
+  }
+
+  /** A write finished (or failed): a blocked writer and room() waiters may go on. */
+  #release(): void {
+    const blocked = this.#blocked;
+    if (blocked && (this.#writeError || this.#pendingBytes + this.#inFlight <= SINK_QUEUE_RESUME)) {
+      this.#blocked = undefined;
+      blocked(this.#writeError);
+    }
+    if (this.#roomWaiters.length > 0) {
+      const waiters = this.#roomWaiters;
+      this.#roomWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** Nothing more will be written now: settles _final's wait. */
+  #idle(): void {
+    if (this.#writing || (this.#pendingBytes > 0 && !this.#writeError)) return;
+    const done = this.#drained;
+    this.#drained = undefined;
+    done?.(this.#writeError);
+  }
+
+  /**
+   * Resolves once at most `limit` bytes are queued or being written (at once if so now);
+   * rejects if the sink fails or is destroyed first. Unlike 'drain', this lets the caller
+   * keep the next write queued while one is on its way to the disk.
+   */
+  room(limit: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const err = this.#writeError ?? this.errored;
+        if (err || this.destroyed) {
+          reject(err ?? new PeerlinkError('ERR_RESOURCE_ABORTED', 'the transfer was stopped'));
+          return true;
+        }
+        if (this.queuedBytes <= limit) {
+          resolve();
+          return true;
+        }
+        return false;
+      };
+      if (check()) return;
+      const waiter = (): void => {
+        if (!check()) this.#roomWaiters.push(waiter);
+      };
+      this.#roomWaiters.push(waiter);
+    });
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    this.#ending = true;
+    this.#drained = (err) => cb(err ?? null);
+    this.#pump();
+    this.#idle();
   }
 
   /**
@@ -219,6 +339,10 @@ export class ResourceSink extends Writable {
     // destroy() without an error: the reason is reported by whoever called abort, and
     // an 'error' event nobody listens to would crash the process.
     this.destroy();
+    disposeBodyHash(this.#hash);
+    this.#release();
+    // A write under way lands before the file is cut or closed.
+    await this.#writing?.catch(() => undefined);
     if (keep && this.#init.resumable !== false) {
       // What is buffered but not written is lost; what is on disk is proved again on resume.
       // Before startAt the file is as the last transfer left it.

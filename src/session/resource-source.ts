@@ -4,8 +4,8 @@
  * checks its quota against it), and the body is a Readable read in chunks of at
  * least 64 KiB for files, pulled only as fast as the network takes it.
  */
-import { createReadStream, constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, open, stat, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { Readable, Transform } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -37,8 +37,15 @@ export interface OpenSourceOptions {
   start?: number;
 }
 
-/** File reads are this large, so every chunk sent is at least 64 KiB (except the last). */
-export const FILE_CHUNK = 256 * 1024;
+/**
+ * File reads are this large (except the last). 1 MiB: a quarter of the reads of 256 KiB and
+ * less CPU per byte (measured on a 1 GiB file in the page cache: 136 ms for 1 MiB reads into
+ * fresh buffers, 540 ms for 256 KiB, 1320 ms through createReadStream at 256 KiB; 4 MiB
+ * buffers cost more again, as each is a fresh mapping the kernel must fault in).
+ */
+export const FILE_CHUNK = 1024 * 1024;
+/** Reads kept ahead of the sender, so the next chunk is there when the network takes one. */
+const READ_AHEAD = 2;
 
 function sourceError(message: string, cause?: unknown): PeerlinkError {
   return new PeerlinkError('ERR_RESOURCE_SOURCE', message, cause === undefined ? undefined : { cause });
@@ -83,11 +90,13 @@ async function openFile(path: string, options: OpenSourceOptions): Promise<Resou
   }
   const start = options.start ?? 0;
   if (start >= size) return { size, body: Readable.from([]), suggestedName: basename(path), description: path };
-  const body = createReadStream(path, { start, end: size - 1, highWaterMark: FILE_CHUNK, signal: options.signal });
-  await new Promise<void>((resolve, reject) => {
-    body.once('open', () => resolve());
-    body.once('error', (err) => reject(sourceError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? err.message})`, err)));
-  });
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (err) {
+    throw sourceError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`, err);
+  }
+  const body = new FileBody(handle, start, size, options.signal);
   return { size, body, suggestedName: basename(path), description: path };
 }
 
@@ -178,4 +187,65 @@ function skipBytes(body: Readable, n: number): Readable {
   body.on('error', (err) => out.destroy(err));
   out.on('close', () => body.destroy());
   return body.pipe(out);
+}
+
+/**
+ * A file's bytes [start, end) in FILE_CHUNK reads, each into a buffer of its own (a chunk is
+ * handed on to the network and to the hash, so it is never reused), READ_AHEAD reads ahead.
+ * The length is pinned at open: a file that grows meanwhile is cut there, one that shrinks
+ * ends early (the sender reports it).
+ */
+class FileBody extends Readable {
+  readonly #handle: FileHandle;
+  #pos: number;
+  readonly #end: number;
+  #reading = false;
+
+  constructor(handle: FileHandle, start: number, end: number, signal: AbortSignal | undefined) {
+    // Object mode: read() hands out each chunk as read. In byte mode it joins everything buffered
+    // into a new Buffer (a copy of the whole file, ~10 % of the sender's main thread).
+    super({ objectMode: true, highWaterMark: READ_AHEAD, ...(signal ? { signal } : {}) });
+    this.#handle = handle;
+    this.#pos = start;
+    this.#end = end;
+  }
+
+  override _read(): void {
+    if (this.#reading) return;
+    this.#reading = true;
+    void this.#pump();
+  }
+
+  async #pump(): Promise<void> {
+    try {
+      for (;;) {
+        const want = Math.min(FILE_CHUNK, this.#end - this.#pos);
+        if (want <= 0) {
+          this.push(null);
+          return;
+        }
+        const buf = Buffer.allocUnsafeSlow(want);
+        const { bytesRead } = await this.#handle.read(buf, 0, want, this.#pos);
+        if (this.destroyed) return;
+        if (bytesRead === 0) {
+          this.push(null);
+          return;
+        }
+        this.#pos += bytesRead;
+        if (!this.push(bytesRead === want ? buf : buf.subarray(0, bytesRead))) break;
+      }
+    } catch (err) {
+      this.destroy(err as Error);
+      return;
+    } finally {
+      this.#reading = false;
+    }
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.#handle.close().then(
+      () => cb(err),
+      () => cb(err),
+    );
+  }
 }
