@@ -40,6 +40,24 @@ import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
 
 /** A received resource; `folder` when a folder was received (then `path` is the folder's and `sha256` its manifest's). */
+/**
+ * The sender's answer to our resume offer. Before it answers it hashes as much of its data as
+ * we hold (a file's prefix, a folder's held files): that is not silence, but it is bounded — by
+ * the idle timeout plus the bytes held at a slow disk's hashing rate.
+ */
+async function resumeAnswer(reader: ResourceStreamReader, idle: IdleWatch, idleTimeout: number, heldBytes: number): ReturnType<ResourceStreamReader['frame']> {
+  idle.pause();
+  const limit = idleTimeout + Math.ceil((heldBytes / RESUME_HASH_BYTES_PER_S) * 1000);
+  const timer = setTimeout(() => reader.interrupt(new PeerlinkError('ERR_TIMEOUT', `the sender did not answer the resume offer within ${Math.round(limit / 1000)} s`)), limit);
+  timer.unref();
+  try {
+    return await reader.frame();
+  } finally {
+    clearTimeout(timer);
+    idle.resume();
+  }
+}
+
 export type ReceivedResource = PlacedResource & { folder?: FolderSummary };
 
 /**
@@ -220,19 +238,7 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
         const prefix = sink.prefix;
         const offer: ResumeOffer = { have: prefix?.have ?? 0, block: prefix?.block ?? RESUME_BLOCK_MIN, digests: prefix?.digests ?? [] };
         stream.write(encodeFrame({ type: 'accept', offset: 0, resume: offer }));
-        // The sender hashes as much of its file as we hold before it answers: that is not
-        // silence, but it is bounded (by the idle timeout plus the prefix at a slow disk's rate).
-        idle.pause();
-        const limit = policy.idleTimeout + Math.ceil((offer.have / RESUME_HASH_BYTES_PER_S) * 1000);
-        const timer = setTimeout(() => reader.interrupt(new PeerlinkError('ERR_TIMEOUT', `the sender did not answer the resume offer within ${Math.round(limit / 1000)} s`)), limit);
-        timer.unref();
-        let answer;
-        try {
-          answer = await reader.frame();
-        } finally {
-          clearTimeout(timer);
-          idle.resume();
-        }
+        const answer = await resumeAnswer(reader, idle, policy.idleTimeout, offer.have);
         if (answer.type !== 'resume') throw new PeerlinkError('ERR_PROTOCOL', `resource stream: expected resume, got ${answer.type}`);
         // Only a boundary we offered (where we hold a hash state), and only with our own bytes' digest.
         const state = prefix ? prefix.states.get(answer.offset) : answer.offset === 0 ? createHash('sha256') : undefined;
@@ -391,18 +397,7 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
           ...(partial.inflight && scan ? { partial: { file: partial.inflight.index, have: scan.have, block: scan.block, digests: scan.digests } } : {}),
         };
         stream.write(encodeFrame({ type: 'accept', offset: 0, folder: offer }));
-        // The sender reads its held files and the prefix before it answers: bounded like a file's resume.
-        idle.pause();
-        const limit = policy.idleTimeout + Math.ceil((partial.bytes / RESUME_HASH_BYTES_PER_S) * 1000);
-        const timer = setTimeout(() => reader.interrupt(new PeerlinkError('ERR_TIMEOUT', `the sender did not answer the resume offer within ${Math.round(limit / 1000)} s`)), limit);
-        timer.unref();
-        let answer;
-        try {
-          answer = await reader.frame();
-        } finally {
-          clearTimeout(timer);
-          idle.resume();
-        }
+        const answer = await resumeAnswer(reader, idle, policy.idleTimeout, partial.bytes);
         if (answer.type !== 'folder-resume') throw new PeerlinkError('ERR_PROTOCOL', `resource stream: expected folder-resume, got ${answer.type}`);
         const files = manifestFiles(manifest);
         const shas = [...partial.held.entries()].sort((a, b) => a[0] - b[0]).map(([, sha]) => sha);
