@@ -14,7 +14,7 @@
  * `fdatasync` where `sync -f` is not available).
  */
 import { closeSync, constants, fchmodSync, futimesSync, open as openFd, writevSync } from 'node:fs';
-import { lstat, mkdir, mkdtemp, open, rename, rm, rmdir, type FileHandle } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, open, rename, rm, rmdir, type FileHandle } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { createHash, type Hash } from 'node:crypto';
@@ -252,20 +252,25 @@ async function writeSmall(target: string, pieces: Buffer[], entry: FolderEntry, 
 /**
  * Moves the staging directory into place as `name` or `name (n)`. The name is claimed first
  * with an exclusive mkdir (rename would silently replace an empty directory of that name),
- * then the staging directory renamed over our own empty claim.
+ * then the staging directory renamed over our own empty claim and given the claim's mode.
  */
 export async function placeFolder(dir: string, staging: string, name: string): Promise<string> {
   for (let n = 0; n <= MAX_SUFFIX; n++) {
     const candidate = n === 0 ? name : `${name} (${n})`;
     const path = join(dir, candidate);
+    let claimMode: number;
     try {
-      await mkdir(path, { mode: 0o700 });
+      // 0755 less the umask, like the folder's sub-directories: the staging directory was
+      // private (0700) while it filled, the finished folder is as open as any new directory.
+      await mkdir(path, { mode: 0o755 });
+      claimMode = (await lstat(path)).mode & 0o7777;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
       throw mapWriteError(err);
     }
     try {
       await rename(staging, path);
+      await chmod(path, claimMode).catch(() => undefined);
       return candidate;
     } catch (err) {
       // Someone put something into our claim meanwhile: leave it to them and try the next name.

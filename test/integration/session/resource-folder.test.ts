@@ -93,6 +93,7 @@ test('a folder arrives whole: nested tree, empty directories, unicode names, 1,0
   assert.deepEqual(await readdir(join(out, 'empty', 'deeper-empty')), []);
   assert.equal((await stat(join(out, 'run.sh'))).mode & 0o7777, 0o755, 'setuid dropped, rwx kept');
   assert.equal((await stat(join(out, 'zero.bin'))).mode & 0o7777, 0o640);
+  assert.equal((await stat(out)).mode & 0o7777, (await stat(join(out, 'a'))).mode & 0o7777, 'the folder itself is as open as the directories in it, not 0700 like the staging directory');
   assert.equal((await stat(join(out, 'a', 'b', 'c', 'deep.bin'))).mtimeMs, mtime.getTime());
   for (const gone of ['passwd-link', 'dir-link', 'a/pipe']) await assert.rejects(lstat(join(out, ...gone.split('/'))), /ENOENT/);
   assert.deepEqual((await readdir(p.dir)).sort(), ['album'], 'nothing else in the download directory (no staging left)');
