@@ -151,7 +151,14 @@ async function tlsHandshake(socket: Socket, p: Parameters, host: string, remote:
           resolve();
         });
       });
-      t.once('error', (err) => fail(() => toPeerlinkError(err, { tls: mode, during: secured ? 'transfer' : 'handshake' })));
+      t.once('error', (err: NodeJS.ErrnoException) =>
+        fail(() =>
+          // A reset before the server said anything (as for a close, below) is no verdict on the key.
+          !secured && socket.bytesRead === 0 && (err.code === 'ECONNRESET' || err.code === 'EPIPE')
+            ? new PeerlinkError('ERR_CONNECTION_RESET', 'the peer reset the connection before answering the TLS handshake', { cause: err })
+            : toPeerlinkError(err, { tls: mode, during: secured ? 'transfer' : 'handshake' }),
+        ),
+      );
       t.once('close', () =>
         fail(() =>
           secured
