@@ -5,14 +5,16 @@
  * up at its timeout (48 starved peers: 551 of them) read as ERR_PSK_MISMATCH to the app.
  *
  * The client here is Node's own TLS with the right key, behind a raw TCP relay that forwards its
- * ClientHello and, as soon as the listener answers, resets (or closes) the listener's side.
+ * ClientHello and, as soon as the listener answers, resets (or closes) the listener's side. The
+ * other way round, a dial whose listener ends the handshake after its first record (what a
+ * listener's handshake timer firing on a starved host does) is a reset too, retried as one.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, Socket, type AddressInfo } from 'node:net';
 import tls from 'node:tls';
-import { Parameters } from '../../../src/net/index.js';
-import { echoListener, PSK } from './helpers.js';
+import { Connection, Endpoint, Parameters } from '../../../src/net/index.js';
+import { echoListener, nextState, PSK } from './helpers.js';
 
 const PSK_CIPHERS = 'TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:ECDHE-PSK-CHACHA20-POLY1305:PSK-AES128-GCM-SHA256';
 
@@ -65,4 +67,43 @@ for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
       }
     });
   }
+}
+
+/** Relays a dial to `port`, passes back only the listener's first TLS record, then closes. */
+async function firstRecordRelay(port: number): Promise<{ port: number; close: () => void }> {
+  const relay = createServer((down) => {
+    down.on('error', () => undefined);
+    const up = new Socket();
+    up.on('error', () => undefined);
+    up.connect(port, '127.0.0.1', () => down.pipe(up, { end: false }));
+    let got = Buffer.alloc(0);
+    up.on('data', (b: Buffer) => {
+      got = Buffer.concat([got, b]);
+      if (got.length < 5) return;
+      const record = 5 + got.readUInt16BE(3);
+      if (got.length < record) return;
+      up.removeAllListeners('data');
+      down.unpipe(up);
+      up.destroy();
+      down.end(got.subarray(0, record));
+    });
+  });
+  await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+  return { port: (relay.address() as AddressInfo).port, close: () => relay.close() };
+}
+
+for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
+  test(`a dial whose listener closes after its first handshake record (${maxVersion}, right key) waits with ERR_CONNECTION_RESET, not ERR_PSK_MISMATCH`, async () => {
+    const l = await echoListener(Parameters.tls({ psk: { key: PSK }, maxVersion }, { framer: true }));
+    const relay = await firstRecordRelay(l.port);
+    const c = new Connection(Endpoint.hostPort('127.0.0.1', relay.port), Parameters.tls({ psk: { key: PSK }, maxVersion }, { framer: true, retry: { initialDelay: 60_000, maxDelay: 60_000 } })).start();
+    try {
+      assert.equal(await nextState(c, 'failed', 'waiting', 'ready'), 'waiting', c.error?.message);
+      assert.equal(c.error?.code, 'ERR_CONNECTION_RESET', c.error?.message);
+    } finally {
+      c.forceCancel();
+      relay.close();
+      await l.cancel();
+    }
+  });
 }
