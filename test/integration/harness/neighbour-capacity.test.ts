@@ -46,7 +46,7 @@ test(`${HOSTS} hosts reach each other at once (IPv4, ULA, link-local): the neigh
   });
   await Promise.all(sweeps.map((p) => waitForJson(p, (o) => o['ev'] === 'ready', 60_000, { what: `${p.label} ready` })));
   // all at once, as a mesh forming: entries are fresh together, so forced GC cannot make room
-  for (const p of sweeps) p.child.stdin?.write('go\n');
+  for (const p of sweeps) p.writeLine('go');
   const results = await Promise.all(sweeps.map((p) => waitForJson<{ ev: string; answered: number; missed: string[] }>(p, (o) => o.ev === 'swept', 60_000, { what: `${p.label} swept` })));
   const answered = results.reduce((s, r) => s + r.answered, 0);
   const missed = results.flatMap((r, i) => r.missed.map((m) => `h${i + 1} → ${m}`));
