@@ -151,7 +151,14 @@ async function tlsHandshake(socket: Socket, p: Parameters, host: string, remote:
           resolve();
         });
       });
-      t.once('error', (err) => fail(() => toPeerlinkError(err, { tls: mode, during: secured ? 'transfer' : 'handshake' })));
+      t.once('error', (err: NodeJS.ErrnoException) =>
+        fail(() =>
+          // A reset before the server said anything (as for a close, below) is no verdict on the key.
+          !secured && socket.bytesRead === 0 && (err.code === 'ECONNRESET' || err.code === 'EPIPE')
+            ? new PeerlinkError('ERR_CONNECTION_RESET', 'the peer reset the connection before answering the TLS handshake', { cause: err })
+            : toPeerlinkError(err, { tls: mode, during: secured ? 'transfer' : 'handshake' }),
+        ),
+      );
       t.once('close', () =>
         fail(() =>
           secured
@@ -161,7 +168,9 @@ async function tlsHandshake(socket: Socket, p: Parameters, host: string, remote:
               // it as a wrong key held a live pair apart for the 30 s security retry.
               socket.bytesRead === 0
               ? new PeerlinkError('ERR_CONNECTION_RESET', 'the peer closed the connection before answering the TLS handshake')
-              : new PeerlinkError(mode === 'psk' ? 'ERR_PSK_MISMATCH' : 'ERR_TLS_HANDSHAKE', 'the peer closed the connection during the TLS handshake'),
+              : // With a PSK a wrong key ends in an alert, not a bare close (the listener's
+                // handshake timer firing on a starved host does this).
+                new PeerlinkError(mode === 'psk' ? 'ERR_CONNECTION_RESET' : 'ERR_TLS_HANDSHAKE', 'the peer closed the connection during the TLS handshake'),
         ),
       );
     }),

@@ -106,15 +106,19 @@ const NOT_TLS = new Set(['ERR_SSL_WRONG_VERSION_NUMBER', 'ERR_SSL_HTTP_REQUEST',
 /**
  * A clearer reason than OpenSSL's for a handshake that a client ended or never began: a
  * plaintext client (ERR_TLS_REQUIRED), or — with certificates — one that closed after seeing
- * ours, which is what a client that does not trust it does.
+ * ours, which is what a client that does not trust it does. With a PSK, a client that resets
+ * or closes mid-handshake says nothing about the key: a wrong key is found here, by OpenSSL
+ * (the TLS 1.3 binder, or the TLS 1.2 client Finished, fails to verify) before the client can
+ * judge ours — so such an end is a client that gave up (its dial timed out) or went away.
  */
 function handshakeRefusal(err: Error & { code?: string }, raw: Socket | undefined, mode: TlsMode): PeerlinkError | undefined {
   const want = mode === 'psk' ? 'TLS-PSK (a key)' : 'TLS';
   if (err.code !== undefined && NOT_TLS.has(err.code)) return new PeerlinkError('ERR_TLS_REQUIRED', `the client does not speak TLS (a plain TCP or WebSocket client?); this listener requires ${want}`, { cause: err });
-  if (err.code !== 'ECONNRESET') return undefined;
+  if (err.code !== 'ECONNRESET' && err.code !== 'EPIPE') return undefined;
   if ((raw?.bytesRead ?? 1) === 0) return new PeerlinkError('ERR_TLS_REQUIRED', `the client closed the connection without starting a TLS handshake (a plain client?); this listener requires ${want}`, { cause: err });
   if (mode === 'pki')
     return new PeerlinkError('ERR_CERT_UNTRUSTED', "the client ended the TLS handshake after receiving this listener's certificate: most likely it does not trust it (give the client --pin with this listener's pin, or --ca)", { cause: err });
+  if (mode === 'psk') return new PeerlinkError('ERR_CONNECTION_RESET', 'the client ended the connection during the TLS-PSK handshake (it gave up or went away; a wrong key would have failed the handshake here)', { cause: err });
   return undefined;
 }
 

@@ -83,10 +83,11 @@ export function toPeerlinkError(err: unknown, context: { tls?: TlsMode; during?:
       return mk('ERR_RESOLVE_FAILED', `could not resolve the host name (${code})`);
     case 'ECONNRESET':
     case 'EPIPE':
-      if (context.during === 'handshake' && context.tls === 'psk') {
-        return mk('ERR_PSK_MISMATCH', 'the peer closed the connection during the TLS-PSK handshake (most likely a different key or an identity it does not accept)');
-      }
-      return mk('ERR_CONNECTION_RESET', 'connection reset by the peer');
+      // Not a verdict on a PSK, even during its handshake: a wrong key fails with a TLS alert or
+      // a record that does not verify (below). A reset is a side that gave up — a dial timeout
+      // on a starved host — or went away; as a wrong key it held live pairs apart (the 30 s
+      // security retry) and told the app its key was wrong.
+      return mk('ERR_CONNECTION_RESET', context.during === 'handshake' && context.tls !== undefined ? 'connection reset by the peer during the TLS handshake' : 'connection reset by the peer');
     case 'EADDRINUSE':
       return mk('ERR_ADDRESS_IN_USE', 'address already in use');
     case 'EMSGSIZE':

@@ -11,7 +11,7 @@
  * `createLab`.
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { run, spawnTracked, sleep, waitForLine, type ExecOptions, type ExecResult, type SpawnTrackedOptions, type TrackedProcess } from './proc.js';
 
@@ -295,6 +295,7 @@ export class Lab {
   /** Adds one more host to the bridge after the lab was built. */
   async addHost(options: HostOptions = {}): Promise<Host> {
     const index = this.hosts.length + 1;
+    ensureNeighbourCapacity(index);
     const host = await buildHost(this, index, options);
     this.hosts.push(host);
     return host;
@@ -345,6 +346,64 @@ export class Lab {
 
 function waitForLineOnce(p: TrackedProcess): Promise<string> {
   return waitForLine(p, (l) => l.includes('"ready"'), 30_000, { what: 'sniffer ready' });
+}
+
+/**
+ * Neighbour entries a lab of `hosts` hosts needs when every host talks to every other: per
+ * ordered pair one ARP entry (IPv4) and two NDP entries (IPv6 ULA and link-local, both of which
+ * a peer's mDNS answers carry and a dial may use).
+ */
+export function neighbourEntriesFor(hosts: number): { arp: number; ndp: number } {
+  const pairs = hosts * (hosts - 1);
+  return { arp: pairs, ndp: 2 * pairs };
+}
+
+function readSysctl(path: string): number | undefined {
+  try {
+    const v = Number(readFileSync(path, 'utf8').trim());
+    return Number.isFinite(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Makes the kernel's neighbour tables (ARP and NDP) big enough for a lab of `hosts` hosts.
+ *
+ * The tables are not per namespace: every namespace of the machine shares one ARP table and
+ * one NDP table, capped by `gc_thresh3` (default 1024, settable only in the root namespace's
+ * `net.ipv{4,6}.neigh.default.*`). A full table refuses new entries ("neighbor table overflow!"
+ * in dmesg, `table_fulls` in /proc/net/stat/arp_cache) and drops the packets that needed them:
+ * SYNs, and the data of established connections whose entries forced GC evicted. 32 hosts
+ * that all talk to each other need 992 ARP entries, 48 need 2256 — so a 48-host lab lost
+ * more than half its connections while a real LAN of 48 machines (one table each) would not.
+ * Raises `gc_thresh2` (above it, unreferenced entries older than 5 s are evicted) to the need
+ * plus margin and `gc_thresh3` (the hard cap) to twice that; never lowers them, and leaves
+ * them raised (labs of other test processes overlap; the values only bound memory, ~0.5 KiB
+ * an entry). Returns what it set, or undefined when nothing needed raising or the sysctls
+ * are not writable.
+ */
+export function ensureNeighbourCapacity(hosts: number): { family: 4 | 6; thresh2: number; thresh3: number }[] | undefined {
+  const need = neighbourEntriesFor(hosts);
+  const raised: { family: 4 | 6; thresh2: number; thresh3: number }[] = [];
+  for (const [family, entries] of [[4, need.arp], [6, need.ndp]] as const) {
+    const dir = `/proc/sys/net/ipv${family}/neigh/default`;
+    // room for what the machine and other labs already hold
+    const thresh2 = entries + 1024;
+    const thresh3 = 2 * thresh2;
+    const cur2 = readSysctl(`${dir}/gc_thresh2`);
+    const cur3 = readSysctl(`${dir}/gc_thresh3`);
+    if (cur2 === undefined || cur3 === undefined || (cur2 >= thresh2 && cur3 >= thresh3)) continue;
+    try {
+      // thresh3 first: the kernel does not check the order, but a reader should never see 2 > 3
+      writeFileSync(`${dir}/gc_thresh3`, String(Math.max(cur3, thresh3)));
+      writeFileSync(`${dir}/gc_thresh2`, String(Math.max(cur2, thresh2)));
+      raised.push({ family, thresh2: Math.max(cur2, thresh2), thresh3: Math.max(cur3, thresh3) });
+    } catch {
+      // not root in the root namespace: the lab still works up to the default's size
+    }
+  }
+  return raised.length > 0 ? raised : undefined;
 }
 
 async function buildHost(lab: Lab, index: number, options: HostOptions): Promise<Host> {
@@ -398,6 +457,7 @@ export async function createLab(opts: LabOptions = {}): Promise<Lab> {
     await ipCmd(['-n', sw, 'link', 'set', 'br0', 'type', 'bridge', 'mcast_snooping', '0', 'stp_state', '0', 'forward_delay', '0']);
     await ipCmd(['-n', sw, 'link', 'set', 'br0', 'up']);
     const n = opts.hosts ?? 2;
+    ensureNeighbourCapacity(n);
     for (let i = 1; i <= n; i++) {
       lab.hosts.push(await buildHost(lab, i, opts.hostOptions?.[i - 1] ?? {}));
     }

@@ -121,6 +121,10 @@ test('error mapping', () => {
   assert.equal(m('ECONNREFUSED'), 'ERR_CONNECTION_REFUSED');
   assert.equal(m('ERR_SSL_BINDER_DOES_NOT_VERIFY', 'psk'), 'ERR_PSK_MISMATCH');
   assert.equal(m('ERR_SSL_SSLV3_ALERT_BAD_RECORD_MAC', 'psk'), 'ERR_PSK_MISMATCH');
+  // a reset mid-handshake is a side that gave up or went away, not a wrong key
+  const handshake = (code: string): string => toPeerlinkError(Object.assign(new Error(code), { code }), { tls: 'psk', during: 'handshake' }).code;
+  assert.equal(handshake('ECONNRESET'), 'ERR_CONNECTION_RESET');
+  assert.equal(handshake('EPIPE'), 'ERR_CONNECTION_RESET');
   assert.equal(m('DEPTH_ZERO_SELF_SIGNED_CERT', 'pki'), 'ERR_CERT_UNTRUSTED');
   assert.equal(m('ERR_SSL_WRONG_VERSION_NUMBER', 'pki'), 'ERR_TLS_HANDSHAKE');
 });
