@@ -58,7 +58,13 @@ test(`a session survives ${N} fuzzed frames over real connections and keeps work
     const c = await v.cost();
     return c.incoming === 0 && c.stats.controlConnections === 0 ? c : undefined;
   }, 30_000, 'every fuzz connection closed on the victim side');
-  assert.ok(during.peakRss - base.rss < 64 * MiB, `peak RSS grew ${((during.peakRss - base.rss) / MiB).toFixed(1)} MiB over ${connections} connections`);
+  // What the victim keeps once the connections are gone (heap + external after a GC: `cost()`
+  // collects first) is the leak measure; peak RSS also holds the garbage of thousands of
+  // connections and their read buffers, which varies by Node line (+36 MiB on 20, +46 on 26 in
+  // one CI run), so its bound is loose.
+  const kept = after.heapUsed + after.external - (base.heapUsed + base.external);
+  assert.ok(kept < 32 * MiB, `the victim kept ${(kept / MiB).toFixed(1)} MiB (heap + external after GC) after ${connections} connections closed`);
+  assert.ok(during.peakRss - base.rss < 128 * MiB, `peak RSS grew ${((during.peakRss - base.rss) / MiB).toFixed(1)} MiB over ${connections} connections`);
   assert.ok(after.fds <= base.fds + 4, `fds ${base.fds} → ${after.fds}`);
   assert.equal(v.proc.running, true);
 
@@ -66,5 +72,5 @@ test(`a session survives ${N} fuzzed frames over real connections and keeps work
   const { socket } = await rawPeer(v, { displayName: 'honest' });
   socket.write(frame(data('still here')));
   await until(() => v.events('message').some((e) => e.text === 'still here'), 10_000, 'honest message delivered');
-  process.stdout.write(`# fuzz: ${sent} frames over ${connections} connections; victim RSS ${(base.rss / MiB).toFixed(0)} → peak ${(during.peakRss / MiB).toFixed(0)} MiB, fds ${base.fds} → ${after.fds}\n`);
+  process.stdout.write(`# fuzz: ${sent} frames over ${connections} connections; victim RSS ${(base.rss / MiB).toFixed(0)} → peak ${(during.peakRss / MiB).toFixed(0)} MiB, kept +${((after.heapUsed + after.external - base.heapUsed - base.external) / MiB).toFixed(1)} MiB after GC, fds ${base.fds} → ${after.fds}\n`);
 });
