@@ -4,7 +4,7 @@
  * each round, `peerlink send FILE --to R --json` for a tiny file and (optionally) a large one,
  * `ssh host true`, and `scp` of the tiny file (the baseline's fixed cost).
  *
- *   node dist/bench/transfer/overhead.js [--rounds 5] [--big-mib 1024] [--debug]
+ *   node dist/bench/transfer/overhead.js [--rounds 5] [--big-mib 1024] [--debug] [--before BIN]
  *
  * For peerlink it stamps, relative to spawn, the arrival of each --json line: the first
  * `peer … connected` (discovery + connect + handshake done), `sending` (offer goes out), the
@@ -12,7 +12,9 @@
  * (bytes = total: last byte handed to the connection), `sent` (the receiver's verified
  * confirmation, after its syncfs), `done` (session closed), and process exit. Also `node -e 0`
  * and `peerlink --version` (Node start-up and the CLI's first module). Medians in ms.
- * --debug adds NODE_DEBUG=peerlink and prints one run's stderr with timestamps. Not a test.
+ * --debug adds NODE_DEBUG=peerlink and prints one run's stderr, with tshark's packets on the
+ * sender's link, timestamped the same way. --before BIN (another build's bin/peerlink.js) adds
+ * its `send` to the rotation against the same receiver, for a before/after in one run. Not a test.
  */
 import { mkdir, mkdtemp, rm, writeFile, chmod, readdir, open } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -30,6 +32,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '5' },
     'big-mib': { type: 'string', default: '0' },
     debug: { type: 'boolean', default: false },
+    before: { type: 'string' },
   },
 });
 const ROUNDS = Number(values.rounds);
@@ -78,11 +81,11 @@ async function startSshd(lab: Lab, work: string): Promise<string[]> {
 type Marks = Record<string, number>;
 
 /** One `peerlink send`, with the arrival time (ms since spawn) of each interesting --json line. */
-async function timedSend(lab: Lab, file: string, env: NodeJS.ProcessEnv, debug: boolean): Promise<{ marks: Marks; stderr: string[] }> {
+async function timedSend(lab: Lab, file: string, env: NodeJS.ProcessEnv, debug: boolean, bin = PEERLINK_BIN): Promise<{ marks: Marks; stderr: string[] }> {
   const t0 = performance.now();
   const marks: Marks = {};
   const stderr: string[] = [];
-  const p = lab.spawn(1, process.execPath, [PEERLINK_BIN, 'send', file, '--service', SERVICE, '--to', 'R', '--timeout', '20', '--json'], {
+  const p = lab.spawn(1, process.execPath, [bin, 'send', file, '--service', SERVICE, '--to', 'R', '--timeout', '20', '--json'], {
     env: debug ? { ...env, NODE_DEBUG: 'peerlink' } : env,
   });
   const at = (): number => performance.now() - t0;
@@ -144,6 +147,9 @@ async function main(): Promise<void> {
     const env = { ...process.env, PEERLINK_PSK: KEY, NO_COLOR: '1' };
     const recv = lab.spawnNode(2, PEERLINK_BIN, ['receive', '--service', SERVICE, '--name', 'R', '--dir', dst, '--json', '--yes'], { env });
     await waitForJson(recv, (e) => e.event === 'listening', 30_000);
+    // Past the receiver's announcements (RFC 6762 §8.3: two, 1 s apart): an answer within 1 s
+    // of the last multicast of a record waits for that second (§6), a start-up effect only.
+    await new Promise((res) => setTimeout(res, 3000));
     const clear = async (): Promise<void> => {
       for (const n of await readdir(dst)) await rm(join(dst, n), { recursive: true, force: true });
     };
@@ -166,6 +172,17 @@ async function main(): Promise<void> {
         },
       ],
     ];
+    const before = values.before;
+    if (before !== undefined) {
+      jobs.push([
+        'before: peerlink send tiny',
+        async () => {
+          await clear();
+          const { marks } = await timedSend(lab, tiny, env, false, before);
+          rows.set('tiny (before)', [...(rows.get('tiny (before)') ?? []), marks]);
+        },
+      ]);
+    }
     if (BIG > 0) {
       jobs.push(['scp big', async () => add(`scp ${values['big-mib']} MiB`, await timed(lab, 'scp', ['-q', ...sshOpts, '-P', String(SSH_PORT), big, `root@${addr}:${dstScp}/`]))]);
       jobs.push([
@@ -176,10 +193,24 @@ async function main(): Promise<void> {
           rows.set(`${values['big-mib']} MiB`, [...(rows.get(`${values['big-mib']} MiB`) ?? []), marks]);
         },
       ]);
+      if (before !== undefined) {
+        jobs.push([
+          'before: peerlink send big',
+          async () => {
+            await clear();
+            const { marks } = await timedSend(lab, big, env, false, before);
+            rows.set(`${values['big-mib']} MiB (before)`, [...(rows.get(`${values['big-mib']} MiB (before)`) ?? []), marks]);
+          },
+        ]);
+      }
     }
     for (let round = 0; round < ROUNDS; round++) {
       for (let i = 0; i < jobs.length; i++) {
         const [label, job] = jobs[(i + round) % jobs.length]!;
+        // Each run as if typed on its own: a receiver answers a query for a record it multicast
+        // less than 1 s ago only once that second is over (RFC 6762 §6), so a send right after
+        // another would pay for the one before it.
+        await new Promise((res) => setTimeout(res, 1500));
         await job();
         process.stderr.write(`round ${round + 1}: ${label}\n`);
       }
