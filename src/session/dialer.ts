@@ -343,10 +343,8 @@ export class Dialer {
     // connection, not two. With the peer's id known (TXT, or an earlier HELLO) the deciding side
     // waits; otherwise the side with the larger instance name does — both sides know both names,
     // and ids stay out of TXT. Either way the late dial usually finds the pair connected.
-    let first = Math.floor(Math.random() * 100);
-    const ours = { id: host.peerId, instanceName: host.registeredName() ?? host.options.instanceName };
-    if (host.options.architecture === 'star' && dialsSecond(ours, { peerKey: info.peerId ?? t.peerKey, instanceName: f.name })) first += DECIDER_DIAL_DELAY;
-    this.schedule(t, wasPresent ? undefined : first);
+    const ours = { id: host.peerId, instanceName: host.registeredName() ?? host.options.instanceName, advertise: host.options.advertise, architecture: host.options.architecture };
+    this.schedule(t, wasPresent ? undefined : firstDialDelay(ours, { peerKey: info.peerId ?? t.peerKey, instanceName: f.name }));
   }
 
   onLost(f: FoundService): void {
@@ -504,6 +502,22 @@ export class Dialer {
       else w.reject(result);
     }
   }
+}
+
+/**
+ * How long to wait before the first dial of a peer just found: a random 0–99 ms, plus
+ * DECIDER_DIAL_DELAY on the side that lets the other dial first (dialsSecond). A session that
+ * does not advertise (`peerlink send`) cannot be found, so no dial from the other side can win
+ * the race: it dials at once — waiting would only delay its first connection by a second.
+ */
+export function firstDialDelay(
+  ours: { id: PeerID; instanceName: string; advertise: boolean; architecture: string },
+  theirs: { peerKey: string | undefined; instanceName: string },
+  random: () => number = Math.random,
+): number {
+  if (!ours.advertise) return 0;
+  const jitter = Math.floor(random() * 100);
+  return ours.architecture === 'star' && dialsSecond(ours, theirs) ? jitter + DECIDER_DIAL_DELAY : jitter;
 }
 
 /**

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PeerID } from '../../../src/session/peer-id.js';
-import { dialsSecond } from '../../../src/session/dialer.js';
+import { dialsSecond, firstDialDelay } from '../../../src/session/dialer.js';
 
 test('without ids, exactly one side of each pair dials second (by instance name); with ids, the larger id', () => {
   const peers = Array.from({ length: 40 }, (_, i) => ({ id: PeerID.generate(`p${i}`), instanceName: `vm-${(i * 7919) % 1000} (${i})` }));
@@ -27,4 +27,15 @@ test('without ids, exactly one side of each pair dials second (by instance name)
   assert.equal(dialsSecond({ id: PeerID.generate('x'), instanceName: 'Zoë' }, { peerKey: undefined, instanceName: 'Zoe' }), true);
   // an unusable id falls back to the names
   assert.equal(dialsSecond({ id: PeerID.generate('x'), instanceName: 'b' }, { peerKey: 'not-an-id', instanceName: 'a' }), true);
+});
+
+test('a session that does not advertise (peerlink send) dials a peer it finds at once; an advertised one keeps the pair rule', () => {
+  const a = PeerID.generate('a');
+  // 'b' > 'a': with instance names alone, "b" is the side that dials second.
+  const theirs = { peerKey: undefined, instanceName: 'a' };
+  const half = (): number => 0.5;
+  assert.equal(firstDialDelay({ id: a, instanceName: 'b', advertise: false, architecture: 'star' }, theirs, half), 0, 'nobody can find it, so nobody dials it: waiting wins no race');
+  assert.equal(firstDialDelay({ id: a, instanceName: 'b', advertise: true, architecture: 'star' }, theirs, half), 1050, 'the deciding side of an advertised pair waits');
+  assert.equal(firstDialDelay({ id: a, instanceName: '0', advertise: true, architecture: 'star' }, theirs, half), 50, 'the other side dials after the jitter only');
+  assert.equal(firstDialDelay({ id: a, instanceName: 'b', advertise: true, architecture: 'client-server' }, theirs, half), 50);
 });
