@@ -72,7 +72,7 @@ export class SendPath {
     // One peer: the common case, kept free of arrays and extra promises (100-byte messages at millions per second).
     if (to instanceof PeerID) {
       // The last record looked up stays valid for the same PeerID: a record is removed only
-      // when its peer is absent, and then recordRemoved clears this cache.
+      // when its peer is absent, and then the session clears this cache (forget).
       let rec = to === this.#lastTo ? this.#lastRec : undefined;
       if (rec === undefined) {
         rec = this.#peers.get(to.id);
