@@ -1,6 +1,6 @@
 // src/session: PeerSession, the Multipeer Connectivity replacement. See docs/session.md.
 export { PeerSession } from './session.js';
-export type { SendOptions, OpenStreamOptions, ConnectOptions, PeerInfo, StreamKindHandler } from './session.js';
+export type { SendOptions, OpenStreamOptions, ConnectOptions, PeerInfo, StreamKindHandler } from './session-types.js';
 export type { PeerSessionEvents, PeerErrorInfo } from './events.js';
 export type { PeerSessionOptions, SessionSecurity, PkiSecurity, SessionResourceOptions, DatagramOptions, SessionLinkQualityOptions } from './options.js';
 export type { DatagramFlowStats, DatagramFlowState, DatagramTotals } from './datagram-flow.js';

@@ -6,31 +6,33 @@
  * that check fails — the messages of an active control connection, and the peer state
  * reported to the app once per change. Records are bounded (peer-records.ts).
  * PeerSession owns one; dials that reach `ready` come from the Dialer through the session.
+ * Its parts: incoming.ts (connections before their first message), handshake.ts (our HELLO
+ * and the handshake deadline), held-claims.ts (claims on a connected peer's place).
  */
 import type { EventEmitter } from 'node:events';
-import { randomBytes } from 'node:crypto';
-import { Endpoint, type Connection } from '../net/index.js';
+import type { Connection } from '../net/index.js';
 import { PeerlinkError, type PeerlinkErrorCode } from '../errors.js';
 import { PeerID, peerKey } from './peer-id.js';
 import { PeerRecord, type PeerState } from './peer-record.js';
-import { ControlChannel, toPeerlinkError, type ChannelDirection } from './control-channel.js';
-import { checkDeadline, decide, isDecider, rolesCompatible, GenerationCounter } from './dedup.js';
+import { ControlChannel, type ChannelDirection } from './control-channel.js';
+import { decide, isDecider, rolesCompatible, GenerationCounter } from './dedup.js';
 import { PeerRecords } from './peer-records.js';
 import type { BudgetLedger } from './budgets.js';
-import { decodeMessage, encodeMessageBuffer } from './protocol/codec.js';
-import { ByeReason, Capability, MessageType, PROTOCOL_VERSION, type HelloMessage, type SessionMessage } from './protocol/messages.js';
+import { ByeReason, type HelloMessage, type SessionMessage } from './protocol/messages.js';
 import type { ResolvedSessionOptions } from './options.js';
 import type { DialTarget } from './dial-target.js';
 import { REPORTED_CODES, type Dialer } from './dialer.js';
 import type { StreamManager } from './streams.js';
 import { emitApp, type PeerErrorInfo, type PeerSessionEvents } from './events.js';
-import { connectionChannel, log, peerStateChannel } from './diagnostics.js';
-import { UnidentifiedConnections } from './unidentified.js';
+import { log, peerStateChannel } from './diagnostics.js';
 import { TRUST_CODES, TrustGate, type VerificationRequest } from './trust/gate.js';
 import { isTrustCode } from './trust/messages.js';
-import { INVITE_CAPABILITY, INVITE_TYPE, encodeInvite } from './invitations.js';
-import { InvitationDesk, inviteFailure, INVITE_GRACE, INVITE_BYE_EXPIRED } from './invitation-desk.js';
+import { InvitationDesk, inviteFailure, INVITE_GRACE } from './invitation-desk.js';
 import { attachViability, type ViabilitySettings } from './viability.js';
+import { IncomingConnections } from './incoming.js';
+import { Handshake } from './handshake.js';
+import { HeldClaims } from './held-claims.js';
+import { remoteOf, traceDecision } from './channel-report.js';
 
 export interface PeerTableHost {
   readonly options: ResolvedSessionOptions;
@@ -60,38 +62,20 @@ export interface PeerTableHost {
   stateChanged?(rec: PeerRecord, state: PeerState): void;
 }
 
-/** What a held claim (a connection claiming a connected peer's id) carries until it is settled. */
-interface HeldClaim {
-  target: DialTarget | undefined;
-  /** The generation of a WELCOME that arrived while held (0: none yet; the other side decides). */
-  welcome: number;
-  /** Messages that followed that WELCOME, replayed in order if the claim is accepted. */
-  queue: Array<() => void>;
-  bytes: number;
-}
-
-/** Messages a held, WELCOMEd connection may queue before it is refused (bytes: maxMessageSize). */
-const HELD_MESSAGES = 256;
-
 export class PeerTable {
   readonly #host: PeerTableHost;
   readonly #events: EventEmitter<PeerSessionEvents>;
-  readonly #nonce = randomBytes(16);
   readonly #generations = new GenerationCounter();
-  readonly #budgets: BudgetLedger;
   /** Peer records by peer key; a record outlives its connections, until it expires (peer-records.ts). */
   readonly #peers: PeerRecords;
   readonly #sweep: NodeJS.Timeout;
   readonly #channels = new Set<ControlChannel>();
-  readonly #held = new Map<ControlChannel, HeldClaim>();
-  /** Channels that sent our HELLO (an incoming one sends it once its own HELLO is accepted). */
-  readonly #helloSent = new WeakSet<ControlChannel>();
-  /** Dials whose HELLO was given to the Connection before it started (earlyHello). */
-  readonly #earlyHello = new WeakSet<Connection>();
-  /** Incoming connections whose first message has not arrived yet. */
-  readonly #unattached = new Set<Connection>();
-  /** Their budgets: in total and per source address (docs/security.md "Before HELLO"). */
-  readonly #unidentified: UnidentifiedConnections;
+  /** Connections claiming a connected peer's place, held while the one in use is checked. */
+  readonly #held: HeldClaims;
+  /** Our HELLO, and the handshake deadline. */
+  readonly #handshake: Handshake;
+  /** Incoming connections before their first message. */
+  readonly #incoming: IncomingConnections;
   /** PKI: ids bound to keys, and first-contact verification (trust/gate.ts). */
   readonly #trust: TrustGate | undefined;
   /** The dial target of each outgoing channel (trust refusals are reported under its name). */
@@ -132,8 +116,24 @@ export class PeerTable {
       holdBytes: host.options.viabilityHoldBytes,
       emit: (peer, viable) => emitApp(events, 'viability', peer, viable),
     };
-    this.#unidentified = new UnidentifiedConnections(host.budgets);
-    this.#budgets = host.budgets;
+    this.#incoming = new IncomingConnections({
+      budgets: host.budgets,
+      closing: () => host.closing(),
+      hello: (conn, hello) => this.attach(conn, 'incoming', undefined, hello),
+      bind: (conn, bind) => host.streams.onBind(conn, bind),
+      reportError: (err, info) => this.#reportError(err, info),
+    });
+    this.#handshake = new Handshake(host, (key) => this.#peers.get(key)?.lastGeneration ?? 0, (ch) => this.#desk.has(ch));
+    this.#held = new HeldClaims({
+      budgets: host.budgets,
+      maxMessageSize: host.options.maxMessageSize,
+      closing: () => host.closing(),
+      trace: (ch, rec, decision, reason) => this.#trace(ch, rec, decision, reason),
+      decides: (rec) => isDecider(host.options.architecture, host.peerId.toBytes(), rec.peer.toBytes(), host.options.role),
+      replace: (rec, ch, target, dead) => this.#accept(rec, ch, target, 'replace', dead),
+      reconsider: (rec, ch, target) => this.#identified(rec, ch, target),
+      update: (rec) => this.#update(rec),
+    });
     this.#desk = new InvitationDesk({
       options: host.options,
       budgets: host.budgets,
@@ -141,7 +141,7 @@ export class PeerTable {
       closing: () => host.closing(),
       protocolError: (ch, text) => this.#protocolError(ch, text),
       join: (ch, hello, key) => {
-        this.#handshakeDeadline(ch, host.options.connectionTimeout, false);
+        this.#handshake.deadline(ch, host.options.connectionTimeout, false);
         this.#identify(ch, hello, key, undefined);
         const rec = this.#peers.get(key);
         if (rec) rec.accepted = true;
@@ -163,16 +163,9 @@ export class PeerTable {
     return this.#peers.size;
   }
 
-  /** Control connections open (active or in handshake). */
-  /**
-   * Admits a raw incoming TCP connection (the listener's `admit`, called before TLS or the
-   * WebSocket upgrade): counted against unidentifiedConnections / unidentifiedPerAddress until it
-   * becomes a peer's connection or a bound stream (`identified`), or closes. See docs/security.md
-   * "Before HELLO".
-   */
+  /** Admits a raw incoming TCP connection (the listener's `admit`; incoming.ts). */
   admit(remoteAddress: string): (() => void) | undefined {
-    if (this.#host.closing()) return undefined;
-    return this.#unidentified.admit(remoteAddress);
+    return this.#incoming.admit(remoteAddress);
   }
 
   /** Incoming invitations waiting for the app's answer. */
@@ -180,6 +173,7 @@ export class PeerTable {
     return this.#desk.size;
   }
 
+  /** Control connections open (active or in handshake). */
   get openChannels(): number {
     let open = 0;
     for (const c of this.#channels) if (!c.closed) open++;
@@ -192,7 +186,7 @@ export class PeerTable {
    */
   closeChannels(): Promise<PromiseSettledResult<void>[]> {
     clearInterval(this.#sweep);
-    for (const c of this.#unattached) c.forceCancel();
+    this.#incoming.cancelAll();
     const closing: Array<Promise<void>> = [];
     for (const ch of [...this.#channels]) {
       closing.push(waitClosed(ch.connection));
@@ -206,74 +200,12 @@ export class PeerTable {
     for (const rec of this.#peers.values()) this.#update(rec);
   }
 
-  // ---- incoming connections -------------------------------------------------------------
-
-  /**
-   * A connection accepted by the listener: its first message says what it is. Until then it
-   * is unidentified: budgeted in number, held to a first frame of `firstFrameBytes` (the
-   * listener's initialMaxMessageSize) and closed after `unidentifiedTimeout`.
-   */
+  /** A connection accepted by the listener: its first message says what it is (incoming.ts). */
   onIncoming(conn: Connection): void {
-    if (this.#host.closing()) {
-      conn.forceCancel();
-      return;
-    }
-    // Admission (unidentified budgets) happened at TCP accept, in the listener (admit below).
-    this.#unattached.add(conn);
-    const timer = setTimeout(() => conn.forceCancel(), this.#host.budgets.limits.unidentifiedTimeout);
-    timer.unref();
-    conn.receiveMessage().then(
-      (frame) => {
-        clearTimeout(timer);
-        this.#unattached.delete(conn);
-        if (frame === null || this.#host.closing()) return conn.forceCancel();
-        // The session's own message limit only once the connection is accepted (identified(),
-        // before we send WELCOME or STREAM_BOUND) or the peer's WELCOME accepts it: until then
-        // a HELLO'd stranger is held to firstFrameBytes too (docs/security.md "Before HELLO").
-        let msg: SessionMessage;
-        try {
-          msg = decodeMessage(frame, { maxDataSize: 0 });
-        } catch (err) {
-          this.#reportError(toPeerlinkError(err, 'ERR_PROTOCOL'), { endpoint: remoteOf(conn) });
-          return conn.forceCancel();
-        }
-        if (msg.type === 'hello') {
-          conn.setMaxMessageSizeAfter((m) => m[0] === MessageType.WELCOME, conn.parameters.maxMessageSize);
-          this.attach(conn, 'incoming', undefined, msg);
-        }
-        else if (msg.type === 'streamBind') this.#host.streams.onBind(conn, msg);
-        else {
-          this.#reportError(new PeerlinkError('ERR_PROTOCOL', `a new connection must start with HELLO or STREAM_BIND, not ${msg.type}`), { endpoint: remoteOf(conn) });
-          conn.send(encodeMessageBuffer({ type: 'bye', reason: ByeReason.PROTOCOL_ERROR, text: 'expected HELLO' })).catch(() => undefined);
-          conn.cancel();
-        }
-      },
-      () => {
-        clearTimeout(timer);
-        this.#unattached.delete(conn);
-        conn.forceCancel();
-      },
-    );
+    this.#incoming.onIncoming(conn);
   }
 
   // ---- control channels -----------------------------------------------------------------
-
-  #hello(lastGeneration: number, inviting = false): HelloMessage {
-    const o = this.#host.options;
-    return {
-      type: 'hello',
-      version: PROTOCOL_VERSION,
-      role: o.role,
-      peerId: this.#host.peerId.toBytes(),
-      nonce: this.#nonce,
-      capabilities: Capability.STREAMS | Capability.DATA_BATCH | (this.#host.acceptsResources() ? Capability.RESOURCES : 0) | this.#host.extraCapabilities() | (inviting ? INVITE_CAPABILITY : 0),
-      maxMessageSize: o.maxMessageSize,
-      listenPort: this.#host.listenPort(),
-      lastGeneration,
-      displayName: this.#host.peerId.displayName,
-      instanceName: o.advertise ? (this.#host.registeredName() ?? o.instanceName) : '',
-    };
-  }
 
   /** Runs the session handshake on a ready connection (`first`: the HELLO an incoming one already sent). */
   attach(conn: Connection, direction: ChannelDirection, target: DialTarget | undefined, first?: HelloMessage): ControlChannel {
@@ -289,7 +221,7 @@ export class PeerTable {
       if (rec?.active !== ch || rec.verifying !== undefined) {
         // A held claim already WELCOMEd by the other side: kept until the claim is settled.
         const held = this.#held.get(ch);
-        if (held !== undefined && held.welcome !== 0) this.#enqueue(ch, held, payload.length, () => ch.onData?.(payload));
+        if (held !== undefined && held.welcome !== 0) this.#held.enqueue(ch, held, payload.length, () => ch.onData?.(payload));
         return; // otherwise it raced the replacement of this connection: dropped
       }
       try {
@@ -303,66 +235,23 @@ export class PeerTable {
     ch.on('closed', (err, bye) => this.#onClosed(ch, err, bye, target));
     // Ours first on a connection we dialled; on an incoming one, once its HELLO is accepted
     // (a claimant held for a liveness check learns nothing and cannot be WELCOMEd meanwhile).
-    if (!first) {
-      if (this.#earlyHello.has(conn)) this.#helloSent.add(ch);
-      else {
-        this.#sendHello(ch, target);
-        // On the wire before the rest of this tick's work: the peer's answer is what connects us.
-        ch.flush();
-      }
-    }
+    if (!first) this.#handshake.greet(ch, target);
     const inviting = !first ? target?.invitation : undefined;
-    this.#handshakeDeadline(ch, inviting ? inviting.timeoutMs + INVITE_GRACE + o.connectionTimeout : o.connectionTimeout, inviting !== undefined);
+    this.#handshake.deadline(ch, inviting ? inviting.timeoutMs + INVITE_GRACE + o.connectionTimeout : o.connectionTimeout, inviting !== undefined);
     ch.start(first);
     return ch;
   }
 
-  /** The handshake must finish within `ms` (an invitation we sent: its timeout, then the handshake). */
-  #handshakeDeadline(ch: ControlChannel, ms: number, inviting: boolean): void {
-    const timer = setTimeout(() => {
-      if (ch.phase === 'active' || ch.closed || this.#desk.has(ch)) return;
-      if (inviting && !ch.hello) ch.close(INVITE_BYE_EXPIRED, 'invitation expired');
-      else ch.destroy(new PeerlinkError('ERR_CONNECTION_TIMEOUT', 'the peer did not complete the session handshake in time'));
-    }, ms);
-    timer.unref();
-    // Not left running after the channel closed: it would hold the channel, its connection and
-    // buffers (tens of KiB each) for connectionTimeout — thousands of short connections' worth.
-    ch.once('closed', () => clearTimeout(timer));
-  }
-
-  /**
-   * A dial's HELLO (and INVITE), given to its Connection before it starts (sendEarly): with
-   * TLS-PSK it leaves with the handshake's last flight instead of a round of event-loop work
-   * after `ready` — only once the handshake has completed, so to a holder of the key, as
-   * before. The same messages attach() would send first, built a handshake earlier: what
-   * they carry (our id, nonce, names, the peer's last generation) cannot have changed
-   * meanwhile except by a rename or the close of a connection to this peer, which a dial to a
-   * connected peer never races (the dialer does not dial connected peers).
-   */
+  /** A dial's HELLO (and INVITE), given to its Connection before it starts (handshake.ts). */
   earlyHello(conn: Connection, target: DialTarget): void {
-    const knownKey = target.peerKey;
-    const lastGeneration = knownKey ? (this.#peers.get(knownKey)?.lastGeneration ?? 0) : 0;
-    const invitation = target.invitation;
-    conn.sendEarly(encodeMessageBuffer(this.#hello(lastGeneration, invitation !== undefined)));
-    if (invitation) conn.sendEarly(encodeMessageBuffer({ type: 'extension', code: INVITE_TYPE, body: encodeInvite(invitation.timeoutMs, invitation.context) }));
-    this.#earlyHello.add(conn);
-  }
-
-  #sendHello(ch: ControlChannel, target: DialTarget | undefined): void {
-    if (this.#helloSent.has(ch) || ch.closed) return;
-    this.#helloSent.add(ch);
-    const knownKey = ch.hello ? peerKey(ch.hello.peerId) : target?.peerKey;
-    const lastGeneration = knownKey ? (this.#peers.get(knownKey)?.lastGeneration ?? 0) : 0;
-    const invitation = ch.direction === 'outgoing' && !ch.hello ? target?.invitation : undefined;
-    ch.send(this.#hello(lastGeneration, invitation !== undefined)).catch(() => undefined);
-    if (invitation) ch.send({ type: 'extension', code: INVITE_TYPE, body: encodeInvite(invitation.timeoutMs, invitation.context) }).catch(() => undefined);
+    this.#handshake.early(conn, target);
   }
 
   #onMessage(ch: ControlChannel, m: SessionMessage, target: DialTarget | undefined): void {
     if (this.#desk.has(ch)) return this.#desk.onMessage(ch, m);
     const held = this.#held.get(ch);
     if (held !== undefined && held.welcome !== 0 && m.type !== 'hello' && m.type !== 'welcome') {
-      this.#enqueue(ch, held, m.type === 'data' ? m.payload.length : 64, () => this.#onMessage(ch, m, target));
+      this.#held.enqueue(ch, held, m.type === 'data' ? m.payload.length : 64, () => this.#onMessage(ch, m, target));
       return;
     }
     switch (m.type) {
@@ -490,14 +379,14 @@ export class PeerTable {
         ch.close(ByeReason.DUPLICATE, 'already connected');
         return;
       }
-      if (decision === 'check') return this.#hold(rec, ch, target);
+      if (decision === 'check') return this.#held.hold(rec, ch, target);
       this.#held.delete(ch);
       this.#accept(rec, ch, target, 'accept');
       return;
     }
     // The other side decides, but a WELCOME from whoever claims a connected peer's id proves
     // nothing: while the connection in use looks alive, it is checked first.
-    if (live) return this.#hold(rec, ch, target);
+    if (live) return this.#held.hold(rec, ch, target);
     const held = this.#held.get(ch);
     this.#held.delete(ch);
     this.#admit(rec, ch, target);
@@ -523,7 +412,7 @@ export class PeerTable {
     if (rec.remoteNonce && !rec.remoteNonce.equals(hello.nonce)) rec.lastGeneration = 0;
     rec.remoteNonce = hello.nonce;
     this.#peers.seen(rec);
-    this.#sendHello(ch, target);
+    this.#handshake.send(ch, target);
   }
 
   /** Deciding side: `ch` becomes the peer's connection (WELCOME). */
@@ -536,75 +425,6 @@ export class PeerTable {
     // HELLO and WELCOME leave as one write, before the state change's listeners run.
     ch.flush();
     this.#update(rec);
-  }
-
-  /**
-   * Holds a claim on a connected peer's place and checks the connection in use with a PING
-   * round trip (one check per connection at a time; claims arriving meanwhile share it).
-   */
-  #hold(rec: PeerRecord, ch: ControlChannel, target: DialTarget | undefined): void {
-    const active = rec.active as ControlChannel;
-    if (!rec.claims.has(ch)) {
-      if (rec.claims.size >= this.#budgets.limits.claimsPerPeer) {
-        this.#budgets.exceeded({ budget: 'claimsPerPeer', peer: rec.key, ...addressOf(ch), detail: 'connection claiming a connected peer refused' });
-        this.#trace(ch, rec, 'duplicate', 'too many claims being checked');
-        ch.close(ByeReason.DUPLICATE, 'already connected');
-        return;
-      }
-      rec.claims.add(ch);
-      if (!this.#held.has(ch)) this.#held.set(ch, { target, welcome: 0, queue: [], bytes: 0 });
-    }
-    this.#trace(ch, rec, 'held', 'checking the connection in use');
-    if (rec.checking === active) return;
-    rec.checking = active;
-    void active.roundTrip(checkDeadline(active.rttMs)).then((alive) => {
-      if (rec.checking === active) rec.checking = undefined;
-      this.#settleClaims(rec, active, alive);
-    });
-  }
-
-  /** The check of `checked` is over: its claims are refused (it answered) or decided again without it. */
-  #settleClaims(rec: PeerRecord, checked: ControlChannel, alive: boolean): void {
-    const claims = [...rec.claims];
-    rec.claims.clear();
-    if (this.#host.closing()) return;
-    const stillActive = rec.active === checked && !checked.closed;
-    if (alive && stillActive) {
-      for (const ch of claims) {
-        this.#held.delete(ch);
-        if (ch.closed) continue;
-        this.#trace(ch, rec, 'duplicate', 'the connection in use answered its liveness check');
-        ch.close(ByeReason.DUPLICATE, 'already connected');
-      }
-      this.#update(rec);
-      return;
-    }
-    const open = claims.filter((c) => !c.closed);
-    if (stillActive) {
-      this.#trace(checked, rec, 'failed check', `no answer to a liveness check within ${checkDeadline(checked.rttMs)} ms`);
-      const o = this.#host.options;
-      const first = open[0];
-      if (first && isDecider(o.architecture, this.#host.peerId.toBytes(), rec.peer.toBytes(), o.role)) {
-        // Presumed dead, like a failed keepalive: the first claimant takes its place at once.
-        open.shift();
-        const held = this.#held.get(first);
-        this.#held.delete(first);
-        this.#accept(rec, first, held?.target, 'replace', checked);
-      } else checked.destroy(new PeerlinkError('ERR_KEEPALIVE_TIMEOUT', 'the peer did not answer a liveness check'));
-    }
-    for (const ch of open) this.#identified(rec, ch, this.#held.get(ch)?.target);
-  }
-
-  /** Queues a message that arrived on a held, WELCOMEd connection; bounded, or the claim is refused. */
-  #enqueue(ch: ControlChannel, held: HeldClaim, bytes: number, replay: () => void): void {
-    held.bytes += bytes;
-    if (held.queue.length >= HELD_MESSAGES || held.bytes > this.#host.options.maxMessageSize) {
-      const rec = ch.record;
-      this.#budgets.exceeded({ budget: 'claimsPerPeer', ...(rec ? { peer: rec.key } : {}), ...addressOf(ch), detail: 'too much sent on a connection held for a liveness check' });
-      ch.close(ByeReason.DUPLICATE, 'already connected');
-      return;
-    }
-    held.queue.push(replay);
   }
 
   #onWelcome(ch: ControlChannel, generation: number, target: DialTarget | undefined): void {
@@ -630,13 +450,9 @@ export class PeerTable {
     this.#update(rec);
   }
 
-  /** The de-duplication trail, for diagnostics_channel subscribers and NODE_DEBUG=peerlink:session. */
+  /** The de-duplication trail (channel-report.ts). */
   #trace(ch: ControlChannel, rec: PeerRecord, decision: string, reason?: string): void {
-    const localId = this.#host.peerId;
-    if (connectionChannel.hasSubscribers) {
-      connectionChannel.publish({ session: localId.id, peer: rec.key, decision, generation: ch.generation, direction: ch.direction, ...(reason ? { reason } : {}) });
-    }
-    log('%s: %s connection #%d %s %s (generation %d)%s', localId.displayName, ch.direction, ch.id, decision, rec.peer.displayName, ch.generation, reason ? `: ${reason}` : '');
+    traceDecision(this.#host.peerId, ch, rec, decision, reason);
   }
 
   /**
@@ -723,16 +539,6 @@ export class PeerTable {
 function untrustedError(text: string): PeerlinkError {
   const code = TRUST_CODES.has(text as PeerlinkErrorCode) || text === 'ERR_CERT_UNTRUSTED' || text === 'ERR_CERT_REQUIRED' ? (text as PeerlinkErrorCode) : 'ERR_VERIFY_REJECTED';
   return new PeerlinkError(code, `the peer's key was not trusted, or ours was not (${text || 'not trusted'})`);
-}
-
-function addressOf(ch: ControlChannel): { address?: string } {
-  const a = remoteOf(ch.connection);
-  return a ? { address: a } : {};
-}
-
-function remoteOf(conn: Connection): string | undefined {
-  const r = conn.currentPath?.remoteEndpoint;
-  return r ? Endpoint.format(r) : undefined;
 }
 
 function waitClosed(conn: Connection): Promise<void> {

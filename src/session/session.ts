@@ -5,22 +5,22 @@
  * peer pair (HELLO, de-duplication, keepalive), reliable messages over it, and a new
  * connection per stream. Wire protocol and rules: docs/session.md.
  *
- * This file is the public API and its wiring; the parts live beside it: the peers and their
- * control connections (handshake, de-duplication, state changes) in peer-table.ts, dialling
- * in dialer.ts, streams in streams.ts, resources in resource-manager.ts.
+ * This file is the public API and its wiring; the parts live beside it: the API's option and
+ * info types in session-types.ts, the listener and Bonjour discovery in session-network.ts,
+ * send() in send-path.ts, the peers and their control connections (handshake,
+ * de-duplication, state changes) in peer-table.ts, dialling in dialer.ts, streams in
+ * streams.ts, resources in resource-manager.ts.
  */
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { Endpoint, Listener, prepareClientTls, type Connection, type Parameters } from '../net/index.js';
-import { RESOLVED } from '../net/channel.js';
-import { Discovery } from './discovery.js';
-import { PeerlinkError, isPeerlinkError } from '../errors.js';
+import { Endpoint, prepareClientTls, type Connection, type Parameters } from '../net/index.js';
+import { PeerlinkError } from '../errors.js';
 import { PeerID } from './peer-id.js';
 import type { PeerRecord, PeerState } from './peer-record.js';
-import { toPeerlinkError, type ControlChannel } from './control-channel.js';
+import { toPeerlinkError } from './control-channel.js';
 import { ByeReason, StreamKind } from './protocol/messages.js';
 import { resolveOptions, buildParameters, type PeerSessionOptions, type ResolvedSessionOptions } from './options.js';
-import { buildTxt, type DiscoveredPeer } from './discovery-info.js';
+import type { DiscoveredPeer } from './discovery-info.js';
 import { Dialer } from './dialer.js';
 import { StreamManager } from './streams.js';
 import { PeerTable } from './peer-table.js';
@@ -34,63 +34,12 @@ import type { DatagramFlowStats, DatagramTotals } from './datagram-flow.js';
 import type { KnownPeers } from './trust/known-peers.js';
 import { fingerprintOfSpki, peerIdBytesOfSpki, spkiOf } from './trust/identity.js';
 import { LinkQualityMonitor, type LinkSource } from './link-monitor.js';
-import type { LinkQuality, LinkQualityReport } from './link-quality.js';
+import type { LinkQualityReport } from './link-quality.js';
 import { linkQualityChannel, log } from './diagnostics.js';
 import { FOLDERS_CAPABILITY } from './resource-folder-manifest.js';
-
-export interface SendOptions {
-  /** One peer or several; default every connected peer. */
-  to?: PeerID | readonly PeerID[];
-  /**
-   * 'reliable' (default): in order over the control connection. 'unreliable' (MC's
-   * .unreliable): one datagram per peer over the peer's UDP flow — may be lost or reordered,
-   * never corrupted; at most maximumDatagramSize(peer) bytes (else ERR_DATAGRAM_TOO_LARGE);
-   * ERR_DATAGRAM_UNAVAILABLE when the peer has no datagram flow (docs/session.md "Datagrams").
-   */
-  mode?: 'reliable' | 'unreliable';
-}
-
-export interface OpenStreamOptions {
-  /** 'app' (default) surfaces as a `stream` event; 'resource' is for the session's resource transfers. */
-  kind?: 'app' | 'resource';
-  /** Bytes given to the receiving side with the stream (≤ 4096). */
-  meta?: Uint8Array;
-}
-
-export interface ConnectOptions {
-  signal?: AbortSignal;
-}
-
-export interface PeerInfo {
-  peer: PeerID;
-  state: PeerState;
-  /** The peer's discoveryInfo (TXT app keys), when it was found by browsing. */
-  discoveryInfo: Record<string, string>;
-  instanceName: string;
-  /** Smoothed keepalive round-trip time. */
-  rttMs?: number;
-  /**
-   * False while the path under the peer's connection is down (its interface went away) and
-   * the session waits `viabilityGrace` for it to return; true otherwise (`viability` event).
-   */
-  viable: boolean;
-  /** Remote address of the control connection. */
-  address?: string;
-  /** The peer's datagram flow, once one was requested on its current connection. */
-  datagrams?: DatagramFlowStats;
-  /** PKI: `verifying` while the two sides establish trust (first contact: a code to compare), then `trusted`. */
-  trust?: 'verifying' | 'trusted';
-  /** PKI: `sha256/BASE64` of the peer's public key. */
-  fingerprint?: string;
-  /** The rated link to the peer ('unknown' while not connected or not measured yet); details: session.linkQuality(peer). */
-  linkQuality: LinkQuality;
-}
-
-/** Handler for a non-app stream kind (resources). */
-export type StreamKindHandler = (stream: Duplex, name: string, meta: Buffer, peer: PeerID) => void;
-
-/** Stream kinds by name → their STREAM_OFFER code. */
-const STREAM_KIND_CODES = { app: StreamKind.APP, resource: StreamKind.RESOURCE } as const;
+import { SendPath } from './send-path.js';
+import { SessionNetwork } from './session-network.js';
+import { STREAM_KIND_CODES, type ConnectOptions, type OpenStreamOptions, type PeerInfo, type SendOptions, type SessionLifecycle, type StreamKindHandler } from './session-types.js';
 
 export class PeerSession extends EventEmitter<PeerSessionEvents> {
   readonly options: ResolvedSessionOptions;
@@ -99,15 +48,10 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   readonly #parameters: Parameters;
   /** The peers and their control connections. */
   readonly #table: PeerTable;
-  /**
-   * The table's records by peer key, held here for send()'s direct lookup. Records of absent
-   * peers expire (peer-records.ts); the table tells us (recordRemoved) so the cache below never
-   * holds a removed one.
-   */
+  /** The table's records by peer key. */
   readonly #peers: ReadonlyMap<string, PeerRecord>;
-  /** send()'s one-entry lookup cache: the PeerID of the last single-peer send and its record. */
-  #lastTo: PeerID | undefined;
-  #lastRec: PeerRecord | undefined;
+  /** send() (send-path.ts). */
+  readonly #sender: SendPath;
   readonly #streamHandlers = new Map<number, StreamKindHandler>();
   readonly #streams: StreamManager;
   readonly #dialer: Dialer;
@@ -118,13 +62,9 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   readonly #datagrams: DatagramManager;
   /** Link quality of the connected peers (one sampling timer, running only while a peer is connected). */
   readonly #links: LinkQualityMonitor;
-  #listener: Listener | undefined;
-  #discovery: Discovery | undefined;
-  #registeredName: string | undefined;
-  #state: 'idle' | 'starting' | 'running' | 'closing' | 'closed' = 'idle';
-  /** The last transport send promise that was not already resolved, and its error-mapped form (see #sendTo). */
-  #lastSendRaw: Promise<void> | undefined;
-  #lastSendMapped: Promise<number> | undefined;
+  /** Listener and discovery (session-network.ts). */
+  readonly #network: SessionNetwork;
+  #state: SessionLifecycle = 'idle';
 
   constructor(options: PeerSessionOptions) {
     super();
@@ -132,6 +72,18 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     this.peerId = this.options.peerId;
     this.#budgets = new BudgetLedger(this.options.budgets, this);
     this.#parameters = buildParameters(this.options);
+    this.#network = new SessionNetwork({
+      options: this.options,
+      parameters: this.#parameters,
+      events: this,
+      admit: (address) => this.#table.admit(address),
+      incoming: (conn) => this.#table.onIncoming(conn),
+      registered: (name) => this.#dialer.registered(name),
+      found: (f) => this.#dialer.onFound(f),
+      lost: (f) => this.#dialer.onLost(f),
+      running: () => this.#state === 'running',
+      reportError: (err, info) => this.#reportError(err, info),
+    });
     const lq = this.options.linkQuality;
     this.#links = new LinkQualityMonitor({
       interval: lq.interval,
@@ -176,7 +128,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       budgets: this.#budgets,
       running: () => this.#state === 'running' || this.#state === 'starting',
       record: (key) => this.#peers.get(key),
-      registeredName: () => this.#registeredName,
+      registeredName: () => this.#network.registeredName,
       prepare: (conn, target) => this.#table.earlyHello(conn, target),
       attach: (conn, target) => {
         if (this.#state === 'running') this.#table.attach(conn, 'outgoing', target);
@@ -185,7 +137,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       reportError: (err, info) => this.#reportError(err, info),
       found: (info) => emitApp(this, 'found', info),
       lost: (info) => emitApp(this, 'lost', info),
-      reconfirm: (instanceName) => this.#discovery?.reconfirm(instanceName),
+      reconfirm: (instanceName) => this.#network.reconfirm(instanceName),
     });
     this.#table = new PeerTable({
       options: this.options,
@@ -194,7 +146,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       dialer: this.#dialer,
       streams: this.#streams,
       listenPort: () => this.listenPort,
-      registeredName: () => this.#registeredName,
+      registeredName: () => this.#network.registeredName,
       acceptsResources: () => this.#streamHandlers.has(StreamKind.RESOURCE),
       closing: () => this.#state === 'closing' || this.#state === 'closed',
       identified: (conn) => this.#identified(conn),
@@ -215,14 +167,11 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
           ch.close(ByeReason.PROTOCOL_ERROR, e.message);
         }
       },
-      recordRemoved: (rec) => {
-        if (this.#lastRec === rec) {
-          this.#lastRec = undefined;
-          this.#lastTo = undefined;
-        }
-      },
+      // Absent peers' records expire (peer-records.ts): send()'s lookup cache must not keep one.
+      recordRemoved: (rec) => this.#sender.forget(rec),
     });
     this.#peers = this.#table.records;
+    this.#sender = new SendPath({ peers: this.#peers, datagrams: this.#datagrams, maxMessageSize: this.options.maxMessageSize, state: () => this.#state });
     this.#resources = new ResourceManager<PeerID>({
       ...this.options.resources,
       open: (name, peer) => this.openStream(name, peer, { kind: 'resource' }),
@@ -242,12 +191,12 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
 
   /** The listener's port (0 when not listening or not started). */
   get listenPort(): number {
-    return this.#listener?.port ?? 0;
+    return this.#network.listenPort;
   }
 
   /** The instance name we are advertised under (after any conflict rename). */
   get instanceName(): string | undefined {
-    return this.#registeredName;
+    return this.#network.registeredName;
   }
 
   /** Peers with a working control connection. */
@@ -299,40 +248,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       if (o.pki) o.pki.tls.cert = await o.pki.identity.ensureCertificate(this.peerId.displayName);
       // Our dials' secure context now rather than inside the first connect().
       if (this.#parameters.tls) prepareClientTls(this.#parameters.tls);
-      if (o.listen) {
-        // A new connection's first message is HELLO (< 1 KiB) or STREAM_BIND (34 bytes): it may
-        // not send more until it has identified itself (peer-table.ts raises the limit then).
-        const listener = new Listener(this.#parameters, {
-          port: o.port,
-          initialMaxMessageSize: o.budgets.firstFrameBytes,
-          // unidentified budgets from TCP accept on, so TLS / WebSocket handshakes count too
-          admit: (address) => this.#table.admit(address),
-        });
-        this.#listener = listener;
-        listener.on('connection', (c) => this.#table.onIncoming(c));
-        listener.on('rejected', (err, remote) => this.#reportError(err, { endpoint: remote }));
-        await listener.start();
-      }
-      if (o.advertise || o.browse) {
-        const discovery = new Discovery({ type: o.bonjourType, interfaces: o.interfaces, mdns: o.mdns, wideArea: o.wideArea, ...(o.hostName !== undefined ? { host: o.hostName } : {}) });
-        this.#discovery = discovery;
-        discovery.on('registered', (name) => {
-          if (name === this.#registeredName) return;
-          this.#registeredName = name;
-          this.#dialer.registered(name);
-          // Before start() resolves this waits for 'ready' (the documented order); after, at once.
-          if (this.#state === 'running') emitApp(this, 'advertised', name);
-        });
-        discovery.on('found', (f) => this.#dialer.onFound(f));
-        discovery.on('lost', (f) => this.#dialer.onLost(f));
-        discovery.on('unicastError', (err) => emitApp(this, 'wideAreaError', isPeerlinkError(err) ? err : new PeerlinkError('ERR_DNS_SERVER_FAILURE', err.message, { cause: err })));
-        discovery.on('registeredUnicast', (info) => emitApp(this, 'advertisedWideArea', info));
-        if (o.advertise) discovery.advertise(o.instanceName, this.listenPort, buildTxt(o));
-        if (o.browse) discovery.browse();
-        // wide area: a refused registration fails start() (never a silent mDNS-only session)
-        if (o.advertise) await discovery.advertiseUnicast(o.instanceName, this.listenPort, buildTxt(o));
-        if (o.browse) discovery.browseUnicast();
-      }
+      await this.#network.start();
     } catch (err) {
       await this.close();
       throw toPeerlinkError(err, 'ERR_INTERNAL');
@@ -341,7 +257,8 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     this.#state = 'running';
     this.emit('ready');
     // Registered while starting (rare: probing takes ~750 ms): announced right after ready.
-    if (this.#registeredName !== undefined) emitApp(this, 'advertised', this.#registeredName);
+    const name = this.#network.registeredName;
+    if (name !== undefined) emitApp(this, 'advertised', name);
   }
 
   /**
@@ -394,73 +311,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
    * close() (ERR_CLOSED).
    */
   send(data: Uint8Array | string, options: SendOptions = {}): Promise<number> {
-    const to = options.to;
-    if (options.mode === 'unreliable') return this.#sendUnreliable(data, to);
-    // Fast path: a Buffer for the same peer as the last send, within both sides' limits, on a
-    // live connection (sendLimit is 0 otherwise, so a closed session never takes it);
-    // everything else takes the checks below.
-    if (to !== undefined && to === this.#lastTo && Buffer.isBuffer(data)) {
-      const rec = this.#lastRec;
-      const ch = rec?.active;
-      // rec.viability is set while the connection is active; not viable → held (#sendTo).
-      if (ch !== undefined && data.length <= ch.sendLimit && rec?.verifying === undefined && rec?.viability?.viable !== false) return this.#settled(ch.sendData(data));
-    }
-    if (this.#state !== 'running') return Promise.reject(this.#notRunning());
-    const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    if (payload.length > this.options.maxMessageSize) {
-      return Promise.reject(new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `message of ${payload.length} bytes exceeds maxMessageSize ${this.options.maxMessageSize}; use openStream() for bulk data`));
-    }
-    // One peer: the common case, kept free of arrays and extra promises (100-byte messages at millions per second).
-    if (to instanceof PeerID) {
-      // The last record looked up stays valid for the same PeerID: a record is removed only
-      // when its peer is absent, and then recordRemoved clears this cache.
-      let rec = to === this.#lastTo ? this.#lastRec : undefined;
-      if (rec === undefined) {
-        rec = this.#peers.get(to.id);
-        this.#lastTo = to;
-        this.#lastRec = rec;
-      }
-      if (!rec?.active || rec.active.closed || rec.verifying !== undefined) return Promise.reject(new PeerlinkError('ERR_PEER_NOT_CONNECTED', `${to.displayName} is not connected`));
-      return this.#sendTo(rec, payload);
-    }
-    let recs: PeerRecord[];
-    if (to === undefined) recs = [...this.#peers.values()].filter((r) => r.state === 'connected');
-    else {
-      recs = [];
-      for (const p of to) {
-        const r = this.#peers.get(p.id);
-        if (!r || r.state !== 'connected') return Promise.reject(new PeerlinkError('ERR_PEER_NOT_CONNECTED', `${p.displayName} is not connected`));
-        recs.push(r);
-      }
-    }
-    if (recs.length === 0) return NONE;
-    return Promise.all(recs.map((r) => this.#sendTo(r, payload))).then(() => recs.length);
-  }
-
-  /** Why send() cannot run in the current (not running) state. */
-  #notRunning(): PeerlinkError {
-    return this.#state === 'idle' || this.#state === 'starting'
-      ? new PeerlinkError('ERR_INVALID_STATE', 'send() needs a started session: await start() first')
-      : new PeerlinkError('ERR_CLOSED', 'send() after close(): the session is closed');
-  }
-
-  /** send() with mode 'unreliable': the same peer rules, then one datagram per peer (datagrams.ts). */
-  #sendUnreliable(data: Uint8Array | string, to: SendOptions['to']): Promise<number> {
-    if (this.#state !== 'running') return Promise.reject(this.#notRunning());
-    const payload = typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    let recs: PeerRecord[];
-    if (to === undefined) recs = [...this.#peers.values()].filter((r) => r.state === 'connected');
-    else {
-      recs = [];
-      for (const p of to instanceof PeerID ? [to] : to) {
-        const r = this.#peers.get(p.id);
-        if (!r || r.state !== 'connected') return Promise.reject(new PeerlinkError('ERR_PEER_NOT_CONNECTED', `${p.displayName} is not connected`));
-        recs.push(r);
-      }
-    }
-    if (recs.length === 1) return this.#datagrams.send(recs[0] as PeerRecord, payload);
-    if (recs.length === 0) return NONE;
-    return Promise.all(recs.map((r) => this.#datagrams.send(r, payload))).then(() => recs.length);
+    return this.#sender.send(data, options);
   }
 
   /**
@@ -480,31 +331,6 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   datagramStats(peer: PeerID): DatagramFlowStats | undefined {
     const rec = this.#peers.get(peer.id);
     return rec ? this.#datagrams.stats(rec) : undefined;
-  }
-
-  #sendTo(rec: PeerRecord, payload: Buffer): Promise<number> {
-    const ch = rec.active as ControlChannel;
-    const limit = ch.hello?.maxMessageSize ?? 0;
-    if (payload.length > limit) {
-      return Promise.reject(new PeerlinkError('ERR_MESSAGE_TOO_LARGE', `${rec.peer.displayName} accepts messages up to ${limit} bytes; this one is ${payload.length}`));
-    }
-    // The path under the connection is down (within viabilityGrace): held until it returns (viability.ts).
-    const held = rec.viability?.hold(payload);
-    if (held !== undefined) return held;
-    return this.#settled(ch.sendData(payload));
-  }
-
-  /** A one-peer send's promise as the app sees it: 1, or failures mapped to ERR_PEER_NOT_CONNECTED. */
-  #settled(p: Promise<void>): Promise<number> {
-    // Accepted at once (the usual case): hand back a shared resolved promise instead of
-    // chaining a new one per message. Above the high-water mark the transport shares one
-    // drain promise between sends, so the mapped one is shared too.
-    if (p === RESOLVED) return ONE;
-    if (p !== this.#lastSendRaw) {
-      this.#lastSendRaw = p;
-      this.#lastSendMapped = p.then(one, notConnected);
-    }
-    return this.#lastSendMapped as Promise<number>;
   }
 
   /** Opens a byte stream to a connected peer (MC's startStream); the peer gets a `stream` event. */
@@ -611,7 +437,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     const streamsClosed = this.#streams.close();
     this.#table.reportAll();
     this.#links.close();
-    await Promise.allSettled([this.#discovery?.close(), this.#listener?.cancel(), streamsClosed]);
+    await Promise.allSettled([...this.#network.close(), streamsClosed]);
     await Promise.race([closed, delay(1000)]);
     this.options.pki?.lock?.release();
     this.#state = 'closed';
@@ -662,24 +488,12 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
   /** An incoming connection became a peer's connection or a bound stream: the session's own message limit, and no longer unidentified. */
   #identified(conn: Connection): void {
     conn.setMaxMessageSize(conn.parameters.maxMessageSize);
-    this.#listener?.identified(conn);
+    this.#network.identified(conn);
   }
 
   #reportError(err: PeerlinkError, info: PeerErrorInfo): void {
     emitApp(this, 'peerError', err, info);
   }
-}
-
-/** The settled result of a send that went to one peer / to nobody: shared, so the hot path allocates nothing. */
-const ONE: Promise<number> = Promise.resolve(1);
-const NONE: Promise<number> = Promise.resolve(0);
-function one(): number {
-  return 1;
-}
-
-function notConnected(err: unknown): never {
-  if (isPeerlinkError(err, 'ERR_PEER_NOT_CONNECTED')) throw err;
-  throw new PeerlinkError('ERR_PEER_NOT_CONNECTED', 'the peer disconnected before the message was sent', { cause: err });
 }
 
 /** PKI: the connection's TLS key is the one the id is derived from. */
