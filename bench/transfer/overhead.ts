@@ -16,16 +16,16 @@
  * sender's link, timestamped the same way. --before BIN (another build's bin/peerlink.js) adds
  * its `send` to the rotation against the same receiver, for a before/after in one run. Not a test.
  */
-import { mkdir, mkdtemp, rm, writeFile, chmod, readdir, open } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile, readdir, open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { createLab, type Lab } from '../../test/harness/netns.js';
-import { run, waitForJson, killAllTracked, parseJsonLine } from '../../test/harness/proc.js';
+import { waitForJson, killAllTracked, parseJsonLine } from '../../test/harness/proc.js';
 import { PEERLINK_BIN } from '../../test/harness/paths.js';
+import { SSH_PORT, startSshd } from './sshd.js';
 
 const { values } = parseArgs({
   options: {
@@ -37,46 +37,9 @@ const { values } = parseArgs({
 });
 const ROUNDS = Number(values.rounds);
 const BIG = Number(values['big-mib']) * 1024 * 1024;
-const SSH_PORT = 2222;
 const KEY = randomBytes(32).toString('hex');
 const SERVICE = `plover${process.pid % 10000}`;
 
-async function startSshd(lab: Lab, work: string): Promise<string[]> {
-  const ssh = join(work, 'ssh');
-  await mkdir(ssh, { recursive: true, mode: 0o700 });
-  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(ssh, 'host_key')]);
-  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(ssh, 'client_key')]);
-  await run('cp', [join(ssh, 'client_key.pub'), join(ssh, 'authorized_keys')]);
-  await chmod(join(ssh, 'authorized_keys'), 0o600);
-  if (!existsSync('/run/sshd')) await mkdir('/run/sshd', { mode: 0o755 });
-  const config = join(ssh, 'sshd_config');
-  await writeFile(
-    config,
-    [
-      `Port ${SSH_PORT}`,
-      `ListenAddress ${lab.host(2).ipv4!}`,
-      `HostKey ${join(ssh, 'host_key')}`,
-      `AuthorizedKeysFile ${join(ssh, 'authorized_keys')}`,
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'PubkeyAuthentication yes',
-      'PermitRootLogin prohibit-password',
-      'StrictModes no',
-      'UsePAM no',
-      'Subsystem sftp internal-sftp',
-      `PidFile ${join(ssh, 'sshd.pid')}`,
-      '',
-    ].join('\n'),
-  );
-  lab.spawn(2, '/usr/sbin/sshd', ['-D', '-e', '-f', config]);
-  const opts = ['-i', join(ssh, 'client_key'), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR'];
-  for (let i = 0; i < 50; i++) {
-    const r = await lab.exec(1, 'ssh', [...opts, '-p', String(SSH_PORT), `root@${lab.host(2).ipv4!}`, 'true'], { check: false, timeoutMs: 10_000 });
-    if (r.code === 0) return opts;
-    await new Promise((res) => setTimeout(res, 200));
-  }
-  throw new Error('sshd in the receiving namespace did not accept the key');
-}
 
 type Marks = Record<string, number>;
 

@@ -13,16 +13,16 @@
  * medians in MB/s (10^6 bytes/s) and peerlink's ratio to the faster of scp and rsync. Not a
  * test: on a shared machine the numbers are noisy (see README.md). Root and iproute2 needed.
  */
-import { mkdir, mkdtemp, rm, writeFile, chmod, readdir } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
-import { createLab, type Lab } from '../../test/harness/netns.js';
-import { run, waitForJson, killAllTracked } from '../../test/harness/proc.js';
+import { createLab } from '../../test/harness/netns.js';
+import { waitForJson, killAllTracked } from '../../test/harness/proc.js';
 import { PEERLINK_BIN } from '../../test/harness/paths.js';
+import { SSH_PORT, startSshd } from './sshd.js';
 
 const { values } = parseArgs({
   options: {
@@ -42,7 +42,6 @@ const MAX = Number(values['max-kib']) * 1024;
 const ROUNDS = Number(values.rounds);
 const TOOLS = values.tools.split(',') as Array<'peerlink' | 'scp' | 'rsync'>;
 const CASES = values.cases.split(',') as Array<'file' | 'folder'>;
-const SSH_PORT = 2222;
 const KEY = randomBytes(32).toString('hex');
 const SERVICE = `plbench${process.pid % 10000}`;
 
@@ -72,44 +71,6 @@ async function makeData(work: string): Promise<{ file: string; folder: string; f
   return { file, folder, folderBytes };
 }
 
-async function startSshd(lab: Lab, work: string): Promise<string[]> {
-  const ssh = join(work, 'ssh');
-  await mkdir(ssh, { recursive: true, mode: 0o700 });
-  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(ssh, 'host_key')]);
-  await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(ssh, 'client_key')]);
-  await run('cp', [join(ssh, 'client_key.pub'), join(ssh, 'authorized_keys')]);
-  await chmod(join(ssh, 'authorized_keys'), 0o600);
-  // Debian's sshd refuses to start without its privilege separation directory.
-  if (!existsSync('/run/sshd')) await mkdir('/run/sshd', { mode: 0o755 });
-  const config = join(ssh, 'sshd_config');
-  await writeFile(
-    config,
-    [
-      `Port ${SSH_PORT}`,
-      `ListenAddress ${lab.host(2).ipv4!}`,
-      `HostKey ${join(ssh, 'host_key')}`,
-      `AuthorizedKeysFile ${join(ssh, 'authorized_keys')}`,
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'PubkeyAuthentication yes',
-      'PermitRootLogin prohibit-password',
-      'StrictModes no',
-      'UsePAM no',
-      // scp speaks SFTP by default (OpenSSH 9).
-      'Subsystem sftp internal-sftp',
-      `PidFile ${join(ssh, 'sshd.pid')}`,
-      '',
-    ].join('\n'),
-  );
-  lab.spawn(2, '/usr/sbin/sshd', ['-D', '-e', '-f', config]);
-  const opts = ['-i', join(ssh, 'client_key'), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR'];
-  for (let i = 0; i < 50; i++) {
-    const r = await lab.exec(1, 'ssh', [...opts, '-p', String(SSH_PORT), `root@${lab.host(2).ipv4!}`, 'true'], { check: false, timeoutMs: 10_000 });
-    if (r.code === 0) return opts;
-    await new Promise((res) => setTimeout(res, 200));
-  }
-  throw new Error('sshd in the receiving namespace did not accept the key');
-}
 
 async function emptied(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
