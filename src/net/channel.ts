@@ -29,7 +29,7 @@ export const RESOLVED: Promise<void> = Promise.resolve();
 /**
  * The sink a channel reports to from its construction on. A client's channel is made when its
  * handshake completes, but Connection attaches its sink only a few promise ticks later
- * (establish → runAttempt → becomeReady). What the peer sent right behind the handshake — in
+ * (establish → ConnectionAttempts.run → becomeReady). What the peer sent right behind the handshake — in
  * the same read as a WebSocket's 101 response or TLS's last flight, or a listener's first
  * message and its close right after — is decoded in between, before any new read: it is held
  * here in order and replayed at attach, never dropped. No socket read happens in those ticks,

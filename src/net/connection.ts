@@ -5,6 +5,11 @@
  * restart()); failed(error); cancelled (by the owner, or ended cleanly in both directions).
  * A send() promise resolves when the transport has accepted the data — that is the flow
  * control; receive()/receiveMessage()/messages() pull from a bounded queue.
+ * Its parts: connection-types.ts (events, options, the Listener's hand-over),
+ * connection-attempts.ts (establishing a dialled connection, its timeout and retry back-off),
+ * when-ready.ts (waiting for ready), connection-sink.ts (what the channel delivers into the
+ * receive queue, and the receive limits), connection-path.ts (the path at ready and its
+ * viability updates), connection-report.ts (TLS facts and the RTT estimate for report()).
  */
 import { EventEmitter } from 'node:events';
 import type { X509Certificate } from 'node:crypto';
@@ -12,17 +17,13 @@ import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { PeerlinkError } from '../errors.js';
-import type { Channel, ChannelSink } from './channel.js';
+import type { Channel } from './channel.js';
 import { Endpoint } from './endpoint.js';
-import { DEFAULT_CONNECTION_TIMEOUT, establish, type Established } from './establish.js';
-import { spkiPin } from './identity.js';
-import { describeInterface } from './interface-policy.js';
-import { isRecoverable, toPeerlinkError } from './net-errors.js';
+import type { Established } from './establish.js';
 import type { Parameters } from './parameters.js';
 import type { ConnectionPath } from './path.js';
 import { ReceiveQueue, type MessagePart } from './receive-queue.js';
 import { emptyCounters, type ConnectionCounters, type ConnectionReport, type RttEstimate, type TlsReport } from './report.js';
-import { DEFAULT_PSK_IDENTITY } from './psk.js';
 import { SocketChannel } from './socket-channel.js';
 import { readTcpInfo, type TcpInfo } from './tcp-info.js';
 import type { ConnectionState } from './state.js';
@@ -30,58 +31,18 @@ import { peerChain } from './tls-config.js';
 import { UdpChannel } from './udp-channel.js';
 import { FramedChannel } from './framed-channel.js';
 import { WsChannel } from './ws-channel.js';
-import { watchViability, type PathUpdate, type ViabilityWatch } from './viability.js';
+import type { PathUpdate, ViabilityWatch } from './viability.js';
 import { connectionStateChannel, log } from './diagnostics.js';
-
-export interface ConnectionEvents {
-  /** Every state change; `error` is set for waiting and failed. */
-  state: [state: ConnectionState, error: PeerlinkError | undefined];
-  /** The path under the connection went away (false) or came back (true). */
-  viability: [viable: boolean];
-  /**
-   * The connection's path: once at ready, then whenever its interface goes away or comes back
-   * (`status` 'unsatisfied' / 'satisfied', with `viability`) or its MTU changes.
-   */
-  path: [path: ConnectionPath];
-}
-
-export interface SendOptions {
-  /**
-   * Last send: byte streams half-close (FIN / TLS close_notify) after the data; framed
-   * connections half-close after the message; WebSocket starts the closing handshake.
-   */
-  final?: boolean;
-  /**
-   * Message protocols, with one Buffer: its first `headroom` bytes are not part of the
-   * message but scratch space the transport may overwrite with its frame header, so the
-   * frame goes out as one write without copying the message (skb-style headroom). Reserve
-   * `messageHeadroom` bytes to benefit; with less, or on transports without a header to
-   * write there (WebSocket, UDP, custom framers), the message is simply the rest of the buffer.
-   */
-  headroom?: number;
-}
-
-export interface WhenReadyOptions {
-  signal?: AbortSignal;
-  /** 'reject' rejects on the first `waiting` (with its error); 'retry' (default) keeps waiting. */
-  waiting?: 'reject' | 'retry';
-}
-
-/** What a send accepts: bytes, a string (UTF-8), or several chunks that form ONE message. */
-export type SendData = Uint8Array | string | readonly Uint8Array[];
+import { adoptChannel, type AdoptInfo, type ConnectionEvents, type SendData, type SendOptions, type WhenReadyOptions } from './connection-types.js';
+import { ConnectionAttempts } from './connection-attempts.js';
+import { connectionSink, type ReceiveLimits } from './connection-sink.js';
+import { pathAtReady, updatedPath, watchPath } from './connection-path.js';
+import { describeTls, sampleRtt } from './connection-report.js';
+import { whenReady } from './when-ready.js';
 
 /** Receive queue high-water marks: bytes before the transport is paused. */
 const STREAM_HIGH_WATER = 1024 * 1024;
 const MESSAGE_HIGH_WATER = 4 * 1024 * 1024;
-
-/** Internal: lets a Listener hand an accepted channel to a Connection. */
-export const adoptChannel = Symbol('adoptChannel');
-
-export interface AdoptInfo {
-  established: Established;
-  /** Handshake timing on the server side. */
-  handshake?: number;
-}
 
 let nextId = 1;
 
@@ -105,9 +66,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private _viable = true;
   private _path: ConnectionPath | undefined;
   private channel: Channel | undefined;
-  private attempt: AbortController | undefined;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private retryDelay: number;
+  /** Dialled connections, from start(): establishing and retrying. */
+  private attempts: ConnectionAttempts | undefined;
   private readonly created = performance.now();
   private readyAt: number | undefined;
   private endedAt: number | undefined;
@@ -123,10 +83,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private chain: X509Certificate[] = [];
   private tlsReport: TlsReport | undefined;
   private viabilityWatch: ViabilityWatch | undefined;
-  /** Set by setMaxMessageSizeAfter(): the limit to apply once a received message passes `test`. */
-  private limitAfter: { test: (message: Buffer) => boolean; n: number } | undefined;
-  /** Set by setMaxMessageSize() (applied to the channel at ready when set before it). */
-  private receiveLimit: number | undefined;
+  private readonly limits: ReceiveLimits = { after: undefined, limit: undefined };
   /** Messages given to sendEarly(), sent ahead of everything else. */
   private early: Buffer[] | undefined;
 
@@ -134,7 +91,6 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     super();
     this.endpoint = endpoint;
     this.parameters = parameters;
-    this.retryDelay = parameters.retry.initialDelay;
     this.queue = new ReceiveQueue(
       parameters.isMessageProtocol ? MESSAGE_HIGH_WATER : STREAM_HIGH_WATER,
       () => this.channel?.pause(),
@@ -222,7 +178,22 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   start(): this {
     if (this._state !== 'setup') return this;
     this.setState('preparing', undefined);
-    void this.runAttempt();
+    this.attempts = new ConnectionAttempts(this.endpoint, this.parameters, {
+      state: () => this._state,
+      preparing: () => this.setState('preparing', undefined),
+      early: () => this.early,
+      attempted: () => this._counters.attempts++,
+      established: (e) => {
+        this.timings = e.timings;
+        this.becomeReady(e);
+      },
+      waiting: (err) => this.setState('waiting', err),
+      failed: (err) => {
+        this.setState('failed', err);
+        this.queue.close(err, false);
+      },
+    });
+    void this.attempts.run();
     return this;
   }
 
@@ -244,54 +215,15 @@ export class Connection extends EventEmitter<ConnectionEvents> {
 
   /** Resolves when ready; rejects with the error on failed / cancelled (and waiting, if asked). */
   whenReady(options: WhenReadyOptions = {}): Promise<void> {
-    const check = (): { done: boolean; err?: PeerlinkError } => {
-      switch (this._state) {
-        case 'ready':
-          return { done: true };
-        case 'failed':
-          return { done: true, err: this._error ?? new PeerlinkError('ERR_INTERNAL', 'connection failed') };
-        case 'cancelled':
-          return { done: true, err: new PeerlinkError('ERR_CANCELLED', 'the connection was cancelled') };
-        case 'waiting':
-          if (options.waiting === 'reject') return { done: true, err: this._error ?? new PeerlinkError('ERR_CONNECTION_REFUSED', 'connection is waiting') };
-          return { done: false };
-        default:
-          return { done: false };
-      }
-    };
-    const now = check();
-    if (now.done) return now.err ? Promise.reject(now.err) : Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const signal = options.signal;
-      const onState = (): void => {
-        const r = check();
-        if (!r.done) return;
-        cleanup();
-        if (r.err) reject(r.err);
-        else resolve();
-      };
-      const onAbort = (): void => {
-        cleanup();
-        const reason: unknown = signal?.reason;
-        reject(reason instanceof PeerlinkError ? reason : new PeerlinkError('ERR_CANCELLED', 'stopped waiting for the connection', { cause: reason }));
-      };
-      const cleanup = (): void => {
-        this.off('state', onState);
-        signal?.removeEventListener('abort', onAbort);
-      };
-      if (signal?.aborted) return onAbort();
-      this.on('state', onState);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
+    return whenReady(this, options);
   }
 
   /** In `waiting`: retry now instead of after the back-off. */
   restart(): void {
     if (this._state !== 'waiting') return;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
+    this.attempts?.cancelRetry();
     this.setState('preparing', undefined);
-    void this.runAttempt();
+    void this.attempts?.run();
   }
 
   /** Graceful close: pending sends are flushed, then FIN / close_notify / WebSocket close. */
@@ -363,8 +295,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    */
   setMaxMessageSize(n: number): void {
     if (!Number.isInteger(n) || n <= 0) throw new PeerlinkError('ERR_INVALID_ARGUMENT', `maxMessageSize must be a positive whole number of bytes, got ${String(n)}`);
-    this.receiveLimit = n;
-    this.limitAfter = undefined;
+    this.limits.limit = n;
+    this.limits.after = undefined;
     this.channel?.setMaxMessageSize?.(n);
   }
 
@@ -377,7 +309,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    */
   setMaxMessageSizeAfter(test: (message: Buffer) => boolean, n: number): void {
     if (!Number.isInteger(n) || n <= 0) throw new PeerlinkError('ERR_INVALID_ARGUMENT', `maxMessageSize must be a positive whole number of bytes, got ${String(n)}`);
-    this.limitAfter = { test, n };
+    this.limits.after = { test, n };
   }
 
   /**
@@ -553,100 +485,24 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     this.emit('state', s, err);
   }
 
-  private async runAttempt(): Promise<void> {
-    const ac = new AbortController();
-    this.attempt = ac;
-    const limit = this.parameters.tcp.connectionTimeout ?? DEFAULT_CONNECTION_TIMEOUT;
-    const timer = setTimeout(() => ac.abort(new PeerlinkError('ERR_CONNECTION_TIMEOUT', `no connection to ${Endpoint.format(this.endpoint)} within ${limit} ms`)), limit);
-    try {
-      const e = await establish(this.endpoint, this.parameters, { signal: ac.signal, onAttempt: () => this._counters.attempts++, ...(this.early ? { early: this.early } : {}) });
-      if (this.attempt !== ac || this._state !== 'preparing') {
-        e.channel.destroy();
-        return;
-      }
-      this.timings = e.timings;
-      this.becomeReady(e);
-    } catch (err) {
-      if (this.attempt !== ac || this._state !== 'preparing') return;
-      const pe = toPeerlinkError(err, { what: `connecting to ${Endpoint.format(this.endpoint)}` });
-      if (isRecoverable(pe)) {
-        this.setState('waiting', pe);
-        this.scheduleRetry();
-      } else {
-        this.setState('failed', pe);
-        this.queue.close(pe, false);
-      }
-    } finally {
-      clearTimeout(timer);
-      if (this.attempt === ac) this.attempt = undefined;
-    }
-  }
-
-  private scheduleRetry(): void {
-    if (!this.parameters.retry.automatic) return;
-    const delay = this.retryDelay;
-    this.retryDelay = Math.min(this.retryDelay * 2, this.parameters.retry.maxDelay);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      if (this._state === 'waiting') {
-        this.setState('preparing', undefined);
-        void this.runAttempt();
-      }
-    }, delay);
-  }
-
   private becomeReady(e: Established): void {
     const ch = e.channel;
     this.channel = ch;
-    this.retryDelay = this.parameters.retry.initialDelay;
-    const local = ch.local;
-    const remote = ch.remote;
-    if (local && remote) {
-      const iface = describeInterface(local.address, e.pinnedTo);
-      // Node reports link-local addresses with their zone (`fe80::1%eth0`): endpoints keep it apart.
-      const remoteEndpoint = Endpoint.hostPort(remote.address, remote.port, e.remote.interface !== undefined ? { interface: e.remote.interface } : {});
-      this._path = {
-        localEndpoint: Endpoint.hostPort(local.address, local.port),
-        remoteEndpoint,
-        ...(iface ? { interface: iface } : {}),
-        interfaceSource: e.pinnedTo !== undefined ? 'pinned' : iface ? 'route' : 'unknown',
-        status: 'satisfied',
-      };
-    }
-    const sink: ChannelSink = {
-      data: (chunk) => {
-        this._counters.bytesIn += chunk.length;
-        this.queue.push(chunk);
-      },
-      message: (msg) => {
-        this._counters.bytesIn += msg.length;
-        this._counters.messagesIn++;
-        if (this.limitAfter !== undefined && this.limitAfter.test(msg)) this.setMaxMessageSize(this.limitAfter.n);
-        if (this.parameters.transport === 'udp' && this.queue.length >= (this.parameters.udp?.receiveQueueLimit ?? 1024)) {
-          // UDP has no backpressure: a reader that falls behind loses datagrams, counted.
-          this._counters.dropped++;
-          return;
-        }
-        this.queue.push(msg);
-      },
-      part: (data, complete) => {
-        this._counters.bytesIn += data.length;
-        if (complete) this._counters.messagesIn++;
-        this.queue.push(data, complete);
-      },
-      end: () => this.queue.end(),
+    this.attempts?.resetDelay();
+    const path = pathAtReady(e);
+    if (path) this._path = path;
+    const sink = connectionSink(this.parameters, this._counters, this.queue, this.limits, {
+      setMaxMessageSize: (n) => this.setMaxMessageSize(n),
       closed: (err) => this.channelClosed(err),
-      rtt: (ms) => this.sampleRtt(ms),
-      keepaliveSent: () => this._counters.keepalivesSent++,
-    };
-    if (this.receiveLimit !== undefined) ch.setMaxMessageSize?.(this.receiveLimit);
+      rtt: (ms) => {
+        this._rtt = sampleRtt(this._rtt, ms);
+      },
+    });
+    if (this.limits.limit !== undefined) ch.setMaxMessageSize?.(this.limits.limit);
     if (this.partial) ch.deliverPartialMessages?.();
-    const iface = this._path?.interface;
-    if (iface && iface.type !== 'loopback' && this._path) {
-      this.viabilityWatch = watchViability(iface.name, this._path.localEndpoint.host, iface.mtu, (u) => this.pathChanged(u));
-    }
+    this.viabilityWatch = watchPath(this._path, (u) => this.pathChanged(u));
     if (ch.tlsSocket && this.parameters.tls?.pki) this.chain = peerChain(ch.tlsSocket);
-    if (ch.tlsSocket) this.tlsReport = this.describeTls(ch.tlsSocket);
+    if (ch.tlsSocket) this.tlsReport = describeTls(ch.tlsSocket, this.parameters, this.chain, this._role);
     const early = this.early;
     this.early = undefined;
     if (early) {
@@ -671,9 +527,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private pathChanged(u: PathUpdate): void {
     const path = this._path;
     if (!path || this._state !== 'ready') return;
-    const status = u.viable ? 'satisfied' : 'unsatisfied';
     if (u.mtu !== undefined && this.channel instanceof UdpChannel) this.channel.mtuChanged(u.mtu);
-    this._path = { ...path, status, ...(path.interface && u.mtu !== undefined ? { interface: { ...path.interface, mtu: u.mtu } } : {}) };
+    this._path = updatedPath(path, u);
     if (this._viable !== u.viable) {
       this._viable = u.viable;
       this.emit('viability', u.viable);
@@ -694,10 +549,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 
   private finish(force: boolean): void {
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    if (this.attempt) this.attempt.abort(new PeerlinkError('ERR_CANCELLED', 'the connection was cancelled'));
-    this.attempt = undefined;
+    this.attempts?.stop();
     const wasFinal = this._state === 'failed' || this._state === 'cancelled';
     if (!wasFinal) this.setState('cancelled', undefined);
     this.queue.close(undefined, force);
@@ -705,33 +557,6 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (!ch) return;
     if (force) ch.destroy();
     else if (!wasFinal) ch.end();
-  }
-
-  /** TLS facts for report(), taken at ready (a closed TLSSocket no longer knows them). */
-  private describeTls(t: TLSSocket): TlsReport | undefined {
-    const tls = this.parameters.tls;
-    if (!tls) return undefined;
-    const cipher = t.getCipher();
-    const leaf = this.chain[0];
-    return {
-      version: t.getProtocol() ?? '?',
-      cipher: cipher?.standardName ?? cipher?.name ?? '?',
-      mode: tls.psk ? 'psk' : 'pki',
-      resumed: t.isSessionReused(),
-      ...(tls.psk && this._role === 'client' ? { pskIdentity: tls.psk.identity ?? DEFAULT_PSK_IDENTITY } : {}),
-      ...(leaf ? { peerPin: spkiPin(leaf), peerSubject: leaf.subject.replace(/\n/g, ', ') } : {}),
-    };
-  }
-
-  private sampleRtt(ms: number): void {
-    const r = this._rtt;
-    if (!r) this._rtt = { latest: ms, smoothed: ms, min: ms, samples: 1 };
-    else {
-      r.latest = ms;
-      r.smoothed = r.smoothed * 0.875 + ms * 0.125;
-      r.min = Math.min(r.min, ms);
-      r.samples++;
-    }
   }
 
   /** True once send({final: true}) was called. */

@@ -21,7 +21,7 @@ export type {
 export { Connection } from './connection.js';
 export { parseTcpInfo } from './tcp-info.js';
 export type { TcpInfo } from './tcp-info.js';
-export type { ConnectionEvents, SendOptions, SendData, WhenReadyOptions } from './connection.js';
+export type { ConnectionEvents, SendOptions, SendData, WhenReadyOptions } from './connection-types.js';
 export type { MessagePart } from './receive-queue.js';
 export { Listener } from './listener.js';
 export type { ListenerOptions, ListenerServiceOptions, ListenerEvents, ServiceRegistration } from './listener.js';
