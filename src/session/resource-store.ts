@@ -13,7 +13,8 @@
  *
  * Incoming files are written to partial files keyed by name and size (resource-partial.ts),
  * kept when a transfer is interrupted so the same file sent again resumes. Their bytes on disk
- * count against the quota while they wait. Temporary files of earlier versions were
+ * count against the quota while they wait, as do those of partial folders (the staging
+ * directories of interrupted resumable folders: resource-folder-partial.ts). Temporary files of earlier versions were
  * `.peerlink-<pid>-<random>.part`: when the store first prepares a directory the app named, it
  * removes those a dead process left there (a killed receiver): those of this pattern whose pid
  * is not running on this host, and those of the pid-less pattern untouched for
