@@ -26,11 +26,13 @@ const MAX_RECORD_BYTES = 4096;
 
 /** A partial transfer held in the download directory. */
 export interface PartialResource {
+  /** A single file, or a folder (its staging directory: resource-folder-partial.ts). */
+  kind: 'file' | 'folder';
   /** The name it was being sent under. */
   name: string;
   /** Announced size. */
   size: number;
-  /** Bytes held on disk. */
+  /** Bytes held on disk (of a folder: its files and the prefix of the file in flight). */
   bytes: number;
   /** The digest the sender announced up front, if it did. */
   sha256: string | null;
@@ -126,6 +128,7 @@ export async function scanPartials(dir: string, busy: ReadonlySet<string>, now =
       continue;
     }
     out.set(key, {
+      kind: 'file',
       name: record.name,
       size: record.size,
       bytes: Math.min(st.size, record.size),

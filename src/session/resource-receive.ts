@@ -34,7 +34,8 @@ import type { FolderSummary } from './resource-send.js';
 import type { BudgetName } from './budgets.js';
 import { parseManifest, type FolderLimits, type FolderManifest } from './resource-folder-manifest.js';
 import { makeStaging, placeFolder, receiveFolderFiles, removeStaging, syncFolder, type FolderReceiveResume } from './resource-folder-receive.js';
-import { FolderJournal, JOURNAL_NAME, heldProof, manifestFiles, openFolderPartial, toRanges, type FolderPartial } from './resource-folder-resume.js';
+import { FolderJournal, JOURNAL_NAME, folderPartialName, heldProof, manifestFiles, openFolderPartial, toRanges, type FolderPartial } from './resource-folder-resume.js';
+import { FOLDER_RECORD_NAME } from './resource-folder-partial.js';
 import type { FolderHeader, FolderResumeOffer } from './resource-wire.js';
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
@@ -367,7 +368,8 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
     if (this.#cancelled) throw this.#cancelled;
     let reservation;
     try {
-      reservation = await store.reserve(header.size);
+      // A resumable folder's staging directory, once interrupted, counts against the quota until resumed.
+      reservation = await store.reserve(header.size, header.resume === 1 ? { staging: folderPartialName(top, manifestSha256), name: top } : undefined);
     } catch (err) {
       return refuse(asTransferError(err, false));
     }
@@ -378,6 +380,7 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
       Math.min(policy.minProgressBytes, Math.max(1, header.size)),
     );
     let saved = 0;
+    let keepStaging = false;
     let partial: FolderPartial | undefined;
     let journal: FolderJournal | undefined;
     /** The sender ended its side before the last file: it gave up (cancelled), so nothing is kept. */
@@ -441,6 +444,7 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
         journal = undefined;
         await rm(join(staging, JOURNAL_NAME), { force: true });
       }
+      if (partial) await rm(join(staging, FOLDER_RECORD_NAME), { force: true });
       const name = await placeFolder(reservation.directory, staging, top);
       staging = undefined;
       const path = join(reservation.directory, name);
@@ -456,12 +460,17 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
       if (stream.readableEnded) senderEnded = true;
       // An interruption keeps a resumable folder's staging directory (and its journal); a cancel,
       // a refusal or bad bytes do not.
-      if (partial && staging !== undefined && !senderEnded && KEEP_ON.has(e.code)) staging = undefined;
+      if (partial && staging !== undefined && !senderEnded && KEEP_ON.has(e.code)) {
+        keepStaging = true;
+        staging = undefined;
+      }
       this.#tell('error', e);
       throw e;
     } finally {
       await journal?.close();
       if (staging !== undefined) await removeStaging(staging);
+      // Counted (and the count limit applied) before the reservation that covered it ends.
+      if (keepStaging) await reservation.keep().catch(() => undefined);
       partial?.release();
       reservation.release(saved);
     }

@@ -13,7 +13,8 @@
  *
  * Incoming files are written to partial files keyed by name and size (resource-partial.ts),
  * kept when a transfer is interrupted so the same file sent again resumes. Their bytes on disk
- * count against the quota while they wait. Temporary files of earlier versions were
+ * count against the quota while they wait, as do those of partial folders (the staging
+ * directories of interrupted resumable folders: resource-folder-partial.ts). Temporary files of earlier versions were
  * `.peerlink-<pid>-<random>.part`: when the store first prepares a directory the app named, it
  * removes those a dead process left there (a killed receiver): those of this pattern whose pid
  * is not running on this host, and those of the pid-less pattern untouched for
@@ -30,6 +31,7 @@ import { ResourceSink, mapWriteError } from './resource-sink.js';
 import { resourceChannel } from './resource-progress.js';
 import { scanPrefix, type PrefixScan } from './resource-prefix.js';
 import { FOLDER_PARTIAL_PATTERN, JOURNAL_NAME } from './resource-folder-resume.js';
+import { scanFolderPartials, writeFolderRecord, stagingBytes } from './resource-folder-partial.js';
 import {
   PARTIAL_MAX_AGE_MS,
   partialDataName,
@@ -73,6 +75,14 @@ export interface ResourceStoreOptions {
   freeSpaceFloor?: FreeSpaceFloor;
 }
 
+/** A folder's reservation (ResourceStore.reserve). */
+export interface FolderReservation {
+  directory: string;
+  /** Records the (interrupted, resumable) folder's staging directory as a partial folder. */
+  keep: () => Promise<void>;
+  release: (saved: number) => void;
+}
+
 /** A temporary file of a dead process that the store removed. */
 export interface RemovedLeftover {
   name: string;
@@ -87,6 +97,8 @@ const LEGACY_LEFTOVER_AGE_MS = 10 * 60_000;
 const FOLDER_STAGING_PATTERN = /^\.peerlink-folder-(\d{1,10})-[A-Za-z0-9]{6}$/;
 /** Most partial files kept waiting for a resume; beyond it the oldest is removed. */
 export const MAX_PARTIALS = 256;
+/** Most partial folders kept waiting for a resume; beyond it the oldest is removed (as partial files are). */
+export const MAX_PARTIAL_FOLDERS = 32;
 /** How many numbered alternatives are tried before giving up on a name. */
 const MAX_SUFFIX = 9999;
 
@@ -135,6 +147,10 @@ export class ResourceStore {
   readonly #idle = new Map<string, number>();
   /** Partial files being written, by key. */
   readonly #busy = new Map<string, ResourceSink | undefined>();
+  /** Partial folders not being written, by staging directory name: their bytes on disk count against the quota. */
+  readonly #idleFolders = new Map<string, number>();
+  /** Partial folders being written (their reservation covers them), with how many transfers use each name. */
+  readonly #busyFolders = new Map<string, number>();
   #closed = false;
   #admission: Promise<void> = Promise.resolve();
 
@@ -153,6 +169,7 @@ export class ResourceStore {
       await mkdir(dir, { recursive: true });
       await this.#removeLeftovers(dir);
       await this.#loadPartials(dir);
+      await this.#loadFolders(dir);
       return dir;
     })();
     // A directory that could not be made is tried again next time (it may be mounted later).
@@ -261,23 +278,48 @@ export class ResourceStore {
   /**
    * Reserves `size` bytes for a folder (quota and free space, as one step with other
    * admissions); `release(saved)` ends the reservation, counting `saved` bytes as written.
+   * `partial`: the staging directory name of a resumable folder (its waiting bytes are covered
+   * by the reservation); `keep()` then records it, interrupted, as a partial folder that counts
+   * against the quota and MAX_PARTIAL_FOLDERS until it is resumed, discarded or expires.
    */
-  async reserve(size: number): Promise<{ directory: string; release: (saved: number) => void }> {
+  async reserve(size: number, partial?: { staging: string; name: string }): Promise<FolderReservation> {
     if (this.#closed) throw new PeerlinkError('ERR_CLOSED', 'the session is closed');
     const dir = await this.directory();
     const key = `folder-${randomBytes(12).toString('hex')}`;
     const admitted = this.#admission.then(async () => {
-      await this.#checkSpace(dir, size, key, 0);
+      await this.#checkSpace(dir, size, partial?.staging ?? key, 0);
       this.#reserved.set(key, { size });
+      if (partial) {
+        this.#busyFolders.set(partial.staging, (this.#busyFolders.get(partial.staging) ?? 0) + 1);
+        this.#idleFolders.delete(partial.staging);
+      }
     });
     this.#admission = admitted.catch(() => undefined);
     await admitted;
     let released = false;
     return {
       directory: dir,
+      keep: async () => {
+        if (released || !partial) return;
+        const path = join(dir, partial.staging);
+        await writeFolderRecord(path, { v: 1, name: partial.name, size, createdAt: new Date().toISOString() }).catch(() => undefined);
+        const bytes = await stagingBytes(path);
+        this.#idleFolders.delete(partial.staging);
+        this.#idleFolders.set(partial.staging, bytes);
+        // However small, partial folders are directories: past MAX_PARTIAL_FOLDERS the oldest go.
+        while (this.#idleFolders.size > MAX_PARTIAL_FOLDERS) {
+          const oldest = this.#idleFolders.keys().next().value as string;
+          this.#idleFolders.delete(oldest);
+          if (this.#busyFolders.has(oldest)) continue;
+          await rm(join(dir, oldest), { recursive: true, force: true }).catch(() => undefined);
+        }
+      },
       release: (saved) => {
         if (released) return;
         released = true;
+        const users = partial ? (this.#busyFolders.get(partial.staging) ?? 1) - 1 : 0;
+        if (partial && users > 0) this.#busyFolders.set(partial.staging, users);
+        else if (partial) this.#busyFolders.delete(partial.staging);
         if (this.#reserved.delete(key)) this.#written += saved;
       },
     };
@@ -294,29 +336,44 @@ export class ResourceStore {
     return st?.isFile() && (await readRecord(dir, key)) ? Math.min(st.size, size) : 0;
   }
 
-  /** Partial files of interrupted transfers in the directory (expired ones are removed first). */
+  /** Partial files and folders of interrupted transfers in the directory, oldest first (expired ones are removed first). */
   async listPartial(): Promise<PartialResource[]> {
     const dir = await this.directory();
     const found = await this.#loadPartials(dir);
-    return [...found.values()].sort((a, b) => a.updatedAt.getTime() - b.updatedAt.getTime());
+    const folders = await this.#loadFolders(dir);
+    return [...found.values(), ...folders.values()].sort((a, b) => a.updatedAt.getTime() - b.updatedAt.getTime());
   }
 
   /**
-   * Removes partial files of interrupted transfers — all, or those `filter` selects (by name,
-   * and size if given) — except those being written now. Returns what was removed.
+   * Removes partial files and folders of interrupted transfers — all, or those `filter` selects
+   * (by name, and size if given) — except those being written now. Returns what was removed.
    */
   async discardPartial(filter: { name?: string; size?: number } = {}): Promise<PartialResource[]> {
     const dir = await this.directory();
     const found = await this.#loadPartials(dir);
     const removed: PartialResource[] = [];
+    const selected = (p: PartialResource): boolean => (filter.name === undefined || p.name === filter.name) && (filter.size === undefined || p.size === filter.size);
     for (const [key, p] of found) {
-      if (filter.name !== undefined && p.name !== filter.name) continue;
-      if (filter.size !== undefined && p.size !== filter.size) continue;
+      if (!selected(p)) continue;
       await removePartial(dir, key);
       this.#idle.delete(key);
       removed.push(p);
     }
+    for (const [staging, p] of await this.#loadFolders(dir)) {
+      if (!selected(p)) continue;
+      await rm(join(dir, staging), { recursive: true, force: true }).catch(() => undefined);
+      this.#idleFolders.delete(staging);
+      removed.push(p);
+    }
     return removed;
+  }
+
+  async #loadFolders(dir: string): Promise<Map<string, PartialResource>> {
+    const found = await scanFolderPartials(dir, new Set(this.#busyFolders.keys()));
+    for (const key of [...this.#idleFolders.keys()]) if (!found.has(key)) this.#idleFolders.delete(key);
+    // Oldest first, so the count limit evicts the oldest.
+    for (const [key, p] of [...found].sort((a, b) => a[1].updatedAt.getTime() - b[1].updatedAt.getTime())) if (!this.#idleFolders.has(key)) this.#idleFolders.set(key, p.bytes);
+    return found;
   }
 
   async #loadPartials(dir: string): Promise<Map<string, PartialResource>> {
@@ -348,6 +405,7 @@ export class ResourceStore {
     }
     let waiting = 0;
     for (const [k, bytes] of this.#idle) if (k !== key) waiting += bytes;
+    for (const [k, bytes] of this.#idleFolders) if (k !== key) waiting += bytes;
     if (quota !== undefined) {
       const used = this.#written + reserved + waiting;
       if (used + size > quota)
@@ -361,12 +419,13 @@ export class ResourceStore {
       throw new PeerlinkError('ERR_RESOURCE_QUOTA', `a resource of ${size} bytes does not fit the receiver's free disk space (${Math.max(0, free - floor)} bytes usable; it keeps ${floor} bytes free)`);
   }
 
-  /** Bytes counted against the quota: files this store saved, transfers in progress, and partial files waiting to be resumed (their bytes on disk). */
+  /** Bytes counted against the quota: files this store saved, transfers in progress, and partial files and folders waiting to be resumed (their bytes on disk). */
   async usage(): Promise<number> {
     let reserved = 0;
     for (const r of this.#reserved.values()) reserved += r.size;
     let waiting = 0;
     for (const bytes of this.#idle.values()) waiting += bytes;
+    for (const bytes of this.#idleFolders.values()) waiting += bytes;
     return this.#written + reserved + waiting;
   }
 

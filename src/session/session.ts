@@ -362,12 +362,12 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     return this.#resources.store.directory();
   }
 
-  /** Partial files of interrupted incoming transfers, kept for resuming (docs/resources.md "Resuming"). */
+  /** Partial files and folders of interrupted incoming transfers, kept for resuming (docs/resources.md "Resuming", "Folders"). */
   listPartialResources(): Promise<PartialResource[]> {
     return this.#resources.store.listPartial();
   }
 
-  /** Removes partial files of interrupted incoming transfers — all, or those of `name` (and `size`). Returns what was removed. */
+  /** Removes partial files and folders of interrupted incoming transfers — all, or those of `name` (and `size`). Returns what was removed. */
   discardPartialResources(filter?: { name?: string; size?: number }): Promise<PartialResource[]> {
     return this.#resources.store.discardPartial(filter);
   }

@@ -72,13 +72,13 @@ async function partialCommand(dir: string, discard: boolean, json: boolean, io: 
   const store = new ResourceStore({ directory: dir });
   const list = discard ? await store.discardPartial() : await store.listPartial();
   for (const p of list) {
-    if (json) jsonLine(io, { event: discard ? 'discarded' : 'partial', file: p.name, bytes: p.bytes, size: p.size, updatedAt: p.updatedAt.toISOString(), expiresAt: p.expiresAt.toISOString() });
+    if (json) jsonLine(io, { event: discard ? 'discarded' : 'partial', file: p.name, kind: p.kind, bytes: p.bytes, size: p.size, updatedAt: p.updatedAt.toISOString(), expiresAt: p.expiresAt.toISOString() });
     else {
       const pct = p.size > 0 ? Math.floor((p.bytes * 100) / p.size) : 100;
-      io.stdout.write(`${discard ? 'removed\t' : ''}${printable(p.name)}\t${formatBytes(p.bytes)} of ${formatBytes(p.size)} (${pct} %)\t${discard ? '' : `expires ${p.expiresAt.toISOString()}`}\n`);
+      io.stdout.write(`${discard ? 'removed\t' : ''}${printable(p.name)}${p.kind === 'folder' ? '/' : ''}\t${formatBytes(p.bytes)} of ${formatBytes(p.size)} (${pct} %)\t${discard ? '' : `expires ${p.expiresAt.toISOString()}`}\n`);
     }
   }
-  if (!json) io.stderr.write(`${discard ? 'removed' : 'holding'} ${list.length} partial file${list.length === 1 ? '' : 's'} in ${dir}\n`);
+  if (!json) io.stderr.write(`${discard ? 'removed' : 'holding'} ${list.length} partial file${list.length === 1 ? '' : 's'} or folder${list.length === 1 ? '' : 's'} in ${dir}\n`);
   return EXIT_OK;
 }
 
@@ -255,7 +255,7 @@ export async function run(argv: string[], io: CliIO): Promise<number> {
     const held = await session.listPartialResources();
     if (held.length > 0) {
       const bytes = held.reduce((n, p) => n + p.bytes, 0);
-      if (json) jsonLine(io, { event: 'partialFiles', count: held.length, bytes, files: held.map((p) => ({ name: p.name, bytes: p.bytes, size: p.size })) });
+      if (json) jsonLine(io, { event: 'partialFiles', count: held.length, bytes, files: held.map((p) => ({ name: p.name, kind: p.kind, bytes: p.bytes, size: p.size })) });
       else io.stderr.write(`holding ${held.length} partial file${held.length === 1 ? '' : 's'} of interrupted transfers (${formatBytes(bytes)}); ${held.length === 1 ? 'it resumes' : 'they resume'} when sent again (--list-partial, --discard-partial)\n`);
     }
     const instance = session.instanceName ?? session.peerId.displayName;
