@@ -35,7 +35,9 @@ function walk(dir, out) {
 
 let files = walk(join(root, 'dist', 'test'), []).sort();
 if (only) files = files.filter((f) => relative(join(root, 'dist', 'test'), f).startsWith(only + '/'));
-if (filters.length) files = files.filter((f) => filters.some((s) => f.includes(s)));
+// Substrings match the path below dist/test only: a checkout whose own path holds the word
+// (e.g. /work/wt/partials and "partial") must not select every file.
+if (filters.length) files = files.filter((f) => filters.some((s) => relative(join(root, 'dist', 'test'), f).includes(s)));
 if (files.length === 0) {
   console.error('run-tests: no test files matched');
   process.exit(1);
