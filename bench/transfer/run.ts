@@ -33,8 +33,20 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     tools: { type: 'string', default: 'peerlink,scp,rsync' },
     cases: { type: 'string', default: 'file,folder' },
+    help: { type: 'boolean', short: 'h', default: false },
   },
 });
+if (values.help) {
+  process.stdout.write(`usage: npm run bench:transfer -- [options]   (root: creates two network namespaces)
+  peerlink send against scp and rsync -a over OpenSSH, host to host; medians in MB/s
+  --file-mib N     size of the one-file case (1024)
+  --files N        files in the folder case (10000), sizes spread over --min-kib..--max-kib (1..64)
+  --rounds N       alternating rounds per tool (3)
+  --tools LIST     peerlink,scp,rsync
+  --cases LIST     file,folder
+`);
+  process.exit(0);
+}
 const FILE_BYTES = Number(values['file-mib']) * 1024 * 1024;
 const FILES = Number(values.files);
 const MIN = Number(values['min-kib']) * 1024;
