@@ -11,12 +11,11 @@ import { constants } from 'node:fs';
 import { lstat, open, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FOLDER_PARTIAL_PATTERN, JOURNAL_NAME } from './resource-folder-resume.js';
-import { PARTIAL_MAX_AGE_MS, type PartialResource } from './resource-partial.js';
+import { PARTIAL_MAX_AGE_MS, readRecordText, type PartialResource } from './resource-partial.js';
 import { resourceNameProblem } from './resource-name.js';
 import { MAX_RESOURCE_SIZE } from './resource-wire.js';
 
 export const FOLDER_RECORD_NAME = '.peerlink-folder.json';
-const MAX_RECORD_BYTES = 4096;
 /** Entries looked at when counting a staging directory's bytes: far above any folder we accept, and a bound on the walk. */
 const MAX_WALK_ENTRIES = 1_000_000;
 
@@ -38,16 +37,8 @@ export async function writeFolderRecord(staging: string, record: FolderPartialRe
 
 async function readFolderRecord(staging: string): Promise<FolderPartialRecord | undefined> {
   try {
-    const fh = await open(join(staging, FOLDER_RECORD_NAME), constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
-    let text: string;
-    try {
-      const buf = Buffer.alloc(MAX_RECORD_BYTES + 1);
-      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-      if (bytesRead > MAX_RECORD_BYTES) return undefined;
-      text = buf.subarray(0, bytesRead).toString('utf8');
-    } finally {
-      await fh.close();
-    }
+    const text = await readRecordText(join(staging, FOLDER_RECORD_NAME));
+    if (text === undefined) return undefined;
     const o = JSON.parse(text) as Record<string, unknown>;
     if (typeof o !== 'object' || o === null || o.v !== 1 || typeof o.name !== 'string' || resourceNameProblem(o.name) !== null) return undefined;
     if (typeof o.size !== 'number' || !Number.isSafeInteger(o.size) || o.size < 0 || o.size > MAX_RESOURCE_SIZE) return undefined;

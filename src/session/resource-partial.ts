@@ -72,22 +72,30 @@ export async function writeRecord(dir: string, key: string, record: PartialRecor
   }
 }
 
+/**
+ * A small local record file as text: opened without following a symlink, at most
+ * MAX_RECORD_BYTES (undefined if longer). Throws if it cannot be opened or read.
+ */
+export async function readRecordText(path: string): Promise<string | undefined> {
+  const fh = await open(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
+  try {
+    const buf = Buffer.alloc(MAX_RECORD_BYTES + 1);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    return bytesRead > MAX_RECORD_BYTES ? undefined : buf.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await fh.close();
+  }
+}
+
 /** The record of `key`, or undefined if it is missing, unreadable or not one of ours (the file is local but checked all the same). */
 export async function readRecord(dir: string, key: string): Promise<PartialRecord | undefined> {
-  let text: string;
+  let text: string | undefined;
   try {
-    const fh = await open(join(dir, partialRecordName(key)), constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
-    try {
-      const buf = Buffer.alloc(MAX_RECORD_BYTES + 1);
-      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-      if (bytesRead > MAX_RECORD_BYTES) return undefined;
-      text = buf.subarray(0, bytesRead).toString('utf8');
-    } finally {
-      await fh.close();
-    }
+    text = await readRecordText(join(dir, partialRecordName(key)));
   } catch {
     return undefined;
   }
+  if (text === undefined) return undefined;
   let o: Record<string, unknown>;
   try {
     o = JSON.parse(text) as Record<string, unknown>;
