@@ -33,6 +33,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     tools: { type: 'string', default: 'peerlink,scp,rsync' },
     cases: { type: 'string', default: 'file,folder' },
+    'node-args': { type: 'string', default: '' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -44,6 +45,7 @@ if (values.help) {
   --rounds N       alternating rounds per tool (3)
   --tools LIST     peerlink,scp,rsync
   --cases LIST     file,folder
+  --node-args='A B'  extra node options for peerlink's sender and receiver (e.g. '--cpu-prof --cpu-prof-dir=/tmp/p')
 `);
   process.exit(0);
 }
@@ -54,6 +56,7 @@ const MAX = Number(values['max-kib']) * 1024;
 const ROUNDS = Number(values.rounds);
 const TOOLS = values.tools.split(',') as Array<'peerlink' | 'scp' | 'rsync'>;
 const CASES = values.cases.split(',') as Array<'file' | 'folder'>;
+const NODE_ARGS = values['node-args'].split(' ').filter((a) => a !== '');
 const KEY = randomBytes(32).toString('hex');
 const SERVICE = `plbench${process.pid % 10000}`;
 
@@ -101,7 +104,7 @@ async function main(): Promise<void> {
     const dst = { peerlink: join(work, 'dst-peerlink'), scp: join(work, 'dst-scp'), rsync: join(work, 'dst-rsync') };
     const env = { ...process.env, PEERLINK_PSK: KEY, NO_COLOR: '1' };
     await emptied(dst.peerlink);
-    const recv = lab.spawnNode(2, PEERLINK_BIN, ['receive', '--service', SERVICE, '--name', 'R', '--dir', dst.peerlink, '--json', '--yes'], { env });
+    const recv = lab.spawn(2, process.execPath, [...NODE_ARGS, PEERLINK_BIN, 'receive', '--service', SERVICE, '--name', 'R', '--dir', dst.peerlink, '--json', '--yes'], { env });
     await waitForJson(recv, (e) => e.event === 'listening', 30_000);
 
     const once = async (tool: 'peerlink' | 'scp' | 'rsync', c: 'file' | 'folder'): Promise<number> => {
@@ -113,7 +116,7 @@ async function main(): Promise<void> {
       } else await emptied(d);
       const t0 = performance.now();
       let r;
-      if (tool === 'peerlink') r = await lab.exec(1, process.execPath, [PEERLINK_BIN, 'send', src, '--service', SERVICE, '--to', 'R', '--timeout', '20'], { env, check: false, timeoutMs: 900_000 });
+      if (tool === 'peerlink') r = await lab.exec(1, process.execPath, [...NODE_ARGS, PEERLINK_BIN, 'send', src, '--service', SERVICE, '--to', 'R', '--timeout', '20'], { env, check: false, timeoutMs: 900_000 });
       else if (tool === 'scp') r = await lab.exec(1, 'scp', ['-q', ...(c === 'folder' ? ['-r'] : []), ...sshOpts, '-P', String(SSH_PORT), src, `root@${addr}:${d}/`], { check: false, timeoutMs: 900_000 });
       else r = await lab.exec(1, 'rsync', ['-a', '-e', `ssh ${sshOpts.join(' ')} -p ${SSH_PORT}`, src, `root@${addr}:${d}/`], { check: false, timeoutMs: 900_000 });
       const s = (performance.now() - t0) / 1000;

@@ -308,11 +308,34 @@ export class ResourceStreamReader {
       }
     }
     if (c === null) return null;
+    if (c.length < SMALL_PIECE && c.length < max) c = this.#gather(c, max);
     if (c.length > max) {
       this.#held = c.subarray(max);
       c = c.subarray(0, max);
     }
     return c;
+  }
+
+  /**
+   * A small piece is copied, together with the small pieces buffered behind it (up to
+   * GATHER_MAX and `max` bytes): a stream that yields its pieces one by one (MessageStream
+   * `pieces`) hands out views of transport reads, and a peer sending tiny messages must not
+   * make the sink's queue hold one Buffer object, and a pinned transport read, per few bytes.
+   */
+  #gather(first: Buffer, max: number): Buffer {
+    const parts = [first];
+    let n = first.length;
+    while (n < GATHER_MAX) {
+      const next = this.stream.read() as Buffer | null;
+      if (next === null) break;
+      if (n + next.length > max || next.length >= SMALL_PIECE) {
+        this.#held = next;
+        break;
+      }
+      parts.push(next);
+      n += next.length;
+    }
+    return Buffer.concat(parts, n);
   }
 
   /** Reads exactly n bytes; rejects with ERR_RESOURCE_ABORTED if the stream ends first. */
@@ -334,6 +357,11 @@ export class ResourceStreamReader {
     return parseFrame(await this.exactly(len));
   }
 }
+
+/** Pieces smaller than this are copied (gathered) rather than handed on as views. */
+const SMALL_PIECE = 4096;
+/** Most bytes gathered into one copy. */
+const GATHER_MAX = 64 * 1024;
 
 /** Resolves with the next buffered chunk, null at end, or rejects if the stream fails or closes early. */
 function nextChunk(stream: Readable, onWait?: (cancel: (err: Error) => void) => void): Promise<Buffer | null> {

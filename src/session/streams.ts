@@ -26,7 +26,7 @@ import { peerKey } from './peer-id.js';
 import type { PeerRecord } from './peer-record.js';
 import { MessageStream } from './message-stream.js';
 import { decodeMessage, encodeMessageBuffer } from './protocol/codec.js';
-import { ByeReason, PROTOCOL_VERSION, type StreamBindMessage, type StreamOfferMessage } from './protocol/messages.js';
+import { ByeReason, PROTOCOL_VERSION, StreamKind, type StreamBindMessage, type StreamOfferMessage } from './protocol/messages.js';
 import { toPeerlinkError } from './control-channel.js';
 import type { BudgetLedger, BudgetName } from './budgets.js';
 import type { PeerErrorInfo } from './events.js';
@@ -193,7 +193,7 @@ export class StreamManager {
       st.dialBacks.add(abort);
       // A dial on a peer's word is a new dial of the session: within its dial rate (dialsPerSecond).
       this.dialRateWait(rec, abort.signal)
-        .then(() => this.dialAndBind(rec, port, offer.token, abort.signal))
+        .then(() => this.dialAndBind(rec, port, offer.token, abort.signal, offer.kind === StreamKind.RESOURCE))
         .finally(() => st.dialBacks.delete(abort))
         .then(
           (stream) => this.accept(rec, stream, offer.kind, offer.name, offer.meta),
@@ -288,7 +288,7 @@ export class StreamManager {
       const rec = this.host.record(key);
       if (exp.key !== key || !rec) return this.refuse(conn);
       this.host.identified(conn);
-      const stream = new MessageStream(conn);
+      const stream = new MessageStream(conn, { pieces: exp.kind === StreamKind.RESOURCE });
       conn.send(encodeMessageBuffer({ type: 'streamBound' })).then(
         () => this.accept(rec, stream, exp.kind, exp.name, exp.meta),
         () => stream.destroy(),
@@ -416,7 +416,7 @@ export class StreamManager {
   }
 
   /** Dials the peer's listener, sends STREAM_BIND and waits for STREAM_BOUND. */
-  private async dialAndBind(rec: PeerRecord, port: number, token: Buffer, cancel: AbortSignal): Promise<MessageStream> {
+  private async dialAndBind(rec: PeerRecord, port: number, token: Buffer, cancel: AbortSignal, pieces = false): Promise<MessageStream> {
     const remote = rec.active?.connection.currentPath?.remoteEndpoint;
     if (!remote) throw new PeerlinkError('ERR_PEER_NOT_CONNECTED', `${rec.peer.displayName} is not connected`);
     const ep = Endpoint.hostPort(remote.host, port, remote.interface !== undefined ? { interface: remote.interface } : {});
@@ -442,7 +442,7 @@ export class StreamManager {
       const msg = decodeMessage(reply, { maxDataSize: 0 });
       if (msg.type === 'bye') throw new PeerlinkError('ERR_PROTOCOL', `the peer refused the stream (${msg.text || `reason ${msg.reason}`})`);
       if (msg.type !== 'streamBound') throw new PeerlinkError('ERR_PROTOCOL', `expected STREAM_BOUND, got ${msg.type}`);
-      return new MessageStream(conn);
+      return new MessageStream(conn, { pieces });
     } catch (err) {
       conn.forceCancel();
       throw toPeerlinkError(err, 'ERR_CONNECTION_RESET');
