@@ -28,6 +28,7 @@ const HELP = `connect-ab: time to connected, raw TLS-PSK vs one or two builds, i
   --no-raw            skip the raw TLS-PSK connects
   --cpu-prof DIR      run both sides with --cpu-prof, profiles in DIR/{client,server-*}, then
                       print self time by file and function (only one build is sensible then)
+  --callers NAME      with --summary: the call stacks of a function's self time
   --summary FILE      just print the self-time summary of a .cpuprofile (or a directory of them)
   --help              this text
 
@@ -143,6 +144,25 @@ function summary(path: string): void {
     };
     top(byFile, 30, 'self time by file');
     top(byFn, 45, 'self time by function');
+    const who = opt('callers');
+    if (who !== undefined) {
+      // Self time of functions named `who`, by their call stacks (3 frames up).
+      const parent = new Map<number, number>();
+      for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+      const name = (id: number | undefined): string => {
+        const n = id === undefined ? undefined : byId.get(id);
+        return n ? `${n.callFrame.functionName || '(anon)'}@${n.callFrame.url.slice(n.callFrame.url.lastIndexOf('/') + 1)}:${n.callFrame.lineNumber + 1}` : '-';
+      };
+      const stacks = new Map<string, number>();
+      for (const [id, us] of self) {
+        if (byId.get(id)?.callFrame.functionName !== who) continue;
+        const chain: string[] = [];
+        for (let x: number | undefined = parent.get(id), i = 0; x !== undefined && i < 4; x = parent.get(x), i++) chain.push(name(x));
+        const k = chain.join(' < ');
+        stacks.set(k, (stacks.get(k) ?? 0) + us);
+      }
+      top(stacks, 20, `callers of ${who}`);
+    }
   }
 }
 
