@@ -54,8 +54,11 @@ function isLoopbackAddress(a: string): boolean {
   return a === '::1' || a.startsWith('127.') || a.startsWith('::ffff:127.');
 }
 
+/** The plan without constraints: the same for every dial and accept (no object per connection). */
+const UNCONSTRAINED: InterfacePlan = Object.freeze({ allowed: undefined, usable: () => true, pinFor: () => undefined, check: () => undefined });
+
 export function planInterfaces(c: InterfaceConstraints): InterfacePlan {
-  if (!hasInterfaceConstraints(c)) return { allowed: undefined, usable: () => true, pinFor: () => undefined, check: () => undefined };
+  if (!hasInterfaceConstraints(c)) return UNCONSTRAINED;
   const all = currentInterfaces();
   const allowed = satisfyingInterfaces(c, all);
   if (allowed.length === 0) {

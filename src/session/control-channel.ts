@@ -502,7 +502,9 @@ export function toPeerlinkError(err: unknown, fallback: 'ERR_CONNECTION_RESET' |
   return new PeerlinkError(fallback, err instanceof Error ? err.message : String(err), { cause: err });
 }
 
+/** BYE reasons as text, built once (every closed connection names its reason). */
+const BYE_TEXT = new Map<number, string>(Object.entries(ByeReason).map(([k, v]) => [v, k.toLowerCase().replace(/_/g, ' ')]));
+
 export function byeReasonText(reason: number): string {
-  for (const [k, v] of Object.entries(ByeReason)) if (v === reason) return k.toLowerCase().replace(/_/g, ' ');
-  return `reason ${reason}`;
+  return BYE_TEXT.get(reason) ?? `reason ${reason}`;
 }

@@ -453,7 +453,10 @@ export class Dialer {
     try {
       host.prepare?.(conn, t);
       conn.start();
-      await conn.whenReady({ waiting: 'reject', signal: AbortSignal.timeout(host.options.connectionTimeout) });
+      // No deadline of our own: the Connection's attempt runs under parameters.tcp.connectionTimeout
+      // (the same connectionTimeout, options.ts) and ends in waiting or failed when it passes,
+      // which rejects this. A second timer and abort signal per dial only cost time.
+      await conn.whenReady({ waiting: 'reject' });
     } catch (err) {
       failure = toPeerlinkError(err, 'ERR_CONNECTION_RESET');
     }

@@ -330,20 +330,23 @@ export class StreamManager {
   dropPeer(rec: PeerRecord): void {
     if (this.closed || this.host.closing()) return;
     const graceful = rec.leftAt !== 0;
-    const err = new PeerlinkError('ERR_PEER_NOT_CONNECTED', graceful ? `${rec.peer.displayName} left before the stream ended` : `${rec.peer.displayName} disconnected`);
+    // Built only when something is there to fail: most peers go with no stream or wait open,
+    // and an error's stack is most of the cost of a disconnect here.
+    let made: PeerlinkError | undefined;
+    const err = (): PeerlinkError => (made ??= new PeerlinkError('ERR_PEER_NOT_CONNECTED', graceful ? `${rec.peer.displayName} left before the stream ended` : `${rec.peer.displayName} disconnected`));
     for (const s of [...rec.streams]) {
-      if (s instanceof MessageStream) s.peerGone(graceful, err);
-      else s.destroy(err);
+      if (s instanceof MessageStream) s.peerGone(graceful, err());
+      else s.destroy(err());
     }
     for (const [hex, a] of this.awaiting) {
       if (a.key !== rec.key) continue;
       this.awaiting.delete(hex);
       clearTimeout(a.timer);
-      a.reject(err);
+      a.reject(err());
     }
     for (const [hex, e] of this.expected) if (e.key === rec.key) this.forget(hex);
     const st = this.perPeer.get(rec.key);
-    if (st) for (const a of st.dialBacks) a.abort(err);
+    if (st) for (const a of st.dialBacks) a.abort(err());
     this.perPeer.delete(rec.key);
   }
 
