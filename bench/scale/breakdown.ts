@@ -3,6 +3,7 @@
  * Node binary, after two full GCs:
  *
  *   node dist/bench/scale/breakdown.js [--stage bare|import|lone|modules] [--modules a.js,b.js] [--settle 15] [--runs 3] [--json]
+ *   node dist/bench/scale/breakdown.js --entry /path/to/bundle.js   (import that file instead of dist/src/index.js)
  *
  * bare: Node and this script's own imports; import: the public API; lone: a PSK session
  * advertising and browsing on `lo`; modules: only the listed files of dist/src (e.g.
@@ -126,11 +127,11 @@ const here = dirname(fileURLToPath(import.meta.url));
 const srcDir = join(here, '..', '..', 'src');
 const delay = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function subject(stage: string, modules: string[], settleMs: number): Promise<void> {
+async function subject(stage: string, modules: string[], settleMs: number, entry: string | undefined): Promise<void> {
   if (stage === 'modules') {
     for (const m of modules) await import(m.startsWith('node:') ? m : pathToFileURL(join(srcDir, m)).href);
   } else if (stage !== 'bare') {
-    const { PeerSession } = await import('../../src/index.js');
+    const { PeerSession } = (entry ? await import(pathToFileURL(entry).href) : await import('../../src/index.js')) as typeof import('../../src/index.js');
     if (stage === 'lone') {
       const s = new PeerSession({ serviceType: `bd${process.pid.toString(36)}`, security: { mode: 'psk', key: '00112233445566778899aabbccddeeff' }, interfaces: ['lo'] });
       await s.start();
@@ -174,15 +175,16 @@ async function main(): Promise<void> {
       settle: { type: 'string', default: '15' },
       runs: { type: 'string', default: '3' },
       json: { type: 'boolean', default: false },
+      entry: { type: 'string' },
     },
   });
   const modules = values.modules.split(',').filter(Boolean);
-  if (values.role === 'subject') return subject(values.stage ?? 'bare', modules, Number(values.settle) * 1000);
+  if (values.role === 'subject') return subject(values.stage ?? 'bare', modules, Number(values.settle) * 1000, values.entry);
   const stages = values.stage ? [values.stage] : ['bare', 'import', 'lone'];
   const rows: Breakdown[] = [];
   for (const stage of stages) {
     const runs: Breakdown[] = [];
-    for (let i = 0; i < Number(values.runs); i++) runs.push(await runStage(['--stage', stage, '--modules', values.modules, '--settle', values.settle]));
+    for (let i = 0; i < Number(values.runs); i++) runs.push(await runStage(['--stage', stage, '--modules', values.modules, '--settle', values.settle, ...(values.entry ? ['--entry', values.entry] : [])]));
     rows.push(medianRow(runs));
   }
   if (values.json) {
