@@ -19,6 +19,7 @@
  * ESM modules loaded (counted by a module.register() hook is not possible on every line, so by
  * walking the import graph from what was imported: a lower bound, static imports only).
  */
+import { importLibrary } from './entry.js';
 import { readFileSync, readdirSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -131,7 +132,7 @@ async function subject(stage: string, modules: string[], settleMs: number, entry
   if (stage === 'modules') {
     for (const m of modules) await import(m.startsWith('node:') ? m : pathToFileURL(join(srcDir, m)).href);
   } else if (stage !== 'bare') {
-    const { PeerSession } = (entry ? await import(pathToFileURL(entry).href) : await import('../../src/index.js')) as typeof import('../../src/index.js');
+    const { PeerSession } = (entry ? await import(pathToFileURL(entry).href) : await importLibrary()) as typeof import('../../src/index.js');
     if (stage === 'lone') {
       const s = new PeerSession({ serviceType: `bd${process.pid.toString(36)}`, security: { mode: 'psk', key: '00112233445566778899aabbccddeeff' }, interfaces: ['lo'] });
       await s.start();
