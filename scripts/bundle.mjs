@@ -54,7 +54,12 @@ const __defs = {
 `;
 for (const [id, cjs] of modules) {
   // The module's own URL, so that import.meta.url means what it meant in the module's own file.
-  const body = cjs.replace(/^"use strict";\n?/, '').replaceAll('import.meta.url', '__url');
+  // Non-ASCII characters (only in string literals: comments are gone) as \u escapes: an
+  // all-ASCII source is kept by V8 as a one-byte string, half the size of a two-byte one.
+  const body = cjs
+    .replace(/^"use strict";\n?/, '')
+    .replaceAll('import.meta.url', '__url')
+    .replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   text += `${JSON.stringify(id)}: function (exports, module, require, __url) {\n${body}\n},\n`;
 }
 text += `};
