@@ -114,7 +114,10 @@ function classify(stage: string): Breakdown {
   const heap: Record<string, number> = {};
   for (const s of getHeapSpaceStatistics()) heap[s.space_name] = s.physical_space_size;
   const mu = process.memoryUsage();
-  return { stage, rss: mu.rss, fileBacked, anonymous: anon, privateDirty, heap, external: mu.external, arrayBuffers: mu.arrayBuffers, threads };
+  // RSS as the sum of the mappings read above: process.memoryUsage() after reading smaps would
+  // count the garbage that reading made.
+  const rss = maps.reduce((sum, m) => sum + m.rss, 0);
+  return { stage, rss, fileBacked, anonymous: anon, privateDirty, heap, external: mu.external, arrayBuffers: mu.arrayBuffers, threads };
 }
 
 function fullGc(): void {
