@@ -4,6 +4,7 @@
  * The breakdown per stage and per Node line is bench/scale/memory.ts (docs/memory.md).
  *   node dist/bench/scale/lone.js [--import-only]
  */
+import { importLibrary } from './entry.js';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
@@ -17,7 +18,7 @@ const mem = (): string => {
 };
 
 const before = mem();
-const { PeerSession } = await import('../../src/index.js');
+const { PeerSession } = await importLibrary();
 const imported = mem();
 if (process.argv.includes('--import-only')) {
   console.log(JSON.stringify({ bare: before, imported }));

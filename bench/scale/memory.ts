@@ -17,7 +17,11 @@
  * node binary's own pages (file-backed, clean, 32–48 MiB of RSS) are shared by every process
  * running that binary; V8 heap used / committed, its new (young) and old space and code; external
  * and ArrayBuffers; the third-party packages loaded.
+ *
+ * The library is imported as an app imports it, from the package's entry (dist/src/bundle.js:
+ * `node scripts/bundle.mjs` after tsc); PEERLINK_BENCH_ENTRY=files imports dist/src/index.js.
  */
+import { entryKind, importLibrary } from './entry.js';
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
@@ -127,7 +131,7 @@ async function subject(stage: string, peers: number, security: 'psk' | 'none', s
     console.log(JSON.stringify(sample(stage, 0)));
     return;
   }
-  const { PeerSession } = await import('../../src/index.js');
+  const { PeerSession } = await importLibrary();
   if (stage === 'import') {
     console.log(JSON.stringify(sample(stage, 0)));
     return;
@@ -169,7 +173,7 @@ async function subject(stage: string, peers: number, security: 'psk' | 'none', s
 
 /** N sessions in this process, each connecting to the subject's port on loopback. */
 async function swarm(peers: number, port: number, security: 'psk' | 'none', discover: boolean, service: string): Promise<void> {
-  const { PeerSession, Endpoint } = await import('../../src/index.js');
+  const { PeerSession, Endpoint } = await importLibrary();
   const sec = security === 'psk' ? { mode: 'psk' as const, key: PSK } : { mode: 'none' as const };
   for (let i = 0; i < peers; i++) {
     // With --discover they advertise and the subject finds and dials them; they do not browse:
@@ -239,7 +243,7 @@ async function main(): Promise<void> {
   }
   const f = (x: number): string => x.toFixed(1);
   const lone = rows.find((r) => r.stage === 'lone');
-  console.log(`node ${process.version} ${process.execArgv.join(' ')} security ${security}${values.discover ? ', peers by mDNS' : ''}, MiB, after full GC (median of ${values.runs})`);
+  console.log(`node ${process.version} ${process.execArgv.join(' ')} library ${entryKind === 'bundle' ? 'dist/src/bundle.js' : 'dist/src/index.js (files)'}, security ${security}${values.discover ? ', peers by mDNS' : ''}, MiB, after full GC (median of ${values.runs})`);
   console.log('| stage | RSS before GC | RSS | × lone | private dirty (of it malloc [heap]) | heap used / committed | new / old / code space | external / ArrayBuffers | packages |');
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of rows) {

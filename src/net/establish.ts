@@ -6,7 +6,7 @@
 import { createSocket } from 'node:dgram';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import tls, { type TLSSocket } from 'node:tls';
+import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { loadWs } from './ws-module.js';
 import { PeerlinkError } from '../errors.js';
 import type { Channel } from './channel.js';
@@ -20,6 +20,7 @@ import { resolveService } from './service-resolve.js';
 import { SocketChannel } from './socket-channel.js';
 import { bindToDevice, tuneTcp } from './sockopt.js';
 import { clientTlsOptions, verifyPkiPeer } from './tls-config.js';
+import { tlsModule } from './tls-module.js';
 import { UdpChannel } from './udp-channel.js';
 import { WsChannel } from './ws-channel.js';
 
@@ -110,8 +111,8 @@ async function tlsHandshake(socket: Socket, p: Parameters, host: string, remote:
   if (!opts) throw new PeerlinkError('ERR_INTERNAL', 'no TLS options');
   const mode = tlsModeOf(p);
   // allowHalfOpen is honoured by tls.connect (TLS 1.2 and 1.3 both half-close) but missing from its types.
-  const connectOptions: tls.ConnectionOptions & { allowHalfOpen: boolean } = { ...clientTlsOptions(opts, host), socket, allowHalfOpen: true };
-  const t = tls.connect(connectOptions);
+  const connectOptions: ConnectionOptions & { allowHalfOpen: boolean } = { ...clientTlsOptions(opts, host), socket, allowHalfOpen: true };
+  const t = tlsModule().connect(connectOptions);
   const framer = p.framer;
   const earlyFrames = earlyWithHandshake(p, early) && framer ? Buffer.concat(early.flatMap((data) => framer.encode({ kind: 'message', data }))) : undefined;
   let secured = false;

@@ -13,7 +13,7 @@ import type { IncomingMessage, Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import tls, { type TLSSocket } from 'node:tls';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import type { WebSocketServer, WebSocket } from 'ws';
 import { loadWs } from './ws-module.js';
 import { PeerlinkError } from '../errors.js';
@@ -30,6 +30,8 @@ import { SocketChannel } from './socket-channel.js';
 import { bindToDevice } from './sockopt.js';
 import type { ListenerState } from './state.js';
 import { serverTlsOptions, verifyPkiPeer } from './tls-config.js';
+import { tlsModule } from './tls-module.js';
+import { parsePsk } from './psk.js';
 import { UdpFlowTable } from './udp-flows.js';
 import { WsChannel } from './ws-channel.js';
 import { advertiseService, type Advertisement } from './service-advertise.js';
@@ -136,7 +138,7 @@ export class Listener extends EventEmitter<ListenerEvents> {
   private _port = 0;
   private _host = '';
   private server: NetServer | undefined;
-  private tlsServer: tls.Server | undefined;
+  private tlsServer: TlsServer | undefined;
   private httpServer: HttpServer | undefined;
   private wss: WebSocketServer | undefined;
   private udp: UdpFlowTable | undefined;
@@ -318,27 +320,36 @@ export class Listener extends EventEmitter<ListenerEvents> {
     this._host = a.address;
   }
 
+  /** The never-listening tls.Server this listener's TCP sockets are handed to. */
+  private createTlsServer(timeout: number): TlsServer {
+    const tlsOpts = this.parameters.tls;
+    if (!tlsOpts) throw new PeerlinkError('ERR_INTERNAL', 'no TLS settings');
+    const mode: TlsMode = tlsOpts.psk ? 'psk' : 'pki';
+    const t = tlsModule().createServer({ ...serverTlsOptions(tlsOpts, timeout, this.rejectedIdentity), allowHalfOpen: true });
+    t.on('secureConnection', (s: TLSSocket) => void this.onSecure(s, mode));
+    t.on('tlsClientError', (err: Error, s: TLSSocket) => {
+      const raw = (s as unknown as { _parent?: Socket })._parent;
+      const notTls = handshakeRefusal(err, raw, mode);
+      const pe = this.rejectedIdentity.has(s) ? new PeerlinkError('ERR_PSK_IDENTITY_REJECTED', 'the client sent a PSK identity this listener does not accept') : (notTls ?? toPeerlinkError(err, { tls: mode, during: 'handshake' }));
+      this.reject(pe, raw ? (this.remoteOfRaw.get(raw) ?? remoteText(s)) : remoteText(s));
+      if (pe.code === 'ERR_TLS_REQUIRED' && raw && !raw.destroyed) {
+        // A plaintext client gets a TLS alert it can recognise (RFC 8446 §6.2, protocol_version)
+        // instead of a bare close that reads like a clean, empty reply.
+        raw.end(PROTOCOL_VERSION_ALERT);
+        setTimeout(() => raw.destroy(), 1000).unref();
+      } else s.destroy();
+    });
+    return t;
+  }
+
   private async startTcp(port: number, host: string | undefined): Promise<void> {
     const p = this.parameters;
     const timeout = p.tcp.connectionTimeout ?? DEFAULT_CONNECTION_TIMEOUT;
-    const mode: TlsMode = p.tls ? (p.tls.psk ? 'psk' : 'pki') : undefined;
-    if (p.tls) {
-      const t = tls.createServer({ ...serverTlsOptions(p.tls, timeout, this.rejectedIdentity), allowHalfOpen: true });
-      t.on('secureConnection', (s: TLSSocket) => void this.onSecure(s, mode));
-      t.on('tlsClientError', (err: Error, s: TLSSocket) => {
-        const raw = (s as unknown as { _parent?: Socket })._parent;
-        const notTls = handshakeRefusal(err, raw, mode);
-        const pe = this.rejectedIdentity.has(s) ? new PeerlinkError('ERR_PSK_IDENTITY_REJECTED', 'the client sent a PSK identity this listener does not accept') : (notTls ?? toPeerlinkError(err, { tls: mode, during: 'handshake' }));
-        this.reject(pe, raw ? (this.remoteOfRaw.get(raw) ?? remoteText(s)) : remoteText(s));
-        if (pe.code === 'ERR_TLS_REQUIRED' && raw && !raw.destroyed) {
-          // A plaintext client gets a TLS alert it can recognise (RFC 8446 §6.2, protocol_version)
-          // instead of a bare close that reads like a clean, empty reply.
-          raw.end(PROTOCOL_VERSION_ALERT);
-          setTimeout(() => raw.destroy(), 1000).unref();
-        } else s.destroy();
-      });
-      this.tlsServer = t;
-    }
+    // PSK: the TLS server (node:tls, OpenSSL's set-up, a secure context: 5–6.5 MiB on Node 24/26)
+    // is made for the first connection, not before (docs/memory.md); a bad key still fails
+    // listen(). PKI: now, so that a bad certificate or key fails listen() as before.
+    if (p.tls?.psk) parsePsk(p.tls.psk.key);
+    else if (p.tls) this.tlsServer = this.createTlsServer(timeout);
     if (p.application === 'ws') await this.setUpWs(timeout);
     const server = createNetServer({ allowHalfOpen: true, pauseOnConnect: false });
     server.on('connection', (s) => this.onTcp(s, timeout));
@@ -393,7 +404,14 @@ export class Listener extends EventEmitter<ListenerEvents> {
     }
     applyTcpOptions(s, this.parameters);
     this.handshakeStart.set(s, performance.now());
-    if (this.tlsServer) {
+    if (this.parameters.tls) {
+      try {
+        this.tlsServer ??= this.createTlsServer(timeout);
+      } catch (err) {
+        this.reject(toPeerlinkError(err, { tls: this.parameters.tls.psk ? 'psk' : 'pki', during: 'handshake' }), remoteText(s));
+        s.destroy();
+        return;
+      }
       // The TLSSocket copies allowHalfOpen from this socket. During the handshake a client's
       // EOF must end the attempt at once (tlsClientError) rather than wait out the handshake
       // timeout with nothing said; half-close is turned back on once secure (onSecure).

@@ -8,11 +8,12 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
-import tls, { type ConnectionOptions, type SecureContext, type TLSSocket, type TlsOptions as NodeTlsOptions } from 'node:tls';
+import type { ConnectionOptions, DetailedPeerCertificate, SecureContext, TLSSocket, TlsOptions as NodeTlsOptions } from 'node:tls';
 import { PeerlinkError } from '../errors.js';
 import { matchesPin, parsePin, spkiPin } from './identity.js';
 import type { PeerInfo, PkiOptions, PskOptions, TlsOptions } from './options.js';
 import { DEFAULT_PSK_IDENTITY, PSK_TLS12_CIPHERS, PSK_TLS13_SUITES, parsePsk } from './psk.js';
+import { tlsModule } from './tls-module.js';
 
 /** AEAD-only suites for certificate TLS (Node's default list still has CBC suites for 1.2). */
 export const PKI_CIPHERS = [
@@ -52,7 +53,7 @@ function baseOptions(opts: TlsOptions): NodeTlsOptions {
     if (pki.cert !== undefined) o.cert = pki.cert;
     if (pki.key !== undefined) o.key = pki.key;
     const anchors = asList(pki.ca);
-    if (anchors.length > 0) o.ca = pki.systemRoots ? [...tls.rootCertificates, ...anchors] : anchors;
+    if (anchors.length > 0) o.ca = pki.systemRoots ? [...tlsModule().rootCertificates, ...anchors] : anchors;
   }
   return o;
 }
@@ -71,7 +72,7 @@ function contextFor(opts: TlsOptions, role: 'client' | 'server'): SecureContext 
   let ctx = entry[role];
   if (!ctx) {
     try {
-      ctx = tls.createSecureContext(baseOptions(opts));
+      ctx = tlsModule().createSecureContext(baseOptions(opts));
     } catch (err) {
       throw new PeerlinkError('ERR_INVALID_ARGUMENT', `invalid TLS settings: ${(err as Error).message}`, { cause: err });
     }
@@ -155,7 +156,7 @@ export function serverTlsOptions(opts: TlsOptions, handshakeTimeout: number, rej
 /** The peer's chain, leaf first, as X509Certificate objects. */
 export function peerChain(socket: TLSSocket): X509Certificate[] {
   const out: X509Certificate[] = [];
-  let c = socket.getPeerCertificate(true) as tls.DetailedPeerCertificate | undefined;
+  let c = socket.getPeerCertificate(true) as DetailedPeerCertificate | undefined;
   const seen = new Set<string>();
   while (c && c.raw && !seen.has(c.fingerprint256)) {
     seen.add(c.fingerprint256);
@@ -190,7 +191,7 @@ export async function verifyPkiPeer(socket: TLSSocket, pki: PkiOptions, peer: Pe
     }
     if (peer.role === 'client') {
       const name = peer.serverName ?? peer.remote.host;
-      const bad = tls.checkServerIdentity(name, socket.getPeerCertificate());
+      const bad = tlsModule().checkServerIdentity(name, socket.getPeerCertificate());
       if (bad) throw new PeerlinkError('ERR_CERT_HOSTNAME_MISMATCH', `the peer's certificate is not valid for "${name}": ${bad.message}`);
     }
   }

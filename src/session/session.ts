@@ -246,8 +246,11 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       if (o.resources.directory !== undefined) await this.#resources.store.directory().catch(() => undefined);
       // PKI: the self-signed certificate for our key (made, and kept with identityDir, the first time).
       if (o.pki) o.pki.tls.cert = await o.pki.identity.ensureCertificate(this.peerId.displayName);
-      // Our dials' secure context now rather than inside the first connect().
-      if (this.#parameters.tls) prepareClientTls(this.#parameters.tls);
+      // PKI: our dials' secure context now rather than inside the first connect(). PSK: at the
+      // first connection — node:tls and OpenSSL's set-up cost 5–6.5 MiB on Node 24/26, which a
+      // session no peer has found yet does not need (docs/memory.md); the first dial pays the
+      // set-up instead (~1 ms on Node 20, ~20 ms on Node 26).
+      if (this.#parameters.tls?.pki) prepareClientTls(this.#parameters.tls);
       await this.#network.start();
     } catch (err) {
       await this.close();

@@ -1,6 +1,7 @@
 /**
  * A session loads only what it uses (docs/memory.md): @peculiar/x509 and reflect-metadata (~16
- * MiB of RSS) only to make a certificate, ws and node:http only for the WebSocket transport.
+ * MiB of RSS) only to make a certificate, ws and node:http only for the WebSocket transport,
+ * node:tls (5–6.5 MiB on Node 24/26 with OpenSSL's set-up) only for its first PSK connection.
  * Module loading is deterministic, so this is checked exactly, in a fresh process per mode
  * (fixtures/loaded-modules.ts: two sessions on loopback, connected, one message exchanged).
  */
@@ -25,10 +26,10 @@ const NOT_FOR_PSK = ['@peculiar/x509', 'reflect-metadata', 'tsyringe', 'ws'];
 // (Not worker_threads: Node 26's own node:util loads it.)
 const NOT_FOR_PSK_BUILTINS = ['http', 'https'];
 
-test('importing the library loads no third-party package', async () => {
+test('importing the library loads no third-party package, nor node:tls', async () => {
   const { packages, builtins } = await loaded('import');
   assert.deepEqual(packages, []);
-  for (const b of NOT_FOR_PSK_BUILTINS) assert.ok(!builtins.includes(b), `node:${b} loaded by import`);
+  for (const b of [...NOT_FOR_PSK_BUILTINS, 'tls']) assert.ok(!builtins.includes(b), `node:${b} loaded by import`);
 });
 
 for (const mode of ['psk', 'none']) {
@@ -38,6 +39,17 @@ for (const mode of ['psk', 'none']) {
     for (const b of NOT_FOR_PSK_BUILTINS) assert.ok(!builtins.includes(b), `node:${b} loaded by a ${mode} session`);
   });
 }
+
+test('a started PSK session that has met no peer has not loaded node:tls (nor x509, ws, http)', async () => {
+  const { packages, builtins } = await loaded('lone');
+  for (const p of NOT_FOR_PSK) assert.ok(!packages.includes(p), `${p} loaded by a lone session (${packages.join(' ')})`);
+  for (const b of [...NOT_FOR_PSK_BUILTINS, 'tls']) assert.ok(!builtins.includes(b), `node:${b} loaded by a lone session`);
+});
+
+test('a connected PSK session has loaded node:tls (the check above can see it)', async () => {
+  const { builtins } = await loaded('psk');
+  assert.ok(builtins.includes('tls'), builtins.join(' '));
+});
 
 test('a PKI session loads @peculiar/x509 to make its certificate (the check above can see it)', async () => {
   const { packages } = await loaded('pki');
