@@ -1,7 +1,7 @@
 /**
  * Summarises V8 CPU profiles (`--cpu-prof`, e.g. from `run.js mesh --prof K`) by self time:
  * per category (module loading, mDNS, TLS, session, …), per file and per function, summed over
- * the profiles given.
+ * the profiles given. Times are samples × the sampling interval (CPU, not wall time).
  *
  *   node dist/bench/scale/prof-summary.js DIR_OR_FILES… [--top 30]
  */
@@ -74,9 +74,13 @@ function main(): void {
       for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) s.push((nodes.get(cur) as ProfileNode).callFrame);
       return s;
     };
+    // Each sample is one sampling interval of CPU (the median gap): the gaps themselves are
+    // wall time, and a process starved of CPU (100 processes on 2 cores) waits between samples.
+    const gaps = [...prof.timeDeltas].sort((a, b) => a - b);
+    const interval = (gaps[Math.floor(gaps.length / 2)] ?? 1000) / 1000;
     for (let i = 0; i < prof.samples.length; i++) {
       const id = prof.samples[i] as number;
-      const dt = (prof.timeDeltas[i + 1] ?? 0) / 1000; // a sample's time is the gap to the next one
+      const dt = interval;
       const n = nodes.get(id) as ProfileNode;
       let cat = catCache.get(id);
       if (cat === undefined) {
