@@ -268,3 +268,71 @@ test('tie-breaking compares class, type, then rdata bytes; the later set wins', 
   const srv = (port: number): ResourceRecord => ({ name: 'x._http._tcp.local', type: 'SRV', priority: 0, weight: 0, port, target: 'vm.local', ttl: 120, rrclass: CLASS_IN, cacheFlush: true });
   assert.ok(compareProbeSets([srv(8080)], [srv(80)]) > 0);
 });
+
+test('querier: a one-off question another host just asked (QM, no known answer we lack) counts as ours, per family, for one second (RFC 6762 §7.3)', () => {
+  const clock = new FakeClock();
+  const link = new FakeLink(clock);
+  const mine = link.host(1, ['IPv4', 'IPv6']);
+  const other = link.host(2, ['IPv4', 'IPv6']);
+  const cache = new RecordCache(clock);
+  const q = new Querier(mine, clock, cache);
+  mine.on('packet', (p: ReceivedPacket) => q.handle(p));
+  const fqdn = 'Peer 7._x._tcp.local';
+  const questions = [
+    { name: fqdn, qtype: RRType.SRV, qclass: CLASS_IN, unicastResponse: false },
+    { name: fqdn, qtype: RRType.TXT, qclass: CLASS_IN, unicastResponse: false },
+  ];
+  const srv: ResourceRecord = { name: fqdn, type: 'SRV', priority: 0, weight: 0, port: 9, target: 'h7.local', ttl: 120, rrclass: CLASS_IN, cacheFlush: true };
+  const otherAsks = (family: 'IPv4' | 'IPv6', known: ResourceRecord[] = [], from = other.address): void => {
+    const w = new PacketWriter(DEFAULT_MAX_SEND_BYTES);
+    w.header(0, false);
+    for (const x of questions) w.addQuestion(x);
+    for (const r of known) w.addRecord(1, r);
+    link.inject(w.finish(), from, 5353, family);
+  };
+  const sent = (): Array<{ family: string | undefined; qs: string }> =>
+    link.log.filter((s) => s.from === mine.address).map((s) => ({ family: s.family, qs: s.packet.questions.map((x) => x.qtype).join(',') }));
+
+  // heard on both families: nothing goes out, and the query counts as sent (true)
+  otherAsks('IPv4');
+  otherAsks('IPv6');
+  clock.advance(500);
+  assert.equal(q.query(questions), true);
+  assert.deepEqual(sent(), []);
+  assert.equal(q.suppressedQuestions, 4);
+  // a second later the questions are ours to ask again
+  clock.advance(600);
+  assert.equal(q.query(questions), true);
+  assert.deepEqual(sent(), [{ family: 'IPv4', qs: '33,16' }, { family: 'IPv6', qs: '33,16' }]);
+
+  // heard over IPv4 only: our query goes out over IPv6
+  link.log.length = 0;
+  otherAsks('IPv4');
+  assert.equal(q.query(questions), true);
+  assert.deepEqual(sent(), [{ family: 'IPv6', qs: '33,16' }]);
+
+  // their known answers include one we lack: not a duplicate (we might miss its answer)
+  clock.advance(2000);
+  link.log.length = 0;
+  otherAsks('IPv4', [srv]);
+  otherAsks('IPv6', [srv]);
+  assert.equal(q.query(questions), true);
+  assert.equal(sent().length, 2);
+  // once we hold it too, it is
+  cache.addResponse([srv], 'eth0');
+  clock.advance(2000);
+  link.log.length = 0;
+  otherAsks('IPv4', [srv]);
+  otherAsks('IPv6', [srv]);
+  q.query(questions);
+  assert.deepEqual(sent(), []);
+
+  // our own query looped back is not someone else's: it suppresses nothing
+  clock.advance(2000);
+  link.log.length = 0;
+  otherAsks('IPv4', [], mine.address);
+  otherAsks('IPv6', [], mine.address);
+  q.query(questions);
+  assert.equal(sent().length, 2);
+  q.close();
+});
