@@ -45,8 +45,6 @@ export interface BrowserContext {
 const RESOLVE_ATTEMPTS = 5;
 /** Without a TXT record after this long, report the instance with an empty one. */
 const TXT_GRACE_MS = 1500;
-const FIRST_RESOLVE_MIN_MS = 20;
-const FIRST_RESOLVE_SPREAD_MS = 100;
 const MAX_QUEUED_EVENTS = 10_000;
 /** Instances followed per browser; past this, new names are ignored (a flood cannot grow memory). */
 const MAX_TRACKED = 2048;
@@ -248,10 +246,7 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
         t.retry = undefined;
         this.markDirty(key);
       }, wait);
-      // The first question after 20-120 ms (as a continuous one's, RFC 6762 §5.2): every browser
-      // on the link hears the same announcement at once, and a spread lets all but the first
-      // hear its question and treat it as theirs (§7.3, Querier.query).
-    }, t.attempt === 0 ? FIRST_RESOLVE_MIN_MS + this.ctx.clock.random() * FIRST_RESOLVE_SPREAD_MS : 0);
+    }, 0);
   }
 
   private publish(event: BrowseEventType, service: ServiceInstance): void {

@@ -33,10 +33,6 @@ export const FIRST_QUERY_MIN_MS = 20;
 export const FIRST_QUERY_SPREAD_MS = 100;
 export const INITIAL_INTERVAL_MS = 1000;
 export const MAX_INTERVAL_MS = 60 * 60 * 1000;
-/** A one-off question another host asked this recently counts as ours (§7.3). */
-export const DUPLICATE_QUESTION_MS = 1000;
-/** Questions remembered for that (a hostile flood of distinct questions stays bounded). */
-const MAX_HEARD_QUESTIONS = 1024;
 
 /** Returns true when a record is still wanted by someone (so refreshing it is worthwhile). */
 export type Interest = (name: string, type: number, iface: string) => boolean;
@@ -61,15 +57,6 @@ export class Querier {
   private closed = false;
   /** Continuous queries not sent on an interface because another host had just asked (§7.3). */
   suppressedQueries = 0;
-  /** One-off questions not sent on an interface and family because another host had just asked them (§7.3). */
-  suppressedQuestions = 0;
-  /**
-   * QM questions other hosts asked with no known answer we lack (§7.3), for one-off queries:
-   * `${iface}|${family}|${nameKey}|${qtype}` → when. With N browsers resolving the same N
-   * instances, each one-off SRV/TXT question would otherwise go out N times (100 peers: three
-   * quarters of all mDNS packets at start-up were such questions), and every host receives each.
-   */
-  private readonly heard = new Map<string, number>();
   /** Records nobody answers any more are flushed (RFC 6762 §10.4, §10.5). */
   readonly failures: FailureWatch;
 
@@ -108,7 +95,6 @@ export class Querier {
     if (p.packet.opcode !== 0) return;
     if (!p.packet.response) {
       this.noteDuplicateQuestions(p);
-      if (!p.local) this.noteHeardQuestions(p);
       this.failures.query(p);
       return;
     }
@@ -216,64 +202,15 @@ export class Querier {
    */
   query(questions: readonly Question[], only?: string, source?: string): boolean {
     if (this.closed) return false;
-    const now = this.clock.now();
-    // §7.3: a question another host asked within DUPLICATE_QUESTION_MS, with no known answer
-    // we lack, is treated as asked by us: its answers are multicast, so we hear them too.
-    // Per family, as for continuous questions: a duplicate over IPv4 says nothing for IPv6.
-    const plan: Array<{ iface: NetworkInterface; v4: Question[]; v6: Question[] }> = [];
-    for (const iface of this.net.interfaces) {
-      if (only !== undefined && iface.name !== only) continue;
-      const left = (family: 'IPv4' | 'IPv6'): Question[] =>
-        questions.filter((q) => {
-          if (q.unicastResponse) return true;
-          const t = this.heard.get(`${iface.name}|${family}|${nameKey(q.name)}|${q.qtype}`);
-          return t === undefined || now - t >= DUPLICATE_QUESTION_MS;
-        });
-      const v4 = left('IPv4');
-      const v6 = left('IPv6');
-      this.suppressedQuestions += 2 * questions.length - v4.length - v6.length;
-      plan.push({ iface, v4, v6 });
-    }
-    // every question heard on every family: as good as sent, no token spent
-    if (plan.length > 0 && plan.every((x) => x.v4.length === 0 && x.v6.length === 0)) return true;
     if (source !== undefined && this.sourceBuckets && !this.sourceBuckets.take(source)) return false;
     let sent = false;
-    for (const { iface, v4, v6 } of plan) {
-      if (v4.length === 0 && v6.length === 0) {
-        sent = true;
-        continue;
-      }
+    for (const iface of this.net.interfaces) {
+      if (only !== undefined && iface.name !== only) continue;
       if (this.bucket && !this.bucket.take()) continue;
-      if (v4.length === questions.length && v6.length === questions.length) this.queryOn(iface, questions);
-      else {
-        if (v4.length > 0) this.queryOn(iface, v4, 'IPv4');
-        if (v6.length > 0) this.queryOn(iface, v6, 'IPv6');
-      }
+      this.queryOn(iface, questions);
       sent = true;
     }
     return sent;
-  }
-
-  /** Notes the QM questions of another host's query whose known answers we would all list (§7.3). */
-  private noteHeardQuestions(p: ReceivedPacket): void {
-    if (p.packet.truncated) return;
-    const now = this.clock.now();
-    for (const q of p.packet.questions) {
-      if (q.unicastResponse || q.qclass !== CLASS_IN) continue;
-      const lname = nameKey(q.name);
-      const theirs = p.packet.answers.filter((r) => nameKey(r.name) === lname && (q.qtype === RRType.ANY || rrTypeNumber(r) === q.qtype));
-      if (!theirs.every((r) => this.cache.isKnownAnswer(r, p.iface.name))) continue;
-      const k = `${p.iface.name}|${p.family}|${lname}|${q.qtype}`;
-      this.heard.delete(k);
-      this.heard.set(k, now);
-    }
-    // bounded: entries older than the window are useless; drop the oldest first
-    if (this.heard.size > MAX_HEARD_QUESTIONS) {
-      for (const [k, t] of this.heard) {
-        if (this.heard.size <= MAX_HEARD_QUESTIONS / 2 && now - t < DUPLICATE_QUESTION_MS) break;
-        this.heard.delete(k);
-      }
-    }
   }
 
   /** Sends the questions on one interface (one family, or all); false when no socket took them. */
