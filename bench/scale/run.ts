@@ -22,11 +22,15 @@ interface Args {
   out?: string;
   plot?: string;
   txtId: boolean;
+  /** Profile this many peers (spread over the hosts) with --cpu-prof into profDir. */
+  prof: number;
+  profDir: string;
 }
 
 const HELP = `Scale lab (needs root: network namespaces). See bench/scale/README.md.
 
   node dist/bench/scale/run.js mesh  [--n 16] [--runs 1] [--idle 60] [--txt-id] [--out file.json]
+                                     [--prof K --prof-dir DIR]   (--cpu-prof on K peers, closed after the idle window)
   node dist/bench/scale/run.js churn [--n 16] [--minutes 10] [--plot file.png] [--out file.json]
 
 mesh: N peers started together; time to full mesh after the last ready, missing/duplicate/stale
@@ -54,6 +58,8 @@ function parseArgs(): Args {
     ...(get('out') ? { out: get('out') as string } : {}),
     ...(get('plot') ? { plot: get('plot') as string } : {}),
     txtId: a.includes('--txt-id'),
+    prof: Number(get('prof') ?? 0),
+    profDir: get('prof-dir') ?? 'scale-prof',
   };
 }
 
@@ -61,7 +67,16 @@ const MiB = 1024 * 1024;
 const fmt = (x: number, d = 1): string => (Number.isFinite(x) ? x.toFixed(d) : '–');
 
 async function meshRun(args: Args, run: number): Promise<Record<string, unknown>> {
-  const lab = await ScaleLab.create({ hosts: args.n, tag: `sc${run}`, includePeerIdInTxt: args.txtId, countTimers: true });
+  // profiled hosts: spread evenly (the first started and the last started differ the most)
+  const profiled = new Set<number>();
+  for (let i = 0; i < args.prof; i++) profiled.add(1 + Math.round((i * (args.n - 1)) / Math.max(1, args.prof - 1)));
+  const lab = await ScaleLab.create({
+    hosts: args.n,
+    tag: `sc${run}`,
+    includePeerIdInTxt: args.txtId,
+    countTimers: true,
+    hostNodeArgs: (h) => (profiled.has(h) ? ['--cpu-prof', `--cpu-prof-dir=${args.profDir}`, `--cpu-prof-name=h${h}-run${run}.cpuprofile`] : []),
+  });
   const loadStart = loadavg()[0] as number;
   try {
     const s0 = lab.mdnsNow();
@@ -98,6 +113,16 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
     const steady = lab.mdnsRate(sIdle, sIdleEnd);
     const rss = [...m2.values()].map((m) => m.rss / MiB);
     const heap = [...m2.values()].map((m) => m.heapUsed / MiB);
+    // where each peer's CPU went: loading modules, start() until ready, ready until the mesh (m1)
+    const cpuOf = (c: { user: number; system: number } | null | undefined): number => (c ? (c.user + c.system) / 1e6 : Number.NaN);
+    const cpuLoad = summary([...m1.values()].map((m) => cpuOf(m.cpuAtLoad)));
+    const cpuReady = summary([...m1.values()].map((m) => cpuOf(m.cpuAtReady) - cpuOf(m.cpuAtLoad)));
+    const cpuMesh = summary([...m1.values()].map((m) => (m.cpuUser + m.cpuSystem) / 1e6 - cpuOf(m.cpuAtReady)));
+    const udpStartup = summary([...m1.values()].map((m) => (m.udpReceived ?? Number.NaN) - (m.udpAtReady ?? Number.NaN)));
+    const udpBeforeReady = summary([...m1.values()].map((m) => m.udpAtReady ?? Number.NaN));
+    // second control connections for a pair that was already connected (both sides dialled)
+    let duplicateDials = 0;
+    for (const p of peers) for (const e of p.events()) if (e.ev === 'conn' && String(e.reason).includes('already connected')) duplicateDials++;
     const cpuIdle = [...m2.entries()].map(([p, m]) => {
       const a = m1.get(p);
       return a ? ((m.cpuUser + m.cpuSystem - a.cpuUser - a.cpuSystem) / 1000 / (args.idle * 1000)) * 100 : Number.NaN;
@@ -150,6 +175,9 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
       controlTxPacketsPerMinIdle: controlPkts,
       loadAverage: load,
       loopDelayUntilMeshMs: { max: lagMax, p99: lagP99 },
+      cpuSeconds: { load: cpuLoad, startToReady: cpuReady, readyToMesh: cpuMesh },
+      udpReceived: { beforeReady: udpBeforeReady, readyToMesh: udpStartup },
+      duplicateDials,
       fds: summary(fds),
       timers: summary(timers),
     };
@@ -164,8 +192,14 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
         `  control connections at idle, per peer: ${fmt(controlBytes.median / 1024)} KiB/min, ${fmt(controlPkts.median, 0)} pkt/min sent (${fmt(controlBytes.median / Math.max(1, args.n - 1), 0)} B/min, ${fmt(controlPkts.median / Math.max(1, args.n - 1), 1)} pkt/min per connection); load average ${fmt(load[0] as number)} → ${fmt(load[1] as number)}\n` +
         `  event-loop delay until the mesh, per peer: max ${fmt(lagMax.median, 0)} ms median (worst ${fmt(lagMax.max, 0)}), p99 ${fmt(lagP99.median, 0)} ms median`,
     );
+    console.log(
+      `  CPU per peer (median s): loading ${fmt(cpuLoad.median, 2)}, start→ready ${fmt(cpuReady.median, 2)}, ready→mesh ${fmt(cpuMesh.median, 2)} (max ${fmt(cpuMesh.max, 2)}); ` +
+        `mDNS datagrams received per peer: before ready ${fmt(udpBeforeReady.median, 0)}, ready→mesh ${fmt(udpStartup.median, 0)}; duplicate dials dropped ${duplicateDials}`,
+    );
     console.log(`  budget refusals (all peers): ${JSON.stringify(budgets)}`);
     if (r.problems.length > 0) console.log(`  problems: ${r.problems.join('; ')}`);
+    // profiled peers write their profile on a clean exit
+    await Promise.all(peers.filter((p) => profiled.has(p.host)).map((p) => p.request({ cmd: 'close' }, 'closed', 30_000).then(() => p.proc.exited).catch(() => undefined)));
     return r;
   } finally {
     await lab.teardown();

@@ -147,6 +147,16 @@ export class RecordCache extends EventEmitter<CacheEvents> {
     return out;
   }
 
+  /**
+   * Whether `record` is among `knownAnswers(record.name, its type, iface)`: cached, with more
+   * than half its TTL left (§7.1). One lookup, where comparing with the list is O(list).
+   */
+  isKnownAnswer(record: ResourceRecord, iface: string): boolean {
+    const e = this.sets.get(`${iface}|${nameKey(record.name)}`)?.get(recordKey(record));
+    if (e === undefined) return false;
+    return e.expiresAt - this.clock.now() > (e.record.ttl * 1000) / 2;
+  }
+
   /** Known answers for a question: records with more than half their TTL left (§7.1). */
   knownAnswers(name: string, type: number, iface: string): ResourceRecord[] {
     const now = this.clock.now();

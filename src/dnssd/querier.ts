@@ -24,7 +24,6 @@ import type { CachedRecord, RecordCache } from './cache.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { PacketWriter, DEFAULT_MAX_SEND_BYTES } from './codec/encode.js';
 import { nameKey } from './codec/name.js';
-import { sameRecord } from './codec/records.js';
 import { CLASS_IN, RRType, rrTypeNumber, type Question, type ResourceRecord } from './codec/types.js';
 import type { PacketNetwork, ReceivedPacket } from './transport.js';
 import type { SourceBuckets, TokenBucket } from './rate-limit.js';
@@ -188,9 +187,11 @@ export class Querier {
       if (q.unicastResponse || q.qclass !== CLASS_IN) continue;
       const c = this.continuous.get(`${nameKey(q.name)}|${q.qtype}`);
       if (c === undefined) continue;
-      const ours = this.cache.knownAnswers(c.name, c.qtype, p.iface.name);
-      const theirs = p.packet.answers.filter((r) => nameKey(r.name) === nameKey(c.name) && (c.qtype === RRType.ANY || rrTypeNumber(r) === c.qtype));
-      if (theirs.every((r) => ours.some((o) => sameRecord(o, r)))) c.seen.set(`${p.iface.name}|${p.family}`, this.clock.now());
+      // every known answer of theirs for this question is one we would list: one lookup each
+      // (comparing with our list was O(N²) record encodings per query with N peers on a link)
+      const lname = nameKey(c.name);
+      const theirs = p.packet.answers.filter((r) => nameKey(r.name) === lname && (c.qtype === RRType.ANY || rrTypeNumber(r) === c.qtype));
+      if (theirs.every((r) => this.cache.isKnownAnswer(r, p.iface.name))) c.seen.set(`${p.iface.name}|${p.family}`, this.clock.now());
     }
   }
 

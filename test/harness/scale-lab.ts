@@ -43,6 +43,12 @@ export interface PeerMetrics {
   timers: number | null;
   eth0: { rxBytes: number; rxPackets: number; txBytes: number; txPackets: number } | null;
   connected: number;
+  /** CPU (µs) spent by the time the modules were loaded, and when the session was ready. */
+  cpuAtLoad?: { user: number; system: number };
+  cpuAtReady?: { user: number; system: number } | null;
+  /** UDP (mDNS) datagrams received in the host's namespace: at ready, and now. */
+  udpAtReady?: number | null;
+  udpReceived?: number | null;
 }
 
 export interface MdnsSecond {
@@ -125,6 +131,8 @@ export interface ScaleLabOptions {
   countTimers?: boolean;
   /** Node flags for the peer processes (e.g. --max-semi-space-size). */
   nodeArgs?: string[];
+  /** Extra Node flags for some hosts only (e.g. `--cpu-prof --cpu-prof-dir=…` on a sample). */
+  hostNodeArgs?: (host: number) => string[];
 }
 
 export class ScaleLab {
@@ -185,7 +193,7 @@ export class ScaleLab {
 
   /** Starts one peer on host `h` (1-based). */
   startPeer(h: number): ScalePeer {
-    const args = [...(this.opts.nodeArgs ?? []), PEER_SCRIPT, JSON.stringify(this.cfg)];
+    const args = [...(this.opts.nodeArgs ?? []), ...(this.opts.hostNodeArgs?.(h) ?? []), PEER_SCRIPT, JSON.stringify(this.cfg)];
     const proc = this.lab.spawn(h, process.execPath, args, { stdin: true, label: `h${h}` });
     const p = new ScalePeer(h, proc);
     this.peers.set(h, p);

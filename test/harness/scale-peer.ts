@@ -17,7 +17,7 @@ import { createHook } from 'node:async_hooks';
 import { subscribe } from 'node:diagnostics_channel';
 import { readdirSync, readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { out, readCommands, startAndReport } from './fixture-io.js';
+import { out, readCommands } from './fixture-io.js';
 import { PeerSession } from '../../src/session/index.js';
 import type { PeerID } from '../../src/session/peer-id.js';
 
@@ -40,6 +40,33 @@ export type ScaleCommand =
   | { cmd: 'close' };
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as ScalePeerConfig;
+
+/** CPU spent by the time the modules were loaded (ESM evaluates every import before this body). */
+const cpuAtLoad = process.cpuUsage();
+/** CPU and UDP datagrams received when the session became ready. */
+let cpuAtReady: NodeJS.CpuUsage | undefined;
+let udpAtReady: number | undefined;
+
+/**
+ * UDP datagrams received in this namespace, IPv4 plus IPv6 (/proc/self/net/snmp, snmp6): every
+ * process of the lab has a namespace of its own, and its only UDP traffic is mDNS.
+ */
+function udpReceived(): number | null {
+  try {
+    let n = 0;
+    const v4 = readFileSync('/proc/self/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:'));
+    if (v4.length >= 2) {
+      const names = (v4[0] as string).split(/\s+/);
+      const vals = (v4[1] as string).split(/\s+/);
+      n += Number(vals[names.indexOf('InDatagrams')] ?? 0);
+    }
+    const m6 = /^Udp6InDatagrams\s+(\d+)/m.exec(readFileSync('/proc/self/net/snmp6', 'utf8'));
+    if (m6) n += Number(m6[1]);
+    return n;
+  } catch {
+    return null;
+  }
+}
 
 const FANOUT_MAGIC = 0x46414e4f; // 'FANO'
 
@@ -142,7 +169,7 @@ async function onCommand(c: ScaleCommand): Promise<void> {
     case 'metrics': {
       const m = process.memoryUsage();
       const cpu = process.cpuUsage();
-      out({ ev: 'metrics', rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, cpuUser: cpu.user, cpuSystem: cpu.system, uptime: process.uptime(), fds: fdCount(), resources: resources(), timers: cfg.countTimers ? liveTimers.size : null, eth0: ethCounters() ?? null, loopDelayMs: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 }, connected: session.connectedPeers.length, stats: session.stats });
+      out({ ev: 'metrics', cpuAtLoad, cpuAtReady: cpuAtReady ?? null, udpAtReady: udpAtReady ?? null, udpReceived: udpReceived(), rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, cpuUser: cpu.user, cpuSystem: cpu.system, uptime: process.uptime(), fds: fdCount(), resources: resources(), timers: cfg.countTimers ? liveTimers.size : null, eth0: ethCounters() ?? null, loopDelayMs: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 }, connected: session.connectedPeers.length, stats: session.stats });
       return;
     }
     case 'fanout': {
@@ -172,4 +199,14 @@ process.on('SIGTERM', () => {
     process.exit(0);
   });
 });
-startAndReport(session);
+session
+  .start()
+  .then(() => {
+    cpuAtReady = process.cpuUsage();
+    udpAtReady = udpReceived() ?? undefined;
+    out({ ev: 'ready', id: session.peerId.id, port: session.listenPort });
+  })
+  .catch((err: unknown) => {
+    out({ ev: 'fatal', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+    process.exit(1);
+  });

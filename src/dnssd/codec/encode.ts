@@ -7,7 +7,7 @@ import { isIPv4 } from 'node:net';
 import { PeerlinkError } from '../../errors.js';
 import { expandIPv6 } from '../../path/interfaces.js';
 import { CLASS_TOP_BIT, rrTypeNumber, type DnsPacket, type Question, type ResourceRecord } from './types.js';
-import { labelsToBuffers, splitName, joinLabels } from './name.js';
+import { escapeLabel, labelsToBuffers, splitName } from './name.js';
 
 /** Default size limit for packets we send: fits an Ethernet MTU over IPv6 (RFC 6762 §17). */
 export const DEFAULT_MAX_SEND_BYTES = 1440;
@@ -16,8 +16,12 @@ export class PacketWriter {
   private buf: Buffer;
   private len = 12;
   /** Suffix (presentation form, exact case) -> offset, for compression. */
-  private names = new Map<string, number>();
+  private readonly names = new Map<string, number>();
+  /** Suffixes added to `names`, in order: a rolled-back record takes its own out again. */
+  private readonly added: string[] = [];
   private counts = [0, 0, 0, 0];
+  /** One writer reused by `PacketWriter.rdata` (synchronous, never re-entered). */
+  private static scratch: PacketWriter | undefined;
 
   constructor(
     readonly maxBytes = 9000,
@@ -78,17 +82,37 @@ export class PacketWriter {
 
   private name(name: string, compress = true): void {
     const labels = labelsToBuffers(name);
+    if (!this.compression) {
+      for (const l of labels) {
+        this.u8(l.length);
+        this.bytes(l);
+      }
+      this.u8(0);
+      return;
+    }
+    // suffixes in presentation form, longest first, built from the end: one pass, not one join per label
     const raw = splitName(name);
+    const suffixes: string[] = new Array<string>(raw.length);
+    let tail = '';
+    for (let i = raw.length - 1; i >= 0; i--) {
+      const esc = escapeLabel(raw[i] as string);
+      tail = i === raw.length - 1 ? esc : `${esc}.${tail}`;
+      suffixes[i] = tail;
+    }
     for (let i = 0; i < labels.length; i++) {
       // exact case: compressing against a suffix that differs in case would change how a
       // name reads (instance names are shown to people), although DNS would call it equal
-      const suffix = joinLabels(raw.slice(i));
-      const at = compress && this.compression ? this.names.get(suffix) : undefined;
+      const suffix = suffixes[i] as string;
+      // an uncompressed name (SRV target, NSEC next) still offers its suffixes to later names
+      const at = compress ? this.names.get(suffix) : undefined;
       if (at !== undefined) {
         this.u16(0xc000 | at);
         return;
       }
-      if (this.len < 0x3fff) this.names.set(suffix, this.len);
+      if (this.len < 0x3fff) {
+        this.names.set(suffix, this.len);
+        this.added.push(suffix);
+      }
       const l = labels[i] as Buffer;
       this.u8(l.length);
       this.bytes(l);
@@ -171,7 +195,9 @@ export class PacketWriter {
 
   /** The uncompressed RDATA of a record, as used for comparisons (RFC 6762 §8.2). */
   static rdata(r: ResourceRecord): Buffer {
-    const w = new PacketWriter(65535, false);
+    // called for every record compared or keyed (records.ts): a fresh 9.5 KB writer each time
+    // was most of the mDNS engine's CPU with 50 peers on a link
+    const w = (PacketWriter.scratch ??= new PacketWriter(512, false));
     w.len = 0;
     w.rdata(r);
     return Buffer.from(w.buf.subarray(0, w.len));
@@ -180,11 +206,11 @@ export class PacketWriter {
   /** Appends to a section (0 questions, 1 answers, 2 authorities, 3 additionals) unless it would exceed maxBytes; returns whether it was added. */
   private tryAdd(section: number, write: () => void): boolean {
     const mark = this.len;
-    const marked = new Map(this.names);
+    const namesMark = this.added.length;
     write();
     if (this.len > this.maxBytes) {
       this.len = mark;
-      this.names = marked;
+      for (const suffix of this.added.splice(namesMark)) this.names.delete(suffix);
       return false;
     }
     this.counts[section] = (this.counts[section] ?? 0) + 1;

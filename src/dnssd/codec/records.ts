@@ -10,9 +10,22 @@ export function rdataOf(r: ResourceRecord): Buffer {
   return PacketWriter.rdata(r);
 }
 
+/**
+ * Keys already computed, per record object. A received query's known answers are keyed by the
+ * querier, the responder and the failure watch, and cached records on every lookup: with N
+ * peers on a link that is O(N) records in each of O(N) packets a peer hears. Records are not
+ * mutated once built (the cache replaces an entry's record; TTL is not part of the key).
+ */
+const keys = new WeakMap<ResourceRecord, string>();
+
 /** A key that is equal for records with the same name, type, class and rdata. */
 export function recordKey(r: ResourceRecord): string {
-  return `${nameKey(r.name)}|${rrTypeNumber(r)}|${r.rrclass}|${rdataOf(r).toString('hex')}`;
+  let k = keys.get(r);
+  if (k === undefined) {
+    k = `${nameKey(r.name)}|${rrTypeNumber(r)}|${r.rrclass}|${rdataOf(r).toString('hex')}`;
+    keys.set(r, k);
+  }
+  return k;
 }
 
 /** Name + type + class: the "RRSet" a record belongs to. */

@@ -201,6 +201,24 @@ test('querier: duplicate question suppression (RFC 6762 §7.3): another host ask
     assert.equal(ours(), before + 1, `${what}: our query still goes out`);
   }
   assert.equal(q.suppressedQueries, 1);
+
+  // A known answer of theirs that we hold with less than half its TTL left is not one we would
+  // list (§7.1): not a duplicate either. The same record with its TTL renewed is.
+  const short = (target: string): ResourceRecord => ({ ...ptr(target), ttl: 100 });
+  at(255_000 - 100 - 60_000);
+  cache.addResponse([short('C._x._tcp.local')], 'eth0'); // at the next due time, 40 s of its 100 left
+  const before = ours();
+  at(255_000 - 100);
+  otherAsks([ptr('A._x._tcp.local'), short('C._x._tcp.local')]);
+  at(255_000 + 100);
+  assert.equal(ours(), before + 1, 'a record past half its TTL: our query still goes out');
+  at(511_000 - 5000);
+  cache.addResponse([short('C._x._tcp.local')], 'eth0'); // renewed: 95 s left at the next due time
+  at(511_000 - 100);
+  otherAsks([ptr('A._x._tcp.local'), short('C._x._tcp.local')]);
+  at(511_000 + 100);
+  assert.equal(ours(), before + 1, 'every known answer is one we hold: suppressed');
+  assert.equal(q.suppressedQueries, 2);
   q.close();
 });
 

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodePacket, encodePacket, PacketWriter, emptyPacket, CLASS_IN, RRType, splitName, joinLabels, type DnsPacket, type ResourceRecord } from '../../../src/dnssd/codec/index.js';
+import { decodePacket, encodePacket, PacketWriter, emptyPacket, CLASS_IN, RRType, splitName, joinLabels, rdataOf, type DnsPacket, type ResourceRecord } from '../../../src/dnssd/codec/index.js';
 import { isPeerlinkError } from '../../../src/errors.js';
 
 const rr = { ttl: 120, rrclass: CLASS_IN, cacheFlush: false };
@@ -161,6 +161,40 @@ test('PacketWriter rolls back a record that does not fit', () => {
   const p = decodePacket(w.finish());
   assert.equal(p.answers.length, 2);
   assert.equal(p.answers[1]?.name, 'a.local');
+});
+
+test('a rolled-back record takes its compression targets with it; uncompressed names still offer theirs', () => {
+  const w = new PacketWriter(120);
+  w.header(0, true);
+  assert.equal(w.addRecord(1, { ...rr, name: 'a.local', type: 'A', address: '1.1.1.1' }), true);
+  // does not fit: its names (deep.sub.zone.local, sub.zone.local, zone.local) must not stay as pointer targets
+  assert.equal(w.addRecord(1, { ...rr, name: 'deep.sub.zone.local', type: 'TXT', strings: [Buffer.alloc(90)] }), false);
+  assert.equal(w.addRecord(1, { ...rr, name: 'sub.zone.local', type: 'A', address: '2.2.2.2' }), true);
+  const p = decodePacket(w.finish());
+  assert.deepEqual(p.answers.map((r) => r.name), ['a.local', 'sub.zone.local']);
+
+  // an SRV target is written whole, and a later name may point into it
+  const srv: ResourceRecord = { ...rr, name: 'i._x._tcp.local', type: 'SRV', priority: 0, weight: 0, port: 1, target: 'host-7.local' };
+  const a: ResourceRecord = { ...rr, name: 'host-7.local', type: 'A', address: '10.0.0.7' };
+  const both = encodePacket({ ...emptyPacket(true), answers: [srv, a] });
+  const alone = encodePacket({ ...emptyPacket(true), answers: [a] });
+  assert.ok(both.length - alone.length < 12 + 'i._x._tcp.local'.length + 2 + 10 + 6 + 'host-7.local'.length + 2, 'the A record points at the SRV target');
+  assert.deepEqual(decodePacket(both).answers, [srv, a]);
+});
+
+test('rdata of many records in a row (one writer reused) is each record\'s own', () => {
+  const recs: ResourceRecord[] = [
+    { ...rr, name: 'x.local', type: 'TXT', strings: Array.from({ length: 12 }, () => Buffer.alloc(250, 1)) },
+    { ...rr, name: 'x.local', type: 'A', address: '10.0.0.1' },
+    { ...rr, name: '_x._tcp.local', type: 'PTR', target: 'a\\.b._x._tcp.local' },
+  ];
+  const first = recs.map((r) => rdataOf(r).toString('hex'));
+  const again = recs.map((r) => rdataOf(r).toString('hex'));
+  assert.deepEqual(again, first);
+  assert.equal(first[0]?.length, 2 * 12 * 251);
+  assert.equal(first[1], '0a000001');
+  assert.throws(() => rdataOf({ ...rr, name: 'x.local', type: 'A', address: 'nope' }));
+  assert.equal(rdataOf(recs[1] as ResourceRecord).toString('hex'), '0a000001', 'a write that threw leaves nothing behind');
 });
 
 test('a record whose data does not parse is kept raw; the rest of the packet survives', () => {
