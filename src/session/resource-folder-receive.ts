@@ -29,6 +29,8 @@ const MAX_PIECE = 1024 * 1024;
 /** Files up to this size are gathered in memory, verified, and written by the writer thread (resource-folder-writer.ts). */
 const SMALL = 1024 * 1024;
 const MAX_SUFFIX = 9999;
+/** Bytes written between two background flushes of the file system while a folder arrives. */
+const SYNC_AHEAD_BYTES = 64 * 1024 * 1024;
 const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0);
 
 export interface FolderReceiveHooks {
@@ -81,6 +83,26 @@ export async function receiveFolderFiles(reader: ResourceStreamReader, staging: 
   }
 }
 
+/**
+ * Starts writeback early: a `sync -f` in the background (never awaited, one at a time) every
+ * SYNC_AHEAD_BYTES written, so that the one flush that counts — after the folder is in place,
+ * before `folder-done` — finds little left to write instead of the whole folder.
+ */
+class SyncAhead {
+  #since = 0;
+  #running = false;
+
+  constructor(private readonly path: string) {}
+
+  written(bytes: number): void {
+    this.#since += bytes;
+    if (this.#since < SYNC_AHEAD_BYTES || this.#running || process.platform !== 'linux') return;
+    this.#since = 0;
+    this.#running = true;
+    execFile('sync', ['-f', this.path], { timeout: 600_000 }, () => (this.#running = false));
+  }
+}
+
 async function receiveInto(reader: ResourceStreamReader, staging: string, manifest: FolderManifest, hooks: FolderReceiveHooks, writer: FolderWriter, resume: FolderReceiveResume | undefined): Promise<string[]> {
   const changed: string[] = [];
   let done = 0;
@@ -90,6 +112,7 @@ async function receiveInto(reader: ResourceStreamReader, staging: string, manife
   // before its files are created there) while the stream is read on; the reader waits only when
   // the writer is BACKLOG_BYTES behind (resource-folder-writer.ts).
   const umask = await probeUmask(staging);
+  const ahead = new SyncAhead(staging);
   for (const entry of manifest.entries) {
     hooks.check();
     writer.check();
@@ -133,6 +156,7 @@ async function receiveInto(reader: ResourceStreamReader, staging: string, manife
       writer.file(target, pieces, entry.size, entry.mode, entry.mtimeMs, (entry.mode & ~umask) !== entry.mode, () => {
         journal?.done(index, sha256);
         hooks.file(entry, ++done);
+        ahead.written(entry.size);
       });
       await writer.room();
       continue;
@@ -165,6 +189,7 @@ async function receiveInto(reader: ResourceStreamReader, staging: string, manife
         while (bufs.length > 0) {
           const { bytesWritten } = await fh!.writev(bufs, position);
           position += bytesWritten;
+          ahead.written(bytesWritten);
           bufs = dropBytes(bufs, bytesWritten);
         }
       };
