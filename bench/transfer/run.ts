@@ -34,6 +34,7 @@ const { values } = parseArgs({
     tools: { type: 'string', default: 'peerlink,scp,rsync' },
     cases: { type: 'string', default: 'file,folder' },
     'node-args': { type: 'string', default: '' },
+    bin: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -46,6 +47,7 @@ if (values.help) {
   --tools LIST     peerlink,scp,rsync
   --cases LIST     file,folder
   --node-args='A B'  extra node options for peerlink's sender and receiver (e.g. '--cpu-prof --cpu-prof-dir=/tmp/p')
+  --bin PATH       the peerlink to time (another checkout's bin/peerlink.js; default this one's)
 `);
   process.exit(0);
 }
@@ -57,6 +59,8 @@ const ROUNDS = Number(values.rounds);
 const TOOLS = values.tools.split(',') as Array<'peerlink' | 'scp' | 'rsync'>;
 const CASES = values.cases.split(',') as Array<'file' | 'folder'>;
 const NODE_ARGS = values['node-args'].split(' ').filter((a) => a !== '');
+/** The peerlink timed (both ends): --bin, or this checkout's. */
+const BIN = values.bin ?? PEERLINK_BIN;
 const KEY = randomBytes(32).toString('hex');
 const SERVICE = `plbench${process.pid % 10000}`;
 
@@ -104,7 +108,7 @@ async function main(): Promise<void> {
     const dst = { peerlink: join(work, 'dst-peerlink'), scp: join(work, 'dst-scp'), rsync: join(work, 'dst-rsync') };
     const env = { ...process.env, PEERLINK_PSK: KEY, NO_COLOR: '1' };
     await emptied(dst.peerlink);
-    const recv = lab.spawn(2, process.execPath, [...NODE_ARGS, PEERLINK_BIN, 'receive', '--service', SERVICE, '--name', 'R', '--dir', dst.peerlink, '--json', '--yes'], { env });
+    const recv = lab.spawn(2, process.execPath, [...NODE_ARGS, BIN, 'receive', '--service', SERVICE, '--name', 'R', '--dir', dst.peerlink, '--json', '--yes'], { env });
     await waitForJson(recv, (e) => e.event === 'listening', 30_000);
 
     const once = async (tool: 'peerlink' | 'scp' | 'rsync', c: 'file' | 'folder'): Promise<number> => {
@@ -114,9 +118,12 @@ async function main(): Promise<void> {
         // The receiver keeps running: empty its directory's contents, not the directory.
         for (const n of await readdir(d)) await rm(join(d, n), { recursive: true, force: true });
       } else await emptied(d);
+      // Untimed: the previous run's dirty pages (and the emptying's) go to disk now, so that
+      // peerlink's syncfs before it confirms does not write scp's or rsync's files for them.
+      await lab.exec(2, 'sync', [], { check: false, timeoutMs: 600_000 });
       const t0 = performance.now();
       let r;
-      if (tool === 'peerlink') r = await lab.exec(1, process.execPath, [...NODE_ARGS, PEERLINK_BIN, 'send', src, '--service', SERVICE, '--to', 'R', '--timeout', '20'], { env, check: false, timeoutMs: 900_000 });
+      if (tool === 'peerlink') r = await lab.exec(1, process.execPath, [...NODE_ARGS, BIN, 'send', src, '--service', SERVICE, '--to', 'R', '--timeout', '20'], { env, check: false, timeoutMs: 900_000 });
       else if (tool === 'scp') r = await lab.exec(1, 'scp', ['-q', ...(c === 'folder' ? ['-r'] : []), ...sshOpts, '-P', String(SSH_PORT), src, `root@${addr}:${d}/`], { check: false, timeoutMs: 900_000 });
       else r = await lab.exec(1, 'rsync', ['-a', '-e', `ssh ${sshOpts.join(' ')} -p ${SSH_PORT}`, src, `root@${addr}:${d}/`], { check: false, timeoutMs: 900_000 });
       const s = (performance.now() - t0) / 1000;

@@ -13,7 +13,7 @@
  * whole folder after it is in place, before the sender is told it is done (per-file
  * `fdatasync` where `sync -f` is not available).
  */
-import { closeSync, constants, fchmodSync, futimesSync, open as openFd, writevSync } from 'node:fs';
+import { constants } from 'node:fs';
 import { chmod, lstat, mkdir, mkdtemp, open, rename, rm, rmdir, type FileHandle } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
@@ -23,15 +23,14 @@ import type { FolderJournal } from './resource-folder-resume.js';
 import type { FolderEntry, FolderManifest } from './resource-folder-manifest.js';
 import type { ResourceStreamReader } from './resource-wire.js';
 import { dropBytes, mapWriteError, MIN_WRITE } from './resource-sink.js';
+import { FolderWriter } from './resource-folder-writer.js';
 
 const MAX_PIECE = 1024 * 1024;
-/** Files up to this size are gathered in memory and written by a task of their own. */
+/** Files up to this size are gathered in memory, verified, and written by the writer thread (resource-folder-writer.ts). */
 const SMALL = 1024 * 1024;
-/** Small files being written at once. */
-const WRITERS = 16;
-/** Bytes of small files waiting to be written before the stream is read on. */
-const WRITE_BACKLOG = 16 * 1024 * 1024;
 const MAX_SUFFIX = 9999;
+/** Bytes written between two background flushes of the file system while a folder arrives. */
+const SYNC_AHEAD_BYTES = 64 * 1024 * 1024;
 const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | (constants.O_NOFOLLOW ?? 0);
 
 export interface FolderReceiveHooks {
@@ -68,41 +67,60 @@ export interface FolderReceiveResume {
 
 /** Receives every file of `manifest` into `staging`; returns the paths dropped because they changed during the send. */
 export async function receiveFolderFiles(reader: ResourceStreamReader, staging: string, manifest: FolderManifest, hooks: FolderReceiveHooks, resume?: FolderReceiveResume): Promise<string[]> {
-  const writing = new Set<Promise<void>>();
+  const writer = new FolderWriter(resume !== undefined);
   try {
-    return await receiveInto(reader, staging, manifest, hooks, writing, resume);
+    const changed = await receiveInto(reader, staging, manifest, hooks, writer, resume);
+    await writer.drain();
+    return changed;
+  } catch (err) {
+    // Files verified before the failure are still written and journalled (an interrupted folder
+    // resumes after them), as they were when each had a task of its own.
+    await writer.drain().catch(() => undefined);
+    throw mapWriteError(err);
   } finally {
     // Nothing is still writing when the caller removes (or places) the staging directory.
-    await Promise.allSettled(writing);
+    await writer.close();
   }
 }
 
-async function receiveInto(reader: ResourceStreamReader, staging: string, manifest: FolderManifest, hooks: FolderReceiveHooks, writing: Set<Promise<void>>, resume: FolderReceiveResume | undefined): Promise<string[]> {
+/**
+ * Starts writeback early: a `sync -f` in the background (never awaited, one at a time) every
+ * SYNC_AHEAD_BYTES written, so that the one flush that counts — after the folder is in place,
+ * before `folder-done` — finds little left to write instead of the whole folder.
+ */
+class SyncAhead {
+  #since = 0;
+  #running = false;
+
+  constructor(private readonly path: string) {}
+
+  written(bytes: number): void {
+    this.#since += bytes;
+    if (this.#since < SYNC_AHEAD_BYTES || this.#running || process.platform !== 'linux') return;
+    this.#since = 0;
+    this.#running = true;
+    execFile('sync', ['-f', this.path], { timeout: 600_000 }, () => (this.#running = false));
+  }
+}
+
+async function receiveInto(reader: ResourceStreamReader, staging: string, manifest: FolderManifest, hooks: FolderReceiveHooks, writer: FolderWriter, resume: FolderReceiveResume | undefined): Promise<string[]> {
   const changed: string[] = [];
   let done = 0;
   let fileIndex = -1;
   const journal = resume?.journal;
-  // Small files are written by up to WRITERS tasks at once while the stream is read on (each is
-  // open, write, fchmod, futimes, close: round trips through the thread pool that would
-  // otherwise stall the stream between files); their bytes are bounded by WRITE_BACKLOG.
-  let backlog = 0;
-  let failed: unknown;
+  // Directories and small files go to the writer thread in manifest order (a directory exists
+  // before its files are created there) while the stream is read on; the reader waits only when
+  // the writer is BACKLOG_BYTES behind (resource-folder-writer.ts).
   const umask = await probeUmask(staging);
-  const settle = async (): Promise<void> => {
-    await Promise.race(writing);
-    if (failed !== undefined) throw failed;
-  };
+  const ahead = new SyncAhead(staging);
   for (const entry of manifest.entries) {
     hooks.check();
-    if (failed !== undefined) throw failed;
+    writer.check();
+    // Whatever is queued goes to the writer before the reader waits on the network.
+    if (!reader.buffered()) writer.flush();
     const target = join(staging, ...entry.path.split('/'));
     if (entry.kind === 'dir') {
-      // Its files are queued only after this returns: the directory exists before they are written.
-      await mkdir(target, { mode: 0o755 }).catch(async (err: unknown) => {
-        // A resumed folder's directories exist already (ours: the staging directory is private; never a symlink).
-        if (resume && (err as NodeJS.ErrnoException).code === 'EEXIST' && (await lstat(target)).isDirectory()) return;
-        throw mapWriteError(err);
-      });
+      writer.dir(target);
       continue;
     }
     const index = ++fileIndex;
@@ -117,6 +135,7 @@ async function receiveInto(reader: ResourceStreamReader, staging: string, manife
       let remaining = entry.size;
       while (remaining > 0) {
         hooks.check();
+        if (!reader.buffered()) writer.flush();
         const piece = await reader.chunk(remaining);
         if (piece === null) throw new PeerlinkError('ERR_RESOURCE_ABORTED', `the peer stopped in the middle of ${entry.path}`);
         remaining -= piece.length;
@@ -125,6 +144,7 @@ async function receiveInto(reader: ResourceStreamReader, staging: string, manife
         pieces.push(piece);
         hooks.advance(piece.length);
       }
+      if (!reader.buffered()) writer.flush();
       const trailer = await reader.frame();
       if (trailer.type !== 'end') throw new PeerlinkError('ERR_RESOURCE_VERIFY', `the peer sent more than the ${entry.size} bytes it listed for a file`);
       if (trailer.changed === 1) {
@@ -133,24 +153,16 @@ async function receiveInto(reader: ResourceStreamReader, staging: string, manife
       }
       const sha256 = hash.digest('hex');
       if (trailer.sha256 !== sha256) throw new PeerlinkError('ERR_RESOURCE_VERIFY', `SHA-256 mismatch for a file of the folder (${sha256.slice(0, 16)}… received, ${trailer.sha256.slice(0, 16)}… sent)`);
-      while (writing.size >= WRITERS || (backlog > WRITE_BACKLOG && writing.size > 0)) await settle();
-      backlog += entry.size;
-      const task = writeSmall(target, pieces, entry, umask).then(
-        () => {
-          journal?.done(index, sha256);
-          hooks.file(entry, ++done);
-        },
-        (err: unknown) => {
-          failed ??= mapWriteError(err);
-        },
-      );
-      const tracked = task.finally(() => {
-        backlog -= entry.size;
-        writing.delete(tracked);
+      writer.file(target, pieces, entry.size, entry.mode, entry.mtimeMs, (entry.mode & ~umask) !== entry.mode, () => {
+        journal?.done(index, sha256);
+        hooks.file(entry, ++done);
+        ahead.written(entry.size);
       });
-      writing.add(tracked);
+      await writer.room();
       continue;
     }
+    // A large file is written here, as it arrives: what is queued (its directory among it) first.
+    await writer.drain();
     let fh: FileHandle | undefined;
     try {
       await journal?.begin(index);
@@ -177,6 +189,7 @@ async function receiveInto(reader: ResourceStreamReader, staging: string, manife
         while (bufs.length > 0) {
           const { bytesWritten } = await fh!.writev(bufs, position);
           position += bytesWritten;
+          ahead.written(bytesWritten);
           bufs = dropBytes(bufs, bytesWritten);
         }
       };
@@ -216,37 +229,7 @@ async function receiveInto(reader: ResourceStreamReader, staging: string, manife
       throw mapWriteError(err);
     }
   }
-  while (writing.size > 0) await settle();
-  if (failed !== undefined) throw failed;
   return changed;
-}
-
-/**
- * A verified small file: created (never over anything) with its mode, written, given its mtime.
- * The staging directory is private (0700), so the final mode at creation exposes nothing; the
- * umask can only remove bits, and then an fchmod puts them back.
- *
- * Only the create goes through the thread pool (it is the slow call — a new inode and directory
- * entry — and several run at once); the write, fchmod, futimes and close on the page cache take
- * microseconds and are made synchronously, where three more hops through the pool would each
- * cost a wake-up of this thread (on a busy machine, far more than the calls themselves).
- */
-async function writeSmall(target: string, pieces: Buffer[], entry: FolderEntry, umask: number): Promise<void> {
-  const fd = await new Promise<number>((resolve, reject) => openFd(target, CREATE_FLAGS, entry.mode, (err, n) => (err ? reject(err) : resolve(n))));
-  try {
-    let bufs = pieces;
-    let position = 0;
-    while (bufs.length > 0) {
-      const n = writevSync(fd, bufs, position);
-      position += n;
-      bufs = dropBytes(bufs, n);
-    }
-    if ((entry.mode & ~umask) !== entry.mode) fchmodSync(fd, entry.mode);
-    const t = new Date(entry.mtimeMs);
-    futimesSync(fd, t, t);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /**

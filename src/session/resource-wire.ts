@@ -295,6 +295,11 @@ export class ResourceStreamReader {
     this.#cancelWait?.(err);
   }
 
+  /** Whether bytes are at hand: the next read will not wait on the network. */
+  buffered(): boolean {
+    return this.#held !== null || this.stream.readableLength > 0;
+  }
+
   /** The next chunk, at most `max` bytes; null at a clean end of the stream. */
   async chunk(max: number): Promise<Buffer | null> {
     if (this.#interrupted) throw this.#interrupted;
