@@ -88,7 +88,13 @@ function __load(id) {
     if (!r) __requires.set(dir, (r = __createRequire(url)));
     return r(spec);
   };
-  def.call(m.exports, m.exports, m, req, url);
+  try {
+    def.call(m.exports, m.exports, m, req, url);
+  } catch (err) {
+    // As Node's loaders do: a module that threw is not kept half-made for the next import.
+    __cache.delete(id);
+    throw err;
+  }
   return m.exports;
 }
 const __index = __load('index.js');

@@ -37,6 +37,12 @@ const MERGE_LIMIT = 64 * 1024;
  * byte mode's 256 KiB mark does.
  */
 const PIECES_HIGH_WATER_MARK = 16;
+/**
+ * Bytes a `pieces` stream buffers before it stops pulling. Over WebSocket a piece is a whole
+ * message (up to maxMessageSize, 4 MiB by default), so the piece count alone would let a peer
+ * pin 16 of them per stream; this keeps the byte mode's bound: 256 KiB plus the last piece.
+ */
+const PIECES_HIGH_WATER_BYTES = 256 * 1024;
 
 const END = Buffer.alloc(0);
 /** How long a stream connection closed after our end marker waits for the peer to close its side, ms. */
@@ -51,6 +57,11 @@ export class MessageStream extends Duplex {
   private peerLeft = false;
   /** closeQuietly() was called (it waits for the reader to take everything). */
   private closingQuietly = false;
+  private readonly pieces: boolean;
+  /** `pieces` mode: bytes pushed and not yet read (the Readable counts objects there). */
+  private piecesBytes = 0;
+  /** `pieces` mode: _read was called over the byte mark and pulled nothing (read() resumes it). */
+  private piecesStalled = false;
 
   /**
    * `pieces`: the readable side yields the received pieces one by one (`read()` returns one
@@ -67,10 +78,29 @@ export class MessageStream extends Duplex {
       writableHighWaterMark: opts.highWaterMark ?? 256 * 1024,
     });
     this.connection = connection;
+    this.pieces = opts.pieces === true;
     connection.receivePartialMessages();
   }
 
+  override read(size?: number): Buffer | null {
+    const chunk = super.read(size) as Buffer | null;
+    if (this.pieces && chunk !== null) {
+      this.piecesBytes -= chunk.length;
+      // The Readable still counts the stalled _read as in progress and will not call it again:
+      // the pull resumes here, and its first push ends that read.
+      if (this.piecesStalled && this.piecesBytes < PIECES_HIGH_WATER_BYTES) {
+        this.piecesStalled = false;
+        this._read();
+      }
+    }
+    return chunk;
+  }
+
   override _read(): void {
+    if (this.pieces && this.piecesBytes >= PIECES_HIGH_WATER_BYTES) {
+      this.piecesStalled = true;
+      return;
+    }
     if (this.reading) return;
     this.reading = true;
     void this.pump();
@@ -95,7 +125,8 @@ export class MessageStream extends Duplex {
           if (this.peerLeft) this.closeQuietly();
           return;
         }
-        if (!this.push(m.data)) {
+        if (this.pieces) this.piecesBytes += m.data.length;
+        if (!this.push(m.data) || (this.pieces && this.piecesBytes >= PIECES_HIGH_WATER_BYTES)) {
           this.reading = false;
           return;
         }

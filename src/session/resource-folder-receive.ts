@@ -83,23 +83,26 @@ export async function receiveFolderFiles(reader: ResourceStreamReader, staging: 
   }
 }
 
+/** A background `sync -f` is running (one per process, whatever the number of receives). */
+let syncAheadRunning = false;
+
 /**
- * Starts writeback early: a `sync -f` in the background (never awaited, one at a time) every
- * SYNC_AHEAD_BYTES written, so that the one flush that counts — after the folder is in place,
- * before `folder-done` — finds little left to write instead of the whole folder.
+ * Starts writeback early: a `sync -f` in the background (never awaited, one at a time in the
+ * process — concurrent receives, or a peer that starts and aborts folders, cannot pile them
+ * up) every SYNC_AHEAD_BYTES written, so that the one flush that counts — after the folder is in
+ * place, before `folder-done` — finds little left to write instead of the whole folder.
  */
 class SyncAhead {
   #since = 0;
-  #running = false;
 
   constructor(private readonly path: string) {}
 
   written(bytes: number): void {
     this.#since += bytes;
-    if (this.#since < SYNC_AHEAD_BYTES || this.#running || process.platform !== 'linux') return;
+    if (this.#since < SYNC_AHEAD_BYTES || syncAheadRunning || process.platform !== 'linux') return;
     this.#since = 0;
-    this.#running = true;
-    execFile('sync', ['-f', this.path], { timeout: 600_000 }, () => (this.#running = false));
+    syncAheadRunning = true;
+    execFile('sync', ['-f', this.path], { timeout: 600_000 }, () => (syncAheadRunning = false));
   }
 }
 
@@ -121,6 +124,7 @@ async function receiveInto(reader: ResourceStreamReader, staging: string, manife
     const target = join(staging, ...entry.path.split('/'));
     if (entry.kind === 'dir') {
       writer.dir(target);
+      await writer.room();
       continue;
     }
     const index = ++fileIndex;

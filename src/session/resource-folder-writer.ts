@@ -24,6 +24,18 @@ const BATCH_BYTES = 1024 * 1024;
 const BATCH_OPS = 256;
 /** Bytes of files queued or being written before `room()` makes the reader wait. */
 export const BACKLOG_BYTES = 16 * 1024 * 1024;
+/**
+ * Operations (directories, files) queued or being written before `room()` makes the reader
+ * wait: empty and tiny files add almost no bytes, and a drain (before a large file, or after a
+ * failure) must wait for a bounded amount of file-system work, not a whole 10⁵-entry manifest.
+ */
+export const BACKLOG_OPS = 1024;
+/**
+ * Transport-buffer bytes the queued pieces keep alive before a batch is sent (and copied): a
+ * piece is a view, so a 1-byte file can pin a whole network read (TLS 16 KiB, TCP 64 KiB,
+ * a WebSocket message up to 4 MiB).
+ */
+const PINNED_BYTES = 4 * 1024 * 1024;
 
 export type WriterOp = { kind: 'dir'; path: string } | { kind: 'file'; path: string; length: number; mode: number; mtimeMs: number; chmod: boolean };
 export interface WriterBatch {
@@ -38,6 +50,7 @@ export interface WriterReply {
 
 interface Sent {
   bytes: number;
+  ops: number;
   done: Array<() => void>;
 }
 
@@ -46,6 +59,9 @@ export class FolderWriter {
   #ops: WriterOp[] = [];
   #pieces: Buffer[] = [];
   #pendingBytes = 0;
+  /** Bytes of the transport buffers the queued pieces are views of (counted per piece). */
+  #pinned = 0;
+  #sentOps = 0;
   #done: Array<() => void> = [];
   #seq = 0;
   readonly #sent = new Map<number, Sent>();
@@ -56,7 +72,8 @@ export class FolderWriter {
   #closed = false;
 
   constructor(resume: boolean) {
-    this.#worker = new Worker(new URL('./resource-folder-writer-worker.js', import.meta.url), { workerData: { resume } });
+    // No execArgv: the app's preloads (--import, --require) have no business in this thread.
+    this.#worker = new Worker(new URL('./resource-folder-writer-worker.js', import.meta.url), { workerData: { resume }, execArgv: [] });
     this.#worker.on('message', (r: WriterReply) => this.#answer(r));
     this.#worker.on('error', (err) => this.#fail(err));
     this.#worker.on('exit', () => this.#fail(new PeerlinkError('ERR_INTERNAL', 'the folder writer thread stopped')));
@@ -65,6 +82,11 @@ export class FolderWriter {
   /** Bytes queued or in the worker's hands, not yet written. */
   get backlog(): number {
     return this.#pendingBytes + this.#sentBytes;
+  }
+
+  /** Operations queued or in the worker's hands, not yet done. */
+  get pendingOps(): number {
+    return this.#sentOps + this.#ops.length;
   }
 
   /** Throws the first write failure, if any. */
@@ -80,10 +102,13 @@ export class FolderWriter {
   /** Queues a verified file; `done` runs once it is written (in queue order). */
   file(path: string, pieces: Buffer[], length: number, mode: number, mtimeMs: number, chmod: boolean, done: () => void): void {
     this.#ops.push({ kind: 'file', path, length, mode, mtimeMs, chmod });
-    for (const p of pieces) this.#pieces.push(p);
+    for (const p of pieces) {
+      this.#pieces.push(p);
+      this.#pinned += p.buffer.byteLength;
+    }
     this.#pendingBytes += length;
     this.#done.push(done);
-    if (this.#pendingBytes >= BATCH_BYTES || this.#ops.length >= BATCH_OPS) this.flush();
+    if (this.#pendingBytes >= BATCH_BYTES || this.#ops.length >= BATCH_OPS || this.#pinned >= PINNED_BYTES) this.flush();
   }
 
   /** Sends what is queued to the worker. */
@@ -99,21 +124,27 @@ export class FolderWriter {
     }
     const seq = ++this.#seq;
     const batch: WriterBatch = { seq, ops: this.#ops, bytes };
-    this.#sent.set(seq, { bytes: this.#pendingBytes, done: this.#done });
+    this.#sent.set(seq, { bytes: this.#pendingBytes, ops: this.#ops.length, done: this.#done });
     this.#sentBytes += this.#pendingBytes;
+    this.#sentOps += this.#ops.length;
     this.#ops = [];
     this.#pieces = [];
     this.#pendingBytes = 0;
+    this.#pinned = 0;
     this.#done = [];
     this.#worker.postMessage(batch, [bytes]);
   }
 
-  /** Resolves once the backlog is under BACKLOG_BYTES (flushing what is queued); throws a write failure. */
+  /** Resolves once the backlog is under BACKLOG_BYTES and BACKLOG_OPS (flushing what is queued); throws a write failure. */
   async room(): Promise<void> {
-    if (this.backlog < BACKLOG_BYTES) return this.check();
+    if (!this.#full()) return this.check();
     this.flush();
-    while (this.backlog >= BACKLOG_BYTES && !this.#failed) await this.#answered();
+    while (this.#full() && !this.#failed) await this.#answered();
     this.check();
+  }
+
+  #full(): boolean {
+    return this.backlog >= BACKLOG_BYTES || this.pendingOps >= BACKLOG_OPS;
   }
 
   /** Resolves once everything queued is written; throws a write failure. */
@@ -146,6 +177,7 @@ export class FolderWriter {
     if (!sent) return;
     this.#sent.delete(r.seq);
     this.#sentBytes -= sent.bytes;
+    this.#sentOps -= sent.ops;
     if (r.error) {
       const err = Object.assign(new Error(r.error.message), r.error.code ? { code: r.error.code } : {});
       this.#fail(err);

@@ -8,7 +8,7 @@ import { lstat, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { tempDir } from '../../harness/loopback.js';
-import { BACKLOG_BYTES, FolderWriter } from '../../../src/session/resource-folder-writer.js';
+import { BACKLOG_BYTES, BACKLOG_OPS, FolderWriter } from '../../../src/session/resource-folder-writer.js';
 
 const MiB = 1024 * 1024;
 const MTIME = Date.UTC(2024, 0, 2, 3, 4, 5);
@@ -60,6 +60,29 @@ test('a writer fed faster than it writes holds at most BACKLOG_BYTES (plus one f
     assert.ok(most <= BACKLOG_BYTES + MiB, `${most} bytes were queued at once (bound ${BACKLOG_BYTES} + one file)`);
     assert.equal(w.backlog, 0);
     assert.equal((await lstat(join(dir, `f${(4 * BACKLOG_BYTES) / MiB - 1}`))).size, MiB);
+  } finally {
+    await w.close();
+  }
+});
+
+test('a writer fed empty files and directories holds at most BACKLOG_OPS operations', async (t) => {
+  const dir = await tempDir(t, 'pl-fwriter-');
+  const w = new FolderWriter(false);
+  try {
+    let most = 0;
+    // Empty files add no bytes: without the operation bound room() never waited and a whole
+    // manifest (up to 10⁵ entries) was queued, so a drain waited for all of it.
+    for (let i = 0; i < 4 * BACKLOG_OPS; i++) {
+      if (i % 100 === 0) w.dir(join(dir, `d${i}`));
+      else w.file(join(dir, `d${i - (i % 100)}`, `e${i}`), [], 0, 0o600, MTIME, false, () => undefined);
+      most = Math.max(most, w.pendingOps);
+      await w.room();
+    }
+    await w.drain();
+    assert.ok(most <= BACKLOG_OPS, `${most} operations were queued at once (bound ${BACKLOG_OPS})`);
+    assert.equal(w.pendingOps, 0);
+    const last = 4 * BACKLOG_OPS - 1;
+    assert.equal((await lstat(join(dir, `d${last - (last % 100)}`, `e${last}`))).size, 0);
   } finally {
     await w.close();
   }
