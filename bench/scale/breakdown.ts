@@ -180,8 +180,19 @@ async function main(): Promise<void> {
       runs: { type: 'string', default: '3' },
       json: { type: 'boolean', default: false },
       entry: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
     },
   });
+  if (values.help) {
+    console.log(`usage: node dist/bench/scale/breakdown.js [options]   (where one process's RSS goes; docs/memory.md "Breakdown")
+  --stage S        bare | import | lone | modules (default: bare, import and lone)
+  --modules LIST   with --stage modules: files of dist/src to import alone (e.g. dnssd/index.js,node:tls)
+  --settle SEC     how long the lone session runs on lo before it is measured (15)
+  --runs N         fresh processes per stage; the one with the median RSS is shown (3)
+  --entry PATH     import this file (e.g. a bundle) instead of the package entry
+  --json           one JSON line instead of the table`);
+    return;
+  }
   const modules = values.modules.split(',').filter(Boolean);
   if (values.role === 'subject') return subject(values.stage ?? 'bare', modules, Number(values.settle) * 1000, values.entry);
   const stages = values.stage ? [values.stage] : ['bare', 'import', 'lone'];
