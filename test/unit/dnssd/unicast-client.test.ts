@@ -38,6 +38,26 @@ async function udpServer(reply: (q: Buffer, send: (b: Buffer) => void) => void):
   return { sock, port: sock.address().port };
 }
 
+/**
+ * A UDP server and a TCP server on the same loopback port (DNS over TCP for truncated answers,
+ * RFC 7766). The UDP port is ephemeral; another test file running in parallel may already hold
+ * that port number for TCP, so a clash is retried on a fresh port (at most 20 times).
+ */
+async function udpAndTcpServer(
+  reply: (q: Buffer, send: (b: Buffer) => void) => void,
+  tcpReply: (q: Buffer) => Buffer,
+): Promise<{ sock: UdpSocket; tcp: Server; port: number }> {
+  for (let attempt = 0; ; attempt++) {
+    const { sock, port } = await udpServer(reply);
+    try {
+      return { sock, tcp: await tcpServer(port, tcpReply), port };
+    } catch (e) {
+      sock.close();
+      if ((e as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 19) throw e;
+    }
+  }
+}
+
 async function tcpServer(port: number, reply: (q: Buffer) => Buffer): Promise<Server> {
   const srv = createServer((c) => {
     let buf = Buffer.alloc(0);
@@ -47,7 +67,13 @@ async function tcpServer(port: number, reply: (q: Buffer) => Buffer): Promise<Se
     });
     c.on('error', () => undefined);
   });
-  await new Promise<void>((r) => srv.listen(port, '127.0.0.1', r));
+  await new Promise<void>((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen(port, '127.0.0.1', () => {
+      srv.off('error', reject);
+      resolve();
+    });
+  });
   srv.unref();
   return srv;
 }
@@ -70,18 +96,20 @@ test('garbage, wrong IDs and a compression-pointer loop are ignored: the query t
 test('a truncated UDP answer is asked again over TCP (answers larger than a UDP packet work); an oversized TCP answer is refused', async () => {
   const big: ResourceRecord[] = Array.from({ length: 300 }, (_, i) => ({ name: '_p._tcp.example.test', type: 'PTR', target: `instance-number-${i}-${'x'.repeat(20)}._p._tcp.example.test`, ttl: 60, rrclass: CLASS_IN, cacheFlush: false }));
   let mode: 'ok' | 'huge' = 'ok';
-  const { sock, port } = await udpServer((q, send) => send(Buffer.concat([header(q.readUInt16BE(0), 0x8600, 1, 0), questionOf(q)])));
-  const tcp = await tcpServer(port, (q) => {
-    if (mode === 'huge') {
+  const { sock, tcp, port } = await udpAndTcpServer(
+    (q, send) => send(Buffer.concat([header(q.readUInt16BE(0), 0x8600, 1, 0), questionOf(q)])),
+    (q) => {
+      if (mode === 'huge') {
+        const h = Buffer.alloc(2);
+        h.writeUInt16BE(0xffff);
+        return Buffer.concat([h, Buffer.alloc(0x10000 + 100, 0)]);
+      }
+      const body = encodePacket({ id: q.readUInt16BE(0), response: true, opcode: 0, authoritative: true, truncated: false, rcode: 0, questions: [{ name: '_p._tcp.example.test', qtype: RRType.PTR, qclass: CLASS_IN, unicastResponse: false }], answers: big, authorities: [], additionals: [] }, 65535);
       const h = Buffer.alloc(2);
-      h.writeUInt16BE(0xffff);
-      return Buffer.concat([h, Buffer.alloc(0x10000 + 100, 0)]);
-    }
-    const body = encodePacket({ id: q.readUInt16BE(0), response: true, opcode: 0, authoritative: true, truncated: false, rcode: 0, questions: [{ name: '_p._tcp.example.test', qtype: RRType.PTR, qclass: CLASS_IN, unicastResponse: false }], answers: big, authorities: [], additionals: [] }, 65535);
-    const h = Buffer.alloc(2);
-    h.writeUInt16BE(body.length);
-    return Buffer.concat([h, body]);
-  });
+      h.writeUInt16BE(body.length);
+      return Buffer.concat([h, body]);
+    },
+  );
   const client = new DnsClient({ timeoutMs: 2000, attempts: 1 });
   const p = await client.query({ address: '127.0.0.1', port }, '_p._tcp.example.test', RRType.PTR);
   assert.equal(p.answers.length, 300);
@@ -142,17 +170,19 @@ async function hostileZone(t: { after: (fn: () => void) => void }, count: number
     } else if (question.qtype === RRType.A) answers = [{ ...base, name: question.name, type: 'A', address: '10.0.0.1' }];
     return encodePacket({ id: p.id, response: true, opcode: 0, authoritative: true, truncated: false, rcode: 0, questions: [question], answers, authorities: [], additionals: [] }, 65535);
   };
-  const { sock, port } = await udpServer((q, send) => {
-    const full = answer(q);
-    if (full.length <= 1232) send(full);
-    else send(Buffer.concat([header(q.readUInt16BE(0), 0x8600, 1, 0), questionOf(q)]));
-  });
-  const tcp = await tcpServer(port, (q) => {
-    const body = answer(q);
-    const h = Buffer.alloc(2);
-    h.writeUInt16BE(body.length);
-    return Buffer.concat([h, body]);
-  });
+  const { sock, tcp, port } = await udpAndTcpServer(
+    (q, send) => {
+      const full = answer(q);
+      if (full.length <= 1232) send(full);
+      else send(Buffer.concat([header(q.readUInt16BE(0), 0x8600, 1, 0), questionOf(q)]));
+    },
+    (q) => {
+      const body = answer(q);
+      const h = Buffer.alloc(2);
+      h.writeUInt16BE(body.length);
+      return Buffer.concat([h, body]);
+    },
+  );
   t.after(() => {
     sock.close();
     tcp.close();
