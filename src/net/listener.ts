@@ -408,8 +408,10 @@ export class Listener extends EventEmitter<ListenerEvents> {
       try {
         this.tlsServer ??= this.createTlsServer(timeout);
       } catch (err) {
-        this.reject(toPeerlinkError(err, { tls: this.parameters.tls.psk ? 'psk' : 'pki', during: 'handshake' }), remoteText(s));
+        // The settings do not change: every later socket would fail the same way (and pay for
+        // another attempt). The listener fails once, with the cause, and stops accepting.
         s.destroy();
+        this.failLazily(err);
         return;
       }
       // The TLSSocket copies allowHalfOpen from this socket. During the handshake a client's
@@ -422,6 +424,20 @@ export class Listener extends EventEmitter<ListenerEvents> {
       return;
     }
     this.afterTransport(s, s, undefined, timeout);
+  }
+
+  /**
+   * The lazily made TLS server (PSK: made for the first connection, see startTcp) could not be
+   * made: a setting that listen() did not check. Reported once — the listener goes to `failed`
+   * with ERR_INVALID_ARGUMENT — and the port is closed, so no further client waits on it.
+   */
+  private failLazily(err: unknown): void {
+    if (this._state !== 'ready') return;
+    const pe = err instanceof PeerlinkError && err.code === 'ERR_INVALID_ARGUMENT' ? err : new PeerlinkError('ERR_INVALID_ARGUMENT', `invalid TLS settings: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    this.server?.close();
+    this.wss?.close();
+    this.setState('failed', pe);
+    for (const w of this.waiters.splice(0)) w(null);
   }
 
   private async onSecure(t: TLSSocket, mode: TlsMode): Promise<void> {
