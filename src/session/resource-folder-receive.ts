@@ -40,8 +40,14 @@ export interface FolderReceiveHooks {
   file(entry: FolderEntry, done: number): void;
   /** Throws if the transfer was cancelled meanwhile. */
   check(): void;
-  /** The sender's bytes arrived (idle watch). */
+  /** The sender's bytes arrived (idle watch): a file's bytes, and its trailer. */
   touch(bytes: number): void;
+  /**
+   * The read loop waits for our own disk (the writer thread's backlog, or everything queued
+   * before a large file) — true — or reads on again — false. The sender is not silent meanwhile
+   * (the idle watch pauses): a folder of many empty files on a slow disk is not a stalled one.
+   */
+  waitingOnDisk?(waiting: boolean): void;
 }
 
 /** A fresh private staging directory in `dir`, named with our pid so a later session can tell a dead process's leftover. */
@@ -116,6 +122,15 @@ async function receiveInto(reader: ResourceStreamReader, staging: string, manife
   // the writer is BACKLOG_BYTES behind (resource-folder-writer.ts).
   const umask = await probeUmask(staging);
   const ahead = new SyncAhead(staging);
+  const onDisk = async (wait: () => Promise<void>): Promise<void> => {
+    hooks.waitingOnDisk?.(true);
+    try {
+      await wait();
+    } finally {
+      hooks.waitingOnDisk?.(false);
+    }
+  };
+  const room = (): Promise<void> => (writer.full ? onDisk(() => writer.room()) : writer.room());
   for (const entry of manifest.entries) {
     hooks.check();
     writer.check();
@@ -124,7 +139,7 @@ async function receiveInto(reader: ResourceStreamReader, staging: string, manife
     const target = join(staging, ...entry.path.split('/'));
     if (entry.kind === 'dir') {
       writer.dir(target);
-      await writer.room();
+      await room();
       continue;
     }
     const index = ++fileIndex;
@@ -150,6 +165,7 @@ async function receiveInto(reader: ResourceStreamReader, staging: string, manife
       }
       if (!reader.buffered()) writer.flush();
       const trailer = await reader.frame();
+      hooks.touch(reader.lastFrameBytes);
       if (trailer.type !== 'end') throw new PeerlinkError('ERR_RESOURCE_VERIFY', `the peer sent more than the ${entry.size} bytes it listed for a file`);
       if (trailer.changed === 1) {
         changed.push(entry.path);
@@ -162,11 +178,11 @@ async function receiveInto(reader: ResourceStreamReader, staging: string, manife
         hooks.file(entry, ++done);
         ahead.written(entry.size);
       });
-      await writer.room();
+      await room();
       continue;
     }
     // A large file is written here, as it arrives: what is queued (its directory among it) first.
-    await writer.drain();
+    await onDisk(() => writer.drain());
     let fh: FileHandle | undefined;
     try {
       await journal?.begin(index);
@@ -211,6 +227,7 @@ async function receiveInto(reader: ResourceStreamReader, staging: string, manife
       }
       await flush();
       const trailer = await reader.frame();
+      hooks.touch(reader.lastFrameBytes);
       if (trailer.type !== 'end') throw new PeerlinkError('ERR_RESOURCE_VERIFY', `the peer sent more than the ${entry.size} bytes it listed for a file`);
       if (trailer.changed === 1) {
         await fh.close();

@@ -89,6 +89,11 @@ export class FolderWriter {
     return this.#sentOps + this.#ops.length;
   }
 
+  /** Whether `room()` would wait for the worker (the backlog is at BACKLOG_BYTES or BACKLOG_OPS). */
+  get full(): boolean {
+    return this.#full() && !this.#failed;
+  }
+
   /** Throws the first write failure, if any. */
   check(): void {
     if (this.#failed) throw this.#failed;

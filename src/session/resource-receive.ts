@@ -434,6 +434,7 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
             if (this.#cancelled) throw this.#cancelled;
           },
           touch: (n) => idle.touch(n),
+          waitingOnDisk: (waiting) => (waiting ? idle.pause() : idle.resume()),
         },
         resume,
       );

@@ -356,10 +356,15 @@ export class ResourceStreamReader {
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts, n);
   }
 
+  /** Bytes on the stream (length word included) of the last frame `frame()` returned. */
+  lastFrameBytes = 0;
+
   async frame(): Promise<ResourceFrame> {
     const len = (await this.exactly(4)).readUInt32BE(0);
     if (len > MAX_CONTROL_FRAME) throw protocolError(`control frame of ${len} bytes exceeds ${MAX_CONTROL_FRAME}`);
-    return parseFrame(await this.exactly(len));
+    const f = parseFrame(await this.exactly(len));
+    this.lastFrameBytes = 4 + len;
+    return f;
   }
 }
 

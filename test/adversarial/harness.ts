@@ -29,6 +29,8 @@ export interface VictimCost {
   external: number;
   arrayBuffers: number;
   fds: number;
+  /** Threads of the victim process (/proc/self/task): the main thread, V8's and libuv's, worker threads. */
+  threads?: number;
   /** Established TCP connections this process dialled. */
   outgoing: number;
   /** Established TCP connections it accepted. */
@@ -52,7 +54,7 @@ export interface Victim {
   stop(): Promise<void>;
 }
 
-export type VictimOptions = Partial<PeerSessionOptions> & { peerIdHex?: string; acceptResources?: boolean; mdnsStats?: boolean; holdInvitations?: boolean };
+export type VictimOptions = Partial<PeerSessionOptions> & { peerIdHex?: string; acceptResources?: boolean; mdnsStats?: boolean; holdInvitations?: boolean; holdResources?: boolean };
 
 /** Where to run the victim: a host of a namespace lab (default: this machine, on `lo`). */
 export interface VictimPlacement {

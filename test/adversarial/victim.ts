@@ -6,10 +6,11 @@
  *
  * stdout, JSON lines: {"ev":"ready","port","id"} once started; {"ev":"peer"|"message"|
  * "peerError"|"resource"|"stream"|"found"|"lost",...} as they happen (found/lost: `instance`); {"ev":"cost",...} in answer to the stdin
- * line `cost` (memory after a full GC, peak RSS since the last `reset`, open fds, outgoing TCP
+ * line `cost` (memory after a full GC, peak RSS since the last `reset`, open fds, threads, outgoing TCP
  * connections, files in the resource directory, session.stats, process.cpuUsage() as `cpu`). Other stdin lines:
  * `reset` (peaks), `send <peerId> <text>`, `close`. With `mdnsStats: true` in the options the victim
  * makes the session's mDNS engine itself and `cost` also carries its counters (`mdns`: sent, …).
+ * With `holdResources: true` every resource offer is left undecided (the stream is not read on).
  */
 import { createInterface } from 'node:readline';
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
@@ -27,8 +28,12 @@ const out = (o: Record<string, unknown>): void => {
   process.stdout.write(JSON.stringify({ t: Date.now(), ...o }) + '\n');
 };
 
-const given = JSON.parse(process.argv[2] ?? '{}') as PeerSessionOptions & { peerIdHex?: string; acceptResources?: boolean; mdnsStats?: boolean; holdInvitations?: boolean };
+const given = JSON.parse(process.argv[2] ?? '{}') as PeerSessionOptions & { peerIdHex?: string; acceptResources?: boolean; mdnsStats?: boolean; holdInvitations?: boolean; holdResources?: boolean };
 const opts: PeerSessionOptions = { ...given };
+// holdResources: every resource offer waits for a decision that never comes (a person who never
+// answers the prompt), so the victim reads nothing of the stream after the offer's header.
+if (given.holdResources) opts.resources = { ...(given.resources ?? {}), accept: () => new Promise<boolean>(() => undefined) };
+delete (opts as { holdResources?: boolean }).holdResources;
 // mdnsStats: the victim owns the mDNS engine (passed as `mdns`), so cost() can report its packet counters
 const engine = given.mdnsStats ? new Mdns(given.interfaces ? { interfaces: given.interfaces } : {}) : undefined;
 if (engine) opts.mdns = engine;
@@ -123,7 +128,8 @@ rl.on('line', (line) => {
     collectGarbage();
     const m = process.memoryUsage();
     const fds = readdirSync('/proc/self/fd').length;
-    out({ ev: 'cost', cpu: process.cpuUsage(), rss: m.rss, peakRss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, fds, ...tcpConnections(), files: filesIn(given.resources?.directory), stats: session.stats, ...(engine ? { mdns: engine.stats, mdnsLimited: engine.limited } : {}) });
+    const threads = readdirSync('/proc/self/task').length;
+    out({ ev: 'cost', cpu: process.cpuUsage(), rss: m.rss, peakRss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, fds, threads, ...tcpConnections(), files: filesIn(given.resources?.directory), stats: session.stats, ...(engine ? { mdns: engine.stats, mdnsLimited: engine.limited } : {}) });
   } else if (cmd === 'reset') {
     peakRss = process.memoryUsage().rss;
     out({ ev: 'reset', rss: peakRss });

@@ -1,0 +1,160 @@
+/**
+ * What an accepted folder costs the receiver, measured against the bounds of its write path
+ * (docs/security.md "Folders (hostile manifests)", "Memory and descriptors while writing"):
+ * the writer thread's backlog (BACKLOG_BYTES, BACKLOG_OPS), the resource stream's `pieces` mode
+ * and the reader's gathering of tiny pieces (resource-wire.ts SMALL_PIECE), one descriptor at a
+ * time, and what an abandoned folder leaves behind.
+ *
+ * The attacker is a raw socket with hand-built frames (resource-attacker.ts); the victim accepts
+ * every offer (a `resource` listener: consent given), as an app meant to receive files does.
+ * Each test prints what the attack cost — retained and peak RSS, descriptors, threads, files and
+ * bytes on disk — and asserts bounds with wide margins (victims run with 16 MiB semi-spaces).
+ */
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { lstat, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { cleanup, rawPeer, startVictim, MiB, type Victim, type VictimCost } from './harness.js';
+import { until } from '../harness/proc.js';
+import { openResourceStream, resourceFrame, type RawStream } from './resource-attacker.js';
+
+const dirs: string[] = [];
+after(async () => {
+  await cleanup();
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+async function sandbox(): Promise<{ root: string; inbox: string }> {
+  const root = await mkdtemp(join(tmpdir(), 'pl-adv-fwriter-'));
+  dirs.push(root);
+  const inbox = join(root, 'inbox');
+  await mkdir(inbox);
+  return { root, inbox };
+}
+
+type Entry = ['f' | 'd', string, number, number, number];
+const NOW = Date.now();
+const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+const EMPTY_SHA = sha(Buffer.alloc(0));
+const STREAM = { maxMessage: 60_000 };
+const mib = (n: number): string => `${(n / MiB).toFixed(1)} MiB`;
+
+/** Everything under `dir` (not following links): entries, and bytes as sizes and as blocks on disk. */
+async function diskUse(dir: string): Promise<{ files: number; dirs: number; bytes: number; onDisk: number }> {
+  const out = { files: 0, dirs: 0, bytes: 0, onDisk: 0 };
+  const stack = [dir];
+  while (stack.length > 0) {
+    const d = stack.pop()!;
+    for (const name of await readdir(d)) {
+      const p = join(d, name);
+      const st = await lstat(p);
+      out.onDisk += st.blocks * 512;
+      if (st.isDirectory()) {
+        out.dirs++;
+        stack.push(p);
+      } else {
+        out.files++;
+        out.bytes += st.size;
+      }
+    }
+  }
+  return out;
+}
+
+/** Polls the victim's cost while `work` runs: the largest retained RSS, descriptors and threads seen. */
+async function watch<T>(v: Victim, work: Promise<T>): Promise<{ result: T; maxRss: number; maxHeap: number; maxFds: number; maxThreads: number; samples: number }> {
+  let done = false;
+  let maxRss = 0;
+  let maxHeap = 0;
+  let maxFds = 0;
+  let maxThreads = 0;
+  let samples = 0;
+  const poll = (async () => {
+    while (!done) {
+      const c = await v.cost();
+      samples++;
+      maxRss = Math.max(maxRss, c.rss);
+      maxHeap = Math.max(maxHeap, c.heapUsed + c.external);
+      maxFds = Math.max(maxFds, c.fds);
+      maxThreads = Math.max(maxThreads, c.threads ?? 0);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  })();
+  try {
+    const result = await work;
+    return { result, maxRss, maxHeap, maxFds, maxThreads, samples };
+  } finally {
+    done = true;
+    await poll;
+  }
+}
+
+function report(what: string, before: VictimCost, w: { maxRss: number; maxHeap: number; maxFds: number; maxThreads: number; samples: number }, after: VictimCost, disk?: Awaited<ReturnType<typeof diskUse>>): void {
+  console.log(
+    `# ${what}: retained RSS ${mib(before.rss)} → max ${mib(w.maxRss)} (+${mib(w.maxRss - before.rss)}) → ${mib(after.rss)} after; ` +
+      `peak RSS ${mib(after.peakRss)} (+${mib(after.peakRss - before.rss)}); heap+external ${mib(before.heapUsed + before.external)} → max ${mib(w.maxHeap)} → ${mib(after.heapUsed + after.external)}; fds ${before.fds} → max ${w.maxFds} → ${after.fds}; ` +
+      `threads ${before.threads} → max ${w.maxThreads} → ${after.threads}; ${w.samples} samples` +
+      (disk ? `; on disk: ${disk.files} files, ${disk.dirs} dirs, ${disk.bytes} bytes (${mib(disk.onDisk)} in blocks)` : ''),
+  );
+}
+
+/** The victim's answer after the accept: folder-done, error or reject. */
+const answer = (s: RawStream, ms: number): Promise<Record<string, unknown>> => until(() => s.frames().find((f) => f.type !== 'accept'), ms, 'the victim answers the folder', 200);
+const accepted = (s: RawStream): Promise<Record<string, unknown>> => until(() => s.frames().find((f) => f.type === 'accept'), 30_000, 'accept');
+
+function header(name: string, entries: Entry[], extra: Record<string, unknown> = {}): { frame: Buffer; manifest: Buffer } {
+  const manifest = Buffer.from(JSON.stringify({ e: entries, s: [] }), 'utf8');
+  const files = entries.filter((e) => e[0] === 'f');
+  const frame = resourceFrame({ type: 'folder', v: 1, name, files: files.length, dirs: entries.length - files.length, size: files.reduce((n, e) => n + e[2], 0), manifest: manifest.length, ...extra });
+  return { frame, manifest };
+}
+
+test('folder writer (a): a manifest of 100 000 entries (the folderEntries budget), every file empty — bounded memory, one descriptor, one thread; it completes with exactly its entries on disk', { timeout: 300_000 }, async () => {
+  const box = await sandbox();
+  const v = await startVictim({ acceptResources: true, resources: { directory: box.inbox } });
+  const peer = await rawPeer(v);
+  const DIRS = 1000;
+  const entries: Entry[] = [];
+  // Long names (≈ 110 bytes a path; the manifest stays under folderManifestBytes): each queued
+  // operation holds its path, so an unbounded queue would show.
+  const dirName = (d: number): string => `d${d}`.padEnd(60, '-');
+  for (let d = 0; d < DIRS; d++) entries.push(['d', dirName(d), 0, 0o755, NOW]);
+  for (let i = 0; entries.length < 100_000; i++) entries.push(['f', `${dirName(i % DIRS)}/${`f${i}`.padEnd(50, '_')}`, 0, 0o644, NOW]);
+  const { frame, manifest } = header('many', entries);
+  await v.reset();
+  const before = await v.cost();
+  const s = await openResourceStream(v, peer, STREAM);
+  s.write(frame);
+  s.write(manifest);
+  await accepted(s);
+  // The manifest is parsed and held, nothing of the folder queued yet.
+  const held = await v.cost();
+  const w = await watch(
+    v,
+    (async () => {
+      // Each empty file is its END trailer alone, back to back.
+      const trailer = resourceFrame({ type: 'end', sha256: EMPTY_SHA });
+      s.write(Buffer.concat(Array.from({ length: entries.length - DIRS }, () => trailer)));
+      return answer(s, 240_000);
+    })(),
+  );
+  assert.equal(w.result.type, 'folder-done', JSON.stringify(w.result));
+  const after = await v.cost();
+  const disk = await diskUse(box.inbox);
+  report('100 000 empty entries', before, w, after, disk);
+  console.log(`# DEBUG manifest held: heap+external ${mib(held.heapUsed + held.external)} rss ${mib(held.rss)}; max heap over it +${mib(w.maxHeap - held.heapUsed - held.external)}`);
+  assert.deepEqual(await readdir(box.inbox), ['many'], 'the folder alone, no staging directory left');
+  assert.equal(disk.files, entries.length - DIRS, 'exactly the listed files');
+  assert.equal(disk.dirs, DIRS + 1, 'exactly the listed directories (and the folder)');
+  assert.equal(disk.bytes, 0);
+  // Memory: the manifest (≈ 4 MB of JSON, parsed) is held while the folder arrives; BACKLOG_OPS
+  // bounds what the writer queue holds beyond it.
+  assert.ok(w.maxRss - before.rss < 120 * MiB, `retained RSS grew by ${mib(w.maxRss - before.rss)}`);
+  assert.ok(after.peakRss - before.rss < 200 * MiB, `peak RSS grew by ${mib(after.peakRss - before.rss)}`);
+  // One descriptor on the writer thread (and the stream connection's socket): never one per file.
+  assert.ok(w.maxFds - before.fds <= 8, `descriptors ${before.fds} → ${w.maxFds}`);
+  assert.ok(after.fds - before.fds <= 2, `descriptors after: ${before.fds} → ${after.fds}`);
+  assert.ok(w.maxThreads - (before.threads ?? 0) <= 4, `threads ${before.threads} → ${w.maxThreads}`);
+});
