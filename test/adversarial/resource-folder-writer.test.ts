@@ -100,6 +100,13 @@ function report(what: string, before: VictimCost, w: { maxRss: number; maxHeap: 
   );
 }
 
+/** The attacker closes its stream (as a sender does after the answer); the victim's cost once the stream is gone. */
+async function settled(v: Victim, s: RawStream, before: VictimCost): Promise<VictimCost> {
+  s.socket.end();
+  await until(async () => (await v.cost()).stats.streams <= before.stats.streams, 15_000, 'the stream closed', 200);
+  return v.cost();
+}
+
 /** The victim's answer after the accept: folder-done, error or reject. */
 const answer = (s: RawStream, ms: number): Promise<Record<string, unknown>> => until(() => s.frames().find((f) => f.type !== 'accept'), ms, 'the victim answers the folder', 200);
 const accepted = (s: RawStream): Promise<Record<string, unknown>> => until(() => s.frames().find((f) => f.type === 'accept'), 30_000, 'accept');
@@ -113,7 +120,9 @@ function header(name: string, entries: Entry[], extra: Record<string, unknown> =
 
 test('folder writer (a): a manifest of 100 000 entries (the folderEntries budget), every file empty — bounded memory, one descriptor, one thread; it completes with exactly its entries on disk', { timeout: 300_000 }, async () => {
   const box = await sandbox();
-  const v = await startVictim({ acceptResources: true, resources: { directory: box.inbox } });
+  // A short idle timeout: a folder of empty files sends only trailers, and its writing takes far
+  // longer than this on any disk — the trailers are the sender's progress.
+  const v = await startVictim({ acceptResources: true, resources: { directory: box.inbox }, budgets: { transferIdleTimeout: 5000 } });
   const peer = await rawPeer(v);
   const DIRS = 1000;
   const entries: Entry[] = [];
@@ -141,20 +150,85 @@ test('folder writer (a): a manifest of 100 000 entries (the folderEntries budget
     })(),
   );
   assert.equal(w.result.type, 'folder-done', JSON.stringify(w.result));
-  const after = await v.cost();
+  const after = await settled(v, s, before);
   const disk = await diskUse(box.inbox);
   report('100 000 empty entries', before, w, after, disk);
-  console.log(`# DEBUG manifest held: heap+external ${mib(held.heapUsed + held.external)} rss ${mib(held.rss)}; max heap over it +${mib(w.maxHeap - held.heapUsed - held.external)}`);
+  const queued = w.maxHeap - held.heapUsed - held.external;
+  console.log(`# manifest parsed and held (before the first file): heap+external ${mib(held.heapUsed + held.external)}, retained RSS ${mib(held.rss)}; most retained while the files arrived, over that: +${mib(queued)}`);
   assert.deepEqual(await readdir(box.inbox), ['many'], 'the folder alone, no staging directory left');
   assert.equal(disk.files, entries.length - DIRS, 'exactly the listed files');
   assert.equal(disk.dirs, DIRS + 1, 'exactly the listed directories (and the folder)');
   assert.equal(disk.bytes, 0);
-  // Memory: the manifest (≈ 4 MB of JSON, parsed) is held while the folder arrives; BACKLOG_OPS
-  // bounds what the writer queue holds beyond it.
-  assert.ok(w.maxRss - before.rss < 120 * MiB, `retained RSS grew by ${mib(w.maxRss - before.rss)}`);
-  assert.ok(after.peakRss - before.rss < 200 * MiB, `peak RSS grew by ${mib(after.peakRss - before.rss)}`);
+  // Memory: the manifest (≈ 14 MB of JSON; ≈ 34 MiB parsed) is held while the folder arrives, a
+  // cost folderManifestBytes and folderEntries bound. Beyond it, BACKLOG_OPS bounds the writer's
+  // queue: ≈ 5 MiB measured (1024 operations in flight); without it ≈ 26 MiB (the whole
+  // manifest queued behind a writer thread that creates files slower than they are read).
+  assert.ok(queued < 15 * MiB, `the writer queue retained ${mib(queued)} beyond the manifest`);
+  assert.ok(w.maxRss - before.rss < 200 * MiB, `retained RSS grew by ${mib(w.maxRss - before.rss)}`);
+  assert.ok(after.peakRss - before.rss < 250 * MiB, `peak RSS grew by ${mib(after.peakRss - before.rss)}`);
+  assert.ok(after.heapUsed + after.external - before.heapUsed - before.external < 8 * MiB, 'nothing of the folder is retained once it is done and its stream closed');
   // One descriptor on the writer thread (and the stream connection's socket): never one per file.
   assert.ok(w.maxFds - before.fds <= 8, `descriptors ${before.fds} → ${w.maxFds}`);
   assert.ok(after.fds - before.fds <= 2, `descriptors after: ${before.fds} → ${after.fds}`);
   assert.ok(w.maxThreads - (before.threads ?? 0) <= 4, `threads ${before.threads} → ${w.maxThreads}`);
+});
+
+/** Stream messages of one byte each, by hand: u32 length 1, the byte. */
+function bytePerFrame(bytes: Buffer): Buffer {
+  const out = Buffer.alloc(bytes.length * 5);
+  for (let i = 0; i < bytes.length; i++) {
+    out.writeUInt32BE(1, i * 5);
+    out[i * 5 + 4] = bytes[i]!;
+  }
+  return out;
+}
+
+test('folder writer (b): 20 000 one-byte files and three of 1–1.5 MiB, every byte (and some trailers) in a stream message of its own — tiny pieces are gathered: bounded memory, no descriptor growth', { timeout: 300_000 }, async () => {
+  const box = await sandbox();
+  const v = await startVictim({ acceptResources: true, resources: { directory: box.inbox } });
+  const peer = await rawPeer(v);
+  const N = 20_000;
+  const big = [Buffer.alloc(MiB, 0x62), Buffer.alloc(MiB, 0x63), Buffer.alloc(MiB + MiB / 2, 0x64)];
+  const entries: Entry[] = [['d', 'd', 0, 0o755, NOW]];
+  for (let i = 0; i < N; i++) entries.push(['f', `d/f${i}`, 1, 0o644, NOW]);
+  // Two files at the small-file limit (gathered in memory, written by the writer thread), one above it (written as it arrives).
+  big.forEach((b, i) => entries.push(['f', `big${i}`, b.length, 0o644, NOW]));
+  const { frame, manifest } = header('bytes', entries);
+  await v.reset();
+  const before = await v.cost();
+  const s = await openResourceStream(v, peer, STREAM);
+  s.write(frame);
+  s.write(manifest);
+  await accepted(s);
+  const w = await watch(
+    v,
+    (async () => {
+      for (let i = 0; i < N; i++) {
+        const body = Buffer.from([0x30 + (i % 10)]);
+        const trailer = resourceFrame({ type: 'end', sha256: sha(body) });
+        // The first 500 trailers a byte a message too (the reader gathers a frame's bytes); the rest whole.
+        s.socket.write(Buffer.concat([bytePerFrame(body), i < 500 ? bytePerFrame(trailer) : Buffer.concat([Buffer.from([0, 0, 0, trailer.length]), trailer])]));
+      }
+      for (const b of big) {
+        s.socket.write(bytePerFrame(b));
+        s.write(resourceFrame({ type: 'end', sha256: sha(b) }));
+      }
+      return answer(s, 240_000);
+    })(),
+  );
+  assert.equal(w.result.type, 'folder-done', JSON.stringify(w.result));
+  const after = await settled(v, s, before);
+  const disk = await diskUse(box.inbox);
+  report(`${N} one-byte files + 3.5 MiB, a byte a message`, before, w, after, disk);
+  assert.equal(disk.files, N + big.length);
+  assert.equal(disk.bytes, N + big.reduce((n, b) => n + b.length, 0));
+  // A byte a message is ≈ 3.5 M pieces: handed on one by one (a Buffer view each, ≈ 100 bytes of
+  // heap) a 1 MiB file would hold ≈ 10⁶ of them; gathered into copies of up to 64 KiB, a few.
+  assert.ok(w.maxHeap - before.heapUsed - before.external < 24 * MiB, `retained heap grew by ${mib(w.maxHeap - before.heapUsed - before.external)}`);
+  assert.ok(w.maxRss - before.rss < 100 * MiB, `retained RSS grew by ${mib(w.maxRss - before.rss)}`);
+  assert.ok(after.peakRss - before.rss < 160 * MiB, `peak RSS grew by ${mib(after.peakRss - before.rss)}`);
+  assert.ok(w.maxFds - before.fds <= 8, `descriptors ${before.fds} → ${w.maxFds}`);
+  assert.ok(after.fds - before.fds <= 1, `descriptors after: ${before.fds} → ${after.fds}`);
+  assert.ok(w.maxThreads - (before.threads ?? 0) <= 4, `threads ${before.threads} → ${w.maxThreads}`);
+  assert.equal(after.threads, before.threads, 'the writer thread is gone');
 });
