@@ -12,7 +12,7 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lstat, mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -232,3 +232,100 @@ test('folder writer (b): 20 000 one-byte files and three of 1–1.5 MiB, every b
   assert.ok(w.maxThreads - (before.threads ?? 0) <= 4, `threads ${before.threads} → ${w.maxThreads}`);
   assert.equal(after.threads, before.threads, 'the writer thread is gone');
 });
+
+/** Every entry under `dir`, relative, `/`-separated (files and directories). */
+async function listTree(dir: string, prefix = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const name of await readdir(dir)) {
+    const rel = prefix ? `${prefix}/${name}` : name;
+    out.push(rel);
+    if ((await lstat(join(dir, name))).isDirectory()) out.push(...(await listTree(join(dir, name), rel)));
+  }
+  return out;
+}
+
+for (const [resumable, point] of [[false, 'small'], [false, 'large'], [true, 'small'], [true, 'large']] as const) {
+  const where = point === 'small' ? 'amid the small files (written by the writer thread)' : 'during a large file (written from the main thread)';
+  test(`folder writer (d${resumable ? ', resumable' : ''}, ${point}): a folder abandoned mid-way — the attacker disconnects ${where} — fails with ERR_RESOURCE_ABORTED; no descriptor, thread or file is left${resumable ? ' beyond the partial folder and its journal' : ''}`, { timeout: 180_000 }, async () => {
+    const box = await sandbox();
+    const v = await startVictim({ acceptResources: true, resources: { directory: box.inbox } });
+    await v.reset();
+    const before = await v.cost();
+    const peer = await rawPeer(v);
+    const SMALL_FILES = 3000;
+    const small = (i: number): Buffer => Buffer.alloc(1024 + (i % 7), 0x41 + (i % 26));
+    const large = Buffer.alloc(16 * MiB, 0x7a);
+    const entries: Entry[] = [['d', 'd', 0, 0o755, NOW]];
+    for (let i = 0; i < SMALL_FILES; i++) entries.push(['f', `d/s${i}`, small(i).length, 0o644, NOW]);
+    entries.push(['f', 'large.bin', large.length, 0o644, NOW]);
+    for (let i = 0; i < 10; i++) entries.push(['f', `d/after${i}`, 10, 0o644, NOW]);
+    const { frame, manifest } = header('abandoned', entries, resumable ? { resume: 1 } : {});
+    const s = await openResourceStream(v, peer, STREAM);
+    s.write(frame);
+    s.write(manifest);
+    await accepted(s);
+    if (resumable) s.write(resourceFrame({ type: 'folder-resume', held: sha(Buffer.alloc(0)), offset: 0, sha256: sha(Buffer.alloc(0)) }));
+    for (let i = 0; i < SMALL_FILES; i++) {
+      s.write(small(i));
+      s.write(resourceFrame({ type: 'end', sha256: sha(small(i)) }));
+    }
+    const failed = v.events('resource-failed').length;
+    if (point === 'small') await until(() => s.socket.writableLength === 0, 30_000, 'the small files handed to the kernel', 5);
+    else s.write(large.subarray(0, 6 * MiB));
+    // 'large': in the middle of the large file, its first bytes on the victim's disk.
+    if (point === 'large') await until(
+      async () => {
+        const [staging] = (await readdir(box.inbox)).filter((n) => n.startsWith('.peerlink-folder-'));
+        const st = staging === undefined ? undefined : await lstat(join(box.inbox, staging, 'large.bin')).catch(() => undefined);
+        return (st?.size ?? 0) > 0;
+      },
+      60_000,
+      'the large file begun on disk',
+      50,
+    );
+    const during = await v.cost();
+    s.socket.destroy();
+    peer.socket.destroy();
+    const ev = await until(() => v.events('resource-failed')[failed], 30_000, 'the victim notices');
+    await until(async () => (await v.cost()).stats.streams === 0, 15_000, 'the stream gone', 200);
+    const after = await v.cost();
+    const left = await listTree(box.inbox);
+    const disk = await diskUse(box.inbox);
+    console.log(
+      `# abandoned${resumable ? ' (resumable)' : ''} (${point}): retained RSS ${mib(before.rss)} → ${mib(during.rss)} during → ${mib(after.rss)} after; peak ${mib(after.peakRss)}; ` +
+        `fds ${before.fds} → ${during.fds} → ${after.fds}; threads ${before.threads} → ${during.threads} → ${after.threads}; ` +
+        `left: ${disk.files} files, ${disk.dirs} dirs, ${disk.bytes} bytes (${mib(disk.onDisk)} in blocks); failed with ${String(ev.code)}`,
+    );
+    assert.equal(ev.code, 'ERR_RESOURCE_ABORTED', JSON.stringify(ev));
+    assert.ok(after.fds <= before.fds, `descriptors ${before.fds} → ${after.fds}`);
+    assert.equal(after.threads, before.threads, 'the writer thread is gone');
+    assert.ok(after.heapUsed + after.external - before.heapUsed - before.external < 8 * MiB, 'nothing of the folder is retained');
+    if (!resumable) {
+      assert.deepEqual(left, [], 'the staging directory is removed');
+      return;
+    }
+    // Kept for resuming: the partial folder — its record, its journal, the small files journalled
+    // as written and verified, and the prefix of the large file begun — and nothing else.
+    const [partial, ...others] = await readdir(box.inbox);
+    assert.deepEqual(others, []);
+    assert.match(partial ?? '', /^\.peerlink-folder-partial-[0-9a-f]{24}$/);
+    const dir = join(box.inbox, partial!);
+    const journal = (await readFile(join(dir, '.peerlink-journal'), 'utf8')).split('\n').filter(Boolean);
+    const done = new Map(journal.filter((l) => l.startsWith('f ')).map((l) => [Number(l.split(' ')[1]), l.split(' ')[2]]));
+    const files = entries.filter((e) => e[0] === 'f');
+    for (const rel of await listTree(dir)) {
+      if (rel === '.peerlink-journal' || rel === '.peerlink-folder.json' || rel === 'd') continue;
+      const index = files.findIndex((e) => e[1] === rel);
+      assert.ok(index >= 0, `${rel} is a file of the folder`);
+      const bytes = await readFile(join(dir, rel));
+      if (rel === 'large.bin') {
+        assert.equal(point, 'large');
+        assert.ok(journal.includes(`b ${index}`), 'the large file is journalled as begun');
+        assert.ok(bytes.length <= 6 * MiB && bytes.equals(large.subarray(0, bytes.length)), 'its prefix is what was sent');
+      } else {
+        assert.equal(sha(bytes), done.get(index), `${rel} is journalled with its SHA-256`);
+        assert.ok(bytes.equals(small(index)), `${rel} holds what was sent`);
+      }
+    }
+  });
+}
