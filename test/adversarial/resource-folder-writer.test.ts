@@ -224,9 +224,10 @@ test('folder writer (b): 20 000 one-byte files and three of 1–1.5 MiB, every b
   assert.equal(disk.bytes, N + big.reduce((n, b) => n + b.length, 0));
   // A byte a message is ≈ 3.5 M pieces: handed on one by one (a Buffer view each, ≈ 100 bytes of
   // heap) a 1 MiB file would hold ≈ 10⁶ of them; gathered into copies of up to 64 KiB, a few.
-  assert.ok(w.maxHeap - before.heapUsed - before.external < 24 * MiB, `retained heap grew by ${mib(w.maxHeap - before.heapUsed - before.external)}`);
-  assert.ok(w.maxRss - before.rss < 100 * MiB, `retained RSS grew by ${mib(w.maxRss - before.rss)}`);
-  assert.ok(after.peakRss - before.rss < 160 * MiB, `peak RSS grew by ${mib(after.peakRss - before.rss)}`);
+  // Measured ≈ +17 MiB of heap (Node 20 and 26); ≈ +102 MiB with nothing gathered.
+  assert.ok(w.maxHeap - before.heapUsed - before.external < 48 * MiB, `retained heap grew by ${mib(w.maxHeap - before.heapUsed - before.external)}`);
+  assert.ok(w.maxRss - before.rss < 170 * MiB, `retained RSS grew by ${mib(w.maxRss - before.rss)}`);
+  assert.ok(after.peakRss - before.rss < 200 * MiB, `peak RSS grew by ${mib(after.peakRss - before.rss)}`);
   assert.ok(w.maxFds - before.fds <= 8, `descriptors ${before.fds} → ${w.maxFds}`);
   assert.ok(after.fds - before.fds <= 1, `descriptors after: ${before.fds} → ${after.fds}`);
   assert.ok(w.maxThreads - (before.threads ?? 0) <= 4, `threads ${before.threads} → ${w.maxThreads}`);
