@@ -330,3 +330,40 @@ for (const [resumable, point] of [[false, 'small'], [false, 'large'], [true, 'sm
     }
   });
 }
+
+test('folder writer (a, ×4): four manifests of 100 000 entries at once from one peer (transfersPerPeer) — what holding them costs, and a fifth is refused', { timeout: 180_000 }, async () => {
+  const box = await sandbox();
+  const v = await startVictim({ acceptResources: true, resources: { directory: box.inbox } });
+  const peer = await rawPeer(v);
+  const dirName = (d: number): string => `d${d}`.padEnd(60, '-');
+  const entries: Entry[] = [];
+  for (let d = 0; d < 1000; d++) entries.push(['d', dirName(d), 0, 0o755, NOW]);
+  for (let i = 0; entries.length < 100_000; i++) entries.push(['f', `${dirName(i % 1000)}/${`f${i}`.padEnd(50, '_')}`, 0, 0o644, NOW]);
+  await v.reset();
+  const before = await v.cost();
+  const streams: RawStream[] = [];
+  for (let k = 0; k < 4; k++) {
+    const { frame, manifest } = header(`many${k}`, entries);
+    const s = await openResourceStream(v, peer, STREAM);
+    s.write(frame);
+    s.write(manifest);
+    streams.push(s);
+  }
+  await Promise.all(streams.map((s) => accepted(s)));
+  const held = await v.cost();
+  const fifth = await openResourceStream(v, peer, STREAM);
+  fifth.write(header('many4', entries).frame);
+  const refusal = await answer(fifth, 15_000);
+  console.log(
+    `# four 100 000-entry manifests held (accepted, no file sent): retained RSS ${mib(before.rss)} → ${mib(held.rss)} (+${mib(held.rss - before.rss)}), ` +
+      `peak +${mib(held.peakRss - before.rss)}, heap+external +${mib(held.heapUsed + held.external - before.heapUsed - before.external)}; fds ${before.fds} → ${held.fds}; threads ${before.threads} → ${held.threads}; fifth: ${String(refusal.code)}`,
+  );
+  assert.equal(refusal.code, 'ERR_RESOURCE_BUSY');
+  // ≈ 37 MiB of heap and ≈ 65 MiB of RSS each (measured), and each accepted folder has its writer
+  // thread (≈ 4 descriptors: its event loop) and its stream's socket: four are what one peer can
+  // make the receiver hold. (No session-wide bound: n peers hold n × four.)
+  assert.ok(held.heapUsed + held.external - before.heapUsed - before.external < 4 * 60 * MiB);
+  assert.ok(held.rss - before.rss < 4 * 110 * MiB);
+  assert.ok(held.fds - before.fds <= 4 * 6, `descriptors ${before.fds} → ${held.fds}`);
+  assert.ok((held.threads ?? 0) - (before.threads ?? 0) <= 4 + 2, `threads ${before.threads} → ${held.threads}`);
+});
