@@ -62,6 +62,34 @@ async function resumeAnswer(reader: ResourceStreamReader, idle: IdleWatch, idleT
 export type ReceivedResource = PlacedResource & { folder?: FolderSummary };
 
 /**
+ * A folder's manifest, `length` bytes. The header timeout has ended and the idle watch of the
+ * body has not begun: a sender that stalls here is dropped as a silent one (ERR_TIMEOUT after
+ * idleTimeout with fewer than minProgressBytes), or it would hold what it sent of the manifest
+ * (up to folderManifestBytes) and its transfer slot for as long as it stays connected.
+ */
+async function readManifest(reader: ResourceStreamReader, length: number, policy: Pick<IncomingPolicy<unknown>, 'idleTimeout' | 'minProgressBytes'>): Promise<Buffer> {
+  const idle = new IdleWatch(
+    policy.idleTimeout,
+    () => reader.interrupt(new PeerlinkError('ERR_TIMEOUT', `the sender sent less than ${policy.minProgressBytes} bytes of its folder's manifest in ${Math.round(policy.idleTimeout / 1000)} s; the transfer was dropped`)),
+    Math.min(policy.minProgressBytes, Math.max(1, length)),
+  );
+  try {
+    const parts: Buffer[] = [];
+    let have = 0;
+    while (have < length) {
+      const c = await reader.chunk(Math.min(length - have, MAX_PIECE));
+      if (c === null) throw new PeerlinkError('ERR_RESOURCE_ABORTED', 'the peer closed the resource stream early');
+      parts.push(c);
+      have += c.length;
+      idle.touch(c.length);
+    }
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts, length);
+  } finally {
+    idle.stop();
+  }
+}
+
+/**
  * What a peer offers to send, for the app (or a person) to accept or refuse. One file
  * today; a folder would list its files here, and a resumed transfer would add its offset.
  */
@@ -346,7 +374,7 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
     let manifest: FolderManifest;
     let manifestSha256: string;
     try {
-      const raw = await reader.exactly(header.manifest);
+      const raw = await readManifest(reader, header.manifest, policy);
       manifestSha256 = createHash('sha256').update(raw).digest('hex');
       manifest = parseManifest(raw, header, limits);
     } catch (err) {

@@ -367,3 +367,36 @@ test('folder writer (a, ×4): four manifests of 100 000 entries at once from one
   assert.ok(held.fds - before.fds <= 4 * 6, `descriptors ${before.fds} → ${held.fds}`);
   assert.ok((held.threads ?? 0) - (before.threads ?? 0) <= 4 + 2, `threads ${before.threads} → ${held.threads}`);
 });
+
+test('folder writer (e): a manifest that stalls half-sent is dropped after transferIdleTimeout (ERR_TIMEOUT), its bytes and transfer slot released', { timeout: 120_000 }, async () => {
+  const box = await sandbox();
+  const v = await startVictim({ acceptResources: true, resources: { directory: box.inbox }, budgets: { transferIdleTimeout: 2000 } });
+  const peer = await rawPeer(v);
+  await v.reset();
+  const before = await v.cost();
+  const streams: RawStream[] = [];
+  // Four (transfersPerPeer) manifests declared at the folderManifestBytes limit, 8 MiB of each sent, then nothing.
+  for (let k = 0; k < 4; k++) {
+    const s = await openResourceStream(v, peer, STREAM);
+    s.write(resourceFrame({ type: 'folder', v: 1, name: `stalled${k}`, files: 1, dirs: 0, size: 1, manifest: 16 * MiB }));
+    s.write(Buffer.alloc(8 * MiB, 0x20));
+    streams.push(s);
+  }
+  await until(() => streams.every((s) => s.socket.writableLength === 0), 30_000, 'the partial manifests sent', 20);
+  await new Promise((r) => setTimeout(r, 500));
+  const stalled = await v.cost();
+  const answers = await Promise.all(streams.map((s) => answer(s, 20_000).catch(() => undefined)));
+  // The victim closes each stream after its answer (at most a 5 s linger for the sender to close its side).
+  await until(async () => (await v.cost()).stats.streams <= before.stats.streams, 15_000, 'the streams closed', 200);
+  const after = await v.cost();
+  console.log(
+    `# four manifests stalled half-sent (8 of 16 MiB each): heap+external ${mib(before.heapUsed + before.external)} → ${mib(stalled.heapUsed + stalled.external)} held → ${mib(after.heapUsed + after.external)}; ` +
+      `retained RSS ${mib(before.rss)} → ${mib(stalled.rss)} → ${mib(after.rss)}; answers: ${answers.map((a) => String(a?.code)).join(', ')}`,
+  );
+  for (const a of answers) assert.equal(a?.code, 'ERR_TIMEOUT', 'the stalled manifest is dropped');
+  assert.ok(after.heapUsed + after.external - before.heapUsed - before.external < 8 * MiB, 'its bytes are released');
+  // The slots are free again: a fifth folder is answered (here refused for its name), not ERR_RESOURCE_BUSY.
+  const s = await openResourceStream(v, peer, STREAM);
+  s.write(resourceFrame({ type: 'folder', v: 1, name: '..', files: 1, dirs: 0, size: 1, manifest: 10 }));
+  assert.equal((await answer(s, 15_000)).code, 'ERR_RESOURCE_NAME');
+});
