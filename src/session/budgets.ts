@@ -34,6 +34,12 @@ export interface SessionBudgets {
   folderEntries: number;
   /** Bytes of one incoming folder's manifest (read before the offer is shown). Default 16 777 216 (16 MiB). */
   folderManifestBytes: number;
+  /**
+   * Declared manifest bytes of all incoming folders at once, whatever the peer: a manifest is
+   * held (parsed, ≈ 2.5 × its bytes) for its whole transfer, and transfersPerPeer bounds one
+   * peer only. Default 67 108 864 (64 MiB: four manifests at the folderManifestBytes limit).
+   */
+  folderManifestBytesTotal: number;
   /** Path components of one entry of an incoming folder. Default 64. */
   folderDepth: number;
   /** Silence after which an incoming transfer's body fails and its reservation is released, ms. Default 20 000. */
@@ -104,6 +110,7 @@ export const DEFAULT_BUDGETS: Readonly<SessionBudgets> = Object.freeze({
   transfersPerPeer: 4,
   folderEntries: 100_000,
   folderManifestBytes: 16_777_216,
+  folderManifestBytesTotal: 67_108_864,
   folderDepth: 64,
   transferIdleTimeout: 20_000,
   transferMinBytes: 65_536,

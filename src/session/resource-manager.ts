@@ -56,6 +56,8 @@ export class ResourceManager<P> {
   readonly #active = new Set<ResourceTransfer<P> | IncomingResource<P>>();
   /** Incoming transfers in progress, per peer key. */
   readonly #incoming = new Map<string, number>();
+  /** Declared manifest bytes of the incoming folders under way (budget folderManifestBytesTotal). */
+  #manifestBytes = 0;
   #closed = false;
 
   constructor(options: ResourceManagerOptions<P>) {
@@ -118,6 +120,15 @@ export class ResourceManager<P> {
       owner: key,
       refusal,
       folderLimits: { entries: limits.folderEntries, manifestBytes: limits.folderManifestBytes, depth: limits.folderDepth },
+      holdManifest: (bytes) => {
+        if (this.#manifestBytes + bytes > limits.folderManifestBytesTotal) return undefined;
+        this.#manifestBytes += bytes;
+        let held = true;
+        return () => {
+          if (held) this.#manifestBytes -= bytes;
+          held = false;
+        };
+      },
       exceeded: (budget, detail) => this.#budgets.exceeded({ budget, peer: key, detail }),
     });
     this.#track(r);

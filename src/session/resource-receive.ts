@@ -131,6 +131,11 @@ export interface IncomingPolicy<P> {
   refused?: ((offer: RefusedOffer<P>, error: PeerlinkError) => void) | undefined;
   /** Bounds on an incoming folder's manifest (budgets folderEntries, folderManifestBytes, folderDepth). */
   folderLimits?: FolderLimits | undefined;
+  /**
+   * Holds `bytes` of the session-wide manifest budget (folderManifestBytesTotal) for this folder:
+   * returns its release, or undefined when the budget is used up (the folder is refused).
+   */
+  holdManifest?: ((bytes: number) => (() => void) | undefined) | undefined;
   /** Counts a budget refusal (the session's ledger). */
   exceeded?: ((budget: BudgetName, detail: string) => void) | undefined;
 }
@@ -371,6 +376,13 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
     }
     if (header.manifest > limits.manifestBytes) over('folderManifestBytes', limits.manifestBytes, `manifest of ${header.manifest} bytes`);
     if (header.files + header.dirs > limits.entries) over('folderEntries', limits.entries, `${header.files + header.dirs} entries`);
+    // Held until the transfer ends (the parsed manifest is): other folders under way, from any peer, count too.
+    const release = policy.holdManifest ? policy.holdManifest(header.manifest) : (): void => undefined;
+    if (!release) {
+      policy.exceeded?.('folderManifestBytesTotal', `manifest of ${header.manifest} bytes`);
+      return refuseEarly(new PeerlinkError('ERR_RESOURCE_BUSY', "the receiver is taking other folders' manifests; send again when one has finished"));
+    }
+    void this.done.finally(release).catch(() => undefined);
     let manifest: FolderManifest;
     let manifestSha256: string;
     try {

@@ -331,7 +331,7 @@ for (const [resumable, point] of [[false, 'small'], [false, 'large'], [true, 'sm
   });
 }
 
-test('folder writer (a, ×4): four manifests of 100 000 entries at once from one peer (transfersPerPeer) — what holding them costs, and a fifth is refused', { timeout: 180_000 }, async () => {
+test('folder writer (a, ×4): four manifests of 100 000 entries at once from one peer (transfersPerPeer) — what holding them costs; a fifth, from that peer or another, is refused (folderManifestBytesTotal)', { timeout: 180_000 }, async () => {
   const box = await sandbox();
   const v = await startVictim({ acceptResources: true, resources: { directory: box.inbox } });
   const peer = await rawPeer(v);
@@ -354,14 +354,32 @@ test('folder writer (a, ×4): four manifests of 100 000 entries at once from one
   const fifth = await openResourceStream(v, peer, STREAM);
   fifth.write(header('many4', entries).frame);
   const refusal = await answer(fifth, 15_000);
+  // Another peer (with security 'none', anyone can be any number of peers): the session-wide
+  // manifest budget (64 MiB, four manifests at the limit) is used up, so it is refused too,
+  // before a byte of its manifest is read.
+  const other = await rawPeer(v);
+  const sixth = await openResourceStream(v, other, STREAM);
+  const big = header('other', entries);
+  sixth.write(big.frame);
+  const refusal2 = await answer(sixth, 15_000);
+  assert.equal(refusal2.code, 'ERR_RESOURCE_BUSY', JSON.stringify(refusal2));
+  assert.equal((await v.cost()).stats.budgets.folderManifestBytesTotal, 1);
+  // Once the first peer's folders are gone (it disconnects), the other peer's folder is taken.
+  for (const s of streams) s.socket.destroy();
+  peer.socket.destroy();
+  await until(() => v.events('resource-failed').length >= 4, 30_000, 'the four folders dropped');
+  const seventh = await openResourceStream(v, other, STREAM);
+  seventh.write(big.frame);
+  seventh.write(big.manifest);
+  await accepted(seventh);
   console.log(
     `# four 100 000-entry manifests held (accepted, no file sent): retained RSS ${mib(before.rss)} → ${mib(held.rss)} (+${mib(held.rss - before.rss)}), ` +
-      `peak +${mib(held.peakRss - before.rss)}, heap+external +${mib(held.heapUsed + held.external - before.heapUsed - before.external)}; fds ${before.fds} → ${held.fds}; threads ${before.threads} → ${held.threads}; fifth: ${String(refusal.code)}`,
+      `peak +${mib(held.peakRss - before.rss)}, heap+external +${mib(held.heapUsed + held.external - before.heapUsed - before.external)}; fds ${before.fds} → ${held.fds}; threads ${before.threads} → ${held.threads}; fifth: ${String(refusal.code)}, from another peer: ${String(refusal2.code)}`,
   );
   assert.equal(refusal.code, 'ERR_RESOURCE_BUSY');
   // ≈ 37 MiB of heap and ≈ 65 MiB of RSS each (measured), and each accepted folder has its writer
   // thread (≈ 4 descriptors: its event loop) and its stream's socket: four are what one peer can
-  // make the receiver hold. (No session-wide bound: n peers hold n × four.)
+  // make the receiver hold, and folderManifestBytesTotal all peers together.
   assert.ok(held.heapUsed + held.external - before.heapUsed - before.external < 4 * 60 * MiB);
   assert.ok(held.rss - before.rss < 4 * 110 * MiB);
   assert.ok(held.fds - before.fds <= 4 * 6, `descriptors ${before.fds} → ${held.fds}`);
