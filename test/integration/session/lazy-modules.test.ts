@@ -1,7 +1,9 @@
 /**
  * A session loads only what it uses (docs/memory.md): @peculiar/x509 and reflect-metadata (~16
  * MiB of RSS) only to make a certificate, ws and node:http only for the WebSocket transport,
- * node:tls (5–6.5 MiB on Node 24/26 with OpenSSL's set-up) only for its first PSK connection.
+ * node:tls (5–6.5 MiB on Node 24/26 with OpenSSL's set-up) only for its first PSK connection,
+ * node:fs/promises and dns/promises (src/lazy-builtins.ts) only for files and host names, and
+ * node:perf_hooks never (the global `performance` is the same object): ~1–2 MiB together.
  * Module loading is deterministic, so this is checked exactly, in a fresh process per mode
  * (fixtures/loaded-modules.ts: two sessions on loopback, connected, one message exchanged).
  */
