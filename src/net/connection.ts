@@ -13,7 +13,6 @@
  */
 import { EventEmitter } from 'node:events';
 import type { X509Certificate } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { PeerlinkError } from '../errors.js';

@@ -5,11 +5,11 @@
  * than using Node's autoSelectFamily so that every attempt can be pinned to an interface
  * (SO_BINDTODEVICE before connect) and so attempts are counted and reported.
  */
-import { lookup } from 'node:dns/promises';
 import { isIP, Socket } from 'node:net';
 import { PeerlinkError } from '../errors.js';
 import { toPeerlinkError } from './net-errors.js';
 import { createPinnedTcpSocket } from './sockopt.js';
+import { dnsPromises } from '../lazy-builtins.js';
 
 export interface ResolvedAddress {
   address: string;
@@ -36,7 +36,7 @@ export async function resolveHost(host: string, zone?: string): Promise<Resolved
   const literal = literalAddress(host, zone);
   if (literal) return [literal];
   try {
-    const all = await lookup(host, { all: true, verbatim: true });
+    const all = await dnsPromises().lookup(host, { all: true, verbatim: true });
     return all.map((a) => withZone({ address: a.address, family: a.family as 4 | 6 }, zone));
   } catch (err) {
     throw toPeerlinkError(err, { what: `resolving ${host}` });

@@ -5,7 +5,6 @@
  */
 import { createSocket } from 'node:dgram';
 import type { Socket } from 'node:net';
-import { performance } from 'node:perf_hooks';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { loadWs } from './ws-module.js';
 import { PeerlinkError } from '../errors.js';

@@ -4,7 +4,6 @@
  * TCP alone notices neither a frozen peer (its kernel still ACKs) nor a silently vanished
  * link for many minutes.
  */
-import { performance } from 'node:perf_hooks';
 import type { ResolvedKeepalive } from './parameters.js';
 
 export class KeepaliveTimer {

@@ -12,10 +12,10 @@
  * recognise this one over time, which is a privacy cost the app chooses knowingly.
  */
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile, rename, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { PeerlinkError } from '../errors.js';
 import { codePointLabel, findInvisible } from '../display-text.js';
+import { fsPromises } from '../lazy-builtins.js';
 
 /** Longest display name in UTF-8 bytes: a DNS-SD instance name is one 63-byte label. */
 export const MAX_DISPLAY_NAME_BYTES = 63;
@@ -93,7 +93,7 @@ export class PeerID {
   static async loadOrCreate(file: string, displayName?: string): Promise<PeerID> {
     let text: string | undefined;
     try {
-      text = await readFile(file, 'utf8');
+      text = await fsPromises().readFile(file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }
@@ -122,10 +122,10 @@ export class PeerID {
 
   /** Writes `{"id", "displayName"}` to `file` atomically with mode 0600. */
   async save(file: string): Promise<void> {
-    await mkdir(dirname(file), { recursive: true });
+    await fsPromises().mkdir(dirname(file), { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
-    await writeFile(tmp, JSON.stringify({ id: this.id, displayName: this.displayName }) + '\n', { mode: 0o600 });
-    await rename(tmp, file);
+    await fsPromises().writeFile(tmp, JSON.stringify({ id: this.id, displayName: this.displayName }) + '\n', { mode: 0o600 });
+    await fsPromises().rename(tmp, file);
   }
 
   /** The 16 id bytes (a copy). */

@@ -8,12 +8,12 @@
  * interrupts folder after folder cannot fill the disk.
  */
 import { constants } from 'node:fs';
-import { lstat, open, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { FOLDER_PARTIAL_PATTERN, JOURNAL_NAME } from './resource-folder-resume.js';
 import { PARTIAL_MAX_AGE_MS, readRecordText, type PartialResource } from './resource-partial.js';
 import { resourceNameProblem } from './resource-name.js';
 import { MAX_RESOURCE_SIZE } from './resource-wire.js';
+import { fsPromises } from '../lazy-builtins.js';
 
 export const FOLDER_RECORD_NAME = '.peerlink-folder.json';
 /** Entries looked at when counting a staging directory's bytes: far above any folder we accept, and a bound on the walk. */
@@ -27,7 +27,7 @@ export interface FolderPartialRecord {
 }
 
 export async function writeFolderRecord(staging: string, record: FolderPartialRecord): Promise<void> {
-  const fh = await open(join(staging, FOLDER_RECORD_NAME), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | (constants.O_NOFOLLOW ?? 0), 0o600);
+  const fh = await fsPromises().open(join(staging, FOLDER_RECORD_NAME), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | (constants.O_NOFOLLOW ?? 0), 0o600);
   try {
     await fh.writeFile(JSON.stringify(record));
   } finally {
@@ -55,12 +55,12 @@ export async function stagingBytes(staging: string): Promise<number> {
   const stack = [staging];
   while (stack.length > 0 && seen < MAX_WALK_ENTRIES) {
     const dir = stack.pop()!;
-    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    const entries = await fsPromises().readdir(dir, { withFileTypes: true }).catch(() => []);
     for (const e of entries) {
       if (++seen > MAX_WALK_ENTRIES) break;
       const path = join(dir, e.name);
       if (e.isDirectory()) stack.push(path);
-      else if (e.isFile()) bytes += (await lstat(path).catch(() => undefined))?.size ?? 0;
+      else if (e.isFile()) bytes += (await fsPromises().lstat(path).catch(() => undefined))?.size ?? 0;
     }
   }
   return bytes;
@@ -74,15 +74,15 @@ export async function stagingBytes(staging: string): Promise<number> {
  */
 export async function scanFolderPartials(dir: string, busy: ReadonlySet<string>, now = Date.now()): Promise<Map<string, PartialResource>> {
   const out = new Map<string, PartialResource>();
-  for (const entry of await readdir(dir).catch(() => [] as string[])) {
+  for (const entry of await fsPromises().readdir(dir).catch(() => [] as string[])) {
     if (!FOLDER_PARTIAL_PATTERN.test(entry) || busy.has(entry)) continue;
     const path = join(dir, entry);
-    const st = await lstat(path).catch(() => undefined);
+    const st = await fsPromises().lstat(path).catch(() => undefined);
     if (!st?.isDirectory()) continue;
-    const journal = await lstat(join(path, JOURNAL_NAME)).catch(() => undefined);
+    const journal = await fsPromises().lstat(join(path, JOURNAL_NAME)).catch(() => undefined);
     const updated = Math.max(st.mtimeMs, journal?.mtimeMs ?? 0);
     if (now - updated > PARTIAL_MAX_AGE_MS) {
-      await rm(path, { recursive: true, force: true }).catch(() => undefined);
+      await fsPromises().rm(path, { recursive: true, force: true }).catch(() => undefined);
       continue;
     }
     const record = await readFolderRecord(path);

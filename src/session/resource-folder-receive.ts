@@ -14,8 +14,7 @@
  * `fdatasync` where `sync -f` is not available).
  */
 import { constants } from 'node:fs';
-import { chmod, lstat, mkdir, mkdtemp, open, rename, rm, rmdir, type FileHandle } from 'node:fs/promises';
-import { execFile } from 'node:child_process';
+import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash, type Hash } from 'node:crypto';
 import { PeerlinkError } from '../errors.js';
@@ -24,6 +23,7 @@ import type { FolderEntry, FolderManifest } from './resource-folder-manifest.js'
 import type { ResourceStreamReader } from './resource-wire.js';
 import { dropBytes, mapWriteError, MIN_WRITE } from './resource-sink.js';
 import { FolderWriter } from './resource-folder-writer.js';
+import { childProcess, fsPromises } from '../lazy-builtins.js';
 
 const MAX_PIECE = 1024 * 1024;
 /** Files up to this size are gathered in memory, verified, and written by the writer thread (resource-folder-writer.ts). */
@@ -52,14 +52,14 @@ export interface FolderReceiveHooks {
 
 /** A fresh private staging directory in `dir`, named with our pid so a later session can tell a dead process's leftover. */
 export function makeStaging(dir: string): Promise<string> {
-  return mkdtemp(join(dir, `.peerlink-folder-${process.pid}-`)).catch((err: unknown) => {
+  return fsPromises().mkdtemp(join(dir, `.peerlink-folder-${process.pid}-`)).catch((err: unknown) => {
     throw mapWriteError(err);
   });
 }
 
 export function removeStaging(staging: string): Promise<void> {
   // rm never follows a symlink: it removes the link.
-  return rm(staging, { recursive: true, force: true }).catch(() => undefined);
+  return fsPromises().rm(staging, { recursive: true, force: true }).catch(() => undefined);
 }
 
 /** A resumed folder (resource-folder-resume.ts): files already held, the file in flight and where it continues, the journal. */
@@ -108,7 +108,7 @@ class SyncAhead {
     if (this.#since < SYNC_AHEAD_BYTES || syncAheadRunning || process.platform !== 'linux') return;
     this.#since = 0;
     syncAheadRunning = true;
-    execFile('sync', ['-f', this.path], { timeout: 600_000 }, () => (syncAheadRunning = false));
+    childProcess().execFile('sync', ['-f', this.path], { timeout: 600_000 }, () => (syncAheadRunning = false));
   }
 }
 
@@ -190,13 +190,13 @@ async function receiveInto(reader: ResourceStreamReader, staging: string, manife
       let hash: Hash;
       if (continued && continued.offset > 0) {
         // Our own prefix (proved by the sender's digest of it): cut there, written on after it.
-        fh = await open(target, constants.O_WRONLY | (constants.O_NOFOLLOW ?? 0));
+        fh = await fsPromises().open(target, constants.O_WRONLY | (constants.O_NOFOLLOW ?? 0));
         await fh.truncate(continued.offset);
         position = continued.offset;
         hash = continued.hash;
       } else {
-        if (continued) await rm(target, { force: true });
-        fh = await open(target, CREATE_FLAGS, 0o600);
+        if (continued) await fsPromises().rm(target, { force: true });
+        fh = await fsPromises().open(target, CREATE_FLAGS, 0o600);
         hash = createHash('sha256');
       }
       let remaining = entry.size - position;
@@ -232,7 +232,7 @@ async function receiveInto(reader: ResourceStreamReader, staging: string, manife
       if (trailer.changed === 1) {
         await fh.close();
         fh = undefined;
-        await rm(target, { force: true });
+        await fsPromises().rm(target, { force: true });
         changed.push(entry.path);
         continue;
       }
@@ -266,21 +266,21 @@ export async function placeFolder(dir: string, staging: string, name: string): P
     try {
       // 0755 less the umask, like the folder's sub-directories: the staging directory was
       // private (0700) while it filled, the finished folder is as open as any new directory.
-      await mkdir(path, { mode: 0o755 });
-      claimMode = (await lstat(path)).mode & 0o7777;
+      await fsPromises().mkdir(path, { mode: 0o755 });
+      claimMode = (await fsPromises().lstat(path)).mode & 0o7777;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
       throw mapWriteError(err);
     }
     try {
-      await rename(staging, path);
-      await chmod(path, claimMode).catch(() => undefined);
+      await fsPromises().rename(staging, path);
+      await fsPromises().chmod(path, claimMode).catch(() => undefined);
       return candidate;
     } catch (err) {
       // Someone put something into our claim meanwhile: leave it to them and try the next name.
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOTEMPTY' || code === 'EEXIST') {
-        await rmdir(path).catch(() => undefined);
+        await fsPromises().rmdir(path).catch(() => undefined);
         continue;
       }
       throw mapWriteError(err);
@@ -292,12 +292,12 @@ export async function placeFolder(dir: string, staging: string, name: string): P
 /** The process's umask, read without process.umask() (deprecated without an argument): a probe file created 0777. */
 async function probeUmask(staging: string): Promise<number> {
   const probe = join(staging, '.peerlink-umask');
-  const fh = await open(probe, CREATE_FLAGS, 0o777);
+  const fh = await fsPromises().open(probe, CREATE_FLAGS, 0o777);
   try {
     return ~(await fh.stat()).mode & 0o777;
   } finally {
     await fh.close();
-    await rm(probe, { force: true });
+    await fsPromises().rm(probe, { force: true });
   }
 }
 
@@ -305,12 +305,12 @@ async function probeUmask(staging: string): Promise<number> {
 export async function syncFolder(path: string, manifest: FolderManifest): Promise<void> {
   const ok = await new Promise<boolean>((resolve) => {
     if (process.platform !== 'linux') return resolve(false);
-    execFile('sync', ['-f', path], { timeout: 600_000 }, (err) => resolve(err === null));
+    childProcess().execFile('sync', ['-f', path], { timeout: 600_000 }, (err) => resolve(err === null));
   });
   if (ok) return;
   for (const e of manifest.entries) {
     if (e.kind !== 'file') continue;
-    const fh = await open(join(path, ...e.path.split('/')), constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0)).catch(() => undefined);
+    const fh = await fsPromises().open(join(path, ...e.path.split('/')), constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0)).catch(() => undefined);
     if (!fh) continue;
     await fh.datasync().finally(() => fh.close());
   }

@@ -20,7 +20,7 @@
  * always.
  */
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, readFile, rm, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash, type Hash } from 'node:crypto';
 import { PeerlinkError } from '../errors.js';
@@ -28,6 +28,7 @@ import type { FolderEntry, FolderManifest } from './resource-folder-manifest.js'
 import { matchPrefix, scanPrefix, type PrefixScan } from './resource-prefix.js';
 import { MAX_HELD_RANGES, type FolderResumeOffer } from './resource-wire.js';
 import { mapWriteError } from './resource-sink.js';
+import { fsPromises } from '../lazy-builtins.js';
 
 /** A resumable folder's staging directory: `.peerlink-folder-partial-<24 hex>`. */
 export const FOLDER_PARTIAL_PATTERN = /^\.peerlink-folder-partial-[0-9a-f]{24}$/;
@@ -79,7 +80,7 @@ export class FolderJournal {
   }
 
   static async open(staging: string): Promise<FolderJournal> {
-    const fh = await open(join(staging, JOURNAL_NAME), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | (constants.O_NOFOLLOW ?? 0), 0o600);
+    const fh = await fsPromises().open(join(staging, JOURNAL_NAME), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | (constants.O_NOFOLLOW ?? 0), 0o600);
     return new FolderJournal(fh);
   }
 
@@ -135,10 +136,10 @@ export async function openFolderPartial(dir: string, name: string, manifestSha25
   busy.add(staging);
   const release = (): void => void busy.delete(staging);
   try {
-    const st = await lstat(staging).catch(() => undefined);
-    if (st && !st.isDirectory()) await rm(staging, { force: true });
+    const st = await fsPromises().lstat(staging).catch(() => undefined);
+    if (st && !st.isDirectory()) await fsPromises().rm(staging, { force: true });
     if (!st || !st.isDirectory()) {
-      await mkdir(staging, { mode: 0o700 });
+      await fsPromises().mkdir(staging, { mode: 0o700 });
       return { staging, held: new Map(), bytes: 0, release };
     }
     const files = manifestFiles(manifest);
@@ -158,7 +159,7 @@ export async function openFolderPartial(dir: string, name: string, manifestSha25
     let inflight: FolderPartial['inflight'];
     if (begun !== undefined && !held.has(begun)) {
       const entry = files[begun]!;
-      const fh = await open(join(staging, ...entry.path.split('/')), OPEN_READ).catch(() => undefined);
+      const fh = await fsPromises().open(join(staging, ...entry.path.split('/')), OPEN_READ).catch(() => undefined);
       if (fh) {
         try {
           const s = await fh.stat();
@@ -175,10 +176,10 @@ export async function openFolderPartial(dir: string, name: string, manifestSha25
     // Everything else goes: files are created exclusively, so a stale one would block its rewrite.
     for (let i = 0; i < files.length; i++) {
       if (held.has(i) || inflight?.index === i) continue;
-      await rm(join(staging, ...files[i]!.path.split('/')), { force: true, recursive: true });
+      await fsPromises().rm(join(staging, ...files[i]!.path.split('/')), { force: true, recursive: true });
     }
     // A fresh journal: what is held now, nothing begun.
-    await rm(join(staging, JOURNAL_NAME), { force: true });
+    await fsPromises().rm(join(staging, JOURNAL_NAME), { force: true });
     const journal = await FolderJournal.open(staging);
     for (const [i, sha] of held) journal.done(i, sha);
     if (inflight) await journal.begin(inflight.index);
@@ -194,13 +195,13 @@ export async function openFolderPartial(dir: string, name: string, manifestSha25
 async function readJournal(staging: string, files: number): Promise<{ done: Map<number, string>; begun: number | undefined }> {
   const done = new Map<number, string>();
   let begun: number | undefined;
-  const fh = await open(join(staging, JOURNAL_NAME), OPEN_READ).catch(() => undefined);
+  const fh = await fsPromises().open(join(staging, JOURNAL_NAME), OPEN_READ).catch(() => undefined);
   if (!fh) return { done, begun };
   let text: string;
   try {
     const st = await fh.stat();
     if (!st.isFile() || st.size > files * 2 * 80 + 4096) return { done, begun };
-    text = (await readFile(fh)).toString('utf8');
+    text = (await fsPromises().readFile(fh)).toString('utf8');
   } finally {
     await fh.close();
   }
@@ -217,7 +218,7 @@ async function readJournal(staging: string, files: number): Promise<{ done: Map<
 
 /** SHA-256 of exactly `size` bytes of a regular file (undefined if it is not one, or has another size). */
 async function hashFile(path: string, size: number): Promise<string | undefined> {
-  const fh = await open(path, OPEN_READ).catch(() => undefined);
+  const fh = await fsPromises().open(path, OPEN_READ).catch(() => undefined);
   if (!fh) return undefined;
   try {
     const st = await fh.stat();
@@ -276,7 +277,7 @@ export async function planFolderResume(root: string, manifest: FolderManifest, o
   if (p.file >= files.length || skip.has(p.file)) throw bad('names a file outside the folder, or one it holds');
   const entry = files[p.file]!;
   if (p.have > entry.size) throw bad(`claims ${p.have} bytes of a ${entry.size}-byte file`);
-  const fh = await open(join(root, ...entry.path.split('/')), OPEN_READ).catch(() => undefined);
+  const fh = await fsPromises().open(join(root, ...entry.path.split('/')), OPEN_READ).catch(() => undefined);
   const body = fh?.createReadStream({ start: 0, end: Math.max(0, p.have - 1), highWaterMark: READ });
   let match;
   try {

@@ -10,7 +10,7 @@
  * and reports it: never a silently corrupted copy.
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash, type Hash } from 'node:crypto';
 import type { Duplex } from 'node:stream';
@@ -18,6 +18,7 @@ import { PeerlinkError } from '../errors.js';
 import type { FolderEntry, FolderManifest } from './resource-folder-manifest.js';
 import { encodeFrame } from './resource-wire.js';
 import { waitDrain } from './resource-stream.js';
+import { fsPromises } from '../lazy-builtins.js';
 
 /** Writes to the stream are gathered up to this many bytes. */
 const BATCH = 256 * 1024;
@@ -86,7 +87,7 @@ async function sendLarge(root: string, entry: FolderEntry, push: (b: Buffer) => 
   let isChanged = false;
   let fh: FileHandle | undefined;
   try {
-    fh = await open(join(root, ...entry.path.split('/')), READ_FLAGS);
+    fh = await fsPromises().open(join(root, ...entry.path.split('/')), READ_FLAGS);
   } catch {
     isChanged = true;
   }

@@ -15,8 +15,9 @@
  * never exceed BACKLOG_BYTES by more than one file (≤ 1 MiB; `room()` waits below it), and the
  * worker holds one file descriptor at a time.
  */
-import { Worker } from 'node:worker_threads';
 import { PeerlinkError } from '../errors.js';
+import type { Worker } from 'node:worker_threads';
+import { workerThreads } from '../lazy-builtins.js';
 
 /** A batch is sent to the worker once it holds this many bytes… */
 const BATCH_BYTES = 1024 * 1024;
@@ -73,7 +74,7 @@ export class FolderWriter {
 
   constructor(resume: boolean) {
     // No execArgv: the app's preloads (--import, --require) have no business in this thread.
-    this.#worker = new Worker(new URL('./resource-folder-writer-worker.js', import.meta.url), { workerData: { resume }, execArgv: [] });
+    this.#worker = new (workerThreads().Worker)(new URL('./resource-folder-writer-worker.js', import.meta.url), { workerData: { resume }, execArgv: [] });
     this.#worker.on('message', (r: WriterReply) => this.#answer(r));
     this.#worker.on('error', (err) => this.#fail(err));
     this.#worker.on('exit', () => this.#fail(new PeerlinkError('ERR_INTERNAL', 'the folder writer thread stopped')));

@@ -15,10 +15,11 @@
  * cannot move to another thread: it keeps hashing in line (createBodyHash is only for bodies
  * that start at byte 0).
  */
-import { Worker } from 'node:worker_threads';
 import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { PeerlinkError } from '../errors.js';
+import type { Worker } from 'node:worker_threads';
+import { workerThreads } from '../lazy-builtins.js';
 
 type WaitAsync = (a: Int32Array, index: number, value: number, timeout?: number) => { async: false; value: string } | { async: true; value: Promise<string> };
 /** Atomics.waitAsync (ES2024; in every Node line this runs on). */
@@ -133,7 +134,7 @@ export class OffThreadHash implements BodyHash {
     this.#ctl = new Int32Array(sab, 0, CTL_BYTES / 4);
     this.#data = Buffer.from(sab, CTL_BYTES, SLOTS * SLOT);
     this.#out = Buffer.from(sab, CTL_BYTES + SLOTS * SLOT, 32);
-    this.#worker = new Worker(WORKER_SOURCE, {
+    this.#worker = new (workerThreads().Worker)(WORKER_SOURCE, {
       eval: true,
       // The app's own flags (--input-type=module, loaders, inspectors) are not for this CommonJS snippet.
       execArgv: [],

@@ -12,10 +12,10 @@
  */
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { lstat, open, readdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { resourceNameProblem } from './resource-name.js';
 import { MAX_RESOURCE_SIZE } from './resource-wire.js';
+import { fsPromises } from '../lazy-builtins.js';
 
 /** Partial files untouched this long are removed (7 days). */
 export const PARTIAL_MAX_AGE_MS = 7 * 24 * 3600_000;
@@ -64,7 +64,7 @@ export function partialRecordName(key: string): string {
 
 export async function writeRecord(dir: string, key: string, record: PartialRecord): Promise<void> {
   // Never through a symlink planted under the record's name.
-  const fh = await open(join(dir, partialRecordName(key)), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | (constants.O_NOFOLLOW ?? 0), 0o644);
+  const fh = await fsPromises().open(join(dir, partialRecordName(key)), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | (constants.O_NOFOLLOW ?? 0), 0o644);
   try {
     await fh.writeFile(JSON.stringify(record));
   } finally {
@@ -77,7 +77,7 @@ export async function writeRecord(dir: string, key: string, record: PartialRecor
  * MAX_RECORD_BYTES (undefined if longer). Throws if it cannot be opened or read.
  */
 export async function readRecordText(path: string): Promise<string | undefined> {
-  const fh = await open(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
+  const fh = await fsPromises().open(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0));
   try {
     const buf = Buffer.alloc(MAX_RECORD_BYTES + 1);
     const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
@@ -110,8 +110,8 @@ export async function readRecord(dir: string, key: string): Promise<PartialRecor
 }
 
 export async function removePartial(dir: string, key: string): Promise<void> {
-  await unlink(join(dir, partialDataName(key))).catch(() => undefined);
-  await unlink(join(dir, partialRecordName(key))).catch(() => undefined);
+  await fsPromises().unlink(join(dir, partialDataName(key))).catch(() => undefined);
+  await fsPromises().unlink(join(dir, partialRecordName(key))).catch(() => undefined);
 }
 
 /**
@@ -120,14 +120,14 @@ export async function removePartial(dir: string, key: string): Promise<void> {
  */
 export async function scanPartials(dir: string, busy: ReadonlySet<string>, now = Date.now()): Promise<Map<string, PartialResource>> {
   const keys = new Set<string>();
-  for (const entry of await readdir(dir).catch(() => [] as string[])) {
+  for (const entry of await fsPromises().readdir(dir).catch(() => [] as string[])) {
     const m = PARTIAL_PATTERN.exec(entry);
     if (m) keys.add(m[1]!);
   }
   const out = new Map<string, PartialResource>();
   for (const key of keys) {
     if (busy.has(key)) continue;
-    const st = await lstat(join(dir, partialDataName(key))).catch(() => undefined);
+    const st = await fsPromises().lstat(join(dir, partialDataName(key))).catch(() => undefined);
     const record = await readRecord(dir, key);
     if (!st?.isFile() || !record || now - st.mtimeMs > PARTIAL_MAX_AGE_MS) {
       // A symlink or directory under our name is not ours to remove: it is only skipped.

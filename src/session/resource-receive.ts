@@ -38,7 +38,7 @@ import { FolderJournal, JOURNAL_NAME, folderPartialName, heldProof, manifestFile
 import { FOLDER_RECORD_NAME } from './resource-folder-partial.js';
 import type { FolderHeader, FolderResumeOffer } from './resource-wire.js';
 import { join } from 'node:path';
-import { rm } from 'node:fs/promises';
+import { fsPromises } from '../lazy-builtins.js';
 
 /** A received resource; `folder` when a folder was received (then `path` is the folder's and `sha256` its manifest's). */
 /**
@@ -483,9 +483,9 @@ export class IncomingResource<P = unknown> extends TransferBase<P, ReceivedResou
       if (journal) {
         await journal.close();
         journal = undefined;
-        await rm(join(staging, JOURNAL_NAME), { force: true });
+        await fsPromises().rm(join(staging, JOURNAL_NAME), { force: true });
       }
-      if (partial) await rm(join(staging, FOLDER_RECORD_NAME), { force: true });
+      if (partial) await fsPromises().rm(join(staging, FOLDER_RECORD_NAME), { force: true });
       const name = await placeFolder(reservation.directory, staging, top);
       staging = undefined;
       const path = join(reservation.directory, name);

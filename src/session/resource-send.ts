@@ -25,12 +25,12 @@ import { closeGracefully, waitDrain, asTransferError } from './resource-stream.j
 import { matchPrefix } from './resource-prefix.js';
 import { OffThreadHash, createBodyHash, type BodyHash } from './resource-hash.js';
 import type { Hash } from 'node:crypto';
-import { stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { encodeManifest, walkFolder, type FolderManifest, type SkippedEntry } from './resource-folder-manifest.js';
 import { planFolderResume, type FolderResumePlan } from './resource-folder-resume.js';
 import { sendFolderFiles } from './resource-folder-send.js';
 import { isHttpSource } from './resource-source.js';
+import { fsPromises } from '../lazy-builtins.js';
 
 /** What a folder transfer did beyond its bytes (sender and receiver alike). */
 export interface FolderSummary {
@@ -418,7 +418,7 @@ async function localDirectory(source: string | URL): Promise<string | undefined>
   } catch {
     return undefined;
   }
-  const st = await stat(path).catch(() => undefined);
+  const st = await fsPromises().stat(path).catch(() => undefined);
   return st?.isDirectory() ? path : undefined;
 }
 

@@ -14,12 +14,13 @@
 import { Writable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { OffThreadHash, disposeBodyHash, type BodyHash } from './resource-hash.js';
-import { unlink, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import type { PrefixScan } from './resource-prefix.js';
 import { partialRecordName } from './resource-partial.js';
 import { join } from 'node:path';
 import { PeerlinkError } from '../errors.js';
 import type { ResourceStore } from './resource-store.js';
+import { fsPromises } from '../lazy-builtins.js';
 
 /**
  * Network chunks (often 16–64 KiB) are gathered into file writes of at least this many
@@ -319,7 +320,7 @@ export class ResourceSink extends Writable {
       await this.#closeHandle();
       const name = await this.#init.store.place(this.#init.directory, this.#init.tempName, this.name);
       this.#settled = true;
-      await unlink(join(this.#init.directory, partialRecordName(this.#init.key))).catch(() => undefined);
+      await fsPromises().unlink(join(this.#init.directory, partialRecordName(this.#init.key))).catch(() => undefined);
       this.#init.store.release(this, this.#init.key, this.size);
       return { name, path: join(this.#init.directory, name), size: this.size, sha256 };
     } catch (err) {
@@ -352,8 +353,8 @@ export class ResourceSink extends Writable {
       return;
     }
     await this.#closeHandle();
-    await unlink(this.tempPath).catch(() => undefined);
-    await unlink(join(this.#init.directory, partialRecordName(this.#init.key))).catch(() => undefined);
+    await fsPromises().unlink(this.tempPath).catch(() => undefined);
+    await fsPromises().unlink(join(this.#init.directory, partialRecordName(this.#init.key))).catch(() => undefined);
     this.#init.store.release(this, this.#init.key);
   }
 

@@ -5,12 +5,13 @@
  * least 64 KiB for files, pulled only as fast as the network takes it.
  */
 import { constants } from 'node:fs';
-import { access, open, stat, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { Readable, Transform } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { basename } from 'node:path';
 import { PeerlinkError } from '../errors.js';
+import { fsPromises } from '../lazy-builtins.js';
 
 export interface ResourceSource {
   /** Exact number of bytes the body will yield. */
@@ -72,7 +73,7 @@ export async function openResourceSource(source: string | URL, options: OpenSour
 async function openFile(path: string, options: OpenSourceOptions): Promise<ResourceSource> {
   let st;
   try {
-    st = await stat(path);
+    st = await fsPromises().stat(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw sourceError(code === 'ENOENT' ? `${path}: no such file` : `${path}: cannot read (${code ?? String(err)})`, err);
@@ -83,7 +84,7 @@ async function openFile(path: string, options: OpenSourceOptions): Promise<Resou
   // there; one that shrinks ends early and the sender reports it.
   if (size === 0) {
     // createReadStream cannot express "no bytes" (end must be >= start); still check it is readable.
-    await access(path, constants.R_OK).catch((err: NodeJS.ErrnoException) => {
+    await fsPromises().access(path, constants.R_OK).catch((err: NodeJS.ErrnoException) => {
       throw sourceError(`${path}: cannot read (${err.code ?? err.message})`, err);
     });
     return { size, body: Readable.from([]), suggestedName: basename(path), description: path };
@@ -92,7 +93,7 @@ async function openFile(path: string, options: OpenSourceOptions): Promise<Resou
   if (start >= size) return { size, body: Readable.from([]), suggestedName: basename(path), description: path };
   let handle: FileHandle;
   try {
-    handle = await open(path, 'r');
+    handle = await fsPromises().open(path, 'r');
   } catch (err) {
     throw sourceError(`${path}: cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`, err);
   }

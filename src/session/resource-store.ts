@@ -21,7 +21,7 @@
  * LEGACY_LEFTOVER_AGE_MS.
  */
 import { constants } from 'node:fs';
-import { lstat, mkdir, mkdtemp, open, readdir, rm, statfs, link, rename, unlink, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +42,7 @@ import {
   writeRecord,
   type PartialResource,
 } from './resource-partial.js';
+import { fsPromises } from '../lazy-builtins.js';
 
 /** How an incoming transfer opens its partial file. */
 export interface OpenPartialOptions {
@@ -165,8 +166,8 @@ export class ResourceStore {
   directory(): Promise<string> {
     this.#directory ??= (async () => {
       const dir = this.#options.directory;
-      if (dir === undefined) return mkdtemp(join(tmpdir(), 'peerlink-resources-'));
-      await mkdir(dir, { recursive: true });
+      if (dir === undefined) return fsPromises().mkdtemp(join(tmpdir(), 'peerlink-resources-'));
+      await fsPromises().mkdir(dir, { recursive: true });
       await this.#removeLeftovers(dir);
       await this.#loadPartials(dir);
       await this.#loadFolders(dir);
@@ -226,7 +227,7 @@ export class ResourceStore {
         key = randomBytes(12).toString('hex');
         resumable = false;
       }
-      const onDisk = resumable ? await lstat(join(dir, partialDataName(key))).catch(() => undefined) : undefined;
+      const onDisk = resumable ? await fsPromises().lstat(join(dir, partialDataName(key))).catch(() => undefined) : undefined;
       held = onDisk?.isFile() ? Math.min(onDisk.size, size) : 0;
       await this.#checkSpace(dir, size, key, held);
       this.#reserved.set(key, { size });
@@ -238,7 +239,7 @@ export class ResourceStore {
     let fh: FileHandle | undefined;
     let prefix: PrefixScan | undefined;
     try {
-      fh = await open(dataPath, PARTIAL_OPEN_FLAGS, 0o666);
+      fh = await fsPromises().open(dataPath, PARTIAL_OPEN_FLAGS, 0o666);
       const st = await fh.stat();
       let have = Math.min(st.size, size);
       const record = have > 0 && options.resume && resumable ? await readRecord(dir, key) : undefined;
@@ -311,7 +312,7 @@ export class ResourceStore {
           const oldest = this.#idleFolders.keys().next().value as string;
           this.#idleFolders.delete(oldest);
           if (this.#busyFolders.has(oldest)) continue;
-          await rm(join(dir, oldest), { recursive: true, force: true }).catch(() => undefined);
+          await fsPromises().rm(join(dir, oldest), { recursive: true, force: true }).catch(() => undefined);
         }
       },
       release: (saved) => {
@@ -332,7 +333,7 @@ export class ResourceStore {
     const known = this.#idle.get(key);
     if (known !== undefined) return known;
     const dir = await this.directory();
-    const st = await lstat(join(dir, partialDataName(key))).catch(() => undefined);
+    const st = await fsPromises().lstat(join(dir, partialDataName(key))).catch(() => undefined);
     return st?.isFile() && (await readRecord(dir, key)) ? Math.min(st.size, size) : 0;
   }
 
@@ -361,7 +362,7 @@ export class ResourceStore {
     }
     for (const [staging, p] of await this.#loadFolders(dir)) {
       if (!selected(p)) continue;
-      await rm(join(dir, staging), { recursive: true, force: true }).catch(() => undefined);
+      await fsPromises().rm(join(dir, staging), { recursive: true, force: true }).catch(() => undefined);
       this.#idleFolders.delete(staging);
       removed.push(p);
     }
@@ -411,7 +412,7 @@ export class ResourceStore {
       if (used + size > quota)
         throw new PeerlinkError('ERR_RESOURCE_QUOTA', `a resource of ${size} bytes does not fit the receiver's download quota (${Math.max(0, quota - used)} of ${quota} bytes left)`);
     }
-    const fs = await statfs(dir).catch(() => undefined);
+    const fs = await fsPromises().statfs(dir).catch(() => undefined);
     if (!fs) return;
     const free = fs.bavail * fs.bsize - unwritten;
     const floor = freeSpaceFloorBytes(this.#floor, fs.blocks * fs.bsize);
@@ -431,15 +432,15 @@ export class ResourceStore {
 
   async #removeLeftovers(dir: string): Promise<void> {
     const now = Date.now();
-    for (const name of await readdir(dir)) {
+    for (const name of await fsPromises().readdir(dir)) {
       if (FOLDER_PARTIAL_PATTERN.test(name)) {
         // An interrupted folder kept for resuming (resource-folder-resume.ts): removed once its
         // journal (or the directory) has not been written for PARTIAL_MAX_AGE_MS, as partial files are.
-        const st = await lstat(join(dir, name)).catch(() => undefined);
+        const st = await fsPromises().lstat(join(dir, name)).catch(() => undefined);
         if (!st?.isDirectory()) continue;
-        const journal = await lstat(join(dir, name, JOURNAL_NAME)).catch(() => undefined);
+        const journal = await fsPromises().lstat(join(dir, name, JOURNAL_NAME)).catch(() => undefined);
         if (now - Math.max(st.mtimeMs, journal?.mtimeMs ?? 0) < PARTIAL_MAX_AGE_MS) continue;
-        await rm(join(dir, name), { recursive: true, force: true }).catch(() => undefined);
+        await fsPromises().rm(join(dir, name), { recursive: true, force: true }).catch(() => undefined);
         this.#leftovers.push({ name, size: 0 });
         resourceChannel.publish({ event: 'leftover', direction: 'receive', name, size: 0 });
         continue;
@@ -449,9 +450,9 @@ export class ResourceStore {
         // A folder whose receiving process died: its staging directory (never a symlink: lstat).
         const pid = Number(staging[1]);
         if (pid === process.pid || processAlive(pid)) continue;
-        const st = await lstat(join(dir, name)).catch(() => undefined);
+        const st = await fsPromises().lstat(join(dir, name)).catch(() => undefined);
         if (!st?.isDirectory()) continue;
-        await rm(join(dir, name), { recursive: true, force: true }).catch(() => undefined);
+        await fsPromises().rm(join(dir, name), { recursive: true, force: true }).catch(() => undefined);
         this.#leftovers.push({ name, size: 0 });
         resourceChannel.publish({ event: 'leftover', direction: 'receive', name, size: 0 });
         continue;
@@ -461,11 +462,11 @@ export class ResourceStore {
       const pid = m[1] === undefined ? undefined : Number(m[1]);
       if (pid === process.pid || (pid !== undefined && processAlive(pid))) continue;
       const path = join(dir, name);
-      const st = await lstat(path).catch(() => undefined);
+      const st = await fsPromises().lstat(path).catch(() => undefined);
       if (!st?.isFile()) continue;
       if (pid === undefined && now - st.mtimeMs < LEGACY_LEFTOVER_AGE_MS) continue;
       try {
-        await unlink(path);
+        await fsPromises().unlink(path);
       } catch {
         continue;
       }
@@ -484,8 +485,8 @@ export class ResourceStore {
     for (let n = 0; n <= MAX_SUFFIX; n++) {
       const candidate = numberedName(name, n);
       try {
-        await link(temp, join(dir, candidate));
-        await unlink(temp).catch(() => undefined);
+        await fsPromises().link(temp, join(dir, candidate));
+        await fsPromises().unlink(temp).catch(() => undefined);
         return candidate;
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
@@ -504,13 +505,13 @@ export class ResourceStore {
 
   async #placeWithoutLink(temp: string, dir: string, candidate: string): Promise<boolean> {
     try {
-      const fh = await open(join(dir, candidate), 'wx');
+      const fh = await fsPromises().open(join(dir, candidate), 'wx');
       await fh.close();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
       throw mapWriteError(err);
     }
-    await rename(temp, join(dir, candidate));
+    await fsPromises().rename(temp, join(dir, candidate));
     return true;
   }
 
