@@ -4,13 +4,14 @@
  * types, goodbye, additionals), counted over start-up (start of every peer → full mesh) and
  * over consecutive steady-state windows after the mesh.
  *
- *   node dist/bench/scale/mdns-mix.js [--n 64] [--mesh 180] [--windows 3] [--window 60] [--top 14]
+ *   node dist/bench/scale/mdns-mix.js [--save sniffed.txt] [--n 64] [--mesh 180] [--windows 3] [--window 60] [--top 14]
  *
  * Packets are counted once per family (an IPv4 and an IPv6 copy are two packets), as the
  * mesh run's counter does; "per peer per minute" is the total ÷ N.
  */
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { ScaleLab } from '../../test/harness/scale-lab.js';
 
 interface Sniffed {
@@ -19,14 +20,28 @@ interface Sniffed {
   source: string;
 }
 
+/** The sniffer's space-separated `name/type…` items; instance names may contain spaces. */
+function tokens(list: string): string[] {
+  const out: string[] = [];
+  let acc = '';
+  for (const t of list.split(' ')) {
+    acc = acc ? `${acc} ${t}` : t;
+    if (t.includes('/')) {
+      out.push(acc);
+      acc = '';
+    }
+  }
+  return out;
+}
+
 /** One sniffer line → its class (see mdns-sniffer.ts for the line format). */
 export function classify(line: string): Sniffed | undefined {
   const m = /^(\d+) (\S+) (Q|R) id=\S+( TC)? q=\[([^\]]*)\] rr=\[([^\]]*)\]/.exec(line);
   if (!m) return undefined;
   const src = m[2] as string;
   const fam = src.split(':').length > 2 ? 'v6' : 'v4';
-  const qs = (m[5] as string).split(' ').filter(Boolean);
-  const rrs = (m[6] as string).split(' ').filter(Boolean);
+  const qs = tokens(m[5] as string);
+  const rrs = tokens(m[6] as string);
   const type = (x: string): string => x.split('/')[1] ?? '?';
   const tc = m[4] ? ' TC' : '';
   let kind: string;
@@ -59,7 +74,7 @@ function table(title: string, pkts: readonly Sniffed[], n: number, minutes: numb
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { n: { type: 'string', default: '64' }, mesh: { type: 'string', default: '180' }, windows: { type: 'string', default: '3' }, window: { type: 'string', default: '60' }, top: { type: 'string', default: '14' } },
+    options: { save: { type: 'string' }, n: { type: 'string', default: '64' }, mesh: { type: 'string', default: '180' }, windows: { type: 'string', default: '3' }, window: { type: 'string', default: '60' }, top: { type: 'string', default: '14' } },
   });
   const n = Number(values.n);
   const win = Number(values.window);
@@ -80,6 +95,7 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, win * 1000));
       cuts.push(Date.now() - snT0);
     }
+    if (values.save) writeFileSync(values.save, `${sn.stdoutLines.join('\n')}\n# mesh at ${meshMs} ms, cuts ${cuts.join(' ')}\n`);
     const all = sn.stdoutLines.map(classify).filter((x): x is Sniffed => x !== undefined);
     table(`start-up (start → mesh, ${(meshMs / 1000).toFixed(0)} s)`, all.filter((p) => p.ms < meshMs), n, 0, top);
     for (let i = 1; i < cuts.length; i++) {

@@ -14,7 +14,7 @@ import type { CachedRecord, RecordCache } from './cache.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { nameKey } from './codec/name.js';
 import { CLASS_IN, RRType, rrTypeNumber, type Question } from './codec/types.js';
-import type { Querier } from './querier.js';
+import { familyOf, type Querier, type QueryOutcome } from './querier.js';
 import { browseChannel } from './diagnostics.js';
 import { buildInstance, lookupParts, sameInstance, type ServiceInstance } from './service-instance.js';
 import { DEFAULT_MDNS_LIMITS } from './rate-limit.js';
@@ -45,6 +45,9 @@ export interface BrowserContext {
 const RESOLVE_ATTEMPTS = 5;
 /** Without a TXT record after this long, report the instance with an empty one. */
 const TXT_GRACE_MS = 1500;
+/** The first resolution question waits 20-120 ms, like a continuous one's first (RFC 6762 §5.2). */
+const FIRST_RESOLVE_MIN_MS = 20;
+const FIRST_RESOLVE_SPREAD_MS = 100;
 const MAX_QUEUED_EVENTS = 10_000;
 /** Instances followed per browser; past this, new names are ignored (a flood cannot grow memory). */
 const MAX_TRACKED = 2048;
@@ -232,21 +235,26 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
       if (this.stopped || this.tracked.get(key) !== t) return;
       const parts = lookupParts(this.ctx.cache, t.fqdn, t.iface);
       const q = (name: string, qtype: number): Question => ({ name, qtype, qclass: CLASS_IN, unicastResponse: false });
-      let sent = true;
-      if (!parts.srv) sent = this.ctx.querier.query([q(t.fqdn, RRType.SRV), q(t.fqdn, RRType.TXT)], t.iface, t.source);
-      else if (parts.addresses.length === 0) sent = this.ctx.querier.query([q(parts.srv.target, RRType.A), q(parts.srv.target, RRType.AAAA)], t.iface, t.source);
-      else if (!parts.txt) sent = this.ctx.querier.query([q(t.fqdn, RRType.TXT)], t.iface, t.source);
+      const family = familyOf(t.source);
+      let outcome: QueryOutcome = 'sent';
+      if (!parts.srv) outcome = this.ctx.querier.query([q(t.fqdn, RRType.SRV), q(t.fqdn, RRType.TXT)], t.iface, t.source, family);
+      else if (parts.addresses.length === 0) outcome = this.ctx.querier.query([q(parts.srv.target, RRType.A), q(parts.srv.target, RRType.AAAA)], t.iface, t.source, family);
+      else if (!parts.txt) outcome = this.ctx.querier.query([q(t.fqdn, RRType.TXT)], t.iface, t.source, family);
       // look again after the back-off (1, 2, 4, 8 s), or when the TXT grace ends
       const wait = Math.min(1000 * 2 ** t.attempt, parts.srv && parts.addresses.length > 0 ? TXT_GRACE_MS : Infinity);
       // An attempt the query bucket refused asked nobody: it does not count toward giving up
       // (many instances heard at once — 48 peers starting — would otherwise be abandoned
       // unresolved until their PTR is heard again). The bucket still bounds the rate.
-      if (sent) t.attempt++;
+      // Nor does one whose questions another host had just asked (§7.3, 'heard'): an instance
+      // is given up only after RESOLVE_ATTEMPTS questions of its own went unanswered.
+      if (outcome === 'sent') t.attempt++;
       t.retry = this.ctx.clock.setTimeout(() => {
         t.retry = undefined;
         this.markDirty(key);
       }, wait);
-    }, 0);
+      // Every browser on the link hears an announcement at once: spread the first questions
+      // so all but the first hear one and take it as theirs (§7.3, Querier.query).
+    }, t.attempt === 0 ? FIRST_RESOLVE_MIN_MS + this.ctx.clock.random() * FIRST_RESOLVE_SPREAD_MS : 0);
   }
 
   private publish(event: BrowseEventType, service: ServiceInstance): void {
