@@ -45,9 +45,6 @@ export interface BrowserContext {
 const RESOLVE_ATTEMPTS = 5;
 /** Without a TXT record after this long, report the instance with an empty one. */
 const TXT_GRACE_MS = 1500;
-/** The first resolution question waits 20-120 ms, like a continuous one's first (RFC 6762 §5.2). */
-const FIRST_RESOLVE_MIN_MS = 20;
-const FIRST_RESOLVE_SPREAD_MS = 100;
 const MAX_QUEUED_EVENTS = 10_000;
 /** Instances followed per browser; past this, new names are ignored (a flood cannot grow memory). */
 const MAX_TRACKED = 2048;
@@ -235,26 +232,26 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
       if (this.stopped || this.tracked.get(key) !== t) return;
       const parts = lookupParts(this.ctx.cache, t.fqdn, t.iface);
       const q = (name: string, qtype: number): Question => ({ name, qtype, qclass: CLASS_IN, unicastResponse: false });
-      const family = familyOf(t.source);
+      // over the family the PTR came from (its responder listens there); not §7.3-suppressed:
+      // an A/B at 64 peers did not show it helping (bench/scale/README.md)
+      const opts = { family: familyOf(t.source) };
       let outcome: QueryOutcome = 'sent';
-      if (!parts.srv) outcome = this.ctx.querier.query([q(t.fqdn, RRType.SRV), q(t.fqdn, RRType.TXT)], t.iface, t.source, family);
-      else if (parts.addresses.length === 0) outcome = this.ctx.querier.query([q(parts.srv.target, RRType.A), q(parts.srv.target, RRType.AAAA)], t.iface, t.source, family);
-      else if (!parts.txt) outcome = this.ctx.querier.query([q(t.fqdn, RRType.TXT)], t.iface, t.source, family);
+      if (!parts.srv) outcome = this.ctx.querier.query([q(t.fqdn, RRType.SRV), q(t.fqdn, RRType.TXT)], t.iface, t.source, opts);
+      else if (parts.addresses.length === 0) outcome = this.ctx.querier.query([q(parts.srv.target, RRType.A), q(parts.srv.target, RRType.AAAA)], t.iface, t.source, opts);
+      else if (!parts.txt) outcome = this.ctx.querier.query([q(t.fqdn, RRType.TXT)], t.iface, t.source, opts);
       // look again after the back-off (1, 2, 4, 8 s), or when the TXT grace ends
       const wait = Math.min(1000 * 2 ** t.attempt, parts.srv && parts.addresses.length > 0 ? TXT_GRACE_MS : Infinity);
       // An attempt the query bucket refused asked nobody: it does not count toward giving up
       // (many instances heard at once — 48 peers starting — would otherwise be abandoned
       // unresolved until their PTR is heard again). The bucket still bounds the rate.
-      // Nor does one whose questions another host had just asked (§7.3, 'heard'): an instance
-      // is given up only after RESOLVE_ATTEMPTS questions of its own went unanswered.
+      // Nor would one left out under §7.3 ('heard', with suppressDuplicates): an instance is
+      // to be given up only after RESOLVE_ATTEMPTS questions of its own went unanswered.
       if (outcome === 'sent') t.attempt++;
       t.retry = this.ctx.clock.setTimeout(() => {
         t.retry = undefined;
         this.markDirty(key);
       }, wait);
-      // Every browser on the link hears an announcement at once: spread the first questions
-      // so all but the first hear one and take it as theirs (§7.3, Querier.query).
-    }, t.attempt === 0 ? FIRST_RESOLVE_MIN_MS + this.ctx.clock.random() * FIRST_RESOLVE_SPREAD_MS : 0);
+    }, 0);
   }
 
   private publish(event: BrowseEventType, service: ServiceInstance): void {

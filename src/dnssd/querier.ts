@@ -12,12 +12,13 @@
  * Our own queries come back to us through multicast loopback; that is harmless, as each is
  * a whole interval before our next query.
  *
- * One-off questions (resolution, cache refresh) get §7.3 too: one another host asked within the
- * last DUPLICATE_QUESTION_MS, with no known answer we lack, is not asked again — its answers are
- * multicast on the family it was asked on, which we listen on since we heard it. With N peers
- * on a link every peer resolves and refreshes the same records: without this each question went
- * out up to N times (N = 64: a refresh wave of ~7 queries per answer, 62 packets per peer per
- * minute). A refresh query also asks for every other wanted record due for refresh within
+ * Refresh questions get §7.3 too: one another host asked within the last DUPLICATE_QUESTION_MS,
+ * with no known answer we lack, is not asked again — its answers are multicast on the family it
+ * was asked on, which we listen on since we heard it; if none comes, the next refresh point asks.
+ * With N peers on a link every peer refreshes the same records: without this each question went
+ * out up to N times (N = 64: a refresh wave of ~5 questions per answer, 62 packets per peer per
+ * minute). Resolution questions do not (`query`'s `suppressDuplicates`): tried twice at N = 64
+ * (bench/scale/README.md), neither time better. A refresh query also asks for every other wanted record due for refresh within
  * REFRESH_AHEAD_MS (an instance's SRV and its host's addresses arrive in one response, so come
  * due within the same 2 % jitter): one packet instead of one per record. Refresh and resolution
  * questions go out on the address family their cause came from (the responder listens there,
@@ -56,6 +57,13 @@ const MAX_RECENT_QUESTIONS = 1024;
 /** The address family of a source address ('' — unknown — gives undefined: every family). */
 export function familyOf(source: string): 'IPv4' | 'IPv6' | undefined {
   return source === '' ? undefined : source.includes(':') ? 'IPv6' : 'IPv4';
+}
+
+export interface QueryOptions {
+  /** Over this family only (when the interface has it): where the cause of the questions came from. */
+  family?: 'IPv4' | 'IPv6' | undefined;
+  /** Leave out questions another host (or a refresh query of ours) just asked (RFC 6762 §7.3). Default false. */
+  suppressDuplicates?: boolean;
 }
 
 /** What a one-off query came to: sent; not needed (another host just asked it all, §7.3); or refused by a bucket. */
@@ -234,18 +242,19 @@ export class Querier {
   /**
    * Sends one-off questions on every interface (or one), with known answers from the cache;
    * within the query bucket, and within the share of `source` (the address whose records caused
-   * the questions) when given; over `family` only when given (and the interface has it). A
-   * question asked on the interface within the last DUPLICATE_QUESTION_MS by another host (or
-   * by one of our refresh queries lately) is left out (§7.3); with every question left out
-   * nothing is sent and no token taken: 'heard'.
+   * the questions) when given; over `opts.family` only when given (and the interface has it).
+   * With `opts.suppressDuplicates`, a question asked on the interface within the last
+   * DUPLICATE_QUESTION_MS by another host (or by one of our refresh queries lately) is left out
+   * (§7.3); with every question left out nothing is sent and no token taken: 'heard'.
    */
-  query(questions: readonly Question[], only?: string, source?: string, family?: 'IPv4' | 'IPv6'): QueryOutcome {
+  query(questions: readonly Question[], only?: string, source?: string, opts: QueryOptions = {}): QueryOutcome {
+    const { family, suppressDuplicates = false } = opts;
     if (this.closed) return 'refused';
     const now = this.clock.now();
     const plan: Array<{ iface: NetworkInterface; left: Question[] }> = [];
     for (const iface of this.net.interfaces) {
       if (only !== undefined && iface.name !== only) continue;
-      const left = questions.filter((q) => q.unicastResponse || !this.askedRecently(iface.name, q.name, q.qtype, now));
+      const left = questions.filter((q) => !suppressDuplicates || q.unicastResponse || !this.askedRecently(iface.name, q.name, q.qtype, now));
       this.suppressedQuestions += questions.length - left.length;
       plan.push({ iface, left });
     }
@@ -353,7 +362,7 @@ export class Querier {
       const t = rrTypeNumber(o.record);
       if (this.wanted(o.record.name, t, e.iface)) add(o.record.name, t);
     }
-    if (this.query([...questions.values()], e.iface, e.source, familyOf(e.source)) !== 'sent') return;
+    if (this.query([...questions.values()], e.iface, e.source, { family: familyOf(e.source), suppressDuplicates: true }) !== 'sent') return;
     // the bundled records' own points come within REFRESH_AHEAD_MS: already asked
     for (const k of questions.keys()) this.noteAsked(`${e.iface}|${k}`, now + REFRESH_AHEAD_MS + DUPLICATE_QUESTION_MS);
   }

@@ -1,6 +1,7 @@
 /**
- * One-off questions (cache refresh, resolution) in fake time: RFC 6762 §7.3 duplicate question
- * suppression, refresh questions asked together (§5.2), and over the family their cause came from.
+ * One-off questions (cache refresh, resolution) in fake time: refresh questions asked together
+ * (RFC 6762 §5.2) and §7.3 duplicate question suppression for them; refresh and resolution
+ * questions over the family their cause came from.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -84,26 +85,16 @@ test('refresh (RFC 6762 §7.3): a question another host asked within the last se
   q.close();
 });
 
-test('browser (RFC 6762 §7.3): a resolution question another host just asked is not sent and is no attempt; the instance is given up only after five questions of its own', () => {
-  const { clock, link, mine, cache, q } = setup(['IPv4']);
+test('browser: resolution questions go out over the family the instance\'s PTR came from, five of them (now, then 1, 2, 4, 8 s later)', () => {
+  const { clock, link, mine, cache, q } = setup(['IPv4', 'IPv6']);
   const browser = new ServiceBrowser({ cache, querier: q, clock }, '_x._tcp.local');
   browser.start();
-  const ours = (): number => link.log.filter((s) => s.from === mine.address && s.packet.questions.some((x) => x.name === INSTANCE && x.qtype === RRType.SRV)).length;
-  // another browser asks for the instance's SRV + TXT every 800 ms for 30 s; nobody answers
-  cache.addResponse([ptr], 'eth0', '10.9.0.2');
-  const asking = [question(INSTANCE, RRType.SRV), question(INSTANCE, RRType.TXT)];
-  otherAsks(link, asking);
-  for (let t = 0; t < 30_000; t += 800) {
-    clock.advance(800);
-    otherAsks(link, asking);
-  }
-  assert.equal(ours(), 0, 'every question of ours had just been asked by another host');
-  assert.ok(q.suppressedQuestions > 0);
-  // the other host stops: ours go out, five of them (now, 1, 2, 4, 8 s apart), then it gives up
-  clock.advance(40_000);
-  assert.equal(ours(), 5, 'five attempts of its own, none lost to the suppressed ones');
-  clock.advance(60_000);
-  assert.equal(ours(), 5);
+  const ours = (): typeof link.log => link.log.filter((s) => s.from === mine.address && s.packet.questions.some((x) => x.name === INSTANCE && x.qtype === RRType.SRV));
+  cache.addResponse([ptr], 'eth0', 'fe80::2%eth0'); // heard over IPv6; nobody answers the questions
+  clock.advance(20_000);
+  assert.deepEqual(ours().map((s) => s.family), ['IPv6', 'IPv6', 'IPv6', 'IPv6', 'IPv6'], 'over IPv6 only (was: over both families)');
+  const at = ours().map((s) => s.at - (ours()[0]?.at as number));
+  assert.deepEqual(at, [0, 1000, 3000, 7000, 15_000]);
   browser.stop();
   q.close();
 });
