@@ -280,8 +280,9 @@ export class Querier {
   }
 
   private noteAsked(key: string, until: number): void {
-    this.recent.delete(key);
-    this.recent.set(key, Math.max(until, this.recent.get(key) ?? 0));
+    const had = this.recent.get(key) ?? 0;
+    this.recent.delete(key); // re-inserted last: the map's order is the pruning order
+    this.recent.set(key, Math.max(until, had));
     if (this.recent.size <= MAX_RECENT_QUESTIONS) return;
     // bounded: lapsed entries first, then the oldest noted
     const now = this.clock.now();
