@@ -13,10 +13,12 @@
  *   that answer, the record is flushed (one-second grace, like a goodbye).
  * - On failure indication (§10.4): `reconfirm(instance)` asks for the instance's SRV and TXT
  *   twice, without known answers; the passive rule above then flushes them if nobody answers.
- *   `reconfirmHost(name)` — the session could not reach a peer at an address found here — does
- *   the same for the address records (A/AAAA) of the SRV target: a refused dial says the
- *   address is stale (another host's, during a host-name contest, or a dead host's), not the
- *   instance. Address records are watched only after such a failure indication, never
+ *   `reconfirmHost(name, instance)` — the session could not reach a peer at an address found
+ *   here — does the same for the address records (A/AAAA) of the SRV target, and the SRV
+ *   (not the TXT, which says nothing of where the peer is): a refused dial says an address is
+ *   stale (another host's, left by a host-name contest, or a dead host's) or the port is (a
+ *   process gone from a host that still answers for its name); one packet asks for both.
+ *   Address records are watched only after such a failure indication, never
  *   passively: every browser asks for them, and a busy owner's lost answer would flush a live
  *   host. Before asking, a host that heard someone else ask the same question within the last
  *   second stays quiet (§7.3 in spirit: when a peer dies, every survivor would otherwise ask
@@ -125,9 +127,10 @@ export class FailureWatch {
    * §10.4 for the address records of host `name`: a dial to one of them failed. Watches every
    * cached A/AAAA of the name (an answer ends a watch, as above) and asks for them twice without
    * known answers; those nobody answers are flushed, and the browser drops them from the
-   * instances that name this host.
+   * instances that name this host. With `instance`, its SRV is asked for in the same packet
+   * (and flushed by the passive rule if nobody answers).
    */
-  reconfirmHost(name: string, iface: string): void {
+  reconfirmHost(name: string, iface: string, instance?: string): void {
     if (this.#closed) return;
     const now = this.clock.now();
     for (const e of this.cache.get(name, RRType.ANY, iface)) {
@@ -141,6 +144,7 @@ export class FailureWatch {
       { name, qtype: RRType.A, qclass: CLASS_IN, unicastResponse: false },
       { name, qtype: RRType.AAAA, qclass: CLASS_IN, unicastResponse: false },
     ];
+    if (instance !== undefined) questions.push({ name: instance, qtype: RRType.SRV, qclass: CLASS_IN, unicastResponse: false });
     this.#twice(questions, iface, `${iface}|${nameKey(name)}|${RRType.A}`);
     this.#check ??= this.clock.setTimeout(() => this.#sweep(), CHECK_INTERVAL_MS);
   }
