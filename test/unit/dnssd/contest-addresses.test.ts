@@ -16,6 +16,9 @@ import { RecordCache } from '../../../src/dnssd/cache.js';
 import { CLASS_IN, type ResourceRecord } from '../../../src/dnssd/codec/types.js';
 import { Mdns } from '../../../src/dnssd/mdns.js';
 import { lookupParts, type ServiceInstance } from '../../../src/dnssd/service-instance.js';
+import { Querier } from '../../../src/dnssd/querier.js';
+import { ServiceBrowser } from '../../../src/dnssd/browser.js';
+import type { ReceivedPacket } from '../../../src/dnssd/transport.js';
 import { FakeLink } from './fake-link.js';
 
 const IN = { rrclass: CLASS_IN, cacheFlush: true } as const;
@@ -127,4 +130,36 @@ test('reconfirmAddresses: asks for the SRV target\'s A/AAAA (and the SRV, not th
   assert.deepEqual(br.services.map((s) => s.name), ['two']);
   assert.ok(obs.flushedUnanswered >= 1);
   await Promise.all([dead, alive, obs].map((e) => e.close()));
+});
+
+test('an SRV whose sender has no address under its target (it renamed; the new SRV was missed): resolution asks for the SRV again with the addresses, and follows the answer', () => {
+  const clock = new FakeClock();
+  const link = new FakeLink(clock);
+  const h = link.host(3);
+  const cache = new RecordCache(clock);
+  const querier = new Querier(h, clock, cache);
+  h.on('packet', (p: ReceivedPacket) => querier.handle(p));
+  const br = new ServiceBrowser({ cache, querier, clock }, '_scale._tcp.local');
+  const seen: ServiceInstance[] = [];
+  br.on('added', (s) => seen.push(s));
+  br.on('changed', (s) => seen.push(s));
+  br.start();
+  const inst = 'p._scale._tcp.local';
+  const ptr: ResourceRecord = { name: '_scale._tcp.local', type: 'PTR', target: inst, ttl: 4500, rrclass: CLASS_IN, cacheFlush: false };
+  const txt: ResourceRecord = { name: inst, type: 'TXT', strings: [Buffer.from('v=1')], ttl: 4500, ...IN };
+  // P's old SRV (target vm-9); under vm-9 only H's address (P said goodbye to its own)
+  cache.addResponse([ptr, srv(inst, 'vm-9.local', 4001), txt], 'eth0', '10.9.0.1');
+  cache.addResponse([a('vm-9.local', '10.9.0.2')], 'eth0', '10.9.0.2');
+  const from = link.log.length;
+  clock.advance(2000);
+  assert.equal(seen.length, 0, `not reported at another host's address: ${JSON.stringify(seen)}`);
+  const asked = link.log.slice(from).filter((s) => !s.packet.response).flatMap((s) => s.packet.questions.map((q) => `${q.name}/${q.qtype}`));
+  assert.ok(asked.includes(`${inst}/33`) && asked.includes('vm-9.local/1'), `asked ${asked.join(' ')}`);
+  // P answers with its current SRV and host
+  cache.addResponse([srv(inst, 'vm-12.local', 4001), a('vm-12.local', '10.9.0.1')], 'eth0', '10.9.0.1');
+  clock.advance(2000);
+  assert.deepEqual(seen.map((s) => `${s.host} ${s.addresses.join(',')}`), ['vm-12.local 10.9.0.1']);
+  br.stop();
+  querier.close();
+  cache.close();
 });
