@@ -174,7 +174,10 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
     t.host = parts.srv ? nameKey(parts.srv.target) : undefined;
     const complete = parts.srv !== undefined && parts.addresses.length > 0 && (parts.txt !== undefined || clock.now() - t.startedAt >= TXT_GRACE_MS);
     if (!complete) {
-      if (t.emitted && (!parts.srv || parts.addresses.length === 0)) {
+      // Addresses only another host sent under the target (a host-name contest: its cache-flush
+      // set retired ours) do not say the instance left: keep what was reported, resolve again.
+      const contested = parts.srv !== undefined && parts.addresses.length === 0 && parts.foreign > 0 && t.emitted?.port === parts.srv.port;
+      if (t.emitted && !contested && (!parts.srv || parts.addresses.length === 0)) {
         // its SRV or every address expired although refresh queries went out at 80-95 % of
         // their TTL: the instance left without a goodbye; its PTR (75 min) may outlive it
         const last = t.emitted;

@@ -34,6 +34,8 @@ export interface ResolveParts {
   srv?: SrvRecord;
   txt?: TxtRecord;
   addresses: string[];
+  /** Address records cached under the SRV target that another host sent (left out of `addresses`). */
+  foreign: number;
 }
 
 /**
@@ -57,11 +59,14 @@ export function lookupParts(cache: RecordCache, fqdn: string, iface: string): Re
   const srv = srvEntry?.record as SrvRecord | undefined;
   const txt = newestEntry('TXT', RRType.TXT)?.record as TxtRecord | undefined;
   const addresses: string[] = [];
+  let foreign = 0;
   if (srv && srvEntry) {
     const v4: string[] = [];
     const v6: string[] = [];
     const entries = [...cache.get(srv.target, RRType.A, iface), ...cache.get(srv.target, RRType.AAAA, iface)];
-    for (const e of sameSender(entries, srvEntry.source)) {
+    const kept = sameSender(entries, srvEntry.source);
+    foreign = entries.length - kept.length;
+    for (const e of kept) {
       if (e.record.type === 'A') v4.push(e.record.address);
       else if (e.record.type === 'AAAA') {
         const a = e.record.address;
@@ -70,7 +75,7 @@ export function lookupParts(cache: RecordCache, fqdn: string, iface: string): Re
     }
     addresses.push(...[...new Set(v4)].sort(), ...[...new Set(v6)].sort());
   }
-  const out: ResolveParts = { addresses };
+  const out: ResolveParts = { addresses, foreign };
   if (srv) out.srv = srv;
   if (txt) out.txt = txt;
   return out;

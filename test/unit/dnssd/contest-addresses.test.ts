@@ -163,3 +163,31 @@ test('an SRV whose sender has no address under its target (it renamed; the new S
   querier.close();
   cache.close();
 });
+
+test('a reported instance whose host\'s address records another claimant of the name flushed (§10.2) is not reported removed: it keeps its address and is resolved again', () => {
+  const clock = new FakeClock();
+  const link = new FakeLink(clock);
+  const h = link.host(3);
+  const cache = new RecordCache(clock);
+  const querier = new Querier(h, clock, cache);
+  h.on('packet', (p: ReceivedPacket) => querier.handle(p));
+  const br = new ServiceBrowser({ cache, querier, clock }, '_scale._tcp.local');
+  const events: string[] = [];
+  br.on('added', (s) => events.push(`added ${s.addresses.join(',')}`));
+  br.on('changed', (s) => events.push(`changed ${s.addresses.join(',')}`));
+  br.on('removed', () => events.push('removed'));
+  br.start();
+  const inst = 'p._scale._tcp.local';
+  const ptr: ResourceRecord = { name: '_scale._tcp.local', type: 'PTR', target: inst, ttl: 4500, rrclass: CLASS_IN, cacheFlush: false };
+  const txt: ResourceRecord = { name: inst, type: 'TXT', strings: [Buffer.from('v=1')], ttl: 4500, ...IN };
+  cache.addResponse([ptr, srv(inst, 'vm-9.local', 4001), txt, a('vm-9.local', '10.9.0.1')], 'eth0', '10.9.0.1');
+  clock.advance(2000);
+  // H claims vm-9 too: its cache-flush set retires P's A record (received more than a second before)
+  cache.addResponse([a('vm-9.local', '10.9.0.2')], 'eth0', '10.9.0.2');
+  clock.advance(3000);
+  assert.deepEqual(events, ['added 10.9.0.1']);
+  assert.deepEqual(br.services.map((s) => s.addresses), [['10.9.0.1']]);
+  br.stop();
+  querier.close();
+  cache.close();
+});
