@@ -174,7 +174,10 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
     t.host = parts.srv ? nameKey(parts.srv.target) : undefined;
     const complete = parts.srv !== undefined && parts.addresses.length > 0 && (parts.txt !== undefined || clock.now() - t.startedAt >= TXT_GRACE_MS);
     if (!complete) {
-      if (t.emitted && (!parts.srv || parts.addresses.length === 0)) {
+      // Addresses only another host sent under the target (a host-name contest: its cache-flush
+      // set retired ours) do not say the instance left: keep what was reported, resolve again.
+      const contested = parts.srv !== undefined && parts.addresses.length === 0 && parts.foreign > 0 && t.emitted?.port === parts.srv.port;
+      if (t.emitted && !contested && (!parts.srv || parts.addresses.length === 0)) {
         // its SRV or every address expired although refresh queries went out at 80-95 % of
         // their TTL: the instance left without a goodbye; its PTR (75 min) may outlive it
         const last = t.emitted;
@@ -237,7 +240,9 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
       const opts = { family: familyOf(t.source) };
       let outcome: QueryOutcome = 'sent';
       if (!parts.srv) outcome = this.ctx.querier.query([q(t.fqdn, RRType.SRV), q(t.fqdn, RRType.TXT)], t.iface, t.source, opts);
-      else if (parts.addresses.length === 0) outcome = this.ctx.querier.query([q(parts.srv.target, RRType.A), q(parts.srv.target, RRType.AAAA)], t.iface, t.source, opts);
+      // no address from the SRV's sender under its target: the SRV may be the stale one (its
+      // host renamed and we missed the new one), so it is asked again with the addresses
+      else if (parts.addresses.length === 0) outcome = this.ctx.querier.query([q(parts.srv.target, RRType.A), q(parts.srv.target, RRType.AAAA), q(t.fqdn, RRType.SRV)], t.iface, t.source, opts);
       else if (!parts.txt) outcome = this.ctx.querier.query([q(t.fqdn, RRType.TXT)], t.iface, t.source, opts);
       // look again after the back-off (1, 2, 4, 8 s), or when the TXT grace ends
       const wait = Math.min(1000 * 2 ** t.attempt, parts.srv && parts.addresses.length > 0 ? TXT_GRACE_MS : Infinity);

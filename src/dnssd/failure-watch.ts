@@ -11,11 +11,18 @@
  *   answer among many would flush a live peer). A response
  *   carrying the record ends the watch. After two or more such queries and ten seconds without
  *   that answer, the record is flushed (one-second grace, like a goodbye).
- * - On failure indication (§10.4): `reconfirm(instance)` — the session could not reach a peer
- *   found here — asks for the instance's SRV and TXT twice, without known answers; the
- *   passive rule above then flushes them if nobody answers. Before asking, a host that heard
- *   someone else ask the same question within the last second stays quiet (§7.3 in spirit:
- *   when a peer dies, every survivor would otherwise ask at once).
+ * - On failure indication (§10.4): `reconfirm(instance)` asks for the instance's SRV and TXT
+ *   twice, without known answers; the passive rule above then flushes them if nobody answers.
+ *   `reconfirmHost(name, instance)` — the session could not reach a peer at an address found
+ *   here — does the same for the address records (A/AAAA) of the SRV target, and the SRV
+ *   (not the TXT, which says nothing of where the peer is): a refused dial says an address is
+ *   stale (another host's, left by a host-name contest, or a dead host's) or the port is (a
+ *   process gone from a host that still answers for its name); one packet asks for both.
+ *   Address records are watched only after such a failure indication, never
+ *   passively: every browser asks for them, and a busy owner's lost answer would flush a live
+ *   host. Before asking, a host that heard someone else ask the same question within the last
+ *   second stays quiet (§7.3 in spirit: when a peer dies, every survivor would otherwise ask
+ *   at once).
  * - An SRV flushed this way takes the PTRs pointing at its instance with it.
  * Watches are bounded (MAX_WATCHES, oldest dropped first) and expire when nothing settles them.
  */
@@ -79,12 +86,15 @@ export class FailureWatch {
       for (const e of this.cache.get(q.name, q.qtype, p.iface.name)) {
         // Only an instance's own records: a PTR question is asked by every browser and answered
         // by every instance, so one lost answer of many (a busy host's socket overflowing)
-        // would flush a live peer. A dead instance's PTRs go with its SRV instead.
-        if (e.record.type !== 'SRV' && e.record.type !== 'TXT') continue;
+        // would flush a live peer. A dead instance's PTRs go with its SRV instead. Address
+        // records only once reconfirmHost() started a watch on them.
+        const addressRecord = e.record.type === 'A' || e.record.type === 'AAAA';
+        if (e.record.type !== 'SRV' && e.record.type !== 'TXT' && !addressRecord) continue;
         const k = recordKey(e.record);
         if (known.has(k)) continue;
         const wk = `${p.iface.name}|${k}`;
         const w = this.#watches.get(wk);
+        if (!w && addressRecord) continue;
         if (!w) {
           this.#watches.set(wk, { record: e.record, iface: p.iface.name, queries: 1, firstAt: now, lastAt: now });
           if (this.#watches.size > MAX_WATCHES) this.#watches.delete(this.#watches.keys().next().value as string);
@@ -110,8 +120,39 @@ export class FailureWatch {
       { name: fqdn, qtype: RRType.SRV, qclass: CLASS_IN, unicastResponse: false },
       { name: fqdn, qtype: RRType.TXT, qclass: CLASS_IN, unicastResponse: false },
     ];
+    this.#twice(questions, iface, `${iface}|${nameKey(fqdn)}|${RRType.SRV}`);
+  }
+
+  /**
+   * §10.4 for the address records of host `name`: a dial to one of them failed. Watches every
+   * cached A/AAAA of the name (an answer ends a watch, as above) and asks for them twice without
+   * known answers; those nobody answers are flushed, and the browser drops them from the
+   * instances that name this host. With `instance`, its SRV is asked for in the same packet
+   * (and flushed by the passive rule if nobody answers).
+   */
+  reconfirmHost(name: string, iface: string, instance?: string): void {
+    if (this.#closed) return;
+    const now = this.clock.now();
+    for (const e of this.cache.get(name, RRType.ANY, iface)) {
+      if (e.record.type !== 'A' && e.record.type !== 'AAAA') continue;
+      const wk = `${iface}|${recordKey(e.record)}`;
+      if (this.#watches.has(wk)) continue;
+      this.#watches.set(wk, { record: e.record, iface, queries: 0, firstAt: now, lastAt: -Infinity });
+      if (this.#watches.size > MAX_WATCHES) this.#watches.delete(this.#watches.keys().next().value as string);
+    }
+    const questions: Question[] = [
+      { name, qtype: RRType.A, qclass: CLASS_IN, unicastResponse: false },
+      { name, qtype: RRType.AAAA, qclass: CLASS_IN, unicastResponse: false },
+    ];
+    if (instance !== undefined) questions.push({ name: instance, qtype: RRType.SRV, qclass: CLASS_IN, unicastResponse: false });
+    this.#twice(questions, iface, `${iface}|${nameKey(name)}|${RRType.A}`);
+    this.#check ??= this.clock.setTimeout(() => this.#sweep(), CHECK_INTERVAL_MS);
+  }
+
+  /** Asks `questions` twice (0-1 s, then 2-3 s later), each time unless someone asked within the last second. */
+  #twice(questions: Question[], iface: string, askedKey: string): void {
     const send = (): void => {
-      const heard = this.#asked.get(`${iface}|${nameKey(fqdn)}|${RRType.SRV}`);
+      const heard = this.#asked.get(askedKey);
       // someone asked this within the last second: their query serves as ours
       if (heard !== undefined && this.clock.now() - heard < RECONFIRM_SPREAD_MS) return;
       this.ask(questions, iface);

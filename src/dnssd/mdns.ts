@@ -353,6 +353,20 @@ export class Mdns extends EventEmitter<MdnsEvents> {
     this.querier.reconfirm(fqdn);
   }
 
+  /**
+   * A peer found here could not be reached at the addresses resolved for it (a refused dial):
+   * asks for the address records (A/AAAA) of its SRV target again and flushes those nobody
+   * answers within ten seconds (RFC 6762 §10.4) — an address stale after a host-name contest,
+   * or a dead host's — and its SRV in the same packet (a process gone from a host that still
+   * answers for its name). Not the TXT. If every address goes, the browser reports the instance
+   * removed.
+   */
+  reconfirmAddresses(instance: { name: string; type: string; domain?: string }): void {
+    if (this.closed) return;
+    const fqdn = instanceFqdn(instance.name, parseServiceType(instance.type), instance.domain ?? DEFAULT_DOMAIN);
+    this.querier.reconfirmAddresses(fqdn);
+  }
+
   /** Records flushed because nobody answered them any more (§10.4, §10.5). */
   get flushedUnanswered(): number {
     return this.querier.failures.flushed;

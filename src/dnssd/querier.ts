@@ -127,6 +127,14 @@ export class Querier {
     for (const i of this.net.interfaces) if (this.cache.get(fqdn, RRType.SRV, i.name).length > 0) this.failures.reconfirm(fqdn, i.name);
   }
 
+  /** A dial to the instance `fqdn` failed: reconfirm the address records of its SRV target, and its SRV, on every interface (§10.4). */
+  reconfirmAddresses(fqdn: string): void {
+    for (const i of this.net.interfaces) {
+      const srv = this.cache.get(fqdn, RRType.SRV, i.name).sort((a, b) => b.seq - a.seq)[0]?.record;
+      if (srv?.type === 'SRV') this.failures.reconfirmHost(srv.target, i.name, fqdn);
+    }
+  }
+
   addInterest(i: Interest): () => void {
     this.interests.add(i);
     return () => this.interests.delete(i);

@@ -66,6 +66,8 @@ export class Responder {
   private hostLabel: string;
   private hostState: 'idle' | 'probing' | 'claimed' = 'idle';
   private hostProber: Prober | undefined;
+  /** The host name whose address records we have announced (until we say goodbye to them). */
+  private announcedHost: string | undefined;
   private readonly regs = new Set<Registration>();
   private readonly pending = new Map<string, Pending>();
   private readonly held = new Map<string, Held>();
@@ -123,6 +125,7 @@ export class Responder {
       conflict: (_name, winner) => {
         const from = this.hostLabel;
         const fqdn = this.hostFqdn;
+        this.abandonHostName(fqdn);
         this.hostLabel = this.contest.next(from, (iface) => recordsOn(this.net.interfaces, iface, (i) => hostRecords(fqdn, i)), winner);
         conflictChannel.publish({ kind: 'host', name: this.hostFqdn, from: `${from}.local` });
         log('host name %s.local is taken; now %s', from, this.hostFqdn);
@@ -132,6 +135,19 @@ export class Responder {
       },
     });
     this.hostProber.start();
+  }
+
+  /**
+   * We lost a host name we had announced (a conflict after claiming it, RFC 6762 §9): our
+   * address records under it are no longer true, so say goodbye to them (§10.1) — the winner's
+   * announcement flushes them only where it arrives more than a second after ours (§10.2), and
+   * a cache that kept them gives every SRV naming that host another host's address for up to
+   * 120 s. The winner's own records (other addresses) are untouched by these goodbyes.
+   */
+  private abandonHostName(fqdn: string): void {
+    if (this.announcedHost === undefined || nameKey(this.announcedHost) !== nameKey(fqdn)) return;
+    this.announcedHost = undefined;
+    for (const iface of this.net.interfaces) this.sendResponse(iface, hostRecords(fqdn, iface, 0), [], { multicast: true, goodbye: true });
   }
 
   /** RFC 6762 §8.1: after 15 conflicts within 10 s, wait 5 s before probing again. */
@@ -215,6 +231,7 @@ export class Responder {
 
   /** Announces the host's address records (twice, a second apart). */
   private announceHost(): void {
+    this.announcedHost = this.hostFqdn;
     let count = 0;
     const step = (): void => {
       if (this.closed || this.hostState !== 'claimed') return;
@@ -287,8 +304,10 @@ export class Responder {
   /** Goodbyes for everything, including the host's addresses. */
   close(): void {
     for (const reg of [...this.regs]) this.unregister(reg);
-    if (this.hostState === 'claimed') {
-      for (const iface of this.net.interfaces) this.sendResponse(iface, hostRecords(this.hostFqdn, iface, 0), [], { multicast: true, goodbye: true });
+    // also while probing again after a conflict: what we announced is in caches
+    if (this.announcedHost !== undefined) {
+      for (const iface of this.net.interfaces) this.sendResponse(iface, hostRecords(this.announcedHost, iface, 0), [], { multicast: true, goodbye: true });
+      this.announcedHost = undefined;
     }
     this.hostProber?.cancel();
     this.closed = true;

@@ -2,7 +2,7 @@
  * A resolved service instance as browsers report it, and how one is assembled from the
  * cache: SRV + TXT for the instance, A/AAAA for the SRV target, all on one interface.
  */
-import type { RecordCache } from './cache.js';
+import type { CachedRecord, RecordCache } from './cache.js';
 import { RRType, type SrvRecord, type TxtRecord } from './codec/types.js';
 import { splitInstanceFqdn } from './names.js';
 import { decodeTxt, txtToStrings } from './txt.js';
@@ -34,33 +34,83 @@ export interface ResolveParts {
   srv?: SrvRecord;
   txt?: TxtRecord;
   addresses: string[];
+  /** Address records cached under the SRV target that another host sent (left out of `addresses`). */
+  foreign: number;
 }
 
-/** What the cache holds for an instance on an interface. */
+/**
+ * What the cache holds for an instance on an interface.
+ *
+ * The addresses are those of the host that announced the SRV record, not every A/AAAA record
+ * cached under the SRV target's name: during a host-name contest (RFC 6762 §9: 100 hosts named
+ * `vm`, a lost probe or defence under load) several hosts answer for one name at once, each
+ * with its own cache-flush set, and a loser's set stays cached after it renames (§10.2 flushes
+ * only what was received more than a second before the winner's). Dialling such an address
+ * reaches another peer's host at this instance's port. So an address record counts when its
+ * sender is the SRV's sender — the same source address, or linked to it: a host's records name
+ * its own addresses, and its packets come from one of them (both families). A record cached
+ * without a source (unknown) does not filter.
+ */
 export function lookupParts(cache: RecordCache, fqdn: string, iface: string): ResolveParts {
   // filter on the decoded kind: a record of type SRV whose data did not parse is 'UNKNOWN'
-  const newest = <K extends 'SRV' | 'TXT'>(kind: K, type: number): Extract<SrvRecord | TxtRecord, { type: K }> | undefined => {
-    const list = cache.get(fqdn, type, iface).filter((e) => e.record.type === kind);
-    return list.sort((a, b) => b.seq - a.seq)[0]?.record as Extract<SrvRecord | TxtRecord, { type: K }> | undefined;
-  };
-  const srv = newest('SRV', RRType.SRV);
-  const txt = newest('TXT', RRType.TXT);
+  const newestEntry = (kind: 'SRV' | 'TXT', type: number): CachedRecord | undefined =>
+    cache.get(fqdn, type, iface).filter((e) => e.record.type === kind).sort((a, b) => b.seq - a.seq)[0];
+  const srvEntry = newestEntry('SRV', RRType.SRV);
+  const srv = srvEntry?.record as SrvRecord | undefined;
+  const txt = newestEntry('TXT', RRType.TXT)?.record as TxtRecord | undefined;
   const addresses: string[] = [];
-  if (srv) {
+  let foreign = 0;
+  if (srv && srvEntry) {
     const v4: string[] = [];
     const v6: string[] = [];
-    for (const e of cache.get(srv.target, RRType.A, iface)) if (e.record.type === 'A') v4.push(e.record.address);
-    for (const e of cache.get(srv.target, RRType.AAAA, iface)) {
-      if (e.record.type !== 'AAAA') continue;
-      const a = e.record.address;
-      v6.push(/^fe[89ab]/i.test(a) ? `${a}%${iface}` : a);
+    const entries = [...cache.get(srv.target, RRType.A, iface), ...cache.get(srv.target, RRType.AAAA, iface)];
+    const kept = sameSender(entries, srvEntry.source);
+    foreign = entries.length - kept.length;
+    for (const e of kept) {
+      if (e.record.type === 'A') v4.push(e.record.address);
+      else if (e.record.type === 'AAAA') {
+        const a = e.record.address;
+        v6.push(/^fe[89ab]/i.test(a) ? `${a}%${iface}` : a);
+      }
     }
     addresses.push(...[...new Set(v4)].sort(), ...[...new Set(v6)].sort());
   }
-  const out: ResolveParts = { addresses };
+  const out: ResolveParts = { addresses, foreign };
   if (srv) out.srv = srv;
   if (txt) out.txt = txt;
   return out;
+}
+
+/** The bare form of an address or packet source (no zone, no IPv4-mapped prefix), lower case. */
+function bareAddress(a: string): string {
+  const h = a.toLowerCase().replace(/%.*$/, '');
+  return h.startsWith('::ffff:') && h.includes('.') ? h.slice(7) : h;
+}
+
+/**
+ * The address records sent by the host whose packet came from `source`: a record whose source
+ * or address is one of that host's addresses adds its own source and address to them (a few
+ * rounds: a host's records arrive from its IPv4 and its IPv6 address). An unknown source ('')
+ * keeps every record.
+ */
+function sameSender(entries: readonly CachedRecord[], source: string): CachedRecord[] {
+  if (source === '' || entries.some((e) => e.source === '')) return [...entries];
+  const host = new Set([bareAddress(source)]);
+  const kept = new Set<CachedRecord>();
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const e of entries) {
+      if (kept.has(e) || e.record.type !== 'A' && e.record.type !== 'AAAA') continue;
+      const src = bareAddress(e.source);
+      const addr = bareAddress(e.record.address);
+      if (!host.has(src) && !host.has(addr)) continue;
+      kept.add(e);
+      host.add(src);
+      host.add(addr);
+      grew = true;
+    }
+  }
+  return entries.filter((e) => kept.has(e));
 }
 
 export function buildInstance(fqdn: string, iface: string, parts: ResolveParts): ServiceInstance | undefined {

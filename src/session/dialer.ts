@@ -493,6 +493,9 @@ export class Dialer {
       t.reconfirmedAt = Date.now();
       this.#host.reconfirm?.(t.discovered.instanceName);
     }
+    // A refused address says nothing of the instance's other addresses (it may be another
+    // host's, stale after a host-name contest): try the next one now, not after the back-off.
+    if (RECONFIRM_CODES.has(err.code) && t.discovered && !t.manual && t.addresses.length > 1 && t.attempts % t.addresses.length !== 0) return this.schedule(t, 0);
     this.schedule(t);
   }
 

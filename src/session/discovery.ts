@@ -138,9 +138,13 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
     b.on('removed', (s: ServiceInstance) => this.#onRemoved(s));
   }
 
-  /** A found instance could not be reached: have the engine check it is still there (RFC 6762 §10.4). */
+  /**
+   * A found instance could not be reached (a refused dial): have the engine check the addresses
+   * it was resolved to (RFC 6762 §10.4) — the stale part is usually an address (another host's,
+   * left by a host-name contest), not the instance; a dead peer's addresses go too.
+   */
   reconfirm(instanceName: string): void {
-    this.#mdns?.reconfirm({ name: instanceName, type: this.#opts.type });
+    this.#mdns?.reconfirmAddresses({ name: instanceName, type: this.#opts.type });
   }
 
   async close(): Promise<void> {
