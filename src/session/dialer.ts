@@ -391,11 +391,23 @@ export class Dialer {
     t.setTimer(() => void this.#dial(t), wait);
   }
 
-  /** The peer behind `t` seems to be dialling us: its connection is in its handshake here. */
+  /**
+   * The peer behind `t` seems to be dialling us: its connection is in its handshake here — by its
+   * HELLO, or from an address no other browse result (nor our own) has: several peers on one host
+   * (loopback, or processes sharing an address) make a connection from it anyone's, and 16 of them
+   * were always dialling each other.
+   */
   #peerDialling(t: DialTarget): boolean {
     if (this.#recordOf(t)?.state === 'connecting') return true;
     // (an invitation is one dial the app asked for now: not held for a connection that may be anyone's)
-    return !t.invitation && t.discovered !== undefined && t.addresses.length > 0 && this.#host.handshakingFrom?.(t.addresses) === true;
+    if (t.invitation || !t.discovered || !this.#host.handshakingFrom) return false;
+    const own = t.addresses.filter((a) => !this.#addressShared(t, a));
+    return own.length > 0 && this.#host.handshakingFrom(own);
+  }
+
+  #addressShared(t: DialTarget, address: string): boolean {
+    for (const o of this.#targets.values()) if (o !== t && o.discovered && o.present && o.addresses.includes(address)) return true;
+    return false;
   }
 
   #recordOf(t: DialTarget): PeerRecord | undefined {

@@ -160,6 +160,21 @@ test("a dial waits while the peer's own dial is in its TLS handshake here (a con
   }
 });
 
+test('a connection from an address several browse results share (peers on one host, loopback) is not taken for either peer: no wait', () => {
+  const l = lab('vm-a');
+  try {
+    announce(l, 'vm-a');
+    l.advance(30_000);
+    l.handshaking.add('127.0.0.1');
+    l.dialer.onFound(found('vm-b', '127.0.0.1'));
+    l.dialer.onFound({ ...found('vm-c', '127.0.0.1'), port: 7001 });
+    l.advance(200);
+    assert.ok(firstDial(l, 'svc:vm-b') !== undefined && firstDial(l, 'svc:vm-c') !== undefined, 'both dialled at once');
+  } finally {
+    l.close();
+  }
+});
+
 test('connect() dials at once, even while a connection from that address is in its handshake', () => {
   const l = lab('vm-z');
   try {
