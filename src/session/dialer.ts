@@ -62,6 +62,11 @@ const RECONFIRM_CODES = new Set<PeerlinkErrorCode>(['ERR_CONNECTION_REFUSED', 'E
  * Bounded, so a peer whose dial never completes (or a stranger at its address) is still dialled.
  */
 const HANDSHAKE_WAITS = 8;
+/**
+ * Longest a first dial waits for our own service to be announced (see onFound): a registration
+ * that never completes must not keep us from dialling.
+ */
+const ANNOUNCEMENT_WAIT = 10_000;
 /** A peer that said BYE (closing) is redialled only after this long, unless it is rediscovered first. */
 const LEFT_PEER_REDIAL_DELAY = 10_000;
 
@@ -273,6 +278,20 @@ export class Dialer {
     this.#announcedAt = Date.now();
     const self = this.#targets.get(`svc:${name}`);
     if (self) self.self = true;
+    // First dials held until our name was final (onFound): the pair rule can be applied now.
+    for (const t of this.#targets.values()) {
+      if (!t.awaitingAnnouncement) continue;
+      t.awaitingAnnouncement = false;
+      t.cancelTimer();
+      if (!t.self && t.discovered) this.schedule(t, this.#firstDialDelay(t));
+    }
+  }
+
+  #firstDialDelay(t: DialTarget): number {
+    const host = this.#host;
+    const ours = { id: host.peerId, instanceName: host.registeredName() ?? host.options.instanceName, advertise: host.options.advertise, architecture: host.options.architecture };
+    const theirs = { peerKey: t.discovered?.peerId ?? t.peerKey, instanceName: t.discovered?.instanceName ?? '' };
+    return firstDialDelay(ours, theirs, Math.random, { now: Date.now(), announcedAt: this.#announcedAt });
   }
 
   /** A HELLO told us which peer an instance name (and a target) belongs to. */
@@ -355,14 +374,21 @@ export class Dialer {
     if (info.peerId === host.peerId.id || (host.options.advertise && f.name === host.registeredName())) t.self = true;
     if (t.self) return;
     host.found(describe(t));
+    if (wasPresent) return this.schedule(t);
     // Hint only: one side of a pair dials first, so peers that find each other at once make one
     // connection, not two (firstDialDelay). With the peer's id known (TXT, or an earlier HELLO)
     // the deciding side waits; otherwise the side with the larger instance name does — both
     // sides know both names, and ids stay out of TXT. The late dial usually finds the pair
     // connected, or the peer's dial in its handshake here (#dial waits for it).
-    const ours = { id: host.peerId, instanceName: host.registeredName() ?? host.options.instanceName, advertise: host.options.advertise, architecture: host.options.architecture };
-    const timing = { now: Date.now(), announcedAt: this.#announcedAt };
-    this.schedule(t, wasPresent ? undefined : firstDialDelay(ours, { peerKey: info.peerId ?? t.peerKey, instanceName: f.name }, Math.random, timing));
+    // Until our own service is announced its name is not final (clones all start as "vm"), so
+    // the rule cannot be applied, and the HELLO of a dial made now would name us by a name the
+    // peer never finds (it then cannot tell that its browse result is the peer already
+    // connected, and dials it too). Nobody can dial us before then: the first dial waits for it.
+    if (host.options.advertise && host.options.architecture === 'star' && this.#announcedAt === undefined) {
+      t.awaitingAnnouncement = true;
+      return this.schedule(t, ANNOUNCEMENT_WAIT);
+    }
+    this.schedule(t, this.#firstDialDelay(t));
   }
 
   onLost(f: FoundService): void {
@@ -453,6 +479,7 @@ export class Dialer {
       return;
     }
     t.handshakeWaits = 0;
+    t.awaitingAnnouncement = false;
     let endpoint: Endpoint | undefined;
     let destination: string | undefined;
     if (t.endpoint || t.manual) endpoint = t.nextEndpoint();
@@ -555,11 +582,9 @@ export class Dialer {
  * never); #dial still waits while the other side's dial is in its handshake here.
  *
  * A session that does not advertise (`peerlink send`) cannot be found, so no dial from the other
- * side can win the race: it dials at once — waiting would only delay its first connection. The
- * same holds for an advertising session whose service is not announced yet (`timing.announcedAt`
- * undefined: still probing, or renamed after a conflict): nobody can dial us yet, and our own
- * name — which the pair rule compares — is not final. A peer that finds us while that dial is
- * in flight finds it in its handshake and waits for it.
+ * side can win the race: it dials at once — waiting would only delay its first connection. (An
+ * advertising session whose service is not announced yet holds its first dials until it is:
+ * Dialer.onFound.)
  */
 export function firstDialDelay(
   ours: { id: PeerID; instanceName: string; advertise: boolean; architecture: string },
@@ -569,9 +594,7 @@ export function firstDialDelay(
 ): number {
   if (!ours.advertise) return 0;
   const jitter = Math.floor(random() * 100);
-  if (ours.architecture !== 'star') return jitter;
-  if (timing && timing.announcedAt === undefined) return jitter;
-  if (!dialsSecond(ours, theirs)) return jitter;
+  if (ours.architecture !== 'star' || !dialsSecond(ours, theirs)) return jitter;
   const sinceAnnounced = timing?.announcedAt === undefined ? Number.POSITIVE_INFINITY : timing.now - timing.announcedAt;
   return jitter + Math.max(DECIDER_DIAL_DELAY, RESOLVE_MARGIN - sinceAnnounced);
 }

@@ -124,16 +124,33 @@ test('long after our announcement the side that dials second keeps its 1 s head 
   }
 });
 
-test('before our service is announced nobody can dial us, and our name is not final: a peer found then is dialled at once', () => {
-  const l = lab('vm-z');
+test('before our service is announced (its name not final: clones all start as "vm") first dials wait for it, then follow the pair rule; never announced, they go after 10 s', () => {
+  const l = lab('vm');
   try {
-    // still probing (its name may yet change after a conflict): by the names we would dial second
     l.dialer.onFound(found('vm-a', '10.0.0.1'));
+    l.dialer.onFound(found('vm-z', '10.0.0.26'));
+    l.advance(4000);
+    assert.deepEqual(l.dials, [], 'nobody can dial us yet, and a HELLO now would name us "vm", a name nobody finds');
+    // we are announced as "vm-m": "vm-a" < "vm-m" < "vm-z"
+    announce(l, 'vm-m');
     l.advance(200);
-    const at = firstDial(l, 'svc:vm-a');
-    assert.ok(at !== undefined && at < 200, `dialled at ${at}`);
+    assert.ok((firstDial(l, 'svc:vm-z') ?? 0) >= 4000, 'the smaller name: at once');
+    assert.equal(firstDial(l, 'svc:vm-a'), undefined, 'the larger name: not yet');
+    l.advance(3000);
+    const a = firstDial(l, 'svc:vm-a');
+    assert.ok(a !== undefined && a >= 7000 && a < 7200, `3 s after the announcement (at ${a})`);
   } finally {
     l.close();
+  }
+  const never = lab('vm');
+  try {
+    never.dialer.onFound(found('vm-a', '10.0.0.1'));
+    never.advance(9900);
+    assert.deepEqual(never.dials, []);
+    never.advance(300);
+    assert.equal(firstDial(never, 'svc:vm-a'), 10_000, 'a registration that never completes does not keep us from dialling');
+  } finally {
+    never.close();
   }
 });
 
