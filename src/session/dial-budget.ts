@@ -6,13 +6,25 @@
  *   dial counts as a failure until the peer behind it is connected; after the n-th failure
  *   the next try waits `dialBackoffInitial × 2^(n-1)`, and from `dialFailuresBeforeSlow`
  *   failures on, `dialBackoffSlow`. One dial in flight per destination.
+ * - A dial that timed out (no connection within connectionTimeout) in the first
+ *   TIMEOUT_GRACE after a destination's first dial is not such a failure: a live peer on a
+ *   starved host times out too (48 peers on two cores). Those dials wait
+ *   `dialBackoffInitial × 2^(k-1)` after the k-th timeout ended, at most TIMEOUT_BACKOFF_MAX;
+ *   after the grace period the timeouts count as failures (a SYN-dropping stranger's address is
+ *   then on the slow schedule, after ~8 dials instead of 4).
  * - Whole session: a token bucket of `dialsPerSecond` (burst of the same size). A dial over
  *   it waits its turn (a reservation), it is not dropped; the queue is bounded because each
  *   dial target has at most one dial planned and targets are capped (maxPeerRecords).
  *
  * Time is injected (`now`) so the rules are tested in fake time.
  */
+import type { PeerlinkErrorCode } from '../errors.js';
 import type { SessionBudgets } from './budgets.js';
+
+/** How long after a destination's first dial its timeouts are not failures (see above). */
+export const TIMEOUT_GRACE = 120_000;
+/** The longest wait after a timeout during TIMEOUT_GRACE (a dial that timed out already took connectionTimeout). */
+export const TIMEOUT_BACKOFF_MAX = 8000;
 
 /** A token bucket whose reservations queue behind each other. */
 export class DialRate {
@@ -39,6 +51,10 @@ export class DialRate {
 
 interface Destination {
   failures: number;
+  /** Dials that timed out during TIMEOUT_GRACE (not in `failures`). */
+  timeouts: number;
+  /** The first dial (ms). */
+  firstAt: number;
   /** A peer was connected through it once: a real peer, not a stranger's target (see delayAfter). */
   proven: boolean;
   /** No dial before this time (ms). */
@@ -94,18 +110,25 @@ export class DestinationBackoff {
     return left;
   }
 
-  /** Failures so far at `key`. */
+  /** Failures so far at `key` (timeouts in the grace period excepted). */
   failures(key: string): number {
-    return this.#dests.get(key)?.failures ?? 0;
+    const d = this.#dests.get(key);
+    return d ? this.#counted(d) : 0;
   }
 
-  /** A dial to `key` starts. It counts as a failure until `succeeded(key)`. */
+  /** Failures that set the back-off: after TIMEOUT_GRACE, the timeouts too. */
+  #counted(d: Destination): number {
+    return d.failures + (this.now() - d.firstAt < TIMEOUT_GRACE ? 0 : d.timeouts);
+  }
+
+  /** A dial to `key` starts. It counts as a failure until `succeeded(key)`, or `finished` says it timed out. */
   started(key: string): void {
-    const d = this.#dests.get(key) ?? { failures: 0, proven: false, nextAt: 0, inFlight: false };
+    const d = this.#dests.get(key) ?? { failures: 0, timeouts: 0, firstAt: this.now(), proven: false, nextAt: 0, inFlight: false };
     this.#dests.delete(key);
     d.failures++;
     d.inFlight = true;
-    d.nextAt = this.now() + (d.proven ? Math.min(this.provenMaxDelay, this.delayAfter(d.failures)) : this.delayAfter(d.failures));
+    const n = this.#counted(d);
+    d.nextAt = this.now() + (d.proven ? Math.min(this.provenMaxDelay, this.delayAfter(n)) : this.delayAfter(n));
     this.#dests.set(key, d);
     while (this.#dests.size > this.limits.maxPeerRecords) {
       const oldest = this.#dests.keys().next().value as string;
@@ -113,20 +136,31 @@ export class DestinationBackoff {
     }
   }
 
-  /** The dial to `key` ended (connection failed, or its control connection closed). */
-  finished(key: string): void {
+  /**
+   * The dial to `key` ended (connection failed with `code`, or its control connection closed).
+   * A timeout during TIMEOUT_GRACE is taken back from the failures: the next dial waits
+   * dialBackoffInitial × 2^(k-1) (at most TIMEOUT_BACKOFF_MAX) from now after the k-th.
+   */
+  finished(key: string, code?: PeerlinkErrorCode): void {
     const d = this.#dests.get(key);
-    if (d) d.inFlight = false;
+    if (!d) return;
+    d.inFlight = false;
+    if (code !== 'ERR_CONNECTION_TIMEOUT' || d.proven || d.failures === 0 || this.now() - d.firstAt >= TIMEOUT_GRACE) return;
+    d.failures--;
+    d.timeouts++;
+    const l = this.limits;
+    d.nextAt = this.now() + Math.min(TIMEOUT_BACKOFF_MAX, l.dialBackoffSlow, l.dialBackoffInitial * 2 ** Math.min(16, d.timeouts - 1));
   }
 
   /** A peer became connected through `key`: its back-off starts over, and it is proven (never the slow schedule). */
   succeeded(key: string): void {
     const d = this.#dests.get(key);
     if (!d) {
-      this.#dests.set(key, { failures: 0, proven: true, nextAt: 0, inFlight: false });
+      this.#dests.set(key, { failures: 0, timeouts: 0, firstAt: this.now(), proven: true, nextAt: 0, inFlight: false });
       return;
     }
     d.failures = 0;
+    d.timeouts = 0;
     d.proven = true;
     d.nextAt = 0;
   }

@@ -37,6 +37,8 @@ export class DialTarget {
   absentSince = 0;
   /** Dials deferred in a row because the peer's incoming connection was in its handshake. */
   handshakeWaits = 0;
+  /** Its first dial waits for our own service's announcement (Dialer.registered). */
+  awaitingAnnouncement = false;
   /** When discovery was last asked to reconfirm it after a failed dial (ms since epoch). */
   reconfirmedAt = 0;
   /** Browse targets: the destination (DestinationBackoff key) of the dial in flight. */

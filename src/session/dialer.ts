@@ -33,10 +33,17 @@ const SECURITY_CODES = new Set<PeerlinkErrorCode>(['ERR_PSK_MISMATCH', 'ERR_PSK_
 /** After a security failure a target is retried this much later (the key will not fix itself soon). */
 const SECURITY_RETRY_DELAY = 30_000;
 /**
- * The deciding side of a pair waits this long before dialling a peer known from TXT, so
+ * The side of a pair that dials second waits this long before dialling a peer it found, so
  * the other side's dial usually wins the race and only one connection is made.
  */
 const DECIDER_DIAL_DELAY = 1000;
+/**
+ * ... and, just after our own service was announced, until this long after the announcement:
+ * the other side cannot dial us before it has resolved us, which takes it a moment after our
+ * announcement (0.8 s median, 1.4 s p90 with 32 peers starting on two busy cores), plus its
+ * dial-rate wait. Without it the side that found the other first dialled first, whichever it was.
+ */
+const RESOLVE_MARGIN = 3000;
 /**
  * A browse target that cannot be reached is reconfirmed (RFC 6762 §10.4) at most this often:
  * a peer killed without goodbyes is then flushed from discovery within seconds and no longer
@@ -49,8 +56,17 @@ const RECONFIRM_INTERVAL = 15_000;
  * two busy cores), whose answers may then be late enough to get it flushed.
  */
 const RECONFIRM_CODES = new Set<PeerlinkErrorCode>(['ERR_CONNECTION_REFUSED', 'ERR_PEER_UNREACHABLE']);
-/** Times in a row a dial waits for the peer's incoming connection to finish its handshake. */
-const HANDSHAKE_WAITS = 3;
+/**
+ * Times in a row (DECIDER_DIAL_DELAY apart) a dial waits while the peer's own dial is in its
+ * handshake here: a TLS handshake took 3–5 s with 32–48 peers starting on two busy cores.
+ * Bounded, so a peer whose dial never completes (or a stranger at its address) is still dialled.
+ */
+const HANDSHAKE_WAITS = 8;
+/**
+ * Longest a first dial waits for our own service to be announced (see onFound): a registration
+ * that never completes must not keep us from dialling.
+ */
+const ANNOUNCEMENT_WAIT = 10_000;
 /** A peer that said BYE (closing) is redialled only after this long, unless it is rediscovered first. */
 const LEFT_PEER_REDIAL_DELAY = 10_000;
 
@@ -74,6 +90,8 @@ export interface DialerHost {
   lost(info: DiscoveredPeer): void;
   /** A browse result could not be reached: ask discovery whether it is still there (RFC 6762 §10.4). */
   reconfirm?(instanceName: string): void;
+  /** An incoming connection from one of these addresses is in its TLS handshake or before its HELLO. */
+  handshakingFrom?(addresses: readonly string[]): boolean;
 }
 
 interface Waiter {
@@ -91,6 +109,8 @@ export class Dialer {
   readonly #rate: DialRate;
   readonly #destinations: DestinationBackoff;
   #sweep: NodeJS.Timeout | undefined;
+  /** When our own advertisement was last announced under its final name (ms since epoch). */
+  #announcedAt: number | undefined;
 
   constructor(host: DialerHost) {
     this.#host = host;
@@ -255,8 +275,23 @@ export class Dialer {
 
   /** Our own advertisement got its final name. */
   registered(name: string): void {
+    this.#announcedAt = Date.now();
     const self = this.#targets.get(`svc:${name}`);
     if (self) self.self = true;
+    // First dials held until our name was final (onFound): the pair rule can be applied now.
+    for (const t of this.#targets.values()) {
+      if (!t.awaitingAnnouncement) continue;
+      t.awaitingAnnouncement = false;
+      t.cancelTimer();
+      if (!t.self && t.discovered) this.schedule(t, this.#firstDialDelay(t));
+    }
+  }
+
+  #firstDialDelay(t: DialTarget): number {
+    const host = this.#host;
+    const ours = { id: host.peerId, instanceName: host.registeredName() ?? host.options.instanceName, advertise: host.options.advertise, architecture: host.options.architecture };
+    const theirs = { peerKey: t.discovered?.peerId ?? t.peerKey, instanceName: t.discovered?.instanceName ?? '' };
+    return firstDialDelay(ours, theirs, Math.random, { now: Date.now(), announcedAt: this.#announcedAt });
   }
 
   /** A HELLO told us which peer an instance name (and a target) belongs to. */
@@ -339,12 +374,21 @@ export class Dialer {
     if (info.peerId === host.peerId.id || (host.options.advertise && f.name === host.registeredName())) t.self = true;
     if (t.self) return;
     host.found(describe(t));
+    if (wasPresent) return this.schedule(t);
     // Hint only: one side of a pair dials first, so peers that find each other at once make one
-    // connection, not two. With the peer's id known (TXT, or an earlier HELLO) the deciding side
-    // waits; otherwise the side with the larger instance name does — both sides know both names,
-    // and ids stay out of TXT. Either way the late dial usually finds the pair connected.
-    const ours = { id: host.peerId, instanceName: host.registeredName() ?? host.options.instanceName, advertise: host.options.advertise, architecture: host.options.architecture };
-    this.schedule(t, wasPresent ? undefined : firstDialDelay(ours, { peerKey: info.peerId ?? t.peerKey, instanceName: f.name }));
+    // connection, not two (firstDialDelay). With the peer's id known (TXT, or an earlier HELLO)
+    // the deciding side waits; otherwise the side with the larger instance name does — both
+    // sides know both names, and ids stay out of TXT. The late dial usually finds the pair
+    // connected, or the peer's dial in its handshake here (#dial waits for it).
+    // Until our own service is announced its name is not final (clones all start as "vm"), so
+    // the rule cannot be applied, and the HELLO of a dial made now would name us by a name the
+    // peer never finds (it then cannot tell that its browse result is the peer already
+    // connected, and dials it too). Nobody can dial us before then: the first dial waits for it.
+    if (host.options.advertise && host.options.architecture === 'star' && this.#announcedAt === undefined) {
+      t.awaitingAnnouncement = true;
+      return this.schedule(t, ANNOUNCEMENT_WAIT);
+    }
+    this.schedule(t, this.#firstDialDelay(t));
   }
 
   onLost(f: FoundService): void {
@@ -373,6 +417,25 @@ export class Dialer {
     t.setTimer(() => void this.#dial(t), wait);
   }
 
+  /**
+   * The peer behind `t` seems to be dialling us: its connection is in its handshake here — by its
+   * HELLO, or from an address no other browse result (nor our own) has: several peers on one host
+   * (loopback, or processes sharing an address) make a connection from it anyone's, and 16 of them
+   * were always dialling each other.
+   */
+  #peerDialling(t: DialTarget): boolean {
+    if (this.#recordOf(t)?.state === 'connecting') return true;
+    // (an invitation is one dial the app asked for now: not held for a connection that may be anyone's)
+    if (t.invitation || !t.discovered || !this.#host.handshakingFrom) return false;
+    const own = t.addresses.filter((a) => !this.#addressShared(t, a));
+    return own.length > 0 && this.#host.handshakingFrom(own);
+  }
+
+  #addressShared(t: DialTarget, address: string): boolean {
+    for (const o of this.#targets.values()) if (o !== t && o.discovered && o.present && o.addresses.includes(address)) return true;
+    return false;
+  }
+
   #recordOf(t: DialTarget): PeerRecord | undefined {
     if (!t.peerKey && t.discovered) t.peerKey = this.#instanceKeys.get(t.discovered.instanceName);
     return t.peerKey ? this.#host.record(t.peerKey) : undefined;
@@ -396,8 +459,8 @@ export class Dialer {
     return soonest;
   }
 
-  #endDial(t: DialTarget): void {
-    if (t.destination !== undefined) this.#destinations.finished(t.destination);
+  #endDial(t: DialTarget, code?: PeerlinkErrorCode): void {
+    if (t.destination !== undefined) this.#destinations.finished(t.destination, code);
     t.destination = undefined;
   }
 
@@ -407,14 +470,16 @@ export class Dialer {
       if (t.invitation) this.inviteEnded(t, new PeerlinkError('ERR_PEER_UNREACHABLE', `${t.describe()} cannot be dialled now`));
       return;
     }
-    // The peer's own connection is in its handshake here: wait for it (a loaded host can take
-    // seconds) instead of making the duplicate de-duplication would drop. A few times at most.
-    if (!t.manual && this.#recordOf(t)?.state === 'connecting' && t.handshakeWaits < HANDSHAKE_WAITS) {
+    // The peer's own dial is in its handshake here — its HELLO said so, or a connection from its
+    // address has not identified itself yet (TLS): wait for it (a loaded host takes seconds)
+    // instead of making the duplicate de-duplication would drop. HANDSHAKE_WAITS times at most.
+    if (!t.manual && t.handshakeWaits < HANDSHAKE_WAITS && this.#peerDialling(t)) {
       t.handshakeWaits++;
       t.setTimer(() => void this.#dial(t), DECIDER_DIAL_DELAY);
       return;
     }
     t.handshakeWaits = 0;
+    t.awaitingAnnouncement = false;
     let endpoint: Endpoint | undefined;
     let destination: string | undefined;
     if (t.endpoint || t.manual) endpoint = t.nextEndpoint();
@@ -464,7 +529,7 @@ export class Dialer {
       conn.forceCancel();
       this.#conns.delete(t);
       t.busy = false;
-      this.#endDial(t);
+      this.#endDial(t, failure?.code);
       if (failure && host.running()) this.#failed(t, failure);
       return;
     }
@@ -511,19 +576,30 @@ export class Dialer {
 }
 
 /**
- * How long to wait before the first dial of a peer just found: a random 0–99 ms, plus
- * DECIDER_DIAL_DELAY on the side that lets the other dial first (dialsSecond). A session that
- * does not advertise (`peerlink send`) cannot be found, so no dial from the other side can win
- * the race: it dials at once — waiting would only delay its first connection by a second.
+ * How long to wait before the first dial of a peer just found: a random 0–99 ms, plus, on the
+ * side that lets the other dial first (dialsSecond), DECIDER_DIAL_DELAY — and at least until
+ * RESOLVE_MARGIN after our own announcement, since the other side cannot dial us before it has
+ * resolved us: processes start seconds apart, and the side with the larger name often finds the
+ * other first (at 32 peers, 40 % of the pairs; a 1 s head start then went to the wrong side).
+ * After that it dials anyway (an older peer, or one that cannot reach us, is connected later, not
+ * never); #dial still waits while the other side's dial is in its handshake here.
+ *
+ * A session that does not advertise (`peerlink send`) cannot be found, so no dial from the other
+ * side can win the race: it dials at once — waiting would only delay its first connection. (An
+ * advertising session whose service is not announced yet holds its first dials until it is:
+ * Dialer.onFound.)
  */
 export function firstDialDelay(
   ours: { id: PeerID; instanceName: string; advertise: boolean; architecture: string },
   theirs: { peerKey: string | undefined; instanceName: string },
   random: () => number = Math.random,
+  timing?: { now: number; announcedAt: number | undefined },
 ): number {
   if (!ours.advertise) return 0;
   const jitter = Math.floor(random() * 100);
-  return ours.architecture === 'star' && dialsSecond(ours, theirs) ? jitter + DECIDER_DIAL_DELAY : jitter;
+  if (ours.architecture !== 'star' || !dialsSecond(ours, theirs)) return jitter;
+  const sinceAnnounced = timing?.announcedAt === undefined ? Number.POSITIVE_INFINITY : timing.now - timing.announcedAt;
+  return jitter + Math.max(DECIDER_DIAL_DELAY, RESOLVE_MARGIN - sinceAnnounced);
 }
 
 /**

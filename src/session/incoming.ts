@@ -48,6 +48,11 @@ export class IncomingConnections {
     return this.#unidentified.admit(remoteAddress);
   }
 
+  /** Incoming connections from `address` that have not identified themselves yet (dialer.ts: a peer's dial in flight). */
+  unidentifiedFrom(address: string): number {
+    return this.#unidentified.from(address);
+  }
+
   /** Session close: connections that have not sent their first message are cancelled. */
   cancelAll(): void {
     for (const c of this.#unattached) c.forceCancel();

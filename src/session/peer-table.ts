@@ -168,6 +168,11 @@ export class PeerTable {
     return this.#incoming.admit(remoteAddress);
   }
 
+  /** An incoming connection from one of `addresses` is in its TLS handshake or before its HELLO (dialer.ts). */
+  handshakingFrom(addresses: readonly string[]): boolean {
+    return addresses.some((a) => this.#incoming.unidentifiedFrom(a) > 0 || (a.includes('%') && this.#incoming.unidentifiedFrom(a.replace(/%.*$/, '')) > 0));
+  }
+
   /** Incoming invitations waiting for the app's answer. */
   get pendingInvitations(): number {
     return this.#desk.size;

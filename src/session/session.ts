@@ -138,6 +138,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       found: (info) => emitApp(this, 'found', info),
       lost: (info) => emitApp(this, 'lost', info),
       reconfirm: (instanceName) => this.#network.reconfirm(instanceName),
+      handshakingFrom: (addresses) => this.#table.handshakingFrom(addresses),
     });
     this.#table = new PeerTable({
       options: this.options,

@@ -29,6 +29,11 @@ export class UnidentifiedConnections {
     return this.#total;
   }
 
+  /** Connections from `address` counted now (its TLS or first message still to come). */
+  from(address: string): number {
+    return this.#byAddress.get(sourceAddress(address)) ?? 0;
+  }
+
   /**
    * Counts a new connection from `address` and returns a release function (call it once, when
    * the connection identified itself or closed), or undefined when a budget refuses it (the

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DestinationBackoff, DialRate } from '../../../src/session/dial-budget.js';
+import { DestinationBackoff, DialRate, TIMEOUT_BACKOFF_MAX, TIMEOUT_GRACE } from '../../../src/session/dial-budget.js';
 import { DEFAULT_BUDGETS } from '../../../src/session/budgets.js';
 
 test('DialRate: a burst of dialsPerSecond, then reservations queue 1/rate apart', () => {
@@ -99,4 +99,41 @@ test('DestinationBackoff.keysAt: the browse addresses that are the host a connec
   d.started(k);
   d.finished(k);
   assert.ok(d.wait(k) <= 5000, `after the flap: ${d.wait(k)} ms`);
+});
+
+test('DestinationBackoff: a timed-out dial in a destination\'s first 2 min waits 1, 2, 4, 8 s and never the slow schedule; then timeouts count', () => {
+  let now = 0;
+  const d = new DestinationBackoff(DEFAULT_BUDGETS, () => now);
+  const k = DestinationBackoff.key('10.0.0.9', 7000);
+  const dials: number[] = [];
+  // each dial takes the connection timeout (10 s) and times out
+  for (now = 0; now <= 300_000; now += 100) {
+    if (d.wait(k) !== 0) continue;
+    dials.push(now);
+    d.started(k);
+    now += 10_000;
+    d.finished(k, 'ERR_CONNECTION_TIMEOUT');
+  }
+  const gaps = dials.slice(1).map((t, i) => t - (dials[i] as number) - 10_000);
+  assert.deepEqual(gaps.slice(0, 5), [1000, 2000, 4000, TIMEOUT_BACKOFF_MAX, TIMEOUT_BACKOFF_MAX], `waits after each timeout: ${gaps.join(', ')}`);
+  const inGrace = dials.filter((t) => t < TIMEOUT_GRACE).length;
+  assert.ok(inGrace <= 8, `${inGrace} dials in the grace period (a SYN-dropping stranger's bound)`);
+  // after it, the timeouts count: once a minute
+  const late = dials.filter((t) => t >= TIMEOUT_GRACE + 20_000);
+  for (let i = 1; i < late.length; i++) assert.ok((late[i] as number) - (late[i - 1] as number) >= DEFAULT_BUDGETS.dialBackoffSlow, `slow after the grace period: ${late.join(', ')}`);
+  assert.ok(d.failures(k) >= DEFAULT_BUDGETS.dialFailuresBeforeSlow);
+});
+
+test('DestinationBackoff: refusals still go to the slow schedule after three, even in the first minutes', () => {
+  let now = 0;
+  const d = new DestinationBackoff(DEFAULT_BUDGETS, () => now);
+  const k = DestinationBackoff.key('10.0.0.9', 7000);
+  const dials: number[] = [];
+  for (now = 0; now <= 100_000; now += 100) {
+    if (d.wait(k) !== 0) continue;
+    dials.push(now);
+    d.started(k);
+    d.finished(k, 'ERR_CONNECTION_REFUSED');
+  }
+  assert.deepEqual(dials, [0, 1000, 3000, 63_000]);
 });

@@ -39,3 +39,15 @@ test('a session that does not advertise (peerlink send) dials a peer it finds at
   assert.equal(firstDialDelay({ id: a, instanceName: '0', advertise: true, architecture: 'star' }, theirs, half), 50, 'the other side dials after the jitter only');
   assert.equal(firstDialDelay({ id: a, instanceName: 'b', advertise: true, architecture: 'client-server' }, theirs, half), 50);
 });
+
+test('the side that dials second waits until 3 s after our announcement (the other cannot dial us before it resolved us)', () => {
+  const a = PeerID.generate('a');
+  const theirs = { peerKey: undefined, instanceName: 'a' };
+  const half = (): number => 0.5;
+  const ours = { id: a, instanceName: 'b', advertise: true, architecture: 'star' };
+  assert.equal(firstDialDelay(ours, theirs, half, { now: 10_500, announcedAt: 10_000 }), 2550, 'announced 0.5 s ago: until 3 s after it');
+  assert.equal(firstDialDelay(ours, theirs, half, { now: 12_500, announcedAt: 10_000 }), 1050, 'announced 2.5 s ago: the 1 s head start is longer');
+  assert.equal(firstDialDelay(ours, theirs, half, { now: 90_000, announcedAt: 10_000 }), 1050);
+  assert.equal(firstDialDelay(ours, theirs, half, { now: 10_500, announcedAt: undefined }), 1050, 'not announced (the Dialer holds first dials until it is): the 1 s head start');
+  assert.equal(firstDialDelay({ ...ours, instanceName: '0' }, theirs, half, { now: 10_500, announcedAt: 10_000 }), 50, 'the side that dials first: the jitter only');
+});

@@ -1,0 +1,245 @@
+/**
+ * Which side of a pair dials, and when, in fake time — the Dialer itself, with a host whose
+ * `prepare` records each dial and ends it at once with a chosen error (no socket is opened).
+ *
+ * Before: the side with the larger instance name dialled 1 s after it found the other, whether
+ * or not the other could have resolved it by then (processes start seconds apart, and at 32–48
+ * peers on two busy cores 40 % of the pairs found each other larger-side first), and whatever
+ * was happening on its listener: the other side's dial, 3–5 s into its TLS handshake, was not
+ * seen until its HELLO. About half of all first dials were duplicates. And dials that timed out
+ * on a starved (live) peer sent its address to the once-a-minute schedule after three.
+ */
+import { test, mock } from 'node:test';
+import assert from 'node:assert/strict';
+import { Dialer, type DialerHost } from '../../../src/session/dialer.js';
+import type { FoundService } from '../../../src/session/discovery.js';
+import { BudgetLedger, resolveBudgets } from '../../../src/session/budgets.js';
+import { buildParameters, resolveOptions } from '../../../src/session/options.js';
+import { PeerlinkError, type PeerlinkErrorCode } from '../../../src/errors.js';
+import { Endpoint } from '../../../src/net/index.js';
+import { TIMEOUT_GRACE } from '../../../src/session/dial-budget.js';
+
+const T0 = 1_000_000;
+const PSK = '5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e';
+
+interface Lab {
+  dialer: Dialer;
+  /** Each dial: when (ms after T0) and to which target. */
+  dials: Array<{ at: number; key: string }>;
+  /** What the listener sees: addresses with an incoming connection in its handshake. */
+  handshaking: Set<string>;
+  /** The error every dial ends with. */
+  outcome: { code: PeerlinkErrorCode };
+  registeredName: string | undefined;
+  /** Advances fake time in small steps (timers fire close to their time). */
+  advance(ms: number): void;
+  now(): number;
+  close(): void;
+}
+
+function lab(instanceName: string): Lab {
+  mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'setImmediate', 'Date'], now: T0 });
+  const options = resolveOptions({ serviceType: 'tiebreak', instanceName, security: { mode: 'psk', key: PSK } });
+  const budgets = new BudgetLedger(resolveBudgets(undefined), {});
+  const l: Lab = {
+    dialer: undefined as unknown as Dialer,
+    dials: [],
+    handshaking: new Set(),
+    outcome: { code: 'ERR_CONNECTION_REFUSED' },
+    registeredName: undefined,
+    advance(ms) {
+      for (let left = ms; left > 0; left -= 10) mock.timers.tick(Math.min(10, left));
+    },
+    now: () => Date.now() - T0,
+    close() {
+      l.dialer.close();
+      mock.timers.reset();
+    },
+  };
+  const host: DialerHost = {
+    options,
+    peerId: options.peerId,
+    parameters: buildParameters(options),
+    budgets,
+    running: () => true,
+    record: () => undefined,
+    registeredName: () => l.registeredName,
+    prepare: (_conn, t) => {
+      l.dials.push({ at: Date.now() - T0, key: t.key });
+      throw new PeerlinkError(l.outcome.code, 'the fake dial ends here');
+    },
+    attach: () => assert.fail('no dial reaches ready here'),
+    reportError: () => {},
+    found: () => {},
+    lost: () => {},
+    handshakingFrom: (addresses) => addresses.some((a) => l.handshaking.has(a)),
+  };
+  l.dialer = new Dialer(host);
+  return l;
+}
+
+function found(name: string, address: string): FoundService {
+  return { name, port: 7000, addresses: [address], txt: { v: '1', sec: 'psk', arch: 'star' }, interfaces: ['eth0'] };
+}
+
+/** Our own service is announced under `name` (as SessionNetwork does on `registered`). */
+function announce(l: Lab, name: string): void {
+  l.registeredName = name;
+  l.dialer.registered(name);
+}
+
+const firstDial = (l: Lab, key: string): number | undefined => l.dials.find((d) => d.key === key)?.at;
+
+test('the side that dials second waits until its announcement is 3 s old, not 1 s after it found the other (which had not resolved it yet)', () => {
+  const l = lab('vm-b');
+  try {
+    announce(l, 'vm-b');
+    l.advance(500);
+    // 'vm-b' > 'vm-a': we are the side that lets the other dial first
+    l.dialer.onFound(found('vm-a', '10.0.0.1'));
+    l.advance(2000);
+    assert.equal(firstDial(l, 'svc:vm-a'), undefined, 'not 1 s after finding it: vm-a cannot have resolved us yet');
+    l.advance(700);
+    const at = firstDial(l, 'svc:vm-a');
+    assert.ok(at !== undefined && at >= 3000 && at < 3200, `dialled anyway once the announcement was 3 s old (at ${at} ms): a peer that never dials us is still connected`);
+  } finally {
+    l.close();
+  }
+});
+
+test('long after our announcement the side that dials second keeps its 1 s head start; the other side dials at once', () => {
+  const l = lab('vm-b');
+  try {
+    announce(l, 'vm-b');
+    l.advance(30_000);
+    l.dialer.onFound(found('vm-a', '10.0.0.1'));
+    l.dialer.onFound(found('vm-c', '10.0.0.3'));
+    l.advance(1500);
+    const a = firstDial(l, 'svc:vm-a');
+    const c = firstDial(l, 'svc:vm-c');
+    assert.ok(a !== undefined && a >= 31_000 && a < 31_200, `larger name: 1 s (at ${a})`);
+    assert.ok(c !== undefined && c >= 30_000 && c < 30_200, `smaller name: at once (at ${c})`);
+  } finally {
+    l.close();
+  }
+});
+
+test('before our service is announced (its name not final: clones all start as "vm") first dials wait for it, then follow the pair rule; never announced, they go after 10 s', () => {
+  const l = lab('vm');
+  try {
+    l.dialer.onFound(found('vm-a', '10.0.0.1'));
+    l.dialer.onFound(found('vm-z', '10.0.0.26'));
+    l.advance(4000);
+    assert.deepEqual(l.dials, [], 'nobody can dial us yet, and a HELLO now would name us "vm", a name nobody finds');
+    // we are announced as "vm-m": "vm-a" < "vm-m" < "vm-z"
+    announce(l, 'vm-m');
+    l.advance(200);
+    assert.ok((firstDial(l, 'svc:vm-z') ?? 0) >= 4000, 'the smaller name: at once');
+    assert.equal(firstDial(l, 'svc:vm-a'), undefined, 'the larger name: not yet');
+    l.advance(3000);
+    const a = firstDial(l, 'svc:vm-a');
+    assert.ok(a !== undefined && a >= 7000 && a < 7200, `3 s after the announcement (at ${a})`);
+  } finally {
+    l.close();
+  }
+  const never = lab('vm');
+  try {
+    never.dialer.onFound(found('vm-a', '10.0.0.1'));
+    never.advance(9900);
+    assert.deepEqual(never.dials, []);
+    never.advance(300);
+    assert.equal(firstDial(never, 'svc:vm-a'), 10_000, 'a registration that never completes does not keep us from dialling');
+  } finally {
+    never.close();
+  }
+});
+
+test("a dial waits while the peer's own dial is in its TLS handshake here (a connection from its address, no HELLO yet), and only so long", () => {
+  const l = lab('vm-a');
+  try {
+    announce(l, 'vm-a');
+    l.advance(30_000);
+    // we are the smaller name (we dial first), but vm-b found us first and its dial is here
+    l.handshaking.add('10.0.0.2');
+    l.dialer.onFound(found('vm-b', '10.0.0.2'));
+    l.advance(3000);
+    assert.equal(firstDial(l, 'svc:vm-b'), undefined, 'no second connection while the first is in its handshake');
+    // a peer at another address is dialled as usual
+    l.dialer.onFound(found('vm-c', '10.0.0.3'));
+    l.advance(200);
+    assert.ok(firstDial(l, 'svc:vm-c') !== undefined);
+    // the handshake never completes (a stranger at that address, or a starved peer): dialled anyway
+    l.advance(6000);
+    const at = firstDial(l, 'svc:vm-b');
+    assert.ok(at !== undefined && at >= 38_000 && at < 38_300, `dialled after 8 waits of 1 s (at ${at})`);
+  } finally {
+    l.close();
+  }
+});
+
+test('a connection from an address several browse results share (peers on one host, loopback) is not taken for either peer: no wait', () => {
+  const l = lab('vm-a');
+  try {
+    announce(l, 'vm-a');
+    l.advance(30_000);
+    l.handshaking.add('127.0.0.1');
+    l.dialer.onFound(found('vm-b', '127.0.0.1'));
+    l.dialer.onFound({ ...found('vm-c', '127.0.0.1'), port: 7001 });
+    l.advance(200);
+    assert.ok(firstDial(l, 'svc:vm-b') !== undefined && firstDial(l, 'svc:vm-c') !== undefined, 'both dialled at once');
+  } finally {
+    l.close();
+  }
+});
+
+test('connect() dials at once, even while a connection from that address is in its handshake', () => {
+  const l = lab('vm-z');
+  try {
+    announce(l, 'vm-z');
+    l.handshaking.add('10.0.0.1');
+    void l.dialer.connect(Endpoint.hostPort('10.0.0.1', 7000), undefined).catch(() => {});
+    assert.deepEqual(l.dials, [{ at: 0, key: 'ep:10.0.0.1:7000' }]);
+  } finally {
+    l.close();
+  }
+});
+
+test('dials that time out on a peer found just now stay off the once-a-minute schedule; a refused address does not', () => {
+  const l = lab('vm-a');
+  try {
+    announce(l, 'vm-a');
+    l.advance(30_000);
+    l.outcome.code = 'ERR_CONNECTION_TIMEOUT';
+    l.dialer.onFound(found('vm-b', '10.0.0.2'));
+    l.advance(60_000);
+    const timeouts = l.dials.filter((d) => d.key === 'svc:vm-b').length;
+    // 1, 2, 4, 8, 8, 8 … s apart (plus the target's own back-off): well over 3 in a minute
+    assert.ok(timeouts >= 6, `${timeouts} dials in the first minute`);
+    l.outcome.code = 'ERR_CONNECTION_REFUSED';
+    l.dialer.onFound(found('vm-c', '10.0.0.3'));
+    l.advance(60_000);
+    const refused = l.dials.filter((d) => d.key === 'svc:vm-c').length;
+    assert.ok(refused <= 4, `refused: ${refused} dials in a minute (three, then once a minute)`);
+  } finally {
+    l.close();
+  }
+});
+
+test('a SYN-dropping stranger is still bounded: after the grace period its timeouts count, and it is dialled once a minute', () => {
+  const l = lab('vm-a');
+  try {
+    announce(l, 'vm-a');
+    l.advance(30_000);
+    l.outcome.code = 'ERR_CONNECTION_TIMEOUT';
+    l.dialer.onFound(found('vm-b', '10.0.0.2'));
+    l.advance(TIMEOUT_GRACE);
+    const inGrace = l.dials.length;
+    // every dial here ends at once; a real one takes connectionTimeout (10 s), so fewer happen
+    assert.ok(inGrace <= 20, `${inGrace} dials during the grace period`);
+    l.advance(180_000);
+    const after = l.dials.length - inGrace;
+    assert.ok(after <= 4, `${after} dials in the 3 minutes after the grace period`);
+  } finally {
+    l.close();
+  }
+});
