@@ -14,7 +14,7 @@ import type { CachedRecord, RecordCache } from './cache.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { nameKey } from './codec/name.js';
 import { CLASS_IN, RRType, rrTypeNumber, type Question } from './codec/types.js';
-import { familyOf, type Querier, type QueryOutcome } from './querier.js';
+import type { Querier } from './querier.js';
 import { browseChannel } from './diagnostics.js';
 import { buildInstance, lookupParts, sameInstance, type ServiceInstance } from './service-instance.js';
 import { DEFAULT_MDNS_LIMITS } from './rate-limit.js';
@@ -235,23 +235,16 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
       if (this.stopped || this.tracked.get(key) !== t) return;
       const parts = lookupParts(this.ctx.cache, t.fqdn, t.iface);
       const q = (name: string, qtype: number): Question => ({ name, qtype, qclass: CLASS_IN, unicastResponse: false });
-      // over the family the PTR came from (its responder listens there); not §7.3-suppressed:
-      // an A/B at 64 peers did not show it helping (bench/scale/README.md)
-      const opts = { family: familyOf(t.source) };
-      let outcome: QueryOutcome = 'sent';
-      if (!parts.srv) outcome = this.ctx.querier.query([q(t.fqdn, RRType.SRV), q(t.fqdn, RRType.TXT)], t.iface, t.source, opts);
-      // no address from the SRV's sender under its target: the SRV may be the stale one (its
-      // host renamed and we missed the new one), so it is asked again with the addresses
-      else if (parts.addresses.length === 0) outcome = this.ctx.querier.query([q(parts.srv.target, RRType.A), q(parts.srv.target, RRType.AAAA), q(t.fqdn, RRType.SRV)], t.iface, t.source, opts);
-      else if (!parts.txt) outcome = this.ctx.querier.query([q(t.fqdn, RRType.TXT)], t.iface, t.source, opts);
+      let sent = true;
+      if (!parts.srv) sent = this.ctx.querier.query([q(t.fqdn, RRType.SRV), q(t.fqdn, RRType.TXT)], t.iface, t.source);
+      else if (parts.addresses.length === 0) sent = this.ctx.querier.query([q(parts.srv.target, RRType.A), q(parts.srv.target, RRType.AAAA), q(t.fqdn, RRType.SRV)], t.iface, t.source);
+      else if (!parts.txt) sent = this.ctx.querier.query([q(t.fqdn, RRType.TXT)], t.iface, t.source);
       // look again after the back-off (1, 2, 4, 8 s), or when the TXT grace ends
       const wait = Math.min(1000 * 2 ** t.attempt, parts.srv && parts.addresses.length > 0 ? TXT_GRACE_MS : Infinity);
       // An attempt the query bucket refused asked nobody: it does not count toward giving up
       // (many instances heard at once — 48 peers starting — would otherwise be abandoned
       // unresolved until their PTR is heard again). The bucket still bounds the rate.
-      // Nor would one left out under §7.3 ('heard', with suppressDuplicates): an instance is
-      // to be given up only after RESOLVE_ATTEMPTS questions of its own went unanswered.
-      if (outcome === 'sent') t.attempt++;
+      if (sent) t.attempt++;
       t.retry = this.ctx.clock.setTimeout(() => {
         t.retry = undefined;
         this.markDirty(key);

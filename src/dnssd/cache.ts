@@ -157,24 +157,6 @@ export class RecordCache extends EventEmitter<CacheEvents> {
     return e.expiresAt - this.clock.now() > (e.record.ttl * 1000) / 2;
   }
 
-  /**
-   * Live records on `iface` whose next refresh point is at or before `by`: a querier asks for
-   * them in the same packet as one due now (RFC 6762 §5.2; the records of one response come due
-   * within the same 2 % jitter). O(records), once per refresh query sent.
-   */
-  refreshDueBy(iface: string, by: number): CachedRecord[] {
-    const now = this.clock.now();
-    const out: CachedRecord[] = [];
-    for (const [sk, set] of this.sets) {
-      if (!sk.startsWith(`${iface}|`)) continue;
-      for (const e of set.values()) {
-        const next = e.refreshAt[0];
-        if (next !== undefined && next <= by && e.expiresAt > now) out.push(e);
-      }
-    }
-    return out;
-  }
-
   /** Known answers for a question: records with more than half their TTL left (§7.1). */
   knownAnswers(name: string, type: number, iface: string): ResourceRecord[] {
     const now = this.clock.now();

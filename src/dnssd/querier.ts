@@ -12,18 +12,6 @@
  * Our own queries come back to us through multicast loopback; that is harmless, as each is
  * a whole interval before our next query.
  *
- * Refresh questions get §7.3 too: one another host asked within the last DUPLICATE_QUESTION_MS,
- * with no known answer we lack, is not asked again — its answers are multicast on the family it
- * was asked on, which we listen on since we heard it; if none comes, the next refresh point asks.
- * With N peers on a link every peer refreshes the same records: without this each question went
- * out up to N times (N = 64: a refresh wave of ~5 questions per answer, 62 packets per peer per
- * minute). Resolution questions do not (`query`'s `suppressDuplicates`): tried twice at N = 64
- * (bench/scale/README.md), neither time better. A refresh query also asks for every other wanted record due for refresh within
- * REFRESH_AHEAD_MS (an instance's SRV and its host's addresses arrive in one response, so come
- * due within the same 2 % jitter): one packet instead of one per record. Refresh and resolution
- * questions go out on the address family their cause came from (the responder listens there,
- * and answers where it was asked: our responder on both families); half the packets.
- *
  * One-off queries (resolution, refresh: their number follows what others announce) also take
  * a token of the engine's query bucket per interface; without one they are not sent (and
  * counted). A refresh or a resolution first takes a token of the source address whose records
@@ -45,29 +33,6 @@ export const FIRST_QUERY_MIN_MS = 20;
 export const FIRST_QUERY_SPREAD_MS = 100;
 export const INITIAL_INTERVAL_MS = 1000;
 export const MAX_INTERVAL_MS = 60 * 60 * 1000;
-/** A one-off question another host asked this recently counts as ours (RFC 6762 §7.3). */
-export const DUPLICATE_QUESTION_MS = 1000;
-/** A wanted record due for refresh this soon is asked with one due now (one packet, §5.2). */
-export const REFRESH_AHEAD_MS = 3000;
-/** Questions in one refresh query at most (the rest are asked when their own point comes). */
-const MAX_REFRESH_QUESTIONS = 16;
-/** Questions remembered for §7.3 (a flood of distinct questions stays bounded). */
-const MAX_RECENT_QUESTIONS = 1024;
-
-/** The address family of a source address ('' — unknown — gives undefined: every family). */
-export function familyOf(source: string): 'IPv4' | 'IPv6' | undefined {
-  return source === '' ? undefined : source.includes(':') ? 'IPv6' : 'IPv4';
-}
-
-export interface QueryOptions {
-  /** Over this family only (when the interface has it): where the cause of the questions came from. */
-  family?: 'IPv4' | 'IPv6' | undefined;
-  /** Leave out questions another host (or a refresh query of ours) just asked (RFC 6762 §7.3). Default false. */
-  suppressDuplicates?: boolean;
-}
-
-/** What a one-off query came to: sent; not needed (another host just asked it all, §7.3); or refused by a bucket. */
-export type QueryOutcome = 'sent' | 'heard' | 'refused';
 
 /** Returns true when a record is still wanted by someone (so refreshing it is worthwhile). */
 export type Interest = (name: string, type: number, iface: string) => boolean;
@@ -92,14 +57,6 @@ export class Querier {
   private closed = false;
   /** Continuous queries not sent on an interface because another host had just asked (§7.3). */
   suppressedQueries = 0;
-  /** One-off questions (resolution, refresh) not sent because another host had just asked them, or a refresh query of ours had (§7.3). */
-  suppressedQuestions = 0;
-  /**
-   * One-off questions recently asked on an interface — by another host (QM, no known answer we
-   * lack) or in one of our refresh queries — until when they count as asked:
-   * `${iface}|${nameKey}|${qtype}` → ms.
-   */
-  private readonly recent = new Map<string, number>();
   /** Records nobody answers any more are flushed (RFC 6762 §10.4, §10.5). */
   readonly failures: FailureWatch;
 
@@ -146,7 +103,6 @@ export class Querier {
     if (p.packet.opcode !== 0) return;
     if (!p.packet.response) {
       this.noteDuplicateQuestions(p);
-      if (!p.local) this.noteHeardQuestions(p);
       this.failures.query(p);
       return;
     }
@@ -248,72 +204,21 @@ export class Querier {
   }
 
   /**
-   * Sends one-off questions on every interface (or one), with known answers from the cache;
-   * within the query bucket, and within the share of `source` (the address whose records caused
-   * the questions) when given; over `opts.family` only when given (and the interface has it).
-   * With `opts.suppressDuplicates`, a question asked on the interface within the last
-   * DUPLICATE_QUESTION_MS by another host (or by one of our refresh queries lately) is left out
-   * (§7.3); with every question left out nothing is sent and no token taken: 'heard'.
+   * Sends questions on every interface (or one), with known answers from the cache; within the
+   * query bucket, and within the share of `source` (the address whose records caused the
+   * questions) when given. Returns false when the buckets let none go out.
    */
-  query(questions: readonly Question[], only?: string, source?: string, opts: QueryOptions = {}): QueryOutcome {
-    const { family, suppressDuplicates = false } = opts;
-    if (this.closed) return 'refused';
-    const now = this.clock.now();
-    const plan: Array<{ iface: NetworkInterface; left: Question[] }> = [];
+  query(questions: readonly Question[], only?: string, source?: string): boolean {
+    if (this.closed) return false;
+    if (source !== undefined && this.sourceBuckets && !this.sourceBuckets.take(source)) return false;
+    let sent = false;
     for (const iface of this.net.interfaces) {
       if (only !== undefined && iface.name !== only) continue;
-      const left = questions.filter((q) => !suppressDuplicates || q.unicastResponse || !this.askedRecently(iface.name, q.name, q.qtype, now));
-      this.suppressedQuestions += questions.length - left.length;
-      plan.push({ iface, left });
-    }
-    if (plan.length > 0 && plan.every((x) => x.left.length === 0)) return 'heard';
-    if (source !== undefined && this.sourceBuckets && !this.sourceBuckets.take(source)) return 'refused';
-    let sent = false;
-    for (const { iface, left } of plan) {
-      if (left.length === 0) {
-        sent = true;
-        continue;
-      }
       if (this.bucket && !this.bucket.take()) continue;
-      // a single-family interface lacks the other family's socket: then over what it has
-      if (family === undefined || !this.queryOn(iface, left, family)) this.queryOn(iface, left);
+      this.queryOn(iface, questions);
       sent = true;
     }
-    return sent ? 'sent' : 'refused';
-  }
-
-  private askedRecently(iface: string, name: string, qtype: number, now: number): boolean {
-    const until = this.recent.get(`${iface}|${nameKey(name)}|${qtype}`);
-    return until !== undefined && now < until;
-  }
-
-  private noteAsked(key: string, until: number): void {
-    const had = this.recent.get(key) ?? 0;
-    this.recent.delete(key); // re-inserted last: the map's order is the pruning order
-    this.recent.set(key, Math.max(until, had));
-    if (this.recent.size <= MAX_RECENT_QUESTIONS) return;
-    // bounded: lapsed entries first, then the oldest noted
-    const now = this.clock.now();
-    for (const [k, t] of this.recent) if (t <= now) this.recent.delete(k);
-    for (const k of this.recent.keys()) {
-      if (this.recent.size <= MAX_RECENT_QUESTIONS / 2) break;
-      this.recent.delete(k);
-    }
-  }
-
-  /**
-   * Notes the QM questions of another host's query whose known answers we would all list
-   * (§7.3), for one-off questions. A truncated query is skipped: more known answers follow.
-   */
-  private noteHeardQuestions(p: ReceivedPacket): void {
-    if (p.packet.truncated) return;
-    const until = this.clock.now() + DUPLICATE_QUESTION_MS;
-    for (const q of p.packet.questions) {
-      if (q.unicastResponse || q.qclass !== CLASS_IN) continue;
-      const lname = nameKey(q.name);
-      const theirs = p.packet.answers.filter((r) => nameKey(r.name) === lname && (q.qtype === RRType.ANY || rrTypeNumber(r) === q.qtype));
-      if (theirs.every((r) => this.cache.isKnownAnswer(r, p.iface.name))) this.noteAsked(`${p.iface.name}|${lname}|${q.qtype}`, until);
-    }
+    return sent;
   }
 
   /** Sends the questions on one interface (one family, or all); false when no socket took them. */
@@ -341,39 +246,14 @@ export class Querier {
     return this.net.sendMulticast(iface.name, w.finish(), family) > 0;
   }
 
-  private wanted(name: string, type: number, iface: string): boolean {
-    for (const i of this.interests) if (i(name, type, iface)) return true;
-    return false;
-  }
-
-  /**
-   * A wanted record reached a refresh point (§5.2): ask for it, with every other wanted record
-   * on the interface due within REFRESH_AHEAD_MS, in one query, over the family the record came
-   * from. Not if it was asked lately (§7.3: by another host, or in one of our refresh queries):
-   * its answer refreshes us too, and if none comes the next point (5 % of the TTL later) asks.
-   */
   private onRefresh(e: CachedRecord): void {
-    if (this.closed) return;
     const type = rrTypeNumber(e.record);
-    if (!this.wanted(e.record.name, type, e.iface)) return;
-    const now = this.clock.now();
-    if (this.askedRecently(e.iface, e.record.name, type, now)) {
-      this.suppressedQuestions++;
-      return;
+    for (const i of this.interests) {
+      if (i(e.record.name, type, e.iface)) {
+        this.query([{ name: e.record.name, qtype: type, qclass: CLASS_IN, unicastResponse: false }], e.iface, e.source);
+        return;
+      }
     }
-    const questions = new Map<string, Question>();
-    const add = (name: string, qtype: number): void => {
-      const k = `${nameKey(name)}|${qtype}`;
-      if (questions.size < MAX_REFRESH_QUESTIONS && !questions.has(k)) questions.set(k, { name, qtype, qclass: CLASS_IN, unicastResponse: false });
-    };
-    add(e.record.name, type);
-    for (const o of this.cache.refreshDueBy(e.iface, now + REFRESH_AHEAD_MS)) {
-      const t = rrTypeNumber(o.record);
-      if (this.wanted(o.record.name, t, e.iface)) add(o.record.name, t);
-    }
-    if (this.query([...questions.values()], e.iface, e.source, { family: familyOf(e.source), suppressDuplicates: true }) !== 'sent') return;
-    // the bundled records' own points come within REFRESH_AHEAD_MS: already asked
-    for (const k of questions.keys()) this.noteAsked(`${e.iface}|${k}`, now + REFRESH_AHEAD_MS + DUPLICATE_QUESTION_MS);
   }
 
   close(): void {

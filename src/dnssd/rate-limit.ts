@@ -10,7 +10,7 @@ import { fillLimits } from './fill-limits.js';
 import type { Clock } from './clock.js';
 
 export interface MdnsLimits {
-  /** One-off queries (resolution, cache refresh) per second, engine-wide; a token per query and interface (resolution and refresh go out over one family). Default 10. */
+  /** One-off queries (resolution, cache refresh) per second, engine-wide; each goes out once per address family. Default 10. */
   queriesPerSecond: number;
   /** …and the burst allowed above that rate. Default 20. */
   queryBurst: number;
