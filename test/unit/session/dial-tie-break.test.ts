@@ -78,6 +78,16 @@ function lab(instanceName: string): Lab {
   return l;
 }
 
+/** Runs `fn` on a fresh lab, closed afterwards whatever happens. */
+function withLab(instanceName: string, fn: (l: Lab) => void): void {
+  const l = lab(instanceName);
+  try {
+    fn(l);
+  } finally {
+    l.close();
+  }
+}
+
 function found(name: string, address: string): FoundService {
   return { name, port: 7000, addresses: [address], txt: { v: '1', sec: 'psk', arch: 'star' }, interfaces: ['eth0'] };
 }
@@ -91,8 +101,7 @@ function announce(l: Lab, name: string): void {
 const firstDial = (l: Lab, key: string): number | undefined => l.dials.find((d) => d.key === key)?.at;
 
 test('the side that dials second waits until its announcement is 3 s old, not 1 s after it found the other (which had not resolved it yet)', () => {
-  const l = lab('vm-b');
-  try {
+  withLab('vm-b', (l) => {
     announce(l, 'vm-b');
     l.advance(500);
     // 'vm-b' > 'vm-a': we are the side that lets the other dial first
@@ -102,14 +111,11 @@ test('the side that dials second waits until its announcement is 3 s old, not 1 
     l.advance(700);
     const at = firstDial(l, 'svc:vm-a');
     assert.ok(at !== undefined && at >= 3000 && at < 3200, `dialled anyway once the announcement was 3 s old (at ${at} ms): a peer that never dials us is still connected`);
-  } finally {
-    l.close();
-  }
+  });
 });
 
 test('long after our announcement the side that dials second keeps its 1 s head start; the other side dials at once', () => {
-  const l = lab('vm-b');
-  try {
+  withLab('vm-b', (l) => {
     announce(l, 'vm-b');
     l.advance(30_000);
     l.dialer.onFound(found('vm-a', '10.0.0.1'));
@@ -119,14 +125,11 @@ test('long after our announcement the side that dials second keeps its 1 s head 
     const c = firstDial(l, 'svc:vm-c');
     assert.ok(a !== undefined && a >= 31_000 && a < 31_200, `larger name: 1 s (at ${a})`);
     assert.ok(c !== undefined && c >= 30_000 && c < 30_200, `smaller name: at once (at ${c})`);
-  } finally {
-    l.close();
-  }
+  });
 });
 
 test('before our service is announced (its name not final: clones all start as "vm") first dials wait for it, then follow the pair rule; never announced, they go after 10 s', () => {
-  const l = lab('vm');
-  try {
+  withLab('vm', (l) => {
     l.dialer.onFound(found('vm-a', '10.0.0.1'));
     l.dialer.onFound(found('vm-z', '10.0.0.26'));
     l.advance(4000);
@@ -139,24 +142,18 @@ test('before our service is announced (its name not final: clones all start as "
     l.advance(3000);
     const a = firstDial(l, 'svc:vm-a');
     assert.ok(a !== undefined && a >= 7000 && a < 7200, `3 s after the announcement (at ${a})`);
-  } finally {
-    l.close();
-  }
-  const never = lab('vm');
-  try {
+  });
+  withLab('vm', (never) => {
     never.dialer.onFound(found('vm-a', '10.0.0.1'));
     never.advance(9900);
     assert.deepEqual(never.dials, []);
     never.advance(300);
     assert.equal(firstDial(never, 'svc:vm-a'), 10_000, 'a registration that never completes does not keep us from dialling');
-  } finally {
-    never.close();
-  }
+  });
 });
 
 test("a dial waits while the peer's own dial is in its TLS handshake here (a connection from its address, no HELLO yet), and only so long", () => {
-  const l = lab('vm-a');
-  try {
+  withLab('vm-a', (l) => {
     announce(l, 'vm-a');
     l.advance(30_000);
     // we are the smaller name (we dial first), but vm-b found us first and its dial is here
@@ -172,14 +169,11 @@ test("a dial waits while the peer's own dial is in its TLS handshake here (a con
     l.advance(6000);
     const at = firstDial(l, 'svc:vm-b');
     assert.ok(at !== undefined && at >= 38_000 && at < 38_300, `dialled after 8 waits of 1 s (at ${at})`);
-  } finally {
-    l.close();
-  }
+  });
 });
 
 test('a connection from an address several browse results share (peers on one host, loopback) is not taken for either peer: no wait', () => {
-  const l = lab('vm-a');
-  try {
+  withLab('vm-a', (l) => {
     announce(l, 'vm-a');
     l.advance(30_000);
     l.handshaking.add('127.0.0.1');
@@ -187,26 +181,20 @@ test('a connection from an address several browse results share (peers on one ho
     l.dialer.onFound({ ...found('vm-c', '127.0.0.1'), port: 7001 });
     l.advance(200);
     assert.ok(firstDial(l, 'svc:vm-b') !== undefined && firstDial(l, 'svc:vm-c') !== undefined, 'both dialled at once');
-  } finally {
-    l.close();
-  }
+  });
 });
 
 test('connect() dials at once, even while a connection from that address is in its handshake', () => {
-  const l = lab('vm-z');
-  try {
+  withLab('vm-z', (l) => {
     announce(l, 'vm-z');
     l.handshaking.add('10.0.0.1');
     void l.dialer.connect(Endpoint.hostPort('10.0.0.1', 7000), undefined).catch(() => {});
     assert.deepEqual(l.dials, [{ at: 0, key: 'ep:10.0.0.1:7000' }]);
-  } finally {
-    l.close();
-  }
+  });
 });
 
 test('dials that time out on a peer found just now stay off the once-a-minute schedule; a refused address does not', () => {
-  const l = lab('vm-a');
-  try {
+  withLab('vm-a', (l) => {
     announce(l, 'vm-a');
     l.advance(30_000);
     l.outcome.code = 'ERR_CONNECTION_TIMEOUT';
@@ -220,14 +208,11 @@ test('dials that time out on a peer found just now stay off the once-a-minute sc
     l.advance(60_000);
     const refused = l.dials.filter((d) => d.key === 'svc:vm-c').length;
     assert.ok(refused <= 4, `refused: ${refused} dials in a minute (three, then once a minute)`);
-  } finally {
-    l.close();
-  }
+  });
 });
 
 test('a SYN-dropping stranger is still bounded: after the grace period its timeouts count, and it is dialled once a minute', () => {
-  const l = lab('vm-a');
-  try {
+  withLab('vm-a', (l) => {
     announce(l, 'vm-a');
     l.advance(30_000);
     l.outcome.code = 'ERR_CONNECTION_TIMEOUT';
@@ -239,7 +224,5 @@ test('a SYN-dropping stranger is still bounded: after the grace period its timeo
     l.advance(180_000);
     const after = l.dials.length - inGrace;
     assert.ok(after <= 4, `${after} dials in the 3 minutes after the grace period`);
-  } finally {
-    l.close();
-  }
+  });
 });
