@@ -26,6 +26,17 @@ const srv = (name: string, target: string, port: number): ResourceRecord => ({ n
 const a = (name: string, address: string): ResourceRecord => ({ name, type: 'A', address, ttl: 120, ...IN });
 const aaaa = (name: string, address: string): ResourceRecord => ({ name, type: 'AAAA', address, ttl: 120, ...IN });
 
+/** A browser of `_scale._tcp.local` with its own cache and querier on host 3 of a fake link. */
+function browserRig(): { clock: FakeClock; link: FakeLink; cache: RecordCache; querier: Querier; br: ServiceBrowser } {
+  const clock = new FakeClock();
+  const link = new FakeLink(clock);
+  const h = link.host(3);
+  const cache = new RecordCache(clock);
+  const querier = new Querier(h, clock, cache);
+  h.on('packet', (p: ReceivedPacket) => querier.handle(p));
+  return { clock, link, cache, querier, br: new ServiceBrowser({ cache, querier, clock }, '_scale._tcp.local') };
+}
+
 test('resolution: the SRV target\'s addresses from another host answering for the same name (same second, no flush) are not the instance\'s', () => {
   const clock = new FakeClock();
   const cache = new RecordCache(clock);
@@ -133,13 +144,7 @@ test('reconfirmAddresses: asks for the SRV target\'s A/AAAA (and the SRV, not th
 });
 
 test('an SRV whose sender has no address under its target (it renamed; the new SRV was missed): resolution asks for the SRV again with the addresses, and follows the answer', () => {
-  const clock = new FakeClock();
-  const link = new FakeLink(clock);
-  const h = link.host(3);
-  const cache = new RecordCache(clock);
-  const querier = new Querier(h, clock, cache);
-  h.on('packet', (p: ReceivedPacket) => querier.handle(p));
-  const br = new ServiceBrowser({ cache, querier, clock }, '_scale._tcp.local');
+  const { clock, link, cache, querier, br } = browserRig();
   const seen: ServiceInstance[] = [];
   br.on('added', (s) => seen.push(s));
   br.on('changed', (s) => seen.push(s));
@@ -165,13 +170,7 @@ test('an SRV whose sender has no address under its target (it renamed; the new S
 });
 
 test('a reported instance whose host\'s address records another claimant of the name flushed (§10.2) is not reported removed: it keeps its address and is resolved again', () => {
-  const clock = new FakeClock();
-  const link = new FakeLink(clock);
-  const h = link.host(3);
-  const cache = new RecordCache(clock);
-  const querier = new Querier(h, clock, cache);
-  h.on('packet', (p: ReceivedPacket) => querier.handle(p));
-  const br = new ServiceBrowser({ cache, querier, clock }, '_scale._tcp.local');
+  const { clock, cache, querier, br } = browserRig();
   const events: string[] = [];
   br.on('added', (s) => events.push(`added ${s.addresses.join(',')}`));
   br.on('changed', (s) => events.push(`changed ${s.addresses.join(',')}`));
