@@ -27,7 +27,16 @@ export interface CachedRecord {
   refreshAt: number[];
   /** The address it was last received from ('' when not known): eviction is per source. */
   source: string;
+  /**
+   * The distinct addresses it was received from, latest last, at most {@link MAX_SOURCES}: a host
+   * sends the same record over IPv4 and IPv6 (from two source addresses), which is what ties its
+   * addresses of both families together (service-instance.ts).
+   */
+  sources: string[];
 }
+
+/** Distinct sources remembered per cached record (bounded: a record is a stranger's to repeat). */
+export const MAX_SOURCES = 4;
 
 export interface CacheEvents {
   added: [CachedRecord];
@@ -109,6 +118,10 @@ export class RecordCache extends EventEmitter<CacheEvents> {
     if (existing) {
       existing.record = r;
       existing.source = source;
+      if (!existing.sources.includes(source)) {
+        existing.sources.push(source);
+        if (existing.sources.length > MAX_SOURCES) existing.sources.shift();
+      }
       existing.receivedAt = now;
       existing.seq = ++this.seq;
       existing.expiresAt = now + ttlMs;
@@ -123,7 +136,7 @@ export class RecordCache extends EventEmitter<CacheEvents> {
       this.sets.set(setKey, set);
       this.ifaces.add(iface);
     }
-    const e: CachedRecord = { record: r, iface, receivedAt: now, seq: ++this.seq, expiresAt: now + ttlMs, refreshAt, source };
+    const e: CachedRecord = { record: r, iface, receivedAt: now, seq: ++this.seq, expiresAt: now + ttlMs, refreshAt, source, sources: [source] };
     set.set(k, e);
     this.count++;
     this.arm(refreshAt[0] ?? e.expiresAt);

@@ -64,7 +64,7 @@ export function lookupParts(cache: RecordCache, fqdn: string, iface: string): Re
     const v4: string[] = [];
     const v6: string[] = [];
     const entries = [...cache.get(srv.target, RRType.A, iface), ...cache.get(srv.target, RRType.AAAA, iface)];
-    const kept = sameSender(entries, srvEntry.source);
+    const kept = sameSender(entries, srvEntry);
     foreign = entries.length - kept.length;
     for (const e of kept) {
       if (e.record.type === 'A') v4.push(e.record.address);
@@ -88,25 +88,24 @@ function bareAddress(a: string): string {
 }
 
 /**
- * The address records sent by the host whose packet came from `source`: a record whose source
- * or address is one of that host's addresses adds its own source and address to them (a few
- * rounds: a host's records arrive from its IPv4 and its IPv6 address). An unknown source ('')
- * keeps every record.
+ * The address records sent by the host that sent `srv`: a record whose address or one of whose
+ * sources is one of that host's addresses adds its address and sources to them (a few rounds: a
+ * host's records arrive from its IPv4 and its IPv6 address — Avahi sends AAAA over IPv4 but no A
+ * over IPv6, so its A record is tied to the SRV heard over IPv6 only through an AAAA record it
+ * also sent over IPv4). An unknown source ('') keeps every record.
  */
-function sameSender(entries: readonly CachedRecord[], source: string): CachedRecord[] {
-  if (source === '' || entries.some((e) => e.source === '')) return [...entries];
-  const host = new Set([bareAddress(source)]);
+function sameSender(entries: readonly CachedRecord[], srv: CachedRecord): CachedRecord[] {
+  if (srv.source === '' || entries.some((e) => e.source === '')) return [...entries];
+  const host = new Set(srv.sources.map(bareAddress));
   const kept = new Set<CachedRecord>();
   for (let grew = true; grew; ) {
     grew = false;
     for (const e of entries) {
       if (kept.has(e) || e.record.type !== 'A' && e.record.type !== 'AAAA') continue;
-      const src = bareAddress(e.source);
-      const addr = bareAddress(e.record.address);
-      if (!host.has(src) && !host.has(addr)) continue;
+      const tied = [bareAddress(e.record.address), ...e.sources.map(bareAddress)];
+      if (!tied.some((a) => host.has(a))) continue;
       kept.add(e);
-      host.add(src);
-      host.add(addr);
+      for (const a of tied) host.add(a);
       grew = true;
     }
   }

@@ -77,7 +77,8 @@ function decodeSecret(b64: string): Buffer {
 /** Parses the first `key` statement of a BIND key file (comments allowed). */
 export function parseKeyFile(text: string): TsigKey {
   if (text.length > MAX_KEY_FILE_BYTES) throw badKeyFile('the key file is too large');
-  const stripped = text.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/(#|\/\/)[^\n]*/g, ' ');
+  // comments (/* */, //, #) outside quoted strings: a base64 secret may contain "//"
+  const stripped = text.replace(/("[^"]*")|\/\*[\s\S]*?\*\/|(?:#|\/\/)[^\n]*/g, (_all, quoted: string | undefined) => quoted ?? ' ');
   const m = /\bkey\s+("([^"]+)"|([^\s{]+))\s*\{([^}]*)\}\s*;/.exec(stripped);
   if (!m) throw badKeyFile('no key statement found');
   const name = (m[2] ?? m[3] ?? '').replace(/\.$/, '');

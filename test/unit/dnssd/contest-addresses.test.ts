@@ -71,6 +71,23 @@ test('resolution: the SRV target\'s addresses from another host answering for th
   bare.close();
 });
 
+test('resolution: a host that sends its A record over IPv4 only (Avahi: AAAA on both families, no A over IPv6) keeps both families when its SRV was heard over IPv6', () => {
+  const clock = new FakeClock();
+  const cache = new RecordCache(clock);
+  const inst = 'avahi._p._tcp.local';
+  // over IPv6, from its link-local source: SRV + AAAA (its ULA), no A
+  cache.addResponse([srv(inst, 'avahi-h1.local', 4802), aaaa('avahi-h1.local', 'fd77::1')], 'eth0', 'fe80::a1%eth0');
+  // over IPv4: SRV + A + AAAA — the AAAA it also sent over IPv6 ties 10.0.0.1 to that host
+  cache.addResponse([srv(inst, 'avahi-h1.local', 4802), a('avahi-h1.local', '10.0.0.1'), aaaa('avahi-h1.local', 'fd77::1')], 'eth0', '10.0.0.1');
+  // the IPv6 answer arrives last, so the SRV's latest source is the link-local one
+  cache.addResponse([srv(inst, 'avahi-h1.local', 4802), aaaa('avahi-h1.local', 'fd77::1')], 'eth0', 'fe80::a1%eth0');
+  assert.deepEqual(lookupParts(cache, inst, 'eth0').addresses, ['10.0.0.1', 'fd77::1']);
+  // another host's A under the same name, heard only over IPv4 and tied to nothing of this host's, stays out
+  cache.addResponse([a('avahi-h1.local', '10.0.0.2')], 'eth0', '10.0.0.2');
+  assert.deepEqual(lookupParts(cache, inst, 'eth0').addresses, ['10.0.0.1', 'fd77::1']);
+  cache.close();
+});
+
 test('two hosts that both claimed "vm" (probes lost): the loser says goodbye to its old address records, and a browser never reports another host\'s address for an instance', async () => {
   const clock = new FakeClock();
   const link = new FakeLink(clock);
