@@ -74,8 +74,18 @@ function table(title: string, pkts: readonly Sniffed[], n: number, minutes: numb
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { save: { type: 'string' }, n: { type: 'string', default: '64' }, mesh: { type: 'string', default: '180' }, windows: { type: 'string', default: '3' }, window: { type: 'string', default: '60' }, top: { type: 'string', default: '14' } },
+    options: { help: { type: 'boolean', short: 'h' }, save: { type: 'string' }, n: { type: 'string', default: '64' }, mesh: { type: 'string', default: '180' }, windows: { type: 'string', default: '3' }, window: { type: 'string', default: '60' }, top: { type: 'string', default: '14' } },
   });
+  if (values.help) {
+    console.log(`usage: node dist/bench/scale/mdns-mix.js [--n 64] [--mesh 180] [--windows 3] [--window 60] [--top 14] [--save sniffed.txt]
+
+What an N-peer mesh's mDNS traffic is made of: a sniffer on the lab's bridge classifies every
+packet (question and answer types, QU, known answers, TC, probes, goodbyes) over start-up (until
+the full mesh, at most --mesh seconds) and over --windows steady windows of --window seconds.
+  --n        peers (namespaces on one bridge; root)      --top    classes printed per window
+  --save     also write every sniffed packet to a file    -h, --help  this text`);
+    return;
+  }
   const n = Number(values.n);
   const win = Number(values.window);
   const top = Number(values.top);
