@@ -118,6 +118,15 @@ function header(name: string, entries: Entry[], extra: Record<string, unknown> =
   return { frame, manifest };
 }
 
+/** Opens a resource stream to the victim and offers it the folder `entries` (header, then manifest). */
+async function offerFolder(v: Victim, peer: Parameters<typeof openResourceStream>[1], name: string, entries: Entry[]): Promise<RawStream> {
+  const { frame, manifest } = header(name, entries);
+  const s = await openResourceStream(v, peer, STREAM);
+  s.write(frame);
+  s.write(manifest);
+  return s;
+}
+
 test('folder writer (a): a manifest of 100 000 entries (the folderEntries budget), every file empty — bounded memory, one descriptor, one thread; it completes with exactly its entries on disk', { timeout: 300_000 }, async () => {
   const box = await sandbox();
   // A short idle timeout: a folder of empty files sends only trailers, and its writing takes far
@@ -131,12 +140,9 @@ test('folder writer (a): a manifest of 100 000 entries (the folderEntries budget
   const dirName = (d: number): string => `d${d}`.padEnd(60, '-');
   for (let d = 0; d < DIRS; d++) entries.push(['d', dirName(d), 0, 0o755, NOW]);
   for (let i = 0; entries.length < 100_000; i++) entries.push(['f', `${dirName(i % DIRS)}/${`f${i}`.padEnd(50, '_')}`, 0, 0o644, NOW]);
-  const { frame, manifest } = header('many', entries);
   await v.reset();
   const before = await v.cost();
-  const s = await openResourceStream(v, peer, STREAM);
-  s.write(frame);
-  s.write(manifest);
+  const s = await offerFolder(v, peer, 'many', entries);
   await accepted(s);
   // The manifest is parsed and held, nothing of the folder queued yet.
   const held = await v.cost();
@@ -193,12 +199,9 @@ test('folder writer (b): 20 000 one-byte files and three of 1–1.5 MiB, every b
   for (let i = 0; i < N; i++) entries.push(['f', `d/f${i}`, 1, 0o644, NOW]);
   // Two files at the small-file limit (gathered in memory, written by the writer thread), one above it (written as it arrives).
   big.forEach((b, i) => entries.push(['f', `big${i}`, b.length, 0o644, NOW]));
-  const { frame, manifest } = header('bytes', entries);
   await v.reset();
   const before = await v.cost();
-  const s = await openResourceStream(v, peer, STREAM);
-  s.write(frame);
-  s.write(manifest);
+  const s = await offerFolder(v, peer, 'bytes', entries);
   await accepted(s);
   const w = await watch(
     v,
@@ -343,11 +346,7 @@ test('folder writer (a, ×4): four manifests of 100 000 entries at once from one
   const before = await v.cost();
   const streams: RawStream[] = [];
   for (let k = 0; k < 4; k++) {
-    const { frame, manifest } = header(`many${k}`, entries);
-    const s = await openResourceStream(v, peer, STREAM);
-    s.write(frame);
-    s.write(manifest);
-    streams.push(s);
+    streams.push(await offerFolder(v, peer, `many${k}`, entries));
   }
   await Promise.all(streams.map((s) => accepted(s)));
   const held = await v.cost();
