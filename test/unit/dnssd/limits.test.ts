@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakeClock } from '../../../src/dnssd/clock.js';
 import { Mdns } from '../../../src/dnssd/mdns.js';
-import { RecordCache } from '../../../src/dnssd/cache.js';
+import { MAX_SOURCES, RecordCache } from '../../../src/dnssd/cache.js';
 import { DEFAULT_MDNS_LIMITS, TokenBucket } from '../../../src/dnssd/rate-limit.js';
 import { onLink } from '../../../src/dnssd/transport.js';
 import { encodePacket, emptyPacket, CLASS_IN, RRType, type ResourceRecord } from '../../../src/dnssd/codec/index.js';
@@ -182,4 +182,17 @@ test('onLink: in a subnet of the interface, or IPv6 link-local scoped to it', ()
   assert.equal(onLink('fe80::9%wlan0', eth0), false);
   assert.equal(onLink('fe80::9', eth0), false);
   assert.equal(onLink('2001:db8::1', eth0), false);
+});
+
+test('one record repeated from 1000 source addresses: the cache remembers at most MAX_SOURCES of them, the latest', () => {
+  const clock = new FakeClock();
+  const cache = new RecordCache(clock);
+  const rec: ResourceRecord = { name: 'h.local', type: 'A', address: '10.0.0.1', ttl: 120, rrclass: CLASS_IN, cacheFlush: true };
+  for (let i = 0; i < 1000; i++) cache.addResponse([rec], 'eth0', `10.1.${i >> 8}.${i & 255}`);
+  const [e] = cache.get('h.local', RRType.A, 'eth0');
+  assert.ok(e);
+  assert.equal(e.sources.length, MAX_SOURCES);
+  assert.deepEqual(e.sources, ['10.1.3.228', '10.1.3.229', '10.1.3.230', '10.1.3.231']);
+  assert.equal(e.source, '10.1.3.231');
+  cache.close();
 });
