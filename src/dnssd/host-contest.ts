@@ -17,6 +17,15 @@
  *   wins), each loser takes the free label at its own rank, so N losers that heard the same
  *   probes pick N different labels. Views that differ only cost another round.
  * The first free label for a lone loser is still `name-2`.
+ *
+ * A crowd (CROWD or more other hosts probing our name at once) is different when packets are
+ * lost: 100 processes on two cores overflow their sockets' receive buffers (the scale lab drops
+ * 90 % of mDNS datagrams at 100 peers), each loser ranks itself among the few probes it heard, and
+ * several take the same label. They find out only when a later query makes both answer, often
+ * minutes on, and every such rename re-announces a service that every peer resolves again. So a
+ * loser in a crowd takes a label made from its own addresses (`vm-483920`: a hash of its address
+ * records, which are unique on the link), which needs no agreement with anyone; the rank scheme
+ * is the fallback when that label is taken.
  */
 import type { NetworkInterface } from '../path/interfaces.js';
 import type { Clock } from './clock.js';
@@ -31,6 +40,8 @@ const CONTENDER_MS = 5000;
 /** Bounds: a stranger naming hosts cannot grow these without limit. */
 const MAX_SEEN = 4096;
 const MAX_PROBE_SETS = 512;
+/** Other hosts probing our name at once that make a crowd (see above). */
+const CROWD = 2;
 /** Labels tried at most when looking for a free one. */
 const MAX_SEARCH = 10_000;
 
@@ -101,6 +112,8 @@ export class HostNameContest {
     const base = m ? (m[1] as string) : label;
     const fqdnKey = nameKey(`${label}.local`);
     let rank = 0;
+    let contenders = 0;
+    let crowdIface: string | undefined;
     let winnerIsContender = false;
     const winnerKey = winner ? recordKey(winner) : undefined;
     for (const s of this.#probes.get(fqdnKey)?.values() ?? []) {
@@ -109,10 +122,16 @@ export class HostNameContest {
       const mineKeys = new Set(mine.map(recordKey));
       // our own probes (looped back), or another process of this host: not a contender
       if (s.records.every((r) => mineKeys.has(recordKey(r)))) continue;
+      contenders++;
+      crowdIface ??= s.iface;
       if (compareProbeSets(mine, s.records) < 0) {
         rank++;
         if (winnerKey !== undefined && s.records.some((r) => recordKey(r) === winnerKey)) winnerIsContender = true;
       }
+    }
+    if (contenders >= CROWD && crowdIface !== undefined) {
+      const tagged = addressLabel(base, ours(crowdIface));
+      if (tagged !== undefined && tagged !== label && !this.#inUse(tagged, now) && !this.#probedByOthers(tagged, now, ours)) return tagged;
     }
     // the contender that beat everyone keeps the name: it takes no new label
     if (winnerIsContender) rank--;
@@ -167,6 +186,23 @@ export class HostNameContest {
       this.#probeSets = 0;
     }
   }
+}
+
+/**
+ * `base-NNNNNN`: six digits from a hash (FNV-1a) of our address records' data. Addresses are
+ * unique on a link, so two hosts get the same label only by a hash collision (about 0.5 % for
+ * some pair among 100 hosts), which costs those two one more round. Undefined without addresses.
+ */
+export function addressLabel(base: string, records: readonly ResourceRecord[]): string | undefined {
+  const addresses = records.flatMap((r) => (r.type === 'A' || r.type === 'AAAA' ? [r.address.toLowerCase()] : [])).sort();
+  if (addresses.length === 0) return undefined;
+  let h = 0x811c9dc5;
+  for (const ch of addresses.join(',')) {
+    h ^= ch.charCodeAt(0);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  const suffix = `-${100_000 + (h % 900_000)}`;
+  return base.slice(0, 63 - suffix.length) + suffix;
 }
 
 /** Our proposed host address records on the interface named `iface` (empty when it is gone). */

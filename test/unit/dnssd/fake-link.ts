@@ -39,6 +39,8 @@ export class FakeLink {
   readonly log: Sent[] = [];
   /** When set, drops (returns true) or alters packets in flight. */
   filter: ((s: Sent) => boolean) | undefined;
+  /** When set, drops (returns true) a packet at one receiver only (a full socket buffer there). */
+  dropAt: ((s: Sent, to: FakeHost) => boolean) | undefined;
 
   constructor(readonly clock: FakeClock) {}
 
@@ -58,6 +60,7 @@ export class FakeLink {
       for (const h of this.hosts) {
         if (to && h.address !== to.address) continue;
         if (!h.families.includes(family)) continue;
+        if (this.dropAt?.(sent, h)) continue;
         h.receive(data, from.address, srcPort, family);
       }
     }, 1);
