@@ -48,6 +48,11 @@ export interface SessionBudgets {
   transferMinBytes: number;
   /** New outgoing dials per second, whole session. Default 20. */
   dialsPerSecond: number;
+  /**
+   * Dials of browse results in their TCP + TLS handshake at once, whole session; the rest wait
+   * their turn, oldest first (connect() and invite() are not held). Default 6.
+   */
+  dialsInFlight: number;
   /** Back-off for dials to one address:port learned from mDNS: first delay, ms (doubles). Default 1000. */
   dialBackoffInitial: number;
   /** Failures after which a destination is tried at most once per `dialBackoffSlow`. Default 3. */
@@ -115,6 +120,7 @@ export const DEFAULT_BUDGETS: Readonly<SessionBudgets> = Object.freeze({
   transferIdleTimeout: 20_000,
   transferMinBytes: 65_536,
   dialsPerSecond: 20,
+  dialsInFlight: 6,
   dialBackoffInitial: 1000,
   dialFailuresBeforeSlow: 3,
   dialBackoffSlow: 60_000,

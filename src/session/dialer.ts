@@ -109,6 +109,9 @@ export class Dialer {
   readonly #rate: DialRate;
   readonly #destinations: DestinationBackoff;
   #sweep: NodeJS.Timeout | undefined;
+  /** Dials in their handshake, and browse targets waiting for one of the dialsInFlight places (oldest first). */
+  #inFlight = 0;
+  readonly #queued = new Set<DialTarget>();
   /** When our own advertisement was last announced under its final name (ms since epoch). */
   #announcedAt: number | undefined;
 
@@ -134,6 +137,7 @@ export class Dialer {
 
   #remove(t: DialTarget): void {
     t.cancelTimer();
+    this.#queued.delete(t);
     if (this.#targets.get(t.key) === t) this.#targets.delete(t.key);
   }
 
@@ -271,6 +275,7 @@ export class Dialer {
     }
     for (const c of this.#conns.values()) c.forceCancel();
     this.#conns.clear();
+    this.#queued.clear();
   }
 
   /** Our own advertisement got its final name. */
@@ -498,6 +503,17 @@ export class Dialer {
       destination = pick.key;
     }
     if (!endpoint) return;
+    // Handshakes at once are bounded (dialsInFlight): 100 peers each dialling 99 at once on two
+    // cores made ~5000 TLS handshakes share the CPU, none finished within connectionTimeout, and
+    // each timed-out one was dialled again — 82 000 dials and no mesh after 3 minutes. A few at a
+    // time finish; the rest wait here (no timer), and a peer that dials us meanwhile makes the
+    // wait end in "connected". What the app asked for (connect(), invite()) is not held.
+    if (!t.manual && !t.invitation && this.#inFlight >= host.budgets.limits.dialsInFlight) {
+      if (!this.#queued.has(t)) host.budgets.exceeded({ budget: 'dialsInFlight', address: Endpoint.format(endpoint), detail: `dial of ${t.key.slice(4)} waits for one of ${host.budgets.limits.dialsInFlight} in flight` });
+      this.#queued.add(t);
+      return;
+    }
+    this.#queued.delete(t);
     if (!reserved) {
       const wait = this.#rate.reserve();
       if (wait > 0) {
@@ -515,6 +531,7 @@ export class Dialer {
     const conn = new Connection(endpoint, host.parameters);
     this.#conns.set(t, conn);
     let failure: PeerlinkError | undefined;
+    this.#inFlight++;
     try {
       host.prepare?.(conn, t);
       conn.start();
@@ -524,6 +541,9 @@ export class Dialer {
       await conn.whenReady({ waiting: 'reject' });
     } catch (err) {
       failure = toPeerlinkError(err, 'ERR_CONNECTION_RESET');
+    } finally {
+      this.#inFlight--;
+      this.#nextQueued();
     }
     if (failure || !host.running()) {
       conn.forceCancel();
@@ -534,6 +554,18 @@ export class Dialer {
       return;
     }
     host.attach(conn, t);
+  }
+
+  /** A handshake place is free: the oldest waiting target that still wants a dial takes it. */
+  #nextQueued(): void {
+    // #dial takes the place synchronously (before its first await) or not at all (connected
+    // meanwhile, in back-off, over the dial rate: it returns or sets its timer)
+    for (const t of this.#queued) {
+      if (this.#inFlight >= this.#host.budgets.limits.dialsInFlight || !this.#host.running()) return;
+      this.#queued.delete(t);
+      if (t.busy || t.scheduled || !t.present || t.self || this.#targets.get(t.key) !== t) continue;
+      void this.#dial(t);
+    }
   }
 
   #failed(t: DialTarget, err: PeerlinkError): void {
