@@ -1,0 +1,96 @@
+/**
+ * dialsInFlight: at most that many dials of browse results are in their handshake at once; the
+ * others wait their turn, oldest first, and one whose peer got connected meanwhile is not made.
+ * The Dialer itself in fake time, with a host whose `prepare` holds each dial's handshake open
+ * until the test ends it (no socket is opened: the Connection is never started).
+ *
+ * Before: 100 peers starting together each dialled all 99 others at once (within dialsPerSecond);
+ * ~5000 TLS handshakes shared two cores, none finished within connectionTimeout.
+ */
+import { test, mock } from 'node:test';
+import assert from 'node:assert/strict';
+import { Dialer, type DialerHost } from '../../../src/session/dialer.js';
+import type { FoundService } from '../../../src/session/discovery.js';
+import { BudgetLedger, resolveBudgets } from '../../../src/session/budgets.js';
+import { buildParameters, resolveOptions } from '../../../src/session/options.js';
+import { PeerlinkError } from '../../../src/errors.js';
+import type { PeerRecord } from '../../../src/session/peer-record.js';
+
+const T0 = 1_000_000;
+const PSK = '5ca1ab1e5ca1ab1e5ca1ab1e5ca1ab1e';
+
+interface Held {
+  key: string;
+  end(err?: PeerlinkError): void;
+}
+
+function rig(budgets = resolveBudgets(undefined)) {
+  mock.timers.enable({ apis: ['setTimeout', 'setInterval', 'setImmediate', 'Date'], now: T0 });
+  const options = resolveOptions({ serviceType: 'inflight', instanceName: 'vm-zz', security: { mode: 'psk', key: PSK } });
+  const ledger = new BudgetLedger(budgets, {});
+  const held: Held[] = [];
+  const connected = new Set<string>();
+  const host: DialerHost = {
+    options,
+    peerId: options.peerId,
+    parameters: buildParameters(options),
+    budgets: ledger,
+    running: () => true,
+    record: (key) => (connected.has(key) ? ({ state: 'connected', key, peer: { id: key } } as unknown as PeerRecord) : undefined),
+    registeredName: () => 'vm-zz',
+    prepare: (conn, t) => {
+      // the handshake is in flight until the test ends it
+      let settle!: (err?: PeerlinkError) => void;
+      const done = new Promise<void>((resolve, reject) => {
+        settle = (err) => (err ? reject(err) : resolve());
+      });
+      conn.start = () => conn;
+      conn.whenReady = () => done;
+      held.push({ key: t.key, end: (err) => settle(err ?? new PeerlinkError('ERR_CONNECTION_REFUSED', 'ended by the test')) });
+    },
+    attach: () => assert.fail('no dial reaches ready here'),
+    reportError: () => {},
+    found: () => {},
+    lost: () => {},
+  };
+  const dialer = new Dialer(host);
+  dialer.registered('vm-zz');
+  const advance = (ms: number): void => {
+    for (let left = ms; left > 0; left -= 10) mock.timers.tick(Math.min(10, left));
+  };
+  const flush = async (): Promise<void> => {
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+  };
+  return { dialer, held, connected, ledger, advance, flush, close: () => (dialer.close(), mock.timers.reset()) };
+}
+
+const found = (i: number): FoundService => ({ name: `vm-${String(i).padStart(2, '0')}`, port: 7000, addresses: [`10.0.0.${i}`], txt: { v: '1', sec: 'psk', arch: 'star' }, interfaces: ['eth0'] });
+
+test('30 peers found at once: 6 handshakes at a time, the next one starts as one ends, every peer not yet connected dialled once', async () => {
+  const r = rig();
+  try {
+    r.advance(5000); // our announcement is old: "vm-zz" is larger than every name here, so each dial comes 1 s after its find
+    for (let i = 1; i <= 30; i++) r.dialer.onFound(found(i));
+    r.advance(1500);
+    await r.flush();
+    assert.equal(r.held.length, 6, `${r.held.length} handshakes started at once`);
+    assert.ok((r.ledger.counts.dialsInFlight ?? 0) >= 24, `waits counted: ${JSON.stringify(r.ledger.counts)}`);
+    // the peer of a waiting target dials us and wins: its turn is skipped
+    r.dialer.learned('key-07', 'vm-07', undefined);
+    r.connected.add('key-07');
+    for (let done = 0; done < 30 && r.held.length > done; done++) {
+      r.held[done]!.end();
+      await r.flush();
+      r.advance(10);
+      await r.flush();
+      const open = r.held.length - (done + 1);
+      assert.ok(open <= 6, `${open} in flight after ${done + 1} ended`);
+    }
+    const keys = r.held.map((h) => h.key);
+    assert.equal(new Set(keys).size, keys.length, 'no target dialled twice within the first round');
+    assert.equal(keys.length, 29, `every target but the connected one dialled once: ${keys.length}`);
+    assert.ok(!keys.includes('svc:vm-07'), 'the peer that connected to us is not dialled');
+  } finally {
+    r.close();
+  }
+});
