@@ -131,6 +131,8 @@ export interface ScaleLabOptions {
   countTimers?: boolean;
   /** Node flags for the peer processes (e.g. --max-semi-space-size). */
   nodeArgs?: string[];
+  /** Session budgets for every peer, other than the defaults (e.g. `{ dialsInFlight: 3 }`). */
+  budgets?: Record<string, number>;
   /** Extra Node flags for some hosts only (e.g. `--cpu-prof --cpu-prof-dir=…` on a sample). */
   hostNodeArgs?: (host: number) => string[];
 }
@@ -153,6 +155,7 @@ export class ScaleLab {
       interfaces: ['eth0'],
       ...(opts.includePeerIdInTxt ? { includePeerIdInTxt: true } : {}),
       ...(opts.countTimers ? { countTimers: true } : {}),
+      ...(opts.budgets ? { budgets: opts.budgets } : {}),
     };
   }
 

@@ -31,6 +31,8 @@ export interface ScalePeerConfig {
   includePeerIdInTxt?: boolean;
   /** Count live timers and immediates (ref'd or not) with an async hook, for leak checks. */
   countTimers?: boolean;
+  /** Session budgets other than the defaults (to compare settings in the lab). */
+  budgets?: Record<string, number>;
 }
 
 export type ScaleCommand =
@@ -120,6 +122,7 @@ const session = new PeerSession({
   ...(cfg.name ? { displayName: cfg.name } : {}),
   ...(cfg.interfaces ? { interfaces: cfg.interfaces } : {}),
   ...(cfg.includePeerIdInTxt ? { includePeerIdInTxt: true } : {}),
+  ...(cfg.budgets ? { budgets: cfg.budgets } : {}),
 });
 
 // name conflicts and registration steps of the dnssd engine (a handful per run)
