@@ -25,7 +25,8 @@
  * minutes on, and every such rename re-announces a service that every peer resolves again. So a
  * loser in a crowd takes a label made from its own addresses (`vm-483920`: a hash of its address
  * records, which are unique on the link), which needs no agreement with anyone; the rank scheme
- * is the fallback when that label is taken.
+ * is the fallback when that label is taken. So is a host losing a label it took after an earlier
+ * conflict (`vm-8`): only a host's first rename without a crowd walks the plain sequence.
  */
 import type { NetworkInterface } from '../path/interfaces.js';
 import type { Clock } from './clock.js';
@@ -104,9 +105,10 @@ export class HostNameContest {
 
   /**
    * The label to probe next after losing `label` (`vm` → `vm-7`). `ours(iface)` gives our
-   * proposed address records on an interface; `winner` is the record that beat us, when known.
+   * proposed address records on an interface; `winner` is the record that beat us, when known;
+   * `defaultIface` is where our address label comes from when no contender was heard.
    */
-  next(label: string, ours: (iface: string) => ResourceRecord[], winner?: ResourceRecord): string {
+  next(label: string, ours: (iface: string) => ResourceRecord[], winner?: ResourceRecord, defaultIface?: string): string {
     const now = this.clock.now();
     const m = /^(.*)-(\d+)$/.exec(label);
     const base = m ? (m[1] as string) : label;
@@ -129,8 +131,12 @@ export class HostNameContest {
         if (winnerKey !== undefined && s.records.some((r) => recordKey(r) === winnerKey)) winnerIsContender = true;
       }
     }
-    if (contenders >= CROWD && crowdIface !== undefined) {
-      const tagged = addressLabel(base, ours(crowdIface));
+    // A label we took after an earlier conflict was lost again: the sequential walk failed once
+    // already (under loss, a few hosts that heard no one else walk vm-8, vm-9, vm-10 … together
+    // for minutes), so take the address label too.
+    const iface = crowdIface ?? defaultIface;
+    if ((contenders >= CROWD || m !== null) && iface !== undefined) {
+      const tagged = addressLabel(base, ours(iface));
       if (tagged !== undefined && tagged !== label && !this.#inUse(tagged, now) && !this.#probedByOthers(tagged, now, ours)) return tagged;
     }
     // the contender that beat everyone keeps the name: it takes no new label

@@ -62,6 +62,9 @@ interface Held {
   timer: TimerHandle;
 }
 
+/** Our own multicast records remembered for echo detection (a host has a few per registration). */
+const OWN_SENT_MAX = 512;
+
 export class Responder {
   private hostLabel: string;
   private hostState: 'idle' | 'probing' | 'claimed' = 'idle';
@@ -76,6 +79,14 @@ export class Responder {
   /** `${iface}|${recordKey}` -> last time we multicast it there (RFC 6762 §6 rate limits). */
   private readonly lastMulticast = new Map<string, number>();
   private readonly conflicts: number[] = [];
+  /**
+   * Records we multicast (answers and additionals, recordKey → when), the most recent
+   * OWN_SENT_MAX. Our own packets come back to us (multicast loopback), and a starved process
+   * reads them seconds late: after a host rename, our own earlier SRV (the old target) then
+   * looked like another host's record for our instance name, and each host rename cost a
+   * service rename too (45 at 100 peers). A record we sent ourselves is no conflict.
+   */
+  private readonly ownSent = new Map<string, number>();
   /** Names in use and probes heard: where to go after a host-name conflict (host-contest.ts). */
   private readonly contest: HostNameContest;
   private closed = false;
@@ -126,7 +137,7 @@ export class Responder {
         const from = this.hostLabel;
         const fqdn = this.hostFqdn;
         this.abandonHostName(fqdn);
-        this.hostLabel = this.contest.next(from, (iface) => recordsOn(this.net.interfaces, iface, (i) => hostRecords(fqdn, i)), winner);
+        this.hostLabel = this.contest.next(from, (iface) => recordsOn(this.net.interfaces, iface, (i) => hostRecords(fqdn, i)), winner, this.net.interfaces[0]?.name);
         conflictChannel.publish({ kind: 'host', name: this.hostFqdn, from: `${from}.local` });
         log('host name %s.local is taken; now %s', from, this.hostFqdn);
         this.events.emit('hostRenamed', { from: `${from}.local`, name: this.hostFqdn });
@@ -173,6 +184,7 @@ export class Responder {
     reg.prober = new Prober(this.net, this.clock, {
       names: () => [reg.fqdn],
       records: () => uniqueServiceRecords(reg.desc, this.hostFqdn),
+      sentByUs: this.sentByUs,
     }, {
       success: () => {
         reg.state = 'probed';
@@ -388,7 +400,7 @@ export class Responder {
     // conflicts with names we already own (RFC 6762 §9): probe again, which renames
     if (this.hostState === 'claimed') {
       const mine = new Set(withNsec(hostRecords(this.hostFqdn, p.iface)).map(recordKey));
-      if (records.some((r) => r.ttl > 0 && nameKey(r.name) === nameKey(this.hostFqdn) && !mine.has(recordKey(r)))) {
+      if (records.some((r) => r.ttl > 0 && nameKey(r.name) === nameKey(this.hostFqdn) && !mine.has(recordKey(r)) && !this.sentByUs(r))) {
         this.hostState = 'idle';
         // services stay claimed; they are announced again (new SRV target) once the host is
         for (const reg of this.regs) if (reg.state === 'announced') reg.state = 'probed';
@@ -399,7 +411,7 @@ export class Responder {
     for (const reg of this.regs) {
       if (reg.state !== 'announced') continue;
       const mine = new Set(withNsec(uniqueServiceRecords(reg.desc, this.hostFqdn)).map(recordKey));
-      if (records.some((r) => r.ttl > 0 && nameKey(r.name) === nameKey(reg.fqdn) && !mine.has(recordKey(r)))) {
+      if (records.some((r) => r.ttl > 0 && nameKey(r.name) === nameKey(reg.fqdn) && !mine.has(recordKey(r)) && !this.sentByUs(r))) {
         reg.announceTimer?.cancel();
         this.probeService(reg);
       }
@@ -605,8 +617,19 @@ export class Responder {
     }
     for (const r of additionals) w.addRecord(3, r);
     flush();
+    if (!how.goodbye) for (const r of [...answers, ...additionals]) this.rememberSent(r);
     if (this.lastMulticast.size > 4096) this.pruneLastMulticast(now);
   }
+
+  private rememberSent(r: ResourceRecord): void {
+    const k = recordKey(r);
+    this.ownSent.delete(k);
+    this.ownSent.set(k, this.clock.now());
+    if (this.ownSent.size > OWN_SENT_MAX) this.ownSent.delete(this.ownSent.keys().next().value as string);
+  }
+
+  /** We multicast this very record (name, type and data) ourselves: its echo is no conflict. */
+  private readonly sentByUs = (r: ResourceRecord): boolean => this.ownSent.has(recordKey(r));
 
   private pruneLastMulticast(now: number): void {
     for (const [k, t] of this.lastMulticast) if (now - t > 10_000) this.lastMulticast.delete(k);

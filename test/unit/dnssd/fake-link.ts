@@ -41,6 +41,8 @@ export class FakeLink {
   filter: ((s: Sent) => boolean) | undefined;
   /** When set, drops (returns true) a packet at one receiver only (a full socket buffer there). */
   dropAt: ((s: Sent, to: FakeHost) => boolean) | undefined;
+  /** When set, extra ms before a packet reaches one receiver (a starved process reading late). */
+  delayAt: ((s: Sent, to: FakeHost) => number) | undefined;
 
   constructor(readonly clock: FakeClock) {}
 
@@ -61,7 +63,9 @@ export class FakeLink {
         if (to && h.address !== to.address) continue;
         if (!h.families.includes(family)) continue;
         if (this.dropAt?.(sent, h)) continue;
-        h.receive(data, from.address, srcPort, family);
+        const late = this.delayAt?.(sent, h) ?? 0;
+        if (late > 0) this.clock.setTimeout(() => h.receive(data, from.address, srcPort, family), late);
+        else h.receive(data, from.address, srcPort, family);
       }
     }, 1);
   }

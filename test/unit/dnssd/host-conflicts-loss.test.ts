@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import { FakeClock } from '../../../src/dnssd/clock.js';
 import { Mdns } from '../../../src/dnssd/mdns.js';
 import { FakeLink } from './fake-link.js';
+import { HostNameContest, addressLabel } from '../../../src/dnssd/host-contest.js';
+import type { ResourceRecord } from '../../../src/dnssd/codec/types.js';
 
 /** A small deterministic generator (mulberry32), so a failure can be replayed. */
 function seeded(seed: number): () => number {
@@ -43,4 +45,54 @@ test('100 hosts named "vm", 70 % of packets lost at each receiver: distinct name
   assert.ok(renames.length <= 110, `${renames.length} renames`);
   assert.equal(ads.filter((a) => !a.registered).length, 0);
   await Promise.all(engines.map((e) => e.close()));
+});
+
+test('a host that loses its name after announcing keeps its service name, though it reads its own earlier SRV (old target) seconds late', async () => {
+  const clock = new FakeClock();
+  const link = new FakeLink(clock);
+  const a = new Mdns({ network: link.host(1), clock, host: 'vm' });
+  const b = new Mdns({ network: link.host(2), clock, host: 'vm' });
+  const c = new Mdns({ network: link.host(3), clock, host: 'c' });
+  await Promise.all([a, b, c].map((e) => e.whenReady()));
+  // a and b cannot hear each other at first: both claim "vm"
+  let apart = true;
+  const hostA = link.hosts[0];
+  const hostB = link.hosts[1];
+  link.dropAt = (s, to) => apart && ((s.from === hostA!.address && to === hostB) || (s.from === hostB!.address && to === hostA));
+  // a reads its own packets 12 s late (a starved process): its announcements of "alpha" (target
+  // vm.local, sent in its first seconds) reach it after it has lost "vm" and renamed
+  link.delayAt = (s, to) => (s.from === hostA!.address && to === hostA ? 12_000 : 0);
+  const adA = a.advertise({ name: 'alpha', type: '_x._tcp', port: 1001 });
+  b.advertise({ name: 'beta', type: '_x._tcp', port: 1002 });
+  const t0 = clock.now();
+  const serviceRenames: string[] = [];
+  adA.on('renamed', (ch) => serviceRenames.push(ch.name));
+  await Promise.resolve();
+  clock.advance(10_000);
+  assert.equal(a.hostname, 'vm.local');
+  assert.equal(b.hostname, 'vm.local');
+  // now they hear each other; a browser's queries make both answer with their address records
+  apart = false;
+  c.browse({ type: '_x._tcp' });
+  await Promise.resolve();
+  for (let i = 0; i < 30; i++) clock.advance(1000);
+  assert.notEqual(a.hostname, b.hostname, 'the host-name conflict was settled');
+  assert.notEqual(a.hostname, 'vm.local', 'a (the smaller address) lost the tie-break');
+  assert.deepEqual(serviceRenames, [], `"alpha" was renamed after its own echo: ${serviceRenames.join(', ')}`);
+  // nor probed again: its own earlier SRV was taken for another host's (a conflict, RFC 6762 §9)
+  const reprobes = link.log.filter((s) => s.from === hostA!.address && !s.packet.response && s.at - t0 > 5000 && s.packet.authorities.some((r) => r.name.startsWith('alpha.')));
+  assert.equal(reprobes.length, 0, `"alpha" probed again ${reprobes.length} times after its own echo`);
+  assert.equal(adA.name, 'alpha');
+  await Promise.all([a, b, c].map((e) => e.close()));
+});
+
+test('a label taken after an earlier conflict and lost again goes to the address label, not the next number (hosts that heard no one walk vm-8, vm-9 … together)', () => {
+  const clock = new FakeClock();
+  const contest = new HostNameContest(clock);
+  const ours = (name: string) => (): ResourceRecord[] => [{ name, type: 'A', rrclass: 1, cacheFlush: true, ttl: 120, address: '10.77.0.42' }];
+  assert.equal(contest.next('vm', ours('vm.local'), undefined, 'eth0'), 'vm-2', 'a first rename with nobody else probing: the plain sequence');
+  const second = contest.next('vm-8', ours('vm-8.local'), undefined, 'eth0');
+  assert.match(second, /^vm-\d{6}$/);
+  assert.equal(second, addressLabel('vm', ours('vm-8.local')()), 'from our addresses');
+  assert.notEqual(addressLabel('vm', [{ name: 'x.local', type: 'A', rrclass: 1, cacheFlush: true, ttl: 120, address: '10.77.0.43' }]), second, 'another address, another label');
 });
