@@ -25,12 +25,14 @@ interface Args {
   /** Profile this many peers (spread over the hosts) with --cpu-prof into profDir. */
   prof: number;
   profDir: string;
+  budgets?: Record<string, number>;
 }
 
 const HELP = `Scale lab (needs root: network namespaces). See bench/scale/README.md.
 
   node dist/bench/scale/run.js mesh  [--n 16] [--runs 1] [--idle 60] [--txt-id] [--out file.json]
                                      [--prof K --prof-dir DIR]   (--cpu-prof on K peers, closed after the idle window)
+                                     [--budgets JSON]            (session budgets of every peer, e.g. '{"dialsInFlight":3}')
   node dist/bench/scale/run.js churn [--n 16] [--minutes 10] [--plot file.png] [--out file.json]
 
 mesh: N peers started together; time to full mesh after the last ready, missing/duplicate/stale
@@ -60,6 +62,7 @@ function parseArgs(): Args {
     txtId: a.includes('--txt-id'),
     prof: Number(get('prof') ?? 0),
     profDir: get('prof-dir') ?? 'scale-prof',
+    ...(get('budgets') ? { budgets: JSON.parse(get('budgets') as string) as Record<string, number> } : {}),
   };
 }
 
@@ -75,6 +78,7 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
     tag: `sc${run}`,
     includePeerIdInTxt: args.txtId,
     countTimers: true,
+    ...(args.budgets ? { budgets: args.budgets } : {}),
     hostNodeArgs: (h) => (profiled.has(h) ? ['--cpu-prof', `--cpu-prof-dir=${args.profDir}`, `--cpu-prof-name=h${h}-run${run}.cpuprofile`] : []),
   });
   const loadStart = loadavg()[0] as number;
@@ -120,6 +124,7 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
     const cpuMesh = summary([...m1.values()].map((m) => (m.cpuUser + m.cpuSystem) / 1e6 - cpuOf(m.cpuAtReady)));
     const udpStartup = summary([...m1.values()].map((m) => (m.udpReceived ?? Number.NaN) - (m.udpAtReady ?? Number.NaN)));
     const udpBeforeReady = summary([...m1.values()].map((m) => m.udpAtReady ?? Number.NaN));
+    const udpDropped = summary([...m1.values()].map((m) => m.udpDropped ?? Number.NaN));
     // second control connections for a pair that was already connected (both sides dialled)
     let duplicateDials = 0;
     for (const p of peers) for (const e of p.events()) if (e.ev === 'conn' && String(e.reason).includes('already connected')) duplicateDials++;
@@ -177,6 +182,7 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
       loopDelayUntilMeshMs: { max: lagMax, p99: lagP99 },
       cpuSeconds: { load: cpuLoad, startToReady: cpuReady, readyToMesh: cpuMesh },
       udpReceived: { beforeReady: udpBeforeReady, readyToMesh: udpStartup },
+      udpDroppedUntilMesh: udpDropped,
       duplicateDials,
       fds: summary(fds),
       timers: summary(timers),
@@ -194,7 +200,7 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
     );
     console.log(
       `  CPU per peer (median s): loading ${fmt(cpuLoad.median, 2)}, start→ready ${fmt(cpuReady.median, 2)}, ready→mesh ${fmt(cpuMesh.median, 2)} (max ${fmt(cpuMesh.max, 2)}); ` +
-        `mDNS datagrams received per peer: before ready ${fmt(udpBeforeReady.median, 0)}, ready→mesh ${fmt(udpStartup.median, 0)}; duplicate dials dropped ${duplicateDials}`,
+        `mDNS datagrams received per peer: before ready ${fmt(udpBeforeReady.median, 0)}, ready→mesh ${fmt(udpStartup.median, 0)}, dropped by a full socket buffer until the mesh ${fmt(udpDropped.median, 0)}; duplicate dials dropped ${duplicateDials}`,
     );
     console.log(`  budget refusals (all peers): ${JSON.stringify(budgets)}`);
     if (r.problems.length > 0) console.log(`  problems: ${r.problems.join('; ')}`);

@@ -49,6 +49,8 @@ export interface PeerMetrics {
   /** UDP (mDNS) datagrams received in the host's namespace: at ready, and now. */
   udpAtReady?: number | null;
   udpReceived?: number | null;
+  /** …and dropped at a full socket receive buffer (RcvbufErrors). */
+  udpDropped?: number | null;
 }
 
 export interface MdnsSecond {

@@ -50,25 +50,28 @@ let cpuAtReady: NodeJS.CpuUsage | undefined;
 let udpAtReady: number | undefined;
 
 /**
- * UDP datagrams received in this namespace, IPv4 plus IPv6 (/proc/self/net/snmp, snmp6): every
- * process of the lab has a namespace of its own, and its only UDP traffic is mDNS.
+ * A UDP counter of this namespace, IPv4 plus IPv6 (/proc/self/net/snmp `Udp: <v4>`, snmp6
+ * `Udp6<v4>`): every process of the lab has a namespace of its own, and its only UDP traffic is
+ * mDNS. `InDatagrams`: received; `RcvbufErrors`: dropped because a socket's buffer was full.
  */
-function udpReceived(): number | null {
+function udpCounter(v4name: 'InDatagrams' | 'RcvbufErrors'): number | null {
   try {
     let n = 0;
     const v4 = readFileSync('/proc/self/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Udp:'));
     if (v4.length >= 2) {
       const names = (v4[0] as string).split(/\s+/);
       const vals = (v4[1] as string).split(/\s+/);
-      n += Number(vals[names.indexOf('InDatagrams')] ?? 0);
+      n += Number(vals[names.indexOf(v4name)] ?? 0);
     }
-    const m6 = /^Udp6InDatagrams\s+(\d+)/m.exec(readFileSync('/proc/self/net/snmp6', 'utf8'));
+    const m6 = new RegExp(`^Udp6${v4name}\\s+(\\d+)`, 'm').exec(readFileSync('/proc/self/net/snmp6', 'utf8'));
     if (m6) n += Number(m6[1]);
     return n;
   } catch {
     return null;
   }
 }
+const udpReceived = (): number | null => udpCounter('InDatagrams');
+const udpDropped = (): number | null => udpCounter('RcvbufErrors');
 
 const FANOUT_MAGIC = 0x46414e4f; // 'FANO'
 
@@ -172,7 +175,7 @@ async function onCommand(c: ScaleCommand): Promise<void> {
     case 'metrics': {
       const m = process.memoryUsage();
       const cpu = process.cpuUsage();
-      out({ ev: 'metrics', cpuAtLoad, cpuAtReady: cpuAtReady ?? null, udpAtReady: udpAtReady ?? null, udpReceived: udpReceived(), rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, cpuUser: cpu.user, cpuSystem: cpu.system, uptime: process.uptime(), fds: fdCount(), resources: resources(), timers: cfg.countTimers ? liveTimers.size : null, eth0: ethCounters() ?? null, loopDelayMs: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 }, connected: session.connectedPeers.length, stats: session.stats });
+      out({ ev: 'metrics', cpuAtLoad, cpuAtReady: cpuAtReady ?? null, udpAtReady: udpAtReady ?? null, udpReceived: udpReceived(), udpDropped: udpDropped(), rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, cpuUser: cpu.user, cpuSystem: cpu.system, uptime: process.uptime(), fds: fdCount(), resources: resources(), timers: cfg.countTimers ? liveTimers.size : null, eth0: ethCounters() ?? null, loopDelayMs: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 }, connected: session.connectedPeers.length, stats: session.stats });
       return;
     }
     case 'fanout': {
