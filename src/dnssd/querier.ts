@@ -314,8 +314,9 @@ export class Querier {
    * - a question anyone asked within DUPLICATE_REFRESH_MS without a known answer for it is
    *   not asked again (§7.3): its answer, multicast, refreshes every cache. If the answer does
    *   not come, the record's next point (5 % of its TTL later) asks;
-   * - over one address family, the one the record last came from: its owner listens there,
-   *   and a response is heard by everyone on the link. Sources already cached stay (cache.ts
+   * - over one address family, IPv4 when the host sent over IPv4 (else the family it sent over):
+   *   its owner listens there, and answers there only (responder.ts) — one answer packet, heard
+   *   by everyone on the link. Sources already cached stay (cache.ts
    *   `sources`), so the tie between a host's IPv4 and IPv6 addresses is kept.
    */
   private refresh(due: readonly CachedRecord[]): void {
@@ -357,8 +358,11 @@ export class Querier {
           questions.push({ name: e.record.name, qtype, qclass: CLASS_IN, unicastResponse: false });
         }
         if (questions.length === 0) continue;
+        // IPv4 when the host sent over IPv4 at all: every peer then asks over the same family,
+        // and the responder's once-a-second limit (per family) sends one answer for all of them
         const first = g.fired[0] as CachedRecord;
-        this.query(questions, iface, first.source, familyOf(first.source));
+        const families = [...g.sources].map(familyOf);
+        this.query(questions, iface, first.source, families.includes('IPv4') ? 'IPv4' : families[0]);
       }
     }
   }
