@@ -20,7 +20,7 @@
  * doubling interval bounds them.
  */
 import type { NetworkInterface } from '../path/interfaces.js';
-import type { CachedRecord, RecordCache } from './cache.js';
+import { REFRESH_POINTS, type CachedRecord, type RecordCache } from './cache.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { PacketWriter, DEFAULT_MAX_SEND_BYTES } from './codec/encode.js';
 import { nameKey } from './codec/name.js';
@@ -317,7 +317,10 @@ export class Querier {
    * - over one address family, IPv4 when the host sent over IPv4 (else the family it sent over):
    *   its owner listens there, and answers there only (responder.ts) — one answer packet, heard
    *   by everyone on the link. Sources already cached stay (cache.ts
-   *   `sources`), so the tie between a host's IPv4 and IPv6 addresses is kept.
+   *   `sources`), so the tie between a host's IPv4 and IPv6 addresses is kept. From the second
+   *   point on (the first answer did not reach us) over every family: a lost packet is then not
+   *   a lost answer, and the passive failure watch (§10.5) does not flush a live record after
+   *   two lost answers.
    */
   private refresh(due: readonly CachedRecord[]): void {
     if (this.closed) return;
@@ -342,6 +345,9 @@ export class Querier {
       }
       for (const e of ahead) groupOf(e)?.entries.add(e);
       for (const g of groups) {
+        // past its first point a record missed an answer (lost, or its owner is gone): ask over
+        // every family, answered over every family, so one more lost packet does not cost it
+        const late = g.fired.some((e) => e.refreshAt.length < REFRESH_POINTS.length - 1);
         const questions: Question[] = [];
         const seen = new Set<string>();
         for (const e of g.entries) {
@@ -362,7 +368,7 @@ export class Querier {
         // and the responder's once-a-second limit (per family) sends one answer for all of them
         const first = g.fired[0] as CachedRecord;
         const families = [...g.sources].map(familyOf);
-        this.query(questions, iface, first.source, families.includes('IPv4') ? 'IPv4' : families[0]);
+        this.query(questions, iface, first.source, late ? undefined : families.includes('IPv4') ? 'IPv4' : families[0]);
       }
     }
   }
