@@ -5,8 +5,10 @@
  * start-up (minutes 0 to --from) and for the steady window (--from to --minutes, which covers
  * several refresh waves of the 120 s records), and what the steady packets were.
  *
- *   node dist/bench/scale/steady-sim.js [--n 64] [--minutes 10] [--from 4] [--loss 0] [--lag 0] [--top 12]
+ *   node dist/bench/scale/steady-sim.js [--n 64] [--minutes 10] [--from 4] [--loss 0] [--lag 0] [--same-host vm] [--long-names] [--top 12]
  *
+ * --same-host vm: every host starts named vm (host-name contests, as in the lab).
+ * --long-names: 40-character instance names (browsers' known-answer lists span packets, TC).
  * --lag L: each packet reaches each host 0-L ms late (a loaded host reading its socket late).
  * The counts are deterministic (seeded fake clock); the issue 17 target is steady ≤ 2.
  */
@@ -20,16 +22,18 @@ const { values } = parseArgs({
     from: { type: 'string', default: '4' },
     loss: { type: 'string', default: '0' },
     lag: { type: 'string', default: '0' },
+    'same-host': { type: 'string' },
+    'long-names': { type: 'boolean' },
     top: { type: 'string', default: '12' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 if (values.help) {
-  console.log('usage: node dist/bench/scale/steady-sim.js [--n 64] [--minutes 10] [--from 4] [--loss 0] [--lag 0] [--top 12]');
+  console.log('usage: node dist/bench/scale/steady-sim.js [--n 64] [--minutes 10] [--from 4] [--loss 0] [--lag 0] [--same-host vm] [--long-names] [--top 12]');
   process.exit(0);
 }
 const n = Number(values.n);
-const r = await simulate({ n, minutes: Number(values.minutes), steadyFrom: Number(values.from), loss: Number(values.loss), lag: Number(values.lag) });
+const r = await simulate({ n, minutes: Number(values.minutes), steadyFrom: Number(values.from), loss: Number(values.loss), lag: Number(values.lag), ...(values['same-host'] ? { sameHost: values['same-host'] } : {}), ...(values['long-names'] ? { name: (i: number) => `peerlink peer ${i} on a lab host with a long name` } : {}) });
 console.log(`N=${n}: packets per peer per minute, by minute: ${r.perMinute.map((x) => (x / n).toFixed(1)).join(' ')}`);
 console.log(`start-up (0-${values.from} min) ${r.startupPerPeerPerMinute.toFixed(2)}; steady (${values.from}-${values.minutes} min) ${r.steadyPerPeerPerMinute.toFixed(2)} per peer per minute`);
 console.log(`resolved ${r.resolved} of ${n * n} (own included), wrong addresses ${r.wrongAddresses}`);

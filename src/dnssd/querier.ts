@@ -44,6 +44,10 @@ export const DUPLICATE_REFRESH_MS = 2000;
 /** Questions in one refresh query at most (one host: an instance's SRV/TXT and its A/AAAA). */
 const MAX_REFRESH_QUESTIONS = 16;
 const MAX_HEARD = 2048;
+/** A truncated query's continuation comes within this (§7.2: the sender sends it at once). */
+const TC_CONTINUATION_MS = 500;
+const MAX_HELD_TC = 64;
+const MAX_HELD_ANSWERS = 512;
 
 /** Returns true when a record is still wanted by someone (so refreshing it is worthwhile). */
 export type Interest = (name: string, type: number, iface: string) => boolean;
@@ -75,6 +79,8 @@ export class Querier {
   /** Refresh points reached in this turn, asked for together once the cache's tick is over. */
   private refreshDue: CachedRecord[] = [];
   private refreshTimer: TimerHandle | undefined;
+  /** Truncated queries whose known answers go on in further packets, per sender (§7.2, §7.3). */
+  private readonly heldTc = new Map<string, { questions: readonly Question[]; answers: readonly ResourceRecord[]; at: number }>();
   /** Records nobody answers any more are flushed (RFC 6762 §10.4, §10.5). */
   readonly failures: FailureWatch;
 
@@ -205,20 +211,39 @@ export class Querier {
 
   /**
    * A query from someone else (or our own, looped back): notes each of our continuous QM
-   * questions it asks whose known answers we would all list too (§7.3). A truncated query is
-   * skipped: the rest of its known answers are still to come.
+   * questions it asks whose known answers we would all list too (§7.3). A truncated query
+   * (TC: its known answers go on in further packets from the same sender, §7.2) is held until
+   * its last packet, as the responder does: at 64 peers a browser's 63 known PTRs fill more
+   * than one packet, and skipping those left every browser's query on the link.
    */
   private noteDuplicateQuestions(p: ReceivedPacket): void {
-    if (this.continuous.size === 0 || p.packet.truncated || p.packet.opcode !== 0) return;
-    for (const q of p.packet.questions) {
+    if (this.continuous.size === 0 || p.packet.opcode !== 0) return;
+    const key = `${p.iface.name}|${p.family}|${p.address}|${p.port}`;
+    const now = this.clock.now();
+    const held = this.heldTc.get(key);
+    let questions: readonly Question[] = p.packet.questions;
+    let answers: readonly ResourceRecord[] = p.packet.answers;
+    if (held !== undefined && now - held.at <= TC_CONTINUATION_MS && p.packet.questions.length === 0) {
+      // a continuation: the rest of the held query's known answers
+      answers = held.answers.concat(p.packet.answers.slice(0, MAX_HELD_ANSWERS - held.answers.length));
+      questions = held.questions;
+    }
+    this.heldTc.delete(key);
+    if (p.packet.truncated) {
+      if (questions.length === 0) return;
+      this.heldTc.set(key, { questions, answers, at: now });
+      while (this.heldTc.size > MAX_HELD_TC) this.heldTc.delete(this.heldTc.keys().next().value as string);
+      return;
+    }
+    for (const q of questions) {
       if (q.unicastResponse || q.qclass !== CLASS_IN) continue;
       const c = this.continuous.get(`${nameKey(q.name)}|${q.qtype}`);
       if (c === undefined) continue;
       // every known answer of theirs for this question is one we would list: one lookup each
       // (comparing with our list was O(N²) record encodings per query with N peers on a link)
       const lname = nameKey(c.name);
-      const theirs = p.packet.answers.filter((r) => nameKey(r.name) === lname && (c.qtype === RRType.ANY || rrTypeNumber(r) === c.qtype));
-      if (theirs.every((r) => this.cache.isKnownAnswer(r, p.iface.name))) c.seen.set(`${p.iface.name}|${p.family}`, this.clock.now());
+      const theirs = answers.filter((r) => nameKey(r.name) === lname && (c.qtype === RRType.ANY || rrTypeNumber(r) === c.qtype));
+      if (theirs.every((r) => this.cache.isKnownAnswer(r, p.iface.name))) c.seen.set(`${p.iface.name}|${p.family}`, now);
     }
   }
 
@@ -378,6 +403,7 @@ export class Querier {
     this.refreshTimer?.cancel();
     this.refreshDue = [];
     this.heard.clear();
+    this.heldTc.clear();
     this.failures.close();
     for (const c of this.continuous.values()) c.timer?.cancel();
     this.continuous.clear();

@@ -21,6 +21,10 @@ export interface SimOptions {
   loss?: number;
   /** Per-receiver lag: each packet reaches each host 0 to `lag` ms late (uniform; default 0). */
   lag?: number;
+  /** Every host starts with this name (a room of cloned machines, as in the scale lab) instead of h0, h1, … */
+  sameHost?: string;
+  /** Instance name of peer i (default `peer i`); long names make browsers' known-answer lists span packets (TC). */
+  name?: (i: number) => string;
 }
 
 export interface SimResult {
@@ -72,9 +76,9 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
     link.lag = () => clock.random() * lag;
   }
   const t0 = clock.now();
-  const engines = Array.from({ length: n }, (_, i) => new Mdns({ network: link.host(i + 1, ['IPv4', 'IPv6']), clock, host: `h${i}` }));
+  const engines = Array.from({ length: n }, (_, i) => new Mdns({ network: link.host(i + 1, ['IPv4', 'IPv6']), clock, host: opts.sameHost ?? `h${i}` }));
   await Promise.all(engines.map((e) => e.whenReady()));
-  engines.forEach((e, i) => e.advertise({ name: `peer ${i}`, type: '_scale._tcp', port: 1000 + i }));
+  engines.forEach((e, i) => e.advertise({ name: opts.name?.(i) ?? `peer ${i}`, type: '_scale._tcp', port: 1000 + i }));
   const browsers = engines.map((e) => e.browse({ type: '_scale._tcp' }));
   await Promise.resolve();
   for (let t = 0; t < minutes * 60; t++) clock.advance(1000);
