@@ -54,3 +54,20 @@ test('a peer that dies silently at steady state is removed by every browser with
     await Promise.all(r.engines.map((e) => e.close()));
   }
 });
+
+test('40 peers with long instance names (each browser\'s known PTRs span two packets, TC): §7.3 holds the known answers until the last packet, so one browser\'s query stands for the others\'', async () => {
+  const r = await simulate({ n: 40, minutes: 6, steadyFrom: 2, name: (i) => `peerlink peer ${i} on a lab host with a long name` });
+  try {
+    const t0 = r.log[0]!.at;
+    // continuous PTR queries and their continuation packets (queries without questions) after the first minute
+    const browse = r.log.filter((s) => !s.packet.response && s.at - t0 >= 60_000 && (s.packet.questions.length === 0 || s.packet.questions.every((q) => q.qtype === 12)));
+    assert.ok(browse.some((s) => s.packet.truncated), 'the known answers do not fit one packet');
+    // before: every browser's query went out (40 × 2 packets × 2 families per round: 320 in minutes 1-6)
+    assert.ok(browse.length <= 80, `${browse.length} browse query packets in minutes 1-6`);
+    assert.ok(r.steadyPerPeerPerMinute <= 2, `steady ${r.steadyPerPeerPerMinute.toFixed(2)} packets per peer per minute`);
+    assert.equal(r.resolved, 40 * 40);
+    assert.equal(r.wrongAddresses, 0);
+  } finally {
+    await Promise.all(r.engines.map((e) => e.close()));
+  }
+});
