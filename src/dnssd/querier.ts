@@ -354,7 +354,7 @@ export class Querier {
     const byIface = new Map<string, CachedRecord[]>();
     for (const e of due) byIface.set(e.iface, [...(byIface.get(e.iface) ?? []), e]);
     for (const [iface, fired] of byIface) {
-      const ahead = this.cache.refreshDueBy(iface, until).filter((e) => this.wanted(e));
+      const ahead = this.cache.refreshDueBy(iface, until);
       // group by sender: records that share a source address came from the same host
       const groups: { sources: Set<string>; fired: CachedRecord[]; entries: Set<CachedRecord> }[] = [];
       const groupOf = (e: CachedRecord): (typeof groups)[number] | undefined => groups.find((g) => e.sources.some((s) => s !== '' && g.sources.has(s)));
@@ -368,7 +368,11 @@ export class Querier {
         g.entries.add(e);
         for (const s of e.sources) if (s !== '') g.sources.add(s);
       }
-      for (const e of ahead) groupOf(e)?.entries.add(e);
+      // in a wave most records are due: the sender test first, the interest (O(instances)) after
+      for (const e of ahead) {
+        const g = groupOf(e);
+        if (g !== undefined && !g.entries.has(e) && this.wanted(e)) g.entries.add(e);
+      }
       for (const g of groups) {
         // past its first point a record missed an answer (lost, or its owner is gone): ask over
         // every family, answered over every family, so one more lost packet does not cost it
