@@ -382,7 +382,11 @@ export class Querier {
         for (const e of g.entries) {
           const qtype = rrTypeNumber(e.record);
           const qk = `${nameKey(e.record.name)}|${qtype}`;
-          if (seen.has(qk) || questions.length >= MAX_REFRESH_QUESTIONS) continue;
+          if (seen.has(qk)) {
+            this.cache.skipRefresh(e, until); // one question asks for every record of the set (both AAAA)
+            continue;
+          }
+          if (questions.length >= MAX_REFRESH_QUESTIONS) continue;
           seen.add(qk);
           this.cache.skipRefresh(e, until);
           const asked = this.heard.get(`${iface}|${qk}`);
