@@ -1,6 +1,7 @@
 /**
  * The querier's record cache (RFC 6762 §5.2, §10), one entry per record per interface:
- * expiry at TTL, refresh points at 80/85/90/95 % of the TTL (+0-2 % jitter), goodbyes
+ * expiry at TTL, refresh points at 80/85/90/95 % of the TTL (+0-2 % jitter; the querier asks
+ * for a host's records due together in one query and skips points another host asked for), goodbyes
  * (TTL 0) kept for one more second, and the cache-flush one-second rule. Bounded: past
  * `maxRecords` the entries closest to expiry are evicted, and no record is kept longer than
  * `maxTtl` seconds whatever TTL its sender chose (RFC 6762 §10 recommends 75 minutes for
@@ -176,6 +177,34 @@ export class RecordCache extends EventEmitter<CacheEvents> {
     return this.get(name, type, iface)
       .filter((e) => e.expiresAt - now > (e.record.ttl * 1000) / 2)
       .map((e) => ({ ...e.record, ttl: Math.max(1, Math.floor((e.expiresAt - now) / 1000)) }));
+  }
+
+  /**
+   * Live records on an interface whose next refresh point is at or before `until` (RFC 6762
+   * §5.2): the querier asks for those of one host together. A scan of the interface's records,
+   * done once per batch of refresh points reached, not per record.
+   */
+  refreshDueBy(iface: string, until: number): CachedRecord[] {
+    const now = this.clock.now();
+    const out: CachedRecord[] = [];
+    for (const [sk, set] of this.sets) {
+      if (!sk.startsWith(`${iface}|`)) continue;
+      for (const e of set.values()) {
+        const next = e.refreshAt[0];
+        if (next !== undefined && next <= until && e.expiresAt > now) out.push(e);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Drops a record's refresh points up to `until`: it was asked for already (with another
+   * record of its host, or by another host, §7.3), so the point would ask again for nothing.
+   * If no answer comes, its next point asks.
+   */
+  skipRefresh(e: CachedRecord, until: number): void {
+    while (e.refreshAt.length > 0 && (e.refreshAt[0] as number) <= until) e.refreshAt.shift();
+    this.arm(e.refreshAt[0] ?? e.expiresAt);
   }
 
   /**

@@ -10,7 +10,8 @@
  *   (PTRs are not watched: every browser asks for them and every instance answers, so one lost
  *   answer among many would flush a live peer). A response
  *   carrying the record ends the watch. After two or more such queries and ten seconds without
- *   that answer, the record is flushed (one-second grace, like a goodbye).
+ *   that answer, the record is flushed (one-second grace, like a goodbye). A query heard within
+ *   JUST_RECEIVED_MS of the record's last arrival does not count: its owner just answered.
  * - On failure indication (§10.4): `reconfirm(instance)` asks for the instance's SRV and TXT
  *   twice, without known answers; the passive rule above then flushes them if nobody answers.
  *   `reconfirmHost(name, instance)` — the session could not reach a peer at an address found
@@ -39,6 +40,14 @@ export const UNANSWERED_MS = 10_000;
 export const UNANSWERED_QUERIES = 2;
 /** Queries closer together than this count once (one query is sent over IPv4 and IPv6). */
 const SAME_QUERY_MS = 500;
+/**
+ * A query heard this soon after the record was received says nothing about its owner: the
+ * owner multicasts a record at most once a second per family (§6), so it does not answer a
+ * query that reaches it just after its answer — sent by a host that had not heard that answer
+ * yet (the refresh wave of N peers: queries sent within a few hundred ms of each other reach
+ * a loaded host after the answer). Counted, two of them flushed live records 10 s later.
+ */
+export const JUST_RECEIVED_MS = 2000;
 /** A watch nothing settled is dropped after this long. */
 const WATCH_MAX_AGE_MS = 30_000;
 const MAX_WATCHES = 2048;
@@ -91,7 +100,7 @@ export class FailureWatch {
         const addressRecord = e.record.type === 'A' || e.record.type === 'AAAA';
         if (e.record.type !== 'SRV' && e.record.type !== 'TXT' && !addressRecord) continue;
         const k = recordKey(e.record);
-        if (known.has(k)) continue;
+        if (known.has(k) || now - e.receivedAt < JUST_RECEIVED_MS) continue;
         const wk = `${p.iface.name}|${k}`;
         const w = this.#watches.get(wk);
         if (!w && addressRecord) continue;

@@ -20,7 +20,7 @@
  * doubling interval bounds them.
  */
 import type { NetworkInterface } from '../path/interfaces.js';
-import type { CachedRecord, RecordCache } from './cache.js';
+import { REFRESH_POINTS, type CachedRecord, type RecordCache } from './cache.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { PacketWriter, DEFAULT_MAX_SEND_BYTES } from './codec/encode.js';
 import { nameKey } from './codec/name.js';
@@ -33,6 +33,21 @@ export const FIRST_QUERY_MIN_MS = 20;
 export const FIRST_QUERY_SPREAD_MS = 100;
 export const INITIAL_INTERVAL_MS = 1000;
 export const MAX_INTERVAL_MS = 60 * 60 * 1000;
+/** A refresh query also asks for the host's other wanted records due within this (RFC 6762 §5.2). */
+export const REFRESH_AHEAD_MS = 3000;
+/**
+ * A refresh question another host asked (without known answers for it) this recently is not
+ * asked again (§7.3): its answer refreshes us too. At most a quarter of the gap to the next
+ * refresh point (5 % of the TTL), so a lost answer is asked for at that point.
+ */
+export const DUPLICATE_REFRESH_MS = 2000;
+/** Questions in one refresh query at most (one host: an instance's SRV/TXT and its A/AAAA). */
+const MAX_REFRESH_QUESTIONS = 16;
+const MAX_HEARD = 2048;
+/** A truncated query's continuation comes within this (§7.2: the sender sends it at once). */
+const TC_CONTINUATION_MS = 500;
+const MAX_HELD_TC = 64;
+const MAX_HELD_ANSWERS = 512;
 
 /** Returns true when a record is still wanted by someone (so refreshing it is worthwhile). */
 export type Interest = (name: string, type: number, iface: string) => boolean;
@@ -57,6 +72,15 @@ export class Querier {
   private closed = false;
   /** Continuous queries not sent on an interface because another host had just asked (§7.3). */
   suppressedQueries = 0;
+  /** Refresh questions not asked because a host (another, or our own query) had just asked them (§7.3). */
+  suppressedRefreshes = 0;
+  /** One-off questions heard without known answers for them: `${iface}|${nameKey}|${qtype}` → time. */
+  private readonly heard = new Map<string, number>();
+  /** Refresh points reached in this turn, asked for together once the cache's tick is over. */
+  private refreshDue: CachedRecord[] = [];
+  private refreshTimer: TimerHandle | undefined;
+  /** Truncated queries whose known answers go on in further packets, per sender (§7.2, §7.3). */
+  private readonly heldTc = new Map<string, { questions: readonly Question[]; answers: readonly ResourceRecord[]; at: number }>();
   /** Records nobody answers any more are flushed (RFC 6762 §10.4, §10.5). */
   readonly failures: FailureWatch;
 
@@ -103,6 +127,7 @@ export class Querier {
     if (p.packet.opcode !== 0) return;
     if (!p.packet.response) {
       this.noteDuplicateQuestions(p);
+      this.noteOneOffQuestions(p);
       this.failures.query(p);
       return;
     }
@@ -186,36 +211,76 @@ export class Querier {
 
   /**
    * A query from someone else (or our own, looped back): notes each of our continuous QM
-   * questions it asks whose known answers we would all list too (§7.3). A truncated query is
-   * skipped: the rest of its known answers are still to come.
+   * questions it asks whose known answers we would all list too (§7.3). A truncated query
+   * (TC: its known answers go on in further packets from the same sender, §7.2) is held until
+   * its last packet, as the responder does: at 64 peers a browser's 63 known PTRs fill more
+   * than one packet, and skipping those left every browser's query on the link.
    */
   private noteDuplicateQuestions(p: ReceivedPacket): void {
-    if (this.continuous.size === 0 || p.packet.truncated || p.packet.opcode !== 0) return;
-    for (const q of p.packet.questions) {
+    if (this.continuous.size === 0 || p.packet.opcode !== 0) return;
+    const key = `${p.iface.name}|${p.family}|${p.address}|${p.port}`;
+    const now = this.clock.now();
+    const held = this.heldTc.get(key);
+    let questions: readonly Question[] = p.packet.questions;
+    let answers: readonly ResourceRecord[] = p.packet.answers;
+    if (held !== undefined && now - held.at <= TC_CONTINUATION_MS && p.packet.questions.length === 0) {
+      // a continuation: the rest of the held query's known answers
+      answers = held.answers.concat(p.packet.answers.slice(0, MAX_HELD_ANSWERS - held.answers.length));
+      questions = held.questions;
+    }
+    this.heldTc.delete(key);
+    if (p.packet.truncated) {
+      if (questions.length === 0) return;
+      this.heldTc.set(key, { questions, answers, at: now });
+      while (this.heldTc.size > MAX_HELD_TC) this.heldTc.delete(this.heldTc.keys().next().value as string);
+      return;
+    }
+    for (const q of questions) {
       if (q.unicastResponse || q.qclass !== CLASS_IN) continue;
       const c = this.continuous.get(`${nameKey(q.name)}|${q.qtype}`);
       if (c === undefined) continue;
       // every known answer of theirs for this question is one we would list: one lookup each
       // (comparing with our list was O(N²) record encodings per query with N peers on a link)
       const lname = nameKey(c.name);
-      const theirs = p.packet.answers.filter((r) => nameKey(r.name) === lname && (c.qtype === RRType.ANY || rrTypeNumber(r) === c.qtype));
-      if (theirs.every((r) => this.cache.isKnownAnswer(r, p.iface.name))) c.seen.set(`${p.iface.name}|${p.family}`, this.clock.now());
+      const theirs = answers.filter((r) => nameKey(r.name) === lname && (c.qtype === RRType.ANY || rrTypeNumber(r) === c.qtype));
+      if (theirs.every((r) => this.cache.isKnownAnswer(r, p.iface.name))) c.seen.set(`${p.iface.name}|${p.family}`, now);
     }
+  }
+
+  /**
+   * Questions asked without a known answer for them (refresh, resolution, reconfirmation), by
+   * anyone, our own looped-back queries included: a refresh point that finds its question among
+   * them is not asked (§7.3). A question that lists known answers is not noted: the responder
+   * leaves those out, and the record we want refreshed may be one of them.
+   */
+  private noteOneOffQuestions(p: ReceivedPacket): void {
+    if (p.packet.truncated || this.interests.size === 0) return;
+    const now = this.clock.now();
+    for (const q of p.packet.questions) {
+      if (q.unicastResponse || q.qclass !== CLASS_IN) continue;
+      const lname = nameKey(q.name);
+      if (p.packet.answers.some((r) => nameKey(r.name) === lname && (q.qtype === RRType.ANY || rrTypeNumber(r) === q.qtype))) continue;
+      const k = `${p.iface.name}|${lname}|${q.qtype}`;
+      this.heard.delete(k);
+      this.heard.set(k, now);
+    }
+    while (this.heard.size > MAX_HEARD) this.heard.delete(this.heard.keys().next().value as string);
   }
 
   /**
    * Sends questions on every interface (or one), with known answers from the cache; within the
    * query bucket, and within the share of `source` (the address whose records caused the
-   * questions) when given. Returns false when the buckets let none go out.
+   * questions) when given; over one address family when `family` is given and the interface
+   * has a socket for it. Returns false when the buckets let none go out.
    */
-  query(questions: readonly Question[], only?: string, source?: string): boolean {
+  query(questions: readonly Question[], only?: string, source?: string, family?: 'IPv4' | 'IPv6'): boolean {
     if (this.closed) return false;
     if (source !== undefined && this.sourceBuckets && !this.sourceBuckets.take(source)) return false;
     let sent = false;
     for (const iface of this.net.interfaces) {
       if (only !== undefined && iface.name !== only) continue;
       if (this.bucket && !this.bucket.take()) continue;
-      this.queryOn(iface, questions);
+      if (family === undefined || !this.queryOn(iface, questions, family)) this.queryOn(iface, questions);
       sent = true;
     }
     return sent;
@@ -246,20 +311,115 @@ export class Querier {
     return this.net.sendMulticast(iface.name, w.finish(), family) > 0;
   }
 
-  private onRefresh(e: CachedRecord): void {
+  private wanted(e: CachedRecord): boolean {
     const type = rrTypeNumber(e.record);
-    for (const i of this.interests) {
-      if (i(e.record.name, type, e.iface)) {
-        this.query([{ name: e.record.name, qtype: type, qclass: CLASS_IN, unicastResponse: false }], e.iface, e.source);
-        return;
+    for (const i of this.interests) if (i(e.record.name, type, e.iface)) return true;
+    return false;
+  }
+
+  /** The cache reaches refresh points one record at a time, in one tick: ask once the tick is over. */
+  private onRefresh(e: CachedRecord): void {
+    if (this.closed || !this.wanted(e)) return;
+    this.refreshDue.push(e);
+    this.refreshTimer ??= this.clock.setTimeout(() => {
+      this.refreshTimer = undefined;
+      const due = this.refreshDue;
+      this.refreshDue = [];
+      this.refresh(due);
+    }, 0);
+  }
+
+  /**
+   * Refresh queries (RFC 6762 §5.2) for records that reached a refresh point. On a link of N
+   * peers every peer refreshes every other peer's 120 s records (SRV, A, AAAA) at about the
+   * same moment — they were all received in one announcement — so:
+   * - one query per host (§5.2 and §6: a responder answers several questions in one packet):
+   *   with a due record go the other wanted records from the same sender (a shared source
+   *   address) whose next point is within REFRESH_AHEAD_MS; their own points are dropped;
+   * - a question anyone asked within DUPLICATE_REFRESH_MS without a known answer for it is
+   *   not asked again (§7.3): its answer, multicast, refreshes every cache. If the answer does
+   *   not come, the record's next point (5 % of its TTL later) asks;
+   * - over one address family, IPv4 when the host sent over IPv4 (else the family it sent over):
+   *   its owner listens there, and answers there only (responder.ts) — one answer packet, heard
+   *   by everyone on the link. Sources already cached stay (cache.ts
+   *   `sources`), so the tie between a host's IPv4 and IPv6 addresses is kept. From the second
+   *   point on (the first answer did not reach us) over every family: a lost packet is then not
+   *   a lost answer, and the passive failure watch (§10.5) does not flush a live record after
+   *   two lost answers.
+   */
+  private refresh(due: readonly CachedRecord[]): void {
+    if (this.closed) return;
+    const now = this.clock.now();
+    const until = now + REFRESH_AHEAD_MS;
+    const byIface = new Map<string, CachedRecord[]>();
+    for (const e of due) byIface.set(e.iface, [...(byIface.get(e.iface) ?? []), e]);
+    for (const [iface, fired] of byIface) {
+      const ahead = this.cache.refreshDueBy(iface, until);
+      // group by sender: records that share a source address came from the same host
+      const groups: { sources: Set<string>; fired: CachedRecord[]; entries: Set<CachedRecord> }[] = [];
+      const groupOf = (e: CachedRecord): (typeof groups)[number] | undefined => groups.find((g) => e.sources.some((s) => s !== '' && g.sources.has(s)));
+      for (const e of fired) {
+        let g = groupOf(e);
+        if (!g) {
+          g = { sources: new Set(), fired: [], entries: new Set() };
+          groups.push(g);
+        }
+        g.fired.push(e);
+        g.entries.add(e);
+        for (const s of e.sources) if (s !== '') g.sources.add(s);
+      }
+      // in a wave most records are due: the sender test first, the interest (O(instances)) after
+      for (const e of ahead) {
+        const g = groupOf(e);
+        if (g !== undefined && !g.entries.has(e) && this.wanted(e)) g.entries.add(e);
+      }
+      for (const g of groups) {
+        // past its first point a record missed an answer (lost, or its owner is gone): ask over
+        // every family, answered over every family, so one more lost packet does not cost it
+        const late = g.fired.some((e) => e.refreshAt.length < REFRESH_POINTS.length - 1);
+        const questions: Question[] = [];
+        const seen = new Set<string>();
+        for (const e of g.entries) {
+          const qtype = rrTypeNumber(e.record);
+          const qk = `${nameKey(e.record.name)}|${qtype}`;
+          if (seen.has(qk)) {
+            this.cache.skipRefresh(e, until); // one question asks for every record of the set (both AAAA)
+            continue;
+          }
+          if (questions.length >= MAX_REFRESH_QUESTIONS) continue;
+          seen.add(qk);
+          this.cache.skipRefresh(e, until);
+          const asked = this.heard.get(`${iface}|${qk}`);
+          if (asked !== undefined && now - asked < DUPLICATE_REFRESH_MS) {
+            this.suppressedRefreshes++;
+            continue;
+          }
+          questions.push({ name: e.record.name, qtype, qclass: CLASS_IN, unicastResponse: false });
+        }
+        if (questions.length === 0) continue;
+        // IPv4 when the host sent over IPv4 at all: every peer then asks over the same family,
+        // and the responder's once-a-second limit (per family) sends one answer for all of them
+        const first = g.fired[0] as CachedRecord;
+        const families = [...g.sources].map(familyOf);
+        this.query(questions, iface, first.source, late ? undefined : families.includes('IPv4') ? 'IPv4' : families[0]);
       }
     }
   }
 
   close(): void {
     this.closed = true;
+    this.refreshTimer?.cancel();
+    this.refreshDue = [];
+    this.heard.clear();
+    this.heldTc.clear();
     this.failures.close();
     for (const c of this.continuous.values()) c.timer?.cancel();
     this.continuous.clear();
   }
+}
+
+/** The family a packet came over, from its source address ('' or IPv4-mapped: IPv4). */
+function familyOf(source: string): 'IPv4' | 'IPv6' | undefined {
+  if (source === '') return undefined;
+  return source.includes(':') && !/^::ffff:\d/i.test(source) ? 'IPv6' : 'IPv4';
 }

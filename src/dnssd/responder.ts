@@ -1,8 +1,9 @@
 /**
  * The mDNS responder (RFC 6762 §6-§10): owns the host name and every registered service
  * of one engine, probes and announces them, answers queries (shared answers aggregated
- * 20-120 ms, unique ones at once; known-answer suppression across TC packets; QU and
- * legacy unicast), defends its names, renames on conflict and says goodbye.
+ * 20-120 ms, unique ones at once, over the address family the query came on; known-answer
+ * suppression across TC packets; QU and legacy unicast), defends its names, renames on conflict
+ * and says goodbye.
  */
 import { EventEmitter } from 'node:events';
 import type { NetworkInterface } from '../path/interfaces.js';
@@ -76,7 +77,10 @@ export class Responder {
   private readonly held = new Map<string, Held>();
   /** Re-announcements due, per interface (coalesced: one packet for any number of goodbyes). */
   private readonly rescues = new Map<string, Rescue>();
-  /** `${iface}|${recordKey}` -> last time we multicast it there (RFC 6762 §6 rate limits). */
+  /**
+   * `${iface}|${family}|${recordKey}` -> last time we multicast it there over that family (RFC
+   * 6762 §6 rate limits; an answer goes out over the family its query came on, see answer()).
+   */
   private readonly lastMulticast = new Map<string, number>();
   private readonly conflicts: number[] = [];
   /**
@@ -389,7 +393,7 @@ export class Responder {
     const records = [...p.packet.answers, ...p.packet.additionals];
     this.rescue(p.iface, records);
     // duplicate answer suppression (RFC 6762 §7.4): someone already sent what we were about to
-    const pend = this.pending.get(p.iface.name);
+    const pend = this.pending.get(`${p.iface.name}|${p.family}`);
     if (pend) {
       for (const r of p.packet.answers) {
         const k = recordKey(r);
@@ -450,7 +454,7 @@ export class Responder {
       this.rescues.set(iface.name, due);
       const now = this.clock.now();
       let at = now;
-      for (const k of out.keys()) at = Math.max(at, (this.lastMulticast.get(`${iface.name}|${k}`) ?? -Infinity) + 1000);
+      for (const k of out.keys()) at = Math.max(at, this.lastSent(iface.name, k) + 1000);
       due.timer = this.clock.setTimeout(() => this.guard(() => this.sendRescue(iface.name)), at - now);
     }
     for (const k of out.keys()) due.keys.add(k);
@@ -525,7 +529,7 @@ export class Responder {
           unicast.set(k, r);
           continue;
         }
-        const last = this.lastMulticast.get(`${p.iface.name}|${k}`) ?? -Infinity;
+        const last = this.lastMulticast.get(`${p.iface.name}|${p.family}|${k}`) ?? -Infinity;
         if (q.unicastResponse && !p.local && now - last < (r.ttl * 1000) / 4) {
           unicast.set(k, r);
           continue;
@@ -544,25 +548,30 @@ export class Responder {
       this.sendResponse(p.iface, [...unicast.values()], this.additionals([...unicast.values()], pool, known), { to: { address: p.address, port: p.port } });
     }
     if (multicast.size === 0) return;
+    // Over the family the query came on, as mDNSResponder and Avahi do: a query sent over both
+    // families is answered on both, one sent over one family (our refresh queries, querier.ts)
+    // costs one answer, not two. A probe is defended over every family (§8.1, §9).
+    const family = probe ? undefined : p.family;
     if (!shared || probe) {
       const answers = [...multicast.values()];
-      this.sendResponse(p.iface, answers, this.additionals(answers, pool, known), { multicast: true });
+      this.sendResponse(p.iface, answers, this.additionals(answers, pool, known), { multicast: true, family });
       return;
     }
     // shared answers wait 20-120 ms, so replies to several queriers go out together (§6)
-    const pend = this.pending.get(p.iface.name);
+    const pendKey = `${p.iface.name}|${p.family}`;
+    const pend = this.pending.get(pendKey);
     if (pend) {
       for (const [k, r] of multicast) pend.answers.set(k, r);
       return;
     }
     const answers = new Map(multicast);
     const timer = this.clock.setTimeout(() => {
-      this.pending.delete(p.iface.name);
+      this.pending.delete(pendKey);
       if (this.closed || answers.size === 0) return;
       const list = [...answers.values()];
-      this.sendResponse(p.iface, list, this.additionals(list, this.answerable(p.iface), new Map()), { multicast: true });
+      this.sendResponse(p.iface, list, this.additionals(list, this.answerable(p.iface), new Map()), { multicast: true, family: p.family });
     }, 20 + this.clock.random() * 100);
-    this.pending.set(p.iface.name, { answers, timer });
+    this.pending.set(pendKey, { answers, timer });
   }
 
   private additionals(answers: readonly ResourceRecord[], pool: readonly ResourceRecord[], known: ReadonlyMap<string, number>): ResourceRecord[] {
@@ -595,7 +604,7 @@ export class Responder {
   }
 
   /** Sends answers (split over packets if needed) plus as many additionals as fit. */
-  private sendResponse(iface: NetworkInterface, answers: readonly ResourceRecord[], additionals: readonly ResourceRecord[], how: { multicast?: boolean; to?: { address: string; port: number }; goodbye?: boolean }): void {
+  private sendResponse(iface: NetworkInterface, answers: readonly ResourceRecord[], additionals: readonly ResourceRecord[], how: { multicast?: boolean; to?: { address: string; port: number }; goodbye?: boolean; family?: 'IPv4' | 'IPv6' | undefined }): void {
     if (answers.length === 0) return;
     const now = this.clock.now();
     let w = new PacketWriter(DEFAULT_MAX_SEND_BYTES);
@@ -603,7 +612,8 @@ export class Responder {
     const flush = (): void => {
       const buf = w.finish();
       if (how.to) this.net.sendUnicast(iface.name, buf, how.to.address, how.to.port);
-      else this.net.sendMulticast(iface.name, buf);
+      // a family without a socket here (an IPv6 query on an interface whose IPv6 socket failed) cannot be: it came in on one
+      else if (how.family === undefined || this.net.sendMulticast(iface.name, buf, how.family) === 0) this.net.sendMulticast(iface.name, buf);
     };
     for (const r of answers) {
       if (!w.addRecord(1, r)) {
@@ -613,7 +623,7 @@ export class Responder {
         w.header(0, true);
         if (!w.addRecord(1, r)) continue;
       }
-      if (how.multicast && !how.goodbye) this.lastMulticast.set(`${iface.name}|${recordKey(r)}`, now);
+      if (how.multicast && !how.goodbye) for (const f of how.family ? [how.family] : FAMILIES) this.lastMulticast.set(`${iface.name}|${f}|${recordKey(r)}`, now);
     }
     for (const r of additionals) w.addRecord(3, r);
     flush();
@@ -631,10 +641,17 @@ export class Responder {
   /** We multicast this very record (name, type and data) ourselves: its echo is no conflict. */
   private readonly sentByUs = (r: ResourceRecord): boolean => this.ownSent.has(recordKey(r));
 
+  /** When a record was last multicast on an interface, over any family. */
+  private lastSent(iface: string, key: string): number {
+    return Math.max(...FAMILIES.map((f) => this.lastMulticast.get(`${iface}|${f}|${key}`) ?? -Infinity));
+  }
+
   private pruneLastMulticast(now: number): void {
     for (const [k, t] of this.lastMulticast) if (now - t > 10_000) this.lastMulticast.delete(k);
   }
 }
+
+const FAMILIES = ['IPv4', 'IPv6'] as const;
 
 function matches(q: Question, r: ResourceRecord): boolean {
   if (q.qtype !== RRType.ANY && q.qtype !== rrTypeNumber(r)) return false;

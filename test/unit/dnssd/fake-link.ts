@@ -44,7 +44,19 @@ export class FakeLink {
   /** When set, extra ms before a packet reaches one receiver (a starved process reading late). */
   delayAt: ((s: Sent, to: FakeHost) => number) | undefined;
 
-  constructor(readonly clock: FakeClock) {}
+  /**
+   * With `v6Sources`, a packet sent over IPv6 arrives from the sender's IPv6 (link-local)
+   * address, as on a real link, instead of its IPv4 address: what ties a host's records of
+   * both families together (service-instance.ts) is then exercised.
+   */
+  constructor(readonly clock: FakeClock, readonly opts: { v6Sources?: boolean } = {}) {}
+
+  /**
+   * When set, each receiver gets a packet this many ms later than the 1 ms of the link (a
+   * loaded host that reads its socket late): per receiver, so hosts see packets in different
+   * orders, as in the scale lab.
+   */
+  lag: ((to: FakeHost) => number) | undefined;
 
   /** A host on the link; `families` are the multicast sockets it has (default IPv4 only). */
   host(i: number, families: ReadonlyArray<'IPv4' | 'IPv6'> = ['IPv4']): FakeHost {
@@ -58,14 +70,26 @@ export class FakeLink {
     const sent: Sent = { from: from.address, at: this.clock.now(), data, packet, family, ...(to ? { to } : {}) };
     this.log.push(sent);
     if (this.filter?.(sent)) return;
+    const source = this.opts.v6Sources && family === 'IPv6' && !to ? from.address6 : from.address;
+    const lag = this.lag;
+    if (lag !== undefined) {
+      for (const h of this.hosts) {
+        if (to && h.address !== to.address) continue;
+        if (!h.families.includes(family)) continue;
+        this.clock.setTimeout(() => {
+          if (!this.dropAt?.(sent, h)) h.receive(data, source, srcPort, family);
+        }, 1 + lag(h));
+      }
+      return;
+    }
     this.clock.setTimeout(() => {
       for (const h of this.hosts) {
         if (to && h.address !== to.address) continue;
         if (!h.families.includes(family)) continue;
         if (this.dropAt?.(sent, h)) continue;
         const late = this.delayAt?.(sent, h) ?? 0;
-        if (late > 0) this.clock.setTimeout(() => h.receive(data, from.address, srcPort, family), late);
-        else h.receive(data, from.address, srcPort, family);
+        if (late > 0) this.clock.setTimeout(() => h.receive(data, source, srcPort, family), late);
+        else h.receive(data, source, srcPort, family);
       }
     }, 1);
   }
@@ -94,6 +118,10 @@ export class FakeHost extends EventEmitter implements PacketNetwork {
     return (this.interfaces[0] as NetworkInterface).addresses[0]?.address as string;
   }
 
+  get address6(): string {
+    return (this.interfaces[0] as NetworkInterface).addresses[1]?.address as string;
+  }
+
   receive(data: Buffer, address: string, port: number, family: 'IPv4' | 'IPv6' = 'IPv4'): void {
     let packet: DnsPacket;
     try {
@@ -102,7 +130,7 @@ export class FakeHost extends EventEmitter implements PacketNetwork {
       this.malformed++;
       return;
     }
-    const p: ReceivedPacket = { packet, iface: this.interfaces[0] as NetworkInterface, address, port, family, local: address === this.address };
+    const p: ReceivedPacket = { packet, iface: this.interfaces[0] as NetworkInterface, address, port, family, local: address === this.address || address === this.address6 };
     this.emit('packet', p);
   }
 

@@ -1,0 +1,73 @@
+/**
+ * The refresh wave (issue 17 "Scale"): N peers in one star session, each advertising one
+ * instance and browsing its type, refresh every other peer's 120 s records (SRV, A, AAAA) at
+ * 80-95 % of the TTL (RFC 6762 §5.2) — all at about the same moment, as they were all learnt
+ * from one announcement. Each record asked on its own, over both families, answered over both,
+ * that was 4.4-4.7 packets per peer per minute at steady state even on a perfect link (fake
+ * time, N = 24-48), 10.6 when each host reads its socket up to 300 ms late. Target: ≤ 2.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { simulate } from './steady-sim.js';
+
+test('24 peers at steady state (minutes 4-10, several refresh waves): at most 2 mDNS packets per peer per minute, start-up no larger, every instance resolved to its own addresses', async () => {
+  const r = await simulate({ n: 24, minutes: 10, steadyFrom: 4 });
+  try {
+    const mix = [...r.steadyMix].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([k, v]) => `${v} ${k}`).join('; ');
+    assert.ok(r.steadyPerPeerPerMinute <= 2, `steady ${r.steadyPerPeerPerMinute.toFixed(2)} packets per peer per minute (${mix})`);
+    // the first minute is start-up only (probes, announcements, resolution): 20.8 per peer before the change
+    assert.ok((r.perMinute[0] as number) / r.n <= 21, `start-up minute: ${((r.perMinute[0] as number) / r.n).toFixed(1)} per peer`);
+    assert.equal(r.resolved, 24 * 24, 'every browser has every instance (its own included)');
+    assert.equal(r.wrongAddresses, 0, 'addresses of both families, tied to the SRV sender');
+  } finally {
+    await Promise.all(r.engines.map((e) => e.close()));
+  }
+});
+
+test('24 peers, each reading its socket up to 300 ms late: the refresh wave stays a few packets per peer per minute (10.6 before)', async () => {
+  const r = await simulate({ n: 24, minutes: 10, steadyFrom: 4, lag: 300 });
+  try {
+    assert.ok(r.steadyPerPeerPerMinute <= 4, `steady ${r.steadyPerPeerPerMinute.toFixed(2)} packets per peer per minute`);
+    assert.equal(r.resolved, 24 * 24);
+    assert.equal(r.wrongAddresses, 0);
+  } finally {
+    await Promise.all(r.engines.map((e) => e.close()));
+  }
+});
+
+test('a peer that dies silently at steady state is removed by every browser within its SRV TTL (refresh questions still reach the passive failure watch, RFC 6762 §10.5)', async () => {
+  const r = await simulate({ n: 12, minutes: 5, steadyFrom: 4 });
+  try {
+    const dead = r.link.hosts[5]!;
+    const deadName = 'peer 5';
+    r.link.dropAt = (s, to) => s.from === dead.address || to === dead;
+    const gone = new Set<number>();
+    r.browsers.forEach((b, i) => b.on('removed', (s) => { if (s.name === deadName) gone.add(i); }));
+    const start = r.clock.now();
+    while (gone.size < 11 && r.clock.now() - start < 150_000) r.clock.advance(1000);
+    const took = r.clock.now() - start;
+    assert.equal(gone.size, 11, `removed by ${gone.size} of 11 browsers in ${took} ms`);
+    assert.ok(took <= 130_000, `took ${took} ms`);
+    // the others are still there
+    r.browsers.forEach((b, i) => { if (i !== 5) assert.equal(b.services.length, 11, `browser ${i}`); });
+  } finally {
+    await Promise.all(r.engines.map((e) => e.close()));
+  }
+});
+
+test('40 peers with long instance names (each browser\'s known PTRs span two packets, TC): §7.3 holds the known answers until the last packet, so one browser\'s query stands for the others\'', async () => {
+  const r = await simulate({ n: 40, minutes: 6, steadyFrom: 2, name: (i) => `peerlink peer ${i} on a lab host with a long name` });
+  try {
+    const t0 = r.log[0]!.at;
+    // continuous PTR queries and their continuation packets (queries without questions) after the first minute
+    const browse = r.log.filter((s) => !s.packet.response && s.at - t0 >= 60_000 && (s.packet.questions.length === 0 || s.packet.questions.every((q) => q.qtype === 12)));
+    assert.ok(browse.some((s) => s.packet.truncated), 'the known answers do not fit one packet');
+    // before: every browser's query went out (40 × 2 packets × 2 families per round: 320 in minutes 1-6)
+    assert.ok(browse.length <= 80, `${browse.length} browse query packets in minutes 1-6`);
+    assert.ok(r.steadyPerPeerPerMinute <= 2, `steady ${r.steadyPerPeerPerMinute.toFixed(2)} packets per peer per minute`);
+    assert.equal(r.resolved, 40 * 40);
+    assert.equal(r.wrongAddresses, 0);
+  } finally {
+    await Promise.all(r.engines.map((e) => e.close()));
+  }
+});
