@@ -103,10 +103,10 @@ export function splitInstanceFqdn(fqdn: string): { instance: string; type: strin
 }
 
 /** Next name after a conflict: `Name` -> `Name (2)` -> `Name (3)` (Apple's form). */
-export function nextInstanceName(name: string): string {
+export function nextInstanceName(name: string, step = 1): string {
   const m = /^(.*) \((\d+)\)$/.exec(name);
   const base = m ? (m[1] as string) : name;
-  const n = m ? Number(m[2]) + 1 : 2;
+  const n = m ? Number(m[2]) + step : 2;
   const suffix = ` (${n})`;
   return truncateUtf8(base, 63 - Buffer.byteLength(suffix)) + suffix;
 }

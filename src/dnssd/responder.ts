@@ -65,6 +65,8 @@ interface Held {
 
 /** Our own multicast records remembered for echo detection (a host has a few per registration). */
 const OWN_SENT_MAX = 512;
+/** A service renamed again after a conflict skips ahead by 1 to this many (see renameService). */
+const RENAME_JUMP = 1000;
 
 export class Responder {
   private hostLabel: string;
@@ -213,7 +215,11 @@ export class Responder {
 
   private renameService(reg: Registration): void {
     const from = reg.desc.instance;
-    reg.desc = { ...reg.desc, instance: nextInstanceName(from) };
+    // `Name` → `Name (2)` on a first conflict. A name taken after an earlier conflict and lost
+    // again jumps ahead by a random step: two hosts whose services share a name and that lose
+    // each other's probes (starved, full socket buffers) otherwise walk (2), (3), (4) … in
+    // step — two peers of 100 renamed six times each in three minutes.
+    reg.desc = { ...reg.desc, instance: nextInstanceName(from, 1 + Math.floor(this.clock.random() * RENAME_JUMP)) };
     reg.state = 'waiting';
     const type = reg.desc.type.name + '.' + reg.desc.type.protocol;
     conflictChannel.publish({ kind: 'service', name: reg.desc.instance, from });

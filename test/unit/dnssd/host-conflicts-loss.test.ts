@@ -10,6 +10,7 @@ import { FakeClock } from '../../../src/dnssd/clock.js';
 import { Mdns } from '../../../src/dnssd/mdns.js';
 import { FakeLink } from './fake-link.js';
 import { HostNameContest, addressLabel } from '../../../src/dnssd/host-contest.js';
+import { nextInstanceName } from '../../../src/dnssd/names.js';
 import type { ResourceRecord } from '../../../src/dnssd/codec/types.js';
 
 /** A small deterministic generator (mulberry32), so a failure can be replayed. */
@@ -95,4 +96,25 @@ test('a label taken after an earlier conflict and lost again goes to the address
   assert.match(second, /^vm-\d{6}$/);
   assert.equal(second, addressLabel('vm', ours('vm-8.local')()), 'from our addresses');
   assert.notEqual(addressLabel('vm', [{ name: 'x.local', type: 'A', rrclass: 1, cacheFlush: true, ttl: 120, address: '10.77.0.43' }]), second, 'another address, another label');
+});
+
+test('a service name taken after an earlier conflict and lost again jumps ahead, not to the next number (two hosts that lose each other\'s probes walk (2), (3), (4) … in step)', async () => {
+  assert.equal(nextInstanceName('vm-a8d5'), 'vm-a8d5 (2)', 'a first conflict: the plain walk');
+  assert.equal(nextInstanceName('vm-a8d5 (2)', 348), 'vm-a8d5 (350)');
+  const clock = new FakeClock();
+  const link = new FakeLink(clock);
+  const owner = new Mdns({ network: link.host(1), clock, host: 'h1' });
+  const late = new Mdns({ network: link.host(2), clock, host: 'h2' });
+  await Promise.all([owner, late].map((e) => e.whenReady()));
+  owner.advertise({ name: 'vm-a8d5 (2)', type: '_x._tcp', port: 1000 });
+  await Promise.resolve();
+  clock.advance(5000);
+  const ad = late.advertise({ name: 'vm-a8d5 (2)', type: '_x._tcp', port: 1001 });
+  await Promise.resolve();
+  clock.advance(5000);
+  assert.equal(ad.registered, true);
+  const m = /^vm-a8d5 \((\d+)\)$/.exec(ad.name);
+  assert.ok(m && Number(m[1]) > 2, `renamed to ${ad.name}`);
+  assert.notEqual(ad.name, 'vm-a8d5 (3)', 'not the next number, which a twin in the same state would take too');
+  await Promise.all([owner, late].map((e) => e.close()));
 });
