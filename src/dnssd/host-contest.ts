@@ -106,9 +106,10 @@ export class HostNameContest {
   /**
    * The label to probe next after losing `label` (`vm` → `vm-7`). `ours(iface)` gives our
    * proposed address records on an interface; `winner` is the record that beat us, when known;
-   * `defaultIface` is where our address label comes from when no contender was heard.
+   * `defaultIface` is where our address label comes from when no contender was heard;
+   * `renamedBefore`: `label` is one we took after an earlier conflict (a configured `pi-4` is not).
    */
-  next(label: string, ours: (iface: string) => ResourceRecord[], winner?: ResourceRecord, defaultIface?: string): string {
+  next(label: string, ours: (iface: string) => ResourceRecord[], winner?: ResourceRecord, defaultIface?: string, renamedBefore = false): string {
     const now = this.clock.now();
     const m = /^(.*)-(\d+)$/.exec(label);
     const base = m ? (m[1] as string) : label;
@@ -135,7 +136,7 @@ export class HostNameContest {
     // already (under loss, a few hosts that heard no one else walk vm-8, vm-9, vm-10 … together
     // for minutes), so take the address label too.
     const iface = crowdIface ?? defaultIface;
-    if ((contenders >= CROWD || m !== null) && iface !== undefined) {
+    if ((contenders >= CROWD || renamedBefore) && iface !== undefined) {
       const tagged = addressLabel(base, ours(iface));
       if (tagged !== undefined && tagged !== label && !this.#inUse(tagged, now) && !this.#probedByOthers(tagged, now, ours)) return tagged;
     }

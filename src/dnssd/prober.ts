@@ -23,8 +23,8 @@ export interface ProbeSubject {
   names(): string[];
   /** The records proposed for those names on one interface. */
   records(iface: NetworkInterface): ResourceRecord[];
-  /** A record we multicast ourselves earlier (our own packet, read late): not a conflict. */
-  sentByUs?(r: ResourceRecord): boolean;
+  /** A record we multicast ourselves earlier, in our own packet read late: not a conflict. */
+  sentByUs?(r: ResourceRecord, p: ReceivedPacket): boolean;
 }
 
 export interface ProbeCallbacks {
@@ -112,7 +112,7 @@ export class Prober {
       const ours = new Set(withNsec(this.subject.records(p.iface)).map(recordKey));
       for (const r of [...p.packet.answers, ...p.packet.additionals]) {
         if (r.ttl === 0 || !names.has(nameKey(r.name))) continue;
-        if (!ours.has(recordKey(r)) && !this.subject.sentByUs?.(r)) {
+        if (!ours.has(recordKey(r)) && !this.subject.sentByUs?.(r, p)) {
           this.done = true;
           this.timer?.cancel();
           this.cb.conflict(r.name, r);

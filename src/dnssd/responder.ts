@@ -65,6 +65,8 @@ interface Held {
 
 /** Our own multicast records remembered for echo detection (a host has a few per registration). */
 const OWN_SENT_MAX = 512;
+/** How late our own packet may be read and still count as our echo (event loops were 3–5 s late at 100 peers). */
+const OWN_ECHO_MS = 30_000;
 /** A service renamed again after a conflict skips ahead by 1 to this many (see renameService). */
 const RENAME_JUMP = 1000;
 
@@ -93,6 +95,8 @@ export class Responder {
    * service rename too (45 at 100 peers). A record we sent ourselves is no conflict.
    */
   private readonly ownSent = new Map<string, number>();
+  /** The host label is one we took after a conflict (not the configured one). */
+  private hostRenamed = false;
   /** Names in use and probes heard: where to go after a host-name conflict (host-contest.ts). */
   private readonly contest: HostNameContest;
   private closed = false;
@@ -143,7 +147,8 @@ export class Responder {
         const from = this.hostLabel;
         const fqdn = this.hostFqdn;
         this.abandonHostName(fqdn);
-        this.hostLabel = this.contest.next(from, (iface) => recordsOn(this.net.interfaces, iface, (i) => hostRecords(fqdn, i)), winner, this.net.interfaces[0]?.name);
+        this.hostLabel = this.contest.next(from, (iface) => recordsOn(this.net.interfaces, iface, (i) => hostRecords(fqdn, i)), winner, this.net.interfaces[0]?.name, this.hostRenamed);
+        this.hostRenamed = true;
         conflictChannel.publish({ kind: 'host', name: this.hostFqdn, from: `${from}.local` });
         log('host name %s.local is taken; now %s', from, this.hostFqdn);
         this.events.emit('hostRenamed', { from: `${from}.local`, name: this.hostFqdn });
@@ -410,7 +415,7 @@ export class Responder {
     // conflicts with names we already own (RFC 6762 §9): probe again, which renames
     if (this.hostState === 'claimed') {
       const mine = new Set(withNsec(hostRecords(this.hostFqdn, p.iface)).map(recordKey));
-      if (records.some((r) => r.ttl > 0 && nameKey(r.name) === nameKey(this.hostFqdn) && !mine.has(recordKey(r)) && !this.sentByUs(r))) {
+      if (records.some((r) => r.ttl > 0 && nameKey(r.name) === nameKey(this.hostFqdn) && !mine.has(recordKey(r)) && !this.sentByUs(r, p))) {
         this.hostState = 'idle';
         // services stay claimed; they are announced again (new SRV target) once the host is
         for (const reg of this.regs) if (reg.state === 'announced') reg.state = 'probed';
@@ -421,7 +426,7 @@ export class Responder {
     for (const reg of this.regs) {
       if (reg.state !== 'announced') continue;
       const mine = new Set(withNsec(uniqueServiceRecords(reg.desc, this.hostFqdn)).map(recordKey));
-      if (records.some((r) => r.ttl > 0 && nameKey(r.name) === nameKey(reg.fqdn) && !mine.has(recordKey(r)) && !this.sentByUs(r))) {
+      if (records.some((r) => r.ttl > 0 && nameKey(r.name) === nameKey(reg.fqdn) && !mine.has(recordKey(r)) && !this.sentByUs(r, p))) {
         reg.announceTimer?.cancel();
         this.probeService(reg);
       }
@@ -554,7 +559,7 @@ export class Responder {
       this.sendResponse(p.iface, [...unicast.values()], this.additionals([...unicast.values()], pool, known), { to: { address: p.address, port: p.port } });
     }
     if (multicast.size === 0) return;
-    // Over the family the query came on, as mDNSResponder and Avahi do: a query sent over both
+    // Over the family the query came on, as Avahi does (its interfaces are per family): a query sent over both
     // families is answered on both, one sent over one family (our refresh queries, querier.ts)
     // costs one answer, not two. A probe is defended over every family (§8.1, §9).
     const family = probe ? undefined : p.family;
@@ -644,8 +649,17 @@ export class Responder {
     if (this.ownSent.size > OWN_SENT_MAX) this.ownSent.delete(this.ownSent.keys().next().value as string);
   }
 
-  /** We multicast this very record (name, type and data) ourselves: its echo is no conflict. */
-  private readonly sentByUs = (r: ResourceRecord): boolean => this.ownSent.has(recordKey(r));
+  /**
+   * The packet came from one of our own addresses and holds a record (name, type and data) we
+   * multicast ourselves within OWN_ECHO_MS: our echo, read late, and no conflict. A stranger
+   * replaying our old records from its own address is still a conflict (we probe again and
+   * re-announce); one who forges our source address is the residual risk (docs/security.md).
+   */
+  private readonly sentByUs = (r: ResourceRecord, p: ReceivedPacket): boolean => {
+    if (!p.local) return false;
+    const at = this.ownSent.get(recordKey(r));
+    return at !== undefined && this.clock.now() - at <= OWN_ECHO_MS;
+  };
 
   /** When a record was last multicast on an interface, over any family. */
   private lastSent(iface: string, key: string): number {

@@ -39,6 +39,12 @@ export class DialRate {
     this.#at = now();
   }
 
+  /** Milliseconds until a dial could be made without waiting (0: a token is there), reserving nothing. */
+  peek(): number {
+    const tokens = Math.min(this.perSecond, this.#tokens + ((this.now() - this.#at) * this.perSecond) / 1000);
+    return tokens >= 1 ? 0 : Math.ceil(((1 - tokens) * 1000) / this.perSecond);
+  }
+
   /** Reserves the next dial: milliseconds to wait before making it (0: now). */
   reserve(): number {
     const now = this.now();

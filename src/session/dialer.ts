@@ -112,6 +112,8 @@ export class Dialer {
   /** Dials in their handshake, and browse targets waiting for one of the dialsInFlight places (oldest first). */
   #inFlight = 0;
   readonly #queued = new Set<DialTarget>();
+  /** The queue waits for the dial rate (see #nextQueued). */
+  #queueTimer: NodeJS.Timeout | undefined;
   /** When our own advertisement was last announced under its final name (ms since epoch). */
   #announcedAt: number | undefined;
 
@@ -261,6 +263,7 @@ export class Dialer {
         t.present = false;
         t.absentSince = Date.now();
       } else t.notBefore = Number.POSITIVE_INFINITY; // until the peer is rediscovered
+      this.#queued.delete(t);
       this.#conns.get(t)?.forceCancel();
       this.#settle(t, new PeerlinkError('ERR_CANCELLED', `connecting to ${peer.displayName} was cancelled`));
     }
@@ -276,6 +279,8 @@ export class Dialer {
     for (const c of this.#conns.values()) c.forceCancel();
     this.#conns.clear();
     this.#queued.clear();
+    if (this.#queueTimer) clearTimeout(this.#queueTimer);
+    this.#queueTimer = undefined;
   }
 
   /** Our own advertisement got its final name. */
@@ -324,6 +329,8 @@ export class Dialer {
       if (t.destination !== undefined) this.#destinations.succeeded(t.destination);
       if (remoteHost !== undefined) for (const k of DestinationBackoff.keysAt(t.addresses, t.port, remoteHost)) this.#destinations.succeeded(k);
       t.invitation = undefined;
+      // connected through the peer's dial while waiting for a handshake place: no dial is due
+      this.#queued.delete(t);
       this.#settle(t, rec.peer);
     }
   }
@@ -559,11 +566,26 @@ export class Dialer {
   /** A handshake place is free: the oldest waiting target that still wants a dial takes it. */
   #nextQueued(): void {
     // #dial takes the place synchronously (before its first await) or not at all (connected
-    // meanwhile, in back-off, over the dial rate: it returns or sets its timer)
+    // meanwhile, in back-off: it returns or sets its timer)
     for (const t of this.#queued) {
       if (this.#inFlight >= this.#host.budgets.limits.dialsInFlight || !this.#host.running()) return;
+      // Over the dial rate, the queue waits as a whole: dequeuing would reserve a token per
+      // waiting target (a debt connect() and invite() would then wait behind) and lose the order.
+      const wait = this.#rate.peek();
+      if (wait > 0) {
+        this.#queueTimer ??= setTimeout(() => {
+          this.#queueTimer = undefined;
+          this.#nextQueued();
+        }, wait);
+        return;
+      }
       this.#queued.delete(t);
       if (t.busy || t.scheduled || !t.present || t.self || this.#targets.get(t.key) !== t) continue;
+      // held back meanwhile (cancelConnect(), the peer said BYE): back to its own schedule
+      if (t.notBefore > Date.now()) {
+        this.schedule(t);
+        continue;
+      }
       void this.#dial(t);
     }
   }

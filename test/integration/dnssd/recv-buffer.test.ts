@@ -14,7 +14,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLab, type Lab } from '../../harness/netns.js';
@@ -22,7 +22,14 @@ import { killAllTracked, sleep, waitForJson } from '../../harness/proc.js';
 import { requires, skipUnless } from '../../harness/prereq.js';
 import { fixtureScript } from '../../harness/paths.js';
 
-const BURST = 800;
+/**
+ * The engine asks for 1 MiB; Linux caps SO_RCVBUF at net.core.rmem_max and doubles it (2 MiB on a
+ * machine that raised it, ~416 KiB on a stock one). The burst fills ~80 % of what the engine
+ * really gets (a 514-byte datagram takes ~1280 bytes of skb), at most 800 datagrams: beyond the
+ * default buffer (rmem_default, ~166 such datagrams) either way.
+ */
+const RMEM_MAX = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8').trim());
+const BURST = Math.min(800, Math.floor((0.8 * 2 * Math.min(1 << 20, RMEM_MAX)) / 1280));
 const CONTROL_PORT = 5354;
 const skip = skipUnless('netns');
 let lab: Lab | undefined;
@@ -92,7 +99,7 @@ test('a starved engine loses no mDNS datagrams to its receive buffer (a default-
   assert.equal(sent.errors, 0);
   assert.ok(unblocked.released, 'the engine was still blocked when the burst ended: the burst did not meet a starved engine');
   // the burst overflows a default-sized buffer: otherwise this test proves nothing here
-  assert.ok(ctl + controlDrops >= 0.95 * BURST && controlDrops >= 0.4 * BURST, `control socket: received ${ctl}, dropped ${controlDrops} of ${BURST}`);
+  assert.ok(ctl + controlDrops >= 0.95 * BURST && controlDrops >= 0.25 * BURST, `control socket: received ${ctl}, dropped ${controlDrops} of ${BURST}`);
   // ... and the engine's socket keeps all of it (mDNS itself on the link may add a few)
   assert.ok(got >= 0.95 * BURST, `engine received ${got} of ${BURST} (socket drops ${drops}, RcvbufErrors +${bufErrors})`);
   assert.ok(drops <= 0.02 * BURST, `engine socket dropped ${drops} of ${BURST}`);

@@ -92,7 +92,8 @@ test('a label taken after an earlier conflict and lost again goes to the address
   const contest = new HostNameContest(clock);
   const ours = (name: string) => (): ResourceRecord[] => [{ name, type: 'A', rrclass: 1, cacheFlush: true, ttl: 120, address: '10.77.0.42' }];
   assert.equal(contest.next('vm', ours('vm.local'), undefined, 'eth0'), 'vm-2', 'a first rename with nobody else probing: the plain sequence');
-  const second = contest.next('vm-8', ours('vm-8.local'), undefined, 'eth0');
+  assert.equal(contest.next('pi-4', ours('pi-4.local'), undefined, 'eth0'), 'pi-5', 'a configured name ending in digits: its first rename is the plain sequence');
+  const second = contest.next('vm-8', ours('vm-8.local'), undefined, 'eth0', true);
   assert.match(second, /^vm-\d{6}$/);
   assert.equal(second, addressLabel('vm', ours('vm-8.local')()), 'from our addresses');
   assert.notEqual(addressLabel('vm', [{ name: 'x.local', type: 'A', rrclass: 1, cacheFlush: true, ttl: 120, address: '10.77.0.43' }]), second, 'another address, another label');

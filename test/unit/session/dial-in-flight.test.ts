@@ -96,3 +96,54 @@ test('30 peers found at once: 6 handshakes at a time, the next one starts as one
     r.close();
   }
 });
+
+test('a waiting target held back meanwhile (its peer said BYE) is not dialled when a place frees; a connected one leaves the queue', async () => {
+  const r = rig();
+  try {
+    r.advance(5000);
+    for (let i = 1; i <= 10; i++) r.dialer.onFound(found(i));
+    r.advance(1500);
+    await r.flush();
+    assert.equal(r.held.length, 6);
+    const waiting = Array.from({ length: 10 }, (_, i) => found(i + 1).name).filter((n) => !r.held.some((h) => h.key === `svc:${n}`));
+    const [left, won] = waiting as [string, string];
+    r.dialer.learned('key-left', left, undefined);
+    r.dialer.peerLeft({ key: 'key-left' } as unknown as PeerRecord);
+    r.dialer.learned('key-won', won, undefined);
+    r.connected.add('key-won');
+    r.dialer.connected({ key: 'key-won', peer: { id: 'key-won' }, active: undefined } as unknown as PeerRecord);
+    for (const h of [...r.held]) h.end();
+    await r.flush();
+    r.advance(100);
+    await r.flush();
+    const keys = r.held.map((h) => h.key);
+    assert.ok(!keys.includes(`svc:${left}`), `${left} said BYE: not redialled at once`);
+    assert.ok(!keys.includes(`svc:${won}`), `${won} is connected`);
+    assert.equal(keys.length, 6 + waiting.length - 2, 'the other waiting targets were dialled');
+  } finally {
+    r.close();
+  }
+});
+
+test('over the dial rate the queue waits as a whole: no token reserved per waiting target (connect() would wait behind that debt)', async () => {
+  const r = rig(resolveBudgets({ dialsPerSecond: 2, dialsInFlight: 1 }));
+  try {
+    r.advance(5000);
+    for (let i = 1; i <= 10; i++) r.dialer.onFound(found(i));
+    r.advance(1500);
+    await r.flush();
+    const deferredBefore = r.ledger.counts.dialsPerSecond ?? 0;
+    // each dial ends at once: the queue drains at the rate, one dial in flight
+    for (let s = 0; s < 200 && new Set(r.held.map((h) => h.key)).size < 10; s++) {
+      for (const h of r.held) h.end();
+      await r.flush();
+      r.advance(100);
+      await r.flush();
+    }
+    assert.equal(new Set(r.held.map((h) => h.key)).size, 10, 'every target dialled');
+    const deferred = (r.ledger.counts.dialsPerSecond ?? 0) - deferredBefore;
+    assert.ok(deferred <= 2, `${deferred} dials deferred by the rate after they left the queue (each a reserved token)`);
+  } finally {
+    r.close();
+  }
+});
