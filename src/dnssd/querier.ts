@@ -351,6 +351,9 @@ export class Querier {
     if (this.closed) return;
     const now = this.clock.now();
     const until = now + REFRESH_AHEAD_MS;
+    // Points are 5 % of a TTL apart: only those within half that are dropped (asked now), so a
+    // record with a short TTL from another implementation (10–60 s) keeps its later points.
+    const skipUntil = (e: CachedRecord): number => Math.min(until, now + e.record.ttl * 1000 * 0.025);
     const byIface = new Map<string, CachedRecord[]>();
     for (const e of due) byIface.set(e.iface, [...(byIface.get(e.iface) ?? []), e]);
     for (const [iface, fired] of byIface) {
@@ -383,14 +386,14 @@ export class Querier {
           const qtype = rrTypeNumber(e.record);
           const qk = `${nameKey(e.record.name)}|${qtype}`;
           if (seen.has(qk)) {
-            this.cache.skipRefresh(e, until); // one question asks for every record of the set (both AAAA)
+            this.cache.skipRefresh(e, skipUntil(e)); // one question asks for every record of the set (both AAAA)
             continue;
           }
           if (questions.length >= MAX_REFRESH_QUESTIONS) continue;
           seen.add(qk);
-          this.cache.skipRefresh(e, until);
+          this.cache.skipRefresh(e, skipUntil(e));
           const asked = this.heard.get(`${iface}|${qk}`);
-          if (asked !== undefined && now - asked < DUPLICATE_REFRESH_MS) {
+          if (asked !== undefined && now - asked < Math.min(DUPLICATE_REFRESH_MS, e.record.ttl * 1000 * 0.025)) {
             this.suppressedRefreshes++;
             continue;
           }

@@ -9,6 +9,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { simulate } from './steady-sim.js';
+import { FakeLink } from './fake-link.js';
+import { FakeClock } from '../../../src/dnssd/clock.js';
+import { RecordCache } from '../../../src/dnssd/cache.js';
+import { Querier } from '../../../src/dnssd/querier.js';
+import { PacketWriter, DEFAULT_MAX_SEND_BYTES } from '../../../src/dnssd/codec/encode.js';
+import { CLASS_IN, RRType, type ResourceRecord } from '../../../src/dnssd/codec/types.js';
+import type { ReceivedPacket } from '../../../src/dnssd/transport.js';
 
 test('24 peers at steady state (minutes 4-10, several refresh waves): at most 2 mDNS packets per peer per minute, start-up no larger, every instance resolved to its own addresses', async () => {
   const r = await simulate({ n: 24, minutes: 10, steadyFrom: 4 });
@@ -70,4 +77,23 @@ test('40 peers with long instance names (each browser\'s known PTRs span two pac
   } finally {
     await Promise.all(r.engines.map((e) => e.close()));
   }
+});
+
+test('a record with a short TTL (another implementation, 20 s) keeps its later refresh points when its first one goes unanswered', () => {
+  const clock = new FakeClock();
+  const link = new FakeLink(clock);
+  const mine = link.host(1);
+  const cache = new RecordCache(clock);
+  const q = new Querier(mine, clock, cache);
+  mine.on('packet', (p: ReceivedPacket) => q.handle(p));
+  q.addInterest(() => true);
+  const srv: ResourceRecord = { name: 'short._x._tcp.local', type: 'SRV', priority: 0, weight: 0, port: 80, target: 'other.local', ttl: 20, rrclass: CLASS_IN, cacheFlush: true };
+  const w = new PacketWriter(DEFAULT_MAX_SEND_BYTES);
+  w.header(0, true);
+  w.addRecord(1, srv);
+  link.inject(w.finish(), '10.9.0.9');
+  // nobody answers: the points at 80, 85, 90, 95 % of 20 s are 1 s apart
+  for (let i = 0; i < 40; i++) clock.advance(500);
+  const asked = link.log.filter((s) => s.from === mine.address && !s.packet.response && s.packet.questions.some((x) => x.name === 'short._x._tcp.local' && x.qtype === RRType.SRV));
+  assert.ok(asked.length >= 3, `refresh queries for the 20 s SRV: ${asked.length} (at ${asked.map((s) => s.at - 1_000_000).join(', ')} ms)`);
 });
