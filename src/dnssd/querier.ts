@@ -74,7 +74,7 @@ export class Querier {
   suppressedQueries = 0;
   /** Refresh questions not asked because a host (another, or our own query) had just asked them (§7.3). */
   suppressedRefreshes = 0;
-  /** One-off questions heard without known answers for them: `${iface}|${nameKey}|${qtype}` → time. */
+  /** One-off questions heard without known answers for them: `${iface}|${family}|${nameKey}|${qtype}` → time. */
   private readonly heard = new Map<string, number>();
   /** Refresh points reached in this turn, asked for together once the cache's tick is over. */
   private refreshDue: CachedRecord[] = [];
@@ -260,7 +260,8 @@ export class Querier {
       if (q.unicastResponse || q.qclass !== CLASS_IN) continue;
       const lname = nameKey(q.name);
       if (p.packet.answers.some((r) => nameKey(r.name) === lname && (q.qtype === RRType.ANY || rrTypeNumber(r) === q.qtype))) continue;
-      const k = `${p.iface.name}|${lname}|${q.qtype}`;
+      // per family: the answer to a question heard over IPv6 reaches only IPv6 listeners (responder.ts)
+      const k = `${p.iface.name}|${p.family}|${lname}|${q.qtype}`;
       this.heard.delete(k);
       this.heard.set(k, now);
     }
@@ -380,6 +381,14 @@ export class Querier {
         // past its first point a record missed an answer (lost, or its owner is gone): ask over
         // every family, answered over every family, so one more lost packet does not cost it
         const late = g.fired.some((e) => e.refreshAt.length < REFRESH_POINTS.length - 1);
+        // IPv4 when the host sent over IPv4 at all: every peer then asks over the same family,
+        // and the responder's once-a-second limit (per family) sends one answer for all of them
+        const first = g.fired[0] as CachedRecord;
+        const families = [...g.sources].map(familyOf);
+        const family = late ? undefined : families.includes('IPv4') ? 'IPv4' : families[0];
+        // §7.3 counts only a question heard over every family we would ask on: its answer went
+        // there (a stranger asking over a family the owner does not listen on suppresses nothing)
+        const askOn: readonly ('IPv4' | 'IPv6')[] = family ? [family] : ['IPv4', 'IPv6'];
         const questions: Question[] = [];
         const seen = new Set<string>();
         for (const e of g.entries) {
@@ -392,19 +401,15 @@ export class Querier {
           if (questions.length >= MAX_REFRESH_QUESTIONS) continue;
           seen.add(qk);
           this.cache.skipRefresh(e, skipUntil(e));
-          const asked = this.heard.get(`${iface}|${qk}`);
-          if (asked !== undefined && now - asked < Math.min(DUPLICATE_REFRESH_MS, e.record.ttl * 1000 * 0.025)) {
+          const window = Math.min(DUPLICATE_REFRESH_MS, e.record.ttl * 1000 * 0.025);
+          if (askOn.every((f) => now - (this.heard.get(`${iface}|${f}|${qk}`) ?? -Infinity) < window)) {
             this.suppressedRefreshes++;
             continue;
           }
           questions.push({ name: e.record.name, qtype, qclass: CLASS_IN, unicastResponse: false });
         }
         if (questions.length === 0) continue;
-        // IPv4 when the host sent over IPv4 at all: every peer then asks over the same family,
-        // and the responder's once-a-second limit (per family) sends one answer for all of them
-        const first = g.fired[0] as CachedRecord;
-        const families = [...g.sources].map(familyOf);
-        this.query(questions, iface, first.source, late ? undefined : families.includes('IPv4') ? 'IPv4' : families[0]);
+        this.query(questions, iface, first.source, family);
       }
     }
   }

@@ -97,3 +97,29 @@ test('a record with a short TTL (another implementation, 20 s) keeps its later r
   const asked = link.log.filter((s) => s.from === mine.address && !s.packet.response && s.packet.questions.some((x) => x.name === 'short._x._tcp.local' && x.qtype === RRType.SRV));
   assert.ok(asked.length >= 3, `refresh queries for the 20 s SRV: ${asked.length} (at ${asked.map((s) => s.at - 1_000_000).join(', ')} ms)`);
 });
+
+test('§7.3 for refresh counts a question heard over the family we would ask on: one heard over IPv6 only does not suppress an IPv4 refresh', () => {
+  const clock = new FakeClock();
+  const link = new FakeLink(clock);
+  const mine = link.host(1, ['IPv4', 'IPv6']);
+  const cache = new RecordCache(clock);
+  const q = new Querier(mine, clock, cache);
+  mine.on('packet', (p: ReceivedPacket) => q.handle(p));
+  q.addInterest(() => true);
+  const srv: ResourceRecord = { name: 'owner._x._tcp.local', type: 'SRV', priority: 0, weight: 0, port: 80, target: 'owner.local', ttl: 120, rrclass: CLASS_IN, cacheFlush: true };
+  const packet = (response: boolean): Buffer => {
+    const w = new PacketWriter(DEFAULT_MAX_SEND_BYTES);
+    w.header(0, response);
+    if (response) w.addRecord(1, srv);
+    else w.addQuestion({ name: srv.name, qtype: RRType.SRV, qclass: CLASS_IN, unicastResponse: false });
+    return w.finish();
+  };
+  link.inject(packet(true), '10.9.0.9', 5353, 'IPv4');
+  // just before the first refresh point (96-98.4 s) a stranger asks the question over IPv6, where
+  // the IPv4-only owner does not listen (its answer, if any, would not reach IPv4 listeners)
+  clock.advance(95_900);
+  link.inject(packet(false), 'fe80::66', 5353, 'IPv6');
+  clock.advance(4000);
+  const ours = link.log.filter((s) => s.from === mine.address && !s.packet.response && s.family === 'IPv4' && s.packet.questions.some((x) => x.name === srv.name));
+  assert.ok(ours.length >= 1, `our IPv4 refresh of the SRV went out ${ours.length} times (suppressed ${q.suppressedRefreshes})`);
+});
