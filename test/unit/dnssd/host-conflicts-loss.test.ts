@@ -13,23 +13,11 @@ import { HostNameContest, addressLabel } from '../../../src/dnssd/host-contest.j
 import { nextInstanceName } from '../../../src/dnssd/names.js';
 import type { ResourceRecord } from '../../../src/dnssd/codec/types.js';
 
-/** A small deterministic generator (mulberry32), so a failure can be replayed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 test('100 hosts named "vm", 70 % of packets lost at each receiver: distinct names, few renames, the contest over within 60 s', async () => {
   const clock = new FakeClock();
   const link = new FakeLink(clock);
-  const rnd = seeded(17);
-  link.dropAt = () => rnd() < 0.7;
+  // the FakeClock's random() is seeded (as in steady-sim.ts): a failure can be replayed
+  link.dropAt = () => clock.random() < 0.7;
   const engines = Array.from({ length: 100 }, (_, i) => new Mdns({ network: link.host(i + 1), clock, host: 'vm' }));
   await Promise.all(engines.map((e) => e.whenReady()));
   const renames: number[] = [];
