@@ -19,6 +19,7 @@ import { enumerationRecord, hostRecords, sharedServiceRecords, uniqueServiceReco
 import type { PacketNetwork, ReceivedPacket } from './transport.js';
 import { conflictChannel, log, registrationChannel } from './diagnostics.js';
 import type { TokenBucket } from './rate-limit.js';
+import { SiblingRecords } from './sibling-records.js';
 
 export const ANNOUNCE_COUNT = 2;
 export const ANNOUNCE_INTERVAL_MS = 1000;
@@ -95,6 +96,8 @@ export class Responder {
    * service rename too (45 at 100 peers). A record we sent ourselves is no conflict.
    */
   private readonly ownSent = new Map<string, number>();
+  /** Our records another responder on this host publishes too: no goodbyes for them (sibling-records.ts). */
+  private readonly siblings: SiblingRecords;
   /** The host label is one we took after a conflict (not the configured one). */
   private hostRenamed = false;
   /** Names in use and probes heard: where to go after a host-name conflict (host-contest.ts). */
@@ -112,6 +115,7 @@ export class Responder {
   ) {
     this.hostLabel = hostLabel;
     this.contest = new HostNameContest(clock);
+    this.siblings = new SiblingRecords(clock);
   }
 
   get hostFqdn(): string {
@@ -325,15 +329,20 @@ export class Responder {
       const keep = recordKey(enumerationRecord(reg.desc, 0));
       records = records.filter((r) => recordKey(r) !== keep);
     }
-    for (const iface of this.net.interfaces) this.sendResponse(iface, records, [], { multicast: true, goodbye: true });
+    this.sayGoodbye(records);
   }
 
-  /** Goodbyes for everything, including the host's addresses. */
+  /** Goodbyes (§10.1) on every interface, but for records a sibling on this host still publishes there. */
+  private sayGoodbye(records: readonly ResourceRecord[]): void {
+    for (const iface of this.net.interfaces) this.sendResponse(iface, records.filter((r) => !this.siblings.shared(iface.name, r)), [], { multicast: true, goodbye: true });
+  }
+
+  /** Goodbyes for everything, including the host's addresses (not those a sibling on this host still publishes). */
   close(): void {
     for (const reg of [...this.regs]) this.unregister(reg);
     // also while probing again after a conflict: what we announced is in caches
     if (this.announcedHost !== undefined) {
-      for (const iface of this.net.interfaces) this.sendResponse(iface, hostRecords(this.announcedHost, iface, 0), [], { multicast: true, goodbye: true });
+      for (const iface of this.net.interfaces) this.sendResponse(iface, hostRecords(this.announcedHost, iface, 0).filter((r) => !this.siblings.shared(iface.name, r)), [], { multicast: true, goodbye: true });
       this.announcedHost = undefined;
     }
     this.hostProber?.cancel();
@@ -402,6 +411,7 @@ export class Responder {
   private onResponse(p: ReceivedPacket): void {
     if (p.port !== 5353) return;
     const records = [...p.packet.answers, ...p.packet.additionals];
+    if (p.local) this.siblings.observe(p.iface.name, records, () => new Set(this.answerable(p.iface).map(recordKey)), (r) => this.sentByUs(r, p));
     this.rescue(p.iface, records);
     // duplicate answer suppression (RFC 6762 §7.4): someone already sent what we were about to
     const pend = this.pending.get(`${p.iface.name}|${p.family}`);

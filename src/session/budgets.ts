@@ -53,6 +53,17 @@ export interface SessionBudgets {
    * their turn, oldest first (connect() and invite() are not held). Default 6.
    */
   dialsInFlight: number;
+  /**
+   * Of those, dials to one remote address (any port) at once: a stranger advertising many
+   * instances at one address that stall the handshake (a tarpit) holds no more. Default 2.
+   */
+  dialsInFlightPerAddress: number;
+  /**
+   * Of those, dials at once to destinations (address:port) whose last dial timed out and that
+   * never led to a connected peer: tarpits at many addresses hold no more once each has timed
+   * out, and the other places stay free for peers that answer. Default 2.
+   */
+  dialsInFlightSuspect: number;
   /** Back-off for dials to one address:port learned from mDNS: first delay, ms (doubles). Default 1000. */
   dialBackoffInitial: number;
   /** Failures after which a destination is tried at most once per `dialBackoffSlow`. Default 3. */
@@ -121,6 +132,8 @@ export const DEFAULT_BUDGETS: Readonly<SessionBudgets> = Object.freeze({
   transferMinBytes: 65_536,
   dialsPerSecond: 20,
   dialsInFlight: 6,
+  dialsInFlightPerAddress: 2,
+  dialsInFlightSuspect: 2,
   dialBackoffInitial: 1000,
   dialFailuresBeforeSlow: 3,
   dialBackoffSlow: 60_000,

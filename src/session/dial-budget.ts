@@ -26,6 +26,12 @@ export const TIMEOUT_GRACE = 120_000;
 /** The longest wait after a timeout during TIMEOUT_GRACE (a dial that timed out already took connectionTimeout). */
 export const TIMEOUT_BACKOFF_MAX = 8000;
 
+/** An address as one host: lower case, without an IPv6 zone or an IPv4-mapped prefix. */
+export function bareHost(a: string): string {
+  const h = a.toLowerCase().replace(/%.*$/, '');
+  return h.startsWith('::ffff:') && h.includes('.') ? h.slice(7) : h;
+}
+
 /** A token bucket whose reservations queue behind each other. */
 export class DialRate {
   #tokens: number;
@@ -66,6 +72,8 @@ interface Destination {
   /** No dial before this time (ms). */
   nextAt: number;
   inFlight: boolean;
+  /** Its last dial timed out (see suspect()). */
+  timedOut: boolean;
 }
 
 type BackoffLimits = Pick<SessionBudgets, 'dialBackoffInitial' | 'dialFailuresBeforeSlow' | 'dialBackoffSlow' | 'maxPeerRecords'>;
@@ -95,12 +103,8 @@ export class DestinationBackoff {
    * really there, whichever side dialled. IPv6 zones and IPv4-mapped prefixes are ignored.
    */
   static keysAt(addresses: readonly string[], port: number, remoteHost: string): string[] {
-    const bare = (a: string): string => {
-      const h = a.toLowerCase().replace(/%.*$/, '');
-      return h.startsWith('::ffff:') && h.includes('.') ? h.slice(7) : h;
-    };
-    const host = bare(remoteHost);
-    return port === 0 ? [] : addresses.filter((a) => bare(a) === host).map((a) => DestinationBackoff.key(a, port));
+    const host = bareHost(remoteHost);
+    return port === 0 ? [] : addresses.filter((a) => bareHost(a) === host).map((a) => DestinationBackoff.key(a, port));
   }
 
   get size(): number {
@@ -129,7 +133,7 @@ export class DestinationBackoff {
 
   /** A dial to `key` starts. It counts as a failure until `succeeded(key)`, or `finished` says it timed out. */
   started(key: string): void {
-    const d = this.#dests.get(key) ?? { failures: 0, timeouts: 0, firstAt: this.now(), proven: false, nextAt: 0, inFlight: false };
+    const d = this.#dests.get(key) ?? { failures: 0, timeouts: 0, firstAt: this.now(), proven: false, nextAt: 0, inFlight: false, timedOut: false };
     this.#dests.delete(key);
     d.failures++;
     d.inFlight = true;
@@ -151,6 +155,7 @@ export class DestinationBackoff {
     const d = this.#dests.get(key);
     if (!d) return;
     d.inFlight = false;
+    d.timedOut = code === 'ERR_CONNECTION_TIMEOUT' && !d.proven;
     if (code !== 'ERR_CONNECTION_TIMEOUT' || d.proven || d.failures === 0 || this.now() - d.firstAt >= TIMEOUT_GRACE) return;
     d.failures--;
     d.timeouts++;
@@ -162,13 +167,22 @@ export class DestinationBackoff {
   succeeded(key: string): void {
     const d = this.#dests.get(key);
     if (!d) {
-      this.#dests.set(key, { failures: 0, timeouts: 0, firstAt: this.now(), proven: true, nextAt: 0, inFlight: false });
+      this.#dests.set(key, { failures: 0, timeouts: 0, firstAt: this.now(), proven: true, nextAt: 0, inFlight: false, timedOut: false });
       return;
     }
     d.failures = 0;
     d.timeouts = 0;
     d.proven = true;
+    d.timedOut = false;
     d.nextAt = 0;
+  }
+
+  /**
+   * Its last dial timed out and no peer was ever connected through it: what a tarpit (accepts
+   * TCP, stalls the handshake) looks like. Such dials share dialsInFlightSuspect places.
+   */
+  suspect(key: string): boolean {
+    return this.#dests.get(key)?.timedOut === true;
   }
 
   /** Wait after the n-th failure: doubling from dialBackoffInitial, then dialBackoffSlow. */

@@ -23,6 +23,7 @@ import { toPeerlinkError } from './control-channel.js';
 import type { PeerErrorInfo } from './events.js';
 import type { BudgetLedger } from './budgets.js';
 import { DestinationBackoff, DialRate } from './dial-budget.js';
+import { HandshakePlaces, type PlaceClaim } from './dial-places.js';
 
 /** Codes that mean "this peer will not work with our settings" and deserve a peerError. */
 export const REPORTED_CODES = new Set<PeerlinkErrorCode>([
@@ -109,9 +110,9 @@ export class Dialer {
   readonly #rate: DialRate;
   readonly #destinations: DestinationBackoff;
   #sweep: NodeJS.Timeout | undefined;
-  /** Dials in their handshake, and browse targets waiting for one of the dialsInFlight places (oldest first). */
-  #inFlight = 0;
-  readonly #queued = new Set<DialTarget>();
+  /** Dials in their handshake (dial-places.ts), and browse targets waiting for a place (oldest first) with where they would go. */
+  readonly #places: HandshakePlaces;
+  readonly #queued = new Map<DialTarget, { address: string; destination: string | undefined }>();
   /** The queue waits for the dial rate (see #nextQueued). */
   #queueTimer: NodeJS.Timeout | undefined;
   /** When our own advertisement was last announced under its final name (ms since epoch). */
@@ -122,6 +123,7 @@ export class Dialer {
     const limits = host.budgets.limits;
     this.#rate = new DialRate(limits.dialsPerSecond);
     this.#destinations = new DestinationBackoff(limits, Date.now, host.options.reconnectMaxDelay);
+    this.#places = new HandshakePlaces(limits);
   }
 
   /** Adds a target (or marks it seen): the most recently seen are kept longest. */
@@ -515,9 +517,14 @@ export class Dialer {
     // each timed-out one was dialled again — 82 000 dials and no mesh after 3 minutes. A few at a
     // time finish; the rest wait here (no timer), and a peer that dials us meanwhile makes the
     // wait end in "connected". What the app asked for (connect(), invite()) is not held.
-    if (!t.manual && !t.invitation && this.#inFlight >= host.budgets.limits.dialsInFlight) {
-      if (!this.#queued.has(t)) host.budgets.exceeded({ budget: 'dialsInFlight', address: Endpoint.format(endpoint), detail: `dial of ${t.key.slice(4)} waits for one of ${host.budgets.limits.dialsInFlight} in flight` });
-      this.#queued.add(t);
+    // Tarpits (a stranger's ports that accept and stall) hold at most dialsInFlightPerAddress
+    // places per address, and dialsInFlightSuspect together once each has timed out.
+    const where = { address: endpoint.kind === 'hostPort' ? endpoint.host : '', destination };
+    const claim = where.address === '' ? undefined : this.#claim(where);
+    const blocker = claim && !t.manual && !t.invitation ? this.#places.blocker(claim) : undefined;
+    if (blocker) {
+      if (!this.#queued.has(t)) host.budgets.exceeded({ budget: blocker, address: Endpoint.format(endpoint), detail: `dial of ${t.key.slice(4)} waits for a handshake place (${blocker} ${host.budgets.limits[blocker]})` });
+      this.#queued.set(t, where);
       return;
     }
     this.#queued.delete(t);
@@ -538,7 +545,7 @@ export class Dialer {
     const conn = new Connection(endpoint, host.parameters);
     this.#conns.set(t, conn);
     let failure: PeerlinkError | undefined;
-    this.#inFlight++;
+    const release = this.#places.take(claim);
     try {
       host.prepare?.(conn, t);
       conn.start();
@@ -549,7 +556,7 @@ export class Dialer {
     } catch (err) {
       failure = toPeerlinkError(err, 'ERR_CONNECTION_RESET');
     } finally {
-      this.#inFlight--;
+      release();
       this.#nextQueued();
     }
     if (failure || !host.running()) {
@@ -563,12 +570,18 @@ export class Dialer {
     host.attach(conn, t);
   }
 
+  #claim(where: { address: string; destination: string | undefined }): PlaceClaim {
+    return { address: where.address, suspect: where.destination !== undefined && this.#destinations.suspect(where.destination) };
+  }
+
   /** A handshake place is free: the oldest waiting target that still wants a dial takes it. */
   #nextQueued(): void {
     // #dial takes the place synchronously (before its first await) or not at all (connected
     // meanwhile, in back-off: it returns or sets its timer)
-    for (const t of this.#queued) {
-      if (this.#inFlight >= this.#host.budgets.limits.dialsInFlight || !this.#host.running()) return;
+    for (const [t, where] of this.#queued) {
+      if (this.#places.full || !this.#host.running()) return;
+      // its address or the suspect places are taken: later targets may still go (it keeps its turn)
+      if (this.#places.blocker(this.#claim(where))) continue;
       // Over the dial rate, the queue waits as a whole: dequeuing would reserve a token per
       // waiting target (a debt connect() and invite() would then wait behind) and lose the order.
       const wait = this.#rate.peek();

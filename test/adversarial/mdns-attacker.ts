@@ -5,11 +5,16 @@
  *
  *   send <hex>                 multicast the bytes to 224.0.0.251:5353 from port 5353
  *   listen <addr> <port> <tag> accept TCP connections there, close each at once, count them
+ *   tarpit <addr> <port> <tag> [group]
+ *                              accept TCP connections there and hold each open without a byte
+ *                              (a stalled TLS handshake); count them, those open now and the most
+ *                              open at once, per tag, per group and over all tarpits (tag "*")
  *   sync <id>                  {"ev":"sync","id"} once every earlier send went out
  *   answer <name> <hex>        from now on, multicast the bytes whenever a query asks a question
  *                              whose name is <name> (case-insensitive): an honest responder
  *                              whose answers the test built; {"ev":"answered","name"} each time
- *   counts                     {"ev":"counts","counts":{tag: accepted}}
+ *   counts                     {"ev":"counts","counts":{tag: accepted},"open":{tag: n},"maxOpen":{tag: n, "*": n}}
+ *   resetmax                   sets every tag's maxOpen to its open count now
  */
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
@@ -21,6 +26,8 @@ const out = (o: Record<string, unknown>): void => {
   process.stdout.write(JSON.stringify({ t: Date.now(), ...o }) + '\n');
 };
 const counts: Record<string, number> = {};
+const open: Record<string, number> = {};
+const maxOpen: Record<string, number> = {};
 /** Question name (lower case) → the answer to multicast. */
 const answers = new Map<string, Buffer>();
 
@@ -53,7 +60,7 @@ sock.bind(5353, () => {
 });
 
 createInterface({ input: process.stdin }).on('line', (line) => {
-  const [cmd, a, b, c] = line.trim().split(' ');
+  const [cmd, a, b, c, d] = line.trim().split(' ');
   if (cmd === 'send' && a) {
     pending++;
     sock.send(Buffer.from(a, 'hex'), 5353, '224.0.0.251', () => {
@@ -70,6 +77,42 @@ createInterface({ input: process.stdin }).on('line', (line) => {
     });
     server.on('error', (err) => out({ ev: 'error', tag, message: err.message }));
     server.listen(Number(b), a, () => out({ ev: 'listening', tag }));
+  } else if (cmd === 'tarpit' && a && b && c) {
+    const tag = c;
+    counts[tag] = 0;
+    const groups = [tag, '*', ...(d ? [d] : [])];
+    const server = createServer((s) => {
+      counts[tag] = (counts[tag] ?? 0) + 1;
+      // A connection counts as open from 100 ms after it was accepted: when the dialler closes a
+      // stalled one and dials the next at once, this process may accept the new one before it
+      // reads the old one's FIN, which would count two for a moment where the dialler had one.
+      let counted = false;
+      let ended = false;
+      const settle = setTimeout(() => {
+        if (ended) return;
+        counted = true;
+        for (const k of groups) {
+          open[k] = (open[k] ?? 0) + 1;
+          maxOpen[k] = Math.max(maxOpen[k] ?? 0, open[k] ?? 0);
+        }
+      }, 100);
+      const gone = (): void => {
+        if (ended) return;
+        ended = true;
+        clearTimeout(settle);
+        if (counted) for (const k of groups) open[k] = (open[k] ?? 1) - 1;
+      };
+      // read (and drop) the ClientHello: a paused socket never sees the dialler's FIN
+      s.resume();
+      s.on('error', () => undefined);
+      s.on('end', gone);
+      s.on('close', gone);
+    });
+    server.on('error', (err) => out({ ev: 'error', tag, message: err.message }));
+    server.listen(Number(b), a, () => out({ ev: 'listening', tag }));
+  } else if (cmd === 'resetmax') {
+    for (const tag of Object.keys(open)) maxOpen[tag] = open[tag] ?? 0;
+    out({ ev: 'resetmax' });
   } else if (cmd === 'answer' && a && b) {
     if (answers.size === 0) {
       sock.addMembership('224.0.0.251', local);
@@ -88,6 +131,6 @@ createInterface({ input: process.stdin }).on('line', (line) => {
     syncs.push(a);
     flushSyncs();
   } else if (cmd === 'counts') {
-    out({ ev: 'counts', counts });
+    out({ ev: 'counts', counts, open, maxOpen });
   }
 });

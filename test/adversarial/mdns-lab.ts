@@ -53,6 +53,28 @@ export class MdnsAttacker {
     if (e.ev === 'error') throw new Error(`listen ${address}:${port}: ${e.message ?? ''}`);
   }
 
+  /** A TCP listener that accepts connections and holds them open without a byte (a stalled TLS handshake); open counts are kept per tag, per group and over all ("*"). */
+  async tarpit(address: string, port: number, tag: string, group?: string): Promise<void> {
+    const n = this.proc.stdoutLines.length;
+    this.proc.writeLine(`tarpit ${address} ${port} ${tag}${group ? ` ${group}` : ''}`);
+    const e = await waitForJson<{ ev: string; tag: string; message?: string }>(this.proc, (x) => (x.ev === 'listening' || x.ev === 'error') && x.tag === tag, 10_000, { since: n });
+    if (e.ev === 'error') throw new Error(`tarpit ${address}:${port}: ${e.message ?? ''}`);
+  }
+
+  /** Connections accepted per tag, and for tarpits those open now and the most open at once (since resetMax). */
+  async tarpits(): Promise<{ counts: Record<string, number>; open: Record<string, number>; maxOpen: Record<string, number> }> {
+    const n = this.proc.stdoutLines.length;
+    this.proc.writeLine('counts');
+    return waitForJson<{ ev: string; counts: Record<string, number>; open: Record<string, number>; maxOpen: Record<string, number> }>(this.proc, (x) => x.ev === 'counts', 10_000, { since: n });
+  }
+
+  /** Starts counting the most tarpit connections open at once afresh (from those open now). */
+  async resetMax(): Promise<void> {
+    const n = this.proc.stdoutLines.length;
+    this.proc.writeLine('resetmax');
+    await waitForJson(this.proc, (x) => x.ev === 'resetmax', 10_000, { since: n });
+  }
+
   async counts(): Promise<Record<string, number>> {
     const n = this.proc.stdoutLines.length;
     this.proc.writeLine('counts');

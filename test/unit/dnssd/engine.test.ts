@@ -388,10 +388,10 @@ test('a TXT replaced within the same second (and packets handled in the same mil
   await engines[0]!.close();
 });
 
-test('another process on the same host stops: its goodbyes for shared records are rescued, browsers see no flicker', async () => {
+/** Two engines on one host (same interface, addresses and host name) and a browser on another. */
+async function siblings() {
   const clock = new FakeClock();
   const link = new FakeLink(clock);
-  // two processes on one host (same interface and addresses, same host name) and a browser elsewhere
   const [keepNet, leaveNet, farNet] = [link.host(1), link.host(1), link.host(3)];
   const keeper = new Mdns({ network: keepNet, clock, host: 'hostx' });
   const leaver = new Mdns({ network: leaveNet, clock, host: 'hostx' });
@@ -407,25 +407,25 @@ test('another process on the same host stops: its goodbyes for shared records ar
   clock.advance(6000);
   assert.deepEqual(renames, [], 'the shared host name is not a conflict');
   assert.deepEqual(events.map((e) => `${e.event}:${e.s.name}`).sort(), ['added:Keep', 'added:Leaver']);
+  return { clock, link, keepNet, keeper, leaver, far, browser, events };
+}
+
+const hostA = (r: ResourceRecord): boolean => r.type === 'A' && r.name === 'hostx.local';
+const enumPtr = (r: ResourceRecord): boolean => r.type === 'PTR' && r.name === '_services._dns-sd._udp.local';
+
+test('another process on the same host stops: no goodbyes for the records it shares with us, browsers see no flicker; the last one says them', async () => {
+  const { clock, link, keepNet, keeper, leaver, far, browser, events } = await siblings();
   const from = link.log.length;
-  const closedAt = clock.now();
   await leaver.close();
   clock.advance(10_000);
   assert.deepEqual(events.map((e) => `${e.event}:${e.s.name}`).sort(), ['added:Keep', 'added:Leaver', 'removed:Leaver']);
-  // the goodbyes (A/AAAA of hostx, the enumeration PTR) went out ...
-  const after = link.log.slice(from);
-  const goodbye = (r: ResourceRecord): boolean => r.ttl === 0;
-  const saidGoodbye = after.filter((s) => s.packet.answers.some(goodbye));
-  assert.ok(saidGoodbye.some((s) => s.packet.answers.some((r) => goodbye(r) && r.type === 'A' && r.name === 'hostx.local')));
-  assert.ok(saidGoodbye.some((s) => s.packet.answers.some((r) => goodbye(r) && r.name === '_services._dns-sd._udp.local')));
-  // ... and the keeper answered each at once (well inside the browsers' one second) with the normal TTL
-  const rescued = (pred: (r: ResourceRecord) => boolean): number | undefined =>
-    after.find((s) => s.at - closedAt < 100 && s.packet.answers.some((r) => r.ttl > 0 && pred(r)))?.at;
-  const aAt = rescued((r) => r.type === 'A' && r.name === 'hostx.local' && r.ttl === 120);
-  const aaaaAt = rescued((r) => r.type === 'AAAA' && r.name === 'hostx.local' && r.ttl === 120);
-  const enumAt = rescued((r) => r.type === 'PTR' && r.name === '_services._dns-sd._udp.local' && r.target === '_x._tcp.local' && r.ttl === 4500);
-  assert.ok(aAt !== undefined && aaaaAt !== undefined && enumAt !== undefined, `rescues at ${String(aAt)} ${String(aaaaAt)} ${String(enumAt)}`);
-  // a real goodbye with nobody to rescue it is still a removal within 2 s
+  // its own records got their goodbyes; the host's addresses and the enumeration PTR, which the
+  // keeper still publishes, did not (a goodbye would drop them from every cache a second later)
+  const byes = link.log.slice(from).flatMap((s) => s.packet.answers.filter((r) => r.ttl === 0));
+  assert.ok(byes.some((r) => r.type === 'SRV' && r.name.startsWith('Leaver.')), 'the leaver said goodbye to its SRV');
+  assert.ok(!byes.some((r) => hostA(r) || enumPtr(r)), `goodbyes for shared records: ${byes.map((r) => `${r.name}/${r.type}`).join(', ')}`);
+  // the last one on the host says goodbye to everything, and the browser sees Keep go within 2 s
+  const from2 = link.log.length;
   const keepClosedAt = clock.now();
   let keepRemovedAt = -1;
   browser.on('removed', (s) => {
@@ -434,7 +434,32 @@ test('another process on the same host stops: its goodbyes for shared records ar
   await keeper.close();
   clock.advance(2000);
   assert.ok(keepRemovedAt > 0 && keepRemovedAt - keepClosedAt <= 2000, `Keep removed ${keepRemovedAt - keepClosedAt} ms after close`);
+  const lastByes = link.log.slice(from2).filter((s) => s.from === keepNet.address).flatMap((s) => s.packet.answers.filter((r) => r.ttl === 0));
+  assert.ok(lastByes.some(hostA) && lastByes.some(enumPtr), 'the last responder on the host said goodbye to the host address and the enumeration PTR');
   await far.close();
+});
+
+test('a goodbye for a record we still publish, from another responder on this host that did not know: rescued before caches drop it', async () => {
+  const { clock, link, keepNet, keeper, leaver, far, events } = await siblings();
+  // what a sibling that never heard us would send (another implementation, or one started late)
+  const bye = encodePacket({
+    ...emptyPacket(true),
+    answers: [
+      { name: 'hostx.local', type: 'A', address: keepNet.address, ttl: 0, rrclass: CLASS_IN, cacheFlush: true },
+      { name: '_services._dns-sd._udp.local', type: 'PTR', target: '_x._tcp.local', ttl: 0, rrclass: CLASS_IN, cacheFlush: false },
+    ],
+  });
+  const from = link.log.length;
+  const byeAt = clock.now();
+  link.inject(bye, keepNet.address);
+  clock.advance(10_000);
+  const after = link.log.slice(from);
+  const rescued = (pred: (r: ResourceRecord) => boolean): number | undefined => after.find((s) => s.packet.answers.some((r) => r.ttl > 0 && pred(r)))?.at;
+  const aAt = rescued((r) => hostA(r) && r.ttl === 120);
+  const enumAt = rescued((r) => enumPtr(r) && r.ttl === 4500);
+  assert.ok(aAt !== undefined && enumAt !== undefined && aAt - byeAt < 1000 && enumAt - byeAt < 1000, `rescues ${String(aAt)} ${String(enumAt)} after a goodbye at ${byeAt}`);
+  assert.deepEqual(events.map((e) => `${e.event}:${e.s.name}`).sort(), ['added:Keep', 'added:Leaver'], 'no flicker');
+  await Promise.all([keeper.close(), leaver.close(), far.close()]);
 });
 
 test('a goodbye for a record we do not publish is not answered', async () => {
