@@ -14,7 +14,7 @@ import type { CachedRecord, RecordCache } from './cache.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { nameKey } from './codec/name.js';
 import { CLASS_IN, RRType, rrTypeNumber, type Question } from './codec/types.js';
-import type { Querier } from './querier.js';
+import { familyOf, type Querier } from './querier.js';
 import { browseChannel } from './diagnostics.js';
 import { buildInstance, lookupParts, sameInstance, type ServiceInstance } from './service-instance.js';
 import { DEFAULT_MDNS_LIMITS } from './rate-limit.js';
@@ -57,6 +57,8 @@ interface Tracked {
   emitted: ServiceInstance | undefined;
   /** Who announced its PTR last: resolution queries are charged to that address's share. */
   source: string;
+  /** Its PTR came over IPv4 at least once: the first resolution query goes over IPv4 (see scheduleResolve). */
+  overIPv4: boolean;
   startedAt: number;
   attempt: number;
   retry: TimerHandle | undefined;
@@ -127,6 +129,7 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
       if (t) {
         t.attempt = 0;
         t.source = e.source;
+        if (familyOf(e.source) === 'IPv4') t.overIPv4 = true;
       }
       this.markDirty(`${e.iface}|${nameKey(r.target)}`, r.target, e.iface, e.source);
       return;
@@ -144,7 +147,7 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
   private markDirty(key: string, fqdn?: string, iface?: string, source = ''): void {
     if (!this.tracked.has(key)) {
       if (fqdn === undefined || iface === undefined || this.tracked.size >= MAX_TRACKED) return;
-      this.tracked.set(key, { fqdn, iface, host: undefined, emitted: undefined, source, startedAt: this.ctx.clock.now(), attempt: 0, retry: undefined });
+      this.tracked.set(key, { fqdn, iface, host: undefined, emitted: undefined, source, overIPv4: familyOf(source) === 'IPv4', startedAt: this.ctx.clock.now(), attempt: 0, retry: undefined });
     }
     this.dirty.add(key);
     // a response's records arrive one by one: look at the instance once the packet is in
@@ -236,9 +239,17 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
       const parts = lookupParts(this.ctx.cache, t.fqdn, t.iface);
       const q = (name: string, qtype: number): Question => ({ name, qtype, qclass: CLASS_IN, unicastResponse: false });
       let sent = true;
-      if (!parts.srv) sent = this.ctx.querier.query([q(t.fqdn, RRType.SRV), q(t.fqdn, RRType.TXT)], t.iface, t.source);
-      else if (parts.addresses.length === 0) sent = this.ctx.querier.query([q(parts.srv.target, RRType.A), q(parts.srv.target, RRType.AAAA), q(t.fqdn, RRType.SRV)], t.iface, t.source);
-      else if (!parts.txt) sent = this.ctx.querier.query([q(t.fqdn, RRType.TXT)], t.iface, t.source);
+      // The first attempt asks over the family the instance's PTR came over (IPv4 if it came over
+      // IPv4 at all, as refresh does: querier.ts): its responder listens there, answers over the
+      // family it was asked on (Avahi and ours do), and its once-a-second limit then sends one
+      // answer for every peer asking at once. Asking over
+      // both families doubled these questions and their answers — 28 % of the packets of 64
+      // peers starting together (bench/scale/README.md). Later attempts (an answer was lost, or
+      // the responder answers over one family only) ask over every family.
+      const family = t.attempt > 0 ? undefined : t.overIPv4 ? 'IPv4' : familyOf(t.source);
+      if (!parts.srv) sent = this.ctx.querier.query([q(t.fqdn, RRType.SRV), q(t.fqdn, RRType.TXT)], t.iface, t.source, family);
+      else if (parts.addresses.length === 0) sent = this.ctx.querier.query([q(parts.srv.target, RRType.A), q(parts.srv.target, RRType.AAAA), q(t.fqdn, RRType.SRV)], t.iface, t.source, family);
+      else if (!parts.txt) sent = this.ctx.querier.query([q(t.fqdn, RRType.TXT)], t.iface, t.source, family);
       // look again after the back-off (1, 2, 4, 8 s), or when the TXT grace ends
       const wait = Math.min(1000 * 2 ** t.attempt, parts.srv && parts.addresses.length > 0 ? TXT_GRACE_MS : Infinity);
       // An attempt the query bucket refused asked nobody: it does not count toward giving up

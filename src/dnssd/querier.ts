@@ -427,7 +427,7 @@ export class Querier {
 }
 
 /** The family a packet came over, from its source address ('' or IPv4-mapped: IPv4). */
-function familyOf(source: string): 'IPv4' | 'IPv6' | undefined {
+export function familyOf(source: string): 'IPv4' | 'IPv6' | undefined {
   if (source === '') return undefined;
   return source.includes(':') && !/^::ffff:\d/i.test(source) ? 'IPv6' : 'IPv4';
 }

@@ -648,7 +648,8 @@ export class Responder {
     }
     for (const r of additionals) w.addRecord(3, r);
     flush();
-    if (!how.goodbye) for (const r of [...answers, ...additionals]) this.rememberSent(r);
+    // goodbyes too: read back, our own are echoes, not a sibling leaving (sibling-records.ts)
+    for (const r of [...answers, ...additionals]) this.rememberSent(r);
     if (this.lastMulticast.size > 4096) this.pruneLastMulticast(now);
   }
 

@@ -185,6 +185,11 @@ export class DestinationBackoff {
     return this.#dests.get(key)?.timedOut === true;
   }
 
+  /** A peer was connected through it once (see succeeded). */
+  proven(key: string): boolean {
+    return this.#dests.get(key)?.proven === true;
+  }
+
   /** Wait after the n-th failure: doubling from dialBackoffInitial, then dialBackoffSlow. */
   delayAfter(failures: number): number {
     const l = this.limits;

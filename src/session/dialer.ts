@@ -22,7 +22,7 @@ import { DialTarget } from './dial-target.js';
 import { toPeerlinkError } from './control-channel.js';
 import type { PeerErrorInfo } from './events.js';
 import type { BudgetLedger } from './budgets.js';
-import { DestinationBackoff, DialRate } from './dial-budget.js';
+import { DestinationBackoff, DialRate, bareHost } from './dial-budget.js';
 import { HandshakePlaces, type PlaceClaim } from './dial-places.js';
 
 /** Codes that mean "this peer will not work with our settings" and deserve a peerError. */
@@ -110,7 +110,7 @@ export class Dialer {
   readonly #rate: DialRate;
   readonly #destinations: DestinationBackoff;
   #sweep: NodeJS.Timeout | undefined;
-  /** Dials in their handshake (dial-places.ts), and browse targets waiting for a place (oldest first) with where they would go. */
+  /** Dials in their handshake (dial-places.ts), and browse targets waiting for a place (oldest first) with where they would go (bare address). */
   readonly #places: HandshakePlaces;
   readonly #queued = new Map<DialTarget, { address: string; destination: string | undefined }>();
   /** The queue waits for the dial rate (see #nextQueued). */
@@ -519,7 +519,7 @@ export class Dialer {
     // wait end in "connected". What the app asked for (connect(), invite()) is not held.
     // Tarpits (a stranger's ports that accept and stall) hold at most dialsInFlightPerAddress
     // places per address, and dialsInFlightSuspect together once each has timed out.
-    const where = { address: endpoint.kind === 'hostPort' ? endpoint.host : '', destination };
+    const where = { address: endpoint.kind === 'hostPort' ? bareHost(endpoint.host) : '', destination };
     const claim = where.address === '' ? undefined : this.#claim(where);
     const blocker = claim && !t.manual && !t.invitation ? this.#places.blocker(claim) : undefined;
     if (blocker) {
@@ -571,7 +571,8 @@ export class Dialer {
   }
 
   #claim(where: { address: string; destination: string | undefined }): PlaceClaim {
-    return { address: where.address, suspect: where.destination !== undefined && this.#destinations.suspect(where.destination) };
+    const d = where.destination;
+    return { address: where.address, suspect: d !== undefined && this.#destinations.suspect(d), proven: d !== undefined && this.#destinations.proven(d) };
   }
 
   /** A handshake place is free: the oldest waiting target that still wants a dial takes it. */

@@ -83,9 +83,10 @@ createInterface({ input: process.stdin }).on('line', (line) => {
     const groups = [tag, '*', ...(d ? [d] : [])];
     const server = createServer((s) => {
       counts[tag] = (counts[tag] ?? 0) + 1;
-      // A connection counts as open from 100 ms after it was accepted: when the dialler closes a
-      // stalled one and dials the next at once, this process may accept the new one before it
-      // reads the old one's FIN, which would count two for a moment where the dialler had one.
+      // A connection counts as open from 1 s after it was accepted (a tarpit holds each for
+      // seconds): when the dialler closes a stalled one and dials the next at once, this process,
+      // starved on a loaded machine, may accept the new one before it reads the old one's FIN,
+      // which would count two for a moment where the dialler had one.
       let counted = false;
       let ended = false;
       const settle = setTimeout(() => {
@@ -95,7 +96,7 @@ createInterface({ input: process.stdin }).on('line', (line) => {
           open[k] = (open[k] ?? 0) + 1;
           maxOpen[k] = Math.max(maxOpen[k] ?? 0, open[k] ?? 0);
         }
-      }, 100);
+      }, 1000);
       const gone = (): void => {
         if (ended) return;
         ended = true;

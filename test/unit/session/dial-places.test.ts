@@ -89,3 +89,52 @@ test('tarpits at 8 addresses: once each timed out they hold dialsInFlightSuspect
     r.close();
   }
 });
+
+test("instances on SYN-dropping ports at an honest peer's address: once they timed out, the peer's real port is dialled at once", async () => {
+  const r = rig();
+  try {
+    r.advance(5000);
+    for (let i = 0; i < 6; i++) r.dialer.onFound(svc(`fake-${i}`, '10.0.0.7', 7100 + i));
+    r.advance(1500);
+    await r.flush();
+    // every dial stalls for connectionTimeout (10 s), then times out; run until each was dialled
+    const startedAt = r.held.map(() => Date.now());
+    const open = new Set(r.held.map((_, i) => i));
+    const step = async (): Promise<void> => {
+      for (const i of [...open]) {
+        if (Date.now() - (startedAt[i] as number) < 10_000) continue;
+        r.held[i]!.end(timeout());
+        open.delete(i);
+      }
+      await r.flush();
+      r.advance(100);
+      await r.flush();
+      for (let i = startedAt.length; i < r.held.length; i++) {
+        startedAt.push(Date.now());
+        open.add(i);
+      }
+    };
+    for (let s = 0; s < 400 && new Set(r.held.map((h) => h.key)).size < 6; s++) await step();
+    for (let s = 0; s < 110; s++) await step(); // the last of them times out too
+    assert.equal(new Set(r.held.map((h) => h.key)).size, 6, 'every fake instance was dialled');
+    const n = r.held.length;
+    r.dialer.onFound(svc('vm-real', '10.0.0.7', 7000));
+    for (let s = 0; s < 15; s++) await step();
+    assert.ok(r.held.slice(n).some((h) => h.key === 'svc:vm-real'), `the real port waited behind the fakes: ${r.held.slice(n).map((h) => h.key).join(', ')}`);
+  } finally {
+    r.close();
+  }
+});
+
+test('peers on loopback (several on one host) are not held to dialsInFlightPerAddress', async () => {
+  const r = rig();
+  try {
+    r.advance(5000);
+    for (let i = 1; i <= 10; i++) r.dialer.onFound(svc(`vm-${String(i).padStart(2, '0')}`, '127.0.0.1', 7000 + i));
+    r.advance(1500);
+    await r.flush();
+    assert.equal(r.held.length, DEFAULT_BUDGETS.dialsInFlight, `${r.held.length} dials to 127.0.0.1 at once`);
+  } finally {
+    r.close();
+  }
+});
