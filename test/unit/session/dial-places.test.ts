@@ -17,6 +17,30 @@ import { rig } from './dialer-rig.js';
 const svc = (name: string, address: string, port: number): FoundService => ({ name, port, addresses: [address], txt: { v: '1', sec: 'psk', arch: 'star' }, interfaces: ['eth0'] });
 const timeout = (): PeerlinkError => new PeerlinkError('ERR_CONNECTION_TIMEOUT', 'stalled (the test)');
 
+/**
+ * Every dial of the rig stalls for connectionTimeout (10 s), then times out (a tarpit). Each
+ * call of the returned step lets 100 ms pass; it returns how many dials are in flight.
+ */
+function stalling(r: ReturnType<typeof rig>): () => Promise<number> {
+  const startedAt = r.held.map(() => Date.now());
+  const open = new Set(r.held.map((_, i) => i));
+  return async () => {
+    for (const i of [...open]) {
+      if (Date.now() - (startedAt[i] as number) < 10_000) continue;
+      r.held[i]!.end(timeout());
+      open.delete(i);
+    }
+    await r.flush();
+    r.advance(100);
+    await r.flush();
+    for (let i = startedAt.length; i < r.held.length; i++) {
+      startedAt.push(Date.now());
+      open.add(i);
+    }
+    return open.size;
+  };
+}
+
 test('12 instances at one address hold dialsInFlightPerAddress places; peers at other addresses take the rest at once', async () => {
   const r = rig();
   try {
@@ -55,25 +79,13 @@ test('tarpits at 8 addresses: once each timed out they hold dialsInFlightSuspect
     assert.equal(r.held.length, DEFAULT_BUDGETS.dialsInFlight);
     // each dial stalls for connectionTimeout (10 s) and times out; it is dialled again after its
     // back-off. Two minutes of that: how many stalled dials are in flight at once?
-    const startedAt = r.held.map(() => Date.now());
-    const open = new Set(r.held.map((_, i) => i));
+    const step = stalling(r);
     let settledMost = 0;
     for (let s = 0; s < 1200; s++) {
-      for (const i of [...open]) {
-        if (Date.now() - (startedAt[i] as number) < 10_000) continue;
-        r.held[i]!.end(timeout());
-        open.delete(i);
-      }
-      await r.flush();
-      r.advance(100);
-      await r.flush();
-      for (let i = startedAt.length; i < r.held.length; i++) {
-        startedAt.push(Date.now());
-        open.add(i);
-      }
-      assert.ok(open.size <= DEFAULT_BUDGETS.dialsInFlight);
+      const inFlight = await step();
+      assert.ok(inFlight <= DEFAULT_BUDGETS.dialsInFlight);
       // from 25 s on, every tarpit has timed out at least once (8 of them, 6 places, 10 s each)
-      if (s >= 250) settledMost = Math.max(settledMost, open.size);
+      if (s >= 250) settledMost = Math.max(settledMost, inFlight);
     }
     const dialsOf = new Set(r.held.map((h) => h.key));
     assert.equal(dialsOf.size, 8, 'every tarpit was dialled');
@@ -98,22 +110,7 @@ test("instances on SYN-dropping ports at an honest peer's address: once they tim
     r.advance(1500);
     await r.flush();
     // every dial stalls for connectionTimeout (10 s), then times out; run until each was dialled
-    const startedAt = r.held.map(() => Date.now());
-    const open = new Set(r.held.map((_, i) => i));
-    const step = async (): Promise<void> => {
-      for (const i of [...open]) {
-        if (Date.now() - (startedAt[i] as number) < 10_000) continue;
-        r.held[i]!.end(timeout());
-        open.delete(i);
-      }
-      await r.flush();
-      r.advance(100);
-      await r.flush();
-      for (let i = startedAt.length; i < r.held.length; i++) {
-        startedAt.push(Date.now());
-        open.add(i);
-      }
-    };
+    const step = stalling(r);
     for (let s = 0; s < 400 && new Set(r.held.map((h) => h.key)).size < 6; s++) await step();
     for (let s = 0; s < 110; s++) await step(); // the last of them times out too
     assert.equal(new Set(r.held.map((h) => h.key)).size, 6, 'every fake instance was dialled');
