@@ -42,12 +42,21 @@ try {
   const add = (k: string): void => void tally.set(k, (tally.get(k) ?? 0) + 1);
   const conflicts: Array<{ s: number; line: string }> = [];
   const lost = new Map<number, number>();
+  /** Dial outcomes per 30 s after the start: where the tail of a slow mesh goes. */
+  const dials = new Map<number, Map<string, number>>();
   const each = (fn: (host: number, e: Json) => void): void => {
     for (const p of peers) for (const e of p.events()) fn(p.host, e);
   };
   each((host, e) => {
     const s = (e.t - t0) / 1000;
-    if (e.ev === 'dial') add(e['state'] === 'ready' ? 'dial ready' : `dial ${String(e['state'])} ${String(e['code'] ?? '')}`);
+    if (e.ev === 'dial') {
+      const outcome = e['state'] === 'ready' ? 'ready' : String(e['code'] ?? e['state']);
+      add(`dial ${outcome === 'ready' ? 'ready' : `${String(e['state'])} ${outcome}`}`);
+      const b = Math.floor(s / 30) * 30;
+      const m = dials.get(b) ?? new Map<string, number>();
+      m.set(outcome, (m.get(outcome) ?? 0) + 1);
+      dials.set(b, m);
+    }
     else if (e.ev === 'rejected') add(`rejected ${String(e['code'])}`);
     else if (e.ev === 'budget') add(`budget ${String(e['budget'])}`);
     else if (e.ev === 'conn') add(`conn ${String(e['decision'])}`);
@@ -63,6 +72,8 @@ try {
   const late = conflicts.filter((c) => c.s > 40);
   console.log(`after 40 s: ${late.length}`);
   for (const c of late.slice(0, 40)) console.log(`  ${c.line}`);
+  console.log('dial outcomes per 30 s after the start:');
+  for (const [b, m] of [...dials].sort((x, y) => x[0] - y[0])) console.log(`  ${String(b).padStart(4)}–${b + 30} s: ${[...m].sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   console.log(`browse results lost, per 10 s after the start: ${JSON.stringify(Object.fromEntries([...lost].sort((a, b) => a[0] - b[0])))}`);
   for (const [k, v] of [...tally].sort((a, b) => b[1] - a[1])) console.log(`${String(v).padStart(8)} ${k}`);
 } finally {

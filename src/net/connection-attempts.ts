@@ -42,10 +42,31 @@ export class ConnectionAttempts {
     const ac = new AbortController();
     this.attempt = ac;
     const limit = this.parameters.tcp.connectionTimeout ?? DEFAULT_CONNECTION_TIMEOUT;
-    const timer = setTimeout(() => ac.abort(new PeerlinkError('ERR_CONNECTION_TIMEOUT', `no connection to ${Endpoint.format(this.endpoint)} within ${limit} ms`)), limit);
+    // A handshake the server has answered (its first TLS flight arrived) gets connectionTimeout
+    // once more: on a starved host (100 peers on two cores, event loops seconds late) half the
+    // dials timed out at 10 s with the server's answer in hand, and were made again from the
+    // start. A server that never answers (a tarpit) still fails at connectionTimeout.
+    let answered: (() => boolean) | undefined;
+    let extended = false;
+    const expire = (): void => {
+      if (!extended && answered?.()) {
+        extended = true;
+        timer = setTimeout(expire, limit);
+        return;
+      }
+      ac.abort(new PeerlinkError('ERR_CONNECTION_TIMEOUT', `no connection to ${Endpoint.format(this.endpoint)} within ${extended ? 2 * limit : limit} ms`));
+    };
+    let timer = setTimeout(expire, limit);
     try {
       const early = this.host.early();
-      const e = await establish(this.endpoint, this.parameters, { signal: ac.signal, onAttempt: () => this.host.attempted(), ...(early ? { early } : {}) });
+      const e = await establish(this.endpoint, this.parameters, {
+        signal: ac.signal,
+        onAttempt: () => this.host.attempted(),
+        onConnected: (test) => {
+          answered = test;
+        },
+        ...(early ? { early } : {}),
+      });
       if (this.attempt !== ac || this.host.state() !== 'preparing') {
         e.channel.destroy();
         return;

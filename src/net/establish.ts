@@ -42,6 +42,11 @@ export interface AttemptContext {
    * the client's Finished, before any other work. Otherwise the caller sends them at ready.
    */
   early?: readonly Buffer[];
+  /**
+   * Called once TCP is connected, with a test of whether the server has sent anything yet (its
+   * first TLS flight): connection-attempts.ts gives an answered handshake more time.
+   */
+  onConnected?: (answered: () => boolean) => void;
 }
 
 export const DEFAULT_CONNECTION_TIMEOUT = 30_000;
@@ -287,6 +292,7 @@ export async function establish(endpoint: Endpoint, p: Parameters, ctx: AttemptC
     ...(local ? { localAddress: local.host, localPort: local.port } : {}),
   });
   const tcp = race.socket;
+  ctx.onConnected?.(() => tcp.bytesRead > 0);
   const t2 = performance.now();
   try {
     plan.check(tcp.localAddress ?? '');

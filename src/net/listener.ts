@@ -324,7 +324,8 @@ export class Listener extends EventEmitter<ListenerEvents> {
     const tlsOpts = this.parameters.tls;
     if (!tlsOpts) throw new PeerlinkError('ERR_INTERNAL', 'no TLS settings');
     const mode: TlsMode = tlsOpts.psk ? 'psk' : 'pki';
-    const t = tlsModule().createServer({ ...serverTlsOptions(tlsOpts, timeout, this.rejectedIdentity), allowHalfOpen: true });
+    // Twice connectionTimeout: a client gives a handshake we answered that much (connection-attempts.ts)
+    const t = tlsModule().createServer({ ...serverTlsOptions(tlsOpts, 2 * timeout, this.rejectedIdentity), allowHalfOpen: true });
     t.on('secureConnection', (s: TLSSocket) => void this.onSecure(s, mode));
     t.on('tlsClientError', (err: Error, s: TLSSocket) => {
       const raw = (s as unknown as { _parent?: Socket })._parent;

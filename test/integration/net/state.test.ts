@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { Connection, Endpoint, Listener, Parameters, generateIdentity } from '../../../src/net/index.js';
 import { delay, dial, echoListener, freePort, nextState, PSK } from './helpers.js';
@@ -181,6 +181,76 @@ test('a handshake that never completes → connection timeout → waiting', asyn
   assert.equal(c.error?.code, 'ERR_CONNECTION_TIMEOUT');
   c.cancel();
   silent.close();
+});
+
+/**
+ * A proxy to `port` that passes the server's first TLS record (ServerHello) at once and holds
+ * the rest of its bytes for `holdMs`: a server whose answer came, on a host too busy to finish.
+ */
+async function slowFinish(port: number, holdMs: number): Promise<Server> {
+  const proxy = createServer((client: Socket) => {
+    const server = createConnection({ host: '127.0.0.1', port });
+    client.on('error', () => undefined);
+    server.on('error', () => undefined);
+    client.pipe(server);
+    let head = Buffer.alloc(0);
+    let first = true;
+    server.on('data', (b: Buffer) => {
+      if (!first) {
+        setTimeout(() => client.write(b), holdMs);
+        return;
+      }
+      head = Buffer.concat([head, b]);
+      if (head.length < 5) return;
+      const end = 5 + head.readUInt16BE(3);
+      if (head.length < end) return;
+      first = false;
+      client.write(head.subarray(0, end));
+      const rest = head.subarray(end);
+      setTimeout(() => client.write(rest), holdMs);
+    });
+    const close = (): void => {
+      client.destroy();
+      server.destroy();
+    };
+    client.on('close', close);
+    server.on('close', () => setTimeout(close, holdMs + 100));
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  return proxy;
+}
+
+test('a handshake the server answered gets connectionTimeout once more; one it never answered does not', async (t) => {
+  const l = await echoListener(Parameters.tls({ psk: { key: PSK } }, { framer: true }));
+  const open: Array<{ close(): unknown } | Connection> = [];
+  t.after(async () => {
+    for (const x of open) if (x instanceof Connection) x.forceCancel();
+    else x.close();
+    await l.cancel();
+  });
+  const timeout = 600;
+  // the ServerHello arrives at once, the rest of the server's flight after 900 ms (> 600 ms)
+  const proxy = await slowFinish(l.port, 900);
+  open.push(proxy);
+  const port = (proxy.address() as { port: number }).port;
+  const t0 = Date.now();
+  const c = new Connection(Endpoint.hostPort('127.0.0.1', port), Parameters.tls({ psk: { key: PSK } }, { framer: true, tcp: { connectionTimeout: timeout }, retry: { automatic: false } })).start();
+  open.push(c);
+  assert.equal(await nextState(c, 'waiting', 'failed', 'ready'), 'ready', c.error?.message);
+  const took = Date.now() - t0;
+  assert.ok(took >= timeout && took < 2 * timeout + 500, `ready after ${took} ms`);
+  await c.send(Buffer.from('hi'));
+  assert.equal((await c.receiveMessage())?.toString(), 'hi');
+  // held for longer than twice connectionTimeout: a timeout after 2 × 600 ms
+  const proxy2 = await slowFinish(l.port, 2000);
+  open.push(proxy2);
+  const t1 = Date.now();
+  const c2 = new Connection(Endpoint.hostPort('127.0.0.1', (proxy2.address() as { port: number }).port), Parameters.tls({ psk: { key: PSK } }, { framer: true, tcp: { connectionTimeout: timeout }, retry: { automatic: false } })).start();
+  open.push(c2);
+  assert.equal(await nextState(c2, 'waiting', 'failed', 'ready'), 'waiting');
+  assert.equal(c2.error?.code, 'ERR_CONNECTION_TIMEOUT');
+  const took2 = Date.now() - t1;
+  assert.ok(took2 >= 2 * timeout && took2 < 2 * timeout + 1500, `timed out after ${took2} ms`);
 });
 
 test('interface constraints: pinned to lo; loopback prohibited → waiting with a reason', async () => {
