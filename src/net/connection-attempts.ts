@@ -44,8 +44,8 @@ export class ConnectionAttempts {
     const limit = this.parameters.tcp.connectionTimeout ?? DEFAULT_CONNECTION_TIMEOUT;
     // A handshake the server has answered (its first TLS flight arrived) gets connectionTimeout
     // once more: on a starved host (100 peers on two cores, event loops seconds late) half the
-    // dials timed out at 10 s with the server's answer in hand, and were made again from the
-    // start. A server that never answers (a tarpit) still fails at connectionTimeout.
+    // dials timed out at 10 s, and were made again from the start. A server that never sends a
+    // byte (a tarpit) still fails at connectionTimeout; one that sends a byte and stalls gets 2×.
     let answered: (() => boolean) | undefined;
     let extended = false;
     const expire = (): void => {

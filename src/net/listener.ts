@@ -144,6 +144,8 @@ export class Listener extends EventEmitter<ListenerEvents> {
   private advertisement: Advertisement | undefined;
   private accepted = 0;
   private readonly rejectedIdentity = new WeakSet<TLSSocket>();
+  /** Raw sockets closed for sending nothing within connectionTimeout (onTcp): tlsClientError reports them as that timeout. */
+  private readonly silentTimedOut = new WeakSet<Socket>();
   private readonly remoteOfRaw = new WeakMap<Socket, string>();
   private readonly handshakeStart = new WeakMap<Duplex, number>();
   /** Releases from `options.admit`, by raw socket until handed out, then by Connection. */
@@ -330,7 +332,11 @@ export class Listener extends EventEmitter<ListenerEvents> {
     t.on('tlsClientError', (err: Error, s: TLSSocket) => {
       const raw = (s as unknown as { _parent?: Socket })._parent;
       const notTls = handshakeRefusal(err, raw, mode);
-      const pe = this.rejectedIdentity.has(s) ? new PeerlinkError('ERR_PSK_IDENTITY_REJECTED', 'the client sent a PSK identity this listener does not accept') : (notTls ?? toPeerlinkError(err, { tls: mode, during: 'handshake' }));
+      const pe = raw && this.silentTimedOut.has(raw)
+        ? new PeerlinkError('ERR_CONNECTION_TIMEOUT', 'no TLS ClientHello within connectionTimeout')
+        : this.rejectedIdentity.has(s)
+          ? new PeerlinkError('ERR_PSK_IDENTITY_REJECTED', 'the client sent a PSK identity this listener does not accept')
+          : (notTls ?? toPeerlinkError(err, { tls: mode, during: 'handshake' }));
       this.reject(pe, raw ? (this.remoteOfRaw.get(raw) ?? remoteText(s)) : remoteText(s));
       if (pe.code === 'ERR_TLS_REQUIRED' && raw && !raw.destroyed) {
         // A plaintext client gets a TLS alert it can recognise (RFC 8446 §6.2, protocol_version)
@@ -420,6 +426,17 @@ export class Listener extends EventEmitter<ListenerEvents> {
       s.allowHalfOpen = false;
       // A client that ends the handshake leaves a closed socket that no longer knows its peer.
       this.remoteOfRaw.set(s, remoteText(s));
+      // The TLS server gives a handshake twice `timeout` (a client whose handshake we answered
+      // waits that long: connection-attempts.ts); one that has not sent a byte by `timeout` is
+      // a stalled slot, closed as before.
+      const silent = setTimeout(() => {
+        if (s.bytesRead > 0 || s.destroyed) return;
+        // reported once, by tlsClientError, as this timeout
+        this.silentTimedOut.add(s);
+        s.destroy();
+      }, timeout);
+      silent.unref();
+      s.once('close', () => clearTimeout(silent));
       this.tlsServer.emit('connection', s);
       return;
     }
