@@ -174,7 +174,12 @@ def run_server(a, my_id):
                 pipe.write(ws_frame(0xA, payload, False))
                 continue
             if op == 0x8:
-                pipe.write(ws_frame(0x8, payload[:2], False))
+                # RFC 6455 section 5.5.1: echo the close; a client that closed its end right
+                # after its own close frame may already be gone (the TLS tool then exits)
+                try:
+                    pipe.write(ws_frame(0x8, payload[:2], False))
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
                 break
             if op == 0xA:
                 continue
