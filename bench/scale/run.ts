@@ -26,6 +26,7 @@ interface Args {
   prof: number;
   profDir: string;
   budgets?: Record<string, number>;
+  timing?: Record<string, number>;
 }
 
 const HELP = `Scale lab (needs root: network namespaces). See bench/scale/README.md.
@@ -33,6 +34,7 @@ const HELP = `Scale lab (needs root: network namespaces). See bench/scale/README
   node dist/bench/scale/run.js mesh  [--n 16] [--runs 1] [--idle 60] [--txt-id] [--out file.json]
                                      [--prof K --prof-dir DIR]   (--cpu-prof on K peers, closed after the idle window)
                                      [--budgets JSON]            (session budgets of every peer, e.g. '{"dialsInFlight":3}')
+                                     [--timing JSON]             (session timing options, e.g. '{"keepaliveInterval":10000}')
   node dist/bench/scale/run.js churn [--n 16] [--minutes 10] [--plot file.png] [--out file.json]
 
 mesh: N peers started together; time to full mesh after the last ready, missing/duplicate/stale
@@ -63,6 +65,7 @@ function parseArgs(): Args {
     prof: Number(get('prof') ?? 0),
     profDir: get('prof-dir') ?? 'scale-prof',
     ...(get('budgets') ? { budgets: JSON.parse(get('budgets') as string) as Record<string, number> } : {}),
+    ...(get('timing') ? { timing: JSON.parse(get('timing') as string) as Record<string, number> } : {}),
   };
 }
 
@@ -79,6 +82,7 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
     includePeerIdInTxt: args.txtId,
     countTimers: true,
     ...(args.budgets ? { budgets: args.budgets } : {}),
+    ...(args.timing ? { timing: args.timing } : {}),
     hostNodeArgs: (h) => (profiled.has(h) ? ['--cpu-prof', `--cpu-prof-dir=${args.profDir}`, `--cpu-prof-name=h${h}-run${run}.cpuprofile`] : []),
   });
   const loadStart = loadavg()[0] as number;

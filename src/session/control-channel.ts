@@ -20,6 +20,7 @@ import { bufferView } from '../net/buffer-view.js';
 import type { PeerRecord } from './peer-record.js';
 import { ReplyQueue } from './reply-queue.js';
 import { KeepalivePolicy } from './keepalive-policy.js';
+import type { KeepalivePace } from './keepalive-pace.js';
 
 export type ChannelDirection = 'outgoing' | 'incoming';
 export type ChannelPhase = 'hello' | 'identified' | 'active' | 'closed';
@@ -28,7 +29,12 @@ export interface ControlChannelOptions {
   maxDataSize: number;
   keepaliveInterval: number;
   keepaliveTimeout: number;
+  /** Stretches interval and timeout with the session's peer count (keepalive-pace.ts); without it they are fixed. */
+  pace?: KeepalivePace;
 }
+
+/** A pace this much off the armed interval re-arms the tick (a peer or two more is not worth it). */
+const REPACE_FRACTION = 0.1;
 
 export interface ControlChannelEvents {
   /** Every decoded message except PING/PONG, which the channel handles itself. */
@@ -173,6 +179,16 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
     this.sendLimit = h !== undefined && this.phase !== 'closed' ? Math.min(h.maxMessageSize, this.opts.maxDataSize) : 0;
   }
 
+  /** The keepalive PING period now, ms (keepaliveInterval, stretched by the pace). */
+  get keepaliveInterval(): number {
+    return this.keepalive.interval;
+  }
+
+  /** The silence after which the peer is dropped now, ms (keepaliveTimeout, stretched by the pace). */
+  get keepaliveTimeout(): number {
+    return this.keepalive.timeout;
+  }
+
   /** Milliseconds since anything last arrived. */
   get silentFor(): number {
     return this.keepalive.silentFor(performance.now());
@@ -190,9 +206,9 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
 
   /** Starts the keepalive and the read loop. `first` is a message already read by the caller. */
   start(first?: SessionMessage): void {
-    this.keepalive.received(performance.now());
-    this.timer = setInterval(() => this.tick(), this.opts.keepaliveInterval);
-    this.timer.unref();
+    const now = performance.now();
+    this.keepalive.received(now);
+    this.arm(this.opts.pace?.interval() ?? this.opts.keepaliveInterval, now);
     if (first) this.dispatch(first);
     void this.readLoop();
   }
@@ -336,13 +352,23 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
     this.emit('closed', error, this.closedBye);
   }
 
+  /** (Re)starts the keepalive tick at `interval`, with the timeout that goes with it. */
+  private arm(interval: number, now: number): void {
+    if (this.timer) clearInterval(this.timer);
+    const timeout = this.opts.pace?.timeoutFor(interval) ?? this.opts.keepaliveTimeout;
+    this.keepalive.repace(interval, timeout, now);
+    this.timer = setInterval(() => this.tick(), interval);
+    this.timer.unref();
+  }
+
   private tick(): void {
     if (this.phase === 'closed') return;
+    const timeout = this.keepalive.timeout;
     // A peer that keeps asking for replies but has not taken the pending one for a keepalive
     // window is not reading: it is dropped like a silent one.
-    if (this.replies.backedUp && this.replies.pendingFor > this.opts.keepaliveTimeout) {
+    if (this.replies.backedUp && this.replies.pendingFor > timeout) {
       this.closedBye = { reason: ByeReason.TIMEOUT, text: 'replies not read' };
-      this.destroy(new PeerlinkError('ERR_KEEPALIVE_TIMEOUT', `the peer has not read our replies for ${Math.round(this.replies.pendingFor)} ms while asking for more (keepalive timeout ${this.opts.keepaliveTimeout} ms)`));
+      this.destroy(new PeerlinkError('ERR_KEEPALIVE_TIMEOUT', `the peer has not read our replies for ${Math.round(this.replies.pendingFor)} ms while asking for more (keepalive timeout ${timeout} ms)`));
       return;
     }
     const now = performance.now();
@@ -350,10 +376,12 @@ export class ControlChannel extends EventEmitter<ControlChannelEvents> {
     if (k.dead) {
       this.closedBye = { reason: ByeReason.TIMEOUT, text: 'keepalive timeout' };
       const stalled = k.stalledMs > 0 ? `, of which our own event loop was stalled ${Math.round(k.stalledMs)} ms` : '';
-      this.destroy(new PeerlinkError('ERR_KEEPALIVE_TIMEOUT', `nothing heard from the peer for ${Math.round(k.silentMs)} ms${stalled} (keepalive timeout ${this.opts.keepaliveTimeout} ms)`));
+      this.destroy(new PeerlinkError('ERR_KEEPALIVE_TIMEOUT', `nothing heard from the peer for ${Math.round(k.silentMs)} ms${stalled} (keepalive timeout ${timeout} ms)`));
       return;
     }
     if (k.ping) this.sendPing(now);
+    const paced = this.opts.pace?.interval();
+    if (paced !== undefined && Math.abs(paced - this.keepalive.interval) > this.keepalive.interval * REPACE_FRACTION) this.arm(paced, now);
   }
 
   /** A keepalive PING (its PONG gives a round-trip sample). */

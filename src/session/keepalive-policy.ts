@@ -58,9 +58,31 @@ export class KeepalivePolicy {
   /** Intervals [from, to] in which our loop did not run (a tick that fired late). */
   readonly #stalls: Array<{ from: number; to: number }> = [];
 
+  readonly #fixedRefresh: boolean;
+
   constructor(rules: KeepaliveRules, now: number) {
     this.#rules = { rttRefresh: 5 * rules.interval, ...rules };
+    this.#fixedRefresh = rules.rttRefresh !== undefined;
     this.#lastRx = now;
+    this.#lastTick = now;
+  }
+
+  get interval(): number {
+    return this.#rules.interval;
+  }
+
+  get timeout(): number {
+    return this.#rules.timeout;
+  }
+
+  /**
+   * A new pace (keepalive-pace.ts: more or fewer peers). The caller re-arms its tick timer at
+   * `interval` at the same moment, so the next tick's lateness is measured against it.
+   */
+  repace(interval: number, timeout: number, now: number): void {
+    this.#rules.interval = interval;
+    this.#rules.timeout = timeout;
+    if (!this.#fixedRefresh) this.#rules.rttRefresh = 5 * interval;
     this.#lastTick = now;
   }
 

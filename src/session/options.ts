@@ -100,6 +100,13 @@ export interface PeerSessionOptions {
   /** Silence after which a peer is notConnected, ms. Default 6000 (detected within interval + timeout ≤ 8 s). */
   keepaliveTimeout?: number;
   /**
+   * Keepalive exchanges a second the session aims at across all its peers. With more than
+   * keepaliveRate × keepaliveInterval / 1000 peers (default 20), interval and timeout stretch
+   * to peers ÷ keepaliveRate seconds and in proportion (100 peers: 9.9 s and 29.7 s), so idle
+   * keepalive traffic grows with the number of peers, not its square. Default 10.
+   */
+  keepaliveRate?: number;
+  /**
    * How long a peer whose connection's path went away (its interface down or gone: the
    * `viability` event) is kept, waiting for the path to come back, before it is dropped
    * (ERR_PATH_LOST), ms. Default min(3000, keepaliveTimeout − keepaliveInterval); must be
@@ -182,6 +189,7 @@ export interface ResolvedSessionOptions {
   maxMessageSize: number;
   keepaliveInterval: number;
   keepaliveTimeout: number;
+  keepaliveRate: number;
   viabilityGrace: number;
   viabilityHoldBytes: number;
   transport: 'framer' | 'ws';
@@ -281,6 +289,7 @@ export function resolveOptions(o: PeerSessionOptions): ResolvedSessionOptions {
   const keepaliveInterval = positive('keepaliveInterval', o.keepaliveInterval, 2000);
   const keepaliveTimeout = positive('keepaliveTimeout', o.keepaliveTimeout, Math.max(6000, keepaliveInterval * 3));
   if (keepaliveTimeout <= keepaliveInterval) throw new PeerlinkError('ERR_INVALID_ARGUMENT', 'keepaliveTimeout must be longer than keepaliveInterval');
+  const keepaliveRate = positive('keepaliveRate', o.keepaliveRate, 10);
   // Inside the keepalive window: a path that does not come back must not keep a peer longer than silence would.
   const viabilityGrace = positive('viabilityGrace', o.viabilityGrace, Math.min(3000, keepaliveTimeout - keepaliveInterval));
   if (viabilityGrace >= keepaliveTimeout) throw new PeerlinkError('ERR_INVALID_ARGUMENT', `viabilityGrace (${viabilityGrace} ms) must be shorter than keepaliveTimeout (${keepaliveTimeout} ms)`);
@@ -304,6 +313,7 @@ export function resolveOptions(o: PeerSessionOptions): ResolvedSessionOptions {
     maxMessageSize,
     keepaliveInterval,
     keepaliveTimeout,
+    keepaliveRate,
     viabilityGrace,
     viabilityHoldBytes: positive('viabilityHoldBytes', o.viabilityHoldBytes, Math.max(8 * 1024 * 1024, maxMessageSize)),
     transport,

@@ -9,6 +9,7 @@
  * Its parts: incoming.ts (connections before their first message), handshake.ts (our HELLO
  * and the handshake deadline), held-claims.ts (claims on a connected peer's place).
  */
+import { KeepalivePace } from './keepalive-pace.js';
 import type { EventEmitter } from 'node:events';
 import type { Connection } from '../net/index.js';
 import { PeerlinkError, type PeerlinkErrorCode } from '../errors.js';
@@ -70,6 +71,8 @@ export class PeerTable {
   readonly #peers: PeerRecords;
   readonly #sweep: NodeJS.Timeout;
   readonly #channels = new Set<ControlChannel>();
+  /** Keepalive interval and timeout for the number of peers (keepalive-pace.ts). */
+  readonly #pace: KeepalivePace;
   /** Connections claiming a connected peer's place, held while the one in use is checked. */
   readonly #held: HeldClaims;
   /** Our HELLO, and the handshake deadline. */
@@ -147,6 +150,8 @@ export class PeerTable {
         if (rec) rec.accepted = true;
       },
     });
+    const o = host.options;
+    this.#pace = new KeepalivePace({ interval: o.keepaliveInterval, timeout: o.keepaliveTimeout, rate: o.keepaliveRate }, () => this.activeChannels);
     this.#peers = new PeerRecords({ ledger: host.budgets, removed: (rec) => host.recordRemoved(rec) });
     // Expiry also happens when a record is added; this catches a session that stopped meeting new peers.
     this.#sweep = setInterval(() => this.#peers.sweep(), Math.min(host.budgets.limits.absentPeerExpiry, 60_000));
@@ -176,6 +181,13 @@ export class PeerTable {
   /** Incoming invitations waiting for the app's answer. */
   get pendingInvitations(): number {
     return this.#desk.size;
+  }
+
+  /** Control connections that are a peer's connection now (the keepalive pace counts them). */
+  get activeChannels(): number {
+    let n = 0;
+    for (const c of this.#channels) if (c.phase === 'active') n++;
+    return n;
   }
 
   /** Control connections open (active or in handshake). */
@@ -215,7 +227,7 @@ export class PeerTable {
   /** Runs the session handshake on a ready connection (`first`: the HELLO an incoming one already sent). */
   attach(conn: Connection, direction: ChannelDirection, target: DialTarget | undefined, first?: HelloMessage): ControlChannel {
     const o = this.#host.options;
-    const ch = new ControlChannel(conn, direction, { maxDataSize: o.maxMessageSize, keepaliveInterval: o.keepaliveInterval, keepaliveTimeout: o.keepaliveTimeout });
+    const ch = new ControlChannel(conn, direction, { maxDataSize: o.maxMessageSize, keepaliveInterval: o.keepaliveInterval, keepaliveTimeout: o.keepaliveTimeout, pace: this.#pace });
     this.#channels.add(ch);
     if (target) this.#dialTargets.set(ch, target);
     ch.on('message', (m) => this.#onMessage(ch, m, target));
@@ -375,7 +387,7 @@ export class PeerTable {
       const decision = decide(
         live?.hello ? { remoteNonce: live.hello.nonce, generation: live.generation, silentFor: live.silentFor } : undefined,
         hello,
-        o.keepaliveInterval * 1.5 + 500,
+        (live?.keepaliveInterval ?? o.keepaliveInterval) * 1.5 + 500,
       );
       if (decision === 'duplicate') {
         // Our own dial reached the run we are connected to: the target is that peer.

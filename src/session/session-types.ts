@@ -41,6 +41,12 @@ export interface PeerInfo {
   /** Smoothed keepalive round-trip time. */
   rttMs?: number;
   /**
+   * The keepalive on the peer's connection now: PING period and the silence after which the
+   * peer is dropped, ms (keepaliveInterval / keepaliveTimeout, stretched past
+   * keepaliveRate × keepaliveInterval peers: docs/session.md "Liveness"). While connected.
+   */
+  keepalive?: { intervalMs: number; timeoutMs: number };
+  /**
    * False while the path under the peer's connection is down (its interface went away) and
    * the session waits `viabilityGrace` for it to return; true otherwise (`viability` event).
    */

@@ -406,6 +406,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
     if (!rec) return undefined;
     const info: PeerInfo = { peer: rec.peer, state: rec.state, discoveryInfo: this.#dialer.discoveryInfoOf(rec.key), instanceName: rec.instanceName, viable: rec.viable, linkQuality: this.#links.report(rec.key)?.quality ?? 'unknown' };
     if (rec.active?.rttMs !== undefined) info.rttMs = rec.active.rttMs;
+    if (rec.active && !rec.active.closed) info.keepalive = { intervalMs: rec.active.keepaliveInterval, timeoutMs: rec.active.keepaliveTimeout };
     if (this.options.pki && rec.active && !rec.active.closed) {
       info.trust = rec.verifying === undefined ? 'trusted' : 'verifying';
       const leaf = rec.active.connection.peerCertificates[0];

@@ -135,6 +135,8 @@ export interface ScaleLabOptions {
   nodeArgs?: string[];
   /** Session budgets for every peer, other than the defaults (e.g. `{ dialsInFlight: 3 }`). */
   budgets?: Record<string, number>;
+  /** Session timing options for every peer (e.g. `{ keepaliveInterval: 10000 }`). */
+  timing?: Record<string, number>;
   /** Extra Node flags for some hosts only (e.g. `--cpu-prof --cpu-prof-dir=…` on a sample). */
   hostNodeArgs?: (host: number) => string[];
 }
@@ -158,6 +160,7 @@ export class ScaleLab {
       ...(opts.includePeerIdInTxt ? { includePeerIdInTxt: true } : {}),
       ...(opts.countTimers ? { countTimers: true } : {}),
       ...(opts.budgets ? { budgets: opts.budgets } : {}),
+      ...(opts.timing ? { timing: opts.timing } : {}),
     };
   }
 

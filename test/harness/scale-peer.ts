@@ -33,6 +33,8 @@ export interface ScalePeerConfig {
   countTimers?: boolean;
   /** Session budgets other than the defaults (to compare settings in the lab). */
   budgets?: Record<string, number>;
+  /** Session timing options other than the defaults (keepaliveInterval, connectionTimeout …), to compare settings. */
+  timing?: Record<string, number>;
 }
 
 export type ScaleCommand =
@@ -126,6 +128,7 @@ const session = new PeerSession({
   ...(cfg.interfaces ? { interfaces: cfg.interfaces } : {}),
   ...(cfg.includePeerIdInTxt ? { includePeerIdInTxt: true } : {}),
   ...(cfg.budgets ? { budgets: cfg.budgets } : {}),
+  ...(cfg.timing ?? {}),
 });
 
 // name conflicts and registration steps of the dnssd engine (a handful per run)

@@ -268,3 +268,39 @@ test('hostile peer: a DATA_BATCH with a length past its end or over the limit is
     await s.close();
   }
 });
+
+test('keepalive pace: a hub with more peers than keepaliveRate × keepaliveInterval stretches its interval and timeout, and shrinks them back as peers leave, dropping nobody', async () => {
+  const mk = (name: string, extra: Partial<PeerSessionOptions> = {}): PeerSession =>
+    new PeerSession({ serviceType: 'loop', displayName: name, advertise: false, browse: false, security: { mode: 'psk', key: KEY }, keepaliveInterval: 200, keepaliveTimeout: 600, ...extra });
+  // 4 peers at 5 exchanges a second: 800 ms and 2400 ms.
+  const hub = mk('Hub', { keepaliveRate: 5 });
+  const spokes = [mk('S1'), mk('S2'), mk('S3'), mk('S4')];
+  const dropped: string[] = [];
+  try {
+    await hub.start();
+    for (const s of spokes) await s.start();
+    for (const s of spokes) await s.connect(Endpoint.hostPort('127.0.0.1', hub.listenPort));
+    hub.on('peer', (p, st) => st === 'notConnected' && dropped.push(p.displayName));
+    const paceOf = (): string => hub.connectedPeers.map((p) => `${hub.peerInfo(p)?.keepalive?.intervalMs}/${hub.peerInfo(p)?.keepalive?.timeoutMs}`).join(' ');
+    for (let i = 0; i < 100 && !(hub.connectedPeers.length === 4 && paceOf() === '800/2400 800/2400 800/2400 800/2400'); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(paceOf(), '800/2400 800/2400 800/2400 800/2400', 'the hub stretched its pace for 4 peers');
+    // A spoke with one peer keeps the configured pace.
+    const s1 = spokes[0] as PeerSession;
+    assert.deepEqual(s1.peerInfo(hub.peerId)?.keepalive, { intervalMs: 200, timeoutMs: 600 });
+    // Three seconds at the stretched pace: longer than the configured timeout, nobody dropped.
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.deepEqual(dropped, []);
+    assert.equal(hub.connectedPeers.length, 4);
+    // Three leave: one peer left, the configured pace again within a tick of the stretched one.
+    for (const s of spokes.slice(1)) await s.close();
+    for (let i = 0; i < 100 && paceOf() !== '200/600'; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(paceOf(), '200/600');
+    assert.deepEqual(dropped.sort(), ['S2', 'S3', 'S4']);
+  } finally {
+    await Promise.allSettled([hub.close(), ...spokes.map((s) => s.close())]);
+  }
+});
+
+test('keepaliveRate must be a positive number', () => {
+  assert.throws(() => new PeerSession({ serviceType: 'loop', security: { mode: 'psk', key: KEY }, keepaliveRate: 0 }), /keepaliveRate/);
+});

@@ -9,6 +9,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KeepalivePolicy } from '../../../src/session/keepalive-policy.js';
+import { KeepalivePace } from '../../../src/session/keepalive-pace.js';
 
 const INTERVAL = 2000;
 const TIMEOUT = 6000;
@@ -66,7 +67,7 @@ class Pair {
     const now = this.time;
     if (now >= s.nextTick) {
       const k = s.policy.tick(now);
-      s.nextTick = now + INTERVAL;
+      s.nextTick = now + s.policy.interval;
       if (k.dead) {
         s.dead = now;
         return;
@@ -81,6 +82,12 @@ class Pair {
         if (s.policy.piggyback(now)) this.#send(s, 'ping');
       }
     }
+  }
+
+  /** A new pace for one side, as ControlChannel.arm does: re-armed at the new interval now. */
+  repace(s: Side, interval: number, timeout: number): void {
+    s.policy.repace(interval, timeout, this.time);
+    s.nextTick = this.time + interval;
   }
 
   advance(ms: number): void {
@@ -204,4 +211,78 @@ test('a stall before the last receipt does not count: silence after it is timed 
     if (k.tick(now).dead) deadAt = now - (INTERVAL + 5000);
   }
   assert.equal(deadAt, 8000, 'dead at the first tick past the timeout');
+});
+
+test('the pace: the configured interval up to rate × interval peers, then peers ÷ rate seconds, the timeout in proportion', () => {
+  let peers = 0;
+  const pace = new KeepalivePace({ interval: INTERVAL, timeout: TIMEOUT, rate: 10 }, () => peers);
+  for (const [n, interval, timeout] of [
+    [0, 2000, 6000],
+    [5, 2000, 6000],
+    [20, 2000, 6000],
+    [32, 3200, 9600],
+    [99, 9900, 29_700],
+  ] as const) {
+    peers = n;
+    assert.equal(pace.interval(), interval, `${n} peers`);
+    assert.equal(pace.timeoutFor(pace.interval()), timeout, `${n} peers`);
+  }
+});
+
+test('paced apart: a pinger at 10 s and an answerer at 2 s (or the reverse) keep each other, and the faster side pays for it', () => {
+  // A (pinger) has many peers, B few: B pings on its own after 1.5 of its intervals of silence.
+  const p = new Pair();
+  p.repace(p.a, 10_000, 30_000);
+  p.advance(120_000);
+  assert.equal(p.a.dead, undefined);
+  assert.equal(p.b.dead, undefined);
+  assert.ok(p.a.pingsSent <= 13, `A pinged ${p.a.pingsSent} times (every 10 s)`);
+  assert.ok(p.b.pingsSent >= 20, `B pinged ${p.b.pingsSent} times to hear A within its 6 s`);
+  assert.ok(p.b.policy.silentFor(p.time) <= 5000);
+  // The reverse: A (pinger) has few peers, B many. A's PINGs every 2 s are all B needs.
+  const q = new Pair();
+  q.repace(q.b, 10_000, 30_000);
+  q.advance(120_000);
+  assert.equal(q.a.dead, undefined);
+  assert.equal(q.b.dead, undefined);
+  assert.ok(q.b.pingsSent <= 4, `B pinged ${q.b.pingsSent} times (its own RTT samples, every 50 s)`);
+});
+
+test('a stretched pace: a frozen peer is detected within the stretched interval + timeout, and not before its timeout less an interval', () => {
+  for (const frozen of ['a', 'b'] as const) {
+    const p = new Pair();
+    p.repace(p.a, 9900, 29_700);
+    p.repace(p.b, 9900, 29_700);
+    p.advance(40_300);
+    assert.equal(p.a.pingsSent, 4, 'A pinged every 9.9 s');
+    const at = p.time;
+    p[frozen].frozenUntil = Number.POSITIVE_INFINITY;
+    p.advance(60_000);
+    const other = frozen === 'a' ? p.b : p.a;
+    assert.ok(other.dead !== undefined, `${other.name} declared ${p[frozen].name} dead`);
+    const took = other.dead - at;
+    assert.ok(took > 29_700 - 9900 && took <= 9900 + 29_700 + 9900 * 0.5, `detected after ${took} ms`);
+  }
+});
+
+test('the pace changes while connected (peers come and go): nobody is dropped, and the PINGs follow the pace', () => {
+  const p = new Pair();
+  p.advance(10_000);
+  const before = p.a.pingsSent;
+  // Both sides now have ~99 peers: 9.9 s.
+  p.repace(p.a, 9900, 29_700);
+  p.advance(3000);
+  p.repace(p.b, 9900, 29_700);
+  p.advance(60_000);
+  assert.ok(p.a.pingsSent - before <= 7, `A pinged ${p.a.pingsSent - before} times in 63 s`);
+  // Back to a few peers, one side first.
+  const mid = p.a.pingsSent;
+  p.repace(p.b, INTERVAL, TIMEOUT);
+  p.advance(5000);
+  p.repace(p.a, INTERVAL, TIMEOUT);
+  p.advance(20_000);
+  assert.equal(p.a.dead, undefined);
+  assert.equal(p.b.dead, undefined);
+  assert.ok(p.a.pingsSent - mid >= 10, `A pinged ${p.a.pingsSent - mid} times in the 20 s at 2 s`);
+  assert.ok(p.b.policy.silentFor(p.time) <= INTERVAL + RTT);
 });
