@@ -8,6 +8,7 @@
 import { PeerlinkError } from '../../errors.js';
 import { CLASS_TOP_BIT, RRType, type DnsPacket, type Question, type ResourceRecord } from './types.js';
 import { MAX_LABEL_BYTES, MAX_NAME_BYTES, escapeLabel } from './name.js';
+import { keyedFromWire } from './records.js';
 
 /** mDNS packets are at most 9000 bytes (RFC 6762 §17); anything larger is refused. */
 export const MAX_PACKET_BYTES = 9000;
@@ -76,9 +77,32 @@ class Reader {
     }
     return [labels.join('.'), end];
   }
+
+  /**
+   * The uncompressed wire form of a name `name()` already read at `off`, as hex: each label's
+   * length byte and bytes as they stand in the packet (contiguous), pointers followed, then the
+   * root. Equal to what PacketWriter writes for the decoded name (labels are strict UTF-8).
+   */
+  nameHex(off: number): string {
+    let hex = '';
+    let pos = off;
+    for (let hops = 0; hops <= MAX_POINTER_HOPS; ) {
+      const len = this.u8(pos);
+      if (len === 0) return `${hex}00`;
+      if ((len & 0xc0) === 0xc0) {
+        pos = this.u16(pos) & 0x3fff;
+        hops++;
+        continue;
+      }
+      hex += this.buf.toString('hex', pos, pos + 1 + len);
+      pos += 1 + len;
+    }
+    throw malformed('too many compression pointers');
+  }
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a label that starts with U+FEFF keeps it, so decode -> encode stays exact
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * Labels must be UTF-8 (RFC 6762 §16). Refusing anything else keeps decode -> encode exact:
@@ -125,19 +149,21 @@ function readRecord(r: Reader, off: number): [ResourceRecord, number] {
   const start = p + 10;
   const end = start + rdlength;
   if (end > r.buf.length) throw malformed('rdlength exceeds packet');
-  const base = { name, ttl, rrclass: klass & ~CLASS_TOP_BIT, cacheFlush: (klass & CLASS_TOP_BIT) !== 0 };
+  const rrclass = klass & ~CLASS_TOP_BIT;
+  const cacheFlush = (klass & CLASS_TOP_BIT) !== 0;
   try {
-    return [readRdata(r, base, rrtype, start, end), end];
+    return [readRdata(r, name, ttl, rrclass, cacheFlush, rrtype, start, end), end];
   } catch (err) {
     // The record's frame (rdlength) is sound, so the rest of the packet is trustworthy: keep
     // a record whose data we cannot parse as raw bytes rather than dropping the packet.
     // Real senders need this: python-zeroconf 0.47 writes NSEC bitmap headers as 16-bit words.
     if (!(err instanceof PeerlinkError)) throw err;
-    return [{ ...base, type: 'UNKNOWN', rrtype, data: Buffer.from(r.buf.subarray(start, end)) }, end];
+    return [{ name, ttl, rrclass, cacheFlush, type: 'UNKNOWN', rrtype, data: Buffer.from(r.buf.subarray(start, end)) }, end];
   }
 }
 
-function readRdata(r: Reader, base: { name: string; ttl: number; rrclass: number; cacheFlush: boolean }, rrtype: number, start: number, end: number): ResourceRecord {
+/** Record objects are built as literals (one shape per type, fields in this order), not spread from a base. */
+function readRdata(r: Reader, name: string, ttl: number, rrclass: number, cacheFlush: boolean, rrtype: number, start: number, end: number): ResourceRecord {
   const rdlength = end - start;
   const exact = (consumed: number): void => {
     if (consumed !== end) throw malformed(`record data length mismatch for type ${rrtype}`);
@@ -145,20 +171,20 @@ function readRdata(r: Reader, base: { name: string; ttl: number; rrclass: number
   switch (rrtype) {
     case RRType.A:
       if (rdlength !== 4) throw malformed('A record data is not 4 bytes');
-      return { ...base, type: 'A', address: `${r.buf[start]}.${r.buf[start + 1]}.${r.buf[start + 2]}.${r.buf[start + 3]}` };
+      return keyedFromWire({ name, ttl, rrclass, cacheFlush, type: 'A', address: `${r.buf[start]}.${r.buf[start + 1]}.${r.buf[start + 2]}.${r.buf[start + 3]}` }, rrtype, r.buf.toString('hex', start, end));
     case RRType.AAAA:
       if (rdlength !== 16) throw malformed('AAAA record data is not 16 bytes');
-      return { ...base, type: 'AAAA', address: ipv6String(r.buf, start) };
+      return keyedFromWire({ name, ttl, rrclass, cacheFlush, type: 'AAAA', address: ipv6String(r.buf, start) }, rrtype, r.buf.toString('hex', start, end));
     case RRType.PTR: {
       const [target, q] = r.name(start, end);
       exact(q);
-      return { ...base, type: 'PTR', target };
+      return keyedFromWire({ name, ttl, rrclass, cacheFlush, type: 'PTR', target }, rrtype, r.nameHex(start));
     }
     case RRType.SRV: {
       if (rdlength < 7) throw malformed('SRV record too short');
       const [target, q] = r.name(start + 6, end);
       exact(q);
-      return { ...base, type: 'SRV', priority: r.u16(start), weight: r.u16(start + 2), port: r.u16(start + 4), target };
+      return keyedFromWire({ name, ttl, rrclass, cacheFlush, type: 'SRV', priority: r.u16(start), weight: r.u16(start + 2), port: r.u16(start + 4), target }, rrtype, r.buf.toString('hex', start, start + 6) + r.nameHex(start + 6));
     }
     case RRType.TXT: {
       const strings: Buffer[] = [];
@@ -171,7 +197,7 @@ function readRdata(r: Reader, base: { name: string; ttl: number; rrclass: number
       }
       // rdlength 0 is not a valid TXT record; read it as the empty one (a single empty string)
       if (strings.length === 0) strings.push(Buffer.alloc(0));
-      return { ...base, type: 'TXT', strings };
+      return keyedFromWire({ name, ttl, rrclass, cacheFlush, type: 'TXT', strings }, rrtype, rdlength === 0 ? '00' : r.buf.toString('hex', start, end));
     }
     case RRType.NSEC: {
       const [next, q0] = r.name(start, end);
@@ -188,16 +214,16 @@ function readRdata(r: Reader, base: { name: string; ttl: number; rrclass: number
         q += 2 + len;
       }
       exact(q);
-      return { ...base, type: 'NSEC', next, types };
+      return { name, ttl, rrclass, cacheFlush, type: 'NSEC', next, types };
     }
     case RRType.SOA: {
       const [mname, q0] = r.name(start, end);
       const [rname, q1] = r.name(q0, end);
       exact(q1 + 20);
-      return { ...base, type: 'SOA', mname, rname, serial: r.u32(q1), refresh: r.u32(q1 + 4), retry: r.u32(q1 + 8), expire: r.u32(q1 + 12), minimum: r.u32(q1 + 16) };
+      return { name, ttl, rrclass, cacheFlush, type: 'SOA', mname, rname, serial: r.u32(q1), refresh: r.u32(q1 + 4), retry: r.u32(q1 + 8), expire: r.u32(q1 + 12), minimum: r.u32(q1 + 16) };
     }
     default:
-      return { ...base, type: 'UNKNOWN', rrtype, data: Buffer.from(r.buf.subarray(start, end)) };
+      return { name, ttl, rrclass, cacheFlush, type: 'UNKNOWN', rrtype, data: Buffer.from(r.buf.subarray(start, end)) };
   }
 }
 

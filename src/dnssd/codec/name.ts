@@ -52,8 +52,9 @@ export function labelsToBuffers(name: string): Buffer[] {
 
 /** DNS names compare case-insensitively in ASCII only (RFC 4343); this is the map key. */
 export function nameKey(name: string): string {
-  return name.replace(/[A-Z]/g, (c) => c.toLowerCase());
+  return HAS_UPPER.test(name) ? name.replace(/[A-Z]/g, (c) => c.toLowerCase()) : name;
 }
+const HAS_UPPER = /[A-Z]/;
 
 export function sameName(a: string, b: string): boolean {
   return a === b || nameKey(a) === nameKey(b);

@@ -28,6 +28,18 @@ export function recordKey(r: ResourceRecord): string {
   return k;
 }
 
+/**
+ * The decoder keys a record from its uncompressed rdata as it stood on the wire (hex), for
+ * the types whose wire form is exactly what PacketWriter writes for the decoded record (A,
+ * AAAA, TXT, and PTR / SRV with their names' pointers followed): nearly every record a peer
+ * hears is keyed, and re-encoding each one for it was a quarter of the mDNS engine's CPU at
+ * 64 peers (bench/scale/README.md, "Session 11"). Same key as recordKey; returns the record.
+ */
+export function keyedFromWire<T extends ResourceRecord>(r: T, rrtype: number, rdataHex: string): T {
+  keys.set(r, `${nameKey(r.name)}|${rrtype}|${r.rrclass}|${rdataHex}`);
+  return r;
+}
+
 /** Name + type + class: the "RRSet" a record belongs to. */
 export function rrsetKey(r: ResourceRecord): string {
   return `${nameKey(r.name)}|${rrTypeNumber(r)}|${r.rrclass}`;

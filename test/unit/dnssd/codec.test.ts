@@ -217,3 +217,45 @@ test('labels must be UTF-8, so a decoded name always encodes back exactly', () =
   const p: DnsPacket = { ...emptyPacket(false), questions: [{ name, qtype: 1, qclass: 1, unicastResponse: false }] };
   assert.equal(roundTrip(p).questions[0]?.name, name);
 });
+
+test('a decoded record is keyed from its wire rdata, and that key is the one re-encoding it gives (every type, compressed names, escapes, a BOM, fuzzed packets)', async () => {
+  const { recordKey } = await import('../../../src/dnssd/codec/records.js');
+  const { fuzzPackets } = await import('./fuzz-packets.js');
+  // A copy carries no note from the decoder: its key comes from PacketWriter.rdata.
+  const reencoded = (r: ResourceRecord): string => recordKey({ ...r });
+  const rr = { ttl: 120, rrclass: CLASS_IN, cacheFlush: false };
+  const p = emptyPacket(true);
+  const inst = 'Mr\\. Smith\'s Printer é\uFEFF';
+  p.answers.push(
+    { ...rr, name: '_ipp._tcp.local', type: 'PTR', target: `${inst}._ipp._tcp.local` },
+    { ...rr, name: '_IPP._tcp.local', type: 'PTR', target: `\uFEFFbom._ipp._tcp.local` },
+    { ...rr, name: `${inst}._ipp._tcp.local`, type: 'SRV', priority: 1, weight: 2, port: 631, target: 'Host-A.local' },
+    { ...rr, name: `${inst}._ipp._tcp.local`, type: 'TXT', strings: [Buffer.from('a=1'), Buffer.alloc(0), Buffer.from([0, 255])] },
+    { ...rr, name: `${inst}._ipp._tcp.local`, type: 'TXT', strings: [] },
+    { ...rr, name: 'Host-A.local', type: 'A', address: '10.0.0.7' },
+    { ...rr, name: 'Host-A.local', type: 'AAAA', address: 'fe80::1:0:0:7' },
+    { ...rr, name: 'Host-A.local', type: 'NSEC', next: 'Host-A.local', types: [1, 28] },
+  );
+  let checked = 0;
+  const check = (buf: Buffer): void => {
+    let d: DnsPacket;
+    try {
+      d = decodePacket(buf);
+    } catch {
+      return;
+    }
+    for (const r of [...d.answers, ...d.authorities, ...d.additionals]) {
+      assert.equal(recordKey(r), reencoded(r), `${r.type} ${r.name}`);
+      checked++;
+    }
+  };
+  check(encodePacket(p));
+  // the empty TXT's rdlength-0 form (not valid, read as one empty string)
+  const bare = encodePacket({ ...emptyPacket(true), answers: [{ ...rr, name: 'x.local', type: 'TXT', strings: [Buffer.from('z')] }] });
+  const zero = Buffer.concat([bare.subarray(0, bare.length - 4), Buffer.from([0, 0])]);
+  const before = checked;
+  check(zero);
+  assert.equal(checked, before + 1, 'the rdlength-0 TXT decoded');
+  for (const [buf] of fuzzPackets(3000, 7)) check(buf);
+  assert.ok(checked > 1000, `${checked} records compared`);
+});
