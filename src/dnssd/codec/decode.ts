@@ -72,7 +72,7 @@ class Reader {
       wireLen += len + 1;
       if (wireLen > MAX_NAME_BYTES) throw malformed('name longer than 255 bytes');
       if (pos + 1 + len > limit) throw malformed('label runs past its data');
-      labels.push(escapeLabel(decodeLabel(this.buf.subarray(pos + 1, pos + 1 + len))));
+      labels.push(escapeLabel(decodeLabel(this.buf, pos + 1, pos + 1 + len)));
       pos += 1 + len;
     }
     return [labels.join('.'), end];
@@ -109,9 +109,18 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  * a lenient decoder would turn each bad byte into U+FFFD (3 bytes) and a 63-byte label
  * could come back too long to write.
  */
-function decodeLabel(bytes: Uint8Array): string {
+function decodeLabel(buf: Buffer, start: number, end: number): string {
+  // most labels are ASCII: those need no UTF-8 decoder (nor a subarray to hand it)
+  let ascii = true;
+  for (let i = start; i < end; i++) {
+    if ((buf[i] as number) > 0x7f) {
+      ascii = false;
+      break;
+    }
+  }
+  if (ascii) return buf.toString('latin1', start, end);
   try {
-    return utf8.decode(bytes);
+    return utf8.decode(buf.subarray(start, end));
   } catch {
     throw malformed('label is not UTF-8');
   }

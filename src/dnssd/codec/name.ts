@@ -9,8 +9,9 @@ export const MAX_NAME_BYTES = 255;
 
 /** Escapes one label for presentation form. */
 export function escapeLabel(label: string): string {
-  return label.replace(/[\\.]/g, (c) => `\\${c}`);
+  return NEEDS_ESCAPE.test(label) ? label.replace(/[\\.]/g, (c) => `\\${c}`) : label;
 }
+const NEEDS_ESCAPE = /[\\.]/;
 
 /** Joins raw labels into a presentation-form name. */
 export function joinLabels(labels: readonly string[]): string {

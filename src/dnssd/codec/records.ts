@@ -55,7 +55,12 @@ export function compareRecords(a: ResourceRecord, b: ResourceRecord): number {
   const ta = rrTypeNumber(a);
   const tb = rrTypeNumber(b);
   if (ta !== tb) return ta - tb;
-  return Buffer.compare(rdataOf(a), rdataOf(b));
+  // the keys end in the rdata as hex: two hex digits a byte, so string order is byte order
+  const ka = recordKey(a);
+  const kb = recordKey(b);
+  const ha = ka.slice(ka.lastIndexOf('|') + 1);
+  const hb = kb.slice(kb.lastIndexOf('|') + 1);
+  return ha < hb ? -1 : ha > hb ? 1 : 0;
 }
 
 /**
