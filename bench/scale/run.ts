@@ -166,6 +166,7 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
       meshMsAfterLastReady: meshMs,
       missing: end.missing,
       duplicates: end.duplicates,
+      handshaking: end.handshaking,
       stale: end.stale,
       flaps,
       keepaliveTimeouts: { untilMesh: kaMesh, total: keepaliveTimeouts() },
@@ -193,7 +194,7 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
     };
     console.log(
       `run ${run} N=${args.n}: mesh ${mesh.ok ? 'ok' : 'NOT complete'} ${meshMs} ms after last ready (start-up ${lastReady - t0} ms, ready spread ${lastReady - firstReady} ms); ` +
-        `missing ${end.missing}, duplicates ${end.duplicates}, stale ${end.stale}, flaps ${flaps}, keepalive timeouts ${kaMesh} (+${keepaliveTimeouts() - kaMesh} at idle); ` +
+        `missing ${end.missing}, duplicates ${end.duplicates} (+${end.handshaking} handshakes in progress), stale ${end.stale}, flaps ${flaps}, keepalive timeouts ${kaMesh} (+${keepaliveTimeouts() - kaMesh} at idle); ` +
         `fan-out to ${fan.to}: last ${fmt(fan.last, 0)} ms, median ${fmt(summary(fan.delays).median, 0)} ms\n` +
         `  mDNS start-up ${fmt(startup.packetsPerMin, 0)} pkt/min (${fmt(startup.packetsPerMin / args.n)} per peer), ${fmt(startup.bytesPerMin / 1024, 0)} KiB/min over ${startup.seconds} s; ` +
         `steady ${fmt(steady.packetsPerMin, 1)} pkt/min (${fmt(steady.packetsPerMin / args.n, 2)} per peer), ${fmt(steady.bytesPerMin / 1024, 1)} KiB/min over ${steady.seconds} s\n` +

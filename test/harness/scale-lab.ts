@@ -66,8 +66,13 @@ export interface MdnsSecond {
 export interface MeshCheck {
   /** Sessions whose connected set is not exactly the others. */
   missing: number;
-  /** Connections beyond one per pair (extra control connections, or a peer listed twice). */
+  /** Connections beyond one per pair (more active control connections than peers, or a peer listed twice). */
   duplicates: number;
+  /**
+   * Control connections still in their handshake at the check (a dial that will end as a
+   * duplicate, or one to a peer that just came back): not connections, so not duplicates.
+   */
+  handshaking: number;
   /** Connected ids that are not live peers (ghosts of peers that left). */
   stale: number;
   /** The first few problems, in words. */
@@ -245,19 +250,20 @@ export class ScaleLab {
 
   /** Compares every status with the live set: each peer connected to exactly the others, once. */
   static check(st: Map<ScalePeer, PeerStatus>, liveIds: readonly string[]): MeshCheck {
-    const res: MeshCheck = { missing: 0, duplicates: 0, stale: 0, problems: [] };
+    const res: MeshCheck = { missing: 0, duplicates: 0, handshaking: 0, stale: 0, problems: [] };
     const live = new Set(liveIds);
     for (const [p, s] of st) {
       const want = liveIds.filter((id) => id !== s.id);
       const have = new Set(s.connected);
       const lacking = want.filter((id) => !have.has(id));
       const extra = s.connected.filter((id) => !live.has(id));
-      const dup = (s.connected.length - s.unique) + Math.max(0, s.stats.controlConnections - s.connected.length);
+      const dup = (s.connected.length - s.unique) + Math.max(0, s.stats.activeConnections - s.connected.length);
+      res.handshaking += s.stats.controlConnections - s.stats.activeConnections;
       res.missing += lacking.length;
       res.stale += extra.length;
       res.duplicates += dup;
       if ((lacking.length > 0 || extra.length > 0 || dup > 0) && res.problems.length < 8) {
-        res.problems.push(`h${p.host}: ${s.connected.length}/${want.length} connected, ${lacking.length} missing, ${extra.length} stale, ${s.stats.controlConnections} control connections`);
+        res.problems.push(`h${p.host}: ${s.connected.length}/${want.length} connected, ${lacking.length} missing, ${extra.length} stale, ${s.stats.activeConnections} active control connections (+${s.stats.controlConnections - s.stats.activeConnections} in their handshake)`);
       }
     }
     return res;
