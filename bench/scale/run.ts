@@ -81,6 +81,7 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
     tag: `sc${run}`,
     includePeerIdInTxt: args.txtId,
     countTimers: true,
+    nodeArgs: ['--expose-gc'],
     ...(args.budgets ? { budgets: args.budgets } : {}),
     ...(args.timing ? { timing: args.timing } : {}),
     hostNodeArgs: (h) => (profiled.has(h) ? ['--cpu-prof', `--cpu-prof-dir=${args.profDir}`, `--cpu-prof-name=h${h}-run${run}.cpuprofile`] : []),
@@ -112,6 +113,10 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
     await sleep(args.idle * 1000);
     const m2 = await lab.metrics();
     const sIdleEnd = lab.mdnsNow();
+    // memory after two full GCs, as memory.js / lone.js measure a lone session (after the idle
+    // window's CPU figures: the collections cost CPU)
+    const m3 = await lab.metrics(undefined, 60_000, true);
+    const rssGc = [...m3.values()].filter((m) => m.afterGc).map((m) => m.rss / MiB);
     const endStatus = await lab.statuses();
     const end = ScaleLab.check(endStatus, lab.live().map((p) => p.id));
     // budget refusals summed over every peer (honest peers should cause none, or only dial-rate waits)
@@ -176,6 +181,7 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
       mdnsStartup: { ...startup, perPeerPacketsPerMin: startup.packetsPerMin / args.n },
       mdnsSteady: { ...steady, perPeerPacketsPerMin: steady.packetsPerMin / args.n },
       rssMiB: summary(rss),
+      rssAfterGcMiB: summary(rssGc),
       heapMiB: summary(heap),
       cpuIdlePercent: summary(cpuIdle),
       cpuSecondsTotal: summary(cpuTotal),
@@ -199,7 +205,7 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
         `  mDNS start-up ${fmt(startup.packetsPerMin, 0)} pkt/min (${fmt(startup.packetsPerMin / args.n)} per peer), ${fmt(startup.bytesPerMin / 1024, 0)} KiB/min over ${startup.seconds} s; ` +
         `steady ${fmt(steady.packetsPerMin, 1)} pkt/min (${fmt(steady.packetsPerMin / args.n, 2)} per peer), ${fmt(steady.bytesPerMin / 1024, 1)} KiB/min over ${steady.seconds} s\n` +
         `  per peer at idle: eth0 tx ${fmt(summary(txIdle).median / 1024)} KiB/min, ${fmt(summary(txPktIdle).median, 0)} pkt/min; CPU ${fmt(summary(cpuIdle).median, 2)} % (max ${fmt(summary(cpuIdle).max, 2)}); ` +
-        `RSS median ${fmt(summary(rss).median)} MiB (max ${fmt(summary(rss).max)}); heap ${fmt(summary(heap).median)} MiB; fds ${summary(fds).median}; timers ${summary(timers).median}\n` +
+        `RSS median ${fmt(summary(rss).median)} MiB (max ${fmt(summary(rss).max)}), after two full GCs ${fmt(summary(rssGc).median)} MiB (max ${fmt(summary(rssGc).max)}); heap ${fmt(summary(heap).median)} MiB; fds ${summary(fds).median}; timers ${summary(timers).median}\n` +
         `  control connections at idle, per peer: ${fmt(controlBytes.median / 1024)} KiB/min, ${fmt(controlPkts.median, 0)} pkt/min sent (${fmt(controlBytes.median / Math.max(1, args.n - 1), 0)} B/min, ${fmt(controlPkts.median / Math.max(1, args.n - 1), 1)} pkt/min per connection); load average ${fmt(load[0] as number)} → ${fmt(load[1] as number)}\n` +
         `  event-loop delay until the mesh, per peer: max ${fmt(lagMax.median, 0)} ms median (worst ${fmt(lagMax.max, 0)}), p99 ${fmt(lagP99.median, 0)} ms median`,
     );

@@ -423,24 +423,34 @@ export class Responder {
       }
     }
     // conflicts with names we already own (RFC 6762 §9): probe again, which renames
-    if (this.hostState === 'claimed') {
-      const mine = new Set(withNsec(hostRecords(this.hostFqdn, p.iface)).map(recordKey));
-      if (records.some((r) => r.ttl > 0 && nameKey(r.name) === nameKey(this.hostFqdn) && !mine.has(recordKey(r)) && !this.sentByUs(r, p))) {
-        this.hostState = 'idle';
-        // services stay claimed; they are announced again (new SRV target) once the host is
-        for (const reg of this.regs) if (reg.state === 'announced') reg.state = 'probed';
-        this.ensureHost();
-        return;
-      }
+    // (our own record sets are built only when a record carries one of our names: most
+    // responses on a busy link are about other hosts)
+    if (this.hostState === 'claimed' && this.clashes(records, this.hostFqdn, () => withNsec(hostRecords(this.hostFqdn, p.iface)), p)) {
+      this.hostState = 'idle';
+      // services stay claimed; they are announced again (new SRV target) once the host is
+      for (const reg of this.regs) if (reg.state === 'announced') reg.state = 'probed';
+      this.ensureHost();
+      return;
     }
     for (const reg of this.regs) {
       if (reg.state !== 'announced') continue;
-      const mine = new Set(withNsec(uniqueServiceRecords(reg.desc, this.hostFqdn)).map(recordKey));
-      if (records.some((r) => r.ttl > 0 && nameKey(r.name) === nameKey(reg.fqdn) && !mine.has(recordKey(r)) && !this.sentByUs(r, p))) {
+      if (this.clashes(records, reg.fqdn, () => withNsec(uniqueServiceRecords(reg.desc, this.hostFqdn)), p)) {
         reg.announceTimer?.cancel();
         this.probeService(reg);
       }
     }
+  }
+
+  /** A live record for `name` in `records` that is not one of `ours()` and that we did not send ourselves. */
+  private clashes(records: readonly ResourceRecord[], name: string, ours: () => ResourceRecord[], p: ReceivedPacket): boolean {
+    const key = nameKey(name);
+    let mine: Set<string> | undefined;
+    for (const r of records) {
+      if (r.ttl === 0 || nameKey(r.name) !== key) continue;
+      mine ??= new Set(ours().map(recordKey));
+      if (!mine.has(recordKey(r)) && !this.sentByUs(r, p)) return true;
+    }
+    return false;
   }
 
   /**

@@ -27,6 +27,8 @@ export interface PeerStatus {
 }
 
 export interface PeerMetrics {
+  /** Measured after two full GCs (metrics with `gc` on a peer run with --expose-gc). */
+  afterGc?: boolean;
   /** Event-loop delay since the peer started, ms (monitorEventLoopDelay). */
   loopDelayMs?: { p99: number; max: number };
   rss: number;
@@ -243,8 +245,9 @@ export class ScaleLab {
     return new Map(got);
   }
 
-  async metrics(peers = this.live(), timeoutMs = 30_000): Promise<Map<ScalePeer, PeerMetrics>> {
-    const got = await Promise.all(peers.map(async (p) => [p, await p.request<PeerMetrics>({ cmd: 'metrics' }, 'metrics', timeoutMs)] as const));
+  /** `gc`: each peer runs two full GCs first (peers started with --expose-gc; `afterGc` says whether it did). */
+  async metrics(peers = this.live(), timeoutMs = 30_000, gc = false): Promise<Map<ScalePeer, PeerMetrics>> {
+    const got = await Promise.all(peers.map(async (p) => [p, await p.request<PeerMetrics>({ cmd: 'metrics', ...(gc ? { gc } : {}) }, 'metrics', timeoutMs)] as const));
     return new Map(got);
   }
 

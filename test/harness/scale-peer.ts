@@ -39,7 +39,7 @@ export interface ScalePeerConfig {
 
 export type ScaleCommand =
   | { cmd: 'status' }
-  | { cmd: 'metrics' }
+  | { cmd: 'metrics'; gc?: boolean }
   | { cmd: 'fanout'; tag: string; size?: number }
   | { cmd: 'close' };
 
@@ -176,9 +176,17 @@ async function onCommand(c: ScaleCommand): Promise<void> {
       return;
     }
     case 'metrics': {
+      // after two full GCs (as bench/scale/memory.js measures a lone session) when asked and
+      // the peer runs with --expose-gc; otherwise what `top` shows
+      const collect = (globalThis as { gc?: () => void }).gc;
+      const gcDone = c.gc === true && collect !== undefined;
+      if (gcDone) {
+        collect();
+        collect();
+      }
       const m = process.memoryUsage();
       const cpu = process.cpuUsage();
-      out({ ev: 'metrics', cpuAtLoad, cpuAtReady: cpuAtReady ?? null, udpAtReady: udpAtReady ?? null, udpReceived: udpReceived(), udpDropped: udpDropped(), rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, cpuUser: cpu.user, cpuSystem: cpu.system, uptime: process.uptime(), fds: fdCount(), resources: resources(), timers: cfg.countTimers ? liveTimers.size : null, eth0: ethCounters() ?? null, loopDelayMs: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 }, connected: session.connectedPeers.length, stats: session.stats });
+      out({ ev: 'metrics', afterGc: gcDone, cpuAtLoad, cpuAtReady: cpuAtReady ?? null, udpAtReady: udpAtReady ?? null, udpReceived: udpReceived(), udpDropped: udpDropped(), rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, cpuUser: cpu.user, cpuSystem: cpu.system, uptime: process.uptime(), fds: fdCount(), resources: resources(), timers: cfg.countTimers ? liveTimers.size : null, eth0: ethCounters() ?? null, loopDelayMs: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 }, connected: session.connectedPeers.length, stats: session.stats });
       return;
     }
     case 'fanout': {
