@@ -7,6 +7,7 @@
  *
  * Needs root (namespaces). Prints a table; --out writes every number as JSON.
  */
+import { entryKind, importLibrary } from './entry.js';
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { ScaleLab, summary, type ScalePeer } from '../../test/harness/scale-lab.js';
@@ -25,6 +26,8 @@ interface Args {
   /** Profile this many peers (spread over the hosts) with --cpu-prof into profDir. */
   prof: number;
   profDir: string;
+  /** cpu: --cpu-prof; heap: --heap-prof (sampled allocations with their stacks). */
+  profKind: 'cpu' | 'heap';
   budgets?: Record<string, number>;
   timing?: Record<string, number>;
 }
@@ -33,6 +36,7 @@ const HELP = `Scale lab (needs root: network namespaces). See bench/scale/README
 
   node dist/bench/scale/run.js mesh  [--n 16] [--runs 1] [--idle 60] [--txt-id] [--out file.json]
                                      [--prof K --prof-dir DIR]   (--cpu-prof on K peers, closed after the idle window)
+                                     [--prof-kind heap]          (--heap-prof instead: allocations by stack)
                                      [--budgets JSON]            (session budgets of every peer, e.g. '{"dialsInFlight":3}')
                                      [--timing JSON]             (session timing options, e.g. '{"keepaliveInterval":10000}')
   node dist/bench/scale/run.js churn [--n 16] [--minutes 10] [--plot file.png] [--out file.json]
@@ -64,6 +68,7 @@ function parseArgs(): Args {
     txtId: a.includes('--txt-id'),
     prof: Number(get('prof') ?? 0),
     profDir: get('prof-dir') ?? 'scale-prof',
+    profKind: get('prof-kind') === 'heap' ? 'heap' : 'cpu',
     ...(get('budgets') ? { budgets: JSON.parse(get('budgets') as string) as Record<string, number> } : {}),
     ...(get('timing') ? { timing: JSON.parse(get('timing') as string) as Record<string, number> } : {}),
   };
@@ -82,9 +87,11 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
     includePeerIdInTxt: args.txtId,
     countTimers: true,
     nodeArgs: ['--expose-gc'],
+    // what an app loads (and what memory.js / lone.js measure a lone session with)
+    entry: entryKind,
     ...(args.budgets ? { budgets: args.budgets } : {}),
     ...(args.timing ? { timing: args.timing } : {}),
-    hostNodeArgs: (h) => (profiled.has(h) ? ['--cpu-prof', `--cpu-prof-dir=${args.profDir}`, `--cpu-prof-name=h${h}-run${run}.cpuprofile`] : []),
+    hostNodeArgs: (h) => (profiled.has(h) ? [`--${args.profKind}-prof`, `--${args.profKind}-prof-dir=${args.profDir}`, `--${args.profKind}-prof-name=h${h}-run${run}.${args.profKind}profile`] : []),
   });
   const loadStart = loadavg()[0] as number;
   try {
@@ -279,6 +286,8 @@ async function churn(args: Args): Promise<Record<string, unknown>> {
 
 async function main(): Promise<void> {
   const args = parseArgs();
+  // refuses a bundle older than the last tsc build (the peers import it)
+  if (entryKind === 'bundle') await importLibrary();
   const results: Array<Record<string, unknown>> = [];
   if (args.mode === 'mesh') for (let i = 1; i <= args.runs; i++) results.push(await meshRun(args, i));
   else results.push(await churn(args));

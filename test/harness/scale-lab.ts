@@ -142,6 +142,8 @@ export interface ScaleLabOptions {
   nodeArgs?: string[];
   /** Session budgets for every peer, other than the defaults (e.g. `{ dialsInFlight: 3 }`). */
   budgets?: Record<string, number>;
+  /** 'bundle': peers import dist/src/bundle.js, the package's entry point (scale-peer.ts). */
+  entry?: 'bundle' | 'files';
   /** Session timing options for every peer (e.g. `{ keepaliveInterval: 10000 }`). */
   timing?: Record<string, number>;
   /** Extra Node flags for some hosts only (e.g. `--cpu-prof --cpu-prof-dir=…` on a sample). */
@@ -168,6 +170,7 @@ export class ScaleLab {
       ...(opts.countTimers ? { countTimers: true } : {}),
       ...(opts.budgets ? { budgets: opts.budgets } : {}),
       ...(opts.timing ? { timing: opts.timing } : {}),
+      ...(opts.entry ? { entry: opts.entry } : {}),
     };
   }
 

@@ -11,14 +11,14 @@
  * the event-loop delay since start (`loopDelayMs`); every line has `t` (ms since the epoch:
  * every host of a lab shares this machine's clock, so times compare across hosts).
  *
- * Imports only what a session needs (src/session): what it costs in memory is what an app pays.
+ * Imports only what a session needs (src/session), or with `entry: 'bundle'` the package's entry
+ * point (dist/src/bundle.js) as an app does: what it costs in memory is what an app pays.
  */
 import { createHook } from 'node:async_hooks';
 import { subscribe } from 'node:diagnostics_channel';
 import { readdirSync, readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { out, readCommands } from './fixture-io.js';
-import { PeerSession } from '../../src/session/index.js';
 import type { PeerID } from '../../src/session/peer-id.js';
 
 export interface ScalePeerConfig {
@@ -33,6 +33,8 @@ export interface ScalePeerConfig {
   countTimers?: boolean;
   /** Session budgets other than the defaults (to compare settings in the lab). */
   budgets?: Record<string, number>;
+  /** 'bundle': import the package's entry point (dist/src/bundle.js, as apps and bench/scale/memory.js do); default the session's files. */
+  entry?: 'bundle' | 'files';
   /** Session timing options other than the defaults (keepaliveInterval, connectionTimeout …), to compare settings. */
   timing?: Record<string, number>;
 }
@@ -44,6 +46,7 @@ export type ScaleCommand =
   | { cmd: 'close' };
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as ScalePeerConfig;
+const { PeerSession } = cfg.entry === 'bundle' ? ((await import(new URL('../../src/bundle.js', import.meta.url).href)) as typeof import('../../src/session/index.js')) : await import('../../src/session/index.js');
 
 /** CPU spent by the time the modules were loaded (ESM evaluates every import before this body). */
 const cpuAtLoad = process.cpuUsage();
