@@ -20,6 +20,7 @@ export type {
 } from './options.js';
 export { Connection } from './connection.js';
 export { parseTcpInfo } from './tcp-info.js';
+export { releaseFreeMemory } from './sockopt.js';
 export type { TcpInfo } from './tcp-info.js';
 export type { ConnectionEvents, SendOptions, SendData, WhenReadyOptions } from './connection-types.js';
 export type { MessagePart } from './receive-queue.js';

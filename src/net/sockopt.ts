@@ -30,6 +30,8 @@ interface Libc {
   socket: (domain: number, type: number, protocol: number) => number;
   close: (fd: number) => number;
   errno: () => number;
+  /** glibc only (undefined on musl and elsewhere). */
+  mallocTrim: ((pad: number) => number) | undefined;
 }
 
 let libc: Libc | null | undefined;
@@ -51,17 +53,38 @@ function load(): Libc | null {
     const socket = lib.func('int socket(int domain, int type, int protocol)');
     const close = lib.func('int close(int fd)');
     const errnoLocation = lib.func('int *__errno_location()');
+    let mallocTrim: ((pad: number) => number) | undefined;
+    try {
+      const f = lib.func('int malloc_trim(size_t pad)');
+      mallocTrim = (pad) => f(pad) as number;
+    } catch {
+      // not glibc
+    }
     libc = {
       setsockopt: (fd, level, name, value, len) => setsockopt(fd, level, name, value, len) as number,
       getsockopt: (fd, level, name, value, len) => getsockopt(fd, level, name, value, len) as number,
       socket: (d, t, p) => socket(d, t, p) as number,
       close: (fd) => close(fd) as number,
       errno: () => koffi.decode(errnoLocation(), 'int') as number,
+      mallocTrim,
     };
   } catch {
     libc = null;
   }
   return libc;
+}
+
+/**
+ * glibc's malloc_trim(0): returns the free pages inside the malloc heap to the kernel. A burst
+ * of connections (TLS handshakes, duplicate dials) leaves freed chunks scattered through the
+ * heap, which glibc otherwise only returns from its top (docs/memory.md "Per peer"). Process-wide;
+ * a few ms. Returns false where it is not available (not Linux/glibc, or koffi cannot load).
+ */
+export function releaseFreeMemory(): boolean {
+  const trim = load()?.mallocTrim;
+  if (!trim) return false;
+  trim(0);
+  return true;
 }
 
 /** True when raw socket options can be set on this platform. */

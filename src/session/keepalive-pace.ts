@@ -15,8 +15,10 @@
  * That stays safe: the answering side pings on its own when the pinger's PINGs stop for
  * 1.5 of *its* intervals (keepalive-policy.ts), so each side hears the other within its own
  * timeout whatever the other's pace; a side with fewer peers only spends more of its own rate.
- * Only connections that became a peer's connection count: a stranger's unidentified
- * connections cannot stretch our liveness checks (and they are bounded by the budgets anyway).
+ * Only connected peers' connections count (peer-table.ts activeChannels): a stranger's
+ * unidentified connections, handshakes and (pki) keys still being verified cannot stretch our
+ * liveness checks. When the pace shrinks, silence from the longer one is judged by the old
+ * deadline until something arrives (keepalive-policy.ts repace).
  */
 
 export interface KeepalivePaceSettings {

@@ -55,6 +55,8 @@ export class KeepalivePolicy {
   #lastRx: number;
   #lastTick: number;
   #lastPing = Number.NEGATIVE_INFINITY;
+  /** After the pace shrank: no verdict before this (see repace). */
+  #graceUntil = Number.NEGATIVE_INFINITY;
   /** Intervals [from, to] in which our loop did not run (a tick that fired late). */
   readonly #stalls: Array<{ from: number; to: number }> = [];
 
@@ -80,6 +82,11 @@ export class KeepalivePolicy {
    * `interval` at the same moment, so the next tick's lateness is measured against it.
    */
   repace(interval: number, timeout: number, now: number): void {
+    // A shorter timeout does not apply to silence that built up under the longer one: the peer
+    // may be pinging at the old pace (it paces itself), and as answerer we had no reason to
+    // ping. Until something arrives, the old deadline or a full new timeout from now, whichever
+    // is later, holds; our own PING (1.5 × the new interval of silence) asks for a sign of life.
+    if (timeout < this.#rules.timeout) this.#graceUntil = Math.max(this.#graceUntil, this.#lastRx + this.#rules.timeout, now + timeout);
     this.#rules.interval = interval;
     this.#rules.timeout = timeout;
     if (!this.#fixedRefresh) this.#rules.rttRefresh = 5 * interval;
@@ -93,6 +100,7 @@ export class KeepalivePolicy {
   /** Anything arrived from the peer. */
   received(now: number): void {
     this.#lastRx = now;
+    this.#graceUntil = Number.NEGATIVE_INFINITY;
   }
 
   /** A PING of ours went out (periodic, piggybacked or a liveness probe). */
@@ -129,7 +137,7 @@ export class KeepalivePolicy {
     let stalledMs = 0;
     for (const s of this.#stalls) stalledMs += s.to - Math.max(s.from, this.#lastRx);
     const heard = silentMs - stalledMs;
-    if (heard > timeout) return { ping: false, dead: true, silentMs, stalledMs };
+    if (heard > timeout && now >= this.#graceUntil) return { ping: false, dead: true, silentMs, stalledMs };
     // The pinger every tick (a tick early by timer jitter still pings); the answerer only when
     // the pinger's PINGs stopped coming.
     const due = pinger ? now - this.#lastPing >= interval / 2 : heard >= ANSWERER_SILENCE * interval && now - this.#lastPing >= interval / 2;

@@ -107,6 +107,12 @@ export interface PeerSessionOptions {
    */
   keepaliveRate?: number;
   /**
+   * Give the malloc heap's free pages back to the kernel (glibc malloc_trim) once a burst of 16
+   * or more connections has been quiet for 10 s (memory-trim.ts; docs/memory.md). Process-wide,
+   * a few ms, at most once per quiet period. Default true; Linux with glibc only.
+   */
+  trimMemory?: boolean;
+  /**
    * How long a peer whose connection's path went away (its interface down or gone: the
    * `viability` event) is kept, waiting for the path to come back, before it is dropped
    * (ERR_PATH_LOST), ms. Default min(3000, keepaliveTimeout − keepaliveInterval); must be
@@ -190,6 +196,7 @@ export interface ResolvedSessionOptions {
   keepaliveInterval: number;
   keepaliveTimeout: number;
   keepaliveRate: number;
+  trimMemory: boolean;
   viabilityGrace: number;
   viabilityHoldBytes: number;
   transport: 'framer' | 'ws';
@@ -314,6 +321,7 @@ export function resolveOptions(o: PeerSessionOptions): ResolvedSessionOptions {
     keepaliveInterval,
     keepaliveTimeout,
     keepaliveRate,
+    trimMemory: o.trimMemory ?? true,
     viabilityGrace,
     viabilityHoldBytes: positive('viabilityHoldBytes', o.viabilityHoldBytes, Math.max(8 * 1024 * 1024, maxMessageSize)),
     transport,

@@ -9,9 +9,10 @@
  * Its parts: incoming.ts (connections before their first message), handshake.ts (our HELLO
  * and the handshake deadline), held-claims.ts (claims on a connected peer's place).
  */
-import { KeepalivePace } from './keepalive-pace.js';
 import type { EventEmitter } from 'node:events';
-import type { Connection } from '../net/index.js';
+import { releaseFreeMemory, type Connection } from '../net/index.js';
+import { KeepalivePace } from './keepalive-pace.js';
+import { MemoryTrim } from './memory-trim.js';
 import { PeerlinkError, type PeerlinkErrorCode } from '../errors.js';
 import { PeerID, peerKey } from './peer-id.js';
 import { PeerRecord, type PeerState } from './peer-record.js';
@@ -73,6 +74,8 @@ export class PeerTable {
   readonly #channels = new Set<ControlChannel>();
   /** Keepalive interval and timeout for the number of peers (keepalive-pace.ts). */
   readonly #pace: KeepalivePace;
+  /** Free heap pages back to the kernel after a burst of connections (memory-trim.ts). */
+  readonly #trim: MemoryTrim | undefined;
   /** Connections claiming a connected peer's place, held while the one in use is checked. */
   readonly #held: HeldClaims;
   /** Our HELLO, and the handshake deadline. */
@@ -152,6 +155,7 @@ export class PeerTable {
     });
     const o = host.options;
     this.#pace = new KeepalivePace({ interval: o.keepaliveInterval, timeout: o.keepaliveTimeout, rate: o.keepaliveRate }, () => this.activeChannels);
+    this.#trim = o.trimMemory ? new MemoryTrim(releaseFreeMemory) : undefined;
     this.#peers = new PeerRecords({ ledger: host.budgets, removed: (rec) => host.recordRemoved(rec) });
     // Expiry also happens when a record is added; this catches a session that stopped meeting new peers.
     this.#sweep = setInterval(() => this.#peers.sweep(), Math.min(host.budgets.limits.absentPeerExpiry, 60_000));
@@ -183,10 +187,18 @@ export class PeerTable {
     return this.#desk.size;
   }
 
-  /** Control connections that are a peer's connection now (the keepalive pace counts them). */
+  /** Heap trims done after bursts of connections (memory-trim.ts). */
+  get memoryTrims(): number {
+    return this.#trim?.trims ?? 0;
+  }
+
+  /**
+   * Control connections that are a connected peer's connection now (the keepalive pace counts
+   * them): not handshakes, and with `pki` not connections whose key is still being verified.
+   */
   get activeChannels(): number {
     let n = 0;
-    for (const c of this.#channels) if (c.phase === 'active') n++;
+    for (const c of this.#channels) if (c.phase === 'active' && c.record?.active === c && c.record.state === 'connected') n++;
     return n;
   }
 
@@ -203,6 +215,7 @@ export class PeerTable {
    */
   closeChannels(): Promise<PromiseSettledResult<void>[]> {
     clearInterval(this.#sweep);
+    this.#trim?.close();
     this.#incoming.cancelAll();
     const closing: Array<Promise<void>> = [];
     for (const ch of [...this.#channels]) {
@@ -229,6 +242,8 @@ export class PeerTable {
     const o = this.#host.options;
     const ch = new ControlChannel(conn, direction, { maxDataSize: o.maxMessageSize, keepaliveInterval: o.keepaliveInterval, keepaliveTimeout: o.keepaliveTimeout, pace: this.#pace });
     this.#channels.add(ch);
+    this.#trim?.note();
+    ch.once('closed', () => this.#trim?.note());
     if (target) this.#dialTargets.set(ch, target);
     ch.on('message', (m) => this.#onMessage(ch, m, target));
     // DATA's hot path: no message object, no switch, no rest-argument emit per message.

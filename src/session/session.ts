@@ -211,7 +211,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
    * connected peers — anything more is a duplicate connection. `peers`: peer records kept
    * (connected peers and absent ones not yet expired).
    */
-  get stats(): { controlConnections: number; activeConnections: number; handshakes: number; streams: number; targets: number; peers: number; verifying: number; invitations: number; budgets: Readonly<Partial<Record<BudgetName, number>>>; datagrams: Readonly<DatagramTotals> } {
+  get stats(): { controlConnections: number; activeConnections: number; handshakes: number; streams: number; targets: number; peers: number; verifying: number; invitations: number; memoryTrims: number; budgets: Readonly<Partial<Record<BudgetName, number>>>; datagrams: Readonly<DatagramTotals> } {
     let active = 0;
     let streams = 0;
     for (const r of this.#peers.values()) {
@@ -219,7 +219,7 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
       streams += r.streams.size;
     }
     const open = this.#table.openChannels;
-    return { controlConnections: open, activeConnections: active, handshakes: open - active, streams, targets: this.#dialer.size, peers: this.#table.recordCount, verifying: this.#table.verifying, invitations: this.#table.pendingInvitations, budgets: this.#budgets.counts, datagrams: { ...this.#datagrams.totals } };
+    return { controlConnections: open, activeConnections: active, handshakes: open - active, streams, targets: this.#dialer.size, peers: this.#table.recordCount, verifying: this.#table.verifying, invitations: this.#table.pendingInvitations, memoryTrims: this.#table.memoryTrims, budgets: this.#budgets.counts, datagrams: { ...this.#datagrams.totals } };
   }
 
   /** PKI: the known-peers store (list, forget); undefined for other security modes. */

@@ -286,3 +286,29 @@ test('the pace changes while connected (peers come and go): nobody is dropped, a
   assert.ok(p.a.pingsSent - mid >= 10, `A pinged ${p.a.pingsSent - mid} times in the 20 s at 2 s`);
   assert.ok(p.b.policy.silentFor(p.time) <= INTERVAL + RTT);
 });
+
+test('the pace shrinks on the answering side while the pinger still pings at the old pace: the answerer asks with its own PING, nobody is dropped; a frozen peer is still found', () => {
+  // Reviewer's case: both at 9.9 s; the answerer's peer count drops to a few (2 s / 6 s) at a
+  // moment when it has not heard the pinger for up to 9.9 s. Every phase of the old period.
+  for (let phase = 0; phase < 9900; phase += 300) {
+    const p = new Pair();
+    p.repace(p.a, 9900, 29_700);
+    p.repace(p.b, 9900, 29_700);
+    p.advance(20_000 + phase);
+    p.repace(p.b, INTERVAL, TIMEOUT);
+    p.advance(40_000);
+    assert.equal(p.b.dead, undefined, `B kept A (phase ${phase})`);
+    assert.equal(p.a.dead, undefined, `A kept B (phase ${phase})`);
+  }
+  // Directly: 7 s of silence under 29.7 s, then 2 s / 6 s: no verdict on the next tick, a PING.
+  const k = new KeepalivePolicy({ interval: 9900, timeout: 29_700, pinger: false }, 0);
+  k.received(0);
+  k.repace(INTERVAL, TIMEOUT, 7000);
+  const t = k.tick(9000);
+  assert.equal(t.dead, false);
+  assert.equal(t.ping, true, 'the answerer asks for a sign of life');
+  // and a peer that stays silent is still dropped: by the later of the old deadline and a new timeout
+  let deadAt: number | undefined;
+  for (let now = 11_000; now < 60_000 && deadAt === undefined; now += INTERVAL) if (k.tick(now).dead) deadAt = now;
+  assert.ok(deadAt !== undefined && deadAt >= 29_700 && deadAt <= 29_700 + INTERVAL, `dead at ${deadAt}`);
+});
