@@ -124,6 +124,7 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
     // window's CPU figures: the collections cost CPU)
     const m3 = await lab.metrics(undefined, 60_000, true);
     const rssGc = [...m3.values()].filter((m) => m.afterGc).map((m) => m.rss / MiB);
+    const rssTrim = [...m3.values()].filter((m) => typeof m.rssTrimmed === 'number').map((m) => (m.rssTrimmed as number) / MiB);
     const endStatus = await lab.statuses();
     const end = ScaleLab.check(endStatus, lab.live().map((p) => p.id));
     // budget refusals summed over every peer (honest peers should cause none, or only dial-rate waits)
@@ -189,6 +190,7 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
       mdnsSteady: { ...steady, perPeerPacketsPerMin: steady.packetsPerMin / args.n },
       rssMiB: summary(rss),
       rssAfterGcMiB: summary(rssGc),
+      rssAfterGcTrimMiB: summary(rssTrim),
       heapMiB: summary(heap),
       cpuIdlePercent: summary(cpuIdle),
       cpuSecondsTotal: summary(cpuTotal),
@@ -212,7 +214,7 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
         `  mDNS start-up ${fmt(startup.packetsPerMin, 0)} pkt/min (${fmt(startup.packetsPerMin / args.n)} per peer), ${fmt(startup.bytesPerMin / 1024, 0)} KiB/min over ${startup.seconds} s; ` +
         `steady ${fmt(steady.packetsPerMin, 1)} pkt/min (${fmt(steady.packetsPerMin / args.n, 2)} per peer), ${fmt(steady.bytesPerMin / 1024, 1)} KiB/min over ${steady.seconds} s\n` +
         `  per peer at idle: eth0 tx ${fmt(summary(txIdle).median / 1024)} KiB/min, ${fmt(summary(txPktIdle).median, 0)} pkt/min; CPU ${fmt(summary(cpuIdle).median, 2)} % (max ${fmt(summary(cpuIdle).max, 2)}); ` +
-        `RSS median ${fmt(summary(rss).median)} MiB (max ${fmt(summary(rss).max)}), after two full GCs ${fmt(summary(rssGc).median)} MiB (max ${fmt(summary(rssGc).max)}); heap ${fmt(summary(heap).median)} MiB; fds ${summary(fds).median}; timers ${summary(timers).median}\n` +
+        `RSS median ${fmt(summary(rss).median)} MiB (max ${fmt(summary(rss).max)}), after two full GCs ${fmt(summary(rssGc).median)} MiB (max ${fmt(summary(rssGc).max)}), and a malloc_trim ${fmt(summary(rssTrim).median)} MiB; heap ${fmt(summary(heap).median)} MiB; fds ${summary(fds).median}; timers ${summary(timers).median}\n` +
         `  control connections at idle, per peer: ${fmt(controlBytes.median / 1024)} KiB/min, ${fmt(controlPkts.median, 0)} pkt/min sent (${fmt(controlBytes.median / Math.max(1, args.n - 1), 0)} B/min, ${fmt(controlPkts.median / Math.max(1, args.n - 1), 1)} pkt/min per connection); load average ${fmt(load[0] as number)} → ${fmt(load[1] as number)}\n` +
         `  event-loop delay until the mesh, per peer: max ${fmt(lagMax.median, 0)} ms median (worst ${fmt(lagMax.max, 0)}), p99 ${fmt(lagP99.median, 0)} ms median`,
     );
@@ -220,7 +222,7 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
       `  CPU per peer (median s): loading ${fmt(cpuLoad.median, 2)}, start→ready ${fmt(cpuReady.median, 2)}, ready→mesh ${fmt(cpuMesh.median, 2)} (max ${fmt(cpuMesh.max, 2)}); ` +
         `mDNS datagrams received per peer: before ready ${fmt(udpBeforeReady.median, 0)}, ready→mesh ${fmt(udpStartup.median, 0)}, dropped by a full socket buffer until the mesh ${fmt(udpDropped.median, 0)}; duplicate dials dropped ${duplicateDials}`,
     );
-    console.log(`  budget refusals (all peers): ${JSON.stringify(budgets)}`);
+    console.log(`  budget refusals (all peers): ${JSON.stringify(budgets)}; heap trims by the sessions (stats.memoryTrims): ${[...endStatus.values()].reduce((n, s) => n + ((s.stats as { memoryTrims?: number }).memoryTrims ?? 0), 0)}`);
     if (r.problems.length > 0) console.log(`  problems: ${r.problems.join('; ')}`);
     // profiled peers write their profile on a clean exit
     await Promise.all(peers.filter((p) => profiled.has(p.host)).map((p) => p.request({ cmd: 'close' }, 'closed', 30_000).then(() => p.proc.exited).catch(() => undefined)));

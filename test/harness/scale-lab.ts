@@ -29,6 +29,8 @@ export interface PeerStatus {
 export interface PeerMetrics {
   /** Measured after two full GCs (metrics with `gc` on a peer run with --expose-gc). */
   afterGc?: boolean;
+  /** RSS after those GCs and a malloc_trim (null: not measured). */
+  rssTrimmed?: number | null;
   /** Event-loop delay since the peer started, ms (monitorEventLoopDelay). */
   loopDelayMs?: { p99: number; max: number };
   rss: number;

@@ -188,8 +188,16 @@ async function onCommand(c: ScaleCommand): Promise<void> {
         collect();
       }
       const m = process.memoryUsage();
+      // and what glibc could still give back after those GCs (malloc_trim): the session trims
+      // once a burst of connections has been quiet for 10 s, which may be before V8 collected
+      // the burst's garbage
+      let rssTrimmed: number | null = null;
+      if (gcDone) {
+        const { releaseFreeMemory } = await import('../../src/net/sockopt.js');
+        if (releaseFreeMemory()) rssTrimmed = process.memoryUsage().rss;
+      }
       const cpu = process.cpuUsage();
-      out({ ev: 'metrics', afterGc: gcDone, cpuAtLoad, cpuAtReady: cpuAtReady ?? null, udpAtReady: udpAtReady ?? null, udpReceived: udpReceived(), udpDropped: udpDropped(), rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, cpuUser: cpu.user, cpuSystem: cpu.system, uptime: process.uptime(), fds: fdCount(), resources: resources(), timers: cfg.countTimers ? liveTimers.size : null, eth0: ethCounters() ?? null, loopDelayMs: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 }, connected: session.connectedPeers.length, stats: session.stats });
+      out({ ev: 'metrics', afterGc: gcDone, rssTrimmed, cpuAtLoad, cpuAtReady: cpuAtReady ?? null, udpAtReady: udpAtReady ?? null, udpReceived: udpReceived(), udpDropped: udpDropped(), rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, cpuUser: cpu.user, cpuSystem: cpu.system, uptime: process.uptime(), fds: fdCount(), resources: resources(), timers: cfg.countTimers ? liveTimers.size : null, eth0: ethCounters() ?? null, loopDelayMs: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 }, connected: session.connectedPeers.length, stats: session.stats });
       return;
     }
     case 'fanout': {
