@@ -21,6 +21,14 @@
  * deadline until something arrives (keepalive-policy.ts repace).
  */
 
+/**
+ * The stretch stops here (timeout 90 s with the default ratio): past 300 peers at the default
+ * rate the session exchanges more than `rate` a second rather than detect failures later still,
+ * and strangers who become peers (security `none`; `pki` with `trustNew`) cannot slow our
+ * liveness checks further.
+ */
+export const MAX_STRETCHED_INTERVAL = 30_000;
+
 export interface KeepalivePaceSettings {
   /** The configured PING period, ms (keepaliveInterval). */
   interval: number;
@@ -37,10 +45,10 @@ export class KeepalivePace {
     private readonly peers: () => number,
   ) {}
 
-  /** The PING period now, ms. */
+  /** The PING period now, ms: never past MAX_STRETCHED_INTERVAL (unless configured so). */
   interval(): number {
     const { interval, rate } = this.settings;
-    return Math.max(interval, Math.round((1000 * this.peers()) / rate));
+    return Math.max(interval, Math.min(MAX_STRETCHED_INTERVAL, Math.round((1000 * this.peers()) / rate)));
   }
 
   /** The silence after which a peer is dead, at the given interval, ms. */

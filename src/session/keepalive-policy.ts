@@ -86,7 +86,9 @@ export class KeepalivePolicy {
     // may be pinging at the old pace (it paces itself), and as answerer we had no reason to
     // ping. Until something arrives, the old deadline or a full new timeout from now, whichever
     // is later, holds; our own PING (1.5 × the new interval of silence) asks for a sign of life.
-    if (timeout < this.#rules.timeout) this.#graceUntil = Math.max(this.#graceUntil, this.#lastRx + this.#rules.timeout, now + timeout);
+    // One grace per silence: a pace that keeps shrinking and growing (peers coming and going)
+    // must not push the verdict on a frozen peer back for ever.
+    if (timeout < this.#rules.timeout && this.#graceUntil <= now) this.#graceUntil = Math.max(this.#lastRx + this.#rules.timeout, now + timeout);
     this.#rules.interval = interval;
     this.#rules.timeout = timeout;
     if (!this.#fixedRefresh) this.#rules.rttRefresh = 5 * interval;

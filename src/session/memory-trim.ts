@@ -34,6 +34,7 @@ export class MemoryTrim {
   #events = 0;
   #timer: { cancel(): void } | undefined;
   #trims = 0;
+  #closed = false;
   readonly #minEvents: number;
   readonly #quietMs: number;
 
@@ -53,6 +54,7 @@ export class MemoryTrim {
 
   /** A control connection opened or closed. */
   note(): void {
+    if (this.#closed) return;
     this.#events++;
     if (this.#events < this.#minEvents) return;
     this.#timer?.cancel();
@@ -60,6 +62,7 @@ export class MemoryTrim {
   }
 
   close(): void {
+    this.#closed = true;
     this.#timer?.cancel();
     this.#timer = undefined;
   }

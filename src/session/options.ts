@@ -102,7 +102,7 @@ export interface PeerSessionOptions {
   /**
    * Keepalive exchanges a second the session aims at across all its peers. With more than
    * keepaliveRate × keepaliveInterval / 1000 peers (default 20), interval and timeout stretch
-   * to peers ÷ keepaliveRate seconds and in proportion (100 peers: 9.9 s and 29.7 s), so idle
+   * to peers ÷ keepaliveRate seconds and in proportion, up to a 30 s interval (100 peers: 9.9 s and 29.7 s), so idle
    * keepalive traffic grows with the number of peers, not its square. Default 10.
    */
   keepaliveRate?: number;

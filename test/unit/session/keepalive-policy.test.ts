@@ -222,6 +222,8 @@ test('the pace: the configured interval up to rate × interval peers, then peers
     [20, 2000, 6000],
     [32, 3200, 9600],
     [99, 9900, 29_700],
+    [300, 30_000, 90_000],
+    [5000, 30_000, 90_000],
   ] as const) {
     peers = n;
     assert.equal(pace.interval(), interval, `${n} peers`);
@@ -311,4 +313,20 @@ test('the pace shrinks on the answering side while the pinger still pings at the
   let deadAt: number | undefined;
   for (let now = 11_000; now < 60_000 && deadAt === undefined; now += INTERVAL) if (k.tick(now).dead) deadAt = now;
   assert.ok(deadAt !== undefined && deadAt >= 29_700 && deadAt <= 29_700 + INTERVAL, `dead at ${deadAt}`);
+});
+
+test('a pace that keeps shrinking and growing does not hold off the verdict on a frozen peer', () => {
+  // Reviewer's case: 100 <-> 88 peers at alternate ticks (10 s <-> 8.8 s): one grace per silence.
+  const k = new KeepalivePolicy({ interval: 10_000, timeout: 30_000, pinger: false }, 0);
+  k.received(0);
+  let now = 0;
+  let deadAt: number | undefined;
+  for (let i = 0; i < 400 && deadAt === undefined; i++) {
+    const big = i % 2 === 0;
+    now += big ? 8800 : 10_000;
+    if (k.tick(now).dead) deadAt = now;
+    else if (big) k.repace(10_000, 30_000, now);
+    else k.repace(8800, 26_400, now);
+  }
+  assert.ok(deadAt !== undefined && deadAt <= 80_000, `dead at ${deadAt}`);
 });

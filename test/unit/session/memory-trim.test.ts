@@ -69,4 +69,9 @@ test('while the burst goes on, the trim waits; close cancels it; a trim that is 
   timers.advance(5000);
   assert.equal(calls, 1);
   assert.equal(timers.pending, 0);
+  // connections closing after the session's close (their 'closed' events) do not re-arm it
+  for (let i = 0; i < 40; i++) trim.note();
+  assert.equal(timers.pending, 0);
+  timers.advance(60_000);
+  assert.equal(calls, 1);
 });
