@@ -9,19 +9,7 @@
  * releaseFreeMemory: glibc through koffi; elsewhere nothing happens). At most once per quiet
  * period, a few ms each; off with the session option `trimMemory: false`.
  */
-
-export interface TrimTimers {
-  /** A one-shot timer that does not keep the process alive. */
-  after(fn: () => void, ms: number): { cancel(): void };
-}
-
-export const SYSTEM_TRIM_TIMERS: TrimTimers = {
-  after(fn, ms) {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return { cancel: () => clearTimeout(t) };
-  },
-};
+import { realTimers, type ViabilityTimers } from './viability.js';
 
 export interface MemoryTrimSettings {
   /** Connection events (opened or closed) that make a burst. Default 16. */
@@ -32,7 +20,7 @@ export interface MemoryTrimSettings {
 
 export class MemoryTrim {
   #events = 0;
-  #timer: { cancel(): void } | undefined;
+  #timer: unknown;
   #trims = 0;
   #closed = false;
   readonly #minEvents: number;
@@ -41,7 +29,7 @@ export class MemoryTrim {
   constructor(
     private readonly trim: () => boolean,
     settings: MemoryTrimSettings = {},
-    private readonly timers: TrimTimers = SYSTEM_TRIM_TIMERS,
+    private readonly timers: ViabilityTimers = realTimers,
   ) {
     this.#minEvents = settings.minEvents ?? 16;
     this.#quietMs = settings.quietMs ?? 10_000;
@@ -57,13 +45,13 @@ export class MemoryTrim {
     if (this.#closed) return;
     this.#events++;
     if (this.#events < this.#minEvents) return;
-    this.#timer?.cancel();
-    this.#timer = this.timers.after(() => this.#fire(), this.#quietMs);
+    if (this.#timer !== undefined) this.timers.clearTimeout(this.#timer);
+    this.#timer = this.timers.setTimeout(() => this.#fire(), this.#quietMs);
   }
 
   close(): void {
     this.#closed = true;
-    this.#timer?.cancel();
+    if (this.#timer !== undefined) this.timers.clearTimeout(this.#timer);
     this.#timer = undefined;
   }
 

@@ -30,7 +30,8 @@ export interface ViabilityTimers {
   clearTimeout(handle: unknown): void;
 }
 
-const realTimers: ViabilityTimers = {
+/** Real, unref'd timers (also the heap trim's: memory-trim.ts). */
+export const realTimers: ViabilityTimers = {
   now: () => performance.now(),
   setTimeout: (fn, ms) => {
     const t = setTimeout(fn, ms);

@@ -36,6 +36,8 @@ export interface VictimCost {
   /** Established TCP connections it accepted. */
   incoming: number;
   files: string[];
+  /** The keepalive interval and timeout on each connected peer's connection (peerInfo().keepalive). */
+  keepaliveMs: Array<{ intervalMs: number; timeoutMs: number } | null>;
   stats: { controlConnections: number; handshakes: number; streams: number; targets: number; budgets: Record<string, number> } & Record<string, unknown>;
   /** The mDNS engine's packet counters, when the victim was started with `mdnsStats: true`. */
   mdns?: { received: number; malformed: number; offLink: number; sent: number; sendErrors: number };

@@ -129,7 +129,7 @@ rl.on('line', (line) => {
     const m = process.memoryUsage();
     const fds = readdirSync('/proc/self/fd').length;
     const threads = readdirSync('/proc/self/task').length;
-    out({ ev: 'cost', cpu: process.cpuUsage(), rss: m.rss, peakRss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, fds, threads, ...tcpConnections(), files: filesIn(given.resources?.directory), stats: session.stats, ...(engine ? { mdns: engine.stats, mdnsLimited: engine.limited } : {}) });
+    out({ ev: 'cost', cpu: process.cpuUsage(), rss: m.rss, peakRss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers, fds, threads, ...tcpConnections(), files: filesIn(given.resources?.directory), stats: session.stats, keepaliveMs: session.connectedPeers.map((p) => session.peerInfo(p)?.keepalive ?? null), ...(engine ? { mdns: engine.stats, mdnsLimited: engine.limited } : {}) });
   } else if (cmd === 'reset') {
     peakRss = process.memoryUsage().rss;
     out({ ev: 'reset', rss: peakRss });

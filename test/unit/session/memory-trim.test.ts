@@ -5,29 +5,37 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryTrim, type TrimTimers } from '../../../src/session/memory-trim.js';
+import { MemoryTrim } from '../../../src/session/memory-trim.js';
+import type { ViabilityTimers } from '../../../src/session/viability.js';
 
-class FakeTimers implements TrimTimers {
-  now = 0;
-  #due: Array<{ at: number; fn: () => void; live: boolean }> = [];
-  after(fn: () => void, ms: number): { cancel(): void } {
-    const t = { at: this.now + ms, fn, live: true };
-    this.#due.push(t);
-    return { cancel: () => (t.live = false) };
+class FakeTimers implements ViabilityTimers {
+  time = 0;
+  #next = 1;
+  readonly #due = new Map<number, { at: number; fn: () => void }>();
+  now(): number {
+    return this.time;
+  }
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = this.#next++;
+    this.#due.set(id, { at: this.time + ms, fn });
+    return id;
+  }
+  clearTimeout(h: unknown): void {
+    this.#due.delete(h as number);
   }
   advance(ms: number): void {
-    const end = this.now + ms;
+    const end = this.time + ms;
     for (;;) {
-      const next = this.#due.filter((t) => t.live && t.at <= end).sort((a, b) => a.at - b.at)[0];
+      const next = [...this.#due].filter(([, t]) => t.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
       if (!next) break;
-      this.now = next.at;
-      next.live = false;
-      next.fn();
+      this.#due.delete(next[0]);
+      this.time = next[1].at;
+      next[1].fn();
     }
-    this.now = end;
+    this.time = end;
   }
   get pending(): number {
-    return this.#due.filter((t) => t.live).length;
+    return this.#due.size;
   }
 }
 
