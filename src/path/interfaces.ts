@@ -269,13 +269,16 @@ export function inSubnet(address: string, ifaceAddr: InterfaceAddress): boolean 
 /**
  * The interface a packet from `source` most likely arrived on: the one with an address
  * whose subnet contains it (longest prefix wins). IPv6 link-local sources carry their
- * zone (`fe80::1%eth0`) when the socket reports it; the zone wins when present.
+ * zone (`fe80::1%eth0`) when the socket reports it; the zone decides when present.
  */
 export function interfaceForSource(source: string, candidates: readonly NetworkInterface[]): NetworkInterface | undefined {
   const zone = source.includes('%') ? source.slice(source.indexOf('%') + 1) : undefined;
   if (zone) {
-    const byZone = candidates.find((i) => i.name === zone || String(i.index) === zone);
-    if (byZone) return byZone;
+    // The zone names the arrival interface outright. When it is none of the candidates the
+    // packet came in elsewhere: every link has the same fe80::/64, so the subnet match below
+    // would wrongly claim it for the first candidate (a wildcard socket sees groups its
+    // siblings, or other processes, joined on other links: IP_MULTICAST_ALL).
+    return candidates.find((i) => i.name === zone || String(i.index) === zone);
   }
   let best: NetworkInterface | undefined;
   let bestLen = -1;

@@ -93,6 +93,16 @@ test('an interface that appears after start is used (announced on it, queries an
   const browse = oursBrowse(lab, h3, type, { interfaces: ['eth1'] });
   const ourSeen = await waitAdded(browse, 'Ours Grows', DISCOVERY_MS);
   assert.ok(ourSeen.addresses?.includes('10.55.0.1'), `address on the new link in ${JSON.stringify(ourSeen.addresses)}`);
+  // A second browser on h3, on the bridge alone, makes h1 answer there over IPv4 and IPv6 with the
+  // bridge's addresses. The eth1 browser's wildcard sockets hear those packets too (the group is
+  // joined on eth0 now: IP_MULTICAST_ALL); their fe80:: source is zoned to eth0 and must not be
+  // taken for eth1's (it was once, under load in CI: the eth1 browser reported 10.77.0.1).
+  const bridgeBrowse = oursBrowse(lab, h3, type, { interfaces: ['eth0'] });
+  const onBridge = await waitAdded(bridgeBrowse, 'Ours Grows', DISCOVERY_MS);
+  assert.ok(onBridge.addresses?.includes(h1.ipv4 ?? ''), `bridge addresses in ${JSON.stringify(onBridge.addresses)}`);
+  await sleep(2000);
+  const strays = browse.stdoutLines.filter((l) => l.includes('Ours Grows') && l.includes(`"${h1.ipv4 ?? ''}"`));
+  assert.deepEqual(strays, [], 'the eth1 browser took in none of the bridge\'s answers');
   // and a browser started after that (python-zeroconf) gets its queries answered on the new link
   const zc = zeroconfBrowse(lab, h3, type, { ipVersion: 'v4', interfaces: ['10.55.0.3'] });
   await zeroconfReady(zc, STARTUP_MS);

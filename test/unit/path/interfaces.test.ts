@@ -28,13 +28,21 @@ test('subnet matching for IPv4 and IPv6, longest prefix wins', () => {
   const ll = { family: 'IPv6' as const, address: 'fe80::1', netmask: 'ffff:ffff:ffff:ffff::', prefixLength: 64, scope: 'link' as const };
   assert.ok(inSubnet('fe80::abcd:1', ll));
   assert.ok(!inSubnet('fd00::1', ll));
-  const mk = (name: string, index: number, addrs: (typeof v4)[]) => ({ name, index, type: 'other' as const, mtu: 1500, flags: { up: true, running: true, broadcast: true, multicast: true, loopback: false, pointToPoint: false }, addresses: addrs });
+  const mk = (name: string, index: number, addrs: (typeof v4 | typeof ll)[]) => ({ name, index, type: 'other' as const, mtu: 1500, flags: { up: true, running: true, broadcast: true, multicast: true, loopback: false, pointToPoint: false }, addresses: addrs });
   const a = mk('a', 2, [{ ...v4, address: '10.0.0.1', prefixLength: 8 }]);
   const b = mk('b', 3, [v4]);
   assert.equal(interfaceForSource('10.77.0.5', [a, b])?.name, 'b');
   assert.equal(interfaceForSource('10.1.2.3', [a, b])?.name, 'a');
   assert.equal(interfaceForSource('fe80::9%b', [a, b])?.name, 'b');
   assert.equal(interfaceForSource('192.168.1.1', [a, b]), undefined);
+  // A link-local source zoned to an interface outside the candidates came in there, even though
+  // every link's fe80::/64 holds it (an mDNS socket selected for one link hears packets of groups
+  // joined on another: the CI flake where a browser on eth1 was given eth0's addresses).
+  const c = mk('c', 4, [ll]);
+  assert.equal(interfaceForSource('fe80::9%c', [a, b, c])?.name, 'c');
+  assert.equal(interfaceForSource('fe80::9%4', [a, b, c])?.name, 'c');
+  assert.equal(interfaceForSource('fe80::9%eth0', [c]), undefined);
+  assert.equal(interfaceForSource('fe80::9', [c])?.name, 'c');
 });
 
 test('IPv6 expansion and scope', () => {
