@@ -43,6 +43,16 @@ export interface BrowserContext {
 
 /** Resolution queries: now, then 1, 2, 4, 8 s later. */
 const RESOLVE_ATTEMPTS = 5;
+/**
+ * After a round of RESOLVE_ATTEMPTS went unanswered, the instance (its PTR still live) is
+ * tried again, a new round, after 15 s, then 30 s, 60 s … up to an hour, ±20 % (as
+ * mDNSResponder keeps a resolve going). On a lossy link (Wi-Fi; a busy host whose socket
+ * buffer overflows) a round can fail whole: a peer seen once must not stay unresolved until
+ * its PTR, 75 minutes long, is heard again. A round waits its turn like any other resolution
+ * (maxResolving), so instances that never resolve take no slot between rounds.
+ */
+export const REVISIT_MS = 15_000;
+export const MAX_REVISIT_MS = 3_600_000;
 /** Without a TXT record after this long, report the instance with an empty one. */
 const TXT_GRACE_MS = 1500;
 const MAX_QUEUED_EVENTS = 10_000;
@@ -61,7 +71,11 @@ interface Tracked {
   overIPv4: boolean;
   startedAt: number;
   attempt: number;
+  /** Rounds of attempts that went unanswered since it last resolved (the revisit back-off). */
+  rounds: number;
   retry: TimerHandle | undefined;
+  /** The next round, once a round went unanswered. */
+  revisit: TimerHandle | undefined;
 }
 
 export class ServiceBrowser extends EventEmitter<BrowserEvents> {
@@ -127,6 +141,9 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
     if (r.type === 'PTR' && n === nameKey(this.ptrName)) {
       const t = this.tracked.get(`${e.iface}|${nameKey(r.target)}`);
       if (t) {
+        // heard again: a new round now, not at the revisit
+        t.revisit?.cancel();
+        t.revisit = undefined;
         t.attempt = 0;
         t.source = e.source;
         if (familyOf(e.source) === 'IPv4') t.overIPv4 = true;
@@ -147,7 +164,7 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
   private markDirty(key: string, fqdn?: string, iface?: string, source = ''): void {
     if (!this.tracked.has(key)) {
       if (fqdn === undefined || iface === undefined || this.tracked.size >= MAX_TRACKED) return;
-      this.tracked.set(key, { fqdn, iface, host: undefined, emitted: undefined, source, overIPv4: familyOf(source) === 'IPv4', startedAt: this.ctx.clock.now(), attempt: 0, retry: undefined });
+      this.tracked.set(key, { fqdn, iface, host: undefined, emitted: undefined, source, overIPv4: familyOf(source) === 'IPv4', startedAt: this.ctx.clock.now(), attempt: 0, rounds: 0, retry: undefined, revisit: undefined });
     }
     this.dirty.add(key);
     // a response's records arrive one by one: look at the instance once the packet is in
@@ -167,6 +184,7 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
     const stillListed = cache.get(this.ptrName, RRType.PTR, t.iface).some((e) => e.record.type === 'PTR' && nameKey(e.record.target) === nameKey(t.fqdn));
     if (!stillListed) {
       t.retry?.cancel();
+      t.revisit?.cancel();
       this.tracked.delete(key);
       this.waitingResolve.delete(key);
       this.endResolve(key);
@@ -193,7 +211,10 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
     }
     t.retry?.cancel();
     t.retry = undefined;
+    t.revisit?.cancel();
+    t.revisit = undefined;
     t.attempt = 0;
+    t.rounds = 0;
     this.endResolve(key);
     const inst = buildInstance(t.fqdn, t.iface, parts);
     if (!inst) return;
@@ -220,9 +241,18 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
   }
 
   private scheduleResolve(key: string, t: Tracked): void {
-    if (t.retry) return;
+    if (t.retry || t.revisit) return;
     if (t.attempt >= RESOLVE_ATTEMPTS) {
+      // this round is over: free the slot, and come back for a new round later
       this.endResolve(key);
+      const { clock } = this.ctx;
+      const wait = Math.min(REVISIT_MS * 2 ** t.rounds, MAX_REVISIT_MS) * (0.8 + 0.4 * clock.random());
+      t.rounds++;
+      t.revisit = clock.setTimeout(() => {
+        t.revisit = undefined;
+        t.attempt = 0;
+        this.markDirty(key);
+      }, wait);
       return;
     }
     if (!this.resolving.has(key)) {
@@ -304,7 +334,10 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
     this.ctx.cache.off('updated', this.onUpdated);
     this.ctx.cache.off('removed', this.onRemoved);
     this.flushTimer?.cancel();
-    for (const t of this.tracked.values()) t.retry?.cancel();
+    for (const t of this.tracked.values()) {
+      t.retry?.cancel();
+      t.revisit?.cancel();
+    }
     this.tracked.clear();
     this.resolving.clear();
     this.waitingResolve.clear();
