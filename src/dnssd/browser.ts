@@ -84,6 +84,8 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
   /** Instances being resolved (sending queries), and those waiting for a turn, oldest first. */
   private readonly resolving = new Set<string>();
   private readonly waitingResolve = new Set<string>();
+  /** Instances waiting for a later round (see REVISIT_MS): served after every first-time one. */
+  private readonly waitingRevisit = new Set<string>();
   private flushTimer: TimerHandle | undefined;
   private stopQuery: (() => void) | undefined;
   private removeInterest: (() => void) | undefined;
@@ -187,6 +189,7 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
       t.revisit?.cancel();
       this.tracked.delete(key);
       this.waitingResolve.delete(key);
+      this.waitingRevisit.delete(key);
       this.endResolve(key);
       if (t.emitted) this.publish('removed', t.emitted);
       return;
@@ -231,12 +234,14 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
   private endResolve(key: string): void {
     if (!this.resolving.delete(key)) return;
     const max = this.ctx.maxResolving ?? DEFAULT_MDNS_LIMITS.maxResolving;
-    for (const next of this.waitingResolve) {
-      if (this.resolving.size >= max) break;
-      this.waitingResolve.delete(next);
-      if (!this.tracked.has(next)) continue;
-      this.resolving.add(next);
-      this.markDirty(next);
+    for (const queue of [this.waitingResolve, this.waitingRevisit]) {
+      for (const next of queue) {
+        if (this.resolving.size >= max) return;
+        queue.delete(next);
+        if (!this.tracked.has(next)) continue;
+        this.resolving.add(next);
+        this.markDirty(next);
+      }
     }
   }
 
@@ -257,10 +262,13 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
     }
     if (!this.resolving.has(key)) {
       if (this.resolving.size >= (this.ctx.maxResolving ?? DEFAULT_MDNS_LIMITS.maxResolving)) {
-        this.waitingResolve.add(key);
+        // never-resolving instances (a stranger's bare PTRs) in their later rounds must not
+        // keep an instance heard for the first time waiting
+        (t.rounds > 0 ? this.waitingRevisit : this.waitingResolve).add(key);
         return;
       }
       this.waitingResolve.delete(key);
+      this.waitingRevisit.delete(key);
       this.resolving.add(key);
     }
     t.retry = this.ctx.clock.setTimeout(() => {
@@ -341,6 +349,7 @@ export class ServiceBrowser extends EventEmitter<BrowserEvents> {
     this.tracked.clear();
     this.resolving.clear();
     this.waitingResolve.clear();
+    this.waitingRevisit.clear();
     for (const w of this.waiters.splice(0)) w({ value: undefined, done: true });
   }
 }

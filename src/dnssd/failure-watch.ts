@@ -12,8 +12,11 @@
  *   carrying the record ends the watch. After two or more such queries and ten seconds without
  *   that answer, the record is flushed (one-second grace, like a goodbye) — but only if our
  *   own questions went unanswered too: after two such queries and five seconds it is suspect,
- *   and we ask for it ourselves, twice (as a reconfirmation, below); the ten seconds then need
- *   two questions from that point on. A query heard within JUST_RECEIVED_MS of the record's last arrival does not
+ *   and we ask for it ourselves, twice (as a reconfirmation, below; each only while it is still
+ *   unanswered, charged to the share of the address it came from); it is flushed once both went
+ *   out (or a neighbour's question within the second before stood for one), the last at least
+ *   two seconds before, and ten seconds have passed. Questions the budget refused condemn
+ *   nothing: the watch then ages out and the record lives to its TTL. A query heard within JUST_RECEIVED_MS of the record's last arrival does not
  *   count: its owner just answered.
  *   The confirmation is what makes the rule hold on a lossy link: a refresh wave's answer lost
  *   here, and our one retry within the ten seconds lost too, flushed ~1 % of live peers' SRVs
@@ -66,14 +69,26 @@ const CHECK_INTERVAL_MS = 1000;
 const RECONFIRM_SPREAD_MS = 1000;
 const RECONFIRM_SECOND_MS = 2000;
 
+/** Our own question for a suspect record is given this long for its answer before the verdict. */
+const ANSWER_GRACE_MS = 2000;
+
 interface Watch {
   record: ResourceRecord;
   iface: string;
+  /** Where the record came from last: our questions for it are charged to that address's share. */
+  source: string;
   queries: number;
   firstAt: number;
   lastAt: number;
-  /** We asked for it ourselves (a reconfirmation): no answer by `firstAt` + the window flushes it. */
-  confirming: boolean;
+  /**
+   * passive: others' queries go unanswered; suspect: we are asking for it ourselves, and the
+   * verdict waits for our questions; reconfirm: reconfirm()/reconfirmHost() asked, the queries
+   * heard (ours among them) and ten seconds decide.
+   */
+  stage: 'passive' | 'suspect' | 'reconfirm';
+  /** Our questions for a suspect record that went out (or that a neighbour's question within the last second stood for). */
+  asks: number;
+  lastAskAt: number;
 }
 
 export class FailureWatch {
@@ -89,8 +104,8 @@ export class FailureWatch {
   constructor(
     private readonly clock: Clock,
     private readonly cache: RecordCache,
-    /** Sends questions on one interface without known answers; false when not sent (budget). */
-    private readonly ask: (questions: Question[], iface: string) => boolean,
+    /** Sends questions on one interface without known answers (charged to `source`'s share when given); false when not sent (budget). */
+    private readonly ask: (questions: Question[], iface: string, source?: string) => boolean,
   ) {}
 
   /** A query heard on the link (from port 5353; our own come back too). */
@@ -117,7 +132,7 @@ export class FailureWatch {
         const w = this.#watches.get(wk);
         if (!w && addressRecord) continue;
         if (!w) {
-          this.#watches.set(wk, { record: e.record, iface: p.iface.name, queries: 1, firstAt: now, lastAt: now, confirming: false });
+          this.#watches.set(wk, { record: e.record, iface: p.iface.name, source: e.source, queries: 1, firstAt: now, lastAt: now, stage: 'passive', asks: 0, lastAskAt: -Infinity });
           if (this.#watches.size > MAX_WATCHES) this.#watches.delete(this.#watches.keys().next().value as string);
         } else if (now - w.lastAt >= SAME_QUERY_MS) {
           w.queries++;
@@ -170,23 +185,31 @@ export class FailureWatch {
     for (const e of this.cache.get(name, RRType.ANY, iface)) {
       if (!which(e.record)) continue;
       const wk = `${iface}|${recordKey(e.record)}`;
-      const w = this.#watches.get(wk);
-      if (w?.confirming) continue;
+      if (this.#watches.get(wk)?.stage === 'reconfirm') continue;
       this.#watches.delete(wk);
-      this.#watches.set(wk, { record: e.record, iface, queries: 0, firstAt: now, lastAt: -Infinity, confirming: true });
+      this.#watches.set(wk, { record: e.record, iface, source: e.source, queries: 0, firstAt: now, lastAt: -Infinity, stage: 'reconfirm', asks: 0, lastAskAt: -Infinity });
       if (this.#watches.size > MAX_WATCHES) this.#watches.delete(this.#watches.keys().next().value as string);
     }
     if (this.#watches.size > 0) this.#check ??= this.clock.setTimeout(() => this.#sweep(), CHECK_INTERVAL_MS);
   }
 
-  /** Asks `questions` twice (0-1 s, then 2-3 s later), each time unless someone asked within the last second. */
-  #twice(questions: Question[], iface: string, askedKey: string, still: () => boolean = () => true): void {
+  /**
+   * Asks `questions` twice (0-1 s, then 2-3 s later), each time unless someone asked within the
+   * last second. For a suspect watch `w`: only while it is still unanswered, charged to the
+   * record's source, and counted in `w.asks` when it went out or was hushed (not when the
+   * budget refused it).
+   */
+  #twice(questions: Question[], iface: string, askedKey: string, w?: Watch): void {
     const send = (): void => {
-      if (!still()) return;
+      if (w !== undefined && this.#watches.get(`${w.iface}|${recordKey(w.record)}`) !== w) return;
       const heard = this.#asked.get(askedKey);
       // someone asked this within the last second: their query serves as ours
-      if (heard !== undefined && this.clock.now() - heard < RECONFIRM_SPREAD_MS) return;
-      this.ask(questions, iface);
+      const hushed = heard !== undefined && this.clock.now() - heard < RECONFIRM_SPREAD_MS;
+      if (hushed || this.ask(questions, iface, w?.source || undefined)) {
+        if (w === undefined) return;
+        w.asks++;
+        w.lastAskAt = this.clock.now();
+      }
     };
     const first = this.clock.random() * RECONFIRM_SPREAD_MS;
     this.#later(send, first);
@@ -206,16 +229,16 @@ export class FailureWatch {
     if (this.#closed) return;
     const now = this.clock.now();
     for (const [k, w] of this.#watches) {
-      if (!w.confirming && w.queries >= UNANSWERED_QUERIES && now - w.firstAt >= UNANSWERED_MS - CONFIRM_MS) {
-        // suspect: ask ourselves before the ten seconds are up; the verdict counts the questions
-        // from here on (ours, or a neighbour's that hushed ours)
-        w.confirming = true;
-        w.queries = 0;
-        w.lastAt = -Infinity;
+      const due = now - w.firstAt >= UNANSWERED_MS;
+      if (w.stage === 'passive' && w.queries >= UNANSWERED_QUERIES && now - w.firstAt >= UNANSWERED_MS - CONFIRM_MS) {
+        // suspect: we ask ourselves, and only our questions left unanswered condemn it
+        w.stage = 'suspect';
         const questions: Question[] = [{ name: w.record.name, qtype: rrTypeNumber(w.record), qclass: CLASS_IN, unicastResponse: false }];
-        // each question only while the record is still unanswered (an answer ends the watch)
-        this.#twice(questions, w.iface, `${w.iface}|${nameKey(w.record.name)}|${rrTypeNumber(w.record)}`, () => this.#watches.get(k) === w);
-      } else if (w.confirming && w.queries >= UNANSWERED_QUERIES && now - w.firstAt >= UNANSWERED_MS) {
+        this.#twice(questions, w.iface, `${w.iface}|${nameKey(w.record.name)}|${rrTypeNumber(w.record)}`, w);
+      } else if (
+        (w.stage === 'suspect' && due && w.asks >= 2 && now - w.lastAskAt >= ANSWER_GRACE_MS) ||
+        (w.stage === 'reconfirm' && due && w.queries >= UNANSWERED_QUERIES)
+      ) {
         this.#watches.delete(k);
         this.flushed += this.cache.flush(w.record, w.iface, w.record.type === 'SRV');
       } else if (now - w.firstAt > WATCH_MAX_AGE_MS) this.#watches.delete(k);

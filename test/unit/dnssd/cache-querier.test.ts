@@ -238,21 +238,21 @@ test('querier: duplicate question suppression is per address family: a duplicate
   const ours = (family: 'IPv4' | 'IPv6'): number => link.log.filter((s) => s.from === mine.address && s.family === family).length;
   q.startContinuous('_x._tcp.local', RRType.PTR);
   clock.advance(200);
-  assert.deepEqual([ours('IPv4'), ours('IPv6')], [1, 1]);
+  assert.deepEqual([ours('IPv4'), ours('IPv6')], [1, 0], 'the first query goes over IPv4 alone');
   const t1 = q.history('_x._tcp.local', RRType.PTR)[0] as number;
   const at = (ms: number): void => clock.advance(t1 + ms - clock.now());
   at(700);
   ask('IPv4');
   at(1100);
-  assert.deepEqual([ours('IPv4'), ours('IPv6')], [1, 2], 'only the IPv4 query suppressed');
+  assert.deepEqual([ours('IPv4'), ours('IPv6')], [1, 1], 'only the IPv4 query suppressed');
   at(2700); // next due at +3000 (2 s interval): heard over both families → nothing sent
   ask('IPv4');
   ask('IPv6');
   at(3100);
-  assert.deepEqual([ours('IPv4'), ours('IPv6')], [1, 2], 'both suppressed');
+  assert.deepEqual([ours('IPv4'), ours('IPv6')], [1, 1], 'both suppressed');
   assert.equal(q.suppressedQueries, 3);
   at(7100);
-  assert.deepEqual([ours('IPv4'), ours('IPv6')], [2, 3], 'and the schedule goes on');
+  assert.deepEqual([ours('IPv4'), ours('IPv6')], [2, 2], 'and the schedule goes on');
   q.close();
 });
 
@@ -267,4 +267,36 @@ test('tie-breaking compares class, type, then rdata bytes; the later set wins', 
   // RFC 6762 §8.2 example: SRV rdata compared byte-wise (priority/weight/port first)
   const srv = (port: number): ResourceRecord => ({ name: 'x._http._tcp.local', type: 'SRV', priority: 0, weight: 0, port, target: 'vm.local', ttl: 120, rrclass: CLASS_IN, cacheFlush: true });
   assert.ok(compareProbeSets([srv(8080)], [srv(80)]) > 0);
+});
+
+test('browse on a dual-stack link: the first query (no known answers) goes over IPv4 alone and is answered once per responder; a responder on IPv6 alone is found by the second, a second later', async () => {
+  const { Mdns } = await import('../../../src/dnssd/mdns.js');
+  const clock = new FakeClock();
+  const link = new FakeLink(clock, { v6Sources: true });
+  const [dual, v6only, browserHost] = [link.host(1, ['IPv4', 'IPv6']), link.host(2, ['IPv6']), link.host(3, ['IPv4', 'IPv6'])];
+  const responders = [new Mdns({ network: dual, clock, host: 'dual' }), new Mdns({ network: v6only, clock, host: 'six' })];
+  await Promise.all(responders.map((e) => e.whenReady()));
+  responders[0]?.advertise({ name: 'dual', type: '_fam._tcp', port: 1 });
+  responders[1]?.advertise({ name: 'six', type: '_fam._tcp', port: 2 });
+  await new Promise((r) => setImmediate(r));
+  clock.advance(10_000); // probed and announced before the browser's engine exists
+  const engine = new Mdns({ network: browserHost, clock, host: 'browser' });
+  await engine.whenReady();
+  const from = link.log.length;
+  const startedAt = clock.now();
+  const found = new Map<string, number>();
+  const browser = engine.browse({ type: '_fam._tcp' });
+  browser.on('added', (s) => found.set(s.name, clock.now() - startedAt));
+  await new Promise((r) => setImmediate(r));
+  clock.advance(900);
+  const sent = link.log.slice(from);
+  const queries = sent.filter((s) => s.from === browserHost.address && !s.packet.response);
+  assert.deepEqual(queries.map((s) => s.family), ['IPv4'], 'one first query, over IPv4');
+  const answers = sent.filter((s) => s.from === dual.address && s.packet.response);
+  assert.deepEqual(answers.map((s) => s.family), ['IPv4'], 'answered once, over IPv4');
+  assert.ok(found.has('dual') && !found.has('six'), `found ${JSON.stringify([...found])}`);
+  clock.advance(1500);
+  assert.ok((found.get('six') ?? Infinity) <= 2400, `the IPv6-only responder found after ${found.get('six')} ms`);
+  browser.stop();
+  await Promise.all([engine, ...responders].map((e) => e.close()));
 });
