@@ -81,3 +81,33 @@ test('an instance nobody answers for (a dead host\'s PTR, 75 minutes in caches):
   browser.stop();
   await engine.close();
 });
+
+test('a stranger\'s never-resolving PTRs in their later rounds do not hold up an instance heard for the first time', async () => {
+  const clock = new FakeClock();
+  const link = new FakeLink(clock);
+  const [ownerHost, browserHost] = [link.host(1), link.host(2)];
+  link.host(9);
+  const owner = new Mdns({ network: ownerHost, clock, host: 'owner' });
+  const engine = new Mdns({ network: browserHost, clock, host: 'browser' });
+  await Promise.all([owner.whenReady(), engine.whenReady()]);
+  let blocked = true;
+  link.dropAt = (s, to) => blocked && s.from === ownerHost.address && to === browserHost;
+  owner.advertise({ name: 'real', type: '_rv._tcp', port: 7 });
+  const browser = engine.browse({ type: '_rv._tcp' });
+  let addedAt: number | undefined;
+  browser.on('added', (s) => { if (s.name === 'real') addedAt = clock.now(); });
+  await new Promise((r) => setImmediate(r));
+  clock.advance(5000);
+  // 200 bare PTRs from a stranger: 16 at a time, 5 questions each, then a round again and again
+  const ptrs: ResourceRecord[] = Array.from({ length: 200 }, (_, i) => ({ name: '_rv._tcp.local', type: 'PTR', target: `bare-${i}._rv._tcp.local`, ttl: 4500, rrclass: CLASS_IN, cacheFlush: false }));
+  for (let i = 0; i < 200; i += 50) link.inject(encodePacket({ ...emptyPacket(true), answers: ptrs.slice(i, i + 50) }), '10.9.0.9');
+  for (let t = 0; t < 900; t++) clock.advance(1000);
+  // now the real instance is heard for the first time
+  blocked = false;
+  const heardAt = clock.now();
+  link.inject(ptrPacket('_rv._tcp', 'real'), ownerHost.address);
+  for (let t = 0; t < 120 && addedAt === undefined; t++) clock.advance(1000);
+  assert.ok(addedAt !== undefined && addedAt - heardAt <= 20_000, `resolved ${addedAt === undefined ? 'never' : `${addedAt - heardAt} ms`} after its PTR, behind the stranger's rounds`);
+  browser.stop();
+  await Promise.all([owner.close(), engine.close()]);
+});
