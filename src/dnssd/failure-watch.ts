@@ -13,10 +13,12 @@
  *   that answer, the record is flushed (one-second grace, like a goodbye) — but only if our
  *   own questions went unanswered too: after two such queries and five seconds it is suspect,
  *   and we ask for it ourselves, twice (as a reconfirmation, below; each only while it is still
- *   unanswered, charged to the share of the address it came from); it is flushed once both went
- *   out (or a neighbour's question within the second before stood for one), the last at least
- *   two seconds before, and ten seconds have passed. Questions the budget refused condemn
- *   nothing: the watch then ages out and the record lives to its TTL. A query heard within JUST_RECEIVED_MS of the record's last arrival does not
+ *   unanswered; the records that became suspect together go in one packet, so a dead host's
+ *   many instances cost two packets); it is flushed once both went out (or a neighbour's
+ *   question without known answers for it, within the second before, stood for one), the last
+ *   at least two seconds before, and ten seconds have passed. Questions the engine's query
+ *   budget refused condemn nothing: the watch then ages out, the record lives to its TTL and
+ *   its PTRs to theirs (75 minutes; later resolution rounds, browser.ts, then ask for it). A query heard within JUST_RECEIVED_MS of the record's last arrival does not
  *   count: its owner just answered.
  *   The confirmation is what makes the rule hold on a lossy link: a refresh wave's answer lost
  *   here, and our one retry within the ten seconds lost too, flushed ~1 % of live peers' SRVs
@@ -71,12 +73,12 @@ const RECONFIRM_SECOND_MS = 2000;
 
 /** Our own question for a suspect record is given this long for its answer before the verdict. */
 const ANSWER_GRACE_MS = 2000;
+/** Records that become suspect in one sweep and are asked for in one packet (more wait for the next sweep). */
+const MAX_SUSPECTS_PER_SWEEP = 32;
 
 interface Watch {
   record: ResourceRecord;
   iface: string;
-  /** Where the record came from last: our questions for it are charged to that address's share. */
-  source: string;
   queries: number;
   firstAt: number;
   lastAt: number;
@@ -104,8 +106,8 @@ export class FailureWatch {
   constructor(
     private readonly clock: Clock,
     private readonly cache: RecordCache,
-    /** Sends questions on one interface without known answers (charged to `source`'s share when given); false when not sent (budget). */
-    private readonly ask: (questions: Question[], iface: string, source?: string) => boolean,
+    /** Sends questions on one interface without known answers; false when not sent (budget). */
+    private readonly ask: (questions: Question[], iface: string) => boolean,
   ) {}
 
   /** A query heard on the link (from port 5353; our own come back too). */
@@ -115,10 +117,15 @@ export class FailureWatch {
     const known = new Set(p.packet.answers.map(recordKey));
     for (const q of p.packet.questions) {
       if (q.unicastResponse || (q.qclass !== CLASS_IN && q.qclass !== 255)) continue;
-      const askedKey = `${p.iface.name}|${nameKey(q.name)}|${q.qtype}`;
-      this.#asked.delete(askedKey);
-      this.#asked.set(askedKey, now);
-      if (this.#asked.size > MAX_WATCHES) this.#asked.delete(this.#asked.keys().next().value as string);
+      // a question that lists known answers for itself may go unanswered by design: it does not
+      // stand for ours (the hush in #ask)
+      const lname = nameKey(q.name);
+      if (!p.packet.answers.some((r) => nameKey(r.name) === lname && (q.qtype === RRType.ANY || rrTypeNumber(r) === q.qtype))) {
+        const askedKey = `${p.iface.name}|${lname}|${q.qtype}`;
+        this.#asked.delete(askedKey);
+        this.#asked.set(askedKey, now);
+        if (this.#asked.size > MAX_WATCHES) this.#asked.delete(this.#asked.keys().next().value as string);
+      }
       for (const e of this.cache.get(q.name, q.qtype, p.iface.name)) {
         // Only an instance's own records: a PTR question is asked by every browser and answered
         // by every instance, so one lost answer of many (a busy host's socket overflowing)
@@ -132,7 +139,7 @@ export class FailureWatch {
         const w = this.#watches.get(wk);
         if (!w && addressRecord) continue;
         if (!w) {
-          this.#watches.set(wk, { record: e.record, iface: p.iface.name, source: e.source, queries: 1, firstAt: now, lastAt: now, stage: 'passive', asks: 0, lastAskAt: -Infinity });
+          this.#watches.set(wk, { record: e.record, iface: p.iface.name, queries: 1, firstAt: now, lastAt: now, stage: 'passive', asks: 0, lastAskAt: -Infinity });
           if (this.#watches.size > MAX_WATCHES) this.#watches.delete(this.#watches.keys().next().value as string);
         } else if (now - w.lastAt >= SAME_QUERY_MS) {
           w.queries++;
@@ -187,28 +194,55 @@ export class FailureWatch {
       const wk = `${iface}|${recordKey(e.record)}`;
       if (this.#watches.get(wk)?.stage === 'reconfirm') continue;
       this.#watches.delete(wk);
-      this.#watches.set(wk, { record: e.record, iface, source: e.source, queries: 0, firstAt: now, lastAt: -Infinity, stage: 'reconfirm', asks: 0, lastAskAt: -Infinity });
+      this.#watches.set(wk, { record: e.record, iface, queries: 0, firstAt: now, lastAt: -Infinity, stage: 'reconfirm', asks: 0, lastAskAt: -Infinity });
       if (this.#watches.size > MAX_WATCHES) this.#watches.delete(this.#watches.keys().next().value as string);
     }
     if (this.#watches.size > 0) this.#check ??= this.clock.setTimeout(() => this.#sweep(), CHECK_INTERVAL_MS);
   }
 
-  /**
-   * Asks `questions` twice (0-1 s, then 2-3 s later), each time unless someone asked within the
-   * last second. For a suspect watch `w`: only while it is still unanswered, charged to the
-   * record's source, and counted in `w.asks` when it went out or was hushed (not when the
-   * budget refused it).
-   */
-  #twice(questions: Question[], iface: string, askedKey: string, w?: Watch): void {
+  /** Asks `questions` twice (0-1 s, then 2-3 s later), each time unless someone asked within the last second. */
+  #twice(questions: Question[], iface: string, askedKey: string): void {
     const send = (): void => {
-      if (w !== undefined && this.#watches.get(`${w.iface}|${recordKey(w.record)}`) !== w) return;
       const heard = this.#asked.get(askedKey);
       // someone asked this within the last second: their query serves as ours
-      const hushed = heard !== undefined && this.clock.now() - heard < RECONFIRM_SPREAD_MS;
-      if (hushed || this.ask(questions, iface, w?.source || undefined)) {
-        if (w === undefined) return;
+      if (heard !== undefined && this.clock.now() - heard < RECONFIRM_SPREAD_MS) return;
+      this.ask(questions, iface);
+    };
+    const first = this.clock.random() * RECONFIRM_SPREAD_MS;
+    this.#later(send, first);
+    this.#later(send, first + RECONFIRM_SECOND_MS + this.clock.random() * RECONFIRM_SPREAD_MS);
+  }
+
+  /**
+   * Our two questions for the records that became suspect in one sweep on one interface, in one
+   * packet each time (a dead host's many instances cost two packets, not two each), at the
+   * reconfirmation times. Each time, only for records still unanswered; a record someone asked
+   * for within the last second (without listing it) is credited without asking. A record is
+   * credited with an ask when its question went out or was stood for, not when the budget
+   * refused the packet.
+   */
+  #confirm(watches: Watch[], iface: string): void {
+    const send = (): void => {
+      const now = this.clock.now();
+      const live = watches.filter((w) => this.#watches.get(`${w.iface}|${recordKey(w.record)}`) === w);
+      const toAsk: Watch[] = [];
+      const questions = new Map<string, Question>();
+      for (const w of live) {
+        const qtype = rrTypeNumber(w.record);
+        const qk = `${nameKey(w.record.name)}|${qtype}`;
+        const heard = this.#asked.get(`${iface}|${qk}`);
+        if (heard !== undefined && now - heard < RECONFIRM_SPREAD_MS) {
+          w.asks++;
+          w.lastAskAt = now;
+          continue;
+        }
+        toAsk.push(w);
+        if (!questions.has(qk)) questions.set(qk, { name: w.record.name, qtype, qclass: CLASS_IN, unicastResponse: false });
+      }
+      if (toAsk.length === 0 || !this.ask([...questions.values()], iface)) return;
+      for (const w of toAsk) {
         w.asks++;
-        w.lastAskAt = this.clock.now();
+        w.lastAskAt = now;
       }
     };
     const first = this.clock.random() * RECONFIRM_SPREAD_MS;
@@ -228,13 +262,16 @@ export class FailureWatch {
     this.#check = undefined;
     if (this.#closed) return;
     const now = this.clock.now();
+    const suspects = new Map<string, Watch[]>();
     for (const [k, w] of this.#watches) {
       const due = now - w.firstAt >= UNANSWERED_MS;
       if (w.stage === 'passive' && w.queries >= UNANSWERED_QUERIES && now - w.firstAt >= UNANSWERED_MS - CONFIRM_MS) {
         // suspect: we ask ourselves, and only our questions left unanswered condemn it
+        const batch = suspects.get(w.iface) ?? [];
+        if (batch.length >= MAX_SUSPECTS_PER_SWEEP) continue; // the next sweep takes it
         w.stage = 'suspect';
-        const questions: Question[] = [{ name: w.record.name, qtype: rrTypeNumber(w.record), qclass: CLASS_IN, unicastResponse: false }];
-        this.#twice(questions, w.iface, `${w.iface}|${nameKey(w.record.name)}|${rrTypeNumber(w.record)}`, w);
+        batch.push(w);
+        suspects.set(w.iface, batch);
       } else if (
         (w.stage === 'suspect' && due && w.asks >= 2 && now - w.lastAskAt >= ANSWER_GRACE_MS) ||
         (w.stage === 'reconfirm' && due && w.queries >= UNANSWERED_QUERIES)
@@ -243,6 +280,7 @@ export class FailureWatch {
         this.flushed += this.cache.flush(w.record, w.iface, w.record.type === 'SRV');
       } else if (now - w.firstAt > WATCH_MAX_AGE_MS) this.#watches.delete(k);
     }
+    for (const [iface, batch] of suspects) this.#confirm(batch, iface);
     for (const [k, t] of this.#asked) if (now - t > WATCH_MAX_AGE_MS) this.#asked.delete(k);
     if (this.#watches.size > 0) this.#check = this.clock.setTimeout(() => this.#sweep(), CHECK_INTERVAL_MS);
   }

@@ -8,7 +8,8 @@
  * questions on an interface shortly before ours is due — within half the interval that led to
  * it, as mDNSResponder does — and its known answers are all ones we would list too, its
  * responses serve us as well: ours is not sent there, and the schedule goes on as if it was.
- * Per address family: a duplicate heard over IPv4 only still lets ours go out over IPv6.
+ * Per address family: a duplicate heard over IPv4 only still lets ours go out over IPv6 (but
+ * the first query of a schedule goes over IPv4 alone where there is IPv4: see fire()).
  * Our own queries come back to us through multicast loopback; that is harmless, as each is
  * a whole interval before our next query.
  *
@@ -95,11 +96,9 @@ export class Querier {
     private readonly sourceBuckets?: SourceBuckets,
   ) {
     cache.on('refresh', (e) => this.onRefresh(e));
-    this.failures = new FailureWatch(clock, cache, (questions, ifaceName, source) => {
+    this.failures = new FailureWatch(clock, cache, (questions, ifaceName) => {
       const iface = this.net.interfaces.find((i) => i.name === ifaceName);
-      if (!iface || this.closed) return false;
-      if (source !== undefined && this.sourceBuckets && !this.sourceBuckets.take(source)) return false;
-      if (this.bucket && !this.bucket.take()) return false;
+      if (!iface || this.closed || (this.bucket && !this.bucket.take())) return false;
       const w = new PacketWriter(DEFAULT_MAX_SEND_BYTES);
       w.header(0, false);
       for (const q of questions) w.addQuestion(q);

@@ -41,3 +41,34 @@ test('reconfirm: a killed instance is removed within 15 s everywhere (not after 
   assert.deepEqual(removed.get('b'), ['dead']);
   await Promise.all([dead, alive, b, c].map((e) => e.close()));
 });
+
+test('a dead host with many instances: every one is removed within its SRV TTL, and the confirmations cost a few packets, not two per instance', async () => {
+  const clock = new FakeClock();
+  const link = new FakeLink(clock);
+  const [ownerHost, browserHost] = [link.host(1), link.host(2)];
+  const owner = new Mdns({ network: ownerHost, clock, host: 'many' });
+  const engine = new Mdns({ network: browserHost, clock, host: 'browser' });
+  await Promise.all([owner.whenReady(), engine.whenReady()]);
+  for (let i = 0; i < 24; i++) owner.advertise({ name: `svc ${i}`, type: '_many._tcp', port: 100 + i });
+  const browser = engine.browse({ type: '_many._tcp' });
+  await new Promise((r) => setImmediate(r));
+  clock.advance(20_000);
+  assert.equal(browser.services.length, 24);
+  // SIGKILL
+  link.filter = (s) => s.from === ownerHost.address;
+  const killedAt = clock.now();
+  const gone = new Set<string>();
+  browser.on('removed', (s) => gone.add(s.name));
+  while (gone.size < 24 && clock.now() - killedAt < 150_000) clock.advance(1000);
+  assert.equal(gone.size, 24, `${gone.size} of 24 removed in ${clock.now() - killedAt} ms`);
+  assert.ok(clock.now() - killedAt <= 120_000, `all removed ${clock.now() - killedAt} ms after the kill`);
+  // no PTR left to resolve again: nothing asked for them afterwards
+  const from = link.log.length;
+  clock.advance(120_000);
+  const asked = link.log.slice(from).filter((s) => s.from === browserHost.address && !s.packet.response && s.packet.questions.some((q) => q.name.startsWith('svc '))).length;
+  assert.equal(asked, 0, `${asked} questions for the dead instances after their removal`);
+  const confirmations = link.log.filter((s) => s.at >= killedAt && s.from === browserHost.address && !s.packet.response && s.packet.questions.length > 0 && s.packet.questions.every((q) => q.qtype === 33) && s.packet.questions.length >= 2).length;
+  assert.ok(confirmations <= 6, `${confirmations} confirmation packets`);
+  browser.stop();
+  await Promise.all([owner.close(), engine.close()]);
+});
