@@ -6,40 +6,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PeerViability, type ViabilityTimers } from '../../../src/session/viability.js';
+import { PeerViability } from '../../../src/session/viability.js';
 import { resolveOptions } from '../../../src/session/options.js';
 import { isPeerlinkError } from '../../../src/errors.js';
-
-class FakeTimers implements ViabilityTimers {
-  time = 0;
-  now(): number {
-    return this.time;
-  }
-  #next = 1;
-  readonly #due = new Map<number, { at: number; fn: () => void }>();
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.#next++;
-    this.#due.set(id, { at: this.time + ms, fn });
-    return id;
-  }
-  clearTimeout(h: unknown): void {
-    this.#due.delete(h as number);
-  }
-  advance(ms: number): void {
-    const end = this.time + ms;
-    for (;;) {
-      const first = [...this.#due.entries()].filter(([, d]) => d.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
-      if (!first) break;
-      this.#due.delete(first[0]);
-      this.time = first[1].at;
-      first[1].fn();
-    }
-    this.time = end;
-  }
-  get pending(): number {
-    return this.#due.size;
-  }
-}
+import { FakeTimers } from './fake-timers.js';
 
 function setup(grace = 3000, holdBytes = 1000) {
   const timers = new FakeTimers();
