@@ -50,7 +50,8 @@ try {
   each((host, e) => {
     const s = (e.t - t0) / 1000;
     if (e.ev === 'dial') {
-      const outcome = e['state'] === 'ready' ? 'ready' : String(e['code'] ?? e['state']);
+      const stood = typeof e['stood'] === 'string' ? ` (${e['stood']})` : '';
+      const outcome = e['state'] === 'ready' ? 'ready' : `${String(e['code'] ?? e['state'])}${stood}`;
       add(`dial ${outcome === 'ready' ? 'ready' : `${String(e['state'])} ${outcome}`}`);
       const b = Math.floor(s / 30) * 30;
       const m = dials.get(b) ?? new Map<string, number>();

@@ -7,6 +7,7 @@
 import { PeerlinkError } from '../errors.js';
 import { Endpoint } from './endpoint.js';
 import { DEFAULT_CONNECTION_TIMEOUT, establish, type Established } from './establish.js';
+import { HandshakeDeadline } from './handshake-deadline.js';
 import { isRecoverable, toPeerlinkError } from './net-errors.js';
 import type { Parameters } from './parameters.js';
 import type { ConnectionState } from './state.js';
@@ -45,18 +46,23 @@ export class ConnectionAttempts {
     // A handshake the server has answered (its first TLS flight arrived) gets connectionTimeout
     // once more: on a starved host (100 peers on two cores, event loops seconds late) half the
     // dials timed out at 10 s, and were made again from the start. A server that never sends a
-    // byte (a tarpit) still fails at connectionTimeout; one that sends a byte and stalls gets 2×.
+    // byte (a tarpit) still fails at connectionTimeout (plus any time our own event loop stood
+    // still: handshake-deadline.ts); one that sends a byte and stalls gets 2×.
     let answered: (() => boolean) | undefined;
     let extended = false;
-    const expire = (): void => {
-      if (!extended && answered?.()) {
+    const deadline = new HandshakeDeadline(
+      limit,
+      () => {
+        if (extended || !answered?.()) return 0;
         extended = true;
-        timer = setTimeout(expire, limit);
-        return;
-      }
-      ac.abort(new PeerlinkError('ERR_CONNECTION_TIMEOUT', `no connection to ${Endpoint.format(this.endpoint)} within ${extended ? 2 * limit : limit} ms`));
-    };
-    let timer = setTimeout(expire, limit);
+        return limit;
+      },
+      () => {
+        // where it stood, for the reader: no TCP connection, a server that sent nothing, or one that answered
+        const stood = answered === undefined ? 'no TCP connection' : extended ? 'the server answered, the handshake did not finish' : 'TCP connected, nothing from the server';
+        ac.abort(new PeerlinkError('ERR_CONNECTION_TIMEOUT', `no connection to ${Endpoint.format(this.endpoint)} within ${deadline.elapsed} ms (${stood})`));
+      },
+    );
     try {
       const early = this.host.early();
       const e = await establish(this.endpoint, this.parameters, {
@@ -82,7 +88,7 @@ export class ConnectionAttempts {
         this.host.failed(pe);
       }
     } finally {
-      clearTimeout(timer);
+      deadline.cancel();
       if (this.attempt === ac) this.attempt = undefined;
     }
   }

@@ -7,7 +7,7 @@ import { createSocket } from 'node:dgram';
 import type { Socket } from 'node:net';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { loadWs } from './ws-module.js';
-import { PeerlinkError } from '../errors.js';
+import { isPeerlinkError, PeerlinkError } from '../errors.js';
 import type { Channel } from './channel.js';
 import { literalAddress, raceConnect, resolveHost, sortForRace, type ResolvedAddress } from './dial.js';
 import type { Endpoint, HostPortEndpoint } from './endpoint.js';
@@ -179,7 +179,14 @@ async function tlsHandshake(socket: Socket, p: Parameters, host: string, remote:
         ),
       );
     }),
-    () => t.destroy(),
+    () => {
+      // Our deadline passed: an RST, not a FIN. A server too busy to have accepted us yet then
+      // finds the connection reset and makes no handshake for nobody (listener.ts onTcp); after
+      // a FIN it still read our ClientHello and did its half of the key exchange. (Cancelled by
+      // the app: a FIN, as before.)
+      if (isPeerlinkError(signal.reason, 'ERR_CONNECTION_TIMEOUT') && !socket.destroyed) socket.resetAndDestroy();
+      t.destroy();
+    },
   );
   if (opts.pki) {
     const serverName = opts.pki.serverName;

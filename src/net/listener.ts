@@ -27,6 +27,7 @@ import { toPeerlinkError, type TlsMode } from './net-errors.js';
 import type { Parameters } from './parameters.js';
 import { SocketChannel } from './socket-channel.js';
 import { bindToDevice } from './sockopt.js';
+import { resetByPeer } from './tcp-info.js';
 import type { ListenerState } from './state.js';
 import { serverTlsOptions, verifyPkiPeer } from './tls-config.js';
 import { tlsModule } from './tls-module.js';
@@ -35,6 +36,7 @@ import { UdpFlowTable } from './udp-flows.js';
 import { WsChannel } from './ws-channel.js';
 import { advertiseService, type Advertisement } from './service-advertise.js';
 import { listenerRejectChannel, listenerStateChannel, log } from './diagnostics.js';
+import { HandshakeDeadline } from './handshake-deadline.js';
 import type { Mdns, WideAreaOptions } from '../dnssd/index.js';
 
 export interface ListenerServiceOptions {
@@ -392,6 +394,17 @@ export class Listener extends EventEmitter<ListenerEvents> {
       this.reject(new PeerlinkError('ERR_CONNECTION_REFUSED', `connection from ${remote} refused: ${this._state !== 'ready' ? 'listener not ready' : 'newConnectionLimit reached'}`), remote);
       return;
     }
+    // A client that gave up while it waited in the accept queue (a starved host's queues held
+    // 30+ connections whose dialers had timed out, and a TLS handshake for each of them — for
+    // nobody — kept the live ones waiting past their own deadlines): no handshake. Our dialers
+    // give up with an RST (establish.ts), which is already here; TCP_INFO costs one syscall.
+    // (Not a FIN: a plain TCP client may half-close at once, having said all it has to say.)
+    if (resetByPeer(s)) {
+      const remote = remoteText(s);
+      s.destroy();
+      this.reject(new PeerlinkError('ERR_CONNECTION_RESET', `connection from ${remote} reset by the client before it was accepted`), remote);
+      return;
+    }
     try {
       planInterfaces(this.parameters.constraints).check(s.localAddress ?? '');
     } catch (err) {
@@ -429,14 +442,19 @@ export class Listener extends EventEmitter<ListenerEvents> {
       // The TLS server gives a handshake twice `timeout` (a client whose handshake we answered
       // waits that long: connection-attempts.ts); one that has not sent a byte by `timeout` is
       // a stalled slot, closed as before.
-      const silent = setTimeout(() => {
-        if (s.bytesRead > 0 || s.destroyed) return;
-        // reported once, by tlsClientError, as this timeout
-        this.silentTimedOut.add(s);
-        s.destroy();
-      }, timeout);
-      silent.unref();
-      s.once('close', () => clearTimeout(silent));
+      // (read after a poll phase, and not counting time this process stood still: handshake-deadline.ts)
+      const silent = new HandshakeDeadline(
+        timeout,
+        () => 0,
+        () => {
+          if (s.bytesRead > 0 || s.destroyed) return;
+          // reported once, by tlsClientError, as this timeout
+          this.silentTimedOut.add(s);
+          s.destroy();
+        },
+        true,
+      );
+      s.once('close', () => silent.cancel());
       this.tlsServer.emit('connection', s);
       return;
     }

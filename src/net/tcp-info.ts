@@ -8,6 +8,15 @@
 import type { Socket } from 'node:net';
 import { readTcpInfoBuffer } from './sockopt.js';
 
+/** tcpi_state of a connection the peer reset (include/net/tcp_states.h TCP_CLOSE). */
+const TCP_CLOSE = 7;
+
+/** The peer has reset this connection already, as the kernel sees it now (false where TCP_INFO cannot be read). */
+export function resetByPeer(socket: Socket): boolean {
+  const b = readTcpInfoBuffer(socket);
+  return b !== undefined && b.length > 0 && b.readUInt8(0) === TCP_CLOSE;
+}
+
 export interface TcpInfo {
   /** TCP state (1 = ESTABLISHED). */
   state: number;

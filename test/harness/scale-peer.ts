@@ -151,8 +151,10 @@ subscribe('peerlink:session:connection', (m) => {
 session.on('peer', (p: PeerID, state) => out({ ev: 'peer', peer: p.id, state }));
 // outgoing connections that failed (dial timeouts, refusals), for diagnosing pairs that never met
 subscribe('peerlink:net:connection:state', (m) => {
-  const c = m as { role?: string; endpoint?: string; state?: string; error?: { code: string } };
-  if (c.role !== 'server' && c.state !== 'setup' && c.state !== 'preparing') out({ ev: 'dial', endpoint: c.endpoint ?? '', state: c.state ?? '', code: c.error?.code ?? '' });
+  const c = m as { role?: string; endpoint?: string; state?: string; error?: { code: string; message?: string } };
+  // a timeout says where the handshake stood (connection-attempts.ts): the parenthesis at its end
+  const stood = c.error?.code === 'ERR_CONNECTION_TIMEOUT' ? /\(([^)]*)\)$/.exec(c.error.message ?? '')?.[1] : undefined;
+  if (c.role !== 'server' && c.state !== 'setup' && c.state !== 'preparing') out({ ev: 'dial', endpoint: c.endpoint ?? '', state: c.state ?? '', code: c.error?.code ?? '', ...(stood ? { stood } : {}) });
 });
 subscribe('peerlink:net:listener:rejected', (m) => {
   const r = m as { remote?: string; error?: { code: string } };

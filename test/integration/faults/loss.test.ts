@@ -51,6 +51,15 @@ test('10 % random loss: 2,000 messages each way and a 3 MiB file arrive intact a
   await waitEv(b, is(aId, 'connected'), 60_000, 'b connected');
   const markA = a.stdoutLines.length;
   const markB = b.stdoutLines.length;
+  // What each peer reported besides its receive counts: printed pass or fail, so a failure
+  // on a loaded CI machine says which step and which event (a peer dropped, a send refused).
+  t.after(() => {
+    for (const [p, mark] of [[a, markA], [b, markB]] as const) {
+      const notable = events(p, mark).filter((e) => e.ev !== 'recv');
+      t.diagnostic(`${p.label}: ${notable.map((e) => JSON.stringify(e)).join(' ')}`);
+      if (p.stderrLines.length > 0) t.diagnostic(`${p.label} stderr: ${p.stderrLines.slice(-10).join(' | ')}`);
+    }
+  });
 
   await f.loss(1, 10);
   const N = 2000;
