@@ -28,6 +28,8 @@ export interface FaultPeerConfig {
   transport?: 'framer' | 'ws';
   /** budgets.transferIdleTimeout (ms) of this peer. */
   transferIdleTimeout?: number;
+  /** keepaliveTimeout (ms) of this peer. */
+  keepaliveTimeout?: number;
 }
 
 type Command =
@@ -47,6 +49,7 @@ const opts: PeerSessionOptions = {
   ...(cfg.resourceDir ? { resources: { directory: cfg.resourceDir } } : {}),
   ...(cfg.transport ? { transport: cfg.transport } : {}),
   ...(cfg.transferIdleTimeout ? { budgets: { transferIdleTimeout: cfg.transferIdleTimeout } } : {}),
+  ...(cfg.keepaliveTimeout ? { keepaliveTimeout: cfg.keepaliveTimeout } : {}),
 };
 const s = new PeerSession(opts);
 const rx = new Map<string, { count: number; ordered: boolean; first: number; last: number }>();
