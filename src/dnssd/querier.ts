@@ -49,6 +49,11 @@ const MAX_HEARD = 2048;
 const TC_CONTINUATION_MS = 500;
 const MAX_HELD_TC = 64;
 const MAX_HELD_ANSWERS = 512;
+/**
+ * A continuous question asked within this of the interfaces' activation (the engine's start,
+ * or restart()) asks its first query for unicast answers (QU, RFC 6762 §5.4).
+ */
+export const ACTIVATION_MS = 5000;
 
 /** Returns true when a record is still wanted by someone (so refreshing it is worthwhile). */
 export type Interest = (name: string, type: number, iface: string) => boolean;
@@ -67,6 +72,8 @@ interface Continuous {
   seen: Map<string, number>;
   /** The next query is the first of a schedule (see fire()). */
   fresh: boolean;
+  /** The schedule began within ACTIVATION_MS of the interfaces' activation: its first query is QU. */
+  qu: boolean;
 }
 
 export class Querier {
@@ -86,6 +93,8 @@ export class Querier {
   private readonly heldTc = new Map<string, { questions: readonly Question[]; answers: readonly ResourceRecord[]; at: number }>();
   /** Records nobody answers any more are flushed (RFC 6762 §10.4, §10.5). */
   readonly failures: FailureWatch;
+  /** When the interfaces were last activated: the engine's start, or restart(). */
+  private activatedAt: number;
 
   constructor(
     private readonly net: PacketNetwork,
@@ -95,6 +104,7 @@ export class Querier {
     /** One-off queries per source address of what caused them (rate-limit.ts `queriesPerSourcePerSecond`). */
     private readonly sourceBuckets?: SourceBuckets,
   ) {
+    this.activatedAt = clock.now();
     cache.on('refresh', (e) => this.onRefresh(e));
     this.failures = new FailureWatch(clock, cache, (questions, ifaceName) => {
       const iface = this.net.interfaces.find((i) => i.name === ifaceName);
@@ -149,7 +159,7 @@ export class Querier {
     let c = this.continuous.get(key);
     if (c) c.refs++;
     else {
-      c = { name, qtype, refs: 1, interval: INITIAL_INTERVAL_MS, timer: undefined, sentAt: [], wait: 0, seen: new Map(), fresh: true };
+      c = { name, qtype, refs: 1, interval: INITIAL_INTERVAL_MS, timer: undefined, sentAt: [], wait: 0, seen: new Map(), fresh: true, qu: false };
       this.continuous.set(key, c);
       this.scheduleFirst(c);
     }
@@ -167,6 +177,7 @@ export class Querier {
 
   /** Starts every continuous question's schedule over (an interface came up, RFC 6762 §8.3). */
   restart(): void {
+    this.activatedAt = this.clock.now();
     for (const c of this.continuous.values()) {
       c.timer?.cancel();
       c.interval = INITIAL_INTERVAL_MS;
@@ -176,6 +187,8 @@ export class Querier {
 
   private scheduleFirst(c: Continuous): void {
     c.fresh = true;
+    // decided when the question is asked, not when its (possibly late) timer fires
+    c.qu = this.clock.now() - this.activatedAt <= ACTIVATION_MS;
     c.wait = FIRST_QUERY_MIN_MS + this.clock.random() * FIRST_QUERY_SPREAD_MS;
     c.timer = this.clock.setTimeout(() => this.fire(c), c.wait);
   }
@@ -188,7 +201,15 @@ export class Querier {
   private fire(c: Continuous): void {
     if (this.closed) return;
     const now = this.clock.now();
-    const questions = [{ name: c.name, qtype: c.qtype, qclass: CLASS_IN, unicastResponse: false }];
+    // RFC 6762 §5.4: the first query of a question asked from the moment of interface
+    // activation is QU. Responders that multicast the record within a quarter of its TTL answer
+    // it by unicast, to us alone: when 100 peers start over a minute, each new browser's first
+    // query drew ~99 PTR answers multicast to all 100 hosts — the largest class of the start's
+    // packets — and every host read all of them (bench/scale/README.md, session 13). A host
+    // that misses a unicast answer (another mDNS process on its port 5353, or a second
+    // interface's socket, may be given it) finds the instance with the second query, a second
+    // later, which is QM. The first query of a question asked later is QM as before.
+    const questions = [{ name: c.name, qtype: c.qtype, qclass: CLASS_IN, unicastResponse: c.fresh && c.qu }];
     let sent = false;
     // Per family: a duplicate heard over IPv4 says nothing about hosts that listen on IPv6 only.
     const heard = (iface: string, family: 'IPv4' | 'IPv6'): boolean => {

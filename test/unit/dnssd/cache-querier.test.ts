@@ -292,11 +292,36 @@ test('browse on a dual-stack link: the first query (no known answers) goes over 
   const sent = link.log.slice(from);
   const queries = sent.filter((s) => s.from === browserHost.address && !s.packet.response);
   assert.deepEqual(queries.map((s) => s.family), ['IPv4'], 'one first query, over IPv4');
+  assert.equal(queries[0]?.packet.questions[0]?.unicastResponse, true, 'asked from the engine\'s start: QU (RFC 6762 §5.4)');
   const answers = sent.filter((s) => s.from === dual.address && s.packet.response);
   assert.deepEqual(answers.map((s) => s.family), ['IPv4'], 'answered once, over IPv4');
+  assert.equal(answers[0]?.to?.address, browserHost.address, 'by unicast, to the browser alone: the responder announced its records a moment ago');
   assert.ok(found.has('dual') && !found.has('six'), `found ${JSON.stringify([...found])}`);
   clock.advance(1500);
   assert.ok((found.get('six') ?? Infinity) <= 2400, `the IPv6-only responder found after ${found.get('six')} ms`);
   browser.stop();
   await Promise.all([engine, ...responders].map((e) => e.close()));
+});
+
+test('QU (RFC 6762 §5.4) only for the first query of a question asked from the interface\'s activation: a browse started later asks QM, and so does every retransmission', async () => {
+  const { Mdns } = await import('../../../src/dnssd/mdns.js');
+  const clock = new FakeClock();
+  const link = new FakeLink(clock);
+  const host = link.host(1);
+  const engine = new Mdns({ network: host, clock, host: 'asker' });
+  await engine.whenReady();
+  const qu = (): boolean[] => link.log.filter((s) => s.from === host.address && !s.packet.response && s.packet.authorities.length === 0).flatMap((s) => s.packet.questions.filter((q) => q.qtype === RRType.PTR).map((q) => q.unicastResponse));
+  const early = engine.browse({ type: '_early._tcp' });
+  await new Promise((r) => setImmediate(r));
+  clock.advance(4000);
+  assert.deepEqual(qu(), [true, false, false], 'the first QU, its retransmissions QM');
+  clock.advance(10_000);
+  const before = qu().length;
+  const late = engine.browse({ type: '_late._tcp' });
+  await new Promise((r) => setImmediate(r));
+  clock.advance(500);
+  assert.deepEqual(qu().slice(before), [false], 'a browse asked 14 s after the start: QM');
+  early.stop();
+  late.stop();
+  await engine.close();
 });

@@ -25,12 +25,19 @@ export interface SimOptions {
   sameHost?: string;
   /** Instance name of peer i (default `peer i`); long names make browsers' known-answer lists span packets (TC). */
   name?: (i: number) => string;
+  /** Peers start one after another over this many ms (engine, advertisement and browse; default 0: all at once). */
+  spreadMs?: number;
 }
 
 export interface SimResult {
   n: number;
   /** Packets on the link per minute (index = minute). */
   perMinute: number[];
+  /**
+   * Packets received per minute, summed over the hosts (a multicast packet is read by every
+   * host, a unicast one by its addressee): what the link costs the peers' CPUs.
+   */
+  receivedPerMinute: number[];
   /** Packets per peer per minute, minute 0 to steadyFrom. */
   startupPerPeerPerMinute: number;
   /** Packets per peer per minute, steadyFrom to the end. */
@@ -76,17 +83,33 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
     link.lag = () => clock.random() * lag;
   }
   const t0 = clock.now();
-  const engines = Array.from({ length: n }, (_, i) => new Mdns({ network: link.host(i + 1, ['IPv4', 'IPv6']), clock, host: opts.sameHost ?? `h${i}` }));
-  await Promise.all(engines.map((e) => e.whenReady()));
-  engines.forEach((e, i) => e.advertise({ name: opts.name?.(i) ?? `peer ${i}`, type: '_scale._tcp', port: 1000 + i }));
-  const browsers = engines.map((e) => e.browse({ type: '_scale._tcp' }));
+  const hosts = Array.from({ length: n }, (_, i) => link.host(i + 1, ['IPv4', 'IPv6']));
+  const engines: Mdns[] = new Array<Mdns>(n);
+  const browsers: ServiceBrowser[] = new Array<ServiceBrowser>(n);
+  const start = async (i: number): Promise<void> => {
+    const e = new Mdns({ network: hosts[i] as (typeof hosts)[number], clock, host: opts.sameHost ?? `h${i}` });
+    engines[i] = e;
+    await e.whenReady();
+    e.advertise({ name: opts.name?.(i) ?? `peer ${i}`, type: '_scale._tcp', port: 1000 + i });
+    browsers[i] = e.browse({ type: '_scale._tcp' });
+  };
+  const spread = opts.spreadMs ?? 0;
+  if (spread > 0) {
+    for (let i = 0; i < n; i++) {
+      await start(i);
+      await Promise.resolve();
+      clock.advance(spread / n);
+    }
+  } else await Promise.all(hosts.map((_, i) => start(i)));
   await Promise.resolve();
-  for (let t = 0; t < minutes * 60; t++) clock.advance(1000);
+  for (let t = clock.now() - t0; t < minutes * 60_000; t += 1000) clock.advance(1000);
   const perMinute = Array.from({ length: minutes }, () => 0);
+  const receivedPerMinute = Array.from({ length: minutes }, () => 0);
   const steadyMix = new Map<string, number>();
   for (const s of link.log) {
     const m = Math.floor((s.at - t0) / 60_000);
     if (m < minutes) perMinute[m] = (perMinute[m] ?? 0) + 1;
+    if (m < minutes) receivedPerMinute[m] = (receivedPerMinute[m] ?? 0) + (s.to ? 1 : n);
     if (m >= steadyFrom && m < minutes) steadyMix.set(shape(s), (steadyMix.get(shape(s)) ?? 0) + 1);
   }
   const sum = (a: number[]): number => a.reduce((x, y) => x + y, 0);
@@ -103,6 +126,7 @@ export async function simulate(opts: SimOptions): Promise<SimResult> {
   return {
     n,
     perMinute,
+    receivedPerMinute,
     startupPerPeerPerMinute: sum(perMinute.slice(0, steadyFrom)) / n / steadyFrom,
     steadyPerPeerPerMinute: sum(perMinute.slice(steadyFrom)) / n / (minutes - steadyFrom),
     resolved,
