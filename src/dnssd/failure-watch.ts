@@ -91,8 +91,6 @@ interface Watch {
   /** Our questions for a suspect record that went out (or that a neighbour's question within the last second stood for). */
   asks: number;
   lastAskAt: number;
-  /** A neighbour's question stood for one of ours (at most one may: see #confirm). */
-  hushed: boolean;
 }
 
 export class FailureWatch {
@@ -141,7 +139,7 @@ export class FailureWatch {
         const w = this.#watches.get(wk);
         if (!w && addressRecord) continue;
         if (!w) {
-          this.#watches.set(wk, { record: e.record, iface: p.iface.name, queries: 1, firstAt: now, lastAt: now, stage: 'passive', asks: 0, lastAskAt: -Infinity, hushed: false });
+          this.#watches.set(wk, { record: e.record, iface: p.iface.name, queries: 1, firstAt: now, lastAt: now, stage: 'passive', asks: 0, lastAskAt: -Infinity });
           if (this.#watches.size > MAX_WATCHES) this.#watches.delete(this.#watches.keys().next().value as string);
         } else if (now - w.lastAt >= SAME_QUERY_MS) {
           w.queries++;
@@ -196,26 +194,18 @@ export class FailureWatch {
       const wk = `${iface}|${recordKey(e.record)}`;
       if (this.#watches.get(wk)?.stage === 'reconfirm') continue;
       this.#watches.delete(wk);
-      this.#watches.set(wk, { record: e.record, iface, queries: 0, firstAt: now, lastAt: -Infinity, stage: 'reconfirm', asks: 0, lastAskAt: -Infinity, hushed: false });
+      this.#watches.set(wk, { record: e.record, iface, queries: 0, firstAt: now, lastAt: -Infinity, stage: 'reconfirm', asks: 0, lastAskAt: -Infinity });
       if (this.#watches.size > MAX_WATCHES) this.#watches.delete(this.#watches.keys().next().value as string);
     }
     if (this.#watches.size > 0) this.#check ??= this.clock.setTimeout(() => this.#sweep(), CHECK_INTERVAL_MS);
   }
 
-  /**
-   * Asks `questions` twice (0-1 s, then 2-3 s later), the first unless someone asked within the
-   * last second; the second always (as in #confirm: a question only we heard — a stranger's
-   * unicast — must not keep us from asking the owner).
-   */
+  /** Asks `questions` twice (0-1 s, then 2-3 s later), each time unless someone asked within the last second. */
   #twice(questions: Question[], iface: string, askedKey: string): void {
-    let hushed = false;
     const send = (): void => {
       const heard = this.#asked.get(askedKey);
-      // someone asked this within the last second: their query serves as ours, once
-      if (!hushed && heard !== undefined && this.clock.now() - heard < RECONFIRM_SPREAD_MS) {
-        hushed = true;
-        return;
-      }
+      // someone asked this within the last second: their query serves as ours
+      if (heard !== undefined && this.clock.now() - heard < RECONFIRM_SPREAD_MS) return;
       this.ask(questions, iface);
     };
     const first = this.clock.random() * RECONFIRM_SPREAD_MS;
@@ -227,12 +217,9 @@ export class FailureWatch {
    * Our two questions for the records that became suspect in one sweep on one interface, in one
    * packet each time (a dead host's many instances cost two packets, not two each), at the
    * reconfirmation times. Each time, only for records still unanswered; a record someone asked
-   * for within the last second (without listing it) is credited without asking — once: the
-   * other question is ours. Node cannot tell a multicast query from one sent to us alone, and a
-   * stranger's unicast query naming live records (which their owners never hear) stood for
-   * both and got every one of them flushed (20 of 20 in two minutes, failure-watch.test.ts).
-   * A record is credited with an ask when its question went out or was stood for, not when the
-   * budget refused the packet.
+   * for within the last second (without listing it) is credited without asking. A record is
+   * credited with an ask when its question went out or was stood for, not when the budget
+   * refused the packet.
    */
   #confirm(watches: Watch[], iface: string): void {
     const send = (): void => {
@@ -244,8 +231,7 @@ export class FailureWatch {
         const qtype = rrTypeNumber(w.record);
         const qk = `${nameKey(w.record.name)}|${qtype}`;
         const heard = this.#asked.get(`${iface}|${qk}`);
-        if (!w.hushed && heard !== undefined && now - heard < RECONFIRM_SPREAD_MS) {
-          w.hushed = true;
+        if (heard !== undefined && now - heard < RECONFIRM_SPREAD_MS) {
           w.asks++;
           w.lastAskAt = now;
           continue;

@@ -10,8 +10,6 @@ import { FakeClock } from '../../../src/dnssd/clock.js';
 import { Mdns } from '../../../src/dnssd/mdns.js';
 import type { ServiceInstance } from '../../../src/dnssd/service-instance.js';
 import { FakeLink } from './fake-link.js';
-import { PacketWriter, DEFAULT_MAX_SEND_BYTES } from '../../../src/dnssd/codec/encode.js';
-import { CLASS_IN, RRType } from '../../../src/dnssd/codec/types.js';
 
 test('reconfirm: a killed instance is removed within 15 s everywhere (not after its 120 s SRV TTL); a live one stays', async () => {
   const clock = new FakeClock();
@@ -71,43 +69,6 @@ test('a dead host with many instances: every one is removed within its SRV TTL, 
   assert.equal(asked, 0, `${asked} questions for the dead instances after their removal`);
   const confirmations = link.log.filter((s) => s.at >= killedAt && s.from === browserHost.address && !s.packet.response && s.packet.questions.length > 0 && s.packet.questions.every((q) => q.qtype === 33) && s.packet.questions.length >= 2).length;
   assert.ok(confirmations <= 6, `${confirmations} confirmation packets`);
-  browser.stop();
-  await Promise.all([owner.close(), engine.close()]);
-});
-
-test('a stranger who asks us alone for live records, over and over, does not get them flushed: its questions stand for at most one of our two confirmations', async (t) => {
-  const clock = new FakeClock();
-  const link = new FakeLink(clock);
-  const [ownerHost, browserHost] = [link.host(1), link.host(2)];
-  const owner = new Mdns({ network: ownerHost, clock, host: 'owner' });
-  const engine = new Mdns({ network: browserHost, clock, host: 'victim' });
-  await Promise.all([owner.whenReady(), engine.whenReady()]);
-  const N = 20;
-  for (let i = 0; i < N; i++) owner.advertise({ name: `live ${i}`, type: '_live._tcp', port: 100 + i });
-  const browser = engine.browse({ type: '_live._tcp' });
-  await new Promise((r) => setImmediate(r));
-  clock.advance(20_000);
-  assert.equal(browser.services.length, N);
-  const gone = new Set<string>();
-  browser.on('removed', (s) => gone.add(s.name));
-  // the attack: a query for every SRV, without known answers, unicast to the victim alone (the
-  // owner never hears it, so never answers it), every 900 ms for two minutes
-  const w = new PacketWriter(DEFAULT_MAX_SEND_BYTES);
-  w.header(0, false);
-  for (let i = 0; i < N; i++) w.addQuestion({ name: `live ${i}._live._tcp.local`, qtype: RRType.SRV, qclass: CLASS_IN, unicastResponse: false });
-  const attack = w.finish();
-  const from = link.log.length;
-  const started = clock.now();
-  while (clock.now() - started < 120_000) {
-    browserHost.receive(attack, '10.9.0.66', 5353);
-    clock.advance(900);
-  }
-  assert.deepEqual([...gone], [], `${gone.size} live instances removed`);
-  assert.equal(engine.flushedUnanswered, 0);
-  // what the attack costs the link: our confirmations (one packet per sweep's suspects, at most two a cycle)
-  const ours = link.log.slice(from).filter((s) => s.from === browserHost.address && !s.packet.response).length;
-  t.diagnostic(`the attack (133 queries naming 20 SRVs) cost ${ours} query packets from the victim in two minutes`);
-  assert.ok(ours <= 40, `${ours} query packets from the victim in two minutes`);
   browser.stop();
   await Promise.all([owner.close(), engine.close()]);
 });
