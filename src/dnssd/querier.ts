@@ -187,8 +187,12 @@ export class Querier {
 
   private scheduleFirst(c: Continuous): void {
     c.fresh = true;
-    // decided when the question is asked, not when its (possibly late) timer fires
-    c.qu = this.clock.now() - this.activatedAt <= ACTIVATION_MS;
+    // decided when the question is asked, not when its (possibly late) timer fires; and only
+    // with one IPv4 interface: every port-5353 socket is bound to the wildcard address, and
+    // Linux gives a unicast datagram to one of them — with a second interface (docker0, Wi-Fi
+    // and Ethernet) often the other's, whose source check then drops it as off-link
+    const v4Interfaces = this.net.interfaces.filter((i) => i.addresses.some((a) => a.family === 'IPv4')).length;
+    c.qu = v4Interfaces === 1 && this.clock.now() - this.activatedAt <= ACTIVATION_MS;
     c.wait = FIRST_QUERY_MIN_MS + this.clock.random() * FIRST_QUERY_SPREAD_MS;
     c.timer = this.clock.setTimeout(() => this.fire(c), c.wait);
   }
