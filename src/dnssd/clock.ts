@@ -10,6 +10,12 @@ export interface TimerHandle {
 export interface Clock {
   now(): number;
   setTimeout(fn: () => void, ms: number): TimerHandle;
+  /**
+   * Runs `fn` after the poll phase that follows: what arrived on the sockets while this timer
+   * waited is read first (Node runs due timers before it polls for I/O). A decision that a
+   * packet heard meanwhile could change waits for this.
+   */
+  afterIo(fn: () => void): void;
   random(): number;
 }
 
@@ -20,6 +26,9 @@ export const systemClock: Clock = {
     // the engine's timers never keep a process alive on their own; open sockets do
     t.unref();
     return { cancel: () => clearTimeout(t) };
+  },
+  afterIo(fn) {
+    setImmediate(fn);
   },
   random: Math.random,
 };
@@ -44,6 +53,16 @@ export class FakeClock implements Clock {
     const id = ++this.seq;
     this.timers.set(id, { at: this.t + Math.max(0, ms), fn });
     return { cancel: () => this.timers.delete(id) };
+  }
+
+  /** After the timers due now (packets a test delivers are timers too). */
+  afterIo(fn: () => void): void {
+    this.setTimeout(fn, 0);
+  }
+
+  /** Our loop stands still for `ms`: time passes and no timer runs until the next advance(). */
+  stall(ms: number): void {
+    this.t += ms;
   }
 
   /** Deterministic pseudo-random numbers (xorshift). */

@@ -41,6 +41,7 @@
  * Watches are bounded (MAX_WATCHES, oldest dropped first) and expire when nothing settles them.
  */
 import type { RecordCache } from './cache.js';
+import { LoopStalls } from '../loop-stalls.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { nameKey } from './codec/name.js';
 import { recordKey } from './codec/records.js';
@@ -75,6 +76,14 @@ const RECONFIRM_SECOND_MS = 2000;
 const ANSWER_GRACE_MS = 2000;
 /** Records that become suspect in one sweep and are asked for in one packet (more wait for the next sweep). */
 const MAX_SUSPECTS_PER_SWEEP = 32;
+/**
+ * A stall of our own loop this long drops every watch it overlaps: an answer that arrived then
+ * may have been dropped at our full socket buffer (transport.ts MDNS_RECV_BUFFER: at the ~70
+ * packets/s of a 100-peer start it holds a few seconds' worth, less while the others' answers
+ * come in bursts), so "nobody answered" is not evidence. Shorter stalls are not counted as time
+ * the record went unanswered (as keepalive-policy.ts does for a peer's silence).
+ */
+export const UNRELIABLE_STALL_MS = 1000;
 
 interface Watch {
   record: ResourceRecord;
@@ -99,6 +108,11 @@ export class FailureWatch {
   readonly #asked = new Map<string, number>();
   readonly #timers = new Set<TimerHandle>();
   #check: TimerHandle | undefined;
+  /** When the armed sweep is due (its lateness is a stall of our loop). */
+  #checkDue = 0;
+  readonly #stalls = new LoopStalls(64);
+  /** Watches dropped because our loop stood still while they waited for an answer. */
+  abandoned = 0;
   #closed = false;
   /** Records flushed because nobody answered them. */
   flushed = 0;
@@ -147,7 +161,14 @@ export class FailureWatch {
         }
       }
     }
-    if (this.#watches.size > 0) this.#check ??= this.clock.setTimeout(() => this.#sweep(), CHECK_INTERVAL_MS);
+    this.#arm();
+  }
+
+  /** Arms the once-a-second sweep while there are watches. */
+  #arm(): void {
+    if (this.#watches.size === 0 || this.#check) return;
+    this.#checkDue = this.clock.now() + CHECK_INTERVAL_MS;
+    this.#check = this.clock.setTimeout(() => this.#sweep(), CHECK_INTERVAL_MS);
   }
 
   /** Records in a response heard on the link: they are answered. */
@@ -197,7 +218,7 @@ export class FailureWatch {
       this.#watches.set(wk, { record: e.record, iface, queries: 0, firstAt: now, lastAt: -Infinity, stage: 'reconfirm', asks: 0, lastAskAt: -Infinity });
       if (this.#watches.size > MAX_WATCHES) this.#watches.delete(this.#watches.keys().next().value as string);
     }
-    if (this.#watches.size > 0) this.#check ??= this.clock.setTimeout(() => this.#sweep(), CHECK_INTERVAL_MS);
+    this.#arm();
   }
 
   /** Asks `questions` twice (0-1 s, then 2-3 s later), each time unless someone asked within the last second. */
@@ -250,10 +271,13 @@ export class FailureWatch {
     this.#later(send, first + RECONFIRM_SECOND_MS + this.clock.random() * RECONFIRM_SPREAD_MS);
   }
 
+  /** `fn` in `ms`, after the poll phase then: an answer or a neighbour's question read meanwhile counts first. */
   #later(fn: () => void, ms: number): void {
     const t = this.clock.setTimeout(() => {
       this.#timers.delete(t);
-      if (!this.#closed) fn();
+      this.clock.afterIo(() => {
+        if (!this.#closed) fn();
+      });
     }, ms);
     this.#timers.add(t);
   }
@@ -261,11 +285,25 @@ export class FailureWatch {
   #sweep(): void {
     this.#check = undefined;
     if (this.#closed) return;
+    // the verdicts wait for the poll phase: answers that came while this timer waited are read first
+    this.#stalls.tick(this.#checkDue, this.clock.now());
+    this.clock.afterIo(() => this.#verdicts());
+  }
+
+  #verdicts(): void {
+    if (this.#closed) return;
     const now = this.clock.now();
     const suspects = new Map<string, Watch[]>();
+    /** Time since `t` in which our loop ran. */
+    const ran = (t: number): number => now - t - this.#stalls.stalledSince(t);
     for (const [k, w] of this.#watches) {
-      const due = now - w.firstAt >= UNANSWERED_MS;
-      if (w.stage === 'passive' && w.queries >= UNANSWERED_QUERIES && now - w.firstAt >= UNANSWERED_MS - CONFIRM_MS) {
+      if (this.#stalls.longestSince(w.firstAt) >= UNRELIABLE_STALL_MS) {
+        this.#watches.delete(k);
+        this.abandoned++;
+        continue;
+      }
+      const due = ran(w.firstAt) >= UNANSWERED_MS;
+      if (w.stage === 'passive' && w.queries >= UNANSWERED_QUERIES && ran(w.firstAt) >= UNANSWERED_MS - CONFIRM_MS) {
         // suspect: we ask ourselves, and only our questions left unanswered condemn it
         const batch = suspects.get(w.iface) ?? [];
         if (batch.length >= MAX_SUSPECTS_PER_SWEEP) continue; // the next sweep takes it
@@ -273,7 +311,7 @@ export class FailureWatch {
         batch.push(w);
         suspects.set(w.iface, batch);
       } else if (
-        (w.stage === 'suspect' && due && w.asks >= 2 && now - w.lastAskAt >= ANSWER_GRACE_MS) ||
+        (w.stage === 'suspect' && due && w.asks >= 2 && ran(w.lastAskAt) >= ANSWER_GRACE_MS) ||
         (w.stage === 'reconfirm' && due && w.queries >= UNANSWERED_QUERIES)
       ) {
         this.#watches.delete(k);
@@ -282,7 +320,8 @@ export class FailureWatch {
     }
     for (const [iface, batch] of suspects) this.#confirm(batch, iface);
     for (const [k, t] of this.#asked) if (now - t > WATCH_MAX_AGE_MS) this.#asked.delete(k);
-    if (this.#watches.size > 0) this.#check = this.clock.setTimeout(() => this.#sweep(), CHECK_INTERVAL_MS);
+    this.#stalls.forgetBefore(now - WATCH_MAX_AGE_MS);
+    this.#arm();
   }
 
   close(): void {
@@ -292,5 +331,6 @@ export class FailureWatch {
     this.#timers.clear();
     this.#watches.clear();
     this.#asked.clear();
+    this.#stalls.clear();
   }
 }

@@ -372,6 +372,11 @@ export class Mdns extends EventEmitter<MdnsEvents> {
     return this.querier.failures.flushed;
   }
 
+  /** Failure watches dropped unsettled because our own event loop stood still ≥ 1 s while they waited (failure-watch.ts). */
+  get watchesAbandoned(): number {
+    return this.querier.failures.abandoned;
+  }
+
   private assertOpen(): void {
     if (this.closed) throw new PeerlinkError('ERR_CLOSED', 'the mDNS engine was closed');
   }

@@ -20,6 +20,7 @@
  * 1 / (1 − f) at most. The peer's stalls look like a frozen peer from here (nothing tells
  * them apart): a peer that does not run for longer than the timeout is dropped, as documented.
  */
+import { LoopStalls } from '../loop-stalls.js';
 
 export interface KeepaliveRules {
   /** PING period of the pinger, and the tick period of both sides, ms. */
@@ -43,10 +44,6 @@ export interface KeepaliveTick {
   stalledMs: number;
 }
 
-/** A tick later than this is a stall of our loop (timers are coarse; a few ms late is normal). */
-const STALL_MIN_MS = 50;
-/** Stalls remembered (older ones end before the last receipt and no longer count). */
-const MAX_STALLS = 16;
 /** The answerer's fallback PING: silence past this many intervals means the pinger's PINGs stopped. */
 const ANSWERER_SILENCE = 1.5;
 
@@ -57,8 +54,8 @@ export class KeepalivePolicy {
   #lastPing = Number.NEGATIVE_INFINITY;
   /** After the pace shrank: no verdict before this (see repace). */
   #graceUntil = Number.NEGATIVE_INFINITY;
-  /** Intervals [from, to] in which our loop did not run (a tick that fired late). */
-  readonly #stalls: Array<{ from: number; to: number }> = [];
+  /** When our loop did not run (a tick that fired late); older ones end before the last receipt and no longer count. */
+  readonly #stalls = new LoopStalls();
 
   readonly #fixedRefresh: boolean;
 
@@ -128,16 +125,11 @@ export class KeepalivePolicy {
   /** The periodic check, every `interval`. */
   tick(now: number): KeepaliveTick {
     const { interval, timeout, pinger } = this.#rules;
-    const late = now - this.#lastTick - interval;
+    this.#stalls.tick(this.#lastTick + interval, now);
     this.#lastTick = now;
-    if (late > STALL_MIN_MS) {
-      this.#stalls.push({ from: now - late, to: now });
-      if (this.#stalls.length > MAX_STALLS) this.#stalls.shift();
-    }
-    while (this.#stalls.length > 0 && (this.#stalls[0] as { to: number }).to <= this.#lastRx) this.#stalls.shift();
+    this.#stalls.forgetBefore(this.#lastRx);
     const silentMs = now - this.#lastRx;
-    let stalledMs = 0;
-    for (const s of this.#stalls) stalledMs += s.to - Math.max(s.from, this.#lastRx);
+    const stalledMs = this.#stalls.stalledSince(this.#lastRx);
     const heard = silentMs - stalledMs;
     if (heard > timeout && now >= this.#graceUntil) return { ping: false, dead: true, silentMs, stalledMs };
     // The pinger every tick (a tick early by timer jitter still pings); the answerer only when

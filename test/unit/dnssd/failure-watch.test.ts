@@ -10,6 +10,8 @@ import { FakeClock } from '../../../src/dnssd/clock.js';
 import { Mdns } from '../../../src/dnssd/mdns.js';
 import type { ServiceInstance } from '../../../src/dnssd/service-instance.js';
 import { FakeLink } from './fake-link.js';
+import { encodePacket } from '../../../src/dnssd/codec/encode.js';
+import { CLASS_IN, emptyPacket, RRType } from '../../../src/dnssd/codec/types.js';
 
 test('reconfirm: a killed instance is removed within 15 s everywhere (not after its 120 s SRV TTL); a live one stays', async () => {
   const clock = new FakeClock();
@@ -71,4 +73,54 @@ test('a dead host with many instances: every one is removed within its SRV TTL, 
   assert.ok(confirmations <= 6, `${confirmations} confirmation packets`);
   browser.stop();
   await Promise.all([owner.close(), engine.close()]);
+});
+
+/**
+ * A live instance X whose answers never reach B (B's socket buffer full), and two stranger's
+ * queries for X's SRV without known answers: with a punctual loop, B's passive watch turns the
+ * SRV suspect, asks for it, hears nothing and flushes it (the rule, RFC 6762 §10.5). If B's own
+ * loop stood still ≥ 1 s meanwhile, "nobody answered" is no evidence (the answers may have been
+ * dropped at B's full socket buffer): the watch is dropped, B asks nothing and keeps X.
+ */
+async function unansweredAtB(stallMs: number): Promise<{ removed: boolean; asked: number; abandoned: number }> {
+  const clock = new FakeClock();
+  const link = new FakeLink(clock);
+  const [xHost, bHost] = [link.host(1), link.host(2)];
+  const x = new Mdns({ network: xHost, clock, host: 'x' });
+  const b = new Mdns({ network: bHost, clock, host: 'b' });
+  await Promise.all([x.whenReady(), b.whenReady()]);
+  x.advertise({ name: 'live', type: '_x._tcp', port: 1 });
+  const browser = b.browse({ type: '_x._tcp' });
+  let removed = false;
+  browser.on('removed', () => { removed = true; });
+  await new Promise((r) => setImmediate(r));
+  clock.advance(20_000);
+  assert.equal(browser.services.length, 1);
+  link.dropAt = (s, to) => to === bHost && s.from === xHost.address;
+  const from = link.log.length;
+  const ask = (): void => link.inject(encodePacket({ ...emptyPacket(false), questions: [{ name: 'live._x._tcp.local', qtype: RRType.SRV, qclass: CLASS_IN, unicastResponse: false }] }), '10.9.0.77');
+  ask();
+  clock.advance(1000);
+  ask();
+  clock.advance(500);
+  if (stallMs > 0) clock.stall(stallMs);
+  clock.advance(20_000);
+  const asked = link.log.slice(from).filter((s) => s.from === bHost.address && !s.packet.response && s.packet.questions.some((q) => q.qtype === RRType.SRV && q.name.startsWith('live.'))).length;
+  const abandoned = b.watchesAbandoned;
+  browser.stop();
+  await Promise.all([x.close(), b.close()]);
+  return { removed, asked, abandoned };
+}
+
+test('passive failure watch and our own stalled loop: unanswered while B ran on time is flushed; unanswered across a 2 s stall of B is not evidence (no confirmation sent, X kept)', async () => {
+  const punctual = await unansweredAtB(0);
+  assert.equal(punctual.removed, true, 'with a punctual loop the unanswered SRV is flushed');
+  assert.ok(punctual.asked >= 2, `B confirmed it first (${punctual.asked} questions)`);
+  const stalled = await unansweredAtB(2000);
+  assert.equal(stalled.removed, false, 'after a 2 s stall the live instance is kept');
+  assert.equal(stalled.asked, 0, `B sent ${stalled.asked} confirmation questions`);
+  assert.ok(stalled.abandoned >= 1);
+  // a stall under a second only does not count as time unanswered: the verdict comes, later
+  const short = await unansweredAtB(800);
+  assert.equal(short.removed, true);
 });
