@@ -37,6 +37,10 @@
  *   host. Before asking, a host that heard someone else ask the same question within the last
  *   second stays quiet (§7.3 in spirit: when a peer dies, every survivor would otherwise ask
  *   at once).
+ * - Our own stalled loop is not an unanswered record: a passive or suspect watch spanning a
+ *   stall of ours ≥ UNRELIABLE_STALL_MS is dropped unsettled, and shorter stalls are not counted
+ *   as time unanswered (measured as the lateness of the sweep, src/loop-stalls.ts). Verdicts
+ *   and our questions wait for the poll phase after their timer (Clock.afterIo).
  * - An SRV flushed this way takes the PTRs pointing at its instance with it.
  * Watches are bounded (MAX_WATCHES, oldest dropped first) and expire when nothing settles them.
  */
@@ -77,7 +81,8 @@ const ANSWER_GRACE_MS = 2000;
 /** Records that become suspect in one sweep and are asked for in one packet (more wait for the next sweep). */
 const MAX_SUSPECTS_PER_SWEEP = 32;
 /**
- * A stall of our own loop this long drops every watch it overlaps: an answer that arrived then
+ * A stall of our own loop this long drops every passive or suspect watch it overlaps (not a
+ * reconfirmation: a failed dial is evidence of its own): an answer that arrived then
  * may have been dropped at our full socket buffer (transport.ts MDNS_RECV_BUFFER: at the ~70
  * packets/s of a 100-peer start it holds a few seconds' worth, less while the others' answers
  * come in bursts), so "nobody answered" is not evidence. Shorter stalls are not counted as time
@@ -297,12 +302,13 @@ export class FailureWatch {
     /** Time since `t` in which our loop ran. */
     const ran = (t: number): number => now - t - this.#stalls.stalledSince(t);
     for (const [k, w] of this.#watches) {
-      if (this.#stalls.longestSince(w.firstAt) >= UNRELIABLE_STALL_MS) {
+      // a failure indication (reconfirm) is evidence of its own: its verdict keeps wall-clock time
+      if (w.stage !== 'reconfirm' && this.#stalls.longestSince(w.firstAt) >= UNRELIABLE_STALL_MS) {
         this.#watches.delete(k);
         this.abandoned++;
         continue;
       }
-      const due = ran(w.firstAt) >= UNANSWERED_MS;
+      const due = (w.stage === 'reconfirm' ? now - w.firstAt : ran(w.firstAt)) >= UNANSWERED_MS;
       if (w.stage === 'passive' && w.queries >= UNANSWERED_QUERIES && ran(w.firstAt) >= UNANSWERED_MS - CONFIRM_MS) {
         // suspect: we ask ourselves, and only our questions left unanswered condemn it
         const batch = suspects.get(w.iface) ?? [];

@@ -124,3 +124,27 @@ test('passive failure watch and our own stalled loop: unanswered while B ran on 
   const short = await unansweredAtB(800);
   assert.equal(short.removed, true);
 });
+
+test('reconfirm across a 2 s stall of our own loop: a failure indication is evidence of its own, the killed instance is still removed within 15 s', async () => {
+  const clock = new FakeClock();
+  const link = new FakeLink(clock);
+  const [deadHost, bHost] = [link.host(1), link.host(2)];
+  const dead = new Mdns({ network: deadHost, clock, host: 'dead' });
+  const b = new Mdns({ network: bHost, clock, host: 'b' });
+  await Promise.all([dead.whenReady(), b.whenReady()]);
+  dead.advertise({ name: 'dead', type: '_x._tcp', port: 1 });
+  const browser = b.browse({ type: '_x._tcp' });
+  let removed = false;
+  browser.on('removed', () => { removed = true; });
+  await new Promise((r) => setImmediate(r));
+  clock.advance(10_000);
+  assert.equal(browser.services.length, 1);
+  link.filter = (s) => s.from === deadHost.address;
+  b.reconfirm({ name: 'dead', type: '_x._tcp' });
+  clock.advance(1500);
+  clock.stall(2000);
+  clock.advance(11_500);
+  assert.equal(removed, true);
+  browser.stop();
+  await Promise.all([dead.close(), b.close()]);
+});
