@@ -1,0 +1,78 @@
+/**
+ * The IPv4 and IPv6 copies of one response. A dual-stack responder sends its announcements, and
+ * its answers to a question asked over both families, once per family (RFC 6762 §6: answers go
+ * out over the family the query came on; Avahi and mDNSResponder do the same). Every host on
+ * the link then reads both copies: at 100 peers, half of what each process decoded was the twin
+ * of a response it had just handled (bench/scale/README.md, mdns-mix: the v4 and v6 counts of
+ * every response class are within a few % of each other).
+ *
+ * A response whose bytes equal those of a response read on the other family's socket of the
+ * same interface within TWIN_MS is that response's twin: it says nothing new to the cache
+ * (same records, same TTLs; the cache is per interface, not per family), so the transport drops
+ * it before decoding. Only responses: a query over IPv6 must still be answered over IPv6 (an
+ * IPv6-only host asked it). Each copy pairs with one other copy at most, so a host that repeats
+ * an announcement a second later is heard again. Bounded: at most MAX_RECENT responses held per
+ * interface, none longer than TWIN_MS.
+ *
+ * What a dropped twin would have added: its source address (the responder's address of the
+ * other family) to the cached records' `sources`. Records received over one family carry the
+ * address records of both (ours and Avahi's do), which is what ties them to their SRV
+ * (service-instance.ts `sameSender`); a responder whose two copies differ (Avahi sends AAAA over
+ * IPv4 but no A over IPv6) is not twinned.
+ */
+
+/**
+ * Copies read this close together are twins: the sender sends both in the same turn of its
+ * loop, and we read both sockets in the same poll phase (up to 32 datagrams each, libuv), so
+ * even with a backlog they come within a few dozen datagrams of each other. Short enough that
+ * the same bytes sent again later (a second announcement, a second later) are heard again.
+ */
+export const TWIN_MS = 500;
+/** Responses remembered per interface (a backlog read 32 datagrams per socket per poll phase puts twins ≤ ~64 apart). */
+const MAX_RECENT = 128;
+
+interface Recent {
+  family: 'IPv4' | 'IPv6';
+  at: number;
+  data: Buffer;
+}
+
+export class FamilyTwins {
+  readonly #recent = new Map<string, Recent[]>();
+  /** Responses dropped as the twin of one read on the other family. */
+  dropped = 0;
+
+  constructor(private readonly now: () => number = () => performance.now()) {}
+
+  /** Whether `data`, a response read on `family` of `iface`, is the twin of one already read (drop it). */
+  twin(iface: string, family: 'IPv4' | 'IPv6', data: Buffer): boolean {
+    const now = this.now();
+    let list = this.#recent.get(iface);
+    if (!list) {
+      list = [];
+      this.#recent.set(iface, list);
+    }
+    while (list.length > 0 && now - (list[0] as Recent).at > TWIN_MS) list.shift();
+    for (let i = 0; i < list.length; i++) {
+      const r = list[i] as Recent;
+      if (r.family !== family && r.data.length === data.length && r.data.equals(data)) {
+        list.splice(i, 1);
+        this.dropped++;
+        return true;
+      }
+    }
+    list.push({ family, at: now, data });
+    if (list.length > MAX_RECENT) list.shift();
+    return false;
+  }
+
+  /** Forgets an interface (it went away). */
+  forget(iface: string): void {
+    this.#recent.delete(iface);
+  }
+}
+
+/** A DNS message's QR bit (RFC 1035 §4.1.1): a response. */
+export function isResponse(data: Buffer): boolean {
+  return data.length >= 3 && ((data[2] as number) & 0x80) !== 0;
+}
