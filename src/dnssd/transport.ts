@@ -195,6 +195,7 @@ export class MdnsTransport extends EventEmitter implements PacketNetwork {
       this.stats.received++;
       if (isResponse(msg) && this.twins.twin(iface.name, family, msg)) {
         this.stats.twins++;
+        if (droppedChannel.hasSubscribers) droppedChannel.publish({ reason: 'twin', iface: iface.name, address, port: rinfo.port });
         return;
       }
       let packet: DnsPacket;
