@@ -42,7 +42,8 @@ export class FamilyTwins {
   /** Responses dropped as the twin of one read on the other family. */
   dropped = 0;
 
-  constructor(private readonly now: () => number = () => performance.now()) {}
+  // Date.now, not performance.now: the global `performance` loads node:perf_hooks, which a lone session does not (docs/memory.md)
+  constructor(private readonly now: () => number = Date.now) {}
 
   /** Whether `data`, a response read on `family` of `iface`, is the twin of one already read (drop it). */
   twin(iface: string, family: 'IPv4' | 'IPv6', data: Buffer): boolean {
