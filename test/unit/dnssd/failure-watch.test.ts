@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { FakeClock } from '../../../src/dnssd/clock.js';
 import { Mdns } from '../../../src/dnssd/mdns.js';
 import type { ServiceInstance } from '../../../src/dnssd/service-instance.js';
-import { FakeLink } from './fake-link.js';
+import { FakeLink, type FakeHost } from './fake-link.js';
 import { encodePacket } from '../../../src/dnssd/codec/encode.js';
 import { CLASS_IN, emptyPacket, RRType } from '../../../src/dnssd/codec/types.js';
 
@@ -82,20 +82,33 @@ test('a dead host with many instances: every one is removed within its SRV TTL, 
  * loop stood still ≥ 1 s meanwhile, "nobody answered" is no evidence (the answers may have been
  * dropped at B's full socket buffer): the watch is dropped, B asks nothing and keeps X.
  */
-async function unansweredAtB(stallMs: number): Promise<{ removed: boolean; asked: number; abandoned: number }> {
+/** An owner X advertising `name` and a browser B that has found it, 20 s in; `removed` turns true when B reports it removed. */
+async function ownerAndBrowser(name: string): Promise<{ clock: FakeClock; link: FakeLink; xHost: FakeHost; bHost: FakeHost; b: Mdns; removed: () => boolean; close: () => Promise<void> }> {
   const clock = new FakeClock();
   const link = new FakeLink(clock);
   const [xHost, bHost] = [link.host(1), link.host(2)];
   const x = new Mdns({ network: xHost, clock, host: 'x' });
   const b = new Mdns({ network: bHost, clock, host: 'b' });
   await Promise.all([x.whenReady(), b.whenReady()]);
-  x.advertise({ name: 'live', type: '_x._tcp', port: 1 });
+  x.advertise({ name, type: '_x._tcp', port: 1 });
   const browser = b.browse({ type: '_x._tcp' });
   let removed = false;
   browser.on('removed', () => { removed = true; });
   await new Promise((r) => setImmediate(r));
   clock.advance(20_000);
   assert.equal(browser.services.length, 1);
+  return {
+    clock, link, xHost, bHost, b,
+    removed: () => removed,
+    close: async () => {
+      browser.stop();
+      await Promise.all([x.close(), b.close()]);
+    },
+  };
+}
+
+async function unansweredAtB(stallMs: number): Promise<{ removed: boolean; asked: number; abandoned: number }> {
+  const { clock, link, xHost, bHost, b, removed, close } = await ownerAndBrowser('live');
   link.dropAt = (s, to) => to === bHost && s.from === xHost.address;
   const from = link.log.length;
   const ask = (): void => link.inject(encodePacket({ ...emptyPacket(false), questions: [{ name: 'live._x._tcp.local', qtype: RRType.SRV, qclass: CLASS_IN, unicastResponse: false }] }), '10.9.0.77');
@@ -107,9 +120,8 @@ async function unansweredAtB(stallMs: number): Promise<{ removed: boolean; asked
   clock.advance(20_000);
   const asked = link.log.slice(from).filter((s) => s.from === bHost.address && !s.packet.response && s.packet.questions.some((q) => q.qtype === RRType.SRV && q.name.startsWith('live.'))).length;
   const abandoned = b.watchesAbandoned;
-  browser.stop();
-  await Promise.all([x.close(), b.close()]);
-  return { removed, asked, abandoned };
+  await close();
+  return { removed: removed(), asked, abandoned };
 }
 
 test('passive failure watch and our own stalled loop: unanswered while B ran on time is flushed; unanswered across a 2 s stall of B is not evidence (no confirmation sent, X kept)', async () => {
@@ -126,25 +138,12 @@ test('passive failure watch and our own stalled loop: unanswered while B ran on 
 });
 
 test('reconfirm across a 2 s stall of our own loop: a failure indication is evidence of its own, the killed instance is still removed within 15 s', async () => {
-  const clock = new FakeClock();
-  const link = new FakeLink(clock);
-  const [deadHost, bHost] = [link.host(1), link.host(2)];
-  const dead = new Mdns({ network: deadHost, clock, host: 'dead' });
-  const b = new Mdns({ network: bHost, clock, host: 'b' });
-  await Promise.all([dead.whenReady(), b.whenReady()]);
-  dead.advertise({ name: 'dead', type: '_x._tcp', port: 1 });
-  const browser = b.browse({ type: '_x._tcp' });
-  let removed = false;
-  browser.on('removed', () => { removed = true; });
-  await new Promise((r) => setImmediate(r));
-  clock.advance(10_000);
-  assert.equal(browser.services.length, 1);
-  link.filter = (s) => s.from === deadHost.address;
+  const { clock, link, xHost, b, removed, close } = await ownerAndBrowser('dead');
+  link.filter = (s) => s.from === xHost.address;
   b.reconfirm({ name: 'dead', type: '_x._tcp' });
   clock.advance(1500);
   clock.stall(2000);
   clock.advance(11_500);
-  assert.equal(removed, true);
-  browser.stop();
-  await Promise.all([dead.close(), b.close()]);
+  assert.equal(removed(), true);
+  await close();
 });
