@@ -11,8 +11,8 @@
  * (same records, same TTLs; the cache is per interface, not per family), so the transport drops
  * it before decoding. Only responses: a query over IPv6 must still be answered over IPv6 (an
  * IPv6-only host asked it). Each copy pairs with one other copy at most, so a host that repeats
- * an announcement a second later is heard again. Bounded: at most MAX_RECENT responses held per
- * interface, none longer than TWIN_MS.
+ * an announcement a second later is heard again. Bounded: at most MAX_RECENT responses and
+ * MAX_RECENT_BYTES held per interface, none longer than TWIN_MS nor larger than 9000 bytes.
  *
  * What a dropped twin would have added: its source address (the responder's address of the
  * other family) to the cached records' `sources`. Records received over one family carry the
@@ -30,6 +30,10 @@
 export const TWIN_MS = 500;
 /** Responses remembered per interface (a backlog read 32 datagrams per socket per poll phase puts twins ≤ ~64 apart). */
 const MAX_RECENT = 128;
+/** Bytes of responses remembered per interface: a stranger's flood of large responses holds at most this. */
+export const MAX_RECENT_BYTES = 256 * 1024;
+/** A response larger than an mDNS packet may be (RFC 6762 §17: 9000 bytes) is not remembered. */
+const MAX_TWIN_BYTES = 9000;
 
 interface Recent {
   family: 'IPv4' | 'IPv6';
@@ -37,8 +41,13 @@ interface Recent {
   data: Buffer;
 }
 
+interface Held {
+  list: Recent[];
+  bytes: number;
+}
+
 export class FamilyTwins {
-  readonly #recent = new Map<string, Recent[]>();
+  readonly #recent = new Map<string, Held>();
   /** Responses dropped as the twin of one read on the other family. */
   dropped = 0;
 
@@ -48,23 +57,32 @@ export class FamilyTwins {
   /** Whether `data`, a response read on `family` of `iface`, is the twin of one already read (drop it). */
   twin(iface: string, family: 'IPv4' | 'IPv6', data: Buffer): boolean {
     const now = this.now();
-    let list = this.#recent.get(iface);
-    if (!list) {
-      list = [];
-      this.#recent.set(iface, list);
+    let held = this.#recent.get(iface);
+    if (!held) {
+      held = { list: [], bytes: 0 };
+      this.#recent.set(iface, held);
     }
-    while (list.length > 0 && now - (list[0] as Recent).at > TWIN_MS) list.shift();
+    const { list } = held;
+    while (list.length > 0 && now - (list[0] as Recent).at > TWIN_MS) held.bytes -= (list.shift() as Recent).data.length;
     for (let i = 0; i < list.length; i++) {
       const r = list[i] as Recent;
       if (r.family !== family && r.data.length === data.length && r.data.equals(data)) {
         list.splice(i, 1);
+        held.bytes -= r.data.length;
         this.dropped++;
         return true;
       }
     }
+    if (data.length > MAX_TWIN_BYTES) return false;
     list.push({ family, at: now, data });
-    if (list.length > MAX_RECENT) list.shift();
+    held.bytes += data.length;
+    while (list.length > MAX_RECENT || held.bytes > MAX_RECENT_BYTES) held.bytes -= (list.shift() as Recent).data.length;
     return false;
+  }
+
+  /** Bytes held for an interface (for tests). */
+  heldBytes(iface: string): number {
+    return this.#recent.get(iface)?.bytes ?? 0;
   }
 
   /** Forgets an interface (it went away). */

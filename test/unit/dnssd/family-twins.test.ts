@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FamilyTwins, isResponse, TWIN_MS } from '../../../src/dnssd/family-twins.js';
+import { FamilyTwins, isResponse, MAX_RECENT_BYTES, TWIN_MS } from '../../../src/dnssd/family-twins.js';
 import { encodePacket } from '../../../src/dnssd/codec/encode.js';
 import { CLASS_IN, emptyPacket, RRType } from '../../../src/dnssd/codec/types.js';
 
@@ -46,4 +46,27 @@ test('only responses are twinned (QR bit): a query over IPv6 is always read', ()
   assert.equal(isResponse(q), false);
   assert.equal(isResponse(response(1)), true);
   assert.equal(isResponse(Buffer.alloc(2)), false);
+});
+
+test('a stranger\'s flood of large distinct responses holds at most 256 KiB per interface, nothing over 9000 bytes, nothing past 500 ms', () => {
+  let t = 0;
+  const twins = new FamilyTwins(() => t);
+  const big = (i: number, size: number): Buffer => {
+    const b = Buffer.alloc(size, i & 0xff);
+    b[2] = 0x84; // QR + AA: a response
+    b.writeUInt32BE(i, 4);
+    return b;
+  };
+  let most = 0;
+  for (let i = 0; i < 2000; i++) {
+    twins.twin('eth0', 'IPv4', big(i, 8999));
+    most = Math.max(most, twins.heldBytes('eth0'));
+  }
+  assert.ok(most <= MAX_RECENT_BYTES, `held ${most} bytes`);
+  twins.twin('eth0', 'IPv4', big(1, 60_000));
+  assert.ok(twins.heldBytes('eth0') <= MAX_RECENT_BYTES);
+  assert.equal(twins.twin('eth0', 'IPv6', big(1, 60_000)), false, 'an oversized response is never remembered');
+  t += TWIN_MS + 1;
+  twins.twin('eth0', 'IPv4', big(5000, 100));
+  assert.equal(twins.heldBytes('eth0'), 100, 'older than 500 ms: let go');
 });
