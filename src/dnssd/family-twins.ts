@@ -2,9 +2,10 @@
  * The IPv4 and IPv6 copies of one response. A dual-stack responder sends its announcements, and
  * its answers to a question asked over both families, once per family (RFC 6762 §6: answers go
  * out over the family the query came on; Avahi and mDNSResponder do the same). Every host on
- * the link then reads both copies: at 100 peers, half of what each process decoded was the twin
- * of a response it had just handled (bench/scale/README.md, mdns-mix: the v4 and v6 counts of
- * every response class are within a few % of each other).
+ * the link then reads both copies. Only byte-identical copies pair — announcements, and answers
+ * whose two schedules (20-120 ms each, aggregated with what else is pending on that family)
+ * happened to match: 4.3 % of the datagrams a peer read at 80 peers (bench/scale/README.md,
+ * session 14), a small saving of decoding and cache work.
  *
  * A response whose bytes equal those of a response read on the other family's socket of the
  * same interface within TWIN_MS is that response's twin: it says nothing new to the cache
@@ -18,7 +19,9 @@
  * other family) to the cached records' `sources`. Records received over one family carry the
  * address records of both (ours and Avahi's do), which is what ties them to their SRV
  * (service-instance.ts `sameSender`); a responder whose two copies differ (Avahi sends AAAA over
- * IPv4 but no A over IPv6) is not twinned.
+ * IPv4 but no A over IPv6) is not twinned. And duplicate-answer suppression (RFC 6762 §7.4,
+ * responder.ts) is per family: a neighbour's answer whose IPv6 copy is dropped here no longer
+ * suppresses our own pending IPv6 answer for a shared record — an extra packet, nothing lost.
  */
 
 /**
