@@ -142,8 +142,6 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
     const udpStartup = summary([...m1.values()].map((m) => (m.udpReceived ?? Number.NaN) - (m.udpAtReady ?? Number.NaN)));
     const udpBeforeReady = summary([...m1.values()].map((m) => m.udpAtReady ?? Number.NaN));
     const udpDropped = summary([...m1.values()].map((m) => m.udpDropped ?? Number.NaN));
-    // responses the engines dropped undecoded as the other family's copy (family-twins.ts)
-    const twins = summary([...m1.values()].map((m) => m.mdnsDropped?.['twin'] ?? 0));
     // second control connections for a pair that was already connected (both sides dialled)
     let duplicateDials = 0;
     for (const p of peers) for (const e of p.events()) if (e.ev === 'conn' && String(e.reason).includes('already connected')) duplicateDials++;
@@ -222,7 +220,7 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
     );
     console.log(
       `  CPU per peer (median s): loading ${fmt(cpuLoad.median, 2)}, start→ready ${fmt(cpuReady.median, 2)}, ready→mesh ${fmt(cpuMesh.median, 2)} (max ${fmt(cpuMesh.max, 2)}); ` +
-        `mDNS datagrams received per peer: before ready ${fmt(udpBeforeReady.median, 0)}, ready→mesh ${fmt(udpStartup.median, 0)}, dropped by a full socket buffer until the mesh ${fmt(udpDropped.median, 0)}, twins dropped undecoded ${fmt(twins.median, 0)}; duplicate dials dropped ${duplicateDials}`,
+        `mDNS datagrams received per peer: before ready ${fmt(udpBeforeReady.median, 0)}, ready→mesh ${fmt(udpStartup.median, 0)}, dropped by a full socket buffer until the mesh ${fmt(udpDropped.median, 0)}; duplicate dials dropped ${duplicateDials}`,
     );
     console.log(`  budget refusals (all peers): ${JSON.stringify(budgets)}; heap trims by the sessions (stats.memoryTrims): ${[...endStatus.values()].reduce((n, s) => n + ((s.stats as { memoryTrims?: number }).memoryTrims ?? 0), 0)}`);
     if (r.problems.length > 0) console.log(`  problems: ${r.problems.join('; ')}`);

@@ -12,8 +12,8 @@ export interface Clock {
   setTimeout(fn: () => void, ms: number): TimerHandle;
   /**
    * Runs `fn` after the poll phase that follows: what arrived on the sockets while this timer
-   * waited is read first (Node runs due timers before it polls for I/O). A decision that a
-   * packet heard meanwhile could change waits for this.
+   * waited is read first (Node runs due timers before it polls for I/O), up to 32 datagrams per
+   * socket (libuv's batch). A decision that a packet heard meanwhile could change waits for this.
    */
   afterIo(fn: () => void): void;
   random(): number;

@@ -39,8 +39,11 @@
  *   at once).
  * - Our own stalled loop is not an unanswered record: a passive or suspect watch spanning a
  *   stall of ours ≥ UNRELIABLE_STALL_MS is dropped unsettled, and shorter stalls are not counted
- *   as time unanswered (measured as the lateness of the sweep, src/loop-stalls.ts). Verdicts
- *   and our questions wait for the poll phase after their timer (Clock.afterIo).
+ *   as time unanswered. A stall is measured as the lateness of the once-a-second sweep, and the
+ *   wait from the sweep to its verdicts (src/loop-stalls.ts): it is seen from the moment the
+ *   sweep was due, so a freeze that began up to a second before registers that much shorter.
+ *   Verdicts and our questions wait for the poll phase after their timer (Clock.afterIo), which
+ *   reads up to 32 datagrams per socket first (libuv's batch), not a whole backlog.
  * - An SRV flushed this way takes the PTRs pointing at its instance with it.
  * Watches are bounded (MAX_WATCHES, oldest dropped first) and expire when nothing settles them.
  */
@@ -290,14 +293,18 @@ export class FailureWatch {
   #sweep(): void {
     this.#check = undefined;
     if (this.#closed) return;
-    // the verdicts wait for the poll phase: answers that came while this timer waited are read first
-    this.#stalls.tick(this.#checkDue, this.clock.now());
-    this.clock.afterIo(() => this.#verdicts());
+    // the verdicts wait for the poll phase: answers that came while this timer waited are read
+    // first (up to 32 datagrams per socket: libuv's batch)
+    const swept = this.clock.now();
+    this.#stalls.tick(this.#checkDue, swept);
+    this.clock.afterIo(() => this.#verdicts(swept));
   }
 
-  #verdicts(): void {
+  /** `swept`: when the sweep ran; a long wait from then to here is a stall too (the poll phase, or the scheduler). */
+  #verdicts(swept: number): void {
     if (this.#closed) return;
     const now = this.clock.now();
+    this.#stalls.tick(swept, now);
     const suspects = new Map<string, Watch[]>();
     /** Time since `t` in which our loop ran. */
     const ran = (t: number): number => now - t - this.#stalls.stalledSince(t);

@@ -17,7 +17,6 @@ import { inSubnet, interfaceForSource, type NetworkInterface } from '../path/int
 import { decodePacket } from './codec/decode.js';
 import type { DnsPacket } from './codec/types.js';
 import { droppedChannel, log } from './diagnostics.js';
-import { FamilyTwins, isResponse } from './family-twins.js';
 
 export const MDNS_PORT = 5353;
 export const MDNS_IPV4 = '224.0.0.251';
@@ -51,8 +50,6 @@ export interface TransportStats {
   offLink: number;
   sent: number;
   sendErrors: number;
-  /** Responses dropped undecoded as the twin of one read on the other family (family-twins.ts). */
-  twins: number;
 }
 
 /** What the responder and querier need from the network; tests supply a fake. */
@@ -85,8 +82,7 @@ export function belongsTo(iface: NetworkInterface, address: string, zone: string
 }
 
 export class MdnsTransport extends EventEmitter implements PacketNetwork {
-  readonly stats: TransportStats = { received: 0, malformed: 0, offLink: 0, sent: 0, sendErrors: 0, twins: 0 };
-  private readonly twins = new FamilyTwins();
+  readonly stats: TransportStats = { received: 0, malformed: 0, offLink: 0, sent: 0, sendErrors: 0 };
   private socks: Sock[] = [];
   private closed = false;
   private inFlight = 0;
@@ -115,7 +111,6 @@ export class MdnsTransport extends EventEmitter implements PacketNetwork {
   removeInterface(name: string): void {
     const at = this.ifaces.findIndex((i) => i.name === name);
     if (at >= 0) this.ifaces.splice(at, 1);
-    this.twins.forget(name);
     for (const s of this.socks.filter((x) => x.iface.name === name)) {
       this.socks.splice(this.socks.indexOf(s), 1);
       try {
@@ -193,11 +188,6 @@ export class MdnsTransport extends EventEmitter implements PacketNetwork {
         return;
       }
       this.stats.received++;
-      if (isResponse(msg) && this.twins.twin(iface.name, family, msg)) {
-        this.stats.twins++;
-        if (droppedChannel.hasSubscribers) droppedChannel.publish({ reason: 'twin', iface: iface.name, address, port: rinfo.port });
-        return;
-      }
       let packet: DnsPacket;
       try {
         packet = decodePacket(msg);

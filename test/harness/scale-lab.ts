@@ -55,8 +55,6 @@ export interface PeerMetrics {
   udpReceived?: number | null;
   /** …and dropped at a full socket receive buffer (RcvbufErrors). */
   udpDropped?: number | null;
-  /** mDNS datagrams the engine dropped, by reason (off-link, malformed, twin). */
-  mdnsDropped?: Record<string, number>;
 }
 
 export interface MdnsSecond {

@@ -136,12 +136,6 @@ const session = new PeerSession({
 
 // name conflicts and registration steps of the dnssd engine (a handful per run)
 subscribe('peerlink:dnssd:conflict', (m) => out({ ev: 'conflict', ...(m as Record<string, unknown>) }));
-// mDNS datagrams the engine dropped, by reason (off-link, malformed, twin): counted, not printed
-const mdnsDropped: Record<string, number> = {};
-subscribe('peerlink:dnssd:dropped', (m) => {
-  const reason = String((m as { reason?: unknown }).reason);
-  mdnsDropped[reason] = (mdnsDropped[reason] ?? 0) + 1;
-});
 subscribe('peerlink:dnssd:registration', (m) => out({ ev: 'registration', ...(m as Record<string, unknown>) }));
 // budget refusals (dial back-off, dial rate …) with the address concerned
 subscribe('peerlink:session:budget', (m) => {
@@ -205,7 +199,7 @@ async function onCommand(c: ScaleCommand): Promise<void> {
         if (releaseFreeMemory()) rssTrimmed = process.memoryUsage().rss;
       }
       const cpu = process.cpuUsage();
-      out({ ev: 'metrics', afterGc: gcDone, rssTrimmed, cpuAtLoad, cpuAtReady: cpuAtReady ?? null, udpAtReady: udpAtReady ?? null, udpReceived: udpReceived(), udpDropped: udpDropped(), mdnsDropped, rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, cpuUser: cpu.user, cpuSystem: cpu.system, uptime: process.uptime(), fds: fdCount(), resources: resources(), timers: cfg.countTimers ? liveTimers.size : null, eth0: ethCounters() ?? null, loopDelayMs: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 }, connected: session.connectedPeers.length, stats: session.stats });
+      out({ ev: 'metrics', afterGc: gcDone, rssTrimmed, cpuAtLoad, cpuAtReady: cpuAtReady ?? null, udpAtReady: udpAtReady ?? null, udpReceived: udpReceived(), udpDropped: udpDropped(), rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, cpuUser: cpu.user, cpuSystem: cpu.system, uptime: process.uptime(), fds: fdCount(), resources: resources(), timers: cfg.countTimers ? liveTimers.size : null, eth0: ethCounters() ?? null, loopDelayMs: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 }, connected: session.connectedPeers.length, stats: session.stats });
       return;
     }
     case 'fanout': {
