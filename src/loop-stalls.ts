@@ -14,7 +14,7 @@ export const STALL_MIN_MS = 50;
 /** Stalls remembered by default (older ones are dropped first). */
 const DEFAULT_MAX_STALLS = 16;
 
-export interface Stall {
+interface Stall {
   from: number;
   to: number;
 }
@@ -25,16 +25,19 @@ export class LoopStalls {
   constructor(private readonly max = DEFAULT_MAX_STALLS) {}
 
   /**
-   * A periodic timer of ours that was due at `due` ran at `now`: its lateness (past
-   * STALL_MIN_MS) is a stall [due, now]. Returns the lateness, ms.
+   * A timer of ours that was due at `due` ran at `now`: its lateness (past STALL_MIN_MS) is a
+   * stall [due, now]. One that begins where the last ended (the failure watch's sweep, then its
+   * verdicts after the poll phase) extends it: one freeze is one stall, however it was observed.
    */
-  tick(due: number, now: number): number {
-    const late = now - due;
-    if (late > STALL_MIN_MS) {
-      this.#stalls.push({ from: due, to: now });
-      if (this.#stalls.length > this.max) this.#stalls.shift();
+  tick(due: number, now: number): void {
+    if (now - due <= STALL_MIN_MS) return;
+    const last = this.#stalls[this.#stalls.length - 1];
+    if (last !== undefined && due <= last.to) {
+      last.to = Math.max(last.to, now);
+      return;
     }
-    return late;
+    this.#stalls.push({ from: due, to: now });
+    if (this.#stalls.length > this.max) this.#stalls.shift();
   }
 
   /** Forgets stalls that ended at or before `t` (they no longer overlap any window asked about). */
