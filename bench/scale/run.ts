@@ -1,6 +1,7 @@
 /**
  * Scale lab benchmark: N hosts (network namespaces on one bridge, one PeerSession process
- * each, PSK, star), started together. See README.md.
+ * each — or N/K processes of K sessions with --per-host K — PSK, star), started together.
+ * See README.md.
  *
  *   node dist/bench/scale/run.js mesh  --n 32 [--runs 1] [--idle 60] [--out file.json]
  *   node dist/bench/scale/run.js churn --n 16 --minutes 10 [--out file.json] [--plot file.png]
@@ -10,7 +11,7 @@
 import { entryKind, importLibrary } from './entry.js';
 import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { ScaleLab, summary, type ScalePeer } from '../../test/harness/scale-lab.js';
+import { ScaleLab, summary, type PeerMetrics, type ScalePeer } from '../../test/harness/scale-lab.js';
 import { sleep } from '../../test/harness/proc.js';
 import { plotPng } from './plot.js';
 
@@ -30,6 +31,8 @@ interface Args {
   profKind: 'cpu' | 'heap';
   budgets?: Record<string, number>;
   timing?: Record<string, number>;
+  /** Sessions per host process, sharing one dnssd engine (N / perHost namespaces). */
+  perHost: number;
 }
 
 const HELP = `Scale lab (needs root: network namespaces). See bench/scale/README.md.
@@ -39,12 +42,14 @@ const HELP = `Scale lab (needs root: network namespaces). See bench/scale/README
                                      [--prof-kind heap]          (--heap-prof instead: allocations by stack)
                                      [--budgets JSON]            (session budgets of every peer, e.g. '{"dialsInFlight":3}')
                                      [--timing JSON]             (session timing options, e.g. '{"keepaliveInterval":10000}')
+                                     [--per-host K]              (K sessions per process sharing one mDNS engine, in N/K namespaces)
   node dist/bench/scale/run.js churn [--n 16] [--minutes 10] [--plot file.png] [--out file.json]
 
 mesh: N peers started together; time to full mesh after the last ready, missing/duplicate/stale
 connections, flaps, fan-out, mDNS on the bridge (start-up and steady), and per peer at idle over
 --idle seconds: eth0 tx, control traffic (eth0 tx minus the peer's share of mDNS), CPU, RSS, heap,
-fds, timers. churn: one peer leaves and one joins every second for --minutes.`;
+fds, timers (with --per-host K: RSS, heap, CPU and eth0 per peer are the process's ÷ K; fds and
+timers are per process). churn: one peer leaves and one joins every second for --minutes.`;
 
 function parseArgs(): Args {
   const a = process.argv.slice(2);
@@ -71,7 +76,34 @@ function parseArgs(): Args {
     profKind: get('prof-kind') === 'heap' ? 'heap' : 'cpu',
     ...(get('budgets') ? { budgets: JSON.parse(get('budgets') as string) as Record<string, number> } : {}),
     ...(get('timing') ? { timing: JSON.parse(get('timing') as string) as Record<string, number> } : {}),
+    perHost: Number(get('per-host') ?? 1),
   };
+}
+
+/**
+ * With several sessions per process: one entry per process (slot 0's peer), its memory, CPU
+ * and eth0 figures divided by the sessions it holds (a peer's share). fds and timers stay the
+ * process's.
+ */
+function perPeerShare(m: Map<ScalePeer, PeerMetrics>): Map<ScalePeer, PeerMetrics> {
+  const out = new Map<ScalePeer, PeerMetrics>();
+  for (const [p, x] of m) {
+    if (p.slot !== 0) continue;
+    const k = p.sessions;
+    const cpu = (c: { user: number; system: number } | null | undefined): { user: number; system: number } | null | undefined => (c ? { user: c.user / k, system: c.system / k } : c);
+    out.set(p, {
+      ...x,
+      rss: x.rss / k,
+      heapUsed: x.heapUsed / k,
+      cpuUser: x.cpuUser / k,
+      cpuSystem: x.cpuSystem / k,
+      ...(typeof x.rssTrimmed === 'number' ? { rssTrimmed: x.rssTrimmed / k } : {}),
+      ...(x.cpuAtLoad ? { cpuAtLoad: cpu(x.cpuAtLoad) as { user: number; system: number } } : {}),
+      ...(x.cpuAtReady !== undefined ? { cpuAtReady: cpu(x.cpuAtReady) ?? null } : {}),
+      eth0: x.eth0 ? { rxBytes: x.eth0.rxBytes / k, rxPackets: x.eth0.rxPackets / k, txBytes: x.eth0.txBytes / k, txPackets: x.eth0.txPackets / k } : null,
+    });
+  }
+  return out;
 }
 
 const MiB = 1024 * 1024;
@@ -80,9 +112,12 @@ const fmt = (x: number, d = 1): string => (Number.isFinite(x) ? x.toFixed(d) : '
 async function meshRun(args: Args, run: number): Promise<Record<string, unknown>> {
   // profiled hosts: spread evenly (the first started and the last started differ the most)
   const profiled = new Set<number>();
-  for (let i = 0; i < args.prof; i++) profiled.add(1 + Math.round((i * (args.n - 1)) / Math.max(1, args.prof - 1)));
+  const hosts = Math.ceil(args.n / args.perHost);
+  if (hosts * args.perHost !== args.n) throw new Error(`--n ${args.n} is not a multiple of --per-host ${args.perHost}`);
+  for (let i = 0; i < args.prof; i++) profiled.add(1 + Math.round((i * (hosts - 1)) / Math.max(1, args.prof - 1)));
   const lab = await ScaleLab.create({
-    hosts: args.n,
+    hosts,
+    ...(args.perHost > 1 ? { sessionsPerHost: args.perHost } : {}),
     tag: `sc${run}`,
     includePeerIdInTxt: args.txtId,
     countTimers: true,
@@ -115,14 +150,14 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
     const kaMesh = keepaliveTimeouts();
     const fan = mesh.ok ? await lab.fanout(peers[0] as ScalePeer) : { to: 0, delays: [], last: Number.NaN };
     // idle: steady state, keepalives and mDNS only
-    const m1 = await lab.metrics();
+    const m1 = perPeerShare(await lab.metrics());
     const sIdle = lab.mdnsNow();
     await sleep(args.idle * 1000);
-    const m2 = await lab.metrics();
+    const m2 = perPeerShare(await lab.metrics());
     const sIdleEnd = lab.mdnsNow();
     // memory after two full GCs, as memory.js / lone.js measure a lone session (after the idle
     // window's CPU figures: the collections cost CPU)
-    const m3 = await lab.metrics(undefined, 60_000, true);
+    const m3 = perPeerShare(await lab.metrics(undefined, 60_000, true));
     const rssGc = [...m3.values()].filter((m) => m.afterGc).map((m) => m.rss / MiB);
     const rssTrim = [...m3.values()].filter((m) => typeof m.rssTrimmed === 'number').map((m) => (m.rssTrimmed as number) / MiB);
     const endStatus = await lab.statuses();
@@ -173,6 +208,7 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
     const r = {
       run,
       n: args.n,
+      sessionsPerProcess: args.perHost,
       startMs: lastReady - t0,
       readySpreadMs: lastReady - firstReady,
       meshOk: mesh.ok,
@@ -207,6 +243,7 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
       fds: summary(fds),
       timers: summary(timers),
     };
+    if (args.perHost > 1) console.log(`run ${run}: ${hosts} processes × ${args.perHost} sessions sharing one mDNS engine each; RSS, heap, CPU and eth0 "per peer" below are a process's ÷ ${args.perHost}, fds and timers per process`);
     console.log(
       `run ${run} N=${args.n}: mesh ${mesh.ok ? 'ok' : 'NOT complete'} ${meshMs} ms after last ready (start-up ${lastReady - t0} ms, ready spread ${lastReady - firstReady} ms); ` +
         `missing ${end.missing}, duplicates ${end.duplicates} (+${end.handshaking} handshakes in progress), stale ${end.stale}, flaps ${flaps}, keepalive timeouts ${kaMesh} (+${keepaliveTimeouts() - kaMesh} at idle); ` +
@@ -225,7 +262,7 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
     console.log(`  budget refusals (all peers): ${JSON.stringify(budgets)}; heap trims by the sessions (stats.memoryTrims): ${[...endStatus.values()].reduce((n, s) => n + ((s.stats as { memoryTrims?: number }).memoryTrims ?? 0), 0)}`);
     if (r.problems.length > 0) console.log(`  problems: ${r.problems.join('; ')}`);
     // profiled peers write their profile on a clean exit
-    await Promise.all(peers.filter((p) => profiled.has(p.host)).map((p) => p.request({ cmd: 'close' }, 'closed', 30_000).then(() => p.proc.exited).catch(() => undefined)));
+    await Promise.all(peers.filter((p) => profiled.has(p.host) && p.slot === 0).map((p) => p.request({ cmd: 'close' }, 'closed', 30_000).then(() => p.proc.exited).catch(() => undefined)));
     return r;
   } finally {
     await lab.teardown();

@@ -1,6 +1,7 @@
 /**
  * The scale lab (bench/scale, and the scale tests): N hosts — network namespaces on one
- * bridge (netns.ts) — each running one PeerSession in its own Node process (scale-peer.ts),
+ * bridge (netns.ts) — each running one PeerSession in its own Node process (scale-peer.ts; or
+ * `sessionsPerHost` sessions sharing one dnssd engine),
  * all in one star session with a PSK. Every namespace shares this machine's host name, as a
  * room of cloned boards does, so every engine claims the same `<host>.local` at start.
  *
@@ -83,6 +84,10 @@ export interface MeshCheck {
   problems: string[];
 }
 
+/**
+ * One session of the lab: a host's process, or with ScaleLabOptions.sessionsPerHost > 1 one
+ * of the sessions that process holds (`slot`; its lines carry `s`, scale-peer.ts).
+ */
 export class ScalePeer {
   id = '';
   readyAt = 0;
@@ -91,17 +96,30 @@ export class ScalePeer {
   constructor(
     readonly host: number,
     readonly proc: TrackedProcess,
+    readonly slot = 0,
+    /** Sessions in this peer's process. */
+    readonly sessions = 1,
   ) {}
+
+  /** `h12`, or `h12.3` for slot 3 of a process with several sessions. */
+  get label(): string {
+    return this.sessions > 1 ? `h${this.host}.${this.slot}` : `h${this.host}`;
+  }
 
   get alive(): boolean {
     return this.proc.running;
+  }
+
+  /** Whether a line of this peer's process is about this session (process-wide lines count as slot 0's). */
+  mine(v: Json | undefined): v is Json {
+    return v !== undefined && (this.sessions === 1 || (v.s ?? 0) === this.slot);
   }
 
   events(since = 0): Json[] {
     const out: Json[] = [];
     for (let i = since; i < this.proc.stdoutLines.length; i++) {
       const v = parseJsonLine<Json>(this.proc.stdoutLines[i] as string);
-      if (v) out.push(v);
+      if (this.mine(v)) out.push(v);
     }
     return out;
   }
@@ -109,8 +127,11 @@ export class ScalePeer {
   /** Sends a command and resolves with the first `ev` line after it. */
   async request<T>(c: ScaleCommand, ev: string, timeoutMs = 20_000): Promise<T & Json> {
     const since = this.proc.stdoutLines.length;
-    this.proc.writeLine(JSON.stringify(c));
-    const line = await waitForLine(this.proc, (l) => parseJsonLine<Json>(l)?.ev === ev, timeoutMs, { since, what: `${ev} from h${this.host}` });
+    this.proc.writeLine(JSON.stringify(this.sessions > 1 ? { ...c, s: this.slot } : c));
+    const line = await waitForLine(this.proc, (l) => {
+      const v = parseJsonLine<Json>(l);
+      return this.mine(v) && v.ev === ev;
+    }, timeoutMs, { since, what: `${ev} from ${this.label}` });
     return parseJsonLine<T & Json>(line) as T & Json;
   }
 
@@ -150,10 +171,17 @@ export interface ScaleLabOptions {
   timing?: Record<string, number>;
   /** Extra Node flags for some hosts only (e.g. `--cpu-prof --cpu-prof-dir=…` on a sample). */
   hostNodeArgs?: (host: number) => string[];
+  /**
+   * Sessions per host process, sharing one dnssd engine (default 1: one session per process,
+   * its own engine). With k > 1, `hosts` namespaces hold hosts × k sessions; leave and churn
+   * (which end a whole process) are refused.
+   */
+  sessionsPerHost?: number;
 }
 
 export class ScaleLab {
-  readonly peers = new Map<number, ScalePeer>();
+  /** Running sessions by label (`h3`, or `h3.1` with several sessions per host). */
+  readonly peers = new Map<string, ScalePeer>();
   /** Every peer ever started, in order (for diagnostics after churn). */
   readonly everyone: ScalePeer[] = [];
   private readonly leaving = new Set<ScalePeer>();
@@ -173,7 +201,13 @@ export class ScaleLab {
       ...(opts.budgets ? { budgets: opts.budgets } : {}),
       ...(opts.timing ? { timing: opts.timing } : {}),
       ...(opts.entry ? { entry: opts.entry } : {}),
+      ...(this.perHost > 1 ? { sessions: this.perHost } : {}),
     };
+  }
+
+  /** Sessions per host process (ScaleLabOptions.sessionsPerHost). */
+  get perHost(): number {
+    return Math.max(1, Math.floor(this.opts.sessionsPerHost ?? 1));
   }
 
   static async create(opts: ScaleLabOptions): Promise<ScaleLab> {
@@ -211,18 +245,31 @@ export class ScaleLab {
     return { packetsPerMin: (p * 60) / w.length, bytesPerMin: (b * 60) / w.length, seconds: w.length };
   }
 
-  /** Starts one peer on host `h` (1-based). */
-  startPeer(h: number): ScalePeer {
+  /** Starts the process of host `h` (1-based): its session, or its `sessionsPerHost` sessions. */
+  startHost(h: number): ScalePeer[] {
     const args = [...(this.opts.nodeArgs ?? []), ...(this.opts.hostNodeArgs?.(h) ?? []), PEER_SCRIPT, JSON.stringify(this.cfg)];
     const proc = this.lab.spawn(h, process.execPath, args, { stdin: true, label: `h${h}` });
-    const p = new ScalePeer(h, proc);
-    this.peers.set(h, p);
-    this.everyone.push(p);
-    return p;
+    const ps: ScalePeer[] = [];
+    for (let slot = 0; slot < this.perHost; slot++) {
+      const p = new ScalePeer(h, proc, slot, this.perHost);
+      this.peers.set(p.label, p);
+      this.everyone.push(p);
+      ps.push(p);
+    }
+    return ps;
+  }
+
+  /** Starts one peer on host `h` (1-based; one session per process). */
+  startPeer(h: number): ScalePeer {
+    if (this.perHost > 1) throw new Error('startPeer: this lab runs several sessions per host (startHost)');
+    return this.startHost(h)[0] as ScalePeer;
   }
 
   async waitReady(p: ScalePeer, timeoutMs = 120_000): Promise<void> {
-    const line = await waitForLine(p.proc, (l) => parseJsonLine<Json>(l)?.ev === 'ready', timeoutMs, { what: `h${p.host} ready` });
+    const line = await waitForLine(p.proc, (l) => {
+      const v = parseJsonLine<Json>(l);
+      return p.mine(v) && v.ev === 'ready';
+    }, timeoutMs, { what: `${p.label} ready` });
     const r = parseJsonLine<Json>(line) as Json;
     p.id = r.id as string;
     p.readyAt = r.t;
@@ -230,7 +277,7 @@ export class ScaleLab {
 
   /** Starts a peer on every host (`hosts` list, default all), together, and waits until each is ready. */
   async startAll(hosts: number[] = this.lab.hosts.map((h) => h.index), timeoutMs = 180_000): Promise<ScalePeer[]> {
-    const ps = hosts.map((h) => this.startPeer(h));
+    const ps = hosts.flatMap((h) => this.startHost(h));
     await Promise.all(ps.map((p) => this.waitReady(p, timeoutMs)));
     return ps;
   }
@@ -271,7 +318,7 @@ export class ScaleLab {
       res.stale += extra.length;
       res.duplicates += dup;
       if ((lacking.length > 0 || extra.length > 0 || dup > 0) && res.problems.length < 8) {
-        res.problems.push(`h${p.host}: ${s.connected.length}/${want.length} connected, ${lacking.length} missing, ${extra.length} stale, ${s.stats.activeConnections} active control connections (+${s.stats.controlConnections - s.stats.activeConnections} in their handshake)`);
+        res.problems.push(`${p.label}: ${s.connected.length}/${want.length} connected, ${lacking.length} missing, ${extra.length} stale, ${s.stats.activeConnections} active control connections (+${s.stats.controlConnections - s.stats.activeConnections} in their handshake)`);
       }
     }
     return res;
@@ -300,8 +347,8 @@ export class ScaleLab {
       receivers.map(async (p) => {
         const line = await waitForLine(p.proc, (l) => {
           const v = parseJsonLine<Json>(l);
-          return v?.ev === 'fanout-recv' && v.tag === tag;
-        }, timeoutMs, { since: marks.get(p) ?? 0, what: `fan-out at h${p.host}` }).catch(() => undefined);
+          return p.mine(v) && v.ev === 'fanout-recv' && v.tag === tag;
+        }, timeoutMs, { since: marks.get(p) ?? 0, what: `fan-out at ${p.label}` }).catch(() => undefined);
         return line ? (parseJsonLine<Json>(line) as Json).t - sent.sentAt : Number.NaN;
       }),
     );
@@ -311,13 +358,14 @@ export class ScaleLab {
 
   /** A peer leaves: `kill` is SIGKILL (no BYE, no goodbye), `graceful` SIGTERM (session.close()). */
   async leave(p: ScalePeer, how: 'kill' | 'graceful'): Promise<void> {
+    if (p.sessions > 1) throw new Error('leave: this lab runs several sessions per host process; one cannot leave alone');
     this.leaving.add(p);
     p.proc.signal(how === 'kill' ? 'SIGKILL' : 'SIGTERM');
     const timer = setTimeout(() => p.proc.signal('SIGKILL'), 10_000);
     await p.proc.exited;
     clearTimeout(timer);
     this.leaving.delete(p);
-    if (this.peers.get(p.host) === p) this.peers.delete(p.host);
+    if (this.peers.get(p.label) === p) this.peers.delete(p.label);
   }
 
   /**

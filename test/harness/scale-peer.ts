@@ -1,6 +1,6 @@
 /**
- * One host of the scale lab (scale-lab.ts): a single PeerSession in this process, which runs
- * inside one lab namespace. Reports JSON lines on stdout and obeys JSON commands on stdin.
+ * One host of the scale lab (scale-lab.ts): a PeerSession in this process (or `sessions` of
+ * them sharing one dnssd engine), which runs inside one lab namespace. Reports JSON lines on stdout and obeys JSON commands on stdin.
  *
  *   node scale-peer.js '<ScalePeerConfig json>'
  *
@@ -37,16 +37,23 @@ export interface ScalePeerConfig {
   entry?: 'bundle' | 'files';
   /** Session timing options other than the defaults (keepaliveInterval, connectionTimeout …), to compare settings. */
   timing?: Record<string, number>;
+  /** Sessions in this process, sharing one dnssd engine (default 1: one session, its own engine). */
+  sessions?: number;
 }
 
 export type ScaleCommand =
-  | { cmd: 'status' }
-  | { cmd: 'metrics'; gc?: boolean }
-  | { cmd: 'fanout'; tag: string; size?: number }
-  | { cmd: 'close' };
+  | { cmd: 'status'; s?: number }
+  | { cmd: 'metrics'; gc?: boolean; s?: number }
+  | { cmd: 'fanout'; tag: string; size?: number; s?: number }
+  | { cmd: 'close'; s?: number };
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as ScalePeerConfig;
-const { PeerSession } = cfg.entry === 'bundle' ? ((await import(new URL('../../src/bundle.js', import.meta.url).href)) as typeof import('../../src/session/index.js')) : await import('../../src/session/index.js');
+const lib = cfg.entry === 'bundle' ? ((await import(new URL('../../src/bundle.js', import.meta.url).href)) as typeof import('../../src/index.js')) : undefined;
+const { PeerSession } = lib ?? (await import('../../src/session/index.js'));
+/** Sessions in this process (ScalePeerConfig.sessions). */
+const count = Math.max(1, Math.floor(cfg.sessions ?? 1));
+const multi = count > 1;
+const Mdns = multi ? (lib ?? (await import('../../src/dnssd/index.js'))).Mdns : undefined;
 
 /** CPU spent by the time the modules were loaded (ESM evaluates every import before this body). */
 const cpuAtLoad = process.cpuUsage();
@@ -124,31 +131,57 @@ function resources(): Record<string, number> {
   return counts;
 }
 
-const session = new PeerSession({
-  serviceType: cfg.service,
-  security: { mode: 'psk', key: cfg.psk },
-  ...(cfg.name ? { displayName: cfg.name } : {}),
-  ...(cfg.interfaces ? { interfaces: cfg.interfaces } : {}),
-  ...(cfg.includePeerIdInTxt ? { includePeerIdInTxt: true } : {}),
-  ...(cfg.budgets ? { budgets: cfg.budgets } : {}),
-  ...(cfg.timing ?? {}),
-});
+/**
+ * With `sessions` > 1 the process holds that many sessions sharing one dnssd engine (the
+ * `mdns` option: one set of port-5353 sockets, one host name), and every line names its
+ * session: `s` (0-based). Engine-wide lines (conflict, registration) and connection-level
+ * diagnostics that do not say their session (dial, rejected) carry no `s`.
+ */
+const mdns = Mdns ? new Mdns(cfg.interfaces ? { interfaces: cfg.interfaces } : {}) : undefined;
+const sessions: Array<InstanceType<typeof PeerSession>> = [];
+/** Which slot a diagnostics message's `session` is. */
+const slotOf = new Map<unknown, number>();
+const emit = (slot: number | undefined, o: Record<string, unknown>): void => out(multi && slot !== undefined ? { ...o, s: slot } : o);
+
+for (let slot = 0; slot < count; slot++) {
+  const session = new PeerSession({
+    serviceType: cfg.service,
+    security: { mode: 'psk', key: cfg.psk },
+    ...(cfg.name ? { displayName: multi ? `${cfg.name}-${slot}` : cfg.name } : {}),
+    ...(cfg.interfaces ? { interfaces: cfg.interfaces } : {}),
+    ...(cfg.includePeerIdInTxt ? { includePeerIdInTxt: true } : {}),
+    ...(cfg.budgets ? { budgets: cfg.budgets } : {}),
+    ...(mdns ? { mdns } : {}),
+    ...(cfg.timing ?? {}),
+  });
+  sessions.push(session);
+  slotOf.set(session, slot);
+  session.on('peerError', (err, info) => emit(slot, { ev: 'peerError', code: err.code, message: err.message, endpoint: info.endpoint ?? null }));
+  session.on('peer', (p: PeerID, state) => emit(slot, { ev: 'peer', peer: p.id, state }));
+  // discovery, for diagnosing pairs that never met (instance names: the host's display name)
+  session.on('found', (d) => emit(slot, { ev: 'found', instance: d.instanceName }));
+  session.on('lost', (d) => emit(slot, { ev: 'lost', instance: d.instanceName }));
+  session.on('advertised', (name: string) => emit(slot, { ev: 'advertised', instance: name }));
+  session.on('message', (data: Buffer, p: PeerID) => {
+    if (data.length >= 12 && data.readUInt32BE(0) === FANOUT_MAGIC) {
+      emit(slot, { ev: 'fanout-recv', from: p.id, sentAt: Number(data.readBigUInt64BE(4)), tag: data.subarray(12).toString() });
+    }
+  });
+}
 
 // name conflicts and registration steps of the dnssd engine (a handful per run)
 subscribe('peerlink:dnssd:conflict', (m) => out({ ev: 'conflict', ...(m as Record<string, unknown>) }));
 subscribe('peerlink:dnssd:registration', (m) => out({ ev: 'registration', ...(m as Record<string, unknown>) }));
 // budget refusals (dial back-off, dial rate …) with the address concerned
 subscribe('peerlink:session:budget', (m) => {
-  const { session: _s, ...rest } = m as Record<string, unknown>;
-  out({ ev: 'budget', ...rest });
+  const { session: s, ...rest } = m as Record<string, unknown>;
+  emit(slotOf.get(s), { ev: 'budget', ...rest });
 });
-session.on('peerError', (err, info) => out({ ev: 'peerError', code: err.code, message: err.message, endpoint: info.endpoint ?? null }));
 // the de-duplication trail: why a control connection was kept, dropped or closed
 subscribe('peerlink:session:connection', (m) => {
-  const { session: _s, ...rest } = m as Record<string, unknown>;
-  out({ ev: 'conn', ...rest });
+  const { session: s, ...rest } = m as Record<string, unknown>;
+  emit(slotOf.get(s), { ev: 'conn', ...rest });
 });
-session.on('peer', (p: PeerID, state) => out({ ev: 'peer', peer: p.id, state }));
 // outgoing connections that failed (dial timeouts, refusals), for diagnosing pairs that never met
 subscribe('peerlink:net:connection:state', (m) => {
   const c = m as { role?: string; endpoint?: string; state?: string; error?: { code: string; message?: string } };
@@ -160,24 +193,24 @@ subscribe('peerlink:net:listener:rejected', (m) => {
   const r = m as { remote?: string; error?: { code: string } };
   out({ ev: 'rejected', remote: r.remote ?? '', code: r.error?.code ?? '' });
 });
-// discovery, for diagnosing pairs that never met (instance names: the host's display name)
-session.on('found', (d) => out({ ev: 'found', instance: d.instanceName }));
-session.on('lost', (d) => out({ ev: 'lost', instance: d.instanceName }));
 /** Event-loop delay (a starved process's timers fire late): reported with the metrics, then reset. */
 const loopDelay = monitorEventLoopDelay({ resolution: 20 });
 loopDelay.enable();
-session.on('advertised', (name: string) => out({ ev: 'advertised', instance: name }));
-session.on('message', (data: Buffer, p: PeerID) => {
-  if (data.length >= 12 && data.readUInt32BE(0) === FANOUT_MAGIC) {
-    out({ ev: 'fanout-recv', from: p.id, sentAt: Number(data.readBigUInt64BE(4)), tag: data.subarray(12).toString() });
-  }
-});
+
+/** Closes every session, then the shared engine. */
+async function closeAll(): Promise<void> {
+  await Promise.all(sessions.map((s) => s.close()));
+  await mdns?.close().catch(() => undefined);
+}
 
 async function onCommand(c: ScaleCommand): Promise<void> {
+  const slot = c.s ?? 0;
+  const session = sessions[slot];
+  if (!session) throw new Error(`no session ${slot} (this process has ${count})`);
   switch (c.cmd) {
     case 'status': {
       const ids = session.connectedPeers.map((p) => p.id);
-      out({ ev: 'status', id: session.peerId.id, connected: ids, unique: new Set(ids).size, stats: session.stats });
+      emit(slot, { ev: 'status', id: session.peerId.id, connected: ids, unique: new Set(ids).size, stats: session.stats });
       return;
     }
     case 'metrics': {
@@ -199,7 +232,8 @@ async function onCommand(c: ScaleCommand): Promise<void> {
         if (releaseFreeMemory()) rssTrimmed = process.memoryUsage().rss;
       }
       const cpu = process.cpuUsage();
-      out({ ev: 'metrics', afterGc: gcDone, rssTrimmed, cpuAtLoad, cpuAtReady: cpuAtReady ?? null, udpAtReady: udpAtReady ?? null, udpReceived: udpReceived(), udpDropped: udpDropped(), rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, cpuUser: cpu.user, cpuSystem: cpu.system, uptime: process.uptime(), fds: fdCount(), resources: resources(), timers: cfg.countTimers ? liveTimers.size : null, eth0: ethCounters() ?? null, loopDelayMs: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 }, connected: session.connectedPeers.length, stats: session.stats });
+      // process-wide figures (memory, CPU, fds, eth0) are the whole process's: with `sessions` > 1, every slot reports the same
+      emit(slot, { ev: 'metrics', sessions: count, afterGc: gcDone, rssTrimmed, cpuAtLoad, cpuAtReady: cpuAtReady ?? null, udpAtReady: udpAtReady ?? null, udpReceived: udpReceived(), udpDropped: udpDropped(), rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, cpuUser: cpu.user, cpuSystem: cpu.system, uptime: process.uptime(), fds: fdCount(), resources: resources(), timers: cfg.countTimers ? liveTimers.size : null, eth0: ethCounters() ?? null, loopDelayMs: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 }, connected: session.connectedPeers.length, stats: session.stats });
       return;
     }
     case 'fanout': {
@@ -211,11 +245,11 @@ async function onCommand(c: ScaleCommand): Promise<void> {
       b.writeBigUInt64BE(BigInt(t0), 4);
       tag.copy(b, 12);
       await session.send(b.subarray(0, 12 + tag.length), { to: peers });
-      out({ ev: 'fanout-sent', tag: c.tag, to: peers.length, sentAt: t0 });
+      emit(slot, { ev: 'fanout-sent', tag: c.tag, to: peers.length, sentAt: t0 });
       return;
     }
     case 'close':
-      await session.close();
+      await closeAll();
       out({ ev: 'closed' });
       process.exit(0);
   }
@@ -224,17 +258,16 @@ async function onCommand(c: ScaleCommand): Promise<void> {
 readCommands<ScaleCommand>(onCommand);
 // Graceful leave: BYE to every peer and mDNS goodbyes, then exit.
 process.on('SIGTERM', () => {
-  void session.close().finally(() => {
+  void closeAll().finally(() => {
     out({ ev: 'closed' });
     process.exit(0);
   });
 });
-session
-  .start()
+Promise.all(sessions.map((s) => s.start()))
   .then(() => {
     cpuAtReady = process.cpuUsage();
     udpAtReady = udpReceived() ?? undefined;
-    out({ ev: 'ready', id: session.peerId.id, port: session.listenPort });
+    sessions.forEach((session, slot) => emit(slot, { ev: 'ready', id: session.peerId.id, port: session.listenPort }));
   })
   .catch((err: unknown) => {
     out({ ev: 'fatal', message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
