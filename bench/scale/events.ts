@@ -5,26 +5,29 @@
  * kernel dropped at full socket buffers (UDP RcvbufErrors of every host's namespace). The mesh
  * run (run.js) says how well it went; this says why.
  *
- *   node dist/bench/scale/events.js [--n 100] [--wait 150] [--budgets '{"dialsInFlight":3}']
+ *   node dist/bench/scale/events.js [--n 100] [--wait 150] [--budgets '{"dialsInFlight":3}'] [--per-host K]
  */
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
 import { ScaleLab, type Json } from '../../test/harness/scale-lab.js';
 
-const HELP = `node dist/bench/scale/events.js [--n 100] [--wait 150] [--budgets JSON]   (root: network namespaces)`;
+const HELP = `node dist/bench/scale/events.js [--n 100] [--wait 150] [--budgets JSON] [--per-host K]   (root: network namespaces; K sessions per process, run.js --per-host)`;
 
-const { values } = parseArgs({ options: { n: { type: 'string', default: '100' }, wait: { type: 'string', default: '150' }, budgets: { type: 'string' }, help: { type: 'boolean' } } });
+const { values } = parseArgs({ options: { n: { type: 'string', default: '100' }, wait: { type: 'string', default: '150' }, budgets: { type: 'string' }, 'per-host': { type: 'string', default: '1' }, help: { type: 'boolean' } } });
 if (values.help) {
   console.log(HELP);
   process.exit(0);
 }
 const n = Number(values.n);
-const lab = await ScaleLab.create({ hosts: n, tag: 'ev', ...(values.budgets ? { budgets: JSON.parse(values.budgets) as Record<string, number> } : {}) });
+const perHost = Number(values['per-host']);
+const lab = await ScaleLab.create({ hosts: Math.ceil(n / perHost), tag: 'ev', ...(perHost > 1 ? { sessionsPerHost: perHost } : {}), ...(values.budgets ? { budgets: JSON.parse(values.budgets) as Record<string, number> } : {}) });
 const drops = async (): Promise<string> => {
   const m = await lab.metrics();
   let dropped = 0;
   let received = 0;
-  for (const x of m.values()) {
+  // UDP counters are the namespace's: count each process once
+  for (const [p, x] of m) {
+    if (p.slot !== 0) continue;
     dropped += x.udpDropped ?? 0;
     received += x.udpReceived ?? 0;
   }
@@ -47,6 +50,22 @@ try {
   const each = (fn: (host: number, e: Json) => void): void => {
     for (const p of peers) for (const e of p.events()) fn(p.host, e);
   };
+  /** When each session first found, and first connected to, each other session: per 5 s after the last ready. */
+  const firsts = (ev: string, key: string, state?: string): string => {
+    const bins = new Map<number, number>();
+    for (const p of peers) {
+      const seen = new Set<unknown>();
+      for (const e of p.events()) {
+        if (e.ev !== ev || (state !== undefined && e['state'] !== state) || seen.has(e[key])) continue;
+        seen.add(e[key]);
+        const b = Math.floor((e.t - lastReady) / 5000) * 5;
+        bins.set(b, (bins.get(b) ?? 0) + 1);
+      }
+    }
+    return [...bins].sort((a, b) => a[0] - b[0]).map(([b, v]) => `${b}s:${v}`).join(' ');
+  };
+  console.log(`first found, per 5 s after the last ready (session × instance): ${firsts('found', 'instance')}`);
+  console.log(`first connected, per 5 s after the last ready (session × peer): ${firsts('peer', 'peer', 'connected')}`);
   each((host, e) => {
     const s = (e.t - t0) / 1000;
     if (e.ev === 'dial') {

@@ -33,6 +33,13 @@ export const REPORTED_CODES = new Set<PeerlinkErrorCode>([
 const SECURITY_CODES = new Set<PeerlinkErrorCode>(['ERR_PSK_MISMATCH', 'ERR_PSK_IDENTITY_REJECTED', 'ERR_TLS_HANDSHAKE', 'ERR_CERT_UNTRUSTED', 'ERR_CERT_REQUIRED']);
 /** After a security failure a target is retried this much later (the key will not fix itself soon). */
 const SECURITY_RETRY_DELAY = 30_000;
+/** A browse target waiting for a handshake place: where it would go (bare address), and whether it waits behind the others (Dialer.#dialsSecond). */
+interface QueuedDial {
+  address: string;
+  destination: string | undefined;
+  later: boolean;
+}
+
 /**
  * The side of a pair that dials second waits this long before dialling a peer it found, so
  * the other side's dial usually wins the race and only one connection is made.
@@ -112,7 +119,7 @@ export class Dialer {
   #sweep: NodeJS.Timeout | undefined;
   /** Dials in their handshake (dial-places.ts), and browse targets waiting for a place (oldest first) with where they would go (bare address). */
   readonly #places: HandshakePlaces;
-  readonly #queued = new Map<DialTarget, { address: string; destination: string | undefined }>();
+  readonly #queued = new Map<DialTarget, QueuedDial>();
   /** The queue waits for the dial rate (see #nextQueued). */
   #queueTimer: NodeJS.Timeout | undefined;
   /** When our own advertisement was last announced under its final name (ms since epoch). */
@@ -519,11 +526,12 @@ export class Dialer {
     // wait end in "connected". What the app asked for (connect(), invite()) is not held.
     // Tarpits (a stranger's ports that accept and stall) hold at most dialsInFlightPerAddress
     // places per address, and dialsInFlightSuspect together once each has timed out.
-    const where = { address: endpoint.kind === 'hostPort' ? bareHost(endpoint.host) : '', destination };
+    const where: QueuedDial = { address: endpoint.kind === 'hostPort' ? bareHost(endpoint.host) : '', destination, later: false };
     const claim = where.address === '' ? undefined : this.#claim(where);
     const blocker = claim && !t.manual && !t.invitation ? this.#places.blocker(claim) : undefined;
     if (blocker) {
       if (!this.#queued.has(t)) host.budgets.exceeded({ budget: blocker, address: Endpoint.format(endpoint), detail: `dial of ${t.key.slice(4)} waits for a handshake place (${blocker} ${host.budgets.limits[blocker]})` });
+      where.later = this.#dialsSecond(t);
       this.#queued.set(t, where);
       return;
     }
@@ -575,11 +583,29 @@ export class Dialer {
     return { address: where.address, suspect: d !== undefined && this.#destinations.suspect(d), proven: d !== undefined && this.#destinations.proven(d) };
   }
 
+  /**
+   * Whether a browse result's dial is one the pair rule leaves to the other side (dialsSecond,
+   * star): in the queue it waits behind every dial we make first. The peer is dialling us from
+   * its own queue meanwhile: at 100 peers (10 sessions per address) the second sides' dials,
+   * taken in turn, reached 1 000–1 400 of the 4 950 pairs while the first side's dial was still
+   * queued or in its TLS handshake (which a shared address does not attribute), and made as many
+   * duplicate handshakes to drop.
+   */
+  #dialsSecond(t: DialTarget): boolean {
+    const o = this.#host.options;
+    if (t.manual || t.invitation || !t.discovered || !o.advertise || o.architecture !== 'star') return false;
+    const ours = { id: this.#host.peerId, instanceName: this.#host.registeredName() ?? o.instanceName };
+    return dialsSecond(ours, { peerKey: t.discovered.peerId ?? t.peerKey, instanceName: t.discovered.instanceName });
+  }
+
   /** A handshake place is free: the oldest waiting target that still wants a dial takes it. */
   #nextQueued(): void {
     // #dial takes the place synchronously (before its first await) or not at all (connected
-    // meanwhile, in back-off: it returns or sets its timer)
-    for (const [t, where] of this.#queued) {
+    // meanwhile, in back-off: it returns or sets its timer). Dials we make first go before the
+    // ones the other side should make (#dialsSecond), each kind oldest first.
+    const order = [...this.#queued].sort((a, b) => Number(a[1].later) - Number(b[1].later));
+    for (const [t, where] of order) {
+      if (!this.#queued.has(t)) continue;
       if (this.#places.full || !this.#host.running()) return;
       // its address or the suspect places are taken: later targets may still go (it keeps its turn)
       if (this.#places.blocker(this.#claim(where))) continue;
@@ -674,16 +700,44 @@ export function firstDialDelay(
  * True when we should let the other side of a pair dial first (see onFound): by ids when the
  * peer's is known, else by instance names. For any two peers exactly one side answers true
  * (names of one service are unique on a link; ids are unique).
+ *
+ * Which side that is alternates from pair to pair (pairFlip): "the larger waits" alone gave the
+ * session with the smallest name every first dial of its 99 pairs at 100 peers and the largest
+ * none, so the few-first-dials sessions reached their second dials while the others were still
+ * working through their first ones — 600 of the 1 000 duplicate handshakes of a 100-peer start.
+ * Each session now dials about half of its pairs first.
  */
 export function dialsSecond(ours: { id: PeerID; instanceName: string }, theirs: { peerKey: string | undefined; instanceName: string }): boolean {
   if (theirs.peerKey) {
     try {
-      return Buffer.compare(ours.id.toBytes(), PeerID.fromString(theirs.peerKey, 'x').toBytes()) > 0;
+      return larger(ours.id.toBytes(), PeerID.fromString(theirs.peerKey, 'x').toBytes());
     } catch {
       // not an id we can compare: fall back to the names
     }
   }
-  return Buffer.compare(Buffer.from(ours.instanceName), Buffer.from(theirs.instanceName)) > 0;
+  return larger(Buffer.from(ours.instanceName), Buffer.from(theirs.instanceName));
+}
+
+/** Whether `a` is the side of the pair {a, b} that waits: the larger one, or the smaller when the pair's flip bit is set. */
+function larger(a: Uint8Array, b: Uint8Array): boolean {
+  const c = Buffer.compare(a, b);
+  if (c === 0) return false;
+  return c > 0 ? !pairFlip(b, a) : pairFlip(a, b);
+}
+
+/**
+ * One bit of the unordered pair (`lo` < `hi`), the same on both sides: FNV-1a (32-bit) over lo,
+ * a separator byte (0xff: never in UTF-8, and ids are of one length) and hi, folded.
+ */
+export function pairFlip(lo: Uint8Array, hi: Uint8Array): boolean {
+  let h = 0x811c9dc5;
+  const eat = (x: number): void => {
+    h = Math.imul(h ^ x, 0x01000193) >>> 0;
+  };
+  for (const x of lo) eat(x);
+  eat(0xff);
+  for (const x of hi) eat(x);
+  return ((h ^ (h >>> 16) ^ (h >>> 8)) & 1) === 1;
 }
 
 function describe(t: DialTarget): DiscoveredPeer {

@@ -18,7 +18,7 @@ import { createHook } from 'node:async_hooks';
 import { subscribe } from 'node:diagnostics_channel';
 import { readdirSync, readFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { out, readCommands } from './fixture-io.js';
+import { batchOutput, out, readCommands } from './fixture-io.js';
 import type { PeerID } from '../../src/session/peer-id.js';
 
 export interface ScalePeerConfig {
@@ -48,6 +48,7 @@ export type ScaleCommand =
   | { cmd: 'close'; s?: number };
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as ScalePeerConfig;
+batchOutput();
 const lib = cfg.entry === 'bundle' ? ((await import(new URL('../../src/bundle.js', import.meta.url).href)) as typeof import('../../src/index.js')) : undefined;
 const { PeerSession } = lib ?? (await import('../../src/session/index.js'));
 /** Sessions in this process (ScalePeerConfig.sessions). */
@@ -134,12 +135,12 @@ function resources(): Record<string, number> {
 /**
  * With `sessions` > 1 the process holds that many sessions sharing one dnssd engine (the
  * `mdns` option: one set of port-5353 sockets, one host name), and every line names its
- * session: `s` (0-based). Engine-wide lines (conflict, registration) and connection-level
- * diagnostics that do not say their session (dial, rejected) carry no `s`.
+ * session: `s` (0-based). Engine-wide lines (conflict, registration) and diagnostics that do
+ * not say their session (dial, rejected, budget) carry no `s`.
  */
 const mdns = Mdns ? new Mdns(cfg.interfaces ? { interfaces: cfg.interfaces } : {}) : undefined;
 const sessions: Array<InstanceType<typeof PeerSession>> = [];
-/** Which slot a diagnostics message's `session` is. */
+/** Which slot a diagnostics message's `session` (the session's peer id) is. */
 const slotOf = new Map<unknown, number>();
 const emit = (slot: number | undefined, o: Record<string, unknown>): void => out(multi && slot !== undefined ? { ...o, s: slot } : o);
 
@@ -155,7 +156,7 @@ for (let slot = 0; slot < count; slot++) {
     ...(cfg.timing ?? {}),
   });
   sessions.push(session);
-  slotOf.set(session, slot);
+  slotOf.set(session.peerId.id, slot);
   session.on('peerError', (err, info) => emit(slot, { ev: 'peerError', code: err.code, message: err.message, endpoint: info.endpoint ?? null }));
   session.on('peer', (p: PeerID, state) => emit(slot, { ev: 'peer', peer: p.id, state }));
   // discovery, for diagnosing pairs that never met (instance names: the host's display name)
@@ -172,10 +173,11 @@ for (let slot = 0; slot < count; slot++) {
 // name conflicts and registration steps of the dnssd engine (a handful per run)
 subscribe('peerlink:dnssd:conflict', (m) => out({ ev: 'conflict', ...(m as Record<string, unknown>) }));
 subscribe('peerlink:dnssd:registration', (m) => out({ ev: 'registration', ...(m as Record<string, unknown>) }));
-// budget refusals (dial back-off, dial rate …) with the address concerned
+// budget refusals (dial back-off, dial rate …) with the address concerned (`session` is an
+// internal object: with several sessions these lines carry no `s`)
 subscribe('peerlink:session:budget', (m) => {
-  const { session: s, ...rest } = m as Record<string, unknown>;
-  emit(slotOf.get(s), { ev: 'budget', ...rest });
+  const { session: _s, ...rest } = m as Record<string, unknown>;
+  out({ ev: 'budget', ...rest });
 });
 // the de-duplication trail: why a control connection was kept, dropped or closed
 subscribe('peerlink:session:connection', (m) => {

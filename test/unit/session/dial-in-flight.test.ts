@@ -13,21 +13,29 @@ import type { FoundService } from '../../../src/session/discovery.js';
 import { resolveBudgets } from '../../../src/session/budgets.js';
 import type { PeerRecord } from '../../../src/session/peer-record.js';
 import { rig } from './dialer-rig.js';
+import { dialsSecond } from '../../../src/session/dialer.js';
+import { PeerID } from '../../../src/session/peer-id.js';
 
 const found = (i: number): FoundService => ({ name: `vm-${String(i).padStart(2, '0')}`, port: 7000, addresses: [`10.0.0.${i}`], txt: { v: '1', sec: 'psk', arch: 'star' }, interfaces: ['eth0'] });
+const me = PeerID.generate('me');
+/** Whether we (the rig's "vm-zz") let peer `i` dial first: our own dial of it comes 1 s after its find. */
+const second = (i: number): boolean => dialsSecond({ id: me, instanceName: 'vm-zz' }, { peerKey: undefined, instanceName: found(i).name });
+/** The peers found in the first tests: all of them ones we dial 1 s after the find (the pair rule), so every dial starts at once. */
+const later = Array.from({ length: 99 }, (_, i) => i + 1).filter(second);
+const peer = (k: number): FoundService => found(later[k - 1] as number);
 
 test('30 peers found at once: 6 handshakes at a time, the next one starts as one ends, every peer not yet connected dialled once', async () => {
   const r = rig();
   try {
-    r.advance(5000); // our announcement is old: "vm-zz" is larger than every name here, so each dial comes 1 s after its find
-    for (let i = 1; i <= 30; i++) r.dialer.onFound(found(i));
+    r.advance(5000); // our announcement is old: each dial comes 1 s after its find (`later`)
+    for (let i = 1; i <= 30; i++) r.dialer.onFound(peer(i));
     r.advance(1500);
     await r.flush();
     assert.equal(r.held.length, 6, `${r.held.length} handshakes started at once`);
     assert.ok((r.ledger.counts.dialsInFlight ?? 0) >= 24, `waits counted: ${JSON.stringify(r.ledger.counts)}`);
     // the peer of a waiting target dials us and wins: its turn is skipped (which 6 went first
     // depends on the first dials' random jitter)
-    const waiting = Array.from({ length: 30 }, (_, i) => found(i + 1).name).find((n) => !r.held.some((h) => h.key === `svc:${n}`)) as string;
+    const waiting = Array.from({ length: 30 }, (_, i) => peer(i + 1).name).find((n) => !r.held.some((h) => h.key === `svc:${n}`)) as string;
     r.dialer.learned('key-waiting', waiting, undefined);
     r.connected.add('key-waiting');
     for (let done = 0; done < 30 && r.held.length > done; done++) {
@@ -51,11 +59,11 @@ test('a waiting target held back meanwhile (its peer said BYE) is not dialled wh
   const r = rig();
   try {
     r.advance(5000);
-    for (let i = 1; i <= 10; i++) r.dialer.onFound(found(i));
+    for (let i = 1; i <= 10; i++) r.dialer.onFound(peer(i));
     r.advance(1500);
     await r.flush();
     assert.equal(r.held.length, 6);
-    const waiting = Array.from({ length: 10 }, (_, i) => found(i + 1).name).filter((n) => !r.held.some((h) => h.key === `svc:${n}`));
+    const waiting = Array.from({ length: 10 }, (_, i) => peer(i + 1).name).filter((n) => !r.held.some((h) => h.key === `svc:${n}`));
     const [left, won] = waiting as [string, string];
     r.dialer.learned('key-left', left, undefined);
     r.dialer.peerLeft({ key: 'key-left' } as unknown as PeerRecord);
@@ -79,7 +87,7 @@ test('over the dial rate the queue waits as a whole: no token reserved per waiti
   const r = rig(resolveBudgets({ dialsPerSecond: 2, dialsInFlight: 1 }));
   try {
     r.advance(5000);
-    for (let i = 1; i <= 10; i++) r.dialer.onFound(found(i));
+    for (let i = 1; i <= 10; i++) r.dialer.onFound(peer(i));
     r.advance(1500);
     await r.flush();
     const deferredBefore = r.ledger.counts.dialsPerSecond ?? 0;
@@ -93,6 +101,48 @@ test('over the dial rate the queue waits as a whole: no token reserved per waiti
     assert.equal(new Set(r.held.map((h) => h.key)).size, 10, 'every target dialled');
     const deferred = (r.ledger.counts.dialsPerSecond ?? 0) - deferredBefore;
     assert.ok(deferred <= 2, `${deferred} dials deferred by the rate after they left the queue (each a reserved token)`);
+  } finally {
+    r.close();
+  }
+});
+
+test('dials we make first go before the ones the pair rule leaves to the other side, whatever order the peers were found in', async () => {
+  const r = rig();
+  const seconds = Array.from({ length: 60 }, (_, i) => i + 1).filter(second).slice(0, 14);
+  const firsts = Array.from({ length: 60 }, (_, i) => i + 1).filter((i) => !second(i)).slice(0, 15);
+  assert.equal(seconds.length + firsts.length, 29);
+  try {
+    r.advance(5000);
+    for (const i of seconds) r.dialer.onFound(found(i));
+    r.advance(1500);
+    await r.flush();
+    assert.equal(r.held.length, 6, '6 second dials take the free places');
+    // the peers we dial first are found after: 8 second dials are queued ahead of them
+    for (const i of firsts) r.dialer.onFound(found(i));
+    r.advance(500);
+    await r.flush();
+    assert.equal(r.held.length, 6);
+    const n = (key: string): number => Number(key.slice(-2));
+    for (let done = 0; done < 15; done++) {
+      r.held[done]!.end();
+      await r.flush();
+      r.advance(10);
+      await r.flush();
+    }
+    // the 15 dials after the first 6 are our 15 first dials, then the 8 other second dials
+    const next = r.held.slice(6, 21).map((h) => n(h.key));
+    assert.deepEqual(next.filter((x) => seconds.includes(x)), [], `second dials taken before our own first dials: ${next.join(' ')}`);
+    for (let done = 15; done < 21; done++) r.held[done]!.end();
+    await r.flush();
+    r.advance(10);
+    await r.flush();
+    for (let round = 0; round < 4; round++) {
+      for (const h of r.held) h.end();
+      await r.flush();
+      r.advance(10);
+      await r.flush();
+    }
+    assert.equal(new Set(r.held.map((h) => h.key)).size, 29, 'every peer dialled in the end (the other side may never dial)');
   } finally {
     r.close();
   }

@@ -12,6 +12,8 @@
 import { test, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { Dialer, type DialerHost } from '../../../src/session/dialer.js';
+// The names here (vm-a < vm-b2 < vm-c0 < vm-m2 < vm-z8) are pairs whose flip bit (pairFlip) is 0:
+// in each of them the larger name dials second.
 import type { FoundService } from '../../../src/session/discovery.js';
 import { BudgetLedger, resolveBudgets } from '../../../src/session/budgets.js';
 import { buildParameters, resolveOptions } from '../../../src/session/options.js';
@@ -101,10 +103,10 @@ function announce(l: Lab, name: string): void {
 const firstDial = (l: Lab, key: string): number | undefined => l.dials.find((d) => d.key === key)?.at;
 
 test('the side that dials second waits until its announcement is 3 s old, not 1 s after it found the other (which had not resolved it yet)', () => {
-  withLab('vm-b', (l) => {
-    announce(l, 'vm-b');
+  withLab('vm-b2', (l) => {
+    announce(l, 'vm-b2');
     l.advance(500);
-    // 'vm-b' > 'vm-a': we are the side that lets the other dial first
+    // 'vm-b2' > 'vm-a': we are the side that lets the other dial first
     l.dialer.onFound(found('vm-a', '10.0.0.1'));
     l.advance(2000);
     assert.equal(firstDial(l, 'svc:vm-a'), undefined, 'not 1 s after finding it: vm-a cannot have resolved us yet');
@@ -115,14 +117,14 @@ test('the side that dials second waits until its announcement is 3 s old, not 1 
 });
 
 test('long after our announcement the side that dials second keeps its 1 s head start; the other side dials at once', () => {
-  withLab('vm-b', (l) => {
-    announce(l, 'vm-b');
+  withLab('vm-b2', (l) => {
+    announce(l, 'vm-b2');
     l.advance(30_000);
     l.dialer.onFound(found('vm-a', '10.0.0.1'));
-    l.dialer.onFound(found('vm-c', '10.0.0.3'));
+    l.dialer.onFound(found('vm-c0', '10.0.0.3'));
     l.advance(1500);
     const a = firstDial(l, 'svc:vm-a');
-    const c = firstDial(l, 'svc:vm-c');
+    const c = firstDial(l, 'svc:vm-c0');
     assert.ok(a !== undefined && a >= 31_000 && a < 31_200, `larger name: 1 s (at ${a})`);
     assert.ok(c !== undefined && c >= 30_000 && c < 30_200, `smaller name: at once (at ${c})`);
   });
@@ -131,13 +133,13 @@ test('long after our announcement the side that dials second keeps its 1 s head 
 test('before our service is announced (its name not final: clones all start as "vm") first dials wait for it, then follow the pair rule; never announced, they go after 10 s', () => {
   withLab('vm', (l) => {
     l.dialer.onFound(found('vm-a', '10.0.0.1'));
-    l.dialer.onFound(found('vm-z', '10.0.0.26'));
+    l.dialer.onFound(found('vm-z8', '10.0.0.26'));
     l.advance(4000);
     assert.deepEqual(l.dials, [], 'nobody can dial us yet, and a HELLO now would name us "vm", a name nobody finds');
-    // we are announced as "vm-m": "vm-a" < "vm-m" < "vm-z"
-    announce(l, 'vm-m');
+    // we are announced as "vm-m2": "vm-a" < "vm-m2" < "vm-z8"
+    announce(l, 'vm-m2');
     l.advance(200);
-    assert.ok((firstDial(l, 'svc:vm-z') ?? 0) >= 4000, 'the smaller name: at once');
+    assert.ok((firstDial(l, 'svc:vm-z8') ?? 0) >= 4000, 'the smaller name: at once');
     assert.equal(firstDial(l, 'svc:vm-a'), undefined, 'the larger name: not yet');
     l.advance(3000);
     const a = firstDial(l, 'svc:vm-a');
@@ -156,18 +158,18 @@ test("a dial waits while the peer's own dial is in its TLS handshake here (a con
   withLab('vm-a', (l) => {
     announce(l, 'vm-a');
     l.advance(30_000);
-    // we are the smaller name (we dial first), but vm-b found us first and its dial is here
+    // we are the smaller name (we dial first), but vm-b2 found us first and its dial is here
     l.handshaking.add('10.0.0.2');
-    l.dialer.onFound(found('vm-b', '10.0.0.2'));
+    l.dialer.onFound(found('vm-b2', '10.0.0.2'));
     l.advance(3000);
-    assert.equal(firstDial(l, 'svc:vm-b'), undefined, 'no second connection while the first is in its handshake');
+    assert.equal(firstDial(l, 'svc:vm-b2'), undefined, 'no second connection while the first is in its handshake');
     // a peer at another address is dialled as usual
-    l.dialer.onFound(found('vm-c', '10.0.0.3'));
+    l.dialer.onFound(found('vm-c0', '10.0.0.3'));
     l.advance(200);
-    assert.ok(firstDial(l, 'svc:vm-c') !== undefined);
+    assert.ok(firstDial(l, 'svc:vm-c0') !== undefined);
     // the handshake never completes (a stranger at that address, or a starved peer): dialled anyway
     l.advance(6000);
-    const at = firstDial(l, 'svc:vm-b');
+    const at = firstDial(l, 'svc:vm-b2');
     assert.ok(at !== undefined && at >= 38_000 && at < 38_300, `dialled after 8 waits of 1 s (at ${at})`);
   });
 });
@@ -177,16 +179,16 @@ test('a connection from an address several browse results share (peers on one ho
     announce(l, 'vm-a');
     l.advance(30_000);
     l.handshaking.add('127.0.0.1');
-    l.dialer.onFound(found('vm-b', '127.0.0.1'));
-    l.dialer.onFound({ ...found('vm-c', '127.0.0.1'), port: 7001 });
+    l.dialer.onFound(found('vm-b2', '127.0.0.1'));
+    l.dialer.onFound({ ...found('vm-c0', '127.0.0.1'), port: 7001 });
     l.advance(200);
-    assert.ok(firstDial(l, 'svc:vm-b') !== undefined && firstDial(l, 'svc:vm-c') !== undefined, 'both dialled at once');
+    assert.ok(firstDial(l, 'svc:vm-b2') !== undefined && firstDial(l, 'svc:vm-c0') !== undefined, 'both dialled at once');
   });
 });
 
 test('connect() dials at once, even while a connection from that address is in its handshake', () => {
-  withLab('vm-z', (l) => {
-    announce(l, 'vm-z');
+  withLab('vm-z8', (l) => {
+    announce(l, 'vm-z8');
     l.handshaking.add('10.0.0.1');
     void l.dialer.connect(Endpoint.hostPort('10.0.0.1', 7000), undefined).catch(() => {});
     assert.deepEqual(l.dials, [{ at: 0, key: 'ep:10.0.0.1:7000' }]);
@@ -198,15 +200,15 @@ test('dials that time out on a peer found just now stay off the once-a-minute sc
     announce(l, 'vm-a');
     l.advance(30_000);
     l.outcome.code = 'ERR_CONNECTION_TIMEOUT';
-    l.dialer.onFound(found('vm-b', '10.0.0.2'));
+    l.dialer.onFound(found('vm-b2', '10.0.0.2'));
     l.advance(60_000);
-    const timeouts = l.dials.filter((d) => d.key === 'svc:vm-b').length;
+    const timeouts = l.dials.filter((d) => d.key === 'svc:vm-b2').length;
     // 1, 2, 4, 8, 8, 8 … s apart (plus the target's own back-off): well over 3 in a minute
     assert.ok(timeouts >= 6, `${timeouts} dials in the first minute`);
     l.outcome.code = 'ERR_CONNECTION_REFUSED';
-    l.dialer.onFound(found('vm-c', '10.0.0.3'));
+    l.dialer.onFound(found('vm-c0', '10.0.0.3'));
     l.advance(60_000);
-    const refused = l.dials.filter((d) => d.key === 'svc:vm-c').length;
+    const refused = l.dials.filter((d) => d.key === 'svc:vm-c0').length;
     assert.ok(refused <= 4, `refused: ${refused} dials in a minute (three, then once a minute)`);
   });
 });
@@ -216,7 +218,7 @@ test('a SYN-dropping stranger is still bounded: after the grace period its timeo
     announce(l, 'vm-a');
     l.advance(30_000);
     l.outcome.code = 'ERR_CONNECTION_TIMEOUT';
-    l.dialer.onFound(found('vm-b', '10.0.0.2'));
+    l.dialer.onFound(found('vm-b2', '10.0.0.2'));
     l.advance(TIMEOUT_GRACE);
     const inGrace = l.dials.length;
     // every dial here ends at once; a real one takes connectionTimeout (10 s), so fewer happen
