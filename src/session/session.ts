@@ -460,9 +460,9 @@ export class PeerSession extends EventEmitter<PeerSessionEvents> {
         if (ch && !ch.closed) {
           // The round trips of the connection in use (a replacement gets the hook on the next round).
           ch.onRtt ??= (ms) => links.observeRtt(rec.key, ms);
-          yield { key: ch.connection, info: ch.connection.tcpInfo() };
+          yield { key: ch.connection, info: ch.connection.tcpInfoIfMoved() };
         }
-        for (const s of rec.streams) if (s instanceof MessageStream) yield { key: s.connection, info: s.connection.tcpInfo() };
+        for (const s of rec.streams) if (s instanceof MessageStream) yield { key: s.connection, info: s.connection.tcpInfoIfMoved() };
       },
       pingOverdueMs: () => (rec.active && !rec.active.closed ? rec.active.pingOverdueMs : 0),
       viable: () => rec.viable,

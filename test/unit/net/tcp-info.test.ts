@@ -94,3 +94,47 @@ test('Connection.tcpInfo(): the TCP socket under TLS, on both ends', { skip: !li
   conn.forceCancel();
   assert.equal(conn.tcpInfo(), undefined, 'none once cancelled');
 });
+
+test('Connection.tcpInfoIfMoved(): read again only after traffic, or while data is in flight; a quiet connection costs no getsockopt', { skip: !linux && 'Linux only' }, async (t) => {
+  const p = Parameters.tls({ psk: { key: randomBytes(32) } }, { framer: true });
+  const listener = new Listener(p, { port: 0 });
+  const accepted = once(listener, 'connection') as Promise<[Connection]>;
+  await listener.start();
+  const conn = new Connection(Endpoint.hostPort('127.0.0.1', listener.port), p);
+  t.after(() => {
+    conn.forceCancel();
+    void listener.cancel();
+  });
+  assert.equal(conn.tcpInfoIfMoved(), undefined, 'none before ready');
+  conn.start();
+  await conn.whenReady();
+  const [srv] = await accepted;
+  t.after(() => srv.forceCancel());
+  const got = srv.receiveMessage();
+  await conn.send(Buffer.alloc(100_000, 1));
+  assert.equal((await got)?.length, 100_000);
+  // wait until everything is acknowledged: then nothing is in flight
+  await until(() => (conn.tcpInfo()?.bytesAcked ?? 0) > 100_000 && conn.tcpInfo()?.unacked === 0, 5000);
+  const a = conn.tcpInfoIfMoved();
+  assert.ok(a && a.unacked === 0 && a.notsentBytes === 0, 'read');
+  assert.equal(conn.tcpInfoIfMoved(), a, 'nothing moved and nothing in flight: the same reading, no getsockopt');
+  // traffic either way makes the next call read the kernel again
+  const back = conn.receiveMessage();
+  await srv.send(Buffer.alloc(10_000, 2));
+  assert.equal((await back)?.length, 10_000);
+  const b = conn.tcpInfoIfMoved();
+  assert.ok(b && b !== a, 'a fresh reading after bytes were read');
+  assert.ok((b.bytesReceived ?? 0) >= (a.bytesReceived ?? 0) + 10_000, `${b.bytesReceived} vs ${a.bytesReceived}`);
+  assert.equal(conn.tcpInfoIfMoved(), b);
+  await conn.send(Buffer.alloc(10, 3));
+  // (the framer hands the frame to the socket on its next flush)
+  let c = conn.tcpInfoIfMoved();
+  await until(() => (c = conn.tcpInfoIfMoved()) !== b, 2000);
+  assert.ok(c && c !== b, 'a fresh reading after bytes were written');
+  // data in flight (unacknowledged, unsent) or a backoff: read every time, traffic or not
+  const inFlight = { ...c, unacked: 1 };
+  (conn as unknown as { lastTcpInfo: { info: unknown; mark: number } }).lastTcpInfo.info = inFlight;
+  assert.notEqual(conn.tcpInfoIfMoved(), inFlight, 'unacknowledged data at the last reading: read again');
+  conn.forceCancel();
+  assert.equal(conn.tcpInfoIfMoved(), undefined, 'none once cancelled');
+});
