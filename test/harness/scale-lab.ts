@@ -249,6 +249,8 @@ export class ScaleLab {
   startHost(h: number): ScalePeer[] {
     const args = [...(this.opts.nodeArgs ?? []), ...(this.opts.hostNodeArgs?.(h) ?? []), PEER_SCRIPT, JSON.stringify(this.cfg)];
     const proc = this.lab.spawn(h, process.execPath, args, { stdin: true, label: `h${h}` });
+    // every session of the process waits on its lines at once (ready, status, fan-out)
+    if (this.perHost > 1) proc.setMaxListeners(10 + 4 * this.perHost);
     const ps: ScalePeer[] = [];
     for (let slot = 0; slot < this.perHost; slot++) {
       const p = new ScalePeer(h, proc, slot, this.perHost);
