@@ -20,6 +20,10 @@ if (values.help) {
 }
 const n = Number(values.n);
 const perHost = Number(values['per-host']);
+if (!Number.isInteger(perHost) || perHost < 1 || n % perHost !== 0) {
+  console.error(`--n ${n} must be a multiple of --per-host ${values['per-host']} (a whole number ≥ 1)`);
+  process.exit(2);
+}
 const lab = await ScaleLab.create({ hosts: Math.ceil(n / perHost), tag: 'ev', ...(perHost > 1 ? { sessionsPerHost: perHost } : {}), ...(values.budgets ? { budgets: JSON.parse(values.budgets) as Record<string, number> } : {}) });
 const drops = async (): Promise<string> => {
   const m = await lab.metrics();

@@ -113,7 +113,7 @@ async function meshRun(args: Args, run: number): Promise<Record<string, unknown>
   // profiled hosts: spread evenly (the first started and the last started differ the most)
   const profiled = new Set<number>();
   const hosts = Math.ceil(args.n / args.perHost);
-  if (hosts * args.perHost !== args.n) throw new Error(`--n ${args.n} is not a multiple of --per-host ${args.perHost}`);
+  if (!Number.isInteger(args.perHost) || args.perHost < 1 || hosts * args.perHost !== args.n) throw new Error(`--n ${args.n} must be a multiple of --per-host ${args.perHost} (a whole number ≥ 1)`);
   for (let i = 0; i < args.prof; i++) profiled.add(1 + Math.round((i * (hosts - 1)) / Math.max(1, args.prof - 1)));
   const lab = await ScaleLab.create({
     hosts,

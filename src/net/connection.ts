@@ -451,14 +451,15 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    * counters, RTT and delivery rate change only with traffic. The link monitor reads every
    * connection once a second: at 100 peers that read was 5–8 % of a peer's CPU, for connections
    * that carried nothing but a keepalive every few seconds. Bytes the kernel received but we have
-   * not read yet show up in the next read after we have.
+   * not read yet show up in the next read after we have. A kernel that does not report the send
+   * queue (`notsentBytes`, Linux < 4.6) is read every time.
    */
   tcpInfoIfMoved(): TcpInfo | undefined {
     const s = this.channel?.socket;
     if (s === undefined || s.destroyed) return undefined;
     const mark = s.bytesRead + s.bytesWritten;
     const last = this.lastTcpInfo;
-    if (last !== undefined && last.mark === mark && last.info.unacked === 0 && (last.info.notsentBytes ?? 0) === 0 && last.info.backoff === 0) return last.info;
+    if (last !== undefined && last.mark === mark && last.info.unacked === 0 && last.info.notsentBytes === 0 && last.info.backoff === 0) return last.info;
     const info = readTcpInfo(s);
     this.lastTcpInfo = info === undefined ? undefined : { info, mark };
     return info;

@@ -50,7 +50,8 @@ export interface SessionBudgets {
   dialsPerSecond: number;
   /**
    * Dials of browse results in their TCP + TLS handshake at once, whole session; the rest wait
-   * their turn, oldest first (connect() and invite() are not held). Default 6.
+   * their turn, oldest first — our own first dials before the ones the pair rule leaves to the
+   * other side, for up to 30 s (docs/session.md) — (connect() and invite() are not held). Default 6.
    */
   dialsInFlight: number;
   /**

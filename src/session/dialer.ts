@@ -33,12 +33,24 @@ export const REPORTED_CODES = new Set<PeerlinkErrorCode>([
 const SECURITY_CODES = new Set<PeerlinkErrorCode>(['ERR_PSK_MISMATCH', 'ERR_PSK_IDENTITY_REJECTED', 'ERR_TLS_HANDSHAKE', 'ERR_CERT_UNTRUSTED', 'ERR_CERT_REQUIRED']);
 /** After a security failure a target is retried this much later (the key will not fix itself soon). */
 const SECURITY_RETRY_DELAY = 30_000;
-/** A browse target waiting for a handshake place: where it would go (bare address), and whether it waits behind the others (Dialer.#dialsSecond). */
+/**
+ * A browse target waiting for a handshake place: where it would go (bare address), whether it
+ * waits behind the others (Dialer.#dialsSecond, fixed when it was queued), and since when.
+ */
 interface QueuedDial {
   address: string;
   destination: string | undefined;
   later: boolean;
+  since: number;
 }
+
+/**
+ * A queued dial the pair rule leaves to the other side waits behind our own first dials for at
+ * most this long, then takes its turn among them by age: a stranger advertising new instances
+ * at new addresses (half of them, to any of us, "first" dials) could otherwise keep an honest
+ * peer that never dials us (an advertise-only one, an older version) waiting for ever.
+ */
+const LATER_DIAL_HOLD = 30_000;
 
 /**
  * The side of a pair that dials second waits this long before dialling a peer it found, so
@@ -117,7 +129,7 @@ export class Dialer {
   readonly #rate: DialRate;
   readonly #destinations: DestinationBackoff;
   #sweep: NodeJS.Timeout | undefined;
-  /** Dials in their handshake (dial-places.ts), and browse targets waiting for a place (oldest first) with where they would go (bare address). */
+  /** Dials in their handshake (dial-places.ts), and browse targets waiting for a place (in the order they came; #nextQueued takes first dials before later ones) with where they would go (bare address). */
   readonly #places: HandshakePlaces;
   readonly #queued = new Map<DialTarget, QueuedDial>();
   /** The queue waits for the dial rate (see #nextQueued). */
@@ -397,9 +409,9 @@ export class Dialer {
     host.found(describe(t));
     if (wasPresent) return this.schedule(t);
     // Hint only: one side of a pair dials first, so peers that find each other at once make one
-    // connection, not two (firstDialDelay). With the peer's id known (TXT, or an earlier HELLO)
-    // the deciding side waits; otherwise the side with the larger instance name does — both
-    // sides know both names, and ids stay out of TXT. The late dial usually finds the pair
+    // connection, not two (firstDialDelay). Which side waits is decided by the pair's ids when
+    // the peer's is known (TXT, or an earlier HELLO), otherwise by the instance names — both
+    // sides know both names, and ids stay out of TXT (dialsSecond). The late dial usually finds the pair
     // connected, or the peer's dial in its handshake here (#dial waits for it).
     // Until our own service is announced its name is not final (clones all start as "vm"), so
     // the rule cannot be applied, and the HELLO of a dial made now would name us by a name the
@@ -526,12 +538,15 @@ export class Dialer {
     // wait end in "connected". What the app asked for (connect(), invite()) is not held.
     // Tarpits (a stranger's ports that accept and stall) hold at most dialsInFlightPerAddress
     // places per address, and dialsInFlightSuspect together once each has timed out.
-    const where: QueuedDial = { address: endpoint.kind === 'hostPort' ? bareHost(endpoint.host) : '', destination, later: false };
+    const where: QueuedDial = { address: endpoint.kind === 'hostPort' ? bareHost(endpoint.host) : '', destination, later: false, since: Date.now() };
     const claim = where.address === '' ? undefined : this.#claim(where);
     const blocker = claim && !t.manual && !t.invitation ? this.#places.blocker(claim) : undefined;
     if (blocker) {
       if (!this.#queued.has(t)) host.budgets.exceeded({ budget: blocker, address: Endpoint.format(endpoint), detail: `dial of ${t.key.slice(4)} waits for a handshake place (${blocker} ${host.budgets.limits[blocker]})` });
-      where.later = this.#dialsSecond(t);
+      const waiting = this.#queued.get(t);
+      // a target already waiting keeps its place, its age and its class
+      if (waiting) where.since = waiting.since;
+      where.later = waiting?.later ?? this.#dialsSecond(t);
       this.#queued.set(t, where);
       return;
     }
@@ -598,14 +613,22 @@ export class Dialer {
     return dialsSecond(ours, { peerKey: t.discovered.peerId ?? t.peerKey, instanceName: t.discovered.instanceName });
   }
 
-  /** A handshake place is free: the oldest waiting target that still wants a dial takes it. */
+  /**
+   * A handshake place is free: the oldest waiting target that still wants a dial takes it — of
+   * the dials we make first (and later ones that have waited LATER_DIAL_HOLD), then of the
+   * ones the pair rule leaves to the other side (#dialsSecond).
+   */
   #nextQueued(): void {
+    const now = Date.now();
+    this.#nextQueuedOf((w) => !w.later || now - w.since >= LATER_DIAL_HOLD);
+    this.#nextQueuedOf((w) => w.later && now - w.since < LATER_DIAL_HOLD);
+  }
+
+  #nextQueuedOf(kind: (w: QueuedDial) => boolean): void {
     // #dial takes the place synchronously (before its first await) or not at all (connected
-    // meanwhile, in back-off: it returns or sets its timer). Dials we make first go before the
-    // ones the other side should make (#dialsSecond), each kind oldest first.
-    const order = [...this.#queued].sort((a, b) => Number(a[1].later) - Number(b[1].later));
-    for (const [t, where] of order) {
-      if (!this.#queued.has(t)) continue;
+    // meanwhile, in back-off: it returns or sets its timer)
+    for (const [t, where] of this.#queued) {
+      if (!kind(where)) continue;
       if (this.#places.full || !this.#host.running()) return;
       // its address or the suspect places are taken: later targets may still go (it keeps its turn)
       if (this.#places.blocker(this.#claim(where))) continue;
@@ -673,8 +696,8 @@ export class Dialer {
  * How long to wait before the first dial of a peer just found: a random 0–99 ms, plus, on the
  * side that lets the other dial first (dialsSecond), DECIDER_DIAL_DELAY — and at least until
  * RESOLVE_MARGIN after our own announcement, since the other side cannot dial us before it has
- * resolved us: processes start seconds apart, and the side with the larger name often finds the
- * other first (at 32 peers, 40 % of the pairs; a 1 s head start then went to the wrong side).
+ * resolved us: processes start seconds apart, and the waiting side often finds the other first
+ * (at 32 peers, 40 % of the pairs; a 1 s head start then went to the wrong side).
  * After that it dials anyway (an older peer, or one that cannot reach us, is connected later, not
  * never); #dial still waits while the other side's dial is in its handshake here.
  *

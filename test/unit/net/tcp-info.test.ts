@@ -132,9 +132,17 @@ test('Connection.tcpInfoIfMoved(): read again only after traffic, or while data 
   await until(() => (c = conn.tcpInfoIfMoved()) !== b, 2000);
   assert.ok(c && c !== b, 'a fresh reading after bytes were written');
   // data in flight (unacknowledged, unsent) or a backoff: read every time, traffic or not
-  const inFlight = { ...c, unacked: 1 };
-  (conn as unknown as { lastTcpInfo: { info: unknown; mark: number } }).lastTcpInfo.info = inFlight;
-  assert.notEqual(conn.tcpInfoIfMoved(), inFlight, 'unacknowledged data at the last reading: read again');
+  const last = (conn as unknown as { lastTcpInfo: { info: unknown; mark: number } }).lastTcpInfo;
+  // (once the 10 bytes are acknowledged)
+  await until(() => conn.tcpInfoIfMoved()?.unacked === 0, 2000);
+  const quiet = conn.tcpInfoIfMoved();
+  assert.ok(quiet && quiet.unacked === 0 && quiet.notsentBytes === 0 && quiet.backoff === 0, JSON.stringify(quiet));
+  assert.equal(conn.tcpInfoIfMoved(), quiet, 'quiet again');
+  for (const [what, changed] of [['unacknowledged data', { unacked: 1 }], ['an unsent send queue', { notsentBytes: 1 }], ['a retransmission backoff', { backoff: 1 }], ['a kernel that does not report the send queue', { notsentBytes: undefined }]] as const) {
+    const stale = { ...quiet, ...changed };
+    last.info = stale;
+    assert.notEqual(conn.tcpInfoIfMoved(), stale, `${what} at the last reading: read again`);
+  }
   conn.forceCancel();
   assert.equal(conn.tcpInfoIfMoved(), undefined, 'none once cancelled');
 });

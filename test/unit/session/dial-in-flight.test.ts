@@ -147,3 +147,43 @@ test('dials we make first go before the ones the pair rule leaves to the other s
     r.close();
   }
 });
+
+test('a dial left to the other side is not held behind our own first dials for ever: a stranger advertising new instances at new addresses gets it dialled within 30 s of its wait', async () => {
+  const r = rig();
+  const flood = (i: number): FoundService => ({ name: `st-${i}`, port: 7000, addresses: [`10.9.${i >> 8}.${i & 255}`], txt: { v: '1', sec: 'psk', arch: 'star' }, interfaces: ['eth0'] });
+  const firstClass = Array.from({ length: 4000 }, (_, i) => i + 1).filter((i) => !dialsSecond({ id: me, instanceName: 'vm-zz' }, { peerKey: undefined, instanceName: flood(i).name }));
+  try {
+    r.advance(5000);
+    // 6 first-class strangers take the places, then an honest peer we dial second waits
+    for (const i of firstClass.slice(0, 6)) r.dialer.onFound(flood(i));
+    r.advance(200);
+    await r.flush();
+    assert.equal(r.held.length, 6);
+    const honest = peer(1);
+    r.dialer.onFound(honest);
+    r.advance(1500);
+    await r.flush();
+    const queuedAt = Date.now();
+    // every 500 ms a place frees and a new stranger (a first dial) is found: the first-dial queue never empties
+    let next = 6;
+    let ended = 0;
+    let dialledAt: number | undefined;
+    for (let step = 0; step < 120 && dialledAt === undefined; step++) {
+      r.dialer.onFound(flood(firstClass[next++] as number));
+      r.dialer.onFound(flood(firstClass[next++] as number));
+      r.advance(250);
+      await r.flush();
+      // the two oldest handshakes end (the strangers' tarpits time out, say): two places free
+      for (let k = 0; k < 2 && ended < r.held.length; k++) r.held[ended++]!.end();
+      await r.flush();
+      r.advance(250);
+      await r.flush();
+      if (r.held.some((h) => h.key === `svc:${honest.name}`)) dialledAt = Date.now();
+    }
+    assert.ok(dialledAt !== undefined, 'the honest peer was never dialled');
+    const waited = dialledAt - queuedAt;
+    assert.ok(waited >= 25_000 && waited <= 35_000, `dialled after ${waited} ms in the queue (first dials go first, for 30 s)`);
+  } finally {
+    r.close();
+  }
+});

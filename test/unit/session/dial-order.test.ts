@@ -29,6 +29,10 @@ test('without ids, exactly one side of each pair dials second (by instance name)
   const zoeWaits = !pairFlip(Buffer.from('Zoe'), Buffer.from('Zoë'));
   assert.equal(dialsSecond({ id: PeerID.generate('x'), instanceName: 'Zoë' }, { peerKey: undefined, instanceName: 'Zoe' }), zoeWaits);
   assert.equal(dialsSecond({ id: PeerID.generate('x'), instanceName: 'Zoe' }, { peerKey: undefined, instanceName: 'Zoë' }), !zoeWaits);
+  // equal names (never on one link: instance names are unique) make neither side wait; a name
+  // that is a prefix of the other is the smaller one
+  assert.equal(dialsSecond({ id: PeerID.generate('x'), instanceName: 'vm' }, { peerKey: undefined, instanceName: 'vm' }), false);
+  assert.notEqual(dialsSecond({ id: PeerID.generate('x'), instanceName: 'vm' }, { peerKey: undefined, instanceName: 'vm (2)' }), dialsSecond({ id: PeerID.generate('x'), instanceName: 'vm (2)' }, { peerKey: undefined, instanceName: 'vm' }));
   // an unusable id falls back to the names
   const byNames = dialsSecond({ id: PeerID.generate('x'), instanceName: 'b' }, { peerKey: undefined, instanceName: 'a' });
   assert.equal(dialsSecond({ id: PeerID.generate('x'), instanceName: 'b' }, { peerKey: 'not-an-id', instanceName: 'a' }), byNames);

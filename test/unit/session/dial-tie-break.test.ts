@@ -11,9 +11,9 @@
  */
 import { test, mock } from 'node:test';
 import assert from 'node:assert/strict';
-import { Dialer, type DialerHost } from '../../../src/session/dialer.js';
+import { Dialer, pairFlip, type DialerHost } from '../../../src/session/dialer.js';
 // The names here (vm-a < vm-b2 < vm-c0 < vm-m2 < vm-z8) are pairs whose flip bit (pairFlip) is 0:
-// in each of them the larger name dials second.
+// in each of them the larger name dials second (checked by the first test).
 import type { FoundService } from '../../../src/session/discovery.js';
 import { BudgetLedger, resolveBudgets } from '../../../src/session/budgets.js';
 import { buildParameters, resolveOptions } from '../../../src/session/options.js';
@@ -101,6 +101,11 @@ function announce(l: Lab, name: string): void {
 }
 
 const firstDial = (l: Lab, key: string): number | undefined => l.dials.find((d) => d.key === key)?.at;
+
+test('the names of these tests: in every pair the larger one dials second (their flip bit is 0)', () => {
+  const names = ['vm-a', 'vm-b2', 'vm-c0', 'vm-m2', 'vm-z8'];
+  for (const [i, lo] of names.entries()) for (const hi of names.slice(i + 1)) assert.equal(pairFlip(Buffer.from(lo), Buffer.from(hi)), false, `${lo} / ${hi}`);
+});
 
 test('the side that dials second waits until its announcement is 3 s old, not 1 s after it found the other (which had not resolved it yet)', () => {
   withLab('vm-b2', (l) => {
