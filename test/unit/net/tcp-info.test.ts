@@ -3,7 +3,7 @@
  * estimate reads (RTT, retransmissions, bytes acknowledged / received, segments, delivery
  * rate) come back sane after 1 MiB crossed, on a plain socket and on a TLS Connection.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
@@ -31,6 +31,31 @@ async function sendAndDrain(from: Socket, to: Socket, bytes: number): Promise<vo
   });
   from.write(Buffer.alloc(bytes, 7));
   await done;
+}
+
+/**
+ * A TLS Connection to a Listener on loopback: `read` (tcpInfo or tcpInfoIfMoved) gives nothing
+ * before ready; once ready, 100 000 bytes have crossed (client to server).
+ */
+async function tlsPairAfter100k(t: TestContext, read: (c: Connection) => unknown): Promise<{ conn: Connection; srv: Connection }> {
+  const p = Parameters.tls({ psk: { key: randomBytes(32) } }, { framer: true });
+  const listener = new Listener(p, { port: 0 });
+  const accepted = once(listener, 'connection') as Promise<[Connection]>;
+  await listener.start();
+  const conn = new Connection(Endpoint.hostPort('127.0.0.1', listener.port), p);
+  t.after(() => {
+    conn.forceCancel();
+    void listener.cancel();
+  });
+  assert.equal(read(conn), undefined, 'none before ready');
+  conn.start();
+  await conn.whenReady();
+  const [srv] = await accepted;
+  t.after(() => srv.forceCancel());
+  const got = srv.receiveMessage();
+  await conn.send(Buffer.alloc(100_000, 1));
+  assert.equal((await got)?.length, 100_000);
+  return { conn, srv };
 }
 
 test('TCP_INFO on a loopback socket: established, RTT, bytes acknowledged and received, segments, delivery rate', { skip: !linux && 'Linux only' }, async (t) => {
@@ -66,23 +91,7 @@ test('TCP_INFO on a loopback socket: established, RTT, bytes acknowledged and re
 });
 
 test('Connection.tcpInfo(): the TCP socket under TLS, on both ends', { skip: !linux && 'Linux only' }, async (t) => {
-  const p = Parameters.tls({ psk: { key: randomBytes(32) } }, { framer: true });
-  const listener = new Listener(p, { port: 0 });
-  const accepted = once(listener, 'connection') as Promise<[Connection]>;
-  await listener.start();
-  const conn = new Connection(Endpoint.hostPort('127.0.0.1', listener.port), p);
-  t.after(() => {
-    conn.forceCancel();
-    void listener.cancel();
-  });
-  assert.equal(conn.tcpInfo(), undefined, 'none before ready');
-  conn.start();
-  await conn.whenReady();
-  const [srv] = await accepted;
-  t.after(() => srv.forceCancel());
-  const got = srv.receiveMessage();
-  await conn.send(Buffer.alloc(100_000, 1));
-  assert.equal((await got)?.length, 100_000);
+  const { conn, srv } = await tlsPairAfter100k(t, (c) => c.tcpInfo());
   await until(() => (conn.tcpInfo()?.bytesAcked ?? 0) > 100_000, 5000);
   const c = conn.tcpInfo();
   const s = srv.tcpInfo();
@@ -96,23 +105,7 @@ test('Connection.tcpInfo(): the TCP socket under TLS, on both ends', { skip: !li
 });
 
 test('Connection.tcpInfoIfMoved(): read again only after traffic, or while data is in flight; a quiet connection costs no getsockopt', { skip: !linux && 'Linux only' }, async (t) => {
-  const p = Parameters.tls({ psk: { key: randomBytes(32) } }, { framer: true });
-  const listener = new Listener(p, { port: 0 });
-  const accepted = once(listener, 'connection') as Promise<[Connection]>;
-  await listener.start();
-  const conn = new Connection(Endpoint.hostPort('127.0.0.1', listener.port), p);
-  t.after(() => {
-    conn.forceCancel();
-    void listener.cancel();
-  });
-  assert.equal(conn.tcpInfoIfMoved(), undefined, 'none before ready');
-  conn.start();
-  await conn.whenReady();
-  const [srv] = await accepted;
-  t.after(() => srv.forceCancel());
-  const got = srv.receiveMessage();
-  await conn.send(Buffer.alloc(100_000, 1));
-  assert.equal((await got)?.length, 100_000);
+  const { conn, srv } = await tlsPairAfter100k(t, (c) => c.tcpInfoIfMoved());
   // wait until everything is acknowledged: then nothing is in flight
   await until(() => (conn.tcpInfo()?.bytesAcked ?? 0) > 100_000 && conn.tcpInfo()?.unacked === 0, 5000);
   const a = conn.tcpInfoIfMoved();
