@@ -107,10 +107,12 @@ async function ownerAndBrowser(name: string): Promise<{ clock: FakeClock; link: 
   };
 }
 
-async function unansweredAtB(stallMs: number): Promise<{ removed: boolean; asked: number; abandoned: number }> {
+/** `firstAskAt`: when B first asked for the SRV itself, ms after the first stranger's query. */
+async function unansweredAtB(stallMs: number): Promise<{ removed: boolean; asked: number; abandoned: number; firstAskAt: number }> {
   const { clock, link, xHost, bHost, b, removed, close } = await ownerAndBrowser('live');
   link.dropAt = (s, to) => to === bHost && s.from === xHost.address;
   const from = link.log.length;
+  const t0 = clock.now();
   const ask = (): void => link.inject(encodePacket({ ...emptyPacket(false), questions: [{ name: 'live._x._tcp.local', qtype: RRType.SRV, qclass: CLASS_IN, unicastResponse: false }] }), '10.9.0.77');
   ask();
   clock.advance(1000);
@@ -118,10 +120,10 @@ async function unansweredAtB(stallMs: number): Promise<{ removed: boolean; asked
   clock.advance(500);
   if (stallMs > 0) clock.stall(stallMs);
   clock.advance(20_000);
-  const asked = link.log.slice(from).filter((s) => s.from === bHost.address && !s.packet.response && s.packet.questions.some((q) => q.qtype === RRType.SRV && q.name.startsWith('live.'))).length;
+  const asks = link.log.slice(from).filter((s) => s.from === bHost.address && !s.packet.response && s.packet.questions.some((q) => q.qtype === RRType.SRV && q.name.startsWith('live.')));
   const abandoned = b.watchesAbandoned;
   await close();
-  return { removed: removed(), asked, abandoned };
+  return { removed: removed(), asked: asks.length, abandoned, firstAskAt: asks.length > 0 ? (asks[0] as { at: number }).at - t0 : Number.NaN };
 }
 
 test('passive failure watch and our own stalled loop: unanswered while B ran on time is flushed; unanswered across a 2 s stall of B is not evidence (no confirmation sent, X kept)', async () => {
@@ -132,9 +134,11 @@ test('passive failure watch and our own stalled loop: unanswered while B ran on 
   assert.equal(stalled.removed, false, 'after a 2 s stall the live instance is kept');
   assert.equal(stalled.asked, 0, `B sent ${stalled.asked} confirmation questions`);
   assert.ok(stalled.abandoned >= 1);
-  // a stall under a second only does not count as time unanswered: the verdict comes, later
+  // a stall under a second does not count as time unanswered: the verdict comes, later by the
+  // stall (our own confirmation questions start that much later than with a punctual loop)
   const short = await unansweredAtB(800);
   assert.equal(short.removed, true);
+  assert.ok(short.firstAskAt >= punctual.firstAskAt + 800, `first confirmation ${short.firstAskAt} ms after the strangers' first query, punctual ${punctual.firstAskAt} ms: the 800 ms stall was counted as time unanswered`);
 });
 
 test('reconfirm across a 2 s stall of our own loop: a failure indication is evidence of its own, the killed instance is still removed within 15 s', async () => {
