@@ -107,17 +107,26 @@ async function ownerAndBrowser(name: string): Promise<{ clock: FakeClock; link: 
   };
 }
 
-/** `firstAskAt`: when B first asked for the SRV itself, ms after the first stranger's query. */
-async function unansweredAtB(stallMs: number): Promise<{ removed: boolean; asked: number; abandoned: number; firstAskAt: number }> {
+/**
+ * Two strangers' queries for X's SRV (at 0 and 1 s), then B's loop stands still for `stallMs`
+ * from `stallAt` ms after the second. With `armEarly`, a stranger asked for X's TXT 600 ms before
+ * the first: B's once-a-second sweep then runs 400 ms past each whole second of the SRV's watch.
+ * `firstAskAt`: when B first asked for the SRV itself, ms after the first stranger's SRV query.
+ */
+async function unansweredAtB(stallMs: number, opts: { stallAt?: number; armEarly?: boolean } = {}): Promise<{ removed: boolean; asked: number; abandoned: number; firstAskAt: number }> {
   const { clock, link, xHost, bHost, b, removed, close } = await ownerAndBrowser('live');
   link.dropAt = (s, to) => to === bHost && s.from === xHost.address;
   const from = link.log.length;
+  const ask = (qtype: number = RRType.SRV): void => link.inject(encodePacket({ ...emptyPacket(false), questions: [{ name: 'live._x._tcp.local', qtype, qclass: CLASS_IN, unicastResponse: false }] }), '10.9.0.77');
+  if (opts.armEarly) {
+    ask(RRType.TXT);
+    clock.advance(600);
+  }
   const t0 = clock.now();
-  const ask = (): void => link.inject(encodePacket({ ...emptyPacket(false), questions: [{ name: 'live._x._tcp.local', qtype: RRType.SRV, qclass: CLASS_IN, unicastResponse: false }] }), '10.9.0.77');
   ask();
   clock.advance(1000);
   ask();
-  clock.advance(500);
+  clock.advance(opts.stallAt ?? 500);
   if (stallMs > 0) clock.stall(stallMs);
   clock.advance(20_000);
   const asks = link.log.slice(from).filter((s) => s.from === bHost.address && !s.packet.response && s.packet.questions.some((q) => q.qtype === RRType.SRV && q.name.startsWith('live.')));
@@ -138,7 +147,14 @@ test('passive failure watch and our own stalled loop: unanswered while B ran on 
   // stall (our own confirmation questions start that much later than with a punctual loop)
   const short = await unansweredAtB(800);
   assert.equal(short.removed, true);
-  assert.ok(short.firstAskAt >= punctual.firstAskAt + 800, `first confirmation ${short.firstAskAt} ms after the strangers' first query, punctual ${punctual.firstAskAt} ms: the 800 ms stall was counted as time unanswered`);
+  // …later by the stall. B's sweep due 400 ms past a whole second of the SRV's watch runs 950 ms
+  // late (frozen from 10 ms before it for 960 ms), and every sweep after it too: counted as time
+  // unanswered, the watch would cross its threshold before the shifted sweep that follows it and
+  // be confirmed 50 ms sooner than with a punctual loop; discounted, a sweep later (+950 ms)
+  const punctualOffset = await unansweredAtB(0, { armEarly: true });
+  const offset = await unansweredAtB(960, { armEarly: true, stallAt: 390 });
+  assert.equal(offset.removed, true);
+  assert.ok(offset.firstAskAt >= punctualOffset.firstAskAt + 900, `first confirmation ${offset.firstAskAt} ms after the strangers' first SRV query, with a punctual loop ${punctualOffset.firstAskAt} ms: the 950 ms stall was counted as time unanswered`);
 });
 
 test('reconfirm across a 2 s stall of our own loop: a failure indication is evidence of its own, the killed instance is still removed within 15 s', async () => {
