@@ -319,10 +319,17 @@ export class Dialer {
   }
 
   #firstDialDelay(t: DialTarget): number {
-    const host = this.#host;
-    const ours = { id: host.peerId, instanceName: host.registeredName() ?? host.options.instanceName, advertise: host.options.advertise, architecture: host.options.architecture };
-    const theirs = { peerKey: t.discovered?.peerId ?? t.peerKey, instanceName: t.discovered?.instanceName ?? '' };
+    const { ours, theirs } = this.#pair(t);
     return firstDialDelay(ours, theirs, Math.random, { now: Date.now(), announcedAt: this.#announcedAt });
+  }
+
+  /** The two sides of the pair rule for a target (dialsSecond, firstDialDelay). */
+  #pair(t: DialTarget): { ours: { id: PeerID; instanceName: string; advertise: boolean; architecture: string }; theirs: { peerKey: string | undefined; instanceName: string } } {
+    const o = this.#host.options;
+    return {
+      ours: { id: this.#host.peerId, instanceName: this.#host.registeredName() ?? o.instanceName, advertise: o.advertise, architecture: o.architecture },
+      theirs: { peerKey: t.discovered?.peerId ?? t.peerKey, instanceName: t.discovered?.instanceName ?? '' },
+    };
   }
 
   /** A HELLO told us which peer an instance name (and a target) belongs to. */
@@ -606,10 +613,9 @@ export class Dialer {
    * a late dial was found before first ones); the balanced pair rule (dialsSecond) halved them.
    */
   #dialsSecond(t: DialTarget): boolean {
-    const o = this.#host.options;
-    if (t.manual || t.invitation || !t.discovered || !o.advertise || o.architecture !== 'star') return false;
-    const ours = { id: this.#host.peerId, instanceName: this.#host.registeredName() ?? o.instanceName };
-    return dialsSecond(ours, { peerKey: t.discovered.peerId ?? t.peerKey, instanceName: t.discovered.instanceName });
+    const { ours, theirs } = this.#pair(t);
+    if (t.manual || t.invitation || !t.discovered || !ours.advertise || ours.architecture !== 'star') return false;
+    return dialsSecond(ours, theirs);
   }
 
   /**
